@@ -1,0 +1,48 @@
+# Two commands matter: `make run` and `make test`.  Both install what is
+# missing (scripts/install-deps.sh), build, and go.
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 4
+DB ?= sqlite:./airhook.db
+LISTEN ?= 127.0.0.1:8080
+ADMIN_TOKEN ?= dev-admin-token
+
+.PHONY: all deps build build-test run test unit integration fuzz-smoke fuzz bench clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAH_TESTS=OFF >/dev/null
+	@cmake --build build -j$(JOBS)
+
+# The test build: clang, AddressSanitizer + UndefinedBehaviorSanitizer, and
+# the libFuzzer targets.
+build-test: deps
+	@CC=clang cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DAH_SANITIZE=ON -DAH_FUZZ=ON >/dev/null
+	@cmake --build build-test -j$(JOBS)
+
+run: build
+	./build/airhook serve --demo --db $(DB) --listen $(LISTEN) --admin-token $(ADMIN_TOKEN)
+
+unit: build-test
+	cd build-test && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
+
+integration: build-test
+	python3 tests/integration/run.py --binary build-test/airhook
+
+fuzz-smoke: build-test
+	sh tests/fuzz/run.sh build-test $(FUZZ_SECONDS)
+
+fuzz: build-test
+	sh tests/fuzz/run.sh build-test 300
+
+# `make test` also builds the release tree (with bench/) so it cannot rot.
+test: build build-test
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory fuzz-smoke
+
+clean:
+	rm -rf build build-test

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages airhook needs to build, test and run, and only
+# those that are missing.  Safe to run again; does nothing when all are there.
+set -eu
+PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev \
+libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev \
+libssl-dev libpq-dev libcmocka-dev postgresql-15 python3 curl wrk"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing:$missing" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
