@@ -1,0 +1,1191 @@
+/*
+ * test_store.c: unit tests of the SQLite store (store_sqlite.c) through the
+ * ah_store_ops_t table, the way the rest of airhook uses it.
+ *
+ * Most tests run on a fresh ":memory:" store (the fixture); the ones about
+ * durability, migrations and the delivery tables use a file database in a
+ * private directory under /tmp that is removed afterwards (with -wal/-shm).
+ * Threaded tests never call cmocka from a worker: workers record results and
+ * the main thread asserts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h> /* after the headers it needs */
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define T0 1700000000000LL /* a fixed "now" so times are predictable */
+
+/* ------------------------------------------------------------------------ */
+/* Helpers.                                                                  */
+
+static int open_memory(void **state)
+{
+    char err[256] = "";
+    ah_store_t *s = NULL;
+    int rc = ah_store_sqlite_open(":memory:", &s, err, sizeof err);
+    if (rc != AH_OK) {
+        fprintf(stderr, "open: %s\n", err);
+        return -1;
+    }
+    *state = s;
+    return 0;
+}
+
+static int close_store(void **state)
+{
+    ah_store_close(*state);
+    return 0;
+}
+
+/* A private directory holding one database file. */
+typedef struct tmpdb {
+    char dir[64];
+    char path[96];
+} tmpdb_t;
+
+/* Fixture: a fresh private directory; teardown removes it even after a failure. */
+static int tmpdb_setup(void **state)
+{
+    tmpdb_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    snprintf(t->dir, sizeof t->dir, "/tmp/ah-test-store-XXXXXX");
+    if (!mkdtemp(t->dir)) {
+        free(t);
+        return -1;
+    }
+    snprintf(t->path, sizeof t->path, "%s/airhook.db", t->dir);
+    *state = t;
+    return 0;
+}
+
+static int tmpdb_teardown(void **state)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    tmpdb_t *t = *state;
+    char p[128];
+    for (size_t i = 0; i < AH_ARRAY_LEN(suffixes); i++) {
+        snprintf(p, sizeof p, "%s%s", t->path, suffixes[i]);
+        unlink(p);
+    }
+    int rc = rmdir(t->dir);
+    free(t);
+    return rc;
+}
+
+static ah_store_t *open_file(const tmpdb_t *t)
+{
+    char err[256] = "";
+    ah_store_t *s = NULL;
+    int rc = ah_store_sqlite_open(t->path, &s, err, sizeof err);
+    if (rc != AH_OK)
+        fprintf(stderr, "open %s: %s\n", t->path, err);
+    assert_int_equal(rc, AH_OK);
+    assert_non_null(s);
+    return s;
+}
+
+static void new_community(ah_store_t *s, ah_community_t *c, const char *name, int64_t at)
+{
+    memset(c, 0, sizeof *c);
+    ah_uuid_v4(c->id);
+    assert_int_equal(ah_strlcpy(c->name, name, sizeof c->name), AH_OK);
+    c->created_at = at;
+    assert_int_equal(s->ops->community_create(s, c), AH_OK);
+}
+
+static void new_airmeet(ah_store_t *s, ah_airmeet_t *a, const char *community_id, int64_t at)
+{
+    memset(a, 0, sizeof *a);
+    ah_uuid_v4(a->id);
+    ah_strlcpy(a->community_id, community_id, sizeof a->community_id);
+    ah_strlcpy(a->name, "Launch day", sizeof a->name);
+    a->created_at = at;
+    assert_int_equal(s->ops->airmeet_create(s, a), AH_OK);
+}
+
+static void new_session(ah_store_t *s, ah_session_t *ss, const ah_airmeet_t *a, int64_t at)
+{
+    memset(ss, 0, sizeof *ss);
+    ah_uuid_v4(ss->id);
+    ah_strlcpy(ss->airmeet_id, a->id, sizeof ss->airmeet_id);
+    ah_strlcpy(ss->community_id, a->community_id, sizeof ss->community_id);
+    ah_strlcpy(ss->name, "Keynote", sizeof ss->name);
+    ss->created_at = at;
+    assert_int_equal(s->ops->session_create(s, ss), AH_OK);
+}
+
+/* A webhook as the register handler builds it (not yet stored). */
+static void fill_webhook(ah_webhook_t *w, const char *community_id, const char *trigger,
+                         const char *url, const char *airmeet_id, const char *session_id,
+                         int64_t at)
+{
+    memset(w, 0, sizeof *w);
+    ah_uuid_v4(w->id);
+    ah_strlcpy(w->community_id, community_id, sizeof w->community_id);
+    ah_strlcpy(w->trigger, trigger, sizeof w->trigger);
+    ah_strlcpy(w->name, "crm sync", sizeof w->name);
+    ah_strlcpy(w->url, url, sizeof w->url);
+    ah_strlcpy(w->platform_name, "zapier", sizeof w->platform_name);
+    ah_strlcpy(w->airmeet_id, airmeet_id ? airmeet_id : "", sizeof w->airmeet_id);
+    ah_strlcpy(w->session_id, session_id ? session_id : "", sizeof w->session_id);
+    w->is_active = true;
+    ah_strlcpy(w->meta_data, "{}", sizeof w->meta_data);
+    w->created_at = at;
+    w->updated_at = at;
+    ah_strlcpy(w->created_by, "key label", sizeof w->created_by);
+    ah_strlcpy(w->secret, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2Vj", sizeof w->secret);
+}
+
+static void register_new(ah_store_t *s, const ah_webhook_t *w)
+{
+    ah_webhook_t out;
+    bool existed = true;
+    assert_int_equal(s->ops->webhook_register(s, w, &out, &existed), AH_OK);
+    assert_false(existed);
+    assert_string_equal(out.id, w->id);
+}
+
+/* Runs one SQL statement on a side connection and returns the first column as int. */
+static int64_t side_query_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void side_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "side_exec: %s\n", msg ? msg : "?");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Open, ping, settings.                                                     */
+
+static void test_open_and_ping(void **state)
+{
+    ah_store_t *s = *state;
+    assert_string_equal(s->ops->name, "sqlite");
+    assert_int_equal(s->ops->ping(s), AH_OK);
+
+    /* Through the DSN dispatcher too; two memory stores are separate databases. */
+    char err[256] = "";
+    ah_store_t *other = NULL;
+    assert_int_equal(ah_store_open("sqlite::memory:", &other, err, sizeof err), AH_OK);
+    ah_community_t c;
+    new_community(s, &c, "only in the first", T0);
+    ah_community_t got;
+    assert_int_equal(other->ops->community_get(other, c.id, &got), AH_ENOTFOUND);
+    assert_int_equal(other->ops->ping(other), AH_OK);
+    ah_store_close(other);
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    ah_store_t *s = (ah_store_t *)&err; /* must be reset to NULL */
+    assert_int_equal(ah_store_sqlite_open("", &s, err, sizeof err), AH_EINVAL);
+    assert_null(s);
+    err[0] = '\0';
+    assert_int_not_equal(
+        ah_store_sqlite_open("/nonexistent-dir-ah/sub/airhook.db", &s, err, sizeof err), AH_OK);
+    assert_null(s);
+    assert_non_null(strstr(err, "/nonexistent-dir-ah/sub/airhook.db"));
+}
+
+static void test_settings(void **state)
+{
+    ah_store_t *s = *state;
+    char buf[128];
+    assert_int_equal(s->ops->setting_get(s, "admin_token_hash", buf, sizeof buf), AH_ENOTFOUND);
+    assert_int_equal(s->ops->setting_set(s, "admin_token_hash", "abc123"), AH_OK);
+    assert_int_equal(s->ops->setting_get(s, "admin_token_hash", buf, sizeof buf), AH_OK);
+    assert_string_equal(buf, "abc123");
+    /* Setting again overwrites. */
+    assert_int_equal(s->ops->setting_set(s, "admin_token_hash", "def4567890"), AH_OK);
+    assert_int_equal(s->ops->setting_get(s, "admin_token_hash", buf, sizeof buf), AH_OK);
+    assert_string_equal(buf, "def4567890");
+    /* A value that does not fit is refused rather than truncated. */
+    char small[4] = "zzz";
+    assert_int_equal(s->ops->setting_get(s, "admin_token_hash", small, sizeof small), AH_ETOOBIG);
+    /* The empty string is a value, distinct from absence. */
+    assert_int_equal(s->ops->setting_set(s, "empty", ""), AH_OK);
+    assert_int_equal(s->ops->setting_get(s, "empty", buf, sizeof buf), AH_OK);
+    assert_string_equal(buf, "");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Communities, keys, tokens, airmeets, sessions.                            */
+
+static void test_communities(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t *list = NULL;
+    size_t n = 99;
+    assert_int_equal(s->ops->community_list(s, &list, &n), AH_OK);
+    assert_int_equal(n, 0);
+    free(list);
+
+    ah_community_t b, a, got;
+    new_community(s, &b, "Second", T0 + 10);
+    new_community(s, &a, "First", T0);
+    assert_int_equal(s->ops->community_get(s, a.id, &got), AH_OK);
+    assert_string_equal(got.id, a.id);
+    assert_string_equal(got.name, "First");
+    assert_int_equal(got.created_at, T0);
+
+    ah_community_t dup = a;
+    ah_strlcpy(dup.name, "another name", sizeof dup.name);
+    assert_int_equal(s->ops->community_create(s, &dup), AH_EEXISTS);
+    assert_int_equal(s->ops->community_get(s, a.id, &got), AH_OK);
+    assert_string_equal(got.name, "First");
+
+    char missing[AH_ID_SIZE];
+    ah_uuid_v4(missing);
+    assert_int_equal(s->ops->community_get(s, missing, &got), AH_ENOTFOUND);
+
+    /* Oldest first, whatever the insertion order. */
+    assert_int_equal(s->ops->community_list(s, &list, &n), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, a.id);
+    assert_string_equal(list[0].name, "First");
+    assert_string_equal(list[1].id, b.id);
+    assert_int_equal(list[1].created_at, T0 + 10);
+    free(list);
+
+    /* An unset id is refused, not stored as "". */
+    ah_community_t noid = {.name = "x", .created_at = T0};
+    assert_int_equal(s->ops->community_create(s, &noid), AH_EINVAL);
+}
+
+static void fill_key(ah_access_key_t *k, const char *community_id, const char *label, int64_t at)
+{
+    memset(k, 0, sizeof *k);
+    ah_uuid_v4(k->id);
+    ah_strlcpy(k->community_id, community_id, sizeof k->community_id);
+    ah_strlcpy(k->label, label, sizeof k->label);
+    ah_uuid_v4(k->access_key);
+    ah_sha256_hex("ahs_secret", 10, k->secret_hash);
+    k->created_at = at;
+}
+
+static void test_access_keys(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c, other;
+    new_community(s, &c, "Acme", T0);
+    new_community(s, &other, "Other", T0);
+
+    ah_access_key_t k1, k2, got;
+    fill_key(&k2, c.id, "second", T0 + 5);
+    fill_key(&k1, c.id, "first", T0);
+    assert_int_equal(s->ops->access_key_create(s, &k2), AH_OK);
+    assert_int_equal(s->ops->access_key_create(s, &k1), AH_OK);
+
+    assert_int_equal(s->ops->access_key_find(s, k1.access_key, &got), AH_OK);
+    assert_string_equal(got.id, k1.id);
+    assert_string_equal(got.community_id, c.id);
+    assert_string_equal(got.label, "first");
+    assert_string_equal(got.access_key, k1.access_key);
+    assert_string_equal(got.secret_hash, k1.secret_hash);
+    assert_int_equal(got.created_at, T0);
+    assert_int_equal(got.revoked_at, 0);
+    assert_int_equal(s->ops->access_key_find(s, k1.id, &got), AH_ENOTFOUND); /* not by id */
+
+    assert_int_equal(s->ops->access_key_get(s, k2.id, &got), AH_OK);
+    assert_string_equal(got.access_key, k2.access_key);
+    assert_string_equal(got.label, "second");
+
+    /* Duplicate id, and duplicate public half under a new id. */
+    ah_access_key_t dup = k1;
+    ah_uuid_v4(dup.access_key);
+    assert_int_equal(s->ops->access_key_create(s, &dup), AH_EEXISTS);
+    dup = k1;
+    ah_uuid_v4(dup.id);
+    assert_int_equal(s->ops->access_key_create(s, &dup), AH_EEXISTS);
+
+    /* A key for a community that does not exist. */
+    ah_access_key_t orphan;
+    fill_key(&orphan, "00000000-0000-4000-8000-000000000000", "orphan", T0);
+    assert_int_equal(s->ops->access_key_create(s, &orphan), AH_ENOTFOUND);
+
+    ah_access_key_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(s->ops->access_key_list(s, c.id, &list, &n), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, k1.id);
+    assert_string_equal(list[1].id, k2.id);
+    free(list);
+    assert_int_equal(s->ops->access_key_list(s, other.id, &list, &n), AH_OK);
+    assert_int_equal(n, 0);
+    free(list);
+
+    /* Revoke sets revoked_at once; a second revoke keeps the first time. */
+    assert_int_equal(s->ops->access_key_revoke(s, k1.id, T0 + 100), AH_OK);
+    assert_int_equal(s->ops->access_key_get(s, k1.id, &got), AH_OK);
+    assert_int_equal(got.revoked_at, T0 + 100);
+    assert_int_equal(s->ops->access_key_revoke(s, k1.id, T0 + 200), AH_OK);
+    assert_int_equal(s->ops->access_key_find(s, k1.access_key, &got), AH_OK);
+    assert_int_equal(got.revoked_at, T0 + 100);
+    assert_int_equal(s->ops->access_key_get(s, k2.id, &got), AH_OK);
+    assert_int_equal(got.revoked_at, 0);
+    assert_int_equal(s->ops->access_key_revoke(s, orphan.id, T0), AH_ENOTFOUND);
+}
+
+static void test_tokens(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme", T0);
+    ah_access_key_t k;
+    fill_key(&k, c.id, "crm", T0);
+    assert_int_equal(s->ops->access_key_create(s, &k), AH_OK);
+
+    ah_token_t live = {0}, old = {0}, got;
+    ah_sha256_hex("aht_live", 8, live.token_hash);
+    ah_sha256_hex("aht_old", 7, old.token_hash);
+    ah_token_t *toks[] = {&live, &old};
+    for (size_t i = 0; i < AH_ARRAY_LEN(toks); i++) {
+        ah_strlcpy(toks[i]->key_id, k.id, sizeof toks[i]->key_id);
+        ah_strlcpy(toks[i]->community_id, c.id, sizeof toks[i]->community_id);
+        ah_strlcpy(toks[i]->label, "crm", sizeof toks[i]->label);
+        toks[i]->created_at = T0;
+    }
+    live.expires_at = T0 + 1000;
+    old.expires_at = T0 - 1;
+    assert_int_equal(s->ops->token_create(s, &live), AH_OK);
+    assert_int_equal(s->ops->token_create(s, &old), AH_OK);
+    assert_int_equal(s->ops->token_create(s, &live), AH_EEXISTS);
+
+    assert_int_equal(s->ops->token_find(s, live.token_hash, &got), AH_OK);
+    assert_string_equal(got.token_hash, live.token_hash);
+    assert_string_equal(got.key_id, k.id);
+    assert_string_equal(got.community_id, c.id);
+    assert_string_equal(got.label, "crm");
+    assert_int_equal(got.created_at, T0);
+    assert_int_equal(got.expires_at, T0 + 1000);
+
+    size_t deleted = 99;
+    assert_int_equal(s->ops->token_purge(s, T0, &deleted), AH_OK);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(s->ops->token_find(s, old.token_hash, &got), AH_ENOTFOUND);
+    assert_int_equal(s->ops->token_find(s, live.token_hash, &got), AH_OK);
+    /* Expiring exactly at `now` is not "expired before now". */
+    assert_int_equal(s->ops->token_purge(s, T0 + 1000, NULL), AH_OK);
+    assert_int_equal(s->ops->token_find(s, live.token_hash, &got), AH_OK);
+    assert_int_equal(s->ops->token_purge(s, T0 + 1001, &deleted), AH_OK);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(s->ops->token_find(s, live.token_hash, &got), AH_ENOTFOUND);
+}
+
+static void test_airmeets_sessions(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme", T0);
+
+    ah_airmeet_t a = {0}, got;
+    ah_uuid_v4(a.id);
+    ah_strlcpy(a.community_id, c.id, sizeof a.community_id);
+    ah_strlcpy(a.name, "Summit", sizeof a.name);
+    a.start_time = T0 + 3600000;
+    a.end_time = T0 + 7200000;
+    a.created_at = T0;
+    assert_int_equal(s->ops->airmeet_create(s, &a), AH_OK);
+    assert_int_equal(s->ops->airmeet_create(s, &a), AH_EEXISTS);
+    assert_int_equal(s->ops->airmeet_get(s, a.id, &got), AH_OK);
+    assert_string_equal(got.id, a.id);
+    assert_string_equal(got.community_id, c.id);
+    assert_string_equal(got.name, "Summit");
+    assert_int_equal(got.start_time, T0 + 3600000);
+    assert_int_equal(got.end_time, T0 + 7200000);
+    assert_int_equal(got.created_at, T0);
+
+    /* Unset times stay 0. */
+    ah_airmeet_t bare;
+    new_airmeet(s, &bare, c.id, T0);
+    assert_int_equal(s->ops->airmeet_get(s, bare.id, &got), AH_OK);
+    assert_int_equal(got.start_time, 0);
+    assert_int_equal(got.end_time, 0);
+
+    ah_session_t ss, sgot;
+    new_session(s, &ss, &a, T0 + 1);
+    assert_int_equal(s->ops->session_create(s, &ss), AH_EEXISTS);
+    assert_int_equal(s->ops->session_get(s, ss.id, &sgot), AH_OK);
+    assert_string_equal(sgot.id, ss.id);
+    assert_string_equal(sgot.airmeet_id, a.id);
+    assert_string_equal(sgot.community_id, c.id);
+    assert_string_equal(sgot.name, "Keynote");
+    assert_int_equal(sgot.created_at, T0 + 1);
+
+    char missing[AH_ID_SIZE];
+    ah_uuid_v4(missing);
+    assert_int_equal(s->ops->airmeet_get(s, missing, &got), AH_ENOTFOUND);
+    assert_int_equal(s->ops->session_get(s, missing, &sgot), AH_ENOTFOUND);
+    /* The session id is not an airmeet id and vice versa. */
+    assert_int_equal(s->ops->airmeet_get(s, ss.id, &got), AH_ENOTFOUND);
+    assert_int_equal(s->ops->session_get(s, a.id, &sgot), AH_ENOTFOUND);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Webhooks.                                                                 */
+
+static void test_webhook_roundtrip(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme", T0);
+    ah_airmeet_t a;
+    new_airmeet(s, &a, c.id, T0);
+    ah_session_t ss;
+    new_session(s, &ss, &a, T0);
+
+    ah_webhook_t w, got;
+    fill_webhook(&w, c.id, "trigger.session.attendee.joined", "https://example.com/hook", a.id,
+                 ss.id, T0);
+    ah_strlcpy(w.description, "", sizeof w.description);
+    w.has_description = true; /* "" is a description, not null */
+    ah_strlcpy(w.updated_by, "ops", sizeof w.updated_by);
+    w.has_updated_by = true;
+    ah_strlcpy(w.prev_secret, "whsec_b2xkb2xkb2xk", sizeof w.prev_secret);
+    w.prev_secret_until = T0 + 86400000;
+    w.failing_since = T0 + 5;
+    register_new(s, &w);
+
+    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_string_equal(got.id, w.id);
+    assert_string_equal(got.community_id, c.id);
+    assert_string_equal(got.trigger, "trigger.session.attendee.joined");
+    assert_string_equal(got.name, "crm sync");
+    assert_true(got.has_description);
+    assert_string_equal(got.description, "");
+    assert_string_equal(got.url, "https://example.com/hook");
+    assert_string_equal(got.platform_name, "zapier");
+    assert_string_equal(got.airmeet_id, a.id);
+    assert_string_equal(got.session_id, ss.id);
+    assert_true(got.is_active);
+    assert_string_equal(got.disabled_reason, "");
+    assert_string_equal(got.meta_data, "{}");
+    assert_int_equal(got.created_at, T0);
+    assert_int_equal(got.updated_at, T0);
+    assert_string_equal(got.created_by, "key label");
+    assert_true(got.has_updated_by);
+    assert_string_equal(got.updated_by, "ops");
+    assert_string_equal(got.secret, w.secret);
+    assert_string_equal(got.prev_secret, "whsec_b2xkb2xkb2xk");
+    assert_int_equal(got.prev_secret_until, T0 + 86400000);
+    assert_int_equal(got.deregistered_at, 0);
+    assert_int_equal(got.failing_since, T0 + 5);
+
+    /* Null description / updated_by, no airmeet/session. */
+    ah_webhook_t plain;
+    fill_webhook(&plain, c.id, "trigger.airmeet.created", "https://example.com/plain", NULL, NULL,
+                 T0);
+    register_new(s, &plain);
+    assert_int_equal(s->ops->webhook_get(s, plain.id, &got), AH_OK);
+    assert_false(got.has_description);
+    assert_string_equal(got.description, "");
+    assert_false(got.has_updated_by);
+    assert_string_equal(got.airmeet_id, "");
+    assert_string_equal(got.session_id, "");
+    assert_string_equal(got.prev_secret, "");
+
+    /* The same id twice is a conflict even for a different tuple. */
+    ah_webhook_t clash;
+    fill_webhook(&clash, c.id, "trigger.airmeet.created", "https://example.com/other", NULL, NULL,
+                 T0);
+    ah_strlcpy(clash.id, plain.id, sizeof clash.id);
+    bool existed = true;
+    assert_int_equal(s->ops->webhook_register(s, &clash, &got, &existed), AH_EEXISTS);
+
+    /* A webhook naming an airmeet that does not exist is refused. */
+    ah_webhook_t ghost;
+    fill_webhook(&ghost, c.id, "trigger.airmeet.created", "https://example.com/ghost",
+                 "00000000-0000-4000-8000-000000000000", NULL, T0);
+    assert_int_equal(s->ops->webhook_register(s, &ghost, &got, &existed), AH_ENOTFOUND);
+
+    char missing[AH_ID_SIZE];
+    ah_uuid_v4(missing);
+    assert_int_equal(s->ops->webhook_get(s, missing, &got), AH_ENOTFOUND);
+}
+
+static void test_webhook_register_idempotent(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c, c2;
+    new_community(s, &c, "Acme", T0);
+    new_community(s, &c2, "Beta", T0);
+    ah_airmeet_t a;
+    new_airmeet(s, &a, c.id, T0);
+
+    ah_webhook_t w1, w2, out;
+    bool existed = true;
+    fill_webhook(&w1, c.id, "trigger.airmeet.registrant.added", "https://example.com/a", a.id, NULL,
+                 T0);
+    assert_int_equal(s->ops->webhook_register(s, &w1, &out, &existed), AH_OK);
+    assert_false(existed);
+    assert_string_equal(out.id, w1.id);
+    assert_string_equal(out.secret, w1.secret);
+
+    /* Same tuple, new id and name: the first one comes back, nothing is stored. */
+    fill_webhook(&w2, c.id, "trigger.airmeet.registrant.added", "https://example.com/a", a.id, NULL,
+                 T0 + 50);
+    ah_strlcpy(w2.name, "second try", sizeof w2.name);
+    ah_strlcpy(w2.secret, "whsec_ZGlmZmVyZW50", sizeof w2.secret);
+    existed = false;
+    assert_int_equal(s->ops->webhook_register(s, &w2, &out, &existed), AH_OK);
+    assert_true(existed);
+    assert_string_equal(out.id, w1.id);
+    assert_string_equal(out.name, "crm sync");
+    assert_string_equal(out.secret, w1.secret);
+    assert_int_equal(out.created_at, T0);
+    assert_int_equal(s->ops->webhook_get(s, w2.id, &out), AH_ENOTFOUND);
+
+    /* `existed` may be NULL. */
+    assert_int_equal(s->ops->webhook_register(s, &w2, &out, NULL), AH_OK);
+    assert_string_equal(out.id, w1.id);
+
+    /* Any component of the tuple differing makes a new registration. */
+    ah_webhook_t v;
+    fill_webhook(&v, c.id, "trigger.airmeet.registrant.added", "https://example.com/b", a.id, NULL,
+                 T0);
+    register_new(s, &v); /* url */
+    fill_webhook(&v, c.id, "trigger.airmeet.attendee.joined", "https://example.com/a", a.id, NULL,
+                 T0);
+    register_new(s, &v); /* trigger */
+    fill_webhook(&v, c.id, "trigger.airmeet.registrant.added", "https://example.com/a", NULL, NULL,
+                 T0);
+    register_new(s, &v); /* no airmeet */
+    fill_webhook(&v, c2.id, "trigger.airmeet.registrant.added", "https://example.com/a", NULL, NULL,
+                 T0);
+    register_new(s, &v); /* community */
+
+    /* The no-airmeet one is idempotent too ("" compares equal to unset). */
+    ah_webhook_t again;
+    fill_webhook(&again, c.id, "trigger.airmeet.registrant.added", "https://example.com/a", NULL,
+                 NULL, T0);
+    existed = false;
+    assert_int_equal(s->ops->webhook_register(s, &again, &out, &existed), AH_OK);
+    assert_true(existed);
+    assert_string_not_equal(out.id, again.id);
+
+    ah_webhook_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(n, 4);
+    free(list);
+
+    /* After deregistering, the same tuple registers afresh. */
+    assert_int_equal(s->ops->webhook_deregister(s, w1.id, "key label", T0 + 100), AH_OK);
+    fill_webhook(&w2, c.id, "trigger.airmeet.registrant.added", "https://example.com/a", a.id, NULL,
+                 T0 + 200);
+    existed = true;
+    assert_int_equal(s->ops->webhook_register(s, &w2, &out, &existed), AH_OK);
+    assert_false(existed);
+    assert_string_equal(out.id, w2.id);
+    assert_int_equal(s->ops->webhook_get(s, w2.id, &out), AH_OK);
+    assert_true(out.is_active);
+}
+
+static void test_webhook_list_active_filters(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c, c2;
+    new_community(s, &c, "Acme", T0);
+    new_community(s, &c2, "Beta", T0);
+    ah_airmeet_t a, b;
+    new_airmeet(s, &a, c.id, T0);
+    new_airmeet(s, &b, c.id, T0);
+    ah_session_t sa;
+    new_session(s, &sa, &a, T0);
+
+    /* Inserted out of time order; ties on created_at break by id. */
+    ah_webhook_t any, on_a, on_sa, on_b, tie, gone;
+    fill_webhook(&on_sa, c.id, "trigger.airmeet.polls", "https://e.com/1", a.id, sa.id, T0 + 3);
+    fill_webhook(&any, c.id, "trigger.airmeet.created", "https://e.com/2", NULL, NULL, T0 + 1);
+    fill_webhook(&on_b, c.id, "trigger.airmeet.polls", "https://e.com/3", b.id, NULL, T0 + 4);
+    fill_webhook(&on_a, c.id, "trigger.airmeet.polls", "https://e.com/4", a.id, NULL, T0 + 2);
+    fill_webhook(&tie, c.id, "trigger.airmeet.created", "https://e.com/5", NULL, NULL, T0 + 1);
+    fill_webhook(&gone, c.id, "trigger.airmeet.created", "https://e.com/6", a.id, NULL, T0);
+    ah_webhook_t *all[] = {&on_sa, &any, &on_b, &on_a, &tie, &gone};
+    for (size_t i = 0; i < AH_ARRAY_LEN(all); i++)
+        register_new(s, all[i]);
+    assert_int_equal(s->ops->webhook_deregister(s, gone.id, "x", T0 + 10), AH_OK);
+
+    ah_webhook_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(n, 5);
+    const ah_webhook_t *first = strcmp(any.id, tie.id) < 0 ? &any : &tie;
+    const ah_webhook_t *second = first == &any ? &tie : &any;
+    assert_string_equal(list[0].id, first->id);
+    assert_string_equal(list[1].id, second->id);
+    assert_string_equal(list[2].id, on_a.id);
+    assert_string_equal(list[3].id, on_sa.id);
+    assert_string_equal(list[4].id, on_b.id);
+    assert_string_equal(list[4].url, "https://e.com/3");
+    free(list);
+
+    /* "" means no filter, like NULL. */
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, "", "", &list, &n), AH_OK);
+    assert_int_equal(n, 5);
+    free(list);
+
+    /* Exactly that airmeet (not the unscoped ones, not the deregistered one). */
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, a.id, NULL, &list, &n), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, on_a.id);
+    assert_string_equal(list[1].id, on_sa.id);
+    free(list);
+
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, sa.id, &list, &n), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, on_sa.id);
+    assert_string_equal(list[0].session_id, sa.id);
+    free(list);
+
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, a.id, sa.id, &list, &n), AH_OK);
+    assert_int_equal(n, 1);
+    free(list);
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, b.id, sa.id, &list, &n), AH_OK);
+    assert_int_equal(n, 0);
+    free(list);
+
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, b.id, NULL, &list, &n), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, on_b.id);
+    free(list);
+
+    /* Another community sees nothing. */
+    n = 7;
+    assert_int_equal(s->ops->webhook_list_active(s, c2.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(n, 0);
+    free(list);
+}
+
+static void test_webhook_deregister(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme", T0);
+    ah_webhook_t w, got;
+    fill_webhook(&w, c.id, "trigger.airmeet.created", "https://example.com/h", NULL, NULL, T0);
+    register_new(s, &w);
+
+    assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm key", T0 + 500), AH_OK);
+    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_false(got.is_active);
+    assert_string_equal(got.disabled_reason, "deregistered");
+    assert_int_equal(got.deregistered_at, T0 + 500);
+    assert_int_equal(got.updated_at, T0 + 500);
+    assert_true(got.has_updated_by);
+    assert_string_equal(got.updated_by, "crm key");
+    assert_int_equal(got.created_at, T0); /* history stays */
+    assert_string_equal(got.url, "https://example.com/h");
+
+    assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm key", T0 + 600), AH_ENOTFOUND);
+    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(got.deregistered_at, T0 + 500);
+
+    char missing[AH_ID_SIZE];
+    ah_uuid_v4(missing);
+    assert_int_equal(s->ops->webhook_deregister(s, missing, "x", T0), AH_ENOTFOUND);
+
+    /* A deregistered webhook cannot be re-enabled. */
+    assert_int_equal(s->ops->webhook_set_active(s, w.id, true, NULL, T0 + 700), AH_ENOTFOUND);
+    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_false(got.is_active);
+}
+
+static void test_webhook_set_active(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme", T0);
+    ah_webhook_t w, got;
+    fill_webhook(&w, c.id, "trigger.airmeet.created", "https://example.com/h", NULL, NULL, T0);
+    w.failing_since = T0 + 1;
+    register_new(s, &w);
+
+    assert_int_equal(s->ops->webhook_set_active(s, w.id, false, "410 Gone", T0 + 10), AH_OK);
+    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_false(got.is_active);
+    assert_string_equal(got.disabled_reason, "410 Gone");
+    assert_int_equal(got.updated_at, T0 + 10);
+    assert_int_equal(got.deregistered_at, 0);
+    assert_int_equal(got.failing_since, T0 + 1);
+
+    ah_webhook_t *list = NULL;
+    size_t n = 9;
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(n, 0);
+    free(list);
+
+    assert_int_equal(s->ops->webhook_set_active(s, w.id, true, "ignored", T0 + 20), AH_OK);
+    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_true(got.is_active);
+    assert_string_equal(got.disabled_reason, "");
+    assert_int_equal(got.updated_at, T0 + 20);
+    assert_int_equal(got.failing_since, 0); /* a fresh start */
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(n, 1);
+    free(list);
+
+    char missing[AH_ID_SIZE];
+    ah_uuid_v4(missing);
+    assert_int_equal(s->ops->webhook_set_active(s, missing, false, "x", T0), AH_ENOTFOUND);
+
+    /*
+     * While disabled, the same tuple may be registered again (only active
+     * webhooks count); enabling the old one then would duplicate it.
+     */
+    assert_int_equal(s->ops->webhook_set_active(s, w.id, false, "failing for 5 days", T0 + 30),
+                     AH_OK);
+    ah_webhook_t w2;
+    fill_webhook(&w2, c.id, "trigger.airmeet.created", "https://example.com/h", NULL, NULL, T0);
+    register_new(s, &w2);
+    assert_int_equal(s->ops->webhook_set_active(s, w.id, true, NULL, T0 + 40), AH_EEXISTS);
+    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_false(got.is_active);
+    assert_string_equal(got.disabled_reason, "failing for 5 days");
+}
+
+/* ------------------------------------------------------------------------ */
+/* File databases: reopen, migrations, delivery tables.                      */
+
+static void test_reopen_keeps_data(void **state)
+{
+    const tmpdb_t *t = *state;
+
+    ah_store_t *s = open_file(t);
+    ah_community_t c, got;
+    new_community(s, &c, "Durable", T0);
+    ah_webhook_t w, wgot;
+    fill_webhook(&w, c.id, "trigger.airmeet.created", "https://example.com/d", NULL, NULL, T0);
+    register_new(s, &w);
+    assert_int_equal(s->ops->setting_set(s, "k", "v"), AH_OK);
+    ah_store_close(s);
+
+    /* The schema is at the latest version, in WAL mode, with every table. */
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 1);
+    assert_int_equal(side_query_int(t->path, "SELECT count(*) FROM pragma_journal_mode"
+                                             " WHERE journal_mode = 'wal'"),
+                     1);
+    assert_int_equal(side_query_int(t->path, "SELECT count(*) FROM sqlite_master WHERE"
+                                             " type = 'table' AND name IN ('settings',"
+                                             " 'communities', 'access_keys', 'tokens',"
+                                             " 'airmeets', 'sessions', 'webhooks', 'events',"
+                                             " 'deliveries', 'attempts')"),
+                     10);
+
+    /* Reopening migrates nothing and keeps everything. */
+    s = open_file(t);
+    assert_int_equal(s->ops->community_get(s, c.id, &got), AH_OK);
+    assert_string_equal(got.name, "Durable");
+    assert_int_equal(s->ops->webhook_get(s, w.id, &wgot), AH_OK);
+    assert_string_equal(wgot.url, "https://example.com/d");
+    char buf[8];
+    assert_int_equal(s->ops->setting_get(s, "k", buf, sizeof buf), AH_OK);
+    assert_string_equal(buf, "v");
+    /* And idempotency holds across restarts. */
+    ah_webhook_t again, out;
+    bool existed = false;
+    fill_webhook(&again, c.id, "trigger.airmeet.created", "https://example.com/d", NULL, NULL, T0);
+    assert_int_equal(s->ops->webhook_register(s, &again, &out, &existed), AH_OK);
+    assert_true(existed);
+    assert_string_equal(out.id, w.id);
+    ah_store_close(s);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 1);
+
+    /* Through the DSN form as well. */
+    char dsn[128], err[256] = "";
+    snprintf(dsn, sizeof dsn, "sqlite:%s", t->path);
+    assert_int_equal(ah_store_open(dsn, &s, err, sizeof err), AH_OK);
+    assert_int_equal(s->ops->community_get(s, c.id, &got), AH_OK);
+    ah_store_close(s);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *s = open_file(t);
+    ah_store_close(s);
+    side_exec(t->path, "PRAGMA user_version = 99");
+
+    char err[256] = "";
+    s = NULL;
+    assert_int_equal(ah_store_sqlite_open(t->path, &s, err, sizeof err), AH_ESTORE);
+    assert_null(s);
+    assert_non_null(strstr(err, "newer"));
+}
+
+static void test_not_a_database(void **state)
+{
+    const tmpdb_t *t = *state;
+    FILE *f = fopen(t->path, "w");
+    assert_non_null(f);
+    fputs("this is not an SQLite database, just some text that is long enough.....\n"
+          "0123456789012345678901234567890123456789012345678901234567890123456789\n",
+          f);
+    fclose(f);
+    char err[256] = "";
+    ah_store_t *s = NULL;
+    assert_int_not_equal(ah_store_sqlite_open(t->path, &s, err, sizeof err), AH_OK);
+    assert_null(s);
+    assert_true(err[0] != '\0');
+}
+
+static void test_deregister_cancels_pending_deliveries(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *s = open_file(t);
+    ah_community_t c;
+    new_community(s, &c, "Acme", T0);
+    ah_webhook_t w, keep;
+    fill_webhook(&w, c.id, "trigger.airmeet.created", "https://example.com/w", NULL, NULL, T0);
+    fill_webhook(&keep, c.id, "trigger.airmeet.created", "https://example.com/k", NULL, NULL, T0);
+    register_new(s, &w);
+    register_new(s, &keep);
+
+    /* No delivery ops exist yet: write the rows from a side connection. */
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "PRAGMA foreign_keys = ON;"
+             "INSERT INTO events (id, community_id, trigger, data, created_at)"
+             "  VALUES ('e1', '%s', 'trigger.airmeet.created', '{}', 1);"
+             "INSERT INTO deliveries (id, event_id, webhook_id, status, created_at, updated_at)"
+             "  VALUES ('d1', 'e1', '%s', 'pending', 1, 1),"
+             "         ('d2', 'e1', '%s', 'succeeded', 1, 1),"
+             "         ('d3', 'e1', '%s', 'failed', 1, 1),"
+             "         ('d4', 'e1', '%s', 'pending', 1, 1);",
+             c.id, w.id, w.id, w.id, keep.id);
+    side_exec(t->path, sql);
+
+    assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm", T0 + 9), AH_OK);
+    assert_int_equal(side_query_int(t->path, "SELECT count(*) FROM deliveries WHERE id = 'd1'"
+                                             " AND status = 'cancelled' AND updated_at > 1"),
+                     1);
+    assert_int_equal(side_query_int(t->path,
+                                    "SELECT count(*) FROM deliveries WHERE id = 'd2' AND status ="
+                                    " 'succeeded'"),
+                     1);
+    assert_int_equal(side_query_int(t->path,
+                                    "SELECT count(*) FROM deliveries WHERE id = 'd3' AND status ="
+                                    " 'failed'"),
+                     1);
+    /* Another webhook's pending delivery is untouched. */
+    assert_int_equal(side_query_int(t->path,
+                                    "SELECT count(*) FROM deliveries WHERE id = 'd4' AND status ="
+                                    " 'pending'"),
+                     1);
+    ah_store_close(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Concurrency.                                                              */
+
+#define N_THREADS 16 /* more than the pool, so some wait for a connection */
+#define N_ROUNDS 20  /* one contested tuple per round */
+
+typedef struct reg_result {
+    char id[AH_ID_SIZE];     /* the id this thread offered */
+    char out_id[AH_ID_SIZE]; /* the id the store answered */
+    bool existed;
+    int rc;
+} reg_result_t;
+
+typedef struct reg_job {
+    ah_store_t *s;
+    pthread_barrier_t *start;
+    const char *community_id;
+    const char *airmeet_id;
+    reg_result_t results[N_ROUNDS];
+} reg_job_t;
+
+/* Each round, every thread registers the same tuple at the same moment. */
+static void *register_thread(void *arg)
+{
+    reg_job_t *j = arg;
+    ah_webhook_t *w = malloc(sizeof *w), *out = malloc(sizeof *out);
+    for (int r = 0; r < N_ROUNDS; r++) {
+        reg_result_t *res = &j->results[r];
+        pthread_barrier_wait(j->start);
+        if (!w || !out) {
+            res->rc = AH_ENOMEM;
+            continue;
+        }
+        char url[64];
+        snprintf(url, sizeof url, "https://example.com/race/%d", r);
+        fill_webhook(w, j->community_id, "trigger.airmeet.registrant.added", url, j->airmeet_id,
+                     NULL, T0 + r);
+        ah_strlcpy(res->id, w->id, sizeof res->id);
+        res->rc = j->s->ops->webhook_register(j->s, w, out, &res->existed);
+        ah_strlcpy(res->out_id, out->id, sizeof res->out_id);
+    }
+    free(w);
+    free(out);
+    return NULL;
+}
+
+static void concurrent_register(ah_store_t *s)
+{
+    ah_community_t c;
+    new_community(s, &c, "Race", T0);
+    ah_airmeet_t a;
+    new_airmeet(s, &a, c.id, T0);
+
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, N_THREADS);
+    reg_job_t *jobs = calloc(N_THREADS, sizeof *jobs);
+    assert_non_null(jobs);
+    pthread_t th[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++) {
+        jobs[i] = (reg_job_t){.s = s, .start = &start, .community_id = c.id, .airmeet_id = a.id};
+        assert_int_equal(pthread_create(&th[i], NULL, register_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < N_THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+
+    for (int r = 0; r < N_ROUNDS; r++) {
+        int inserted = -1, n_inserted = 0;
+        for (int i = 0; i < N_THREADS; i++) {
+            assert_int_equal(jobs[i].results[r].rc, AH_OK);
+            if (!jobs[i].results[r].existed) {
+                inserted = i;
+                n_inserted++;
+            }
+        }
+        assert_int_equal(n_inserted, 1);
+        const char *winner = jobs[inserted].results[r].id;
+        for (int i = 0; i < N_THREADS; i++)
+            assert_string_equal(jobs[i].results[r].out_id, winner);
+    }
+
+    ah_webhook_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(n, N_ROUNDS);
+    free(list);
+    free(jobs);
+}
+
+static void test_concurrent_register_memory(void **state)
+{
+    concurrent_register(*state);
+}
+
+static void test_concurrent_register_file(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *s = open_file(t);
+    concurrent_register(s);
+    ah_store_close(s);
+}
+
+#define MIX_PER_THREAD 25
+
+typedef struct mix_job {
+    ah_store_t *s;
+    const char *community_id;
+    int index;
+    int failures;
+} mix_job_t;
+
+/* Distinct registrations, interleaved with reads, from many threads at once. */
+static void *mixed_thread(void *arg)
+{
+    mix_job_t *j = arg;
+    ah_store_t *s = j->s;
+    ah_webhook_t *w = malloc(sizeof *w), *got = malloc(sizeof *got);
+    if (!w || !got) {
+        j->failures++;
+        goto out;
+    }
+    for (int k = 0; k < MIX_PER_THREAD; k++) {
+        char url[128];
+        snprintf(url, sizeof url, "https://example.com/t%d/%d", j->index, k);
+        fill_webhook(w, j->community_id, "trigger.airmeet.created", url, NULL, NULL, T0 + k);
+        bool existed = true;
+        if (s->ops->webhook_register(s, w, got, &existed) != AH_OK || existed)
+            j->failures++;
+        if (s->ops->webhook_get(s, w->id, got) != AH_OK || strcmp(got->url, url) != 0)
+            j->failures++;
+        ah_webhook_t *list = NULL;
+        size_t n = 0;
+        if (s->ops->webhook_list_active(s, j->community_id, NULL, NULL, &list, &n) != AH_OK ||
+            n == 0)
+            j->failures++;
+        free(list);
+        if (k % 5 == 4 && s->ops->webhook_deregister(s, w->id, "t", T0 + k) != AH_OK)
+            j->failures++;
+    }
+out:
+    free(w);
+    free(got);
+    return NULL;
+}
+
+static void test_concurrent_mixed(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Busy", T0);
+    pthread_t th[N_THREADS];
+    mix_job_t jobs[N_THREADS];
+    for (int i = 0; i < N_THREADS; i++) {
+        jobs[i] = (mix_job_t){.s = s, .community_id = c.id, .index = i};
+        assert_int_equal(pthread_create(&th[i], NULL, mixed_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < N_THREADS; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N_THREADS; i++)
+        assert_int_equal(jobs[i].failures, 0);
+
+    ah_webhook_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(n, N_THREADS * (MIX_PER_THREAD - MIX_PER_THREAD / 5));
+    free(list);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hostile text.                                                             */
+
+static void test_sql_text_roundtrips(void **state)
+{
+    ah_store_t *s = *state;
+    static const char *const names[] = {
+        "Robert'); DROP TABLE communities; --",
+        "\"double\" 'single' `back`; ;; -- /* comment */",
+        "x' OR '1'='1",
+        "percent %s %n %d and backslash \\ and unicode \xc3\xa9\xe2\x9c\x93",
+    };
+    ah_community_t c[AH_ARRAY_LEN(names)], got;
+    for (size_t i = 0; i < AH_ARRAY_LEN(names); i++)
+        new_community(s, &c[i], names[i], T0 + (int64_t)i);
+    for (size_t i = 0; i < AH_ARRAY_LEN(names); i++) {
+        assert_int_equal(s->ops->community_get(s, c[i].id, &got), AH_OK);
+        assert_string_equal(got.name, names[i]);
+    }
+    ah_community_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(s->ops->community_list(s, &list, &n), AH_OK);
+    assert_int_equal(n, AH_ARRAY_LEN(names));
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(list[i].name, names[i]);
+    free(list);
+
+    /* A hostile lookup key matches nothing instead of everything. */
+    assert_int_equal(s->ops->community_get(s, "x' OR '1'='1", &got), AH_ENOTFOUND);
+    char buf[64];
+    assert_int_equal(s->ops->setting_get(s, "' OR 1=1 --", buf, sizeof buf), AH_ENOTFOUND);
+    assert_int_equal(s->ops->setting_set(s, "k'; DELETE FROM settings; --", "v';--"), AH_OK);
+    assert_int_equal(s->ops->setting_get(s, "k'; DELETE FROM settings; --", buf, sizeof buf),
+                     AH_OK);
+    assert_string_equal(buf, "v';--");
+
+    /* Webhook text fields, and the tuple lookup, with the same text. */
+    ah_webhook_t w, out;
+    fill_webhook(&w, c[0].id, "trigger.airmeet.created", "https://e.com/?q=';DROP TABLE x;--", NULL,
+                 NULL, T0);
+    ah_strlcpy(w.name, names[0], sizeof w.name);
+    ah_strlcpy(w.description, names[1], sizeof w.description);
+    w.has_description = true;
+    register_new(s, &w);
+    assert_int_equal(s->ops->webhook_get(s, w.id, &out), AH_OK);
+    assert_string_equal(out.name, names[0]);
+    assert_string_equal(out.description, names[1]);
+    assert_string_equal(out.url, "https://e.com/?q=';DROP TABLE x;--");
+    ah_webhook_t w2;
+    fill_webhook(&w2, c[0].id, "trigger.airmeet.created", "https://e.com/?q=';DROP TABLE x;--",
+                 NULL, NULL, T0);
+    bool existed = false;
+    assert_int_equal(s->ops->webhook_register(s, &w2, &out, &existed), AH_OK);
+    assert_true(existed);
+    assert_string_equal(out.id, w.id);
+}
+
+/* Fields at their caps come back whole. */
+static void test_long_fields(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c, got;
+    memset(&c, 0, sizeof c);
+    ah_uuid_v4(c.id);
+    memset(c.name, 'n', sizeof c.name - 1);
+    c.created_at = T0;
+    assert_int_equal(s->ops->community_create(s, &c), AH_OK);
+    assert_int_equal(s->ops->community_get(s, c.id, &got), AH_OK);
+    assert_int_equal(strlen(got.name), sizeof got.name - 1);
+    assert_memory_equal(got.name, c.name, sizeof c.name);
+
+    ah_webhook_t w, out;
+    char url[AH_URL_MAX];
+    memset(url, 'u', sizeof url - 1);
+    memcpy(url, "https://", 8);
+    url[sizeof url - 1] = '\0';
+    fill_webhook(&w, c.id, "trigger.airmeet.created", url, NULL, NULL, T0);
+    memset(w.description, 'd', sizeof w.description - 1);
+    w.has_description = true;
+    register_new(s, &w);
+    assert_int_equal(s->ops->webhook_get(s, w.id, &out), AH_OK);
+    assert_string_equal(out.url, url);
+    assert_int_equal(strlen(out.description), sizeof out.description - 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_and_ping, open_memory, close_store),
+        cmocka_unit_test(test_open_errors),
+        cmocka_unit_test_setup_teardown(test_settings, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_communities, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_access_keys, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_tokens, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_airmeets_sessions, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_webhook_roundtrip, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_webhook_register_idempotent, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_webhook_list_active_filters, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_webhook_deregister, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_webhook_set_active, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_database, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_deregister_cancels_pending_deliveries, tmpdb_setup,
+                                        tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_register_memory, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_concurrent_register_file, tmpdb_setup, tmpdb_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_mixed, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_sql_text_roundtrips, open_memory, close_store),
+        cmocka_unit_test_setup_teardown(test_long_fields, open_memory, close_store),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
