@@ -1,0 +1,481 @@
+/*
+ * admin.c: the operator's API under /admin/v1 (SPEC §5): communities, access
+ * keys, airmeets, sessions and webhooks.  The bearer token is checked by
+ * dispatch.c before any handler here runs.
+ *
+ * Creation accepts caller-chosen ids so a platform can mirror its own; an id
+ * already taken is 409.  Access-key secrets are returned by create only, and
+ * stored as SHA-256 hashes.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "common/crypto.h"
+
+#define WHY_SIZE 256
+
+static void store_failed(ah_http_resp_t *resp, int rc)
+{
+    if (rc == AH_EUNAVAIL)
+        ah_admin_error(resp, 503, "storage is unavailable; retry shortly");
+    else
+        ah_admin_error(resp, 500, "internal error (%s)", ah_strerror(rc));
+}
+
+/* The path id {} as a lowercase UUID; answers 404 itself when it is not one. */
+static bool path_id(const ah_http_req_t *req, size_t i, char out[AH_ID_SIZE],
+                    ah_http_resp_t *resp, const char *what)
+{
+    const char *p = i < req->n_params ? req->params[i] : "";
+    if (ah_strlcpy(out, p, AH_ID_SIZE) || !ah_is_uuid(out)) {
+        ah_admin_error(resp, 404, "no %s with id '%.40s'", what, p);
+        return false;
+    }
+    ah_lower(out);
+    return true;
+}
+
+/* Parses the JSON body; answers 400 itself on failure. */
+static json_t *body_or_400(const ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char why[WHY_SIZE];
+    json_t *b = ah_parse_body(req, false, why, sizeof why);
+    if (!b)
+        ah_admin_error(resp, 400, "%s", why);
+    return b;
+}
+
+/* Reads an optional caller-chosen "id" or makes one.  Answers 400 itself. */
+static bool chosen_id(json_t *body, char out[AH_ID_SIZE], ah_http_resp_t *resp)
+{
+    char why[WHY_SIZE];
+    if (ah_get_str(body, "id", out, AH_ID_SIZE, why, sizeof why) < 0) {
+        ah_admin_error(resp, 400, "field 'id' must be a UUID string");
+        return false;
+    }
+    if (!out[0]) {
+        ah_uuid_v4(out);
+        return true;
+    }
+    if (ah_check_id("field 'id'", out, true, why, sizeof why)) {
+        ah_admin_error(resp, 400, "%s", why);
+        return false;
+    }
+    return true;
+}
+
+/* A required non-empty string field; answers 400 itself. */
+static bool required_str(json_t *body, const char *name, char *out, size_t outsz,
+                         ah_http_resp_t *resp)
+{
+    char why[WHY_SIZE];
+    int r = ah_get_str(body, name, out, outsz, why, sizeof why);
+    if (r < 0) {
+        ah_admin_error(resp, 400, "%s", why);
+        return false;
+    }
+    if (r == 0 || !out[0]) {
+        ah_admin_error(resp, 400, "field '%s' is required", name);
+        return false;
+    }
+    return true;
+}
+
+/* An optional time field (RFC 3339 string or unix seconds); answers 400 itself. */
+static bool optional_time(json_t *body, const char *name, int64_t *ms, ah_http_resp_t *resp)
+{
+    json_t *v = json_object_get(body, name);
+    *ms = 0;
+    if (!v || json_is_null(v))
+        return true;
+    if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+        json_integer_value(v) < 253402300800LL) {
+        *ms = json_integer_value(v) * 1000;
+        return true;
+    }
+    if (json_is_string(v) && ah_parse_time(json_string_value(v), ms) == AH_OK)
+        return true;
+    ah_admin_error(resp, 400,
+                   "field '%s' must be a time such as 2026-01-31T09:00:00.000+00:00 or unix "
+                   "seconds",
+                   name);
+    return false;
+}
+
+/* ---- communities ---- */
+
+static json_t *community_json(const ah_community_t *c)
+{
+    return json_pack("{s:s, s:s, s:o}", "id", c->id, "name", c->name, "createdAt",
+                     ah_json_time(c->created_at));
+}
+
+void ah_h_community_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    ah_community_t c = {0};
+    json_t *body = body_or_400(req, resp);
+    if (!body)
+        return;
+    if (!required_str(body, "name", c.name, sizeof c.name, resp) || !chosen_id(body, c.id, resp))
+        goto out;
+    c.created_at = ah_now_ms();
+    int rc = app->store->ops->community_create(app->store, &c);
+    if (rc == AH_EEXISTS)
+        ah_admin_error(resp, 409, "a community with id %s already exists", c.id);
+    else if (rc)
+        store_failed(resp, rc);
+    else
+        ah_http_resp_json(resp, 201, community_json(&c));
+out:
+    json_decref(body);
+}
+
+void ah_h_community_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    (void)req;
+    ah_app_t *app = ctx;
+    ah_community_t *list = NULL;
+    size_t n = 0;
+    int rc = app->store->ops->community_list(app->store, &list, &n);
+    if (rc) {
+        store_failed(resp, rc);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, community_json(&list[i]));
+    free(list);
+    ah_http_resp_json(resp, 200, json_pack("{s:o}", "communities", arr));
+}
+
+void ah_h_community_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    ah_community_t c;
+    if (!path_id(req, 0, id, resp, "community"))
+        return;
+    int rc = app->store->ops->community_get(app->store, id, &c);
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no community with id %s", id);
+    else if (rc)
+        store_failed(resp, rc);
+    else
+        ah_http_resp_json(resp, 200, community_json(&c));
+}
+
+/* ---- access keys ---- */
+
+static json_t *key_json(const ah_access_key_t *k)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "id", k->id, "communityId",
+                     k->community_id, "label", k->label, "accessKey", k->access_key,
+                     "createdAt", ah_json_time(k->created_at), "revokedAt",
+                     ah_json_time(k->revoked_at), "isActive", k->revoked_at == 0);
+}
+
+void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    ah_access_key_t k = {0};
+    ah_community_t c;
+    json_t *body = NULL;
+    if (!path_id(req, 0, k.community_id, resp, "community"))
+        return;
+    if (!(body = body_or_400(req, resp)))
+        return;
+    if (!required_str(body, "label", k.label, sizeof k.label, resp))
+        goto out;
+    int rc = app->store->ops->community_get(app->store, k.community_id, &c);
+    if (rc) {
+        if (rc == AH_ENOTFOUND)
+            ah_admin_error(resp, 404, "no community with id %s", k.community_id);
+        else
+            store_failed(resp, rc);
+        goto out;
+    }
+    char secret[80];
+    ah_uuid_v4(k.id);
+    ah_uuid_v4(k.access_key);
+    ah_random_hex("ahs_", 32, secret, sizeof secret);
+    ah_sha256_hex(secret, strlen(secret), k.secret_hash);
+    k.created_at = ah_now_ms();
+    rc = app->store->ops->access_key_create(app->store, &k);
+    if (rc) {
+        store_failed(resp, rc);
+        goto out;
+    }
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", k.id, "communityId",
+                          k.community_id, "label", k.label, "accessKey", k.access_key,
+                          "secretKey", secret, "createdAt", ah_json_time(k.created_at));
+    ah_http_resp_json(resp, 201, j);
+out:
+    json_decref(body);
+}
+
+void ah_h_key_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    ah_community_t c;
+    if (!path_id(req, 0, id, resp, "community"))
+        return;
+    int rc = app->store->ops->community_get(app->store, id, &c);
+    if (rc) {
+        if (rc == AH_ENOTFOUND)
+            ah_admin_error(resp, 404, "no community with id %s", id);
+        else
+            store_failed(resp, rc);
+        return;
+    }
+    ah_access_key_t *list = NULL;
+    size_t n = 0;
+    if ((rc = app->store->ops->access_key_list(app->store, id, &list, &n))) {
+        store_failed(resp, rc);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, key_json(&list[i]));
+    free(list);
+    ah_http_resp_json(resp, 200, json_pack("{s:o}", "accessKeys", arr));
+}
+
+void ah_h_key_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    ah_access_key_t k;
+    if (!path_id(req, 0, id, resp, "access key"))
+        return;
+    int rc = app->store->ops->access_key_get(app->store, id, &k);
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no access key with id %s", id);
+    else if (rc)
+        store_failed(resp, rc);
+    else
+        ah_http_resp_json(resp, 200, key_json(&k));
+}
+
+void ah_h_key_revoke(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    ah_access_key_t k;
+    if (!path_id(req, 0, id, resp, "access key"))
+        return;
+    int rc = app->store->ops->access_key_revoke(app->store, id, ah_now_ms());
+    if (!rc)
+        rc = app->store->ops->access_key_get(app->store, id, &k);
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no access key with id %s", id);
+    else if (rc)
+        store_failed(resp, rc);
+    else
+        ah_http_resp_json(resp, 200, key_json(&k));
+}
+
+/* ---- airmeets and sessions ---- */
+
+static json_t *airmeet_json(const ah_airmeet_t *a)
+{
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", a->id, "communityId",
+                     a->community_id, "name", a->name, "startTime", ah_json_time(a->start_time),
+                     "endTime", ah_json_time(a->end_time), "createdAt",
+                     ah_json_time(a->created_at));
+}
+
+static json_t *session_json(const ah_session_t *s)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", s->id, "airmeetId", s->airmeet_id,
+                     "communityId", s->community_id, "name", s->name, "createdAt",
+                     ah_json_time(s->created_at));
+}
+
+void ah_h_airmeet_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    ah_airmeet_t a = {0};
+    ah_community_t c;
+    char why[WHY_SIZE];
+    json_t *body = body_or_400(req, resp);
+    if (!body)
+        return;
+    if (!required_str(body, "communityId", a.community_id, sizeof a.community_id, resp) ||
+        !required_str(body, "name", a.name, sizeof a.name, resp) || !chosen_id(body, a.id, resp) ||
+        !optional_time(body, "startTime", &a.start_time, resp) ||
+        !optional_time(body, "endTime", &a.end_time, resp))
+        goto out;
+    if (ah_check_id("field 'communityId'", a.community_id, true, why, sizeof why)) {
+        ah_admin_error(resp, 400, "%s", why);
+        goto out;
+    }
+    if (a.start_time && a.end_time && a.end_time < a.start_time) {
+        ah_admin_error(resp, 400, "endTime is before startTime");
+        goto out;
+    }
+    int rc = app->store->ops->community_get(app->store, a.community_id, &c);
+    if (rc == AH_OK) {
+        a.created_at = ah_now_ms();
+        rc = app->store->ops->airmeet_create(app->store, &a);
+        if (rc == AH_EEXISTS) {
+            ah_admin_error(resp, 409, "an airmeet with id %s already exists", a.id);
+            goto out;
+        }
+    } else if (rc == AH_ENOTFOUND) {
+        ah_admin_error(resp, 404, "no community with id %s", a.community_id);
+        goto out;
+    }
+    if (rc)
+        store_failed(resp, rc);
+    else
+        ah_http_resp_json(resp, 201, airmeet_json(&a));
+out:
+    json_decref(body);
+}
+
+void ah_h_airmeet_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    ah_airmeet_t a;
+    if (!path_id(req, 0, id, resp, "airmeet"))
+        return;
+    int rc = app->store->ops->airmeet_get(app->store, id, &a);
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no airmeet with id %s", id);
+    else if (rc)
+        store_failed(resp, rc);
+    else
+        ah_http_resp_json(resp, 200, airmeet_json(&a));
+}
+
+void ah_h_session_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    ah_session_t s = {0};
+    ah_airmeet_t a;
+    json_t *body = NULL;
+    if (!path_id(req, 0, s.airmeet_id, resp, "airmeet"))
+        return;
+    if (!(body = body_or_400(req, resp)))
+        return;
+    if (!required_str(body, "name", s.name, sizeof s.name, resp) || !chosen_id(body, s.id, resp))
+        goto out;
+    int rc = app->store->ops->airmeet_get(app->store, s.airmeet_id, &a);
+    if (rc == AH_OK) {
+        memcpy(s.community_id, a.community_id, sizeof s.community_id);
+        s.created_at = ah_now_ms();
+        rc = app->store->ops->session_create(app->store, &s);
+        if (rc == AH_EEXISTS) {
+            ah_admin_error(resp, 409, "a session with id %s already exists", s.id);
+            goto out;
+        }
+    } else if (rc == AH_ENOTFOUND) {
+        ah_admin_error(resp, 404, "no airmeet with id %s", s.airmeet_id);
+        goto out;
+    }
+    if (rc)
+        store_failed(resp, rc);
+    else
+        ah_http_resp_json(resp, 201, session_json(&s));
+out:
+    json_decref(body);
+}
+
+void ah_h_session_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    ah_session_t s;
+    if (!path_id(req, 0, id, resp, "session"))
+        return;
+    int rc = app->store->ops->session_get(app->store, id, &s);
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no session with id %s", id);
+    else if (rc)
+        store_failed(resp, rc);
+    else
+        ah_http_resp_json(resp, 200, session_json(&s));
+}
+
+/* ---- webhooks ---- */
+
+json_t *ah_webhook_admin_json(const ah_webhook_t *w)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:b, s:o}", "id", w->id,
+                          "communityId", w->community_id, "triggerMetaInfoId", w->trigger,
+                          "name", w->name, "description",
+                          w->has_description ? json_string(w->description) : json_null(), "url",
+                          w->url, "platformName", ah_json_str_or_null(w->platform_name),
+                          "airmeetId", ah_json_str_or_null(w->airmeet_id), "sessionId",
+                          ah_json_str_or_null(w->session_id), "isActive", w->is_active,
+                          "disabledReason", ah_json_str_or_null(w->disabled_reason));
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "createdAt", ah_json_time(w->created_at));
+    json_object_set_new(o, "updatedAt", ah_json_time(w->updated_at));
+    json_object_set_new(o, "createdBy", json_string(w->created_by));
+    json_object_set_new(o, "updatedBy",
+                        w->has_updated_by ? json_string(w->updated_by) : json_null());
+    json_object_set_new(o, "deregisteredAt", ah_json_time(w->deregistered_at));
+    return o;
+}
+
+static void webhook_reply(ah_app_t *app, const char *id, ah_http_resp_t *resp)
+{
+    ah_webhook_t *w = malloc(sizeof *w);
+    if (!w) {
+        ah_admin_error(resp, 500, "out of memory");
+        return;
+    }
+    int rc = app->store->ops->webhook_get(app->store, id, w);
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no webhook with id %s", id);
+    else if (rc)
+        store_failed(resp, rc);
+    else
+        ah_http_resp_json(resp, 200, ah_webhook_admin_json(w));
+    free(w);
+}
+
+void ah_h_webhook_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char id[AH_ID_SIZE];
+    if (path_id(req, 0, id, resp, "webhook"))
+        webhook_reply(ctx, id, resp);
+}
+
+static void set_active(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp, bool active)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    if (!path_id(req, 0, id, resp, "webhook"))
+        return;
+    int rc = app->store->ops->webhook_set_active(app->store, id, active,
+                                                 active ? "" : "disabled by operator",
+                                                 ah_now_ms());
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no webhook with id %s (or it was deregistered)", id);
+    else if (rc == AH_EEXISTS)
+        ah_admin_error(resp, 409,
+                       "an active webhook with the same trigger, url and scope was registered "
+                       "while %s was disabled; deregister one of them first",
+                       id);
+    else if (rc)
+        store_failed(resp, rc);
+    else
+        webhook_reply(app, id, resp);
+}
+
+void ah_h_webhook_enable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    set_active(ctx, req, resp, true);
+}
+
+void ah_h_webhook_disable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    set_active(ctx, req, resp, false);
+}

@@ -1,0 +1,118 @@
+/*
+ * app.h: the application behind the HTTP listener: configuration, the store,
+ * and the handlers of the public API (public.c), the admin API (admin.c) and
+ * the operations endpoints (ops.c).  dispatch.c routes requests to them and
+ * does what every request shares: 404/405/413, metrics, the log line.
+ */
+#ifndef AH_APP_H
+#define AH_APP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/ratelimit.h"
+#include "http/http.h"
+#include "store/store.h"
+
+#define AH_BODY_LIMIT (64 * 1024)
+#define AH_EVENT_BODY_LIMIT (1024 * 1024)
+
+typedef struct ah_config {
+    const char *listen;
+    const char *db;
+    const char *admin_token;     /* NULL: generated at first start and stored */
+    const char *base_path;       /* "/prod" */
+    const char *region;          /* "mumbai" | "eu" | "us" */
+    int64_t token_ttl_ms;        /* 30 days by default */
+    unsigned auth_fail_limit;    /* failed auths per address per minute; 0 = off */
+    unsigned threads;
+    bool demo;
+} ah_config_t;
+
+typedef struct ah_app {
+    ah_config_t cfg;
+    ah_store_t *store;
+    char admin_token_hash[AH_SHA256_HEX_SIZE];
+    ah_ratelimit_t *auth_limiter;    /* public API: key pairs and tokens */
+    ah_ratelimit_t *admin_limiter;   /* admin API: the bearer token */
+    int64_t started_ms;
+} ah_app_t;
+
+/*
+ * Sets up app over an open store (not owned).  Resolves the admin token: the
+ * configured one, else the stored hash, else a new token, which is written
+ * into new_token (size >= 80) so the caller can print it once; new_token is ""
+ * otherwise.
+ */
+int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *new_token,
+                size_t new_token_sz, char *err, size_t errlen);
+void ah_app_free(ah_app_t *app);
+/* The listener callbacks for app. */
+ah_http_app_t ah_app_http(ah_app_t *app);
+
+/* Seeds a demo community, key pair, airmeet and session; prints them to stdout. */
+int ah_app_seed_demo(ah_app_t *app, const char *base_url);
+
+/* ---- shared by the handlers (respond.c) ---- */
+
+/* Public API error body {"statusCode":"400","statusMessage":"BAD_REQUEST","message":…}. */
+void ah_public_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Admin API error body {"error":"BAD_REQUEST","message":…}. */
+void ah_admin_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* UPPER_SNAKE reason for an HTTP status ("NOT_FOUND"). */
+const char *ah_status_reason(int status);
+/* The time as a JSON string, or JSON null when ms == 0. */
+json_t *ah_json_time(int64_t ms);
+/* A JSON string, or null when s is "". */
+json_t *ah_json_str_or_null(const char *s);
+
+/*
+ * Parses req's body as a JSON object.  On failure returns NULL and writes a
+ * sentence naming the problem ("malformed JSON at line 1 column 5: …").
+ * When content_type_required, a missing Content-Type is a problem too; a
+ * Content-Type other than application/json always is.
+ */
+json_t *ah_parse_body(const ah_http_req_t *req, bool content_type_required, char *why,
+                      size_t whylen);
+/*
+ * Reads optional string field `name` of obj into out (size outsz).  Returns 1
+ * if present (a string), 0 if absent or null, -1 with a sentence in why if it
+ * is another type or too long.  Empty strings count as present.
+ */
+int ah_get_str(json_t *obj, const char *name, char *out, size_t outsz, char *why, size_t whylen);
+/* Validates an id from input: "" ok when !required; else must be a UUID. Lowercases it. */
+int ah_check_id(const char *label, char *id, bool required, char *why, size_t whylen);
+
+/* ---- handlers ---- */
+void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_sample_payload(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+
+void ah_h_community_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_community_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_community_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_key_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_key_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_key_revoke(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_airmeet_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_airmeet_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_session_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_session_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_enable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_disable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+
+void ah_h_healthz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_readyz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_metrics(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+
+/* The admin representation of a webhook (also used by the delivery API). */
+json_t *ah_webhook_admin_json(const ah_webhook_t *w);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * metrics.c: see metrics.h.  Status codes fold into a fixed set of slots so
+ * the table is static: route × status slot.
+ */
+#include "api/metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "airhook/airhook.h"
+#include "common/util.h"
+
+static const int status_codes[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
+                                   409, 412, 413, 415, 429, 500, 503};
+#define N_STATUS (AH_ARRAY_LEN(status_codes) + 1) /* + "other" */
+
+static const char *route_names[AH_METRICS_MAX_ROUTES];
+static int n_routes;
+static _Atomic uint64_t requests[AH_METRICS_MAX_ROUTES][N_STATUS];
+
+static const double buckets_s[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                   0.05,   0.1,   0.25,   0.5,   1,    2.5};
+#define N_BUCKETS AH_ARRAY_LEN(buckets_s)
+static _Atomic uint64_t req_hist[N_BUCKETS + 1];
+static _Atomic uint64_t req_sum_us;
+static _Atomic uint64_t events_accepted;
+
+int ah_metrics_route(const char *name)
+{
+    for (int i = 0; i < n_routes; i++)
+        if (!strcmp(route_names[i], name))
+            return i;
+    if (n_routes == AH_METRICS_MAX_ROUTES)
+        return AH_METRICS_MAX_ROUTES - 1;
+    route_names[n_routes] = name;
+    return n_routes++;
+}
+
+static size_t status_slot(int status)
+{
+    for (size_t i = 0; i < AH_ARRAY_LEN(status_codes); i++)
+        if (status_codes[i] == status)
+            return i;
+    return N_STATUS - 1;
+}
+
+void ah_metrics_request(int route, int status, int64_t dur_us)
+{
+    if (route < 0 || route >= AH_METRICS_MAX_ROUTES)
+        return;
+    atomic_fetch_add_explicit(&requests[route][status_slot(status)], 1, memory_order_relaxed);
+    size_t b = 0;
+    while (b < N_BUCKETS && (double)dur_us / 1e6 > buckets_s[b])
+        b++;
+    atomic_fetch_add_explicit(&req_hist[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&req_sum_us, (uint64_t)(dur_us > 0 ? dur_us : 0),
+                              memory_order_relaxed);
+}
+
+void ah_metrics_event_accepted(void)
+{
+    atomic_fetch_add_explicit(&events_accepted, 1, memory_order_relaxed);
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} sbuf_t;
+
+static void put(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(sbuf_t *b, const char *fmt, ...)
+{
+    if (b->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) {
+            b->failed = 1;
+            return;
+        }
+        b->buf = nb;
+        b->cap = cap;
+    }
+}
+
+int ah_metrics_render(char **out, size_t *len, const char *extra)
+{
+    sbuf_t b = {malloc(8192), 0, 8192, 0};
+    if (!b.buf)
+        return AH_ENOMEM;
+    b.buf[0] = '\0';
+    put(&b, "# HELP airhook_http_requests_total HTTP requests by route and status code.\n"
+            "# TYPE airhook_http_requests_total counter\n");
+    for (int r = 0; r < n_routes; r++) {
+        for (size_t s = 0; s < N_STATUS; s++) {
+            uint64_t v = atomic_load_explicit(&requests[r][s], memory_order_relaxed);
+            if (!v)
+                continue;
+            if (s < AH_ARRAY_LEN(status_codes))
+                put(&b, "airhook_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
+                    route_names[r], status_codes[s], (unsigned long long)v);
+            else
+                put(&b, "airhook_http_requests_total{route=\"%s\",code=\"other\"} %llu\n",
+                    route_names[r], (unsigned long long)v);
+        }
+    }
+    put(&b, "# HELP airhook_http_request_duration_seconds Time to answer a request.\n"
+            "# TYPE airhook_http_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= N_BUCKETS; i++) {
+        cum += atomic_load_explicit(&req_hist[i], memory_order_relaxed);
+        if (i < N_BUCKETS)
+            put(&b, "airhook_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                buckets_s[i], (unsigned long long)cum);
+        else
+            put(&b, "airhook_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)cum);
+    }
+    put(&b, "airhook_http_request_duration_seconds_sum %.6f\n",
+        (double)atomic_load(&req_sum_us) / 1e6);
+    put(&b, "airhook_http_request_duration_seconds_count %llu\n", (unsigned long long)cum);
+    put(&b, "# HELP airhook_events_accepted_total Events acknowledged with 202.\n"
+            "# TYPE airhook_events_accepted_total counter\n"
+            "airhook_events_accepted_total %llu\n",
+        (unsigned long long)atomic_load(&events_accepted));
+    if (extra)
+        put(&b, "%s", extra);
+    if (b.failed) {
+        free(b.buf);
+        return AH_ENOMEM;
+    }
+    *out = b.buf;
+    *len = b.len;
+    return AH_OK;
+}

@@ -1,0 +1,560 @@
+/*
+ * public.c: the Airmeet platform-integration API (SPEC §3), under the base
+ * path.  Integrators call it exactly as they call Airmeet's gateway.
+ *
+ * Authentication comes in two kinds: a key pair in headers (x-access-key /
+ * x-secret-key, or the X-Airmeet- spellings) for register, deregister and
+ * sample-payload; and a token from POST /auth (X-Airmeet-Access-Token) for
+ * webhook-list.  Secrets and tokens are compared as SHA-256 hashes in
+ * constant time; every failure counts against the caller's address, and an
+ * address with too many failures is answered 429 for a while.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/triggers.h"
+#include "common/crypto.h"
+
+#define WHY_SIZE 256
+
+/* Maps a store failure to 503/500. */
+static void store_failed(ah_http_resp_t *resp, int rc)
+{
+    if (rc == AH_EUNAVAIL)
+        ah_public_error(resp, 503, "storage is unavailable; retry shortly");
+    else
+        ah_public_error(resp, 500, "internal error (%s)", ah_strerror(rc));
+}
+
+static const char *header_either(const ah_http_req_t *req, const char *a, const char *b)
+{
+    const char *v = ah_http_header(req, a);
+    return v ? v : ah_http_header(req, b);
+}
+
+static bool rate_limited(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t *resp,
+                         bool auth_shape)
+{
+    int64_t wait_s = 0;
+    if (ah_ratelimit_allowed(app->auth_limiter, req->client_ip, ah_now_ms(), &wait_s))
+        return false;
+    snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
+    if (auth_shape)
+        ah_http_resp_json(resp, 429,
+                          json_pack("{s:b, s:s}", "success", 0, "message",
+                                    "too many failed authentications from this address; "
+                                    "retry later"));
+    else
+        ah_public_error(resp, 429,
+                        "too many failed authentications from this address; retry in %lld s",
+                        (long long)wait_s);
+    return true;
+}
+
+/*
+ * Verifies the key pair in req.  Returns 0 with *key filled, or the HTTP
+ * status of the failure with why filled: 401 missing/wrong (400 for /auth,
+ * which the caller maps), 403 revoked, 500/503 store trouble.
+ */
+static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, ah_access_key_t *key,
+                          char *why, size_t whylen)
+{
+    const char *ak = header_either(req, "X-Airmeet-Access-Key", "x-access-key");
+    const char *sk = header_either(req, "X-Airmeet-Secret-Key", "x-secret-key");
+    if (!ak || !sk || !*ak || !*sk) {
+        snprintf(why, whylen, "missing header %s",
+                 !ak || !*ak ? "x-access-key (or X-Airmeet-Access-Key)"
+                             : "x-secret-key (or X-Airmeet-Secret-Key)");
+        return 401;
+    }
+    char hash[AH_SHA256_HEX_SIZE];
+    ah_sha256_hex(sk, strlen(sk), hash);
+    int rc = strlen(ak) < AH_ACCESS_KEY_MAX
+                 ? app->store->ops->access_key_find(app->store, ak, key)
+                 : AH_ENOTFOUND;
+    if (rc == AH_ENOTFOUND) {
+        snprintf(why, whylen, "the access key and secret key do not match any key pair");
+        return 401;
+    }
+    if (rc) {
+        snprintf(why, whylen, "internal error (%s)", ah_strerror(rc));
+        return rc == AH_EUNAVAIL ? 503 : 500;
+    }
+    if (!ah_ct_equal(hash, key->secret_hash, AH_SHA256_HEX_SIZE - 1)) {
+        snprintf(why, whylen, "the access key and secret key do not match any key pair");
+        return 401;
+    }
+    if (key->revoked_at) {
+        snprintf(why, whylen, "this access key has been revoked");
+        return 403;
+    }
+    return 0;
+}
+
+/* Key-pair authentication for the platform-integration endpoints. */
+static bool authenticate(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t *resp,
+                         ah_access_key_t *key)
+{
+    if (rate_limited(app, req, resp, false))
+        return false;
+    char why[WHY_SIZE];
+    int status = check_key_pair(app, req, key, why, sizeof why);
+    if (!status)
+        return true;
+    if (status == 401 || status == 403)
+        ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
+    ah_public_error(resp, status, "%s", why);
+    return false;
+}
+
+void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    if (rate_limited(app, req, resp, true))
+        return;
+    ah_access_key_t key;
+    char why[WHY_SIZE];
+    int status = check_key_pair(app, req, &key, why, sizeof why);
+    if (status) {
+        if (status == 401 || status == 403)
+            ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
+        ah_http_resp_json(resp, status == 401 ? 400 : status,
+                          json_pack("{s:b, s:s}", "success", 0, "message", why));
+        return;
+    }
+    ah_token_t t;
+    memset(&t, 0, sizeof t);
+    char token[80];
+    ah_random_hex("aht_", 32, token, sizeof token);
+    ah_sha256_hex(token, strlen(token), t.token_hash);
+    memcpy(t.key_id, key.id, sizeof t.key_id);
+    memcpy(t.community_id, key.community_id, sizeof t.community_id);
+    memcpy(t.label, key.label, sizeof t.label);
+    t.created_at = ah_now_ms();
+    t.expires_at = t.created_at + app->cfg.token_ttl_ms;
+    int rc = app->store->ops->token_create(app->store, &t);
+    if (rc) {
+        ah_http_resp_json(resp, rc == AH_EUNAVAIL ? 503 : 500,
+                          json_pack("{s:b, s:s}", "success", 0, "message",
+                                    "could not issue a token; retry shortly"));
+        return;
+    }
+    ah_http_resp_json(resp, 200,
+                      json_pack("{s:b, s:s, s:s, s:o, s:{s:s, s:s}}", "success", 1, "label",
+                                key.label, "token", token, "expiresAt",
+                                ah_json_time(t.expires_at), "data", "label", key.label,
+                                "token", token));
+}
+
+/* The registration as Airmeet shows it; with_secret adds airmeetId, sessionId, secret. */
+static json_t *webhook_json(const ah_webhook_t *w, bool register_shape)
+{
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:o, s:s, s:o}", "id", w->id, "triggerMetaInfoId", w->trigger, "name",
+        w->name, "description", w->has_description ? json_string(w->description) : json_null(),
+        "url", w->url, "platformName", ah_json_str_or_null(w->platform_name));
+    if (!o)
+        return NULL;
+    if (register_shape) {
+        json_object_set_new(o, "airmeetId", ah_json_str_or_null(w->airmeet_id));
+        json_object_set_new(o, "sessionId", ah_json_str_or_null(w->session_id));
+    }
+    json_object_set_new(o, "isActive", json_boolean(w->is_active));
+    json_object_set_new(o, "metaData", json_string(w->meta_data));
+    json_object_set_new(o, "createdAt", ah_json_time(w->created_at));
+    json_object_set_new(o, "updatedAt", ah_json_time(w->updated_at));
+    json_object_set_new(o, "createdBy", json_string(w->created_by));
+    json_object_set_new(o, "updatedBy",
+                        w->has_updated_by ? json_string(w->updated_by) : json_null());
+    if (register_shape)
+        json_object_set_new(o, "secret", json_string(w->secret));
+    return o;
+}
+
+static json_t *envelope(json_t *payload)
+{
+    return json_pack("{s:s, s:s, s:o}", "statusCode", "200", "statusMessage", "SUCCESS",
+                     "payload", payload ? payload : json_null());
+}
+
+/* An absolute http(s) URL with a host, per libcurl's parser. */
+static bool valid_target_url(const char *url, char *why, size_t whylen)
+{
+    bool ok = false;
+    CURLU *h = curl_url();
+    char *scheme = NULL, *host = NULL;
+    if (!h)
+        return false;
+    for (const char *p = url; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            snprintf(why, whylen, "url must not contain spaces or control characters");
+            goto out;
+        }
+    }
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+        snprintf(why, whylen, "url must be an absolute http:// or https:// URL");
+        goto out;
+    }
+    if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
+        snprintf(why, whylen, "url is not a valid absolute http(s) URL");
+        goto out;
+    }
+    ok = true;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(h);
+    return ok;
+}
+
+/*
+ * Checks the airmeetId/sessionId scope of a request against the store and
+ * the caller's community.  Returns 0, or an HTTP status with why filled.
+ */
+static int check_scope(ah_app_t *app, const char *community_id, const char *airmeet_id,
+                       const char *session_id, char *why, size_t whylen)
+{
+    int rc;
+    if (airmeet_id[0]) {
+        ah_airmeet_t a;
+        rc = app->store->ops->airmeet_get(app->store, airmeet_id, &a);
+        if (rc == AH_ENOTFOUND) {
+            snprintf(why, whylen, "no airmeet with id %s", airmeet_id);
+            return 404;
+        }
+        if (rc)
+            goto store;
+        if (strcmp(a.community_id, community_id) != 0) {
+            snprintf(why, whylen, "airmeet %s belongs to another community", airmeet_id);
+            return 401;
+        }
+    }
+    if (session_id[0]) {
+        ah_session_t s;
+        rc = app->store->ops->session_get(app->store, session_id, &s);
+        if (rc == AH_ENOTFOUND) {
+            snprintf(why, whylen, "no session with id %s", session_id);
+            return 404;
+        }
+        if (rc)
+            goto store;
+        if (strcmp(s.community_id, community_id) != 0) {
+            snprintf(why, whylen, "session %s belongs to another community", session_id);
+            return 401;
+        }
+        if (airmeet_id[0] && strcmp(s.airmeet_id, airmeet_id) != 0) {
+            snprintf(why, whylen, "session %s is not part of airmeet %s", session_id,
+                     airmeet_id);
+            return 400;
+        }
+    }
+    return 0;
+store:
+    snprintf(why, whylen, "internal error (%s)", ah_strerror(rc));
+    return rc == AH_EUNAVAIL ? 503 : 500;
+}
+
+/* Reads ?airmeetId= and ?sessionId= as ids.  Returns 0 or 400 with why. */
+static int scope_query(const ah_http_req_t *req, char *airmeet_id, char *session_id, char *why,
+                       size_t whylen)
+{
+    const char *a = ah_http_query(req, "airmeetId");
+    const char *s = ah_http_query(req, "sessionId");
+    airmeet_id[0] = session_id[0] = '\0';
+    if ((a && ah_strlcpy(airmeet_id, a, AH_ID_SIZE)) || (a && !*a)) {
+        snprintf(why, whylen, "airmeetId must be a UUID");
+        return 400;
+    }
+    if ((s && ah_strlcpy(session_id, s, AH_ID_SIZE)) || (s && !*s)) {
+        snprintf(why, whylen, "sessionId must be a UUID");
+        return 400;
+    }
+    if (ah_check_id("airmeetId", airmeet_id, false, why, whylen) ||
+        ah_check_id("sessionId", session_id, false, why, whylen))
+        return 400;
+    return 0;
+}
+
+/* Validates the trigger's airmeet/session rules (SPEC §4). */
+static int check_trigger_scope(const ah_trigger_t *t, const char *airmeet_id,
+                               const char *session_id, char *why, size_t whylen)
+{
+    if (session_id[0] && !airmeet_id[0]) {
+        snprintf(why, whylen, "sessionId needs airmeetId as well");
+        return 400;
+    }
+    if (t->airmeet == AH_SCOPE_REQUIRED && !airmeet_id[0]) {
+        snprintf(why, whylen, "trigger %s needs the query parameter airmeetId", t->id);
+        return 400;
+    }
+    if (t->airmeet == AH_SCOPE_NONE && airmeet_id[0]) {
+        snprintf(why, whylen, "trigger %s does not take an airmeetId", t->id);
+        return 400;
+    }
+    if (t->session == AH_SCOPE_REQUIRED && !session_id[0]) {
+        snprintf(why, whylen, "trigger %s needs the query parameter sessionId", t->id);
+        return 400;
+    }
+    if (t->session == AH_SCOPE_NONE && session_id[0]) {
+        snprintf(why, whylen, "trigger %s does not take a sessionId", t->id);
+        return 400;
+    }
+    return 0;
+}
+
+static void new_signing_secret(char *out, size_t outsz)
+{
+    unsigned char raw[24];
+    char b64[64];
+    ah_random_bytes(raw, sizeof raw);
+    ah_base64_encode(raw, sizeof raw, b64, sizeof b64);
+    snprintf(out, outsz, "whsec_%s", b64);
+}
+
+/* Fills w from the register body.  Returns 0 or 400 with why. */
+static int read_register_body(json_t *body, ah_webhook_t *w, char *why, size_t whylen)
+{
+    int r;
+    if (ah_get_str(body, "triggerMetaInfoId", w->trigger, sizeof w->trigger, why, whylen) < 0 ||
+        ah_get_str(body, "url", w->url, sizeof w->url, why, whylen) < 0 ||
+        ah_get_str(body, "name", w->name, sizeof w->name, why, whylen) < 0 ||
+        ah_get_str(body, "platformName", w->platform_name, sizeof w->platform_name, why,
+                   whylen) < 0)
+        return 400;
+    r = ah_get_str(body, "description", w->description, sizeof w->description, why, whylen);
+    if (r < 0)
+        return 400;
+    w->has_description = r == 1;
+    if (!w->trigger[0]) {
+        snprintf(why, whylen, "field 'triggerMetaInfoId' is required");
+        return 400;
+    }
+    if (!w->url[0]) {
+        snprintf(why, whylen, "field 'url' is required");
+        return 400;
+    }
+    return 0;
+}
+
+void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    ah_access_key_t key;
+    char why[WHY_SIZE];
+    int status;
+    if (!authenticate(app, req, resp, &key))
+        return;
+    json_t *body = ah_parse_body(req, true, why, sizeof why);
+    if (!body) {
+        ah_public_error(resp, 400, "%s", why);
+        return;
+    }
+    ah_webhook_t *w = calloc(2, sizeof *w);
+    if (!w) {
+        json_decref(body);
+        ah_public_error(resp, 500, "out of memory");
+        return;
+    }
+    ah_webhook_t *out = w + 1;
+    const ah_trigger_t *t = NULL;
+    if ((status = read_register_body(body, w, why, sizeof why)))
+        goto fail;
+    if (!(t = ah_trigger_find(w->trigger))) {
+        status = 400;
+        snprintf(why, sizeof why,
+                 "unknown triggerMetaInfoId '%.64s'; GET sample-payload lists none for it, "
+                 "see the trigger catalog",
+                 w->trigger);
+        goto fail;
+    }
+    if (!valid_target_url(w->url, why, sizeof why)) {
+        status = 400;
+        goto fail;
+    }
+    if ((status = scope_query(req, w->airmeet_id, w->session_id, why, sizeof why)) ||
+        (status = check_trigger_scope(t, w->airmeet_id, w->session_id, why, sizeof why)) ||
+        (status = check_scope(app, key.community_id, w->airmeet_id, w->session_id, why,
+                              sizeof why)))
+        goto fail;
+    if (!w->name[0])
+        ah_strlcpy(w->name, t->id, sizeof w->name);
+    ah_uuid_v4(w->id);
+    memcpy(w->community_id, key.community_id, sizeof w->community_id);
+    w->is_active = true;
+    w->created_at = w->updated_at = ah_now_ms();
+    memcpy(w->created_by, key.label, sizeof w->created_by);
+    memcpy(w->updated_by, key.label, sizeof w->updated_by);
+    w->has_updated_by = true;
+    new_signing_secret(w->secret, sizeof w->secret);
+    bool existed = false;
+    int rc = app->store->ops->webhook_register(app->store, w, out, &existed);
+    if (rc) {
+        store_failed(resp, rc);
+        goto done;
+    }
+    ah_http_resp_json(resp, 200, envelope(webhook_json(out, true)));
+    goto done;
+fail:
+    ah_public_error(resp, status, "%s", why);
+done:
+    json_decref(body);
+    free(w);
+}
+
+void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    ah_access_key_t key;
+    char why[WHY_SIZE], id[AH_ID_SIZE] = "", trigger[AH_TRIGGER_MAX] = "", url[AH_URL_MAX] = "";
+    json_t *body = NULL;
+    ah_webhook_t *w = NULL;
+    if (!authenticate(app, req, resp, &key))
+        return;
+    bool is_delete = !strcmp(req->method, "DELETE");
+    const char *qid = ah_http_query(req, "id");
+    if (!is_delete || req->body_len) {
+        if (!(body = ah_parse_body(req, !is_delete, why, sizeof why)))
+            goto bad;
+        if (ah_get_str(body, "id", id, sizeof id, why, sizeof why) < 0 ||
+            ah_get_str(body, "triggerMetaInfoId", trigger, sizeof trigger, why, sizeof why) < 0 ||
+            ah_get_str(body, "url", url, sizeof url, why, sizeof why) < 0) {
+            if (!strstr(why, "'id'"))
+                goto bad;
+            snprintf(why, sizeof why, "id must be a UUID");
+            goto bad;
+        }
+    }
+    if (!id[0] && qid && ah_strlcpy(id, qid, sizeof id)) {
+        snprintf(why, sizeof why, "id must be a UUID");
+        goto bad;
+    }
+    if (ah_check_id("id", id, true, why, sizeof why))
+        goto bad;
+    if (!(w = malloc(sizeof *w))) {
+        ah_public_error(resp, 500, "out of memory");
+        goto done;
+    }
+    int rc = app->store->ops->webhook_get(app->store, id, w);
+    if (rc == AH_ENOTFOUND || (!rc && (strcmp(w->community_id, key.community_id) != 0 ||
+                                       w->deregistered_at))) {
+        ah_public_error(resp, 404, "no webhook registration with id %s", id);
+        goto done;
+    }
+    if (rc) {
+        store_failed(resp, rc);
+        goto done;
+    }
+    if (trigger[0] && strcmp(trigger, w->trigger) != 0) {
+        snprintf(why, sizeof why, "triggerMetaInfoId does not match registration %s", id);
+        goto bad;
+    }
+    if (url[0] && strcmp(url, w->url) != 0) {
+        snprintf(why, sizeof why, "url does not match registration %s", id);
+        goto bad;
+    }
+    rc = app->store->ops->webhook_deregister(app->store, id, key.label, ah_now_ms());
+    if (rc == AH_ENOTFOUND)
+        ah_public_error(resp, 404, "no webhook registration with id %s", id);
+    else if (rc)
+        store_failed(resp, rc);
+    else
+        ah_http_resp_json(resp, 200,
+                          json_pack("{s:s, s:s}", "statusCode", "200", "statusMessage",
+                                    "SUCCESS"));
+    goto done;
+bad:
+    ah_public_error(resp, 400, "%s", why);
+done:
+    free(w);
+    json_decref(body);
+}
+
+void ah_h_sample_payload(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    ah_access_key_t key;
+    if (!authenticate(app, req, resp, &key))
+        return;
+    const char *id = ah_http_query(req, "triggerMetaInfoId");
+    if (!id || !*id) {
+        ah_public_error(resp, 400, "query parameter triggerMetaInfoId is required");
+        return;
+    }
+    const ah_trigger_t *t = ah_trigger_find(id);
+    if (!t) {
+        ah_public_error(resp, 400, "unknown triggerMetaInfoId '%.64s'", id);
+        return;
+    }
+    ah_http_resp_json(resp, 200, envelope(ah_trigger_sample(t)));
+}
+
+/* Verifies the access token of webhook-list.  Returns 0 or an HTTP status. */
+static int check_token(ah_app_t *app, const ah_http_req_t *req, ah_token_t *t, char *why,
+                       size_t whylen)
+{
+    const char *tok = header_either(req, "X-Airmeet-Access-Token", "x-access-token");
+    if (!tok || !*tok) {
+        snprintf(why, whylen, "missing header X-Airmeet-Access-Token (get one from POST /auth)");
+        return 400;
+    }
+    char hash[AH_SHA256_HEX_SIZE];
+    ah_sha256_hex(tok, strlen(tok), hash);
+    int rc = app->store->ops->token_find(app->store, hash, t);
+    if (rc == AH_ENOTFOUND || (!rc && !ah_ct_equal(hash, t->token_hash, AH_SHA256_HEX_SIZE - 1))) {
+        snprintf(why, whylen, "the access token is not valid");
+        return 400;
+    }
+    if (rc) {
+        snprintf(why, whylen, "internal error (%s)", ah_strerror(rc));
+        return rc == AH_EUNAVAIL ? 503 : 500;
+    }
+    if (ah_now_ms() >= t->expires_at) {
+        snprintf(why, whylen, "the access token has expired; get a new one from POST /auth");
+        return 412;
+    }
+    ah_access_key_t key;
+    rc = app->store->ops->access_key_get(app->store, t->key_id, &key);
+    if (rc == AH_OK && key.revoked_at) {
+        snprintf(why, whylen, "the access key behind this token has been revoked");
+        return 403;
+    }
+    return 0;
+}
+
+void ah_h_webhook_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    ah_token_t t;
+    char why[WHY_SIZE], airmeet_id[AH_ID_SIZE], session_id[AH_ID_SIZE];
+    int status;
+    if (rate_limited(app, req, resp, false))
+        return;
+    if ((status = check_token(app, req, &t, why, sizeof why))) {
+        if (status == 400 || status == 403)
+            ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
+        ah_public_error(resp, status, "%s", why);
+        return;
+    }
+    if ((status = scope_query(req, airmeet_id, session_id, why, sizeof why)) ||
+        (status = check_scope(app, t.community_id, airmeet_id, session_id, why, sizeof why))) {
+        ah_public_error(resp, status, "%s", why);
+        return;
+    }
+    ah_webhook_t *list = NULL;
+    size_t n = 0;
+    int rc = app->store->ops->webhook_list_active(app->store, t.community_id, airmeet_id,
+                                                  session_id, &list, &n);
+    if (rc) {
+        store_failed(resp, rc);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, webhook_json(&list[i], false));
+    free(list);
+    ah_http_resp_json(resp, 200, json_pack("{s:o}", "webhookDTOList", arr));
+}

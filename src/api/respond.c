@@ -1,0 +1,164 @@
+/*
+ * respond.c: error bodies, JSON field readers and small converters shared by
+ * the public and admin handlers.  Every message says what was wrong in a
+ * sentence a caller can act on.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/app.h"
+
+const char *ah_status_reason(int status)
+{
+    switch (status) {
+    case 200: return "SUCCESS";
+    case 201: return "CREATED";
+    case 202: return "ACCEPTED";
+    case 400: return "BAD_REQUEST";
+    case 401: return "UNAUTHORIZED";
+    case 403: return "FORBIDDEN";
+    case 404: return "NOT_FOUND";
+    case 405: return "METHOD_NOT_ALLOWED";
+    case 409: return "CONFLICT";
+    case 412: return "PRECONDITION_FAILED";
+    case 413: return "PAYLOAD_TOO_LARGE";
+    case 429: return "TOO_MANY_REQUESTS";
+    case 503: return "SERVICE_UNAVAILABLE";
+    default: return "INTERNAL_SERVER_ERROR";
+    }
+}
+
+/*
+ * Messages may quote input (a path, a field); JSON strings must be UTF-8, so
+ * any byte outside printable ASCII becomes '?'.
+ */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            *s = '?';
+}
+
+void ah_public_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
+{
+    char msg[512], code[8];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    printable(msg);
+    snprintf(code, sizeof code, "%d", status);
+    ah_http_resp_json(resp, status,
+                      json_pack("{s:s, s:s, s:s}", "statusCode", code, "statusMessage",
+                                ah_status_reason(status), "message", msg));
+}
+
+void ah_admin_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    printable(msg);
+    ah_http_resp_json(resp, status,
+                      json_pack("{s:s, s:s}", "error", ah_status_reason(status), "message", msg));
+}
+
+json_t *ah_json_time(int64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char buf[AH_TIME_SIZE];
+    ah_format_time(ms, buf);
+    return json_string(buf);
+}
+
+json_t *ah_json_str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+static bool is_json_type(const char *ct)
+{
+    while (*ct == ' ')
+        ct++;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ct, "application/json", n) != 0)
+        return false;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+json_t *ah_parse_body(const ah_http_req_t *req, bool content_type_required, char *why,
+                      size_t whylen)
+{
+    const char *ct = ah_http_header(req, "Content-Type");
+    if (!ct && content_type_required) {
+        snprintf(why, whylen, "missing header Content-Type: application/json");
+        return NULL;
+    }
+    if (ct && !is_json_type(ct)) {
+        snprintf(why, whylen, "Content-Type must be application/json, not '%.64s'", ct);
+        return NULL;
+    }
+    if (req->body_len == 0) {
+        snprintf(why, whylen, "the request body is empty; a JSON object is expected");
+        return NULL;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!j) {
+        snprintf(why, whylen, "malformed JSON at line %d column %d: %s", e.line, e.column,
+                 e.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        snprintf(why, whylen, "the request body must be a JSON object");
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+int ah_get_str(json_t *obj, const char *name, char *out, size_t outsz, char *why, size_t whylen)
+{
+    out[0] = '\0';
+    json_t *v = json_object_get(obj, name);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v)) {
+        snprintf(why, whylen, "field '%s' must be a string", name);
+        return -1;
+    }
+    size_t len = json_string_length(v);
+    if (len >= outsz) {
+        snprintf(why, whylen, "field '%s' is too long (at most %zu bytes)", name, outsz - 1);
+        return -1;
+    }
+    const char *s = json_string_value(v);
+    if (memchr(s, '\0', len)) {
+        snprintf(why, whylen, "field '%s' must not contain NUL characters", name);
+        return -1;
+    }
+    memcpy(out, s, len + 1);
+    return 1;
+}
+
+int ah_check_id(const char *label, char *id, bool required, char *why, size_t whylen)
+{
+    if (!id[0]) {
+        if (!required)
+            return 0;
+        snprintf(why, whylen, "%s is required", label);
+        return -1;
+    }
+    if (!ah_is_uuid(id)) {
+        snprintf(why, whylen, "%s must be a UUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                 label);
+        return -1;
+    }
+    ah_lower(id);
+    return 0;
+}

@@ -1,0 +1,98 @@
+/*
+ * http.h: requests and responses as the API layer sees them, and the
+ * listener that produces them (server.c, over libmicrohttpd).
+ *
+ * The API layer never touches libmicrohttpd: a request is a method, a path,
+ * header and query arrays, and a body; a response is a status, a body and a
+ * few headers.  That keeps handlers testable and fuzzable without sockets.
+ *
+ * Request flow in server.c: on the first access-handler call the headers are
+ * in; we collect them and ask the app for the route (which also fixes the
+ * body limit, so an oversized upload is refused with 413 before it is read).
+ * Body chunks are appended up to the limit.  On the final call (no more
+ * upload data) the app handles the request and the response is queued, which
+ * keeps the connection alive for the next request.
+ */
+#ifndef AH_HTTP_H
+#define AH_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AH_HTTP_MAX_HEADERS 64
+#define AH_HTTP_MAX_QUERY 32
+#define AH_HTTP_MAX_PARAMS 4
+
+typedef struct ah_kv {
+    const char *key;
+    const char *value;
+} ah_kv_t;
+
+typedef struct ah_http_req {
+    const char *method;
+    const char *path;                       /* decoded, without the query */
+    ah_kv_t headers[AH_HTTP_MAX_HEADERS];
+    size_t n_headers;
+    bool too_many_headers;
+    ah_kv_t query[AH_HTTP_MAX_QUERY];
+    size_t n_query;
+    const char *query_problem;              /* a sentence if the query is unusable */
+    char *body;                             /* NUL-terminated; owned by the server */
+    size_t body_len;
+    const char *params[AH_HTTP_MAX_PARAMS]; /* path captures, e.g. {id} */
+    size_t n_params;
+    char param_buf[256];                    /* storage for params */
+    char client_ip[64];
+    const void *route;                      /* set by the app's prepare step */
+    int64_t start_us;
+} ah_http_req_t;
+
+typedef struct ah_http_resp {
+    int status;
+    char *body;                             /* malloc'd; the server frees it */
+    size_t body_len;
+    char allow[64];                         /* "Allow" header for 405, or "" */
+    char retry_after[24];                   /* "Retry-After" header, or "" */
+    const char *content_type;               /* NULL = application/json */
+} ah_http_resp_t;
+
+/* Header value by name, case-insensitive; NULL if absent. */
+const char *ah_http_header(const ah_http_req_t *req, const char *name);
+/* Query parameter value by exact name; NULL if absent. */
+const char *ah_http_query(const ah_http_req_t *req, const char *name);
+/* Sets the response body to the compact serialization of j (j is stolen). */
+struct json_t;
+void ah_http_resp_json(ah_http_resp_t *resp, int status, struct json_t *j);
+/* Sets a non-JSON body (copied) with the given content type (static string). */
+void ah_http_resp_text(ah_http_resp_t *resp, int status, const char *content_type,
+                       const char *text, size_t len);
+
+/* What the listener needs from the application. */
+typedef struct ah_http_app {
+    void *ctx;
+    /* Picks the route for req (sets req->route, req->params) and returns the
+     * body limit in bytes.  Returns 0 and fills resp when the request can be
+     * answered at once (404, 405). */
+    int (*prepare)(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_resp_t *resp);
+    /* Handles a complete request. */
+    void (*handle)(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+    /* Called once per request after the response is decided (metrics, log). */
+    void (*finish)(void *ctx, const ah_http_req_t *req, const ah_http_resp_t *resp);
+    /* Fills resp for a body over the limit (413). */
+    void (*too_big)(void *ctx, ah_http_req_t *req, size_t limit, ah_http_resp_t *resp);
+} ah_http_app_t;
+
+typedef struct ah_http_server ah_http_server_t;
+
+/*
+ * Starts listening on addr ("127.0.0.1:8080", "[::1]:0", "0.0.0.0:80",
+ * ":8080") with `threads` worker threads.  On success *bound receives the
+ * actual "host:port" (port 0 resolved).
+ */
+int ah_http_start(const char *addr, unsigned threads, const ah_http_app_t *app,
+                  ah_http_server_t **out, char *bound, size_t boundsz, char *err, size_t errlen);
+/* Stops accepting, finishes requests in progress, frees everything. */
+void ah_http_stop(ah_http_server_t *srv);
+
+#endif

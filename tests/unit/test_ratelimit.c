@@ -1,0 +1,90 @@
+/* Unit tests for src/api/ratelimit.c and src/api/metrics.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/metrics.h"
+#include "api/ratelimit.h"
+
+static void test_limit_and_window(void **state)
+{
+    (void)state;
+    ah_ratelimit_t *rl = ah_ratelimit_new(3, 60000);
+    int64_t wait = 0, t = 1000000;
+    for (int i = 0; i < 3; i++) {
+        assert_true(ah_ratelimit_allowed(rl, "10.0.0.1", t, &wait));
+        ah_ratelimit_fail(rl, "10.0.0.1", t);
+    }
+    assert_false(ah_ratelimit_allowed(rl, "10.0.0.1", t + 1000, &wait));
+    assert_int_equal(wait, 59);
+    /* Another address is unaffected. */
+    assert_true(ah_ratelimit_allowed(rl, "10.0.0.2", t + 1000, &wait));
+    /* The window ends. */
+    assert_true(ah_ratelimit_allowed(rl, "10.0.0.1", t + 60000, &wait));
+    ah_ratelimit_free(rl);
+}
+
+static void test_disabled(void **state)
+{
+    (void)state;
+    ah_ratelimit_t *rl = ah_ratelimit_new(0, 60000);
+    int64_t wait;
+    for (int i = 0; i < 100; i++)
+        ah_ratelimit_fail(rl, "a", 0);
+    assert_true(ah_ratelimit_allowed(rl, "a", 0, &wait));
+    ah_ratelimit_free(rl);
+}
+
+static void test_flood_of_addresses(void **state)
+{
+    (void)state;
+    ah_ratelimit_t *rl = ah_ratelimit_new(2, 60000);
+    int64_t wait;
+    char addr[32];
+    for (int i = 0; i < 100000; i++) {
+        snprintf(addr, sizeof addr, "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+        ah_ratelimit_fail(rl, addr, i);
+    }
+    /* The latest offender is still tracked after the table churned. */
+    ah_ratelimit_fail(rl, addr, 100000);
+    assert_false(ah_ratelimit_allowed(rl, addr, 100001, &wait));
+    ah_ratelimit_free(rl);
+}
+
+static void test_metrics_render(void **state)
+{
+    (void)state;
+    int r = ah_metrics_route("test-route");
+    ah_metrics_request(r, 404, 1500);
+    ah_metrics_request(r, 404, 1500);
+    ah_metrics_request(r, 299, 10);
+    ah_metrics_event_accepted();
+    char *text;
+    size_t len;
+    assert_int_equal(ah_metrics_render(&text, &len, "extra_gauge 7\n"), 0);
+    assert_int_equal(strlen(text), len);
+    assert_non_null(strstr(text, "airhook_http_requests_total{route=\"test-route\",code=\"404\"} 2\n"));
+    assert_non_null(strstr(text, "airhook_http_requests_total{route=\"test-route\",code=\"other\"} 1\n"));
+    assert_non_null(strstr(text, "airhook_http_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(text, "airhook_http_request_duration_seconds_bucket{le=\"0.001\"} 1\n"));
+    assert_non_null(strstr(text, "airhook_events_accepted_total 1\n"));
+    assert_non_null(strstr(text, "extra_gauge 7\n"));
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_limit_and_window),
+        cmocka_unit_test(test_disabled),
+        cmocka_unit_test(test_flood_of_addresses),
+        cmocka_unit_test(test_metrics_render),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
