@@ -1,0 +1,208 @@
+/*
+ * serve.c: `airhook serve`.  Reads flags (or their AIRHOOK_* environment
+ * variables, SPEC §1), opens the store, starts the HTTP listener, prints the
+ * ready line, and waits for SIGTERM or SIGINT.
+ *
+ * Signals are blocked before any thread starts and taken with sigwait() in
+ * the main thread, so no handler runs in signal context and every thread
+ * inherits the mask.  On a signal the listener stops accepting, finishes the
+ * requests in progress, and the store is closed.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/app.h"
+#include "cli/cli.h"
+#include "common/log.h"
+
+typedef struct serve_opts {
+    ah_config_t cfg;
+    const char *token_ttl;
+    const char *auth_fail_limit;
+    const char *threads;
+    const char *log_level;
+} serve_opts_t;
+
+static void usage(FILE *f)
+{
+    fputs("usage: airhook serve [flags]\n"
+          "  --listen HOST:PORT        AIRHOOK_LISTEN       (127.0.0.1:8080; port 0 picks one)\n"
+          "  --db DSN                  AIRHOOK_DB           (sqlite:./airhook.db)\n"
+          "  --admin-token TOKEN       AIRHOOK_ADMIN_TOKEN  (generated at first start)\n"
+          "  --base-path PATH          AIRHOOK_BASE_PATH    (/prod)\n"
+          "  --region mumbai|eu|us     AIRHOOK_REGION       (mumbai)\n"
+          "  --token-ttl DURATION      AIRHOOK_TOKEN_TTL    (30d; 0 issues expired tokens)\n"
+          "  --auth-fail-limit N       AIRHOOK_AUTH_FAIL_LIMIT (10 per minute; 0 = off)\n"
+          "  --threads N               AIRHOOK_THREADS      (number of cores)\n"
+          "  --log-level LEVEL         AIRHOOK_LOG_LEVEL    (info: debug|info|warn|error|off)\n"
+          "  --demo                    seed a demo community, key pair, airmeet and session\n",
+          f);
+}
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+/* Takes "--name value" or "--name=value".  Returns 1 if argv[*i] was it. */
+static int flag(int argc, char **argv, int *i, const char *name, const char **out)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *out = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "airhook serve: %s needs a value\n", name);
+        exit(2);
+    }
+    *out = argv[++*i];
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, serve_opts_t *o)
+{
+    ah_config_t *c = &o->cfg;
+    c->listen = env_or("AIRHOOK_LISTEN", "127.0.0.1:8080");
+    c->db = env_or("AIRHOOK_DB", "sqlite:./airhook.db");
+    c->admin_token = env_or("AIRHOOK_ADMIN_TOKEN", NULL);
+    c->base_path = env_or("AIRHOOK_BASE_PATH", "/prod");
+    c->region = env_or("AIRHOOK_REGION", "mumbai");
+    o->token_ttl = env_or("AIRHOOK_TOKEN_TTL", "30d");
+    o->auth_fail_limit = env_or("AIRHOOK_AUTH_FAIL_LIMIT", "10");
+    o->threads = env_or("AIRHOOK_THREADS", NULL);
+    o->log_level = env_or("AIRHOOK_LOG_LEVEL", "info");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (flag(argc, argv, &i, "--listen", &c->listen) || flag(argc, argv, &i, "--db", &c->db) ||
+            flag(argc, argv, &i, "--admin-token", &c->admin_token) ||
+            flag(argc, argv, &i, "--base-path", &c->base_path) ||
+            flag(argc, argv, &i, "--region", &c->region) ||
+            flag(argc, argv, &i, "--token-ttl", &o->token_ttl) ||
+            flag(argc, argv, &i, "--auth-fail-limit", &o->auth_fail_limit) ||
+            flag(argc, argv, &i, "--threads", &o->threads) ||
+            flag(argc, argv, &i, "--log-level", &o->log_level))
+            continue;
+        if (!strcmp(a, "--demo")) {
+            c->demo = true;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else {
+            fprintf(stderr, "airhook serve: unknown flag '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static int check_opts(serve_opts_t *o)
+{
+    ah_config_t *c = &o->cfg;
+    int64_t v;
+    if (strcmp(c->region, "mumbai") && strcmp(c->region, "eu") && strcmp(c->region, "us")) {
+        fprintf(stderr, "airhook serve: --region must be mumbai, eu or us\n");
+        return 2;
+    }
+    size_t bp = strlen(c->base_path);
+    if (bp < 2 || c->base_path[0] != '/' || c->base_path[bp - 1] == '/' ||
+        !strncmp(c->base_path, "/admin", 6)) {
+        fprintf(stderr, "airhook serve: --base-path must look like /prod\n");
+        return 2;
+    }
+    if (ah_parse_duration_ms(o->token_ttl, &c->token_ttl_ms)) {
+        fprintf(stderr, "airhook serve: --token-ttl takes a duration such as 30d, 12h, 90s\n");
+        return 2;
+    }
+    if (ah_parse_i64(o->auth_fail_limit, 0, 1000000, &v)) {
+        fprintf(stderr, "airhook serve: --auth-fail-limit takes a number\n");
+        return 2;
+    }
+    c->auth_fail_limit = (unsigned)v;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = cores > 0 ? (unsigned)cores : 2;
+    if (o->threads) {
+        if (ah_parse_i64(o->threads, 1, 256, &v)) {
+            fprintf(stderr, "airhook serve: --threads takes a number from 1 to 256\n");
+            return 2;
+        }
+        c->threads = (unsigned)v;
+    }
+    int lvl = ah_log_level_parse(o->log_level);
+    if (lvl < 0) {
+        fprintf(stderr, "airhook serve: --log-level is debug, info, warn, error or off\n");
+        return 2;
+    }
+    ah_log_set_level((ah_log_level_t)lvl);
+    return 0;
+}
+
+int ah_cmd_serve(int argc, char **argv)
+{
+    serve_opts_t o;
+    memset(&o, 0, sizeof o);
+    if (parse_args(argc, argv, &o) || check_opts(&o))
+        return 2;
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512] = "", bound[128], token[80];
+    ah_store_t *store = NULL;
+    ah_http_server_t *srv = NULL;
+    ah_app_t app;
+    int rc = ah_store_open(o.cfg.db, &store, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "airhook serve: cannot open %s: %s\n", o.cfg.db, err);
+        return 1;
+    }
+    if ((rc = ah_app_init(&app, &o.cfg, store, token, sizeof token, err, sizeof err))) {
+        fprintf(stderr, "airhook serve: %s\n", err);
+        ah_store_close(store);
+        return 1;
+    }
+    ah_http_app_t http = ah_app_http(&app);
+    if ((rc = ah_http_start(o.cfg.listen, o.cfg.threads, &http, &srv, bound, sizeof bound, err,
+                            sizeof err))) {
+        fprintf(stderr, "airhook serve: %s\n", err);
+        ah_app_free(&app);
+        ah_store_close(store);
+        return 1;
+    }
+    char base_url[160];
+    snprintf(base_url, sizeof base_url, "http://%s", bound);
+    if (token[0])
+        printf("admin token: %s (shown once; pass --admin-token or set AIRHOOK_ADMIN_TOKEN to "
+               "choose your own)\n",
+               token);
+    if (o.cfg.demo && (rc = ah_app_seed_demo(&app, base_url)))
+        fprintf(stderr, "airhook serve: could not seed demo data: %s\n", ah_strerror(rc));
+    printf("airhook ready on %s (db %s, region %s)\n", base_url, o.cfg.db, o.cfg.region);
+    fflush(stdout);
+    ah_log(AH_LOG_INFO, "ready",
+           json_pack("{s:s, s:s, s:i}", "listen", bound, "db", store->ops->name, "threads",
+                     (int)o.cfg.threads));
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    ah_log(AH_LOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(sig)));
+    ah_http_stop(srv);
+    ah_app_free(&app);
+    ah_store_close(store);
+    ah_log(AH_LOG_INFO, "stopped", NULL);
+    return 0;
+}
