@@ -49,6 +49,15 @@ static const ah_route_t admin_routes[] = {
     {"GET", "/webhooks/{}", ah_h_webhook_get, "admin.webhooks.get", K64},
     {"POST", "/webhooks/{}/enable", ah_h_webhook_enable, "admin.webhooks.enable", K64},
     {"POST", "/webhooks/{}/disable", ah_h_webhook_disable, "admin.webhooks.disable", K64},
+    {"POST", "/webhooks/{}/rotate-secret", ah_h_webhook_rotate_secret,
+     "admin.webhooks.rotate-secret", K64},
+    {"POST", "/webhooks/{}/recover", ah_h_webhook_recover, "admin.webhooks.recover", K64},
+    {"GET", "/webhooks/{}/deliveries", ah_h_webhook_deliveries, "admin.webhooks.deliveries",
+     K64},
+    {"POST", "/events", ah_h_event_publish, "admin.events.publish", AH_EVENT_BODY_LIMIT},
+    {"GET", "/events/{}/deliveries", ah_h_event_deliveries, "admin.events.deliveries", K64},
+    {"GET", "/deliveries/{}", ah_h_delivery_get, "admin.deliveries.get", K64},
+    {"POST", "/deliveries/{}/retry", ah_h_delivery_retry, "admin.deliveries.retry", K64},
 };
 
 static const ah_route_t ops_routes[] = {
@@ -98,6 +107,7 @@ static int prepare(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_re
                                   sizeof resp->allow);
     req->route = route;
     if (m == AH_MATCH_OK) {
+        resp->allow[0] = '\0'; /* Allow belongs on 405 answers only */
         *body_limit = route->body_limit;
         return 1;
     }

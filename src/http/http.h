@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define AH_HTTP_MAX_HEADERS 64
 #define AH_HTTP_MAX_QUERY 32
@@ -84,6 +85,13 @@ typedef struct ah_http_app {
 } ah_http_app_t;
 
 typedef struct ah_http_server ah_http_server_t;
+
+/*
+ * Parses "HOST:PORT", "[V6]:PORT" or ":PORT" (all interfaces) into *ss,
+ * resolving HOST.  AH_EINVAL with a sentence in err when it cannot.
+ */
+int ah_http_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *sslen, char *err,
+                       size_t errlen);
 
 /*
  * Starts listening on addr ("127.0.0.1:8080", "[::1]:0", "0.0.0.0:80",

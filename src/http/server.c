@@ -28,6 +28,12 @@
 #include "common/log.h"
 #include "common/util.h"
 
+/*
+ * A refused request's body is read and dropped up to this much (so the
+ * client gets its 404/405/413), after which the connection is cut.
+ */
+#define DRAIN_MAX (4 * 1024 * 1024)
+
 struct ah_http_server {
     struct MHD_Daemon *daemon;
     ah_http_app_t app;
@@ -251,7 +257,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r->decided) {
             /* Drain what we will not read, but not forever. */
             r->discarded += n;
-            return r->discarded > (r->limit + 1) * 4 + 65536 ? MHD_NO : MHD_YES;
+            return r->discarded > DRAIN_MAX + r->limit * 2 ? MHD_NO : MHD_YES;
         }
         int rc = append_body(r, upload_data, n);
         if (rc == AH_ETOOBIG) {
@@ -301,8 +307,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- listening ---- */
 
-static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *sslen, char *err,
-                      size_t errlen)
+int ah_http_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *sslen, char *err,
+                       size_t errlen)
 {
     char host[256];
     const char *port;
@@ -348,7 +354,7 @@ int ah_http_start(const char *addr, unsigned threads, const ah_http_app_t *app,
     *out = NULL;
     struct sockaddr_storage ss;
     socklen_t sslen;
-    if (parse_addr(addr, &ss, &sslen, err, errlen))
+    if (ah_http_parse_addr(addr, &ss, &sslen, err, errlen))
         return AH_EINVAL;
     ah_http_server_t *srv = calloc(1, sizeof *srv);
     if (!srv)

@@ -295,3 +295,24 @@ class BadInputTests(ServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RefusedWithBodyTests(ServerTestCase):
+    """A request refused from its headers alone still gets its JSON answer,
+    body or not, and Allow appears on 405 answers only."""
+
+    def test_wrong_method_with_large_body_gets_405(self):
+        r = self.srv.request("POST", "/healthz", body=b"x" * (70 * 1024),
+                             headers={"Content-Type": "application/json"})
+        self.assertJson(r, 405)
+        self.assertIn("GET", r.header("Allow") or "")
+
+    def test_unknown_path_with_large_body_gets_404(self):
+        r = self.srv.request("POST", "/prod/nothing", body=b"x" * (70 * 1024),
+                             headers={"Content-Type": "application/json"})
+        self.assertJson(r, 404)
+
+    def test_no_allow_header_on_success(self):
+        r = self.srv.admin("GET", "/communities")
+        self.assertJson(r, 200)
+        self.assertIsNone(r.header("Allow"), repr(r.header_list))

@@ -34,6 +34,10 @@ static void test_parse_time(void **state)
     assert_int_equal(ah_parse_time("1596523131", &ms), 0);
     assert_int_equal(ms, 1596523131000LL);
     assert_int_equal(ah_parse_time("2020-02-30T00:00:00Z", &ms), AH_EINVAL);
+    assert_int_equal(ah_parse_time("2026-02-29T10:00:00Z", &ms), AH_EINVAL);
+    assert_int_equal(ah_parse_time("2024-02-29T10:00:00Z", &ms), 0);
+    assert_int_equal(ah_parse_time("2100-02-29T10:00:00Z", &ms), AH_EINVAL);
+    assert_int_equal(ah_parse_time("2000-02-29T10:00:00Z", &ms), 0);
     assert_int_equal(ah_parse_time("2020-08-04 06:38", &ms), AH_EINVAL);
     assert_int_equal(ah_parse_time("2020-08-04T06:38:51", &ms), AH_EINVAL);
     assert_int_equal(ah_parse_time("", &ms), AH_EINVAL);
