@@ -5,6 +5,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int ah_store_open(const char *dsn, ah_store_t **out, char *err, size_t errlen)
@@ -34,4 +35,26 @@ void ah_store_close(ah_store_t *s)
 {
     if (s)
         s->ops->close(s);
+}
+
+static const char *const status_names[] = {"pending", "succeeded", "failed", "cancelled"};
+
+const char *ah_delivery_status_name(int status)
+{
+    return status >= 0 && status < 4 ? status_names[status] : "unknown";
+}
+
+int ah_delivery_status_parse(const char *s)
+{
+    for (int i = 0; s && i < 4; i++)
+        if (!strcmp(s, status_names[i]))
+            return i;
+    return -1;
+}
+
+void ah_claims_free(ah_claim_t *claims, size_t n)
+{
+    for (size_t i = 0; claims && i < n; i++)
+        free(claims[i].data);
+    free(claims);
 }

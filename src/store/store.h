@@ -111,6 +111,119 @@ typedef struct ah_webhook {
     int64_t failing_since;                  /* first failure of the current streak, 0 if none */
 } ah_webhook_t;
 
+
+/* ---- events and deliveries (SPEC §5, §6) ---- */
+
+#define AH_IDEMPOTENCY_MAX 256   /* idempotencyKey: < 256 bytes */
+#define AH_ERROR_MAX 256         /* an attempt's error sentence */
+#define AH_RESPONSE_HEAD_MAX 1025 /* first 1 KiB of a response body + NUL */
+
+typedef enum ah_delivery_status {
+    AH_DLV_PENDING = 0,
+    AH_DLV_SUCCEEDED = 1,
+    AH_DLV_FAILED = 2,
+    AH_DLV_CANCELLED = 3
+} ah_delivery_status_t;
+
+/* "pending", "succeeded", "failed", "cancelled". */
+const char *ah_delivery_status_name(int status);
+/* The status named s, or -1. */
+int ah_delivery_status_parse(const char *s);
+
+typedef struct ah_event {
+    char id[AH_ID_SIZE];
+    char community_id[AH_ID_SIZE];
+    char trigger[AH_TRIGGER_MAX];
+    char airmeet_id[AH_ID_SIZE];            /* "" = none */
+    char session_id[AH_ID_SIZE];            /* "" = none */
+    char idempotency_key[AH_IDEMPOTENCY_MAX]; /* "" = none */
+    char *data;                             /* the JSON body to deliver, byte for byte */
+    size_t data_len;                        /* on publish: borrowed; from event_get: malloc'd, caller frees */
+    int64_t created_at;
+} ah_event_t;
+
+typedef struct ah_publish_result {
+    char event_id[AH_ID_SIZE];              /* the new event, or the first one with that idempotency key */
+    bool duplicate;                         /* true: idempotency key seen before; nothing was created */
+    size_t n_deliveries;                    /* deliveries created (or, for a duplicate, that the first created) */
+    char (*webhook_ids)[AH_ID_SIZE];        /* malloc'd: the webhooks that got a delivery; caller frees */
+} ah_publish_result_t;
+
+typedef struct ah_delivery {
+    char id[AH_ID_SIZE];
+    char event_id[AH_ID_SIZE];
+    char webhook_id[AH_ID_SIZE];
+    char trigger[AH_TRIGGER_MAX];           /* the event's */
+    int status;                             /* ah_delivery_status_t */
+    int attempts;                           /* attempts made so far */
+    int64_t next_attempt_at;                /* when pending: due time */
+    int64_t lease_until;                    /* a dispatcher holds it until then; 0 = free */
+    int64_t created_at;
+    int64_t updated_at;
+    int last_status_code;                   /* 0 = no HTTP answer */
+    char last_error[AH_ERROR_MAX];
+} ah_delivery_t;
+
+typedef struct ah_attempt {
+    int attempt_no;                         /* 1-based */
+    int64_t started_at;
+    int64_t duration_ms;
+    int status_code;                        /* 0 = no HTTP answer */
+    char error[AH_ERROR_MAX];               /* "" on success */
+    char response_head[AH_RESPONSE_HEAD_MAX]; /* first 1 KiB of the body */
+} ah_attempt_t;
+
+/* A delivery handed to a dispatcher by delivery_claim. */
+typedef struct ah_claim {
+    char delivery_id[AH_ID_SIZE];
+    char event_id[AH_ID_SIZE];
+    char trigger[AH_TRIGGER_MAX];
+    int attempts;                           /* attempts made before this one */
+    char *data;                             /* malloc'd event body; freed with ah_claims_free */
+    size_t data_len;
+} ah_claim_t;
+
+/* Frees an array of claims and their bodies. */
+void ah_claims_free(ah_claim_t *claims, size_t n);
+
+/* A webhook with pending deliveries, and when the earliest is due. */
+typedef struct ah_due {
+    char webhook_id[AH_ID_SIZE];
+    int64_t next_due;
+} ah_due_t;
+
+typedef enum { AH_OUTCOME_SUCCEEDED, AH_OUTCOME_RETRY, AH_OUTCOME_FAILED } ah_outcome_t;
+
+/* What one attempt came to, as the dispatcher records it. */
+typedef struct ah_attempt_result {
+    char delivery_id[AH_ID_SIZE];
+    char webhook_id[AH_ID_SIZE];
+    ah_attempt_t attempt;
+    ah_outcome_t outcome;
+    int64_t next_attempt_at;                /* for AH_OUTCOME_RETRY */
+    /*
+     * Webhook consequences: disable_reason non-empty disables the webhook
+     * now (410 Gone, or failing too long).  On success failing_since is
+     * cleared; on failure it is set to attempt.started_at if it was 0.
+     */
+    char disable_reason[AH_REASON_MAX];
+} ah_attempt_result_t;
+
+typedef struct ah_delivery_filter {
+    const char *webhook_id;                 /* exactly one of webhook_id / event_id */
+    const char *event_id;
+    int status;                             /* -1 = any */
+    const char *cursor;                     /* NULL or "" = first page; else from next_cursor */
+    size_t limit;                           /* 1..500 */
+} ah_delivery_filter_t;
+
+#define AH_CURSOR_SIZE 80
+
+typedef struct ah_delivery_stats {
+    int64_t pending;                        /* deliveries waiting or in flight */
+    int64_t oldest_pending_created_at;      /* 0 when none is pending */
+} ah_delivery_stats_t;
+
 typedef struct ah_store ah_store_t;
 
 typedef struct ah_store_ops {
@@ -181,6 +294,77 @@ typedef struct ah_store_ops {
      */
     int (*webhook_set_active)(ah_store_t *s, const char *id, bool active, const char *reason,
                               int64_t now);
+
+    /* ---- events and deliveries ---- */
+
+    /*
+     * Stores ev and one pending delivery (due at ev->created_at) per matching
+     * active webhook (SPEC §4 rule: same community and trigger, airmeet_id
+     * unset or equal, session_id unset or equal), in one transaction; returns
+     * only after commit.  A non-empty idempotency_key already used in the
+     * community returns the first event's id with duplicate = true and
+     * creates nothing.  ev->id is chosen by the caller.
+     */
+    int (*event_publish)(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res);
+    /* ev->data is malloc'd; the caller frees it. */
+    int (*event_get)(ah_store_t *s, const char *id, ah_event_t *out);
+
+    /*
+     * Every active webhook that has pending deliveries, with the earliest
+     * next_attempt_at among them (leased ones included).  Used at start and
+     * periodically to find work.  Fast even with a million pending rows:
+     * one index probe per webhook, not a scan.
+     */
+    int (*delivery_due_webhooks)(ah_store_t *s, ah_due_t **out, size_t *n);
+    /*
+     * Claims up to max pending deliveries of an active webhook that are due
+     * (next_attempt_at <= now) and not leased (lease_until < now), oldest
+     * due first, by setting lease_until.  *next_due receives the earliest
+     * next_attempt_at of its remaining unleased pending deliveries (0 if
+     * none), so the caller knows when to come back.
+     */
+    int (*delivery_claim)(ah_store_t *s, const char *webhook_id, int64_t now, int64_t lease_until,
+                          size_t max, ah_claim_t **out, size_t *n, int64_t *next_due);
+    /*
+     * Records a batch of attempt results in one transaction: an attempts
+     * row each, the delivery's new state (succeeded / pending again at
+     * next_attempt_at / failed; attempts = attempt_no; lease cleared; last
+     * status and error), and the webhook consequences (failing_since,
+     * disabling).  A delivery that is no longer pending (cancelled
+     * meanwhile) keeps its status; the attempt is still recorded.
+     */
+    int (*delivery_record)(ah_store_t *s, const ah_attempt_result_t *results, size_t n);
+    /* Clears the lease of these deliveries (in-flight work handed back at shutdown). */
+    int (*delivery_release)(ah_store_t *s, const char (*ids)[AH_ID_SIZE], size_t n);
+    /* Clears every lease (single-node start: the previous process is gone). */
+    int (*delivery_release_all)(ah_store_t *s);
+    /*
+     * Lists deliveries of one webhook or one event, newest first, with an
+     * opaque cursor for the next page (next_cursor "" when this is the last).
+     */
+    int (*delivery_list)(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
+                         size_t *n, char next_cursor[AH_CURSOR_SIZE]);
+    /* One delivery and all its attempts (malloc'd array, oldest first). */
+    int (*delivery_get)(ah_store_t *s, const char *id, ah_delivery_t *out, ah_attempt_t **attempts,
+                        size_t *n_attempts);
+    /*
+     * Makes a delivery pending again, due now, whatever its state
+     * (succeeded, failed or cancelled ones are sent once more); AH_ENOTFOUND
+     * if none.  *webhook_id receives its webhook so the caller can wake the
+     * dispatcher.
+     */
+    int (*delivery_retry)(ah_store_t *s, const char *id, int64_t now, char webhook_id[AH_ID_SIZE]);
+    /* Re-queues (pending, due now) the webhook's failed deliveries created at or after since. */
+    int (*webhook_recover)(ah_store_t *s, const char *webhook_id, int64_t since, int64_t now,
+                           size_t *n_requeued);
+    /*
+     * Rotates the signing secret: prev_secret = old secret until
+     * prev_until, secret = new_secret.  AH_ENOTFOUND if missing/deregistered.
+     */
+    int (*webhook_rotate_secret)(ah_store_t *s, const char *id, const char *new_secret,
+                                 int64_t prev_until, int64_t now);
+    /* Queue depth and the oldest pending delivery, for /metrics. */
+    int (*delivery_stats)(ah_store_t *s, ah_delivery_stats_t *out);
 } ah_store_ops_t;
 
 /* Every backend's handle starts with this. */
