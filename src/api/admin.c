@@ -15,27 +15,6 @@
 
 #define WHY_SIZE 256
 
-static void store_failed(ah_http_resp_t *resp, int rc)
-{
-    if (rc == AH_EUNAVAIL)
-        ah_admin_error(resp, 503, "storage is unavailable; retry shortly");
-    else
-        ah_admin_error(resp, 500, "internal error (%s)", ah_strerror(rc));
-}
-
-/* The path id {} as a lowercase UUID; answers 404 itself when it is not one. */
-static bool path_id(const ah_http_req_t *req, size_t i, char out[AH_ID_SIZE],
-                    ah_http_resp_t *resp, const char *what)
-{
-    const char *p = i < req->n_params ? req->params[i] : "";
-    if (ah_strlcpy(out, p, AH_ID_SIZE) || !ah_is_uuid(out)) {
-        ah_admin_error(resp, 404, "no %s with id '%.40s'", what, p);
-        return false;
-    }
-    ah_lower(out);
-    return true;
-}
-
 /* Parses the JSON body; answers 400 itself on failure. */
 static json_t *body_or_400(const ah_http_req_t *req, ah_http_resp_t *resp)
 {
@@ -125,7 +104,7 @@ void ah_h_community_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     if (rc == AH_EEXISTS)
         ah_admin_error(resp, 409, "a community with id %s already exists", c.id);
     else if (rc)
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
     else
         ah_http_resp_json(resp, 201, community_json(&c));
 out:
@@ -140,7 +119,7 @@ void ah_h_community_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     size_t n = 0;
     int rc = app->store->ops->community_list(app->store, &list, &n);
     if (rc) {
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
         return;
     }
     json_t *arr = json_array();
@@ -155,13 +134,13 @@ void ah_h_community_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     char id[AH_ID_SIZE];
     ah_community_t c;
-    if (!path_id(req, 0, id, resp, "community"))
+    if (!ah_admin_path_id(req, 0, id, resp, "community"))
         return;
     int rc = app->store->ops->community_get(app->store, id, &c);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no community with id %s", id);
     else if (rc)
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
     else
         ah_http_resp_json(resp, 200, community_json(&c));
 }
@@ -182,7 +161,7 @@ void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_access_key_t k = {0};
     ah_community_t c;
     json_t *body = NULL;
-    if (!path_id(req, 0, k.community_id, resp, "community"))
+    if (!ah_admin_path_id(req, 0, k.community_id, resp, "community"))
         return;
     if (!(body = body_or_400(req, resp)))
         return;
@@ -193,7 +172,7 @@ void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         if (rc == AH_ENOTFOUND)
             ah_admin_error(resp, 404, "no community with id %s", k.community_id);
         else
-            store_failed(resp, rc);
+            ah_admin_store_failed(resp, rc);
         goto out;
     }
     char secret[80];
@@ -204,7 +183,7 @@ void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     k.created_at = ah_now_ms();
     rc = app->store->ops->access_key_create(app->store, &k);
     if (rc) {
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
         goto out;
     }
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", k.id, "communityId",
@@ -220,20 +199,20 @@ void ah_h_key_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     char id[AH_ID_SIZE];
     ah_community_t c;
-    if (!path_id(req, 0, id, resp, "community"))
+    if (!ah_admin_path_id(req, 0, id, resp, "community"))
         return;
     int rc = app->store->ops->community_get(app->store, id, &c);
     if (rc) {
         if (rc == AH_ENOTFOUND)
             ah_admin_error(resp, 404, "no community with id %s", id);
         else
-            store_failed(resp, rc);
+            ah_admin_store_failed(resp, rc);
         return;
     }
     ah_access_key_t *list = NULL;
     size_t n = 0;
     if ((rc = app->store->ops->access_key_list(app->store, id, &list, &n))) {
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
         return;
     }
     json_t *arr = json_array();
@@ -248,13 +227,13 @@ void ah_h_key_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     char id[AH_ID_SIZE];
     ah_access_key_t k;
-    if (!path_id(req, 0, id, resp, "access key"))
+    if (!ah_admin_path_id(req, 0, id, resp, "access key"))
         return;
     int rc = app->store->ops->access_key_get(app->store, id, &k);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no access key with id %s", id);
     else if (rc)
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
     else
         ah_http_resp_json(resp, 200, key_json(&k));
 }
@@ -264,7 +243,7 @@ void ah_h_key_revoke(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     char id[AH_ID_SIZE];
     ah_access_key_t k;
-    if (!path_id(req, 0, id, resp, "access key"))
+    if (!ah_admin_path_id(req, 0, id, resp, "access key"))
         return;
     int rc = app->store->ops->access_key_revoke(app->store, id, ah_now_ms());
     if (!rc)
@@ -272,7 +251,7 @@ void ah_h_key_revoke(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no access key with id %s", id);
     else if (rc)
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
     else
         ah_http_resp_json(resp, 200, key_json(&k));
 }
@@ -329,7 +308,7 @@ void ah_h_airmeet_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         goto out;
     }
     if (rc)
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
     else
         ah_http_resp_json(resp, 201, airmeet_json(&a));
 out:
@@ -341,13 +320,13 @@ void ah_h_airmeet_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     char id[AH_ID_SIZE];
     ah_airmeet_t a;
-    if (!path_id(req, 0, id, resp, "airmeet"))
+    if (!ah_admin_path_id(req, 0, id, resp, "airmeet"))
         return;
     int rc = app->store->ops->airmeet_get(app->store, id, &a);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no airmeet with id %s", id);
     else if (rc)
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
     else
         ah_http_resp_json(resp, 200, airmeet_json(&a));
 }
@@ -358,7 +337,7 @@ void ah_h_session_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_session_t s = {0};
     ah_airmeet_t a;
     json_t *body = NULL;
-    if (!path_id(req, 0, s.airmeet_id, resp, "airmeet"))
+    if (!ah_admin_path_id(req, 0, s.airmeet_id, resp, "airmeet"))
         return;
     if (!(body = body_or_400(req, resp)))
         return;
@@ -378,7 +357,7 @@ void ah_h_session_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         goto out;
     }
     if (rc)
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
     else
         ah_http_resp_json(resp, 201, session_json(&s));
 out:
@@ -390,13 +369,13 @@ void ah_h_session_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     char id[AH_ID_SIZE];
     ah_session_t s;
-    if (!path_id(req, 0, id, resp, "session"))
+    if (!ah_admin_path_id(req, 0, id, resp, "session"))
         return;
     int rc = app->store->ops->session_get(app->store, id, &s);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no session with id %s", id);
     else if (rc)
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
     else
         ah_http_resp_json(resp, 200, session_json(&s));
 }
@@ -415,12 +394,14 @@ json_t *ah_webhook_admin_json(const ah_webhook_t *w)
                           "disabledReason", ah_json_str_or_null(w->disabled_reason));
     if (!o)
         return NULL;
+    json_object_set_new(o, "metaData", json_string(w->meta_data));
     json_object_set_new(o, "createdAt", ah_json_time(w->created_at));
     json_object_set_new(o, "updatedAt", ah_json_time(w->updated_at));
     json_object_set_new(o, "createdBy", json_string(w->created_by));
     json_object_set_new(o, "updatedBy",
                         w->has_updated_by ? json_string(w->updated_by) : json_null());
     json_object_set_new(o, "deregisteredAt", ah_json_time(w->deregistered_at));
+    json_object_set_new(o, "failingSince", ah_json_time(w->failing_since));
     return o;
 }
 
@@ -435,7 +416,7 @@ static void webhook_reply(ah_app_t *app, const char *id, ah_http_resp_t *resp)
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no webhook with id %s", id);
     else if (rc)
-        store_failed(resp, rc);
+        ah_admin_store_failed(resp, rc);
     else
         ah_http_resp_json(resp, 200, ah_webhook_admin_json(w));
     free(w);
@@ -444,7 +425,7 @@ static void webhook_reply(ah_app_t *app, const char *id, ah_http_resp_t *resp)
 void ah_h_webhook_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     char id[AH_ID_SIZE];
-    if (path_id(req, 0, id, resp, "webhook"))
+    if (ah_admin_path_id(req, 0, id, resp, "webhook"))
         webhook_reply(ctx, id, resp);
 }
 
@@ -452,7 +433,7 @@ static void set_active(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp, bool
 {
     ah_app_t *app = ctx;
     char id[AH_ID_SIZE];
-    if (!path_id(req, 0, id, resp, "webhook"))
+    if (!ah_admin_path_id(req, 0, id, resp, "webhook"))
         return;
     int rc = app->store->ops->webhook_set_active(app->store, id, active,
                                                  active ? "" : "disabled by operator",
@@ -465,9 +446,12 @@ static void set_active(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp, bool
                        "while %s was disabled; deregister one of them first",
                        id);
     else if (rc)
-        store_failed(resp, rc);
-    else
+        ah_admin_store_failed(resp, rc);
+    else {
+        if (active) /* its pending deliveries may flow again */
+            ah_dispatcher_wake(app->dispatcher, id, ah_now_ms());
         webhook_reply(app, id, resp);
+    }
 }
 
 void ah_h_webhook_enable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "api/ratelimit.h"
+#include "delivery/dispatcher.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -37,6 +38,8 @@ typedef struct ah_app {
     ah_ratelimit_t *auth_limiter;    /* public API: key pairs and tokens */
     ah_ratelimit_t *admin_limiter;   /* admin API: the bearer token */
     int64_t started_ms;
+    ah_dispatcher_t *dispatcher;     /* NULL in an API-only process: wakes are no-ops */
+    const ah_netguard_t *guard;      /* NULL: registration does not pre-check targets */
 } ah_app_t;
 
 /*
@@ -62,6 +65,14 @@ void ah_public_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
 /* Admin API error body {"error":"BAD_REQUEST","message":…}. */
 void ah_admin_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Admin 503 (storage unavailable) or 500 for a failed store call. */
+void ah_admin_store_failed(ah_http_resp_t *resp, int rc);
+/*
+ * Path capture i as a lowercase UUID into out; answers 404 ("no <what> with
+ * id …") itself and returns false when it is not one.
+ */
+bool ah_admin_path_id(const ah_http_req_t *req, size_t i, char out[AH_ID_SIZE],
+                      ah_http_resp_t *resp, const char *what);
 /* UPPER_SNAKE reason for an HTTP status ("NOT_FOUND"). */
 const char *ah_status_reason(int status);
 /* The time as a JSON string, or JSON null when ms == 0. */
@@ -107,6 +118,16 @@ void ah_h_session_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_enable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_disable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+
+/* events.c */
+void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+/* deliveries.c */
+void ah_h_webhook_deliveries(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_event_deliveries(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_delivery_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_delivery_retry(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_recover(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_rotate_secret(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
 
 void ah_h_healthz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_readyz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);

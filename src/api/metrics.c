@@ -28,6 +28,14 @@ static _Atomic uint64_t req_hist[N_BUCKETS + 1];
 static _Atomic uint64_t req_sum_us;
 static _Atomic uint64_t events_accepted;
 
+static const double att_buckets_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                       0.25,  0.5,    1,     2.5,  5,     10,   15};
+#define N_ATT_BUCKETS AH_ARRAY_LEN(att_buckets_s)
+static _Atomic uint64_t att_hist[N_ATT_BUCKETS + 1];
+static _Atomic uint64_t att_sum_us;
+static _Atomic uint64_t outcomes[4]; /* succeeded, retry, failed, cancelled */
+static const char *const outcome_names[4] = {"succeeded", "retry", "failed", "cancelled"};
+
 int ah_metrics_route(const char *name)
 {
     for (int i = 0; i < n_routes; i++)
@@ -63,6 +71,24 @@ void ah_metrics_request(int route, int status, int64_t dur_us)
 void ah_metrics_event_accepted(void)
 {
     atomic_fetch_add_explicit(&events_accepted, 1, memory_order_relaxed);
+}
+
+void ah_metrics_attempt(int outcome, int64_t dur_us)
+{
+    if (outcome < 0 || outcome > 2)
+        return;
+    atomic_fetch_add_explicit(&outcomes[outcome], 1, memory_order_relaxed);
+    size_t b = 0;
+    while (b < N_ATT_BUCKETS && (double)dur_us / 1e6 > att_buckets_s[b])
+        b++;
+    atomic_fetch_add_explicit(&att_hist[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&att_sum_us, (uint64_t)(dur_us > 0 ? dur_us : 0),
+                              memory_order_relaxed);
+}
+
+void ah_metrics_cancelled(uint64_t n)
+{
+    atomic_fetch_add_explicit(&outcomes[3], n, memory_order_relaxed);
 }
 
 typedef struct {
@@ -140,6 +166,27 @@ int ah_metrics_render(char **out, size_t *len, const char *extra)
             "# TYPE airhook_events_accepted_total counter\n"
             "airhook_events_accepted_total %llu\n",
         (unsigned long long)atomic_load(&events_accepted));
+    put(&b, "# HELP airhook_delivery_attempts_total Delivery attempts by outcome (retry: another "
+            "attempt is scheduled; failed: the last one failed; cancelled: dropped while pending).\n"
+            "# TYPE airhook_delivery_attempts_total counter\n");
+    for (int i = 0; i < 4; i++)
+        put(&b, "airhook_delivery_attempts_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+            (unsigned long long)atomic_load(&outcomes[i]));
+    put(&b, "# HELP airhook_delivery_attempt_duration_seconds Time from connect to answer.\n"
+            "# TYPE airhook_delivery_attempt_duration_seconds histogram\n");
+    cum = 0;
+    for (size_t i = 0; i <= N_ATT_BUCKETS; i++) {
+        cum += atomic_load_explicit(&att_hist[i], memory_order_relaxed);
+        if (i < N_ATT_BUCKETS)
+            put(&b, "airhook_delivery_attempt_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                att_buckets_s[i], (unsigned long long)cum);
+        else
+            put(&b, "airhook_delivery_attempt_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)cum);
+    }
+    put(&b, "airhook_delivery_attempt_duration_seconds_sum %.6f\n",
+        (double)atomic_load(&att_sum_us) / 1e6);
+    put(&b, "airhook_delivery_attempt_duration_seconds_count %llu\n", (unsigned long long)cum);
     if (extra)
         put(&b, "%s", extra);
     if (b.failed) {

@@ -17,6 +17,13 @@ int ah_metrics_route(const char *name);
 void ah_metrics_request(int route, int status, int64_t dur_us);
 /* Counts one accepted event. */
 void ah_metrics_event_accepted(void);
+/*
+ * Counts one delivery attempt: outcome 0 succeeded, 1 will be retried,
+ * 2 failed for good; dur_us is the attempt's duration.
+ */
+void ah_metrics_attempt(int outcome, int64_t dur_us);
+/* Counts deliveries cancelled (webhook deregistered while pending). */
+void ah_metrics_cancelled(uint64_t n);
 
 /*
  * Appends the Prometheus exposition text to a malloc'd string (*out, caller

@@ -35,11 +35,24 @@ void ah_h_readyz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 
 void ah_h_metrics(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    (void)ctx;
     (void)req;
-    char *text = NULL;
+    ah_app_t *app = ctx;
+    char *text = NULL, extra[512] = "";
     size_t len = 0;
-    if (ah_metrics_render(&text, &len, NULL)) {
+    ah_delivery_stats_t st;
+    if (app->store->ops->delivery_stats && app->store->ops->delivery_stats(app->store, &st) == 0) {
+        int64_t age_ms = st.oldest_pending_created_at ? ah_now_ms() - st.oldest_pending_created_at : 0;
+        snprintf(extra, sizeof extra,
+                 "# HELP airhook_delivery_queue_depth Deliveries pending (waiting or in flight).\n"
+                 "# TYPE airhook_delivery_queue_depth gauge\n"
+                 "airhook_delivery_queue_depth %lld\n"
+                 "# HELP airhook_delivery_oldest_pending_age_seconds Age of the oldest pending "
+                 "delivery.\n"
+                 "# TYPE airhook_delivery_oldest_pending_age_seconds gauge\n"
+                 "airhook_delivery_oldest_pending_age_seconds %.3f\n",
+                 (long long)st.pending, (double)(age_ms > 0 ? age_ms : 0) / 1000.0);
+    }
+    if (ah_metrics_render(&text, &len, extra)) {
         ah_public_error(resp, 500, "could not render metrics");
         return;
     }

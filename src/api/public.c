@@ -9,13 +9,18 @@
  * constant time; every failure counts against the caller's address, and an
  * address with too many failures is answered 429 for a while.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <strings.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api/app.h"
 #include "api/triggers.h"
 #include "common/crypto.h"
+#include "delivery/sign.h"
+#include "delivery/ssrf.h"
 
 #define WHY_SIZE 256
 
@@ -179,8 +184,52 @@ static json_t *envelope(json_t *payload)
                      "payload", payload ? payload : json_null());
 }
 
+/*
+ * The early half of the SSRF guard: a host that is an IP literal (in any of
+ * the forms libcurl normalises, such as 2130706433) or "localhost" is judged
+ * now, so an obviously private target is refused at registration.  Names
+ * are judged after DNS, at connect time, by the dispatcher.
+ */
+static bool host_allowed(const ah_netguard_t *g, const char *host, char *why, size_t whylen)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    char buf[AH_URL_MAX], reason[96];
+    size_t n = strlen(host);
+    if (!g || n >= sizeof buf)
+        return true;
+    memcpy(buf, host, n + 1);
+    if (n && buf[n - 1] == '.')
+        buf[--n] = '\0';
+    if (n > 2 && buf[0] == '[' && buf[n - 1] == ']') {
+        buf[n - 1] = '\0';
+        memmove(buf, buf + 1, n - 1);
+    }
+    char *zone = strchr(buf, '%');
+    if (zone)
+        *zone = '\0';
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (!strcasecmp(buf, "localhost")) {
+        v4->sin_family = AF_INET;
+        v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (inet_pton(AF_INET, buf, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+    } else if (inet_pton(AF_INET6, buf, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+    } else {
+        return true;
+    }
+    if (ah_netguard_allows(g, (struct sockaddr *)&ss, reason, sizeof reason))
+        return true;
+    snprintf(why, whylen,
+             "url points to a %s address; private targets are refused (see --allow-net)",
+             reason);
+    return false;
+}
+
 /* An absolute http(s) URL with a host, per libcurl's parser. */
-static bool valid_target_url(const char *url, char *why, size_t whylen)
+static bool valid_target_url(const ah_netguard_t *g, const char *url, char *why, size_t whylen)
 {
     bool ok = false;
     CURLU *h = curl_url();
@@ -193,8 +242,13 @@ static bool valid_target_url(const char *url, char *why, size_t whylen)
             goto out;
         }
     }
-    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+    size_t scheme_len = !strncasecmp(url, "http://", 7) ? 7 : !strncasecmp(url, "https://", 8) ? 8 : 0;
+    if (!scheme_len) {
         snprintf(why, whylen, "url must be an absolute http:// or https:// URL");
+        goto out;
+    }
+    if (url[scheme_len] == '/' || url[scheme_len] == '\0') {
+        snprintf(why, whylen, "url has no host");
         goto out;
     }
     if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK ||
@@ -203,7 +257,7 @@ static bool valid_target_url(const char *url, char *why, size_t whylen)
         snprintf(why, whylen, "url is not a valid absolute http(s) URL");
         goto out;
     }
-    ok = true;
+    ok = host_allowed(g, host, why, whylen);
 out:
     curl_free(scheme);
     curl_free(host);
@@ -306,15 +360,6 @@ static int check_trigger_scope(const ah_trigger_t *t, const char *airmeet_id,
     return 0;
 }
 
-static void new_signing_secret(char *out, size_t outsz)
-{
-    unsigned char raw[24];
-    char b64[64];
-    ah_random_bytes(raw, sizeof raw);
-    ah_base64_encode(raw, sizeof raw, b64, sizeof b64);
-    snprintf(out, outsz, "whsec_%s", b64);
-}
-
 /* Fills w from the register body.  Returns 0 or 400 with why. */
 static int read_register_body(json_t *body, ah_webhook_t *w, char *why, size_t whylen)
 {
@@ -371,7 +416,7 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
                  w->trigger);
         goto fail;
     }
-    if (!valid_target_url(w->url, why, sizeof why)) {
+    if (!valid_target_url(app->guard, w->url, why, sizeof why)) {
         status = 400;
         goto fail;
     }
@@ -389,7 +434,7 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     memcpy(w->created_by, key.label, sizeof w->created_by);
     memcpy(w->updated_by, key.label, sizeof w->updated_by);
     w->has_updated_by = true;
-    new_signing_secret(w->secret, sizeof w->secret);
+    ah_signing_secret_new(w->secret, sizeof w->secret);
     bool existed = false;
     int rc = app->store->ops->webhook_register(app->store, w, out, &existed);
     if (rc) {

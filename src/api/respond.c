@@ -108,7 +108,8 @@ json_t *ah_parse_body(const ah_http_req_t *req, bool content_type_required, char
         return NULL;
     }
     json_error_t e;
-    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
+    /* \u0000 is valid JSON; string fields that must not hold it say so. */
+    json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
     if (!j) {
         snprintf(why, whylen, "malformed JSON at line %d column %d: %s", e.line, e.column,
                  e.text);
@@ -161,4 +162,24 @@ int ah_check_id(const char *label, char *id, bool required, char *why, size_t wh
     }
     ah_lower(id);
     return 0;
+}
+
+void ah_admin_store_failed(ah_http_resp_t *resp, int rc)
+{
+    if (rc == AH_EUNAVAIL)
+        ah_admin_error(resp, 503, "storage is unavailable; retry shortly");
+    else
+        ah_admin_error(resp, 500, "internal error (%s)", ah_strerror(rc));
+}
+
+bool ah_admin_path_id(const ah_http_req_t *req, size_t i, char out[AH_ID_SIZE],
+                      ah_http_resp_t *resp, const char *what)
+{
+    const char *p = i < req->n_params ? req->params[i] : "";
+    if (ah_strlcpy(out, p, AH_ID_SIZE) || !ah_is_uuid(out)) {
+        ah_admin_error(resp, 404, "no %s with id '%.40s'", what, p);
+        return false;
+    }
+    ah_lower(out);
+    return true;
 }

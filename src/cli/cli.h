@@ -8,5 +8,7 @@
 
 /* `airhook serve [flags]`: runs until SIGTERM/SIGINT.  argv[0] is "serve". */
 int ah_cmd_serve(int argc, char **argv);
+/* `airhook receive [flags]`: a receiver that prints and verifies deliveries. */
+int ah_cmd_receive(int argc, char **argv);
 
 #endif

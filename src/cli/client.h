@@ -151,6 +151,17 @@ typedef struct ah_cmd {
     ah_cmd_fn run;
 } ah_cmd_t;
 
+/* Flags every admin subcommand takes, listed after its own (cmd_admin.c, cmd_delivery.c). */
+/* clang-format off */
+#define ADMIN_COMMON_FLAGS                                                          \
+    {.name = "server", .metavar = "URL", .env = "AIRHOOK_SERVER",                   \
+     .def = "http://127.0.0.1:8080", .help = "airhook server (admin API)",         \
+     .opts = AH_FLAG_COMMON},                                                       \
+    {.name = "admin-token", .metavar = "TOKEN", .env = "AIRHOOK_ADMIN_TOKEN",       \
+     .help = "admin token, sent as Authorization: Bearer TOKEN",                    \
+     .opts = AH_FLAG_COMMON | AH_FLAG_REQUIRED}
+/* clang-format on */
+
 /* A table of subcommands (one per cmd_*.c), for main.c's listings. */
 typedef struct ah_cmd_table {
     const ah_cmd_t *cmds;
@@ -159,6 +170,8 @@ typedef struct ah_cmd_table {
 
 extern const ah_cmd_table_t ah_admin_cmds;  /* community, keys, airmeet, session */
 extern const ah_cmd_table_t ah_public_cmds; /* auth, webhooks, sample */
+/* events publish, deliveries list/show/retry, webhooks show/enable/disable/recover/rotate-secret */
+extern const ah_cmd_table_t ah_delivery_cmds;
 
 /* True when table has a row whose group is name. */
 bool ah_cmd_table_has(const ah_cmd_table_t *table, const char *name);

@@ -15,16 +15,6 @@
 #include "cli/client.h"
 #include "common/util.h"
 
-/* Flags every admin subcommand takes, listed after its own. */
-/* clang-format off */
-#define ADMIN_COMMON_FLAGS                                                          \
-    {.name = "server", .metavar = "URL", .env = "AIRHOOK_SERVER",                   \
-     .def = "http://127.0.0.1:8080", .help = "airhook server (admin API)",         \
-     .opts = AH_FLAG_COMMON},                                                       \
-    {.name = "admin-token", .metavar = "TOKEN", .env = "AIRHOOK_ADMIN_TOKEN",       \
-     .help = "admin token, sent as Authorization: Bearer TOKEN",                    \
-     .opts = AH_FLAG_COMMON | AH_FLAG_REQUIRED}
-/* clang-format on */
 
 /* Sends one admin request (body may be NULL) and prints the answer. */
 static int admin_call(const ah_args_t *args, const char *method, const char *path, json_t *body)

@@ -3,7 +3,7 @@
  *
  * airhook is one binary (SPEC §1): `airhook serve` runs the server
  * (serve.c), every other subcommand is an HTTP client of a running server's
- * admin API (cmd_admin.c) or of the public API, local or Airmeet's own
+ * admin API (cmd_admin.c, cmd_delivery.c) or of the public API, local or Airmeet's own
  * (cmd_public.c).  This file only dispatches on argv[1] and prints the
  * top-level usage, which it builds from the same command tables the parser
  * uses, so the listing cannot drift from what is accepted.
@@ -16,6 +16,7 @@
 #include "airhook/airhook.h"
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "common/util.h"
 
 static void usage(FILE *out)
 {
@@ -27,10 +28,13 @@ static void usage(FILE *out)
           "server:\n"
           "  serve [flags]\n"
           "      Run the server: admin API, public API and delivery.\n"
+          "  receive [--listen HOST:PORT] [--secret whsec_...] [--status CODE]\n"
+          "      A test receiver: prints each delivery and checks its signature.\n"
           "\n"
           "admin commands (--server URL, --admin-token TOKEN):\n",
           out);
     ah_cmd_table_list(&ah_admin_cmds, out);
+    ah_cmd_table_list(&ah_delivery_cmds, out);
     fputs("\npublic API commands (--base-url URL or --region mumbai|eu|us,\n"
           "                     --access-key KEY, --secret-key KEY):\n",
           out);
@@ -51,14 +55,24 @@ static bool is_any(const char *s, const char *a, const char *b, const char *c)
     return strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c && strcmp(s, c) == 0);
 }
 
-/* The table that owns subcommand name, or NULL. */
+/* Every client command table; a group (`webhooks`) may span several. */
+static const ah_cmd_table_t *const tables[] = {&ah_admin_cmds, &ah_delivery_cmds, &ah_public_cmds};
+
+/*
+ * The rows of every table whose group is name, gathered into one table (in
+ * static storage), or NULL when no table has that group.
+ */
 static const ah_cmd_table_t *table_for(const char *name)
 {
-    if (ah_cmd_table_has(&ah_admin_cmds, name))
-        return &ah_admin_cmds;
-    if (ah_cmd_table_has(&ah_public_cmds, name))
-        return &ah_public_cmds;
-    return NULL;
+    static ah_cmd_t rows[32];
+    static ah_cmd_table_t merged;
+    size_t n = 0;
+    for (size_t t = 0; t < AH_ARRAY_LEN(tables); t++)
+        for (size_t i = 0; i < tables[t]->n && n < AH_ARRAY_LEN(rows); i++)
+            if (strcmp(tables[t]->cmds[i].group, name) == 0)
+                rows[n++] = tables[t]->cmds[i];
+    merged = (ah_cmd_table_t){rows, n};
+    return n ? &merged : NULL;
 }
 
 /* Runs a client subcommand with libcurl initialised around it. */
@@ -84,6 +98,8 @@ static int help(int argc, char **argv)
     char *sub_argv[] = {argv[1], help_flag, NULL};
     if (strcmp(argv[1], "serve") == 0)
         return ah_cmd_serve(2, sub_argv);
+    if (strcmp(argv[1], "receive") == 0)
+        return ah_cmd_receive(2, sub_argv);
     const ah_cmd_table_t *table = table_for(argv[1]);
     if (table)
         return ah_cmd_dispatch(table, 2, sub_argv);
@@ -99,6 +115,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return ah_cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "receive") == 0)
+        return ah_cmd_receive(argc - 1, argv + 1);
     if (is_any(cmd, "version", "--version", NULL)) {
         puts("airhook " AH_VERSION);
         return AH_EXIT_OK;

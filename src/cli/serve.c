@@ -17,6 +17,8 @@
 #include "api/app.h"
 #include "cli/cli.h"
 #include "common/log.h"
+#include "delivery/dispatcher.h"
+#include "delivery/ssrf.h"
 
 typedef struct serve_opts {
     ah_config_t cfg;
@@ -24,6 +26,17 @@ typedef struct serve_opts {
     const char *auth_fail_limit;
     const char *threads;
     const char *log_level;
+    const char *retry_schedule;
+    const char *allow_net;
+    bool allow_private;
+    const char *delivery_timeout;
+    const char *webhook_concurrency;
+    const char *webhook_rate;
+    const char *disable_after;
+    const char *lease;
+    const char *shutdown_grace;
+    ah_dispatch_config_t dcfg;
+    int64_t grace_ms;
 } serve_opts_t;
 
 static void usage(FILE *f)
@@ -38,6 +51,15 @@ static void usage(FILE *f)
           "  --auth-fail-limit N       AIRHOOK_AUTH_FAIL_LIMIT (10 per minute; 0 = off)\n"
           "  --threads N               AIRHOOK_THREADS      (number of cores)\n"
           "  --log-level LEVEL         AIRHOOK_LOG_LEVEL    (info: debug|info|warn|error|off)\n"
+          "  --retry-schedule LIST     AIRHOOK_RETRY_SCHEDULE (0,5s,5m,30m,2h,5h,10h,10h)\n"
+          "  --allow-private-targets   AIRHOOK_ALLOW_PRIVATE_TARGETS=1 (deliver to private ranges)\n"
+          "  --allow-net CIDR[,CIDR]   AIRHOOK_ALLOW_NET    (open these ranges only)\n"
+          "  --delivery-timeout DUR    AIRHOOK_DELIVERY_TIMEOUT (15s)\n"
+          "  --webhook-concurrency N   AIRHOOK_WEBHOOK_CONCURRENCY (16 requests at once per webhook)\n"
+          "  --webhook-rate N          AIRHOOK_WEBHOOK_RATE (attempts per second per webhook; 0 = no limit)\n"
+          "  --disable-after DUR       AIRHOOK_DISABLE_AFTER (5d of failures disables a webhook)\n"
+          "  --lease DUR               AIRHOOK_LEASE (60s: a claimed delivery is retaken after this)\n"
+          "  --shutdown-grace DUR      AIRHOOK_SHUTDOWN_GRACE (10s for in-flight deliveries at stop)\n"
           "  --demo                    seed a demo community, key pair, airmeet and session\n",
           f);
 }
@@ -81,6 +103,15 @@ static int parse_args(int argc, char **argv, serve_opts_t *o)
     o->auth_fail_limit = env_or("AIRHOOK_AUTH_FAIL_LIMIT", "10");
     o->threads = env_or("AIRHOOK_THREADS", NULL);
     o->log_level = env_or("AIRHOOK_LOG_LEVEL", "info");
+    o->retry_schedule = env_or("AIRHOOK_RETRY_SCHEDULE", "0,5s,5m,30m,2h,5h,10h,10h");
+    o->allow_net = env_or("AIRHOOK_ALLOW_NET", NULL);
+    o->allow_private = env_or("AIRHOOK_ALLOW_PRIVATE_TARGETS", NULL) != NULL;
+    o->delivery_timeout = env_or("AIRHOOK_DELIVERY_TIMEOUT", "15s");
+    o->webhook_concurrency = env_or("AIRHOOK_WEBHOOK_CONCURRENCY", "16");
+    o->webhook_rate = env_or("AIRHOOK_WEBHOOK_RATE", "0");
+    o->disable_after = env_or("AIRHOOK_DISABLE_AFTER", "5d");
+    o->lease = env_or("AIRHOOK_LEASE", "60s");
+    o->shutdown_grace = env_or("AIRHOOK_SHUTDOWN_GRACE", "10s");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (flag(argc, argv, &i, "--listen", &c->listen) || flag(argc, argv, &i, "--db", &c->db) ||
@@ -90,10 +121,20 @@ static int parse_args(int argc, char **argv, serve_opts_t *o)
             flag(argc, argv, &i, "--token-ttl", &o->token_ttl) ||
             flag(argc, argv, &i, "--auth-fail-limit", &o->auth_fail_limit) ||
             flag(argc, argv, &i, "--threads", &o->threads) ||
-            flag(argc, argv, &i, "--log-level", &o->log_level))
+            flag(argc, argv, &i, "--log-level", &o->log_level) ||
+            flag(argc, argv, &i, "--retry-schedule", &o->retry_schedule) ||
+            flag(argc, argv, &i, "--allow-net", &o->allow_net) ||
+            flag(argc, argv, &i, "--delivery-timeout", &o->delivery_timeout) ||
+            flag(argc, argv, &i, "--webhook-concurrency", &o->webhook_concurrency) ||
+            flag(argc, argv, &i, "--webhook-rate", &o->webhook_rate) ||
+            flag(argc, argv, &i, "--disable-after", &o->disable_after) ||
+            flag(argc, argv, &i, "--lease", &o->lease) ||
+            flag(argc, argv, &i, "--shutdown-grace", &o->shutdown_grace))
             continue;
         if (!strcmp(a, "--demo")) {
             c->demo = true;
+        } else if (!strcmp(a, "--allow-private-targets")) {
+            o->allow_private = true;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
@@ -103,6 +144,49 @@ static int parse_args(int argc, char **argv, serve_opts_t *o)
             return 2;
         }
     }
+    return 0;
+}
+
+static int bad_duration(const char *flag_name, const char *v, int64_t *ms)
+{
+    if (ah_parse_duration_ms(v, ms) == AH_OK)
+        return 0;
+    fprintf(stderr, "airhook serve: %s takes a duration such as 500ms, 15s, 5m, 2h, 5d\n",
+            flag_name);
+    return 2;
+}
+
+static int check_delivery_opts(serve_opts_t *o)
+{
+    ah_dispatch_config_t *d = &o->dcfg;
+    char err[256];
+    int64_t v;
+    ah_dispatch_config_default(d);
+    if (ah_dispatch_parse_schedule(o->retry_schedule, d, err, sizeof err)) {
+        fprintf(stderr, "airhook serve: --retry-schedule: %s\n", err);
+        return 2;
+    }
+    if (bad_duration("--delivery-timeout", o->delivery_timeout, &d->timeout_ms) ||
+        bad_duration("--disable-after", o->disable_after, &d->disable_after_ms) ||
+        bad_duration("--lease", o->lease, &d->lease_ms) ||
+        bad_duration("--shutdown-grace", o->shutdown_grace, &o->grace_ms))
+        return 2;
+    if (d->timeout_ms < 1 || d->lease_ms <= d->timeout_ms) {
+        fprintf(stderr, "airhook serve: --lease must be longer than --delivery-timeout\n");
+        return 2;
+    }
+    if (ah_parse_i64(o->webhook_concurrency, 1, 10000, &v)) {
+        fprintf(stderr, "airhook serve: --webhook-concurrency takes a number from 1 to 10000\n");
+        return 2;
+    }
+    d->per_webhook_concurrency = (unsigned)v;
+    char *end = NULL;
+    double rate = strtod(o->webhook_rate, &end);
+    if (!end || *end || rate < 0 || rate > 1e6) {
+        fprintf(stderr, "airhook serve: --webhook-rate takes a number of attempts per second\n");
+        return 2;
+    }
+    d->per_webhook_rate = rate;
     return 0;
 }
 
@@ -144,7 +228,7 @@ static int check_opts(serve_opts_t *o)
         return 2;
     }
     ah_log_set_level((ah_log_level_t)lvl);
-    return 0;
+    return check_delivery_opts(o);
 }
 
 int ah_cmd_serve(int argc, char **argv)
@@ -164,23 +248,43 @@ int ah_cmd_serve(int argc, char **argv)
     char err[512] = "", bound[128], token[80];
     ah_store_t *store = NULL;
     ah_http_server_t *srv = NULL;
+    ah_netguard_t *guard = NULL;
     ah_app_t app;
-    int rc = ah_store_open(o.cfg.db, &store, err, sizeof err);
+    int rc = ah_netguard_new(o.allow_private, o.allow_net, &guard, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "airhook serve: --allow-net: %s\n", err);
+        return 2;
+    }
+    o.dcfg.guard = guard;
+    rc = ah_store_open(o.cfg.db, &store, err, sizeof err);
     if (rc) {
         fprintf(stderr, "airhook serve: cannot open %s: %s\n", o.cfg.db, err);
+        ah_netguard_free(guard);
         return 1;
     }
     if ((rc = ah_app_init(&app, &o.cfg, store, token, sizeof token, err, sizeof err))) {
         fprintf(stderr, "airhook serve: %s\n", err);
+        ah_app_free(&app);
         ah_store_close(store);
+        ah_netguard_free(guard);
+        return 1;
+    }
+    app.guard = guard;
+    if ((rc = ah_dispatcher_start(store, &o.dcfg, &app.dispatcher, err, sizeof err))) {
+        fprintf(stderr, "airhook serve: %s\n", err);
+        ah_app_free(&app);
+        ah_store_close(store);
+        ah_netguard_free(guard);
         return 1;
     }
     ah_http_app_t http = ah_app_http(&app);
     if ((rc = ah_http_start(o.cfg.listen, o.cfg.threads, &http, &srv, bound, sizeof bound, err,
                             sizeof err))) {
         fprintf(stderr, "airhook serve: %s\n", err);
+        ah_dispatcher_stop(app.dispatcher, 0);
         ah_app_free(&app);
         ah_store_close(store);
+        ah_netguard_free(guard);
         return 1;
     }
     char base_url[160];
@@ -200,9 +304,11 @@ int ah_cmd_serve(int argc, char **argv)
     int sig = 0;
     sigwait(&sigs, &sig);
     ah_log(AH_LOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(sig)));
-    ah_http_stop(srv);
+    ah_http_stop(srv); /* no new events from here on */
+    ah_dispatcher_stop(app.dispatcher, o.grace_ms);
     ah_app_free(&app);
     ah_store_close(store);
+    ah_netguard_free(guard);
     ah_log(AH_LOG_INFO, "stopped", NULL);
     return 0;
 }

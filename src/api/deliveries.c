@@ -1,0 +1,435 @@
+/*
+ * deliveries.c: the admin API over deliveries (SPEC §5, docs/CONVENTIONS.md
+ * "Events and deliveries"): listing a webhook's or an event's deliveries,
+ * one delivery with its attempts, retrying one delivery, recovering a
+ * webhook's failed deliveries, and rotating a webhook's signing secret.
+ *
+ * Every handler follows the same line: validate the path id (a non-UUID is
+ * 404, as in admin.c), check that the parent exists so an unknown id is 404
+ * rather than an empty list, call one store op, and answer.  After a retry
+ * or a recover the dispatcher is woken for the webhook so the re-queued
+ * work goes out now instead of at its next periodic scan.
+ *
+ * Retry, recover and rotate refuse a deregistered webhook with 409: its
+ * pending deliveries were cancelled when it was deregistered and nothing
+ * would ever send them, so re-queueing into it would only pretend.  A
+ * disabled (not deregistered) webhook is accepted: its deliveries wait until
+ * the operator enables it, which is the usual order of repairs.
+ *
+ * Text that came from a receiver (the first KiB of a response, an error)
+ * may be cut inside a UTF-8 sequence or not be UTF-8 at all; JSON strings
+ * must be, so such bytes are shown as '?' (utf8_string()).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "delivery/sign.h"
+
+#define WHY_SIZE 256
+#define LIMIT_DEFAULT 50
+#define LIMIT_MAX 500
+/* How long the previous signing secret keeps being used after a rotation. */
+#define PREV_SECRET_VALID_MS (24LL * 60 * 60 * 1000)
+
+/* ---- JSON of deliveries and attempts ---- */
+
+/*
+ * Length of the valid UTF-8 sequence at p (at most n bytes), or 0 when the
+ * bytes there are not one (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
+ */
+static size_t utf8_seq_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4;
+    else
+        return 0;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* s as a JSON string, each byte of an invalid UTF-8 sequence shown as '?'. */
+static json_t *utf8_string(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    size_t n = strlen(s);
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return NULL;
+    memcpy(copy, s, n + 1);
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_seq_len((const unsigned char *)copy + i, n - i);
+        if (len == 0) {
+            copy[i] = '?';
+            len = 1;
+        }
+        i += len;
+    }
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+/* utf8_string(s), or null when s is "". */
+static json_t *text_or_null(const char *s)
+{
+    return s[0] ? utf8_string(s) : json_null();
+}
+
+/* An HTTP status, or null when there was no HTTP answer (0). */
+static json_t *code_or_null(int code)
+{
+    return code ? json_integer(code) : json_null();
+}
+
+static json_t *delivery_json(const ah_delivery_t *d)
+{
+    int64_t next = d->status == AH_DLV_PENDING ? d->next_attempt_at : 0;
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "id", d->id,
+                     "eventId", d->event_id, "webhookId", d->webhook_id, "triggerMetaInfoId",
+                     d->trigger, "status", ah_delivery_status_name(d->status), "attemptCount",
+                     d->attempts, "nextAttemptAt", ah_json_time(next), "createdAt",
+                     ah_json_time(d->created_at), "updatedAt", ah_json_time(d->updated_at),
+                     "lastStatusCode", code_or_null(d->last_status_code), "lastError",
+                     text_or_null(d->last_error));
+}
+
+static json_t *attempt_json(const ah_attempt_t *a)
+{
+    return json_pack("{s:i, s:o, s:I, s:o, s:o, s:o}", "attempt", a->attempt_no, "startedAt",
+                     ah_json_time(a->started_at), "durationMs", (json_int_t)a->duration_ms,
+                     "statusCode", code_or_null(a->status_code), "error", text_or_null(a->error),
+                     "responseBody", text_or_null(a->response_head));
+}
+
+/* Answers with j, or 500 when building it ran out of memory (j NULL). */
+static void reply(ah_http_resp_t *resp, int status, json_t *j)
+{
+    if (j)
+        ah_http_resp_json(resp, status, j);
+    else
+        ah_admin_error(resp, 500, "internal error (out of memory)");
+}
+
+/* ---- lookups that answer 404 / 409 / 5xx themselves ---- */
+
+/*
+ * Loads webhook id into *w.  Answers 404 when it does not exist and, when
+ * live_only, 409 when it was deregistered.
+ */
+static bool load_webhook(ah_app_t *app, const char *id, ah_webhook_t *w, bool live_only,
+                         ah_http_resp_t *resp)
+{
+    int rc = app->store->ops->webhook_get(app->store, id, w);
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no webhook with id %s", id);
+    else if (rc)
+        ah_admin_store_failed(resp, rc);
+    else if (live_only && w->deregistered_at)
+        ah_admin_error(resp, 409,
+                       "webhook %s was deregistered; its deliveries can no longer be sent", id);
+    else
+        return true;
+    return false;
+}
+
+/* Answers 404 unless event id exists. */
+static bool event_exists(ah_app_t *app, const char *id, ah_http_resp_t *resp)
+{
+    ah_event_t ev = {0};
+    int rc = app->store->ops->event_get(app->store, id, &ev);
+    free(ev.data);
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no event with id %s", id);
+    else if (rc)
+        ah_admin_store_failed(resp, rc);
+    return rc == AH_OK;
+}
+
+/* ---- listing ---- */
+
+/* Reads ?status=, ?limit= and ?cursor= into f; answers 400 itself. */
+static bool list_query(const ah_http_req_t *req, ah_delivery_filter_t *f, ah_http_resp_t *resp)
+{
+    const char *status = ah_http_query(req, "status");
+    const char *limit = ah_http_query(req, "limit");
+    int64_t n = LIMIT_DEFAULT;
+    f->status = -1;
+    if (status && (f->status = ah_delivery_status_parse(status)) < 0) {
+        ah_admin_error(resp, 400,
+                       "status '%.40s' is not one of pending, succeeded, failed, cancelled",
+                       status);
+        return false;
+    }
+    if (limit && ah_parse_i64(limit, 1, LIMIT_MAX, &n) != AH_OK) {
+        ah_admin_error(resp, 400, "limit '%.40s' is not a whole number from 1 to %d", limit,
+                       LIMIT_MAX);
+        return false;
+    }
+    f->limit = (size_t)n;
+    f->cursor = ah_http_query(req, "cursor");
+    return true;
+}
+
+/* Runs the listing of f and answers {"deliveries":[…],"nextCursor":…}. */
+static void list_reply(ah_app_t *app, const ah_delivery_filter_t *f, ah_http_resp_t *resp)
+{
+    ah_delivery_t *list = NULL;
+    size_t n = 0;
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = app->store->ops->delivery_list(app->store, f, &list, &n, next);
+    if (rc == AH_EINVAL) {
+        ah_admin_error(resp, 400, "cursor '%.40s' is not one this server handed out",
+                       f->cursor ? f->cursor : "");
+        return;
+    }
+    if (rc) {
+        ah_admin_store_failed(resp, rc);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        if (json_array_append_new(arr, delivery_json(&list[i]))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    free(list);
+    reply(resp, 200,
+          arr ? json_pack("{s:o, s:o}", "deliveries", arr, "nextCursor", ah_json_str_or_null(next))
+              : NULL);
+}
+
+void ah_h_webhook_deliveries(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    ah_delivery_filter_t f = {0};
+    if (!ah_admin_path_id(req, 0, id, resp, "webhook") || !list_query(req, &f, resp))
+        return;
+    ah_webhook_t *w = malloc(sizeof *w);
+    if (!w) {
+        ah_admin_error(resp, 500, "internal error (out of memory)");
+        return;
+    }
+    if (load_webhook(app, id, w, false, resp)) {
+        f.webhook_id = id;
+        list_reply(app, &f, resp);
+    }
+    free(w);
+}
+
+void ah_h_event_deliveries(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    ah_delivery_filter_t f = {0};
+    if (!ah_admin_path_id(req, 0, id, resp, "event") || !list_query(req, &f, resp) ||
+        !event_exists(app, id, resp))
+        return;
+    f.event_id = id;
+    list_reply(app, &f, resp);
+}
+
+/* ---- one delivery ---- */
+
+/* The delivery JSON plus "attempts". */
+static json_t *delivery_full_json(const ah_delivery_t *d, const ah_attempt_t *attempts, size_t n)
+{
+    json_t *o = delivery_json(d);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        if (json_array_append_new(arr, attempt_json(&attempts[i]))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    if (!o || !arr) {
+        json_decref(o);
+        json_decref(arr);
+        return NULL;
+    }
+    if (json_object_set_new(o, "attempts", arr)) { /* steals arr even on failure */
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/*
+ * Loads delivery id (and, when attempts is non-NULL, its attempts).  Answers
+ * 404 / 5xx itself.
+ */
+static bool load_delivery(ah_app_t *app, const char *id, ah_delivery_t *d, ah_attempt_t **attempts,
+                          size_t *n, ah_http_resp_t *resp)
+{
+    ah_attempt_t *own = NULL;
+    size_t own_n = 0;
+    int rc = app->store->ops->delivery_get(app->store, id, d, attempts ? attempts : &own,
+                                           n ? n : &own_n);
+    free(own);
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no delivery with id %s", id);
+    else if (rc)
+        ah_admin_store_failed(resp, rc);
+    return rc == AH_OK;
+}
+
+void ah_h_delivery_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    ah_delivery_t d;
+    ah_attempt_t *attempts = NULL;
+    size_t n = 0;
+    if (!ah_admin_path_id(req, 0, id, resp, "delivery") || !load_delivery(app, id, &d, &attempts, &n, resp))
+        return;
+    reply(resp, 200, delivery_full_json(&d, attempts, n));
+    free(attempts);
+}
+
+void ah_h_delivery_retry(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE], webhook_id[AH_ID_SIZE];
+    ah_delivery_t d;
+    ah_webhook_t *w = malloc(sizeof *w);
+    if (!w) {
+        ah_admin_error(resp, 500, "internal error (out of memory)");
+        return;
+    }
+    if (!ah_admin_path_id(req, 0, id, resp, "delivery") || !load_delivery(app, id, &d, NULL, NULL, resp) ||
+        !load_webhook(app, d.webhook_id, w, true, resp))
+        goto out;
+    int64_t now = ah_now_ms();
+    int rc = app->store->ops->delivery_retry(app->store, id, now, webhook_id);
+    if (rc == AH_ENOTFOUND) {
+        ah_admin_error(resp, 404, "no delivery with id %s", id);
+        goto out;
+    }
+    if (rc) {
+        ah_admin_store_failed(resp, rc);
+        goto out;
+    }
+    ah_dispatcher_wake(app->dispatcher, webhook_id, now);
+    if (load_delivery(app, id, &d, NULL, NULL, resp))
+        reply(resp, 202, delivery_json(&d));
+out:
+    free(w);
+}
+
+/* ---- webhook operations ---- */
+
+/*
+ * Reads the required "since" of a recover body: an RFC 3339 string, unix
+ * seconds as a string, or unix seconds as a number.  Answers 400 itself.
+ */
+static bool since_field(const ah_http_req_t *req, int64_t *ms, ah_http_resp_t *resp)
+{
+    char why[WHY_SIZE];
+    json_t *body = ah_parse_body(req, false, why, sizeof why);
+    if (!body) {
+        ah_admin_error(resp, 400, "%s", why);
+        return false;
+    }
+    json_t *v = json_object_get(body, "since");
+    bool ok = false;
+    if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+        json_integer_value(v) < 253402300800LL) {
+        *ms = json_integer_value(v) * 1000;
+        ok = true;
+    } else if (json_is_string(v)) {
+        ok = ah_parse_time(json_string_value(v), ms) == AH_OK;
+    }
+    if (!v || json_is_null(v))
+        ah_admin_error(resp, 400,
+                       "field 'since' is required: failed deliveries created at or "
+                       "after this time are re-queued");
+    else if (!ok)
+        ah_admin_error(resp, 400,
+                       "field 'since' must be a time such as 2026-01-31T09:00:00.000+00:00 or "
+                       "unix seconds");
+    json_decref(body);
+    return ok;
+}
+
+void ah_h_webhook_recover(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE];
+    int64_t since = 0;
+    size_t requeued = 0;
+    ah_webhook_t *w = malloc(sizeof *w);
+    if (!w) {
+        ah_admin_error(resp, 500, "internal error (out of memory)");
+        return;
+    }
+    if (!ah_admin_path_id(req, 0, id, resp, "webhook") || !since_field(req, &since, resp) ||
+        !load_webhook(app, id, w, true, resp))
+        goto out;
+    int64_t now = ah_now_ms();
+    int rc = app->store->ops->webhook_recover(app->store, id, since, now, &requeued);
+    if (rc == AH_ENOTFOUND) {
+        ah_admin_error(resp, 404, "no webhook with id %s", id);
+        goto out;
+    }
+    if (rc) {
+        ah_admin_store_failed(resp, rc);
+        goto out;
+    }
+    if (requeued)
+        ah_dispatcher_wake(app->dispatcher, id, now);
+    reply(resp, 202, json_pack("{s:s, s:I}", "webhookId", id, "requeued", (json_int_t)requeued));
+out:
+    free(w);
+}
+
+void ah_h_webhook_rotate_secret(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    char id[AH_ID_SIZE], secret[AH_SECRET_MAX];
+    ah_webhook_t *w = malloc(sizeof *w);
+    if (!w) {
+        ah_admin_error(resp, 500, "internal error (out of memory)");
+        return;
+    }
+    if (!ah_admin_path_id(req, 0, id, resp, "webhook") || !load_webhook(app, id, w, true, resp))
+        goto out;
+    int64_t now = ah_now_ms(), until = now + PREV_SECRET_VALID_MS;
+    ah_signing_secret_new(secret, sizeof secret);
+    int rc = app->store->ops->webhook_rotate_secret(app->store, id, secret, until, now);
+    if (rc == AH_ENOTFOUND)
+        ah_admin_error(resp, 404, "no webhook with id %s (or it was deregistered)", id);
+    else if (rc)
+        ah_admin_store_failed(resp, rc);
+    else
+        reply(resp, 200,
+              json_pack("{s:s, s:s, s:o}", "id", id, "secret", secret, "previousSecretValidUntil",
+                        ah_json_time(until)));
+out:
+    free(w);
+}

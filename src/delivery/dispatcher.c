@@ -1,0 +1,947 @@
+/*
+ * dispatcher.c: the delivery engine.
+ *
+ * One thread owns a libcurl multi handle and everything below; other threads
+ * talk to it only through the wake inbox (a mutex-guarded array plus
+ * curl_multi_wakeup), so the rest needs no locks.
+ *
+ * Work is found webhook by webhook.  The dispatcher keeps a table of the
+ * webhooks it knows to have pending deliveries (`struct hook`) and a min-heap
+ * of when each is next due.  Wakes from the API (a publish, a retry) and a
+ * periodic rescan of the store (delivery_due_webhooks: catches anything else,
+ * such as work left by a previous process or by another node) feed the heap.
+ * When a webhook comes due and has room under its concurrency cap (and its
+ * rate, if any), the dispatcher claims that many due deliveries with a lease
+ * (delivery_claim) and starts one transfer for each.  So one slow receiver
+ * can hold at most its own cap of transfers; the others never wait behind it.
+ *
+ * Each transfer is signed (sign.c) at start, sent over the multi handle's
+ * connection cache (kept-alive HTTP/1.1; HTTP/2 over TLS), and guarded
+ * against private targets on the address actually connected to (ssrf.c).
+ * Finished transfers become attempt results (success, retry at a time from
+ * the schedule with ±10 % jitter or from Retry-After, failed for good, and
+ * webhook consequences such as 410 disabling it), which are written to the
+ * store in one transaction per loop turn (delivery_record): under load the
+ * batches grow by themselves.
+ *
+ * At least once: a delivery is marked done only after its attempt ended; a
+ * crash before the record leaves it pending with a lease, which expires (or,
+ * on a single node, is cleared at start) and it is sent again.  On stop, the
+ * dispatcher stops claiming, lets transfers finish for a grace period, then
+ * aborts the rest and hands their leases back.
+ */
+#include "delivery/dispatcher.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/metrics.h"
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "delivery/sign.h"
+
+#define RESCAN_MS 5000
+#define BATCH_MAX 512
+#define INBOX_MAX 65536
+#define HOOKS_BUCKETS_MIN 1024
+
+/* ---- configuration ---- */
+
+void ah_dispatch_config_default(ah_dispatch_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    char err[128];
+    ah_dispatch_parse_schedule("0,5s,5m,30m,2h,5h,10h,10h", cfg, err, sizeof err);
+    cfg->timeout_ms = 15000;
+    cfg->per_webhook_concurrency = 16;
+    cfg->per_webhook_rate = 0;
+    cfg->disable_after_ms = 5LL * 86400000;
+    cfg->lease_ms = 60000;
+    cfg->max_in_flight = 1024;
+    cfg->single_node = true;
+}
+
+int ah_dispatch_parse_schedule(const char *s, ah_dispatch_config_t *cfg, char *err, size_t errlen)
+{
+    size_t n = 0;
+    const char *p = s;
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[32];
+        int64_t ms;
+        if (n == AH_SCHEDULE_MAX) {
+            snprintf(err, errlen, "the retry schedule has more than %d steps", AH_SCHEDULE_MAX);
+            return AH_EINVAL;
+        }
+        if (len == 0 || len >= sizeof item) {
+            snprintf(err, errlen, "empty or overlong step in the retry schedule");
+            return AH_EINVAL;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (ah_parse_duration_ms(item, &ms)) {
+            snprintf(err, errlen, "bad retry step '%s' (want e.g. 0, 500ms, 5s, 5m, 2h)", item);
+            return AH_EINVAL;
+        }
+        cfg->schedule_ms[n++] = ms;
+        p = comma ? comma + 1 : NULL;
+        if (comma && !*p) {
+            snprintf(err, errlen, "the retry schedule ends with a comma");
+            return AH_EINVAL;
+        }
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "the retry schedule is empty");
+        return AH_EINVAL;
+    }
+    cfg->schedule_len = n;
+    return AH_OK;
+}
+
+/* ---- the per-webhook table ---- */
+
+struct hook {
+    char id[AH_ID_SIZE];
+    struct hook *next;          /* hash chain */
+    unsigned inflight;
+    int64_t next_due;           /* earliest known due work; 0 = none known */
+    int64_t heap_due;           /* the due it is queued in the heap at; 0 = not queued */
+    unsigned heap_refs;         /* heap entries pointing here (stale ones included) */
+    double tokens;              /* rate limiting */
+    int64_t refill_ms;
+};
+
+struct heap_entry {
+    int64_t due;
+    struct hook *h;
+};
+
+/* One attempt in flight. */
+struct transfer {
+    CURL *easy;
+    struct hook *hook;
+    ah_claim_t claim;
+    struct curl_slist *headers;
+    char url[AH_URL_MAX];
+    int64_t started_ms, started_us, failing_since;
+    int64_t retry_after_ms;
+    char head[AH_RESPONSE_HEAD_MAX];
+    size_t head_len;
+    char errbuf[CURL_ERROR_SIZE];
+    ah_netguard_use_t guard;
+    struct transfer *next_free;
+    struct transfer *prev_active, *next_active; /* on the multi handle */
+};
+
+struct wake {
+    char id[AH_ID_SIZE];
+    int64_t due;
+};
+
+struct ah_dispatcher {
+    ah_store_t *store;
+    ah_dispatch_config_t cfg;
+    pthread_t thread;
+    CURLM *multi;
+    _Atomic int stopping;
+    int64_t grace_deadline;
+
+    pthread_mutex_t mu; /* guards inbox */
+    struct wake *inbox;
+    size_t inbox_n;
+    bool inbox_overflow;
+
+    struct hook **buckets;
+    size_t n_buckets, n_hooks;
+    struct heap_entry *heap;
+    size_t heap_n, heap_cap;
+
+    unsigned inflight;
+    struct transfer *active;   /* transfers on the multi handle */
+    struct transfer *free_transfers;
+    ah_attempt_result_t *results;
+    size_t n_results;
+    struct hook **retry_hooks; /* parallel to results: whom to reschedule after the record */
+    int64_t last_rescan;
+    ah_webhook_t *wh;          /* scratch for webhook_get (large) */
+};
+
+static uint32_t hash_id(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static struct hook *hook_find(ah_dispatcher_t *d, const char *id)
+{
+    for (struct hook *h = d->buckets[hash_id(id) & (d->n_buckets - 1)]; h; h = h->next)
+        if (!strcmp(h->id, id))
+            return h;
+    return NULL;
+}
+
+static void hooks_grow(ah_dispatcher_t *d)
+{
+    size_t nb = d->n_buckets * 2;
+    struct hook **b = calloc(nb, sizeof *b);
+    if (!b)
+        return; /* longer chains, still correct */
+    for (size_t i = 0; i < d->n_buckets; i++) {
+        struct hook *h = d->buckets[i];
+        while (h) {
+            struct hook *next = h->next;
+            size_t j = hash_id(h->id) & (nb - 1);
+            h->next = b[j];
+            b[j] = h;
+            h = next;
+        }
+    }
+    free(d->buckets);
+    d->buckets = b;
+    d->n_buckets = nb;
+}
+
+static struct hook *hook_get(ah_dispatcher_t *d, const char *id)
+{
+    struct hook *h = hook_find(d, id);
+    if (h)
+        return h;
+    if (!(h = calloc(1, sizeof *h)))
+        return NULL;
+    memcpy(h->id, id, AH_ID_SIZE);
+    h->id[AH_ID_LEN] = '\0';
+    h->tokens = d->cfg.per_webhook_rate > 1 ? d->cfg.per_webhook_rate : 1;
+    h->refill_ms = ah_mono_ms();
+    size_t j = hash_id(h->id) & (d->n_buckets - 1);
+    h->next = d->buckets[j];
+    d->buckets[j] = h;
+    if (++d->n_hooks > d->n_buckets * 2)
+        hooks_grow(d);
+    return h;
+}
+
+/* Frees h when nothing refers to it and it has no known work. */
+static void hook_maybe_free(ah_dispatcher_t *d, struct hook *h)
+{
+    if (h->inflight || h->heap_refs || h->next_due)
+        return;
+    struct hook **pp = &d->buckets[hash_id(h->id) & (d->n_buckets - 1)];
+    while (*pp && *pp != h)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = h->next;
+    d->n_hooks--;
+    free(h);
+}
+
+/* ---- the heap of due times ---- */
+
+static void heap_push(ah_dispatcher_t *d, int64_t due, struct hook *h)
+{
+    if (d->heap_n == d->heap_cap) {
+        size_t cap = d->heap_cap ? d->heap_cap * 2 : 1024;
+        struct heap_entry *n = realloc(d->heap, cap * sizeof *n);
+        if (!n)
+            return; /* the rescan finds it again */
+        d->heap = n;
+        d->heap_cap = cap;
+    }
+    size_t i = d->heap_n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (d->heap[parent].due <= due)
+            break;
+        d->heap[i] = d->heap[parent];
+        i = parent;
+    }
+    d->heap[i].due = due;
+    d->heap[i].h = h;
+    h->heap_refs++;
+}
+
+static struct heap_entry heap_pop(ah_dispatcher_t *d)
+{
+    struct heap_entry top = d->heap[0], last = d->heap[--d->heap_n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= d->heap_n)
+            break;
+        if (c + 1 < d->heap_n && d->heap[c + 1].due < d->heap[c].due)
+            c++;
+        if (last.due <= d->heap[c].due)
+            break;
+        d->heap[i] = d->heap[c];
+        i = c;
+    }
+    if (d->heap_n)
+        d->heap[i] = last;
+    top.h->heap_refs--;
+    return top;
+}
+
+/* Notes that h has work due at `due` and queues it if that is sooner. */
+static void schedule(ah_dispatcher_t *d, struct hook *h, int64_t due)
+{
+    if (!h->next_due || due < h->next_due)
+        h->next_due = due;
+    if (h->heap_due && h->heap_due <= h->next_due)
+        return;
+    h->heap_due = h->next_due;
+    heap_push(d, h->next_due, h);
+}
+
+/* ---- wake inbox (any thread) ---- */
+
+void ah_dispatcher_wake(ah_dispatcher_t *d, const char *webhook_id, int64_t due)
+{
+    if (!d || !webhook_id || !ah_is_uuid(webhook_id))
+        return;
+    pthread_mutex_lock(&d->mu);
+    if (d->inbox_n < INBOX_MAX) {
+        memcpy(d->inbox[d->inbox_n].id, webhook_id, AH_ID_SIZE);
+        d->inbox[d->inbox_n].due = due;
+        d->inbox_n++;
+    } else {
+        d->inbox_overflow = true; /* the next rescan picks the work up */
+    }
+    pthread_mutex_unlock(&d->mu);
+    curl_multi_wakeup(d->multi);
+}
+
+static struct wake *take_inbox(ah_dispatcher_t *d, size_t *n, bool *overflow)
+{
+    static const size_t cap = INBOX_MAX;
+    struct wake *fresh = malloc(cap * sizeof *fresh);
+    pthread_mutex_lock(&d->mu);
+    struct wake *got = d->inbox;
+    *n = d->inbox_n;
+    *overflow = d->inbox_overflow;
+    if (fresh) {
+        d->inbox = fresh;
+        d->inbox_n = 0;
+        d->inbox_overflow = false;
+    } else {
+        got = NULL; /* keep the inbox; try again next turn */
+        *n = 0;
+    }
+    pthread_mutex_unlock(&d->mu);
+    return got;
+}
+
+static void drain_inbox(ah_dispatcher_t *d)
+{
+    size_t n;
+    bool overflow;
+    struct wake *w = take_inbox(d, &n, &overflow);
+    for (size_t i = 0; i < n; i++) {
+        struct hook *h = hook_get(d, w[i].id);
+        if (h)
+            schedule(d, h, w[i].due);
+    }
+    free(w);
+    if (overflow)
+        d->last_rescan = 0;
+}
+
+/* Asks the store for every webhook with pending work. */
+static void rescan(ah_dispatcher_t *d, int64_t now)
+{
+    ah_due_t *due = NULL;
+    size_t n = 0;
+    d->last_rescan = now;
+    if (d->store->ops->delivery_due_webhooks(d->store, &due, &n))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct hook *h = hook_get(d, due[i].webhook_id);
+        if (h)
+            schedule(d, h, due[i].next_due);
+    }
+    free(due);
+}
+
+/* ---- starting transfers ---- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct transfer *t = userdata;
+    size_t n = size * nmemb;
+    size_t room = sizeof t->head - 1 - t->head_len;
+    size_t take = n < room ? n : room;
+    memcpy(t->head + t->head_len, ptr, take);
+    t->head_len += take;
+    t->head[t->head_len] = '\0';
+    return n; /* the rest is read and dropped */
+}
+
+/* Retry-After: delta-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+static int64_t parse_retry_after(const char *v)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t digits = strspn(v, "0123456789");
+    if (digits && (v[digits] == '\0' || strchr(" \t\r\n", v[digits]))) {
+        int64_t secs;
+        if (digits > 12)
+            return INT64_MAX / 4; /* absurdly long: the caller caps it */
+        char num[16];
+        memcpy(num, v, digits);
+        num[digits] = '\0';
+        return ah_parse_i64(num, 0, INT64_MAX / 4000, &secs) == AH_OK ? secs * 1000 : 0;
+    }
+    time_t when = curl_getdate(v, NULL);
+    if (when <= 0)
+        return 0;
+    int64_t ms = (int64_t)when * 1000 - ah_now_ms();
+    return ms > 0 ? ms : 1;
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    struct transfer *t = userdata;
+    size_t n = size * nitems;
+    static const char name[] = "retry-after:";
+    if (n > sizeof name - 1 && n < 256 && !strncasecmp(buf, name, sizeof name - 1)) {
+        char v[256];
+        size_t len = n - (sizeof name - 1);
+        memcpy(v, buf + sizeof name - 1, len);
+        v[len] = '\0';
+        v[strcspn(v, "\r\n")] = '\0';
+        t->retry_after_ms = parse_retry_after(v);
+    }
+    return n;
+}
+
+static int add_header(struct curl_slist **list, const char *name, const char *value)
+{
+    char line[512];
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    struct curl_slist *n = curl_slist_append(*list, line);
+    if (!n)
+        return AH_ENOMEM;
+    *list = n;
+    return AH_OK;
+}
+
+static int build_headers(struct transfer *t, const ah_webhook_t *w, int64_t now_s)
+{
+    char sig[AH_SIGNATURE_MAX], ts[24], attempt[16];
+    const char *prev = w->prev_secret[0] && w->prev_secret_until > ah_now_ms() ? w->prev_secret
+                                                                                 : NULL;
+    snprintf(ts, sizeof ts, "%lld", (long long)now_s);
+    snprintf(attempt, sizeof attempt, "%d", t->claim.attempts + 1);
+    if (ah_sign(w->secret, prev, t->claim.event_id, now_s, t->claim.data, t->claim.data_len, sig,
+                sizeof sig))
+        return AH_EINVAL;
+    int rc = add_header(&t->headers, "Content-Type", "application/json");
+    rc = rc ? rc : add_header(&t->headers, "User-Agent", "airhook/" AH_VERSION);
+    rc = rc ? rc : add_header(&t->headers, "webhook-id", t->claim.event_id);
+    rc = rc ? rc : add_header(&t->headers, "webhook-timestamp", ts);
+    rc = rc ? rc : add_header(&t->headers, "webhook-signature", sig);
+    rc = rc ? rc : add_header(&t->headers, "x-airmeet-trigger", t->claim.trigger);
+    rc = rc ? rc : add_header(&t->headers, "x-airmeet-webhook-id", w->id);
+    rc = rc ? rc : add_header(&t->headers, "x-airmeet-attempt", attempt);
+    /* "Expect:" with no value stops libcurl's 100-continue round trip. */
+    struct curl_slist *n = rc ? NULL : curl_slist_append(t->headers, "Expect:");
+    if (!rc && !n)
+        rc = AH_ENOMEM;
+    if (n)
+        t->headers = n;
+    return rc;
+}
+
+static struct transfer *transfer_new(ah_dispatcher_t *d)
+{
+    struct transfer *t = d->free_transfers;
+    if (t) {
+        d->free_transfers = t->next_free;
+        CURL *easy = t->easy;
+        memset(t, 0, sizeof *t);
+        t->easy = easy;
+        curl_easy_reset(easy);
+        return t;
+    }
+    if (!(t = calloc(1, sizeof *t)))
+        return NULL;
+    if (!(t->easy = curl_easy_init())) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void transfer_free(ah_dispatcher_t *d, struct transfer *t)
+{
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
+    free(t->claim.data);
+    t->claim.data = NULL;
+    t->next_free = d->free_transfers;
+    d->free_transfers = t;
+}
+
+static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, const char *error,
+                   int64_t dur_ms);
+
+/* Sets up one claimed delivery on the multi handle. */
+static void start_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhook_t *w,
+                           ah_claim_t *c)
+{
+    struct transfer *t = transfer_new(d);
+    if (!t) {
+        /* The lease lapses and the delivery is claimed again later. */
+        free(c->data);
+        return;
+    }
+    t->hook = h;
+    t->claim = *c;
+    c->data = NULL; /* owned by t now */
+    ah_strlcpy(t->url, w->url, sizeof t->url);
+    t->started_ms = ah_now_ms();
+    t->started_us = ah_mono_us();
+    t->failing_since = w->failing_since;
+    h->inflight++;
+    d->inflight++;
+    CURL *e = t->easy;
+    if (build_headers(t, w, t->started_ms / 1000)) {
+        record(d, t, 0, "cannot sign: the webhook's secret is malformed", 0);
+        return;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, t->url);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->claim.data);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->claim.data_len);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->cfg.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(d->cfg.timeout_ms < 10000 ? d->cfg.timeout_ms : 10000));
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    t->guard.guard = d->cfg.guard;
+    if (d->cfg.guard && ah_netguard_install(&t->guard, e)) {
+        record(d, t, 0, "cannot install the address guard", 0);
+        return;
+    }
+    if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
+        record(d, t, 0, "cannot start the transfer", 0);
+        return;
+    }
+    t->next_active = d->active;
+    if (d->active)
+        d->active->prev_active = t;
+    d->active = t;
+}
+
+static void unlink_active(ah_dispatcher_t *d, struct transfer *t)
+{
+    if (t->prev_active)
+        t->prev_active->next_active = t->next_active;
+    else
+        d->active = t->next_active;
+    if (t->next_active)
+        t->next_active->prev_active = t->prev_active;
+    t->prev_active = t->next_active = NULL;
+}
+
+/* Takes rate tokens; returns how many attempts h may start now. */
+static unsigned rate_allowance(ah_dispatcher_t *d, struct hook *h, int64_t now_mono,
+                               unsigned want, int64_t *retry_in_ms)
+{
+    double rate = d->cfg.per_webhook_rate;
+    if (rate <= 0)
+        return want;
+    double cap = rate > 1 ? rate : 1;
+    h->tokens += (double)(now_mono - h->refill_ms) * rate / 1000.0;
+    if (h->tokens > cap)
+        h->tokens = cap;
+    h->refill_ms = now_mono;
+    unsigned n = h->tokens >= want ? want : (unsigned)h->tokens;
+    h->tokens -= n;
+    if (n < want)
+        *retry_in_ms = (int64_t)((1.0 - (h->tokens - (double)(unsigned)h->tokens)) * 1000.0 / rate) + 1;
+    return n;
+}
+
+/* Claims and starts what h may send now. */
+static void serve_hook(ah_dispatcher_t *d, struct hook *h, int64_t now)
+{
+    unsigned cap = d->cfg.per_webhook_concurrency;
+    if (h->inflight >= cap)
+        return; /* a completion reschedules it */
+    unsigned room = d->cfg.max_in_flight > d->inflight ? d->cfg.max_in_flight - d->inflight : 0;
+    unsigned want = cap - h->inflight;
+    if (want > room)
+        want = room;
+    if (!want) {
+        schedule(d, h, now);
+        return;
+    }
+    int64_t rate_wait = 0;
+    unsigned n = rate_allowance(d, h, ah_mono_ms(), want, &rate_wait);
+    if (!n) {
+        schedule(d, h, now + rate_wait);
+        return;
+    }
+    ah_webhook_t *w = d->wh;
+    int rc = d->store->ops->webhook_get(d->store, h->id, w);
+    if (rc == AH_ENOTFOUND || (!rc && !w->is_active)) {
+        h->next_due = 0; /* nothing to do until it is enabled (which wakes us) */
+        return;
+    }
+    if (rc) {
+        schedule(d, h, now + 1000); /* store trouble: try again shortly */
+        return;
+    }
+    ah_claim_t *claims = NULL;
+    size_t got = 0;
+    int64_t next_due = 0;
+    rc = d->store->ops->delivery_claim(d->store, h->id, now, now + d->cfg.lease_ms, n, &claims,
+                                       &got, &next_due);
+    if (rc) {
+        schedule(d, h, now + 1000);
+        return;
+    }
+    for (size_t i = 0; i < got; i++)
+        start_transfer(d, h, w, &claims[i]);
+    ah_claims_free(claims, got);
+    h->next_due = 0;
+    if (next_due)
+        schedule(d, h, next_due);
+}
+
+/* Starts work for every webhook that is due now, while there is room. */
+static void start_due(ah_dispatcher_t *d, int64_t now)
+{
+    while (d->heap_n && d->heap[0].due <= now && d->inflight < d->cfg.max_in_flight) {
+        struct heap_entry e = heap_pop(d);
+        struct hook *h = e.h;
+        if (e.due != h->heap_due) {
+            hook_maybe_free(d, h); /* a stale entry */
+            continue;
+        }
+        h->heap_due = 0;
+        serve_hook(d, h, now);
+        hook_maybe_free(d, h);
+    }
+}
+
+/* ---- finishing transfers ---- */
+
+static int64_t jitter(int64_t ms)
+{
+    if (ms <= 0)
+        return 0;
+    uint32_t r;
+    ah_random_bytes(&r, sizeof r);
+    /* ±10 %: ms * (0.9 + 0.2 * r / 2^32) */
+    return (int64_t)((double)ms * (0.9 + 0.2 * ((double)r / 4294967296.0)));
+}
+
+static int64_t longest_step(const ah_dispatch_config_t *cfg)
+{
+    int64_t m = 0;
+    for (size_t i = 0; i < cfg->schedule_len; i++)
+        if (cfg->schedule_ms[i] > m)
+            m = cfg->schedule_ms[i];
+    return m;
+}
+
+static void flush_results(ah_dispatcher_t *d);
+
+/* Turns a finished attempt into a result for the next batch. */
+static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, const char *error,
+                   int64_t dur_ms)
+{
+    if (d->n_results == BATCH_MAX)
+        flush_results(d);
+    ah_attempt_result_t *r = &d->results[d->n_results];
+    memset(r, 0, sizeof *r);
+    memcpy(r->delivery_id, t->claim.delivery_id, AH_ID_SIZE);
+    memcpy(r->webhook_id, t->hook->id, AH_ID_SIZE);
+    int attempt_no = t->claim.attempts + 1;
+    r->attempt.attempt_no = attempt_no;
+    r->attempt.started_at = t->started_ms;
+    r->attempt.duration_ms = dur_ms;
+    r->attempt.status_code = status_code;
+    ah_strlcpy(r->attempt.error, error ? error : "", sizeof r->attempt.error);
+    memcpy(r->attempt.response_head, t->head, t->head_len + 1);
+    int64_t now = ah_now_ms();
+    int outcome;
+    if (status_code >= 200 && status_code < 300) {
+        r->outcome = AH_OUTCOME_SUCCEEDED;
+        outcome = 0;
+    } else if (status_code == 410) {
+        r->outcome = AH_OUTCOME_FAILED;
+        ah_strlcpy(r->disable_reason, "the receiver answered 410 Gone",
+                   sizeof r->disable_reason);
+        outcome = 2;
+    } else if ((size_t)attempt_no >= d->cfg.schedule_len) {
+        r->outcome = AH_OUTCOME_FAILED;
+        outcome = 2;
+    } else {
+        int64_t delay = jitter(d->cfg.schedule_ms[attempt_no]);
+        if ((status_code == 429 || status_code == 503) && t->retry_after_ms > 0) {
+            int64_t cap = longest_step(&d->cfg);
+            delay = t->retry_after_ms < cap ? t->retry_after_ms : cap;
+        }
+        r->outcome = AH_OUTCOME_RETRY;
+        r->next_attempt_at = now + delay;
+        outcome = 1;
+    }
+    if (outcome != 0 && !r->disable_reason[0] && d->cfg.disable_after_ms > 0 &&
+        t->failing_since && now - t->failing_since >= d->cfg.disable_after_ms) {
+        snprintf(r->disable_reason, sizeof r->disable_reason,
+                 "every delivery failed for %lld hours",
+                 (long long)(d->cfg.disable_after_ms / 3600000));
+        if (d->cfg.disable_after_ms < 3600000)
+            snprintf(r->disable_reason, sizeof r->disable_reason,
+                     "every delivery failed for %lld seconds",
+                     (long long)(d->cfg.disable_after_ms / 1000));
+    }
+    d->retry_hooks[d->n_results] = r->outcome == AH_OUTCOME_RETRY ? t->hook : NULL;
+    if (d->retry_hooks[d->n_results])
+        t->hook->heap_refs++; /* keep it alive until the batch is recorded */
+    d->n_results++;
+    ah_metrics_attempt(outcome, dur_ms * 1000);
+    ah_log(AH_LOG_INFO, "attempt",
+           json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s}", "delivery",
+                     t->claim.delivery_id, "webhook", t->hook->id, "event", t->claim.event_id,
+                     "attempt", attempt_no, "status", status_code, "dur_ms", (json_int_t)dur_ms,
+                     "outcome", outcome == 0 ? "succeeded" : outcome == 1 ? "retry" : "failed",
+                     "error", error ? error : ""));
+    struct hook *h = t->hook;
+    h->inflight--;
+    d->inflight--;
+    transfer_free(d, t);
+    /* Room under the cap again: if more is due, come back now. */
+    if (h->next_due && !h->heap_due)
+        schedule(d, h, h->next_due);
+}
+
+static void flush_results(ah_dispatcher_t *d)
+{
+    if (!d->n_results)
+        return;
+    int rc;
+    for (int tries = 0; tries < 3; tries++) {
+        rc = d->store->ops->delivery_record(d->store, d->results, d->n_results);
+        if (rc == AH_OK)
+            break;
+    }
+    if (rc)
+        ah_log(AH_LOG_ERROR, "cannot record attempts; they will be sent again after the lease",
+               json_pack("{s:s, s:I}", "error", ah_strerror(rc), "count",
+                         (json_int_t)d->n_results));
+    for (size_t i = 0; i < d->n_results; i++) {
+        struct hook *h = d->retry_hooks[i];
+        if (!h)
+            continue;
+        h->heap_refs--;
+        if (rc == AH_OK)
+            schedule(d, h, d->results[i].next_attempt_at);
+        hook_maybe_free(d, h);
+    }
+    d->n_results = 0;
+}
+
+static void finish_done(ah_dispatcher_t *d)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(d->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURL *e = m->easy_handle;
+        CURLcode res = m->data.result;
+        struct transfer *t = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&t);
+        long code = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+        curl_multi_remove_handle(d->multi, e);
+        unlink_active(d, t);
+        int64_t dur_ms = (ah_mono_us() - t->started_us) / 1000;
+        char err[AH_ERROR_MAX] = "";
+        if (res != CURLE_OK) {
+            if (t->guard.refused[0])
+                snprintf(err, sizeof err, "connection refused by the SSRF guard: %s",
+                         t->guard.refused);
+            else
+                snprintf(err, sizeof err, "%.200s", t->errbuf[0] ? t->errbuf
+                                                                    : curl_easy_strerror(res));
+            code = 0;
+        } else if (code < 200 || code >= 300) {
+            snprintf(err, sizeof err, "the receiver answered HTTP %ld", code);
+        }
+        record(d, t, (int)code, err[0] ? err : NULL, dur_ms);
+    }
+}
+
+/* ---- the loop ---- */
+
+static int64_t next_timeout(ah_dispatcher_t *d, int64_t now)
+{
+    int64_t wait = RESCAN_MS - (now - d->last_rescan);
+    if (d->heap_n && d->inflight < d->cfg.max_in_flight) {
+        int64_t until = d->heap[0].due - now;
+        if (until < wait)
+            wait = until;
+    }
+    if (wait < 0)
+        wait = 0;
+    if (wait > RESCAN_MS)
+        wait = RESCAN_MS;
+    return wait;
+}
+
+/* Aborts what is still in flight at the end of the grace period. */
+static void abandon_inflight(ah_dispatcher_t *d)
+{
+    size_t n = 0, k = 0;
+    for (struct transfer *t = d->active; t; t = t->next_active)
+        n++;
+    char(*ids)[AH_ID_SIZE] = n ? calloc(n, AH_ID_SIZE) : NULL;
+    while (d->active) {
+        struct transfer *t = d->active;
+        unlink_active(d, t);
+        curl_multi_remove_handle(d->multi, t->easy);
+        if (ids)
+            memcpy(ids[k++], t->claim.delivery_id, AH_ID_SIZE);
+        t->hook->inflight--;
+        d->inflight--;
+        transfer_free(d, t);
+    }
+    if (k) {
+        d->store->ops->delivery_release(d->store, (const char(*)[AH_ID_SIZE])ids, k);
+        ah_log(AH_LOG_INFO, "handed back in-flight deliveries",
+               json_pack("{s:I}", "count", (json_int_t)k));
+    }
+    free(ids);
+}
+
+static void *run(void *arg)
+{
+    ah_dispatcher_t *d = arg;
+    if (d->cfg.single_node)
+        d->store->ops->delivery_release_all(d->store);
+    for (;;) {
+        int stopping = atomic_load(&d->stopping);
+        int64_t now = ah_now_ms();
+        if (!stopping) {
+            drain_inbox(d);
+            if (now - d->last_rescan >= RESCAN_MS)
+                rescan(d, now);
+            start_due(d, now);
+        }
+        int running = 0;
+        curl_multi_perform(d->multi, &running);
+        finish_done(d);
+        flush_results(d);
+        if (stopping && (d->inflight == 0 || ah_mono_ms() >= d->grace_deadline))
+            break;
+        if (!stopping)
+            start_due(d, ah_now_ms()); /* completions may have made room */
+        int64_t wait = next_timeout(d, ah_now_ms());
+        if (stopping && wait > 100)
+            wait = 100;
+        curl_multi_poll(d->multi, NULL, 0, (int)wait, NULL);
+    }
+    abandon_inflight(d);
+    flush_results(d);
+    return NULL;
+}
+
+int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_dispatcher_t **out,
+                        char *err, size_t errlen)
+{
+    *out = NULL;
+    ah_dispatcher_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return AH_ENOMEM;
+    d->store = store;
+    d->cfg = *cfg;
+    if (!d->cfg.per_webhook_concurrency)
+        d->cfg.per_webhook_concurrency = 1;
+    if (!d->cfg.max_in_flight)
+        d->cfg.max_in_flight = 1;
+    pthread_mutex_init(&d->mu, NULL);
+    d->n_buckets = HOOKS_BUCKETS_MIN;
+    d->buckets = calloc(d->n_buckets, sizeof *d->buckets);
+    d->inbox = malloc(INBOX_MAX * sizeof *d->inbox);
+    d->results = malloc(BATCH_MAX * sizeof *d->results);
+    d->retry_hooks = malloc(BATCH_MAX * sizeof *d->retry_hooks);
+    d->wh = malloc(sizeof *d->wh);
+    d->multi = curl_multi_init();
+    if (!d->buckets || !d->inbox || !d->results || !d->retry_hooks || !d->wh || !d->multi) {
+        snprintf(err, errlen, "out of memory starting the dispatcher");
+        goto fail;
+    }
+    curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->cfg.max_in_flight);
+    if (pthread_create(&d->thread, NULL, run, d)) {
+        snprintf(err, errlen, "cannot start the dispatcher thread");
+        goto fail;
+    }
+    *out = d;
+    return AH_OK;
+fail:
+    curl_multi_cleanup(d->multi);
+    free(d->buckets);
+    free(d->inbox);
+    free(d->results);
+    free(d->retry_hooks);
+    free(d->wh);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+    return AH_ENOMEM;
+}
+
+void ah_dispatcher_stop(ah_dispatcher_t *d, int64_t grace_ms)
+{
+    if (!d)
+        return;
+    d->grace_deadline = ah_mono_ms() + grace_ms;
+    atomic_store(&d->stopping, 1);
+    curl_multi_wakeup(d->multi);
+    pthread_join(d->thread, NULL);
+    while (d->free_transfers) {
+        struct transfer *t = d->free_transfers;
+        d->free_transfers = t->next_free;
+        curl_easy_cleanup(t->easy);
+        free(t);
+    }
+    for (size_t i = 0; i < d->n_buckets; i++) {
+        struct hook *h = d->buckets[i];
+        while (h) {
+            struct hook *next = h->next;
+            free(h);
+            h = next;
+        }
+    }
+    curl_multi_cleanup(d->multi);
+    free(d->buckets);
+    free(d->heap);
+    free(d->inbox);
+    free(d->results);
+    free(d->retry_hooks);
+    free(d->wh);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}
