@@ -5,8 +5,10 @@ FUZZ_SECONDS ?= 4
 DB ?= sqlite:./airhook.db
 LISTEN ?= 127.0.0.1:8080
 ADMIN_TOKEN ?= dev-admin-token
+# make run delivers to local receivers (airhook receive); production keeps the default.
+ALLOW_NET ?= 127.0.0.0/8,::1/128
 
-.PHONY: all deps build build-test run test unit integration fuzz-smoke fuzz bench clean
+.PHONY: all deps build build-test run test unit interop integration fuzz-smoke fuzz bench clean
 
 all: build
 
@@ -24,13 +26,17 @@ build-test: deps
 	@cmake --build build-test -j$(JOBS)
 
 run: build
-	./build/airhook serve --demo --db $(DB) --listen $(LISTEN) --admin-token $(ADMIN_TOKEN)
+	./build/airhook serve --demo --db $(DB) --listen $(LISTEN) --admin-token $(ADMIN_TOKEN) --allow-net $(ALLOW_NET)
 
 unit: build-test
 	cd build-test && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
 
 integration: build-test
 	python3 tests/integration/run.py --binary build-test/airhook
+
+# Signatures checked by the Standard Webhooks reference verifier (npm).
+interop: build-test
+	sh tests/interop/run.sh build-test
 
 fuzz-smoke: build-test
 	sh tests/fuzz/run.sh build-test $(FUZZ_SECONDS)
@@ -41,6 +47,7 @@ fuzz: build-test
 # `make test` also builds the release tree (with bench/) so it cannot rot.
 test: build build-test
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory interop
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory fuzz-smoke
 

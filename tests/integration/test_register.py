@@ -146,7 +146,8 @@ class RegisterTests(ServerTestCase):
 
     def test_bad_url_400(self):
         for url in ("ftp://93.184.215.14/x", "/relative/path", "javascript:alert(1)", "",
-                    "http://", "not a url", "https//missing-colon.example/x", "mailto:a@b.c"):
+                    "http://", "not a url", "https//missing-colon.example/x", "mailto:a@b.c",
+                    "https:///hooks"):
             with self.subTest(url=url):
                 self.assertPublicError(self.post(self.body(url=url)), 400)
 
@@ -322,7 +323,9 @@ class RegisterTargetPolicyTests(ServerTestCase):
     def test_private_targets_refused_by_default(self):
         for url in ("http://127.0.0.1:8080/hook", "http://localhost/hook", "http://10.0.0.1/hook",
                     "http://192.168.1.1/hook", "http://172.16.0.1/hook", "http://169.254.169.254/latest/meta-data",
-                    "http://[::1]/hook", "http://0.0.0.0/hook", "http://224.0.0.1/hook"):
+                    "http://[::1]/hook", "http://0.0.0.0/hook", "http://224.0.0.1/hook",
+                    "http://2130706433/hook", "http://[::ffff:127.0.0.1]/hook", "http://LOCALHOST./hook",
+                    "http://[fc00::1]/hook", "http://0x7f000001/hook"):
             with self.subTest(url=url):
                 r = self.t.register(url=url, expect=None)
                 self.assertPublicError(r, 400)
