@@ -839,7 +839,7 @@ static void abandon_inflight(ah_dispatcher_t *d)
 static void *run(void *arg)
 {
     ah_dispatcher_t *d = arg;
-    if (d->cfg.single_node)
+    if (d->cfg.single_node && !d->store->ops->shared)
         d->store->ops->delivery_release_all(d->store);
     for (;;) {
         int stopping = atomic_load(&d->stopping);
@@ -866,6 +866,12 @@ static void *run(void *arg)
     abandon_inflight(d);
     flush_results(d);
     return NULL;
+}
+
+/* Work published by another node (store->listen). */
+static void listen_wake(void *arg, const char *webhook_id, int64_t due)
+{
+    ah_dispatcher_wake(arg, webhook_id, due);
 }
 
 int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_dispatcher_t **out,
@@ -895,6 +901,10 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
     }
     curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->cfg.max_in_flight);
+    if (store->ops->listen && store->ops->listen(store, listen_wake, d)) {
+        snprintf(err, errlen, "cannot listen for other nodes' work");
+        goto fail;
+    }
     if (pthread_create(&d->thread, NULL, run, d)) {
         snprintf(err, errlen, "cannot start the dispatcher thread");
         goto fail;
@@ -917,6 +927,8 @@ void ah_dispatcher_stop(ah_dispatcher_t *d, int64_t grace_ms)
 {
     if (!d)
         return;
+    if (d->store->ops->listen)
+        d->store->ops->listen(d->store, NULL, NULL);
     d->grace_deadline = ah_mono_ms() + grace_ms;
     atomic_store(&d->stopping, 1);
     curl_multi_wakeup(d->multi);

@@ -228,6 +228,11 @@ typedef struct ah_store ah_store_t;
 
 typedef struct ah_store_ops {
     const char *name;                       /* "sqlite", "postgres" */
+    /*
+     * True when several airhook processes may share this store (PostgreSQL):
+     * a process must then never clear leases it did not take; they expire.
+     */
+    bool shared;
     void (*close)(ah_store_t *s);
     /* AH_OK when the backend answers a trivial query. */
     int (*ping)(ah_store_t *s);
@@ -365,6 +370,18 @@ typedef struct ah_store_ops {
                                  int64_t prev_until, int64_t now);
     /* Queue depth and the oldest pending delivery, for /metrics. */
     int (*delivery_stats)(ah_store_t *s, ah_delivery_stats_t *out);
+
+    /*
+     * Calls wake(arg, webhook_id, due) whenever any process sharing the
+     * store publishes, retries or recovers work for a webhook (PostgreSQL:
+     * LISTEN/NOTIFY, sent in the same transaction as the work so it arrives
+     * only after commit), from a thread of the store's own, until close.
+     * Reconnects by itself.  listen(s, NULL, NULL) stops the calls and
+     * returns only once no call is in progress.  NULL for single-process
+     * backends (SQLite).
+     */
+    int (*listen)(ah_store_t *s, void (*wake)(void *arg, const char *webhook_id, int64_t due),
+                  void *arg);
 } ah_store_ops_t;
 
 /* Every backend's handle starts with this. */

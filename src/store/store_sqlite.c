@@ -2401,6 +2401,7 @@ static void store_close(ah_store_t *base)
 
 static const ah_store_ops_t sqlite_ops = {
     .name = "sqlite",
+    .shared = false,
     .close = store_close,
     .ping = ping,
     .setting_get = setting_get,
