@@ -29,6 +29,8 @@ typedef struct ah_config {
     unsigned auth_fail_limit;    /* failed auths per address per minute; 0 = off */
     unsigned threads;
     bool demo;
+    bool serve_api;              /* --role api|all: public and admin API */
+    bool run_delivery;           /* --role worker|all: the dispatcher */
 } ah_config_t;
 
 typedef struct ah_app {

@@ -100,6 +100,12 @@ static int prepare(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_re
         n = AH_ARRAY_LEN(public_routes);
         sub = p;
     }
+    if (table != ops_routes && !app->cfg.serve_api) {
+        ah_public_error(resp, 404,
+                        "this node runs with --role worker: it serves only /healthz, /readyz "
+                        "and /metrics");
+        return 0;
+    }
     const ah_route_t *route = NULL;
     /* HEAD is GET without a body; libmicrohttpd drops the body itself. */
     const char *method = strcmp(req->method, "HEAD") ? req->method : "GET";

@@ -35,6 +35,7 @@ typedef struct serve_opts {
     const char *disable_after;
     const char *lease;
     const char *shutdown_grace;
+    const char *role;
     ah_dispatch_config_t dcfg;
     int64_t grace_ms;
 } serve_opts_t;
@@ -60,6 +61,7 @@ static void usage(FILE *f)
           "  --disable-after DUR       AIRHOOK_DISABLE_AFTER (5d of failures disables a webhook)\n"
           "  --lease DUR               AIRHOOK_LEASE (60s: a claimed delivery is retaken after this)\n"
           "  --shutdown-grace DUR      AIRHOOK_SHUTDOWN_GRACE (10s for in-flight deliveries at stop)\n"
+          "  --role api|worker|all     AIRHOOK_ROLE (all: API and delivery; see docs/scaling.md)\n"
           "  --demo                    seed a demo community, key pair, airmeet and session\n",
           f);
 }
@@ -112,6 +114,7 @@ static int parse_args(int argc, char **argv, serve_opts_t *o)
     o->disable_after = env_or("AIRHOOK_DISABLE_AFTER", "5d");
     o->lease = env_or("AIRHOOK_LEASE", "60s");
     o->shutdown_grace = env_or("AIRHOOK_SHUTDOWN_GRACE", "10s");
+    o->role = env_or("AIRHOOK_ROLE", "all");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (flag(argc, argv, &i, "--listen", &c->listen) || flag(argc, argv, &i, "--db", &c->db) ||
@@ -129,7 +132,8 @@ static int parse_args(int argc, char **argv, serve_opts_t *o)
             flag(argc, argv, &i, "--webhook-rate", &o->webhook_rate) ||
             flag(argc, argv, &i, "--disable-after", &o->disable_after) ||
             flag(argc, argv, &i, "--lease", &o->lease) ||
-            flag(argc, argv, &i, "--shutdown-grace", &o->shutdown_grace))
+            flag(argc, argv, &i, "--shutdown-grace", &o->shutdown_grace) ||
+            flag(argc, argv, &i, "--role", &o->role))
             continue;
         if (!strcmp(a, "--demo")) {
             c->demo = true;
@@ -228,6 +232,16 @@ static int check_opts(serve_opts_t *o)
         return 2;
     }
     ah_log_set_level((ah_log_level_t)lvl);
+    c->serve_api = !strcmp(o->role, "all") || !strcmp(o->role, "api");
+    c->run_delivery = !strcmp(o->role, "all") || !strcmp(o->role, "worker");
+    if (!c->serve_api && !c->run_delivery) {
+        fprintf(stderr, "airhook serve: --role is api, worker or all\n");
+        return 2;
+    }
+    if (c->demo && !c->serve_api) {
+        fprintf(stderr, "airhook serve: --demo needs the API (--role api or all)\n");
+        return 2;
+    }
     return check_delivery_opts(o);
 }
 
@@ -270,7 +284,8 @@ int ah_cmd_serve(int argc, char **argv)
         return 1;
     }
     app.guard = guard;
-    if ((rc = ah_dispatcher_start(store, &o.dcfg, &app.dispatcher, err, sizeof err))) {
+    if (o.cfg.run_delivery &&
+        (rc = ah_dispatcher_start(store, &o.dcfg, &app.dispatcher, err, sizeof err))) {
         fprintf(stderr, "airhook serve: %s\n", err);
         ah_app_free(&app);
         ah_store_close(store);
@@ -295,7 +310,8 @@ int ah_cmd_serve(int argc, char **argv)
                token);
     if (o.cfg.demo && (rc = ah_app_seed_demo(&app, base_url)))
         fprintf(stderr, "airhook serve: could not seed demo data: %s\n", ah_strerror(rc));
-    printf("airhook ready on %s (db %s, region %s)\n", base_url, o.cfg.db, o.cfg.region);
+    printf("airhook ready on %s (db %s, region %s, role %s)\n", base_url, store->ops->name,
+           o.cfg.region, o.role);
     fflush(stdout);
     ah_log(AH_LOG_INFO, "ready",
            json_pack("{s:s, s:s, s:i}", "listen", bound, "db", store->ops->name, "threads",

@@ -31,7 +31,7 @@ static void setup(void)
         abort();
     ah_config_t cfg = {.listen = "x", .db = "x", .admin_token = g_admin, .base_path = "/prod",
                        .region = "mumbai", .token_ttl_ms = 86400000, .auth_fail_limit = 0,
-                       .threads = 1};
+                       .threads = 1, .serve_api = true};
     if (ah_app_init(&g_app, &cfg, g_store, tok, sizeof tok, err, sizeof err))
         abort();
     ah_community_t c = {.id = "11111111-1111-4111-8111-111111111111", .name = "c", .created_at = 1};

@@ -61,7 +61,8 @@ static int setup(void **state)
                        .base_path = "/prod",
                        .region = "mumbai",
                        .token_ttl_ms = 86400000,
-                       .threads = 1};
+                       .threads = 1,
+                       .serve_api = true};
     if (ah_app_init(&e->app, &cfg, e->store, tok, sizeof tok, err, sizeof err))
         return -1;
     e->now = ah_now_ms();

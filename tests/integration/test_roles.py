@@ -1,0 +1,63 @@
+"""--role: an API-only node accepts events without delivering them; a worker
+node serves only the operations endpoints and delivers what is stored.  Both
+share one database (the same workdir)."""
+
+import unittest
+
+from deliverykit import DeliveryMixin, DELIVERY_ARGS, start_server
+from harness import ServerTestCase
+from receiver import Receiver
+
+
+class RoleTests(DeliveryMixin, ServerTestCase):
+    SERVER_ARGS = tuple(DELIVERY_ARGS) + ("--role", "api")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rcv = Receiver().start()
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.rcv.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.rcv.stop()
+
+    def test_api_node_stores_worker_node_delivers(self):
+        t = self.srv.make_tenant()
+        h = self.hook(t)
+        j = self.publish(t, data={"role": "split"})
+        self.assertEqual(j["deliveries"], 1)
+        # The API node has no dispatcher: nothing arrives, the delivery waits.
+        self.assertNothingMore(lambda: len(self.rcv.requests(webhook=h["id"])), 0, quiet=1.0,
+                               what="deliveries from an API-only node")
+        d = self.one_delivery_of(j["eventId"])
+        self.assertEqual(d["status"], "pending")
+        worker = start_server(self, tuple(DELIVERY_ARGS) + ("--role", "worker"),
+                              workdir=self.srv.workdir, admin_token=self.srv.admin_token)
+        self.wait_received(1, event_id=j["eventId"], timeout=15.0)
+        # The worker answers operations endpoints only.
+        self.assertJson(worker.request("GET", "/healthz"), 200)
+        r = worker.request("GET", "/admin/v1/communities",
+                           headers={"Authorization": "Bearer " + self.srv.admin_token})
+        self.assertJson(r, 404)
+        self.assertIn("--role worker", r.json["message"])
+        r = worker.request("POST", "/prod/auth", headers=t.key_headers())
+        self.assertEqual(r.status, 404)
+
+    def test_bad_role_refused(self):
+        import subprocess
+        from harness import BINARY
+        p = subprocess.run([BINARY, "serve", "--role", "nobody", "--listen", "127.0.0.1:0"],
+                           capture_output=True, timeout=20)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"--role", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
