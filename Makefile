@@ -51,5 +51,10 @@ test: build build-test
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory fuzz-smoke
 
+# Benchmarks against this machine's ceiling (bench/run.sh): prints the table
+# and writes bench/RESULTS.md.  Under 10 minutes; QUICK=1 under 2.
+bench: build
+	@bash bench/run.sh $(if $(filter 1 yes true,$(QUICK)),--quick)
+
 clean:
 	rm -rf build build-test

@@ -335,9 +335,10 @@ void ah_h_delivery_retry(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         ah_admin_store_failed(resp, rc);
         goto out;
     }
-    ah_dispatcher_wake(app->dispatcher, webhook_id, now);
+    /* Read it back before the dispatcher can pick it up: the answer shows it pending. */
     if (load_delivery(app, id, &d, NULL, NULL, resp))
         reply(resp, 202, delivery_json(&d));
+    ah_dispatcher_wake(app->dispatcher, webhook_id, now);
 out:
     free(w);
 }

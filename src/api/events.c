@@ -53,7 +53,7 @@ static bool read_event(json_t *body, ah_event_t *ev, ah_http_resp_t *resp)
         return false;
     }
     json_t *data = json_object_get(body, "data");
-    if (!data) {
+    if (!data || json_is_null(data)) {
         ah_admin_error(resp, 400, "field 'data' is required: the JSON body to deliver");
         return false;
     }

@@ -33,8 +33,8 @@ static const double att_buckets_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 #define N_ATT_BUCKETS AH_ARRAY_LEN(att_buckets_s)
 static _Atomic uint64_t att_hist[N_ATT_BUCKETS + 1];
 static _Atomic uint64_t att_sum_us;
-static _Atomic uint64_t outcomes[4]; /* succeeded, retry, failed, cancelled */
-static const char *const outcome_names[4] = {"succeeded", "retry", "failed", "cancelled"};
+static _Atomic uint64_t outcomes[3]; /* succeeded, retry, failed */
+static const char *const outcome_names[3] = {"succeeded", "retry", "failed"};
 
 int ah_metrics_route(const char *name)
 {
@@ -84,11 +84,6 @@ void ah_metrics_attempt(int outcome, int64_t dur_us)
     atomic_fetch_add_explicit(&att_hist[b], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&att_sum_us, (uint64_t)(dur_us > 0 ? dur_us : 0),
                               memory_order_relaxed);
-}
-
-void ah_metrics_cancelled(uint64_t n)
-{
-    atomic_fetch_add_explicit(&outcomes[3], n, memory_order_relaxed);
 }
 
 typedef struct {
@@ -167,9 +162,9 @@ int ah_metrics_render(char **out, size_t *len, const char *extra)
             "airhook_events_accepted_total %llu\n",
         (unsigned long long)atomic_load(&events_accepted));
     put(&b, "# HELP airhook_delivery_attempts_total Delivery attempts by outcome (retry: another "
-            "attempt is scheduled; failed: the last one failed; cancelled: dropped while pending).\n"
+            "attempt is scheduled; failed: the delivery failed for good).\n"
             "# TYPE airhook_delivery_attempts_total counter\n");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 3; i++)
         put(&b, "airhook_delivery_attempts_total{outcome=\"%s\"} %llu\n", outcome_names[i],
             (unsigned long long)atomic_load(&outcomes[i]));
     put(&b, "# HELP airhook_delivery_attempt_duration_seconds Time from connect to answer.\n"

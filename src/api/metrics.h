@@ -22,8 +22,6 @@ void ah_metrics_event_accepted(void);
  * 2 failed for good; dur_us is the attempt's duration.
  */
 void ah_metrics_attempt(int outcome, int64_t dur_us);
-/* Counts deliveries cancelled (webhook deregistered while pending). */
-void ah_metrics_cancelled(uint64_t n);
 
 /*
  * Appends the Prometheus exposition text to a malloc'd string (*out, caller

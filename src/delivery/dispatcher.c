@@ -491,7 +491,7 @@ static void transfer_free(ah_dispatcher_t *d, struct transfer *t)
 }
 
 static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, const char *error,
-                   int64_t dur_ms);
+                   int64_t dur_us);
 
 /* Sets up one claimed delivery on the multi handle. */
 static void start_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhook_t *w,
@@ -668,8 +668,9 @@ static void flush_results(ah_dispatcher_t *d);
 
 /* Turns a finished attempt into a result for the next batch. */
 static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, const char *error,
-                   int64_t dur_ms)
+                   int64_t dur_us)
 {
+    int64_t dur_ms = dur_us / 1000;
     if (d->n_results == BATCH_MAX)
         flush_results(d);
     ah_attempt_result_t *r = &d->results[d->n_results];
@@ -720,7 +721,7 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
     if (d->retry_hooks[d->n_results])
         t->hook->heap_refs++; /* keep it alive until the batch is recorded */
     d->n_results++;
-    ah_metrics_attempt(outcome, dur_ms * 1000);
+    ah_metrics_attempt(outcome, dur_us);
     ah_log(AH_LOG_INFO, "attempt",
            json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s}", "delivery",
                      t->claim.delivery_id, "webhook", t->hook->id, "event", t->claim.event_id,
@@ -777,7 +778,7 @@ static void finish_done(ah_dispatcher_t *d)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
         curl_multi_remove_handle(d->multi, e);
         unlink_active(d, t);
-        int64_t dur_ms = (ah_mono_us() - t->started_us) / 1000;
+        int64_t dur_us = ah_mono_us() - t->started_us;
         char err[AH_ERROR_MAX] = "";
         if (res != CURLE_OK) {
             if (t->guard.refused[0])
@@ -790,7 +791,7 @@ static void finish_done(ah_dispatcher_t *d)
         } else if (code < 200 || code >= 300) {
             snprintf(err, sizeof err, "the receiver answered HTTP %ld", code);
         }
-        record(d, t, (int)code, err[0] ? err : NULL, dur_ms);
+        record(d, t, (int)code, err[0] ? err : NULL, dur_us);
     }
 }
 

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* store_pg.c.  (Belongs in store.h beside ah_store_sqlite_open.) */
+int ah_store_pg_open(const char *dsn, ah_store_t **out, char *err, size_t errlen);
+
 int ah_store_open(const char *dsn, ah_store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -15,10 +18,8 @@ int ah_store_open(const char *dsn, ah_store_t **out, char *err, size_t errlen)
         snprintf(err, errlen, "empty --db");
         return AH_EINVAL;
     }
-    if (!strncmp(dsn, "postgres://", 11) || !strncmp(dsn, "postgresql://", 13)) {
-        snprintf(err, errlen, "the PostgreSQL backend is not built yet; use sqlite:PATH");
-        return AH_EINVAL;
-    }
+    if (!strncmp(dsn, "postgres://", 11) || !strncmp(dsn, "postgresql://", 13))
+        return ah_store_pg_open(dsn, out, err, errlen);
     const char *path = dsn;
     if (!strncmp(dsn, "sqlite:", 7))
         path = dsn + 7;

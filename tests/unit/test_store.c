@@ -1,12 +1,15 @@
 /*
- * test_store.c: unit tests of the SQLite store (store_sqlite.c) through the
- * ah_store_ops_t table, the way the rest of airhook uses it.
+ * test_store.c: unit tests of the store through the ah_store_ops_t table,
+ * the way the rest of airhook uses it.
  *
- * Most tests run on a fresh ":memory:" store (the fixture); the ones about
- * durability, migrations and the delivery tables use a file database in a
- * private directory under /tmp that is removed afterwards (with -wal/-shm).
- * Threaded tests never call cmocka from a worker: workers record results and
- * the main thread asserts.
+ * Most tests run on a fresh store of the backend chosen by AH_TEST_STORE
+ * (store_backend.h): a ":memory:" SQLite database by default, a database of
+ * its own on AH_TEST_PG_DSN's server with AH_TEST_STORE=postgres.  The ones
+ * about SQLite files (durability, migrations, the journal mode) use a file
+ * database in a private directory under /tmp that is removed afterwards
+ * (with -wal/-shm) and run on SQLite only; test_store_pg.c has the
+ * PostgreSQL counterparts.  Threaded tests never call cmocka from a worker:
+ * workers record results and the main thread asserts.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,29 +26,22 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store_backend.h"
 
 #define T0 1700000000000LL /* a fixed "now" so times are predictable */
 
 /* ------------------------------------------------------------------------ */
 /* Helpers.                                                                  */
 
+/* A fresh store of the backend under test (":memory:" for SQLite). */
 static int open_memory(void **state)
 {
-    char err[256] = "";
-    ah_store_t *s = NULL;
-    int rc = ah_store_sqlite_open(":memory:", &s, err, sizeof err);
-    if (rc != AH_OK) {
-        fprintf(stderr, "open: %s\n", err);
-        return -1;
-    }
-    *state = s;
-    return 0;
+    return tb_setup(state);
 }
 
 static int close_store(void **state)
 {
-    ah_store_close(*state);
-    return 0;
+    return tb_teardown(state);
 }
 
 /* A private directory holding one database file. */
@@ -157,9 +153,16 @@ static void register_new(ah_store_t *s, const ah_webhook_t *w)
     assert_string_equal(out.id, w->id);
 }
 
-/* Runs one SQL statement on a side connection and returns the first column as int. */
-static int64_t side_query_int(const char *path, const char *sql)
+/*
+ * Runs one SQL statement on a side connection and returns the first column
+ * as int.  `where` is a SQLite file path, or a PostgreSQL DSN under
+ * AH_TEST_STORE=postgres.
+ */
+static int64_t side_query_int(const char *where, const char *sql)
 {
+    if (tb_pg())
+        return tb_pg_int(where, sql);
+    const char *path = where;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
@@ -171,8 +174,13 @@ static int64_t side_query_int(const char *path, const char *sql)
     return v;
 }
 
-static void side_exec(const char *path, const char *sql)
+static void side_exec(const char *where, const char *sql)
 {
+    if (tb_pg()) {
+        assert_int_equal(tb_pg_exec(where, sql), 0);
+        return;
+    }
+    const char *path = where;
     sqlite3 *db = NULL;
     char *msg = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
@@ -191,19 +199,20 @@ static void side_exec(const char *path, const char *sql)
 static void test_open_and_ping(void **state)
 {
     ah_store_t *s = *state;
-    assert_string_equal(s->ops->name, "sqlite");
+    assert_string_equal(s->ops->name, tb_name());
+    assert_int_equal(s->ops->shared, tb_pg());
+    assert_int_equal(s->ops->listen != NULL, tb_pg());
     assert_int_equal(s->ops->ping(s), AH_OK);
 
-    /* Through the DSN dispatcher too; two memory stores are separate databases. */
-    char err[256] = "";
-    ah_store_t *other = NULL;
-    assert_int_equal(ah_store_open("sqlite::memory:", &other, err, sizeof err), AH_OK);
+    /* Through the DSN dispatcher too; two fresh stores are separate databases. */
+    ah_store_t *other = tb_open_fresh();
+    assert_non_null(other);
     ah_community_t c;
     new_community(s, &c, "only in the first", T0);
     ah_community_t got;
     assert_int_equal(other->ops->community_get(other, c.id, &got), AH_ENOTFOUND);
     assert_int_equal(other->ops->ping(other), AH_OK);
-    ah_store_close(other);
+    tb_close(other);
 }
 
 static void test_open_errors(void **state)
@@ -862,10 +871,9 @@ static void test_not_a_database(void **state)
     assert_true(err[0] != '\0');
 }
 
-static void test_deregister_cancels_pending_deliveries(void **state)
+/* Deregistering cancels pending deliveries; `where` reaches s's database from the side. */
+static void deregister_cancels(ah_store_t *s, const char *where)
 {
-    const tmpdb_t *t = *state;
-    ah_store_t *s = open_file(t);
     ah_community_t c;
     new_community(s, &c, "Acme", T0);
     ah_webhook_t w, keep;
@@ -874,10 +882,10 @@ static void test_deregister_cancels_pending_deliveries(void **state)
     register_new(s, &w);
     register_new(s, &keep);
 
-    /* No delivery ops exist yet: write the rows from a side connection. */
+    /* Write the rows from a side connection, as if by another process. */
     char sql[2048];
     snprintf(sql, sizeof sql,
-             "PRAGMA foreign_keys = ON;"
+             "%s"
              "INSERT INTO events (id, community_id, trigger, data, created_at)"
              "  VALUES ('e1', '%s', 'trigger.airmeet.created', '{}', 1);"
              "INSERT INTO deliveries (id, event_id, webhook_id, status, created_at, updated_at)"
@@ -885,27 +893,40 @@ static void test_deregister_cancels_pending_deliveries(void **state)
              "         ('d2', 'e1', '%s', 'succeeded', 1, 1),"
              "         ('d3', 'e1', '%s', 'failed', 1, 1),"
              "         ('d4', 'e1', '%s', 'pending', 1, 1);",
-             c.id, w.id, w.id, w.id, keep.id);
-    side_exec(t->path, sql);
+             tb_pg() ? "" : "PRAGMA foreign_keys = ON;", c.id, w.id, w.id, w.id, keep.id);
+    side_exec(where, sql);
 
     assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm", T0 + 9), AH_OK);
-    assert_int_equal(side_query_int(t->path, "SELECT count(*) FROM deliveries WHERE id = 'd1'"
+    assert_int_equal(side_query_int(where, "SELECT count(*) FROM deliveries WHERE id = 'd1'"
                                              " AND status = 'cancelled' AND updated_at > 1"),
                      1);
-    assert_int_equal(side_query_int(t->path,
+    assert_int_equal(side_query_int(where,
                                     "SELECT count(*) FROM deliveries WHERE id = 'd2' AND status ="
                                     " 'succeeded'"),
                      1);
-    assert_int_equal(side_query_int(t->path,
+    assert_int_equal(side_query_int(where,
                                     "SELECT count(*) FROM deliveries WHERE id = 'd3' AND status ="
                                     " 'failed'"),
                      1);
     /* Another webhook's pending delivery is untouched. */
-    assert_int_equal(side_query_int(t->path,
+    assert_int_equal(side_query_int(where,
                                     "SELECT count(*) FROM deliveries WHERE id = 'd4' AND status ="
                                     " 'pending'"),
                      1);
+}
+
+static void test_deregister_cancels_pending_deliveries(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *s = open_file(t);
+    deregister_cancels(s, t->path);
     ah_store_close(s);
+}
+
+static void test_deregister_cancels_pending_deliveries_fresh(void **state)
+{
+    ah_store_t *s = *state;
+    deregister_cancels(s, tb_dsn_of(s));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1161,31 +1182,50 @@ static void test_long_fields(void **state)
     assert_int_equal(strlen(out.description), sizeof out.description - 1);
 }
 
+/* Every backend. */
+static const struct CMUnitTest common_tests[] = {
+    cmocka_unit_test_setup_teardown(test_open_and_ping, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_settings, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_communities, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_access_keys, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_tokens, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_airmeets_sessions, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_webhook_roundtrip, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_webhook_register_idempotent, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_webhook_list_active_filters, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_webhook_deregister, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_webhook_set_active, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_concurrent_register_memory, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_concurrent_mixed, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_sql_text_roundtrips, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_long_fields, open_memory, close_store),
+};
+
+/* SQLite files: reopening, migrations, the journal mode. */
+static const struct CMUnitTest sqlite_tests[] = {
+    cmocka_unit_test(test_open_errors),
+    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_newer_schema_refused, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_not_a_database, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_deregister_cancels_pending_deliveries, tmpdb_setup,
+                                    tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_concurrent_register_file, tmpdb_setup, tmpdb_teardown),
+};
+
+/* PostgreSQL: the same checks through a side connection to the test database. */
+static const struct CMUnitTest pg_tests[] = {
+    cmocka_unit_test_setup_teardown(test_deregister_cancels_pending_deliveries_fresh, open_memory,
+                                    close_store),
+};
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_and_ping, open_memory, close_store),
-        cmocka_unit_test(test_open_errors),
-        cmocka_unit_test_setup_teardown(test_settings, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_communities, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_access_keys, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_tokens, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_airmeets_sessions, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_webhook_roundtrip, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_webhook_register_idempotent, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_webhook_list_active_filters, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_webhook_deregister, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_webhook_set_active, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmpdb_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_newer_schema_refused, tmpdb_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_not_a_database, tmpdb_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_deregister_cancels_pending_deliveries, tmpdb_setup,
-                                        tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_register_memory, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_concurrent_register_file, tmpdb_setup, tmpdb_teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_mixed, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_sql_text_roundtrips, open_memory, close_store),
-        cmocka_unit_test_setup_teardown(test_long_fields, open_memory, close_store),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (tb_check())
+        return 1;
+    int failed = cmocka_run_group_tests_name(tb_name(), common_tests, NULL, NULL);
+    if (tb_pg())
+        failed += cmocka_run_group_tests_name("postgres only", pg_tests, NULL, NULL);
+    else
+        failed += cmocka_run_group_tests_name("sqlite files", sqlite_tests, NULL, NULL);
+    return failed;
 }

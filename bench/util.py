@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh (standard library only).
+
+  util.py json FILE KEY [KEY...]     values of top-level keys of a JSON file, one per line
+  util.py wrk FILE                   parse a wrk --latency report:
+                                     "requests secs rps ok_rps p50_ms p99_ms non2xx sockerr"
+  util.py calc EXPR                  evaluate an arithmetic expression, print it
+  util.py perf-top REPORT N          the N heaviest symbols and DSOs of a perf report
+  util.py perf-children REPORT [N]  the N heaviest functions by inclusive time
+  util.py table TSV                  the results table (markdown) from run.sh's TSV
+"""
+import json
+import re
+import sys
+
+
+def cmd_json(path, *keys):
+    with open(path) as f:
+        obj = json.load(f)
+    for k in keys:
+        v = obj
+        for part in k.split("."):
+            v = v[part]
+        print(v)
+
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    return float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
+
+
+def cmd_wrk(path):
+    text = open(path).read()
+    m = re.search(r"(\d+) requests in ([\d.]+)(m|s|ms)", text)
+    requests = int(m.group(1)) if m else 0
+    secs = to_ms(m.group(2) + m.group(3)) / 1000.0 if m else 0.0
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)) if "Requests/sec" in text else 0.0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    non2xx = int(non2xx.group(1)) if non2xx else 0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    sockerr = sum(int(x) for x in sock.groups()) if sock else 0
+    p50 = re.search(r"^\s+50%\s+(\S+)", text, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", text, re.M)
+    ok_rps = (requests - non2xx) / secs if secs else 0.0
+    print(requests, f"{secs:.2f}", f"{rps:.0f}", f"{ok_rps:.0f}",
+          f"{to_ms(p50.group(1)) if p50 else float('nan'):.2f}",
+          f"{to_ms(p99.group(1)) if p99 else float('nan'):.2f}", non2xx, sockerr)
+
+
+def cmd_calc(expr):
+    v = eval(expr, {"__builtins__": {}}, {"max": max, "min": min})
+    print(f"{v:.4g}" if isinstance(v, float) else v)
+
+
+def cmd_perf_top(path, n):
+    """From `perf report --no-children --sort dso,sym --stdio` text."""
+    n = int(n)
+    rows = []
+    for line in open(path, errors="replace"):
+        m = re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)$", line)
+        if m:
+            rows.append((float(m.group(1)), m.group(2), m.group(4).strip()))
+    dsos = {}
+    for pct, dso, _ in rows:
+        dsos[dso] = dsos.get(dso, 0.0) + pct
+    print("by shared object: " + ", ".join(
+        f"{d} {p:.1f} %" for d, p in sorted(dsos.items(), key=lambda x: -x[1])[:8]))
+    print()
+    print("| self | object | function |")
+    print("| ---: | --- | --- |")
+    for pct, dso, sym in rows[:n]:
+        print(f"| {pct:.1f} % | {dso} | `{sym[:80]}` |")
+
+
+ROOTS = {"_start", "__libc_start_main", "__libc_start_call_main", "main", "start_thread",
+         "clone3", "__clone3", "[unknown]", "entry_SYSCALL_64_after_hwframe", "do_syscall_64"}
+
+
+def cmd_perf_children(path, n="25"):
+    """From `perf report --children --sort sym --stdio -g none` text."""
+    n = int(n)
+    rows, seen = [], set()
+    for line in open(path, errors="replace"):
+        m = re.match(r"\s+([\d.]+)%\s+([\d.]+)%\s+\[(.)\]\s+(.*)$", line)
+        if not m:
+            continue
+        sym = m.group(4).strip()
+        if sym in ROOTS or sym.startswith("0x") or re.match(r"^[0-9a-f]{8,}$", sym):
+            continue  # roots and addresses without a symbol (stripped libraries)
+        if m.group(3) == "k" and not sym.startswith("__x64_sys_"):
+            continue  # the kernel: system calls only
+        if sym not in seen:  # an inlined copy and the function itself: keep the larger
+            seen.add(sym)
+            rows.append((float(m.group(1)), float(m.group(2)), sym))
+    print("| inclusive | self | function |")
+    print("| ---: | ---: | --- |")
+    for inc, self_, sym in rows[:n]:
+        print(f"| {inc:.1f} % | {self_:.1f} % | `{sym[:80]}` |")
+
+
+def cmd_table(tsv):
+    rows = [line.rstrip("\n").split("\t") for line in open(tsv) if line.strip()]
+    head = ["scenario", "figure", "baseline (same run)", "ratio", "target", "result", "command"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + " --- |" * len(head))
+    for r in rows:
+        r = (r + [""] * len(head))[:len(head)]
+        r[6] = "`" + r[6].replace("|", "\\|") + "`" if r[6] else ""
+        print("| " + " | ".join(r) + " |")
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"json": cmd_json, "wrk": cmd_wrk, "calc": cmd_calc, "perf-top": cmd_perf_top,
+     "perf-children": cmd_perf_children,
+     "table": cmd_table}[cmd](*args)
+
+
+if __name__ == "__main__":
+    main()
