@@ -8,7 +8,8 @@ ADMIN_TOKEN ?= dev-admin-token
 # make run delivers to local receivers (airhook receive); production keeps the default.
 ALLOW_NET ?= 127.0.0.0/8,::1/128
 
-.PHONY: all deps build build-test run test unit interop integration fuzz-smoke fuzz bench clean
+.PHONY: all deps build build-test run test unit interop integration test-pg pg-pass fuzz-smoke \
+	fuzz bench clean
 
 all: build
 
@@ -49,7 +50,33 @@ test: build build-test
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory interop
 	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory test-pg
 	$(MAKE) --no-print-directory fuzz-smoke
+
+# The PostgreSQL pass: the store unit tests and the whole integration suite
+# again, on a throwaway PostgreSQL 15 that scripts/pg-test.sh starts (or the
+# one at AH_TEST_PG_DSN) and stops whatever happens.  In CI (CI=true)
+# PostgreSQL must start; elsewhere, if it cannot, a loud warning says the
+# pass was skipped.
+test-pg: build-test
+	@rc=0; sh scripts/pg-test.sh run $(MAKE) --no-print-directory pg-pass || rc=$$?; \
+	if [ $$rc -eq 3 ]; then \
+	  if [ "$$CI" = true ]; then \
+	    echo "make test-pg: PostgreSQL could not be started; in CI that is a failure" >&2; \
+	    exit 1; \
+	  fi; \
+	  printf '\n%s\n%s\n%s\n\n' "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" \
+	    "!! WARNING: PostgreSQL could not be started: the PostgreSQL pass was SKIPPED" \
+	    "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2; \
+	  exit 0; \
+	fi; \
+	exit $$rc
+
+# Run by test-pg with AH_TEST_PG_DSN / AIRHOOK_TEST_PG_DSN set.
+pg-pass:
+	cd build-test && AH_TEST_STORE=postgres ASAN_OPTIONS=detect_leaks=1 \
+	  ctest --output-on-failure -R '^test_store'
+	AIRHOOK_TEST_DB=postgres python3 tests/integration/run.py --binary build-test/airhook
 
 # Benchmarks against this machine's ceiling (bench/run.sh): prints the table
 # and writes bench/RESULTS.md.  Under 10 minutes; QUICK=1 under 2.

@@ -5,7 +5,7 @@
 #   scripts/pg-test.sh stop DIR       stop the one in DIR (printed by start) and remove DIR
 #   scripts/pg-test.sh run CMD ARG... start one, run CMD with AH_TEST_PG_DSN (and
 #                                     AIRHOOK_TEST_PG_DSN) exported, stop it whatever
-#                                     happens; exit with CMD's status
+#                                     happens; exit with CMD's status (3 becomes 1)
 #
 # If AH_TEST_PG_DSN is already set and a server answers there, that server is
 # used and nothing is started or stopped.
@@ -114,16 +114,20 @@ start() {
     fi
     check_tools || return $NOT_STARTED
     dir=$(mktemp -d /tmp/airhook-pg-XXXXXX) || return $NOT_STARTED
+    # Interrupted half-way: nothing stays behind.
+    # shellcheck disable=SC2064
+    trap "stop_dir '$dir'; exit 130" INT TERM
     mkdir -p "$dir/sock"
     chmod 755 "$dir"
     if [ "$(id -u)" -eq 0 ]; then
         chown -R postgres "$dir"
     fi
-    if ! (cd "$dir" && as_owner "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust \
-            -E UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1); then
+    if ! (cd "$dir" && as_owner timeout "$START_TIMEOUT" "$PG_BIN/initdb" -D "$dir/data" \
+            -U postgres -A trust -E UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1); then
         say "initdb failed:"
         sed 's/^/  /' "$dir/initdb.log" >&2
         rm -rf "$dir"
+        trap - INT TERM
         return $NOT_STARTED
     fi
     cp "$dir/data/postgresql.conf" "$dir/postgresql.conf.orig"
@@ -141,6 +145,7 @@ start() {
             say "the server did not start; its log:"
             tail -n 30 "$dir/server.log" 2>/dev/null | sed 's/^/  /' >&2
             stop_dir "$dir"
+            trap - INT TERM
             return $NOT_STARTED
         fi
         # Most likely the port was taken meanwhile: try another.
@@ -153,11 +158,13 @@ start() {
         if [ "$i" -ge "$START_TIMEOUT" ]; then
             say "the server started but does not answer on $dsn"
             stop_dir "$dir"
+            trap - INT TERM
             return $NOT_STARTED
         fi
         sleep 1
     done
     say "PostgreSQL $("$PG_BIN/postgres" -V | sed 's/^[^0-9]*\([0-9.]*\).*/\1/') up on 127.0.0.1:$port"
+    trap - INT TERM
     echo "AH_TEST_PG_DIR=$dir" >&2
     echo "$dsn"
 }
@@ -219,6 +226,8 @@ run() {
     AH_TEST_PG_DSN=$dsn AIRHOOK_TEST_PG_DSN=$dsn "$@"
     rc=$?
     set -e
+    # 3 is ours ("could not start"): a failing CMD must not look like it.
+    [ "$rc" -eq $NOT_STARTED ] && rc=1
     return $rc
 }
 

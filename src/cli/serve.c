@@ -272,7 +272,9 @@ int ah_cmd_serve(int argc, char **argv)
     o.dcfg.guard = guard;
     rc = ah_store_open(o.cfg.db, &store, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "airhook serve: cannot open %s: %s\n", o.cfg.db, err);
+        char shown[512];
+        ah_dsn_redact(o.cfg.db, shown, sizeof shown);
+        fprintf(stderr, "airhook serve: cannot open %s: %s\n", shown, err);
         ah_netguard_free(guard);
         return 1;
     }

@@ -168,7 +168,8 @@ struct ah_dispatcher {
     struct transfer *active;   /* transfers on the multi handle */
     struct transfer *free_transfers;
     ah_attempt_result_t *results;
-    size_t n_results;
+    size_t n_results, results_cap;
+    int64_t record_retry_at;   /* mono ms: after a failed record, wait until then */
     struct hook **retry_hooks; /* parallel to results: whom to reschedule after the record */
     int64_t last_rescan;
     ah_webhook_t *wh;          /* scratch for webhook_get (large) */
@@ -671,8 +672,8 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
                    int64_t dur_us)
 {
     int64_t dur_ms = dur_us / 1000;
-    if (d->n_results == BATCH_MAX)
-        flush_results(d);
+    if (d->n_results == d->results_cap)
+        flush_results(d); /* full: writes (or gives up) the batch */
     ah_attempt_result_t *r = &d->results[d->n_results];
     memset(r, 0, sizeof *r);
     memcpy(r->delivery_id, t->claim.delivery_id, AH_ID_SIZE);
@@ -737,20 +738,32 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
         schedule(d, h, h->next_due);
 }
 
+/*
+ * Writes the batch of results.  If the store is down the batch is kept and
+ * tried again a second later, so a short outage costs no duplicate sends;
+ * only when the buffer is full is a batch given up (its deliveries are then
+ * sent again once their leases lapse: still at least once).
+ */
 static void flush_results(ah_dispatcher_t *d)
 {
     if (!d->n_results)
         return;
-    int rc;
-    for (int tries = 0; tries < 3; tries++) {
-        rc = d->store->ops->delivery_record(d->store, d->results, d->n_results);
-        if (rc == AH_OK)
-            break;
+    bool full = d->n_results == d->results_cap;
+    if (!full && ah_mono_ms() < d->record_retry_at)
+        return;
+    int rc = d->store->ops->delivery_record(d->store, d->results, d->n_results);
+    if (rc && !full) {
+        d->record_retry_at = ah_mono_ms() + 1000;
+        ah_log(AH_LOG_WARN, "cannot record attempts yet; keeping them",
+               json_pack("{s:s, s:I}", "error", ah_strerror(rc), "count",
+                         (json_int_t)d->n_results));
+        return;
     }
     if (rc)
         ah_log(AH_LOG_ERROR, "cannot record attempts; they will be sent again after the lease",
                json_pack("{s:s, s:I}", "error", ah_strerror(rc), "count",
                          (json_int_t)d->n_results));
+    d->record_retry_at = 0;
     for (size_t i = 0; i < d->n_results; i++) {
         struct hook *h = d->retry_hooks[i];
         if (!h)
@@ -865,6 +878,7 @@ static void *run(void *arg)
         curl_multi_poll(d->multi, NULL, 0, (int)wait, NULL);
     }
     abandon_inflight(d);
+    d->record_retry_at = 0;
     flush_results(d);
     return NULL;
 }
@@ -892,8 +906,10 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
     d->n_buckets = HOOKS_BUCKETS_MIN;
     d->buckets = calloc(d->n_buckets, sizeof *d->buckets);
     d->inbox = malloc(INBOX_MAX * sizeof *d->inbox);
-    d->results = malloc(BATCH_MAX * sizeof *d->results);
-    d->retry_hooks = malloc(BATCH_MAX * sizeof *d->retry_hooks);
+    /* Room for a batch kept through an outage plus everything in flight. */
+    d->results_cap = BATCH_MAX + d->cfg.max_in_flight;
+    d->results = malloc(d->results_cap * sizeof *d->results);
+    d->retry_hooks = malloc(d->results_cap * sizeof *d->retry_hooks);
     d->wh = malloc(sizeof *d->wh);
     d->multi = curl_multi_init();
     if (!d->buckets || !d->inbox || !d->results || !d->retry_hooks || !d->wh || !d->multi) {
@@ -908,6 +924,8 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
     }
     if (pthread_create(&d->thread, NULL, run, d)) {
         snprintf(err, errlen, "cannot start the dispatcher thread");
+        if (store->ops->listen)
+            store->ops->listen(store, NULL, NULL);
         goto fail;
     }
     *out = d;

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* store_pg.c.  (Belongs in store.h beside ah_store_sqlite_open.) */
-int ah_store_pg_open(const char *dsn, ah_store_t **out, char *err, size_t errlen);
 
 int ah_store_open(const char *dsn, ah_store_t **out, char *err, size_t errlen)
 {
@@ -58,4 +56,18 @@ void ah_claims_free(ah_claim_t *claims, size_t n)
     for (size_t i = 0; claims && i < n; i++)
         free(claims[i].data);
     free(claims);
+}
+
+void ah_dsn_redact(const char *dsn, char *out, size_t outsz)
+{
+    if (!outsz)
+        return;
+    const char *scheme = strstr(dsn, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (!colon) {
+        snprintf(out, outsz, "%s", dsn);
+        return;
+    }
+    snprintf(out, outsz, "%.*s:***%s", (int)(colon - dsn), dsn, at);
 }

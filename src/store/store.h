@@ -399,5 +399,13 @@ void ah_store_close(ah_store_t *s);
 
 /* Backend constructors (one per backend file). */
 int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t errlen);
+/* dsn: a libpq URI, "postgres://user@host:port/db[?pool=N&…]". */
+int ah_store_pg_open(const char *dsn, ah_store_t **out, char *err, size_t errlen);
+
+/*
+ * Copies dsn into out with any password replaced by "***", for messages
+ * and logs ("postgres://app:***@db/airhook").
+ */
+void ah_dsn_redact(const char *dsn, char *out, size_t outsz);
 
 #endif

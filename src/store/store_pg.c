@@ -78,10 +78,11 @@
 #define POOL_MIN_DEFAULT 8
 #define POOL_MAX_DEFAULT 32
 #define POOL_LIMIT 256
-#define ACQUIRE_WAIT_MS 5000  /* longest wait for a free pooled connection */
+#define ACQUIRE_WAIT_MS 5000 /* longest wait for a free pooled connection */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
-#define TX_TRIES 3            /* a transaction that lost a deadlock runs again */
+#define TX_TRIES 3        /* a transaction that lost a deadlock runs again */
+#define PIPELINE_CHUNK 64 /* attempt results sent per round trip */
 #define MAX_PARAMS 24
 #define LIST_MAX_ROWS 100000  /* hard cap on the rows one list call returns */
 #define CLAIM_MAX 10000       /* most deliveries one claim hands out */
@@ -408,7 +409,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " SELECT walk.webhook_id, walk.next_attempt_at FROM walk"
         " JOIN webhooks h ON h.id = walk.webhook_id"
         " WHERE h.is_active AND h.deregistered_at = 0 ORDER BY walk.webhook_id",
-    [ST_WEBHOOK_LIVE] = "SELECT is_active AND deregistered_at = 0 FROM webhooks WHERE id = $1::text",
+    [ST_WEBHOOK_LIVE] =
+        "SELECT is_active AND deregistered_at = 0 FROM webhooks WHERE id = $1::text",
     /*
      * SKIP LOCKED: rows another node is claiming right now are passed over,
      * and a row whose lease another node committed meanwhile is rechecked
@@ -497,12 +499,12 @@ static const char *const stmt_sql[ST_COUNT] = {
 /* The store, its pool and its listener.                                     */
 
 typedef struct conn {
-    PGconn *pg;                /* NULL until connected (or after a failure) */
-    bool prepared[ST_COUNT];   /* statements prepared on this PGconn */
-    bool broken;               /* a connection error happened: reconnect before reuse */
-    bool retryable;            /* the last error was a deadlock / serialization failure */
-    struct conn *next_idle;    /* the pool's idle list */
-    struct conn *next_all;     /* every connection, for close */
+    PGconn *pg;              /* NULL until connected (or after a failure) */
+    bool prepared[ST_COUNT]; /* statements prepared on this PGconn */
+    bool broken;             /* a connection error happened: reconnect before reuse */
+    bool retryable;          /* the last error was a deadlock / serialization failure */
+    struct conn *next_idle;  /* the pool's idle list */
+    struct conn *next_all;   /* every connection, for close */
 } conn_t;
 
 typedef void (*wake_fn)(void *arg, const char *webhook_id, int64_t due);
@@ -513,12 +515,12 @@ typedef struct listener {
     pthread_t thread;
     bool started;
     atomic_bool stop;
-    int pipe_fd[2];            /* written at close, so the thread's poll() returns */
+    int pipe_fd[2]; /* written at close, so the thread's poll() returns */
     pthread_mutex_t mu;
-    pthread_cond_t idle_cv;    /* signalled when a wake call ends */
-    wake_fn wake;              /* NULL: calls are off */
+    pthread_cond_t idle_cv; /* signalled when a wake call ends */
+    wake_fn wake;           /* NULL: calls are off */
     void *arg;
-    bool calling;              /* a wake call is in progress */
+    bool calling; /* a wake call is in progress */
 } listener_t;
 
 typedef struct pg_store {
@@ -533,7 +535,7 @@ typedef struct pg_store {
     /* Health, under mu: down_until != 0 while the database is unreachable. */
     int64_t down_until; /* monotonic ms: fail fast until then */
     int64_t backoff_ms;
-    bool probing;       /* one caller is trying to reconnect */
+    bool probing; /* one caller is trying to reconnect */
     listener_t lis;
 } pg_store_t;
 
@@ -609,9 +611,8 @@ static void quiet_notice(void *arg, const char *message)
  * (expand_dbname), the one after is imposed.
  */
 static const char *const conn_keys[] = {
-    "connect_timeout", "application_name", "keepalives", "keepalives_idle",
-    "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname",
-    "client_encoding", NULL};
+    "connect_timeout",  "application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+    "keepalives_count", "tcp_user_timeout", "dbname",     "client_encoding", NULL};
 
 static void conn_values(const pg_store_t *s, const char *vals[AH_ARRAY_LEN(conn_keys)])
 {
@@ -899,6 +900,36 @@ static void p_bool(params_t *p, bool b)
 static void p_bytes(params_t *p, const char *b, size_t len)
 {
     p_add(p, len ? b : NULL, (int)len, 1);
+}
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_seq_len(const unsigned char *p, size_t n)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (!len || len > n || p[0] > 0xf4)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0; /* overlong, surrogate, or beyond U+10FFFF */
+    return len;
+}
+
+/* True when s is valid UTF-8 (text parameters must be; anything else is refused). */
+static bool utf8_valid(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_seq_len((const unsigned char *)s + i, n - i);
+        if (!len)
+            return false;
+        i += len;
+    }
+    return true;
 }
 
 static void stmt_name(enum stmt_id id, char name[16])
@@ -1200,11 +1231,13 @@ static int fetch_all(conn_t *c, enum stmt_id id, const params_t *p, row_fn fn, s
             fn(r, i, arr + (size_t)i * size);
     }
     PQclear(r);
-    if (rc == AH_OK) {
-        *out = arr;
-        *n = arr ? (size_t)rows : 0;
+    if (rc != AH_OK) {
+        free(arr);
+        return rc;
     }
-    return rc;
+    *out = arr;
+    *n = arr ? (size_t)rows : 0;
+    return AH_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1298,6 +1331,8 @@ static int setting_get(ah_store_t *base, const char *key, char *out, size_t outs
 {
     if (!key || !out || !outsz)
         return AH_EINVAL;
+    if (!utf8_valid(key))
+        return AH_ENOTFOUND;
     pg_store_t *s = from(base);
     params_t p = {0};
     p_str(&p, key);
@@ -1342,8 +1377,14 @@ static int community_create(ah_store_t *base, const ah_community_t *cm)
     return exec_cmd(base, ST_COMMUNITY_INSERT, &p, NULL);
 }
 
+/*
+ * Looks up one row by a string key.  A key that is not UTF-8 (a raw header,
+ * say) matches nothing: every stored key is text.
+ */
 static int get_by(ah_store_t *base, enum stmt_id id, const char *key, row_fn fn, void *out)
 {
+    if (!key || !utf8_valid(key))
+        return AH_ENOTFOUND;
     params_t p = {0};
     p_str(&p, key);
     return exec_one(base, id, &p, fn, out);
@@ -1949,23 +1990,6 @@ static const char *outcome_status(ah_outcome_t o)
     return NULL;
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-    if (!len || len > n || p[0] > 0xf4)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
-        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
-        return 0; /* overlong, surrogate, or beyond U+10FFFF */
-    return len;
-}
-
 /*
  * An attempt's error sentence as valid UTF-8 (bad bytes become '?'): text
  * columns refuse anything else, and one odd byte must not fail the batch.
@@ -1985,40 +2009,109 @@ static void utf8_clean(const char *in, size_t cap, char *out)
     out[n] = '\0';
 }
 
-/*
- * One result.  The webhook is the delivery's own (from the row, not the
- * caller's copy).  A result for a delivery that does not exist is skipped
- * with a warning rather than failing the whole batch.
- */
-static int record_one(conn_t *c, const ah_attempt_result_t *r)
-{
-    const char *status = outcome_status(r->outcome);
-    if (!status)
-        return AH_EINVAL;
-    const ah_attempt_t *a = &r->attempt;
+/* Buffers a result's parameters need beyond the result itself. */
+typedef struct record_text {
     char error[AH_ERROR_MAX];
-    utf8_clean(a->error, sizeof a->error, error);
-    params_t p = {0};
-    P_OPT_FIELD(&p, r->delivery_id);
-    p_i64(&p, a->attempt_no);
-    p_i64(&p, a->status_code);
-    p_opt(&p, error);
-    p_i64(&p, a->started_at + a->duration_ms);
-    p_str(&p, status);
-    p_i64(&p, r->next_attempt_at);
-    p_i64(&p, a->started_at);
-    p_i64(&p, a->duration_ms);
-    p_bytes(&p, a->response_head, strnlen(a->response_head, sizeof a->response_head));
-    p_bool(&p, r->outcome == AH_OUTCOME_SUCCEEDED);
     char reason[AH_REASON_MAX];
-    utf8_clean(r->disable_reason, sizeof r->disable_reason, reason);
-    p_str(&p, reason);
-    int rc;
-    PGresult *res = run(c, ST_RECORD, &p, &rc);
-    if (res && PQntuples(res) == 0)
-        ah_logf(AH_LOG_WARN, "postgres: attempt for unknown delivery %.*s not recorded",
-                (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
-    PQclear(res);
+} record_text_t;
+
+/* One result's parameters for ST_RECORD; the outcome was checked. */
+static void bind_record(params_t *p, const ah_attempt_result_t *r, record_text_t *t)
+{
+    const ah_attempt_t *a = &r->attempt;
+    utf8_clean(a->error, sizeof a->error, t->error);
+    utf8_clean(r->disable_reason, sizeof r->disable_reason, t->reason);
+    P_OPT_FIELD(p, r->delivery_id);
+    p_i64(p, a->attempt_no);
+    p_i64(p, a->status_code);
+    p_opt(p, t->error);
+    p_i64(p, a->started_at + a->duration_ms);
+    p_str(p, outcome_status(r->outcome));
+    p_i64(p, r->next_attempt_at);
+    p_i64(p, a->started_at);
+    p_i64(p, a->duration_ms);
+    p_bytes(p, a->response_head, strnlen(a->response_head, sizeof a->response_head));
+    p_bool(p, r->outcome == AH_OUTCOME_SUCCEEDED);
+    p_str(p, t->reason);
+}
+
+/* A result for a delivery that does not exist is skipped, not a failure of the batch. */
+static void warn_unknown(const ah_attempt_result_t *r)
+{
+    ah_logf(AH_LOG_WARN, "postgres: attempt for unknown delivery %.*s not recorded",
+            (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
+}
+
+/* Sends ST_RECORD for each of rs[0..n) into the pipeline, then a sync point. */
+static int send_records(conn_t *c, const ah_attempt_result_t *rs, size_t n)
+{
+    char name[16];
+    stmt_name(ST_RECORD, name);
+    for (size_t i = 0; i < n; i++) {
+        params_t p = {0};
+        record_text_t t;
+        bind_record(&p, &rs[i], &t);
+        if (p.bad)
+            return AH_EINVAL;
+        /* libpq copies the values into its buffer: t may go. */
+        if (!PQsendQueryPrepared(c->pg, name, p.n, p.v, p.len, p.fmt, 0))
+            return pg_error(c, NULL, "record");
+    }
+    return PQpipelineSync(c->pg) ? AH_OK : pg_error(c, NULL, "record");
+}
+
+/*
+ * Reads the answers of send_records up to its sync point: each query's
+ * result, then NULL.  The first error wins; the queries after it come back
+ * PGRES_PIPELINE_ABORTED.
+ */
+static int read_records(conn_t *c, const ah_attempt_result_t *rs, size_t n)
+{
+    int rc = AH_OK;
+    size_t i = 0, ends = 0;
+    for (;;) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            /* Each query's answer ends with one NULL; more means the connection is gone. */
+            if (++ends > n || PQstatus(c->pg) != CONNECTION_OK)
+                return rc ? rc : pg_error(c, NULL, "record");
+            i = ends;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return rc;
+        }
+        if (st == PGRES_TUPLES_OK && PQntuples(r) == 0 && i < n)
+            warn_unknown(&rs[i]);
+        else if (st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED && rc == AH_OK)
+            rc = pg_error(c, r, stmt_sql[ST_RECORD]);
+        PQclear(r);
+    }
+}
+
+/*
+ * Records rs[0..n) in chunks of PIPELINE_CHUNK statements sent back to back
+ * (libpq pipeline mode) inside the caller's transaction: one round trip per
+ * chunk instead of one per result.  Chunks stay small so that neither side's
+ * socket buffer fills while the other is still writing.
+ */
+static int record_pipelined(conn_t *c, const ah_attempt_result_t *rs, size_t n)
+{
+    int rc = prepare(c, ST_RECORD);
+    if (rc)
+        return rc;
+    if (!PQenterPipelineMode(c->pg))
+        return pg_error(c, NULL, "record");
+    for (size_t off = 0; rc == AH_OK && off < n; off += PIPELINE_CHUNK) {
+        size_t k = n - off < PIPELINE_CHUNK ? n - off : PIPELINE_CHUNK;
+        rc = send_records(c, rs + off, k);
+        if (rc == AH_OK)
+            rc = read_records(c, rs + off, k);
+    }
+    if (!PQexitPipelineMode(c->pg))
+        c->broken = true; /* answers still pending after an error: start afresh */
     return rc;
 }
 
@@ -2030,10 +2123,7 @@ typedef struct record_job {
 static int record_tx(conn_t *c, void *arg)
 {
     const record_job_t *j = arg;
-    int rc = AH_OK;
-    for (size_t i = 0; rc == AH_OK && i < j->n; i++)
-        rc = record_one(c, &j->results[i]);
-    return rc;
+    return record_pipelined(c, j->results, j->n);
 }
 
 static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results, size_t n)
@@ -2042,6 +2132,9 @@ static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results,
         return AH_OK;
     if (!results)
         return AH_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!outcome_status(results[i].outcome))
+            return AH_EINVAL; /* nothing of the batch is recorded */
     record_job_t j = {results, n};
     return in_tx(from(base), ST_BEGIN, record_tx, &j);
 }
@@ -2204,8 +2297,7 @@ static int read_delivery_tx(conn_t *c, void *arg)
         return rc;
     free(*r->attempts);
     void *arr;
-    rc = fetch_all(c, ST_ATTEMPT_LIST, &p, row_attempt, sizeof **r->attempts, &arr,
-                   r->n_attempts);
+    rc = fetch_all(c, ST_ATTEMPT_LIST, &p, row_attempt, sizeof **r->attempts, &arr, r->n_attempts);
     *r->attempts = arr;
     return rc;
 }

@@ -6,9 +6,22 @@ and offers request helpers.  ServerTestCase starts one server per test class.
 
 The binary is taken from harness.BINARY (set by run.py) or the environment
 variable AIRHOOK_TEST_BINARY.
+
+AIRHOOK_TEST_DB=postgres (with AIRHOOK_TEST_PG_DSN, a server URI such as
+scripts/pg-test.sh prints) runs every server on PostgreSQL instead: each
+working directory gets a database of its own, made with `psql -c 'CREATE
+DATABASE ...'`, so servers started on the same workdir (restarts, two nodes)
+share it, exactly as they would share the SQLite file.  A database is dropped
+when its server stops and removes its workdir, and all are dropped at exit.
+A shared store never clears leases at start (they must expire), so under
+PostgreSQL servers get a short --lease, DEFAULT_PG_LEASE_MARGIN_MS past their
+--delivery-timeout, unless the test passes its own; Server.db_outage() takes
+the database away and brings it back without stopping PostgreSQL.
 """
 
+import atexit
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -27,6 +40,13 @@ import urllib.parse
 import uuid
 
 BINARY = os.environ.get("AIRHOOK_TEST_BINARY", "")
+
+# Which store the servers run on: "sqlite" (default) or "postgres".
+DB_BACKEND = os.environ.get("AIRHOOK_TEST_DB", "sqlite") or "sqlite"
+PG_DSN = os.environ.get("AIRHOOK_TEST_PG_DSN", "")
+# Under PostgreSQL: --lease = --delivery-timeout (the server's default 15 s
+# unless given) + this, so a killed node's deliveries are retaken quickly.
+DEFAULT_PG_LEASE_MARGIN_MS = 2000
 
 READY_RE = re.compile(r"ready on (http://\S+)")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -128,6 +148,90 @@ class Response:
             self.content_type, body)
 
 
+def backend():
+    """The store the servers run on; raises when PostgreSQL is asked for but unusable."""
+    if DB_BACKEND == "sqlite":
+        return "sqlite"
+    if DB_BACKEND != "postgres":
+        raise RuntimeError("AIRHOOK_TEST_DB must be sqlite or postgres, not %r" % DB_BACKEND)
+    if not PG_DSN:
+        raise RuntimeError("AIRHOOK_TEST_DB=postgres needs AIRHOOK_TEST_PG_DSN "
+                           "(scripts/pg-test.sh start)")
+    return "postgres"
+
+
+def pg_dsn_for(dbname):
+    """PG_DSN with its database replaced by dbname (query string kept)."""
+    u = urllib.parse.urlsplit(PG_DSN)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, u.fragment))
+
+
+def _psql(sql):
+    r = subprocess.run(["psql", PG_DSN, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60, env=dict(os.environ, PGCONNECT_TIMEOUT="5"))
+    if r.returncode != 0:
+        raise RuntimeError("psql %r failed: %s" % (sql, r.stderr.decode("utf-8", "replace")))
+
+
+_pg_databases = set()  # made by this process, dropped at exit
+
+
+def pg_database(workdir):
+    """The PostgreSQL database of a working directory, made on first use."""
+    name = "ah_it_" + hashlib.sha1(os.path.realpath(workdir).encode()).hexdigest()[:20]
+    if name not in _pg_databases:
+        _psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)  # a leftover of a crashed run
+        _psql("CREATE DATABASE %s" % name)
+        _pg_databases.add(name)
+    return name
+
+
+def pg_drop_database(name):
+    if name in _pg_databases:
+        _pg_databases.discard(name)
+        _psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
+
+def pg_outage(name, down=True):
+    """Makes database name unreachable without stopping the server: new
+    connections are refused and every open one is terminated (down=True),
+    or lets connections in again (down=False)."""
+    _psql("ALTER DATABASE %s ALLOW_CONNECTIONS %s" % (name, "false" if down else "true"))
+    if down:
+        _psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'"
+              % name)
+
+
+@atexit.register
+def _pg_drop_all():
+    for name in list(_pg_databases):
+        try:
+            pg_drop_database(name)
+        except Exception:  # noqa: BLE001 -- best effort at exit; the server is thrown away
+            pass
+
+
+def duration_ms(text):
+    """airhook's durations: "500ms", "5s", "2m", "1h", "1d", or bare seconds."""
+    m = re.match(r"^(\d+)(ms|s|m|h|d)?$", text.strip())
+    if not m:
+        raise ValueError("not a duration: %r" % text)
+    unit = {"ms": 1, "s": 1000, None: 1000, "m": 60000, "h": 3600000, "d": 86400000}[m.group(2)]
+    return int(m.group(1)) * unit
+
+
+def _flag_value(args, name):
+    """The value of --name in an argv list (last one wins), or None."""
+    value = None
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif a.startswith(name + "="):
+            value = a[len(name) + 1:]
+    return value
+
+
 class Server:
     """One `airhook serve` process."""
 
@@ -141,6 +245,8 @@ class Server:
         self.own_dir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="airhook-it-")
         self.db_path = os.path.join(self.workdir, "airhook.db")
+        self.backend = backend()
+        self.pg_db = pg_database(self.workdir) if self.backend == "postgres" else None
         self.log_path = os.path.join(self.workdir, "stderr-%s.log" % uuid.uuid4().hex[:8])
         self.extra_env = dict(env or {})
         self.proc = None
@@ -162,10 +268,33 @@ class Server:
         if not BINARY:
             raise RuntimeError("no airhook binary: run via run.py --binary PATH "
                                "or set AIRHOOK_TEST_BINARY")
-        a = [BINARY, "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + self.db_path]
+        a = [BINARY, "serve", "--listen", "127.0.0.1:0", "--db", self.dsn()]
         if self.admin_token:
             a += ["--admin-token", self.admin_token]
-        return a + self.extra_args
+        return a + self.backend_args() + self.extra_args
+
+    def dsn(self):
+        if self.pg_db:
+            return pg_dsn_for(self.pg_db)
+        return "sqlite:" + self.db_path
+
+    def backend_args(self):
+        """Flags the backend needs: under PostgreSQL a short --lease (see the module doc)."""
+        if not self.pg_db or _flag_value(self.extra_args, "--lease") is not None:
+            return []
+        timeout = _flag_value(self.extra_args, "--delivery-timeout") or "15s"
+        return ["--lease", "%dms" % (duration_ms(timeout) + DEFAULT_PG_LEASE_MARGIN_MS)]
+
+    def db_outage(self, down=True):
+        """PostgreSQL only: the database goes away (down=True) or comes back."""
+        if not self.pg_db:
+            raise RuntimeError("db_outage needs AIRHOOK_TEST_DB=postgres")
+        pg_outage(self.pg_db, down)
+
+    def drop_database(self):
+        """Drops the PostgreSQL database of this server's workdir (nothing for SQLite)."""
+        if self.pg_db:
+            pg_drop_database(self.pg_db)
 
     def start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRHOOK_")}
@@ -184,6 +313,7 @@ class Server:
             self.startup_stderr = self.stderr_text()
             if self.own_dir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
+                self.drop_database()
             raise
         self.ready_line = line
         self.base_url = m.group(1).rstrip("/")
@@ -318,6 +448,7 @@ class Server:
         tail = self.stderr_tail(60) if problem else ""
         if remove and self.own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            self.drop_database()
         if problem:
             raise AssertionError(problem + "\nstderr tail:\n" + tail)
         return self.returncode

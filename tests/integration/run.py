@@ -6,6 +6,9 @@
 Discovers tests/integration/test_*.py, runs them with unittest, prints each
 failing test's traceback and, as the last line, `N passed, N failed`
 (`, N skipped` when any were skipped).  Exits non-zero on any failure/error.
+
+The servers run on SQLite, or on PostgreSQL with AIRHOOK_TEST_DB=postgres and
+AIRHOOK_TEST_PG_DSN (see harness.py); the backend is printed first and last.
 """
 
 import argparse
@@ -59,6 +62,14 @@ def main(argv=None):
     os.environ["AIRHOOK_TEST_BINARY"] = binary
     import harness
     harness.BINARY = binary
+    try:
+        backend = harness.backend()
+    except RuntimeError as e:
+        print("run.py: %s" % e)
+        print("0 passed, 1 failed")
+        return 2
+    print("integration tests on %s" % backend)
+    sys.stdout.flush()
 
     loader = unittest.TestLoader()
     if args.patterns:
@@ -90,7 +101,7 @@ def main(argv=None):
         print("\nfailing:")
         for tid in failing_ids:
             print("  " + tid)
-    print("(%.1f s)" % (time.monotonic() - t0))
+    print("(%.1f s on %s)" % (time.monotonic() - t0, backend))
     line = "%d passed, %d failed" % (result.passed, failed)
     if skipped:
         line += ", %d skipped" % skipped

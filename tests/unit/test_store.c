@@ -898,7 +898,7 @@ static void deregister_cancels(ah_store_t *s, const char *where)
 
     assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm", T0 + 9), AH_OK);
     assert_int_equal(side_query_int(where, "SELECT count(*) FROM deliveries WHERE id = 'd1'"
-                                             " AND status = 'cancelled' AND updated_at > 1"),
+                                           " AND status = 'cancelled' AND updated_at > 1"),
                      1);
     assert_int_equal(side_query_int(where,
                                     "SELECT count(*) FROM deliveries WHERE id = 'd2' AND status ="
@@ -1126,6 +1126,11 @@ static void test_sql_text_roundtrips(void **state)
 
     /* A hostile lookup key matches nothing instead of everything. */
     assert_int_equal(s->ops->community_get(s, "x' OR '1'='1", &got), AH_ENOTFOUND);
+    /* Nor does one that is not UTF-8 (a raw header, say): not found, not an error. */
+    ah_access_key_t key;
+    assert_int_equal(s->ops->access_key_find(s, "\xff\xfe'k", &key), AH_ENOTFOUND);
+    ah_token_t tok;
+    assert_int_equal(s->ops->token_find(s, "\xc3(", &tok), AH_ENOTFOUND);
     char buf[64];
     assert_int_equal(s->ops->setting_get(s, "' OR 1=1 --", buf, sizeof buf), AH_ENOTFOUND);
     assert_int_equal(s->ops->setting_set(s, "k'; DELETE FROM settings; --", "v';--"), AH_OK);
