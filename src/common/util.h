@@ -34,7 +34,10 @@ void ah_format_time(int64_t ms, char out[AH_TIME_SIZE]);
  */
 int ah_parse_time(const char *s, int64_t *ms);
 
-/* A fresh random UUID v4, lowercase, into out (AH_ID_SIZE bytes). */
+/*
+ * A fresh id in UUID v4 form, lowercase, into out (AH_ID_SIZE bytes): 48
+ * bits of millisecond time then 74 random bits, so ids sort by creation.
+ */
 void ah_uuid_v4(char out[AH_ID_SIZE]);
 /* True when s is exactly a UUID in canonical 8-4-4-4-12 hex form (any case). */
 bool ah_is_uuid(const char *s);

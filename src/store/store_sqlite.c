@@ -477,6 +477,11 @@ typedef struct sqlite_store {
     conn_t *all;
     int n_conns;              /* open or being opened */
     pthread_mutex_t write_mu; /* one write transaction at a time in this process */
+    /* Group commit of publishes (see event_publish). */
+    pthread_mutex_t pub_mu;
+    pthread_cond_t pub_cv;
+    struct pub_job *pub_head, **pub_tail;
+    bool pub_leader;
 } sqlite_store_t;
 
 /*
@@ -1609,6 +1614,78 @@ static int fan_out(conn_t *c, const ah_event_t *ev, ah_publish_result_t *res)
     return AH_OK;
 }
 
+/*
+ * Group commit.  A commit costs far more than the statements of one
+ * publish (every page it dirtied goes to the WAL), so concurrent publishes
+ * share transactions: each caller queues its job; the first caller to find
+ * no leader becomes the leader, takes every queued job, runs them in one
+ * transaction (each under its own savepoint, so one bad event fails alone)
+ * and commits; the others wait until their job is done.  A caller whose job
+ * was not in that batch becomes the next leader.  No caller returns before
+ * the commit that holds its event.
+ */
+struct pub_job {
+    const ah_event_t *ev;
+    ah_publish_result_t *res;
+    int rc;
+    bool done;
+    struct pub_job *next;
+};
+
+#define PUB_BATCH_MAX 256
+
+static int publish_one(conn_t *c, const ah_event_t *ev, ah_publish_result_t *res)
+{
+    int rc = ev->idempotency_key[0] ? find_duplicate(c, ev, res) : AH_ENOTFOUND;
+    if (rc != AH_ENOTFOUND)
+        return rc;
+    rc = insert_event(c, ev);
+    if (rc == AH_OK)
+        rc = fan_out(c, ev, res);
+    if (rc == AH_OK)
+        copy_id(res->event_id, ev->id);
+    return rc;
+}
+
+static void job_failed(struct pub_job *j, int rc)
+{
+    free(j->res->webhook_ids);
+    memset(j->res, 0, sizeof *j->res);
+    j->rc = rc;
+}
+
+/* Runs a batch of jobs in one transaction; sets each job's rc. */
+static void publish_batch(sqlite_store_t *s, struct pub_job *batch)
+{
+    conn_t *c;
+    int rc = acquire(s, &c);
+    if (rc == AH_OK && (rc = tx_begin(c)) != AH_OK)
+        release(s, c);
+    if (rc) {
+        for (struct pub_job *j = batch; j; j = j->next)
+            job_failed(j, rc);
+        return;
+    }
+    for (struct pub_job *j = batch; j; j = j->next) {
+        if (sqlite3_exec(c->db, "SAVEPOINT pub", NULL, NULL, NULL) != SQLITE_OK) {
+            job_failed(j, db_error(c->db, SQLITE_ERROR, "publish savepoint"));
+            continue;
+        }
+        j->rc = publish_one(c, j->ev, j->res);
+        if (j->rc) {
+            job_failed(j, j->rc);
+            sqlite3_exec(c->db, "ROLLBACK TO pub", NULL, NULL, NULL);
+        }
+        sqlite3_exec(c->db, "RELEASE pub", NULL, NULL, NULL);
+    }
+    rc = tx_end(c, AH_OK);
+    release(s, c);
+    if (rc)
+        for (struct pub_job *j = batch; j; j = j->next)
+            if (!j->rc)
+                job_failed(j, rc);
+}
+
 static int event_publish(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res)
 {
     if (!res)
@@ -1617,28 +1694,38 @@ static int event_publish(ah_store_t *base, const ah_event_t *ev, ah_publish_resu
     if (!ev)
         return AH_EINVAL;
     sqlite_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire(s, &c);
-    if (rc)
-        return rc;
-    rc = tx_begin(c);
-    if (rc == AH_OK) {
-        rc = ev->idempotency_key[0] ? find_duplicate(c, ev, res) : AH_ENOTFOUND;
-        if (rc == AH_ENOTFOUND) {
-            rc = insert_event(c, ev);
-            if (rc == AH_OK)
-                rc = fan_out(c, ev, res);
-            if (rc == AH_OK)
-                copy_id(res->event_id, ev->id);
-        }
-        rc = tx_end(c, rc);
+    struct pub_job job = {.ev = ev, .res = res};
+    pthread_mutex_lock(&s->pub_mu);
+    *s->pub_tail = &job;
+    s->pub_tail = &job.next;
+    while (!job.done && s->pub_leader)
+        pthread_cond_wait(&s->pub_cv, &s->pub_mu);
+    if (job.done) {
+        pthread_mutex_unlock(&s->pub_mu);
+        return job.rc;
     }
-    release(s, c);
-    if (rc) {
-        free(res->webhook_ids);
-        memset(res, 0, sizeof *res);
+    /* Lead: take up to PUB_BATCH_MAX queued jobs (ours is among them). */
+    s->pub_leader = true;
+    struct pub_job *batch = s->pub_head, **cut = &s->pub_head;
+    for (int n = 0; *cut && n < PUB_BATCH_MAX; n++)
+        cut = &(*cut)->next;
+    s->pub_head = *cut;
+    *cut = NULL;
+    if (!s->pub_head)
+        s->pub_tail = &s->pub_head;
+    pthread_mutex_unlock(&s->pub_mu);
+
+    publish_batch(s, batch);
+
+    pthread_mutex_lock(&s->pub_mu);
+    for (struct pub_job *j = batch, *next; j; j = next) {
+        next = j->next; /* j may return (and vanish) once done is set */
+        j->done = true;
     }
-    return rc;
+    s->pub_leader = false;
+    pthread_cond_broadcast(&s->pub_cv);
+    pthread_mutex_unlock(&s->pub_mu);
+    return job.rc;
 }
 
 static int event_get(ah_store_t *base, const char *id, ah_event_t *out)
@@ -2392,6 +2479,8 @@ static void store_close(ah_store_t *base)
         c = next;
     }
     pthread_mutex_destroy(&s->write_mu);
+    pthread_mutex_destroy(&s->pub_mu);
+    pthread_cond_destroy(&s->pub_cv);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->uri);
@@ -2563,6 +2652,9 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
+    pthread_mutex_init(&s->pub_mu, NULL);
+    pthread_cond_init(&s->pub_cv, NULL);
+    s->pub_tail = &s->pub_head;
 
     bool memory = strcmp(path, ":memory:") == 0;
     char uri[URI_MAX];

@@ -1457,6 +1457,59 @@ static void concurrent_flow(ah_store_t *s)
     assert_int_equal(st.pending, 0);
 }
 
+
+/*
+ * Concurrent publishes share transactions (group commit on SQLite): one
+ * failing event in a batch must fail alone, and every good one must land.
+ */
+typedef struct {
+    ah_store_t *s;
+    const char *community_id;
+    int good, bad, wrong;
+} mixed_t;
+
+static void *mixed_publisher(void *arg)
+{
+    mixed_t *m = arg;
+    char orphan[AH_ID_SIZE];
+    ah_uuid_v4(orphan);
+    for (int i = 0; i < 40; i++) {
+        bool bad = i % 4 == 3;
+        ah_event_t ev;
+        fill_event(&ev, bad ? orphan : m->community_id, TRIG, NULL, NULL, NULL, "{\"m\":1}", T0);
+        ah_publish_result_t res;
+        int rc = m->s->ops->event_publish(m->s, &ev, &res);
+        if (bad ? rc == AH_ENOTFOUND : rc == AH_OK && !strcmp(res.event_id, ev.id))
+            bad ? m->bad++ : m->good++;
+        else
+            m->wrong++;
+        free(res.webhook_ids);
+    }
+    return NULL;
+}
+
+static void test_publish_batches_fail_alone(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Batch");
+    pthread_t th[6];
+    mixed_t m[6];
+    for (int i = 0; i < 6; i++) {
+        m[i] = (mixed_t){.s = s, .community_id = c.id};
+        assert_int_equal(pthread_create(&th[i], NULL, mixed_publisher, &m[i]), 0);
+    }
+    int good = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(m[i].wrong, 0);
+        assert_int_equal(m[i].bad, 10);
+        good += m[i].good;
+    }
+    assert_int_equal(good, 180);
+    assert_int_equal(q_int(s, "SELECT count(*) FROM events WHERE data = '{\"m\":1}'"), 180);
+}
+
 static void test_concurrent_memory(void **state)
 {
     concurrent_flow(*state);
@@ -1484,6 +1537,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_stats, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_due_webhooks, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_memory, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_publish_batches_fail_alone, open_memory, close_store),
 };
 
 /* SQLite itself: query plans, its migration 2, a file database. */
