@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev \
 libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev \
-libssl-dev libpq-dev libcmocka-dev postgresql-15 python3 curl wrk"
+libssl-dev libpq-dev libcmocka-dev postgresql-15 python3 curl wrk nginx"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -31,6 +31,7 @@ typedef struct ah_config {
     bool demo;
     bool serve_api;              /* --role api|all: public and admin API */
     bool run_delivery;           /* --role worker|all: the dispatcher */
+    bool trust_forwarded_for;    /* behind a proxy: the client is X-Forwarded-For's last hop */
 } ah_config_t;
 
 typedef struct ah_app {

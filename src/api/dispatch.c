@@ -82,9 +82,33 @@ static const char *under(const char *path, const char *prefix)
     return NULL;
 }
 
+/*
+ * Behind a load balancer every request comes from the balancer; with
+ * --trust-forwarded-for the client is the last address it appended to
+ * X-Forwarded-For (earlier entries are the client's own say and could be
+ * forged).  That address is what failed-authentication limits count.
+ */
+static void forwarded_client(ah_http_req_t *req)
+{
+    const char *xff = ah_http_header(req, "X-Forwarded-For");
+    if (!xff)
+        return;
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ')
+        last++;
+    size_t n = strcspn(last, " ");
+    if (n && n < sizeof req->client_ip) {
+        memcpy(req->client_ip, last, n);
+        req->client_ip[n] = '\0';
+    }
+}
+
 static int prepare(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_resp_t *resp)
 {
     ah_app_t *app = ctx;
+    if (app->cfg.trust_forwarded_for)
+        forwarded_client(req);
     const ah_route_t *table = ops_routes;
     size_t n = AH_ARRAY_LEN(ops_routes);
     const char *sub = req->path;
@@ -252,7 +276,11 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     char tok[80];
     ah_random_hex("aha_", 32, tok, sizeof tok);
     ah_sha256_hex(tok, strlen(tok), app->admin_token_hash);
-    rc = store->ops->setting_set(store, "admin_token_hash", app->admin_token_hash);
+    /* Add, not set: nodes starting together on a new database agree on one token. */
+    rc = store->ops->setting_add(store, "admin_token_hash", app->admin_token_hash);
+    if (rc == AH_EEXISTS)
+        return store->ops->setting_get(store, "admin_token_hash", app->admin_token_hash,
+                                       sizeof app->admin_token_hash);
     if (rc) {
         snprintf(err, errlen, "cannot store the admin token: %s", ah_strerror(rc));
         return rc;

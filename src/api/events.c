@@ -99,9 +99,10 @@ void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     if (!rc)
         rc = app->store->ops->event_publish(app->store, ev, &res);
     if (rc) {
-        if (rc == AH_EUNAVAIL)
+        if (rc == AH_EUNAVAIL) {
             ah_admin_error(resp, 503, "storage is unavailable; the event was not accepted");
-        else
+            ah_strlcpy(resp->retry_after, "1", sizeof resp->retry_after);
+        } else
             ah_admin_error(resp, 500, "the event was not accepted (%s)", ah_strerror(rc));
         goto out;
     }

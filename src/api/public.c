@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <strings.h>
 #include <stdio.h>
@@ -27,8 +28,10 @@
 /* Maps a store failure to 503/500. */
 static void store_failed(ah_http_resp_t *resp, int rc)
 {
-    if (rc == AH_EUNAVAIL)
+    if (rc == AH_EUNAVAIL) {
         ah_public_error(resp, 503, "storage is unavailable; retry shortly");
+        ah_strlcpy(resp->retry_after, "1", sizeof resp->retry_after);
+    }
     else
         ah_public_error(resp, 500, "internal error (%s)", ah_strerror(rc));
 }
@@ -140,6 +143,10 @@ void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     t.created_at = ah_now_ms();
     t.expires_at = t.created_at + app->cfg.token_ttl_ms;
     int rc = app->store->ops->token_create(app->store, &t);
+    /* Expired tokens are useless rows: sweep them now and then. */
+    static _Atomic unsigned issued;
+    if (rc == AH_OK && atomic_fetch_add(&issued, 1) % 256 == 0)
+        app->store->ops->token_purge(app->store, t.created_at, NULL);
     if (rc) {
         ah_http_resp_json(resp, rc == AH_EUNAVAIL ? 503 : 500,
                           json_pack("{s:b, s:s}", "success", 0, "message",

@@ -166,9 +166,10 @@ int ah_check_id(const char *label, char *id, bool required, char *why, size_t wh
 
 void ah_admin_store_failed(ah_http_resp_t *resp, int rc)
 {
-    if (rc == AH_EUNAVAIL)
+    if (rc == AH_EUNAVAIL) {
         ah_admin_error(resp, 503, "storage is unavailable; retry shortly");
-    else
+        ah_strlcpy(resp->retry_after, "1", sizeof resp->retry_after);
+    } else
         ah_admin_error(resp, 500, "internal error (%s)", ah_strerror(rc));
 }
 

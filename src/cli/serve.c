@@ -62,6 +62,7 @@ static void usage(FILE *f)
           "  --lease DUR               AIRHOOK_LEASE (60s: a claimed delivery is retaken after this)\n"
           "  --shutdown-grace DUR      AIRHOOK_SHUTDOWN_GRACE (10s for in-flight deliveries at stop)\n"
           "  --role api|worker|all     AIRHOOK_ROLE (all: API and delivery; see docs/scaling.md)\n"
+          "  --trust-forwarded-for     behind a proxy: count clients by X-Forwarded-For's last hop\n"
           "  --demo                    seed a demo community, key pair, airmeet and session\n",
           f);
 }
@@ -115,6 +116,7 @@ static int parse_args(int argc, char **argv, serve_opts_t *o)
     o->lease = env_or("AIRHOOK_LEASE", "60s");
     o->shutdown_grace = env_or("AIRHOOK_SHUTDOWN_GRACE", "10s");
     o->role = env_or("AIRHOOK_ROLE", "all");
+    c->trust_forwarded_for = env_or("AIRHOOK_TRUST_FORWARDED_FOR", NULL) != NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (flag(argc, argv, &i, "--listen", &c->listen) || flag(argc, argv, &i, "--db", &c->db) ||
@@ -139,6 +141,8 @@ static int parse_args(int argc, char **argv, serve_opts_t *o)
             c->demo = true;
         } else if (!strcmp(a, "--allow-private-targets")) {
             o->allow_private = true;
+        } else if (!strcmp(a, "--trust-forwarded-for")) {
+            c->trust_forwarded_for = true;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);

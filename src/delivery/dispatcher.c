@@ -586,7 +586,13 @@ static void serve_hook(ah_dispatcher_t *d, struct hook *h, int64_t now)
 {
     unsigned cap = d->cfg.per_webhook_concurrency;
     if (h->inflight >= cap)
-        return; /* a completion reschedules it */
+        return; /* a completion reschedules it (next_due is kept for that) */
+    /*
+     * From here every path that wants to come back says when; the old due
+     * time, already past, must not stay behind (schedule() only ever moves
+     * it earlier), or the heap would hand h back at once, forever.
+     */
+    h->next_due = 0;
     unsigned room = d->cfg.max_in_flight > d->inflight ? d->cfg.max_in_flight - d->inflight : 0;
     unsigned want = cap - h->inflight;
     if (want > room)
@@ -603,10 +609,8 @@ static void serve_hook(ah_dispatcher_t *d, struct hook *h, int64_t now)
     }
     ah_webhook_t *w = d->wh;
     int rc = d->store->ops->webhook_get(d->store, h->id, w);
-    if (rc == AH_ENOTFOUND || (!rc && !w->is_active)) {
-        h->next_due = 0; /* nothing to do until it is enabled (which wakes us) */
-        return;
-    }
+    if (rc == AH_ENOTFOUND || (!rc && !w->is_active))
+        return; /* nothing to do until it is enabled (which wakes us) */
     if (rc) {
         schedule(d, h, now + 1000); /* store trouble: try again shortly */
         return;
@@ -623,7 +627,6 @@ static void serve_hook(ah_dispatcher_t *d, struct hook *h, int64_t now)
     for (size_t i = 0; i < got; i++)
         start_transfer(d, h, w, &claims[i]);
     ah_claims_free(claims, got);
-    h->next_due = 0;
     if (next_due)
         schedule(d, h, next_due);
 }
@@ -631,7 +634,10 @@ static void serve_hook(ah_dispatcher_t *d, struct hook *h, int64_t now)
 /* Starts work for every webhook that is due now, while there is room. */
 static void start_due(ah_dispatcher_t *d, int64_t now)
 {
-    while (d->heap_n && d->heap[0].due <= now && d->inflight < d->cfg.max_in_flight) {
+    /* Bounded per turn, so transfers and stop requests are always served. */
+    size_t budget = d->n_hooks + 64;
+    while (budget-- && d->heap_n && d->heap[0].due <= now &&
+           d->inflight < d->cfg.max_in_flight) {
         struct heap_entry e = heap_pop(d);
         struct hook *h = e.h;
         if (e.due != h->heap_due) {

@@ -240,6 +240,8 @@ typedef struct ah_store_ops {
     /* A small key/value table for server state (e.g. the admin token hash). */
     int (*setting_get)(ah_store_t *s, const char *key, char *out, size_t outsz);
     int (*setting_set)(ah_store_t *s, const char *key, const char *value);
+    /* Like setting_set, but AH_EEXISTS (and nothing written) when key is set. */
+    int (*setting_add)(ah_store_t *s, const char *key, const char *value);
 
     /* Communities.  create: AH_EEXISTS if the id is taken. */
     int (*community_create)(ah_store_t *s, const ah_community_t *c);

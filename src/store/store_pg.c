@@ -256,6 +256,7 @@ enum stmt_id {
     ST_PING,
     ST_SETTING_GET,
     ST_SETTING_SET,
+    ST_SETTING_ADD,
     ST_COMMUNITY_INSERT,
     ST_COMMUNITY_GET,
     ST_COMMUNITY_LIST,
@@ -311,6 +312,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = $1::text",
     [ST_SETTING_SET] = "INSERT INTO settings (key, value) VALUES ($1::text, $2::text)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_SETTING_ADD] = "INSERT INTO settings (key, value) VALUES ($1::text, $2::text)",
     [ST_COMMUNITY_INSERT] = "INSERT INTO communities (" COMMUNITY_COLS ")"
                             " VALUES ($1::text, $2::text, $3::bigint)",
     [ST_COMMUNITY_GET] = "SELECT " COMMUNITY_COLS " FROM communities WHERE id = $1::text",
@@ -1366,6 +1368,16 @@ static int setting_set(ah_store_t *base, const char *key, const char *value)
     p_str(&p, key);
     p_str(&p, value);
     return exec_cmd(base, ST_SETTING_SET, &p, NULL);
+}
+
+static int setting_add(ah_store_t *base, const char *key, const char *value)
+{
+    if (!key || !value)
+        return AH_EINVAL;
+    params_t p = {0};
+    p_str(&p, key);
+    p_str(&p, value);
+    return exec_cmd(base, ST_SETTING_ADD, &p, NULL);
 }
 
 static int community_create(ah_store_t *base, const ah_community_t *cm)
@@ -2665,6 +2677,7 @@ static const ah_store_ops_t pg_ops = {
     .ping = ping,
     .setting_get = setting_get,
     .setting_set = setting_set,
+    .setting_add = setting_add,
     .community_create = community_create,
     .community_get = community_get,
     .community_list = community_list,

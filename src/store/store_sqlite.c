@@ -254,6 +254,7 @@ enum stmt_id {
     ST_PING,
     ST_SETTING_GET,
     ST_SETTING_SET,
+    ST_SETTING_ADD,
     ST_COMMUNITY_INSERT,
     ST_COMMUNITY_GET,
     ST_COMMUNITY_LIST,
@@ -314,6 +315,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
     [ST_SETTING_SET] = "INSERT INTO settings (key, value) VALUES (?1, ?2)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_SETTING_ADD] = "INSERT INTO settings (key, value) VALUES (?1, ?2)",
     [ST_COMMUNITY_INSERT] = "INSERT INTO communities (" COMMUNITY_COLS ") VALUES (?1, ?2, ?3)",
     [ST_COMMUNITY_GET] = "SELECT " COMMUNITY_COLS " FROM communities WHERE id = ?1",
     [ST_COMMUNITY_LIST] = "SELECT " COMMUNITY_COLS " FROM communities ORDER BY created_at, id",
@@ -1032,14 +1034,14 @@ static int setting_get(ah_store_t *base, const char *key, char *out, size_t outs
     return rc;
 }
 
-static int setting_set(ah_store_t *base, const char *key, const char *value)
+static int setting_write(ah_store_t *base, enum stmt_id id, const char *key, const char *value)
 {
     if (!key || !value)
         return AH_EINVAL;
     sqlite_store_t *s = from(base);
     conn_t *c;
     sqlite3_stmt *st;
-    int rc = borrow(s, ST_SETTING_SET, &c, &st);
+    int rc = borrow(s, id, &c, &st);
     if (rc)
         return rc;
     if (bind_str(st, 1, key) || bind_str(st, 2, value))
@@ -1048,6 +1050,16 @@ static int setting_set(ah_store_t *base, const char *key, const char *value)
         rc = run(c, st);
     release(s, c);
     return rc;
+}
+
+static int setting_set(ah_store_t *base, const char *key, const char *value)
+{
+    return setting_write(base, ST_SETTING_SET, key, value);
+}
+
+static int setting_add(ah_store_t *base, const char *key, const char *value)
+{
+    return setting_write(base, ST_SETTING_ADD, key, value);
 }
 
 static int community_create(ah_store_t *base, const ah_community_t *cm)
@@ -2495,6 +2507,7 @@ static const ah_store_ops_t sqlite_ops = {
     .ping = ping,
     .setting_get = setting_get,
     .setting_set = setting_set,
+    .setting_add = setting_add,
     .community_create = community_create,
     .community_get = community_get,
     .community_list = community_list,

@@ -488,6 +488,12 @@ class Server:
             if own:
                 c.close()
 
+    def cpu_seconds(self):
+        """User + system CPU time the server process has used, in seconds."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def admin(self, method, path, body=None, token=None, headers=None):
         hdrs = dict(headers or {})
         tok = self.admin_token if token is None else token

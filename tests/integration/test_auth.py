@@ -213,3 +213,24 @@ class TokenTtlTests(ServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ForwardedForThrottleTests(ServerTestCase):
+    """Behind a proxy (--trust-forwarded-for) failures count per client, as
+    named by the last X-Forwarded-For hop, not per proxy connection."""
+    SERVER_ARGS = ("--auth-fail-limit", "3", "--trust-forwarded-for")
+
+    def test_one_client_throttled_others_not(self):
+        t = self.srv.make_tenant(with_airmeet=False)
+        good = t.key_headers("airmeet")
+        bad = dict(good, **{"X-Airmeet-Secret-Key": "ahs_" + "5" * 64})
+        for _ in range(4):
+            self.srv.public("POST", "/auth", headers=dict(bad, **{"X-Forwarded-For": "203.0.113.66"}))
+        r = self.srv.public("POST", "/auth", headers=dict(good, **{"X-Forwarded-For": "203.0.113.66"}))
+        self.assertEqual(r.status, 429, repr(r))
+        # A client further back cannot dodge it by prepending an address.
+        r = self.srv.public("POST", "/auth",
+                            headers=dict(good, **{"X-Forwarded-For": "1.2.3.4, 203.0.113.66"}))
+        self.assertEqual(r.status, 429, repr(r))
+        r = self.srv.public("POST", "/auth", headers=dict(good, **{"X-Forwarded-For": "198.51.100.7"}))
+        self.assertEqual(r.status, 200, "another client behind the same proxy: %r" % (r,))

@@ -114,6 +114,28 @@ class StartStopTests(ServerTestCase):
         printed = [l for l in s2.stdout_lines if "admin token" in l]
         self.assertEqual(printed, [], "restart on the same db printed a new admin token")
 
+    def test_nodes_starting_together_share_one_admin_token(self):
+        """Two nodes started at once on a new database agree on one admin
+        token: at most one prints it, and it works on both."""
+        import threading
+        workdir = tempfile.mkdtemp(prefix="airhook-it-")
+        self.addCleanup(shutil.rmtree, workdir, True)
+        nodes = [Server(admin_token=None, workdir=workdir) for _ in range(2)]
+        threads = [threading.Thread(target=n.start) for n in nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        for n in nodes:
+            self.addCleanup(self._cleanup, n)
+            self.assertTrue(n.alive(), "a node did not start")
+        printed = [l.split()[2] for n in nodes for l in n.stdout_lines
+                   if l.startswith("admin token:")]
+        self.assertEqual(len(printed), 1, "exactly one node generates the token: %r" % printed)
+        for n in nodes:
+            r = n.admin("GET", "/communities", token=printed[0])
+            self.assertEqual(r.status, 200, "the printed token on node %s: %r" % (n.port, r))
+
     def test_admin_token_from_env(self):
         tok = "env_" + uuid.uuid4().hex
         s = self._start(admin_token=None, env={"AIRHOOK_ADMIN_TOKEN": tok})
