@@ -2621,8 +2621,21 @@ static int set_wal(const sqlite_store_t *s, sqlite3 *db, bool memory, char *err,
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-    if (rc == SQLITE_OK)
+    /*
+     * Two processes opening a new file at once: switching to WAL needs an
+     * exclusive lock, and SQLite may answer BUSY at once rather than call
+     * the busy handler (to avoid a deadlock).  Try again for a while.
+     */
+    for (int tries = 0; rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED; tries++) {
         rc = sqlite3_step(st);
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            break;
+        if (tries == 500)
+            break;
+        sqlite3_reset(st);
+        sqlite3_sleep(10);
+        rc = SQLITE_BUSY;
+    }
     if (rc != SQLITE_ROW) {
         snprintf(err, errlen, "cannot set WAL mode on %s: %s", s->path, sqlite3_errmsg(db));
         sqlite3_finalize(st);
