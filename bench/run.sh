@@ -16,11 +16,14 @@
 # --no-profile turns it off).
 #
 # Environment: BENCH_RESULTS (where to write the results), BENCH_PROFILE,
-# BENCH_WRK_THREADS (default: nproc), BENCH_CONNS (64).
+# BENCH_PROFILE_ALL=1 (profile met targets too), BENCH_WRK_THREADS (default:
+# nproc), BENCH_CONNS (64), BENCH_AIRHOOK (another
+# airhook binary to measure, e.g. a modified build, instead of build/airhook),
+# BENCH_AIRHOOK_FLAGS (extra flags for every airhook serve, e.g. --threads 64).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-AIRHOOK=$ROOT/build/airhook
+AIRHOOK=${BENCH_AIRHOOK:-$ROOT/build/airhook}
 BB=$ROOT/build/bench
 UTIL="python3 $ROOT/bench/util.py"
 LUA=$ROOT/bench/lua
@@ -41,7 +44,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-ALL="api-list api-register ingest delivery latency isolation backlog footprint"
+ALL="api-list api-register ingest delivery latency isolation backlog footprint delivery-pg"
 SCENARIOS=${ONLY:-$ALL}
 SCENARIOS=${SCENARIOS//,/ }
 if [ -n "${BENCH_RESULTS:-}" ]; then
@@ -87,6 +90,22 @@ if [ "$PROFILE" = 1 ] && ! perf record -q -o /dev/null -e cpu-clock -- true >/de
     echo "run.sh: perf does not work here (apt-get install linux-perf); profiles skipped" >&2
     PROFILE=0
 fi
+# Uprobes for the write lock (store_sqlite.c: tx_begin returns holding it,
+# tx_end returns after releasing it) and SQLite's checkpoints, in our own
+# group so that cleanup removes only them.  Best effort.
+LOCKPROBE=0
+if [ "$PROFILE" = 1 ]; then
+    perf probe -q -d 'ahbench:*' >/dev/null 2>&1 || true
+    SQLITE_SO=$(ldd "$AIRHOOK" | awk '/libsqlite3/ {print $3}')
+    if perf probe -q -x "$AIRHOOK" -a 'ahbench:txb=tx_begin%return' >/dev/null 2>&1 &&
+        perf probe -q -x "$AIRHOOK" -a 'ahbench:txe=tx_end%return' >/dev/null 2>&1 &&
+        perf probe -q -x "$(readlink -f "$SQLITE_SO")" -a 'ahbench:ckpt=sqlite3_wal_checkpoint_v2' \
+            -a 'ahbench:ckptr=sqlite3_wal_checkpoint_v2%return' >/dev/null 2>&1; then
+        LOCKPROBE=1
+    else
+        perf probe -q -d 'ahbench:*' >/dev/null 2>&1 || true
+    fi
+fi
 # Many connections at once (backlog holds ~1k, wrk 64 per server).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -108,11 +127,16 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null || true
     done
+    [ "$LOCKPROBE" = 1 ] && perf probe -q -d 'ahbench:*' >/dev/null 2>&1
     if [ "$KEEP" = 1 ]; then echo "run.sh: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The whole run stays under 10 minutes (2 with --quick): waits and the
+# backlog's queueing are cut short when the budget runs out.
+RUN_DEADLINE=$(($(date +%s) + $([ "$QUICK" = 1 ] && echo 110 || echo 560)))
+left() { echo $((RUN_DEADLINE - $(date +%s))); }
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 calc() { $UTIL calc "$1"; }
@@ -143,8 +167,8 @@ start_airhook() {
     local dir=$1
     shift
     mkdir -p "$dir"
-    "$AIRHOOK" serve --listen 127.0.0.1:0 --db "sqlite:$dir/airhook.db" --admin-token "$TOKEN" \
-        --log-level warn --allow-net 127.0.0.0/8 --shutdown-grace 1s "$@" \
+    "$AIRHOOK" serve --listen 127.0.0.1:0 --db "${BENCH_DB:-sqlite:$dir/airhook.db}" --admin-token "$TOKEN" \
+        --log-level warn --allow-net 127.0.0.0/8 --shutdown-grace 1s ${BENCH_AIRHOOK_FLAGS:-} "$@" \
         >"$dir/airhook.out" 2>"$dir/airhook.err" &
     AH_PID=$!
     PIDS+=("$AH_PID")
@@ -216,6 +240,12 @@ make_payloads() {
     printf '{"sentAtUs":%s,%s' "$(date +%s%6N)" "$rest" >"$dir/delivery.json"
 }
 
+# cpu_ticks PID: user+system clock ticks the process used so far
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICKS=$(getconf CLK_TCK)
+# cpu_pct TICKS0 TICKS1 SECONDS: share of one core
+cpu_pct() { calc "100.0 * ($2 - $1) / $TICKS / $3"; }
+
 rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 mb() { calc "$1 / 1024"; }
 
@@ -224,8 +254,13 @@ wrk_run() {
     local out=$1
     shift
     if [ "$WARM" != 0 ]; then wrk -t"$WRK_T" -c"$CONNS" -d"${WARM}s" "$@" >/dev/null 2>&1 || true; fi
+    local c0
+    c0=$(cpu_ticks "${CPU_PID:-$$}")
     wrk -t"$WRK_T" -c"$CONNS" -d"${DUR}s" --latency "$@" >"$out" 2>&1 || die "wrk failed: $(cat "$out")"
+    WRK_TICKS=$(($(cpu_ticks "${CPU_PID:-$$}") - c0))
 }
+# cpu_per OPS TICKS: "N µs of CPU per op (P % of one core over SECS)"
+cpu_per() { echo "$(calc "1e6 * $2 / $TICKS / $1") µs"; }
 # wrk_get FILE FIELD: requests secs rps ok_rps p50_ms p99_ms non2xx sockerr
 wrk_get() {
     local i
@@ -242,49 +277,85 @@ row() {
 detail() { printf '%s\n' "$*" >>"$DETAILS"; }
 verdict() { if cond "$1"; then echo met; else echo "**missed**"; fi; }
 
-# cpu_ticks PID: user+system clock ticks the process used so far
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-TICKS=$(getconf CLK_TCK)
-# cpu_pct TICKS0 TICKS1 SECONDS: share of one core
-cpu_pct() { calc "100.0 * ($2 - $1) / $TICKS / $3"; }
 
-# profile NAME PID SECONDS -- CMD...: perf on PID while CMD runs (bounded by SECONDS)
+SYSCALLS="pwrite64 pread64 fdatasync fsync fcntl futex sendto sendmsg recvfrom epoll_wait poll getrandom"
+# want_profile RESULT: profile this scenario? (missed, or BENCH_PROFILE_ALL=1)
+want_profile() {
+    [ "$PROFILE" = 1 ] && { [ "$1" != met ] || [ "${BENCH_PROFILE_ALL:-0}" = 1 ]; } || return 1
+    [ "$(left)" -gt 90 ] || { log "no time left for a profile"; return 1; }
+}
+# profile NAME PID UNIT OPS -- CMD...: runs CMD (its output in $OUT) under perf on PID,
+# then evaluates OPS (shell code printing how many UNITs CMD did) to normalise
+# system calls and CPU time per UNIT.  Appends the findings to $PROFILES.
 profile() {
     [ "$PROFILE" = 1 ] || return 0
-    local name=$1 pid=$2 secs=$3 data=$WORK/$1.perf
-    shift 4
-    log "$name: profiling airhook (pid $pid) for ${secs}s"
-    local t0 c0 c1
-    perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$pid" -o "$data" -- sleep "$secs" \
+    local name=$1 pid=$2 unit=$3 ops_code=$4 data=$WORK/$1.perf
+    shift 5
+    OUT=$WORK/$name.out
+    log "$name: profiling airhook (pid $pid): ${PROFILE_WHAT:-$*}"
+    local events="" sc
+    for sc in $SYSCALLS; do events="$events${events:+,}syscalls:sys_enter_$sc"; done
+    perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$pid" -o "$data" -- sleep 600 \
         >/dev/null 2>&1 &
-    local perf_pid=$!
-    PIDS+=("$perf_pid")
-    sleep 0.3
+    local rec_pid=$!
+    perf stat -x, -e "$events" -p "$pid" -o "$data.stat" -- sleep 600 >/dev/null 2>&1 &
+    local stat_pid=$!
+    PIDS+=("$rec_pid" "$stat_pid")
+    local probe_pid=""
+    if [ "$LOCKPROBE" = 1 ]; then
+        perf record -q -e 'ahbench:*' -p "$pid" -o "$data.probe" -- sleep 600 >/dev/null 2>&1 &
+        probe_pid=$!
+        PIDS+=("$probe_pid")
+    fi
+    sleep 0.5
+    local t0 c0 c1 secs
     c0=$(cpu_ticks "$pid")
     t0=$(date +%s.%N)
-    "$@" >/dev/null 2>&1 || true
-    wait "$perf_pid" 2>/dev/null || true
+    "$@" >"$OUT" 2>&1 || true
+    secs=$(calc "$(date +%s.%N) - $t0")
     c1=$(cpu_ticks "$pid")
-    local busy
-    busy=$(cpu_pct "$c0" "$c1" "$(calc "$(date +%s.%N) - $t0")")
+    # Ending their workload (sleep) ends both perf runs cleanly; background jobs
+    # of a script ignore SIGINT, so perf stat would not stop on it.
+    local child
+    for child in $(cat /proc/"$rec_pid"/task/*/children /proc/"$stat_pid"/task/*/children \
+        ${probe_pid:+/proc/"$probe_pid"/task/*/children} 2>/dev/null); do
+        kill -TERM "$child" 2>/dev/null || true
+    done
+    wait "$rec_pid" "$stat_pid" $probe_pid 2>/dev/null || true
+    local ops busy
+    ops=$(eval "$ops_code" 2>/dev/null || echo 0)
+    [ -n "$ops" ] && [ "$ops" != 0 ] || ops=1
+    busy=$(cpu_pct "$c0" "$c1" "$secs")
     perf report -i "$data" --no-children --sort dso,sym --stdio -g none 2>/dev/null >"$data.self" || true
     perf report -i "$data" --children --sort sym --stdio -g none 2>/dev/null >"$data.children" || true
     {
         echo "### $name: profile of airhook"
         echo
-        echo "\`perf record -e cpu-clock -F 499 --call-graph dwarf -p <airhook>\` for ${secs} s while ${PROFILE_WHAT:-$*}; airhook used $busy % of one core meanwhile ($NPROC cores)."
-        echo "Percentages are of airhook's samples (on-CPU time only: waiting on a lock or the disk is not in them)."
+        echo "While ${PROFILE_WHAT:-$*} ($ops × $unit in $(calc "$secs") s: $(calc "$ops / $secs") per second): airhook used $busy % of one core ($NPROC cores), that is $(calc "1e6 * ($c1 - $c0) / $TICKS / $ops") µs of CPU per $unit."
         echo
-        echo "Self time (samples in the function itself), top 12:"
+        echo "System calls per $unit (\`perf stat -e syscalls:sys_enter_*\`): $($UTIL perf-syscalls "$data.stat" "$ops")."
+        echo
+        if [ -n "$probe_pid" ]; then
+            perf script -i "$data.probe" -F tid,time,event 2>/dev/null >"$data.probe.txt" || true
+            echo "Write lock and checkpoints (uprobes on tx_begin/tx_end returns and sqlite3_wal_checkpoint_v2): $($UTIL lock-stats "$data.probe.txt" "$secs" "$ops")."
+            echo
+            rm -f "$data.probe"
+        fi
+        echo "\`perf record -e cpu-clock -F 499 --call-graph dwarf\`; shares are of airhook's on-CPU samples (time blocked on a lock or the disk is not in them)."
+        echo "Self time, top 12:"
         echo
         $UTIL perf-top "$data.self" 12
         echo
-        echo "Inclusive time (samples with the function anywhere on the stack), top 30, kernel shown by system call:"
+        echo "Inclusive time (the function anywhere on the stack), top 40; kernel entries are system calls:"
         echo
-        $UTIL perf-children "$data.children" 30
+        $UTIL perf-children "$data.children" 40
         echo
     } >>"$PROFILES"
+    rm -f "$data"
 }
+# Op counters for profile(): requests in a wrk report ($OUT), receiver count.
+OPS_WRK='$UTIL wrk "$OUT" | awk "{print \$1 - \$7}"'
+OPS_RCV='$UTIL json <(curl -sS "$RCV/stats") count'
 
 # ---------------------------------------------------------------------------
 # api-list: GET webhook-list at $CONNS connections vs. the baseline answering
@@ -301,14 +372,18 @@ scenario_api_list() {
     curl -sS "$url" -H "X-Airmeet-Access-Token: $token" >"$body_file"
     local size
     size=$(stat -c %s "$body_file")
-    wrk_run "$d/wrk.txt" -H "X-Airmeet-Access-Token: $token" "$url"
+    CPU_PID=$AH_PID wrk_run "$d/wrk.txt" -H "X-Airmeet-Access-Token: $token" "$url"
+    local cpu
+    cpu=$(cpu_per "$(wrk_get "$d/wrk.txt" requests)" "$WRK_TICKS")
     local rps p50 p99 bad
     rps=$(wrk_get "$d/wrk.txt" ok_rps)
     p50=$(wrk_get "$d/wrk.txt" p50)
     p99=$(wrk_get "$d/wrk.txt" p99)
     bad=$(wrk_get "$d/wrk.txt" non2xx)
     start_baseline "$d" "$body_file"
-    wrk_run "$d/wrk-base.txt" "$BASE/"
+    CPU_PID=$BASE_PID wrk_run "$d/wrk-base.txt" "$BASE/"
+    local bcpu
+    bcpu=$(cpu_per "$(wrk_get "$d/wrk-base.txt" requests)" "$WRK_TICKS")
     local brps bp50 bp99 ratio
     brps=$(wrk_get "$d/wrk-base.txt" rps)
     bp50=$(wrk_get "$d/wrk-base.txt" p50)
@@ -320,9 +395,9 @@ scenario_api_list() {
     row api-list "$rps req/s, p50 $p50 ms, p99 $p99 ms" "$brps req/s, p50 $bp50 ms, p99 $bp99 ms" \
         "$(calc "100 * $ratio")%" "≥ 50 % of baseline; p99 ≤ 5 ms" "$res" \
         "wrk -t$WRK_T -c$CONNS -d${DUR}s --latency -H 'X-Airmeet-Access-Token: \$TOKEN' '\$AH/prod/platform-integration/v1/webhook-list?airmeetId=\$AIRMEET'"
-    detail "- **api-list**: 10 webhooks in the list, response body $size bytes (the baseline answers the same bytes); non-2xx: $bad."
-    if [ "$res" != met ]; then
-        PROFILE_WHAT="the same wrk command" profile api-list "$AH_PID" "$PROF_SECS" -- \
+    detail "- **api-list**: 10 webhooks in the list, response body $size bytes (the baseline answers the same bytes); non-2xx: $bad; airhook used $cpu of CPU per request, the baseline $bcpu."
+    if want_profile "$res"; then
+        PROFILE_WHAT="the same wrk command for ${PROF_SECS} s" profile api-list "$AH_PID" request "$OPS_WRK" -- \
             wrk -t"$WRK_T" -c"$CONNS" -d"${PROF_SECS}s" -H "X-Airmeet-Access-Token: $token" "$url"
     fi
     stop "$AH_PID"
@@ -339,14 +414,18 @@ scenario_api_register() {
     export BENCH_PATH="$REGISTER_PATH?airmeetId=$AIRMEET" BENCH_ACCESS=$ACCESS BENCH_SECRET=$SECRET \
         BENCH_TRIGGER=$TRIGGER BENCH_HOOK_BASE="http://127.0.0.1:9/h/"
     # No warm-up here: every request registers a webhook, the table would grow first.
-    WARM=0 wrk_run "$d/wrk.txt" -s "$LUA/register.lua" "$AH"
+    CPU_PID=$AH_PID WARM=0 wrk_run "$d/wrk.txt" -s "$LUA/register.lua" "$AH"
+    local cpu
+    cpu=$(cpu_per "$(wrk_get "$d/wrk.txt" requests)" "$WRK_TICKS")
     local rps p99 bad n
     rps=$(wrk_get "$d/wrk.txt" ok_rps)
     p99=$(wrk_get "$d/wrk.txt" p99)
     bad=$(wrk_get "$d/wrk.txt" non2xx)
     n=$(wrk_get "$d/wrk.txt" requests)
     start_baseline "$d" "$d/register.json"
-    BENCH_BODY_FILE=$d/body.json wrk_run "$d/wrk-base.txt" -s "$LUA/post.lua" "$BASE/"
+    CPU_PID=$BASE_PID BENCH_BODY_FILE=$d/body.json wrk_run "$d/wrk-base.txt" -s "$LUA/post.lua" "$BASE/"
+    local bcpu
+    bcpu=$(cpu_per "$(wrk_get "$d/wrk-base.txt" requests)" "$WRK_TICKS")
     local brps
     brps=$(wrk_get "$d/wrk-base.txt" rps)
     stop "$BASE_PID"
@@ -355,9 +434,9 @@ scenario_api_register() {
     row api-register "$rps req/s (p99 $p99 ms)" "$brps req/s" "$(calc "100 * $rps / $brps")%" \
         "≥ 10k req/s" "$res" \
         "wrk -t$WRK_T -c$CONNS -d${DUR}s --latency -s bench/lua/register.lua \$AH"
-    detail "- **api-register**: $n registrations in ${DUR} s, each a distinct url (non-2xx: $bad); the baseline answers a body of the size of a register response ($(stat -c %s "$d/register.json") bytes)."
-    if [ "$res" != met ]; then
-        PROFILE_WHAT="the same wrk command" profile api-register "$AH_PID" "$PROF_SECS" -- \
+    detail "- **api-register**: $n registrations in ${DUR} s, each a distinct url (non-2xx: $bad), $cpu of airhook CPU per registration ($bcpu per request for the baseline); the baseline answers a body of the size of a register response ($(stat -c %s "$d/register.json") bytes)."
+    if want_profile "$res"; then
+        PROFILE_WHAT="the same wrk command for ${PROF_SECS} s" profile api-register "$AH_PID" request "$OPS_WRK" -- \
             wrk -t"$WRK_T" -c"$CONNS" -d"${PROF_SECS}s" -s "$LUA/register.lua" "$AH"
     fi
     stop "$AH_PID"
@@ -374,7 +453,9 @@ scenario_ingest() {
     register "$RCV/h/0" >/dev/null
     export BENCH_TOKEN=$TOKEN BENCH_COMMUNITY=$COMMUNITY BENCH_AIRMEET=$AIRMEET \
         BENCH_TRIGGER=$TRIGGER BENCH_DATA_FILE=$d/data0.json
-    wrk_run "$d/wrk.txt" -s "$LUA/ingest.lua" "$AH"
+    CPU_PID=$AH_PID wrk_run "$d/wrk.txt" -s "$LUA/ingest.lua" "$AH"
+    local cpu
+    cpu=$(cpu_per "$(wrk_get "$d/wrk.txt" requests)" "$WRK_TICKS")
     local eps p50 p99 bad n delivered
     eps=$(wrk_get "$d/wrk.txt" ok_rps)
     p50=$(wrk_get "$d/wrk.txt" p50)
@@ -386,7 +467,9 @@ scenario_ingest() {
     # The baseline gets the same request bodies and answers a 202's size.
     printf '{"eventId":"00000000-0000-4000-8000-000000000000","deliveries":1,"duplicate":false}' >"$d/answer.json"
     start_baseline "$d" "$d/answer.json"
-    wrk_run "$d/wrk-base.txt" -s "$LUA/ingest.lua" "$BASE"
+    CPU_PID=$BASE_PID wrk_run "$d/wrk-base.txt" -s "$LUA/ingest.lua" "$BASE"
+    local bcpu
+    bcpu=$(cpu_per "$(wrk_get "$d/wrk-base.txt" requests)" "$WRK_TICKS")
     local brps
     brps=$(wrk_get "$d/wrk-base.txt" rps)
     stop "$BASE_PID"
@@ -395,9 +478,9 @@ scenario_ingest() {
     row ingest "$eps events/s (p50 $p50 ms, p99 $p99 ms)" "$brps req/s" "$(calc "100 * $eps / $brps")%" \
         "≥ 15k events/s" "$res" \
         "wrk -t$WRK_T -c$CONNS -d${DUR}s --latency -s bench/lua/ingest.lua \$AH"
-    detail "- **ingest**: $n events accepted with 202 in ${DUR} s of wrk (non-2xx: $bad; the warm-up published more before), each answered after its commit; one webhook per event, delivered meanwhile to a live receiver ($delivered deliveries acknowledged by the end of the run). Body $(($(stat -c %s "$d/data0.json") + 150)) bytes or so."
-    if [ "$res" != met ] && [ "$PROFILE" = 1 ]; then
-        PROFILE_WHAT="the same wrk command" profile ingest "$AH_PID" "$PROF_SECS" -- \
+    detail "- **ingest**: $n events accepted with 202 in ${DUR} s of wrk (non-2xx: $bad; the warm-up published more before), each answered after its commit; one webhook per event, delivered meanwhile to a live receiver ($delivered deliveries acknowledged by the end of the run); airhook used $cpu of CPU per event, delivery included; the baseline $bcpu per request, which is what the HTTP layer costs. Body $(($(stat -c %s "$d/data0.json") + 150)) bytes or so."
+    if want_profile "$res"; then
+        PROFILE_WHAT="the same wrk command for ${PROF_SECS} s" profile ingest "$AH_PID" event "$OPS_WRK" -- \
             wrk -t"$WRK_T" -c"$CONNS" -d"${PROF_SECS}s" -s "$LUA/ingest.lua" "$AH"
         # Where the time goes apart from delivery: the same load with the receiver holding
         # every request (16 in flight, nothing else sent).
@@ -409,11 +492,11 @@ scenario_ingest() {
         seed
         register "$RCV/h/0" >/dev/null
         export BENCH_COMMUNITY=$COMMUNITY BENCH_AIRMEET=$AIRMEET
-        wrk_run "$d/wrk-hold.txt" -s "$LUA/ingest.lua" "$AH"
+        CPU_PID=$AH_PID wrk_run "$d/wrk-hold.txt" -s "$LUA/ingest.lua" "$AH"
         INGEST_NODELIVERY=$(wrk_get "$d/wrk-hold.txt" ok_rps)
-        detail "  - The same load with the receiver holding every request (so the dispatcher sends 16 and then idles): $INGEST_NODELIVERY events/s (p99 $(wrk_get "$d/wrk-hold.txt" p99) ms)."
-        PROFILE_WHAT="the same wrk command, receiver holding every request (delivery idle)" \
-            profile ingest-without-delivery "$AH_PID" "$PROF_SECS" -- \
+        detail "  - The same load with the receiver holding every request (so the dispatcher sends 16 and then idles): $INGEST_NODELIVERY events/s (p99 $(wrk_get "$d/wrk-hold.txt" p99) ms), $(cpu_per "$(wrk_get "$d/wrk-hold.txt" requests)" "$WRK_TICKS") of CPU per event."
+        PROFILE_WHAT="the same wrk command for ${PROF_SECS} s, the receiver holding every request (delivery idle)" \
+            profile ingest-without-delivery "$AH_PID" event "$OPS_WRK" -- \
             wrk -t"$WRK_T" -c"$CONNS" -d"${PROF_SECS}s" -s "$LUA/ingest.lua" "$AH"
     fi
     stop "$AH_PID"
@@ -429,10 +512,24 @@ publish() {
         --expect 202 "$@" >"$dir/publish.json" || log "publish: some requests failed: $(cat "$dir/publish.json")"
 }
 
+# publish_wait DIR N WANT [loadgen flags...]: publish N events, wait for WANT deliveries
+publish_wait() {
+    local dir=$1 n=$2 want=$3
+    shift 3
+    publish "$dir" "$n" "$@"
+    wait_count "$want" 120
+}
+# drain_wait N: the receiver comes up; wait for N deliveries
+drain_wait() {
+    curl -sS "$RCV/ctl/up" >/dev/null
+    wait_count "$1" 300
+}
+
 # wait_count N SECONDS [FIELD]: until the receiver has counted N (bounded); stats in $RCV_STATS
 wait_count() {
     local n=$1 secs=$2 field=${3:-count} c=0 last=-1 still=0
     local deadline=$(($(date +%s) + secs))
+    [ "$deadline" -gt "$RUN_DEADLINE" ] && deadline=$RUN_DEADLINE
     while [ "$(date +%s)" -lt "$deadline" ]; do
         curl -sS "$RCV/stats" >"$WORK/stats.json"
         c=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/stats.json" "$field")
@@ -468,9 +565,12 @@ scenario_delivery() {
     seed
     make_payloads "$d"
     hooks_setup 10
-    local want=$((EVENTS * 10))
+    local want=$((EVENTS * 10)) c0
+    c0=$(cpu_ticks "$AH_PID")
     publish "$d" "$EVENTS" --concurrency 16
     wait_count "$want" 300
+    local cpu
+    cpu=$(cpu_per "$want" $(($(cpu_ticks "$AH_PID") - c0)))
     local first last got rate
     first=$($UTIL json "$d/publish.json" first_us)
     last=$(st last_us)
@@ -490,11 +590,12 @@ scenario_delivery() {
     row delivery "$rate deliveries/s" "$brps req/s (receiver ceiling)" "$(calc "100 * $ratio")%" \
         "≥ 20k/s and ≥ 40 % of the receiver's ceiling" "$res" \
         "bench_loadgen --url \$AH/admin/v1/events --body-file event.tpl --count $EVENTS --concurrency 16 (10 webhooks)"
-    detail "- **delivery**: $EVENTS events x 10 webhooks = $want deliveries; $got acknowledged in $(calc "($last - $first) / 1e6") s from the first publish to the last acknowledgement; publishing alone took $($UTIL json "$d/publish.json" elapsed_s) s ($pub_rate events/s). Body $(stat -c %s "$d/delivery.json") bytes. Receiver ceiling: \`wrk -t$WRK_T -c$CONNS -d${DUR}s -s bench/lua/post.lua \$RECEIVER/h/0\` with the same body."
-    if [ "$res" != met ]; then
+    detail "- **delivery**: $EVENTS events x 10 webhooks = $want deliveries; $got acknowledged in $(calc "($last - $first) / 1e6") s from the first publish to the last acknowledgement; publishing alone took $($UTIL json "$d/publish.json" elapsed_s) s ($pub_rate events/s); airhook used $cpu of CPU per delivery, its share of publishing included. Body $(stat -c %s "$d/delivery.json") bytes. Receiver ceiling: \`wrk -t$WRK_T -c$CONNS -d${DUR}s -s bench/lua/post.lua \$RECEIVER/h/0\` with the same body."
+    if want_profile "$res"; then
         curl -sS "$RCV/ctl/reset" >/dev/null
-        PROFILE_WHAT="bench_loadgen publishing $EVENTS more events (fan-out 10) and their delivery" \
-            profile delivery "$AH_PID" "$PROF_SECS" -- publish "$d" "$EVENTS" --concurrency 16
+        PROFILE_WHAT="publishing $((EVENTS / 4)) more events (fan-out 10) and delivering them" \
+            profile delivery "$AH_PID" delivery "$OPS_RCV" -- \
+            publish_wait "$d" $((EVENTS / 4)) $((EVENTS / 4 * 10)) --concurrency 16
     fi
     stop "$AH_PID"
     stop "$RCV_PID"
@@ -521,43 +622,62 @@ scenario_latency() {
     row latency "p50 $p50 ms, p99 $p99 ms" "—" "—" "p50 ≤ 2 ms, p99 ≤ 25 ms" "$res" \
         "bench_loadgen --url \$AH/admin/v1/events --body-file event.tpl --rate 200 --count $n (10 webhooks)"
     detail "- **latency**: $n events at 200/s x 10 webhooks; $got deliveries timed from the publisher's \`sentAtUs\` (taken just before the POST) to their arrival at the receiver, over $secs s ($(calc "$got / $secs") deliveries/s); max $(calc "$(st max_us) / 1000") ms, p90 $(calc "$(st p90_us) / 1000") ms."
-    if [ "$res" != met ]; then
-        PROFILE_WHAT="bench_loadgen at 200 events/s" profile latency "$AH_PID" "$PROF_SECS" -- \
-            publish "$d" $((200 * PROF_SECS)) --rate 200 --concurrency 16
+    if want_profile "$res"; then
+        curl -sS "$RCV/ctl/reset" >/dev/null
+        PROFILE_WHAT="publishing 200 events/s for $PROF_SECS s (fan-out 10)" \
+            profile latency "$AH_PID" delivery "$OPS_RCV" -- \
+            publish_wait "$d" $((200 * PROF_SECS)) $((2000 * PROF_SECS)) --rate 200 --concurrency 16
     fi
     stop "$AH_PID"
     stop "$RCV_PID"
 }
 
-# isolation: 9 healthy webhooks and a 10th whose every request stalls.
+# isolation: 9 healthy webhooks and a 10th whose every request stalls.  The
+# delivery figure it is held against is measured again here, on the same
+# server just before (machine noise between scenarios is larger than 10 %):
+# airmeet A has 10 healthy webhooks, airmeet B 9 healthy and 1 stalling.
 scenario_isolation() {
     local d=$WORK/isolation
     start_receiver "$d" --stall-prefix /stall/ --stall-ms 60000
     start_airhook "$d"
     seed
     make_payloads "$d"
-    hooks_setup 10 1
+    hooks_setup 10
+    local airmeet_a=$AIRMEET
+    AIRMEET=$(admin POST /admin/v1/airmeets "{\"communityId\":\"$COMMUNITY\",\"name\":\"bench-b\"}" | jf id)
+    local i
+    for i in $(seq 0 8); do register "$RCV/h/b$i" >/dev/null; done
+    register "$RCV/stall/9" >/dev/null
+    mkdir -p "$d/a" "$d/b"
+    cp "$d/event.tpl" "$d/a/event.tpl"
+    sed "s/$airmeet_a/$AIRMEET/" "$d/event.tpl" >"$d/b/event.tpl"
+    # The reference: fan-out 10, all healthy.
+    publish "$d/a" "$EVENTS" --concurrency 16
+    wait_count $((EVENTS * 10)) 300
+    local ref
+    ref=$(calc "$(st count) / (($(st last_us) - $($UTIL json "$d/a/publish.json" first_us)) / 1e6)")
+    curl -sS "$RCV/ctl/reset" >/dev/null
+    # The same with one receiver stalling.
     local want=$((EVENTS * 9))
-    publish "$d" "$EVENTS" --concurrency 16
+    publish "$d/b" "$EVENTS" --concurrency 16
     wait_count "$want" 300
     local first last got rate
-    first=$($UTIL json "$d/publish.json" first_us)
+    first=$($UTIL json "$d/b/publish.json" first_us)
     last=$(st last_us)
     got=$(st count)
     rate=$(calc "$got / (($last - $first) / 1e6)")
-    local ref=${DELIVERY_RATE:-}
-    local ratio="—" res="no delivery figure in this run"
-    if [ -n "$ref" ]; then
-        ratio="$(calc "100 * $rate / $ref")%"
-        res=$(verdict "$rate >= 0.9 * $ref")
-    fi
-    row isolation "$rate deliveries/s to the 9 healthy" "${ref:-—} deliveries/s (delivery row)" "$ratio" \
-        "≥ 90 % of the delivery figure" "$res" \
-        "bench_loadgen --url \$AH/admin/v1/events --body-file event.tpl --count $EVENTS --concurrency 16 (9 webhooks + 1 stalling)"
-    detail "- **isolation**: $EVENTS events x 9 healthy webhooks = $want deliveries, $got acknowledged in $(calc "($last - $first) / 1e6") s; the 10th webhook's receiver path holds every request 60 s (airhook keeps its 16 connections busy, times them out at 15 s and retries)."
-    if [ "$res" != met ] && [ -n "$ref" ]; then
-        PROFILE_WHAT="bench_loadgen publishing $EVENTS more events, one webhook stalling" \
-            profile isolation "$AH_PID" "$PROF_SECS" -- publish "$d" "$EVENTS" --concurrency 16
+    local res
+    res=$(verdict "$rate >= 0.9 * $ref")
+    row isolation "$rate deliveries/s to the 9 healthy" \
+        "$ref deliveries/s (the delivery scenario, repeated on this server just before${DELIVERY_RATE:+; the delivery row: $DELIVERY_RATE})" \
+        "$(calc "100 * $rate / $ref")%" "≥ 90 % of the delivery figure" "$res" \
+        "bench_loadgen --url \$AH/admin/v1/events --body-file event.tpl --count $EVENTS --concurrency 16 (9 webhooks + 1 stalling; then the same with 10 healthy)"
+    detail "- **isolation**: $EVENTS events x 9 healthy webhooks = $want deliveries, $got acknowledged in $(calc "($last - $first) / 1e6") s; the 10th webhook's receiver path holds every request 60 s (airhook keeps its 16 connections busy, times them out at 15 s and retries). Reference: $EVENTS events to 10 healthy webhooks of another airmeet on the same server just before: $ref deliveries/s."
+    if want_profile "$res"; then
+        curl -sS "$RCV/ctl/reset" >/dev/null
+        PROFILE_WHAT="publishing $((EVENTS / 4)) more events, one webhook stalling" \
+            profile isolation "$AH_PID" delivery "$OPS_RCV" -- \
+            publish_wait "$d/b" $((EVENTS / 4)) $((EVENTS / 4 * 9)) --concurrency 16
     fi
     stop "$AH_PID"
     stop "$RCV_PID"
@@ -574,16 +694,25 @@ scenario_backlog() {
     seed
     make_payloads "$d"
     hooks_setup 10
-    local events=$((BACKLOG / 10))
-    publish "$d" "$events" --concurrency 32
+    local events=$((BACKLOG / 10)) budget
+    # Keep time for the drain and the footprint scenario after this one.
+    budget=$(($(left) - $([ "$QUICK" = 1 ] && echo 25 || echo 200)))
+    [ "$budget" -lt 10 ] && budget=10
+    publish "$d" "$events" --concurrency 32 --duration "$budget"
+    local queued
+    queued=$(($($UTIL json "$d/publish.json" ok) * 10))
+    [ "$queued" -lt "$BACKLOG" ] && log "backlog: only $queued deliveries queued in the time budget"
     local qsecs hwm_q rss_q
     qsecs=$($UTIL json "$d/publish.json" elapsed_s)
     hwm_q=$(rss_kb "$AH_PID" VmHWM)
     rss_q=$(rss_kb "$AH_PID" VmRSS)
-    local up_us
+    local up_us c0
+    c0=$(cpu_ticks "$AH_PID")
     up_us=$(date +%s%6N)
     curl -sS "$RCV/ctl/up" >/dev/null
-    wait_count "$BACKLOG" 420
+    wait_count "$queued" 420
+    local cpu
+    cpu=$(cpu_per "$queued" $(($(cpu_ticks "$AH_PID") - c0)))
     local last got rate hwm
     last=$(st last_us)
     got=$(st count)
@@ -594,14 +723,14 @@ scenario_backlog() {
     row backlog "$rate deliveries/s drained; peak RSS $(mb "$hwm") MB" "—" "—" \
         "≥ 15k/s; peak RSS ≤ 150 MB" "$res" \
         "bench_loadgen --url \$AH/admin/v1/events --count $events --concurrency 32 (10 webhooks, receiver down), then receiver up"
-    detail "- **backlog**: $events events x 10 webhooks = $BACKLOG deliveries queued in $qsecs s ($($UTIL json "$d/publish.json" rps) events/s) while the receiver held every connection (airhook with \`--delivery-timeout 300s --lease 600s\` so the held 160 do not time out meanwhile); RSS after queueing $(mb "$rss_q") MB (peak $(mb "$hwm_q") MB). Then the receiver came up: $got delivered in $(calc "($last - $up_us) / 1e6") s. Database file: $(du -m "$d/airhook.db" | cut -f1) MB (+WAL $(du -m "$d/airhook.db-wal" 2>/dev/null | cut -f1) MB)."
-    if [ "$res" != met ] && [ "$PROFILE" = 1 ]; then
+    detail "- **backlog**: $((queued / 10)) events x 10 webhooks = $queued deliveries queued in $qsecs s ($($UTIL json "$d/publish.json" rps) events/s) while the receiver held every connection (airhook with \`--delivery-timeout 300s --lease 600s\` so the held 160 do not time out meanwhile); RSS after queueing $(mb "$rss_q") MB (peak $(mb "$hwm_q") MB). Then the receiver came up: $got delivered in $(calc "($last - $up_us) / 1e6") s, $cpu of airhook CPU per delivery. Database file: $(du -m "$d/airhook.db" | cut -f1) MB (+WAL $(du -m "$d/airhook.db-wal" 2>/dev/null | cut -f1) MB)."
+    if want_profile "$res"; then
         # Profile a second, smaller backlog draining on top of the same table.
         curl -sS "$RCV/ctl/down" >/dev/null
         publish "$d" $((events / 10)) --concurrency 32
         curl -sS "$RCV/ctl/reset" >/dev/null
         PROFILE_WHAT="draining $((BACKLOG / 10)) more deliveries queued the same way (the table already holds $BACKLOG done ones)" \
-            profile backlog "$AH_PID" "$PROF_SECS" -- curl -sS "$RCV/ctl/up"
+            profile backlog "$AH_PID" delivery "$OPS_RCV" -- drain_wait $((BACKLOG / 10))
     fi
     stop "$AH_PID"
     stop "$RCV_PID"
@@ -631,7 +760,7 @@ scenario_footprint() {
         "≤ 15 MB idle; ≤ 60 MB with 100k" "$res" \
         "grep VmRSS /proc/\$PID/status (after bench_loadgen --count $HOOKS registrations)"
     detail "- **footprint**: VmRSS 2 s after start and seeding: $(mb "$idle") MB (VmHWM $(mb "$idle_hwm") MB); $HOOKS webhooks registered through webhook-register with distinct urls in $($UTIL json "$d/register.json" elapsed_s) s ($($UTIL json "$d/register.json" rps) req/s, $($UTIL json "$d/register.json" ok) answered 200), then 2 s idle: VmRSS $(mb "$full") MB, VmHWM $(mb "$full_hwm") MB. Database file $(du -m "$d/airhook.db" | cut -f1) MB."
-    if [ "$res" != met ]; then
+    if want_profile "$res"; then
         local maps=$d/smaps.txt
         awk '/^[0-9a-f]+-/ {name=$6} /^Rss:/ {rss[name]+=$2} END {for (n in rss) if (rss[n] > 256) printf "%8d kB  %s\n", rss[n], n}' \
             "/proc/$AH_PID/smaps" | sort -rn | head -12 >"$maps"
@@ -647,12 +776,65 @@ scenario_footprint() {
     stop "$AH_PID"
 }
 
+# The delivery scenario on PostgreSQL, one node and then two nodes sharing the
+# database (issue 5): a throwaway cluster from scripts/pg-test.sh (fsync off:
+# its data is thrown away), a fresh database per run; events are published
+# through the first node, and both nodes deliver.
+scenario_delivery_pg() {
+    local pgdir dsn
+    dsn=$(sh "$ROOT/scripts/pg-test.sh" start 2>"$WORK/pg-start.err" | tail -1) ||
+        { log "delivery-pg: PostgreSQL did not start: $(tail -3 "$WORK/pg-start.err")"; return 0; }
+    pgdir=$(sed -n 's/^AH_TEST_PG_DIR=//p' "$WORK/pg-start.err" | tail -1)
+    local nodes
+    for nodes in 1 2; do
+        local d=$WORK/delivery-pg-$nodes db="bench_${nodes}_$$"
+        psql -q "$dsn" -c "CREATE DATABASE $db" >/dev/null
+        local ndsn=${dsn%/*}/$db
+        start_receiver "$d"
+        BENCH_DB=$ndsn start_airhook "$d"
+        local pid1=$AH_PID ah1=$AH pid2=""
+        if [ "$nodes" = 2 ]; then
+            BENCH_DB=$ndsn start_airhook "$d/node2"
+            pid2=$AH_PID
+            AH=$ah1
+            AH_PID=$pid1
+        fi
+        seed
+        make_payloads "$d"
+        hooks_setup 10
+        local want=$((EVENTS * 10))
+        publish "$d" "$EVENTS" --concurrency 16
+        wait_count "$want" 300
+        local first last got rate
+        first=$($UTIL json "$d/publish.json" first_us)
+        last=$(st last_us)
+        got=$(st count)
+        rate=$(calc "$got / (($last - $first) / 1e6)")
+        local pct="—" base="—"
+        if [ -n "$DELIVERY_RATE" ]; then
+            pct="$(calc "100 * $rate / $DELIVERY_RATE")%"
+            base="$DELIVERY_RATE deliveries/s (delivery row, SQLite)"
+        fi
+        row "delivery-pg-$nodes" "$rate deliveries/s ($nodes node$([ "$nodes" = 2 ] && echo s))" \
+            "$base" "$pct" \
+            "reported beside SQLite (issue 5)" "measured" \
+            "BENCH_DB=postgres://… bench_loadgen --url \$AH/admin/v1/events --count $EVENTS --concurrency 16 (10 webhooks, $nodes node(s))"
+        detail "- **delivery-pg-$nodes**: PostgreSQL 15 (throwaway cluster, fsync off), $nodes airhook node(s) with \`--role all\` on one database, publishing through the first; $EVENTS events x 10 webhooks = $want deliveries, $got acknowledged in $(calc "($last - $first) / 1e6") s from the first publish to the last acknowledgement."
+        [ -n "$pid2" ] && stop "$pid2"
+        stop "$pid1"
+        stop "$RCV_PID"
+        psql -q "$dsn" -c "DROP DATABASE $db" >/dev/null 2>&1 || true
+    done
+    [ -n "$pgdir" ] && sh "$ROOT/scripts/pg-test.sh" stop "$pgdir" >/dev/null 2>&1
+}
+
 # ---------------------------------------------------------------------------
 START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 log "airhook bench: ${SCENARIOS} (quick=$QUICK, work dir $WORK)"
 for s in $SCENARIOS; do
     case $s in
-    api-list | api-register | ingest | delivery | latency | isolation | backlog | footprint) ;;
+    api-list | api-register | ingest | delivery | latency | isolation | backlog | footprint | delivery-pg) ;;
     *) die "unknown scenario $s" ;;
     esac
     t0=$(date +%s)
@@ -661,6 +843,7 @@ for s in $SCENARIOS; do
     log "== $s done in $(($(date +%s) - t0)) s"
 done
 ELAPSED=$(($(date +%s) - START))
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$ROOT" status --porcelain -- src include CMakeLists.txt 2>/dev/null)" ]; then
@@ -674,8 +857,9 @@ MODE=full
     echo "Written by \`make bench\` ($MODE) on $(date -u '+%Y-%m-%d %H:%M UTC'), in $ELAPSED s."
     echo
     echo "- machine: $NPROC cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
+    echo "- load average (1 min) at the start $LOAD_START, at the end $LOAD_END: other work on the machine shares the $NPROC cores and shows up as noise"
     echo "- airhook commit: $COMMIT, \`build/airhook\` (release build, RelWithDebInfo)"
-    echo "- every scenario: a fresh \`airhook serve --listen 127.0.0.1:0 --db sqlite:<tmp>/airhook.db --log-level warn --allow-net 127.0.0.0/8 --shutdown-grace 1s\` (SQLite default, WAL, synchronous=NORMAL), seeded through the admin and public APIs; \`--log-level warn\` so that the per-request and per-attempt log lines (info) do not dominate; load generator, receiver and baseline on the same machine; wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') with $WRK_T threads and $CONNS connections, ${WARM} s warm-up then ${DUR} s measured"
+    echo "- every scenario: a fresh \`airhook serve --listen 127.0.0.1:0 --db sqlite:<tmp>/airhook.db --log-level warn --allow-net 127.0.0.0/8 --shutdown-grace 1s${BENCH_AIRHOOK_FLAGS:+ $BENCH_AIRHOOK_FLAGS}\` (SQLite default, WAL, synchronous=NORMAL), seeded through the admin and public APIs; \`--log-level warn\` so that the per-request and per-attempt log lines (info) do not dominate; load generator, receiver and baseline on the same machine; wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') with $WRK_T threads and $CONNS connections, ${WARM} s warm-up then ${DUR} s measured"
     echo "- \`\$AH\` is the airhook under test; every scenario runs alone with \`bench/run.sh --only NAME\` (\`--quick\` for the small sizes)"
     echo
     $UTIL table "$TSV"

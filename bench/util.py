@@ -7,6 +7,8 @@
   util.py calc EXPR                  evaluate an arithmetic expression, print it
   util.py perf-top REPORT N          the N heaviest symbols and DSOs of a perf report
   util.py perf-children REPORT [N]  the N heaviest functions by inclusive time
+  util.py perf-syscalls STAT OPS     system calls per operation from perf stat -x,
+  util.py lock-stats PROBES SECS OPS write-lock hold times and checkpoints from uprobes
   util.py table TSV                  the results table (markdown) from run.sh's TSV
 """
 import json
@@ -52,7 +54,10 @@ def cmd_wrk(path):
 
 def cmd_calc(expr):
     v = eval(expr, {"__builtins__": {}}, {"max": max, "min": min})
-    print(f"{v:.4g}" if isinstance(v, float) else v)
+    if isinstance(v, float):
+        print(f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}")
+    else:
+        print(v)
 
 
 def cmd_perf_top(path, n):
@@ -101,6 +106,59 @@ def cmd_perf_children(path, n="25"):
         print(f"| {inc:.1f} % | {self_:.1f} % | `{sym[:80]}` |")
 
 
+def cmd_perf_syscalls(path, ops):
+    """From `perf stat -x, -e syscalls:sys_enter_*` output: counts per operation."""
+    ops = float(ops)
+    parts = []
+    for line in open(path, errors="replace"):
+        f = line.strip().split(",")
+        if len(f) >= 3 and f[2].startswith("syscalls:sys_enter_"):
+            try:
+                n = float(f[0])
+            except ValueError:
+                continue
+            if n:
+                parts.append((n / ops, f[2][len("syscalls:sys_enter_"):]))
+    parts.sort(reverse=True)
+    print(", ".join(f"{name} {per:.2f}" for per, name in parts) or "none counted")
+
+
+def cmd_lock_stats(path, secs, ops):
+    """From `perf script -F tid,time,event` of the ahbench uprobes."""
+    secs, ops = float(secs), float(ops)
+    open_tx, holds, ck_open, cks = {}, [], {}, []
+    for line in open(path, errors="replace"):
+        m = re.match(r"\s*(\d+)\s+([\d.]+):\s+(\S+):", line)
+        if not m:
+            continue
+        tid, t, ev = m.group(1), float(m.group(2)), m.group(3)
+        if ev.startswith("ahbench:txb"):
+            open_tx[tid] = t
+        elif ev.startswith("ahbench:txe"):
+            if tid in open_tx:  # read transactions end in tx_end too: unpaired
+                holds.append(t - open_tx.pop(tid))
+        elif ev.startswith("ahbench:ckptr"):
+            if tid in ck_open:
+                cks.append(t - ck_open.pop(tid))
+        elif ev.startswith("ahbench:ckpt"):
+            ck_open.setdefault(tid, t)
+    if not holds:
+        print("no write transaction seen")
+        return
+    holds.sort()
+    q = lambda a, p: a[int((len(a) - 1) * p)]
+    out = (f"{len(holds)} write transactions ({len(holds) / ops:.2f} per operation), held "
+           f"p50 {q(holds, .5) * 1e6:.0f} µs, p99 {q(holds, .99) * 1e6:.0f} µs, max {holds[-1] * 1e3:.1f} ms; "
+           f"the lock was held {100 * sum(holds) / secs:.0f} % of the {secs:.1f} s")
+    if cks:
+        cks.sort()
+        out += (f"; {len(cks)} checkpoints ran inside a commit, holding it: p50 {q(cks, .5) * 1e3:.1f} ms, "
+                f"max {cks[-1] * 1e3:.1f} ms, {100 * sum(cks) / secs:.0f} % of the time")
+    else:
+        out += "; no checkpoint ran"
+    print(out)
+
+
 def cmd_table(tsv):
     rows = [line.rstrip("\n").split("\t") for line in open(tsv) if line.strip()]
     head = ["scenario", "figure", "baseline (same run)", "ratio", "target", "result", "command"]
@@ -116,6 +174,8 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"json": cmd_json, "wrk": cmd_wrk, "calc": cmd_calc, "perf-top": cmd_perf_top,
      "perf-children": cmd_perf_children,
+     "perf-syscalls": cmd_perf_syscalls,
+     "lock-stats": cmd_lock_stats,
      "table": cmd_table}[cmd](*args)
 
 
