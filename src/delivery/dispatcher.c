@@ -309,6 +309,8 @@ void ah_dispatcher_wake(ah_dispatcher_t *d, const char *webhook_id, int64_t due)
     if (!d || !webhook_id || !ah_is_uuid(webhook_id))
         return;
     pthread_mutex_lock(&d->mu);
+    /* One wakeup per batch: a non-empty inbox already has one pending. */
+    bool was_empty = d->inbox_n == 0 && !d->inbox_overflow;
     if (d->inbox_n < INBOX_MAX) {
         memcpy(d->inbox[d->inbox_n].id, webhook_id, AH_ID_SIZE);
         d->inbox[d->inbox_n].due = due;
@@ -317,7 +319,8 @@ void ah_dispatcher_wake(ah_dispatcher_t *d, const char *webhook_id, int64_t due)
         d->inbox_overflow = true; /* the next rescan picks the work up */
     }
     pthread_mutex_unlock(&d->mu);
-    curl_multi_wakeup(d->multi);
+    if (was_empty)
+        curl_multi_wakeup(d->multi);
 }
 
 static struct wake *take_inbox(ah_dispatcher_t *d, size_t *n, bool *overflow)

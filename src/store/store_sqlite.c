@@ -62,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 
@@ -484,6 +485,12 @@ typedef struct sqlite_store {
     pthread_cond_t pub_cv;
     struct pub_job *pub_head, **pub_tail;
     bool pub_leader;
+    /* Background checkpoints (file databases; see checkpointer()). */
+    bool bg_checkpoint;
+    bool ckpt_stop;
+    pthread_t ckpt_thread;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
 } sqlite_store_t;
 
 /*
@@ -562,6 +569,9 @@ static int conn_open(sqlite_store_t *s, conn_t **out, char *err, size_t errlen)
                           " PRAGMA cache_size = " CACHE_KIB "; PRAGMA temp_store = MEMORY;"
                           " PRAGMA wal_autocheckpoint = " WAL_CHECKPOINT_PAGES ";",
                           NULL, NULL, NULL);
+    /* With background checkpoints no commit checkpoints under the write lock. */
+    if (rc == SQLITE_OK && s->bg_checkpoint)
+        rc = sqlite3_exec(c->db, "PRAGMA wal_autocheckpoint = 0;", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function_v2(c->db, "ah_uuid", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
                                         sql_uuid, NULL, NULL, NULL);
@@ -2479,11 +2489,14 @@ static int delivery_stats(ah_store_t *base, ah_delivery_stats_t *out)
     return rc;
 }
 
+static void stop_checkpointer(sqlite_store_t *s);
+
 static void store_close(ah_store_t *base)
 {
     sqlite_store_t *s = from(base);
     if (!s)
         return;
+    stop_checkpointer(s);
     conn_t *c = s->all;
     while (c) {
         conn_t *next = c->next_all;
@@ -2493,6 +2506,8 @@ static void store_close(ah_store_t *base)
     pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->pub_mu);
     pthread_cond_destroy(&s->pub_cv);
+    pthread_mutex_destroy(&s->ckpt_mu);
+    pthread_cond_destroy(&s->ckpt_cv);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->uri);
@@ -2658,6 +2673,62 @@ static char *dup_str(const char *s)
     return p;
 }
 
+/*
+ * Checkpoints in the background.  Left to SQLite, the commit that crosses
+ * the WAL threshold copies the WAL into the database itself, with the write
+ * lock held: 15-60 ms during which every publish, claim and record waits.
+ * Instead every connection runs with wal_autocheckpoint = 0 and this thread,
+ * on a connection of its own, runs PASSIVE checkpoints (which never block
+ * readers or writers) every CHECKPOINT_EVERY_MS.
+ */
+#define CHECKPOINT_EVERY_MS 100
+
+static void *checkpointer(void *arg)
+{
+    sqlite_store_t *s = arg;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(s->uri, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        ah_logf(AH_LOG_ERROR, "sqlite: checkpoint thread cannot open %s", s->path);
+        sqlite3_close(db);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->ckpt_mu);
+    while (!s->ckpt_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
+        if (s->ckpt_stop)
+            break;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        int n_log = 0, n_done = 0;
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_done);
+        pthread_mutex_lock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    /* A last full pass so a clean stop leaves a small WAL. */
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    sqlite3_close(db);
+    return NULL;
+}
+
+static void stop_checkpointer(sqlite_store_t *s)
+{
+    if (!s->bg_checkpoint)
+        return;
+    pthread_mutex_lock(&s->ckpt_mu);
+    s->ckpt_stop = true;
+    pthread_cond_signal(&s->ckpt_cv);
+    pthread_mutex_unlock(&s->ckpt_mu);
+    pthread_join(s->ckpt_thread, NULL);
+    s->bg_checkpoint = false;
+}
+
 int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -2681,8 +2752,11 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
     pthread_mutex_init(&s->pub_mu, NULL);
     pthread_cond_init(&s->pub_cv, NULL);
     s->pub_tail = &s->pub_head;
+    pthread_mutex_init(&s->ckpt_mu, NULL);
+    pthread_cond_init(&s->ckpt_cv, NULL);
 
     bool memory = strcmp(path, ":memory:") == 0;
+    s->bg_checkpoint = !memory; /* connections are opened accordingly */
     char uri[URI_MAX];
     if (memory) {
         /* memdb: shared by this store's connections only, gone at close. */
@@ -2714,6 +2788,12 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
         return rc;
     }
     s->idle = c;
+    if (s->bg_checkpoint && pthread_create(&s->ckpt_thread, NULL, checkpointer, s)) {
+        /* No thread: let commits checkpoint, as SQLite does by default. */
+        s->bg_checkpoint = false;
+        sqlite3_exec(c->db, "PRAGMA wal_autocheckpoint = " WAL_CHECKPOINT_PAGES ";", NULL, NULL,
+                     NULL);
+    }
     *out = &s->base;
     return AH_OK;
 }
