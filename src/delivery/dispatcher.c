@@ -155,7 +155,8 @@ struct ah_dispatcher {
     int64_t grace_deadline;
 
     pthread_mutex_t mu; /* guards inbox */
-    struct wake *inbox;
+    struct wake *inbox;        /* filled by any thread under mu */
+    struct wake *inbox_spare;  /* the one the loop is reading; swapped in take_inbox */
     size_t inbox_n;
     bool inbox_overflow;
 
@@ -323,22 +324,20 @@ void ah_dispatcher_wake(ah_dispatcher_t *d, const char *webhook_id, int64_t due)
         curl_multi_wakeup(d->multi);
 }
 
+/*
+ * Swaps the inbox with the spare buffer (both allocated once at start) and
+ * returns what had arrived; the caller reads it until the next swap.
+ */
 static struct wake *take_inbox(ah_dispatcher_t *d, size_t *n, bool *overflow)
 {
-    static const size_t cap = INBOX_MAX;
-    struct wake *fresh = malloc(cap * sizeof *fresh);
     pthread_mutex_lock(&d->mu);
     struct wake *got = d->inbox;
     *n = d->inbox_n;
     *overflow = d->inbox_overflow;
-    if (fresh) {
-        d->inbox = fresh;
-        d->inbox_n = 0;
-        d->inbox_overflow = false;
-    } else {
-        got = NULL; /* keep the inbox; try again next turn */
-        *n = 0;
-    }
+    d->inbox = d->inbox_spare;
+    d->inbox_spare = got;
+    d->inbox_n = 0;
+    d->inbox_overflow = false;
     pthread_mutex_unlock(&d->mu);
     return got;
 }
@@ -353,7 +352,6 @@ static void drain_inbox(ah_dispatcher_t *d)
         if (h)
             schedule(d, h, w[i].due);
     }
-    free(w);
     if (overflow)
         d->last_rescan = 0;
 }
@@ -915,13 +913,14 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
     d->n_buckets = HOOKS_BUCKETS_MIN;
     d->buckets = calloc(d->n_buckets, sizeof *d->buckets);
     d->inbox = malloc(INBOX_MAX * sizeof *d->inbox);
+    d->inbox_spare = malloc(INBOX_MAX * sizeof *d->inbox_spare);
     /* Room for a batch kept through an outage plus everything in flight. */
     d->results_cap = BATCH_MAX + d->cfg.max_in_flight;
     d->results = malloc(d->results_cap * sizeof *d->results);
     d->retry_hooks = malloc(d->results_cap * sizeof *d->retry_hooks);
     d->wh = malloc(sizeof *d->wh);
     d->multi = curl_multi_init();
-    if (!d->buckets || !d->inbox || !d->results || !d->retry_hooks || !d->wh || !d->multi) {
+    if (!d->buckets || !d->inbox || !d->inbox_spare || !d->results || !d->retry_hooks || !d->wh || !d->multi) {
         snprintf(err, errlen, "out of memory starting the dispatcher");
         goto fail;
     }
@@ -943,6 +942,7 @@ fail:
     curl_multi_cleanup(d->multi);
     free(d->buckets);
     free(d->inbox);
+    free(d->inbox_spare);
     free(d->results);
     free(d->retry_hooks);
     free(d->wh);
@@ -979,6 +979,7 @@ void ah_dispatcher_stop(ah_dispatcher_t *d, int64_t grace_ms)
     free(d->buckets);
     free(d->heap);
     free(d->inbox);
+    free(d->inbox_spare);
     free(d->results);
     free(d->retry_hooks);
     free(d->wh);

@@ -1072,21 +1072,36 @@ static int setting_add(ah_store_t *base, const char *key, const char *value)
     return setting_write(base, ST_SETTING_ADD, key, value);
 }
 
-static int community_create(ah_store_t *base, const ah_community_t *cm)
+/* Binds a record's fields to a write statement; nonzero on failure. */
+typedef int (*bind_fn)(sqlite3_stmt *st, const void *arg);
+
+/* Runs one write statement on a borrowed connection: bind with fn, step. */
+static int exec_with(ah_store_t *base, enum stmt_id id, bind_fn fn, const void *arg)
 {
     sqlite_store_t *s = from(base);
     conn_t *c;
     sqlite3_stmt *st;
-    int rc = borrow(s, ST_COMMUNITY_INSERT, &c, &st);
+    int rc = borrow(s, id, &c, &st);
     if (rc)
         return rc;
-    if (BIND_OPT_FIELD(st, 1, cm->id) || BIND_FIELD(st, 2, cm->name) ||
-        sqlite3_bind_int64(st, 3, cm->created_at))
+    if (fn(st, arg))
         rc = bind_failed(c, st);
     else
         rc = run(c, st);
     release(s, c);
     return rc;
+}
+
+static int bind_community(sqlite3_stmt *st, const void *arg)
+{
+    const ah_community_t *cm = arg;
+    return BIND_OPT_FIELD(st, 1, cm->id) || BIND_FIELD(st, 2, cm->name) ||
+           sqlite3_bind_int64(st, 3, cm->created_at);
+}
+
+static int community_create(ah_store_t *base, const ah_community_t *cm)
+{
+    return exec_with(base, ST_COMMUNITY_INSERT, bind_community, cm);
 }
 
 /* Looks up one row by a single string key with statement id. */
@@ -1128,23 +1143,18 @@ static int community_list(ah_store_t *base, ah_community_t **out, size_t *n)
     return rc;
 }
 
+static int bind_access_key(sqlite3_stmt *st, const void *arg)
+{
+    const ah_access_key_t *k = arg;
+    return BIND_OPT_FIELD(st, 1, k->id) || BIND_OPT_FIELD(st, 2, k->community_id) ||
+           BIND_FIELD(st, 3, k->label) || BIND_OPT_FIELD(st, 4, k->access_key) ||
+           BIND_OPT_FIELD(st, 5, k->secret_hash) || sqlite3_bind_int64(st, 6, k->created_at) ||
+           sqlite3_bind_int64(st, 7, k->revoked_at);
+}
+
 static int access_key_create(ah_store_t *base, const ah_access_key_t *k)
 {
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow(s, ST_KEY_INSERT, &c, &st);
-    if (rc)
-        return rc;
-    if (BIND_OPT_FIELD(st, 1, k->id) || BIND_OPT_FIELD(st, 2, k->community_id) ||
-        BIND_FIELD(st, 3, k->label) || BIND_OPT_FIELD(st, 4, k->access_key) ||
-        BIND_OPT_FIELD(st, 5, k->secret_hash) || sqlite3_bind_int64(st, 6, k->created_at) ||
-        sqlite3_bind_int64(st, 7, k->revoked_at))
-        rc = bind_failed(c, st);
-    else
-        rc = run(c, st);
-    release(s, c);
-    return rc;
+    return exec_with(base, ST_KEY_INSERT, bind_access_key, k);
 }
 
 static int access_key_find(ah_store_t *base, const char *access_key, ah_access_key_t *out)
@@ -1198,22 +1208,17 @@ static int access_key_revoke(ah_store_t *base, const char *id, int64_t now)
     return rc;
 }
 
+static int bind_token(sqlite3_stmt *st, const void *arg)
+{
+    const ah_token_t *t = arg;
+    return BIND_OPT_FIELD(st, 1, t->token_hash) || BIND_OPT_FIELD(st, 2, t->key_id) ||
+           BIND_OPT_FIELD(st, 3, t->community_id) || BIND_FIELD(st, 4, t->label) ||
+           sqlite3_bind_int64(st, 5, t->created_at) || sqlite3_bind_int64(st, 6, t->expires_at);
+}
+
 static int token_create(ah_store_t *base, const ah_token_t *t)
 {
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow(s, ST_TOKEN_INSERT, &c, &st);
-    if (rc)
-        return rc;
-    if (BIND_OPT_FIELD(st, 1, t->token_hash) || BIND_OPT_FIELD(st, 2, t->key_id) ||
-        BIND_OPT_FIELD(st, 3, t->community_id) || BIND_FIELD(st, 4, t->label) ||
-        sqlite3_bind_int64(st, 5, t->created_at) || sqlite3_bind_int64(st, 6, t->expires_at))
-        rc = bind_failed(c, st);
-    else
-        rc = run(c, st);
-    release(s, c);
-    return rc;
+    return exec_with(base, ST_TOKEN_INSERT, bind_token, t);
 }
 
 static int token_find(ah_store_t *base, const char *token_hash, ah_token_t *out)
@@ -1241,22 +1246,17 @@ static int token_purge(ah_store_t *base, int64_t now, size_t *n_deleted)
     return rc;
 }
 
+static int bind_airmeet(sqlite3_stmt *st, const void *arg)
+{
+    const ah_airmeet_t *a = arg;
+    return BIND_OPT_FIELD(st, 1, a->id) || BIND_OPT_FIELD(st, 2, a->community_id) ||
+           BIND_FIELD(st, 3, a->name) || sqlite3_bind_int64(st, 4, a->start_time) ||
+           sqlite3_bind_int64(st, 5, a->end_time) || sqlite3_bind_int64(st, 6, a->created_at);
+}
+
 static int airmeet_create(ah_store_t *base, const ah_airmeet_t *a)
 {
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow(s, ST_AIRMEET_INSERT, &c, &st);
-    if (rc)
-        return rc;
-    if (BIND_OPT_FIELD(st, 1, a->id) || BIND_OPT_FIELD(st, 2, a->community_id) ||
-        BIND_FIELD(st, 3, a->name) || sqlite3_bind_int64(st, 4, a->start_time) ||
-        sqlite3_bind_int64(st, 5, a->end_time) || sqlite3_bind_int64(st, 6, a->created_at))
-        rc = bind_failed(c, st);
-    else
-        rc = run(c, st);
-    release(s, c);
-    return rc;
+    return exec_with(base, ST_AIRMEET_INSERT, bind_airmeet, a);
 }
 
 static int airmeet_get(ah_store_t *base, const char *id, ah_airmeet_t *out)
@@ -1264,22 +1264,17 @@ static int airmeet_get(ah_store_t *base, const char *id, ah_airmeet_t *out)
     return get_by(base, ST_AIRMEET_GET, id, row_airmeet, out);
 }
 
+static int bind_session(sqlite3_stmt *st, const void *arg)
+{
+    const ah_session_t *ss = arg;
+    return BIND_OPT_FIELD(st, 1, ss->id) || BIND_OPT_FIELD(st, 2, ss->airmeet_id) ||
+           BIND_OPT_FIELD(st, 3, ss->community_id) || BIND_FIELD(st, 4, ss->name) ||
+           sqlite3_bind_int64(st, 5, ss->created_at);
+}
+
 static int session_create(ah_store_t *base, const ah_session_t *ss)
 {
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow(s, ST_SESSION_INSERT, &c, &st);
-    if (rc)
-        return rc;
-    if (BIND_OPT_FIELD(st, 1, ss->id) || BIND_OPT_FIELD(st, 2, ss->airmeet_id) ||
-        BIND_OPT_FIELD(st, 3, ss->community_id) || BIND_FIELD(st, 4, ss->name) ||
-        sqlite3_bind_int64(st, 5, ss->created_at))
-        rc = bind_failed(c, st);
-    else
-        rc = run(c, st);
-    release(s, c);
-    return rc;
+    return exec_with(base, ST_SESSION_INSERT, bind_session, ss);
 }
 
 static int session_get(ah_store_t *base, const char *id, ah_session_t *out)
