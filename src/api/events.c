@@ -7,6 +7,12 @@
  * The delivered body is the "data" value exactly as it appeared in the
  * request: its span is cut from the raw text (jsonspan.c), never
  * re-serialised.  Then the dispatcher is told which webhooks have work.
+ *
+ * While the event waits for its commit the request is suspended
+ * (ah_http_suspend) and the store answers it from its publishing thread
+ * (event_publish_async), so that a listener thread is not held per waiting
+ * publish and the store can commit many publishes at once; stores without
+ * that, and requests that cannot wait, publish synchronously.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,21 +70,64 @@ static bool read_event(json_t *body, ah_event_t *ev, ah_http_resp_t *resp)
     return true;
 }
 
+/* A publish in flight: everything the answer needs once the store is done. */
+typedef struct pub_ctx {
+    ah_app_t *app;
+    ah_http_resp_t *resp;
+    ah_http_pending_t *pending; /* NULL: answered in the handler */
+    ah_event_t ev;
+    ah_publish_result_t res;
+} pub_ctx_t;
+
+/* Writes the answer to a publish that the store has finished, and frees p. */
+static void answer(pub_ctx_t *p, int rc)
+{
+    ah_http_resp_t *resp = p->resp;
+    if (rc == AH_EUNAVAIL) {
+        ah_admin_error(resp, 503, "storage is unavailable; the event was not accepted");
+        ah_strlcpy(resp->retry_after, "1", sizeof resp->retry_after);
+    } else if (rc) {
+        ah_admin_error(resp, 500, "the event was not accepted (%s)", ah_strerror(rc));
+    } else {
+        for (size_t i = 0; p->res.webhook_ids && i < p->res.n_deliveries; i++)
+            ah_dispatcher_wake(p->app->dispatcher, p->res.webhook_ids[i], p->ev.created_at);
+        if (!p->res.duplicate)
+            ah_metrics_event_accepted();
+        /* Formatted by hand: this runs on the store's publishing thread. */
+        char body[128];
+        int n = snprintf(body, sizeof body, "{\"eventId\":\"%s\",\"deliveries\":%zu,\"duplicate\":%s}",
+                         p->res.event_id, p->res.n_deliveries, p->res.duplicate ? "true" : "false");
+        ah_http_resp_text(resp, 202, NULL, body, (size_t)n);
+    }
+    ah_http_pending_t *pending = p->pending;
+    free(p->res.webhook_ids);
+    free(p);
+    if (pending)
+        ah_http_resume(pending);
+}
+
+static void published(void *arg, int rc)
+{
+    answer(arg, rc);
+}
+
 void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     ah_app_t *app = ctx;
     char why[WHY_SIZE];
-    ah_event_t *ev = NULL;
-    ah_publish_result_t res = {0};
     json_t *body = ah_parse_body(req, false, why, sizeof why);
     if (!body) {
         ah_admin_error(resp, 400, "%s", why);
         return;
     }
-    if (!(ev = calloc(1, sizeof *ev))) {
+    pub_ctx_t *p = calloc(1, sizeof *p);
+    if (!p) {
         ah_admin_error(resp, 500, "out of memory");
         goto out;
     }
+    p->app = app;
+    p->resp = resp;
+    ah_event_t *ev = &p->ev;
     if (!read_event(body, ev, resp))
         goto out;
     size_t off = 0, len = 0;
@@ -86,7 +135,7 @@ void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         ah_admin_error(resp, 400, "field 'data' could not be located in the body");
         goto out;
     }
-    ev->data = req->body + off;
+    ev->data = req->body + off; /* req->body lives until the answer is sent */
     ev->data_len = len;
     ah_community_t c;
     int rc = app->store->ops->community_get(app->store, ev->community_id, &c);
@@ -96,25 +145,20 @@ void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     }
     ah_uuid_v4(ev->id);
     ev->created_at = ah_now_ms();
-    if (!rc)
-        rc = app->store->ops->event_publish(app->store, ev, &res);
+    json_decref(body);
+    body = NULL;
     if (rc) {
-        if (rc == AH_EUNAVAIL) {
-            ah_admin_error(resp, 503, "storage is unavailable; the event was not accepted");
-            ah_strlcpy(resp->retry_after, "1", sizeof resp->retry_after);
-        } else
-            ah_admin_error(resp, 500, "the event was not accepted (%s)", ah_strerror(rc));
-        goto out;
+        answer(p, rc);
+        return;
     }
-    for (size_t i = 0; res.webhook_ids && i < res.n_deliveries; i++)
-        ah_dispatcher_wake(app->dispatcher, res.webhook_ids[i], ev->created_at);
-    if (!res.duplicate)
-        ah_metrics_event_accepted();
-    ah_http_resp_json(resp, 202,
-                      json_pack("{s:s, s:I, s:b}", "eventId", res.event_id, "deliveries",
-                                (json_int_t)res.n_deliveries, "duplicate", res.duplicate));
+    /* Let the request wait without a listener thread while its batch commits. */
+    if (app->store->ops->event_publish_async && (p->pending = ah_http_suspend(req))) {
+        app->store->ops->event_publish_async(app->store, ev, &p->res, published, p);
+        return;
+    }
+    answer(p, app->store->ops->event_publish(app->store, ev, &p->res));
+    return;
 out:
-    free(res.webhook_ids);
-    free(ev);
+    free(p);
     json_decref(body);
 }

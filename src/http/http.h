@@ -47,6 +47,7 @@ typedef struct ah_http_req {
     char client_ip[64];
     const void *route;                      /* set by the app's prepare step */
     int64_t start_us;
+    void *server_ctx;                       /* the listener's; NULL outside one (tests) */
 } ah_http_req_t;
 
 typedef struct ah_http_resp {
@@ -68,6 +69,19 @@ void ah_http_resp_json(ah_http_resp_t *resp, int status, struct json_t *j);
 /* Sets a non-JSON body (copied) with the given content type (static string). */
 void ah_http_resp_text(ah_http_resp_t *resp, int status, const char *content_type,
                        const char *text, size_t len);
+
+/*
+ * Answering later.  A handler that hands its work to another thread calls
+ * ah_http_suspend(req): the connection then waits, holding no listener
+ * thread, until that thread has written the answer into the request's resp
+ * and called ah_http_resume().  req and resp stay valid until then.  NULL
+ * means the request cannot wait (no listener behind it, as in unit tests, or
+ * the listener is stopping): the handler answers before returning, as usual.
+ */
+typedef struct ah_http_pending ah_http_pending_t;
+ah_http_pending_t *ah_http_suspend(ah_http_req_t *req);
+/* resp holds the answer: send it.  Any thread; p is gone after the call. */
+void ah_http_resume(ah_http_pending_t *p);
 
 /* What the listener needs from the application. */
 typedef struct ah_http_app {
@@ -100,7 +114,10 @@ int ah_http_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t 
  */
 int ah_http_start(const char *addr, unsigned threads, const ah_http_app_t *app,
                   ah_http_server_t **out, char *bound, size_t boundsz, char *err, size_t errlen);
-/* Stops accepting, finishes requests in progress, frees everything. */
+/*
+ * Stops accepting, waits for the answers of suspended requests, finishes
+ * requests in progress, frees everything.
+ */
 void ah_http_stop(ah_http_server_t *srv);
 
 #endif

@@ -7,6 +7,12 @@
  * carries a `struct conn_req` in MHD's per-request pointer; it is freed by the
  * request-completed callback whatever happened.
  *
+ * A handler may suspend its request (ah_http_suspend) and have another thread
+ * answer it (ah_http_resume): MHD then calls the access handler once more,
+ * and that call queues the answer.  The server counts suspended requests;
+ * ah_http_stop refuses new suspensions and waits for the count to reach zero
+ * before MHD_stop_daemon, which must not find a suspended connection.
+ *
  * Responses are queued on the last access-handler call (after the body), or
  * on the first one when the request can be refused from its headers alone
  * (unknown path, wrong method, Content-Length over the limit).  Queueing on
@@ -19,6 +25,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,15 +44,22 @@
 struct ah_http_server {
     struct MHD_Daemon *daemon;
     ah_http_app_t app;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;     /* signalled when n_suspended drops */
+    size_t n_suspended;    /* suspended, not yet resumed */
+    bool stopping;         /* no more suspensions */
 };
 
 struct conn_req {
     ah_http_req_t req;
     ah_http_resp_t resp;
+    ah_http_server_t *srv;
+    struct MHD_Connection *conn;
     size_t limit;
     size_t body_cap;
     size_t discarded;
     bool decided;   /* resp is final: do not call handle() */
+    bool suspended; /* handle() suspended it: the next call queues resp */
     bool queued;
 };
 
@@ -89,6 +103,37 @@ void ah_http_resp_text(ah_http_resp_t *resp, int status, const char *content_typ
         memcpy(resp->body, text, len);
         resp->body[len] = '\0';
     }
+}
+
+/* ---- answering later ---- */
+
+ah_http_pending_t *ah_http_suspend(ah_http_req_t *req)
+{
+    struct conn_req *r = req->server_ctx;
+    if (!r || r->suspended)
+        return NULL;
+    ah_http_server_t *srv = r->srv;
+    pthread_mutex_lock(&srv->mu);
+    bool ok = !srv->stopping;
+    if (ok)
+        srv->n_suspended++;
+    pthread_mutex_unlock(&srv->mu);
+    if (!ok)
+        return NULL;
+    r->suspended = true;
+    MHD_suspend_connection(r->conn);
+    return (ah_http_pending_t *)r;
+}
+
+void ah_http_resume(ah_http_pending_t *p)
+{
+    struct conn_req *r = (struct conn_req *)p;
+    ah_http_server_t *srv = r->srv; /* r may be freed once resumed */
+    MHD_resume_connection(r->conn);
+    pthread_mutex_lock(&srv->mu);
+    srv->n_suspended--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
 }
 
 /* ---- collecting headers and query arguments ---- */
@@ -196,7 +241,10 @@ static enum MHD_Result first_call(ah_http_server_t *srv, struct MHD_Connection *
     if (!r)
         return MHD_NO;
     *con_cls = r;
+    r->srv = srv;
+    r->conn = c;
     ah_http_req_t *req = &r->req;
+    req->server_ctx = r;
     req->method = method;
     req->path = url;
     req->start_us = ah_mono_us();
@@ -251,6 +299,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->suspended) /* resumed: resp holds the answer */
+        return queue(srv, c, r);
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -274,6 +324,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return MHD_NO;
         }
         srv->app.handle(srv->app.ctx, &r->req, &r->resp);
+        if (r->suspended)
+            return MHD_YES; /* answered by ah_http_resume */
     }
     return queue(srv, c, r);
 }
@@ -360,7 +412,9 @@ int ah_http_start(const char *addr, unsigned threads, const ah_http_app_t *app,
     if (!srv)
         return AH_ENOMEM;
     srv->app = *app;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->cv, NULL);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (threads < 1)
@@ -373,6 +427,8 @@ int ah_http_start(const char *addr, unsigned threads, const ah_http_app_t *app,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s (address in use, or not permitted?)", addr);
+        pthread_cond_destroy(&srv->cv);
+        pthread_mutex_destroy(&srv->mu);
         free(srv);
         return AH_EIO;
     }
@@ -394,6 +450,13 @@ void ah_http_stop(ah_http_server_t *srv)
 {
     if (!srv)
         return;
+    pthread_mutex_lock(&srv->mu);
+    srv->stopping = true;
+    while (srv->n_suspended)
+        pthread_cond_wait(&srv->cv, &srv->mu);
+    pthread_mutex_unlock(&srv->mu);
     MHD_stop_daemon(srv->daemon);
+    pthread_cond_destroy(&srv->cv);
+    pthread_mutex_destroy(&srv->mu);
     free(srv);
 }

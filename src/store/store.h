@@ -313,6 +313,16 @@ typedef struct ah_store_ops {
      * creates nothing.  ev->id is chosen by the caller.
      */
     int (*event_publish)(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res);
+    /*
+     * Optional (NULL: the backend has none; call event_publish).  The same
+     * publish, but it returns at once and done(arg, rc) runs later, on a
+     * thread of the store, after the commit that holds the event (or the
+     * failure), with *res filled as event_publish fills it.  ev (and its
+     * data) and res must stay valid until done runs; done must not call the
+     * store's publish.
+     */
+    void (*event_publish_async)(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
+                                void (*done)(void *arg, int rc), void *arg);
     /* ev->data is malloc'd; the caller frees it. */
     int (*event_get)(ah_store_t *s, const char *id, ah_event_t *out);
 
