@@ -222,6 +222,35 @@ static const char *const migrations[] = {
     "CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, created_at, id);"
     "CREATE INDEX deliveries_by_event ON deliveries(event_id, created_at, id);"
     "CREATE INDEX deliveries_age ON deliveries(status, created_at);",
+
+    /*
+     * 3: fewer b-trees to write per delivery.  Only pending deliveries are
+     * ever looked up by due time or age, so those two indexes now hold
+     * pending rows only (a finished delivery leaves them instead of moving
+     * to another key); each ends in status, which SQLite needs to see them
+     * as covering.  Attempts lose their random id and its index, which
+     * nothing read: they are found by delivery.
+     */
+    "DROP INDEX deliveries_queue;"
+    "DROP INDEX deliveries_age;"
+    "CREATE INDEX deliveries_pending ON deliveries(webhook_id, next_attempt_at, status)"
+    "  WHERE status = 'pending';"
+    "CREATE INDEX deliveries_pending_age ON deliveries(created_at, status)"
+    "  WHERE status = 'pending';"
+    "CREATE TABLE attempts_v3 ("
+    "  delivery_id TEXT NOT NULL REFERENCES deliveries(id),"
+    "  attempt_no INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL DEFAULT 0,"
+    "  status_code INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT,"
+    "  response_head TEXT"
+    ");"
+    "INSERT INTO attempts_v3 SELECT delivery_id, attempt_no, started_at, duration_ms,"
+    "  status_code, error, response_head FROM attempts ORDER BY rowid;"
+    "DROP TABLE attempts;"
+    "ALTER TABLE attempts_v3 RENAME TO attempts;"
+    "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt_no);",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -385,7 +414,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                         " RETURNING webhook_id",
     [ST_EVENT_GET] = "SELECT " EVENT_COLS " FROM events WHERE id = ?1",
     [ST_EVENT_BODY] = "SELECT trigger, data FROM events WHERE id = ?1",
-    /* One step of the skip-scan over deliveries_queue: the next webhook with pending work. */
+    /* One step of the skip-scan over deliveries_pending: the next webhook with pending work. */
     [ST_DUE_NEXT] = "SELECT webhook_id, next_attempt_at FROM deliveries"
                     " WHERE status = 'pending' AND webhook_id > ?1"
                     " ORDER BY webhook_id, next_attempt_at LIMIT 1",
@@ -409,8 +438,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                            " THEN ?7 ELSE next_attempt_at END,"
                            " status = CASE WHEN status = 'pending' THEN ?6 ELSE status END"
                            " WHERE id = ?1 RETURNING webhook_id",
-    [ST_ATTEMPT_INSERT] = "INSERT INTO attempts (id, delivery_id, " ATTEMPT_COLS ")"
-                          " VALUES (ah_uuid(), ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_ATTEMPT_INSERT] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_WEBHOOK_SUCCEEDED] = "UPDATE webhooks SET failing_since = 0"
                              " WHERE id = ?1 AND failing_since <> 0",
     [ST_WEBHOOK_FAILED] =
@@ -442,8 +471,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " lease_until = CASE WHEN status = 'pending' THEN lease_until ELSE 0 END"
                           " WHERE id = ?1 RETURNING webhook_id",
     [ST_WEBHOOK_DEREGISTERED_AT] = "SELECT deregistered_at FROM webhooks WHERE id = ?1",
-    /* Left alone, the planner ranges over every webhook's failures on deliveries_age. */
-    [ST_WEBHOOK_RECOVER] = "UPDATE deliveries INDEXED BY deliveries_queue"
+    /* The webhook's deliveries since `since`, of which the failed ones. */
+    [ST_WEBHOOK_RECOVER] = "UPDATE deliveries INDEXED BY deliveries_by_webhook"
                            " SET status = 'pending', next_attempt_at = ?3,"
                            " updated_at = ?3, lease_until = 0"
                            " WHERE webhook_id = ?1 AND status = 'failed' AND created_at >= ?2",
@@ -452,7 +481,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " WHERE id = ?1 AND deregistered_at = 0",
     /*
      * Both halves in one statement, so one snapshot.  The count walks the
-     * pending entries of deliveries_age; the oldest is its first entry.
+     * pending entries of deliveries_pending_age; the oldest is its first entry.
      */
     [ST_DELIVERY_STATS] = "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'),"
                           " (SELECT created_at FROM deliveries WHERE status = 'pending'"
@@ -1918,7 +1947,7 @@ typedef struct due_walk {
 } due_walk_t;
 
 /*
- * The skip-scan: each step is one probe of deliveries_queue for the first
+ * The skip-scan: each step is one probe of deliveries_pending for the first
  * pending row of the next webhook id, so the cost is per webhook, not per
  * pending delivery.
  */

@@ -1223,18 +1223,19 @@ static void test_query_plans(void **state)
                 "SCAN");
     expect_plan(s, ST_EVENT_FIND_KEY, "(community_id=? AND idempotency_key=?)", "SCAN");
     expect_plan(s, ST_CLAIM,
-                "USING INDEX deliveries_queue (status=? AND webhook_id=? AND next_attempt_at<?)",
+                "USING INDEX deliveries_pending (webhook_id=? AND next_attempt_at<?)",
                 "TEMP B-TREE");
-    expect_plan(s, ST_NEXT_DUE, "deliveries_queue (status=? AND webhook_id=?)", "TEMP B-TREE");
-    expect_plan(s, ST_DUE_NEXT, "COVERING INDEX deliveries_queue (status=? AND webhook_id>?)",
+    expect_plan(s, ST_NEXT_DUE, "deliveries_pending (webhook_id=?)", "TEMP B-TREE");
+    expect_plan(s, ST_DUE_NEXT, "COVERING INDEX deliveries_pending (webhook_id>?)",
                 "TEMP B-TREE");
     expect_plan(s, ST_DELIVERY_LIST_WEBHOOK,
                 "deliveries_by_webhook (webhook_id=? AND (created_at,id)<(?,?))", "TEMP B-TREE");
     expect_plan(s, ST_DELIVERY_LIST_EVENT,
                 "deliveries_by_event (event_id=? AND (created_at,id)<(?,?))", "TEMP B-TREE");
-    expect_plan(s, ST_DELIVERY_STATS, "deliveries_age (status=?)", "SCAN deliveries");
-    expect_plan(s, ST_WEBHOOK_RECOVER, "deliveries_queue (status=? AND webhook_id=?)", NULL);
-    expect_plan(s, ST_DELIVERIES_CANCEL, "deliveries_queue (status=? AND webhook_id=?)", NULL);
+    expect_plan(s, ST_DELIVERY_STATS, "deliveries_pending_age", "SCAN deliveries\n");
+    expect_plan(s, ST_WEBHOOK_RECOVER, "deliveries_by_webhook (webhook_id=? AND created_at>?)",
+                NULL);
+    expect_plan(s, ST_DELIVERIES_CANCEL, "deliveries_pending (webhook_id=?)", NULL);
     expect_plan(s, ST_EVENT_COUNT_DELIVERIES, "deliveries_by_event (event_id=?)", NULL);
 }
 
@@ -1251,40 +1252,66 @@ static void test_migration_from_v1(void **state)
     new_webhook(s, w, c.id, TRIG, NULL, NULL);
     ah_store_close(s);
 
-    /* Turn the file back into what release 1 left: its indexes, version 1, and rows. */
-    char sql[2048];
+    /*
+     * Turn the file back into what release 1 left: its indexes, its attempts
+     * table (with an id per attempt), version 1, and rows.
+     */
+    char sql[4096];
     snprintf(sql, sizeof sql,
              "BEGIN;"
-             "DROP INDEX deliveries_queue; DROP INDEX deliveries_by_webhook;"
-             "DROP INDEX deliveries_by_event; DROP INDEX deliveries_age;"
+             "DROP INDEX deliveries_pending; DROP INDEX deliveries_by_webhook;"
+             "DROP INDEX deliveries_by_event; DROP INDEX deliveries_pending_age;"
              "CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);"
              "CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, status);"
              "CREATE INDEX deliveries_by_event ON deliveries(event_id);"
+             "DROP TABLE attempts;"
+             "CREATE TABLE attempts (id TEXT PRIMARY KEY NOT NULL,"
+             " delivery_id TEXT NOT NULL REFERENCES deliveries(id), attempt_no INTEGER NOT NULL,"
+             " started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL DEFAULT 0,"
+             " status_code INTEGER NOT NULL DEFAULT 0, error TEXT, response_head TEXT);"
+             "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt_no);"
              "INSERT INTO events (id, community_id, trigger, data, created_at) VALUES"
              " ('5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f', '%s', '%s', '{\"old\":true}', %lld);"
-             "INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at,"
+             "INSERT INTO deliveries (id, event_id, webhook_id, status, attempts, next_attempt_at,"
              " created_at, updated_at) VALUES"
              " ('6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80', '5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f',"
-             " '%s', 'pending', %lld, %lld, %lld);"
+             " '%s', 'pending', 1, %lld, %lld, %lld);"
+             "INSERT INTO attempts VALUES ('7e2c6f30-ad4c-4e50-9b32-4c5d6e7f8091',"
+             " '6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80', 1, %lld, 12, 503, 'HTTP 503', 'busy');"
              "PRAGMA user_version = 1;"
              "COMMIT;",
-             c.id, TRIG, (long long)T0, w, (long long)T0, (long long)T0, (long long)T0);
+             c.id, TRIG, (long long)T0, w, (long long)T0, (long long)T0, (long long)T0,
+             (long long)T0);
     side_exec(t->path, sql);
     assert_int_equal(side_int(t->path, "PRAGMA user_version"), 1);
 
-    /* Opening runs migration 2 and keeps every row. */
+    /* Opening runs the later migrations and keeps every row. */
+    const int64_t latest = (int64_t)AH_ARRAY_LEN(migrations);
     s = open_file(t);
-    assert_int_equal(side_int(t->path, "PRAGMA user_version"), 2);
+    assert_int_equal(side_int(t->path, "PRAGMA user_version"), latest);
     assert_int_equal(side_int(t->path, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
-                                       " AND name IN ('deliveries_queue', 'deliveries_by_webhook',"
-                                       " 'deliveries_by_event', 'deliveries_age')"),
-                     4);
+                                       " AND name IN ('deliveries_pending', 'deliveries_by_webhook',"
+                                       " 'deliveries_by_event', 'deliveries_pending_age',"
+                                       " 'attempts_by_delivery')"),
+                     5);
     assert_int_equal(
         side_int(t->path, "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_due'"), 0);
     assert_int_equal(side_int(t->path,
                               "SELECT count(*) FROM sqlite_master WHERE"
                               " name = 'deliveries_by_webhook' AND sql LIKE '%created_at%'"),
                      1);
+    /* The attempt made under release 1 is still in the delivery's log. */
+    ah_delivery_t d;
+    ah_attempt_t *at = NULL;
+    size_t n_at = 0;
+    assert_int_equal(
+        s->ops->delivery_get(s, "6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80", &d, &at, &n_at), AH_OK);
+    assert_int_equal(n_at, 1);
+    assert_int_equal(at[0].status_code, 503);
+    assert_int_equal(at[0].duration_ms, 12);
+    assert_string_equal(at[0].error, "HTTP 503");
+    assert_string_equal(at[0].response_head, "busy");
+    free(at);
     ah_delivery_stats_t st;
     assert_int_equal(s->ops->delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 1);
@@ -1307,7 +1334,7 @@ static void test_migration_from_v1(void **state)
 
     /* Reopening migrates nothing more. */
     s = open_file(t);
-    assert_int_equal(side_int(t->path, "PRAGMA user_version"), 2);
+    assert_int_equal(side_int(t->path, "PRAGMA user_version"), latest);
     assert_int_equal(s->ops->delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 2);
     ah_store_close(s);
