@@ -192,6 +192,17 @@ typedef struct ah_due {
     int64_t next_due;
 } ah_due_t;
 
+/* One webhook's part of delivery_claim_many. */
+typedef struct ah_claim_req {
+    char webhook_id[AH_ID_SIZE];            /* in */
+    size_t max;                             /* in: claim at most this many */
+    ah_webhook_t *webhook;                  /* in, optional: receives the webhook's row */
+    int rc;                                 /* out: AH_OK, AH_ENOTFOUND (no such webhook), or a failure */
+    ah_claim_t *claims;                     /* out: malloc'd, freed with ah_claims_free */
+    size_t n;                               /* out */
+    int64_t next_due;                       /* out: as delivery_claim's */
+} ah_claim_req_t;
+
 typedef enum { AH_OUTCOME_SUCCEEDED, AH_OUTCOME_RETRY, AH_OUTCOME_FAILED } ah_outcome_t;
 
 /* What one attempt came to, as the dispatcher records it. */
@@ -343,6 +354,16 @@ typedef struct ah_store_ops {
     int (*delivery_claim)(ah_store_t *s, const char *webhook_id, int64_t now, int64_t lease_until,
                           size_t max, ah_claim_t **out, size_t *n, int64_t *next_due);
     /*
+     * delivery_claim for several webhooks at once, each request with its own
+     * rc (an inactive webhook: AH_OK and nothing claimed; *webhook, when
+     * asked for, is filled whenever the webhook exists).  Returns AH_OK once
+     * every request has its rc; a backend that claims them all in one
+     * transaction (SQLite) may instead fail as a whole, returning the
+     * failure with nothing claimed anywhere.
+     */
+    int (*delivery_claim_many)(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
+                               int64_t lease_until);
+    /*
      * Records a batch of attempt results in one transaction: an attempts
      * row each, the delivery's new state (succeeded / pending again at
      * next_attempt_at / failed; attempts = attempt_no; lease cleared; last
@@ -419,5 +440,12 @@ int ah_store_pg_open(const char *dsn, ah_store_t **out, char *err, size_t errlen
  * and logs ("postgres://app:***@db/airhook").
  */
 void ah_dsn_redact(const char *dsn, char *out, size_t outsz);
+
+/*
+ * delivery_claim_many as a loop of webhook_get and delivery_claim calls, for
+ * backends whose transactions do not queue on one lock (PostgreSQL).
+ */
+int ah_store_claim_each(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
+                        int64_t lease_until);
 
 #endif

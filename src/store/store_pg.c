@@ -2702,6 +2702,7 @@ static const ah_store_ops_t pg_ops = {
     .event_get = event_get,
     .delivery_due_webhooks = delivery_due_webhooks,
     .delivery_claim = delivery_claim,
+    .delivery_claim_many = ah_store_claim_each,
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,
     .delivery_release_all = delivery_release_all,

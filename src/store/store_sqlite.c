@@ -2172,23 +2172,105 @@ static int clear_lease(conn_t *c, const char *id)
     return run(c, st);
 }
 
-/* Hands back the leases of claims that could not be completed. */
-static void unclaim(conn_t *c, const claim_row_t *rows, size_t n)
+/*
+ * One webhook's claim inside the open write transaction: check the webhook,
+ * lease the rows, compute next_due, copy the bodies.  The bodies are read
+ * inside it: on the writer connection the events just published are still
+ * in its page cache, so copying them costs less than a read transaction of
+ * its own on another connection.  Sets r->rc; returns a failure that must
+ * roll the whole transaction back.
+ */
+static int claim_one(conn_t *c, ah_claim_req_t *r, int64_t now, int64_t lease_until)
 {
-    int rc = tx_begin(c);
-    for (size_t i = 0; rc == AH_OK && i < n; i++)
-        rc = clear_lease(c, rows[i].claim.delivery_id);
-    if (tx_end(c, rc) != AH_OK)
-        ah_logf(AH_LOG_WARN, "sqlite: could not hand back %zu leases; they expire on their own", n);
+    r->claims = NULL;
+    r->n = 0;
+    r->next_due = 0;
+    r->rc = AH_OK;
+    size_t max = r->max > CLAIM_MAX ? CLAIM_MAX : r->max;
+    bool live = false;
+    int rc;
+    if (r->webhook) {
+        sqlite3_stmt *st;
+        if ((rc = prepare(c, ST_WEBHOOK_GET, &st)) != AH_OK)
+            return rc;
+        if (BIND_FIELD(st, 1, r->webhook_id))
+            return bind_failed(c, st);
+        rc = fetch_one(c, st, row_webhook, r->webhook);
+        live = rc == AH_OK && r->webhook->is_active && !r->webhook->deregistered_at;
+    } else {
+        rc = webhook_live(c, r->webhook_id, &live);
+    }
+    if (rc == AH_ENOTFOUND) {
+        r->rc = rc;
+        return AH_OK;
+    }
+    if (rc || !live)
+        return rc;
+    claim_row_t *rows = NULL;
+    size_t n_rows = 0;
+    if (max > 0)
+        rc = lease_due(c, r->webhook_id, now, lease_until, max, &rows, &n_rows);
+    if (rc == AH_OK)
+        rc = next_due_at(c, r->webhook_id, now, &r->next_due);
+    claim_set_t set = {NULL, 0};
+    if (rc == AH_OK && n_rows > 0) {
+        qsort(rows, n_rows, sizeof *rows, cmp_claim_row);
+        set.claims = calloc(n_rows, sizeof *set.claims);
+        set.n = set.claims ? n_rows : 0;
+        rc = set.claims ? AH_OK : AH_ENOMEM;
+        for (size_t i = 0; i < set.n; i++)
+            set.claims[i] = rows[i].claim;
+        if (rc == AH_OK)
+            rc = load_bodies(c, &set);
+    }
+    free(rows);
+    if (rc) {
+        ah_claims_free(set.claims, set.n);
+        r->next_due = 0;
+        return rc;
+    }
+    r->claims = set.claims;
+    r->n = set.n;
+    return AH_OK;
 }
 
 /*
- * The lease is taken in a short write transaction (check the webhook, lease
- * the rows, compute next_due); the bodies are read after the commit, in a
- * read transaction, so that publishers are not held up while they are
- * copied.  Events never change, so reading them later is the same as reading
- * them inside.
+ * Every request in one write transaction: a dispatcher serving ten webhooks
+ * pays for one commit, not ten.  A failure rolls all of it back.
  */
+static int delivery_claim_many(ah_store_t *base, ah_claim_req_t *reqs, size_t n, int64_t now,
+                               int64_t lease_until)
+{
+    for (size_t i = 0; i < n; i++) {
+        reqs[i].claims = NULL;
+        reqs[i].n = 0;
+        reqs[i].next_due = 0;
+    }
+    if (n == 0)
+        return AH_OK;
+    sqlite_store_t *s = from(base);
+    conn_t *c;
+    int rc = acquire_writer(s, &c);
+    if (rc == AH_OK) {
+        rc = tx_begin(c);
+        for (size_t i = 0; rc == AH_OK && i < n; i++)
+            rc = claim_one(c, &reqs[i], now, lease_until);
+        if (rc == AH_OK || !sqlite3_get_autocommit(c->db))
+            rc = tx_end(c, rc);
+        release(s, c);
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            ah_claims_free(reqs[i].claims, reqs[i].n);
+            reqs[i].claims = NULL;
+            reqs[i].n = 0;
+            reqs[i].next_due = 0;
+            reqs[i].rc = rc;
+        }
+    }
+    return rc;
+}
+
 static int delivery_claim(ah_store_t *base, const char *webhook_id, int64_t now,
                           int64_t lease_until, size_t max, ah_claim_t **out, size_t *n,
                           int64_t *next_due)
@@ -2197,56 +2279,19 @@ static int delivery_claim(ah_store_t *base, const char *webhook_id, int64_t now,
     *n = 0;
     if (next_due)
         *next_due = 0;
-    if (max > CLAIM_MAX)
-        max = CLAIM_MAX;
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire_writer(s, &c);
+    ah_claim_req_t r = {.max = max};
+    if (!webhook_id || strlen(webhook_id) >= sizeof r.webhook_id)
+        return AH_ENOTFOUND;
+    memcpy(r.webhook_id, webhook_id, strlen(webhook_id) + 1);
+    int rc = delivery_claim_many(base, &r, 1, now, lease_until);
+    if (rc == AH_OK)
+        rc = r.rc;
     if (rc)
         return rc;
-    claim_row_t *rows = NULL;
-    size_t n_rows = 0;
-    int64_t due = 0;
-    rc = tx_begin(c);
-    if (rc == AH_OK) {
-        bool live = false;
-        rc = webhook_live(c, webhook_id, &live);
-        if (rc == AH_OK && live && max > 0)
-            rc = lease_due(c, webhook_id, now, lease_until, max, &rows, &n_rows);
-        if (rc == AH_OK && live)
-            rc = next_due_at(c, webhook_id, now, &due);
-        rc = tx_end(c, rc);
-    }
-    release(s, c);
-    claim_set_t set = {NULL, 0};
-    if (rc == AH_OK && n_rows > 0) {
-        qsort(rows, n_rows, sizeof *rows, cmp_claim_row);
-        set.claims = calloc(n_rows, sizeof *set.claims);
-        set.n = n_rows;
-        rc = set.claims ? AH_OK : AH_ENOMEM;
-        for (size_t i = 0; rc == AH_OK && i < n_rows; i++)
-            set.claims[i] = rows[i].claim;
-        /* The bodies on a pooled connection, so that writers go on meanwhile. */
-        if (rc == AH_OK && (rc = acquire(s, &c)) == AH_OK) {
-            rc = in_read_tx(c, load_bodies, &set);
-            release(s, c);
-        }
-        if (rc != AH_OK) {
-            if (acquire_writer(s, &c) == AH_OK) {
-                unclaim(c, rows, n_rows);
-                release(s, c);
-            }
-            ah_claims_free(set.claims, set.n);
-            set.claims = NULL;
-        }
-    }
-    free(rows);
-    if (rc)
-        return rc;
-    *out = set.claims;
-    *n = n_rows;
+    *out = r.claims;
+    *n = r.n;
     if (next_due)
-        *next_due = due;
+        *next_due = r.next_due;
     return AH_OK;
 }
 
@@ -2699,6 +2744,7 @@ static const ah_store_ops_t sqlite_ops = {
     .event_get = event_get,
     .delivery_due_webhooks = delivery_due_webhooks,
     .delivery_claim = delivery_claim,
+    .delivery_claim_many = delivery_claim_many,
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,
     .delivery_release_all = delivery_release_all,

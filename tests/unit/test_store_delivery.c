@@ -503,6 +503,75 @@ static void queue_for(ah_store_t *s, const char *community_id, const char *trigg
         assert_int_equal(publish(s, NULL, community_id, trigger, NULL, NULL, T0 + dues[i]), 1);
 }
 
+/*
+ * Several webhooks in one call: each gets its own answer, the webhook row
+ * when asked, and the same leases as delivery_claim would take.
+ */
+static void test_claim_many(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme");
+    char a[AH_ID_SIZE], b[AH_ID_SIZE], off[AH_ID_SIZE];
+    new_webhook(s, a, c.id, TRIG, NULL, NULL);
+    new_webhook(s, b, c.id, TRIG, NULL, NULL);
+    new_webhook(s, off, c.id, TRIG, NULL, NULL);
+    const int64_t dues[] = {0, 1, 2, 500};
+    for (size_t i = 0; i < AH_ARRAY_LEN(dues); i++) /* each to a, b and off */
+        assert_int_equal(publish(s, NULL, c.id, TRIG, NULL, NULL, T0 + dues[i]), 3);
+    assert_int_equal(s->ops->webhook_set_active(s, off, false, "paused", T0), AH_OK);
+
+    ah_webhook_t *wb = calloc(2, sizeof *wb);
+    assert_non_null(wb);
+    ah_claim_req_t r[4] = {{.max = 2}, {.max = 10, .webhook = &wb[0]},
+                           {.max = 10, .webhook = &wb[1]}, {.max = 10}};
+    ah_strlcpy(r[0].webhook_id, a, sizeof r[0].webhook_id);
+    ah_strlcpy(r[1].webhook_id, b, sizeof r[1].webhook_id);
+    ah_strlcpy(r[2].webhook_id, off, sizeof r[2].webhook_id);
+    ah_strlcpy(r[3].webhook_id, "00000000-0000-4000-8000-000000000000", sizeof r[3].webhook_id);
+    const int64_t now = T0 + 10, lease = now + 60000;
+    assert_int_equal(s->ops->delivery_claim_many(s, r, 4, now, lease), AH_OK);
+
+    /* a: max 2, oldest due first; the third due one is next. */
+    assert_int_equal(r[0].rc, AH_OK);
+    assert_int_equal(r[0].n, 2);
+    assert_int_equal(r[0].next_due, T0 + 2);
+    for (size_t i = 0; i < r[0].n; i++) {
+        ah_delivery_t d;
+        get_delivery(s, r[0].claims[i].delivery_id, &d);
+        assert_int_equal(d.next_attempt_at, T0 + (int64_t)i);
+        assert_int_equal(d.lease_until, lease);
+        assert_string_equal(d.webhook_id, a);
+        assert_string_equal(r[0].claims[i].data, "{\"n\":1}");
+    }
+    /* b: the three due, and its row. */
+    assert_int_equal(r[1].rc, AH_OK);
+    assert_int_equal(r[1].n, 3);
+    assert_int_equal(r[1].next_due, T0 + 500);
+    assert_string_equal(wb[0].id, b);
+    assert_true(wb[0].is_active);
+    assert_true(wb[0].secret[0] != '\0');
+    /* Disabled: its row, nothing claimed.  Unknown: AH_ENOTFOUND. */
+    assert_int_equal(r[2].rc, AH_OK);
+    assert_int_equal(r[2].n, 0);
+    assert_false(wb[1].is_active);
+    assert_int_equal(r[3].rc, AH_ENOTFOUND);
+    assert_int_equal(r[3].n, 0);
+    for (size_t i = 0; i < 4; i++)
+        ah_claims_free(r[i].claims, r[i].n);
+
+    /* What is leased is not claimed again; a's third is still there. */
+    assert_int_equal(s->ops->delivery_claim_many(s, r, 2, now, lease), AH_OK);
+    assert_int_equal(r[0].n, 1);
+    assert_int_equal(r[1].n, 0);
+    assert_int_equal(r[1].next_due, T0 + 500);
+    for (size_t i = 0; i < 2; i++)
+        ah_claims_free(r[i].claims, r[i].n);
+    /* No requests: nothing to do. */
+    assert_int_equal(s->ops->delivery_claim_many(s, r, 0, now, lease), AH_OK);
+    free(wb);
+}
+
 static void test_claim(void **state)
 {
     ah_store_t *s = *state;
@@ -1556,6 +1625,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_event_roundtrip_and_errors, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_publish_idempotency, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_claim, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_claim_many, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_record, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_release, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_list_paging, open_memory, close_store),
