@@ -83,7 +83,9 @@ typedef struct pub_ctx {
 static void answer(pub_ctx_t *p, int rc)
 {
     ah_http_resp_t *resp = p->resp;
-    if (rc == AH_EUNAVAIL) {
+    if (rc == AH_ENOTFOUND) { /* the event's community (a foreign key of the event) */
+        ah_admin_error(resp, 404, "no community with id %s", p->ev.community_id);
+    } else if (rc == AH_EUNAVAIL) {
         ah_admin_error(resp, 503, "storage is unavailable; the event was not accepted");
         ah_strlcpy(resp->retry_after, "1", sizeof resp->retry_after);
     } else if (rc) {
@@ -137,20 +139,9 @@ void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     }
     ev->data = req->body + off; /* req->body lives until the answer is sent */
     ev->data_len = len;
-    ah_community_t c;
-    int rc = app->store->ops->community_get(app->store, ev->community_id, &c);
-    if (rc == AH_ENOTFOUND) {
-        ah_admin_error(resp, 404, "no community with id %s", ev->community_id);
-        goto out;
-    }
     ah_uuid_v4(ev->id);
     ev->created_at = ah_now_ms();
     json_decref(body);
-    body = NULL;
-    if (rc) {
-        answer(p, rc);
-        return;
-    }
     /* Let the request wait without a listener thread while its batch commits. */
     if (app->store->ops->event_publish_async && (p->pending = ah_http_suspend(req))) {
         app->store->ops->event_publish_async(app->store, ev, &p->res, published, p);

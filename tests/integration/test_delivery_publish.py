@@ -219,9 +219,14 @@ class PublishValidationTests(DeliveryTestCase):
         self.assertAdminError(r, 401)
 
     def test_unknown_community(self):
-        r = self.post(self.base(communityId=str(uuid.uuid4())))
-        self.assertIn(r.status, (400, 404), repr(r))
-        self.assertAdminError(r, r.status)
+        cid = str(uuid.uuid4())
+        r = self.post(self.base(communityId=cid))
+        self.assertIn(cid, self.assertAdminError(r, 404)["message"])
+        # With an idempotency key too, and nothing is kept: the same key
+        # is refused again rather than answered as a duplicate.
+        for _ in range(2):
+            r = self.post(self.base(communityId=cid, idempotencyKey="k-unknown"))
+            self.assertAdminError(r, 404)
 
     def test_bad_fields_400(self):
         cases = {
