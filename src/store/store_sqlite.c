@@ -60,6 +60,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -521,6 +522,7 @@ typedef struct sqlite_store {
     pthread_t pub_thread;
     /* Background checkpoints (file databases; see checkpointer()). */
     bool bg_checkpoint;
+    _Atomic int wal_frames; /* frames in the WAL after the last commit (wal_hook) */
     bool ckpt_stop;
     pthread_t ckpt_thread;
     pthread_mutex_t ckpt_mu;
@@ -576,6 +578,16 @@ static void sql_uuid(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_text(ctx, id, AH_ID_LEN, SQLITE_TRANSIENT);
 }
 
+/* After each commit in WAL mode (sqlite3_wal_hook): the WAL's length, for checkpointer(). */
+static int wal_committed(void *arg, sqlite3 *db, const char *name, int n_frames)
+{
+    (void)db;
+    (void)name;
+    sqlite_store_t *s = arg;
+    atomic_store_explicit(&s->wal_frames, n_frames, memory_order_relaxed);
+    return SQLITE_OK;
+}
+
 /* Opens one connection and applies the per-connection settings. */
 static int conn_open(sqlite_store_t *s, conn_t **out, char *err, size_t errlen)
 {
@@ -603,9 +615,12 @@ static int conn_open(sqlite_store_t *s, conn_t **out, char *err, size_t errlen)
                           " PRAGMA cache_size = " CACHE_KIB "; PRAGMA temp_store = MEMORY;"
                           " PRAGMA wal_autocheckpoint = " WAL_CHECKPOINT_PAGES ";",
                           NULL, NULL, NULL);
-    /* With background checkpoints no commit checkpoints under the write lock. */
+    /*
+     * With background checkpoints no commit checkpoints under the write
+     * lock; each commit only tells the checkpointer how long the WAL is.
+     */
     if (rc == SQLITE_OK && s->bg_checkpoint)
-        rc = sqlite3_exec(c->db, "PRAGMA wal_autocheckpoint = 0;", NULL, NULL, NULL);
+        sqlite3_wal_hook(c->db, wal_committed, s);
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function_v2(c->db, "ah_uuid", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
                                         sql_uuid, NULL, NULL, NULL);
@@ -2880,6 +2895,22 @@ static char *dup_str(const char *s)
  * readers or writers) every CHECKPOINT_EVERY_MS.
  */
 #define CHECKPOINT_EVERY_MS 100
+/*
+ * ... once the WAL holds at least this many frames (SQLite's own default for
+ * wal_autocheckpoint): an idle or lightly written database is not synced
+ * ten times a second for a handful of pages.
+ */
+#define WAL_CHECKPOINT_FRAMES 1000
+/*
+ * A PASSIVE checkpoint copies the WAL back but never rewinds it: SQLite only
+ * starts writing the WAL from its beginning again when a writer finds every
+ * frame copied and no reader using the WAL, which under a steady stream of
+ * writes and reads may never happen (a 1M-delivery drain grew it to 1.2 GB).
+ * Past this many frames (64 MiB at 4 KiB pages) the checkpointer takes the
+ * process's write lock and runs a TRUNCATE checkpoint: it waits for the
+ * readers (milliseconds), copies what is left and empties the file.
+ */
+#define WAL_TRUNCATE_FRAMES 16384
 
 static void *checkpointer(void *arg)
 {
@@ -2891,6 +2922,14 @@ static void *checkpointer(void *arg)
         sqlite3_close(db);
         return NULL;
     }
+    /* TRUNCATE waits this long for readers (and other processes' writers). */
+    sqlite3_busy_timeout(db, 1000);
+    /*
+     * A connection learns that the file is in WAL mode, and opens the WAL,
+     * only with its first read; until then sqlite3_wal_checkpoint_v2 does
+     * nothing and says SQLITE_OK.
+     */
+    sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
     pthread_mutex_lock(&s->ckpt_mu);
     while (!s->ckpt_stop) {
         struct timespec until;
@@ -2903,9 +2942,21 @@ static void *checkpointer(void *arg)
         pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
         if (s->ckpt_stop)
             break;
+        if (atomic_load_explicit(&s->wal_frames, memory_order_relaxed) < WAL_CHECKPOINT_FRAMES)
+            continue;
         pthread_mutex_unlock(&s->ckpt_mu);
-        int n_log = 0, n_done = 0;
+        int n_log = 0, n_done = 0, seen = atomic_load(&s->wal_frames);
         sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_done);
+        /* All copied: nothing to do until commits say the WAL has grown again. */
+        if (n_log >= 0 && n_done == n_log)
+            atomic_compare_exchange_strong(&s->wal_frames, &seen, 0);
+        if (n_log >= WAL_TRUNCATE_FRAMES) {
+            pthread_mutex_lock(&s->write_mu);
+            int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+            pthread_mutex_unlock(&s->write_mu);
+            if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+                ah_logf(AH_LOG_WARN, "sqlite: checkpoint of %s: %s", s->path, sqlite3_errstr(rc));
+        }
         pthread_mutex_lock(&s->ckpt_mu);
     }
     pthread_mutex_unlock(&s->ckpt_mu);
