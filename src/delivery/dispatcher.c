@@ -124,12 +124,41 @@ struct heap_entry {
     struct hook *h;
 };
 
+/*
+ * The request headers of a transfer.  The list nodes and their text live in
+ * the transfer itself and are linked once when it is made, so a delivery
+ * costs no allocation for them: only the text of the variable lines is
+ * written again for each attempt.  libcurl only reads the list.
+ */
+enum {
+    HDR_TYPE,
+    HDR_AGENT,
+    HDR_ID,
+    HDR_TIMESTAMP,
+    HDR_SIGNATURE,
+    HDR_TRIGGER,
+    HDR_HOOK,
+    HDR_ATTEMPT,
+    HDR_EXPECT,
+    HDR_COUNT
+};
+
+struct headers {
+    struct curl_slist node[HDR_COUNT];
+    char id[16 + AH_ID_SIZE];
+    char timestamp[24 + 24];
+    char signature[24 + AH_SIGNATURE_MAX];
+    char trigger[24 + AH_TRIGGER_MAX];
+    char hook[24 + AH_ID_SIZE];
+    char attempt[24 + 16];
+};
+
 /* One attempt in flight. */
 struct transfer {
     CURL *easy;
     struct hook *hook;
     ah_claim_t claim;
-    struct curl_slist *headers;
+    struct headers hdr;
     char url[AH_URL_MAX];
     int64_t started_ms, started_us, failing_since;
     int64_t retry_after_ms;
@@ -424,68 +453,118 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
-static int add_header(struct curl_slist **list, const char *name, const char *value)
+/* Links the header nodes of a new transfer; the constant lines are set here once. */
+static void headers_init(struct headers *hd)
 {
-    char line[512];
-    snprintf(line, sizeof line, "%s: %s", name, value);
-    struct curl_slist *n = curl_slist_append(*list, line);
-    if (!n)
-        return AH_ENOMEM;
-    *list = n;
-    return AH_OK;
+    static char type[] = "Content-Type: application/json";
+    static char agent[] = "User-Agent: airhook/" AH_VERSION;
+    /* "Expect:" with no value stops libcurl's 100-continue round trip. */
+    static char expect[] = "Expect:";
+    char *text[HDR_COUNT] = {
+        [HDR_TYPE] = type,
+        [HDR_AGENT] = agent,
+        [HDR_ID] = hd->id,
+        [HDR_TIMESTAMP] = hd->timestamp,
+        [HDR_SIGNATURE] = hd->signature,
+        [HDR_TRIGGER] = hd->trigger,
+        [HDR_HOOK] = hd->hook,
+        [HDR_ATTEMPT] = hd->attempt,
+        [HDR_EXPECT] = expect,
+    };
+    for (int i = 0; i < HDR_COUNT; i++) {
+        hd->node[i].data = text[i];
+        hd->node[i].next = i + 1 < HDR_COUNT ? &hd->node[i + 1] : NULL;
+    }
 }
 
+/* Writes this attempt's header lines (signature included) into t->hdr. */
 static int build_headers(struct transfer *t, const ah_webhook_t *w, int64_t now_s)
 {
-    char sig[AH_SIGNATURE_MAX], ts[24], attempt[16];
+    struct headers *hd = &t->hdr;
+    char sig[AH_SIGNATURE_MAX];
     const char *prev = w->prev_secret[0] && w->prev_secret_until > ah_now_ms() ? w->prev_secret
                                                                                  : NULL;
-    snprintf(ts, sizeof ts, "%lld", (long long)now_s);
-    snprintf(attempt, sizeof attempt, "%d", t->claim.attempts + 1);
     if (ah_sign(w->secret, prev, t->claim.event_id, now_s, t->claim.data, t->claim.data_len, sig,
                 sizeof sig))
         return AH_EINVAL;
-    int rc = add_header(&t->headers, "Content-Type", "application/json");
-    rc = rc ? rc : add_header(&t->headers, "User-Agent", "airhook/" AH_VERSION);
-    rc = rc ? rc : add_header(&t->headers, "webhook-id", t->claim.event_id);
-    rc = rc ? rc : add_header(&t->headers, "webhook-timestamp", ts);
-    rc = rc ? rc : add_header(&t->headers, "webhook-signature", sig);
-    rc = rc ? rc : add_header(&t->headers, "x-airmeet-trigger", t->claim.trigger);
-    rc = rc ? rc : add_header(&t->headers, "x-airmeet-webhook-id", w->id);
-    rc = rc ? rc : add_header(&t->headers, "x-airmeet-attempt", attempt);
-    /* "Expect:" with no value stops libcurl's 100-continue round trip. */
-    struct curl_slist *n = rc ? NULL : curl_slist_append(t->headers, "Expect:");
-    if (!rc && !n)
-        rc = AH_ENOMEM;
-    if (n)
-        t->headers = n;
-    return rc;
+    snprintf(hd->id, sizeof hd->id, "webhook-id: %s", t->claim.event_id);
+    snprintf(hd->timestamp, sizeof hd->timestamp, "webhook-timestamp: %lld", (long long)now_s);
+    snprintf(hd->signature, sizeof hd->signature, "webhook-signature: %s", sig);
+    snprintf(hd->trigger, sizeof hd->trigger, "x-airmeet-trigger: %s", t->claim.trigger);
+    snprintf(hd->hook, sizeof hd->hook, "x-airmeet-webhook-id: %s", w->id);
+    snprintf(hd->attempt, sizeof hd->attempt, "x-airmeet-attempt: %d", t->claim.attempts + 1);
+    return AH_OK;
 }
 
-static struct transfer *transfer_new(ah_dispatcher_t *d)
+/*
+ * Makes a transfer with its easy handle.  Every option that is the same for
+ * all attempts is set here, once per handle (libcurl keeps options from one
+ * transfer to the next); start_transfer sets only the URL and the body.
+ */
+static struct transfer *transfer_make(const ah_dispatch_config_t *cfg)
 {
-    struct transfer *t = d->free_transfers;
-    if (t) {
-        d->free_transfers = t->next_free;
-        CURL *easy = t->easy;
-        memset(t, 0, sizeof *t);
-        t->easy = easy;
-        curl_easy_reset(easy);
-        return t;
-    }
-    if (!(t = calloc(1, sizeof *t)))
+    struct transfer *t = calloc(1, sizeof *t);
+    if (!t)
         return NULL;
-    if (!(t->easy = curl_easy_init())) {
+    CURL *e = t->easy = curl_easy_init();
+    if (!e) {
+        free(t);
+        return NULL;
+    }
+    headers_init(&t->hdr);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdr.node);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(cfg->timeout_ms < 10000 ? cfg->timeout_ms : 10000));
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    t->guard.guard = cfg->guard;
+    if (cfg->guard && ah_netguard_install(&t->guard, e)) {
+        /* Never send without the guard: a handle that cannot have it is not made. */
+        curl_easy_cleanup(e);
         free(t);
         return NULL;
     }
     return t;
 }
 
+static void transfer_destroy(struct transfer *t)
+{
+    curl_easy_cleanup(t->easy);
+    free(t->claim.data);
+    free(t);
+}
+
+/* A transfer from the free list (or a new one), with the last attempt's state cleared. */
+static struct transfer *transfer_new(ah_dispatcher_t *d)
+{
+    struct transfer *t = d->free_transfers;
+    if (!t)
+        return transfer_make(&d->cfg);
+    d->free_transfers = t->next_free;
+    t->next_free = NULL;
+    t->hook = NULL;
+    memset(&t->claim, 0, sizeof t->claim);
+    t->started_ms = t->started_us = t->failing_since = 0;
+    t->retry_after_ms = 0;
+    t->head[0] = '\0';
+    t->head_len = 0;
+    t->errbuf[0] = '\0';
+    t->guard.refused[0] = '\0';
+    return t;
+}
+
 static void transfer_free(ah_dispatcher_t *d, struct transfer *t)
 {
-    curl_slist_free_all(t->headers);
-    t->headers = NULL;
     free(t->claim.data);
     t->claim.data = NULL;
     t->next_free = d->free_transfers;
@@ -508,7 +587,6 @@ static void start_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhook_
     t->hook = h;
     t->claim = *c;
     c->data = NULL; /* owned by t now */
-    ah_strlcpy(t->url, w->url, sizeof t->url);
     t->started_ms = ah_now_ms();
     t->started_us = ah_mono_us();
     t->failing_since = w->failing_since;
@@ -519,29 +597,13 @@ static void start_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhook_
         record(d, t, 0, "cannot sign: the webhook's secret is malformed", 0);
         return;
     }
-    curl_easy_setopt(e, CURLOPT_URL, t->url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    /* libcurl copies and parses the URL: skip that when the handle already has it. */
+    if (strcmp(t->url, w->url)) {
+        ah_strlcpy(t->url, w->url, sizeof t->url);
+        curl_easy_setopt(e, CURLOPT_URL, t->url);
+    }
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->claim.data);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->claim.data_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->cfg.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(d->cfg.timeout_ms < 10000 ? d->cfg.timeout_ms : 10000));
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    t->guard.guard = d->cfg.guard;
-    if (d->cfg.guard && ah_netguard_install(&t->guard, e)) {
-        record(d, t, 0, "cannot install the address guard", 0);
-        return;
-    }
     if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
         record(d, t, 0, "cannot start the transfer", 0);
         return;
@@ -730,12 +792,14 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
         t->hook->heap_refs++; /* keep it alive until the batch is recorded */
     d->n_results++;
     ah_metrics_attempt(outcome, dur_us);
-    ah_log(AH_LOG_INFO, "attempt",
-           json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s}", "delivery",
-                     t->claim.delivery_id, "webhook", t->hook->id, "event", t->claim.event_id,
-                     "attempt", attempt_no, "status", status_code, "dur_ms", (json_int_t)dur_ms,
-                     "outcome", outcome == 0 ? "succeeded" : outcome == 1 ? "retry" : "failed",
-                     "error", error ? error : ""));
+    /* Built only when it will be written: the line costs dozens of allocations. */
+    if (ah_log_get_level() <= AH_LOG_INFO)
+        ah_log(AH_LOG_INFO, "attempt",
+               json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s}", "delivery",
+                         t->claim.delivery_id, "webhook", t->hook->id, "event", t->claim.event_id,
+                         "attempt", attempt_no, "status", status_code, "dur_ms", (json_int_t)dur_ms,
+                         "outcome", outcome == 0 ? "succeeded" : outcome == 1 ? "retry" : "failed",
+                         "error", error ? error : ""));
     struct hook *h = t->hook;
     h->inflight--;
     d->inflight--;
@@ -964,8 +1028,7 @@ void ah_dispatcher_stop(ah_dispatcher_t *d, int64_t grace_ms)
     while (d->free_transfers) {
         struct transfer *t = d->free_transfers;
         d->free_transfers = t->next_free;
-        curl_easy_cleanup(t->easy);
-        free(t);
+        transfer_destroy(t);
     }
     for (size_t i = 0; i < d->n_buckets; i++) {
         struct hook *h = d->buckets[i];
