@@ -165,6 +165,8 @@ struct transfer {
     ah_claim_t claim;
     struct headers hdr;
     char url[AH_URL_MAX];       /* what CURLOPT_URL was last set to */
+    char secret[AH_SECRET_MAX]; /* the net thread signs at the start */
+    char prev_secret[AH_SECRET_MAX]; /* "" unless a rotation is under way */
     int64_t failing_since;
     int64_t started_ms, started_us;
     /* Filled by the net thread. */
@@ -552,22 +554,29 @@ static void headers_init(struct headers *hd)
     }
 }
 
-/* Writes this attempt's header lines (signature included) into t->hdr. */
-static int build_headers(struct transfer *t, const ah_webhook_t *w, int64_t now_s)
+/* Writes the header lines known at the claim into t->hdr (store thread). */
+static void build_headers(struct transfer *t, const ah_webhook_t *w)
 {
     struct headers *hd = &t->hdr;
-    char sig[AH_SIGNATURE_MAX];
-    const char *prev = w->prev_secret[0] && w->prev_secret_until > ah_now_ms() ? w->prev_secret
-                                                                                 : NULL;
-    if (ah_sign(w->secret, prev, t->claim.event_id, now_s, t->claim.data, t->claim.data_len, sig,
-                sizeof sig))
-        return AH_EINVAL;
     snprintf(hd->id, sizeof hd->id, "webhook-id: %s", t->claim.event_id);
-    snprintf(hd->timestamp, sizeof hd->timestamp, "webhook-timestamp: %lld", (long long)now_s);
-    snprintf(hd->signature, sizeof hd->signature, "webhook-signature: %s", sig);
     snprintf(hd->trigger, sizeof hd->trigger, "x-airmeet-trigger: %s", t->claim.trigger);
     snprintf(hd->hook, sizeof hd->hook, "x-airmeet-webhook-id: %s", w->id);
     snprintf(hd->attempt, sizeof hd->attempt, "x-airmeet-attempt: %d", t->claim.attempts + 1);
+}
+
+/*
+ * Signs the attempt and writes the timestamp and signature lines (net
+ * thread, just before the start, so the timestamp is the attempt's).
+ */
+static int sign_headers(struct transfer *t, int64_t now_s)
+{
+    struct headers *hd = &t->hdr;
+    char sig[AH_SIGNATURE_MAX];
+    if (ah_sign(t->secret, t->prev_secret[0] ? t->prev_secret : NULL, t->claim.event_id, now_s,
+                t->claim.data, t->claim.data_len, sig, sizeof sig))
+        return AH_EINVAL;
+    snprintf(hd->timestamp, sizeof hd->timestamp, "webhook-timestamp: %lld", (long long)now_s);
+    snprintf(hd->signature, sizeof hd->signature, "webhook-signature: %s", sig);
     return AH_OK;
 }
 
@@ -650,13 +659,10 @@ static void transfer_free(ah_dispatcher_t *d, struct transfer *t)
     d->free_transfers = t;
 }
 
-static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, const char *error,
-                   int64_t dur_us);
-
 /*
- * Prepares one claimed delivery for the net thread (store thread): signs it
- * and sets its URL and body.  It goes out with the rest of the turn's in
- * publish_prepared.
+ * Prepares one claimed delivery for the net thread (store thread): its
+ * headers but the signature, its URL and its body.  It goes out with the
+ * rest of the turn's in publish_prepared.
  */
 static void prepare_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhook_t *w,
                              ah_claim_t *c)
@@ -670,15 +676,14 @@ static void prepare_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhoo
     t->hook = h;
     t->claim = *c;
     c->data = NULL; /* owned by t now */
-    t->started_ms = ah_now_ms();
     t->failing_since = w->failing_since;
     h->inflight++;
     d->inflight++;
     CURL *e = t->easy;
-    if (build_headers(t, w, t->started_ms / 1000)) {
-        record(d, t, 0, "cannot sign: the webhook's secret is malformed", 0);
-        return;
-    }
+    build_headers(t, w);
+    ah_strlcpy(t->secret, w->secret, sizeof t->secret);
+    bool rotating = w->prev_secret[0] && w->prev_secret_until > ah_now_ms();
+    ah_strlcpy(t->prev_secret, rotating ? w->prev_secret : "", sizeof t->prev_secret);
     /* libcurl copies and parses the URL: skip that when the handle already has it. */
     if (strcmp(t->url, w->url)) {
         ah_strlcpy(t->url, w->url, sizeof t->url);
@@ -952,6 +957,11 @@ static void net_start(ah_dispatcher_t *d, struct transfer *t, struct tlist *done
 {
     t->started_ms = ah_now_ms();
     t->started_us = ah_mono_us();
+    if (sign_headers(t, t->started_ms / 1000)) {
+        ah_strlcpy(t->error, "cannot sign: the webhook's secret is malformed", sizeof t->error);
+        tlist_push(done, t);
+        return;
+    }
     if (curl_multi_add_handle(d->multi, t->easy) != CURLM_OK) {
         ah_strlcpy(t->error, "cannot start the transfer", sizeof t->error);
         tlist_push(done, t);
@@ -1006,6 +1016,7 @@ static void finish_done(ah_dispatcher_t *d, struct tlist *done)
 static void *net_run(void *arg)
 {
     ah_dispatcher_t *d = arg;
+    pthread_setname_np(pthread_self(), "ah-deliver-net");
     struct tlist done = {NULL, NULL};
     for (;;) {
         pthread_mutex_lock(&d->mu);
@@ -1118,6 +1129,7 @@ static int64_t next_timeout(ah_dispatcher_t *d, int64_t now, bool stopping)
 static void *store_run(void *arg)
 {
     ah_dispatcher_t *d = arg;
+    pthread_setname_np(pthread_self(), "ah-deliver-db");
     if (d->cfg.single_node && !d->store->ops->shared)
         d->store->ops->delivery_release_all(d->store);
     bool stopping = false;
