@@ -1,34 +1,48 @@
 /*
  * dispatcher.c: the delivery engine.
  *
- * One thread owns a libcurl multi handle and everything below; other threads
- * talk to it only through the wake inbox (a mutex-guarded array plus
- * curl_multi_wakeup), so the rest needs no locks.
+ * Two threads.  The store thread (ah-deliver-db) owns everything that talks
+ * to the store: the webhook table, the heap of due times, the wake inbox,
+ * claims and the batches of results.  The net thread (ah-deliver-net) owns
+ * libcurl's multi handle and the transfers on it.  A transfer passes between
+ * them on two lists guarded by d->mu: `ready` (claimed and prepared, for the
+ * net thread; curl_multi_wakeup tells it) and `done` (finished, for the store
+ * thread; the condition variable tells it).  Whoever holds a transfer is the
+ * only one touching it, so nothing else needs a lock.  Draining a backlog
+ * the two halves each keep a core busy: the net thread sends while the store
+ * thread writes the previous results and claims the next work.
  *
- * Work is found webhook by webhook.  The dispatcher keeps a table of the
+ * Work is found webhook by webhook.  The store thread keeps a table of the
  * webhooks it knows to have pending deliveries (`struct hook`) and a min-heap
- * of when each is next due.  Wakes from the API (a publish, a retry) and a
- * periodic rescan of the store (delivery_due_webhooks: catches anything else,
- * such as work left by a previous process or by another node) feed the heap.
- * When a webhook comes due and has room under its concurrency cap (and its
- * rate, if any), the dispatcher claims that many due deliveries with a lease
- * (delivery_claim) and starts one transfer for each.  So one slow receiver
- * can hold at most its own cap of transfers; the others never wait behind it.
+ * of when each is next due.  Wakes from the API (a publish, a retry, another
+ * node's NOTIFY) and a periodic rescan of the store (delivery_due_webhooks:
+ * catches anything else, such as work left by a previous process or by
+ * another node) feed the heap.  When a webhook comes due and has room under
+ * its concurrency cap (and its rate, if any), the store thread claims that
+ * many due deliveries with a lease (delivery_claim) and prepares one
+ * transfer for each.  So one slow receiver can hold at most its own cap of
+ * transfers; the others never wait behind it.
  *
- * Each transfer is signed (sign.c) at start, sent over the multi handle's
- * connection cache (kept-alive HTTP/1.1; HTTP/2 over TLS), and guarded
- * against private targets on the address actually connected to (ssrf.c).
- * Finished transfers become attempt results (success, retry at a time from
- * the schedule with ±10 % jitter or from Retry-After, failed for good, and
- * webhook consequences such as 410 disabling it), which are written to the
- * store in one transaction per loop turn (delivery_record): under load the
- * batches grow by themselves.
+ * Each transfer reuses an easy handle whose invariant options were set once
+ * (only the URL and the body change); it is signed (sign.c) by the net thread
+ * just before it starts, sent over the multi handle's connection cache
+ * (kept-alive HTTP/1.1; HTTP/2 over TLS), and guarded against private
+ * targets on the address actually connected to (ssrf.c).  Finished transfers
+ * become attempt results (success, retry at a time from the schedule with
+ * ±10 % jitter or from Retry-After, failed for good, and webhook consequences
+ * such as 410 disabling it), which are written to the store in one
+ * transaction per store-thread turn (delivery_record): under load the
+ * batches grow by themselves.  A turn claims and hands over new work before
+ * it writes its batch, so per webhook at most the cap is in flight and at
+ * most the cap more has finished but is not yet recorded.
  *
  * At least once: a delivery is marked done only after its attempt ended; a
  * crash before the record leaves it pending with a lease, which expires (or,
  * on a single node, is cleared at start) and it is sent again.  On stop, the
- * dispatcher stops claiming, lets transfers finish for a grace period, then
- * aborts the rest and hands their leases back.
+ * store thread stops claiming; the net thread lets transfers finish until the
+ * grace deadline, then aborts the rest and returns them as abandoned; the
+ * store thread hands their leases back, writes the last results, and both
+ * threads are joined.
  */
 #include "delivery/dispatcher.h"
 
