@@ -1,40 +1,53 @@
 /*
  * dispatcher.c: the delivery engine.
  *
- * One thread owns a libcurl multi handle and everything below; other threads
- * talk to it only through the wake inbox (a mutex-guarded array plus
- * curl_multi_wakeup), so the rest needs no locks.
+ * Two threads.  The store thread (ah-deliver-db) owns everything that talks
+ * to the store: the webhook table, the heap of due times, the wake inbox,
+ * claims and the batches of results.  The net thread (ah-deliver-net) owns
+ * libcurl's multi handle and the transfers on it.  A transfer passes between
+ * them on two lists guarded by d->mu: `ready` (claimed and prepared, for the
+ * net thread; curl_multi_wakeup tells it) and `done` (finished, for the store
+ * thread; the condition variable tells it).  Whoever holds a transfer is the
+ * only one touching it, so nothing else needs a lock.  Draining a backlog
+ * the two halves each keep a core busy: the net thread sends while the store
+ * thread writes the previous results and claims the next work.
  *
- * Work is found webhook by webhook.  The dispatcher keeps a table of the
+ * Work is found webhook by webhook.  The store thread keeps a table of the
  * webhooks it knows to have pending deliveries (`struct hook`) and a min-heap
- * of when each is next due.  Wakes from the API (a publish, a retry) and a
- * periodic rescan of the store (delivery_due_webhooks: catches anything else,
- * such as work left by a previous process or by another node) feed the heap.
- * When a webhook comes due and has room under its concurrency cap (and its
- * rate, if any), the dispatcher claims that many due deliveries with a lease
- * (delivery_claim) and starts one transfer for each.  So one slow receiver
- * can hold at most its own cap of transfers; the others never wait behind it.
+ * of when each is next due.  Wakes from the API (a publish, a retry, another
+ * node's NOTIFY) and a periodic rescan of the store (delivery_due_webhooks:
+ * catches anything else, such as work left by a previous process or by
+ * another node) feed the heap.  When a webhook comes due and has room under
+ * its concurrency cap (and its rate, if any), the store thread claims that
+ * many due deliveries with a lease (delivery_claim) and prepares one
+ * transfer for each.  So one slow receiver can hold at most its own cap of
+ * transfers; the others never wait behind it.
  *
- * Each transfer is signed (sign.c) at start, sent over the multi handle's
- * connection cache (kept-alive HTTP/1.1; HTTP/2 over TLS), and guarded
- * against private targets on the address actually connected to (ssrf.c).
- * Finished transfers become attempt results (success, retry at a time from
- * the schedule with ±10 % jitter or from Retry-After, failed for good, and
- * webhook consequences such as 410 disabling it), which are written to the
- * store in one transaction per loop turn (delivery_record): under load the
- * batches grow by themselves.
+ * Each transfer reuses an easy handle whose invariant options were set once
+ * (only the URL and the body change); it is signed (sign.c) by the net thread
+ * just before it starts, sent over the multi handle's connection cache
+ * (kept-alive HTTP/1.1; HTTP/2 over TLS), and guarded against private
+ * targets on the address actually connected to (ssrf.c).  Finished transfers
+ * become attempt results (success, retry at a time from the schedule with
+ * ±10 % jitter or from Retry-After, failed for good, and webhook consequences
+ * such as 410 disabling it), which are written to the store in one
+ * transaction per store-thread turn (delivery_record): under load the
+ * batches grow by themselves.  A turn claims and hands over new work before
+ * it writes its batch, so per webhook at most the cap is in flight and at
+ * most the cap more has finished but is not yet recorded.
  *
  * At least once: a delivery is marked done only after its attempt ended; a
  * crash before the record leaves it pending with a lease, which expires (or,
  * on a single node, is cleared at start) and it is sent again.  On stop, the
- * dispatcher stops claiming, lets transfers finish for a grace period, then
- * aborts the rest and hands their leases back.
+ * store thread stops claiming; the net thread lets transfers finish until the
+ * grace deadline, then aborts the rest and returns them as abandoned; the
+ * store thread hands their leases back, writes the last results, and both
+ * threads are joined.
  */
 #include "delivery/dispatcher.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,21 +137,69 @@ struct heap_entry {
     struct hook *h;
 };
 
-/* One attempt in flight. */
+/*
+ * The request headers of a transfer.  The list nodes and their text live in
+ * the transfer itself and are linked once when it is made, so a delivery
+ * costs no allocation for them: only the text of the variable lines is
+ * written again for each attempt.  libcurl only reads the list.
+ */
+enum {
+    HDR_TYPE,
+    HDR_AGENT,
+    HDR_ID,
+    HDR_TIMESTAMP,
+    HDR_SIGNATURE,
+    HDR_TRIGGER,
+    HDR_HOOK,
+    HDR_ATTEMPT,
+    HDR_EXPECT,
+    HDR_COUNT
+};
+
+struct headers {
+    struct curl_slist node[HDR_COUNT];
+    char id[16 + AH_ID_SIZE];
+    char timestamp[24 + 24];
+    char signature[24 + AH_SIGNATURE_MAX];
+    char trigger[24 + AH_TRIGGER_MAX];
+    char hook[24 + AH_ID_SIZE];
+    char attempt[24 + 16];
+};
+
+/*
+ * One attempt.  It travels: the store thread claims and prepares it (headers,
+ * URL, body), hands it to the net thread on the ready list; the net thread
+ * runs it and hands it back on the done list with its outcome filled in.
+ * Whoever holds it is the only one touching it; the hand-overs happen under
+ * d->mu.
+ */
 struct transfer {
     CURL *easy;
-    struct hook *hook;
+    struct hook *hook;          /* store thread's; the net thread only carries it */
     ah_claim_t claim;
-    struct curl_slist *headers;
-    char url[AH_URL_MAX];
-    int64_t started_ms, started_us, failing_since;
+    struct headers hdr;
+    char url[AH_URL_MAX];       /* what CURLOPT_URL was last set to */
+    char secret[AH_SECRET_MAX]; /* the net thread signs at the start */
+    char prev_secret[AH_SECRET_MAX]; /* "" unless a rotation is under way */
+    int64_t failing_since;
+    int64_t started_ms, started_us;
+    /* Filled by the net thread. */
+    int status_code;            /* 0 = no HTTP answer */
+    char error[AH_ERROR_MAX];   /* "" when the receiver answered 2xx */
+    int64_t dur_us;
+    bool abandoned;             /* never finished (shutdown): hand the lease back */
     int64_t retry_after_ms;
     char head[AH_RESPONSE_HEAD_MAX];
     size_t head_len;
     char errbuf[CURL_ERROR_SIZE];
     ah_netguard_use_t guard;
-    struct transfer *next_free;
-    struct transfer *prev_active, *next_active; /* on the multi handle */
+    struct transfer *next;      /* free, ready or done list */
+    struct transfer *prev_active, *next_active; /* on the multi handle (net thread) */
+};
+
+/* A singly linked FIFO of transfers. */
+struct tlist {
+    struct transfer *head, *tail;
 };
 
 struct wake {
@@ -149,32 +210,64 @@ struct wake {
 struct ah_dispatcher {
     ah_store_t *store;
     ah_dispatch_config_t cfg;
-    pthread_t thread;
-    CURLM *multi;
-    _Atomic int stopping;
-    int64_t grace_deadline;
+    pthread_t store_thread, net_thread;
+    CURLM *multi;               /* the net thread's; curl_multi_wakeup from anywhere */
 
-    pthread_mutex_t mu; /* guards inbox */
-    struct wake *inbox;        /* filled by any thread under mu */
-    struct wake *inbox_spare;  /* the one the loop is reading; swapped in take_inbox */
+    pthread_mutex_t mu;         /* guards everything down to the next blank line */
+    pthread_cond_t cv;          /* the store thread waits on it */
+    struct wake *inbox;         /* filled by any thread */
+    struct wake *inbox_spare;   /* the one the store thread is reading; swapped in take_work */
     size_t inbox_n;
     bool inbox_overflow;
+    struct tlist ready;         /* prepared transfers for the net thread */
+    struct tlist done;          /* finished (or abandoned) transfers for the store thread */
+    bool stopping;
+    bool net_done;              /* the net thread has left: nothing more comes back */
+    int64_t grace_deadline;     /* mono ms */
 
+    /* The store thread's. */
     struct hook **buckets;
     size_t n_buckets, n_hooks;
     struct heap_entry *heap;
     size_t heap_n, heap_cap;
-
-    unsigned inflight;
-    struct transfer *active;   /* transfers on the multi handle */
+    unsigned inflight;          /* transfers out of the free list */
     struct transfer *free_transfers;
+    struct tlist prepared;      /* this turn's, not yet on the ready list */
     ah_attempt_result_t *results;
     size_t n_results, results_cap;
-    int64_t record_retry_at;   /* mono ms: after a failed record, wait until then */
-    struct hook **retry_hooks; /* parallel to results: whom to reschedule after the record */
+    int64_t record_retry_at;    /* mono ms: after a failed record, wait until then */
+    struct hook **retry_hooks;  /* parallel to results: whom to reschedule after the record */
+    char (*release_ids)[AH_ID_SIZE]; /* scratch for handing leases back (max_in_flight) */
     int64_t last_rescan;
-    ah_webhook_t *wh;          /* scratch for webhook_get (large) */
+    ah_webhook_t *wh;           /* scratch for webhook_get (large) */
+
+    /* The net thread's. */
+    struct transfer *active;    /* transfers on the multi handle */
+    size_t n_active;
 };
+
+static void tlist_push(struct tlist *l, struct transfer *t)
+{
+    t->next = NULL;
+    if (l->tail)
+        l->tail->next = t;
+    else
+        l->head = t;
+    l->tail = t;
+}
+
+/* Moves all of `from` to the end of `to`. */
+static void tlist_splice(struct tlist *to, struct tlist *from)
+{
+    if (!from->head)
+        return;
+    if (to->tail)
+        to->tail->next = from->head;
+    else
+        to->head = from->head;
+    to->tail = from->tail;
+    from->head = from->tail = NULL;
+}
 
 static uint32_t hash_id(const char *s)
 {
@@ -310,7 +403,7 @@ void ah_dispatcher_wake(ah_dispatcher_t *d, const char *webhook_id, int64_t due)
     if (!d || !webhook_id || !ah_is_uuid(webhook_id))
         return;
     pthread_mutex_lock(&d->mu);
-    /* One wakeup per batch: a non-empty inbox already has one pending. */
+    /* One signal per batch: a non-empty inbox already has one pending. */
     bool was_empty = d->inbox_n == 0 && !d->inbox_overflow;
     if (d->inbox_n < INBOX_MAX) {
         memcpy(d->inbox[d->inbox_n].id, webhook_id, AH_ID_SIZE);
@@ -319,40 +412,67 @@ void ah_dispatcher_wake(ah_dispatcher_t *d, const char *webhook_id, int64_t due)
     } else {
         d->inbox_overflow = true; /* the next rescan picks the work up */
     }
-    pthread_mutex_unlock(&d->mu);
     if (was_empty)
-        curl_multi_wakeup(d->multi);
+        pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* What the store thread takes from the shared part at the top of a turn. */
+struct work {
+    struct wake *wakes;         /* d->inbox_spare after the swap; read until the next take */
+    size_t n_wakes;
+    bool overflow;
+    struct tlist done;
+    bool stopping, net_done;
+};
+
+static bool work_waiting(const ah_dispatcher_t *d, bool seen_stopping)
+{
+    return d->inbox_n || d->inbox_overflow || d->done.head || d->net_done ||
+           d->stopping != seen_stopping;
 }
 
 /*
- * Swaps the inbox with the spare buffer (both allocated once at start) and
- * returns what had arrived; the caller reads it until the next swap.
+ * Waits until something arrives (a wake, a finished transfer, stop) or
+ * wait_ms pass, then takes it all.  The inbox is swapped with the spare
+ * buffer (both allocated once at start).
  */
-static struct wake *take_inbox(ah_dispatcher_t *d, size_t *n, bool *overflow)
+static void take_work(ah_dispatcher_t *d, int64_t wait_ms, bool seen_stopping, struct work *w)
 {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(wait_ms / 1000);
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&d->mu);
-    struct wake *got = d->inbox;
-    *n = d->inbox_n;
-    *overflow = d->inbox_overflow;
+    while (wait_ms > 0 && !work_waiting(d, seen_stopping))
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &until))
+            break; /* timed out (or failed: then behave as if it had) */
+    w->wakes = d->inbox;
+    w->n_wakes = d->inbox_n;
+    w->overflow = d->inbox_overflow;
     d->inbox = d->inbox_spare;
-    d->inbox_spare = got;
+    d->inbox_spare = w->wakes;
     d->inbox_n = 0;
     d->inbox_overflow = false;
+    w->done = d->done;
+    d->done.head = d->done.tail = NULL;
+    w->stopping = d->stopping;
+    w->net_done = d->net_done;
     pthread_mutex_unlock(&d->mu);
-    return got;
 }
 
-static void drain_inbox(ah_dispatcher_t *d)
+static void drain_inbox(ah_dispatcher_t *d, const struct work *w)
 {
-    size_t n;
-    bool overflow;
-    struct wake *w = take_inbox(d, &n, &overflow);
-    for (size_t i = 0; i < n; i++) {
-        struct hook *h = hook_get(d, w[i].id);
+    for (size_t i = 0; i < w->n_wakes; i++) {
+        struct hook *h = hook_get(d, w->wakes[i].id);
         if (h)
-            schedule(d, h, w[i].due);
+            schedule(d, h, w->wakes[i].due);
     }
-    if (overflow)
+    if (w->overflow)
         d->last_rescan = 0;
 }
 
@@ -424,109 +544,77 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
-static int add_header(struct curl_slist **list, const char *name, const char *value)
+/* Links the header nodes of a new transfer; the constant lines are set here once. */
+static void headers_init(struct headers *hd)
 {
-    char line[512];
-    snprintf(line, sizeof line, "%s: %s", name, value);
-    struct curl_slist *n = curl_slist_append(*list, line);
-    if (!n)
-        return AH_ENOMEM;
-    *list = n;
+    static char type[] = "Content-Type: application/json";
+    static char agent[] = "User-Agent: airhook/" AH_VERSION;
+    /* "Expect:" with no value stops libcurl's 100-continue round trip. */
+    static char expect[] = "Expect:";
+    char *text[HDR_COUNT] = {
+        [HDR_TYPE] = type,
+        [HDR_AGENT] = agent,
+        [HDR_ID] = hd->id,
+        [HDR_TIMESTAMP] = hd->timestamp,
+        [HDR_SIGNATURE] = hd->signature,
+        [HDR_TRIGGER] = hd->trigger,
+        [HDR_HOOK] = hd->hook,
+        [HDR_ATTEMPT] = hd->attempt,
+        [HDR_EXPECT] = expect,
+    };
+    for (int i = 0; i < HDR_COUNT; i++) {
+        hd->node[i].data = text[i];
+        hd->node[i].next = i + 1 < HDR_COUNT ? &hd->node[i + 1] : NULL;
+    }
+}
+
+/* Writes the header lines known at the claim into t->hdr (store thread). */
+static void build_headers(struct transfer *t, const ah_webhook_t *w)
+{
+    struct headers *hd = &t->hdr;
+    snprintf(hd->id, sizeof hd->id, "webhook-id: %s", t->claim.event_id);
+    snprintf(hd->trigger, sizeof hd->trigger, "x-airmeet-trigger: %s", t->claim.trigger);
+    snprintf(hd->hook, sizeof hd->hook, "x-airmeet-webhook-id: %s", w->id);
+    snprintf(hd->attempt, sizeof hd->attempt, "x-airmeet-attempt: %d", t->claim.attempts + 1);
+}
+
+/*
+ * Signs the attempt and writes the timestamp and signature lines (net
+ * thread, just before the start, so the timestamp is the attempt's).
+ */
+static int sign_headers(struct transfer *t, int64_t now_s)
+{
+    struct headers *hd = &t->hdr;
+    char sig[AH_SIGNATURE_MAX];
+    if (ah_sign(t->secret, t->prev_secret[0] ? t->prev_secret : NULL, t->claim.event_id, now_s,
+                t->claim.data, t->claim.data_len, sig, sizeof sig))
+        return AH_EINVAL;
+    snprintf(hd->timestamp, sizeof hd->timestamp, "webhook-timestamp: %lld", (long long)now_s);
+    snprintf(hd->signature, sizeof hd->signature, "webhook-signature: %s", sig);
     return AH_OK;
 }
 
-static int build_headers(struct transfer *t, const ah_webhook_t *w, int64_t now_s)
+/*
+ * Makes a transfer with its easy handle.  Every option that is the same for
+ * all attempts is set here, once per handle (libcurl keeps options from one
+ * transfer to the next); prepare_transfer sets only the URL and the body.
+ */
+static struct transfer *transfer_make(const ah_dispatch_config_t *cfg)
 {
-    char sig[AH_SIGNATURE_MAX], ts[24], attempt[16];
-    const char *prev = w->prev_secret[0] && w->prev_secret_until > ah_now_ms() ? w->prev_secret
-                                                                                 : NULL;
-    snprintf(ts, sizeof ts, "%lld", (long long)now_s);
-    snprintf(attempt, sizeof attempt, "%d", t->claim.attempts + 1);
-    if (ah_sign(w->secret, prev, t->claim.event_id, now_s, t->claim.data, t->claim.data_len, sig,
-                sizeof sig))
-        return AH_EINVAL;
-    int rc = add_header(&t->headers, "Content-Type", "application/json");
-    rc = rc ? rc : add_header(&t->headers, "User-Agent", "airhook/" AH_VERSION);
-    rc = rc ? rc : add_header(&t->headers, "webhook-id", t->claim.event_id);
-    rc = rc ? rc : add_header(&t->headers, "webhook-timestamp", ts);
-    rc = rc ? rc : add_header(&t->headers, "webhook-signature", sig);
-    rc = rc ? rc : add_header(&t->headers, "x-airmeet-trigger", t->claim.trigger);
-    rc = rc ? rc : add_header(&t->headers, "x-airmeet-webhook-id", w->id);
-    rc = rc ? rc : add_header(&t->headers, "x-airmeet-attempt", attempt);
-    /* "Expect:" with no value stops libcurl's 100-continue round trip. */
-    struct curl_slist *n = rc ? NULL : curl_slist_append(t->headers, "Expect:");
-    if (!rc && !n)
-        rc = AH_ENOMEM;
-    if (n)
-        t->headers = n;
-    return rc;
-}
-
-static struct transfer *transfer_new(ah_dispatcher_t *d)
-{
-    struct transfer *t = d->free_transfers;
-    if (t) {
-        d->free_transfers = t->next_free;
-        CURL *easy = t->easy;
-        memset(t, 0, sizeof *t);
-        t->easy = easy;
-        curl_easy_reset(easy);
-        return t;
-    }
-    if (!(t = calloc(1, sizeof *t)))
+    struct transfer *t = calloc(1, sizeof *t);
+    if (!t)
         return NULL;
-    if (!(t->easy = curl_easy_init())) {
+    CURL *e = t->easy = curl_easy_init();
+    if (!e) {
         free(t);
         return NULL;
     }
-    return t;
-}
-
-static void transfer_free(ah_dispatcher_t *d, struct transfer *t)
-{
-    curl_slist_free_all(t->headers);
-    t->headers = NULL;
-    free(t->claim.data);
-    t->claim.data = NULL;
-    t->next_free = d->free_transfers;
-    d->free_transfers = t;
-}
-
-static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, const char *error,
-                   int64_t dur_us);
-
-/* Sets up one claimed delivery on the multi handle. */
-static void start_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhook_t *w,
-                           ah_claim_t *c)
-{
-    struct transfer *t = transfer_new(d);
-    if (!t) {
-        /* The lease lapses and the delivery is claimed again later. */
-        free(c->data);
-        return;
-    }
-    t->hook = h;
-    t->claim = *c;
-    c->data = NULL; /* owned by t now */
-    ah_strlcpy(t->url, w->url, sizeof t->url);
-    t->started_ms = ah_now_ms();
-    t->started_us = ah_mono_us();
-    t->failing_since = w->failing_since;
-    h->inflight++;
-    d->inflight++;
-    CURL *e = t->easy;
-    if (build_headers(t, w, t->started_ms / 1000)) {
-        record(d, t, 0, "cannot sign: the webhook's secret is malformed", 0);
-        return;
-    }
-    curl_easy_setopt(e, CURLOPT_URL, t->url);
+    headers_init(&t->hdr);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->claim.data);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->claim.data_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)d->cfg.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdr.node);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(d->cfg.timeout_ms < 10000 ? d->cfg.timeout_ms : 10000));
+                     (long)(cfg->timeout_ms < 10000 ? cfg->timeout_ms : 10000));
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
@@ -537,30 +625,109 @@ static void start_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhook_
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    t->guard.guard = d->cfg.guard;
-    if (d->cfg.guard && ah_netguard_install(&t->guard, e)) {
-        record(d, t, 0, "cannot install the address guard", 0);
-        return;
+    t->guard.guard = cfg->guard;
+    if (cfg->guard && ah_netguard_install(&t->guard, e)) {
+        /* Never send without the guard: a handle that cannot have it is not made. */
+        curl_easy_cleanup(e);
+        free(t);
+        return NULL;
     }
-    if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
-        record(d, t, 0, "cannot start the transfer", 0);
-        return;
-    }
-    t->next_active = d->active;
-    if (d->active)
-        d->active->prev_active = t;
-    d->active = t;
+    return t;
 }
 
-static void unlink_active(ah_dispatcher_t *d, struct transfer *t)
+static void transfer_destroy(struct transfer *t)
 {
-    if (t->prev_active)
-        t->prev_active->next_active = t->next_active;
-    else
-        d->active = t->next_active;
-    if (t->next_active)
-        t->next_active->prev_active = t->prev_active;
-    t->prev_active = t->next_active = NULL;
+    curl_easy_cleanup(t->easy);
+    free(t->claim.data);
+    free(t);
+}
+
+/* A transfer from the free list (or a new one), with the last attempt's state cleared. */
+static struct transfer *transfer_new(ah_dispatcher_t *d)
+{
+    struct transfer *t = d->free_transfers;
+    if (!t)
+        return transfer_make(&d->cfg);
+    d->free_transfers = t->next;
+    t->next = NULL;
+    t->hook = NULL;
+    memset(&t->claim, 0, sizeof t->claim);
+    t->started_ms = t->started_us = t->failing_since = 0;
+    t->status_code = 0;
+    t->error[0] = '\0';
+    t->dur_us = 0;
+    t->abandoned = false;
+    t->retry_after_ms = 0;
+    t->head[0] = '\0';
+    t->head_len = 0;
+    t->errbuf[0] = '\0';
+    t->guard.refused[0] = '\0';
+    return t;
+}
+
+static void transfer_free(ah_dispatcher_t *d, struct transfer *t)
+{
+    free(t->claim.data);
+    t->claim.data = NULL;
+    t->next = d->free_transfers;
+    d->free_transfers = t;
+}
+
+/*
+ * Prepares one claimed delivery for the net thread (store thread): its
+ * headers but the signature, its URL and its body.  It goes out with the
+ * rest of the turn's in publish_prepared.
+ */
+static void prepare_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhook_t *w,
+                             ah_claim_t *c)
+{
+    struct transfer *t = transfer_new(d);
+    if (!t) {
+        /* The lease lapses and the delivery is claimed again later. */
+        free(c->data);
+        return;
+    }
+    t->hook = h;
+    t->claim = *c;
+    c->data = NULL; /* owned by t now */
+    t->failing_since = w->failing_since;
+    h->inflight++;
+    d->inflight++;
+    CURL *e = t->easy;
+    build_headers(t, w);
+    ah_strlcpy(t->secret, w->secret, sizeof t->secret);
+    bool rotating = w->prev_secret[0] && w->prev_secret_until > ah_now_ms();
+    ah_strlcpy(t->prev_secret, rotating ? w->prev_secret : "", sizeof t->prev_secret);
+    /* libcurl copies and parses the URL: skip that when the handle already has it. */
+    if (strcmp(t->url, w->url)) {
+        ah_strlcpy(t->url, w->url, sizeof t->url);
+        curl_easy_setopt(e, CURLOPT_URL, t->url);
+    }
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->claim.data);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->claim.data_len);
+    tlist_push(&d->prepared, t);
+}
+
+/*
+ * Hands this turn's prepared transfers to the net thread, with one wakeup.
+ * If it has already left (shutdown), they come straight back as abandoned.
+ */
+static void publish_prepared(ah_dispatcher_t *d)
+{
+    if (!d->prepared.head)
+        return;
+    pthread_mutex_lock(&d->mu);
+    bool gone = d->net_done;
+    if (gone) {
+        for (struct transfer *t = d->prepared.head; t; t = t->next)
+            t->abandoned = true;
+        tlist_splice(&d->done, &d->prepared);
+    } else {
+        tlist_splice(&d->ready, &d->prepared);
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (!gone)
+        curl_multi_wakeup(d->multi);
 }
 
 /* Takes rate tokens; returns how many attempts h may start now. */
@@ -626,7 +793,7 @@ static void serve_hook(ah_dispatcher_t *d, struct hook *h, int64_t now)
         return;
     }
     for (size_t i = 0; i < got; i++)
-        start_transfer(d, h, w, &claims[i]);
+        prepare_transfer(d, h, w, &claims[i]);
     ah_claims_free(claims, got);
     if (next_due)
         schedule(d, h, next_due);
@@ -730,12 +897,14 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
         t->hook->heap_refs++; /* keep it alive until the batch is recorded */
     d->n_results++;
     ah_metrics_attempt(outcome, dur_us);
-    ah_log(AH_LOG_INFO, "attempt",
-           json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s}", "delivery",
-                     t->claim.delivery_id, "webhook", t->hook->id, "event", t->claim.event_id,
-                     "attempt", attempt_no, "status", status_code, "dur_ms", (json_int_t)dur_ms,
-                     "outcome", outcome == 0 ? "succeeded" : outcome == 1 ? "retry" : "failed",
-                     "error", error ? error : ""));
+    /* Built only when it will be written: the line costs dozens of allocations. */
+    if (ah_log_get_level() <= AH_LOG_INFO)
+        ah_log(AH_LOG_INFO, "attempt",
+               json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s}", "delivery",
+                         t->claim.delivery_id, "webhook", t->hook->id, "event", t->claim.event_id,
+                         "attempt", attempt_no, "status", status_code, "dur_ms", (json_int_t)dur_ms,
+                         "outcome", outcome == 0 ? "succeeded" : outcome == 1 ? "retry" : "failed",
+                         "error", error ? error : ""));
     struct hook *h = t->hook;
     h->inflight--;
     d->inflight--;
@@ -783,7 +952,45 @@ static void flush_results(ah_dispatcher_t *d)
     d->n_results = 0;
 }
 
-static void finish_done(ah_dispatcher_t *d)
+/* ---- the net thread: libcurl ---- */
+
+static void unlink_active(ah_dispatcher_t *d, struct transfer *t)
+{
+    if (t->prev_active)
+        t->prev_active->next_active = t->next_active;
+    else
+        d->active = t->next_active;
+    if (t->next_active)
+        t->next_active->prev_active = t->prev_active;
+    t->prev_active = t->next_active = NULL;
+    d->n_active--;
+}
+
+/* Puts a prepared transfer on the multi handle; a failure goes to `done` at once. */
+static void net_start(ah_dispatcher_t *d, struct transfer *t, struct tlist *done)
+{
+    t->started_ms = ah_now_ms();
+    t->started_us = ah_mono_us();
+    if (sign_headers(t, t->started_ms / 1000)) {
+        ah_strlcpy(t->error, "cannot sign: the webhook's secret is malformed", sizeof t->error);
+        tlist_push(done, t);
+        return;
+    }
+    if (curl_multi_add_handle(d->multi, t->easy) != CURLM_OK) {
+        ah_strlcpy(t->error, "cannot start the transfer", sizeof t->error);
+        tlist_push(done, t);
+        return;
+    }
+    t->prev_active = NULL;
+    t->next_active = d->active;
+    if (d->active)
+        d->active->prev_active = t;
+    d->active = t;
+    d->n_active++;
+}
+
+/* Collects the transfers libcurl has finished, their outcome filled in. */
+static void finish_done(ah_dispatcher_t *d, struct tlist *done)
 {
     CURLMsg *m;
     int left;
@@ -798,30 +1005,124 @@ static void finish_done(ah_dispatcher_t *d)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
         curl_multi_remove_handle(d->multi, e);
         unlink_active(d, t);
-        int64_t dur_us = ah_mono_us() - t->started_us;
-        char err[AH_ERROR_MAX] = "";
+        t->dur_us = ah_mono_us() - t->started_us;
         if (res != CURLE_OK) {
             if (t->guard.refused[0])
-                snprintf(err, sizeof err, "connection refused by the SSRF guard: %s",
+                snprintf(t->error, sizeof t->error, "connection refused by the SSRF guard: %s",
                          t->guard.refused);
             else
-                snprintf(err, sizeof err, "%.200s", t->errbuf[0] ? t->errbuf
-                                                                    : curl_easy_strerror(res));
+                snprintf(t->error, sizeof t->error, "%.200s",
+                         t->errbuf[0] ? t->errbuf : curl_easy_strerror(res));
             code = 0;
         } else if (code < 200 || code >= 300) {
-            snprintf(err, sizeof err, "the receiver answered HTTP %ld", code);
+            snprintf(t->error, sizeof t->error, "the receiver answered HTTP %ld", code);
         }
-        record(d, t, (int)code, err[0] ? err : NULL, dur_us);
+        t->status_code = (int)code;
+        tlist_push(done, t);
     }
 }
 
-/* ---- the loop ---- */
-
-static int64_t next_timeout(ah_dispatcher_t *d, int64_t now)
+/*
+ * Runs the transfers the store thread prepares and hands each back when it
+ * ends.  On stop it starts nothing more, lets what is on the multi handle
+ * finish until the grace deadline, then hands the rest back as abandoned.
+ */
+static void *net_run(void *arg)
 {
-    int64_t wait = RESCAN_MS - (now - d->last_rescan);
-    if (d->heap_n && d->inflight < d->cfg.max_in_flight) {
+    ah_dispatcher_t *d = arg;
+    pthread_setname_np(pthread_self(), "ah-deliver-net");
+    struct tlist done = {NULL, NULL};
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        struct tlist ready = d->ready;
+        d->ready.head = d->ready.tail = NULL;
+        bool stopping = d->stopping;
+        int64_t grace_deadline = d->grace_deadline;
+        pthread_mutex_unlock(&d->mu);
+        while (ready.head) {
+            struct transfer *t = ready.head;
+            ready.head = t->next;
+            if (stopping) {
+                t->abandoned = true; /* claimed but never sent */
+                tlist_push(&done, t);
+            } else {
+                net_start(d, t, &done);
+            }
+        }
+        int running = 0;
+        curl_multi_perform(d->multi, &running);
+        finish_done(d, &done);
+        if (done.head) {
+            pthread_mutex_lock(&d->mu);
+            tlist_splice(&d->done, &done);
+            pthread_cond_signal(&d->cv);
+            pthread_mutex_unlock(&d->mu);
+        }
+        if (stopping && (d->n_active == 0 || ah_mono_ms() >= grace_deadline))
+            break;
+        /* libcurl shortens the wait to its own timers; wakeups end it at once. */
+        curl_multi_poll(d->multi, NULL, 0, stopping ? 100 : 1000, NULL);
+    }
+    while (d->active) {
+        struct transfer *t = d->active;
+        unlink_active(d, t);
+        curl_multi_remove_handle(d->multi, t->easy);
+        t->abandoned = true;
+        tlist_push(&done, t);
+    }
+    pthread_mutex_lock(&d->mu);
+    for (struct transfer *t = d->ready.head; t; t = t->next)
+        t->abandoned = true;
+    tlist_splice(&done, &d->ready);
+    tlist_splice(&d->done, &done);
+    d->net_done = true;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* ---- the store thread ---- */
+
+/*
+ * Takes back what the net thread returned: results go into the batch,
+ * abandoned transfers have their leases handed back (they are sent again
+ * later, by this process's successor or another node).
+ */
+static void take_done(ah_dispatcher_t *d, struct tlist *done)
+{
+    size_t n_release = 0;
+    while (done->head) {
+        struct transfer *t = done->head;
+        done->head = t->next;
+        if (!t->abandoned) {
+            record(d, t, t->status_code, t->error[0] ? t->error : NULL, t->dur_us);
+            continue;
+        }
+        memcpy(d->release_ids[n_release++], t->claim.delivery_id, AH_ID_SIZE);
+        t->hook->inflight--;
+        d->inflight--;
+        transfer_free(d, t);
+    }
+    done->tail = NULL;
+    if (n_release) {
+        d->store->ops->delivery_release(d->store, (const char(*)[AH_ID_SIZE])d->release_ids,
+                                        n_release);
+        ah_log(AH_LOG_INFO, "handed back in-flight deliveries",
+               json_pack("{s:I}", "count", (json_int_t)n_release));
+    }
+}
+
+/* How long the store thread may sleep when nothing arrives. */
+static int64_t next_timeout(ah_dispatcher_t *d, int64_t now, bool stopping)
+{
+    int64_t wait = stopping ? 100 : RESCAN_MS - (now - d->last_rescan);
+    if (!stopping && d->heap_n && d->inflight < d->cfg.max_in_flight) {
         int64_t until = d->heap[0].due - now;
+        if (until < wait)
+            wait = until;
+    }
+    if (d->n_results && d->record_retry_at) {
+        int64_t until = d->record_retry_at - ah_mono_ms();
         if (until < wait)
             wait = until;
     }
@@ -832,59 +1133,39 @@ static int64_t next_timeout(ah_dispatcher_t *d, int64_t now)
     return wait;
 }
 
-/* Aborts what is still in flight at the end of the grace period. */
-static void abandon_inflight(ah_dispatcher_t *d)
-{
-    size_t n = 0, k = 0;
-    for (struct transfer *t = d->active; t; t = t->next_active)
-        n++;
-    char(*ids)[AH_ID_SIZE] = n ? calloc(n, AH_ID_SIZE) : NULL;
-    while (d->active) {
-        struct transfer *t = d->active;
-        unlink_active(d, t);
-        curl_multi_remove_handle(d->multi, t->easy);
-        if (ids)
-            memcpy(ids[k++], t->claim.delivery_id, AH_ID_SIZE);
-        t->hook->inflight--;
-        d->inflight--;
-        transfer_free(d, t);
-    }
-    if (k) {
-        d->store->ops->delivery_release(d->store, (const char(*)[AH_ID_SIZE])ids, k);
-        ah_log(AH_LOG_INFO, "handed back in-flight deliveries",
-               json_pack("{s:I}", "count", (json_int_t)k));
-    }
-    free(ids);
-}
-
-static void *run(void *arg)
+/*
+ * The store thread: wakes, rescans, claims, prepares, and records.  A turn
+ * takes what arrived, records results in memory, claims for every webhook
+ * that is due and has room (completions just made some) and hands the
+ * transfers over before writing the batch of results, so the net thread is
+ * busy sending while this one waits on the store.
+ */
+static void *store_run(void *arg)
 {
     ah_dispatcher_t *d = arg;
+    pthread_setname_np(pthread_self(), "ah-deliver-db");
     if (d->cfg.single_node && !d->store->ops->shared)
         d->store->ops->delivery_release_all(d->store);
+    bool stopping = false;
+    int64_t wait = 0;
     for (;;) {
-        int stopping = atomic_load(&d->stopping);
+        struct work w;
+        take_work(d, wait, stopping, &w);
+        stopping = w.stopping;
+        drain_inbox(d, &w);
+        take_done(d, &w.done);
         int64_t now = ah_now_ms();
         if (!stopping) {
-            drain_inbox(d);
             if (now - d->last_rescan >= RESCAN_MS)
                 rescan(d, now);
             start_due(d, now);
+            publish_prepared(d);
         }
-        int running = 0;
-        curl_multi_perform(d->multi, &running);
-        finish_done(d);
         flush_results(d);
-        if (stopping && (d->inflight == 0 || ah_mono_ms() >= d->grace_deadline))
-            break;
-        if (!stopping)
-            start_due(d, ah_now_ms()); /* completions may have made room */
-        int64_t wait = next_timeout(d, ah_now_ms());
-        if (stopping && wait > 100)
-            wait = 100;
-        curl_multi_poll(d->multi, NULL, 0, (int)wait, NULL);
+        if (w.net_done)
+            break; /* everything has come back: the last take had it all */
+        wait = next_timeout(d, ah_now_ms(), stopping);
     }
-    abandon_inflight(d);
     d->record_retry_at = 0;
     flush_results(d);
     return NULL;
@@ -894,6 +1175,50 @@ static void *run(void *arg)
 static void listen_wake(void *arg, const char *webhook_id, int64_t due)
 {
     ah_dispatcher_wake(arg, webhook_id, due);
+}
+
+static void dispatcher_free(ah_dispatcher_t *d)
+{
+    while (d->free_transfers) {
+        struct transfer *t = d->free_transfers;
+        d->free_transfers = t->next;
+        transfer_destroy(t);
+    }
+    for (size_t i = 0; d->buckets && i < d->n_buckets; i++) {
+        struct hook *h = d->buckets[i];
+        while (h) {
+            struct hook *next = h->next;
+            free(h);
+            h = next;
+        }
+    }
+    curl_multi_cleanup(d->multi);
+    free(d->buckets);
+    free(d->heap);
+    free(d->inbox);
+    free(d->inbox_spare);
+    free(d->results);
+    free(d->retry_hooks);
+    free(d->release_ids);
+    free(d->wh);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}
+
+/* Tells both threads to stop (grace_ms for in-flight work) and joins them. */
+static void stop_threads(ah_dispatcher_t *d, int64_t grace_ms, bool net, bool store)
+{
+    pthread_mutex_lock(&d->mu);
+    d->grace_deadline = ah_mono_ms() + grace_ms;
+    d->stopping = true;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    curl_multi_wakeup(d->multi);
+    if (net)
+        pthread_join(d->net_thread, NULL);
+    if (store)
+        pthread_join(d->store_thread, NULL);
 }
 
 int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_dispatcher_t **out,
@@ -910,6 +1235,11 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
     if (!d->cfg.max_in_flight)
         d->cfg.max_in_flight = 1;
     pthread_mutex_init(&d->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* take_work's deadlines */
+    pthread_cond_init(&d->cv, &ca);
+    pthread_condattr_destroy(&ca);
     d->n_buckets = HOOKS_BUCKETS_MIN;
     d->buckets = calloc(d->n_buckets, sizeof *d->buckets);
     d->inbox = malloc(INBOX_MAX * sizeof *d->inbox);
@@ -918,37 +1248,36 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
     d->results_cap = BATCH_MAX + d->cfg.max_in_flight;
     d->results = malloc(d->results_cap * sizeof *d->results);
     d->retry_hooks = malloc(d->results_cap * sizeof *d->retry_hooks);
+    d->release_ids = malloc(d->cfg.max_in_flight * sizeof *d->release_ids);
     d->wh = malloc(sizeof *d->wh);
     d->multi = curl_multi_init();
-    if (!d->buckets || !d->inbox || !d->inbox_spare || !d->results || !d->retry_hooks || !d->wh || !d->multi) {
+    if (!d->buckets || !d->inbox || !d->inbox_spare || !d->results || !d->retry_hooks ||
+        !d->release_ids || !d->wh || !d->multi) {
         snprintf(err, errlen, "out of memory starting the dispatcher");
-        goto fail;
+        dispatcher_free(d);
+        return AH_ENOMEM;
     }
     curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->cfg.max_in_flight);
+    if (pthread_create(&d->net_thread, NULL, net_run, d)) {
+        snprintf(err, errlen, "cannot start the dispatcher's network thread");
+        dispatcher_free(d);
+        return AH_ENOMEM;
+    }
+    if (pthread_create(&d->store_thread, NULL, store_run, d)) {
+        snprintf(err, errlen, "cannot start the dispatcher's store thread");
+        stop_threads(d, 0, true, false);
+        dispatcher_free(d);
+        return AH_ENOMEM;
+    }
     if (store->ops->listen && store->ops->listen(store, listen_wake, d)) {
         snprintf(err, errlen, "cannot listen for other nodes' work");
-        goto fail;
-    }
-    if (pthread_create(&d->thread, NULL, run, d)) {
-        snprintf(err, errlen, "cannot start the dispatcher thread");
-        if (store->ops->listen)
-            store->ops->listen(store, NULL, NULL);
-        goto fail;
+        stop_threads(d, 0, true, true);
+        dispatcher_free(d);
+        return AH_ENOMEM;
     }
     *out = d;
     return AH_OK;
-fail:
-    curl_multi_cleanup(d->multi);
-    free(d->buckets);
-    free(d->inbox);
-    free(d->inbox_spare);
-    free(d->results);
-    free(d->retry_hooks);
-    free(d->wh);
-    pthread_mutex_destroy(&d->mu);
-    free(d);
-    return AH_ENOMEM;
 }
 
 void ah_dispatcher_stop(ah_dispatcher_t *d, int64_t grace_ms)
@@ -957,32 +1286,6 @@ void ah_dispatcher_stop(ah_dispatcher_t *d, int64_t grace_ms)
         return;
     if (d->store->ops->listen)
         d->store->ops->listen(d->store, NULL, NULL);
-    d->grace_deadline = ah_mono_ms() + grace_ms;
-    atomic_store(&d->stopping, 1);
-    curl_multi_wakeup(d->multi);
-    pthread_join(d->thread, NULL);
-    while (d->free_transfers) {
-        struct transfer *t = d->free_transfers;
-        d->free_transfers = t->next_free;
-        curl_easy_cleanup(t->easy);
-        free(t);
-    }
-    for (size_t i = 0; i < d->n_buckets; i++) {
-        struct hook *h = d->buckets[i];
-        while (h) {
-            struct hook *next = h->next;
-            free(h);
-            h = next;
-        }
-    }
-    curl_multi_cleanup(d->multi);
-    free(d->buckets);
-    free(d->heap);
-    free(d->inbox);
-    free(d->inbox_spare);
-    free(d->results);
-    free(d->retry_hooks);
-    free(d->wh);
-    pthread_mutex_destroy(&d->mu);
-    free(d);
+    stop_threads(d, grace_ms, true, true);
+    dispatcher_free(d);
 }

@@ -1,9 +1,9 @@
 /*
- * dispatcher.h: the delivery engine.  One thread drives libcurl's multi
- * interface: it claims due deliveries from the store webhook by webhook
- * (respecting each webhook's concurrency cap and rate), signs and sends
- * them over kept-alive connections, and records each attempt's result in
- * batches.  See dispatcher.c for how the parts fit.
+ * dispatcher.h: the delivery engine.  A store thread claims due deliveries
+ * webhook by webhook (respecting each webhook's concurrency cap and rate)
+ * and records each attempt's result in batches; a net thread signs them and
+ * sends them on libcurl's multi interface over kept-alive connections.  See
+ * dispatcher.c for how the parts fit.
  */
 #ifndef AH_DISPATCHER_H
 #define AH_DISPATCHER_H
@@ -37,7 +37,7 @@ int ah_dispatch_parse_schedule(const char *s, ah_dispatch_config_t *cfg, char *e
 
 typedef struct ah_dispatcher ah_dispatcher_t;
 
-/* Starts the delivery thread.  store must outlive the dispatcher. */
+/* Starts the delivery threads.  store must outlive the dispatcher. */
 int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_dispatcher_t **out,
                         char *err, size_t errlen);
 /*
