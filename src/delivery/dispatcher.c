@@ -19,8 +19,9 @@
  * catches anything else, such as work left by a previous process or by
  * another node) feed the heap.  When a webhook comes due and has room under
  * its concurrency cap (and its rate, if any), the store thread claims that
- * many due deliveries with a lease (delivery_claim) and prepares one
- * transfer for each.  So one slow receiver can hold at most its own cap of
+ * many due deliveries with a lease and prepares one transfer for each; the
+ * webhooks due in one turn are claimed for together (delivery_claim_many:
+ * one transaction on SQLite, the webhook rows included).  So one slow receiver can hold at most its own cap of
  * transfers; the others never wait behind it.
  *
  * Each transfer reuses an easy handle whose invariant options were set once
@@ -60,6 +61,8 @@
 #include "common/util.h"
 #include "delivery/sign.h"
 
+/* Webhooks claimed for in one delivery_claim_many call. */
+#define CLAIM_BATCH 32
 #define RESCAN_MS 5000
 #define BATCH_MAX 512
 #define INBOX_MAX 65536
@@ -130,6 +133,7 @@ struct hook {
     unsigned heap_refs;         /* heap entries pointing here (stale ones included) */
     double tokens;              /* rate limiting */
     int64_t refill_ms;
+    bool claiming;              /* in start_due's batch: not to be freed */
 };
 
 struct heap_entry {
@@ -239,7 +243,9 @@ struct ah_dispatcher {
     struct hook **retry_hooks;  /* parallel to results: whom to reschedule after the record */
     char (*release_ids)[AH_ID_SIZE]; /* scratch for handing leases back (max_in_flight) */
     int64_t last_rescan;
-    ah_webhook_t *wh;           /* scratch for webhook_get (large) */
+    ah_webhook_t *wh;           /* CLAIM_BATCH webhook rows for delivery_claim_many (large) */
+    ah_claim_req_t *reqs;       /* CLAIM_BATCH requests */
+    struct hook **req_hooks;    /* the hook of each request */
 
     /* The net thread's. */
     struct transfer *active;    /* transfers on the multi handle */
@@ -328,7 +334,7 @@ static struct hook *hook_get(ah_dispatcher_t *d, const char *id)
 /* Frees h when nothing refers to it and it has no known work. */
 static void hook_maybe_free(ah_dispatcher_t *d, struct hook *h)
 {
-    if (h->inflight || h->heap_refs || h->next_due)
+    if (h->inflight || h->heap_refs || h->next_due || h->claiming)
         return;
     struct hook **pp = &d->buckets[hash_id(h->id) & (d->n_buckets - 1)];
     while (*pp && *pp != h)
@@ -749,72 +755,105 @@ static unsigned rate_allowance(ah_dispatcher_t *d, struct hook *h, int64_t now_m
     return n;
 }
 
-/* Claims and starts what h may send now. */
-static void serve_hook(ah_dispatcher_t *d, struct hook *h, int64_t now)
+/*
+ * How many deliveries h may start now, with `reserved` more already asked
+ * for in this turn; 0 when none (then h is rescheduled as needed).
+ */
+static unsigned claim_size(ah_dispatcher_t *d, struct hook *h, int64_t now, unsigned reserved)
 {
     unsigned cap = d->cfg.per_webhook_concurrency;
     if (h->inflight >= cap)
-        return; /* a completion reschedules it (next_due is kept for that) */
+        return 0; /* a completion reschedules it (next_due is kept for that) */
     /*
      * From here every path that wants to come back says when; the old due
      * time, already past, must not stay behind (schedule() only ever moves
      * it earlier), or the heap would hand h back at once, forever.
      */
     h->next_due = 0;
-    unsigned room = d->cfg.max_in_flight > d->inflight ? d->cfg.max_in_flight - d->inflight : 0;
+    unsigned used = d->inflight + reserved;
+    unsigned room = d->cfg.max_in_flight > used ? d->cfg.max_in_flight - used : 0;
     unsigned want = cap - h->inflight;
     if (want > room)
         want = room;
     if (!want) {
         schedule(d, h, now);
-        return;
+        return 0;
     }
     int64_t rate_wait = 0;
     unsigned n = rate_allowance(d, h, ah_mono_ms(), want, &rate_wait);
-    if (!n) {
+    if (!n)
         schedule(d, h, now + rate_wait);
-        return;
-    }
-    ah_webhook_t *w = d->wh;
-    int rc = d->store->ops->webhook_get(d->store, h->id, w);
-    if (rc == AH_ENOTFOUND || (!rc && !w->is_active))
+    return n;
+}
+
+/* Prepares what one webhook's claim brought (r), and says when to come back. */
+static void claimed(ah_dispatcher_t *d, struct hook *h, ah_claim_req_t *r, int64_t now)
+{
+    const ah_webhook_t *w = r->webhook;
+    if (r->rc == AH_ENOTFOUND || (!r->rc && !w->is_active)) {
+        ah_claims_free(r->claims, r->n);
         return; /* nothing to do until it is enabled (which wakes us) */
-    if (rc) {
+    }
+    if (r->rc) {
         schedule(d, h, now + 1000); /* store trouble: try again shortly */
         return;
     }
-    ah_claim_t *claims = NULL;
-    size_t got = 0;
-    int64_t next_due = 0;
-    rc = d->store->ops->delivery_claim(d->store, h->id, now, now + d->cfg.lease_ms, n, &claims,
-                                       &got, &next_due);
-    if (rc) {
-        schedule(d, h, now + 1000);
-        return;
-    }
-    for (size_t i = 0; i < got; i++)
-        prepare_transfer(d, h, w, &claims[i]);
-    ah_claims_free(claims, got);
-    if (next_due)
-        schedule(d, h, next_due);
+    for (size_t i = 0; i < r->n; i++)
+        prepare_transfer(d, h, w, &r->claims[i]);
+    ah_claims_free(r->claims, r->n);
+    if (r->next_due)
+        schedule(d, h, r->next_due);
 }
 
-/* Starts work for every webhook that is due now, while there is room. */
+/*
+ * Starts work for every webhook that is due now, while there is room: the
+ * due webhooks are claimed for together (delivery_claim_many, one
+ * transaction on SQLite for up to CLAIM_BATCH of them, webhook rows
+ * included), then each one's transfers are prepared.
+ */
 static void start_due(ah_dispatcher_t *d, int64_t now)
 {
     /* Bounded per turn, so transfers and stop requests are always served. */
     size_t budget = d->n_hooks + 64;
-    while (budget-- && d->heap_n && d->heap[0].due <= now &&
-           d->inflight < d->cfg.max_in_flight) {
-        struct heap_entry e = heap_pop(d);
-        struct hook *h = e.h;
-        if (e.due != h->heap_due) {
-            hook_maybe_free(d, h); /* a stale entry */
-            continue;
+    for (;;) {
+        size_t n = 0;
+        unsigned reserved = 0;
+        while (n < CLAIM_BATCH && budget && d->heap_n && d->heap[0].due <= now &&
+               d->inflight + reserved < d->cfg.max_in_flight) {
+            budget--;
+            struct heap_entry e = heap_pop(d);
+            struct hook *h = e.h;
+            if (e.due != h->heap_due) {
+                hook_maybe_free(d, h); /* a stale entry */
+                continue;
+            }
+            h->heap_due = 0;
+            unsigned want = claim_size(d, h, now, reserved);
+            if (!want) {
+                hook_maybe_free(d, h);
+                continue;
+            }
+            reserved += want;
+            ah_claim_req_t *r = &d->reqs[n];
+            memset(r, 0, sizeof *r);
+            ah_strlcpy(r->webhook_id, h->id, sizeof r->webhook_id);
+            r->max = want;
+            r->webhook = &d->wh[n];
+            h->claiming = true;
+            d->req_hooks[n++] = h;
         }
-        h->heap_due = 0;
-        serve_hook(d, h, now);
-        hook_maybe_free(d, h);
+        if (!n)
+            return;
+        int rc = d->store->ops->delivery_claim_many(d->store, d->reqs, n, now,
+                                                    now + d->cfg.lease_ms);
+        for (size_t i = 0; i < n; i++) {
+            if (rc)
+                d->reqs[i].rc = rc; /* the whole transaction failed: nothing was claimed */
+            struct hook *h = d->req_hooks[i];
+            h->claiming = false;
+            claimed(d, h, &d->reqs[i], now);
+            hook_maybe_free(d, h);
+        }
     }
 }
 
@@ -1201,6 +1240,8 @@ static void dispatcher_free(ah_dispatcher_t *d)
     free(d->retry_hooks);
     free(d->release_ids);
     free(d->wh);
+    free(d->reqs);
+    free(d->req_hooks);
     pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
@@ -1249,10 +1290,12 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
     d->results = malloc(d->results_cap * sizeof *d->results);
     d->retry_hooks = malloc(d->results_cap * sizeof *d->retry_hooks);
     d->release_ids = malloc(d->cfg.max_in_flight * sizeof *d->release_ids);
-    d->wh = malloc(sizeof *d->wh);
+    d->wh = malloc(CLAIM_BATCH * sizeof *d->wh);
+    d->reqs = calloc(CLAIM_BATCH, sizeof *d->reqs);
+    d->req_hooks = calloc(CLAIM_BATCH, sizeof *d->req_hooks);
     d->multi = curl_multi_init();
     if (!d->buckets || !d->inbox || !d->inbox_spare || !d->results || !d->retry_hooks ||
-        !d->release_ids || !d->wh || !d->multi) {
+        !d->release_ids || !d->wh || !d->reqs || !d->req_hooks || !d->multi) {
         snprintf(err, errlen, "out of memory starting the dispatcher");
         dispatcher_free(d);
         return AH_ENOMEM;
