@@ -152,8 +152,9 @@ def cmd_lock_stats(path, secs, ops):
            f"the lock was held {100 * sum(holds) / secs:.0f} % of the {secs:.1f} s")
     if cks:
         cks.sort()
-        out += (f"; {len(cks)} checkpoints ran inside a commit, holding it: p50 {q(cks, .5) * 1e3:.1f} ms, "
-                f"max {cks[-1] * 1e3:.1f} ms, {100 * sum(cks) / secs:.0f} % of the time")
+        out += (f"; {len(cks)} checkpoints ran (on the checkpoint thread, beside the writer), "
+                f"p50 {q(cks, .5) * 1e3:.1f} ms, max {cks[-1] * 1e3:.1f} ms, "
+                f"busy {100 * sum(cks) / secs:.0f} % of the time")
     else:
         out += "; no checkpoint ran"
     print(out)

@@ -283,6 +283,9 @@ enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_SAVEPOINT_RELEASE,
+    ST_SAVEPOINT_ROLLBACK,
     ST_PING,
     ST_SETTING_GET,
     ST_SETTING_SET,
@@ -343,6 +346,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    /* Each publish of a batch under its own savepoint (publish_batch). */
+    [ST_SAVEPOINT] = "SAVEPOINT pub",
+    [ST_SAVEPOINT_RELEASE] = "RELEASE pub",
+    [ST_SAVEPOINT_ROLLBACK] = "ROLLBACK TO pub",
     [ST_PING] = "SELECT 1",
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
     [ST_SETTING_SET] = "INSERT INTO settings (key, value) VALUES (?1, ?2)"
@@ -1783,16 +1790,17 @@ static void publish_batch(sqlite_store_t *s, struct pub_job *batch)
         return;
     }
     for (struct pub_job *j = batch; j; j = j->next) {
-        if (sqlite3_exec(c->db, "SAVEPOINT pub", NULL, NULL, NULL) != SQLITE_OK) {
-            job_failed(j, db_error(c->db, SQLITE_ERROR, "publish savepoint"));
+        int sp = run_id(c, ST_SAVEPOINT);
+        if (sp) {
+            job_failed(j, sp);
             continue;
         }
         j->rc = publish_one(c, j->ev, j->res);
         if (j->rc) {
             job_failed(j, j->rc);
-            sqlite3_exec(c->db, "ROLLBACK TO pub", NULL, NULL, NULL);
+            run_id(c, ST_SAVEPOINT_ROLLBACK);
         }
-        sqlite3_exec(c->db, "RELEASE pub", NULL, NULL, NULL);
+        run_id(c, ST_SAVEPOINT_RELEASE);
     }
     rc = tx_end(c, AH_OK);
     release(s, c);
