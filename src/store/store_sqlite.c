@@ -221,6 +221,55 @@ static const char *const migrations[] = {
     "CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, created_at, id);"
     "CREATE INDEX deliveries_by_event ON deliveries(event_id, created_at, id);"
     "CREATE INDEX deliveries_age ON deliveries(status, created_at);",
+
+    /*
+     * 3: generations for the API's caches (src/api/cache.c).  Triggers bump
+     * `webhooks` with every committed change to what webhook-list shows or
+     * selects, and `auth` with every change to what authentication and
+     * scope checks read, so a process that caches them notices changes made
+     * by any process sharing the file with one read of this row.  Updates
+     * of delivery bookkeeping (failing_since, secrets, disabled_reason)
+     * leave the generation alone; disabling changes is_active and bumps it.
+     * Inserts of keys, tokens, airmeets and sessions need no bump: the
+     * caches hold only rows that were found.
+     */
+    "CREATE TABLE cache_generations ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  webhooks INTEGER NOT NULL,"
+    "  auth INTEGER NOT NULL"
+    ");"
+    "INSERT INTO cache_generations (id, webhooks, auth) VALUES (1, 1, 1);"
+    "CREATE TRIGGER cache_gen_webhook_insert AFTER INSERT ON webhooks"
+    " BEGIN UPDATE cache_generations SET webhooks = webhooks + 1; END;"
+    "CREATE TRIGGER cache_gen_webhook_delete AFTER DELETE ON webhooks"
+    " BEGIN UPDATE cache_generations SET webhooks = webhooks + 1; END;"
+    "CREATE TRIGGER cache_gen_webhook_update AFTER UPDATE ON webhooks"
+    " WHEN old.id IS NOT new.id OR old.community_id IS NOT new.community_id"
+    " OR old.trigger IS NOT new.trigger OR old.name IS NOT new.name"
+    " OR old.description IS NOT new.description OR old.url IS NOT new.url"
+    " OR old.platform_name IS NOT new.platform_name OR old.airmeet_id IS NOT new.airmeet_id"
+    " OR old.session_id IS NOT new.session_id OR old.is_active IS NOT new.is_active"
+    " OR old.meta_data IS NOT new.meta_data OR old.created_at IS NOT new.created_at"
+    " OR old.updated_at IS NOT new.updated_at OR old.created_by IS NOT new.created_by"
+    " OR old.updated_by IS NOT new.updated_by"
+    " OR old.deregistered_at IS NOT new.deregistered_at"
+    " BEGIN UPDATE cache_generations SET webhooks = webhooks + 1; END;"
+    "CREATE TRIGGER cache_gen_key_update AFTER UPDATE ON access_keys"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_key_delete AFTER DELETE ON access_keys"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_token_update AFTER UPDATE ON tokens"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_token_delete AFTER DELETE ON tokens"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_airmeet_update AFTER UPDATE ON airmeets"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_airmeet_delete AFTER DELETE ON airmeets"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_session_update AFTER UPDATE ON sessions"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_session_delete AFTER DELETE ON sessions"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -305,6 +354,7 @@ enum stmt_id {
     ST_WEBHOOK_RECOVER,
     ST_WEBHOOK_ROTATE,
     ST_DELIVERY_STATS,
+    ST_CACHE_GEN,
     ST_COUNT
 };
 
@@ -456,6 +506,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DELIVERY_STATS] = "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'),"
                           " (SELECT created_at FROM deliveries WHERE status = 'pending'"
                           " ORDER BY created_at LIMIT 1)",
+    [ST_CACHE_GEN] = "SELECT webhooks, auth FROM cache_generations WHERE id = 1",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -2484,6 +2535,27 @@ static int delivery_stats(ah_store_t *base, ah_delivery_stats_t *out)
     return rc;
 }
 
+static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite_store_t *s = from(base);
+    conn_t *c;
+    sqlite3_stmt *st;
+    int rc = borrow(s, ST_CACHE_GEN, &c, &st);
+    if (rc)
+        return rc;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        out->webhooks = sqlite3_column_int64(st, 0);
+        out->auth = sqlite3_column_int64(st, 1);
+    } else {
+        rc = step == SQLITE_DONE ? AH_ESTORE : db_error(c->db, step, "cache_gen");
+    }
+    finish(st);
+    release(s, c);
+    return rc;
+}
+
 static void stop_checkpointer(sqlite_store_t *s);
 
 static void store_close(ah_store_t *base)
@@ -2551,6 +2623,7 @@ static const ah_store_ops_t sqlite_ops = {
     .webhook_recover = webhook_recover,
     .webhook_rotate_secret = webhook_rotate_secret,
     .delivery_stats = delivery_stats,
+    .cache_gen = cache_gen,
 };
 
 /* ------------------------------------------------------------------------ */
