@@ -292,6 +292,7 @@ typedef struct ah_store_ops {
      * trigger, url, airmeet_id, session_id) exists; in that case *out is that
      * one and *existed = true.  Otherwise inserts w, *out = w, *existed =
      * false.  Atomic: two concurrent identical registrations yield one row.
+     * out may be w itself.
      */
     int (*webhook_register)(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out,
                             bool *existed);
