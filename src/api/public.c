@@ -132,14 +132,19 @@ static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cach
     return 0;
 }
 
-/* Key-pair authentication for the platform-integration endpoints. */
-static bool authenticate(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t *gen,
-                         ah_http_resp_t *resp, ah_access_key_t *key)
+/*
+ * Key-pair authentication for the platform-integration endpoints.  *gen is
+ * what the request's cache lookups use afterwards (read_gen; NULL: none).
+ */
+static bool authenticate(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t *resp,
+                         ah_access_key_t *key, ah_cache_gen_t *g, const ah_cache_gen_t **gen)
 {
+    *gen = NULL;
     if (rate_limited(app, req, resp, false))
         return false;
+    *gen = read_gen(app, g);
     char why[WHY_SIZE];
-    int status = check_key_pair(app, req, gen, key, why, sizeof why);
+    int status = check_key_pair(app, req, *gen, key, why, sizeof why);
     if (!status)
         return true;
     if (status == 401 || status == 403)
@@ -468,10 +473,10 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     ah_access_key_t key;
     ah_cache_gen_t g;
-    const ah_cache_gen_t *gen = read_gen(app, &g);
+    const ah_cache_gen_t *gen;
     char why[WHY_SIZE];
     int status;
-    if (!authenticate(app, req, gen, resp, &key))
+    if (!authenticate(app, req, resp, &key, &g, &gen))
         return;
     json_t *body = ah_parse_body(req, true, why, sizeof why);
     if (!body) {
@@ -537,7 +542,8 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
     json_t *body = NULL;
     ah_webhook_t *w = NULL;
     ah_cache_gen_t g;
-    if (!authenticate(app, req, read_gen(app, &g), resp, &key))
+    const ah_cache_gen_t *gen;
+    if (!authenticate(app, req, resp, &key, &g, &gen))
         return;
     bool is_delete = !strcmp(req->method, "DELETE");
     const char *qid = ah_http_query(req, "id");
@@ -603,7 +609,8 @@ void ah_h_sample_payload(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     ah_access_key_t key;
     ah_cache_gen_t g;
-    if (!authenticate(app, req, read_gen(app, &g), resp, &key))
+    const ah_cache_gen_t *gen;
+    if (!authenticate(app, req, resp, &key, &g, &gen))
         return;
     const char *id = ah_http_query(req, "triggerMetaInfoId");
     if (!id || !*id) {
