@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -928,6 +929,37 @@ static void test_cache_generations(void **state)
 /* ------------------------------------------------------------------------ */
 /* File databases: reopen, migrations, delivery tables.                      */
 
+/*
+ * The background checkpointer copies the WAL into the database file while
+ * the store is open (it once ran on a connection that had never read the
+ * file, which made every checkpoint a silent no-op).  Waits for the copy
+ * for up to 20 s; it comes within CHECKPOINT_EVERY_MS.
+ */
+static void test_background_checkpoint(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *s = open_file(t);
+    ah_community_t c;
+    new_community(s, &c, "Checkpointed", T0);
+    char url[64];
+    for (int i = 0; i < 300; i++) {
+        ah_webhook_t *w = malloc(sizeof *w);
+        assert_non_null(w);
+        snprintf(url, sizeof url, "https://example.com/ckpt/%d", i);
+        fill_webhook(w, c.id, "trigger.airmeet.created", url, NULL, NULL, T0);
+        register_new(s, w);
+        free(w);
+    }
+    struct stat st = {0};
+    for (int i = 0; i < 2000 && st.st_size < 128 * 1024; i++) {
+        assert_int_equal(stat(t->path, &st), 0);
+        if (st.st_size < 128 * 1024)
+            usleep(10 * 1000);
+    }
+    assert_true(st.st_size >= 128 * 1024);
+    ah_store_close(s);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     const tmpdb_t *t = *state;
@@ -1350,6 +1382,7 @@ static const struct CMUnitTest common_tests[] = {
 static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_open_errors),
     cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_background_checkpoint, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_newer_schema_refused, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_not_a_database, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_deregister_cancels_pending_deliveries, tmpdb_setup,
