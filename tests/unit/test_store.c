@@ -930,6 +930,46 @@ static void test_cache_generations(void **state)
 /* File databases: reopen, migrations, delivery tables.                      */
 
 /*
+ * On a file, cache_gen skips its read while the WAL-index header shows no
+ * new commit; a commit by anyone else (here a side connection, as another
+ * process would) must still show in the very next call.
+ */
+static void test_cache_gen_sees_other_writers(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *s = open_file(t);
+    ah_cache_gen_t g0, g;
+    assert_int_equal(s->ops->cache_gen(s, &g0), AH_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+        assert_memory_equal(&g, &g0, sizeof g);
+    }
+    for (int i = 1; i <= 20; i++) {
+        side_exec(t->path, "UPDATE cache_generations SET auth = auth + 1, webhooks = webhooks + 2");
+        assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+        assert_int_equal(g.auth, g0.auth + i);
+        assert_int_equal(g.webhooks, g0.webhooks + 2 * i);
+        /* An unrelated commit changes the header, not the generations. */
+        side_exec(t->path, "INSERT OR REPLACE INTO settings (key, value) VALUES ('k', 'v')");
+        assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+        assert_int_equal(g.auth, g0.auth + i);
+    }
+    /* A second store on the same file, and a revocation through it. */
+    ah_store_t *other = open_file(t);
+    ah_community_t c;
+    new_community(other, &c, "Other", T0);
+    ah_access_key_t k;
+    fill_key(&k, c.id, "crm", T0);
+    assert_int_equal(other->ops->access_key_create(other, &k), AH_OK);
+    assert_int_equal(s->ops->cache_gen(s, &g0), AH_OK);
+    assert_int_equal(other->ops->access_key_revoke(other, k.id, T0 + 1), AH_OK);
+    assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+    assert_true(g.auth > g0.auth);
+    ah_store_close(other);
+    ah_store_close(s);
+}
+
+/*
  * The background checkpointer copies the WAL into the database file while
  * the store is open (it once ran on a connection that had never read the
  * file, which made every checkpoint a silent no-op).  Waits for the copy
@@ -1383,6 +1423,8 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_open_errors),
     cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_background_checkpoint, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_cache_gen_sees_other_writers, tmpdb_setup,
+                                    tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_newer_schema_refused, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_not_a_database, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_deregister_cancels_pending_deliveries, tmpdb_setup,
