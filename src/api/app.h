@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api/cache.h"
 #include "api/ratelimit.h"
 #include "delivery/dispatcher.h"
 #include "http/http.h"
@@ -43,6 +44,11 @@ typedef struct ah_app {
     int64_t started_ms;
     ah_dispatcher_t *dispatcher;     /* NULL in an API-only process: wakes are no-ops */
     const ah_netguard_t *guard;      /* NULL: registration does not pre-check targets */
+    /* The public API's caches (public.c; cache.h); a NULL one is simply off. */
+    ah_cache_t *token_cache;         /* token hash -> key, community, expiry, key revoked */
+    ah_cache_t *key_cache;           /* access key -> its record */
+    ah_cache_t *scope_cache;         /* airmeet / session id -> community (and airmeet) */
+    ah_cache_t *list_cache;          /* community, airmeet, session -> webhook-list body */
 } ah_app_t;
 
 /*

@@ -260,6 +260,16 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     app->admin_limiter = ah_ratelimit_new(cfg->auth_fail_limit, 60 * 1000);
     if (!app->auth_limiter || !app->admin_limiter)
         return AH_ENOMEM;
+    /*
+     * Caps: a few hundred bytes per token, key or scope entry; list bodies
+     * are a few KiB each (a body over 1/8 of its cap is never cached).
+     */
+    app->token_cache = ah_cache_new(16384, 8u << 20);
+    app->key_cache = ah_cache_new(4096, 4u << 20);
+    app->scope_cache = ah_cache_new(16384, 4u << 20);
+    app->list_cache = ah_cache_new(4096, 32u << 20);
+    if (!app->token_cache || !app->key_cache || !app->scope_cache || !app->list_cache)
+        return AH_ENOMEM;
     if (cfg->admin_token && *cfg->admin_token) {
         ah_sha256_hex(cfg->admin_token, strlen(cfg->admin_token), app->admin_token_hash);
         return AH_OK;
@@ -296,4 +306,9 @@ void ah_app_free(ah_app_t *app)
     ah_ratelimit_free(app->auth_limiter);
     ah_ratelimit_free(app->admin_limiter);
     app->auth_limiter = app->admin_limiter = NULL;
+    ah_cache_free(app->token_cache);
+    ah_cache_free(app->key_cache);
+    ah_cache_free(app->scope_cache);
+    ah_cache_free(app->list_cache);
+    app->token_cache = app->key_cache = app->scope_cache = app->list_cache = NULL;
 }

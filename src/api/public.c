@@ -8,6 +8,15 @@
  * webhook-list.  Secrets and tokens are compared as SHA-256 hashes in
  * constant time; every failure counts against the caller's address, and an
  * address with too many failures is answered 429 for a while.
+ *
+ * Caches.  What a request looks up (its token or key pair, the airmeet and
+ * session of its scope, the webhook list) is kept in the app's caches
+ * (cache.h), tagged with the store's cache generations read at the start of
+ * the request (read_gen).  The generations move, by database triggers,
+ * with every committed change any process makes to what they cover, so a
+ * hit is exactly what the store would have answered; the clock-dependent
+ * part (token expiry) is checked on every request.  When the generations
+ * cannot be read every lookup goes to the store, as without caches.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -62,12 +71,36 @@ static bool rate_limited(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t
 }
 
 /*
+ * The store's cache generations for this request, into *g; NULL (no caching
+ * for this request) when they cannot be read.
+ */
+static const ah_cache_gen_t *read_gen(ah_app_t *app, ah_cache_gen_t *g)
+{
+    if (!app->store->ops->cache_gen || app->store->ops->cache_gen(app->store, g) != AH_OK)
+        return NULL;
+    return g;
+}
+
+/* access_key_find through the key cache. */
+static int find_key(ah_app_t *app, const ah_cache_gen_t *gen, const char *access_key,
+                    ah_access_key_t *key)
+{
+    size_t n = strlen(access_key);
+    if (gen && ah_cache_get(app->key_cache, access_key, n, gen->auth, key, sizeof *key))
+        return AH_OK;
+    int rc = app->store->ops->access_key_find(app->store, access_key, key);
+    if (rc == AH_OK && gen)
+        ah_cache_put(app->key_cache, access_key, n, gen->auth, key, sizeof *key);
+    return rc;
+}
+
+/*
  * Verifies the key pair in req.  Returns 0 with *key filled, or the HTTP
  * status of the failure with why filled: 401 missing/wrong (400 for /auth,
  * which the caller maps), 403 revoked, 500/503 store trouble.
  */
-static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, ah_access_key_t *key,
-                          char *why, size_t whylen)
+static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t *gen,
+                          ah_access_key_t *key, char *why, size_t whylen)
 {
     const char *ak = header_either(req, "X-Airmeet-Access-Key", "x-access-key");
     const char *sk = header_either(req, "X-Airmeet-Secret-Key", "x-secret-key");
@@ -79,9 +112,7 @@ static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, ah_access_key
     }
     char hash[AH_SHA256_HEX_SIZE];
     ah_sha256_hex(sk, strlen(sk), hash);
-    int rc = strlen(ak) < AH_ACCESS_KEY_MAX
-                 ? app->store->ops->access_key_find(app->store, ak, key)
-                 : AH_ENOTFOUND;
+    int rc = strlen(ak) < AH_ACCESS_KEY_MAX ? find_key(app, gen, ak, key) : AH_ENOTFOUND;
     if (rc == AH_ENOTFOUND) {
         snprintf(why, whylen, "the access key and secret key do not match any key pair");
         return 401;
@@ -101,14 +132,19 @@ static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, ah_access_key
     return 0;
 }
 
-/* Key-pair authentication for the platform-integration endpoints. */
+/*
+ * Key-pair authentication for the platform-integration endpoints.  *gen is
+ * what the request's cache lookups use afterwards (read_gen; NULL: none).
+ */
 static bool authenticate(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t *resp,
-                         ah_access_key_t *key)
+                         ah_access_key_t *key, ah_cache_gen_t *g, const ah_cache_gen_t **gen)
 {
+    *gen = NULL;
     if (rate_limited(app, req, resp, false))
         return false;
+    *gen = read_gen(app, g);
     char why[WHY_SIZE];
-    int status = check_key_pair(app, req, key, why, sizeof why);
+    int status = check_key_pair(app, req, *gen, key, why, sizeof why);
     if (!status)
         return true;
     if (status == 401 || status == 403)
@@ -123,8 +159,9 @@ void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     if (rate_limited(app, req, resp, true))
         return;
     ah_access_key_t key;
+    ah_cache_gen_t g;
     char why[WHY_SIZE];
-    int status = check_key_pair(app, req, &key, why, sizeof why);
+    int status = check_key_pair(app, req, read_gen(app, &g), &key, why, sizeof why);
     if (status) {
         if (status == 401 || status == 403)
             ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
@@ -272,17 +309,56 @@ out:
     return ok;
 }
 
+/* What a scope check needs of an airmeet or a session (airmeet_id "" for an airmeet). */
+typedef struct scope_entry {
+    char community_id[AH_ID_SIZE];
+    char airmeet_id[AH_ID_SIZE];
+} scope_entry_t;
+
+/*
+ * The owner of airmeet (kind 'a') or session (kind 's') id, through the
+ * scope cache.
+ */
+static int find_scope(ah_app_t *app, const ah_cache_gen_t *gen, char kind, const char *id,
+                      scope_entry_t *out)
+{
+    char key[1 + AH_ID_SIZE];
+    key[0] = kind;
+    size_t n = strnlen(id, AH_ID_SIZE - 1);
+    memcpy(key + 1, id, n);
+    if (gen && ah_cache_get(app->scope_cache, key, n + 1, gen->auth, out, sizeof *out))
+        return AH_OK;
+    memset(out, 0, sizeof *out);
+    int rc;
+    if (kind == 'a') {
+        ah_airmeet_t a;
+        rc = app->store->ops->airmeet_get(app->store, id, &a);
+        if (rc == AH_OK)
+            memcpy(out->community_id, a.community_id, sizeof out->community_id);
+    } else {
+        ah_session_t ss;
+        rc = app->store->ops->session_get(app->store, id, &ss);
+        if (rc == AH_OK) {
+            memcpy(out->community_id, ss.community_id, sizeof out->community_id);
+            memcpy(out->airmeet_id, ss.airmeet_id, sizeof out->airmeet_id);
+        }
+    }
+    if (rc == AH_OK && gen)
+        ah_cache_put(app->scope_cache, key, n + 1, gen->auth, out, sizeof *out);
+    return rc;
+}
+
 /*
  * Checks the airmeetId/sessionId scope of a request against the store and
  * the caller's community.  Returns 0, or an HTTP status with why filled.
  */
-static int check_scope(ah_app_t *app, const char *community_id, const char *airmeet_id,
-                       const char *session_id, char *why, size_t whylen)
+static int check_scope(ah_app_t *app, const ah_cache_gen_t *gen, const char *community_id,
+                       const char *airmeet_id, const char *session_id, char *why, size_t whylen)
 {
     int rc;
     if (airmeet_id[0]) {
-        ah_airmeet_t a;
-        rc = app->store->ops->airmeet_get(app->store, airmeet_id, &a);
+        scope_entry_t a;
+        rc = find_scope(app, gen, 'a', airmeet_id, &a);
         if (rc == AH_ENOTFOUND) {
             snprintf(why, whylen, "no airmeet with id %s", airmeet_id);
             return 404;
@@ -295,8 +371,8 @@ static int check_scope(ah_app_t *app, const char *community_id, const char *airm
         }
     }
     if (session_id[0]) {
-        ah_session_t s;
-        rc = app->store->ops->session_get(app->store, session_id, &s);
+        scope_entry_t s;
+        rc = find_scope(app, gen, 's', session_id, &s);
         if (rc == AH_ENOTFOUND) {
             snprintf(why, whylen, "no session with id %s", session_id);
             return 404;
@@ -396,22 +472,23 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     ah_app_t *app = ctx;
     ah_access_key_t key;
+    ah_cache_gen_t g;
+    const ah_cache_gen_t *gen;
     char why[WHY_SIZE];
     int status;
-    if (!authenticate(app, req, resp, &key))
+    if (!authenticate(app, req, resp, &key, &g, &gen))
         return;
     json_t *body = ah_parse_body(req, true, why, sizeof why);
     if (!body) {
         ah_public_error(resp, 400, "%s", why);
         return;
     }
-    ah_webhook_t *w = calloc(2, sizeof *w);
+    ah_webhook_t *w = calloc(1, sizeof *w); /* ~7 KiB: off the stack; the store's answer too */
     if (!w) {
         json_decref(body);
         ah_public_error(resp, 500, "out of memory");
         return;
     }
-    ah_webhook_t *out = w + 1;
     const ah_trigger_t *t = NULL;
     if ((status = read_register_body(body, w, why, sizeof why)))
         goto fail;
@@ -429,7 +506,7 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     }
     if ((status = scope_query(req, w->airmeet_id, w->session_id, why, sizeof why)) ||
         (status = check_trigger_scope(t, w->airmeet_id, w->session_id, why, sizeof why)) ||
-        (status = check_scope(app, key.community_id, w->airmeet_id, w->session_id, why,
+        (status = check_scope(app, gen, key.community_id, w->airmeet_id, w->session_id, why,
                               sizeof why)))
         goto fail;
     if (!w->name[0])
@@ -443,12 +520,12 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     w->has_updated_by = true;
     ah_signing_secret_new(w->secret, sizeof w->secret);
     bool existed = false;
-    int rc = app->store->ops->webhook_register(app->store, w, out, &existed);
+    int rc = app->store->ops->webhook_register(app->store, w, w, &existed);
     if (rc) {
         store_failed(resp, rc);
         goto done;
     }
-    ah_http_resp_json(resp, 200, envelope(webhook_json(out, true)));
+    ah_http_resp_json(resp, 200, envelope(webhook_json(w, true)));
     goto done;
 fail:
     ah_public_error(resp, status, "%s", why);
@@ -464,7 +541,9 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
     char why[WHY_SIZE], id[AH_ID_SIZE] = "", trigger[AH_TRIGGER_MAX] = "", url[AH_URL_MAX] = "";
     json_t *body = NULL;
     ah_webhook_t *w = NULL;
-    if (!authenticate(app, req, resp, &key))
+    ah_cache_gen_t g;
+    const ah_cache_gen_t *gen;
+    if (!authenticate(app, req, resp, &key, &g, &gen))
         return;
     bool is_delete = !strcmp(req->method, "DELETE");
     const char *qid = ah_http_query(req, "id");
@@ -529,7 +608,9 @@ void ah_h_sample_payload(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     ah_app_t *app = ctx;
     ah_access_key_t key;
-    if (!authenticate(app, req, resp, &key))
+    ah_cache_gen_t g;
+    const ah_cache_gen_t *gen;
+    if (!authenticate(app, req, resp, &key, &g, &gen))
         return;
     const char *id = ah_http_query(req, "triggerMetaInfoId");
     if (!id || !*id) {
@@ -544,9 +625,46 @@ void ah_h_sample_payload(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_http_resp_json(resp, 200, envelope(ah_trigger_sample(t)));
 }
 
+/* What webhook-list needs of a token, as the token cache keeps it. */
+typedef struct token_entry {
+    char key_id[AH_ID_SIZE];
+    char community_id[AH_ID_SIZE];
+    int64_t expires_at;
+    bool key_revoked;
+} token_entry_t;
+
+/*
+ * The token with this hash and whether its key is revoked, through the
+ * token cache.  Expiry is the caller's to check, against the clock.
+ */
+static int find_token(ah_app_t *app, const ah_cache_gen_t *gen, const char *hash,
+                      token_entry_t *out)
+{
+    const size_t n = AH_SHA256_HEX_SIZE - 1;
+    if (gen && ah_cache_get(app->token_cache, hash, n, gen->auth, out, sizeof *out))
+        return AH_OK;
+    ah_token_t t;
+    int rc = app->store->ops->token_find(app->store, hash, &t);
+    if (rc == AH_OK && !ah_ct_equal(hash, t.token_hash, n))
+        rc = AH_ENOTFOUND;
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof *out);
+    memcpy(out->key_id, t.key_id, sizeof out->key_id);
+    memcpy(out->community_id, t.community_id, sizeof out->community_id);
+    out->expires_at = t.expires_at;
+    ah_access_key_t key;
+    rc = app->store->ops->access_key_get(app->store, t.key_id, &key);
+    out->key_revoked = rc == AH_OK && key.revoked_at;
+    /* A store failure reads as "not revoked" (as it always has), but is not kept. */
+    if (gen && (rc == AH_OK || rc == AH_ENOTFOUND))
+        ah_cache_put(app->token_cache, hash, n, gen->auth, out, sizeof *out);
+    return AH_OK;
+}
+
 /* Verifies the access token of webhook-list.  Returns 0 or an HTTP status. */
-static int check_token(ah_app_t *app, const ah_http_req_t *req, ah_token_t *t, char *why,
-                       size_t whylen)
+static int check_token(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t *gen,
+                       token_entry_t *t, char *why, size_t whylen)
 {
     const char *tok = header_either(req, "X-Airmeet-Access-Token", "x-access-token");
     if (!tok || !*tok) {
@@ -555,8 +673,8 @@ static int check_token(ah_app_t *app, const ah_http_req_t *req, ah_token_t *t, c
     }
     char hash[AH_SHA256_HEX_SIZE];
     ah_sha256_hex(tok, strlen(tok), hash);
-    int rc = app->store->ops->token_find(app->store, hash, t);
-    if (rc == AH_ENOTFOUND || (!rc && !ah_ct_equal(hash, t->token_hash, AH_SHA256_HEX_SIZE - 1))) {
+    int rc = find_token(app, gen, hash, t);
+    if (rc == AH_ENOTFOUND) {
         snprintf(why, whylen, "the access token is not valid");
         return 400;
     }
@@ -568,37 +686,37 @@ static int check_token(ah_app_t *app, const ah_http_req_t *req, ah_token_t *t, c
         snprintf(why, whylen, "the access token has expired; get a new one from POST /auth");
         return 412;
     }
-    ah_access_key_t key;
-    rc = app->store->ops->access_key_get(app->store, t->key_id, &key);
-    if (rc == AH_OK && key.revoked_at) {
+    if (t->key_revoked) {
         snprintf(why, whylen, "the access key behind this token has been revoked");
         return 403;
     }
     return 0;
 }
 
-void ah_h_webhook_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+/*
+ * The webhook-list body for a scope into resp: from the list cache, or
+ * rendered from the store (and kept when gen is known).
+ */
+static void list_body(ah_app_t *app, const ah_cache_gen_t *gen, const char *community_id,
+                      const char *airmeet_id, const char *session_id, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
-    ah_token_t t;
-    char why[WHY_SIZE], airmeet_id[AH_ID_SIZE], session_id[AH_ID_SIZE];
-    int status;
-    if (rate_limited(app, req, resp, false))
-        return;
-    if ((status = check_token(app, req, &t, why, sizeof why))) {
-        if (status == 400 || status == 403)
-            ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
-        ah_public_error(resp, status, "%s", why);
-        return;
-    }
-    if ((status = scope_query(req, airmeet_id, session_id, why, sizeof why)) ||
-        (status = check_scope(app, t.community_id, airmeet_id, session_id, why, sizeof why))) {
-        ah_public_error(resp, status, "%s", why);
+    char key[3 * AH_ID_SIZE];
+    int klen = snprintf(key, sizeof key, "%s/%s/%s", community_id, airmeet_id, session_id);
+    size_t key_len = klen > 0 && (size_t)klen < sizeof key ? (size_t)klen : 0;
+    char *body;
+    size_t len;
+    if (gen && key_len &&
+        ah_cache_get_dup(app->list_cache, key, key_len, gen->webhooks, &body, &len)) {
+        free(resp->body);
+        resp->status = 200;
+        resp->content_type = NULL;
+        resp->body = body;
+        resp->body_len = len;
         return;
     }
     ah_webhook_t *list = NULL;
     size_t n = 0;
-    int rc = app->store->ops->webhook_list_active(app->store, t.community_id, airmeet_id,
+    int rc = app->store->ops->webhook_list_active(app->store, community_id, airmeet_id,
                                                   session_id, &list, &n);
     if (rc) {
         store_failed(resp, rc);
@@ -609,4 +727,31 @@ void ah_h_webhook_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         json_array_append_new(arr, webhook_json(&list[i], false));
     free(list);
     ah_http_resp_json(resp, 200, json_pack("{s:o}", "webhookDTOList", arr));
+    if (gen && key_len && resp->status == 200 && resp->body)
+        ah_cache_put(app->list_cache, key, key_len, gen->webhooks, resp->body, resp->body_len);
+}
+
+void ah_h_webhook_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    token_entry_t t;
+    ah_cache_gen_t g;
+    char why[WHY_SIZE], airmeet_id[AH_ID_SIZE], session_id[AH_ID_SIZE];
+    int status;
+    if (rate_limited(app, req, resp, false))
+        return;
+    const ah_cache_gen_t *gen = read_gen(app, &g);
+    if ((status = check_token(app, req, gen, &t, why, sizeof why))) {
+        if (status == 400 || status == 403)
+            ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
+        ah_public_error(resp, status, "%s", why);
+        return;
+    }
+    if ((status = scope_query(req, airmeet_id, session_id, why, sizeof why)) ||
+        (status = check_scope(app, gen, t.community_id, airmeet_id, session_id, why,
+                              sizeof why))) {
+        ah_public_error(resp, status, "%s", why);
+        return;
+    }
+    list_body(app, gen, t.community_id, airmeet_id, session_id, resp);
 }

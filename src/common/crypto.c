@@ -9,18 +9,61 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "airhook/airhook.h"
 
-void ah_random_bytes(void *buf, size_t n)
+static void rand_or_die(void *buf, size_t n)
 {
     if (RAND_bytes(buf, (int)n) != 1) {
         fputs("{\"level\":\"error\",\"msg\":\"RAND_bytes failed\"}\n", stderr);
         abort();
     }
+}
+
+/*
+ * RAND_bytes costs a few microseconds per call whatever the size (a lock
+ * and the DRBG's bookkeeping), and a registration makes two small draws (an
+ * id, a signing secret).  Small draws are served from a per-thread buffer of
+ * the same CSPRNG's output, refilled RAND_BUF bytes at a time; bytes are
+ * wiped as they are handed out, so nothing once served stays here.  A
+ * forked child must not repeat its parent's bytes: it drops its buffer.
+ */
+#define RAND_BUF 4096
+#define RAND_SMALL 64
+
+static _Thread_local unsigned char rand_buf[RAND_BUF];
+static _Thread_local size_t rand_pos = RAND_BUF; /* bytes before this are used */
+static pthread_once_t rand_once = PTHREAD_ONCE_INIT;
+
+static void rand_drop_after_fork(void)
+{
+    OPENSSL_cleanse(rand_buf, sizeof rand_buf);
+    rand_pos = RAND_BUF;
+}
+
+static void rand_init(void)
+{
+    pthread_atfork(NULL, NULL, rand_drop_after_fork);
+}
+
+void ah_random_bytes(void *buf, size_t n)
+{
+    if (n > RAND_SMALL) {
+        rand_or_die(buf, n);
+        return;
+    }
+    pthread_once(&rand_once, rand_init);
+    if (RAND_BUF - rand_pos < n) {
+        rand_or_die(rand_buf, RAND_BUF);
+        rand_pos = 0;
+    }
+    memcpy(buf, rand_buf + rand_pos, n);
+    OPENSSL_cleanse(rand_buf + rand_pos, n);
+    rand_pos += n;
 }
 
 static void to_hex(const unsigned char *in, size_t n, char *out)
@@ -33,10 +76,21 @@ static void to_hex(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* SHA256() looks the algorithm up on every call (EVP_MD_fetch); do it once. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_init(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void ah_sha256_hex(const void *data, size_t len, char out[AH_SHA256_HEX_SIZE])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(data, len, md);
+    pthread_once(&sha256_once, sha256_init);
+    if (!sha256_md || !EVP_Digest(data, len, md, NULL, sha256_md, NULL))
+        SHA256(data, len, md);
     to_hex(md, sizeof md, out);
 }
 

@@ -235,6 +235,23 @@ typedef struct ah_delivery_stats {
     int64_t oldest_pending_created_at;      /* 0 when none is pending */
 } ah_delivery_stats_t;
 
+/*
+ * Generations of what the API caches (src/api/cache.h).  Each grows by at
+ * least one with every committed change, by any process sharing the store,
+ * to the rows it covers; triggers in the database bump them, in the same
+ * transaction as the change.
+ */
+typedef struct ah_cache_gen {
+    /* What webhook-list shows or selects: any webhook inserted or deleted,
+     * or updated in a listed field, is_active, scope or deregistered_at
+     * (delivery bookkeeping such as failing_since leaves it alone). */
+    int64_t webhooks;
+    /* What authentication and scope checks read: access keys, tokens,
+     * airmeets and sessions updated or deleted (inserts need no bump: a
+     * cache only holds rows that were found). */
+    int64_t auth;
+} ah_cache_gen_t;
+
 typedef struct ah_store ah_store_t;
 
 typedef struct ah_store_ops {
@@ -286,6 +303,7 @@ typedef struct ah_store_ops {
      * trigger, url, airmeet_id, session_id) exists; in that case *out is that
      * one and *existed = true.  Otherwise inserts w, *out = w, *existed =
      * false.  Atomic: two concurrent identical registrations yield one row.
+     * out may be w itself.
      */
     int (*webhook_register)(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out,
                             bool *existed);
@@ -415,6 +433,13 @@ typedef struct ah_store_ops {
      */
     int (*listen)(ah_store_t *s, void (*wake)(void *arg, const char *webhook_id, int64_t due),
                   void *arg);
+
+    /*
+     * The current cache generations, in one cheap read.  Callers read them
+     * before the rows a cache entry is built from, so the entry holds at
+     * least every change its tag counts (docs/architecture.md, "Caches").
+     */
+    int (*cache_gen)(ah_store_t *s, ah_cache_gen_t *out);
 } ah_store_ops_t;
 
 /* Every backend's handle starts with this. */

@@ -217,6 +217,56 @@ static const char *const migrations[] = {
     "  response_head BYTEA"
     ");"
     "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt_no);",
+
+    /*
+     * 3: generations for the API's caches, as in SQLite's migration 4 (which
+     * says what bumps what).  The triggers are deferred constraint triggers:
+     * they run at commit, so the single row of cache_generations is locked
+     * only for the last instant of a transaction, after every other lock it
+     * takes; two transactions can then never deadlock over it (one already
+     * committing only waits for another committing one), and writers of
+     * unrelated rows queue on it only for the length of a commit.
+     */
+    "CREATE TABLE cache_generations ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  webhooks BIGINT NOT NULL,"
+    "  auth BIGINT NOT NULL"
+    ");"
+    "INSERT INTO cache_generations (id, webhooks, auth) VALUES (1, 1, 1);"
+    "CREATE FUNCTION cache_gen_bump_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN UPDATE cache_generations SET webhooks = webhooks + 1 WHERE id = 1; RETURN NULL; END"
+    " $$;"
+    "CREATE FUNCTION cache_gen_bump_auth() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1 WHERE id = 1; RETURN NULL; END"
+    " $$;"
+    "CREATE CONSTRAINT TRIGGER cache_gen_webhook_insert AFTER INSERT ON webhooks"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_webhooks();"
+    "CREATE CONSTRAINT TRIGGER cache_gen_webhook_delete AFTER DELETE ON webhooks"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_webhooks();"
+    "CREATE CONSTRAINT TRIGGER cache_gen_webhook_update AFTER UPDATE ON webhooks"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+    " WHEN (old.id IS DISTINCT FROM new.id OR old.community_id IS DISTINCT FROM new.community_id"
+    " OR old.trigger IS DISTINCT FROM new.trigger OR old.name IS DISTINCT FROM new.name"
+    " OR old.description IS DISTINCT FROM new.description OR old.url IS DISTINCT FROM new.url"
+    " OR old.platform_name IS DISTINCT FROM new.platform_name"
+    " OR old.airmeet_id IS DISTINCT FROM new.airmeet_id"
+    " OR old.session_id IS DISTINCT FROM new.session_id"
+    " OR old.is_active IS DISTINCT FROM new.is_active"
+    " OR old.meta_data IS DISTINCT FROM new.meta_data"
+    " OR old.created_at IS DISTINCT FROM new.created_at"
+    " OR old.updated_at IS DISTINCT FROM new.updated_at"
+    " OR old.created_by IS DISTINCT FROM new.created_by"
+    " OR old.updated_by IS DISTINCT FROM new.updated_by"
+    " OR old.deregistered_at IS DISTINCT FROM new.deregistered_at)"
+    " EXECUTE FUNCTION cache_gen_bump_webhooks();"
+    "CREATE CONSTRAINT TRIGGER cache_gen_key_change AFTER UPDATE OR DELETE ON access_keys"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();"
+    "CREATE CONSTRAINT TRIGGER cache_gen_token_change AFTER UPDATE OR DELETE ON tokens"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();"
+    "CREATE CONSTRAINT TRIGGER cache_gen_airmeet_change AFTER UPDATE OR DELETE ON airmeets"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();"
+    "CREATE CONSTRAINT TRIGGER cache_gen_session_change AFTER UPDATE OR DELETE ON sessions"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -300,6 +350,7 @@ enum stmt_id {
     ST_WEBHOOK_RECOVER,
     ST_WEBHOOK_ROTATE,
     ST_DELIVERY_STATS,
+    ST_CACHE_GEN,
     ST_COUNT
 };
 
@@ -495,6 +546,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DELIVERY_STATS] = "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'),"
                           " (SELECT created_at FROM deliveries WHERE status = 'pending'"
                           " ORDER BY created_at LIMIT 1)",
+    [ST_CACHE_GEN] = "SELECT webhooks, auth FROM cache_generations WHERE id = 1",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -2426,6 +2478,20 @@ static int delivery_stats(ah_store_t *base, ah_delivery_stats_t *out)
     return exec_one(base, ST_DELIVERY_STATS, NULL, row_stats, out);
 }
 
+static void row_gen(const PGresult *r, int i, void *out)
+{
+    ah_cache_gen_t *g = out;
+    g->webhooks = col_i64(r, i, 0);
+    g->auth = col_i64(r, i, 1);
+}
+
+static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc = exec_one(base, ST_CACHE_GEN, NULL, row_gen, out);
+    return rc == AH_ENOTFOUND ? AH_ESTORE : rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The listener: LISTEN airhook_work on a connection of its own.             */
 
@@ -2713,6 +2779,7 @@ static const ah_store_ops_t pg_ops = {
     .webhook_rotate_secret = webhook_rotate_secret,
     .delivery_stats = delivery_stats,
     .listen = store_listen,
+    .cache_gen = cache_gen,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -18,15 +18,15 @@
  * writer connection (acquire_writer); writers of other
  * processes, and single-statement updates, queue on the database lock through
  * busy_timeout (5 s); what still fails after that is AH_ESTORE.  Operations
- * that read then write (webhook_register, webhook_deregister, which also
- * cancels deliveries, and publish, claim, record, recover) run inside
- * BEGIN IMMEDIATE so that they take the write lock before reading: two
- * identical registrations are serialised and the second one sees the first;
- * two dispatchers never claim the same delivery.
- * A partial unique index on the active (community, trigger, url, airmeet,
- * session) tuple backs that up in the schema itself; one consequence is that
- * re-enabling a disabled webhook whose tuple was registered again meanwhile
- * fails with AH_EEXISTS rather than creating a second active twin.
+ * that read then write (webhook_deregister, which also cancels deliveries,
+ * and publish, claim, record, recover) run inside BEGIN IMMEDIATE so that
+ * they take the write lock before reading: two dispatchers never claim the
+ * same delivery.  Registration relies on a partial unique index on the
+ * active (community, trigger, url, airmeet, session) tuple instead: its
+ * INSERT does nothing on a conflict, and then the twin is read, so two
+ * identical registrations yield one row.  One consequence of that index is
+ * that re-enabling a disabled webhook whose tuple was registered again
+ * meanwhile fails with AH_EEXISTS rather than creating a second active twin.
  *
  * ":memory:" opens a private in-memory database that all pooled connections
  * share.  It uses SQLite's "memdb" VFS ("file:/ah-mem-<random>?vfs=memdb")
@@ -252,6 +252,55 @@ static const char *const migrations[] = {
     "DROP TABLE attempts;"
     "ALTER TABLE attempts_v3 RENAME TO attempts;"
     "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt_no);",
+
+    /*
+     * 4: generations for the API's caches (src/api/cache.c).  Triggers bump
+     * `webhooks` with every committed change to what webhook-list shows or
+     * selects, and `auth` with every change to what authentication and
+     * scope checks read, so a process that caches them notices changes made
+     * by any process sharing the file with one read of this row.  Updates
+     * of delivery bookkeeping (failing_since, secrets, disabled_reason)
+     * leave the generation alone; disabling changes is_active and bumps it.
+     * Inserts of keys, tokens, airmeets and sessions need no bump: the
+     * caches hold only rows that were found.
+     */
+    "CREATE TABLE cache_generations ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  webhooks INTEGER NOT NULL,"
+    "  auth INTEGER NOT NULL"
+    ");"
+    "INSERT INTO cache_generations (id, webhooks, auth) VALUES (1, 1, 1);"
+    "CREATE TRIGGER cache_gen_webhook_insert AFTER INSERT ON webhooks"
+    " BEGIN UPDATE cache_generations SET webhooks = webhooks + 1; END;"
+    "CREATE TRIGGER cache_gen_webhook_delete AFTER DELETE ON webhooks"
+    " BEGIN UPDATE cache_generations SET webhooks = webhooks + 1; END;"
+    "CREATE TRIGGER cache_gen_webhook_update AFTER UPDATE ON webhooks"
+    " WHEN old.id IS NOT new.id OR old.community_id IS NOT new.community_id"
+    " OR old.trigger IS NOT new.trigger OR old.name IS NOT new.name"
+    " OR old.description IS NOT new.description OR old.url IS NOT new.url"
+    " OR old.platform_name IS NOT new.platform_name OR old.airmeet_id IS NOT new.airmeet_id"
+    " OR old.session_id IS NOT new.session_id OR old.is_active IS NOT new.is_active"
+    " OR old.meta_data IS NOT new.meta_data OR old.created_at IS NOT new.created_at"
+    " OR old.updated_at IS NOT new.updated_at OR old.created_by IS NOT new.created_by"
+    " OR old.updated_by IS NOT new.updated_by"
+    " OR old.deregistered_at IS NOT new.deregistered_at"
+    " BEGIN UPDATE cache_generations SET webhooks = webhooks + 1; END;"
+    "CREATE TRIGGER cache_gen_key_update AFTER UPDATE ON access_keys"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_key_delete AFTER DELETE ON access_keys"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_token_update AFTER UPDATE ON tokens"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_token_delete AFTER DELETE ON tokens"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_airmeet_update AFTER UPDATE ON airmeets"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_airmeet_delete AFTER DELETE ON airmeets"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_session_update AFTER UPDATE ON sessions"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_session_delete AFTER DELETE ON sessions"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -339,6 +388,7 @@ enum stmt_id {
     ST_WEBHOOK_RECOVER,
     ST_WEBHOOK_ROTATE,
     ST_DELIVERY_STATS,
+    ST_CACHE_GEN,
     ST_COUNT
 };
 
@@ -378,9 +428,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                                " AND coalesce(airmeet_id, '') = ?4"
                                " AND coalesce(session_id, '') = ?5"
                                " AND is_active = 1 AND deregistered_at = 0",
+    /* Nothing on a conflict: the caller then reads the active twin (see webhook_register). */
     [ST_WEBHOOK_INSERT] = "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5,"
                           " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
-                          " ?20, ?21)",
+                          " ?20, ?21) ON CONFLICT DO NOTHING",
     [ST_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS " FROM webhooks WHERE id = ?1",
     [ST_WEBHOOK_LIST_ACTIVE] = "SELECT " WEBHOOK_COLS " FROM webhooks"
                                " WHERE community_id = ?1 AND is_active = 1"
@@ -494,6 +545,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DELIVERY_STATS] = "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'),"
                           " (SELECT created_at FROM deliveries WHERE status = 'pending'"
                           " ORDER BY created_at LIMIT 1)",
+    [ST_CACHE_GEN] = "SELECT webhooks, auth FROM cache_generations WHERE id = 1",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -520,6 +572,12 @@ typedef struct sqlite_store {
     int n_conns;              /* open or being opened */
     pthread_mutex_t write_mu; /* one write transaction at a time in this process */
     conn_t *writer;           /* the connection every write transaction uses; under write_mu */
+    /* cache_gen's shortcut: the WAL-index header at its last read, and what it read. */
+    const volatile unsigned char *wal_index; /* SQLite's mapping of it; NULL: none */
+    pthread_mutex_t gen_mu;
+    bool gen_known;
+    unsigned char gen_hdr[48];
+    ah_cache_gen_t gen;
     /* Group commit of publishes (see publish_thread()). */
     pthread_mutex_t pub_mu;
     pthread_cond_t pub_cv;      /* jobs queued, or stop: for the publisher */
@@ -1382,7 +1440,7 @@ static int session_get(ah_store_t *base, const char *id, ah_session_t *out)
     return get_by(base, ST_SESSION_GET, id, row_session, out);
 }
 
-/* Inside a transaction: the active webhook with w's tuple, if any, into *out. */
+/* The active webhook with w's tuple, if any, into *out. */
 static int find_active_duplicate(conn_t *c, const ah_webhook_t *w, ah_webhook_t *out)
 {
     sqlite3_stmt *st;
@@ -1397,39 +1455,70 @@ static int find_active_duplicate(conn_t *c, const ah_webhook_t *w, ah_webhook_t 
     return fetch_one(c, st, row_webhook, out);
 }
 
-static int insert_webhook(conn_t *c, const ah_webhook_t *w)
+/*
+ * Inserts w unless it conflicts (an active twin, or its id taken); *inserted
+ * says which.  One statement in autocommit, so its own transaction, on the
+ * writer connection like every write of this process (acquire_writer), whose
+ * page cache holds the webhooks indexes from the previous registration.
+ */
+static int insert_webhook(sqlite_store_t *s, const ah_webhook_t *w, bool *inserted)
 {
+    *inserted = false;
+    conn_t *c;
     sqlite3_stmt *st;
-    int rc = prepare(c, ST_WEBHOOK_INSERT, &st);
+    int rc = acquire_writer(s, &c);
     if (rc)
         return rc;
-    if (bind_webhook(st, w))
-        return bind_failed(c, st);
-    return run(c, st);
+    rc = prepare(c, ST_WEBHOOK_INSERT, &st);
+    if (rc == AH_OK && bind_webhook(st, w)) {
+        rc = bind_failed(c, st);
+    } else if (rc == AH_OK) {
+        rc = run(c, st);
+        /* changes() leaves out the rows the cache-generation triggers touch. */
+        *inserted = rc == AH_OK && sqlite3_changes(c->db) == 1;
+    }
+    release(s, c);
+    return rc;
 }
 
+#define REGISTER_TRIES 3
+
+/*
+ * Registration in the common case, a new webhook, is the one INSERT: the
+ * partial unique index of active tuples (webhooks_active_tuple) is the
+ * duplicate check, and ON CONFLICT DO NOTHING turns a twin into no row
+ * instead of an error.  Only then is the twin read; it committed before our
+ * insert got the write lock, so it is there, unless it was deregistered in
+ * between, and then the insert is tried again.  (This replaced BEGIN
+ * IMMEDIATE, a SELECT, the INSERT and COMMIT: a third of the CPU of a
+ * registration.)  An id that is taken (UUIDs do not collide in practice)
+ * ends as AH_EEXISTS.
+ */
 static int webhook_register(ah_store_t *base, const ah_webhook_t *w, ah_webhook_t *out,
                             bool *existed)
 {
     sqlite_store_t *s = from(base);
-    ah_webhook_t *dup = malloc(sizeof *dup); /* ~6 KiB: keep it off the stack */
-    if (!dup)
-        return AH_ENOMEM;
-    bool found = false;
-    conn_t *c;
-    int rc = acquire_writer(s, &c);
-    if (rc)
-        goto out;
-    rc = tx_begin(c);
-    if (rc == AH_OK) {
+    ah_webhook_t *dup = NULL;
+    bool found = false, inserted = false;
+    int rc = AH_OK;
+    for (int tries = 0; tries < REGISTER_TRIES && !found && !inserted; tries++) {
+        rc = insert_webhook(s, w, &inserted);
+        if (rc || inserted)
+            break;
+        if (!dup && !(dup = malloc(sizeof *dup))) { /* ~7 KiB: keep it off the stack */
+            rc = AH_ENOMEM;
+            break;
+        }
+        conn_t *c;
+        if ((rc = acquire(s, &c)))
+            break;
         rc = find_active_duplicate(c, w, dup);
-        if (rc == AH_OK)
-            found = true;
-        else if (rc == AH_ENOTFOUND)
-            rc = insert_webhook(c, w);
-        rc = tx_end(c, rc);
+        release(s, c);
+        found = rc == AH_OK;
+        if (rc != AH_OK && rc != AH_ENOTFOUND)
+            break;
+        rc = found ? AH_OK : AH_EEXISTS;
     }
-    release(s, c);
     if (rc == AH_OK) {
         if (found)
             *out = *dup;
@@ -1438,7 +1527,6 @@ static int webhook_register(ah_store_t *base, const ah_webhook_t *w, ah_webhook_
         if (existed)
             *existed = found;
     }
-out:
     free(dup);
     return rc;
 }
@@ -2706,6 +2794,103 @@ static int delivery_stats(ah_store_t *base, ah_delivery_stats_t *out)
     return rc;
 }
 
+/*
+ * cache_gen without a transaction when nothing was committed.
+ *
+ * Every request reads the cache generations, and on SQLite that read is a
+ * read transaction: two fcntl() on the WAL-index, the pool, the VM, about
+ * 8 us of a 20 us webhook-list request.  But a commit, by any process,
+ * becomes visible to readers in exactly one way: the writer rewrites the
+ * WAL-index header in the shared memory file (-shm) that every connection
+ * to the database maps (https://www.sqlite.org/walformat.html, "The
+ * WAL-Index Header"; its change counter, frame count, salts and checksum
+ * differ after every commit and after a WAL restart).  So cache_gen keeps
+ * the header it saw before its last real read, with the generations that
+ * read returned; while the header is still byte for byte the same, no
+ * commit has become visible since, and those generations are still what a
+ * read would return.  When it differs, or is being rewritten, the row is
+ * read again.
+ *
+ * The header is read as SQLite's readers read it (walIndexTryHdr): the
+ * first copy, a barrier, the second copy, and only two equal copies count;
+ * a writer writes the second copy, a barrier, then the first.  The mapping
+ * is SQLite's own (xShmMap of region 0 on the first connection, which stays
+ * open, and thus mapped, until the store is closed).  In-memory databases
+ * have no WAL-index, and always read.
+ */
+#define WAL_HDR_SIZE 48 /* one copy of the WAL-index header */
+
+static bool wal_header(const volatile unsigned char *shm, unsigned char out[WAL_HDR_SIZE])
+{
+    unsigned char second[WAL_HDR_SIZE];
+    for (size_t i = 0; i < WAL_HDR_SIZE; i++)
+        out[i] = shm[i];
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (size_t i = 0; i < WAL_HDR_SIZE; i++)
+        second[i] = shm[WAL_HDR_SIZE + i];
+    /* isInit (byte 12): a header never written is not one to trust. */
+    return out[12] && memcmp(out, second, WAL_HDR_SIZE) == 0;
+}
+
+/* At open, with c not yet shared: the WAL-index mapping, or NULL. */
+static const volatile unsigned char *map_wal_index(sqlite3 *db)
+{
+    sqlite3_file *f = NULL;
+    volatile void *p = NULL;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || !f ||
+        !f->pMethods || f->pMethods->iVersion < 2 || !f->pMethods->xShmMap)
+        return NULL;
+    if (f->pMethods->xShmMap(f, 0, 32768, 0, &p) != SQLITE_OK)
+        return NULL;
+    return p;
+}
+
+static int read_gen_row(sqlite_store_t *s, ah_cache_gen_t *out)
+{
+    conn_t *c;
+    sqlite3_stmt *st;
+    int rc = borrow(s, ST_CACHE_GEN, &c, &st);
+    if (rc)
+        return rc;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        out->webhooks = sqlite3_column_int64(st, 0);
+        out->auth = sqlite3_column_int64(st, 1);
+    } else {
+        rc = step == SQLITE_DONE ? AH_ESTORE : db_error(c->db, step, "cache_gen");
+    }
+    finish(st);
+    release(s, c);
+    return rc;
+}
+
+static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite_store_t *s = from(base);
+    unsigned char hdr[WAL_HDR_SIZE];
+    bool stable = s->wal_index && wal_header(s->wal_index, hdr);
+    if (stable) {
+        pthread_mutex_lock(&s->gen_mu);
+        bool same = s->gen_known && !memcmp(hdr, s->gen_hdr, WAL_HDR_SIZE);
+        if (same)
+            *out = s->gen;
+        pthread_mutex_unlock(&s->gen_mu);
+        if (same)
+            return AH_OK;
+    }
+    /* The header is sampled before the read: the pair is safe to keep. */
+    int rc = read_gen_row(s, out);
+    if (rc == AH_OK && stable) {
+        pthread_mutex_lock(&s->gen_mu);
+        memcpy(s->gen_hdr, hdr, WAL_HDR_SIZE);
+        s->gen = *out;
+        s->gen_known = true;
+        pthread_mutex_unlock(&s->gen_mu);
+    }
+    return rc;
+}
+
 static void stop_checkpointer(sqlite_store_t *s);
 
 static void store_close(ah_store_t *base)
@@ -2727,6 +2912,7 @@ static void store_close(ah_store_t *base)
     pthread_cond_destroy(&s->pub_done_cv);
     pthread_mutex_destroy(&s->ckpt_mu);
     pthread_cond_destroy(&s->ckpt_cv);
+    pthread_mutex_destroy(&s->gen_mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->uri);
@@ -2777,6 +2963,7 @@ static const ah_store_ops_t sqlite_ops = {
     .webhook_recover = webhook_recover,
     .webhook_rotate_secret = webhook_rotate_secret,
     .delivery_stats = delivery_stats,
+    .cache_gen = cache_gen,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -2900,7 +3087,8 @@ static char *dup_str(const char *s)
  * lock held: 15-60 ms during which every publish, claim and record waits.
  * Instead every connection runs with wal_autocheckpoint = 0 and this thread,
  * on a connection of its own, runs PASSIVE checkpoints (which never block
- * readers or writers) every CHECKPOINT_EVERY_MS.
+ * readers or writers) every CHECKPOINT_EVERY_MS, and a short RESTART one
+ * when the WAL has grown past WAL_RESTART_PAGES anyway.
  */
 #define CHECKPOINT_EVERY_MS 100
 /*
@@ -2909,16 +3097,8 @@ static char *dup_str(const char *s)
  * ten times a second for a handful of pages.
  */
 #define WAL_CHECKPOINT_FRAMES 1000
-/*
- * A PASSIVE checkpoint copies the WAL back but never rewinds it: SQLite only
- * starts writing the WAL from its beginning again when a writer finds every
- * frame copied and no reader using the WAL, which under a steady stream of
- * writes and reads may never happen (a 1M-delivery drain grew it to 1.2 GB).
- * Past this many frames (64 MiB at 4 KiB pages) the checkpointer takes the
- * process's write lock and runs a TRUNCATE checkpoint: it waits for the
- * readers (milliseconds), copies what is left and empties the file.
- */
-#define WAL_TRUNCATE_FRAMES 16384
+#define CHECKPOINT_WAIT_MS 50
+#define WAL_RESTART_PAGES 4000 /* 16 MiB at 4 KiB pages */
 
 static void *checkpointer(void *arg)
 {
@@ -2930,14 +3110,17 @@ static void *checkpointer(void *arg)
         sqlite3_close(db);
         return NULL;
     }
-    /* TRUNCATE waits this long for readers (and other processes' writers). */
-    sqlite3_busy_timeout(db, 1000);
     /*
-     * A connection learns that the file is in WAL mode, and opens the WAL,
-     * only with its first read; until then sqlite3_wal_checkpoint_v2 does
-     * nothing and says SQLITE_OK.
+     * A connection learns that the file is in WAL mode when it first reads
+     * it; until then sqlite3_wal_checkpoint_v2 on it is a silent no-op (and
+     * the WAL grew without end: 1 GB in 4 s of registrations, none of it
+     * ever copied into the database).  One read opens the WAL.  The short
+     * busy timeout bounds how long a RESTART checkpoint below waits.
      */
-    sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    sqlite3_busy_timeout(db, CHECKPOINT_WAIT_MS);
+    if (sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK)
+        ah_logf(AH_LOG_WARN, "sqlite: checkpoint thread cannot read %s: %s", s->path,
+                sqlite3_errmsg(db));
     pthread_mutex_lock(&s->ckpt_mu);
     while (!s->ckpt_stop) {
         struct timespec until;
@@ -2958,9 +3141,20 @@ static void *checkpointer(void *arg)
         /* All copied: nothing to do until commits say the WAL has grown again. */
         if (n_log >= 0 && n_done == n_log)
             atomic_compare_exchange_strong(&s->wal_frames, &seen, 0);
-        if (n_log >= WAL_TRUNCATE_FRAMES) {
+        /*
+         * Under a steady stream of commits a passive checkpoint never
+         * catches up with the end of the WAL, so the WAL never starts over
+         * and keeps growing into new file blocks (which the kernel must
+         * allocate and zero: a quarter of a registration's CPU; a
+         * 1M-delivery drain grew it to 1.2 GB).  Once it is large, a
+         * RESTART checkpoint copies the little the passive one left, with
+         * this process's writers held on write_mu meanwhile (other
+         * processes' and readers are waited for at most CHECKPOINT_WAIT_MS),
+         * and the next writer starts the WAL from its beginning again.
+         */
+        if (n_log >= WAL_RESTART_PAGES) {
             pthread_mutex_lock(&s->write_mu);
-            int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+            int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
             pthread_mutex_unlock(&s->write_mu);
             if (rc != SQLITE_OK && rc != SQLITE_BUSY)
                 ah_logf(AH_LOG_WARN, "sqlite: checkpoint of %s: %s", s->path, sqlite3_errstr(rc));
@@ -3012,6 +3206,7 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
     s->pub_tail = &s->pub_head;
     pthread_mutex_init(&s->ckpt_mu, NULL);
     pthread_cond_init(&s->ckpt_cv, NULL);
+    pthread_mutex_init(&s->gen_mu, NULL);
 
     bool memory = strcmp(path, ":memory:") == 0;
     s->bg_checkpoint = !memory; /* connections are opened accordingly */
@@ -3046,6 +3241,8 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
         return rc;
     }
     s->idle = c;
+    if (!memory)
+        s->wal_index = map_wal_index(c->db);
     if (s->bg_checkpoint && pthread_create(&s->ckpt_thread, NULL, checkpointer, s)) {
         /* No thread: let commits checkpoint, as SQLite does by default. */
         s->bg_checkpoint = false;

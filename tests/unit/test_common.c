@@ -7,6 +7,9 @@
 
 #include <cmocka.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "airhook/airhook.h"
 #include "common/crypto.h"
 #include "common/util.h"
@@ -155,6 +158,45 @@ static void test_random_hex(void **state)
     assert_int_equal(ah_random_hex("aht_", 32, a, 60), AH_ETOOBIG);
 }
 
+/*
+ * ah_random_bytes serves small draws from a per-thread buffer: draws never
+ * repeat, across refills, and a forked child does not get the bytes its
+ * parent is about to use.
+ */
+static void test_random_bytes_buffered(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    static unsigned char seen[N][16];
+    for (int i = 0; i < N; i++) { /* 16 KB: several refills of the buffer */
+        ah_random_bytes(seen[i], 16);
+        for (int j = 0; j < i; j++)
+            assert_memory_not_equal(seen[i], seen[j], 16);
+    }
+    unsigned char big[300], zero[300] = {0};
+    ah_random_bytes(big, sizeof big);
+    assert_memory_not_equal(big, zero, sizeof big);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        unsigned char mine[16];
+        ah_random_bytes(mine, sizeof mine);
+        _exit(write(fds[1], mine, sizeof mine) == (ssize_t)sizeof mine ? 0 : 1);
+    }
+    unsigned char parent[16], child[16];
+    ah_random_bytes(parent, sizeof parent);
+    assert_int_equal(read(fds[0], child, sizeof child), (ssize_t)sizeof child);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(fds[0]);
+    close(fds[1]);
+    assert_memory_not_equal(parent, child, sizeof parent);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,7 +204,7 @@ int main(void)
         cmocka_unit_test(test_uuid),        cmocka_unit_test(test_parse_numbers),
         cmocka_unit_test(test_strlcpy),     cmocka_unit_test(test_sha256_hmac),
         cmocka_unit_test(test_ct_equal),    cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_random_hex),
+        cmocka_unit_test(test_random_hex),  cmocka_unit_test(test_random_bytes_buffered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store.h"
@@ -787,7 +788,217 @@ static void test_webhook_set_active(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Cache generations (migration 4; 3 on PostgreSQL).                         */
+
+static ah_cache_gen_t gen_now(ah_store_t *s)
+{
+    ah_cache_gen_t g;
+    assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+    return g;
+}
+
+/* Asserts which generations moved since *g, then makes *g the current ones. */
+static void expect_bump(ah_store_t *s, ah_cache_gen_t *g, bool webhooks, bool auth)
+{
+    ah_cache_gen_t now = gen_now(s);
+    if (webhooks)
+        assert_true(now.webhooks > g->webhooks);
+    else
+        assert_int_equal(now.webhooks, g->webhooks);
+    if (auth)
+        assert_true(now.auth > g->auth);
+    else
+        assert_int_equal(now.auth, g->auth);
+    *g = now;
+}
+
+/* A delivery for webhook w, claimed and recorded with outcome (and disable reason). */
+static void deliver_once(ah_store_t *s, const ah_community_t *c, const char *w, int64_t at,
+                         ah_outcome_t outcome, const char *disable)
+{
+    ah_event_t ev = {0};
+    ah_uuid_v4(ev.id);
+    ah_strlcpy(ev.community_id, c->id, sizeof ev.community_id);
+    ah_strlcpy(ev.trigger, "trigger.airmeet.created", sizeof ev.trigger);
+    ev.data = "{}";
+    ev.data_len = 2;
+    ev.created_at = at;
+    ah_publish_result_t res;
+    assert_int_equal(s->ops->event_publish(s, &ev, &res), AH_OK);
+    assert_int_equal(res.n_deliveries, 1);
+    free(res.webhook_ids);
+    ah_claim_t *cl = NULL;
+    size_t n = 0;
+    int64_t next = 0;
+    assert_int_equal(s->ops->delivery_claim(s, w, at, at + 60000, 1, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 1);
+    ah_attempt_result_t r;
+    memset(&r, 0, sizeof r);
+    ah_strlcpy(r.delivery_id, cl[0].delivery_id, sizeof r.delivery_id);
+    ah_strlcpy(r.webhook_id, w, sizeof r.webhook_id);
+    ah_claims_free(cl, n);
+    r.attempt.attempt_no = 1;
+    r.attempt.started_at = at;
+    r.attempt.status_code = outcome == AH_OUTCOME_SUCCEEDED ? 200 : 500;
+    r.outcome = outcome;
+    r.next_attempt_at = at + 1000;
+    ah_strlcpy(r.disable_reason, disable ? disable : "", sizeof r.disable_reason);
+    assert_int_equal(s->ops->delivery_record(s, &r, 1), AH_OK);
+}
+
+/*
+ * The generations move with exactly the changes the API's caches depend on,
+ * and not with delivery bookkeeping, which runs all the time.
+ */
+static void test_cache_generations(void **state)
+{
+    ah_store_t *s = *state;
+    ah_cache_gen_t g = gen_now(s);
+    ah_community_t c;
+    new_community(s, &c, "Acme", T0);
+    ah_airmeet_t a;
+    new_airmeet(s, &a, c.id, T0);
+    ah_session_t ss;
+    new_session(s, &ss, &a, T0);
+    ah_access_key_t k;
+    fill_key(&k, c.id, "crm", T0);
+    assert_int_equal(s->ops->access_key_create(s, &k), AH_OK);
+    ah_token_t t = {0};
+    ah_sha256_hex("aht_gen", 7, t.token_hash);
+    ah_strlcpy(t.key_id, k.id, sizeof t.key_id);
+    ah_strlcpy(t.community_id, c.id, sizeof t.community_id);
+    ah_strlcpy(t.label, "crm", sizeof t.label);
+    t.created_at = T0;
+    t.expires_at = T0 + 10;
+    assert_int_equal(s->ops->token_create(s, &t), AH_OK);
+    expect_bump(s, &g, false, false); /* inserts of what caches look up: no bump */
+
+    ah_webhook_t w, twin, out;
+    fill_webhook(&w, c.id, "trigger.airmeet.created", "https://example.com/g", NULL, NULL, T0);
+    register_new(s, &w);
+    expect_bump(s, &g, true, false);
+    /* An idempotent repeat changes nothing. */
+    bool existed = false;
+    fill_webhook(&twin, c.id, "trigger.airmeet.created", "https://example.com/g", NULL, NULL, T0);
+    assert_int_equal(s->ops->webhook_register(s, &twin, &out, &existed), AH_OK);
+    assert_true(existed);
+    expect_bump(s, &g, false, false);
+
+    /* Delivery bookkeeping: failing_since set and cleared, attempts recorded. */
+    deliver_once(s, &c, w.id, T0 + 100, AH_OUTCOME_RETRY, NULL);
+    ah_webhook_t got;
+    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(got.failing_since, T0 + 100);
+    expect_bump(s, &g, false, false);
+    deliver_once(s, &c, w.id, T0 + 200, AH_OUTCOME_SUCCEEDED, NULL);
+    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(got.failing_since, 0);
+    expect_bump(s, &g, false, false);
+    /* The dispatcher disabling a webhook (410 Gone) is a listed change. */
+    deliver_once(s, &c, w.id, T0 + 300, AH_OUTCOME_FAILED, "410 Gone");
+    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_false(got.is_active);
+    expect_bump(s, &g, true, false);
+
+    assert_int_equal(s->ops->webhook_set_active(s, w.id, true, NULL, T0 + 400), AH_OK);
+    expect_bump(s, &g, true, false);
+    assert_int_equal(s->ops->webhook_set_active(s, w.id, false, "operator", T0 + 500), AH_OK);
+    expect_bump(s, &g, true, false);
+    assert_int_equal(s->ops->webhook_set_active(s, w.id, true, NULL, T0 + 600), AH_OK);
+    expect_bump(s, &g, true, false);
+    /* Rotating moves updatedAt, which the list shows. */
+    assert_int_equal(s->ops->webhook_rotate_secret(s, w.id, "whsec_bmV3bmV3bmV3bmV3bmV3bmV3",
+                                                   T0 + 800, T0 + 700),
+                     AH_OK);
+    expect_bump(s, &g, true, false);
+    assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm", T0 + 900), AH_OK);
+    expect_bump(s, &g, true, false);
+    /* Failing calls change nothing. */
+    assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm", T0 + 901), AH_ENOTFOUND);
+    expect_bump(s, &g, false, false);
+
+    /* Revoking a key, and purging tokens that exist. */
+    assert_int_equal(s->ops->token_purge(s, T0, NULL), AH_OK);
+    expect_bump(s, &g, false, false);
+    assert_int_equal(s->ops->access_key_revoke(s, k.id, T0 + 1000), AH_OK);
+    expect_bump(s, &g, false, true);
+    assert_int_equal(s->ops->token_purge(s, T0 + 11, NULL), AH_OK);
+    expect_bump(s, &g, false, true);
+}
+
+/* ------------------------------------------------------------------------ */
 /* File databases: reopen, migrations, delivery tables.                      */
+
+/*
+ * On a file, cache_gen skips its read while the WAL-index header shows no
+ * new commit; a commit by anyone else (here a side connection, as another
+ * process would) must still show in the very next call.
+ */
+static void test_cache_gen_sees_other_writers(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *s = open_file(t);
+    ah_cache_gen_t g0, g;
+    assert_int_equal(s->ops->cache_gen(s, &g0), AH_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+        assert_memory_equal(&g, &g0, sizeof g);
+    }
+    for (int i = 1; i <= 20; i++) {
+        side_exec(t->path, "UPDATE cache_generations SET auth = auth + 1, webhooks = webhooks + 2");
+        assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+        assert_int_equal(g.auth, g0.auth + i);
+        assert_int_equal(g.webhooks, g0.webhooks + 2 * i);
+        /* An unrelated commit changes the header, not the generations. */
+        side_exec(t->path, "INSERT OR REPLACE INTO settings (key, value) VALUES ('k', 'v')");
+        assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+        assert_int_equal(g.auth, g0.auth + i);
+    }
+    /* A second store on the same file, and a revocation through it. */
+    ah_store_t *other = open_file(t);
+    ah_community_t c;
+    new_community(other, &c, "Other", T0);
+    ah_access_key_t k;
+    fill_key(&k, c.id, "crm", T0);
+    assert_int_equal(other->ops->access_key_create(other, &k), AH_OK);
+    assert_int_equal(s->ops->cache_gen(s, &g0), AH_OK);
+    assert_int_equal(other->ops->access_key_revoke(other, k.id, T0 + 1), AH_OK);
+    assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+    assert_true(g.auth > g0.auth);
+    ah_store_close(other);
+    ah_store_close(s);
+}
+
+/*
+ * The background checkpointer copies the WAL into the database file while
+ * the store is open (it once ran on a connection that had never read the
+ * file, which made every checkpoint a silent no-op).  Waits for the copy
+ * for up to 20 s; it comes within CHECKPOINT_EVERY_MS.
+ */
+static void test_background_checkpoint(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *s = open_file(t);
+    ah_community_t c;
+    new_community(s, &c, "Checkpointed", T0);
+    char url[64];
+    for (int i = 0; i < 300; i++) {
+        ah_webhook_t *w = malloc(sizeof *w);
+        assert_non_null(w);
+        snprintf(url, sizeof url, "https://example.com/ckpt/%d", i);
+        fill_webhook(w, c.id, "trigger.airmeet.created", url, NULL, NULL, T0);
+        register_new(s, w);
+        free(w);
+    }
+    struct stat st = {0};
+    for (int i = 0; i < 2000 && st.st_size < 128 * 1024; i++) {
+        assert_int_equal(stat(t->path, &st), 0);
+        if (st.st_size < 128 * 1024)
+            usleep(10 * 1000);
+    }
+    assert_true(st.st_size >= 128 * 1024);
+    ah_store_close(s);
+}
 
 static void test_reopen_keeps_data(void **state)
 {
@@ -803,7 +1014,7 @@ static void test_reopen_keeps_data(void **state)
     ah_store_close(s);
 
     /* The schema is at the latest version, in WAL mode, with every table. */
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 3);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 4);
     assert_int_equal(side_query_int(t->path, "SELECT count(*) FROM pragma_journal_mode"
                                              " WHERE journal_mode = 'wal'"),
                      1);
@@ -831,7 +1042,7 @@ static void test_reopen_keeps_data(void **state)
     assert_true(existed);
     assert_string_equal(out.id, w.id);
     ah_store_close(s);
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 3);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 4);
 
     /* Through the DSN form as well. */
     char dsn[128], err[256] = "";
@@ -1200,6 +1411,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_webhook_list_active_filters, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_webhook_deregister, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_webhook_set_active, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_cache_generations, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_register_memory, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_mixed, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_sql_text_roundtrips, open_memory, close_store),
@@ -1210,6 +1422,9 @@ static const struct CMUnitTest common_tests[] = {
 static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_open_errors),
     cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_background_checkpoint, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_cache_gen_sees_other_writers, tmpdb_setup,
+                                    tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_newer_schema_refused, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_not_a_database, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_deregister_cancels_pending_deliveries, tmpdb_setup,

@@ -1329,6 +1329,13 @@ static void test_migration_from_v1(void **state)
     char sql[4096];
     snprintf(sql, sizeof sql,
              "BEGIN;"
+             /* Migration 4's triggers and table. */
+             "DROP TRIGGER cache_gen_webhook_insert; DROP TRIGGER cache_gen_webhook_delete;"
+             "DROP TRIGGER cache_gen_webhook_update; DROP TRIGGER cache_gen_key_update;"
+             "DROP TRIGGER cache_gen_key_delete; DROP TRIGGER cache_gen_token_update;"
+             "DROP TRIGGER cache_gen_token_delete; DROP TRIGGER cache_gen_airmeet_update;"
+             "DROP TRIGGER cache_gen_airmeet_delete; DROP TRIGGER cache_gen_session_update;"
+             "DROP TRIGGER cache_gen_session_delete; DROP TABLE cache_generations;"
              "DROP INDEX deliveries_pending; DROP INDEX deliveries_by_webhook;"
              "DROP INDEX deliveries_by_event; DROP INDEX deliveries_pending_age;"
              "CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);"
