@@ -10,9 +10,9 @@ import calendar
 import time
 import unittest
 
-from deliverykit import DeliveryMixin, DELIVERY_ARGS, start_server
+from deliverykit import DELIVERY_ARGS, DeliveryTestCase, start_server
 from harness import ServerTestCase
-from receiver import Receiver, wait_for
+from receiver import wait_for
 
 LIST = "/platform-integration/v1/webhook-list"
 DEREGISTER = "/platform-integration/v1/webhook-deregister"
@@ -26,24 +26,8 @@ def listed(srv, token, query=None):
     return 200, [w["id"] for w in r.json["webhookDTOList"]]
 
 
-class ListCacheTests(DeliveryMixin, ServerTestCase):
+class ListCacheTests(DeliveryTestCase):
     SERVER_ARGS = tuple(DELIVERY_ARGS) + ("--auth-fail-limit", "1000")
-
-    @classmethod
-    def setUpClass(cls):
-        cls.rcv = Receiver().start()
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.rcv.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.rcv.stop()
 
     def second(self):
         """Another airhook process on the same database (file or PostgreSQL)."""

@@ -4,29 +4,11 @@ share one database (the same workdir)."""
 
 import unittest
 
-from deliverykit import DeliveryMixin, DELIVERY_ARGS, start_server
-from harness import ServerTestCase
-from receiver import Receiver
+from deliverykit import DELIVERY_ARGS, DeliveryTestCase, start_server
 
 
-class RoleTests(DeliveryMixin, ServerTestCase):
+class RoleTests(DeliveryTestCase):
     SERVER_ARGS = tuple(DELIVERY_ARGS) + ("--role", "api")
-
-    @classmethod
-    def setUpClass(cls):
-        cls.rcv = Receiver().start()
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.rcv.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.rcv.stop()
 
     def test_api_node_stores_worker_node_delivers(self):
         t = self.srv.make_tenant()
