@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store_sqlite.c"
@@ -1619,41 +1618,6 @@ static void test_concurrent_memory(void **state)
     concurrent_flow(*state);
 }
 
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? st.st_size : -1;
-}
-
-/*
- * File databases are checkpointed in the background: what is committed gets
- * copied from the WAL into the database file without any commit doing it
- * (commits never checkpoint), so the WAL does not grow for ever.
- */
-static void test_background_checkpoint(void **state)
-{
-    const tmpdb_t *t = *state;
-    ah_store_t *s = open_file(t);
-    ah_community_t c;
-    new_community(s, &c, "Busy");
-    char w[AH_ID_SIZE];
-    new_webhook(s, w, c.id, TRIG, NULL, NULL);
-    char wal[600];
-    snprintf(wal, sizeof wal, "%s-wal", t->path);
-    const off_t before = file_size(t->path);
-    for (int i = 0; i < 300; i++)
-        assert_int_equal(publish(s, NULL, c.id, TRIG, NULL, NULL, T0 + i), 1);
-    assert_true(file_size(wal) > 0);
-    /* Every 100 ms; allow 10 s on a loaded machine. */
-    off_t after = before;
-    for (int i = 0; i < 1000 && after <= before; i++) {
-        usleep(10 * 1000);
-        after = file_size(t->path);
-    }
-    assert_true(after > before);
-    ah_store_close(s);
-}
-
 static void test_concurrent_file(void **state)
 {
     const tmpdb_t *t = *state;
@@ -1685,7 +1649,6 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test_setup_teardown(test_query_plans, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_migration_from_v1, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_file, tmpdb_setup, tmpdb_teardown),
-    cmocka_unit_test_setup_teardown(test_background_checkpoint, tmpdb_setup, tmpdb_teardown),
 };
 
 int main(void)
