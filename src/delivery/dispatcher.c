@@ -33,9 +33,9 @@
  * ±10 % jitter or from Retry-After, failed for good, and webhook consequences
  * such as 410 disabling it), which are written to the store in one
  * transaction per store-thread turn (delivery_record): under load the
- * batches grow by themselves.  A turn writes its batch before it claims new
- * work, so per webhook the cap bounds what is in flight and finished but
- * not yet recorded, together.
+ * batches grow by themselves.  A turn claims and hands over new work before
+ * it writes its batch, so per webhook at most the cap is in flight and at
+ * most the cap more has finished but is not yet recorded.
  *
  * At least once: a delivery is marked done only after its attempt ended; a
  * crash before the record leaves it pending with a lease, which expires (or,
@@ -1193,13 +1193,6 @@ static void *store_run(void *arg)
         stopping = w.stopping;
         drain_inbox(d, &w);
         take_done(d, &w.done);
-        /*
-         * Record what finished before claiming more: a webhook's slots are
-         * only refilled once the results that freed them are written, so a
-         * crash can repeat at most the cap's worth of its deliveries (the
-         * ones in flight), not those plus as many finished but unwritten.
-         */
-        flush_results(d);
         int64_t now = ah_now_ms();
         if (!stopping) {
             if (now - d->last_rescan >= RESCAN_MS)
@@ -1207,6 +1200,7 @@ static void *store_run(void *arg)
             start_due(d, now);
             publish_prepared(d);
         }
+        flush_results(d);
         if (w.net_done)
             break; /* everything has come back: the last take had it all */
         wait = next_timeout(d, ah_now_ms(), stopping);
