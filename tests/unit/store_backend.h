@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/crypto.h"
 #include "store/store.h"
@@ -208,6 +209,59 @@ static inline int tb_teardown(void **state)
     tb_close(*state);
     *state = NULL;
     return 0;
+}
+
+/*
+ * SQLite files, for the tests about SQLite itself: a private directory
+ * holding one database file (fixture state), removed with its WAL and
+ * shared-memory files by the teardown, even after a failure.  Needs
+ * <cmocka.h> (and its prerequisites) included before this header.
+ */
+typedef struct tmpdb {
+    char dir[64];
+    char path[96];
+} tmpdb_t;
+
+static inline int tmpdb_setup(void **state)
+{
+    tmpdb_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    snprintf(t->dir, sizeof t->dir, "/tmp/ah-test-XXXXXX");
+    if (!mkdtemp(t->dir)) {
+        free(t);
+        return -1;
+    }
+    snprintf(t->path, sizeof t->path, "%s/airhook.db", t->dir);
+    *state = t;
+    return 0;
+}
+
+static inline int tmpdb_teardown(void **state)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    tmpdb_t *t = *state;
+    char p[128];
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", t->path, suffixes[i]);
+        unlink(p);
+    }
+    int rc = rmdir(t->dir);
+    free(t);
+    return rc;
+}
+
+/* Opens the fixture's database file as a SQLite store (fails the test if it cannot). */
+static inline ah_store_t *open_file(const tmpdb_t *t)
+{
+    char err[256] = "";
+    ah_store_t *s = NULL;
+    int rc = ah_store_sqlite_open(t->path, &s, err, sizeof err);
+    if (rc != AH_OK)
+        fprintf(stderr, "open %s: %s\n", t->path, err);
+    assert_int_equal(rc, AH_OK);
+    assert_non_null(s);
+    return s;
 }
 
 #endif

@@ -45,54 +45,6 @@ static int close_store(void **state)
     return tb_teardown(state);
 }
 
-/* A private directory holding one database file. */
-typedef struct tmpdb {
-    char dir[64];
-    char path[96];
-} tmpdb_t;
-
-/* Fixture: a fresh private directory; teardown removes it even after a failure. */
-static int tmpdb_setup(void **state)
-{
-    tmpdb_t *t = calloc(1, sizeof *t);
-    if (!t)
-        return -1;
-    snprintf(t->dir, sizeof t->dir, "/tmp/ah-test-store-XXXXXX");
-    if (!mkdtemp(t->dir)) {
-        free(t);
-        return -1;
-    }
-    snprintf(t->path, sizeof t->path, "%s/airhook.db", t->dir);
-    *state = t;
-    return 0;
-}
-
-static int tmpdb_teardown(void **state)
-{
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    tmpdb_t *t = *state;
-    char p[128];
-    for (size_t i = 0; i < AH_ARRAY_LEN(suffixes); i++) {
-        snprintf(p, sizeof p, "%s%s", t->path, suffixes[i]);
-        unlink(p);
-    }
-    int rc = rmdir(t->dir);
-    free(t);
-    return rc;
-}
-
-static ah_store_t *open_file(const tmpdb_t *t)
-{
-    char err[256] = "";
-    ah_store_t *s = NULL;
-    int rc = ah_store_sqlite_open(t->path, &s, err, sizeof err);
-    if (rc != AH_OK)
-        fprintf(stderr, "open %s: %s\n", t->path, err);
-    assert_int_equal(rc, AH_OK);
-    assert_non_null(s);
-    return s;
-}
-
 static void new_community(ah_store_t *s, ah_community_t *c, const char *name, int64_t at)
 {
     memset(c, 0, sizeof *c);

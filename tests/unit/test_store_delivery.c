@@ -48,51 +48,6 @@ static int close_store(void **state)
     return tb_teardown(state);
 }
 
-typedef struct tmpdb {
-    char dir[64];
-    char path[96];
-} tmpdb_t;
-
-static int tmpdb_setup(void **state)
-{
-    tmpdb_t *t = calloc(1, sizeof *t);
-    if (!t)
-        return -1;
-    snprintf(t->dir, sizeof t->dir, "/tmp/ah-test-dlv-XXXXXX");
-    if (!mkdtemp(t->dir)) {
-        free(t);
-        return -1;
-    }
-    snprintf(t->path, sizeof t->path, "%s/airhook.db", t->dir);
-    *state = t;
-    return 0;
-}
-
-static int tmpdb_teardown(void **state)
-{
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    tmpdb_t *t = *state;
-    char p[128];
-    for (size_t i = 0; i < AH_ARRAY_LEN(suffixes); i++) {
-        snprintf(p, sizeof p, "%s%s", t->path, suffixes[i]);
-        unlink(p);
-    }
-    int rc = rmdir(t->dir);
-    free(t);
-    return rc;
-}
-
-static ah_store_t *open_file(const tmpdb_t *t)
-{
-    char err[256] = "";
-    ah_store_t *s = NULL;
-    int rc = ah_store_sqlite_open(t->path, &s, err, sizeof err);
-    if (rc != AH_OK)
-        fprintf(stderr, "open %s: %s\n", t->path, err);
-    assert_int_equal(rc, AH_OK);
-    return s;
-}
-
 /*
  * Runs sql on one of the store's own connections (PostgreSQL: a side
  * connection to its database); the first column of the first row.
