@@ -23,6 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 static char *g_body;
 static size_t g_body_len;
 
@@ -41,33 +43,6 @@ static char *json_of_size(size_t n)
     b[n - 2] = '"';
     b[n - 1] = '}';
     b[n] = '\0';
-    return b;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (n < cap)
-            break;
-        char *nb = realloc(b, cap * 2);
-        if (!nb) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    fclose(f);
-    if (b)
-        *len = n;
     return b;
 }
 
@@ -101,20 +76,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return ret;
 }
 
-static int parse_listen(const char *s, struct sockaddr_in *sa)
-{
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof host)
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    memset(sa, 0, sizeof *sa);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons((unsigned short)atoi(colon + 1));
-    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
     const char *listen = "127.0.0.1:0", *body_file = NULL;
@@ -138,7 +99,7 @@ int main(int argc, char **argv)
     }
     if (threads < 1)
         threads = 1;
-    g_body = body_file ? read_file(body_file, &g_body_len) : json_of_size(size);
+    g_body = body_file ? bench_read_file(body_file, &g_body_len) : json_of_size(size);
     if (!body_file)
         g_body_len = g_body ? strlen(g_body) : 0;
     if (!g_body) {
@@ -146,16 +107,12 @@ int main(int argc, char **argv)
         return 1;
     }
     struct sockaddr_in sa;
-    if (parse_listen(listen, &sa)) {
+    if (bench_parse_listen(listen, &sa)) {
         fprintf(stderr, "bench_baseline: bad --listen %s\n", listen);
         return 2;
     }
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bench_block_signals(&sigs);
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,

@@ -29,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchutil.h"
+
 struct slot {
     CURL *easy;
     char *body;
@@ -49,32 +51,6 @@ static size_t discard(char *ptr, size_t size, size_t n, void *ud)
     (void)ptr;
     (void)ud;
     return size * n;
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        n += fread(b + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *nb = realloc(b, cap * 2 + 1);
-        if (!nb) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    fclose(f);
-    if (b)
-        b[n] = '\0';
-    return b;
 }
 
 /* Expands the template into s->body; returns its length. */
@@ -137,7 +113,7 @@ int main(int argc, char **argv)
             tpl = argv[++i];
         else if (!strcmp(a, "--body-file") && has) {
             free(file_body);
-            if (!(file_body = read_file(argv[++i]))) {
+            if (!(file_body = bench_read_file(argv[++i], NULL))) {
                 fprintf(stderr, "bench_loadgen: cannot read %s\n", argv[i]);
                 return 2;
             }

@@ -44,6 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 #define PREFIX_MAX 512
 #define HOLD_FOREVER INT64_MAX
 
@@ -346,20 +348,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static int parse_listen(const char *s, struct sockaddr_in *sa)
-{
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof host)
-        return -1;
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    memset(sa, 0, sizeof *sa);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons((unsigned short)atoi(colon + 1));
-    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
-}
-
 static void usage(void)
 {
     fputs("usage: bench_receiver [--listen HOST:PORT] [--threads N]\n"
@@ -426,16 +414,12 @@ int main(int argc, char **argv)
         MHD_add_response_header(g_unavail, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
     struct sockaddr_in sa;
-    if (parse_listen(o_listen, &sa)) {
+    if (bench_parse_listen(o_listen, &sa)) {
         fprintf(stderr, "bench_receiver: bad --listen %s\n", o_listen);
         return 2;
     }
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bench_block_signals(&sigs);
     pthread_t timer;
     if (pthread_create(&timer, NULL, timer_main, NULL)) {
         fprintf(stderr, "bench_receiver: cannot start the timer thread\n");
