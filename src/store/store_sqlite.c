@@ -587,6 +587,7 @@ typedef struct sqlite_store {
     pthread_t pub_thread;
     /* Background checkpoints (file databases; see checkpointer()). */
     bool bg_checkpoint;
+    bool ckpt_started;       /* ckpt_thread runs */
     _Atomic int wal_frames; /* frames in the WAL after the last commit (wal_hook) */
     bool ckpt_stop;
     pthread_t ckpt_thread;
@@ -1877,22 +1878,27 @@ static void publish_batch(sqlite_store_t *s, struct pub_job *batch)
             job_failed(j, rc);
         return;
     }
-    for (struct pub_job *j = batch; j; j = j->next) {
-        int sp = run_id(c, ST_SAVEPOINT);
-        if (sp) {
-            job_failed(j, sp);
-            continue;
-        }
+    for (struct pub_job *j = batch; j && rc == AH_OK; j = j->next) {
+        if ((rc = run_id(c, ST_SAVEPOINT)) != AH_OK)
+            break;
         j->rc = publish_one(c, j->ev, j->res);
-        if (j->rc) {
+        /*
+         * A bad event is undone alone; but an error that made SQLite roll
+         * back the whole transaction (I/O, disk full, out of memory) leaves
+         * no savepoint to return to, and then the batch fails as a whole:
+         * going on would commit the rest one by one outside it.
+         */
+        if (j->rc && (run_id(c, ST_SAVEPOINT_ROLLBACK) != AH_OK ||
+                      sqlite3_get_autocommit(c->db)))
+            rc = j->rc;
+        if (rc == AH_OK)
+            rc = run_id(c, ST_SAVEPOINT_RELEASE);
+        if (j->rc)
             job_failed(j, j->rc);
-            run_id(c, ST_SAVEPOINT_ROLLBACK);
-        }
-        run_id(c, ST_SAVEPOINT_RELEASE);
     }
-    rc = tx_end(c, AH_OK);
+    rc = tx_end(c, rc);
     release(s, c);
-    if (rc)
+    if (rc) /* nothing of the batch was committed */
         for (struct pub_job *j = batch; j; j = j->next)
             if (!j->rc)
                 job_failed(j, rc);
@@ -1943,6 +1949,10 @@ static void *publish_thread(void *arg)
 static int queue_job(sqlite_store_t *s, struct pub_job *j)
 {
     pthread_mutex_lock(&s->pub_mu);
+    if (s->pub_stop) { /* the store is closing: nobody would run it */
+        pthread_mutex_unlock(&s->pub_mu);
+        return AH_EUNAVAIL;
+    }
     if (!s->pub_started) {
         if (pthread_create(&s->pub_thread, NULL, publish_thread, s)) {
             pthread_mutex_unlock(&s->pub_mu);
@@ -2242,9 +2252,8 @@ typedef struct claim_set {
  * Fills each claim's trigger and body.  Claims are visited in event order
  * so that several claims of one event read it once.
  */
-static int load_bodies(conn_t *c, void *arg)
+static int load_bodies(conn_t *c, claim_set_t *set)
 {
-    claim_set_t *set = arg;
     ah_claim_t **by_event = malloc(set->n * sizeof *by_event);
     if (!by_event)
         return AH_ENOMEM;
@@ -3170,14 +3179,14 @@ static void *checkpointer(void *arg)
 
 static void stop_checkpointer(sqlite_store_t *s)
 {
-    if (!s->bg_checkpoint)
+    if (!s->ckpt_started)
         return;
     pthread_mutex_lock(&s->ckpt_mu);
     s->ckpt_stop = true;
     pthread_cond_signal(&s->ckpt_cv);
     pthread_mutex_unlock(&s->ckpt_mu);
     pthread_join(s->ckpt_thread, NULL);
-    s->bg_checkpoint = false;
+    s->ckpt_started = false;
 }
 
 int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t errlen)
@@ -3248,6 +3257,8 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
         s->bg_checkpoint = false;
         sqlite3_exec(c->db, "PRAGMA wal_autocheckpoint = " WAL_CHECKPOINT_PAGES ";", NULL, NULL,
                      NULL);
+    } else if (s->bg_checkpoint) {
+        s->ckpt_started = true;
     }
     *out = &s->base;
     return AH_OK;
