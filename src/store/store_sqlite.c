@@ -15,8 +15,8 @@
  * committed transaction survives a process crash; only an OS crash may lose
  * the last few), so readers never block the one writer.  Write transactions
  * of one process queue on a mutex (write_mu, see tx_begin) and all run on one
- * writer connection (acquire_writer); writers of other
- * processes, and single-statement updates, queue on the database lock through
+ * writer connection (acquire_writer, borrow_writer); writers of other
+ * processes queue on the database lock through
  * busy_timeout (5 s); what still fails after that is AH_ESTORE.  Operations
  * that read then write (webhook_deregister, which also cancels deliveries,
  * and publish, claim, record, recover) run inside BEGIN IMMEDIATE so that
@@ -556,8 +556,6 @@ typedef struct conn {
     sqlite3_stmt *stmt[ST_COUNT];
     struct conn *next_idle;    /* the pool's idle list */
     struct conn *next_all;     /* every open connection, for close */
-    pthread_mutex_t *write_mu; /* the store's writer lock (see tx_begin) */
-    bool writing;              /* this connection holds it */
     bool is_writer;            /* the store's writer connection (acquire_writer) */
 } conn_t;
 
@@ -663,7 +661,6 @@ static int conn_open(sqlite_store_t *s, conn_t **out, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory opening %s", s->path);
         return AH_ENOMEM;
     }
-    c->write_mu = &s->write_mu;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(s->uri, &c->db, flags, NULL);
     if (rc == SQLITE_OK) {
@@ -736,16 +733,17 @@ static int acquire(sqlite_store_t *s, conn_t **out)
     return AH_OK;
 }
 
-static void tx_unlock(conn_t *c);
+static int run_id(conn_t *c, enum stmt_id id);
 
 static void release(sqlite_store_t *s, conn_t *c)
 {
     /* A transaction left open by an error path must not leak into the next user. */
     if (!sqlite3_get_autocommit(c->db))
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    tx_unlock(c);
-    if (c->is_writer)
-        return; /* the writer is not pooled: giving up write_mu gave it back */
+        run_id(c, ST_ROLLBACK);
+    if (c->is_writer) { /* not pooled: giving up write_mu gives it back */
+        pthread_mutex_unlock(&s->write_mu);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     c->next_idle = s->idle;
     s->idle = c;
@@ -782,7 +780,6 @@ static int acquire_writer(sqlite_store_t *s, conn_t **out)
         pthread_mutex_unlock(&s->mu);
         s->writer = c;
     }
-    s->writer->writing = true;
     *out = s->writer;
     return AH_OK;
 }
@@ -801,15 +798,27 @@ static int prepare(conn_t *c, enum stmt_id id, sqlite3_stmt **out)
 }
 
 /* Borrows a connection and its prepared statement `id`; release() after. */
-static int borrow(sqlite_store_t *s, enum stmt_id id, conn_t **c, sqlite3_stmt **st)
+static int borrow_for(sqlite_store_t *s, bool write, enum stmt_id id, conn_t **c,
+                      sqlite3_stmt **st)
 {
-    int rc = acquire(s, c);
+    int rc = write ? acquire_writer(s, c) : acquire(s, c);
     if (rc)
         return rc;
     rc = prepare(*c, id, st);
     if (rc)
         release(s, *c);
     return rc;
+}
+
+static int borrow(sqlite_store_t *s, enum stmt_id id, conn_t **c, sqlite3_stmt **st)
+{
+    return borrow_for(s, false, id, c, st);
+}
+
+/* The same for a statement that writes: on the writer connection, under write_mu. */
+static int borrow_writer(sqlite_store_t *s, enum stmt_id id, conn_t **c, sqlite3_stmt **st)
+{
+    return borrow_for(s, true, id, c, st);
 }
 
 static void finish(sqlite3_stmt *st)
@@ -845,33 +854,17 @@ static int bind_failed(conn_t *c, sqlite3_stmt *st)
 /*
  * Transactions: BEGIN IMMEDIATE, then COMMIT if rc is AH_OK, else ROLLBACK.
  *
- * Write transactions of this process also take the store's write_mu, so
- * that they queue on a mutex and hand over at once instead of colliding on
- * the database lock: SQLite's busy handler retries by sleeping (1, 2, 5, 10
- * ... ms), which under a steady stream of writers costs more than the
- * transactions themselves.  busy_timeout still covers other processes and
- * the few single-statement writes that run outside a transaction.  Nothing
- * acquires a connection while holding write_mu, so the two cannot deadlock.
+ * Write transactions run on the writer connection (acquire_writer), under
+ * the store's write_mu, so that they queue on a mutex and hand over at once
+ * instead of colliding on the database lock: SQLite's busy handler retries
+ * by sleeping (1, 2, 5, 10 ... ms), which under a steady stream of writers
+ * costs more than the transactions themselves.  busy_timeout still covers
+ * other processes.  Nothing acquires a pooled connection while holding
+ * write_mu, so the two cannot deadlock.
  */
 static int tx_begin(conn_t *c)
 {
-    bool had = c->writing; /* the writer connection comes with write_mu held */
-    if (!had) {
-        pthread_mutex_lock(c->write_mu);
-        c->writing = true;
-    }
-    int rc = run_id(c, ST_BEGIN);
-    if (rc && !had)
-        tx_unlock(c);
-    return rc;
-}
-
-static void tx_unlock(conn_t *c)
-{
-    if (c->writing) {
-        c->writing = false;
-        pthread_mutex_unlock(c->write_mu);
-    }
+    return run_id(c, ST_BEGIN);
 }
 
 /* Ends a write transaction (tx_begin) or a read one (ST_BEGIN_READ). */
@@ -881,8 +874,6 @@ static int tx_end(conn_t *c, int rc)
         rc = run_id(c, ST_COMMIT);
     if (rc != AH_OK && !sqlite3_get_autocommit(c->db))
         run_id(c, ST_ROLLBACK);
-    if (!c->is_writer) /* the writer keeps write_mu until release() */
-        tx_unlock(c);
     return rc;
 }
 
@@ -1206,7 +1197,7 @@ static int setting_write(ah_store_t *base, enum stmt_id id, const char *key, con
     sqlite_store_t *s = from(base);
     conn_t *c;
     sqlite3_stmt *st;
-    int rc = borrow(s, id, &c, &st);
+    int rc = borrow_writer(s, id, &c, &st);
     if (rc)
         return rc;
     if (bind_str(st, 1, key) || bind_str(st, 2, value))
@@ -1236,13 +1227,9 @@ static int exec_with(ah_store_t *base, enum stmt_id id, bind_fn fn, const void *
     sqlite_store_t *s = from(base);
     conn_t *c;
     sqlite3_stmt *st;
-    int rc = acquire_writer(s, &c);
+    int rc = borrow_writer(s, id, &c, &st);
     if (rc)
         return rc;
-    if ((rc = prepare(c, id, &st)) != AH_OK) {
-        release(s, c);
-        return rc;
-    }
     if (fn(st, arg))
         rc = bind_failed(c, st);
     else
@@ -1353,7 +1340,7 @@ static int access_key_revoke(ah_store_t *base, const char *id, int64_t now)
     sqlite_store_t *s = from(base);
     conn_t *c;
     sqlite3_stmt *st;
-    int rc = borrow(s, ST_KEY_REVOKE, &c, &st);
+    int rc = borrow_writer(s, ST_KEY_REVOKE, &c, &st);
     if (rc)
         return rc;
     if (bind_str(st, 1, id) || sqlite3_bind_int64(st, 2, now))
@@ -1392,7 +1379,7 @@ static int token_purge(ah_store_t *base, int64_t now, size_t *n_deleted)
     sqlite3_stmt *st;
     if (n_deleted)
         *n_deleted = 0;
-    int rc = borrow(s, ST_TOKEN_PURGE, &c, &st);
+    int rc = borrow_writer(s, ST_TOKEN_PURGE, &c, &st);
     if (rc)
         return rc;
     if (sqlite3_bind_int64(st, 1, now))
@@ -1610,7 +1597,7 @@ static int webhook_set_active(ah_store_t *base, const char *id, bool active, con
     sqlite_store_t *s = from(base);
     conn_t *c;
     sqlite3_stmt *st;
-    int rc = borrow(s, ST_WEBHOOK_SET_ACTIVE, &c, &st);
+    int rc = borrow_writer(s, ST_WEBHOOK_SET_ACTIVE, &c, &st);
     if (rc)
         return rc;
     /* An active webhook has no disabled_reason. */
@@ -2558,7 +2545,7 @@ static int delivery_release_all(ah_store_t *base)
     sqlite_store_t *s = from(base);
     conn_t *c;
     sqlite3_stmt *st;
-    int rc = borrow(s, ST_DELIVERY_RELEASE_ALL, &c, &st);
+    int rc = borrow_writer(s, ST_DELIVERY_RELEASE_ALL, &c, &st);
     if (rc)
         return rc;
     rc = run(c, st);
@@ -2695,7 +2682,7 @@ static int delivery_retry(ah_store_t *base, const char *id, int64_t now,
     sqlite_store_t *s = from(base);
     conn_t *c;
     sqlite3_stmt *st;
-    int rc = borrow(s, ST_DELIVERY_RETRY, &c, &st);
+    int rc = borrow_writer(s, ST_DELIVERY_RETRY, &c, &st);
     if (rc)
         return rc;
     if (bind_str(st, 1, id) || sqlite3_bind_int64(st, 2, now))
@@ -2768,7 +2755,7 @@ static int webhook_rotate_secret(ah_store_t *base, const char *id, const char *n
     sqlite_store_t *s = from(base);
     conn_t *c;
     sqlite3_stmt *st;
-    int rc = borrow(s, ST_WEBHOOK_ROTATE, &c, &st);
+    int rc = borrow_writer(s, ST_WEBHOOK_ROTATE, &c, &st);
     if (rc)
         return rc;
     if (bind_str(st, 1, id) || bind_str(st, 2, new_secret) ||
