@@ -655,9 +655,10 @@ static int find_token(ah_app_t *app, const ah_cache_gen_t *gen, const char *hash
     out->expires_at = t.expires_at;
     ah_access_key_t key;
     rc = app->store->ops->access_key_get(app->store, t.key_id, &key);
-    out->key_revoked = rc == AH_OK && key.revoked_at;
-    /* A store failure reads as "not revoked" (as it always has), but is not kept. */
-    if (gen && (rc == AH_OK || rc == AH_ENOTFOUND))
+    if (rc != AH_OK && rc != AH_ENOTFOUND)
+        return rc; /* unknown whether the key was revoked: not a pass */
+    out->key_revoked = rc == AH_ENOTFOUND || key.revoked_at; /* a missing key is no key */
+    if (gen)
         ah_cache_put(app->token_cache, hash, n, gen->auth, out, sizeof *out);
     return AH_OK;
 }

@@ -88,6 +88,8 @@ void ah_http_resp_json(ah_http_resp_t *resp, int status, json_t *j)
     resp->content_type = NULL;
     resp->body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     resp->body_len = resp->body ? strlen(resp->body) : 0;
+    if (!resp->body)
+        resp->status = 500; /* out of memory building it: not a success without its body */
     json_decref(j);
 }
 
@@ -99,6 +101,8 @@ void ah_http_resp_text(ah_http_resp_t *resp, int status, const char *content_typ
     resp->content_type = content_type;
     resp->body = malloc(len + 1);
     resp->body_len = resp->body ? len : 0;
+    if (!resp->body)
+        resp->status = 500;
     if (resp->body) {
         memcpy(resp->body, text, len);
         resp->body[len] = '\0';
