@@ -347,13 +347,14 @@ static void hook_maybe_free(ah_dispatcher_t *d, struct hook *h)
 
 /* ---- the heap of due times ---- */
 
-static void heap_push(ah_dispatcher_t *d, int64_t due, struct hook *h)
+/* False when the heap cannot grow (out of memory): h is not queued. */
+static bool heap_push(ah_dispatcher_t *d, int64_t due, struct hook *h)
 {
     if (d->heap_n == d->heap_cap) {
         size_t cap = d->heap_cap ? d->heap_cap * 2 : 1024;
         struct heap_entry *n = realloc(d->heap, cap * sizeof *n);
         if (!n)
-            return; /* the rescan finds it again */
+            return false;
         d->heap = n;
         d->heap_cap = cap;
     }
@@ -368,6 +369,7 @@ static void heap_push(ah_dispatcher_t *d, int64_t due, struct hook *h)
     d->heap[i].due = due;
     d->heap[i].h = h;
     h->heap_refs++;
+    return true;
 }
 
 static struct heap_entry heap_pop(ah_dispatcher_t *d)
@@ -398,8 +400,10 @@ static void schedule(ah_dispatcher_t *d, struct hook *h, int64_t due)
         h->next_due = due;
     if (h->heap_due && h->heap_due <= h->next_due)
         return;
-    h->heap_due = h->next_due;
-    heap_push(d, h->next_due, h);
+    if (heap_push(d, h->next_due, h))
+        h->heap_due = h->next_due;
+    else
+        d->last_rescan = 0; /* not queued: the next turn's rescan finds its work again */
 }
 
 /* ---- wake inbox (any thread) ---- */
@@ -680,6 +684,26 @@ static void transfer_free(ah_dispatcher_t *d, struct transfer *t)
 }
 
 /*
+ * Claims that will not be sent after all: their leases are handed back (so
+ * they are not stuck until the lease ends) and h comes back in a second.
+ */
+static void hand_back(ah_dispatcher_t *d, struct hook *h, ah_claim_t *claims, size_t n)
+{
+    char(*ids)[AH_ID_SIZE] = n ? malloc(n * sizeof *ids) : NULL;
+    for (size_t i = 0; ids && i < n; i++)
+        memcpy(ids[i], claims[i].delivery_id, AH_ID_SIZE);
+    if (ids && d->store->ops->delivery_release(d->store, (const char(*)[AH_ID_SIZE])ids, n))
+        ah_log(AH_LOG_WARN, "cannot hand back claimed deliveries; their leases expire",
+               json_pack("{s:s, s:I}", "webhook", h->id, "count", (json_int_t)n));
+    free(ids);
+    for (size_t i = 0; i < n; i++) {
+        free(claims[i].data);
+        claims[i].data = NULL;
+    }
+    schedule(d, h, ah_now_ms() + 1000);
+}
+
+/*
  * Prepares one claimed delivery for the net thread (store thread): its
  * headers but the signature, its URL and its body.  It goes out with the
  * rest of the turn's in publish_prepared.
@@ -689,8 +713,7 @@ static void prepare_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhoo
 {
     struct transfer *t = transfer_new(d);
     if (!t) {
-        /* The lease lapses and the delivery is claimed again later. */
-        free(c->data);
+        hand_back(d, h, c, 1); /* to be claimed again shortly, not after the lease */
         return;
     }
     t->hook = h;
@@ -791,6 +814,9 @@ static void claimed(ah_dispatcher_t *d, struct hook *h, ah_claim_req_t *r, int64
 {
     const ah_webhook_t *w = r->webhook;
     if (r->rc == AH_ENOTFOUND || (!r->rc && !w->is_active)) {
+        /* Claims only when it was enabled between reading it and claiming (PostgreSQL). */
+        if (r->n)
+            hand_back(d, h, r->claims, r->n);
         ah_claims_free(r->claims, r->n);
         return; /* nothing to do until it is enabled (which wakes us) */
     }
