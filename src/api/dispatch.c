@@ -130,6 +130,14 @@ static int prepare(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_re
                         "and /metrics");
         return 0;
     }
+    /* Headers past the listener's table would be lost (Authorization among them). */
+    if (req->too_many_headers) {
+        if (admin)
+            ah_admin_error(resp, 431, "more than %d request headers", AH_HTTP_MAX_HEADERS);
+        else
+            ah_public_error(resp, 431, "more than %d request headers", AH_HTTP_MAX_HEADERS);
+        return 0;
+    }
     const ah_route_t *route = NULL;
     /* HEAD is GET without a body; libmicrohttpd drops the body itself. */
     const char *method = strcmp(req->method, "HEAD") ? req->method : "GET";

@@ -25,6 +25,7 @@ const char *ah_status_reason(int status)
     case 412: return "PRECONDITION_FAILED";
     case 413: return "PAYLOAD_TOO_LARGE";
     case 429: return "TOO_MANY_REQUESTS";
+    case 431: return "REQUEST_HEADER_FIELDS_TOO_LARGE";
     case 503: return "SERVICE_UNAVAILABLE";
     default: return "INTERNAL_SERVER_ERROR";
     }

@@ -251,6 +251,25 @@ class BadInputTests(ServerTestCase):
             self.assertTrue(resp.status == 200 or 400 <= resp.status < 500, repr(resp))
         self.assertServerUp()
 
+    def test_too_many_headers_431_json(self):
+        # More headers than the server keeps (64): refused as a whole with a
+        # JSON 431, not served with the later headers silently dropped.
+        many = "".join("X-H%d: v\r\n" % i for i in range(70))
+        for path, shape in (("/prod/platform-integration/v1/webhook-list", "public"),
+                            ("/admin/v1/communities", "admin")):
+            with self.subTest(path=path):
+                data = ("GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n"
+                        % (path, many)).encode()
+                resp = parse_response(self.srv.raw(data, read_timeout=5))
+                self.assertIsNotNone(resp, "no answer to 70 headers")
+                self.assertEqual(resp.status, 431, repr(resp))
+                j = json.loads(resp.body)
+                if shape == "public":
+                    self.assertEqual(j["statusMessage"], "REQUEST_HEADER_FIELDS_TOO_LARGE")
+                else:
+                    self.assertEqual(j["error"], "REQUEST_HEADER_FIELDS_TOO_LARGE")
+        self.assertServerUp()
+
     def test_huge_header_gets_431(self):
         # A header section over the 64 KiB per-connection memory limit is
         # refused by libmicrohttpd itself, before routing, with its own
