@@ -79,9 +79,13 @@ typedef struct pub_ctx {
     ah_publish_result_t res;
 } pub_ctx_t;
 
-/* Writes the answer to a publish that the store has finished, and frees p. */
-static void answer(pub_ctx_t *p, int rc)
+/*
+ * Writes the answer to a publish that the store has finished, and frees the
+ * pub_ctx_t it is given (event_publish_async's callback, or called directly).
+ */
+static void answer(void *arg, int rc)
 {
+    pub_ctx_t *p = arg;
     ah_http_resp_t *resp = p->resp;
     if (rc == AH_ENOTFOUND) { /* the event's community (a foreign key of the event) */
         ah_admin_error(resp, 404, "no community with id %s", p->ev.community_id);
@@ -106,11 +110,6 @@ static void answer(pub_ctx_t *p, int rc)
     free(p);
     if (pending)
         ah_http_resume(pending);
-}
-
-static void published(void *arg, int rc)
-{
-    answer(arg, rc);
 }
 
 void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
@@ -144,7 +143,7 @@ void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     json_decref(body);
     /* Let the request wait without a listener thread while its batch commits. */
     if (app->store->ops->event_publish_async && (p->pending = ah_http_suspend(req))) {
-        app->store->ops->event_publish_async(app->store, ev, &p->res, published, p);
+        app->store->ops->event_publish_async(app->store, ev, &p->res, answer, p);
         return;
     }
     answer(p, app->store->ops->event_publish(app->store, ev, &p->res));

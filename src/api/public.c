@@ -136,21 +136,29 @@ static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cach
  * Key-pair authentication for the platform-integration endpoints.  *gen is
  * what the request's cache lookups use afterwards (read_gen; NULL: none).
  */
+/* check_key_pair under the request's generations, counting a refusal against the address. */
+static int key_pair_status(ah_app_t *app, const ah_http_req_t *req, ah_access_key_t *key,
+                           ah_cache_gen_t *g, const ah_cache_gen_t **gen, char *why,
+                           size_t whylen)
+{
+    *gen = read_gen(app, g);
+    int status = check_key_pair(app, req, *gen, key, why, whylen);
+    if (status == 401 || status == 403)
+        ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
+    return status;
+}
+
 static bool authenticate(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t *resp,
                          ah_access_key_t *key, ah_cache_gen_t *g, const ah_cache_gen_t **gen)
 {
     *gen = NULL;
     if (rate_limited(app, req, resp, false))
         return false;
-    *gen = read_gen(app, g);
     char why[WHY_SIZE];
-    int status = check_key_pair(app, req, *gen, key, why, sizeof why);
-    if (!status)
-        return true;
-    if (status == 401 || status == 403)
-        ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
-    ah_public_error(resp, status, "%s", why);
-    return false;
+    int status = key_pair_status(app, req, key, g, gen, why, sizeof why);
+    if (status)
+        ah_public_error(resp, status, "%s", why);
+    return !status;
 }
 
 void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
@@ -160,11 +168,10 @@ void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     ah_access_key_t key;
     ah_cache_gen_t g;
+    const ah_cache_gen_t *gen;
     char why[WHY_SIZE];
-    int status = check_key_pair(app, req, read_gen(app, &g), &key, why, sizeof why);
+    int status = key_pair_status(app, req, &key, &g, &gen, why, sizeof why);
     if (status) {
-        if (status == 401 || status == 403)
-            ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
         ah_http_resp_json(resp, status == 401 ? 400 : status,
                           json_pack("{s:b, s:s}", "success", 0, "message", why));
         return;
@@ -519,8 +526,7 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     memcpy(w->updated_by, key.label, sizeof w->updated_by);
     w->has_updated_by = true;
     ah_signing_secret_new(w->secret, sizeof w->secret);
-    bool existed = false;
-    int rc = app->store->ops->webhook_register(app->store, w, w, &existed);
+    int rc = app->store->ops->webhook_register(app->store, w, w, NULL);
     if (rc) {
         store_failed(resp, rc);
         goto done;
