@@ -814,7 +814,7 @@ static void claimed(ah_dispatcher_t *d, struct hook *h, ah_claim_req_t *r, int64
 {
     const ah_webhook_t *w = r->webhook;
     if (r->rc == AH_ENOTFOUND || (!r->rc && !w->is_active)) {
-        /* Claims only when it was enabled between reading it and claiming (PostgreSQL). */
+        /* Both backends claim nothing for an inactive webhook; should one, hand them back. */
         if (r->n)
             hand_back(d, h, r->claims, r->n);
         ah_claims_free(r->claims, r->n);

@@ -58,22 +58,6 @@ void ah_claims_free(ah_claim_t *claims, size_t n)
     free(claims);
 }
 
-int ah_store_claim_each(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
-                        int64_t lease_until)
-{
-    for (size_t i = 0; i < n; i++) {
-        ah_claim_req_t *r = &reqs[i];
-        r->claims = NULL;
-        r->n = 0;
-        r->next_due = 0;
-        r->rc = r->webhook ? s->ops->webhook_get(s, r->webhook_id, r->webhook) : AH_OK;
-        if (r->rc == AH_OK)
-            r->rc = s->ops->delivery_claim(s, r->webhook_id, now, lease_until, r->max, &r->claims,
-                                           &r->n, &r->next_due);
-    }
-    return AH_OK;
-}
-
 void ah_dsn_redact(const char *dsn, char *out, size_t outsz)
 {
     if (!outsz)

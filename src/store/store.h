@@ -466,11 +466,4 @@ int ah_store_pg_open(const char *dsn, ah_store_t **out, char *err, size_t errlen
  */
 void ah_dsn_redact(const char *dsn, char *out, size_t outsz);
 
-/*
- * delivery_claim_many as a loop of webhook_get and delivery_claim calls, for
- * backends whose transactions do not queue on one lock (PostgreSQL).
- */
-int ah_store_claim_each(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
-                        int64_t lease_until);
-
 #endif

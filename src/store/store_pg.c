@@ -1928,54 +1928,72 @@ typedef struct claim_job {
     int64_t now;
     int64_t lease_until;
     size_t max;
-    claim_row_t *rows;
+    ah_webhook_t *webhook; /* NULL, or receives the webhook's row */
+    ah_claim_t *claims;    /* ordered by due time, then id */
     size_t n;
     int64_t next_due;
 } claim_job_t;
 
-static void claim_rows_free(claim_row_t *rows, size_t n)
-{
-    for (size_t i = 0; rows && i < n; i++)
-        free(rows[i].claim.data);
-    free(rows);
-}
-
-/* The claimed rows (id, event, attempts, due, trigger, body) into j->rows. */
+/*
+ * The claimed rows (id, event, attempts, due, trigger, body) into j->claims,
+ * oldest due first.  Inside the transaction, so that a failure here rolls
+ * the leases back instead of leaving them to lapse.
+ */
 static int read_claims(const PGresult *r, claim_job_t *j)
 {
     int n = PQntuples(r);
     if (n == 0)
         return AH_OK;
-    j->rows = calloc((size_t)n, sizeof *j->rows);
-    if (!j->rows)
-        return AH_ENOMEM;
-    j->n = (size_t)n;
-    for (int i = 0; i < n; i++) {
-        claim_row_t *row = &j->rows[i];
+    claim_row_t *rows = calloc((size_t)n, sizeof *rows);
+    j->claims = calloc((size_t)n, sizeof *j->claims);
+    int rc = rows && j->claims ? AH_OK : AH_ENOMEM;
+    for (int i = 0; rc == AH_OK && i < n; i++) {
+        claim_row_t *row = &rows[i];
         COL_COPY(r, i, 0, row->claim.delivery_id);
         COL_COPY(r, i, 1, row->claim.event_id);
         row->claim.attempts = (int)col_i64(r, i, 2);
         row->due = col_i64(r, i, 3);
         COL_COPY(r, i, 4, row->claim.trigger);
         if (col_dup(r, i, 5, &row->claim.data, &row->claim.data_len))
-            return AH_ENOMEM;
+            rc = AH_ENOMEM;
     }
-    return AH_OK;
+    if (rc == AH_OK) {
+        qsort(rows, (size_t)n, sizeof *rows, cmp_claim_row);
+        for (int i = 0; i < n; i++)
+            j->claims[i] = rows[i].claim; /* the bodies move */
+        j->n = (size_t)n;
+    } else {
+        for (int i = 0; rows && i < n; i++)
+            free(rows[i].claim.data);
+        free(j->claims);
+        j->claims = NULL;
+    }
+    free(rows);
+    return rc;
 }
 
-/* Check the webhook, lease its due deliveries, find when the rest is due: one transaction. */
+/*
+ * Check the webhook (reading its row when asked), lease its due deliveries,
+ * find when the rest is due: one transaction.
+ */
 static int claim_tx(conn_t *c, void *arg)
 {
     claim_job_t *j = arg;
-    claim_rows_free(j->rows, j->n); /* a rerun starts afresh */
-    j->rows = NULL;
+    ah_claims_free(j->claims, j->n); /* a rerun starts afresh */
+    j->claims = NULL;
     j->n = 0;
     j->next_due = 0;
     params_t p = {0};
     p_str(&p, j->webhook_id);
     int rc;
-    PGresult *r = run(c, ST_WEBHOOK_LIVE, &p, &rc);
-    bool found = r && PQntuples(r) > 0, live = found && col_bool(r, 0, 0);
+    PGresult *r = run(c, j->webhook ? ST_WEBHOOK_GET : ST_WEBHOOK_LIVE, &p, &rc);
+    bool found = r && PQntuples(r) > 0, live = false;
+    if (found && j->webhook) {
+        row_webhook(r, 0, j->webhook);
+        live = j->webhook->is_active && !j->webhook->deregistered_at;
+    } else if (found) {
+        live = col_bool(r, 0, 0);
+    }
     PQclear(r);
     if (rc || !found)
         return rc ? rc : AH_ENOTFOUND;
@@ -2004,37 +2022,52 @@ static int claim_tx(conn_t *c, void *arg)
     return rc;
 }
 
+/* One webhook's claim in a transaction of its own; j->claims is the caller's after AH_OK. */
+static int claim_one(ah_store_t *base, claim_job_t *j)
+{
+    if (j->max > CLAIM_MAX)
+        j->max = CLAIM_MAX;
+    int rc = in_tx(from(base), ST_BEGIN, claim_tx, j);
+    if (rc) {
+        ah_claims_free(j->claims, j->n);
+        j->claims = NULL;
+        j->n = 0;
+        j->next_due = 0;
+    }
+    return rc;
+}
+
 static int delivery_claim(ah_store_t *base, const char *webhook_id, int64_t now,
                           int64_t lease_until, size_t max, ah_claim_t **out, size_t *n,
                           int64_t *next_due)
 {
-    *out = NULL;
-    *n = 0;
-    if (next_due)
-        *next_due = 0;
-    claim_job_t j = {.webhook_id = webhook_id,
-                     .now = now,
-                     .lease_until = lease_until,
-                     .max = max > CLAIM_MAX ? CLAIM_MAX : max};
-    int rc = in_tx(from(base), ST_BEGIN, claim_tx, &j);
-    ah_claim_t *claims = NULL;
-    if (rc == AH_OK && j.n > 0) {
-        qsort(j.rows, j.n, sizeof *j.rows, cmp_claim_row);
-        claims = calloc(j.n, sizeof *claims);
-        if (!claims)
-            rc = AH_ENOMEM; /* the leases lapse on their own */
-        for (size_t i = 0; claims && i < j.n; i++) {
-            claims[i] = j.rows[i].claim;
-            j.rows[i].claim.data = NULL; /* moved */
-        }
-    }
-    claim_rows_free(j.rows, j.n);
-    if (rc)
-        return rc;
-    *out = claims;
+    claim_job_t j = {.webhook_id = webhook_id, .now = now, .lease_until = lease_until,
+                     .max = max};
+    int rc = claim_one(base, &j);
+    *out = j.claims;
     *n = j.n;
     if (next_due)
         *next_due = j.next_due;
+    return rc;
+}
+
+/*
+ * One transaction per webhook: PostgreSQL's writers do not queue on one
+ * lock, so nothing is gained by holding the leases of all of them at once.
+ * The webhook row is read inside each.
+ */
+static int delivery_claim_many(ah_store_t *base, ah_claim_req_t *reqs, size_t n, int64_t now,
+                               int64_t lease_until)
+{
+    for (size_t i = 0; i < n; i++) {
+        ah_claim_req_t *r = &reqs[i];
+        claim_job_t j = {.webhook_id = r->webhook_id, .now = now, .lease_until = lease_until,
+                         .max = r->max, .webhook = r->webhook};
+        r->rc = claim_one(base, &j);
+        r->claims = j.claims;
+        r->n = j.n;
+        r->next_due = j.next_due;
+    }
     return AH_OK;
 }
 
@@ -2768,7 +2801,7 @@ static const ah_store_ops_t pg_ops = {
     .event_get = event_get,
     .delivery_due_webhooks = delivery_due_webhooks,
     .delivery_claim = delivery_claim,
-    .delivery_claim_many = ah_store_claim_each,
+    .delivery_claim_many = delivery_claim_many,
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,
     .delivery_release_all = delivery_release_all,
