@@ -1170,10 +1170,15 @@ static void take_done(ah_dispatcher_t *d, struct tlist *done)
     }
     done->tail = NULL;
     if (n_release) {
-        d->store->ops->delivery_release(d->store, (const char(*)[AH_ID_SIZE])d->release_ids,
-                                        n_release);
-        ah_log(AH_LOG_INFO, "handed back in-flight deliveries",
-               json_pack("{s:I}", "count", (json_int_t)n_release));
+        int rc = d->store->ops->delivery_release(
+            d->store, (const char(*)[AH_ID_SIZE])d->release_ids, n_release);
+        if (rc)
+            ah_log(AH_LOG_WARN, "cannot hand back in-flight deliveries; their leases expire",
+                   json_pack("{s:I, s:s}", "count", (json_int_t)n_release, "error",
+                             ah_strerror(rc)));
+        else
+            ah_log(AH_LOG_INFO, "handed back in-flight deliveries",
+                   json_pack("{s:I}", "count", (json_int_t)n_release));
     }
 }
 

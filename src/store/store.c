@@ -43,6 +43,19 @@ const char *ah_delivery_status_name(int status)
     return status >= 0 && status < 4 ? status_names[status] : "unknown";
 }
 
+const char *ah_outcome_status(ah_outcome_t o)
+{
+    switch (o) {
+    case AH_OUTCOME_SUCCEEDED:
+        return ah_delivery_status_name(AH_DLV_SUCCEEDED);
+    case AH_OUTCOME_RETRY:
+        return ah_delivery_status_name(AH_DLV_PENDING);
+    case AH_OUTCOME_FAILED:
+        return ah_delivery_status_name(AH_DLV_FAILED);
+    }
+    return NULL;
+}
+
 int ah_delivery_status_parse(const char *s)
 {
     for (int i = 0; s && i < 4; i++)

@@ -205,6 +205,9 @@ typedef struct ah_claim_req {
 
 typedef enum { AH_OUTCOME_SUCCEEDED, AH_OUTCOME_RETRY, AH_OUTCOME_FAILED } ah_outcome_t;
 
+/* The status a delivery takes after an attempt with outcome o ("pending" for a retry); NULL if o is none. */
+const char *ah_outcome_status(ah_outcome_t o);
+
 /* What one attempt came to, as the dispatcher records it. */
 typedef struct ah_attempt_result {
     char delivery_id[AH_ID_SIZE];

@@ -2074,19 +2074,6 @@ static int delivery_claim_many(ah_store_t *base, ah_claim_req_t *reqs, size_t n,
 /* ------------------------------------------------------------------------ */
 /* Recording attempts.                                                       */
 
-static const char *outcome_status(ah_outcome_t o)
-{
-    switch (o) {
-    case AH_OUTCOME_SUCCEEDED:
-        return "succeeded";
-    case AH_OUTCOME_RETRY:
-        return "pending";
-    case AH_OUTCOME_FAILED:
-        return "failed";
-    }
-    return NULL;
-}
-
 /*
  * An attempt's error sentence as valid UTF-8 (bad bytes become '?'): text
  * columns refuse anything else, and one odd byte must not fail the batch.
@@ -2123,7 +2110,7 @@ static void bind_record(params_t *p, const ah_attempt_result_t *r, record_text_t
     p_i64(p, a->status_code);
     p_opt(p, t->error);
     p_i64(p, a->started_at + a->duration_ms);
-    p_str(p, outcome_status(r->outcome));
+    p_str(p, ah_outcome_status(r->outcome));
     p_i64(p, r->next_attempt_at);
     p_i64(p, a->started_at);
     p_i64(p, a->duration_ms);
@@ -2230,7 +2217,7 @@ static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results,
     if (!results)
         return AH_EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (!outcome_status(results[i].outcome))
+        if (!ah_outcome_status(results[i].outcome))
             return AH_EINVAL; /* nothing of the batch is recorded */
     record_job_t j = {results, n};
     return in_tx(from(base), ST_BEGIN, record_tx, &j);

@@ -1775,36 +1775,10 @@ static int fan_out(conn_t *c, const ah_event_t *ev, ah_publish_result_t *res)
         BIND_FIELD(st, 3, ev->community_id) || BIND_FIELD(st, 4, ev->trigger) ||
         BIND_OPT_FIELD(st, 5, ev->airmeet_id) || BIND_OPT_FIELD(st, 6, ev->session_id))
         return bind_failed(c, st);
-    char(*ids)[AH_ID_SIZE] = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = db_error(c->db, step, "publish");
-            break;
-        }
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            void *p = realloc(ids, ncap * sizeof *ids);
-            if (!p) {
-                rc = AH_ENOMEM;
-                break;
-            }
-            ids = p;
-            cap = ncap;
-        }
-        col_copy(st, 0, ids[len++], AH_ID_SIZE);
-    }
-    finish(st);
-    if (rc) {
-        free(ids);
-        return rc;
-    }
+    void *ids;
+    rc = fetch_all(c, st, row_id, AH_ID_SIZE, &ids, &res->n_deliveries);
     res->webhook_ids = ids;
-    res->n_deliveries = len;
-    return AH_OK;
+    return rc;
 }
 
 /*
@@ -2404,19 +2378,6 @@ static int delivery_claim(ah_store_t *base, const char *webhook_id, int64_t now,
 
 /* ---- recording attempts ---- */
 
-static const char *outcome_status(ah_outcome_t o)
-{
-    switch (o) {
-    case AH_OUTCOME_SUCCEEDED:
-        return "succeeded";
-    case AH_OUTCOME_RETRY:
-        return "pending";
-    case AH_OUTCOME_FAILED:
-        return "failed";
-    }
-    return NULL;
-}
-
 /* The delivery's new state; its webhook into webhook_id.  AH_ENOTFOUND if no such delivery. */
 static int update_delivery(conn_t *c, const ah_attempt_result_t *r, const char *status,
                            char webhook_id[AH_ID_SIZE])
@@ -2478,7 +2439,7 @@ static int webhook_consequences(conn_t *c, const char *webhook_id, const ah_atte
  */
 static int record_one(conn_t *c, const ah_attempt_result_t *r)
 {
-    const char *status = outcome_status(r->outcome);
+    const char *status = ah_outcome_status(r->outcome);
     if (!status)
         return AH_EINVAL;
     char webhook_id[AH_ID_SIZE];
