@@ -100,7 +100,7 @@ void ah_h_community_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     if (!required_str(body, "name", c.name, sizeof c.name, resp) || !chosen_id(body, c.id, resp))
         goto out;
     c.created_at = ah_now_ms();
-    int rc = app->store->ops->community_create(app->store, &c);
+    int rc = ah_store_community_create(app->store, &c);
     if (rc == AH_EEXISTS)
         ah_admin_error(resp, 409, "a community with id %s already exists", c.id);
     else if (rc)
@@ -117,7 +117,7 @@ void ah_h_community_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     ah_community_t *list = NULL;
     size_t n = 0;
-    int rc = app->store->ops->community_list(app->store, &list, &n);
+    int rc = ah_store_community_list(app->store, &list, &n);
     if (rc) {
         ah_admin_store_failed(resp, rc);
         return;
@@ -136,7 +136,7 @@ void ah_h_community_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_community_t c;
     if (!ah_admin_path_id(req, 0, id, resp, "community"))
         return;
-    int rc = app->store->ops->community_get(app->store, id, &c);
+    int rc = ah_store_community_get(app->store, id, &c);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no community with id %s", id);
     else if (rc)
@@ -167,7 +167,7 @@ void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     if (!required_str(body, "label", k.label, sizeof k.label, resp))
         goto out;
-    int rc = app->store->ops->community_get(app->store, k.community_id, &c);
+    int rc = ah_store_community_get(app->store, k.community_id, &c);
     if (rc) {
         if (rc == AH_ENOTFOUND)
             ah_admin_error(resp, 404, "no community with id %s", k.community_id);
@@ -181,7 +181,7 @@ void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_random_hex("ahs_", 32, secret, sizeof secret);
     ah_sha256_hex(secret, strlen(secret), k.secret_hash);
     k.created_at = ah_now_ms();
-    rc = app->store->ops->access_key_create(app->store, &k);
+    rc = ah_store_access_key_create(app->store, &k);
     if (rc) {
         ah_admin_store_failed(resp, rc);
         goto out;
@@ -201,7 +201,7 @@ void ah_h_key_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_community_t c;
     if (!ah_admin_path_id(req, 0, id, resp, "community"))
         return;
-    int rc = app->store->ops->community_get(app->store, id, &c);
+    int rc = ah_store_community_get(app->store, id, &c);
     if (rc) {
         if (rc == AH_ENOTFOUND)
             ah_admin_error(resp, 404, "no community with id %s", id);
@@ -211,7 +211,7 @@ void ah_h_key_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     }
     ah_access_key_t *list = NULL;
     size_t n = 0;
-    if ((rc = app->store->ops->access_key_list(app->store, id, &list, &n))) {
+    if ((rc = ah_store_access_key_list(app->store, id, &list, &n))) {
         ah_admin_store_failed(resp, rc);
         return;
     }
@@ -229,7 +229,7 @@ void ah_h_key_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_access_key_t k;
     if (!ah_admin_path_id(req, 0, id, resp, "access key"))
         return;
-    int rc = app->store->ops->access_key_get(app->store, id, &k);
+    int rc = ah_store_access_key_get(app->store, id, &k);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no access key with id %s", id);
     else if (rc)
@@ -245,9 +245,9 @@ void ah_h_key_revoke(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_access_key_t k;
     if (!ah_admin_path_id(req, 0, id, resp, "access key"))
         return;
-    int rc = app->store->ops->access_key_revoke(app->store, id, ah_now_ms());
+    int rc = ah_store_access_key_revoke(app->store, id, ah_now_ms());
     if (!rc)
-        rc = app->store->ops->access_key_get(app->store, id, &k);
+        rc = ah_store_access_key_get(app->store, id, &k);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no access key with id %s", id);
     else if (rc)
@@ -295,10 +295,10 @@ void ah_h_airmeet_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         ah_admin_error(resp, 400, "endTime is before startTime");
         goto out;
     }
-    int rc = app->store->ops->community_get(app->store, a.community_id, &c);
+    int rc = ah_store_community_get(app->store, a.community_id, &c);
     if (rc == AH_OK) {
         a.created_at = ah_now_ms();
-        rc = app->store->ops->airmeet_create(app->store, &a);
+        rc = ah_store_airmeet_create(app->store, &a);
         if (rc == AH_EEXISTS) {
             ah_admin_error(resp, 409, "an airmeet with id %s already exists", a.id);
             goto out;
@@ -322,7 +322,7 @@ void ah_h_airmeet_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_airmeet_t a;
     if (!ah_admin_path_id(req, 0, id, resp, "airmeet"))
         return;
-    int rc = app->store->ops->airmeet_get(app->store, id, &a);
+    int rc = ah_store_airmeet_get(app->store, id, &a);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no airmeet with id %s", id);
     else if (rc)
@@ -343,11 +343,11 @@ void ah_h_session_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     if (!required_str(body, "name", s.name, sizeof s.name, resp) || !chosen_id(body, s.id, resp))
         goto out;
-    int rc = app->store->ops->airmeet_get(app->store, s.airmeet_id, &a);
+    int rc = ah_store_airmeet_get(app->store, s.airmeet_id, &a);
     if (rc == AH_OK) {
         memcpy(s.community_id, a.community_id, sizeof s.community_id);
         s.created_at = ah_now_ms();
-        rc = app->store->ops->session_create(app->store, &s);
+        rc = ah_store_session_create(app->store, &s);
         if (rc == AH_EEXISTS) {
             ah_admin_error(resp, 409, "a session with id %s already exists", s.id);
             goto out;
@@ -371,7 +371,7 @@ void ah_h_session_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_session_t s;
     if (!ah_admin_path_id(req, 0, id, resp, "session"))
         return;
-    int rc = app->store->ops->session_get(app->store, id, &s);
+    int rc = ah_store_session_get(app->store, id, &s);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no session with id %s", id);
     else if (rc)
@@ -412,7 +412,7 @@ static void webhook_reply(ah_app_t *app, const char *id, ah_http_resp_t *resp)
         ah_admin_error(resp, 500, "out of memory");
         return;
     }
-    int rc = app->store->ops->webhook_get(app->store, id, w);
+    int rc = ah_store_webhook_get(app->store, id, w);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no webhook with id %s", id);
     else if (rc)
@@ -435,7 +435,7 @@ static void set_active(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp, bool
     char id[AH_ID_SIZE];
     if (!ah_admin_path_id(req, 0, id, resp, "webhook"))
         return;
-    int rc = app->store->ops->webhook_set_active(app->store, id, active,
+    int rc = ah_store_webhook_set_active(app->store, id, active,
                                                  active ? "" : "disabled by operator",
                                                  ah_now_ms());
     if (rc == AH_ENOTFOUND)

@@ -144,7 +144,7 @@ static void reply(ah_http_resp_t *resp, int status, json_t *j)
 static bool load_webhook(ah_app_t *app, const char *id, ah_webhook_t *w, bool live_only,
                          ah_http_resp_t *resp)
 {
-    int rc = app->store->ops->webhook_get(app->store, id, w);
+    int rc = ah_store_webhook_get(app->store, id, w);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no webhook with id %s", id);
     else if (rc)
@@ -161,7 +161,7 @@ static bool load_webhook(ah_app_t *app, const char *id, ah_webhook_t *w, bool li
 static bool event_exists(ah_app_t *app, const char *id, ah_http_resp_t *resp)
 {
     ah_event_t ev = {0};
-    int rc = app->store->ops->event_get(app->store, id, &ev);
+    int rc = ah_store_event_get(app->store, id, &ev);
     free(ev.data);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no event with id %s", id);
@@ -201,7 +201,7 @@ static void list_reply(ah_app_t *app, const ah_delivery_filter_t *f, ah_http_res
     ah_delivery_t *list = NULL;
     size_t n = 0;
     char next[AH_CURSOR_SIZE] = "";
-    int rc = app->store->ops->delivery_list(app->store, f, &list, &n, next);
+    int rc = ah_store_delivery_list(app->store, f, &list, &n, next);
     if (rc == AH_EINVAL) {
         ah_admin_error(resp, 400, "cursor '%.40s' is not one this server handed out",
                        f->cursor ? f->cursor : "");
@@ -289,7 +289,7 @@ static bool load_delivery(ah_app_t *app, const char *id, ah_delivery_t *d, ah_at
 {
     ah_attempt_t *own = NULL;
     size_t own_n = 0;
-    int rc = app->store->ops->delivery_get(app->store, id, d, attempts ? attempts : &own,
+    int rc = ah_store_delivery_get(app->store, id, d, attempts ? attempts : &own,
                                            n ? n : &own_n);
     free(own);
     if (rc == AH_ENOTFOUND)
@@ -326,7 +326,7 @@ void ah_h_delivery_retry(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         !load_webhook(app, d.webhook_id, w, true, resp))
         goto out;
     int64_t now = ah_now_ms();
-    int rc = app->store->ops->delivery_retry(app->store, id, now, webhook_id);
+    int rc = ah_store_delivery_retry(app->store, id, now, webhook_id);
     if (rc == AH_ENOTFOUND) {
         ah_admin_error(resp, 404, "no delivery with id %s", id);
         goto out;
@@ -393,7 +393,7 @@ void ah_h_webhook_recover(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         !load_webhook(app, id, w, true, resp))
         goto out;
     int64_t now = ah_now_ms();
-    int rc = app->store->ops->webhook_recover(app->store, id, since, now, &requeued);
+    int rc = ah_store_webhook_recover(app->store, id, since, now, &requeued);
     if (rc == AH_ENOTFOUND) {
         ah_admin_error(resp, 404, "no webhook with id %s", id);
         goto out;
@@ -422,7 +422,7 @@ void ah_h_webhook_rotate_secret(void *ctx, ah_http_req_t *req, ah_http_resp_t *r
         goto out;
     int64_t now = ah_now_ms(), until = now + PREV_SECRET_VALID_MS;
     ah_signing_secret_new(secret, sizeof secret);
-    int rc = app->store->ops->webhook_rotate_secret(app->store, id, secret, until, now);
+    int rc = ah_store_webhook_rotate_secret(app->store, id, secret, until, now);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no webhook with id %s (or it was deregistered)", id);
     else if (rc)

@@ -26,11 +26,11 @@ int ah_app_seed_demo(ah_app_t *app, const char *base_url)
     ah_session_t ss = {.id = DEMO_SESSION, .airmeet_id = DEMO_AIRMEET,
                        .community_id = DEMO_COMMUNITY, .name = "Opening keynote",
                        .created_at = now};
-    int rc = ok_or_exists(s->ops->community_create(s, &c));
+    int rc = ok_or_exists(ah_store_community_create(s, &c));
     if (!rc)
-        rc = ok_or_exists(s->ops->airmeet_create(s, &a));
+        rc = ok_or_exists(ah_store_airmeet_create(s, &a));
     if (!rc)
-        rc = ok_or_exists(s->ops->session_create(s, &ss));
+        rc = ok_or_exists(ah_store_session_create(s, &ss));
     if (rc)
         return rc;
     ah_access_key_t k = {.community_id = DEMO_COMMUNITY, .label = "demo", .created_at = now};
@@ -39,7 +39,7 @@ int ah_app_seed_demo(ah_app_t *app, const char *base_url)
     ah_uuid_v4(k.access_key);
     ah_random_hex("ahs_", 32, secret, sizeof secret);
     ah_sha256_hex(secret, strlen(secret), k.secret_hash);
-    if ((rc = s->ops->access_key_create(s, &k)))
+    if ((rc = ah_store_access_key_create(s, &k)))
         return rc;
     printf("demo community: %s\n"
            "demo airmeet: %s\n"

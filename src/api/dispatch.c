@@ -282,7 +282,7 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
         ah_sha256_hex(cfg->admin_token, strlen(cfg->admin_token), app->admin_token_hash);
         return AH_OK;
     }
-    int rc = store->ops->setting_get(store, "admin_token_hash", app->admin_token_hash,
+    int rc = ah_store_setting_get(store, "admin_token_hash", app->admin_token_hash,
                                      sizeof app->admin_token_hash);
     if (rc == AH_OK)
         return AH_OK;
@@ -295,9 +295,9 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     ah_random_hex("aha_", 32, tok, sizeof tok);
     ah_sha256_hex(tok, strlen(tok), app->admin_token_hash);
     /* Add, not set: nodes starting together on a new database agree on one token. */
-    rc = store->ops->setting_add(store, "admin_token_hash", app->admin_token_hash);
+    rc = ah_store_setting_add(store, "admin_token_hash", app->admin_token_hash);
     if (rc == AH_EEXISTS)
-        return store->ops->setting_get(store, "admin_token_hash", app->admin_token_hash,
+        return ah_store_setting_get(store, "admin_token_hash", app->admin_token_hash,
                                        sizeof app->admin_token_hash);
     if (rc) {
         snprintf(err, errlen, "cannot store the admin token: %s", ah_strerror(rc));

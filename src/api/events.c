@@ -142,11 +142,11 @@ void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ev->created_at = ah_now_ms();
     json_decref(body);
     /* Let the request wait without a listener thread while its batch commits. */
-    if (app->store->ops->event_publish_async && (p->pending = ah_http_suspend(req))) {
-        app->store->ops->event_publish_async(app->store, ev, &p->res, answer, p);
+    if (ah_store_publishes_async(app->store) && (p->pending = ah_http_suspend(req))) {
+        ah_store_event_publish_async(app->store, ev, &p->res, answer, p);
         return;
     }
-    answer(p, app->store->ops->event_publish(app->store, ev, &p->res));
+    answer(p, ah_store_event_publish(app->store, ev, &p->res));
     return;
 out:
     free(p);

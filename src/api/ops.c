@@ -22,15 +22,15 @@ void ah_h_readyz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     (void)req;
     ah_app_t *app = ctx;
-    int rc = app->store->ops->ping(app->store);
+    int rc = ah_store_ping(app->store);
     if (rc)
         ah_http_resp_json(resp, 503,
                           json_pack("{s:s, s:s, s:s}", "status", "unavailable", "store",
-                                    app->store->ops->name, "error", ah_strerror(rc)));
+                                    ah_store_name(app->store), "error", ah_strerror(rc)));
     else
         ah_http_resp_json(resp, 200,
                           json_pack("{s:s, s:s}", "status", "ready", "store",
-                                    app->store->ops->name));
+                                    ah_store_name(app->store)));
 }
 
 void ah_h_metrics(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
@@ -40,7 +40,7 @@ void ah_h_metrics(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     char *text = NULL, extra[512] = "";
     size_t len = 0;
     ah_delivery_stats_t st;
-    if (app->store->ops->delivery_stats && app->store->ops->delivery_stats(app->store, &st) == 0) {
+    if (ah_store_delivery_stats(app->store, &st) == 0) {
         int64_t age_ms = st.oldest_pending_created_at ? ah_now_ms() - st.oldest_pending_created_at : 0;
         snprintf(extra, sizeof extra,
                  "# HELP airhook_delivery_queue_depth Deliveries pending (waiting or in flight).\n"

@@ -76,7 +76,7 @@ static bool rate_limited(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t
  */
 static const ah_cache_gen_t *read_gen(ah_app_t *app, ah_cache_gen_t *g)
 {
-    if (!app->store->ops->cache_gen || app->store->ops->cache_gen(app->store, g) != AH_OK)
+    if (ah_store_cache_gen(app->store, g) != AH_OK)
         return NULL;
     return g;
 }
@@ -88,7 +88,7 @@ static int find_key(ah_app_t *app, const ah_cache_gen_t *gen, const char *access
     size_t n = strlen(access_key);
     if (gen && ah_cache_get(app->key_cache, access_key, n, gen->auth, key, sizeof *key))
         return AH_OK;
-    int rc = app->store->ops->access_key_find(app->store, access_key, key);
+    int rc = ah_store_access_key_find(app->store, access_key, key);
     if (rc == AH_OK && gen)
         ah_cache_put(app->key_cache, access_key, n, gen->auth, key, sizeof *key);
     return rc;
@@ -186,11 +186,11 @@ void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     memcpy(t.label, key.label, sizeof t.label);
     t.created_at = ah_now_ms();
     t.expires_at = t.created_at + app->cfg.token_ttl_ms;
-    int rc = app->store->ops->token_create(app->store, &t);
+    int rc = ah_store_token_create(app->store, &t);
     /* Expired tokens are useless rows: sweep them now and then. */
     static _Atomic unsigned issued;
     if (rc == AH_OK && atomic_fetch_add(&issued, 1) % 256 == 0)
-        app->store->ops->token_purge(app->store, t.created_at, NULL);
+        ah_store_token_purge(app->store, t.created_at, NULL);
     if (rc) {
         ah_http_resp_json(resp, rc == AH_EUNAVAIL ? 503 : 500,
                           json_pack("{s:b, s:s}", "success", 0, "message",
@@ -339,12 +339,12 @@ static int find_scope(ah_app_t *app, const ah_cache_gen_t *gen, char kind, const
     int rc;
     if (kind == 'a') {
         ah_airmeet_t a;
-        rc = app->store->ops->airmeet_get(app->store, id, &a);
+        rc = ah_store_airmeet_get(app->store, id, &a);
         if (rc == AH_OK)
             memcpy(out->community_id, a.community_id, sizeof out->community_id);
     } else {
         ah_session_t ss;
-        rc = app->store->ops->session_get(app->store, id, &ss);
+        rc = ah_store_session_get(app->store, id, &ss);
         if (rc == AH_OK) {
             memcpy(out->community_id, ss.community_id, sizeof out->community_id);
             memcpy(out->airmeet_id, ss.airmeet_id, sizeof out->airmeet_id);
@@ -526,7 +526,7 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     memcpy(w->updated_by, key.label, sizeof w->updated_by);
     w->has_updated_by = true;
     ah_signing_secret_new(w->secret, sizeof w->secret);
-    int rc = app->store->ops->webhook_register(app->store, w, w, NULL);
+    int rc = ah_store_webhook_register(app->store, w, w, NULL);
     if (rc) {
         store_failed(resp, rc);
         goto done;
@@ -575,7 +575,7 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
         ah_public_error(resp, 500, "out of memory");
         goto done;
     }
-    int rc = app->store->ops->webhook_get(app->store, id, w);
+    int rc = ah_store_webhook_get(app->store, id, w);
     if (rc == AH_ENOTFOUND || (!rc && (strcmp(w->community_id, key.community_id) != 0 ||
                                        w->deregistered_at))) {
         ah_public_error(resp, 404, "no webhook registration with id %s", id);
@@ -593,7 +593,7 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
         snprintf(why, sizeof why, "url does not match registration %s", id);
         goto bad;
     }
-    rc = app->store->ops->webhook_deregister(app->store, id, key.label, ah_now_ms());
+    rc = ah_store_webhook_deregister(app->store, id, key.label, ah_now_ms());
     if (rc == AH_ENOTFOUND)
         ah_public_error(resp, 404, "no webhook registration with id %s", id);
     else if (rc)
@@ -650,7 +650,7 @@ static int find_token(ah_app_t *app, const ah_cache_gen_t *gen, const char *hash
     if (gen && ah_cache_get(app->token_cache, hash, n, gen->auth, out, sizeof *out))
         return AH_OK;
     ah_token_t t;
-    int rc = app->store->ops->token_find(app->store, hash, &t);
+    int rc = ah_store_token_find(app->store, hash, &t);
     if (rc == AH_OK && !ah_ct_equal(hash, t.token_hash, n))
         rc = AH_ENOTFOUND;
     if (rc)
@@ -660,7 +660,7 @@ static int find_token(ah_app_t *app, const ah_cache_gen_t *gen, const char *hash
     memcpy(out->community_id, t.community_id, sizeof out->community_id);
     out->expires_at = t.expires_at;
     ah_access_key_t key;
-    rc = app->store->ops->access_key_get(app->store, t.key_id, &key);
+    rc = ah_store_access_key_get(app->store, t.key_id, &key);
     if (rc != AH_OK && rc != AH_ENOTFOUND)
         return rc; /* unknown whether the key was revoked: not a pass */
     out->key_revoked = rc == AH_ENOTFOUND || key.revoked_at; /* a missing key is no key */
@@ -723,7 +723,7 @@ static void list_body(ah_app_t *app, const ah_cache_gen_t *gen, const char *comm
     }
     ah_webhook_t *list = NULL;
     size_t n = 0;
-    int rc = app->store->ops->webhook_list_active(app->store, community_id, airmeet_id,
+    int rc = ah_store_webhook_list_active(app->store, community_id, airmeet_id,
                                                   session_id, &list, &n);
     if (rc) {
         store_failed(resp, rc);

@@ -316,11 +316,11 @@ int ah_cmd_serve(int argc, char **argv)
                token);
     if (o.cfg.demo && (rc = ah_app_seed_demo(&app, base_url)))
         fprintf(stderr, "airhook serve: could not seed demo data: %s\n", ah_strerror(rc));
-    printf("airhook ready on %s (db %s, region %s, role %s)\n", base_url, store->ops->name,
+    printf("airhook ready on %s (db %s, region %s, role %s)\n", base_url, ah_store_name(store),
            o.cfg.region, o.role);
     fflush(stdout);
     ah_log(AH_LOG_INFO, "ready",
-           json_pack("{s:s, s:s, s:i}", "listen", bound, "db", store->ops->name, "threads",
+           json_pack("{s:s, s:s, s:i}", "listen", bound, "db", ah_store_name(store), "threads",
                      (int)o.cfg.threads));
 
     int sig = 0;

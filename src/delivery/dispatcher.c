@@ -492,7 +492,7 @@ static void rescan(ah_dispatcher_t *d, int64_t now)
     ah_due_t *due = NULL;
     size_t n = 0;
     d->last_rescan = now;
-    if (d->store->ops->delivery_due_webhooks(d->store, &due, &n))
+    if (ah_store_delivery_due_webhooks(d->store, &due, &n))
         return;
     for (size_t i = 0; i < n; i++) {
         struct hook *h = hook_get(d, due[i].webhook_id);
@@ -692,7 +692,7 @@ static void hand_back(ah_dispatcher_t *d, struct hook *h, ah_claim_t *claims, si
     char(*ids)[AH_ID_SIZE] = n ? malloc(n * sizeof *ids) : NULL;
     for (size_t i = 0; ids && i < n; i++)
         memcpy(ids[i], claims[i].delivery_id, AH_ID_SIZE);
-    if (ids && d->store->ops->delivery_release(d->store, (const char(*)[AH_ID_SIZE])ids, n))
+    if (ids && ah_store_delivery_release(d->store, (const char(*)[AH_ID_SIZE])ids, n))
         ah_log(AH_LOG_WARN, "cannot hand back claimed deliveries; their leases expire",
                json_pack("{s:s, s:I}", "webhook", h->id, "count", (json_int_t)n));
     free(ids);
@@ -870,7 +870,7 @@ static void start_due(ah_dispatcher_t *d, int64_t now)
         }
         if (!n)
             return;
-        int rc = d->store->ops->delivery_claim_many(d->store, d->reqs, n, now,
+        int rc = ah_store_delivery_claim_many(d->store, d->reqs, n, now,
                                                     now + d->cfg.lease_ms);
         for (size_t i = 0; i < n; i++) {
             if (rc)
@@ -992,7 +992,7 @@ static void flush_results(ah_dispatcher_t *d)
     bool full = d->n_results == d->results_cap;
     if (!full && ah_mono_ms() < d->record_retry_at)
         return;
-    int rc = d->store->ops->delivery_record(d->store, d->results, d->n_results);
+    int rc = ah_store_delivery_record(d->store, d->results, d->n_results);
     if (rc && !full) {
         d->record_retry_at = ah_mono_ms() + 1000;
         ah_log(AH_LOG_WARN, "cannot record attempts yet; keeping them",
@@ -1170,8 +1170,7 @@ static void take_done(ah_dispatcher_t *d, struct tlist *done)
     }
     done->tail = NULL;
     if (n_release) {
-        int rc = d->store->ops->delivery_release(
-            d->store, (const char(*)[AH_ID_SIZE])d->release_ids, n_release);
+        int rc = ah_store_delivery_release(d->store, (const char(*)[AH_ID_SIZE])d->release_ids, n_release);
         if (rc)
             ah_log(AH_LOG_WARN, "cannot hand back in-flight deliveries; their leases expire",
                    json_pack("{s:I, s:s}", "count", (json_int_t)n_release, "error",
@@ -1214,8 +1213,8 @@ static void *store_run(void *arg)
 {
     ah_dispatcher_t *d = arg;
     pthread_setname_np(pthread_self(), "ah-deliver-db");
-    if (d->cfg.single_node && !d->store->ops->shared)
-        d->store->ops->delivery_release_all(d->store);
+    if (d->cfg.single_node && !ah_store_shared(d->store))
+        ah_store_delivery_release_all(d->store);
     bool stopping = false;
     int64_t wait = 0;
     for (;;) {
@@ -1344,7 +1343,7 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
         dispatcher_free(d);
         return AH_ENOMEM;
     }
-    if (store->ops->listen && store->ops->listen(store, listen_wake, d)) {
+    if (ah_store_listen(store, listen_wake, d)) {
         snprintf(err, errlen, "cannot listen for other nodes' work");
         stop_threads(d, 0, true, true);
         dispatcher_free(d);
@@ -1358,8 +1357,7 @@ void ah_dispatcher_stop(ah_dispatcher_t *d, int64_t grace_ms)
 {
     if (!d)
         return;
-    if (d->store->ops->listen)
-        d->store->ops->listen(d->store, NULL, NULL);
+    ah_store_listen(d->store, NULL, NULL);
     stop_threads(d, grace_ms, true, true);
     dispatcher_free(d);
 }

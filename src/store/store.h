@@ -257,199 +257,6 @@ typedef struct ah_cache_gen {
 
 typedef struct ah_store ah_store_t;
 
-typedef struct ah_store_ops {
-    const char *name;                       /* "sqlite", "postgres" */
-    /*
-     * True when several airhook processes may share this store (PostgreSQL):
-     * a process must then never clear leases it did not take; they expire.
-     */
-    bool shared;
-    void (*close)(ah_store_t *s);
-    /* AH_OK when the backend answers a trivial query. */
-    int (*ping)(ah_store_t *s);
-
-    /* A small key/value table for server state (e.g. the admin token hash). */
-    int (*setting_get)(ah_store_t *s, const char *key, char *out, size_t outsz);
-    int (*setting_set)(ah_store_t *s, const char *key, const char *value);
-    /* Like setting_set, but AH_EEXISTS (and nothing written) when key is set. */
-    int (*setting_add)(ah_store_t *s, const char *key, const char *value);
-
-    /* Communities.  create: AH_EEXISTS if the id is taken. */
-    int (*community_create)(ah_store_t *s, const ah_community_t *c);
-    int (*community_get)(ah_store_t *s, const char *id, ah_community_t *out);
-    int (*community_list)(ah_store_t *s, ah_community_t **out, size_t *n);
-
-    /* Access keys.  create: AH_EEXISTS if id or access_key is taken. */
-    int (*access_key_create)(ah_store_t *s, const ah_access_key_t *k);
-    /* Looks a key up by its public half (k->access_key). */
-    int (*access_key_find)(ah_store_t *s, const char *access_key, ah_access_key_t *out);
-    int (*access_key_get)(ah_store_t *s, const char *id, ah_access_key_t *out);
-    int (*access_key_list)(ah_store_t *s, const char *community_id, ah_access_key_t **out,
-                           size_t *n);
-    /* Sets revoked_at (if not already set).  AH_ENOTFOUND if no such key. */
-    int (*access_key_revoke)(ah_store_t *s, const char *id, int64_t now);
-
-    /* Tokens from POST /auth, stored by hash. */
-    int (*token_create)(ah_store_t *s, const ah_token_t *t);
-    int (*token_find)(ah_store_t *s, const char *token_hash, ah_token_t *out);
-    /* Deletes tokens expired before `now`; *n_deleted may be NULL. */
-    int (*token_purge)(ah_store_t *s, int64_t now, size_t *n_deleted);
-
-    /* Airmeets and sessions.  create: AH_EEXISTS if the id is taken. */
-    int (*airmeet_create)(ah_store_t *s, const ah_airmeet_t *a);
-    int (*airmeet_get)(ah_store_t *s, const char *id, ah_airmeet_t *out);
-    int (*session_create)(ah_store_t *s, const ah_session_t *ss);
-    int (*session_get)(ah_store_t *s, const char *id, ah_session_t *out);
-
-    /*
-     * Registers w unless an active webhook with the same (community_id,
-     * trigger, url, airmeet_id, session_id) exists; in that case *out is that
-     * one and *existed = true.  Otherwise inserts w, *out = w, *existed =
-     * false.  Atomic: two concurrent identical registrations yield one row.
-     * out may be w itself.
-     */
-    int (*webhook_register)(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out,
-                            bool *existed);
-    int (*webhook_get)(ah_store_t *s, const char *id, ah_webhook_t *out);
-    /*
-     * Active webhooks of a community, oldest first.  airmeet_id / session_id
-     * (NULL or "" = no filter) keep only webhooks registered with exactly
-     * that airmeet / session.
-     */
-    int (*webhook_list_active)(ah_store_t *s, const char *community_id, const char *airmeet_id,
-                               const char *session_id, ah_webhook_t **out, size_t *n);
-    /*
-     * Deregisters: is_active = false, disabled_reason = "deregistered",
-     * deregistered_at = now, updated_at = now, updated_by = by.  (Pending
-     * deliveries are cancelled in the same transaction once deliveries exist.)
-     * AH_ENOTFOUND if no such webhook or already deregistered.
-     */
-    int (*webhook_deregister)(ah_store_t *s, const char *id, const char *by, int64_t now);
-    /*
-     * Enables or disables a (not deregistered) webhook, recording why.
-     * Enabling clears disabled_reason and failing_since.  AH_ENOTFOUND if
-     * missing or deregistered; AH_EEXISTS when enabling would duplicate an
-     * active registration of the same tuple made while it was disabled.
-     */
-    int (*webhook_set_active)(ah_store_t *s, const char *id, bool active, const char *reason,
-                              int64_t now);
-
-    /* ---- events and deliveries ---- */
-
-    /*
-     * Stores ev and one pending delivery (due at ev->created_at) per matching
-     * active webhook (SPEC §4 rule: same community and trigger, airmeet_id
-     * unset or equal, session_id unset or equal), in one transaction; returns
-     * only after commit.  A non-empty idempotency_key already used in the
-     * community returns the first event's id with duplicate = true and
-     * creates nothing.  ev->id is chosen by the caller.
-     */
-    int (*event_publish)(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res);
-    /*
-     * Optional (NULL: the backend has none; call event_publish).  The same
-     * publish, but it returns at once and done(arg, rc) runs later, on a
-     * thread of the store, after the commit that holds the event (or the
-     * failure), with *res filled as event_publish fills it.  ev (and its
-     * data) and res must stay valid until done runs; done must not call the
-     * store's publish.
-     */
-    void (*event_publish_async)(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
-                                void (*done)(void *arg, int rc), void *arg);
-    /* ev->data is malloc'd; the caller frees it. */
-    int (*event_get)(ah_store_t *s, const char *id, ah_event_t *out);
-
-    /*
-     * Every active webhook that has pending deliveries, with the earliest
-     * next_attempt_at among them (leased ones included).  Used at start and
-     * periodically to find work.  Fast even with a million pending rows:
-     * one index probe per webhook, not a scan.
-     */
-    int (*delivery_due_webhooks)(ah_store_t *s, ah_due_t **out, size_t *n);
-    /*
-     * Claims up to max pending deliveries of an active webhook that are due
-     * (next_attempt_at <= now) and not leased (lease_until < now), oldest
-     * due first, by setting lease_until.  *next_due receives the earliest
-     * next_attempt_at of its remaining unleased pending deliveries (0 if
-     * none), so the caller knows when to come back.
-     */
-    int (*delivery_claim)(ah_store_t *s, const char *webhook_id, int64_t now, int64_t lease_until,
-                          size_t max, ah_claim_t **out, size_t *n, int64_t *next_due);
-    /*
-     * delivery_claim for several webhooks at once, each request with its own
-     * rc (an inactive webhook: AH_OK and nothing claimed; *webhook, when
-     * asked for, is filled whenever the webhook exists).  Returns AH_OK once
-     * every request has its rc; a backend that claims them all in one
-     * transaction (SQLite) may instead fail as a whole, returning the
-     * failure with nothing claimed anywhere.
-     */
-    int (*delivery_claim_many)(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
-                               int64_t lease_until);
-    /*
-     * Records a batch of attempt results in one transaction: an attempts
-     * row each, the delivery's new state (succeeded / pending again at
-     * next_attempt_at / failed; attempts = attempt_no; lease cleared; last
-     * status and error), and the webhook consequences (failing_since,
-     * disabling).  A delivery that is no longer pending (cancelled
-     * meanwhile) keeps its status; the attempt is still recorded.
-     */
-    int (*delivery_record)(ah_store_t *s, const ah_attempt_result_t *results, size_t n);
-    /* Clears the lease of these deliveries (in-flight work handed back at shutdown). */
-    int (*delivery_release)(ah_store_t *s, const char (*ids)[AH_ID_SIZE], size_t n);
-    /* Clears every lease (single-node start: the previous process is gone). */
-    int (*delivery_release_all)(ah_store_t *s);
-    /*
-     * Lists deliveries of one webhook or one event, newest first, with an
-     * opaque cursor for the next page (next_cursor "" when this is the last).
-     */
-    int (*delivery_list)(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
-                         size_t *n, char next_cursor[AH_CURSOR_SIZE]);
-    /* One delivery and all its attempts (malloc'd array, oldest first). */
-    int (*delivery_get)(ah_store_t *s, const char *id, ah_delivery_t *out, ah_attempt_t **attempts,
-                        size_t *n_attempts);
-    /*
-     * Makes a delivery pending again, due now, whatever its state
-     * (succeeded, failed or cancelled ones are sent once more); AH_ENOTFOUND
-     * if none.  *webhook_id receives its webhook so the caller can wake the
-     * dispatcher.
-     */
-    int (*delivery_retry)(ah_store_t *s, const char *id, int64_t now, char webhook_id[AH_ID_SIZE]);
-    /* Re-queues (pending, due now) the webhook's failed deliveries created at or after since. */
-    int (*webhook_recover)(ah_store_t *s, const char *webhook_id, int64_t since, int64_t now,
-                           size_t *n_requeued);
-    /*
-     * Rotates the signing secret: prev_secret = old secret until
-     * prev_until, secret = new_secret.  AH_ENOTFOUND if missing/deregistered.
-     */
-    int (*webhook_rotate_secret)(ah_store_t *s, const char *id, const char *new_secret,
-                                 int64_t prev_until, int64_t now);
-    /* Queue depth and the oldest pending delivery, for /metrics. */
-    int (*delivery_stats)(ah_store_t *s, ah_delivery_stats_t *out);
-
-    /*
-     * Calls wake(arg, webhook_id, due) whenever any process sharing the
-     * store publishes, retries or recovers work for a webhook (PostgreSQL:
-     * LISTEN/NOTIFY, sent in the same transaction as the work so it arrives
-     * only after commit), from a thread of the store's own, until close.
-     * Reconnects by itself.  listen(s, NULL, NULL) stops the calls and
-     * returns only once no call is in progress.  NULL for single-process
-     * backends (SQLite).
-     */
-    int (*listen)(ah_store_t *s, void (*wake)(void *arg, const char *webhook_id, int64_t due),
-                  void *arg);
-
-    /*
-     * The current cache generations, in one cheap read.  Callers read them
-     * before the rows a cache entry is built from, so the entry holds at
-     * least every change its tag counts (docs/architecture.md, "Caches").
-     */
-    int (*cache_gen)(ah_store_t *s, ah_cache_gen_t *out);
-} ah_store_ops_t;
-
-/* Every backend's handle starts with this. */
-struct ah_store {
-    const ah_store_ops_t *ops;
-};
-
 /*
  * Opens the store named by dsn ("sqlite:PATH", "sqlite::memory:", a plain
  * path, or "postgres://…"), creating and migrating the schema as needed.
@@ -458,10 +265,210 @@ struct ah_store {
 int ah_store_open(const char *dsn, ah_store_t **out, char *err, size_t errlen);
 void ah_store_close(ah_store_t *s);
 
-/* Backend constructors (one per backend file). */
-int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t errlen);
-/* dsn: a libpq URI, "postgres://user@host:port/db[?pool=N&…]". */
-int ah_store_pg_open(const char *dsn, ah_store_t **out, char *err, size_t errlen);
+/* The backend's name: "sqlite", "postgres". */
+const char *ah_store_name(const ah_store_t *s);
+/*
+ * True when several airhook processes may share this store (PostgreSQL): a
+ * process must then never clear leases it did not take; they expire.
+ */
+bool ah_store_shared(const ah_store_t *s);
+/* AH_OK when the backend answers a trivial query. */
+int ah_store_ping(ah_store_t *s);
+
+/* ---- settings: a small key/value table for server state (the admin token hash) ---- */
+
+/* AH_ENOTFOUND if unset; AH_ETOOBIG if the value does not fit outsz (nothing truncated). */
+int ah_store_setting_get(ah_store_t *s, const char *key, char *out, size_t outsz);
+int ah_store_setting_set(ah_store_t *s, const char *key, const char *value);
+/* Like setting_set, but AH_EEXISTS (and nothing written) when key is set. */
+int ah_store_setting_add(ah_store_t *s, const char *key, const char *value);
+
+/* ---- communities, key pairs, tokens, airmeets, sessions ---- */
+
+/* AH_EEXISTS if the id is taken. */
+int ah_store_community_create(ah_store_t *s, const ah_community_t *c);
+int ah_store_community_get(ah_store_t *s, const char *id, ah_community_t *out);
+/* Every community, oldest first. */
+int ah_store_community_list(ah_store_t *s, ah_community_t **out, size_t *n);
+
+/* AH_EEXISTS if id or access_key is taken; AH_ENOTFOUND if the community is not there. */
+int ah_store_access_key_create(ah_store_t *s, const ah_access_key_t *k);
+/* Looks a key up by its public half. */
+int ah_store_access_key_find(ah_store_t *s, const char *access_key, ah_access_key_t *out);
+int ah_store_access_key_get(ah_store_t *s, const char *id, ah_access_key_t *out);
+/* A community's keys, oldest first. */
+int ah_store_access_key_list(ah_store_t *s, const char *community_id, ah_access_key_t **out,
+                             size_t *n);
+/* Sets revoked_at (if not already set).  AH_ENOTFOUND if no such key. */
+int ah_store_access_key_revoke(ah_store_t *s, const char *id, int64_t now);
+
+/* Tokens from POST /auth, stored by hash. */
+int ah_store_token_create(ah_store_t *s, const ah_token_t *t);
+int ah_store_token_find(ah_store_t *s, const char *token_hash, ah_token_t *out);
+/* Deletes tokens expired before `now`; *n_deleted may be NULL. */
+int ah_store_token_purge(ah_store_t *s, int64_t now, size_t *n_deleted);
+
+/* AH_EEXISTS if the id is taken; AH_ENOTFOUND if the parent is not there. */
+int ah_store_airmeet_create(ah_store_t *s, const ah_airmeet_t *a);
+int ah_store_airmeet_get(ah_store_t *s, const char *id, ah_airmeet_t *out);
+int ah_store_session_create(ah_store_t *s, const ah_session_t *ss);
+int ah_store_session_get(ah_store_t *s, const char *id, ah_session_t *out);
+
+/* ---- webhooks ---- */
+
+/*
+ * Registers w unless an active webhook with the same (community_id,
+ * trigger, url, airmeet_id, session_id) exists; in that case *out is that
+ * one and *existed = true.  Otherwise inserts w, *out = w, *existed =
+ * false.  Atomic: two concurrent identical registrations yield one row.
+ * out may be w itself; existed may be NULL.
+ */
+int ah_store_webhook_register(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out,
+                              bool *existed);
+int ah_store_webhook_get(ah_store_t *s, const char *id, ah_webhook_t *out);
+/*
+ * Active webhooks of a community, oldest first.  airmeet_id / session_id
+ * (NULL or "" = no filter) keep only webhooks registered with exactly
+ * that airmeet / session.
+ */
+int ah_store_webhook_list_active(ah_store_t *s, const char *community_id, const char *airmeet_id,
+                                 const char *session_id, ah_webhook_t **out, size_t *n);
+/*
+ * Deregisters: is_active = false, disabled_reason = "deregistered",
+ * deregistered_at = now, updated_at = now, updated_by = by, and cancels its
+ * pending deliveries, in one transaction.  AH_ENOTFOUND if no such webhook
+ * or already deregistered.
+ */
+int ah_store_webhook_deregister(ah_store_t *s, const char *id, const char *by, int64_t now);
+/*
+ * Enables or disables a (not deregistered) webhook, recording why.
+ * Enabling clears disabled_reason and failing_since.  AH_ENOTFOUND if
+ * missing or deregistered; AH_EEXISTS when enabling would duplicate an
+ * active registration of the same tuple made while it was disabled.
+ */
+int ah_store_webhook_set_active(ah_store_t *s, const char *id, bool active, const char *reason,
+                                int64_t now);
+/*
+ * Rotates the signing secret: prev_secret = old secret until prev_until,
+ * secret = new_secret.  AH_ENOTFOUND if missing or deregistered.
+ */
+int ah_store_webhook_rotate_secret(ah_store_t *s, const char *id, const char *new_secret,
+                                   int64_t prev_until, int64_t now);
+/* Re-queues (pending, due now) the webhook's failed deliveries created at or after since. */
+int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t since, int64_t now,
+                             size_t *n_requeued);
+
+/* ---- events ---- */
+
+/*
+ * Stores ev and one pending delivery (due at ev->created_at) per matching
+ * active webhook (SPEC §4 rule: same community and trigger, airmeet_id
+ * unset or equal, session_id unset or equal), in one transaction; returns
+ * only after commit.  A non-empty idempotency_key already used in the
+ * community returns the first event's id with duplicate = true and
+ * creates nothing.  ev->id is chosen by the caller.
+ */
+int ah_store_event_publish(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res);
+/*
+ * True when the backend publishes in batches on a thread of its own
+ * (SQLite's group commit), so that ah_store_event_publish_async is worth
+ * suspending a request for.
+ */
+bool ah_store_publishes_async(const ah_store_t *s);
+/*
+ * The same publish, but it returns at once and done(arg, rc) runs later, on
+ * a thread of the store, after the commit that holds the event (or the
+ * failure), with *res filled as ah_store_event_publish fills it.  ev (and
+ * its data) and res must stay valid until done runs; done must not publish.
+ * A backend without batches publishes before returning and calls done
+ * itself.
+ */
+void ah_store_event_publish_async(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
+                                  void (*done)(void *arg, int rc), void *arg);
+/* ev->data is malloc'd; the caller frees it. */
+int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out);
+
+/* ---- the delivery queue (used by the dispatcher) ---- */
+
+/*
+ * Every active webhook that has pending deliveries, with the earliest
+ * next_attempt_at among them (leased ones included).  Used at start and
+ * periodically to find work.  Fast even with a million pending rows:
+ * one index probe per webhook, not a scan.
+ */
+int ah_store_delivery_due_webhooks(ah_store_t *s, ah_due_t **out, size_t *n);
+/*
+ * Claims up to max pending deliveries of an active webhook that are due
+ * (next_attempt_at <= now) and not leased (lease_until < now), oldest due
+ * first, by setting lease_until.  *next_due receives the earliest
+ * next_attempt_at of its remaining unleased pending deliveries (0 if none),
+ * so the caller knows when to come back.
+ */
+int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now,
+                            int64_t lease_until, size_t max, ah_claim_t **out, size_t *n,
+                            int64_t *next_due);
+/*
+ * delivery_claim for several webhooks at once, each request with its own
+ * rc (an inactive webhook: AH_OK and nothing claimed; *webhook, when asked
+ * for, is filled whenever the webhook exists).  Returns AH_OK once every
+ * request has its rc; a backend that claims them all in one transaction
+ * (SQLite) may instead fail as a whole, returning the failure with nothing
+ * claimed anywhere.
+ */
+int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
+                                 int64_t lease_until);
+/*
+ * Records a batch of attempt results in one transaction: an attempts row
+ * each, the delivery's new state (succeeded / pending again at
+ * next_attempt_at / failed; attempts = attempt_no; lease cleared; last
+ * status and error), and the webhook consequences (failing_since,
+ * disabling).  A delivery that is no longer pending (cancelled meanwhile)
+ * keeps its status; the attempt is still recorded.
+ */
+int ah_store_delivery_record(ah_store_t *s, const ah_attempt_result_t *results, size_t n);
+/* Clears the lease of these deliveries (in-flight work handed back at shutdown). */
+int ah_store_delivery_release(ah_store_t *s, const char (*ids)[AH_ID_SIZE], size_t n);
+/* Clears every lease (single-node start: the previous process is gone). */
+int ah_store_delivery_release_all(ah_store_t *s);
+/*
+ * Calls wake(arg, webhook_id, due) whenever any process sharing the store
+ * publishes, retries or recovers work for a webhook (PostgreSQL:
+ * LISTEN/NOTIFY, sent in the same transaction as the work so it arrives
+ * only after commit), from a thread of the store's own, until close.
+ * Reconnects by itself.  ah_store_listen(s, NULL, NULL) stops the calls and
+ * returns only once no call is in progress.  A store that only one process
+ * uses (SQLite) has nothing to hear: AH_OK, and wake is never called.
+ */
+int ah_store_listen(ah_store_t *s, void (*wake)(void *arg, const char *webhook_id, int64_t due),
+                    void *arg);
+
+/* ---- reading and operating deliveries ---- */
+
+/*
+ * Lists deliveries of one webhook or one event, newest first, with an
+ * opaque cursor for the next page (next_cursor "" when this is the last).
+ */
+int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
+                           size_t *n, char next_cursor[AH_CURSOR_SIZE]);
+/* One delivery and all its attempts (malloc'd array, oldest first); attempts may be NULL. */
+int ah_store_delivery_get(ah_store_t *s, const char *id, ah_delivery_t *out,
+                          ah_attempt_t **attempts, size_t *n_attempts);
+/*
+ * Makes a delivery pending again, due now, whatever its state (succeeded,
+ * failed or cancelled ones are sent once more); AH_ENOTFOUND if none.
+ * *webhook_id receives its webhook so the caller can wake the dispatcher.
+ */
+int ah_store_delivery_retry(ah_store_t *s, const char *id, int64_t now,
+                            char webhook_id[AH_ID_SIZE]);
+/* Queue depth and the oldest pending delivery, for /metrics. */
+int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out);
+
+/*
+ * The current cache generations, in one cheap read.  Callers read them
+ * before the rows a cache entry is built from, so the entry holds at least
+ * every change its tag counts (docs/architecture.md, "Caches").
+ */
+int ah_store_cache_gen(ah_store_t *s, ah_cache_gen_t *out);
 
 /*
  * Copies dsn into out with any password replaced by "***", for messages

@@ -59,7 +59,7 @@
  * backoff when the connection drops.  Leases are never cleared at start
  * (ops.shared): another node may be holding them.
  */
-#include "store/store.h"
+#include "store/backend.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -55,7 +55,7 @@
  * per matching webhook, in one INSERT ... SELECT) come from ah_uuid(), an
  * application-defined function registered on every connection.
  */
-#include "store/store.h"
+#include "store/backend.h"
 
 #include <inttypes.h>
 #include <pthread.h>

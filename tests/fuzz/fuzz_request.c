@@ -51,9 +51,9 @@ static void setup(void)
                     .expires_at = INT64_MAX / 2};
     ah_strlcpy(g_token, "aht_fuzztoken", sizeof g_token);
     ah_sha256_hex(g_token, strlen(g_token), t.token_hash);
-    if (g_store->ops->community_create(g_store, &c) || g_store->ops->airmeet_create(g_store, &a) ||
-        g_store->ops->session_create(g_store, &s) || g_store->ops->access_key_create(g_store, &k) ||
-        g_store->ops->token_create(g_store, &t))
+    if (ah_store_community_create(g_store, &c) || ah_store_airmeet_create(g_store, &a) ||
+        ah_store_session_create(g_store, &s) || ah_store_access_key_create(g_store, &k) ||
+        ah_store_token_create(g_store, &t))
         abort();
 }
 

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "common/crypto.h"
-#include "store/store.h"
+#include "store/backend.h"
 
 #define TB_DSN_MAX 512
 #define TB_OPEN_MAX 16 /* stores a test may hold open at once */

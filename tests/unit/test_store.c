@@ -1,5 +1,5 @@
 /*
- * test_store.c: unit tests of the store through the ah_store_ops_t table,
+ * test_store.c: unit tests of the store through the ah_store_*() layer,
  * the way the rest of airhook uses it.
  *
  * Most tests run on a fresh store of the backend chosen by AH_TEST_STORE
@@ -51,7 +51,7 @@ static void new_community(ah_store_t *s, ah_community_t *c, const char *name, in
     ah_uuid_v4(c->id);
     assert_int_equal(ah_strlcpy(c->name, name, sizeof c->name), AH_OK);
     c->created_at = at;
-    assert_int_equal(s->ops->community_create(s, c), AH_OK);
+    assert_int_equal(ah_store_community_create(s, c), AH_OK);
 }
 
 static void new_airmeet(ah_store_t *s, ah_airmeet_t *a, const char *community_id, int64_t at)
@@ -61,7 +61,7 @@ static void new_airmeet(ah_store_t *s, ah_airmeet_t *a, const char *community_id
     ah_strlcpy(a->community_id, community_id, sizeof a->community_id);
     ah_strlcpy(a->name, "Launch day", sizeof a->name);
     a->created_at = at;
-    assert_int_equal(s->ops->airmeet_create(s, a), AH_OK);
+    assert_int_equal(ah_store_airmeet_create(s, a), AH_OK);
 }
 
 static void new_session(ah_store_t *s, ah_session_t *ss, const ah_airmeet_t *a, int64_t at)
@@ -72,7 +72,7 @@ static void new_session(ah_store_t *s, ah_session_t *ss, const ah_airmeet_t *a, 
     ah_strlcpy(ss->community_id, a->community_id, sizeof ss->community_id);
     ah_strlcpy(ss->name, "Keynote", sizeof ss->name);
     ss->created_at = at;
-    assert_int_equal(s->ops->session_create(s, ss), AH_OK);
+    assert_int_equal(ah_store_session_create(s, ss), AH_OK);
 }
 
 /* A webhook as the register handler builds it (not yet stored). */
@@ -101,7 +101,7 @@ static void register_new(ah_store_t *s, const ah_webhook_t *w)
 {
     ah_webhook_t out;
     bool existed = true;
-    assert_int_equal(s->ops->webhook_register(s, w, &out, &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, w, &out, &existed), AH_OK);
     assert_false(existed);
     assert_string_equal(out.id, w->id);
 }
@@ -152,10 +152,9 @@ static void side_exec(const char *where, const char *sql)
 static void test_open_and_ping(void **state)
 {
     ah_store_t *s = *state;
-    assert_string_equal(s->ops->name, tb_name());
-    assert_int_equal(s->ops->shared, tb_pg());
-    assert_int_equal(s->ops->listen != NULL, tb_pg());
-    assert_int_equal(s->ops->ping(s), AH_OK);
+    assert_string_equal(ah_store_name(s), tb_name());
+    assert_int_equal(ah_store_shared(s), tb_pg());
+    assert_int_equal(ah_store_ping(s), AH_OK);
 
     /* Through the DSN dispatcher too; two fresh stores are separate databases. */
     ah_store_t *other = tb_open_fresh();
@@ -163,8 +162,8 @@ static void test_open_and_ping(void **state)
     ah_community_t c;
     new_community(s, &c, "only in the first", T0);
     ah_community_t got;
-    assert_int_equal(other->ops->community_get(other, c.id, &got), AH_ENOTFOUND);
-    assert_int_equal(other->ops->ping(other), AH_OK);
+    assert_int_equal(ah_store_community_get(other, c.id, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_ping(other), AH_OK);
     tb_close(other);
 }
 
@@ -186,20 +185,20 @@ static void test_settings(void **state)
 {
     ah_store_t *s = *state;
     char buf[128];
-    assert_int_equal(s->ops->setting_get(s, "admin_token_hash", buf, sizeof buf), AH_ENOTFOUND);
-    assert_int_equal(s->ops->setting_set(s, "admin_token_hash", "abc123"), AH_OK);
-    assert_int_equal(s->ops->setting_get(s, "admin_token_hash", buf, sizeof buf), AH_OK);
+    assert_int_equal(ah_store_setting_get(s, "admin_token_hash", buf, sizeof buf), AH_ENOTFOUND);
+    assert_int_equal(ah_store_setting_set(s, "admin_token_hash", "abc123"), AH_OK);
+    assert_int_equal(ah_store_setting_get(s, "admin_token_hash", buf, sizeof buf), AH_OK);
     assert_string_equal(buf, "abc123");
     /* Setting again overwrites. */
-    assert_int_equal(s->ops->setting_set(s, "admin_token_hash", "def4567890"), AH_OK);
-    assert_int_equal(s->ops->setting_get(s, "admin_token_hash", buf, sizeof buf), AH_OK);
+    assert_int_equal(ah_store_setting_set(s, "admin_token_hash", "def4567890"), AH_OK);
+    assert_int_equal(ah_store_setting_get(s, "admin_token_hash", buf, sizeof buf), AH_OK);
     assert_string_equal(buf, "def4567890");
     /* A value that does not fit is refused rather than truncated. */
     char small[4] = "zzz";
-    assert_int_equal(s->ops->setting_get(s, "admin_token_hash", small, sizeof small), AH_ETOOBIG);
+    assert_int_equal(ah_store_setting_get(s, "admin_token_hash", small, sizeof small), AH_ETOOBIG);
     /* The empty string is a value, distinct from absence. */
-    assert_int_equal(s->ops->setting_set(s, "empty", ""), AH_OK);
-    assert_int_equal(s->ops->setting_get(s, "empty", buf, sizeof buf), AH_OK);
+    assert_int_equal(ah_store_setting_set(s, "empty", ""), AH_OK);
+    assert_int_equal(ah_store_setting_get(s, "empty", buf, sizeof buf), AH_OK);
     assert_string_equal(buf, "");
 }
 
@@ -211,30 +210,30 @@ static void test_communities(void **state)
     ah_store_t *s = *state;
     ah_community_t *list = NULL;
     size_t n = 99;
-    assert_int_equal(s->ops->community_list(s, &list, &n), AH_OK);
+    assert_int_equal(ah_store_community_list(s, &list, &n), AH_OK);
     assert_int_equal(n, 0);
     free(list);
 
     ah_community_t b, a, got;
     new_community(s, &b, "Second", T0 + 10);
     new_community(s, &a, "First", T0);
-    assert_int_equal(s->ops->community_get(s, a.id, &got), AH_OK);
+    assert_int_equal(ah_store_community_get(s, a.id, &got), AH_OK);
     assert_string_equal(got.id, a.id);
     assert_string_equal(got.name, "First");
     assert_int_equal(got.created_at, T0);
 
     ah_community_t dup = a;
     ah_strlcpy(dup.name, "another name", sizeof dup.name);
-    assert_int_equal(s->ops->community_create(s, &dup), AH_EEXISTS);
-    assert_int_equal(s->ops->community_get(s, a.id, &got), AH_OK);
+    assert_int_equal(ah_store_community_create(s, &dup), AH_EEXISTS);
+    assert_int_equal(ah_store_community_get(s, a.id, &got), AH_OK);
     assert_string_equal(got.name, "First");
 
     char missing[AH_ID_SIZE];
     ah_uuid_v4(missing);
-    assert_int_equal(s->ops->community_get(s, missing, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_community_get(s, missing, &got), AH_ENOTFOUND);
 
     /* Oldest first, whatever the insertion order. */
-    assert_int_equal(s->ops->community_list(s, &list, &n), AH_OK);
+    assert_int_equal(ah_store_community_list(s, &list, &n), AH_OK);
     assert_int_equal(n, 2);
     assert_string_equal(list[0].id, a.id);
     assert_string_equal(list[0].name, "First");
@@ -244,7 +243,7 @@ static void test_communities(void **state)
 
     /* An unset id is refused, not stored as "". */
     ah_community_t noid = {.name = "x", .created_at = T0};
-    assert_int_equal(s->ops->community_create(s, &noid), AH_EINVAL);
+    assert_int_equal(ah_store_community_create(s, &noid), AH_EINVAL);
 }
 
 static void fill_key(ah_access_key_t *k, const char *community_id, const char *label, int64_t at)
@@ -268,10 +267,10 @@ static void test_access_keys(void **state)
     ah_access_key_t k1, k2, got;
     fill_key(&k2, c.id, "second", T0 + 5);
     fill_key(&k1, c.id, "first", T0);
-    assert_int_equal(s->ops->access_key_create(s, &k2), AH_OK);
-    assert_int_equal(s->ops->access_key_create(s, &k1), AH_OK);
+    assert_int_equal(ah_store_access_key_create(s, &k2), AH_OK);
+    assert_int_equal(ah_store_access_key_create(s, &k1), AH_OK);
 
-    assert_int_equal(s->ops->access_key_find(s, k1.access_key, &got), AH_OK);
+    assert_int_equal(ah_store_access_key_find(s, k1.access_key, &got), AH_OK);
     assert_string_equal(got.id, k1.id);
     assert_string_equal(got.community_id, c.id);
     assert_string_equal(got.label, "first");
@@ -279,46 +278,46 @@ static void test_access_keys(void **state)
     assert_string_equal(got.secret_hash, k1.secret_hash);
     assert_int_equal(got.created_at, T0);
     assert_int_equal(got.revoked_at, 0);
-    assert_int_equal(s->ops->access_key_find(s, k1.id, &got), AH_ENOTFOUND); /* not by id */
+    assert_int_equal(ah_store_access_key_find(s, k1.id, &got), AH_ENOTFOUND); /* not by id */
 
-    assert_int_equal(s->ops->access_key_get(s, k2.id, &got), AH_OK);
+    assert_int_equal(ah_store_access_key_get(s, k2.id, &got), AH_OK);
     assert_string_equal(got.access_key, k2.access_key);
     assert_string_equal(got.label, "second");
 
     /* Duplicate id, and duplicate public half under a new id. */
     ah_access_key_t dup = k1;
     ah_uuid_v4(dup.access_key);
-    assert_int_equal(s->ops->access_key_create(s, &dup), AH_EEXISTS);
+    assert_int_equal(ah_store_access_key_create(s, &dup), AH_EEXISTS);
     dup = k1;
     ah_uuid_v4(dup.id);
-    assert_int_equal(s->ops->access_key_create(s, &dup), AH_EEXISTS);
+    assert_int_equal(ah_store_access_key_create(s, &dup), AH_EEXISTS);
 
     /* A key for a community that does not exist. */
     ah_access_key_t orphan;
     fill_key(&orphan, "00000000-0000-4000-8000-000000000000", "orphan", T0);
-    assert_int_equal(s->ops->access_key_create(s, &orphan), AH_ENOTFOUND);
+    assert_int_equal(ah_store_access_key_create(s, &orphan), AH_ENOTFOUND);
 
     ah_access_key_t *list = NULL;
     size_t n = 0;
-    assert_int_equal(s->ops->access_key_list(s, c.id, &list, &n), AH_OK);
+    assert_int_equal(ah_store_access_key_list(s, c.id, &list, &n), AH_OK);
     assert_int_equal(n, 2);
     assert_string_equal(list[0].id, k1.id);
     assert_string_equal(list[1].id, k2.id);
     free(list);
-    assert_int_equal(s->ops->access_key_list(s, other.id, &list, &n), AH_OK);
+    assert_int_equal(ah_store_access_key_list(s, other.id, &list, &n), AH_OK);
     assert_int_equal(n, 0);
     free(list);
 
     /* Revoke sets revoked_at once; a second revoke keeps the first time. */
-    assert_int_equal(s->ops->access_key_revoke(s, k1.id, T0 + 100), AH_OK);
-    assert_int_equal(s->ops->access_key_get(s, k1.id, &got), AH_OK);
+    assert_int_equal(ah_store_access_key_revoke(s, k1.id, T0 + 100), AH_OK);
+    assert_int_equal(ah_store_access_key_get(s, k1.id, &got), AH_OK);
     assert_int_equal(got.revoked_at, T0 + 100);
-    assert_int_equal(s->ops->access_key_revoke(s, k1.id, T0 + 200), AH_OK);
-    assert_int_equal(s->ops->access_key_find(s, k1.access_key, &got), AH_OK);
+    assert_int_equal(ah_store_access_key_revoke(s, k1.id, T0 + 200), AH_OK);
+    assert_int_equal(ah_store_access_key_find(s, k1.access_key, &got), AH_OK);
     assert_int_equal(got.revoked_at, T0 + 100);
-    assert_int_equal(s->ops->access_key_get(s, k2.id, &got), AH_OK);
+    assert_int_equal(ah_store_access_key_get(s, k2.id, &got), AH_OK);
     assert_int_equal(got.revoked_at, 0);
-    assert_int_equal(s->ops->access_key_revoke(s, orphan.id, T0), AH_ENOTFOUND);
+    assert_int_equal(ah_store_access_key_revoke(s, orphan.id, T0), AH_ENOTFOUND);
 }
 
 static void test_tokens(void **state)
@@ -328,7 +327,7 @@ static void test_tokens(void **state)
     new_community(s, &c, "Acme", T0);
     ah_access_key_t k;
     fill_key(&k, c.id, "crm", T0);
-    assert_int_equal(s->ops->access_key_create(s, &k), AH_OK);
+    assert_int_equal(ah_store_access_key_create(s, &k), AH_OK);
 
     ah_token_t live = {0}, old = {0}, got;
     ah_sha256_hex("aht_live", 8, live.token_hash);
@@ -342,11 +341,11 @@ static void test_tokens(void **state)
     }
     live.expires_at = T0 + 1000;
     old.expires_at = T0 - 1;
-    assert_int_equal(s->ops->token_create(s, &live), AH_OK);
-    assert_int_equal(s->ops->token_create(s, &old), AH_OK);
-    assert_int_equal(s->ops->token_create(s, &live), AH_EEXISTS);
+    assert_int_equal(ah_store_token_create(s, &live), AH_OK);
+    assert_int_equal(ah_store_token_create(s, &old), AH_OK);
+    assert_int_equal(ah_store_token_create(s, &live), AH_EEXISTS);
 
-    assert_int_equal(s->ops->token_find(s, live.token_hash, &got), AH_OK);
+    assert_int_equal(ah_store_token_find(s, live.token_hash, &got), AH_OK);
     assert_string_equal(got.token_hash, live.token_hash);
     assert_string_equal(got.key_id, k.id);
     assert_string_equal(got.community_id, c.id);
@@ -355,16 +354,16 @@ static void test_tokens(void **state)
     assert_int_equal(got.expires_at, T0 + 1000);
 
     size_t deleted = 99;
-    assert_int_equal(s->ops->token_purge(s, T0, &deleted), AH_OK);
+    assert_int_equal(ah_store_token_purge(s, T0, &deleted), AH_OK);
     assert_int_equal(deleted, 1);
-    assert_int_equal(s->ops->token_find(s, old.token_hash, &got), AH_ENOTFOUND);
-    assert_int_equal(s->ops->token_find(s, live.token_hash, &got), AH_OK);
+    assert_int_equal(ah_store_token_find(s, old.token_hash, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_token_find(s, live.token_hash, &got), AH_OK);
     /* Expiring exactly at `now` is not "expired before now". */
-    assert_int_equal(s->ops->token_purge(s, T0 + 1000, NULL), AH_OK);
-    assert_int_equal(s->ops->token_find(s, live.token_hash, &got), AH_OK);
-    assert_int_equal(s->ops->token_purge(s, T0 + 1001, &deleted), AH_OK);
+    assert_int_equal(ah_store_token_purge(s, T0 + 1000, NULL), AH_OK);
+    assert_int_equal(ah_store_token_find(s, live.token_hash, &got), AH_OK);
+    assert_int_equal(ah_store_token_purge(s, T0 + 1001, &deleted), AH_OK);
     assert_int_equal(deleted, 1);
-    assert_int_equal(s->ops->token_find(s, live.token_hash, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_token_find(s, live.token_hash, &got), AH_ENOTFOUND);
 }
 
 static void test_airmeets_sessions(void **state)
@@ -380,9 +379,9 @@ static void test_airmeets_sessions(void **state)
     a.start_time = T0 + 3600000;
     a.end_time = T0 + 7200000;
     a.created_at = T0;
-    assert_int_equal(s->ops->airmeet_create(s, &a), AH_OK);
-    assert_int_equal(s->ops->airmeet_create(s, &a), AH_EEXISTS);
-    assert_int_equal(s->ops->airmeet_get(s, a.id, &got), AH_OK);
+    assert_int_equal(ah_store_airmeet_create(s, &a), AH_OK);
+    assert_int_equal(ah_store_airmeet_create(s, &a), AH_EEXISTS);
+    assert_int_equal(ah_store_airmeet_get(s, a.id, &got), AH_OK);
     assert_string_equal(got.id, a.id);
     assert_string_equal(got.community_id, c.id);
     assert_string_equal(got.name, "Summit");
@@ -393,14 +392,14 @@ static void test_airmeets_sessions(void **state)
     /* Unset times stay 0. */
     ah_airmeet_t bare;
     new_airmeet(s, &bare, c.id, T0);
-    assert_int_equal(s->ops->airmeet_get(s, bare.id, &got), AH_OK);
+    assert_int_equal(ah_store_airmeet_get(s, bare.id, &got), AH_OK);
     assert_int_equal(got.start_time, 0);
     assert_int_equal(got.end_time, 0);
 
     ah_session_t ss, sgot;
     new_session(s, &ss, &a, T0 + 1);
-    assert_int_equal(s->ops->session_create(s, &ss), AH_EEXISTS);
-    assert_int_equal(s->ops->session_get(s, ss.id, &sgot), AH_OK);
+    assert_int_equal(ah_store_session_create(s, &ss), AH_EEXISTS);
+    assert_int_equal(ah_store_session_get(s, ss.id, &sgot), AH_OK);
     assert_string_equal(sgot.id, ss.id);
     assert_string_equal(sgot.airmeet_id, a.id);
     assert_string_equal(sgot.community_id, c.id);
@@ -409,11 +408,11 @@ static void test_airmeets_sessions(void **state)
 
     char missing[AH_ID_SIZE];
     ah_uuid_v4(missing);
-    assert_int_equal(s->ops->airmeet_get(s, missing, &got), AH_ENOTFOUND);
-    assert_int_equal(s->ops->session_get(s, missing, &sgot), AH_ENOTFOUND);
+    assert_int_equal(ah_store_airmeet_get(s, missing, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_session_get(s, missing, &sgot), AH_ENOTFOUND);
     /* The session id is not an airmeet id and vice versa. */
-    assert_int_equal(s->ops->airmeet_get(s, ss.id, &got), AH_ENOTFOUND);
-    assert_int_equal(s->ops->session_get(s, a.id, &sgot), AH_ENOTFOUND);
+    assert_int_equal(ah_store_airmeet_get(s, ss.id, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_session_get(s, a.id, &sgot), AH_ENOTFOUND);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -441,7 +440,7 @@ static void test_webhook_roundtrip(void **state)
     w.failing_since = T0 + 5;
     register_new(s, &w);
 
-    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &got), AH_OK);
     assert_string_equal(got.id, w.id);
     assert_string_equal(got.community_id, c.id);
     assert_string_equal(got.trigger, "trigger.session.attendee.joined");
@@ -471,7 +470,7 @@ static void test_webhook_roundtrip(void **state)
     fill_webhook(&plain, c.id, "trigger.airmeet.created", "https://example.com/plain", NULL, NULL,
                  T0);
     register_new(s, &plain);
-    assert_int_equal(s->ops->webhook_get(s, plain.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, plain.id, &got), AH_OK);
     assert_false(got.has_description);
     assert_string_equal(got.description, "");
     assert_false(got.has_updated_by);
@@ -485,17 +484,17 @@ static void test_webhook_roundtrip(void **state)
                  T0);
     ah_strlcpy(clash.id, plain.id, sizeof clash.id);
     bool existed = true;
-    assert_int_equal(s->ops->webhook_register(s, &clash, &got, &existed), AH_EEXISTS);
+    assert_int_equal(ah_store_webhook_register(s, &clash, &got, &existed), AH_EEXISTS);
 
     /* A webhook naming an airmeet that does not exist is refused. */
     ah_webhook_t ghost;
     fill_webhook(&ghost, c.id, "trigger.airmeet.created", "https://example.com/ghost",
                  "00000000-0000-4000-8000-000000000000", NULL, T0);
-    assert_int_equal(s->ops->webhook_register(s, &ghost, &got, &existed), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_register(s, &ghost, &got, &existed), AH_ENOTFOUND);
 
     char missing[AH_ID_SIZE];
     ah_uuid_v4(missing);
-    assert_int_equal(s->ops->webhook_get(s, missing, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_get(s, missing, &got), AH_ENOTFOUND);
 }
 
 static void test_webhook_register_idempotent(void **state)
@@ -511,7 +510,7 @@ static void test_webhook_register_idempotent(void **state)
     bool existed = true;
     fill_webhook(&w1, c.id, "trigger.airmeet.registrant.added", "https://example.com/a", a.id, NULL,
                  T0);
-    assert_int_equal(s->ops->webhook_register(s, &w1, &out, &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, &w1, &out, &existed), AH_OK);
     assert_false(existed);
     assert_string_equal(out.id, w1.id);
     assert_string_equal(out.secret, w1.secret);
@@ -522,16 +521,16 @@ static void test_webhook_register_idempotent(void **state)
     ah_strlcpy(w2.name, "second try", sizeof w2.name);
     ah_strlcpy(w2.secret, "whsec_ZGlmZmVyZW50", sizeof w2.secret);
     existed = false;
-    assert_int_equal(s->ops->webhook_register(s, &w2, &out, &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, &w2, &out, &existed), AH_OK);
     assert_true(existed);
     assert_string_equal(out.id, w1.id);
     assert_string_equal(out.name, "crm sync");
     assert_string_equal(out.secret, w1.secret);
     assert_int_equal(out.created_at, T0);
-    assert_int_equal(s->ops->webhook_get(s, w2.id, &out), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_get(s, w2.id, &out), AH_ENOTFOUND);
 
     /* `existed` may be NULL. */
-    assert_int_equal(s->ops->webhook_register(s, &w2, &out, NULL), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, &w2, &out, NULL), AH_OK);
     assert_string_equal(out.id, w1.id);
 
     /* Any component of the tuple differing makes a new registration. */
@@ -554,25 +553,25 @@ static void test_webhook_register_idempotent(void **state)
     fill_webhook(&again, c.id, "trigger.airmeet.registrant.added", "https://example.com/a", NULL,
                  NULL, T0);
     existed = false;
-    assert_int_equal(s->ops->webhook_register(s, &again, &out, &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, &again, &out, &existed), AH_OK);
     assert_true(existed);
     assert_string_not_equal(out.id, again.id);
 
     ah_webhook_t *list = NULL;
     size_t n = 0;
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
     assert_int_equal(n, 4);
     free(list);
 
     /* After deregistering, the same tuple registers afresh. */
-    assert_int_equal(s->ops->webhook_deregister(s, w1.id, "key label", T0 + 100), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, w1.id, "key label", T0 + 100), AH_OK);
     fill_webhook(&w2, c.id, "trigger.airmeet.registrant.added", "https://example.com/a", a.id, NULL,
                  T0 + 200);
     existed = true;
-    assert_int_equal(s->ops->webhook_register(s, &w2, &out, &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, &w2, &out, &existed), AH_OK);
     assert_false(existed);
     assert_string_equal(out.id, w2.id);
-    assert_int_equal(s->ops->webhook_get(s, w2.id, &out), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w2.id, &out), AH_OK);
     assert_true(out.is_active);
 }
 
@@ -599,11 +598,11 @@ static void test_webhook_list_active_filters(void **state)
     ah_webhook_t *all[] = {&on_sa, &any, &on_b, &on_a, &tie, &gone};
     for (size_t i = 0; i < AH_ARRAY_LEN(all); i++)
         register_new(s, all[i]);
-    assert_int_equal(s->ops->webhook_deregister(s, gone.id, "x", T0 + 10), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, gone.id, "x", T0 + 10), AH_OK);
 
     ah_webhook_t *list = NULL;
     size_t n = 0;
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
     assert_int_equal(n, 5);
     const ah_webhook_t *first = strcmp(any.id, tie.id) < 0 ? &any : &tie;
     const ah_webhook_t *second = first == &any ? &tie : &any;
@@ -616,38 +615,38 @@ static void test_webhook_list_active_filters(void **state)
     free(list);
 
     /* "" means no filter, like NULL. */
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, "", "", &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, "", "", &list, &n), AH_OK);
     assert_int_equal(n, 5);
     free(list);
 
     /* Exactly that airmeet (not the unscoped ones, not the deregistered one). */
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, a.id, NULL, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, a.id, NULL, &list, &n), AH_OK);
     assert_int_equal(n, 2);
     assert_string_equal(list[0].id, on_a.id);
     assert_string_equal(list[1].id, on_sa.id);
     free(list);
 
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, sa.id, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, NULL, sa.id, &list, &n), AH_OK);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].id, on_sa.id);
     assert_string_equal(list[0].session_id, sa.id);
     free(list);
 
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, a.id, sa.id, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, a.id, sa.id, &list, &n), AH_OK);
     assert_int_equal(n, 1);
     free(list);
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, b.id, sa.id, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, b.id, sa.id, &list, &n), AH_OK);
     assert_int_equal(n, 0);
     free(list);
 
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, b.id, NULL, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, b.id, NULL, &list, &n), AH_OK);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].id, on_b.id);
     free(list);
 
     /* Another community sees nothing. */
     n = 7;
-    assert_int_equal(s->ops->webhook_list_active(s, c2.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c2.id, NULL, NULL, &list, &n), AH_OK);
     assert_int_equal(n, 0);
     free(list);
 }
@@ -661,8 +660,8 @@ static void test_webhook_deregister(void **state)
     fill_webhook(&w, c.id, "trigger.airmeet.created", "https://example.com/h", NULL, NULL, T0);
     register_new(s, &w);
 
-    assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm key", T0 + 500), AH_OK);
-    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, w.id, "crm key", T0 + 500), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &got), AH_OK);
     assert_false(got.is_active);
     assert_string_equal(got.disabled_reason, "deregistered");
     assert_int_equal(got.deregistered_at, T0 + 500);
@@ -672,17 +671,17 @@ static void test_webhook_deregister(void **state)
     assert_int_equal(got.created_at, T0); /* history stays */
     assert_string_equal(got.url, "https://example.com/h");
 
-    assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm key", T0 + 600), AH_ENOTFOUND);
-    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, w.id, "crm key", T0 + 600), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &got), AH_OK);
     assert_int_equal(got.deregistered_at, T0 + 500);
 
     char missing[AH_ID_SIZE];
     ah_uuid_v4(missing);
-    assert_int_equal(s->ops->webhook_deregister(s, missing, "x", T0), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_deregister(s, missing, "x", T0), AH_ENOTFOUND);
 
     /* A deregistered webhook cannot be re-enabled. */
-    assert_int_equal(s->ops->webhook_set_active(s, w.id, true, NULL, T0 + 700), AH_ENOTFOUND);
-    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, w.id, true, NULL, T0 + 700), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &got), AH_OK);
     assert_false(got.is_active);
 }
 
@@ -696,8 +695,8 @@ static void test_webhook_set_active(void **state)
     w.failing_since = T0 + 1;
     register_new(s, &w);
 
-    assert_int_equal(s->ops->webhook_set_active(s, w.id, false, "410 Gone", T0 + 10), AH_OK);
-    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, w.id, false, "410 Gone", T0 + 10), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &got), AH_OK);
     assert_false(got.is_active);
     assert_string_equal(got.disabled_reason, "410 Gone");
     assert_int_equal(got.updated_at, T0 + 10);
@@ -706,35 +705,35 @@ static void test_webhook_set_active(void **state)
 
     ah_webhook_t *list = NULL;
     size_t n = 9;
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
     assert_int_equal(n, 0);
     free(list);
 
-    assert_int_equal(s->ops->webhook_set_active(s, w.id, true, "ignored", T0 + 20), AH_OK);
-    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, w.id, true, "ignored", T0 + 20), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &got), AH_OK);
     assert_true(got.is_active);
     assert_string_equal(got.disabled_reason, "");
     assert_int_equal(got.updated_at, T0 + 20);
     assert_int_equal(got.failing_since, 0); /* a fresh start */
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
     assert_int_equal(n, 1);
     free(list);
 
     char missing[AH_ID_SIZE];
     ah_uuid_v4(missing);
-    assert_int_equal(s->ops->webhook_set_active(s, missing, false, "x", T0), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_set_active(s, missing, false, "x", T0), AH_ENOTFOUND);
 
     /*
      * While disabled, the same tuple may be registered again (only active
      * webhooks count); enabling the old one then would duplicate it.
      */
-    assert_int_equal(s->ops->webhook_set_active(s, w.id, false, "failing for 5 days", T0 + 30),
+    assert_int_equal(ah_store_webhook_set_active(s, w.id, false, "failing for 5 days", T0 + 30),
                      AH_OK);
     ah_webhook_t w2;
     fill_webhook(&w2, c.id, "trigger.airmeet.created", "https://example.com/h", NULL, NULL, T0);
     register_new(s, &w2);
-    assert_int_equal(s->ops->webhook_set_active(s, w.id, true, NULL, T0 + 40), AH_EEXISTS);
-    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, w.id, true, NULL, T0 + 40), AH_EEXISTS);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &got), AH_OK);
     assert_false(got.is_active);
     assert_string_equal(got.disabled_reason, "failing for 5 days");
 }
@@ -745,7 +744,7 @@ static void test_webhook_set_active(void **state)
 static ah_cache_gen_t gen_now(ah_store_t *s)
 {
     ah_cache_gen_t g;
-    assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+    assert_int_equal(ah_store_cache_gen(s, &g), AH_OK);
     return g;
 }
 
@@ -776,13 +775,13 @@ static void deliver_once(ah_store_t *s, const ah_community_t *c, const char *w, 
     ev.data_len = 2;
     ev.created_at = at;
     ah_publish_result_t res;
-    assert_int_equal(s->ops->event_publish(s, &ev, &res), AH_OK);
+    assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK);
     assert_int_equal(res.n_deliveries, 1);
     free(res.webhook_ids);
     ah_claim_t *cl = NULL;
     size_t n = 0;
     int64_t next = 0;
-    assert_int_equal(s->ops->delivery_claim(s, w, at, at + 60000, 1, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, at, at + 60000, 1, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 1);
     ah_attempt_result_t r;
     memset(&r, 0, sizeof r);
@@ -795,7 +794,7 @@ static void deliver_once(ah_store_t *s, const ah_community_t *c, const char *w, 
     r.outcome = outcome;
     r.next_attempt_at = at + 1000;
     ah_strlcpy(r.disable_reason, disable ? disable : "", sizeof r.disable_reason);
-    assert_int_equal(s->ops->delivery_record(s, &r, 1), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, &r, 1), AH_OK);
 }
 
 /*
@@ -814,7 +813,7 @@ static void test_cache_generations(void **state)
     new_session(s, &ss, &a, T0);
     ah_access_key_t k;
     fill_key(&k, c.id, "crm", T0);
-    assert_int_equal(s->ops->access_key_create(s, &k), AH_OK);
+    assert_int_equal(ah_store_access_key_create(s, &k), AH_OK);
     ah_token_t t = {0};
     ah_sha256_hex("aht_gen", 7, t.token_hash);
     ah_strlcpy(t.key_id, k.id, sizeof t.key_id);
@@ -822,7 +821,7 @@ static void test_cache_generations(void **state)
     ah_strlcpy(t.label, "crm", sizeof t.label);
     t.created_at = T0;
     t.expires_at = T0 + 10;
-    assert_int_equal(s->ops->token_create(s, &t), AH_OK);
+    assert_int_equal(ah_store_token_create(s, &t), AH_OK);
     expect_bump(s, &g, false, false); /* inserts of what caches look up: no bump */
 
     ah_webhook_t w, twin, out;
@@ -832,49 +831,49 @@ static void test_cache_generations(void **state)
     /* An idempotent repeat changes nothing. */
     bool existed = false;
     fill_webhook(&twin, c.id, "trigger.airmeet.created", "https://example.com/g", NULL, NULL, T0);
-    assert_int_equal(s->ops->webhook_register(s, &twin, &out, &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, &twin, &out, &existed), AH_OK);
     assert_true(existed);
     expect_bump(s, &g, false, false);
 
     /* Delivery bookkeeping: failing_since set and cleared, attempts recorded. */
     deliver_once(s, &c, w.id, T0 + 100, AH_OUTCOME_RETRY, NULL);
     ah_webhook_t got;
-    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &got), AH_OK);
     assert_int_equal(got.failing_since, T0 + 100);
     expect_bump(s, &g, false, false);
     deliver_once(s, &c, w.id, T0 + 200, AH_OUTCOME_SUCCEEDED, NULL);
-    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &got), AH_OK);
     assert_int_equal(got.failing_since, 0);
     expect_bump(s, &g, false, false);
     /* The dispatcher disabling a webhook (410 Gone) is a listed change. */
     deliver_once(s, &c, w.id, T0 + 300, AH_OUTCOME_FAILED, "410 Gone");
-    assert_int_equal(s->ops->webhook_get(s, w.id, &got), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &got), AH_OK);
     assert_false(got.is_active);
     expect_bump(s, &g, true, false);
 
-    assert_int_equal(s->ops->webhook_set_active(s, w.id, true, NULL, T0 + 400), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, w.id, true, NULL, T0 + 400), AH_OK);
     expect_bump(s, &g, true, false);
-    assert_int_equal(s->ops->webhook_set_active(s, w.id, false, "operator", T0 + 500), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, w.id, false, "operator", T0 + 500), AH_OK);
     expect_bump(s, &g, true, false);
-    assert_int_equal(s->ops->webhook_set_active(s, w.id, true, NULL, T0 + 600), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, w.id, true, NULL, T0 + 600), AH_OK);
     expect_bump(s, &g, true, false);
     /* Rotating moves updatedAt, which the list shows. */
-    assert_int_equal(s->ops->webhook_rotate_secret(s, w.id, "whsec_bmV3bmV3bmV3bmV3bmV3bmV3",
+    assert_int_equal(ah_store_webhook_rotate_secret(s, w.id, "whsec_bmV3bmV3bmV3bmV3bmV3bmV3",
                                                    T0 + 800, T0 + 700),
                      AH_OK);
     expect_bump(s, &g, true, false);
-    assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm", T0 + 900), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, w.id, "crm", T0 + 900), AH_OK);
     expect_bump(s, &g, true, false);
     /* Failing calls change nothing. */
-    assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm", T0 + 901), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_deregister(s, w.id, "crm", T0 + 901), AH_ENOTFOUND);
     expect_bump(s, &g, false, false);
 
     /* Revoking a key, and purging tokens that exist. */
-    assert_int_equal(s->ops->token_purge(s, T0, NULL), AH_OK);
+    assert_int_equal(ah_store_token_purge(s, T0, NULL), AH_OK);
     expect_bump(s, &g, false, false);
-    assert_int_equal(s->ops->access_key_revoke(s, k.id, T0 + 1000), AH_OK);
+    assert_int_equal(ah_store_access_key_revoke(s, k.id, T0 + 1000), AH_OK);
     expect_bump(s, &g, false, true);
-    assert_int_equal(s->ops->token_purge(s, T0 + 11, NULL), AH_OK);
+    assert_int_equal(ah_store_token_purge(s, T0 + 11, NULL), AH_OK);
     expect_bump(s, &g, false, true);
 }
 
@@ -891,19 +890,19 @@ static void test_cache_gen_sees_other_writers(void **state)
     const tmpdb_t *t = *state;
     ah_store_t *s = open_file(t);
     ah_cache_gen_t g0, g;
-    assert_int_equal(s->ops->cache_gen(s, &g0), AH_OK);
+    assert_int_equal(ah_store_cache_gen(s, &g0), AH_OK);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+        assert_int_equal(ah_store_cache_gen(s, &g), AH_OK);
         assert_memory_equal(&g, &g0, sizeof g);
     }
     for (int i = 1; i <= 20; i++) {
         side_exec(t->path, "UPDATE cache_generations SET auth = auth + 1, webhooks = webhooks + 2");
-        assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+        assert_int_equal(ah_store_cache_gen(s, &g), AH_OK);
         assert_int_equal(g.auth, g0.auth + i);
         assert_int_equal(g.webhooks, g0.webhooks + 2 * i);
         /* An unrelated commit changes the header, not the generations. */
         side_exec(t->path, "INSERT OR REPLACE INTO settings (key, value) VALUES ('k', 'v')");
-        assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+        assert_int_equal(ah_store_cache_gen(s, &g), AH_OK);
         assert_int_equal(g.auth, g0.auth + i);
     }
     /* A second store on the same file, and a revocation through it. */
@@ -912,10 +911,10 @@ static void test_cache_gen_sees_other_writers(void **state)
     new_community(other, &c, "Other", T0);
     ah_access_key_t k;
     fill_key(&k, c.id, "crm", T0);
-    assert_int_equal(other->ops->access_key_create(other, &k), AH_OK);
-    assert_int_equal(s->ops->cache_gen(s, &g0), AH_OK);
-    assert_int_equal(other->ops->access_key_revoke(other, k.id, T0 + 1), AH_OK);
-    assert_int_equal(s->ops->cache_gen(s, &g), AH_OK);
+    assert_int_equal(ah_store_access_key_create(other, &k), AH_OK);
+    assert_int_equal(ah_store_cache_gen(s, &g0), AH_OK);
+    assert_int_equal(ah_store_access_key_revoke(other, k.id, T0 + 1), AH_OK);
+    assert_int_equal(ah_store_cache_gen(s, &g), AH_OK);
     assert_true(g.auth > g0.auth);
     ah_store_close(other);
     ah_store_close(s);
@@ -962,7 +961,7 @@ static void test_reopen_keeps_data(void **state)
     ah_webhook_t w, wgot;
     fill_webhook(&w, c.id, "trigger.airmeet.created", "https://example.com/d", NULL, NULL, T0);
     register_new(s, &w);
-    assert_int_equal(s->ops->setting_set(s, "k", "v"), AH_OK);
+    assert_int_equal(ah_store_setting_set(s, "k", "v"), AH_OK);
     ah_store_close(s);
 
     /* The schema is at the latest version, in WAL mode, with every table. */
@@ -979,18 +978,18 @@ static void test_reopen_keeps_data(void **state)
 
     /* Reopening migrates nothing and keeps everything. */
     s = open_file(t);
-    assert_int_equal(s->ops->community_get(s, c.id, &got), AH_OK);
+    assert_int_equal(ah_store_community_get(s, c.id, &got), AH_OK);
     assert_string_equal(got.name, "Durable");
-    assert_int_equal(s->ops->webhook_get(s, w.id, &wgot), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &wgot), AH_OK);
     assert_string_equal(wgot.url, "https://example.com/d");
     char buf[8];
-    assert_int_equal(s->ops->setting_get(s, "k", buf, sizeof buf), AH_OK);
+    assert_int_equal(ah_store_setting_get(s, "k", buf, sizeof buf), AH_OK);
     assert_string_equal(buf, "v");
     /* And idempotency holds across restarts. */
     ah_webhook_t again, out;
     bool existed = false;
     fill_webhook(&again, c.id, "trigger.airmeet.created", "https://example.com/d", NULL, NULL, T0);
-    assert_int_equal(s->ops->webhook_register(s, &again, &out, &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, &again, &out, &existed), AH_OK);
     assert_true(existed);
     assert_string_equal(out.id, w.id);
     ah_store_close(s);
@@ -1000,7 +999,7 @@ static void test_reopen_keeps_data(void **state)
     char dsn[128], err[256] = "";
     snprintf(dsn, sizeof dsn, "sqlite:%s", t->path);
     assert_int_equal(ah_store_open(dsn, &s, err, sizeof err), AH_OK);
-    assert_int_equal(s->ops->community_get(s, c.id, &got), AH_OK);
+    assert_int_equal(ah_store_community_get(s, c.id, &got), AH_OK);
     ah_store_close(s);
 }
 
@@ -1059,7 +1058,7 @@ static void deregister_cancels(ah_store_t *s, const char *where)
              tb_pg() ? "" : "PRAGMA foreign_keys = ON;", c.id, w.id, w.id, w.id, keep.id);
     side_exec(where, sql);
 
-    assert_int_equal(s->ops->webhook_deregister(s, w.id, "crm", T0 + 9), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, w.id, "crm", T0 + 9), AH_OK);
     assert_int_equal(side_query_int(where, "SELECT count(*) FROM deliveries WHERE id = 'd1'"
                                            " AND status = 'cancelled' AND updated_at > 1"),
                      1);
@@ -1130,7 +1129,7 @@ static void *register_thread(void *arg)
         fill_webhook(w, j->community_id, "trigger.airmeet.registrant.added", url, j->airmeet_id,
                      NULL, T0 + r);
         ah_strlcpy(res->id, w->id, sizeof res->id);
-        res->rc = j->s->ops->webhook_register(j->s, w, out, &res->existed);
+        res->rc = ah_store_webhook_register(j->s, w, out, &res->existed);
         ah_strlcpy(res->out_id, out->id, sizeof res->out_id);
     }
     free(w);
@@ -1175,7 +1174,7 @@ static void concurrent_register(ah_store_t *s)
 
     ah_webhook_t *list = NULL;
     size_t n = 0;
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
     assert_int_equal(n, N_ROUNDS);
     free(list);
     free(jobs);
@@ -1218,17 +1217,17 @@ static void *mixed_thread(void *arg)
         snprintf(url, sizeof url, "https://example.com/t%d/%d", j->index, k);
         fill_webhook(w, j->community_id, "trigger.airmeet.created", url, NULL, NULL, T0 + k);
         bool existed = true;
-        if (s->ops->webhook_register(s, w, got, &existed) != AH_OK || existed)
+        if (ah_store_webhook_register(s, w, got, &existed) != AH_OK || existed)
             j->failures++;
-        if (s->ops->webhook_get(s, w->id, got) != AH_OK || strcmp(got->url, url) != 0)
+        if (ah_store_webhook_get(s, w->id, got) != AH_OK || strcmp(got->url, url) != 0)
             j->failures++;
         ah_webhook_t *list = NULL;
         size_t n = 0;
-        if (s->ops->webhook_list_active(s, j->community_id, NULL, NULL, &list, &n) != AH_OK ||
+        if (ah_store_webhook_list_active(s, j->community_id, NULL, NULL, &list, &n) != AH_OK ||
             n == 0)
             j->failures++;
         free(list);
-        if (k % 5 == 4 && s->ops->webhook_deregister(s, w->id, "t", T0 + k) != AH_OK)
+        if (k % 5 == 4 && ah_store_webhook_deregister(s, w->id, "t", T0 + k) != AH_OK)
             j->failures++;
     }
 out:
@@ -1255,7 +1254,7 @@ static void test_concurrent_mixed(void **state)
 
     ah_webhook_t *list = NULL;
     size_t n = 0;
-    assert_int_equal(s->ops->webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_list_active(s, c.id, NULL, NULL, &list, &n), AH_OK);
     assert_int_equal(n, N_THREADS * (MIX_PER_THREAD - MIX_PER_THREAD / 5));
     free(list);
 }
@@ -1276,28 +1275,28 @@ static void test_sql_text_roundtrips(void **state)
     for (size_t i = 0; i < AH_ARRAY_LEN(names); i++)
         new_community(s, &c[i], names[i], T0 + (int64_t)i);
     for (size_t i = 0; i < AH_ARRAY_LEN(names); i++) {
-        assert_int_equal(s->ops->community_get(s, c[i].id, &got), AH_OK);
+        assert_int_equal(ah_store_community_get(s, c[i].id, &got), AH_OK);
         assert_string_equal(got.name, names[i]);
     }
     ah_community_t *list = NULL;
     size_t n = 0;
-    assert_int_equal(s->ops->community_list(s, &list, &n), AH_OK);
+    assert_int_equal(ah_store_community_list(s, &list, &n), AH_OK);
     assert_int_equal(n, AH_ARRAY_LEN(names));
     for (size_t i = 0; i < n; i++)
         assert_string_equal(list[i].name, names[i]);
     free(list);
 
     /* A hostile lookup key matches nothing instead of everything. */
-    assert_int_equal(s->ops->community_get(s, "x' OR '1'='1", &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_community_get(s, "x' OR '1'='1", &got), AH_ENOTFOUND);
     /* Nor does one that is not UTF-8 (a raw header, say): not found, not an error. */
     ah_access_key_t key;
-    assert_int_equal(s->ops->access_key_find(s, "\xff\xfe'k", &key), AH_ENOTFOUND);
+    assert_int_equal(ah_store_access_key_find(s, "\xff\xfe'k", &key), AH_ENOTFOUND);
     ah_token_t tok;
-    assert_int_equal(s->ops->token_find(s, "\xc3(", &tok), AH_ENOTFOUND);
+    assert_int_equal(ah_store_token_find(s, "\xc3(", &tok), AH_ENOTFOUND);
     char buf[64];
-    assert_int_equal(s->ops->setting_get(s, "' OR 1=1 --", buf, sizeof buf), AH_ENOTFOUND);
-    assert_int_equal(s->ops->setting_set(s, "k'; DELETE FROM settings; --", "v';--"), AH_OK);
-    assert_int_equal(s->ops->setting_get(s, "k'; DELETE FROM settings; --", buf, sizeof buf),
+    assert_int_equal(ah_store_setting_get(s, "' OR 1=1 --", buf, sizeof buf), AH_ENOTFOUND);
+    assert_int_equal(ah_store_setting_set(s, "k'; DELETE FROM settings; --", "v';--"), AH_OK);
+    assert_int_equal(ah_store_setting_get(s, "k'; DELETE FROM settings; --", buf, sizeof buf),
                      AH_OK);
     assert_string_equal(buf, "v';--");
 
@@ -1309,7 +1308,7 @@ static void test_sql_text_roundtrips(void **state)
     ah_strlcpy(w.description, names[1], sizeof w.description);
     w.has_description = true;
     register_new(s, &w);
-    assert_int_equal(s->ops->webhook_get(s, w.id, &out), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &out), AH_OK);
     assert_string_equal(out.name, names[0]);
     assert_string_equal(out.description, names[1]);
     assert_string_equal(out.url, "https://e.com/?q=';DROP TABLE x;--");
@@ -1317,7 +1316,7 @@ static void test_sql_text_roundtrips(void **state)
     fill_webhook(&w2, c[0].id, "trigger.airmeet.created", "https://e.com/?q=';DROP TABLE x;--",
                  NULL, NULL, T0);
     bool existed = false;
-    assert_int_equal(s->ops->webhook_register(s, &w2, &out, &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, &w2, &out, &existed), AH_OK);
     assert_true(existed);
     assert_string_equal(out.id, w.id);
 }
@@ -1331,8 +1330,8 @@ static void test_long_fields(void **state)
     ah_uuid_v4(c.id);
     memset(c.name, 'n', sizeof c.name - 1);
     c.created_at = T0;
-    assert_int_equal(s->ops->community_create(s, &c), AH_OK);
-    assert_int_equal(s->ops->community_get(s, c.id, &got), AH_OK);
+    assert_int_equal(ah_store_community_create(s, &c), AH_OK);
+    assert_int_equal(ah_store_community_get(s, c.id, &got), AH_OK);
     assert_int_equal(strlen(got.name), sizeof got.name - 1);
     assert_memory_equal(got.name, c.name, sizeof c.name);
 
@@ -1345,7 +1344,7 @@ static void test_long_fields(void **state)
     memset(w.description, 'd', sizeof w.description - 1);
     w.has_description = true;
     register_new(s, &w);
-    assert_int_equal(s->ops->webhook_get(s, w.id, &out), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &out), AH_OK);
     assert_string_equal(out.url, url);
     assert_int_equal(strlen(out.description), sizeof out.description - 1);
 }

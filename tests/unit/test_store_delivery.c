@@ -6,7 +6,7 @@
  * can reach a connection and ask SQLite for the query plan of the very
  * statement texts the store runs (the publish fan-out must use the
  * webhooks_match index, claims deliveries_queue, and so on).  Everything
- * else goes through the ah_store_ops_t table, as the rest of airhook does.
+ * else goes through the ah_store_*() layer, as the rest of airhook does.
  *
  * Most tests run on a fresh store of the backend chosen by AH_TEST_STORE
  * (store_backend.h: ":memory:" SQLite by default, a database of its own on
@@ -121,7 +121,7 @@ static void new_community(ah_store_t *s, ah_community_t *c, const char *name)
     ah_uuid_v4(c->id);
     ah_strlcpy(c->name, name, sizeof c->name);
     c->created_at = T0;
-    assert_int_equal(s->ops->community_create(s, c), AH_OK);
+    assert_int_equal(ah_store_community_create(s, c), AH_OK);
 }
 
 static void new_airmeet(ah_store_t *s, ah_airmeet_t *a, const char *community_id)
@@ -131,7 +131,7 @@ static void new_airmeet(ah_store_t *s, ah_airmeet_t *a, const char *community_id
     ah_strlcpy(a->community_id, community_id, sizeof a->community_id);
     ah_strlcpy(a->name, "Launch day", sizeof a->name);
     a->created_at = T0;
-    assert_int_equal(s->ops->airmeet_create(s, a), AH_OK);
+    assert_int_equal(ah_store_airmeet_create(s, a), AH_OK);
 }
 
 static void new_session(ah_store_t *s, ah_session_t *ss, const ah_airmeet_t *a)
@@ -142,7 +142,7 @@ static void new_session(ah_store_t *s, ah_session_t *ss, const ah_airmeet_t *a)
     ah_strlcpy(ss->community_id, a->community_id, sizeof ss->community_id);
     ah_strlcpy(ss->name, "Keynote", sizeof ss->name);
     ss->created_at = T0;
-    assert_int_equal(s->ops->session_create(s, ss), AH_OK);
+    assert_int_equal(ah_store_session_create(s, ss), AH_OK);
 }
 
 /* Registers a webhook; returns its id in id_out. */
@@ -167,7 +167,7 @@ static void new_webhook(ah_store_t *s, char id_out[AH_ID_SIZE], const char *comm
     ah_strlcpy(w->created_by, "key label", sizeof w->created_by);
     ah_strlcpy(w->secret, "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2Vj", sizeof w->secret);
     bool existed = true;
-    assert_int_equal(s->ops->webhook_register(s, w, &w[1], &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, w, &w[1], &existed), AH_OK);
     assert_false(existed);
     ah_strlcpy(id_out, w->id, AH_ID_SIZE);
     free(w);
@@ -197,7 +197,7 @@ static size_t publish(ah_store_t *s, char ev_id[AH_ID_SIZE], const char *communi
     ah_event_t ev;
     fill_event(&ev, community_id, trigger, airmeet_id, session_id, NULL, "{\"n\":1}", at);
     ah_publish_result_t res;
-    assert_int_equal(s->ops->event_publish(s, &ev, &res), AH_OK);
+    assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK);
     assert_false(res.duplicate);
     assert_string_equal(res.event_id, ev.id);
     if (ev_id)
@@ -222,7 +222,7 @@ static void expect_match(ah_store_t *s, const char *community_id, const char *tr
     ah_event_t ev;
     fill_event(&ev, community_id, trigger, airmeet_id, session_id, NULL, "{}", T0);
     ah_publish_result_t res;
-    assert_int_equal(s->ops->event_publish(s, &ev, &res), AH_OK);
+    assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK);
     assert_int_equal(res.n_deliveries, n_want);
     for (size_t i = 0; i < n_want; i++)
         assert_true(has_webhook(&res, want[i]));
@@ -234,7 +234,7 @@ static void expect_match(ah_store_t *s, const char *community_id, const char *tr
     ah_delivery_t *list = NULL;
     size_t n = 0;
     char cursor[AH_CURSOR_SIZE];
-    assert_int_equal(s->ops->delivery_list(s, &f, &list, &n, cursor), AH_OK);
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, cursor), AH_OK);
     assert_int_equal(n, n_want);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(list[i].event_id, ev.id);
@@ -268,12 +268,12 @@ static ah_attempt_result_t result(const char *delivery_id, int attempt_no, int64
 
 static void get_delivery(ah_store_t *s, const char *id, ah_delivery_t *d)
 {
-    assert_int_equal(s->ops->delivery_get(s, id, d, NULL, NULL), AH_OK);
+    assert_int_equal(ah_store_delivery_get(s, id, d, NULL, NULL), AH_OK);
 }
 
 static void get_webhook(ah_store_t *s, const char *id, ah_webhook_t *w)
 {
-    assert_int_equal(s->ops->webhook_get(s, id, w), AH_OK);
+    assert_int_equal(ah_store_webhook_get(s, id, w), AH_OK);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -303,8 +303,8 @@ static void test_publish_matching(void **state)
     new_webhook(s, other, c2.id, TRIG, NULL, NULL);
     new_webhook(s, off, c.id, TRIG, NULL, NULL);
     new_webhook(s, gone, c.id, TRIG, NULL, NULL);
-    assert_int_equal(s->ops->webhook_set_active(s, off, false, "manual", T0), AH_OK);
-    assert_int_equal(s->ops->webhook_deregister(s, gone, "crm", T0), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, off, false, "manual", T0), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, gone, "crm", T0), AH_OK);
 
     /* No airmeet: airmeet- or session-scoped webhooks do not hear it. */
     const char *const e1[] = {any};
@@ -329,7 +329,7 @@ static void test_publish_matching(void **state)
     expect_match(s, c.id, "trigger.airmeet.polls", a.id, NULL, NULL, 0);
 
     /* Re-enabled, the disabled webhook hears the next event. */
-    assert_int_equal(s->ops->webhook_set_active(s, off, true, NULL, T0), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, off, true, NULL, T0), AH_OK);
     const char *const e8[] = {any, off};
     expect_match(s, c.id, TRIG, NULL, NULL, e8, 2);
 }
@@ -349,10 +349,10 @@ static void test_event_roundtrip_and_errors(void **state)
     ah_event_t ev, got;
     fill_event(&ev, c.id, TRIG, a.id, NULL, "key-1", body, T0 + 5);
     ah_publish_result_t res;
-    assert_int_equal(s->ops->event_publish(s, &ev, &res), AH_OK);
+    assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK);
     assert_int_equal(res.n_deliveries, 0);
     assert_null(res.webhook_ids);
-    assert_int_equal(s->ops->event_get(s, ev.id, &got), AH_OK);
+    assert_int_equal(ah_store_event_get(s, ev.id, &got), AH_OK);
     assert_string_equal(got.id, ev.id);
     assert_string_equal(got.community_id, c.id);
     assert_string_equal(got.trigger, TRIG);
@@ -367,23 +367,23 @@ static void test_event_roundtrip_and_errors(void **state)
 
     char missing[AH_ID_SIZE];
     ah_uuid_v4(missing);
-    assert_int_equal(s->ops->event_get(s, missing, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_event_get(s, missing, &got), AH_ENOTFOUND);
     assert_null(got.data);
 
     /* The same event id twice, an unknown community, no body. */
     ah_event_t again = ev;
     again.idempotency_key[0] = '\0';
-    assert_int_equal(s->ops->event_publish(s, &again, &res), AH_EEXISTS);
+    assert_int_equal(ah_store_event_publish(s, &again, &res), AH_EEXISTS);
     assert_null(res.webhook_ids);
     ah_event_t orphan;
     fill_event(&orphan, missing, TRIG, NULL, NULL, NULL, "{}", T0);
-    assert_int_equal(s->ops->event_publish(s, &orphan, &res), AH_ENOTFOUND);
+    assert_int_equal(ah_store_event_publish(s, &orphan, &res), AH_ENOTFOUND);
     ah_event_t nobody;
     fill_event(&nobody, c.id, TRIG, NULL, NULL, NULL, "{}", T0);
     nobody.data = NULL;
     nobody.data_len = 0;
-    assert_int_equal(s->ops->event_publish(s, &nobody, &res), AH_EINVAL);
-    assert_int_equal(s->ops->event_get(s, nobody.id, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_event_publish(s, &nobody, &res), AH_EINVAL);
+    assert_int_equal(ah_store_event_get(s, nobody.id, &got), AH_ENOTFOUND);
 }
 
 static void test_publish_idempotency(void **state)
@@ -400,7 +400,7 @@ static void test_publish_idempotency(void **state)
     ah_event_t first, second;
     ah_publish_result_t res;
     fill_event(&first, c.id, TRIG, NULL, NULL, "order-42", "{\"v\":1}", T0);
-    assert_int_equal(s->ops->event_publish(s, &first, &res), AH_OK);
+    assert_int_equal(ah_store_event_publish(s, &first, &res), AH_OK);
     assert_false(res.duplicate);
     assert_int_equal(res.n_deliveries, 2);
     free(res.webhook_ids);
@@ -411,7 +411,7 @@ static void test_publish_idempotency(void **state)
     int64_t rows = q_int(s, "SELECT (SELECT count(*) FROM events) * 1000"
                             " + (SELECT count(*) FROM deliveries)");
     fill_event(&second, c.id, TRIG, NULL, NULL, "order-42", "{\"v\":2}", T0 + 1);
-    assert_int_equal(s->ops->event_publish(s, &second, &res), AH_OK);
+    assert_int_equal(ah_store_event_publish(s, &second, &res), AH_OK);
     assert_true(res.duplicate);
     assert_string_equal(res.event_id, first.id);
     assert_int_equal(res.n_deliveries, 2);
@@ -420,15 +420,15 @@ static void test_publish_idempotency(void **state)
                               " + (SELECT count(*) FROM deliveries)"),
                      rows);
     ah_event_t got;
-    assert_int_equal(s->ops->event_get(s, second.id, &got), AH_ENOTFOUND);
-    assert_int_equal(s->ops->event_get(s, first.id, &got), AH_OK);
+    assert_int_equal(ah_store_event_get(s, second.id, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_event_get(s, first.id, &got), AH_OK);
     assert_string_equal(got.data, "{\"v\":1}");
     free(got.data);
 
     /* The same key in another community is another event. */
     ah_event_t elsewhere;
     fill_event(&elsewhere, c2.id, TRIG, NULL, NULL, "order-42", "{}", T0);
-    assert_int_equal(s->ops->event_publish(s, &elsewhere, &res), AH_OK);
+    assert_int_equal(ah_store_event_publish(s, &elsewhere, &res), AH_OK);
     assert_false(res.duplicate);
     assert_string_equal(res.event_id, elsewhere.id);
     assert_int_equal(res.n_deliveries, 1);
@@ -440,7 +440,7 @@ static void test_publish_idempotency(void **state)
     assert_int_equal(publish(s, NULL, c.id, TRIG, NULL, NULL, T0), 3);
     ah_event_t fresh;
     fill_event(&fresh, c.id, TRIG, NULL, NULL, "order-43", "{}", T0);
-    assert_int_equal(s->ops->event_publish(s, &fresh, &res), AH_OK);
+    assert_int_equal(ah_store_event_publish(s, &fresh, &res), AH_OK);
     assert_false(res.duplicate);
     assert_int_equal(res.n_deliveries, 3);
     assert_true(has_webhook(&res, w1) && has_webhook(&res, w2) && has_webhook(&res, w4));
@@ -474,7 +474,7 @@ static void test_claim_many(void **state)
     const int64_t dues[] = {0, 1, 2, 500};
     for (size_t i = 0; i < AH_ARRAY_LEN(dues); i++) /* each to a, b and off */
         assert_int_equal(publish(s, NULL, c.id, TRIG, NULL, NULL, T0 + dues[i]), 3);
-    assert_int_equal(s->ops->webhook_set_active(s, off, false, "paused", T0), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, off, false, "paused", T0), AH_OK);
 
     ah_webhook_t *wb = calloc(2, sizeof *wb);
     assert_non_null(wb);
@@ -485,7 +485,7 @@ static void test_claim_many(void **state)
     ah_strlcpy(r[2].webhook_id, off, sizeof r[2].webhook_id);
     ah_strlcpy(r[3].webhook_id, "00000000-0000-4000-8000-000000000000", sizeof r[3].webhook_id);
     const int64_t now = T0 + 10, lease = now + 60000;
-    assert_int_equal(s->ops->delivery_claim_many(s, r, 4, now, lease), AH_OK);
+    assert_int_equal(ah_store_delivery_claim_many(s, r, 4, now, lease), AH_OK);
 
     /* a: max 2, oldest due first; the third due one is next. */
     assert_int_equal(r[0].rc, AH_OK);
@@ -516,14 +516,14 @@ static void test_claim_many(void **state)
         ah_claims_free(r[i].claims, r[i].n);
 
     /* What is leased is not claimed again; a's third is still there. */
-    assert_int_equal(s->ops->delivery_claim_many(s, r, 2, now, lease), AH_OK);
+    assert_int_equal(ah_store_delivery_claim_many(s, r, 2, now, lease), AH_OK);
     assert_int_equal(r[0].n, 1);
     assert_int_equal(r[1].n, 0);
     assert_int_equal(r[1].next_due, T0 + 500);
     for (size_t i = 0; i < 2; i++)
         ah_claims_free(r[i].claims, r[i].n);
     /* No requests: nothing to do. */
-    assert_int_equal(s->ops->delivery_claim_many(s, r, 0, now, lease), AH_OK);
+    assert_int_equal(ah_store_delivery_claim_many(s, r, 0, now, lease), AH_OK);
     free(wb);
 }
 
@@ -543,7 +543,7 @@ static void test_claim(void **state)
     int64_t next = -1;
     const int64_t lease = 60000;
     /* At T0+2: the three due ones, oldest due first, with body and trigger. */
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 2, T0 + 2 + lease, 10, &cl, &n, &next),
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 2, T0 + 2 + lease, 10, &cl, &n, &next),
                      AH_OK);
     assert_int_equal(n, 3);
     assert_int_equal(next, T0 + 3);
@@ -563,14 +563,14 @@ static void test_claim(void **state)
     ah_claims_free(cl, n);
 
     /* Leased: not claimed again, and next_due skips them. */
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 2, T0 + 2 + lease, 10, &cl, &n, &next),
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 2, T0 + 2 + lease, 10, &cl, &n, &next),
                      AH_OK);
     assert_int_equal(n, 0);
     assert_null(cl);
     assert_int_equal(next, T0 + 3);
 
     /* max is respected; next_due <= now says "come back at once". */
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 10, T0 + 10 + lease, 1, &cl, &n, &next),
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 10, T0 + 10 + lease, 1, &cl, &n, &next),
                      AH_OK);
     assert_int_equal(n, 1);
     ah_delivery_t d;
@@ -579,29 +579,29 @@ static void test_claim(void **state)
     assert_int_equal(next, T0 + 4);
     ah_claims_free(cl, n);
     /* max 0 claims nothing but still answers next_due; next_due may be NULL. */
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 10, T0 + 10 + lease, 0, &cl, &n, &next),
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 10, T0 + 10 + lease, 0, &cl, &n, &next),
                      AH_OK);
     assert_int_equal(n, 0);
     assert_int_equal(next, T0 + 4);
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 10, T0 + 10 + lease, 5, &cl, &n, NULL),
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 10, T0 + 10 + lease, 5, &cl, &n, NULL),
                      AH_OK);
     assert_int_equal(n, 1); /* T0+4 */
     ah_claims_free(cl, n);
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 10, T0 + 10 + lease, 5, &cl, &n, &next),
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 10, T0 + 10 + lease, 5, &cl, &n, &next),
                      AH_OK);
     assert_int_equal(n, 0);
     assert_int_equal(next, T0 + 1000); /* only the future one is unleased */
 
     /* The first lease expires: another dispatcher takes those over. */
     int64_t later = T0 + 2 + lease + 1;
-    assert_int_equal(s->ops->delivery_claim(s, w, later, later + lease, 3, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, later, later + lease, 3, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++)
         assert_string_equal(cl[i].delivery_id, first_ids[i]);
     ah_claims_free(cl, n);
     assert_int_equal(next, T0 + 1000); /* T0+3 and T0+4 are still held */
     /* The rest that is free: T0+1000 only. */
-    assert_int_equal(s->ops->delivery_claim(s, w, later, later + lease, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, later, later + lease, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 1);
     assert_int_equal(next, 0);
     ah_claims_free(cl, n);
@@ -610,14 +610,14 @@ static void test_claim(void **state)
     char w2[AH_ID_SIZE];
     new_webhook(s, w2, c.id, TRIG2, NULL, NULL);
     assert_int_equal(publish(s, NULL, c.id, TRIG2, NULL, NULL, T0), 1);
-    assert_int_equal(s->ops->webhook_set_active(s, w2, false, "manual", T0), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, w2, false, "manual", T0), AH_OK);
     next = -1;
-    assert_int_equal(s->ops->delivery_claim(s, w2, T0 + 5, T0 + lease, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w2, T0 + 5, T0 + lease, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 0);
     assert_int_equal(next, 0);
     char missing[AH_ID_SIZE];
     ah_uuid_v4(missing);
-    assert_int_equal(s->ops->delivery_claim(s, missing, T0, T0 + lease, 10, &cl, &n, &next),
+    assert_int_equal(ah_store_delivery_claim(s, missing, T0, T0 + lease, 10, &cl, &n, &next),
                      AH_ENOTFOUND);
     assert_null(cl);
 }
@@ -634,7 +634,7 @@ static void test_record(void **state)
     ah_claim_t *cl = NULL;
     size_t n = 0;
     int64_t next;
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 10, T0 + 70000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 10, T0 + 70000, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 4);
     char ok[AH_ID_SIZE], retry[AH_ID_SIZE], fail[AH_ID_SIZE], cancel[AH_ID_SIZE];
     ah_strlcpy(ok, cl[0].delivery_id, sizeof ok);
@@ -647,7 +647,7 @@ static void test_record(void **state)
     ah_attempt_result_t r[4];
     r[0] = result(retry, 1, T0 + 100, AH_OUTCOME_RETRY, 503, "HTTP 503", T0 + 5100);
     r[1] = result(fail, 8, T0 + 200, AH_OUTCOME_FAILED, 0, "connection refused", 0);
-    assert_int_equal(s->ops->delivery_record(s, r, 2), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 2), AH_OK);
     ah_webhook_t wh;
     get_webhook(s, w, &wh);
     assert_int_equal(wh.failing_since, T0 + 100);
@@ -673,19 +673,19 @@ static void test_record(void **state)
     new_webhook(s, w2, c.id, TRIG2, NULL, NULL);
     char ev2[AH_ID_SIZE];
     assert_int_equal(publish(s, ev2, c.id, TRIG2, NULL, NULL, T0), 1);
-    assert_int_equal(s->ops->delivery_claim(s, w2, T0 + 10, T0 + 70000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w2, T0 + 10, T0 + 70000, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 1);
     char gone[AH_ID_SIZE];
     ah_strlcpy(gone, cl[0].delivery_id, sizeof gone);
     ah_claims_free(cl, n);
-    assert_int_equal(s->ops->webhook_deregister(s, w2, "crm", T0 + 20), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, w2, "crm", T0 + 20), AH_OK);
     /* ... and stays cancelled when the in-flight attempt comes back; the attempt is kept. */
     r[0] = result(gone, 1, T0 + 300, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
     r[1] = result(ok, 1, T0 + 400, AH_OUTCOME_SUCCEEDED, 204, NULL, 0);
-    assert_int_equal(s->ops->delivery_record(s, r, 2), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 2), AH_OK);
     ah_attempt_t *att = NULL;
     size_t n_att = 0;
-    assert_int_equal(s->ops->delivery_get(s, gone, &d, &att, &n_att), AH_OK);
+    assert_int_equal(ah_store_delivery_get(s, gone, &d, &att, &n_att), AH_OK);
     assert_int_equal(d.status, AH_DLV_CANCELLED);
     assert_int_equal(d.attempts, 1);
     assert_int_equal(d.lease_until, 0);
@@ -703,13 +703,13 @@ static void test_record(void **state)
     /* A second failure starts a new streak; a third keeps its start. */
     r[0] = result(retry, 2, T0 + 6000, AH_OUTCOME_RETRY, 500, "HTTP 500", T0 + 9000);
     r[1] = result(cancel, 1, T0 + 6100, AH_OUTCOME_RETRY, 500, "HTTP 500", T0 + 9000);
-    assert_int_equal(s->ops->delivery_record(s, r, 2), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 2), AH_OK);
     get_webhook(s, w, &wh);
     assert_int_equal(wh.failing_since, T0 + 6000);
 
     /* A stale retry for a delivery that already succeeded leaves it succeeded. */
     r[0] = result(ok, 2, T0 + 6200, AH_OUTCOME_RETRY, 500, "HTTP 500", T0 + 9999);
-    assert_int_equal(s->ops->delivery_record(s, r, 1), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 1), AH_OK);
     get_delivery(s, ok, &d);
     assert_int_equal(d.status, AH_DLV_SUCCEEDED);
     assert_int_equal(d.attempts, 2);
@@ -718,7 +718,7 @@ static void test_record(void **state)
     /* 410 Gone disables the webhook with the reason; it keeps failing_since. */
     r[0] = result(retry, 3, T0 + 9000, AH_OUTCOME_FAILED, 410, "HTTP 410", 0);
     ah_strlcpy(r[0].disable_reason, "endpoint answered 410 Gone", sizeof r[0].disable_reason);
-    assert_int_equal(s->ops->delivery_record(s, r, 1), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 1), AH_OK);
     get_webhook(s, w, &wh);
     assert_false(wh.is_active);
     assert_string_equal(wh.disabled_reason, "endpoint answered 410 Gone");
@@ -727,18 +727,18 @@ static void test_record(void **state)
     /* A later reason does not overwrite the first. */
     r[0] = result(cancel, 2, T0 + 9100, AH_OUTCOME_FAILED, 0, "timeout", 0);
     ah_strlcpy(r[0].disable_reason, "failing for 5 days", sizeof r[0].disable_reason);
-    assert_int_equal(s->ops->delivery_record(s, r, 1), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 1), AH_OK);
     get_webhook(s, w, &wh);
     assert_string_equal(wh.disabled_reason, "endpoint answered 410 Gone");
     /* A deregistered webhook is not "disabled" over its deregistration. */
     r[0] = result(gone, 2, T0 + 9200, AH_OUTCOME_FAILED, 410, "HTTP 410", 0);
     ah_strlcpy(r[0].disable_reason, "endpoint answered 410 Gone", sizeof r[0].disable_reason);
-    assert_int_equal(s->ops->delivery_record(s, r, 1), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 1), AH_OK);
     get_webhook(s, w2, &wh);
     assert_string_equal(wh.disabled_reason, "deregistered");
 
     /* All attempts of one delivery, oldest first, with error and response head. */
-    assert_int_equal(s->ops->delivery_get(s, retry, &d, &att, &n_att), AH_OK);
+    assert_int_equal(ah_store_delivery_get(s, retry, &d, &att, &n_att), AH_OK);
     assert_int_equal(d.status, AH_DLV_FAILED);
     assert_int_equal(d.attempts, 3);
     assert_int_equal(d.last_status_code, 410);
@@ -754,18 +754,18 @@ static void test_record(void **state)
     free(att);
 
     /* Nothing to record is fine; an unknown delivery is skipped, the rest kept. */
-    assert_int_equal(s->ops->delivery_record(s, NULL, 0), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, NULL, 0), AH_OK);
     char missing[AH_ID_SIZE];
     ah_uuid_v4(missing);
     int64_t before = q_int(s, "SELECT count(*) FROM attempts");
     r[0] = result(missing, 1, T0, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
     r[1] = result(cancel, 3, T0 + 9300, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
-    assert_int_equal(s->ops->delivery_record(s, r, 2), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 2), AH_OK);
     assert_int_equal(q_int(s, "SELECT count(*) FROM attempts"), before + 1);
     /* A bad outcome rolls the whole batch back. */
     r[0] = result(cancel, 4, T0 + 9400, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
     r[1] = result(cancel, 5, T0 + 9500, (ah_outcome_t)42, 200, NULL, 0);
-    assert_int_equal(s->ops->delivery_record(s, r, 2), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_record(s, r, 2), AH_EINVAL);
     assert_int_equal(q_int(s, "SELECT count(*) FROM attempts"), before + 1);
 }
 
@@ -781,7 +781,7 @@ static void test_release(void **state)
     ah_claim_t *cl = NULL;
     size_t n = 0;
     int64_t next;
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 4);
     char ids[2][AH_ID_SIZE];
     ah_strlcpy(ids[0], cl[1].delivery_id, AH_ID_SIZE);
@@ -789,21 +789,21 @@ static void test_release(void **state)
     ah_claims_free(cl, n);
 
     /* Handing two back makes exactly those two claimable again. */
-    assert_int_equal(s->ops->delivery_release(s, (const char(*)[AH_ID_SIZE])ids, 2), AH_OK);
-    assert_int_equal(s->ops->delivery_release(s, NULL, 0), AH_OK);
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_release(s, (const char(*)[AH_ID_SIZE])ids, 2), AH_OK);
+    assert_int_equal(ah_store_delivery_release(s, NULL, 0), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 2);
     assert_string_equal(cl[0].delivery_id, ids[0]);
     assert_string_equal(cl[1].delivery_id, ids[1]);
     assert_int_equal(cl[0].attempts, 0);
     ah_claims_free(cl, n);
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 0);
 
     /* release_all: everything is claimable again. */
-    assert_int_equal(s->ops->delivery_release_all(s), AH_OK);
+    assert_int_equal(ah_store_delivery_release_all(s), AH_OK);
     assert_int_equal(q_int(s, "SELECT count(*) FROM deliveries WHERE lease_until <> 0"), 0);
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 4);
     ah_claims_free(cl, n);
 }
@@ -833,7 +833,7 @@ static size_t page_all(ah_store_t *s, ah_delivery_filter_t f, size_t limit, ah_d
         f.cursor = cursor;
         ah_delivery_t *page = NULL;
         size_t n = 0;
-        assert_int_equal(s->ops->delivery_list(s, &f, &page, &n, next), AH_OK);
+        assert_int_equal(ah_store_delivery_list(s, &f, &page, &n, next), AH_OK);
         assert_true(n <= limit);
         assert_true(total + n <= PAGE_TOTAL * 2);
         if (next[0])
@@ -883,13 +883,13 @@ static void test_list_paging(void **state)
     ah_claim_t *cl = NULL;
     size_t n = 0;
     int64_t next;
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 100, T0 + 60000, 9, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 100, T0 + 60000, 9, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 9);
     ah_attempt_result_t r[9];
     for (size_t i = 0; i < n; i++)
         r[i] = result(cl[i].delivery_id, 1, T0 + 200, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
     ah_claims_free(cl, n);
-    assert_int_equal(s->ops->delivery_record(s, r, 9), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 9), AH_OK);
     ah_delivery_t *all = NULL;
     ah_delivery_filter_t f = {.webhook_id = w, .status = AH_DLV_SUCCEEDED};
     assert_int_equal(page_all(s, f, 4, &all), 9);
@@ -946,7 +946,7 @@ static void test_list_bad_input(void **state)
     };
     for (size_t i = 0; i < AH_ARRAY_LEN(bad); i++) {
         ah_delivery_filter_t f = {.webhook_id = w, .status = -1, .cursor = bad[i], .limit = 10};
-        assert_int_equal(s->ops->delivery_list(s, &f, &list, &n, next), AH_EINVAL);
+        assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, next), AH_EINVAL);
         assert_null(list);
         assert_int_equal(n, 0);
         assert_string_equal(next, "");
@@ -956,36 +956,36 @@ static void test_list_bad_input(void **state)
                               .status = -1,
                               .limit = 10,
                               .cursor = "-5_5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f"};
-    assert_int_equal(s->ops->delivery_list(s, &f, &list, &n, next), AH_OK);
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, next), AH_OK);
     assert_int_equal(n, 0);
     free(list);
 
     /* Exactly one of webhook / event; limit 1..500; a known status. */
     ah_delivery_filter_t both = {.webhook_id = w, .event_id = w, .status = -1, .limit = 10};
-    assert_int_equal(s->ops->delivery_list(s, &both, &list, &n, next), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_list(s, &both, &list, &n, next), AH_EINVAL);
     ah_delivery_filter_t neither = {.webhook_id = "", .status = -1, .limit = 10};
-    assert_int_equal(s->ops->delivery_list(s, &neither, &list, &n, next), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_list(s, &neither, &list, &n, next), AH_EINVAL);
     f = (ah_delivery_filter_t){.webhook_id = w, .status = -1, .limit = 0};
-    assert_int_equal(s->ops->delivery_list(s, &f, &list, &n, next), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, next), AH_EINVAL);
     f.limit = 501;
-    assert_int_equal(s->ops->delivery_list(s, &f, &list, &n, next), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, next), AH_EINVAL);
     f.limit = 500;
     f.status = 4;
-    assert_int_equal(s->ops->delivery_list(s, &f, &list, &n, next), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, next), AH_EINVAL);
     f.status = -2;
-    assert_int_equal(s->ops->delivery_list(s, &f, &list, &n, next), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, next), AH_EINVAL);
 
     /* Unknown ids list nothing; delivery_get says not found. */
     char missing[AH_ID_SIZE];
     ah_uuid_v4(missing);
     f = (ah_delivery_filter_t){.webhook_id = missing, .status = -1, .limit = 10};
-    assert_int_equal(s->ops->delivery_list(s, &f, &list, &n, next), AH_OK);
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, next), AH_OK);
     assert_int_equal(n, 0);
     free(list);
     ah_delivery_t d;
     ah_attempt_t *att = (ah_attempt_t *)&att;
     size_t n_att = 7;
-    assert_int_equal(s->ops->delivery_get(s, missing, &d, &att, &n_att), AH_ENOTFOUND);
+    assert_int_equal(ah_store_delivery_get(s, missing, &d, &att, &n_att), AH_ENOTFOUND);
     assert_null(att);
     assert_int_equal(n_att, 0);
 }
@@ -1005,7 +1005,7 @@ static void test_retry_recover_rotate(void **state)
     ah_claim_t *cl = NULL;
     size_t n = 0;
     int64_t next;
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 100, T0 + 60000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 100, T0 + 60000, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 5);
     char ids[5][AH_ID_SIZE];
     ah_attempt_result_t r[5];
@@ -1016,11 +1016,11 @@ static void test_retry_recover_rotate(void **state)
                       i == 4 ? 200 : 500, i == 4 ? NULL : "HTTP 500", 0);
     }
     ah_claims_free(cl, n);
-    assert_int_equal(s->ops->delivery_record(s, r, 5), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 5), AH_OK);
 
     /* Retry of a succeeded delivery: pending, due now, attempts kept. */
     char wid[AH_ID_SIZE] = "";
-    assert_int_equal(s->ops->delivery_retry(s, ids[4], T0 + 1000, wid), AH_OK);
+    assert_int_equal(ah_store_delivery_retry(s, ids[4], T0 + 1000, wid), AH_OK);
     assert_string_equal(wid, w);
     ah_delivery_t d;
     get_delivery(s, ids[4], &d);
@@ -1031,20 +1031,20 @@ static void test_retry_recover_rotate(void **state)
     assert_int_equal(d.lease_until, 0);
     char missing[AH_ID_SIZE];
     ah_uuid_v4(missing);
-    assert_int_equal(s->ops->delivery_retry(s, missing, T0, wid), AH_ENOTFOUND);
+    assert_int_equal(ah_store_delivery_retry(s, missing, T0, wid), AH_ENOTFOUND);
     /* A pending delivery in flight keeps its lease (it is being sent right now). */
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 1000, T0 + 61000, 10, &cl, &n, &next),
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 1000, T0 + 61000, 10, &cl, &n, &next),
                      AH_OK);
     assert_int_equal(n, 1);
     ah_claims_free(cl, n);
-    assert_int_equal(s->ops->delivery_retry(s, ids[4], T0 + 1001, NULL), AH_OK);
+    assert_int_equal(ah_store_delivery_retry(s, ids[4], T0 + 1001, NULL), AH_OK);
     get_delivery(s, ids[4], &d);
     assert_int_equal(d.lease_until, T0 + 61000);
     assert_int_equal(d.next_attempt_at, T0 + 1001);
 
     /* Recover the failures created at or after T0+20: two of four (T0+20, T0+30). */
     size_t requeued = 99;
-    assert_int_equal(s->ops->webhook_recover(s, w, T0 + 20, T0 + 2000, &requeued), AH_OK);
+    assert_int_equal(ah_store_webhook_recover(s, w, T0 + 20, T0 + 2000, &requeued), AH_OK);
     assert_int_equal(requeued, 2);
     for (size_t i = 0; i < 4; i++) {
         get_delivery(s, ids[i], &d);
@@ -1055,19 +1055,19 @@ static void test_retry_recover_rotate(void **state)
             assert_int_equal(d.status, AH_DLV_FAILED);
         }
     }
-    assert_int_equal(s->ops->webhook_recover(s, w, T0 + 20, T0 + 2000, &requeued), AH_OK);
+    assert_int_equal(ah_store_webhook_recover(s, w, T0 + 20, T0 + 2000, &requeued), AH_OK);
     assert_int_equal(requeued, 0);
-    assert_int_equal(s->ops->webhook_recover(s, w, 0, T0 + 3000, NULL), AH_OK);
+    assert_int_equal(ah_store_webhook_recover(s, w, 0, T0 + 3000, NULL), AH_OK);
     get_delivery(s, ids[0], &d);
     assert_int_equal(d.status, AH_DLV_PENDING);
-    assert_int_equal(s->ops->webhook_recover(s, missing, 0, T0, &requeued), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_recover(s, missing, 0, T0, &requeued), AH_ENOTFOUND);
 
     /* Rotate: the old secret is kept until prev_until. */
     ah_webhook_t wh;
     get_webhook(s, w, &wh);
     char old[AH_SECRET_MAX];
     ah_strlcpy(old, wh.secret, sizeof old);
-    assert_int_equal(s->ops->webhook_rotate_secret(s, w, "whsec_bmV3c2VjcmV0bmV3c2VjcmV0",
+    assert_int_equal(ah_store_webhook_rotate_secret(s, w, "whsec_bmV3c2VjcmV0bmV3c2VjcmV0",
                                                    T0 + 86400000, T0 + 5),
                      AH_OK);
     get_webhook(s, w, &wh);
@@ -1075,22 +1075,22 @@ static void test_retry_recover_rotate(void **state)
     assert_string_equal(wh.prev_secret, old);
     assert_int_equal(wh.prev_secret_until, T0 + 86400000);
     assert_int_equal(wh.updated_at, T0 + 5);
-    assert_int_equal(s->ops->webhook_rotate_secret(s, missing, "whsec_eA==", T0, T0), AH_ENOTFOUND);
-    assert_int_equal(s->ops->webhook_rotate_secret(s, w, "", T0, T0), AH_EINVAL);
+    assert_int_equal(ah_store_webhook_rotate_secret(s, missing, "whsec_eA==", T0, T0), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_rotate_secret(s, w, "", T0, T0), AH_EINVAL);
     char huge[AH_SECRET_MAX + 8];
     memset(huge, 'k', sizeof huge - 1);
     huge[sizeof huge - 1] = '\0';
-    assert_int_equal(s->ops->webhook_rotate_secret(s, w, huge, T0, T0), AH_ETOOBIG);
-    assert_int_equal(s->ops->webhook_deregister(s, w, "crm", T0 + 6), AH_OK);
-    assert_int_equal(s->ops->webhook_rotate_secret(s, w, "whsec_eA==", T0, T0), AH_ENOTFOUND);
-    assert_int_equal(s->ops->webhook_recover(s, w, 0, T0, &requeued), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_rotate_secret(s, w, huge, T0, T0), AH_ETOOBIG);
+    assert_int_equal(ah_store_webhook_deregister(s, w, "crm", T0 + 6), AH_OK);
+    assert_int_equal(ah_store_webhook_rotate_secret(s, w, "whsec_eA==", T0, T0), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_recover(s, w, 0, T0, &requeued), AH_ENOTFOUND);
 }
 
 static void test_stats(void **state)
 {
     ah_store_t *s = *state;
     ah_delivery_stats_t st;
-    assert_int_equal(s->ops->delivery_stats(s, &st), AH_OK);
+    assert_int_equal(ah_store_delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 0);
     assert_int_equal(st.oldest_pending_created_at, 0);
 
@@ -1102,7 +1102,7 @@ static void test_stats(void **state)
     const int64_t dues[] = {30, 10, 20};
     for (size_t i = 0; i < AH_ARRAY_LEN(dues); i++)
         assert_int_equal(publish(s, NULL, c.id, TRIG, NULL, NULL, T0 + dues[i]), 2);
-    assert_int_equal(s->ops->delivery_stats(s, &st), AH_OK);
+    assert_int_equal(ah_store_delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 6);
     assert_int_equal(st.oldest_pending_created_at, T0 + 10);
 
@@ -1110,19 +1110,19 @@ static void test_stats(void **state)
     ah_claim_t *cl = NULL;
     size_t n = 0;
     int64_t next;
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 100, T0 + 60000, 2, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 100, T0 + 60000, 2, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(s->ops->delivery_stats(s, &st), AH_OK);
+    assert_int_equal(ah_store_delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 6);
     ah_attempt_result_t r =
         result(cl[0].delivery_id, 1, T0 + 100, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
     ah_claims_free(cl, n);
-    assert_int_equal(s->ops->delivery_record(s, &r, 1), AH_OK);
-    assert_int_equal(s->ops->delivery_stats(s, &st), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, &r, 1), AH_OK);
+    assert_int_equal(ah_store_delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 5);
     assert_int_equal(st.oldest_pending_created_at, T0 + 10); /* w2's is still there */
-    assert_int_equal(s->ops->webhook_deregister(s, w2, "crm", T0), AH_OK);
-    assert_int_equal(s->ops->delivery_stats(s, &st), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, w2, "crm", T0), AH_OK);
+    assert_int_equal(ah_store_delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 2);
     assert_int_equal(st.oldest_pending_created_at, T0 + 20);
 }
@@ -1140,7 +1140,7 @@ static void test_due_webhooks(void **state)
     ah_store_t *s = *state;
     ah_due_t *due = NULL;
     size_t n = 99;
-    assert_int_equal(s->ops->delivery_due_webhooks(s, &due, &n), AH_OK);
+    assert_int_equal(ah_store_delivery_due_webhooks(s, &due, &n), AH_OK);
     assert_int_equal(n, 0);
     free(due);
 
@@ -1162,22 +1162,22 @@ static void test_due_webhooks(void **state)
     ah_claim_t *cl = NULL;
     size_t nc = 0;
     int64_t next;
-    assert_int_equal(s->ops->delivery_claim(s, w[0], T0 + 3, T0 + 60000, 1, &cl, &nc, &next),
+    assert_int_equal(ah_store_delivery_claim(s, w[0], T0 + 3, T0 + 60000, 1, &cl, &nc, &next),
                      AH_OK);
     assert_int_equal(nc, 1);
     ah_claims_free(cl, nc);
-    assert_int_equal(s->ops->webhook_set_active(s, w[1], false, "manual", T0), AH_OK);
-    assert_int_equal(s->ops->webhook_deregister(s, w[2], "crm", T0), AH_OK);
-    assert_int_equal(s->ops->delivery_claim(s, w[3], T0 + 1000, T0 + 60000, 10, &cl, &nc, &next),
+    assert_int_equal(ah_store_webhook_set_active(s, w[1], false, "manual", T0), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, w[2], "crm", T0), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w[3], T0 + 1000, T0 + 60000, 10, &cl, &nc, &next),
                      AH_OK);
     assert_int_equal(nc, 3);
     ah_attempt_result_t r[3];
     for (size_t i = 0; i < nc; i++)
         r[i] = result(cl[i].delivery_id, 1, T0 + 1000, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
     ah_claims_free(cl, nc);
-    assert_int_equal(s->ops->delivery_record(s, r, 3), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, 3), AH_OK);
 
-    assert_int_equal(s->ops->delivery_due_webhooks(s, &due, &n), AH_OK);
+    assert_int_equal(ah_store_delivery_due_webhooks(s, &due, &n), AH_OK);
     assert_int_equal(n, 3);
     assert_true(due_has(due, n, w[0], T0 + 3));
     assert_true(due_has(due, n, w[4], T0 + 403));
@@ -1187,8 +1187,8 @@ static void test_due_webhooks(void **state)
     free(due);
 
     /* Re-enabled, w[1] shows up again. */
-    assert_int_equal(s->ops->webhook_set_active(s, w[1], true, NULL, T0), AH_OK);
-    assert_int_equal(s->ops->delivery_due_webhooks(s, &due, &n), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(s, w[1], true, NULL, T0), AH_OK);
+    assert_int_equal(ah_store_delivery_due_webhooks(s, &due, &n), AH_OK);
     assert_int_equal(n, 4);
     assert_true(due_has(due, n, w[1], T0 + 103));
     free(due);
@@ -1336,7 +1336,7 @@ static void test_migration_from_v1(void **state)
     ah_attempt_t *at = NULL;
     size_t n_at = 0;
     assert_int_equal(
-        s->ops->delivery_get(s, "6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80", &d, &at, &n_at), AH_OK);
+        ah_store_delivery_get(s, "6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80", &d, &at, &n_at), AH_OK);
     assert_int_equal(n_at, 1);
     assert_int_equal(at[0].status_code, 503);
     assert_int_equal(at[0].duration_ms, 12);
@@ -1344,17 +1344,17 @@ static void test_migration_from_v1(void **state)
     assert_string_equal(at[0].response_head, "busy");
     free(at);
     ah_delivery_stats_t st;
-    assert_int_equal(s->ops->delivery_stats(s, &st), AH_OK);
+    assert_int_equal(ah_store_delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 1);
     ah_due_t *due = NULL;
     size_t n = 0;
-    assert_int_equal(s->ops->delivery_due_webhooks(s, &due, &n), AH_OK);
+    assert_int_equal(ah_store_delivery_due_webhooks(s, &due, &n), AH_OK);
     assert_int_equal(n, 1);
     assert_string_equal(due[0].webhook_id, w);
     free(due);
     ah_claim_t *cl = NULL;
     int64_t next;
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 1, T0 + 60000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 1, T0 + 60000, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 1);
     assert_string_equal(cl[0].delivery_id, "6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80");
     assert_string_equal(cl[0].data, "{\"old\":true}");
@@ -1366,7 +1366,7 @@ static void test_migration_from_v1(void **state)
     /* Reopening migrates nothing more. */
     s = open_file(t);
     assert_int_equal(side_int(t->path, "PRAGMA user_version"), latest);
-    assert_int_equal(s->ops->delivery_stats(s, &st), AH_OK);
+    assert_int_equal(ah_store_delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 2);
     ah_store_close(s);
 }
@@ -1404,7 +1404,7 @@ static void *publisher(void *arg)
         snprintf(key, sizeof key, "p%d-%d", wk->index, i / 2); /* every other one is a repeat */
         fill_event(&ev, k->community_id, TRIG, NULL, NULL, key, "{\"load\":1}", ah_now_ms());
         ah_publish_result_t res;
-        int rc = k->s->ops->event_publish(k->s, &ev, &res);
+        int rc = ah_store_event_publish(k->s, &ev, &res);
         if (rc != AH_OK || res.duplicate != (i % 2 == 1) || res.n_deliveries != N_HOOKS)
             wk->failures++;
         else if (!res.duplicate)
@@ -1439,7 +1439,7 @@ static void *claimer(void *arg)
         bool finished = publishers_done(k); /* read before looking, so nothing is missed */
         ah_due_t *due = NULL;
         size_t n_due = 0;
-        if (k->s->ops->delivery_due_webhooks(k->s, &due, &n_due) != AH_OK)
+        if (ah_store_delivery_due_webhooks(k->s, &due, &n_due) != AH_OK)
             wk->failures++;
         size_t claimed = 0;
         for (size_t i = 0; i < n_due; i++) {
@@ -1447,7 +1447,7 @@ static void *claimer(void *arg)
             ah_claim_t *cl = NULL;
             size_t n = 0;
             int64_t next;
-            if (k->s->ops->delivery_claim(k->s, due[i].webhook_id, now, now + 600000, 64, &cl, &n,
+            if (ah_store_delivery_claim(k->s, due[i].webhook_id, now, now + 600000, 64, &cl, &n,
                                           &next) != AH_OK) {
                 wk->failures++;
                 continue;
@@ -1457,7 +1457,7 @@ static void *claimer(void *arg)
                     wk->failures++;
                 batch[j] = result(cl[j].delivery_id, 1, now, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
             }
-            if (n && k->s->ops->delivery_record(k->s, batch, n) != AH_OK)
+            if (n && ah_store_delivery_record(k->s, batch, n) != AH_OK)
                 wk->failures++;
             wk->done += n;
             claimed += n;
@@ -1511,7 +1511,7 @@ static void concurrent_flow(ah_store_t *s)
                               " GROUP BY delivery_id HAVING count(*) > 1) AS dup"),
                      0);
     ah_delivery_stats_t st;
-    assert_int_equal(s->ops->delivery_stats(s, &st), AH_OK);
+    assert_int_equal(ah_store_delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 0);
 }
 
@@ -1536,7 +1536,7 @@ static void *mixed_publisher(void *arg)
         ah_event_t ev;
         fill_event(&ev, bad ? orphan : m->community_id, TRIG, NULL, NULL, NULL, "{\"m\":1}", T0);
         ah_publish_result_t res;
-        int rc = m->s->ops->event_publish(m->s, &ev, &res);
+        int rc = ah_store_event_publish(m->s, &ev, &res);
         if (bad ? rc == AH_ENOTFOUND : rc == AH_OK && !strcmp(res.event_id, ev.id))
             bad ? m->bad++ : m->good++;
         else

@@ -110,7 +110,7 @@ static void new_community(ah_store_t *s, ah_community_t *c)
     ah_uuid_v4(c->id);
     ah_strlcpy(c->name, "Acme", sizeof c->name);
     c->created_at = T0;
-    assert_int_equal(s->ops->community_create(s, c), AH_OK);
+    assert_int_equal(ah_store_community_create(s, c), AH_OK);
 }
 
 static void fill_webhook(ah_webhook_t *w, const char *community_id, const char *url)
@@ -139,7 +139,7 @@ static void new_webhook(ah_store_t *s, const char *community_id, char id[AH_ID_S
     snprintf(url, sizeof url, "https://example.com/%s", id);
     fill_webhook(w, community_id, url);
     bool existed = true;
-    assert_int_equal(s->ops->webhook_register(s, w, &w[1], &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(s, w, &w[1], &existed), AH_OK);
     assert_false(existed);
     ah_strlcpy(id, w->id, AH_ID_SIZE);
     free(w);
@@ -162,7 +162,7 @@ static void publish(ah_store_t *s, const char *community_id, int64_t at)
     ah_event_t ev;
     fill_event(&ev, community_id, NULL, at);
     ah_publish_result_t res;
-    assert_int_equal(s->ops->event_publish(s, &ev, &res), AH_OK);
+    assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK);
     free(res.webhook_ids);
 }
 
@@ -259,7 +259,7 @@ static void test_migrations_once(void **state)
     /* Opening again applies nothing and keeps the data. */
     s = open_dsn(f->dsn);
     ah_community_t got;
-    assert_int_equal(s->ops->community_get(s, c.id, &got), AH_OK);
+    assert_int_equal(ah_store_community_get(s, c.id, &got), AH_OK);
     ah_store_close(s);
     assert_int_equal(tb_pg_int(f->dsn, "SELECT count(*) FROM schema_migrations"), latest);
 }
@@ -300,7 +300,7 @@ static void test_concurrent_open_migrates_once(void **state)
     pthread_barrier_destroy(&start);
     for (int i = 0; i < N_OPENERS; i++) {
         assert_int_equal(o[i].rc, AH_OK);
-        assert_int_equal(o[i].s->ops->ping(o[i].s), AH_OK);
+        assert_int_equal(ah_store_ping(o[i].s), AH_OK);
         ah_store_close(o[i].s);
     }
     assert_int_equal(tb_pg_int(f->dsn, "SELECT count(*) FROM schema_migrations"),
@@ -347,7 +347,7 @@ static void *claim_thread(void *arg)
         ah_claim_t *cl = NULL;
         size_t n = 0;
         int64_t next;
-        if (k->s->ops->delivery_claim(k->s, k->webhook_id, now, now + LEASE, CLAIM_BATCH, &cl, &n,
+        if (ah_store_delivery_claim(k->s, k->webhook_id, now, now + LEASE, CLAIM_BATCH, &cl, &n,
                                       &next) != AH_OK) {
             k->failures++;
             break;
@@ -357,7 +357,7 @@ static void *claim_thread(void *arg)
             ah_strlcpy(k->ids[k->n++], cl[i].delivery_id, AH_ID_SIZE);
             batch[i] = success(cl[i].delivery_id, now);
         }
-        if (n && k->s->ops->delivery_record(k->s, batch, n) != AH_OK)
+        if (n && ah_store_delivery_record(k->s, batch, n) != AH_OK)
             k->failures++;
         ah_claims_free(cl, n);
     }
@@ -435,33 +435,33 @@ static void test_lease_takeover(void **state)
     ah_claim_t *cl = NULL;
     size_t n = 0;
     int64_t next;
-    assert_int_equal(a->ops->delivery_claim(a, w, T0 + 10, T0 + 1000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(a, w, T0 + 10, T0 + 1000, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 3);
     char held[AH_ID_SIZE];
     ah_strlcpy(held, cl[0].delivery_id, sizeof held);
     ah_claims_free(cl, n);
     /* While the lease runs, B gets nothing. */
-    assert_int_equal(b->ops->delivery_claim(b, w, T0 + 999, T0 + 2000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(b, w, T0 + 999, T0 + 2000, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 0);
     assert_null(cl);
     /* After it, B takes them over, in due order, and delivers. */
-    assert_int_equal(b->ops->delivery_claim(b, w, T0 + 1001, T0 + 70000, 10, &cl, &n, &next),
+    assert_int_equal(ah_store_delivery_claim(b, w, T0 + 1001, T0 + 70000, 10, &cl, &n, &next),
                      AH_OK);
     assert_int_equal(n, 3);
     assert_string_equal(cl[0].delivery_id, held);
     ah_attempt_result_t r = success(cl[0].delivery_id, T0 + 1002);
     ah_claims_free(cl, n);
-    assert_int_equal(b->ops->delivery_record(b, &r, 1), AH_OK);
+    assert_int_equal(ah_store_delivery_record(b, &r, 1), AH_OK);
     /* A's late result (it was not dead after all) does not undo B's. */
     r = success(held, T0 + 1003);
     r.outcome = AH_OUTCOME_RETRY;
     r.next_attempt_at = T0 + 9000;
-    assert_int_equal(a->ops->delivery_record(a, &r, 1), AH_OK);
+    assert_int_equal(ah_store_delivery_record(a, &r, 1), AH_OK);
     ah_delivery_t d;
-    assert_int_equal(a->ops->delivery_get(a, held, &d, NULL, NULL), AH_OK);
+    assert_int_equal(ah_store_delivery_get(a, held, &d, NULL, NULL), AH_OK);
     assert_int_equal(d.status, AH_DLV_SUCCEEDED);
     /* Starting a node clears nothing: leases only expire (the store is shared). */
-    assert_true(a->ops->shared);
+    assert_true(ah_store_shared(a));
     ah_store_close(b);
 }
 
@@ -479,7 +479,7 @@ static void test_record_large_batch(void **state)
     ah_claim_t *cl = NULL;
     size_t got = 0;
     int64_t next;
-    assert_int_equal(s->ops->delivery_claim(s, w, T0 + 1000, T0 + LEASE, n, &cl, &got, &next),
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 1000, T0 + LEASE, n, &cl, &got, &next),
                      AH_OK);
     assert_int_equal(got, n);
     ah_attempt_result_t *r = calloc(n + 1, sizeof *r);
@@ -492,7 +492,7 @@ static void test_record_large_batch(void **state)
         r[i].next_attempt_at = T0 + 5000;
     }
     ah_claims_free(cl, got);
-    assert_int_equal(s->ops->delivery_record(s, r, n + 1), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, r, n + 1), AH_OK);
     free(r);
     const char *dsn = tb_dsn_of(s);
     assert_int_equal(tb_pg_int(dsn, "SELECT count(*) FROM attempts"), (int64_t)n);
@@ -504,7 +504,7 @@ static void test_record_large_batch(void **state)
     assert_int_equal(ok + again, (int64_t)n);
     assert_true(ok > 0 && again > 0);
     /* The store still works normally afterwards (the pipeline was left cleanly). */
-    assert_int_equal(s->ops->ping(s), AH_OK);
+    assert_int_equal(ah_store_ping(s), AH_OK);
 }
 
 #define N_PUBLISHERS 8
@@ -529,7 +529,7 @@ static void *keyed_thread(void *arg)
         fill_event(&ev, k->community_id, key, T0 + i);
         ah_publish_result_t res;
         pthread_barrier_wait(k->start); /* every thread publishes key i at once */
-        if (k->s->ops->event_publish(k->s, &ev, &res) != AH_OK || res.n_deliveries != 1) {
+        if (ah_store_event_publish(k->s, &ev, &res) != AH_OK || res.n_deliveries != 1) {
             k->failures++;
             continue;
         }
@@ -578,9 +578,9 @@ static void test_idempotency_across_handles(void **state)
     fill_webhook(&w1, c.id, "https://example.com/same");
     fill_webhook(&w2, c.id, "https://example.com/same");
     bool existed = true;
-    assert_int_equal(a->ops->webhook_register(a, &w1, &out, &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(a, &w1, &out, &existed), AH_OK);
     assert_false(existed);
-    assert_int_equal(b->ops->webhook_register(b, &w2, &out, &existed), AH_OK);
+    assert_int_equal(ah_store_webhook_register(b, &w2, &out, &existed), AH_OK);
     assert_true(existed);
     assert_string_equal(out.id, w1.id);
     ah_store_close(b);
@@ -658,7 +658,7 @@ static void test_listen_hears_other_handle(void **state)
     wakes_t wk = {.n = 0};
     pthread_mutex_init(&wk.mu, NULL);
     pthread_cond_init(&wk.cv, NULL);
-    assert_int_equal(a->ops->listen(a, on_wake, &wk), AH_OK);
+    assert_int_equal(ah_store_listen(a, on_wake, &wk), AH_OK);
     assert_true(wait_listening(tb_dsn_of(a)));
 
     ah_community_t c;
@@ -674,7 +674,7 @@ static void test_listen_hears_other_handle(void **state)
     ah_claim_t *cl = NULL;
     size_t n = 0;
     int64_t next;
-    assert_int_equal(b->ops->delivery_claim(b, w, T0 + 50, T0 + LEASE, 1, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(b, w, T0 + 50, T0 + LEASE, 1, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 1);
     ah_attempt_result_t r = success(cl[0].delivery_id, T0 + 60);
     r.outcome = AH_OUTCOME_FAILED;
@@ -682,30 +682,30 @@ static void test_listen_hears_other_handle(void **state)
     char did[AH_ID_SIZE];
     ah_strlcpy(did, cl[0].delivery_id, sizeof did);
     ah_claims_free(cl, n);
-    assert_int_equal(b->ops->delivery_record(b, &r, 1), AH_OK);
+    assert_int_equal(ah_store_delivery_record(b, &r, 1), AH_OK);
     size_t before = wake_count(&wk);
     size_t requeued = 0;
-    assert_int_equal(b->ops->webhook_recover(b, w, 0, T0 + 70, &requeued), AH_OK);
+    assert_int_equal(ah_store_webhook_recover(b, w, 0, T0 + 70, &requeued), AH_OK);
     assert_int_equal(requeued, 1);
     assert_true(wait_wake(&wk, before, w, T0 + 70, 5000));
     char wid[AH_ID_SIZE];
-    assert_int_equal(b->ops->delivery_retry(b, did, T0 + 80, wid), AH_OK);
+    assert_int_equal(ah_store_delivery_retry(b, did, T0 + 80, wid), AH_OK);
     assert_true(wait_wake(&wk, before, w, T0 + 80, 5000));
-    assert_int_equal(b->ops->webhook_set_active(b, w, false, "manual", T0 + 90), AH_OK);
-    assert_int_equal(b->ops->webhook_set_active(b, w, true, NULL, T0 + 91), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(b, w, false, "manual", T0 + 90), AH_OK);
+    assert_int_equal(ah_store_webhook_set_active(b, w, true, NULL, T0 + 91), AH_OK);
     assert_true(wait_wake(&wk, before, w, T0 + 91, 5000));
 
     /* Calls off: nothing more arrives. */
-    assert_int_equal(a->ops->listen(a, NULL, NULL), AH_OK);
+    assert_int_equal(ah_store_listen(a, NULL, NULL), AH_OK);
     size_t off = wake_count(&wk);
     publish(b, c.id, T0 + 100);
     sleep_ms(300);
     assert_int_equal(wake_count(&wk), off);
     /* And on again. */
-    assert_int_equal(a->ops->listen(a, on_wake, &wk), AH_OK);
+    assert_int_equal(ah_store_listen(a, on_wake, &wk), AH_OK);
     publish(b, c.id, T0 + 110);
     assert_true(wait_wake(&wk, off, w, T0 + 110, 5000));
-    assert_int_equal(a->ops->listen(a, NULL, NULL), AH_OK);
+    assert_int_equal(ah_store_listen(a, NULL, NULL), AH_OK);
     ah_store_close(b);
     pthread_cond_destroy(&wk.cv);
     pthread_mutex_destroy(&wk.mu);
@@ -728,7 +728,7 @@ static int list_communities(ah_store_t *s)
 {
     ah_community_t *list = NULL;
     size_t n = 0;
-    int rc = s->ops->community_list(s, &list, &n);
+    int rc = ah_store_community_list(s, &list, &n);
     free(list);
     return rc;
 }
@@ -745,8 +745,8 @@ static void test_terminated_backends_reconnect_at_once(void **state)
     terminate_all(db->name);
     sleep_ms(100);
     ah_community_t got;
-    assert_int_equal(s->ops->community_get(s, c.id, &got), AH_OK);
-    assert_int_equal(s->ops->ping(s), AH_OK);
+    assert_int_equal(ah_store_community_get(s, c.id, &got), AH_OK);
+    assert_int_equal(ah_store_ping(s), AH_OK);
 }
 
 static void test_outage_fails_fast_then_recovers(void **state)
@@ -757,7 +757,7 @@ static void test_outage_fails_fast_then_recovers(void **state)
     wakes_t wk = {.n = 0};
     pthread_mutex_init(&wk.mu, NULL);
     pthread_cond_init(&wk.cv, NULL);
-    assert_int_equal(s->ops->listen(s, on_wake, &wk), AH_OK);
+    assert_int_equal(ah_store_listen(s, on_wake, &wk), AH_OK);
     ah_community_t c;
     new_community(s, &c);
     char w[AH_ID_SIZE];
@@ -767,16 +767,16 @@ static void test_outage_fails_fast_then_recovers(void **state)
     sleep_ms(100);
     /* Down: every operation answers AH_EUNAVAIL, quickly, and nothing crashes. */
     int64_t t0 = ah_mono_ms();
-    assert_int_equal(s->ops->ping(s), AH_EUNAVAIL);
+    assert_int_equal(ah_store_ping(s), AH_EUNAVAIL);
     ah_event_t ev;
     fill_event(&ev, c.id, "during-outage", T0);
     ah_publish_result_t res;
-    assert_int_equal(s->ops->event_publish(s, &ev, &res), AH_EUNAVAIL);
+    assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_EUNAVAIL);
     assert_null(res.webhook_ids);
     ah_due_t *due = NULL;
     size_t n = 0;
     for (int i = 0; i < 50; i++) {
-        assert_int_equal(s->ops->delivery_due_webhooks(s, &due, &n), AH_EUNAVAIL);
+        assert_int_equal(ah_store_delivery_due_webhooks(s, &due, &n), AH_EUNAVAIL);
         assert_int_equal(list_communities(s), AH_EUNAVAIL);
     }
     int64_t took = ah_mono_ms() - t0;
@@ -786,9 +786,9 @@ static void test_outage_fails_fast_then_recovers(void **state)
     /* Back: the store recovers by itself, within the backoff cap. */
     outage(db->name, false);
     t0 = ah_mono_ms();
-    assert_int_equal(until_ok(s, s->ops->ping, 5000), AH_OK);
+    assert_int_equal(until_ok(s, ah_store_ping, 5000), AH_OK);
     fprintf(stderr, "recovered %" PRId64 " ms after the database came back\n", ah_mono_ms() - t0);
-    assert_int_equal(s->ops->event_publish(s, &ev, &res), AH_OK);
+    assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK);
     assert_false(res.duplicate);
     free(res.webhook_ids);
     /* The listener reconnected too (its backoff is capped at 2 s). */
@@ -800,7 +800,7 @@ static void test_outage_fails_fast_then_recovers(void **state)
         heard = wait_wake(&wk, before, w, T0 + 1000 + i, 500);
     }
     assert_true(heard);
-    assert_int_equal(s->ops->listen(s, NULL, NULL), AH_OK);
+    assert_int_equal(ah_store_listen(s, NULL, NULL), AH_OK);
     pthread_cond_destroy(&wk.cv);
     pthread_mutex_destroy(&wk.mu);
 }
