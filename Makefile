@@ -9,7 +9,7 @@ ADMIN_TOKEN ?= dev-admin-token
 ALLOW_NET ?= 127.0.0.0/8,::1/128
 
 .PHONY: all deps build build-test run test unit interop integration test-pg pg-pass fuzz-smoke \
-	fuzz bench clean
+	fuzz bench clean format format-check
 
 all: build
 
@@ -45,8 +45,19 @@ fuzz-smoke: build-test
 fuzz: build-test
 	sh tests/fuzz/run.sh build-test 300
 
+# The C sources follow .clang-format; `make format` rewrites them to it.
+FORMAT_FILES = $(wildcard src/*/*.[ch] include/airhook/*.h tests/unit/*.[ch] bench/*.c)
+
+format: deps
+	clang-format -i $(FORMAT_FILES)
+
+format-check: deps
+	@clang-format --dry-run -Werror $(FORMAT_FILES)
+	@echo "format-check: $(words $(FORMAT_FILES)) files follow .clang-format"
+
 # `make test` also builds the release tree (with bench/) so it cannot rot.
 test: build build-test
+	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory interop
 	$(MAKE) --no-print-directory integration

@@ -49,9 +49,8 @@ static char *json_of_size(size_t n)
 static int g_marker; /* con_cls of a request whose headers were seen */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)cls;
     (void)url;
@@ -91,9 +90,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--body-file") && i + 1 < argc)
             body_file = argv[++i];
         else {
-            fprintf(stderr,
-                    "usage: bench_baseline [--listen HOST:PORT] [--threads N] "
-                    "[--size BYTES | --body-file FILE]\n");
+            fprintf(stderr, "usage: bench_baseline [--listen HOST:PORT] [--threads N] "
+                            "[--size BYTES | --body-file FILE]\n");
             return 2;
         }
     }

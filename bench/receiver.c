@@ -53,10 +53,10 @@ enum kind { K_NORMAL, K_STALL, K_CTL };
 
 struct req {
     enum kind kind;
-    bool held;      /* suspended, waiting for the timer thread */
-    bool resumed;   /* the timer thread let it go */
-    size_t n;       /* bytes of body kept */
-    size_t total;   /* bytes of body seen */
+    bool held;    /* suspended, waiting for the timer thread */
+    bool resumed; /* the timer thread let it go */
+    size_t n;     /* bytes of body kept */
+    size_t total; /* bytes of body seen */
     char prefix[PREFIX_MAX];
 };
 
@@ -173,9 +173,8 @@ static char *stats_json(void)
              ",\"p50_us\":%u,\"p90_us\":%u,\"p99_us\":%u,\"max_us\":%u,\"bytes\":%" PRIu64
              ",\"held\":%zu}\n",
              (uint64_t)atomic_load(&g_count), (uint64_t)atomic_load(&g_stalled),
-             (uint64_t)atomic_load(&g_refused), atomic_load(&g_first_us),
-             atomic_load(&g_last_us), (uint64_t)n, p50, p90, p99, mx,
-             (uint64_t)atomic_load(&g_bytes), held);
+             (uint64_t)atomic_load(&g_refused), atomic_load(&g_first_us), atomic_load(&g_last_us),
+             (uint64_t)n, p50, p90, p99, mx, (uint64_t)atomic_load(&g_bytes), held);
     return out;
 }
 
@@ -287,9 +286,8 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *url)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)cls;
     (void)method;
@@ -400,8 +398,8 @@ int main(int argc, char **argv)
     g_samples = calloc(o_max_samples ? o_max_samples : 1, sizeof *g_samples);
     static char ok_body[] = "{\"ok\":true}", unavail_body[] = "{\"ok\":false}";
     g_ok = MHD_create_response_from_buffer(strlen(ok_body), ok_body, MHD_RESPMEM_PERSISTENT);
-    g_unavail = MHD_create_response_from_buffer(strlen(unavail_body), unavail_body,
-                                                MHD_RESPMEM_PERSISTENT);
+    g_unavail =
+        MHD_create_response_from_buffer(strlen(unavail_body), unavail_body, MHD_RESPMEM_PERSISTENT);
     if (!g_samples || !g_ok || !g_unavail) {
         fprintf(stderr, "bench_receiver: out of memory\n");
         return 1;
@@ -426,11 +424,11 @@ int main(int argc, char **argv)
         return 1;
     }
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request,
-        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)60000, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)60000,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)4096, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "bench_receiver: cannot listen on %s: %s\n", o_listen, strerror(errno));
         return 1;

@@ -2,7 +2,7 @@
 # Installs the Debian packages airhook needs to build, test and run, and only
 # those that are missing.  Safe to run again; does nothing when all are there.
 set -eu
-PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev \
+PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
 libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev \
 libssl-dev libpq-dev libcmocka-dev postgresql-15 python3 curl wrk nginx"
 missing=""

@@ -150,9 +150,9 @@ void ah_h_community_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 static json_t *key_json(const ah_access_key_t *k)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "id", k->id, "communityId",
-                     k->community_id, "label", k->label, "accessKey", k->access_key,
-                     "createdAt", ah_json_time(k->created_at), "revokedAt",
-                     ah_json_time(k->revoked_at), "isActive", k->revoked_at == 0);
+                     k->community_id, "label", k->label, "accessKey", k->access_key, "createdAt",
+                     ah_json_time(k->created_at), "revokedAt", ah_json_time(k->revoked_at),
+                     "isActive", k->revoked_at == 0);
 }
 
 void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
@@ -187,8 +187,8 @@ void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         goto out;
     }
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", k.id, "communityId",
-                          k.community_id, "label", k.label, "accessKey", k.access_key,
-                          "secretKey", secret, "createdAt", ah_json_time(k.created_at));
+                          k.community_id, "label", k.label, "accessKey", k.access_key, "secretKey",
+                          secret, "createdAt", ah_json_time(k.created_at));
     ah_http_resp_json(resp, 201, j);
 out:
     json_decref(body);
@@ -260,10 +260,9 @@ void ah_h_key_revoke(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 
 static json_t *airmeet_json(const ah_airmeet_t *a)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", a->id, "communityId",
-                     a->community_id, "name", a->name, "startTime", ah_json_time(a->start_time),
-                     "endTime", ah_json_time(a->end_time), "createdAt",
-                     ah_json_time(a->created_at));
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", a->id, "communityId", a->community_id,
+                     "name", a->name, "startTime", ah_json_time(a->start_time), "endTime",
+                     ah_json_time(a->end_time), "createdAt", ah_json_time(a->created_at));
 }
 
 static json_t *session_json(const ah_session_t *s)
@@ -384,14 +383,13 @@ void ah_h_session_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 
 json_t *ah_webhook_admin_json(const ah_webhook_t *w)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:b, s:o}", "id", w->id,
-                          "communityId", w->community_id, "triggerMetaInfoId", w->trigger,
-                          "name", w->name, "description",
-                          w->has_description ? json_string(w->description) : json_null(), "url",
-                          w->url, "platformName", ah_json_str_or_null(w->platform_name),
-                          "airmeetId", ah_json_str_or_null(w->airmeet_id), "sessionId",
-                          ah_json_str_or_null(w->session_id), "isActive", w->is_active,
-                          "disabledReason", ah_json_str_or_null(w->disabled_reason));
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:b, s:o}", "id", w->id, "communityId",
+        w->community_id, "triggerMetaInfoId", w->trigger, "name", w->name, "description",
+        w->has_description ? json_string(w->description) : json_null(), "url", w->url,
+        "platformName", ah_json_str_or_null(w->platform_name), "airmeetId",
+        ah_json_str_or_null(w->airmeet_id), "sessionId", ah_json_str_or_null(w->session_id),
+        "isActive", w->is_active, "disabledReason", ah_json_str_or_null(w->disabled_reason));
     if (!o)
         return NULL;
     json_object_set_new(o, "metaData", json_string(w->meta_data));
@@ -436,8 +434,7 @@ static void set_active(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp, bool
     if (!ah_admin_path_id(req, 0, id, resp, "webhook"))
         return;
     int rc = ah_store_webhook_set_active(app->store, id, active,
-                                                 active ? "" : "disabled by operator",
-                                                 ah_now_ms());
+                                         active ? "" : "disabled by operator", ah_now_ms());
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no webhook with id %s (or it was deregistered)", id);
     else if (rc == AH_EEXISTS)

@@ -23,32 +23,32 @@
 typedef struct ah_config {
     const char *listen;
     const char *db;
-    const char *admin_token;     /* NULL: generated at first start and stored */
-    const char *base_path;       /* "/prod" */
-    const char *region;          /* "mumbai" | "eu" | "us" */
-    int64_t token_ttl_ms;        /* 30 days by default */
-    unsigned auth_fail_limit;    /* failed auths per address per minute; 0 = off */
+    const char *admin_token;  /* NULL: generated at first start and stored */
+    const char *base_path;    /* "/prod" */
+    const char *region;       /* "mumbai" | "eu" | "us" */
+    int64_t token_ttl_ms;     /* 30 days by default */
+    unsigned auth_fail_limit; /* failed auths per address per minute; 0 = off */
     unsigned threads;
     bool demo;
-    bool serve_api;              /* --role api|all: public and admin API */
-    bool run_delivery;           /* --role worker|all: the dispatcher */
-    bool trust_forwarded_for;    /* behind a proxy: the client is X-Forwarded-For's last hop */
+    bool serve_api;           /* --role api|all: public and admin API */
+    bool run_delivery;        /* --role worker|all: the dispatcher */
+    bool trust_forwarded_for; /* behind a proxy: the client is X-Forwarded-For's last hop */
 } ah_config_t;
 
 typedef struct ah_app {
     ah_config_t cfg;
     ah_store_t *store;
     char admin_token_hash[AH_SHA256_HEX_SIZE];
-    ah_ratelimit_t *auth_limiter;    /* public API: key pairs and tokens */
-    ah_ratelimit_t *admin_limiter;   /* admin API: the bearer token */
+    ah_ratelimit_t *auth_limiter;  /* public API: key pairs and tokens */
+    ah_ratelimit_t *admin_limiter; /* admin API: the bearer token */
     int64_t started_ms;
-    ah_dispatcher_t *dispatcher;     /* NULL in an API-only process: wakes are no-ops */
-    const ah_netguard_t *guard;      /* NULL: registration does not pre-check targets */
+    ah_dispatcher_t *dispatcher; /* NULL in an API-only process: wakes are no-ops */
+    const ah_netguard_t *guard;  /* NULL: registration does not pre-check targets */
     /* The public API's caches (public.c; cache.h); a NULL one is simply off. */
-    ah_cache_t *token_cache;         /* token hash -> key, community, expiry, key revoked */
-    ah_cache_t *key_cache;           /* access key -> its record */
-    ah_cache_t *scope_cache;         /* airmeet / session id -> community (and airmeet) */
-    ah_cache_t *list_cache;          /* community, airmeet, session -> webhook-list body */
+    ah_cache_t *token_cache; /* token hash -> key, community, expiry, key revoked */
+    ah_cache_t *key_cache;   /* access key -> its record */
+    ah_cache_t *scope_cache; /* airmeet / session id -> community (and airmeet) */
+    ah_cache_t *list_cache;  /* community, airmeet, session -> webhook-list body */
 } ah_app_t;
 
 /*

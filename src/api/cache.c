@@ -26,20 +26,20 @@ typedef struct link {
 } link_t;
 
 typedef struct entry {
-    link_t lru;                /* first */
-    struct entry *chain;       /* next in the bucket */
+    link_t lru;          /* first */
+    struct entry *chain; /* next in the bucket */
     uint64_t hash;
     int64_t gen;
     size_t key_len;
     size_t value_len;
-    char data[];               /* key, value, NUL */
+    char data[]; /* key, value, NUL */
 } entry_t;
 
 struct ah_cache {
     pthread_mutex_t mu;
     entry_t **buckets;
-    size_t mask;               /* buckets - 1 */
-    link_t lru;                /* sentinel: lru.older is the newest, lru.newer the oldest */
+    size_t mask; /* buckets - 1 */
+    link_t lru;  /* sentinel: lru.older is the newest, lru.newer the oldest */
     size_t n, bytes;
     size_t max_entries, max_bytes;
     uint64_t hits, misses;

@@ -289,8 +289,7 @@ static bool load_delivery(ah_app_t *app, const char *id, ah_delivery_t *d, ah_at
 {
     ah_attempt_t *own = NULL;
     size_t own_n = 0;
-    int rc = ah_store_delivery_get(app->store, id, d, attempts ? attempts : &own,
-                                           n ? n : &own_n);
+    int rc = ah_store_delivery_get(app->store, id, d, attempts ? attempts : &own, n ? n : &own_n);
     free(own);
     if (rc == AH_ENOTFOUND)
         ah_admin_error(resp, 404, "no delivery with id %s", id);
@@ -306,7 +305,8 @@ void ah_h_delivery_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_delivery_t d;
     ah_attempt_t *attempts = NULL;
     size_t n = 0;
-    if (!ah_admin_path_id(req, 0, id, resp, "delivery") || !load_delivery(app, id, &d, &attempts, &n, resp))
+    if (!ah_admin_path_id(req, 0, id, resp, "delivery") ||
+        !load_delivery(app, id, &d, &attempts, &n, resp))
         return;
     reply(resp, 200, delivery_full_json(&d, attempts, n));
     free(attempts);
@@ -322,7 +322,8 @@ void ah_h_delivery_retry(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         ah_admin_error(resp, 500, "internal error (out of memory)");
         return;
     }
-    if (!ah_admin_path_id(req, 0, id, resp, "delivery") || !load_delivery(app, id, &d, NULL, NULL, resp) ||
+    if (!ah_admin_path_id(req, 0, id, resp, "delivery") ||
+        !load_delivery(app, id, &d, NULL, NULL, resp) ||
         !load_webhook(app, d.webhook_id, w, true, resp))
         goto out;
     int64_t now = ah_now_ms();

@@ -13,18 +13,26 @@
 #define DEMO_AIRMEET "00000000-0000-4000-8000-0000000a1e01"
 #define DEMO_SESSION "00000000-0000-4000-8000-00000005e551"
 
-static int ok_or_exists(int rc) { return rc == AH_EEXISTS ? AH_OK : rc; }
+static int ok_or_exists(int rc)
+{
+    return rc == AH_EEXISTS ? AH_OK : rc;
+}
 
 int ah_app_seed_demo(ah_app_t *app, const char *base_url)
 {
     ah_store_t *s = app->store;
     int64_t now = ah_now_ms();
     ah_community_t c = {.id = DEMO_COMMUNITY, .name = "Demo Community", .created_at = now};
-    ah_airmeet_t a = {.id = DEMO_AIRMEET, .community_id = DEMO_COMMUNITY,
-                      .name = "Demo Airmeet", .start_time = now + 86400000LL,
-                      .end_time = now + 90000000LL, .created_at = now};
-    ah_session_t ss = {.id = DEMO_SESSION, .airmeet_id = DEMO_AIRMEET,
-                       .community_id = DEMO_COMMUNITY, .name = "Opening keynote",
+    ah_airmeet_t a = {.id = DEMO_AIRMEET,
+                      .community_id = DEMO_COMMUNITY,
+                      .name = "Demo Airmeet",
+                      .start_time = now + 86400000LL,
+                      .end_time = now + 90000000LL,
+                      .created_at = now};
+    ah_session_t ss = {.id = DEMO_SESSION,
+                       .airmeet_id = DEMO_AIRMEET,
+                       .community_id = DEMO_COMMUNITY,
+                       .name = "Opening keynote",
                        .created_at = now};
     int rc = ok_or_exists(ah_store_community_create(s, &c));
     if (!rc)

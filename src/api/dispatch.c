@@ -23,14 +23,13 @@
 
 static const ah_route_t public_routes[] = {
     {"POST", "/auth", ah_h_auth, "auth", K64},
-    {"POST", "/platform-integration/v1/webhook-register", ah_h_webhook_register,
-     "webhook-register", K64},
+    {"POST", "/platform-integration/v1/webhook-register", ah_h_webhook_register, "webhook-register",
+     K64},
     {"POST", "/platform-integration/v1/webhook-deregister", ah_h_webhook_deregister,
      "webhook-deregister", K64},
     {"DELETE", "/platform-integration/v1/webhook-deregister", ah_h_webhook_deregister,
      "webhook-deregister", K64},
-    {"GET", "/platform-integration/v1/sample-payload", ah_h_sample_payload, "sample-payload",
-     K64},
+    {"GET", "/platform-integration/v1/sample-payload", ah_h_sample_payload, "sample-payload", K64},
     {"GET", "/platform-integration/v1/webhook-list", ah_h_webhook_list, "webhook-list", K64},
 };
 
@@ -52,8 +51,7 @@ static const ah_route_t admin_routes[] = {
     {"POST", "/webhooks/{}/rotate-secret", ah_h_webhook_rotate_secret,
      "admin.webhooks.rotate-secret", K64},
     {"POST", "/webhooks/{}/recover", ah_h_webhook_recover, "admin.webhooks.recover", K64},
-    {"GET", "/webhooks/{}/deliveries", ah_h_webhook_deliveries, "admin.webhooks.deliveries",
-     K64},
+    {"GET", "/webhooks/{}/deliveries", ah_h_webhook_deliveries, "admin.webhooks.deliveries", K64},
     {"POST", "/events", ah_h_event_publish, "admin.events.publish", AH_EVENT_BODY_LIMIT},
     {"GET", "/events/{}/deliveries", ah_h_event_deliveries, "admin.events.deliveries", K64},
     {"GET", "/deliveries/{}", ah_h_delivery_get, "admin.deliveries.get", K64},
@@ -141,8 +139,8 @@ static int prepare(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_re
     const ah_route_t *route = NULL;
     /* HEAD is GET without a body; libmicrohttpd drops the body itself. */
     const char *method = strcmp(req->method, "HEAD") ? req->method : "GET";
-    ah_match_t m = ah_route_match(table, n, method, sub, req, &route, resp->allow,
-                                  sizeof resp->allow);
+    ah_match_t m =
+        ah_route_match(table, n, method, sub, req, &route, resp->allow, sizeof resp->allow);
     req->route = route;
     if (m == AH_MATCH_OK) {
         resp->allow[0] = '\0'; /* Allow belongs on 405 answers only */
@@ -192,8 +190,7 @@ static void handle(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         }
         if (!admin_authorized(app, req)) {
             ah_ratelimit_fail(app->admin_limiter, req->client_ip, now);
-            ah_admin_error(resp, 401,
-                           "missing or wrong admin token (Authorization: Bearer TOKEN)");
+            ah_admin_error(resp, 401, "missing or wrong admin token (Authorization: Bearer TOKEN)");
             return;
         }
     }
@@ -232,8 +229,8 @@ static void finish(void *ctx, const ah_http_req_t *req, const ah_http_resp_t *re
         return;
     ah_log(AH_LOG_INFO, "request",
            json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", req->method, "path", req->path,
-                     "route", route ? route->name : "unknown", "status", resp->status,
-                     "dur_ms", (double)dur_us / 1000.0, "ip", req->client_ip));
+                     "route", route ? route->name : "unknown", "status", resp->status, "dur_ms",
+                     (double)dur_us / 1000.0, "ip", req->client_ip));
 }
 
 static void register_metrics(void)
@@ -283,12 +280,11 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
         return AH_OK;
     }
     int rc = ah_store_setting_get(store, "admin_token_hash", app->admin_token_hash,
-                                     sizeof app->admin_token_hash);
+                                  sizeof app->admin_token_hash);
     if (rc == AH_OK)
         return AH_OK;
     if (rc != AH_ENOTFOUND) {
-        snprintf(err, errlen, "cannot read the admin token from the store: %s",
-                 ah_strerror(rc));
+        snprintf(err, errlen, "cannot read the admin token from the store: %s", ah_strerror(rc));
         return rc;
     }
     char tok[80];
@@ -298,7 +294,7 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     rc = ah_store_setting_add(store, "admin_token_hash", app->admin_token_hash);
     if (rc == AH_EEXISTS)
         return ah_store_setting_get(store, "admin_token_hash", app->admin_token_hash,
-                                       sizeof app->admin_token_hash);
+                                    sizeof app->admin_token_hash);
     if (rc) {
         snprintf(err, errlen, "cannot store the admin token: %s", ah_strerror(rc));
         return rc;

@@ -31,12 +31,10 @@ static bool read_event(json_t *body, ah_event_t *ev, ah_http_resp_t *resp)
     char why[WHY_SIZE];
     if (ah_get_str(body, "communityId", ev->community_id, sizeof ev->community_id, why,
                    sizeof why) < 0 ||
-        ah_get_str(body, "triggerMetaInfoId", ev->trigger, sizeof ev->trigger, why,
-                   sizeof why) < 0 ||
-        ah_get_str(body, "airmeetId", ev->airmeet_id, sizeof ev->airmeet_id, why, sizeof why) <
+        ah_get_str(body, "triggerMetaInfoId", ev->trigger, sizeof ev->trigger, why, sizeof why) <
             0 ||
-        ah_get_str(body, "sessionId", ev->session_id, sizeof ev->session_id, why, sizeof why) <
-            0 ||
+        ah_get_str(body, "airmeetId", ev->airmeet_id, sizeof ev->airmeet_id, why, sizeof why) < 0 ||
+        ah_get_str(body, "sessionId", ev->session_id, sizeof ev->session_id, why, sizeof why) < 0 ||
         ah_get_str(body, "idempotencyKey", ev->idempotency_key, sizeof ev->idempotency_key, why,
                    sizeof why) < 0 ||
         ah_check_id("field 'communityId'", ev->community_id, true, why, sizeof why) ||
@@ -101,8 +99,9 @@ static void answer(void *arg, int rc)
             ah_metrics_event_accepted();
         /* Formatted by hand: this runs on the store's publishing thread. */
         char body[128];
-        int n = snprintf(body, sizeof body, "{\"eventId\":\"%s\",\"deliveries\":%zu,\"duplicate\":%s}",
-                         p->res.event_id, p->res.n_deliveries, p->res.duplicate ? "true" : "false");
+        int n =
+            snprintf(body, sizeof body, "{\"eventId\":\"%s\",\"deliveries\":%zu,\"duplicate\":%s}",
+                     p->res.event_id, p->res.n_deliveries, p->res.duplicate ? "true" : "false");
         ah_http_resp_text(resp, 202, NULL, body, (size_t)n);
     }
     ah_http_pending_t *pending = p->pending;

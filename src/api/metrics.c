@@ -13,8 +13,8 @@
 #include "airhook/airhook.h"
 #include "common/util.h"
 
-static const int status_codes[] = {200, 201, 202, 204, 400, 401, 403, 404, 405,
-                                   409, 412, 413, 415, 429, 500, 503};
+static const int status_codes[] = {200, 201, 202, 204, 400, 401, 403, 404,
+                                   405, 409, 412, 413, 415, 429, 500, 503};
 #define N_STATUS (AH_ARRAY_LEN(status_codes) + 1) /* + "other" */
 
 static const char *route_names[AH_METRICS_MAX_ROUTES];
@@ -148,8 +148,8 @@ int ah_metrics_render(char **out, size_t *len, const char *extra)
     for (size_t i = 0; i <= N_BUCKETS; i++) {
         cum += atomic_load_explicit(&req_hist[i], memory_order_relaxed);
         if (i < N_BUCKETS)
-            put(&b, "airhook_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                buckets_s[i], (unsigned long long)cum);
+            put(&b, "airhook_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets_s[i],
+                (unsigned long long)cum);
         else
             put(&b, "airhook_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
                 (unsigned long long)cum);
@@ -157,9 +157,10 @@ int ah_metrics_render(char **out, size_t *len, const char *extra)
     put(&b, "airhook_http_request_duration_seconds_sum %.6f\n",
         (double)atomic_load(&req_sum_us) / 1e6);
     put(&b, "airhook_http_request_duration_seconds_count %llu\n", (unsigned long long)cum);
-    put(&b, "# HELP airhook_events_accepted_total Events acknowledged with 202.\n"
-            "# TYPE airhook_events_accepted_total counter\n"
-            "airhook_events_accepted_total %llu\n",
+    put(&b,
+        "# HELP airhook_events_accepted_total Events acknowledged with 202.\n"
+        "# TYPE airhook_events_accepted_total counter\n"
+        "airhook_events_accepted_total %llu\n",
         (unsigned long long)atomic_load(&events_accepted));
     put(&b, "# HELP airhook_delivery_attempts_total Delivery attempts by outcome (retry: another "
             "attempt is scheduled; failed: the delivery failed for good).\n"

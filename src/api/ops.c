@@ -28,9 +28,9 @@ void ah_h_readyz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
                           json_pack("{s:s, s:s, s:s}", "status", "unavailable", "store",
                                     ah_store_name(app->store), "error", ah_strerror(rc)));
     else
-        ah_http_resp_json(resp, 200,
-                          json_pack("{s:s, s:s}", "status", "ready", "store",
-                                    ah_store_name(app->store)));
+        ah_http_resp_json(
+            resp, 200,
+            json_pack("{s:s, s:s}", "status", "ready", "store", ah_store_name(app->store)));
 }
 
 void ah_h_metrics(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
@@ -41,7 +41,8 @@ void ah_h_metrics(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     size_t len = 0;
     ah_delivery_stats_t st;
     if (ah_store_delivery_stats(app->store, &st) == 0) {
-        int64_t age_ms = st.oldest_pending_created_at ? ah_now_ms() - st.oldest_pending_created_at : 0;
+        int64_t age_ms =
+            st.oldest_pending_created_at ? ah_now_ms() - st.oldest_pending_created_at : 0;
         snprintf(extra, sizeof extra,
                  "# HELP airhook_delivery_queue_depth Deliveries pending (waiting or in flight).\n"
                  "# TYPE airhook_delivery_queue_depth gauge\n"

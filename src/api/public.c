@@ -40,8 +40,7 @@ static void store_failed(ah_http_resp_t *resp, int rc)
     if (rc == AH_EUNAVAIL) {
         ah_public_error(resp, 503, "storage is unavailable; retry shortly");
         ah_strlcpy(resp->retry_after, "1", sizeof resp->retry_after);
-    }
-    else
+    } else
         ah_public_error(resp, 500, "internal error (%s)", ah_strerror(rc));
 }
 
@@ -138,8 +137,7 @@ static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cach
  */
 /* check_key_pair under the request's generations, counting a refusal against the address. */
 static int key_pair_status(ah_app_t *app, const ah_http_req_t *req, ah_access_key_t *key,
-                           ah_cache_gen_t *g, const ah_cache_gen_t **gen, char *why,
-                           size_t whylen)
+                           ah_cache_gen_t *g, const ah_cache_gen_t **gen, char *why, size_t whylen)
 {
     *gen = read_gen(app, g);
     int status = check_key_pair(app, req, *gen, key, why, whylen);
@@ -199,18 +197,17 @@ void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     }
     ah_http_resp_json(resp, 200,
                       json_pack("{s:b, s:s, s:s, s:o, s:{s:s, s:s}}", "success", 1, "label",
-                                key.label, "token", token, "expiresAt",
-                                ah_json_time(t.expires_at), "data", "label", key.label,
-                                "token", token));
+                                key.label, "token", token, "expiresAt", ah_json_time(t.expires_at),
+                                "data", "label", key.label, "token", token));
 }
 
 /* The registration as Airmeet shows it; with_secret adds airmeetId, sessionId, secret. */
 static json_t *webhook_json(const ah_webhook_t *w, bool register_shape)
 {
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:o, s:s, s:o}", "id", w->id, "triggerMetaInfoId", w->trigger, "name",
-        w->name, "description", w->has_description ? json_string(w->description) : json_null(),
-        "url", w->url, "platformName", ah_json_str_or_null(w->platform_name));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "id", w->id, "triggerMetaInfoId",
+                          w->trigger, "name", w->name, "description",
+                          w->has_description ? json_string(w->description) : json_null(), "url",
+                          w->url, "platformName", ah_json_str_or_null(w->platform_name));
     if (!o)
         return NULL;
     if (register_shape) {
@@ -231,8 +228,8 @@ static json_t *webhook_json(const ah_webhook_t *w, bool register_shape)
 
 static json_t *envelope(json_t *payload)
 {
-    return json_pack("{s:s, s:s, s:o}", "statusCode", "200", "statusMessage", "SUCCESS",
-                     "payload", payload ? payload : json_null());
+    return json_pack("{s:s, s:s, s:o}", "statusCode", "200", "statusMessage", "SUCCESS", "payload",
+                     payload ? payload : json_null());
 }
 
 /*
@@ -274,8 +271,7 @@ static bool host_allowed(const ah_netguard_t *g, const char *host, char *why, si
     if (ah_netguard_allows(g, (struct sockaddr *)&ss, reason, sizeof reason))
         return true;
     snprintf(why, whylen,
-             "url points to a %s address; private targets are refused (see --allow-net)",
-             reason);
+             "url points to a %s address; private targets are refused (see --allow-net)", reason);
     return false;
 }
 
@@ -293,7 +289,9 @@ static bool valid_target_url(const ah_netguard_t *g, const char *url, char *why,
             goto out;
         }
     }
-    size_t scheme_len = !strncasecmp(url, "http://", 7) ? 7 : !strncasecmp(url, "https://", 8) ? 8 : 0;
+    size_t scheme_len = !strncasecmp(url, "http://", 7)    ? 7
+                        : !strncasecmp(url, "https://", 8) ? 8
+                                                           : 0;
     if (!scheme_len) {
         snprintf(why, whylen, "url must be an absolute http:// or https:// URL");
         goto out;
@@ -391,8 +389,7 @@ static int check_scope(ah_app_t *app, const ah_cache_gen_t *gen, const char *com
             return 401;
         }
         if (airmeet_id[0] && strcmp(s.airmeet_id, airmeet_id) != 0) {
-            snprintf(why, whylen, "session %s is not part of airmeet %s", session_id,
-                     airmeet_id);
+            snprintf(why, whylen, "session %s is not part of airmeet %s", session_id, airmeet_id);
             return 400;
         }
     }
@@ -457,8 +454,8 @@ static int read_register_body(json_t *body, ah_webhook_t *w, char *why, size_t w
     if (ah_get_str(body, "triggerMetaInfoId", w->trigger, sizeof w->trigger, why, whylen) < 0 ||
         ah_get_str(body, "url", w->url, sizeof w->url, why, whylen) < 0 ||
         ah_get_str(body, "name", w->name, sizeof w->name, why, whylen) < 0 ||
-        ah_get_str(body, "platformName", w->platform_name, sizeof w->platform_name, why,
-                   whylen) < 0)
+        ah_get_str(body, "platformName", w->platform_name, sizeof w->platform_name, why, whylen) <
+            0)
         return 400;
     r = ah_get_str(body, "description", w->description, sizeof w->description, why, whylen);
     if (r < 0)
@@ -576,8 +573,8 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
         goto done;
     }
     int rc = ah_store_webhook_get(app->store, id, w);
-    if (rc == AH_ENOTFOUND || (!rc && (strcmp(w->community_id, key.community_id) != 0 ||
-                                       w->deregistered_at))) {
+    if (rc == AH_ENOTFOUND ||
+        (!rc && (strcmp(w->community_id, key.community_id) != 0 || w->deregistered_at))) {
         ah_public_error(resp, 404, "no webhook registration with id %s", id);
         goto done;
     }
@@ -600,8 +597,7 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
         store_failed(resp, rc);
     else
         ah_http_resp_json(resp, 200,
-                          json_pack("{s:s, s:s}", "statusCode", "200", "statusMessage",
-                                    "SUCCESS"));
+                          json_pack("{s:s, s:s}", "statusCode", "200", "statusMessage", "SUCCESS"));
     goto done;
 bad:
     ah_public_error(resp, 400, "%s", why);
@@ -723,8 +719,8 @@ static void list_body(ah_app_t *app, const ah_cache_gen_t *gen, const char *comm
     }
     ah_webhook_t *list = NULL;
     size_t n = 0;
-    int rc = ah_store_webhook_list_active(app->store, community_id, airmeet_id,
-                                                  session_id, &list, &n);
+    int rc =
+        ah_store_webhook_list_active(app->store, community_id, airmeet_id, session_id, &list, &n);
     if (rc) {
         store_failed(resp, rc);
         return;
@@ -755,8 +751,7 @@ void ah_h_webhook_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     }
     if ((status = scope_query(req, airmeet_id, session_id, why, sizeof why)) ||
-        (status = check_scope(app, gen, t.community_id, airmeet_id, session_id, why,
-                              sizeof why))) {
+        (status = check_scope(app, gen, t.community_id, airmeet_id, session_id, why, sizeof why))) {
         ah_public_error(resp, status, "%s", why);
         return;
     }

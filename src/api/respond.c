@@ -13,21 +13,36 @@
 const char *ah_status_reason(int status)
 {
     switch (status) {
-    case 200: return "SUCCESS";
-    case 201: return "CREATED";
-    case 202: return "ACCEPTED";
-    case 400: return "BAD_REQUEST";
-    case 401: return "UNAUTHORIZED";
-    case 403: return "FORBIDDEN";
-    case 404: return "NOT_FOUND";
-    case 405: return "METHOD_NOT_ALLOWED";
-    case 409: return "CONFLICT";
-    case 412: return "PRECONDITION_FAILED";
-    case 413: return "PAYLOAD_TOO_LARGE";
-    case 429: return "TOO_MANY_REQUESTS";
-    case 431: return "REQUEST_HEADER_FIELDS_TOO_LARGE";
-    case 503: return "SERVICE_UNAVAILABLE";
-    default: return "INTERNAL_SERVER_ERROR";
+    case 200:
+        return "SUCCESS";
+    case 201:
+        return "CREATED";
+    case 202:
+        return "ACCEPTED";
+    case 400:
+        return "BAD_REQUEST";
+    case 401:
+        return "UNAUTHORIZED";
+    case 403:
+        return "FORBIDDEN";
+    case 404:
+        return "NOT_FOUND";
+    case 405:
+        return "METHOD_NOT_ALLOWED";
+    case 409:
+        return "CONFLICT";
+    case 412:
+        return "PRECONDITION_FAILED";
+    case 413:
+        return "PAYLOAD_TOO_LARGE";
+    case 429:
+        return "TOO_MANY_REQUESTS";
+    case 431:
+        return "REQUEST_HEADER_FIELDS_TOO_LARGE";
+    case 503:
+        return "SERVICE_UNAVAILABLE";
+    default:
+        return "INTERNAL_SERVER_ERROR";
     }
 }
 
@@ -112,8 +127,7 @@ json_t *ah_parse_body(const ah_http_req_t *req, bool content_type_required, char
     /* \u0000 is valid JSON; string fields that must not hold it say so. */
     json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
     if (!j) {
-        snprintf(why, whylen, "malformed JSON at line %d column %d: %s", e.line, e.column,
-                 e.text);
+        snprintf(why, whylen, "malformed JSON at line %d column %d: %s", e.line, e.column, e.text);
         return NULL;
     }
     if (!json_is_object(j)) {

@@ -54,69 +54,58 @@ typedef struct session {
 } session_t;
 
 static const person_t attendee_p = {
-    "Maya", "Lindqvist", "Maya Lindqvist", "maya.lindqvist@example.com",
-    "Stockholm", "Sweden", "Growth Marketing Manager", "Northwind Analytics",
-    "+1-202-555-0143",
-};
+    "Maya",           "Lindqvist", "Maya Lindqvist",           "maya.lindqvist@example.com",
+    "Stockholm",      "Sweden",    "Growth Marketing Manager", "Northwind Analytics",
+    "+1-202-555-0143"};
 static const person_t organiser_p = {
-    "Daniel", "Okafor", "Daniel Okafor", "daniel.okafor@example.com",
-    "Lagos", "Nigeria", "Head of Community", "Growth Guild",
-    "+1-202-555-0178",
-};
+    "Daniel",         "Okafor",  "Daniel Okafor",     "daniel.okafor@example.com",
+    "Lagos",          "Nigeria", "Head of Community", "Growth Guild",
+    "+1-202-555-0178"};
 static const person_t speakers_p[] = {
-    {"Arjun", "Mehta", "Arjun Mehta", "arjun.mehta@example.com", "Bengaluru",
-     "India", "VP Product", "Lumen Labs", "+1-202-555-0116"},
-    {"Sofia", "Reyes", "Sofia Reyes", "sofia.reyes@example.com", "Madrid",
-     "Spain", "Director of Lifecycle Marketing", "Brightpath",
-     "+1-202-555-0191"},
+    {"Arjun", "Mehta", "Arjun Mehta", "arjun.mehta@example.com", "Bengaluru", "India", "VP Product",
+     "Lumen Labs", "+1-202-555-0116"},
+    {"Sofia", "Reyes", "Sofia Reyes", "sofia.reyes@example.com", "Madrid", "Spain",
+     "Director of Lifecycle Marketing", "Brightpath", "+1-202-555-0191"},
 };
 static const session_t sessions_s[] = {
-    {SESSION1_ID, "Opening keynote: growth loops that compound",
-     "2020-08-20T10:30:00.000+00:00", "2020-08-20T11:15:00.000+00:00"},
-    {SESSION2_ID, "Panel: onboarding that converts",
-     "2020-08-20T11:30:00.000+00:00", "2020-08-20T12:30:00.000+00:00"},
+    {SESSION1_ID, "Opening keynote: growth loops that compound", "2020-08-20T10:30:00.000+00:00",
+     "2020-08-20T11:15:00.000+00:00"},
+    {SESSION2_ID, "Panel: onboarding that converts", "2020-08-20T11:30:00.000+00:00",
+     "2020-08-20T12:30:00.000+00:00"},
 };
 
 static const ah_trigger_t catalog[] = {
-    {"trigger.airmeet.created", "An airmeet is created in the community.",
-     AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
-    {"trigger.airmeet.started", "An airmeet reaches its scheduled start time.",
-     AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
-    {"trigger.airmeet.finished", "An airmeet reaches its scheduled end time.",
-     AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
-    {"trigger.airmeet.reminder",
-     "An airmeet is 4 hours away from its scheduled start time.",
+    {"trigger.airmeet.created", "An airmeet is created in the community.", AH_SCOPE_OPTIONAL,
+     AH_SCOPE_NONE},
+    {"trigger.airmeet.started", "An airmeet reaches its scheduled start time.", AH_SCOPE_OPTIONAL,
+     AH_SCOPE_NONE},
+    {"trigger.airmeet.finished", "An airmeet reaches its scheduled end time.", AH_SCOPE_OPTIONAL,
+     AH_SCOPE_NONE},
+    {"trigger.airmeet.reminder", "An airmeet is 4 hours away from its scheduled start time.",
      AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
     {"trigger.airmeet.recording.available",
-     "The session recordings of an airmeet become available.",
+     "The session recordings of an airmeet become available.", AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
+    {"trigger.airmeet.attendee.added", "Someone registers for any airmeet of the community.",
      AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
-    {"trigger.airmeet.attendee.added",
-     "Someone registers for any airmeet of the community.",
-     AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
-    {"trigger.airmeet.registrant.added",
-     "Someone registers for the one airmeet the webhook names.",
+    {"trigger.airmeet.registrant.added", "Someone registers for the one airmeet the webhook names.",
      AH_SCOPE_REQUIRED, AH_SCOPE_NONE},
-    {"trigger.airmeet.attendee.joined", "An attendee joins the airmeet.",
-     AH_SCOPE_REQUIRED, AH_SCOPE_NONE},
-    {"trigger.session.attendee.joined", "An attendee joins a session.",
-     AH_SCOPE_REQUIRED, AH_SCOPE_OPTIONAL},
-    {"trigger.airmeet.polls", "An attendee answers a poll.",
-     AH_SCOPE_REQUIRED, AH_SCOPE_OPTIONAL},
-    {"trigger.airmeet.questions", "An attendee asks a question.",
-     AH_SCOPE_OPTIONAL, AH_SCOPE_OPTIONAL},
-    {"trigger.attendee.booth.joined", "An attendee enters a booth.",
-     AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
+    {"trigger.airmeet.attendee.joined", "An attendee joins the airmeet.", AH_SCOPE_REQUIRED,
+     AH_SCOPE_NONE},
+    {"trigger.session.attendee.joined", "An attendee joins a session.", AH_SCOPE_REQUIRED,
+     AH_SCOPE_OPTIONAL},
+    {"trigger.airmeet.polls", "An attendee answers a poll.", AH_SCOPE_REQUIRED, AH_SCOPE_OPTIONAL},
+    {"trigger.airmeet.questions", "An attendee asks a question.", AH_SCOPE_OPTIONAL,
+     AH_SCOPE_OPTIONAL},
+    {"trigger.attendee.booth.joined", "An attendee enters a booth.", AH_SCOPE_OPTIONAL,
+     AH_SCOPE_NONE},
 };
 
 /* The attendee as the interaction triggers nest it under "attendee". */
 static json_t *attendee(const person_t *p)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-                     "name", p->name, "firstName", p->first,
-                     "lastName", p->last, "email", p->email,
-                     "city", p->city, "country", p->country,
-                     "designation", p->designation,
-                     "organization", p->organization);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", p->name, "firstName",
+                     p->first, "lastName", p->last, "email", p->email, "city", p->city, "country",
+                     p->country, "designation", p->designation, "organization", p->organization);
 }
 
 static json_t *speakers(void)
@@ -124,9 +113,8 @@ static json_t *speakers(void)
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < AH_ARRAY_LEN(speakers_p); i++) {
         const person_t *p = &speakers_p[i];
-        json_t *s = json_pack("{s:s, s:s, s:s, s:s}", "name", p->name,
-                              "email", p->email, "designation", p->designation,
-                              "organization", p->organization);
+        json_t *s = json_pack("{s:s, s:s, s:s, s:s}", "name", p->name, "email", p->email,
+                              "designation", p->designation, "organization", p->organization);
         if (json_array_append_new(arr, s)) {
             json_decref(arr);
             return NULL;
@@ -140,9 +128,8 @@ static json_t *sessions(void)
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < AH_ARRAY_LEN(sessions_s); i++) {
         const session_t *s = &sessions_s[i];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "sessionId", s->id,
-                              "name", s->name, "start_time", s->start,
-                              "end_time", s->end);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "sessionId", s->id, "name", s->name,
+                              "start_time", s->start, "end_time", s->end);
         if (json_array_append_new(arr, o)) {
             json_decref(arr);
             return NULL;
@@ -162,117 +149,107 @@ static json_t *airmeet_lifecycle(const char *status)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
                      " s:o, s:o}",
-                     "id", AIRMEET_ID, "name", AIRMEET_NAME, "status", status,
-                     "start_time", AIRMEET_START, "end_time", AIRMEET_END,
-                     "timezone", "Asia/Kolkata", "community_id", COMMUNITY_ID,
-                     "community_name", "Growth Guild",
-                     "organiser_name", organiser_p.name,
-                     "organiser_email", organiser_p.email,
-                     "short_desc",
-                     "Three hours of talks and panels on product-led growth.",
+                     "id", AIRMEET_ID, "name", AIRMEET_NAME, "status", status, "start_time",
+                     AIRMEET_START, "end_time", AIRMEET_END, "timezone", "Asia/Kolkata",
+                     "community_id", COMMUNITY_ID, "community_name", "Growth Guild",
+                     "organiser_name", organiser_p.name, "organiser_email", organiser_p.email,
+                     "short_desc", "Three hours of talks and panels on product-led growth.",
                      "sessions", sessions(), "speakers", speakers());
 }
 
-static json_t *sample_created(void) { return airmeet_lifecycle("CREATED"); }
-static json_t *sample_started(void) { return airmeet_lifecycle("ONGOING"); }
-static json_t *sample_finished(void) { return airmeet_lifecycle("FINISHED"); }
-static json_t *sample_reminder(void) { return airmeet_lifecycle("CREATED"); }
+static json_t *sample_created(void)
+{
+    return airmeet_lifecycle("CREATED");
+}
+static json_t *sample_started(void)
+{
+    return airmeet_lifecycle("ONGOING");
+}
+static json_t *sample_finished(void)
+{
+    return airmeet_lifecycle("FINISHED");
+}
+static json_t *sample_reminder(void)
+{
+    return airmeet_lifecycle("CREATED");
+}
 
 static json_t *sample_recording(void)
 {
-    json_t *recs = json_pack(
-        "[{s:s, s:s}, {s:s, s:s}]",
-        "sessionId", SESSION1_ID,
-        "link", "https://recordings.example.com/" SESSION1_ID ".mp4",
-        "sessionId", SESSION2_ID,
-        "link", "https://recordings.example.com/" SESSION2_ID ".mp4");
-    return json_pack("{s:s, s:s, s:o}", "airmeetId", AIRMEET_ID,
-                     "airmeetName", AIRMEET_NAME, "recordings", recs);
+    json_t *recs =
+        json_pack("[{s:s, s:s}, {s:s, s:s}]", "sessionId", SESSION1_ID, "link",
+                  "https://recordings.example.com/" SESSION1_ID ".mp4", "sessionId", SESSION2_ID,
+                  "link", "https://recordings.example.com/" SESSION2_ID ".mp4");
+    return json_pack("{s:s, s:s, s:o}", "airmeetId", AIRMEET_ID, "airmeetName", AIRMEET_NAME,
+                     "recordings", recs);
 }
 
 /* A registration: flat, as Airmeet's registrant exports are. */
 static json_t *sample_registration(void)
 {
     const person_t *p = &attendee_p;
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
-        " s:s, s:s, s:s, s:s, s:s, s:s}",
-        "airmeetId", AIRMEET_ID, "airmeetName", AIRMEET_NAME,
-        "firstName", p->first, "lastName", p->last, "name", p->name,
-        "email", p->email, "city", p->city, "country", p->country,
-        "designation", p->designation, "organization", p->organization,
-        "phoneNumber", p->phone,
-        "registrationTime", "2020-08-04T06:38:51.106+00:00",
-        "registrationLink", EVENT_LINK,
-        "entryLink", EVENT_LINK "?t=" ENTRY_TOKEN,
-        "utmSource", "newsletter", "utmMedium", "email",
-        "utmCampaign", "plg-summit-2020", "utmTerm", "product led growth",
-        "utmContent", "hero-button");
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
+                     " s:s, s:s, s:s, s:s, s:s, s:s}",
+                     "airmeetId", AIRMEET_ID, "airmeetName", AIRMEET_NAME, "firstName", p->first,
+                     "lastName", p->last, "name", p->name, "email", p->email, "city", p->city,
+                     "country", p->country, "designation", p->designation, "organization",
+                     p->organization, "phoneNumber", p->phone, "registrationTime",
+                     "2020-08-04T06:38:51.106+00:00", "registrationLink", EVENT_LINK, "entryLink",
+                     EVENT_LINK "?t=" ENTRY_TOKEN, "utmSource", "newsletter", "utmMedium", "email",
+                     "utmCampaign", "plg-summit-2020", "utmTerm", "product led growth",
+                     "utmContent", "hero-button");
 }
 
 static json_t *sample_attendee_joined(void)
 {
-    return json_pack("{s:s, s:s, s:o, s:s}", "airmeetId", AIRMEET_ID,
-                     "airmeetName", AIRMEET_NAME,
-                     "attendee", attendee(&attendee_p),
-                     "joinedAt", "2020-08-20T10:27:14.482+00:00");
+    return json_pack("{s:s, s:s, s:o, s:s}", "airmeetId", AIRMEET_ID, "airmeetName", AIRMEET_NAME,
+                     "attendee", attendee(&attendee_p), "joinedAt",
+                     "2020-08-20T10:27:14.482+00:00");
 }
 
 static json_t *sample_session_joined(void)
 {
     const session_t *s = &sessions_s[0];
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "airmeetId", AIRMEET_ID,
-                     "airmeetName", AIRMEET_NAME, "sessionId", s->id,
-                     "sessionName", s->name,
-                     "attendee", attendee(&attendee_p),
-                     "joinedAt", "2020-08-20T10:31:02.917+00:00");
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "airmeetId", AIRMEET_ID, "airmeetName",
+                     AIRMEET_NAME, "sessionId", s->id, "sessionName", s->name, "attendee",
+                     attendee(&attendee_p), "joinedAt", "2020-08-20T10:31:02.917+00:00");
 }
 
 static json_t *sample_polls(void)
 {
     json_t *polls = json_pack(
-        "[{s:s, s:s, s:s}]",
-        "question", "Which growth loop drives most of your signups today?",
-        "answer", "Referrals from existing users",
-        "answeredAt", "2020-08-20T10:52:40.315+00:00");
-    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "airmeetId", AIRMEET_ID,
-                     "airmeetName", AIRMEET_NAME,
-                     "session", session_ref(&sessions_s[0]),
-                     "attendee", attendee(&attendee_p), "polls", polls);
+        "[{s:s, s:s, s:s}]", "question", "Which growth loop drives most of your signups today?",
+        "answer", "Referrals from existing users", "answeredAt", "2020-08-20T10:52:40.315+00:00");
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "airmeetId", AIRMEET_ID, "airmeetName",
+                     AIRMEET_NAME, "session", session_ref(&sessions_s[0]), "attendee",
+                     attendee(&attendee_p), "polls", polls);
 }
 
 static json_t *sample_questions(void)
 {
-    json_t *questions = json_pack(
-        "[{s:s, s:s, s:i}]",
-        "question", "How do you measure activation for a freemium product?",
-        "askedAt", "2020-08-20T11:48:09.624+00:00", "upvotes", 7);
-    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "airmeetId", AIRMEET_ID,
-                     "airmeetName", AIRMEET_NAME,
-                     "session", session_ref(&sessions_s[1]),
-                     "attendee", attendee(&attendee_p),
-                     "questions", questions);
+    json_t *questions = json_pack("[{s:s, s:s, s:i}]", "question",
+                                  "How do you measure activation for a freemium product?",
+                                  "askedAt", "2020-08-20T11:48:09.624+00:00", "upvotes", 7);
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "airmeetId", AIRMEET_ID, "airmeetName",
+                     AIRMEET_NAME, "session", session_ref(&sessions_s[1]), "attendee",
+                     attendee(&attendee_p), "questions", questions);
 }
 
 static json_t *sample_booth_joined(void)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "airmeetId", AIRMEET_ID,
-                     "airmeetName", AIRMEET_NAME, "boothId", BOOTH_ID,
-                     "boothName", "Lumen Labs", "attendee",
-                     attendee(&attendee_p),
-                     "joinedAt", "2020-08-20T12:41:55.208+00:00");
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "airmeetId", AIRMEET_ID, "airmeetName",
+                     AIRMEET_NAME, "boothId", BOOTH_ID, "boothName", "Lumen Labs", "attendee",
+                     attendee(&attendee_p), "joinedAt", "2020-08-20T12:41:55.208+00:00");
 }
 
 /* Builders, one per catalog row and in the same order. */
 static json_t *(*const builders[])(void) = {
-    sample_created,        sample_started,         sample_finished,
-    sample_reminder,       sample_recording,       sample_registration,
-    sample_registration,   sample_attendee_joined, sample_session_joined,
-    sample_polls,          sample_questions,       sample_booth_joined,
+    sample_created,        sample_started,      sample_finished,     sample_reminder,
+    sample_recording,      sample_registration, sample_registration, sample_attendee_joined,
+    sample_session_joined, sample_polls,        sample_questions,    sample_booth_joined,
 };
 
-_Static_assert(AH_ARRAY_LEN(builders) == AH_ARRAY_LEN(catalog),
-               "one sample builder per trigger");
+_Static_assert(AH_ARRAY_LEN(builders) == AH_ARRAY_LEN(catalog), "one sample builder per trigger");
 
 const ah_trigger_t *ah_triggers(size_t *n)
 {

@@ -15,8 +15,8 @@
 typedef enum { AH_SCOPE_NONE, AH_SCOPE_OPTIONAL, AH_SCOPE_REQUIRED } ah_scope_t;
 
 typedef struct ah_trigger {
-    const char *id;          /* "trigger.airmeet.created" */
-    const char *fires_when;  /* one sentence, for docs and `airhook sample --list` */
+    const char *id;         /* "trigger.airmeet.created" */
+    const char *fires_when; /* one sentence, for docs and `airhook sample --list` */
     ah_scope_t airmeet;
     ah_scope_t session;
 } ah_trigger_t;

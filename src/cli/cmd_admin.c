@@ -15,7 +15,6 @@
 #include "cli/client.h"
 #include "common/util.h"
 
-
 /* Sends one admin request (body may be NULL) and prints the answer. */
 static int admin_call(const ah_args_t *args, const char *method, const char *path, json_t *body)
 {

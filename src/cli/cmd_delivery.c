@@ -30,7 +30,6 @@
 #define DATA_MAX ((size_t)1024 * 1024)
 #define WHAT_SIZE 512
 
-
 static int out_of_memory(void)
 {
     fputs("error: out of memory\n", stderr);

@@ -46,8 +46,9 @@ static void report(struct recv_opts *o, struct MHD_Connection *c, const char *me
         const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-id");
         const char *ts = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-timestamp");
         const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-signature");
-        verdict = id && ts && sig && ah_verify(o->secret, id, ts, p->body ? p->body : "", p->len,
-                                               sig, ah_now_ms() / 1000, 300) == 0
+        verdict = id && ts && sig &&
+                          ah_verify(o->secret, id, ts, p->body ? p->body : "", p->len, sig,
+                                    ah_now_ms() / 1000, 300) == 0
                       ? "valid"
                       : "INVALID";
     }
@@ -58,16 +59,16 @@ static void report(struct recv_opts *o, struct MHD_Connection *c, const char *me
            "webhook-id: %s\nwebhook-timestamp: %s\nwebhook-signature: %s (%s)\n"
            "x-airmeet-trigger: %s\nx-airmeet-webhook-id: %s\nx-airmeet-attempt: %s\n"
            "%.*s\n",
-           o->seen, now, method, url, o->status, hdr(c, "webhook-id"),
-           hdr(c, "webhook-timestamp"), hdr(c, "webhook-signature"), verdict,
-           hdr(c, "x-airmeet-trigger"), hdr(c, "x-airmeet-webhook-id"),
-           hdr(c, "x-airmeet-attempt"), (int)p->len, p->body ? p->body : "");
+           o->seen, now, method, url, o->status, hdr(c, "webhook-id"), hdr(c, "webhook-timestamp"),
+           hdr(c, "webhook-signature"), verdict, hdr(c, "x-airmeet-trigger"),
+           hdr(c, "x-airmeet-webhook-id"), hdr(c, "x-airmeet-attempt"), (int)p->len,
+           p->body ? p->body : "");
     fflush(stdout);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)version;
     struct recv_opts *o = cls;
@@ -159,10 +160,9 @@ int ah_cmd_receive(int argc, char **argv)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, &o, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                         MHD_OPTION_END);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, &o, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "airhook receive: cannot listen on %s\n", o.listen);
         return 1;

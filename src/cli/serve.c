@@ -42,29 +42,34 @@ typedef struct serve_opts {
 
 static void usage(FILE *f)
 {
-    fputs("usage: airhook serve [flags]\n"
-          "  --listen HOST:PORT        AIRHOOK_LISTEN       (127.0.0.1:8080; port 0 picks one)\n"
-          "  --db DSN                  AIRHOOK_DB           (sqlite:./airhook.db)\n"
-          "  --admin-token TOKEN       AIRHOOK_ADMIN_TOKEN  (generated at first start)\n"
-          "  --base-path PATH          AIRHOOK_BASE_PATH    (/prod)\n"
-          "  --region mumbai|eu|us     AIRHOOK_REGION       (mumbai)\n"
-          "  --token-ttl DURATION      AIRHOOK_TOKEN_TTL    (30d; 0 issues expired tokens)\n"
-          "  --auth-fail-limit N       AIRHOOK_AUTH_FAIL_LIMIT (10 per minute; 0 = off)\n"
-          "  --threads N               AIRHOOK_THREADS      (number of cores)\n"
-          "  --log-level LEVEL         AIRHOOK_LOG_LEVEL    (info: debug|info|warn|error|off)\n"
-          "  --retry-schedule LIST     AIRHOOK_RETRY_SCHEDULE (0,5s,5m,30m,2h,5h,10h,10h)\n"
-          "  --allow-private-targets   AIRHOOK_ALLOW_PRIVATE_TARGETS=1 (deliver to private ranges)\n"
-          "  --allow-net CIDR[,CIDR]   AIRHOOK_ALLOW_NET    (open these ranges only)\n"
-          "  --delivery-timeout DUR    AIRHOOK_DELIVERY_TIMEOUT (15s)\n"
-          "  --webhook-concurrency N   AIRHOOK_WEBHOOK_CONCURRENCY (16 requests at once per webhook)\n"
-          "  --webhook-rate N          AIRHOOK_WEBHOOK_RATE (attempts per second per webhook; 0 = no limit)\n"
-          "  --disable-after DUR       AIRHOOK_DISABLE_AFTER (5d of failures disables a webhook)\n"
-          "  --lease DUR               AIRHOOK_LEASE (60s: a claimed delivery is retaken after this)\n"
-          "  --shutdown-grace DUR      AIRHOOK_SHUTDOWN_GRACE (10s for in-flight deliveries at stop)\n"
-          "  --role api|worker|all     AIRHOOK_ROLE (all: API and delivery; see docs/scaling.md)\n"
-          "  --trust-forwarded-for     behind a proxy: count clients by X-Forwarded-For's last hop\n"
-          "  --demo                    seed a demo community, key pair, airmeet and session\n",
-          f);
+    fputs(
+        "usage: airhook serve [flags]\n"
+        "  --listen HOST:PORT        AIRHOOK_LISTEN       (127.0.0.1:8080; port 0 picks one)\n"
+        "  --db DSN                  AIRHOOK_DB           (sqlite:./airhook.db)\n"
+        "  --admin-token TOKEN       AIRHOOK_ADMIN_TOKEN  (generated at first start)\n"
+        "  --base-path PATH          AIRHOOK_BASE_PATH    (/prod)\n"
+        "  --region mumbai|eu|us     AIRHOOK_REGION       (mumbai)\n"
+        "  --token-ttl DURATION      AIRHOOK_TOKEN_TTL    (30d; 0 issues expired tokens)\n"
+        "  --auth-fail-limit N       AIRHOOK_AUTH_FAIL_LIMIT (10 per minute; 0 = off)\n"
+        "  --threads N               AIRHOOK_THREADS      (number of cores)\n"
+        "  --log-level LEVEL         AIRHOOK_LOG_LEVEL    (info: debug|info|warn|error|off)\n"
+        "  --retry-schedule LIST     AIRHOOK_RETRY_SCHEDULE (0,5s,5m,30m,2h,5h,10h,10h)\n"
+        "  --allow-private-targets   AIRHOOK_ALLOW_PRIVATE_TARGETS=1 (deliver to private ranges)\n"
+        "  --allow-net CIDR[,CIDR]   AIRHOOK_ALLOW_NET    (open these ranges only)\n"
+        "  --delivery-timeout DUR    AIRHOOK_DELIVERY_TIMEOUT (15s)\n"
+        "  --webhook-concurrency N   AIRHOOK_WEBHOOK_CONCURRENCY (16 requests at once per "
+        "webhook)\n"
+        "  --webhook-rate N          AIRHOOK_WEBHOOK_RATE (attempts per second per webhook; 0 = no "
+        "limit)\n"
+        "  --disable-after DUR       AIRHOOK_DISABLE_AFTER (5d of failures disables a webhook)\n"
+        "  --lease DUR               AIRHOOK_LEASE (60s: a claimed delivery is retaken after "
+        "this)\n"
+        "  --shutdown-grace DUR      AIRHOOK_SHUTDOWN_GRACE (10s for in-flight deliveries at "
+        "stop)\n"
+        "  --role api|worker|all     AIRHOOK_ROLE (all: API and delivery; see docs/scaling.md)\n"
+        "  --trust-forwarded-for     behind a proxy: count clients by X-Forwarded-For's last hop\n"
+        "  --demo                    seed a demo community, key pair, airmeet and session\n",
+        f);
 }
 
 static const char *env_or(const char *name, const char *dflt)

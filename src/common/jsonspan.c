@@ -121,8 +121,7 @@ static int key_equals(const char *raw, size_t rawlen, int has_escape, const char
     return eq;
 }
 
-int ah_json_member_span(const char *json, size_t len, const char *key, size_t *off,
-                        size_t *vlen)
+int ah_json_member_span(const char *json, size_t len, const char *key, size_t *off, size_t *vlen)
 {
     scan_t c = {json, len, 0};
     skip_ws(&c);

@@ -18,7 +18,6 @@
  * AH_EINVAL when the text is not an object this scanner understands (never
  * for text jansson accepted).  Keys with escapes are compared decoded.
  */
-int ah_json_member_span(const char *json, size_t len, const char *key, size_t *off,
-                        size_t *vlen);
+int ah_json_member_span(const char *json, size_t len, const char *key, size_t *off, size_t *vlen);
 
 #endif

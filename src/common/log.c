@@ -16,8 +16,14 @@
 static _Atomic int g_level = AH_LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error", "off"};
 
-void ah_log_set_level(ah_log_level_t lvl) { atomic_store(&g_level, (int)lvl); }
-ah_log_level_t ah_log_get_level(void) { return (ah_log_level_t)atomic_load(&g_level); }
+void ah_log_set_level(ah_log_level_t lvl)
+{
+    atomic_store(&g_level, (int)lvl);
+}
+ah_log_level_t ah_log_get_level(void)
+{
+    return (ah_log_level_t)atomic_load(&g_level);
+}
 
 int ah_log_level_parse(const char *s)
 {

@@ -16,16 +16,26 @@
 const char *ah_strerror(int status)
 {
     switch (status) {
-    case AH_OK: return "ok";
-    case AH_ENOTFOUND: return "not found";
-    case AH_EEXISTS: return "already exists";
-    case AH_EINVAL: return "invalid argument";
-    case AH_ESTORE: return "storage error";
-    case AH_ENOMEM: return "out of memory";
-    case AH_EUNAVAIL: return "storage unavailable";
-    case AH_ETOOBIG: return "too big";
-    case AH_EIO: return "i/o error";
-    default: return "unknown error";
+    case AH_OK:
+        return "ok";
+    case AH_ENOTFOUND:
+        return "not found";
+    case AH_EEXISTS:
+        return "already exists";
+    case AH_EINVAL:
+        return "invalid argument";
+    case AH_ESTORE:
+        return "storage error";
+    case AH_ENOMEM:
+        return "out of memory";
+    case AH_EUNAVAIL:
+        return "storage unavailable";
+    case AH_ETOOBIG:
+        return "too big";
+    case AH_EIO:
+        return "i/o error";
+    default:
+        return "unknown error";
     }
 }
 
@@ -63,8 +73,8 @@ void ah_format_time(int64_t ms, char out[AH_TIME_SIZE])
     /* Bounded fields keep the formatted length fixed (29 chars). */
     snprintf(out, AH_TIME_SIZE, "%04u-%02u-%02uT%02u:%02u:%02u.%03u+00:00",
              (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
-             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
-             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u, (unsigned)millis % 1000u);
+             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+             (unsigned)tm.tm_sec % 100u, (unsigned)millis % 1000u);
 }
 
 static int digits(const char **p, int n, int *out)
@@ -102,14 +112,12 @@ int ah_parse_time(const char *s, int64_t *ms)
     }
     const char *p = s;
     int Y, M, D, h, m, sec, frac = 0;
-    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' ||
-        digits(&p, 2, &D))
+    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' || digits(&p, 2, &D))
         return AH_EINVAL;
     if (*p != 'T' && *p != 't' && *p != ' ')
         return AH_EINVAL;
     p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m) || *p++ != ':' ||
-        digits(&p, 2, &sec))
+    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m) || *p++ != ':' || digits(&p, 2, &sec))
         return AH_EINVAL;
     if (*p == '.') {
         p++;
@@ -145,8 +153,8 @@ int ah_parse_time(const char *s, int64_t *ms)
         return AH_EINVAL;
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
-    if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || (M == 2 && D == 29 && !leap) ||
-        h > 23 || m > 59 || sec > 60)
+    if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || (M == 2 && D == 29 && !leap) || h > 23 ||
+        m > 59 || sec > 60)
         return AH_EINVAL;
     int64_t days = days_from_civil(Y, M, D);
     int64_t t = ((days * 24 + h) * 60 + m) * 60 + sec - (int64_t)offset_min * 60;

@@ -21,8 +21,8 @@
  * its concurrency cap (and its rate, if any), the store thread claims that
  * many due deliveries with a lease and prepares one transfer for each; the
  * webhooks due in one turn are claimed for together (delivery_claim_many:
- * one transaction on SQLite, the webhook rows included).  So one slow receiver can hold at most its own cap of
- * transfers; the others never wait behind it.
+ * one transaction on SQLite, the webhook rows included).  So one slow receiver can hold at most its
+ * own cap of transfers; the others never wait behind it.
  *
  * Each transfer reuses an easy handle whose invariant options were set once
  * (only the URL and the body change); it is signed (sign.c) by the net thread
@@ -126,14 +126,14 @@ int ah_dispatch_parse_schedule(const char *s, ah_dispatch_config_t *cfg, char *e
 
 struct hook {
     char id[AH_ID_SIZE];
-    struct hook *next;          /* hash chain */
+    struct hook *next; /* hash chain */
     unsigned inflight;
-    int64_t next_due;           /* earliest known due work; 0 = none known */
-    int64_t heap_due;           /* the due it is queued in the heap at; 0 = not queued */
-    unsigned heap_refs;         /* heap entries pointing here (stale ones included) */
-    double tokens;              /* rate limiting */
+    int64_t next_due;   /* earliest known due work; 0 = none known */
+    int64_t heap_due;   /* the due it is queued in the heap at; 0 = not queued */
+    unsigned heap_refs; /* heap entries pointing here (stale ones included) */
+    double tokens;      /* rate limiting */
     int64_t refill_ms;
-    bool claiming;              /* in start_due's batch: not to be freed */
+    bool claiming; /* in start_due's batch: not to be freed */
 };
 
 struct heap_entry {
@@ -179,25 +179,25 @@ struct headers {
  */
 struct transfer {
     CURL *easy;
-    struct hook *hook;          /* store thread's; the net thread only carries it */
+    struct hook *hook; /* store thread's; the net thread only carries it */
     ah_claim_t claim;
     struct headers hdr;
-    char url[AH_URL_MAX];       /* what CURLOPT_URL was last set to */
-    char secret[AH_SECRET_MAX]; /* the net thread signs at the start */
+    char url[AH_URL_MAX];            /* what CURLOPT_URL was last set to */
+    char secret[AH_SECRET_MAX];      /* the net thread signs at the start */
     char prev_secret[AH_SECRET_MAX]; /* "" unless a rotation is under way */
     int64_t failing_since;
     int64_t started_ms, started_us;
     /* Filled by the net thread. */
-    int status_code;            /* 0 = no HTTP answer */
-    char error[AH_ERROR_MAX];   /* "" when the receiver answered 2xx */
+    int status_code;          /* 0 = no HTTP answer */
+    char error[AH_ERROR_MAX]; /* "" when the receiver answered 2xx */
     int64_t dur_us;
-    bool abandoned;             /* never finished (shutdown): hand the lease back */
+    bool abandoned; /* never finished (shutdown): hand the lease back */
     int64_t retry_after_ms;
     char head[AH_RESPONSE_HEAD_MAX];
     size_t head_len;
     char errbuf[CURL_ERROR_SIZE];
     ah_netguard_use_t guard;
-    struct transfer *next;      /* free, ready or done list */
+    struct transfer *next;                      /* free, ready or done list */
     struct transfer *prev_active, *next_active; /* on the multi handle (net thread) */
 };
 
@@ -215,40 +215,40 @@ struct ah_dispatcher {
     ah_store_t *store;
     ah_dispatch_config_t cfg;
     pthread_t store_thread, net_thread;
-    CURLM *multi;               /* the net thread's; curl_multi_wakeup from anywhere */
+    CURLM *multi; /* the net thread's; curl_multi_wakeup from anywhere */
 
-    pthread_mutex_t mu;         /* guards everything down to the next blank line */
-    pthread_cond_t cv;          /* the store thread waits on it */
-    struct wake *inbox;         /* filled by any thread */
-    struct wake *inbox_spare;   /* the one the store thread is reading; swapped in take_work */
+    pthread_mutex_t mu;       /* guards everything down to the next blank line */
+    pthread_cond_t cv;        /* the store thread waits on it */
+    struct wake *inbox;       /* filled by any thread */
+    struct wake *inbox_spare; /* the one the store thread is reading; swapped in take_work */
     size_t inbox_n;
     bool inbox_overflow;
-    struct tlist ready;         /* prepared transfers for the net thread */
-    struct tlist done;          /* finished (or abandoned) transfers for the store thread */
+    struct tlist ready; /* prepared transfers for the net thread */
+    struct tlist done;  /* finished (or abandoned) transfers for the store thread */
     bool stopping;
-    bool net_done;              /* the net thread has left: nothing more comes back */
-    int64_t grace_deadline;     /* mono ms */
+    bool net_done;          /* the net thread has left: nothing more comes back */
+    int64_t grace_deadline; /* mono ms */
 
     /* The store thread's. */
     struct hook **buckets;
     size_t n_buckets, n_hooks;
     struct heap_entry *heap;
     size_t heap_n, heap_cap;
-    unsigned inflight;          /* transfers out of the free list */
+    unsigned inflight; /* transfers out of the free list */
     struct transfer *free_transfers;
-    struct tlist prepared;      /* this turn's, not yet on the ready list */
+    struct tlist prepared; /* this turn's, not yet on the ready list */
     ah_attempt_result_t *results;
     size_t n_results, results_cap;
-    int64_t record_retry_at;    /* mono ms: after a failed record, wait until then */
-    struct hook **retry_hooks;  /* parallel to results: whom to reschedule after the record */
+    int64_t record_retry_at;         /* mono ms: after a failed record, wait until then */
+    struct hook **retry_hooks;       /* parallel to results: whom to reschedule after the record */
     char (*release_ids)[AH_ID_SIZE]; /* scratch for handing leases back (max_in_flight) */
     int64_t last_rescan;
-    ah_webhook_t *wh;           /* CLAIM_BATCH webhook rows for delivery_claim_many (large) */
-    ah_claim_req_t *reqs;       /* CLAIM_BATCH requests */
-    struct hook **req_hooks;    /* the hook of each request */
+    ah_webhook_t *wh;        /* CLAIM_BATCH webhook rows for delivery_claim_many (large) */
+    ah_claim_req_t *reqs;    /* CLAIM_BATCH requests */
+    struct hook **req_hooks; /* the hook of each request */
 
     /* The net thread's. */
-    struct transfer *active;    /* transfers on the multi handle */
+    struct transfer *active; /* transfers on the multi handle */
     size_t n_active;
 };
 
@@ -429,7 +429,7 @@ void ah_dispatcher_wake(ah_dispatcher_t *d, const char *webhook_id, int64_t due)
 
 /* What the store thread takes from the shared part at the top of a turn. */
 struct work {
-    struct wake *wakes;         /* d->inbox_spare after the swap; read until the next take */
+    struct wake *wakes; /* d->inbox_spare after the swap; read until the next take */
     size_t n_wakes;
     bool overflow;
     struct tlist done;
@@ -760,8 +760,8 @@ static void publish_prepared(ah_dispatcher_t *d)
 }
 
 /* Takes rate tokens; returns how many attempts h may start now. */
-static unsigned rate_allowance(ah_dispatcher_t *d, struct hook *h, int64_t now_mono,
-                               unsigned want, int64_t *retry_in_ms)
+static unsigned rate_allowance(ah_dispatcher_t *d, struct hook *h, int64_t now_mono, unsigned want,
+                               int64_t *retry_in_ms)
 {
     double rate = d->cfg.per_webhook_rate;
     if (rate <= 0)
@@ -774,7 +774,8 @@ static unsigned rate_allowance(ah_dispatcher_t *d, struct hook *h, int64_t now_m
     unsigned n = h->tokens >= want ? want : (unsigned)h->tokens;
     h->tokens -= n;
     if (n < want)
-        *retry_in_ms = (int64_t)((1.0 - (h->tokens - (double)(unsigned)h->tokens)) * 1000.0 / rate) + 1;
+        *retry_in_ms =
+            (int64_t)((1.0 - (h->tokens - (double)(unsigned)h->tokens)) * 1000.0 / rate) + 1;
     return n;
 }
 
@@ -870,8 +871,7 @@ static void start_due(ah_dispatcher_t *d, int64_t now)
         }
         if (!n)
             return;
-        int rc = ah_store_delivery_claim_many(d->store, d->reqs, n, now,
-                                                    now + d->cfg.lease_ms);
+        int rc = ah_store_delivery_claim_many(d->store, d->reqs, n, now, now + d->cfg.lease_ms);
         for (size_t i = 0; i < n; i++) {
             if (rc)
                 d->reqs[i].rc = rc; /* the whole transaction failed: nothing was claimed */
@@ -931,8 +931,7 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
         outcome = 0;
     } else if (status_code == 410) {
         r->outcome = AH_OUTCOME_FAILED;
-        ah_strlcpy(r->disable_reason, "the receiver answered 410 Gone",
-                   sizeof r->disable_reason);
+        ah_strlcpy(r->disable_reason, "the receiver answered 410 Gone", sizeof r->disable_reason);
         outcome = 2;
     } else if ((size_t)attempt_no >= d->cfg.schedule_len) {
         r->outcome = AH_OUTCOME_FAILED;
@@ -947,8 +946,8 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
         r->next_attempt_at = now + delay;
         outcome = 1;
     }
-    if (outcome != 0 && !r->disable_reason[0] && d->cfg.disable_after_ms > 0 &&
-        t->failing_since && now - t->failing_since >= d->cfg.disable_after_ms) {
+    if (outcome != 0 && !r->disable_reason[0] && d->cfg.disable_after_ms > 0 && t->failing_since &&
+        now - t->failing_since >= d->cfg.disable_after_ms) {
         snprintf(r->disable_reason, sizeof r->disable_reason,
                  "every delivery failed for %lld hours",
                  (long long)(d->cfg.disable_after_ms / 3600000));
@@ -968,7 +967,10 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
                json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s}", "delivery",
                          t->claim.delivery_id, "webhook", t->hook->id, "event", t->claim.event_id,
                          "attempt", attempt_no, "status", status_code, "dur_ms", (json_int_t)dur_ms,
-                         "outcome", outcome == 0 ? "succeeded" : outcome == 1 ? "retry" : "failed",
+                         "outcome",
+                         outcome == 0   ? "succeeded"
+                         : outcome == 1 ? "retry"
+                                        : "failed",
                          "error", error ? error : ""));
     struct hook *h = t->hook;
     h->inflight--;
@@ -995,15 +997,15 @@ static void flush_results(ah_dispatcher_t *d)
     int rc = ah_store_delivery_record(d->store, d->results, d->n_results);
     if (rc && !full) {
         d->record_retry_at = ah_mono_ms() + 1000;
-        ah_log(AH_LOG_WARN, "cannot record attempts yet; keeping them",
-               json_pack("{s:s, s:I}", "error", ah_strerror(rc), "count",
-                         (json_int_t)d->n_results));
+        ah_log(
+            AH_LOG_WARN, "cannot record attempts yet; keeping them",
+            json_pack("{s:s, s:I}", "error", ah_strerror(rc), "count", (json_int_t)d->n_results));
         return;
     }
     if (rc)
-        ah_log(AH_LOG_ERROR, "cannot record attempts; they will be sent again after the lease",
-               json_pack("{s:s, s:I}", "error", ah_strerror(rc), "count",
-                         (json_int_t)d->n_results));
+        ah_log(
+            AH_LOG_ERROR, "cannot record attempts; they will be sent again after the lease",
+            json_pack("{s:s, s:I}", "error", ah_strerror(rc), "count", (json_int_t)d->n_results));
     d->record_retry_at = 0;
     for (size_t i = 0; i < d->n_results; i++) {
         struct hook *h = d->retry_hooks[i];
@@ -1170,11 +1172,12 @@ static void take_done(ah_dispatcher_t *d, struct tlist *done)
     }
     done->tail = NULL;
     if (n_release) {
-        int rc = ah_store_delivery_release(d->store, (const char(*)[AH_ID_SIZE])d->release_ids, n_release);
+        int rc = ah_store_delivery_release(d->store, (const char(*)[AH_ID_SIZE])d->release_ids,
+                                           n_release);
         if (rc)
-            ah_log(AH_LOG_WARN, "cannot hand back in-flight deliveries; their leases expire",
-                   json_pack("{s:I, s:s}", "count", (json_int_t)n_release, "error",
-                             ah_strerror(rc)));
+            ah_log(
+                AH_LOG_WARN, "cannot hand back in-flight deliveries; their leases expire",
+                json_pack("{s:I, s:s}", "count", (json_int_t)n_release, "error", ah_strerror(rc)));
         else
             ah_log(AH_LOG_INFO, "handed back in-flight deliveries",
                    json_pack("{s:I}", "count", (json_int_t)n_release));

@@ -53,7 +53,6 @@ struct ah_netguard {
     struct cidr allow[MAX_ALLOW];
 };
 
-
 /* ---- classification ---------------------------------------------------- */
 
 static bool in_v4(uint32_t a, uint32_t net, unsigned prefix)

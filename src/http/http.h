@@ -32,31 +32,31 @@ typedef struct ah_kv {
 
 typedef struct ah_http_req {
     const char *method;
-    const char *path;                       /* decoded, without the query */
+    const char *path; /* decoded, without the query */
     ah_kv_t headers[AH_HTTP_MAX_HEADERS];
     size_t n_headers;
     bool too_many_headers;
     ah_kv_t query[AH_HTTP_MAX_QUERY];
     size_t n_query;
-    const char *query_problem;              /* a sentence if the query is unusable */
-    char *body;                             /* NUL-terminated; owned by the server */
+    const char *query_problem; /* a sentence if the query is unusable */
+    char *body;                /* NUL-terminated; owned by the server */
     size_t body_len;
     const char *params[AH_HTTP_MAX_PARAMS]; /* path captures, e.g. {id} */
     size_t n_params;
-    char param_buf[256];                    /* storage for params */
+    char param_buf[256]; /* storage for params */
     char client_ip[64];
-    const void *route;                      /* set by the app's prepare step */
+    const void *route; /* set by the app's prepare step */
     int64_t start_us;
-    void *server_ctx;                       /* the listener's; NULL outside one (tests) */
+    void *server_ctx; /* the listener's; NULL outside one (tests) */
 } ah_http_req_t;
 
 typedef struct ah_http_resp {
     int status;
-    char *body;                             /* malloc'd; the server frees it */
+    char *body; /* malloc'd; the server frees it */
     size_t body_len;
-    char allow[64];                         /* "Allow" header for 405, or "" */
-    char retry_after[24];                   /* "Retry-After" header, or "" */
-    const char *content_type;               /* NULL = application/json */
+    char allow[64];           /* "Allow" header for 405, or "" */
+    char retry_after[24];     /* "Retry-After" header, or "" */
+    const char *content_type; /* NULL = application/json */
 } ah_http_resp_t;
 
 /* Header value by name, case-insensitive; NULL if absent. */
@@ -67,8 +67,8 @@ const char *ah_http_query(const ah_http_req_t *req, const char *name);
 struct json_t;
 void ah_http_resp_json(ah_http_resp_t *resp, int status, struct json_t *j);
 /* Sets a non-JSON body (copied) with the given content type (static string). */
-void ah_http_resp_text(ah_http_resp_t *resp, int status, const char *content_type,
-                       const char *text, size_t len);
+void ah_http_resp_text(ah_http_resp_t *resp, int status, const char *content_type, const char *text,
+                       size_t len);
 
 /*
  * Answering later.  A handler that hands its work to another thread calls

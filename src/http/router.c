@@ -44,9 +44,8 @@ static int path_matches(const char *pattern, const char *path, ah_http_req_t *re
     return 1;
 }
 
-ah_match_t ah_route_match(const ah_route_t *routes, size_t n, const char *method,
-                          const char *path, ah_http_req_t *req, const ah_route_t **out,
-                          char *allow, size_t allowsz)
+ah_match_t ah_route_match(const ah_route_t *routes, size_t n, const char *method, const char *path,
+                          ah_http_req_t *req, const ah_route_t **out, char *allow, size_t allowsz)
 {
     const ah_route_t *any = NULL;
     size_t alen = 0;

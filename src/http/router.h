@@ -15,11 +15,11 @@
 typedef void (*ah_handler_fn)(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
 
 typedef struct ah_route {
-    const char *method;     /* "GET", "POST", "DELETE" */
-    const char *pattern;    /* "/communities/{}/access-keys" */
+    const char *method;  /* "GET", "POST", "DELETE" */
+    const char *pattern; /* "/communities/{}/access-keys" */
     ah_handler_fn fn;
-    const char *name;       /* label for metrics and logs */
-    size_t body_limit;      /* bytes */
+    const char *name;  /* label for metrics and logs */
+    size_t body_limit; /* bytes */
 } ah_route_t;
 
 typedef enum { AH_MATCH_OK, AH_MATCH_NO_PATH, AH_MATCH_BAD_METHOD } ah_match_t;
@@ -30,8 +30,7 @@ typedef enum { AH_MATCH_OK, AH_MATCH_NO_PATH, AH_MATCH_BAD_METHOD } ah_match_t;
  * AH_MATCH_BAD_METHOD `allow` lists the methods the path does take
  * ("GET, POST") and *out is one route of that path (for its name).
  */
-ah_match_t ah_route_match(const ah_route_t *routes, size_t n, const char *method,
-                          const char *path, ah_http_req_t *req, const ah_route_t **out,
-                          char *allow, size_t allowsz);
+ah_match_t ah_route_match(const ah_route_t *routes, size_t n, const char *method, const char *path,
+                          ah_http_req_t *req, const ah_route_t **out, char *allow, size_t allowsz);
 
 #endif

@@ -45,9 +45,9 @@ struct ah_http_server {
     struct MHD_Daemon *daemon;
     ah_http_app_t app;
     pthread_mutex_t mu;
-    pthread_cond_t cv;     /* signalled when n_suspended drops */
-    size_t n_suspended;    /* suspended, not yet resumed */
-    bool stopping;         /* no more suspensions */
+    pthread_cond_t cv;  /* signalled when n_suspended drops */
+    size_t n_suspended; /* suspended, not yet resumed */
+    bool stopping;      /* no more suspensions */
 };
 
 struct conn_req {
@@ -93,8 +93,8 @@ void ah_http_resp_json(ah_http_resp_t *resp, int status, json_t *j)
     json_decref(j);
 }
 
-void ah_http_resp_text(ah_http_resp_t *resp, int status, const char *content_type,
-                       const char *text, size_t len)
+void ah_http_resp_text(ah_http_resp_t *resp, int status, const char *content_type, const char *text,
+                       size_t len)
 {
     free(resp->body);
     resp->status = status;
@@ -228,8 +228,8 @@ static enum MHD_Result queue(ah_http_server_t *srv, struct MHD_Connection *c, st
 
 static bool content_length_over(struct MHD_Connection *c, size_t limit)
 {
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     int64_t n;
     if (!cl)
         return false;
@@ -238,8 +238,8 @@ static bool content_length_over(struct MHD_Connection *c, size_t limit)
     return (uint64_t)n > limit;
 }
 
-static enum MHD_Result first_call(ah_http_server_t *srv, struct MHD_Connection *c,
-                                  const char *url, const char *method, void **con_cls)
+static enum MHD_Result first_call(ah_http_server_t *srv, struct MHD_Connection *c, const char *url,
+                                  const char *method, void **con_cls)
 {
     struct conn_req *r = calloc(1, sizeof *r);
     if (!r)
@@ -290,9 +290,8 @@ static int append_body(struct conn_req *r, const char *data, size_t n)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     ah_http_server_t *srv = cls;
@@ -388,8 +387,10 @@ int ah_http_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t 
     int64_t p;
     if (ah_parse_i64(port, 0, 65535, &p))
         goto bad;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE}, *res = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE},
+                    *res = NULL;
     int gai = getaddrinfo(host, port, &hints, &res);
     if (gai || !res) {
         snprintf(err, errlen, "cannot resolve listen host '%s': %s", host, gai_strerror(gai));

@@ -13,7 +13,7 @@
 #include "store/store.h"
 
 typedef struct ah_store_ops {
-    const char *name;                       /* "sqlite", "postgres" */
+    const char *name; /* "sqlite", "postgres" */
     bool shared;
     void (*close)(ah_store_t *s);
     int (*ping)(ah_store_t *s);
@@ -42,15 +42,13 @@ typedef struct ah_store_ops {
     int (*session_create)(ah_store_t *s, const ah_session_t *ss);
     int (*session_get)(ah_store_t *s, const char *id, ah_session_t *out);
 
-    int (*webhook_register)(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out,
-                            bool *existed);
+    int (*webhook_register)(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out, bool *existed);
     int (*webhook_get)(ah_store_t *s, const char *id, ah_webhook_t *out);
     int (*webhook_list_active)(ah_store_t *s, const char *community_id, const char *airmeet_id,
                                const char *session_id, ah_webhook_t **out, size_t *n);
     int (*webhook_deregister)(ah_store_t *s, const char *id, const char *by, int64_t now);
     int (*webhook_set_active)(ah_store_t *s, const char *id, bool active, const char *reason,
                               int64_t now);
-
 
     int (*event_publish)(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res);
     void (*event_publish_async)(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
@@ -86,7 +84,6 @@ typedef struct ah_store_ops {
 struct ah_store {
     const ah_store_ops_t *ops;
 };
-
 
 /* Backend constructors (one per backend file). */
 int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t errlen);

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 int ah_store_open(const char *dsn, ah_store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -38,7 +37,6 @@ void ah_store_close(ah_store_t *s)
     if (s)
         s->ops->close(s);
 }
-
 
 const char *ah_store_name(const ah_store_t *s)
 {
@@ -125,7 +123,8 @@ int ah_store_access_key_get(ah_store_t *s, const char *id, ah_access_key_t *out)
     return s->ops->access_key_get(s, id, out);
 }
 
-int ah_store_access_key_list(ah_store_t *s, const char *community_id, ah_access_key_t **out, size_t *n)
+int ah_store_access_key_list(ah_store_t *s, const char *community_id, ah_access_key_t **out,
+                             size_t *n)
 {
     return s->ops->access_key_list(s, community_id, out, n);
 }
@@ -170,7 +169,8 @@ int ah_store_session_get(ah_store_t *s, const char *id, ah_session_t *out)
     return s->ops->session_get(s, id, out);
 }
 
-int ah_store_webhook_register(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out, bool *existed)
+int ah_store_webhook_register(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out,
+                              bool *existed)
 {
     return s->ops->webhook_register(s, w, out, existed);
 }
@@ -180,7 +180,8 @@ int ah_store_webhook_get(ah_store_t *s, const char *id, ah_webhook_t *out)
     return s->ops->webhook_get(s, id, out);
 }
 
-int ah_store_webhook_list_active(ah_store_t *s, const char *community_id, const char *airmeet_id, const char *session_id, ah_webhook_t **out, size_t *n)
+int ah_store_webhook_list_active(ah_store_t *s, const char *community_id, const char *airmeet_id,
+                                 const char *session_id, ah_webhook_t **out, size_t *n)
 {
     return s->ops->webhook_list_active(s, community_id, airmeet_id, session_id, out, n);
 }
@@ -190,17 +191,20 @@ int ah_store_webhook_deregister(ah_store_t *s, const char *id, const char *by, i
     return s->ops->webhook_deregister(s, id, by, now);
 }
 
-int ah_store_webhook_set_active(ah_store_t *s, const char *id, bool active, const char *reason, int64_t now)
+int ah_store_webhook_set_active(ah_store_t *s, const char *id, bool active, const char *reason,
+                                int64_t now)
 {
     return s->ops->webhook_set_active(s, id, active, reason, now);
 }
 
-int ah_store_webhook_rotate_secret(ah_store_t *s, const char *id, const char *new_secret, int64_t prev_until, int64_t now)
+int ah_store_webhook_rotate_secret(ah_store_t *s, const char *id, const char *new_secret,
+                                   int64_t prev_until, int64_t now)
 {
     return s->ops->webhook_rotate_secret(s, id, new_secret, prev_until, now);
 }
 
-int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t since, int64_t now, size_t *n_requeued)
+int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t since, int64_t now,
+                             size_t *n_requeued)
 {
     return s->ops->webhook_recover(s, webhook_id, since, now, n_requeued);
 }
@@ -220,12 +224,14 @@ int ah_store_delivery_due_webhooks(ah_store_t *s, ah_due_t **out, size_t *n)
     return s->ops->delivery_due_webhooks(s, out, n);
 }
 
-int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now, int64_t lease_until, size_t max, ah_claim_t **out, size_t *n, int64_t *next_due)
+int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now, int64_t lease_until,
+                            size_t max, ah_claim_t **out, size_t *n, int64_t *next_due)
 {
     return s->ops->delivery_claim(s, webhook_id, now, lease_until, max, out, n, next_due);
 }
 
-int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now, int64_t lease_until)
+int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
+                                 int64_t lease_until)
 {
     return s->ops->delivery_claim_many(s, reqs, n, now, lease_until);
 }
@@ -245,12 +251,14 @@ int ah_store_delivery_release_all(ah_store_t *s)
     return s->ops->delivery_release_all(s);
 }
 
-int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out, size_t *n, char next_cursor[AH_CURSOR_SIZE])
+int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
+                           size_t *n, char next_cursor[AH_CURSOR_SIZE])
 {
     return s->ops->delivery_list(s, f, out, n, next_cursor);
 }
 
-int ah_store_delivery_get(ah_store_t *s, const char *id, ah_delivery_t *out, ah_attempt_t **attempts, size_t *n_attempts)
+int ah_store_delivery_get(ah_store_t *s, const char *id, ah_delivery_t *out,
+                          ah_attempt_t **attempts, size_t *n_attempts)
 {
     return s->ops->delivery_get(s, id, out, attempts, n_attempts);
 }

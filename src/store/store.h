@@ -35,13 +35,13 @@
 #include "common/util.h"
 
 /* Field caps; inputs longer than these are rejected with 400 by the API. */
-#define AH_NAME_MAX 256          /* names, labels, platformName: < 256 bytes */
-#define AH_DESC_MAX 1024         /* description, metaData: < 1024 bytes */
-#define AH_URL_MAX 2048          /* url: < 2048 bytes */
-#define AH_TRIGGER_MAX 64        /* triggerMetaInfoId */
-#define AH_SECRET_MAX 96         /* whsec_… signing secret */
-#define AH_REASON_MAX 128        /* why a webhook was disabled */
-#define AH_ACCESS_KEY_MAX 64     /* the public half of a key pair */
+#define AH_NAME_MAX 256      /* names, labels, platformName: < 256 bytes */
+#define AH_DESC_MAX 1024     /* description, metaData: < 1024 bytes */
+#define AH_URL_MAX 2048      /* url: < 2048 bytes */
+#define AH_TRIGGER_MAX 64    /* triggerMetaInfoId */
+#define AH_SECRET_MAX 96     /* whsec_… signing secret */
+#define AH_REASON_MAX 128    /* why a webhook was disabled */
+#define AH_ACCESS_KEY_MAX 64 /* the public half of a key pair */
 
 typedef struct ah_community {
     char id[AH_ID_SIZE];
@@ -53,10 +53,10 @@ typedef struct ah_access_key {
     char id[AH_ID_SIZE];
     char community_id[AH_ID_SIZE];
     char label[AH_NAME_MAX];
-    char access_key[AH_ACCESS_KEY_MAX];     /* public half, looked up by value */
-    char secret_hash[AH_SHA256_HEX_SIZE];   /* sha256 hex of the secret half */
+    char access_key[AH_ACCESS_KEY_MAX];   /* public half, looked up by value */
+    char secret_hash[AH_SHA256_HEX_SIZE]; /* sha256 hex of the secret half */
     int64_t created_at;
-    int64_t revoked_at;                     /* 0 while valid */
+    int64_t revoked_at; /* 0 while valid */
 } ah_access_key_t;
 
 typedef struct ah_token {
@@ -72,7 +72,7 @@ typedef struct ah_airmeet {
     char id[AH_ID_SIZE];
     char community_id[AH_ID_SIZE];
     char name[AH_NAME_MAX];
-    int64_t start_time;                     /* 0 when unset */
+    int64_t start_time; /* 0 when unset */
     int64_t end_time;
     int64_t created_at;
 } ah_airmeet_t;
@@ -91,31 +91,30 @@ typedef struct ah_webhook {
     char trigger[AH_TRIGGER_MAX];
     char name[AH_NAME_MAX];
     char description[AH_DESC_MAX];
-    bool has_description;                   /* false: JSON null */
+    bool has_description; /* false: JSON null */
     char url[AH_URL_MAX];
     char platform_name[AH_NAME_MAX];
-    char airmeet_id[AH_ID_SIZE];            /* "" = any airmeet */
-    char session_id[AH_ID_SIZE];            /* "" = any session */
+    char airmeet_id[AH_ID_SIZE]; /* "" = any airmeet */
+    char session_id[AH_ID_SIZE]; /* "" = any session */
     bool is_active;
-    char disabled_reason[AH_REASON_MAX];    /* "" while active */
+    char disabled_reason[AH_REASON_MAX]; /* "" while active */
     char meta_data[AH_DESC_MAX];
     int64_t created_at;
     int64_t updated_at;
     char created_by[AH_NAME_MAX];
     char updated_by[AH_NAME_MAX];
-    bool has_updated_by;                    /* false: JSON null */
-    char secret[AH_SECRET_MAX];             /* current signing secret, whsec_… */
-    char prev_secret[AH_SECRET_MAX];        /* previous secret during rotation, or "" */
-    int64_t prev_secret_until;              /* prev_secret is used until then */
-    int64_t deregistered_at;                /* 0 unless deregistered */
-    int64_t failing_since;                  /* first failure of the current streak, 0 if none */
+    bool has_updated_by;             /* false: JSON null */
+    char secret[AH_SECRET_MAX];      /* current signing secret, whsec_… */
+    char prev_secret[AH_SECRET_MAX]; /* previous secret during rotation, or "" */
+    int64_t prev_secret_until;       /* prev_secret is used until then */
+    int64_t deregistered_at;         /* 0 unless deregistered */
+    int64_t failing_since;           /* first failure of the current streak, 0 if none */
 } ah_webhook_t;
-
 
 /* ---- events and deliveries (SPEC §5, §6) ---- */
 
-#define AH_IDEMPOTENCY_MAX 256   /* idempotencyKey: < 256 bytes */
-#define AH_ERROR_MAX 256         /* an attempt's error sentence */
+#define AH_IDEMPOTENCY_MAX 256    /* idempotencyKey: < 256 bytes */
+#define AH_ERROR_MAX 256          /* an attempt's error sentence */
 #define AH_RESPONSE_HEAD_MAX 1025 /* first 1 KiB of a response body + NUL */
 
 typedef enum ah_delivery_status {
@@ -134,42 +133,42 @@ typedef struct ah_event {
     char id[AH_ID_SIZE];
     char community_id[AH_ID_SIZE];
     char trigger[AH_TRIGGER_MAX];
-    char airmeet_id[AH_ID_SIZE];            /* "" = none */
-    char session_id[AH_ID_SIZE];            /* "" = none */
+    char airmeet_id[AH_ID_SIZE];              /* "" = none */
+    char session_id[AH_ID_SIZE];              /* "" = none */
     char idempotency_key[AH_IDEMPOTENCY_MAX]; /* "" = none */
-    char *data;                             /* the JSON body to deliver, byte for byte */
-    size_t data_len;                        /* on publish: borrowed; from event_get: malloc'd, caller frees */
+    char *data;                               /* the JSON body to deliver, byte for byte */
+    size_t data_len; /* on publish: borrowed; from event_get: malloc'd, caller frees */
     int64_t created_at;
 } ah_event_t;
 
 typedef struct ah_publish_result {
-    char event_id[AH_ID_SIZE];              /* the new event, or the first one with that idempotency key */
-    bool duplicate;                         /* true: idempotency key seen before; nothing was created */
-    size_t n_deliveries;                    /* deliveries created (or, for a duplicate, that the first created) */
-    char (*webhook_ids)[AH_ID_SIZE];        /* malloc'd: the webhooks that got a delivery; caller frees */
+    char event_id[AH_ID_SIZE]; /* the new event, or the first one with that idempotency key */
+    bool duplicate;            /* true: idempotency key seen before; nothing was created */
+    size_t n_deliveries; /* deliveries created (or, for a duplicate, that the first created) */
+    char (*webhook_ids)[AH_ID_SIZE]; /* malloc'd: the webhooks that got a delivery; caller frees */
 } ah_publish_result_t;
 
 typedef struct ah_delivery {
     char id[AH_ID_SIZE];
     char event_id[AH_ID_SIZE];
     char webhook_id[AH_ID_SIZE];
-    char trigger[AH_TRIGGER_MAX];           /* the event's */
-    int status;                             /* ah_delivery_status_t */
-    int attempts;                           /* attempts made so far */
-    int64_t next_attempt_at;                /* when pending: due time */
-    int64_t lease_until;                    /* a dispatcher holds it until then; 0 = free */
+    char trigger[AH_TRIGGER_MAX]; /* the event's */
+    int status;                   /* ah_delivery_status_t */
+    int attempts;                 /* attempts made so far */
+    int64_t next_attempt_at;      /* when pending: due time */
+    int64_t lease_until;          /* a dispatcher holds it until then; 0 = free */
     int64_t created_at;
     int64_t updated_at;
-    int last_status_code;                   /* 0 = no HTTP answer */
+    int last_status_code; /* 0 = no HTTP answer */
     char last_error[AH_ERROR_MAX];
 } ah_delivery_t;
 
 typedef struct ah_attempt {
-    int attempt_no;                         /* 1-based */
+    int attempt_no; /* 1-based */
     int64_t started_at;
     int64_t duration_ms;
-    int status_code;                        /* 0 = no HTTP answer */
-    char error[AH_ERROR_MAX];               /* "" on success */
+    int status_code;                          /* 0 = no HTTP answer */
+    char error[AH_ERROR_MAX];                 /* "" on success */
     char response_head[AH_RESPONSE_HEAD_MAX]; /* first 1 KiB of the body */
 } ah_attempt_t;
 
@@ -178,8 +177,8 @@ typedef struct ah_claim {
     char delivery_id[AH_ID_SIZE];
     char event_id[AH_ID_SIZE];
     char trigger[AH_TRIGGER_MAX];
-    int attempts;                           /* attempts made before this one */
-    char *data;                             /* malloc'd event body; freed with ah_claims_free */
+    int attempts; /* attempts made before this one */
+    char *data;   /* malloc'd event body; freed with ah_claims_free */
     size_t data_len;
 } ah_claim_t;
 
@@ -194,18 +193,19 @@ typedef struct ah_due {
 
 /* One webhook's part of delivery_claim_many. */
 typedef struct ah_claim_req {
-    char webhook_id[AH_ID_SIZE];            /* in */
-    size_t max;                             /* in: claim at most this many */
-    ah_webhook_t *webhook;                  /* in, optional: receives the webhook's row */
-    int rc;                                 /* out: AH_OK, AH_ENOTFOUND (no such webhook), or a failure */
-    ah_claim_t *claims;                     /* out: malloc'd, freed with ah_claims_free */
-    size_t n;                               /* out */
-    int64_t next_due;                       /* out: as delivery_claim's */
+    char webhook_id[AH_ID_SIZE]; /* in */
+    size_t max;                  /* in: claim at most this many */
+    ah_webhook_t *webhook;       /* in, optional: receives the webhook's row */
+    int rc;                      /* out: AH_OK, AH_ENOTFOUND (no such webhook), or a failure */
+    ah_claim_t *claims;          /* out: malloc'd, freed with ah_claims_free */
+    size_t n;                    /* out */
+    int64_t next_due;            /* out: as delivery_claim's */
 } ah_claim_req_t;
 
 typedef enum { AH_OUTCOME_SUCCEEDED, AH_OUTCOME_RETRY, AH_OUTCOME_FAILED } ah_outcome_t;
 
-/* The status a delivery takes after an attempt with outcome o ("pending" for a retry); NULL if o is none. */
+/* The status a delivery takes after an attempt with outcome o ("pending" for a retry); NULL if o is
+ * none. */
 const char *ah_outcome_status(ah_outcome_t o);
 
 /* What one attempt came to, as the dispatcher records it. */
@@ -214,7 +214,7 @@ typedef struct ah_attempt_result {
     char webhook_id[AH_ID_SIZE];
     ah_attempt_t attempt;
     ah_outcome_t outcome;
-    int64_t next_attempt_at;                /* for AH_OUTCOME_RETRY */
+    int64_t next_attempt_at; /* for AH_OUTCOME_RETRY */
     /*
      * Webhook consequences: disable_reason non-empty disables the webhook
      * now (410 Gone, or failing too long).  On success failing_since is
@@ -224,18 +224,18 @@ typedef struct ah_attempt_result {
 } ah_attempt_result_t;
 
 typedef struct ah_delivery_filter {
-    const char *webhook_id;                 /* exactly one of webhook_id / event_id */
+    const char *webhook_id; /* exactly one of webhook_id / event_id */
     const char *event_id;
-    int status;                             /* -1 = any */
-    const char *cursor;                     /* NULL or "" = first page; else from next_cursor */
-    size_t limit;                           /* 1..500 */
+    int status;         /* -1 = any */
+    const char *cursor; /* NULL or "" = first page; else from next_cursor */
+    size_t limit;       /* 1..500 */
 } ah_delivery_filter_t;
 
 #define AH_CURSOR_SIZE 80
 
 typedef struct ah_delivery_stats {
-    int64_t pending;                        /* deliveries waiting or in flight */
-    int64_t oldest_pending_created_at;      /* 0 when none is pending */
+    int64_t pending;                   /* deliveries waiting or in flight */
+    int64_t oldest_pending_created_at; /* 0 when none is pending */
 } ah_delivery_stats_t;
 
 /*
@@ -404,9 +404,8 @@ int ah_store_delivery_due_webhooks(ah_store_t *s, ah_due_t **out, size_t *n);
  * next_attempt_at of its remaining unleased pending deliveries (0 if none),
  * so the caller knows when to come back.
  */
-int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now,
-                            int64_t lease_until, size_t max, ah_claim_t **out, size_t *n,
-                            int64_t *next_due);
+int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now, int64_t lease_until,
+                            size_t max, ah_claim_t **out, size_t *n, int64_t *next_due);
 /*
  * delivery_claim for several webhooks at once, each request with its own
  * rc (an inactive webhook: AH_OK and nothing claimed; *webhook, when asked

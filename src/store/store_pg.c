@@ -2041,8 +2041,7 @@ static int delivery_claim(ah_store_t *base, const char *webhook_id, int64_t now,
                           int64_t lease_until, size_t max, ah_claim_t **out, size_t *n,
                           int64_t *next_due)
 {
-    claim_job_t j = {.webhook_id = webhook_id, .now = now, .lease_until = lease_until,
-                     .max = max};
+    claim_job_t j = {.webhook_id = webhook_id, .now = now, .lease_until = lease_until, .max = max};
     int rc = claim_one(base, &j);
     *out = j.claims;
     *n = j.n;
@@ -2061,8 +2060,11 @@ static int delivery_claim_many(ah_store_t *base, ah_claim_req_t *reqs, size_t n,
 {
     for (size_t i = 0; i < n; i++) {
         ah_claim_req_t *r = &reqs[i];
-        claim_job_t j = {.webhook_id = r->webhook_id, .now = now, .lease_until = lease_until,
-                         .max = r->max, .webhook = r->webhook};
+        claim_job_t j = {.webhook_id = r->webhook_id,
+                         .now = now,
+                         .lease_until = lease_until,
+                         .max = r->max,
+                         .webhook = r->webhook};
         r->rc = claim_one(base, &j);
         r->claims = j.claims;
         r->n = j.n;

@@ -554,9 +554,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 typedef struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
-    struct conn *next_idle;    /* the pool's idle list */
-    struct conn *next_all;     /* every open connection, for close */
-    bool is_writer;            /* the store's writer connection (acquire_writer) */
+    struct conn *next_idle; /* the pool's idle list */
+    struct conn *next_all;  /* every open connection, for close */
+    bool is_writer;         /* the store's writer connection (acquire_writer) */
 } conn_t;
 
 typedef struct sqlite_store {
@@ -585,7 +585,7 @@ typedef struct sqlite_store {
     pthread_t pub_thread;
     /* Background checkpoints (file databases; see checkpointer()). */
     bool bg_checkpoint;
-    bool ckpt_started;       /* ckpt_thread runs */
+    bool ckpt_started;      /* ckpt_thread runs */
     _Atomic int wal_frames; /* frames in the WAL after the last commit (wal_hook) */
     bool ckpt_stop;
     pthread_t ckpt_thread;
@@ -798,8 +798,7 @@ static int prepare(conn_t *c, enum stmt_id id, sqlite3_stmt **out)
 }
 
 /* Borrows a connection and its prepared statement `id`; release() after. */
-static int borrow_for(sqlite_store_t *s, bool write, enum stmt_id id, conn_t **c,
-                      sqlite3_stmt **st)
+static int borrow_for(sqlite_store_t *s, bool write, enum stmt_id id, conn_t **c, sqlite3_stmt **st)
 {
     int rc = write ? acquire_writer(s, c) : acquire(s, c);
     if (rc)
@@ -1798,8 +1797,8 @@ struct pub_job {
     const ah_event_t *ev;
     ah_publish_result_t *res;
     int rc;
-    bool done;   /* event_publish's own job: set under pub_mu when finished */
-    bool heap;   /* event_publish_async's: freed by the publisher */
+    bool done; /* event_publish's own job: set under pub_mu when finished */
+    bool heap; /* event_publish_async's: freed by the publisher */
     void (*cb)(void *arg, int rc);
     void *arg;
     struct pub_job *next;
@@ -1849,8 +1848,7 @@ static void publish_batch(sqlite_store_t *s, struct pub_job *batch)
          * no savepoint to return to, and then the batch fails as a whole:
          * going on would commit the rest one by one outside it.
          */
-        if (j->rc && (run_id(c, ST_SAVEPOINT_ROLLBACK) != AH_OK ||
-                      sqlite3_get_autocommit(c->db)))
+        if (j->rc && (run_id(c, ST_SAVEPOINT_ROLLBACK) != AH_OK || sqlite3_get_autocommit(c->db)))
             rc = j->rc;
         if (rc == AH_OK)
             rc = run_id(c, ST_SAVEPOINT_RELEASE);

@@ -258,8 +258,8 @@ static size_t attempt_all(env_t *e, const char *webhook_id, ah_outcome_t outcome
     ah_claim_t *claims = NULL;
     size_t n = 0;
     int64_t next_due = 0, now = ah_now_ms();
-    assert_int_equal(ah_store_delivery_claim(e->store, webhook_id, now, now + 60000, 100,
-                                                   &claims, &n, &next_due),
+    assert_int_equal(ah_store_delivery_claim(e->store, webhook_id, now, now + 60000, 100, &claims,
+                                             &n, &next_due),
                      AH_OK);
     ah_attempt_result_t *res = calloc(n ? n : 1, sizeof *res);
     assert_non_null(res);
@@ -657,9 +657,9 @@ static void test_recover(void **state)
     json_decref(list_body);
 
     /* A disabled webhook can be recovered (its deliveries wait for enable). */
-    assert_int_equal(ah_store_webhook_set_active(e->store, other, false,
-                                                       "disabled by operator", ah_now_ms()),
-                     AH_OK);
+    assert_int_equal(
+        ah_store_webhook_set_active(e->store, other, false, "disabled by operator", ah_now_ms()),
+        AH_OK);
     recover(e, other, "{\"since\":\"2000-01-01T00:00:00Z\"}", 3);
 
     path_of(target, sizeof target, "/webhooks/", w, "/recover");

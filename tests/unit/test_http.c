@@ -11,8 +11,14 @@
 
 #include "http/router.h"
 
-static void h_a(void *c, ah_http_req_t *r, ah_http_resp_t *s) { (void)c, (void)r, (void)s; }
-static void h_b(void *c, ah_http_req_t *r, ah_http_resp_t *s) { (void)c, (void)r, (void)s; }
+static void h_a(void *c, ah_http_req_t *r, ah_http_resp_t *s)
+{
+    (void)c, (void)r, (void)s;
+}
+static void h_b(void *c, ah_http_req_t *r, ah_http_resp_t *s)
+{
+    (void)c, (void)r, (void)s;
+}
 
 static const ah_route_t routes[] = {
     {"GET", "/communities", h_a, "list", 10},
@@ -31,9 +37,9 @@ static void test_match(void **state)
     assert_int_equal(ah_route_match(routes, 5, "POST", "/communities", &req, &r, allow, 64),
                      AH_MATCH_OK);
     assert_string_equal(r->name, "create");
-    assert_int_equal(ah_route_match(routes, 5, "POST", "/communities/abc/access-keys", &req, &r,
-                                    allow, 64),
-                     AH_MATCH_OK);
+    assert_int_equal(
+        ah_route_match(routes, 5, "POST", "/communities/abc/access-keys", &req, &r, allow, 64),
+        AH_MATCH_OK);
     assert_string_equal(r->name, "keys");
     assert_int_equal(req.n_params, 1);
     assert_string_equal(req.params[0], "abc");
@@ -45,8 +51,13 @@ static void test_no_path(void **state)
     ah_http_req_t req = {0};
     const ah_route_t *r;
     char allow[64];
-    const char *paths[] = {"/", "", "/communities/", "/communities//access-keys",
-                           "/communities/a/b", "/nope", "/communitiesx"};
+    const char *paths[] = {"/",
+                           "",
+                           "/communities/",
+                           "/communities//access-keys",
+                           "/communities/a/b",
+                           "/nope",
+                           "/communitiesx"};
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
         assert_int_equal(ah_route_match(routes, 5, "GET", paths[i], &req, &r, allow, 64),
                          AH_MATCH_NO_PATH);
@@ -75,8 +86,7 @@ static void test_long_capture(void **state)
     memset(path + 13, 'a', 500);
     path[513] = '\0';
     /* A capture larger than the param buffer does not match (and does not overflow). */
-    assert_int_equal(ah_route_match(routes, 5, "GET", path, &req, &r, allow, 64),
-                     AH_MATCH_NO_PATH);
+    assert_int_equal(ah_route_match(routes, 5, "GET", path, &req, &r, allow, 64), AH_MATCH_NO_PATH);
 }
 
 static void test_accessors(void **state)
@@ -113,9 +123,9 @@ static void test_resp(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_match),        cmocka_unit_test(test_no_path),
-        cmocka_unit_test(test_bad_method),   cmocka_unit_test(test_long_capture),
-        cmocka_unit_test(test_accessors),    cmocka_unit_test(test_resp),
+        cmocka_unit_test(test_match),      cmocka_unit_test(test_no_path),
+        cmocka_unit_test(test_bad_method), cmocka_unit_test(test_long_capture),
+        cmocka_unit_test(test_accessors),  cmocka_unit_test(test_resp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

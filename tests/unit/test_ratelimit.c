@@ -69,8 +69,10 @@ static void test_metrics_render(void **state)
     size_t len;
     assert_int_equal(ah_metrics_render(&text, &len, "extra_gauge 7\n"), 0);
     assert_int_equal(strlen(text), len);
-    assert_non_null(strstr(text, "airhook_http_requests_total{route=\"test-route\",code=\"404\"} 2\n"));
-    assert_non_null(strstr(text, "airhook_http_requests_total{route=\"test-route\",code=\"other\"} 1\n"));
+    assert_non_null(
+        strstr(text, "airhook_http_requests_total{route=\"test-route\",code=\"404\"} 2\n"));
+    assert_non_null(
+        strstr(text, "airhook_http_requests_total{route=\"test-route\",code=\"other\"} 1\n"));
     assert_non_null(strstr(text, "airhook_http_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
     assert_non_null(strstr(text, "airhook_http_request_duration_seconds_bucket{le=\"0.001\"} 1\n"));
     assert_non_null(strstr(text, "airhook_events_accepted_total 1\n"));

@@ -859,7 +859,7 @@ static void test_cache_generations(void **state)
     expect_bump(s, &g, true, false);
     /* Rotating moves updatedAt, which the list shows. */
     assert_int_equal(ah_store_webhook_rotate_secret(s, w.id, "whsec_bmV3bmV3bmV3bmV3bmV3bmV3",
-                                                   T0 + 800, T0 + 700),
+                                                    T0 + 800, T0 + 700),
                      AH_OK);
     expect_bump(s, &g, true, false);
     assert_int_equal(ah_store_webhook_deregister(s, w.id, "crm", T0 + 900), AH_OK);
@@ -1374,8 +1374,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_open_errors),
     cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_background_checkpoint, tmpdb_setup, tmpdb_teardown),
-    cmocka_unit_test_setup_teardown(test_cache_gen_sees_other_writers, tmpdb_setup,
-                                    tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_cache_gen_sees_other_writers, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_newer_schema_refused, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_not_a_database, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_deregister_cancels_pending_deliveries, tmpdb_setup,

@@ -478,8 +478,8 @@ static void test_claim_many(void **state)
 
     ah_webhook_t *wb = calloc(2, sizeof *wb);
     assert_non_null(wb);
-    ah_claim_req_t r[4] = {{.max = 2}, {.max = 10, .webhook = &wb[0]},
-                           {.max = 10, .webhook = &wb[1]}, {.max = 10}};
+    ah_claim_req_t r[4] = {
+        {.max = 2}, {.max = 10, .webhook = &wb[0]}, {.max = 10, .webhook = &wb[1]}, {.max = 10}};
     ah_strlcpy(r[0].webhook_id, a, sizeof r[0].webhook_id);
     ah_strlcpy(r[1].webhook_id, b, sizeof r[1].webhook_id);
     ah_strlcpy(r[2].webhook_id, off, sizeof r[2].webhook_id);
@@ -601,7 +601,8 @@ static void test_claim(void **state)
     ah_claims_free(cl, n);
     assert_int_equal(next, T0 + 1000); /* T0+3 and T0+4 are still held */
     /* The rest that is free: T0+1000 only. */
-    assert_int_equal(ah_store_delivery_claim(s, w, later, later + lease, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, later, later + lease, 10, &cl, &n, &next),
+                     AH_OK);
     assert_int_equal(n, 1);
     assert_int_equal(next, 0);
     ah_claims_free(cl, n);
@@ -673,7 +674,8 @@ static void test_record(void **state)
     new_webhook(s, w2, c.id, TRIG2, NULL, NULL);
     char ev2[AH_ID_SIZE];
     assert_int_equal(publish(s, ev2, c.id, TRIG2, NULL, NULL, T0), 1);
-    assert_int_equal(ah_store_delivery_claim(s, w2, T0 + 10, T0 + 70000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w2, T0 + 10, T0 + 70000, 10, &cl, &n, &next),
+                     AH_OK);
     assert_int_equal(n, 1);
     char gone[AH_ID_SIZE];
     ah_strlcpy(gone, cl[0].delivery_id, sizeof gone);
@@ -1005,7 +1007,8 @@ static void test_retry_recover_rotate(void **state)
     ah_claim_t *cl = NULL;
     size_t n = 0;
     int64_t next;
-    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 100, T0 + 60000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 100, T0 + 60000, 10, &cl, &n, &next),
+                     AH_OK);
     assert_int_equal(n, 5);
     char ids[5][AH_ID_SIZE];
     ah_attempt_result_t r[5];
@@ -1068,14 +1071,15 @@ static void test_retry_recover_rotate(void **state)
     char old[AH_SECRET_MAX];
     ah_strlcpy(old, wh.secret, sizeof old);
     assert_int_equal(ah_store_webhook_rotate_secret(s, w, "whsec_bmV3c2VjcmV0bmV3c2VjcmV0",
-                                                   T0 + 86400000, T0 + 5),
+                                                    T0 + 86400000, T0 + 5),
                      AH_OK);
     get_webhook(s, w, &wh);
     assert_string_equal(wh.secret, "whsec_bmV3c2VjcmV0bmV3c2VjcmV0");
     assert_string_equal(wh.prev_secret, old);
     assert_int_equal(wh.prev_secret_until, T0 + 86400000);
     assert_int_equal(wh.updated_at, T0 + 5);
-    assert_int_equal(ah_store_webhook_rotate_secret(s, missing, "whsec_eA==", T0, T0), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_rotate_secret(s, missing, "whsec_eA==", T0, T0),
+                     AH_ENOTFOUND);
     assert_int_equal(ah_store_webhook_rotate_secret(s, w, "", T0, T0), AH_EINVAL);
     char huge[AH_SECRET_MAX + 8];
     memset(huge, 'k', sizeof huge - 1);
@@ -1246,12 +1250,10 @@ static void test_query_plans(void **state)
     expect_plan(s, ST_EVENT_FANOUT, "USING INDEX webhooks_match (community_id=? AND trigger=?)",
                 "SCAN");
     expect_plan(s, ST_EVENT_FIND_KEY, "(community_id=? AND idempotency_key=?)", "SCAN");
-    expect_plan(s, ST_CLAIM,
-                "USING INDEX deliveries_pending (webhook_id=? AND next_attempt_at<?)",
+    expect_plan(s, ST_CLAIM, "USING INDEX deliveries_pending (webhook_id=? AND next_attempt_at<?)",
                 "TEMP B-TREE");
     expect_plan(s, ST_NEXT_DUE, "deliveries_pending (webhook_id=?)", "TEMP B-TREE");
-    expect_plan(s, ST_DUE_NEXT, "COVERING INDEX deliveries_pending (webhook_id>?)",
-                "TEMP B-TREE");
+    expect_plan(s, ST_DUE_NEXT, "COVERING INDEX deliveries_pending (webhook_id>?)", "TEMP B-TREE");
     expect_plan(s, ST_DELIVERY_LIST_WEBHOOK,
                 "deliveries_by_webhook (webhook_id=? AND (created_at,id)<(?,?))", "TEMP B-TREE");
     expect_plan(s, ST_DELIVERY_LIST_EVENT,
@@ -1320,10 +1322,11 @@ static void test_migration_from_v1(void **state)
     const int64_t latest = (int64_t)AH_ARRAY_LEN(migrations);
     s = open_file(t);
     assert_int_equal(side_int(t->path, "PRAGMA user_version"), latest);
-    assert_int_equal(side_int(t->path, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
-                                       " AND name IN ('deliveries_pending', 'deliveries_by_webhook',"
-                                       " 'deliveries_by_event', 'deliveries_pending_age',"
-                                       " 'attempts_by_delivery')"),
+    assert_int_equal(side_int(t->path,
+                              "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                              " AND name IN ('deliveries_pending', 'deliveries_by_webhook',"
+                              " 'deliveries_by_event', 'deliveries_pending_age',"
+                              " 'attempts_by_delivery')"),
                      5);
     assert_int_equal(
         side_int(t->path, "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_due'"), 0);
@@ -1448,7 +1451,7 @@ static void *claimer(void *arg)
             size_t n = 0;
             int64_t next;
             if (ah_store_delivery_claim(k->s, due[i].webhook_id, now, now + 600000, 64, &cl, &n,
-                                          &next) != AH_OK) {
+                                        &next) != AH_OK) {
                 wk->failures++;
                 continue;
             }
@@ -1514,7 +1517,6 @@ static void concurrent_flow(ah_store_t *s)
     assert_int_equal(ah_store_delivery_stats(s, &st), AH_OK);
     assert_int_equal(st.pending, 0);
 }
-
 
 /*
  * Concurrent publishes share transactions (group commit on SQLite): one

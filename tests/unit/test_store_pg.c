@@ -348,7 +348,7 @@ static void *claim_thread(void *arg)
         size_t n = 0;
         int64_t next;
         if (ah_store_delivery_claim(k->s, k->webhook_id, now, now + LEASE, CLAIM_BATCH, &cl, &n,
-                                      &next) != AH_OK) {
+                                    &next) != AH_OK) {
             k->failures++;
             break;
         }

@@ -138,7 +138,8 @@ static void check_values(const json_t *v)
         return;
     const char *key;
     const json_t *child;
-    json_object_foreach((json_t *)v, key, child) {
+    json_object_foreach((json_t *)v, key, child)
+    {
         if (json_is_string(child)) {
             const char *s = json_string_value(child);
             if (is_id_key(key) && !is_uuid_v4_lower(s))
@@ -190,9 +191,8 @@ static void test_scopes_match_spec(void **state)
         const ah_trigger_t *t = ah_trigger_find(spec[i].id);
         assert_non_null(t);
         if (t->airmeet != spec[i].airmeet || t->session != spec[i].session)
-            fail_msg("%s: scope airmeet=%d session=%d, SPEC says %d/%d", t->id,
-                     (int)t->airmeet, (int)t->session, (int)spec[i].airmeet,
-                     (int)spec[i].session);
+            fail_msg("%s: scope airmeet=%d session=%d, SPEC says %d/%d", t->id, (int)t->airmeet,
+                     (int)t->session, (int)spec[i].airmeet, (int)spec[i].session);
         /* A session scope without an airmeet scope would be unregistrable. */
         if (t->session != AH_SCOPE_NONE)
             assert_int_not_equal(t->airmeet, AH_SCOPE_NONE);
@@ -203,11 +203,18 @@ static void test_find_rejects_near_misses(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", "trigger", "trigger.airmeet", "Trigger.airmeet.created",
-        "TRIGGER.AIRMEET.CREATED", "trigger.airmeet.created ",
-        " trigger.airmeet.created", "trigger.airmeet.created.x",
-        "trigger.airmeet.create", "trigger.airmeet.attendee.registered",
-        "trigger.airmeet.poll", "trigger.airmeet.created\n",
+        "",
+        "trigger",
+        "trigger.airmeet",
+        "Trigger.airmeet.created",
+        "TRIGGER.AIRMEET.CREATED",
+        "trigger.airmeet.created ",
+        " trigger.airmeet.created",
+        "trigger.airmeet.created.x",
+        "trigger.airmeet.create",
+        "trigger.airmeet.attendee.registered",
+        "trigger.airmeet.poll",
+        "trigger.airmeet.created\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (ah_trigger_find(bad[i]))
@@ -278,8 +285,8 @@ static void test_lifecycle_samples(void **state)
 {
     (void)state;
     static const char *const keys[] = {
-        "id", "name", "status", "start_time", "end_time", "timezone",
-        "community_id", "community_name", "organiser_name", "organiser_email",
+        "id",         "name",         "status",         "start_time",     "end_time",
+        "timezone",   "community_id", "community_name", "organiser_name", "organiser_email",
         "short_desc", NULL,
     };
     static const struct {
@@ -294,18 +301,17 @@ static void test_lifecycle_samples(void **state)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         json_t *body = sample_of(cases[c].id);
         assert_string_fields(body, keys);
-        assert_string_equal(json_string_value(json_object_get(body, "status")),
-                            cases[c].status);
+        assert_string_equal(json_string_value(json_object_get(body, "status")), cases[c].status);
         const json_t *sessions = nonempty_array(body, "sessions");
         for (size_t i = 0; i < json_array_size(sessions); i++) {
-            static const char *const skeys[] = {"sessionId", "name", "start_time",
-                                                "end_time", NULL};
+            static const char *const skeys[] = {"sessionId", "name", "start_time", "end_time",
+                                                NULL};
             assert_string_fields(json_array_get(sessions, i), skeys);
         }
         const json_t *speakers = nonempty_array(body, "speakers");
         for (size_t i = 0; i < json_array_size(speakers); i++) {
-            static const char *const pkeys[] = {"name", "email", "designation",
-                                                "organization", NULL};
+            static const char *const pkeys[] = {"name", "email", "designation", "organization",
+                                                NULL};
             assert_string_fields(json_array_get(speakers, i), pkeys);
         }
         json_decref(body);
@@ -316,10 +322,26 @@ static void test_registration_samples(void **state)
 {
     (void)state;
     static const char *const keys[] = {
-        "airmeetId", "airmeetName", "firstName", "lastName", "name", "email",
-        "city", "country", "designation", "organization", "phoneNumber",
-        "registrationTime", "registrationLink", "entryLink", "utmSource",
-        "utmMedium", "utmCampaign", "utmTerm", "utmContent", NULL,
+        "airmeetId",
+        "airmeetName",
+        "firstName",
+        "lastName",
+        "name",
+        "email",
+        "city",
+        "country",
+        "designation",
+        "organization",
+        "phoneNumber",
+        "registrationTime",
+        "registrationLink",
+        "entryLink",
+        "utmSource",
+        "utmMedium",
+        "utmCampaign",
+        "utmTerm",
+        "utmContent",
+        NULL,
     };
     static const char *const ids[] = {"trigger.airmeet.attendee.added",
                                       "trigger.airmeet.registrant.added"};
@@ -355,8 +377,7 @@ static void test_recording_sample(void **state)
         const json_t *r = json_array_get(recs, i);
         static const char *const keys[] = {"link", "sessionId", NULL};
         assert_string_fields(r, keys);
-        assert_true(strncmp(json_string_value(json_object_get(r, "link")),
-                            "https://", 8) == 0);
+        assert_true(strncmp(json_string_value(json_object_get(r, "link")), "https://", 8) == 0);
         const char *sid = json_string_value(json_object_get(r, "sessionId"));
         assert_true(session_of_airmeet(sid));
     }
@@ -422,8 +443,7 @@ static void test_joined_samples(void **state)
     json_decref(body);
 
     body = sample_of("trigger.session.attendee.joined");
-    static const char *const skeys[] = {"airmeetId", "sessionId", "sessionName",
-                                        "joinedAt", NULL};
+    static const char *const skeys[] = {"airmeetId", "sessionId", "sessionName", "joinedAt", NULL};
     assert_string_fields(body, skeys);
     const char *sid = json_string_value(json_object_get(body, "sessionId"));
     assert_true(session_of_airmeet(sid));
@@ -431,8 +451,7 @@ static void test_joined_samples(void **state)
     json_decref(body);
 
     body = sample_of("trigger.attendee.booth.joined");
-    static const char *const bkeys[] = {"airmeetId", "boothId", "boothName",
-                                        "joinedAt", NULL};
+    static const char *const bkeys[] = {"airmeetId", "boothId", "boothName", "joinedAt", NULL};
     assert_string_fields(body, bkeys);
     assert_attendee(body);
     json_decref(body);
