@@ -18,11 +18,7 @@
  * part (token expiry) is checked on every request.  When the generations
  * cannot be read every lookup goes to the store, as without caches.
  */
-#include <arpa/inet.h>
-#include <curl/curl.h>
 #include <stdatomic.h>
-#include <netinet/in.h>
-#include <strings.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -232,88 +228,6 @@ static json_t *envelope(json_t *payload)
                      payload ? payload : json_null());
 }
 
-/*
- * The early half of the SSRF guard: a host that is an IP literal (in any of
- * the forms libcurl normalises, such as 2130706433) or "localhost" is judged
- * now, so an obviously private target is refused at registration.  Names
- * are judged after DNS, at connect time, by the dispatcher.
- */
-static bool host_allowed(const ah_netguard_t *g, const char *host, char *why, size_t whylen)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    char buf[AH_URL_MAX], reason[96];
-    size_t n = strlen(host);
-    if (!g || n >= sizeof buf)
-        return true;
-    memcpy(buf, host, n + 1);
-    if (n && buf[n - 1] == '.')
-        buf[--n] = '\0';
-    if (n > 2 && buf[0] == '[' && buf[n - 1] == ']') {
-        buf[n - 1] = '\0';
-        memmove(buf, buf + 1, n - 1);
-    }
-    char *zone = strchr(buf, '%');
-    if (zone)
-        *zone = '\0';
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    if (!strcasecmp(buf, "localhost")) {
-        v4->sin_family = AF_INET;
-        v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    } else if (inet_pton(AF_INET, buf, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-    } else if (inet_pton(AF_INET6, buf, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-    } else {
-        return true;
-    }
-    if (ah_netguard_allows(g, (struct sockaddr *)&ss, reason, sizeof reason))
-        return true;
-    snprintf(why, whylen,
-             "url points to a %s address; private targets are refused (see --allow-net)", reason);
-    return false;
-}
-
-/* An absolute http(s) URL with a host, per libcurl's parser. */
-static bool valid_target_url(const ah_netguard_t *g, const char *url, char *why, size_t whylen)
-{
-    bool ok = false;
-    CURLU *h = curl_url();
-    char *scheme = NULL, *host = NULL;
-    if (!h)
-        return false;
-    for (const char *p = url; *p; p++) {
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
-            snprintf(why, whylen, "url must not contain spaces or control characters");
-            goto out;
-        }
-    }
-    size_t scheme_len = !strncasecmp(url, "http://", 7)    ? 7
-                        : !strncasecmp(url, "https://", 8) ? 8
-                                                           : 0;
-    if (!scheme_len) {
-        snprintf(why, whylen, "url must be an absolute http:// or https:// URL");
-        goto out;
-    }
-    if (url[scheme_len] == '/' || url[scheme_len] == '\0') {
-        snprintf(why, whylen, "url has no host");
-        goto out;
-    }
-    if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
-        snprintf(why, whylen, "url is not a valid absolute http(s) URL");
-        goto out;
-    }
-    ok = host_allowed(g, host, why, whylen);
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(h);
-    return ok;
-}
-
 /* What a scope check needs of an airmeet or a session (airmeet_id "" for an airmeet). */
 typedef struct scope_entry {
     char community_id[AH_ID_SIZE];
@@ -504,7 +418,7 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
                  w->trigger);
         goto fail;
     }
-    if (!valid_target_url(app->guard, w->url, why, sizeof why)) {
+    if (!ah_netguard_check_url(app->guard, w->url, why, sizeof why)) {
         status = 400;
         goto fail;
     }

@@ -20,6 +20,12 @@
  * ::ffff:127.0.0.1 too.  Outside 2000::/3 (global unicast) IPv6 has no
  * public hosts, so anything there not named otherwise is "reserved".
  *
+ * Registration runs the same judgement early (ah_netguard_check_url): the
+ * URL is parsed by libcurl, and a host that is already an address (an IP
+ * literal or "localhost") is judged at once, so an obviously private target
+ * is refused with a 400 instead of failing every delivery.  A name waits for
+ * DNS, at connect time.
+ *
  * The reason for the last refusal is kept per thread (the dispatcher
  * drives all transfers from one thread) so the attempt can be recorded as
  * "refused by the SSRF guard: loopback (127.0.0.1)" rather than a bare
@@ -34,12 +40,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "airhook/airhook.h"
 
 #define MAX_ALLOW 64
 /* Longest element we bother to parse: an IPv6 address plus "/128". */
 #define MAX_ELEM_LEN (INET6_ADDRSTRLEN + 4)
+/* The longest host a registered URL can carry (AH_URL_MAX in store.h). */
+#define URL_HOST_MAX 2048
 
 struct cidr {
     int family;             /* AF_INET or AF_INET6 */
@@ -447,4 +456,97 @@ int ah_netguard_install(ah_netguard_use_t *use, void *curl_easy)
         curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK)
         return AH_EINVAL;
     return AH_OK;
+}
+
+/* ---- registration-time URL check -------------------------------------- */
+
+/*
+ * A host as libcurl hands it over ("[::1]", "127.0.0.1.", "fe80::1%25eth0"),
+ * when it is an address or "localhost", as a sockaddr in *ss.  False for a
+ * name, which only DNS can judge.
+ */
+static bool host_address(const char *host, struct sockaddr_storage *ss)
+{
+    char buf[URL_HOST_MAX];
+    size_t n = strlen(host);
+    memset(ss, 0, sizeof *ss);
+    if (n >= sizeof buf)
+        return false;
+    memcpy(buf, host, n + 1);
+    if (n && buf[n - 1] == '.')
+        buf[--n] = '\0';
+    if (n > 2 && buf[0] == '[' && buf[n - 1] == ']') {
+        buf[n - 1] = '\0';
+        memmove(buf, buf + 1, n - 1);
+    }
+    char *zone = strchr(buf, '%');
+    if (zone)
+        *zone = '\0';
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (!strcasecmp(buf, "localhost")) {
+        v4->sin_family = AF_INET;
+        v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (inet_pton(AF_INET, buf, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+    } else if (inet_pton(AF_INET6, buf, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* True unless host is an address g refuses; why then names its range. */
+static bool host_allowed(const ah_netguard_t *g, const char *host, char *why, size_t whylen)
+{
+    struct sockaddr_storage ss;
+    char reason[96];
+    if (!g || !host_address(host, &ss))
+        return true;
+    if (ah_netguard_allows(g, (struct sockaddr *)&ss, reason, sizeof reason))
+        return true;
+    snprintf(why, whylen,
+             "url points to a %s address; private targets are refused (see --allow-net)", reason);
+    return false;
+}
+
+bool ah_netguard_check_url(const ah_netguard_t *g, const char *url, char *why, size_t whylen)
+{
+    bool ok = false;
+    CURLU *h = curl_url();
+    char *scheme = NULL, *host = NULL;
+    if (!h) {
+        snprintf(why, whylen, "url could not be checked (out of memory)");
+        return false;
+    }
+    for (const char *p = url; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            snprintf(why, whylen, "url must not contain spaces or control characters");
+            goto out;
+        }
+    }
+    size_t scheme_len = !strncasecmp(url, "http://", 7)    ? 7
+                        : !strncasecmp(url, "https://", 8) ? 8
+                                                           : 0;
+    if (!scheme_len) {
+        snprintf(why, whylen, "url must be an absolute http:// or https:// URL");
+        goto out;
+    }
+    if (url[scheme_len] == '/' || url[scheme_len] == '\0') {
+        snprintf(why, whylen, "url has no host");
+        goto out;
+    }
+    if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
+        snprintf(why, whylen, "url is not a valid absolute http(s) URL");
+        goto out;
+    }
+    ok = host_allowed(g, host, why, whylen);
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(h);
+    return ok;
 }

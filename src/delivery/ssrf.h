@@ -8,7 +8,8 @@
  * address libcurl is about to connect to, after DNS (CURLOPT_OPENSOCKETFUNCTION),
  * so a hostname that resolves to 127.0.0.1 or "http://2130706433/" is
  * caught too.  --allow-private-targets opens every such range;
- * --allow-net CIDR[,CIDR…] opens the listed ones.
+ * --allow-net CIDR[,CIDR…] opens the listed ones.  Registration judges a
+ * URL early with the same guard (ah_netguard_check_url).
  */
 #ifndef AH_SSRF_H
 #define AH_SSRF_H
@@ -31,6 +32,19 @@ void ah_netguard_free(ah_netguard_t *g);
 /* True when connecting to sa is permitted; else why names the range ("loopback"). */
 bool ah_netguard_allows(const ah_netguard_t *g, const struct sockaddr *sa, char *why,
                         size_t whylen);
+
+/*
+ * Judges a webhook's target URL at registration, long before a delivery
+ * connects.  The URL must be an absolute http:// or https:// URL with a
+ * host, by libcurl's parser, with no spaces or control characters.  When g
+ * is non-NULL, a host that is an IP literal (in any form libcurl normalises,
+ * such as "2130706433" or "[::ffff:127.0.0.1]") or "localhost" must be an
+ * address g allows, so an obviously private target is refused at once;
+ * names are judged after DNS, at connect time (ah_netguard_install).  NULL
+ * g checks the syntax only.  Returns true, or false with a sentence in why
+ * ("url has no host").
+ */
+bool ah_netguard_check_url(const ah_netguard_t *g, const char *url, char *why, size_t whylen);
 
 /*
  * One transfer's use of the guard.  The caller owns it (the dispatcher keeps

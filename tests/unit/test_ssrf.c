@@ -324,6 +324,98 @@ static void test_bad_lists(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Judging a URL at registration (ah_netguard_check_url).                    */
+
+static void test_url_syntax(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *why;
+    } bad[] = {
+        {"ftp://example.com/", "url must be an absolute http:// or https:// URL"},
+        {"example.com/hook", "url must be an absolute http:// or https:// URL"},
+        {"/relative", "url must be an absolute http:// or https:// URL"},
+        {"", "url must be an absolute http:// or https:// URL"},
+        {"http://", "url has no host"},
+        {"https:///path", "url has no host"},
+        {"http://exa mple.com/", "url must not contain spaces or control characters"},
+        {"http://example.com/\x7f", "url must not contain spaces or control characters"},
+        {"http://example.com/\n", "url must not contain spaces or control characters"},
+        {"http://[::1/", "url is not a valid absolute http(s) URL"},
+        {"http://example.com:99999/", "url is not a valid absolute http(s) URL"},
+    };
+    static const char *good[] = {
+        "http://example.com",           "HTTPS://Example.COM:8443/a/b?c=d#e",
+        "http://user:pw@example.com/",  "https://8.8.8.8/hook",
+        "http://[2606:4700::1111]:80/", "https://xn--bcher-kva.example/",
+    };
+    /* NULL guard: syntax only; a private literal passes too. */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char why[256] = "";
+        if (ah_netguard_check_url(NULL, bad[i].url, why, sizeof why))
+            fail_msg("%s accepted", bad[i].url);
+        if (strcmp(why, bad[i].why) != 0)
+            fail_msg("%s: why \"%s\", want \"%s\"", bad[i].url, why, bad[i].why);
+    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char why[256] = "";
+        if (!ah_netguard_check_url(NULL, good[i], why, sizeof why))
+            fail_msg("%s refused: %s", good[i], why);
+    }
+    char why[256];
+    assert_true(ah_netguard_check_url(NULL, "http://127.0.0.1/", why, sizeof why));
+}
+
+static void test_url_private_literals(void **state)
+{
+    (void)state;
+    ah_netguard_t *g = guard(false, NULL);
+    /* Every spelling libcurl turns into a private address is refused early. */
+    static const struct {
+        const char *url, *range;
+    } refused[] = {
+        {"http://127.0.0.1/", "loopback"},
+        {"http://localhost:8080/x", "loopback"},
+        {"http://LOCALHOST./x", "loopback"},
+        {"http://2130706433/", "loopback"},
+        {"http://0x7f.1/", "loopback"},
+        {"http://127.1/", "loopback"},
+        {"http://[::1]/", "loopback"},
+        {"http://[::ffff:127.0.0.1]/", "loopback"},
+        {"http://10.1.2.3./", "private"},
+        {"https://169.254.169.254/latest/meta-data", "cloud metadata"},
+        {"http://[fe80::1%25eth0]/", "link-local"},
+        {"http://0.0.0.0/", "unspecified"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char why[256] = "", want[256];
+        if (ah_netguard_check_url(g, refused[i].url, why, sizeof why))
+            fail_msg("%s accepted", refused[i].url);
+        snprintf(want, sizeof want,
+                 "url points to a %s address; private targets are refused (see --allow-net)",
+                 refused[i].range);
+        if (strcmp(why, want) != 0)
+            fail_msg("%s: why \"%s\", want \"%s\"", refused[i].url, why, want);
+    }
+    /* Names wait for DNS (the connect-time check); public literals pass. */
+    static const char *passed[] = {"http://internal.example/", "http://localhost.example/",
+                                   "https://8.8.8.8/", "http://[2606:4700::1111]/"};
+    for (size_t i = 0; i < sizeof passed / sizeof passed[0]; i++) {
+        char why[256] = "";
+        if (!ah_netguard_check_url(g, passed[i], why, sizeof why))
+            fail_msg("%s refused: %s", passed[i], why);
+    }
+    ah_netguard_free(g);
+    /* The allow list opens literals as it opens connections. */
+    g = guard(false, "127.0.0.0/8");
+    char why[256];
+    assert_true(ah_netguard_check_url(g, "http://127.0.0.1:9/", why, sizeof why));
+    assert_true(ah_netguard_check_url(g, "http://localhost/", why, sizeof why));
+    assert_false(ah_netguard_check_url(g, "http://[::1]/", why, sizeof why));
+    ah_netguard_free(g);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Real libcurl transfers, loopback only.                                     */
 
 /* A listening TCP socket on ip (127.0.0.1 or ::1), port 0; -1 when unavailable. */
@@ -630,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_curl_refused),       cmocka_unit_test(test_curl_allowed),
         cmocka_unit_test(test_curl_ipv6_loopback), cmocka_unit_test(test_curl_ignores_proxy_env),
         cmocka_unit_test(test_curl_no_redirects),  cmocka_unit_test(test_install_bad_args),
+        cmocka_unit_test(test_url_syntax),         cmocka_unit_test(test_url_private_literals),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
