@@ -13,24 +13,22 @@
 #include "api/app.h"
 #include "common/crypto.h"
 
-#define WHY_SIZE 256
-
 /* Parses the JSON body; answers 400 itself on failure. */
 static json_t *body_or_400(const ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    char why[WHY_SIZE];
+    char why[AH_WHY_SIZE];
     json_t *b = ah_parse_body(req, false, why, sizeof why);
     if (!b)
-        ah_admin_error(resp, 400, "%s", why);
+        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
     return b;
 }
 
 /* Reads an optional caller-chosen "id" or makes one.  Answers 400 itself. */
 static bool chosen_id(json_t *body, char out[AH_ID_SIZE], ah_http_resp_t *resp)
 {
-    char why[WHY_SIZE];
+    char why[AH_WHY_SIZE];
     if (ah_get_str(body, "id", out, AH_ID_SIZE, why, sizeof why) < 0) {
-        ah_admin_error(resp, 400, "field 'id' must be a UUID string");
+        ah_error(resp, AH_DIALECT_ADMIN, 400, "field 'id' must be a UUID string");
         return false;
     }
     if (!out[0]) {
@@ -38,7 +36,7 @@ static bool chosen_id(json_t *body, char out[AH_ID_SIZE], ah_http_resp_t *resp)
         return true;
     }
     if (ah_check_id("field 'id'", out, true, why, sizeof why)) {
-        ah_admin_error(resp, 400, "%s", why);
+        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
         return false;
     }
     return true;
@@ -48,14 +46,14 @@ static bool chosen_id(json_t *body, char out[AH_ID_SIZE], ah_http_resp_t *resp)
 static bool required_str(json_t *body, const char *name, char *out, size_t outsz,
                          ah_http_resp_t *resp)
 {
-    char why[WHY_SIZE];
+    char why[AH_WHY_SIZE];
     int r = ah_get_str(body, name, out, outsz, why, sizeof why);
     if (r < 0) {
-        ah_admin_error(resp, 400, "%s", why);
+        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
         return false;
     }
     if (r == 0 || !out[0]) {
-        ah_admin_error(resp, 400, "field '%s' is required", name);
+        ah_error(resp, AH_DIALECT_ADMIN, 400, "field '%s' is required", name);
         return false;
     }
     return true;
@@ -75,10 +73,10 @@ static bool optional_time(json_t *body, const char *name, int64_t *ms, ah_http_r
     }
     if (json_is_string(v) && ah_parse_time(json_string_value(v), ms) == AH_OK)
         return true;
-    ah_admin_error(resp, 400,
-                   "field '%s' must be a time such as 2026-01-31T09:00:00.000+00:00 or unix "
-                   "seconds",
-                   name);
+    ah_error(resp, AH_DIALECT_ADMIN, 400,
+             "field '%s' must be a time such as 2026-01-31T09:00:00.000+00:00 or unix "
+             "seconds",
+             name);
     return false;
 }
 
@@ -102,9 +100,9 @@ void ah_h_community_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     c.created_at = ah_now_ms();
     int rc = ah_store_community_create(app->store, &c);
     if (rc == AH_EEXISTS)
-        ah_admin_error(resp, 409, "a community with id %s already exists", c.id);
+        ah_error(resp, AH_DIALECT_ADMIN, 409, "a community with id %s already exists", c.id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
         ah_http_resp_json(resp, 201, community_json(&c));
 out:
@@ -119,7 +117,7 @@ void ah_h_community_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     size_t n = 0;
     int rc = ah_store_community_list(app->store, &list, &n);
     if (rc) {
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
         return;
     }
     json_t *arr = json_array();
@@ -138,9 +136,9 @@ void ah_h_community_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     int rc = ah_store_community_get(app->store, id, &c);
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no community with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
         ah_http_resp_json(resp, 200, community_json(&c));
 }
@@ -170,9 +168,9 @@ void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     int rc = ah_store_community_get(app->store, k.community_id, &c);
     if (rc) {
         if (rc == AH_ENOTFOUND)
-            ah_admin_error(resp, 404, "no community with id %s", k.community_id);
+            ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", k.community_id);
         else
-            ah_admin_store_failed(resp, rc);
+            ah_store_error(resp, AH_DIALECT_ADMIN, rc);
         goto out;
     }
     char secret[80];
@@ -183,7 +181,7 @@ void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     k.created_at = ah_now_ms();
     rc = ah_store_access_key_create(app->store, &k);
     if (rc) {
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
         goto out;
     }
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", k.id, "communityId",
@@ -204,15 +202,15 @@ void ah_h_key_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     int rc = ah_store_community_get(app->store, id, &c);
     if (rc) {
         if (rc == AH_ENOTFOUND)
-            ah_admin_error(resp, 404, "no community with id %s", id);
+            ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", id);
         else
-            ah_admin_store_failed(resp, rc);
+            ah_store_error(resp, AH_DIALECT_ADMIN, rc);
         return;
     }
     ah_access_key_t *list = NULL;
     size_t n = 0;
     if ((rc = ah_store_access_key_list(app->store, id, &list, &n))) {
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
         return;
     }
     json_t *arr = json_array();
@@ -231,9 +229,9 @@ void ah_h_key_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     int rc = ah_store_access_key_get(app->store, id, &k);
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no access key with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no access key with id %s", id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
         ah_http_resp_json(resp, 200, key_json(&k));
 }
@@ -249,9 +247,9 @@ void ah_h_key_revoke(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     if (!rc)
         rc = ah_store_access_key_get(app->store, id, &k);
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no access key with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no access key with id %s", id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
         ah_http_resp_json(resp, 200, key_json(&k));
 }
@@ -277,7 +275,7 @@ void ah_h_airmeet_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     ah_airmeet_t a = {0};
     ah_community_t c;
-    char why[WHY_SIZE];
+    char why[AH_WHY_SIZE];
     json_t *body = body_or_400(req, resp);
     if (!body)
         return;
@@ -287,11 +285,11 @@ void ah_h_airmeet_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         !optional_time(body, "endTime", &a.end_time, resp))
         goto out;
     if (ah_check_id("field 'communityId'", a.community_id, true, why, sizeof why)) {
-        ah_admin_error(resp, 400, "%s", why);
+        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
         goto out;
     }
     if (a.start_time && a.end_time && a.end_time < a.start_time) {
-        ah_admin_error(resp, 400, "endTime is before startTime");
+        ah_error(resp, AH_DIALECT_ADMIN, 400, "endTime is before startTime");
         goto out;
     }
     int rc = ah_store_community_get(app->store, a.community_id, &c);
@@ -299,15 +297,15 @@ void ah_h_airmeet_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         a.created_at = ah_now_ms();
         rc = ah_store_airmeet_create(app->store, &a);
         if (rc == AH_EEXISTS) {
-            ah_admin_error(resp, 409, "an airmeet with id %s already exists", a.id);
+            ah_error(resp, AH_DIALECT_ADMIN, 409, "an airmeet with id %s already exists", a.id);
             goto out;
         }
     } else if (rc == AH_ENOTFOUND) {
-        ah_admin_error(resp, 404, "no community with id %s", a.community_id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", a.community_id);
         goto out;
     }
     if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
         ah_http_resp_json(resp, 201, airmeet_json(&a));
 out:
@@ -323,9 +321,9 @@ void ah_h_airmeet_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     int rc = ah_store_airmeet_get(app->store, id, &a);
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no airmeet with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no airmeet with id %s", id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
         ah_http_resp_json(resp, 200, airmeet_json(&a));
 }
@@ -348,15 +346,15 @@ void ah_h_session_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         s.created_at = ah_now_ms();
         rc = ah_store_session_create(app->store, &s);
         if (rc == AH_EEXISTS) {
-            ah_admin_error(resp, 409, "a session with id %s already exists", s.id);
+            ah_error(resp, AH_DIALECT_ADMIN, 409, "a session with id %s already exists", s.id);
             goto out;
         }
     } else if (rc == AH_ENOTFOUND) {
-        ah_admin_error(resp, 404, "no airmeet with id %s", s.airmeet_id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no airmeet with id %s", s.airmeet_id);
         goto out;
     }
     if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
         ah_http_resp_json(resp, 201, session_json(&s));
 out:
@@ -372,9 +370,9 @@ void ah_h_session_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     int rc = ah_store_session_get(app->store, id, &s);
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no session with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no session with id %s", id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
         ah_http_resp_json(resp, 200, session_json(&s));
 }
@@ -407,14 +405,14 @@ static void webhook_reply(ah_app_t *app, const char *id, ah_http_resp_t *resp)
 {
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_admin_error(resp, 500, "out of memory");
+        ah_error(resp, AH_DIALECT_ADMIN, 500, "out of memory");
         return;
     }
     int rc = ah_store_webhook_get(app->store, id, w);
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no webhook with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no webhook with id %s", id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
         ah_http_resp_json(resp, 200, ah_webhook_admin_json(w));
     free(w);
@@ -436,14 +434,14 @@ static void set_active(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp, bool
     int rc = ah_store_webhook_set_active(app->store, id, active,
                                          active ? "" : "disabled by operator", ah_now_ms());
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no webhook with id %s (or it was deregistered)", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no webhook with id %s (or it was deregistered)", id);
     else if (rc == AH_EEXISTS)
-        ah_admin_error(resp, 409,
-                       "an active webhook with the same trigger, url and scope was registered "
-                       "while %s was disabled; deregister one of them first",
-                       id);
+        ah_error(resp, AH_DIALECT_ADMIN, 409,
+                 "an active webhook with the same trigger, url and scope was registered "
+                 "while %s was disabled; deregister one of them first",
+                 id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else {
         if (active) /* its pending deliveries may flow again */
             ah_dispatcher_wake(app->dispatcher, id, ah_now_ms());

@@ -15,6 +15,7 @@
 #include "api/ratelimit.h"
 #include "delivery/dispatcher.h"
 #include "http/http.h"
+#include "http/router.h"
 #include "store/store.h"
 
 #define AH_BODY_LIMIT (64 * 1024)
@@ -68,14 +69,34 @@ int ah_app_seed_demo(ah_app_t *app, const char *base_url);
 
 /* ---- shared by the handlers (respond.c) ---- */
 
-/* Public API error body {"statusCode":"400","statusMessage":"BAD_REQUEST","message":…}. */
-void ah_public_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Admin API error body {"error":"BAD_REQUEST","message":…}. */
-void ah_admin_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Admin 503 (storage unavailable) or 500 for a failed store call. */
-void ah_admin_store_failed(ah_http_resp_t *resp, int rc);
+/* Room for the sentence that says why a request was refused. */
+#define AH_WHY_SIZE 256
+
+/*
+ * The one error answer: status with a message built from fmt, in dialect d
+ * (router.h): public {"statusCode":"400","statusMessage":"BAD_REQUEST",
+ * "message":…}, admin {"error":"BAD_REQUEST","message":…}, /auth
+ * {"success":false,"message":…}.  Bytes outside printable ASCII in the
+ * message become '?'.
+ */
+void ah_error(ah_http_resp_t *resp, ah_dialect_t d, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/*
+ * The one store-status mapping: the HTTP status for a failed store call rc,
+ * 503 when storage is unreachable (AH_EUNAVAIL; Retry-After: 1 is set on
+ * resp) and 500 for anything else.
+ */
+int ah_store_status(ah_http_resp_t *resp, int rc);
+/*
+ * Answers a failed store call: 503 "storage is unavailable; retry shortly"
+ * or 500 "internal error (<ah_strerror>)", by ah_store_status.
+ */
+void ah_store_error(ah_http_resp_t *resp, ah_dialect_t d, int rc);
+/*
+ * Answers a failed check.  Checks return 0, a positive HTTP status with a
+ * sentence in why, or a negative store status; status is the latter two.
+ */
+void ah_reject(ah_http_resp_t *resp, ah_dialect_t d, int status, const char *why);
 /*
  * Path capture i as a lowercase UUID into out; answers 404 ("no <what> with
  * id …") itself and returns false when it is not one.

@@ -27,7 +27,6 @@
 #include "api/app.h"
 #include "delivery/sign.h"
 
-#define WHY_SIZE 256
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 500
 /* How long the previous signing secret keeps being used after a rotation. */
@@ -132,7 +131,7 @@ static void reply(ah_http_resp_t *resp, int status, json_t *j)
     if (j)
         ah_http_resp_json(resp, status, j);
     else
-        ah_admin_error(resp, 500, "internal error (out of memory)");
+        ah_error(resp, AH_DIALECT_ADMIN, 500, "internal error (out of memory)");
 }
 
 /* ---- lookups that answer 404 / 409 / 5xx themselves ---- */
@@ -146,12 +145,12 @@ static bool load_webhook(ah_app_t *app, const char *id, ah_webhook_t *w, bool li
 {
     int rc = ah_store_webhook_get(app->store, id, w);
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no webhook with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no webhook with id %s", id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else if (live_only && w->deregistered_at)
-        ah_admin_error(resp, 409,
-                       "webhook %s was deregistered; its deliveries can no longer be sent", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 409,
+                 "webhook %s was deregistered; its deliveries can no longer be sent", id);
     else
         return true;
     return false;
@@ -164,9 +163,9 @@ static bool event_exists(ah_app_t *app, const char *id, ah_http_resp_t *resp)
     int rc = ah_store_event_get(app->store, id, &ev);
     free(ev.data);
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no event with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no event with id %s", id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     return rc == AH_OK;
 }
 
@@ -180,14 +179,13 @@ static bool list_query(const ah_http_req_t *req, ah_delivery_filter_t *f, ah_htt
     int64_t n = LIMIT_DEFAULT;
     f->status = -1;
     if (status && (f->status = ah_delivery_status_parse(status)) < 0) {
-        ah_admin_error(resp, 400,
-                       "status '%.40s' is not one of pending, succeeded, failed, cancelled",
-                       status);
+        ah_error(resp, AH_DIALECT_ADMIN, 400,
+                 "status '%.40s' is not one of pending, succeeded, failed, cancelled", status);
         return false;
     }
     if (limit && ah_parse_i64(limit, 1, LIMIT_MAX, &n) != AH_OK) {
-        ah_admin_error(resp, 400, "limit '%.40s' is not a whole number from 1 to %d", limit,
-                       LIMIT_MAX);
+        ah_error(resp, AH_DIALECT_ADMIN, 400, "limit '%.40s' is not a whole number from 1 to %d",
+                 limit, LIMIT_MAX);
         return false;
     }
     f->limit = (size_t)n;
@@ -203,12 +201,12 @@ static void list_reply(ah_app_t *app, const ah_delivery_filter_t *f, ah_http_res
     char next[AH_CURSOR_SIZE] = "";
     int rc = ah_store_delivery_list(app->store, f, &list, &n, next);
     if (rc == AH_EINVAL) {
-        ah_admin_error(resp, 400, "cursor '%.40s' is not one this server handed out",
-                       f->cursor ? f->cursor : "");
+        ah_error(resp, AH_DIALECT_ADMIN, 400, "cursor '%.40s' is not one this server handed out",
+                 f->cursor ? f->cursor : "");
         return;
     }
     if (rc) {
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
         return;
     }
     json_t *arr = json_array();
@@ -233,7 +231,7 @@ void ah_h_webhook_deliveries(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
         return;
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_admin_error(resp, 500, "internal error (out of memory)");
+        ah_error(resp, AH_DIALECT_ADMIN, 500, "internal error (out of memory)");
         return;
     }
     if (load_webhook(app, id, w, false, resp)) {
@@ -292,9 +290,9 @@ static bool load_delivery(ah_app_t *app, const char *id, ah_delivery_t *d, ah_at
     int rc = ah_store_delivery_get(app->store, id, d, attempts ? attempts : &own, n ? n : &own_n);
     free(own);
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no delivery with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no delivery with id %s", id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     return rc == AH_OK;
 }
 
@@ -319,7 +317,7 @@ void ah_h_delivery_retry(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_delivery_t d;
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_admin_error(resp, 500, "internal error (out of memory)");
+        ah_error(resp, AH_DIALECT_ADMIN, 500, "internal error (out of memory)");
         return;
     }
     if (!ah_admin_path_id(req, 0, id, resp, "delivery") ||
@@ -329,11 +327,11 @@ void ah_h_delivery_retry(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     int64_t now = ah_now_ms();
     int rc = ah_store_delivery_retry(app->store, id, now, webhook_id);
     if (rc == AH_ENOTFOUND) {
-        ah_admin_error(resp, 404, "no delivery with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no delivery with id %s", id);
         goto out;
     }
     if (rc) {
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
         goto out;
     }
     /* Read it back before the dispatcher can pick it up: the answer shows it pending. */
@@ -352,10 +350,10 @@ out:
  */
 static bool since_field(const ah_http_req_t *req, int64_t *ms, ah_http_resp_t *resp)
 {
-    char why[WHY_SIZE];
+    char why[AH_WHY_SIZE];
     json_t *body = ah_parse_body(req, false, why, sizeof why);
     if (!body) {
-        ah_admin_error(resp, 400, "%s", why);
+        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
         return false;
     }
     json_t *v = json_object_get(body, "since");
@@ -368,13 +366,13 @@ static bool since_field(const ah_http_req_t *req, int64_t *ms, ah_http_resp_t *r
         ok = ah_parse_time(json_string_value(v), ms) == AH_OK;
     }
     if (!v || json_is_null(v))
-        ah_admin_error(resp, 400,
-                       "field 'since' is required: failed deliveries created at or "
-                       "after this time are re-queued");
+        ah_error(resp, AH_DIALECT_ADMIN, 400,
+                 "field 'since' is required: failed deliveries created at or "
+                 "after this time are re-queued");
     else if (!ok)
-        ah_admin_error(resp, 400,
-                       "field 'since' must be a time such as 2026-01-31T09:00:00.000+00:00 or "
-                       "unix seconds");
+        ah_error(resp, AH_DIALECT_ADMIN, 400,
+                 "field 'since' must be a time such as 2026-01-31T09:00:00.000+00:00 or "
+                 "unix seconds");
     json_decref(body);
     return ok;
 }
@@ -387,7 +385,7 @@ void ah_h_webhook_recover(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     size_t requeued = 0;
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_admin_error(resp, 500, "internal error (out of memory)");
+        ah_error(resp, AH_DIALECT_ADMIN, 500, "internal error (out of memory)");
         return;
     }
     if (!ah_admin_path_id(req, 0, id, resp, "webhook") || !since_field(req, &since, resp) ||
@@ -396,11 +394,11 @@ void ah_h_webhook_recover(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     int64_t now = ah_now_ms();
     int rc = ah_store_webhook_recover(app->store, id, since, now, &requeued);
     if (rc == AH_ENOTFOUND) {
-        ah_admin_error(resp, 404, "no webhook with id %s", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no webhook with id %s", id);
         goto out;
     }
     if (rc) {
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
         goto out;
     }
     if (requeued)
@@ -416,7 +414,7 @@ void ah_h_webhook_rotate_secret(void *ctx, ah_http_req_t *req, ah_http_resp_t *r
     char id[AH_ID_SIZE], secret[AH_SECRET_MAX];
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_admin_error(resp, 500, "internal error (out of memory)");
+        ah_error(resp, AH_DIALECT_ADMIN, 500, "internal error (out of memory)");
         return;
     }
     if (!ah_admin_path_id(req, 0, id, resp, "webhook") || !load_webhook(app, id, w, true, resp))
@@ -425,9 +423,9 @@ void ah_h_webhook_rotate_secret(void *ctx, ah_http_req_t *req, ah_http_resp_t *r
     ah_signing_secret_new(secret, sizeof secret);
     int rc = ah_store_webhook_rotate_secret(app->store, id, secret, until, now);
     if (rc == AH_ENOTFOUND)
-        ah_admin_error(resp, 404, "no webhook with id %s (or it was deregistered)", id);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no webhook with id %s (or it was deregistered)", id);
     else if (rc)
-        ah_admin_store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
         reply(resp, 200,
               json_pack("{s:s, s:s, s:o}", "id", id, "secret", secret, "previousSecretValidUntil",

@@ -123,17 +123,19 @@ static int prepare(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_re
         sub = p;
     }
     if (table != ops_routes && !app->cfg.serve_api) {
-        ah_public_error(resp, 404,
-                        "this node runs with --role worker: it serves only /healthz, /readyz "
-                        "and /metrics");
+        ah_error(resp, AH_DIALECT_PUBLIC, 404,
+                 "this node runs with --role worker: it serves only /healthz, /readyz "
+                 "and /metrics");
         return 0;
     }
     /* Headers past the listener's table would be lost (Authorization among them). */
     if (req->too_many_headers) {
         if (admin)
-            ah_admin_error(resp, 431, "more than %d request headers", AH_HTTP_MAX_HEADERS);
+            ah_error(resp, AH_DIALECT_ADMIN, 431, "more than %d request headers",
+                     AH_HTTP_MAX_HEADERS);
         else
-            ah_public_error(resp, 431, "more than %d request headers", AH_HTTP_MAX_HEADERS);
+            ah_error(resp, AH_DIALECT_PUBLIC, 431, "more than %d request headers",
+                     AH_HTTP_MAX_HEADERS);
         return 0;
     }
     const ah_route_t *route = NULL;
@@ -149,17 +151,17 @@ static int prepare(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_re
     }
     if (m == AH_MATCH_BAD_METHOD) {
         if (admin)
-            ah_admin_error(resp, 405, "%s is not allowed on %s; allowed: %s", req->method,
-                           req->path, resp->allow);
+            ah_error(resp, AH_DIALECT_ADMIN, 405, "%s is not allowed on %s; allowed: %s",
+                     req->method, req->path, resp->allow);
         else
-            ah_public_error(resp, 405, "%s is not allowed on %s; allowed: %s", req->method,
-                            req->path, resp->allow);
+            ah_error(resp, AH_DIALECT_PUBLIC, 405, "%s is not allowed on %s; allowed: %s",
+                     req->method, req->path, resp->allow);
         return 0;
     }
     if (admin)
-        ah_admin_error(resp, 404, "no such endpoint: %s %s", req->method, req->path);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no such endpoint: %s %s", req->method, req->path);
     else
-        ah_public_error(resp, 404, "no such endpoint: %s %s", req->method, req->path);
+        ah_error(resp, AH_DIALECT_PUBLIC, 404, "no such endpoint: %s %s", req->method, req->path);
     return 0;
 }
 
@@ -184,21 +186,22 @@ static void handle(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         int64_t wait_s = 0, now = ah_now_ms();
         if (!ah_ratelimit_allowed(app->admin_limiter, req->client_ip, now, &wait_s)) {
             snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
-            ah_admin_error(resp, 429, "too many failed authentications; retry in %lld s",
-                           (long long)wait_s);
+            ah_error(resp, AH_DIALECT_ADMIN, 429,
+                     "too many failed authentications; retry in %lld s", (long long)wait_s);
             return;
         }
         if (!admin_authorized(app, req)) {
             ah_ratelimit_fail(app->admin_limiter, req->client_ip, now);
-            ah_admin_error(resp, 401, "missing or wrong admin token (Authorization: Bearer TOKEN)");
+            ah_error(resp, AH_DIALECT_ADMIN, 401,
+                     "missing or wrong admin token (Authorization: Bearer TOKEN)");
             return;
         }
     }
     if (req->query_problem) {
         if (in_table(route, public_routes, AH_ARRAY_LEN(public_routes)))
-            ah_public_error(resp, 400, "bad query string: %s", req->query_problem);
+            ah_error(resp, AH_DIALECT_PUBLIC, 400, "bad query string: %s", req->query_problem);
         else
-            ah_admin_error(resp, 400, "bad query string: %s", req->query_problem);
+            ah_error(resp, AH_DIALECT_ADMIN, 400, "bad query string: %s", req->query_problem);
         return;
     }
     route->fn(ctx, req, resp);
@@ -209,9 +212,9 @@ static void too_big(void *ctx, ah_http_req_t *req, size_t limit, ah_http_resp_t 
     (void)ctx;
     const ah_route_t *route = req->route;
     if (route && in_table(route, admin_routes, AH_ARRAY_LEN(admin_routes)))
-        ah_admin_error(resp, 413, "request body is over the %zu-byte limit", limit);
+        ah_error(resp, AH_DIALECT_ADMIN, 413, "request body is over the %zu-byte limit", limit);
     else
-        ah_public_error(resp, 413, "request body is over the %zu-byte limit", limit);
+        ah_error(resp, AH_DIALECT_PUBLIC, 413, "request body is over the %zu-byte limit", limit);
 }
 
 static int route_slot(const ah_route_t *route)

@@ -28,18 +28,6 @@
 #include "delivery/sign.h"
 #include "delivery/ssrf.h"
 
-#define WHY_SIZE 256
-
-/* Maps a store failure to 503/500. */
-static void store_failed(ah_http_resp_t *resp, int rc)
-{
-    if (rc == AH_EUNAVAIL) {
-        ah_public_error(resp, 503, "storage is unavailable; retry shortly");
-        ah_strlcpy(resp->retry_after, "1", sizeof resp->retry_after);
-    } else
-        ah_public_error(resp, 500, "internal error (%s)", ah_strerror(rc));
-}
-
 static const char *header_either(const ah_http_req_t *req, const char *a, const char *b)
 {
     const char *v = ah_http_header(req, a);
@@ -54,14 +42,12 @@ static bool rate_limited(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t
         return false;
     snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
     if (auth_shape)
-        ah_http_resp_json(resp, 429,
-                          json_pack("{s:b, s:s}", "success", 0, "message",
-                                    "too many failed authentications from this address; "
-                                    "retry later"));
+        ah_error(resp, AH_DIALECT_AUTH, 429,
+                 "too many failed authentications from this address; retry later");
     else
-        ah_public_error(resp, 429,
-                        "too many failed authentications from this address; retry in %lld s",
-                        (long long)wait_s);
+        ah_error(resp, AH_DIALECT_PUBLIC, 429,
+                 "too many failed authentications from this address; retry in %lld s",
+                 (long long)wait_s);
     return true;
 }
 
@@ -112,10 +98,8 @@ static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cach
         snprintf(why, whylen, "the access key and secret key do not match any key pair");
         return 401;
     }
-    if (rc) {
-        snprintf(why, whylen, "internal error (%s)", ah_strerror(rc));
-        return rc == AH_EUNAVAIL ? 503 : 500;
-    }
+    if (rc)
+        return rc;
     if (!ah_ct_equal(hash, key->secret_hash, AH_SHA256_HEX_SIZE - 1)) {
         snprintf(why, whylen, "the access key and secret key do not match any key pair");
         return 401;
@@ -148,10 +132,10 @@ static bool authenticate(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t
     *gen = NULL;
     if (rate_limited(app, req, resp, false))
         return false;
-    char why[WHY_SIZE];
+    char why[AH_WHY_SIZE];
     int status = key_pair_status(app, req, key, g, gen, why, sizeof why);
     if (status)
-        ah_public_error(resp, status, "%s", why);
+        ah_reject(resp, AH_DIALECT_PUBLIC, status, why);
     return !status;
 }
 
@@ -163,11 +147,10 @@ void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_access_key_t key;
     ah_cache_gen_t g;
     const ah_cache_gen_t *gen;
-    char why[WHY_SIZE];
+    char why[AH_WHY_SIZE];
     int status = key_pair_status(app, req, &key, &g, &gen, why, sizeof why);
     if (status) {
-        ah_http_resp_json(resp, status == 401 ? 400 : status,
-                          json_pack("{s:b, s:s}", "success", 0, "message", why));
+        ah_reject(resp, AH_DIALECT_AUTH, status == 401 ? 400 : status, why);
         return;
     }
     ah_token_t t;
@@ -186,9 +169,8 @@ void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     if (rc == AH_OK && atomic_fetch_add(&issued, 1) % 256 == 0)
         ah_store_token_purge(app->store, t.created_at, NULL);
     if (rc) {
-        ah_http_resp_json(resp, rc == AH_EUNAVAIL ? 503 : 500,
-                          json_pack("{s:b, s:s}", "success", 0, "message",
-                                    "could not issue a token; retry shortly"));
+        ah_error(resp, AH_DIALECT_AUTH, ah_store_status(resp, rc),
+                 "could not issue a token; retry shortly");
         return;
     }
     ah_http_resp_json(resp, 200,
@@ -309,8 +291,7 @@ static int check_scope(ah_app_t *app, const ah_cache_gen_t *gen, const char *com
     }
     return 0;
 store:
-    snprintf(why, whylen, "internal error (%s)", ah_strerror(rc));
-    return rc == AH_EUNAVAIL ? 503 : 500;
+    return rc;
 }
 
 /* Reads ?airmeetId= and ?sessionId= as ids.  Returns 0 or 400 with why. */
@@ -392,19 +373,19 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_access_key_t key;
     ah_cache_gen_t g;
     const ah_cache_gen_t *gen;
-    char why[WHY_SIZE];
+    char why[AH_WHY_SIZE];
     int status;
     if (!authenticate(app, req, resp, &key, &g, &gen))
         return;
     json_t *body = ah_parse_body(req, true, why, sizeof why);
     if (!body) {
-        ah_public_error(resp, 400, "%s", why);
+        ah_error(resp, AH_DIALECT_PUBLIC, 400, "%s", why);
         return;
     }
     ah_webhook_t *w = calloc(1, sizeof *w); /* ~7 KiB: off the stack; the store's answer too */
     if (!w) {
         json_decref(body);
-        ah_public_error(resp, 500, "out of memory");
+        ah_error(resp, AH_DIALECT_PUBLIC, 500, "out of memory");
         return;
     }
     const ah_trigger_t *t = NULL;
@@ -439,13 +420,13 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_signing_secret_new(w->secret, sizeof w->secret);
     int rc = ah_store_webhook_register(app->store, w, w, NULL);
     if (rc) {
-        store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_PUBLIC, rc);
         goto done;
     }
     ah_http_resp_json(resp, 200, envelope(webhook_json(w, true)));
     goto done;
 fail:
-    ah_public_error(resp, status, "%s", why);
+    ah_reject(resp, AH_DIALECT_PUBLIC, status, why);
 done:
     json_decref(body);
     free(w);
@@ -455,7 +436,7 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
 {
     ah_app_t *app = ctx;
     ah_access_key_t key;
-    char why[WHY_SIZE], id[AH_ID_SIZE] = "", trigger[AH_TRIGGER_MAX] = "", url[AH_URL_MAX] = "";
+    char why[AH_WHY_SIZE], id[AH_ID_SIZE] = "", trigger[AH_TRIGGER_MAX] = "", url[AH_URL_MAX] = "";
     json_t *body = NULL;
     ah_webhook_t *w = NULL;
     ah_cache_gen_t g;
@@ -483,17 +464,17 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
     if (ah_check_id("id", id, true, why, sizeof why))
         goto bad;
     if (!(w = malloc(sizeof *w))) {
-        ah_public_error(resp, 500, "out of memory");
+        ah_error(resp, AH_DIALECT_PUBLIC, 500, "out of memory");
         goto done;
     }
     int rc = ah_store_webhook_get(app->store, id, w);
     if (rc == AH_ENOTFOUND ||
         (!rc && (strcmp(w->community_id, key.community_id) != 0 || w->deregistered_at))) {
-        ah_public_error(resp, 404, "no webhook registration with id %s", id);
+        ah_error(resp, AH_DIALECT_PUBLIC, 404, "no webhook registration with id %s", id);
         goto done;
     }
     if (rc) {
-        store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_PUBLIC, rc);
         goto done;
     }
     if (trigger[0] && strcmp(trigger, w->trigger) != 0) {
@@ -506,15 +487,15 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
     }
     rc = ah_store_webhook_deregister(app->store, id, key.label, ah_now_ms());
     if (rc == AH_ENOTFOUND)
-        ah_public_error(resp, 404, "no webhook registration with id %s", id);
+        ah_error(resp, AH_DIALECT_PUBLIC, 404, "no webhook registration with id %s", id);
     else if (rc)
-        store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_PUBLIC, rc);
     else
         ah_http_resp_json(resp, 200,
                           json_pack("{s:s, s:s}", "statusCode", "200", "statusMessage", "SUCCESS"));
     goto done;
 bad:
-    ah_public_error(resp, 400, "%s", why);
+    ah_error(resp, AH_DIALECT_PUBLIC, 400, "%s", why);
 done:
     free(w);
     json_decref(body);
@@ -530,12 +511,12 @@ void ah_h_sample_payload(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     const char *id = ah_http_query(req, "triggerMetaInfoId");
     if (!id || !*id) {
-        ah_public_error(resp, 400, "query parameter triggerMetaInfoId is required");
+        ah_error(resp, AH_DIALECT_PUBLIC, 400, "query parameter triggerMetaInfoId is required");
         return;
     }
     const ah_trigger_t *t = ah_trigger_find(id);
     if (!t) {
-        ah_public_error(resp, 400, "unknown triggerMetaInfoId '%.64s'", id);
+        ah_error(resp, AH_DIALECT_PUBLIC, 400, "unknown triggerMetaInfoId '%.64s'", id);
         return;
     }
     ah_http_resp_json(resp, 200, envelope(ah_trigger_sample(t)));
@@ -595,10 +576,8 @@ static int check_token(ah_app_t *app, const ah_http_req_t *req, const ah_cache_g
         snprintf(why, whylen, "the access token is not valid");
         return 400;
     }
-    if (rc) {
-        snprintf(why, whylen, "internal error (%s)", ah_strerror(rc));
-        return rc == AH_EUNAVAIL ? 503 : 500;
-    }
+    if (rc)
+        return rc;
     if (ah_now_ms() >= t->expires_at) {
         snprintf(why, whylen, "the access token has expired; get a new one from POST /auth");
         return 412;
@@ -636,7 +615,7 @@ static void list_body(ah_app_t *app, const ah_cache_gen_t *gen, const char *comm
     int rc =
         ah_store_webhook_list_active(app->store, community_id, airmeet_id, session_id, &list, &n);
     if (rc) {
-        store_failed(resp, rc);
+        ah_store_error(resp, AH_DIALECT_PUBLIC, rc);
         return;
     }
     json_t *arr = json_array();
@@ -653,7 +632,7 @@ void ah_h_webhook_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_app_t *app = ctx;
     token_entry_t t;
     ah_cache_gen_t g;
-    char why[WHY_SIZE], airmeet_id[AH_ID_SIZE], session_id[AH_ID_SIZE];
+    char why[AH_WHY_SIZE], airmeet_id[AH_ID_SIZE], session_id[AH_ID_SIZE];
     int status;
     if (rate_limited(app, req, resp, false))
         return;
@@ -661,12 +640,12 @@ void ah_h_webhook_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     if ((status = check_token(app, req, gen, &t, why, sizeof why))) {
         if (status == 400 || status == 403)
             ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
-        ah_public_error(resp, status, "%s", why);
+        ah_reject(resp, AH_DIALECT_PUBLIC, status, why);
         return;
     }
     if ((status = scope_query(req, airmeet_id, session_id, why, sizeof why)) ||
         (status = check_scope(app, gen, t.community_id, airmeet_id, session_id, why, sizeof why))) {
-        ah_public_error(resp, status, "%s", why);
+        ah_reject(resp, AH_DIALECT_PUBLIC, status, why);
         return;
     }
     list_body(app, gen, t.community_id, airmeet_id, session_id, resp);

@@ -2,6 +2,10 @@
  * respond.c: error bodies, JSON field readers and small converters shared by
  * the public and admin handlers.  Every message says what was wrong in a
  * sentence a caller can act on.
+ *
+ * Every error answer goes through ah_error(), which shapes the body in the
+ * route's dialect, and every failed store call through ah_store_status(),
+ * the one place that decides 503 (with Retry-After) or 500.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,7 +61,7 @@ static void printable(char *s)
             *s = '?';
 }
 
-void ah_public_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
+void ah_error(ah_http_resp_t *resp, ah_dialect_t d, int status, const char *fmt, ...)
 {
     char msg[512], code[8];
     va_list ap;
@@ -65,22 +69,46 @@ void ah_public_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     printable(msg);
-    snprintf(code, sizeof code, "%d", status);
-    ah_http_resp_json(resp, status,
-                      json_pack("{s:s, s:s, s:s}", "statusCode", code, "statusMessage",
-                                ah_status_reason(status), "message", msg));
+    json_t *j;
+    switch (d) {
+    case AH_DIALECT_ADMIN:
+        j = json_pack("{s:s, s:s}", "error", ah_status_reason(status), "message", msg);
+        break;
+    case AH_DIALECT_AUTH:
+        j = json_pack("{s:b, s:s}", "success", 0, "message", msg);
+        break;
+    default: /* AH_DIALECT_PUBLIC, and the shape of anything else */
+        snprintf(code, sizeof code, "%d", status);
+        j = json_pack("{s:s, s:s, s:s}", "statusCode", code, "statusMessage",
+                      ah_status_reason(status), "message", msg);
+        break;
+    }
+    ah_http_resp_json(resp, status, j);
 }
 
-void ah_admin_error(ah_http_resp_t *resp, int status, const char *fmt, ...)
+int ah_store_status(ah_http_resp_t *resp, int rc)
 {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    printable(msg);
-    ah_http_resp_json(resp, status,
-                      json_pack("{s:s, s:s}", "error", ah_status_reason(status), "message", msg));
+    if (rc != AH_EUNAVAIL)
+        return 500;
+    ah_strlcpy(resp->retry_after, "1", sizeof resp->retry_after);
+    return 503;
+}
+
+void ah_store_error(ah_http_resp_t *resp, ah_dialect_t d, int rc)
+{
+    int status = ah_store_status(resp, rc);
+    if (status == 503)
+        ah_error(resp, d, 503, "storage is unavailable; retry shortly");
+    else
+        ah_error(resp, d, status, "internal error (%s)", ah_strerror(rc));
+}
+
+void ah_reject(ah_http_resp_t *resp, ah_dialect_t d, int status, const char *why)
+{
+    if (status < 0)
+        ah_store_error(resp, d, status);
+    else
+        ah_error(resp, d, status, "%s", why);
 }
 
 json_t *ah_json_time(int64_t ms)
@@ -179,21 +207,12 @@ int ah_check_id(const char *label, char *id, bool required, char *why, size_t wh
     return 0;
 }
 
-void ah_admin_store_failed(ah_http_resp_t *resp, int rc)
-{
-    if (rc == AH_EUNAVAIL) {
-        ah_admin_error(resp, 503, "storage is unavailable; retry shortly");
-        ah_strlcpy(resp->retry_after, "1", sizeof resp->retry_after);
-    } else
-        ah_admin_error(resp, 500, "internal error (%s)", ah_strerror(rc));
-}
-
 bool ah_admin_path_id(const ah_http_req_t *req, size_t i, char out[AH_ID_SIZE],
                       ah_http_resp_t *resp, const char *what)
 {
     const char *p = i < req->n_params ? req->params[i] : "";
     if (ah_strlcpy(out, p, AH_ID_SIZE) || !ah_is_uuid(out)) {
-        ah_admin_error(resp, 404, "no %s with id '%.40s'", what, p);
+        ah_error(resp, AH_DIALECT_ADMIN, 404, "no %s with id '%.40s'", what, p);
         return false;
     }
     ah_lower(out);

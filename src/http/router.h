@@ -12,6 +12,17 @@
 
 #include "http/http.h"
 
+/*
+ * The shape of a route's error bodies.  0 is no dialect, so a row that
+ * forgets to say is caught (tests/unit/test_routes.c) rather than guessed.
+ */
+typedef enum ah_dialect {
+    AH_DIALECT_UNSET = 0,
+    AH_DIALECT_PUBLIC, /* the Airmeet envelope {"statusCode":"400","statusMessage":…,"message":…} */
+    AH_DIALECT_ADMIN, /* the admin API's {"error":"BAD_REQUEST","message":…} */
+    AH_DIALECT_AUTH,  /* POST /auth's own answers: {"success":false,"message":…} */
+} ah_dialect_t;
+
 typedef void (*ah_handler_fn)(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
 
 typedef struct ah_route {
