@@ -88,31 +88,31 @@ static json_t *community_json(const ah_community_t *c)
                      ah_json_time(c->created_at));
 }
 
-void ah_h_community_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_community_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
-    ah_community_t c = {0};
+    ah_app_t *app = c->app;
+    ah_community_t cm = {0};
     json_t *body = body_or_400(req, resp);
     if (!body)
         return;
-    if (!required_str(body, "name", c.name, sizeof c.name, resp) || !chosen_id(body, c.id, resp))
+    if (!required_str(body, "name", cm.name, sizeof cm.name, resp) || !chosen_id(body, cm.id, resp))
         goto out;
-    c.created_at = ah_now_ms();
-    int rc = ah_store_community_create(app->store, &c);
+    cm.created_at = ah_now_ms();
+    int rc = ah_store_community_create(app->store, &cm);
     if (rc == AH_EEXISTS)
-        ah_error(resp, AH_DIALECT_ADMIN, 409, "a community with id %s already exists", c.id);
+        ah_error(resp, AH_DIALECT_ADMIN, 409, "a community with id %s already exists", cm.id);
     else if (rc)
         ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
-        ah_http_resp_json(resp, 201, community_json(&c));
+        ah_http_resp_json(resp, 201, community_json(&cm));
 out:
     json_decref(body);
 }
 
-void ah_h_community_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     (void)req;
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     ah_community_t *list = NULL;
     size_t n = 0;
     int rc = ah_store_community_list(app->store, &list, &n);
@@ -127,20 +127,20 @@ void ah_h_community_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_http_resp_json(resp, 200, json_pack("{s:o}", "communities", arr));
 }
 
-void ah_h_community_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_community_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
-    ah_community_t c;
+    ah_community_t cm;
     if (!ah_admin_path_id(req, 0, id, resp, "community"))
         return;
-    int rc = ah_store_community_get(app->store, id, &c);
+    int rc = ah_store_community_get(app->store, id, &cm);
     if (rc == AH_ENOTFOUND)
         ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", id);
     else if (rc)
         ah_store_error(resp, AH_DIALECT_ADMIN, rc);
     else
-        ah_http_resp_json(resp, 200, community_json(&c));
+        ah_http_resp_json(resp, 200, community_json(&cm));
 }
 
 /* ---- access keys ---- */
@@ -153,11 +153,11 @@ static json_t *key_json(const ah_access_key_t *k)
                      "isActive", k->revoked_at == 0);
 }
 
-void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_key_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     ah_access_key_t k = {0};
-    ah_community_t c;
+    ah_community_t cm;
     json_t *body = NULL;
     if (!ah_admin_path_id(req, 0, k.community_id, resp, "community"))
         return;
@@ -165,7 +165,7 @@ void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     if (!required_str(body, "label", k.label, sizeof k.label, resp))
         goto out;
-    int rc = ah_store_community_get(app->store, k.community_id, &c);
+    int rc = ah_store_community_get(app->store, k.community_id, &cm);
     if (rc) {
         if (rc == AH_ENOTFOUND)
             ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", k.community_id);
@@ -192,14 +192,14 @@ out:
     json_decref(body);
 }
 
-void ah_h_key_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_key_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
-    ah_community_t c;
+    ah_community_t cm;
     if (!ah_admin_path_id(req, 0, id, resp, "community"))
         return;
-    int rc = ah_store_community_get(app->store, id, &c);
+    int rc = ah_store_community_get(app->store, id, &cm);
     if (rc) {
         if (rc == AH_ENOTFOUND)
             ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", id);
@@ -220,9 +220,9 @@ void ah_h_key_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_http_resp_json(resp, 200, json_pack("{s:o}", "accessKeys", arr));
 }
 
-void ah_h_key_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_key_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_access_key_t k;
     if (!ah_admin_path_id(req, 0, id, resp, "access key"))
@@ -236,9 +236,9 @@ void ah_h_key_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         ah_http_resp_json(resp, 200, key_json(&k));
 }
 
-void ah_h_key_revoke(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_key_revoke(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_access_key_t k;
     if (!ah_admin_path_id(req, 0, id, resp, "access key"))
@@ -270,11 +270,11 @@ static json_t *session_json(const ah_session_t *s)
                      ah_json_time(s->created_at));
 }
 
-void ah_h_airmeet_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_airmeet_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     ah_airmeet_t a = {0};
-    ah_community_t c;
+    ah_community_t cm;
     char why[AH_WHY_SIZE];
     json_t *body = body_or_400(req, resp);
     if (!body)
@@ -292,7 +292,7 @@ void ah_h_airmeet_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         ah_error(resp, AH_DIALECT_ADMIN, 400, "endTime is before startTime");
         goto out;
     }
-    int rc = ah_store_community_get(app->store, a.community_id, &c);
+    int rc = ah_store_community_get(app->store, a.community_id, &cm);
     if (rc == AH_OK) {
         a.created_at = ah_now_ms();
         rc = ah_store_airmeet_create(app->store, &a);
@@ -312,9 +312,9 @@ out:
     json_decref(body);
 }
 
-void ah_h_airmeet_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_airmeet_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_airmeet_t a;
     if (!ah_admin_path_id(req, 0, id, resp, "airmeet"))
@@ -328,9 +328,9 @@ void ah_h_airmeet_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
         ah_http_resp_json(resp, 200, airmeet_json(&a));
 }
 
-void ah_h_session_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_session_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     ah_session_t s = {0};
     ah_airmeet_t a;
     json_t *body = NULL;
@@ -361,9 +361,9 @@ out:
     json_decref(body);
 }
 
-void ah_h_session_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_session_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_session_t s;
     if (!ah_admin_path_id(req, 0, id, resp, "session"))
@@ -418,16 +418,16 @@ static void webhook_reply(ah_app_t *app, const char *id, ah_http_resp_t *resp)
     free(w);
 }
 
-void ah_h_webhook_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_webhook_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     char id[AH_ID_SIZE];
     if (ah_admin_path_id(req, 0, id, resp, "webhook"))
-        webhook_reply(ctx, id, resp);
+        webhook_reply(c->app, id, resp);
 }
 
-static void set_active(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp, bool active)
+static void set_active(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp, bool active)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     if (!ah_admin_path_id(req, 0, id, resp, "webhook"))
         return;
@@ -449,12 +449,12 @@ static void set_active(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp, bool
     }
 }
 
-void ah_h_webhook_enable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_webhook_enable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    set_active(ctx, req, resp, true);
+    set_active(c, req, resp, true);
 }
 
-void ah_h_webhook_disable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_webhook_disable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    set_active(ctx, req, resp, false);
+    set_active(c, req, resp, false);
 }

@@ -1,8 +1,11 @@
 /*
  * app.h: the application behind the HTTP listener: configuration, the store,
- * and the handlers of the public API (public.c), the admin API (admin.c) and
- * the operations endpoints (ops.c).  dispatch.c routes requests to them and
- * does what every request shares: 404/405/413, metrics, the log line.
+ * and the handlers of the public API (public.c), the admin API (admin.c,
+ * deliveries.c, events.c) and the operations endpoints (ops.c).  dispatch.c
+ * routes requests to them and does what every request shares: 404/405/413,
+ * the route's policy (who may call, rate limiting, the error dialect),
+ * metrics and the log line.  A handler runs only after its route's policy
+ * has passed, and is handed who is calling (ah_call_t).
  */
 #ifndef AH_APP_H
 #define AH_APP_H
@@ -67,6 +70,67 @@ ah_http_app_t ah_app_http(ah_app_t *app);
 /* Seeds a demo community, key pair, airmeet and session; prints them to stdout. */
 int ah_app_seed_demo(ah_app_t *app, const char *base_url);
 
+/* ---- routes and who is calling (dispatch.c) ---- */
+
+/* A table of routes and where it is mounted. */
+typedef struct ah_route_table {
+    const char *name;   /* "public", "admin", "ops" */
+    const char *prefix; /* "/admin/v1"; NULL: the configured base path; "": everything else */
+    const ah_route_t *routes;
+    size_t n;
+    ah_dialect_t dialect; /* of the 404, 405 and 431 answers under the prefix */
+    bool api;             /* served only by nodes that serve the API (--role api|all) */
+} ah_route_table_t;
+
+/* The app's route tables, read-only (tests walk them); *n receives how many. */
+const ah_route_table_t *ah_app_route_tables(size_t *n);
+
+/*
+ * Who is calling, as the route's policy established before the handler
+ * ran: the key pair's (or the token's) community, access key id and label.
+ * Empty for routes whose policy is "none" or "admin".
+ */
+typedef struct ah_caller {
+    char community_id[AH_ID_SIZE];
+    char key_id[AH_ID_SIZE];
+    char label[AH_NAME_MAX];
+} ah_caller_t;
+
+/*
+ * What a handler is handed with the request and the response.  dispatch.c
+ * fills it once the route's policy has passed; it lives for the handler's
+ * call only (work that outlives it, such as a suspended publish, copies
+ * what it needs).
+ */
+typedef struct ah_call {
+    ah_app_t *app;
+    const ah_route_t *route;
+    ah_dialect_t dialect; /* the route's: the shape of every error the handler answers */
+    ah_caller_t caller;
+    /*
+     * Key-pair and token routes: the store's cache generations, read once
+     * for this request before the credentials were checked; every cache
+     * lookup of the request uses them (public.c, "Caches").  NULL: none
+     * could be read, or the route has no caller; look up in the store.
+     */
+    const ah_cache_gen_t *gen;
+    ah_cache_gen_t gen_buf; /* what gen points at */
+} ah_call_t;
+
+/*
+ * The public API's credentials (public.c), checked by the dispatcher when a
+ * route's policy asks for them; cache lookups use gen (NULL: the store).
+ * Each returns 0 with *caller filled, a positive HTTP status with a
+ * sentence in why, or a negative store status.  Key pair: 401 a header is
+ * missing or the pair is wrong, 403 the key is revoked.  Token: 400 the
+ * header is missing or the token unknown, 412 it has expired, 403 its key
+ * is revoked.
+ */
+int ah_check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t *gen,
+                      ah_caller_t *caller, char *why, size_t whylen);
+int ah_check_token(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t *gen,
+                   ah_caller_t *caller, char *why, size_t whylen);
+
 /* ---- shared by the handlers (respond.c) ---- */
 
 /* Room for the sentence that says why a request was refused. */
@@ -128,40 +192,40 @@ int ah_get_str(json_t *obj, const char *name, char *out, size_t outsz, char *why
 int ah_check_id(const char *label, char *id, bool required, char *why, size_t whylen);
 
 /* ---- handlers ---- */
-void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_sample_payload(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_webhook_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_auth(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 
-void ah_h_community_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_community_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_community_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_key_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_key_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_key_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_key_revoke(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_airmeet_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_airmeet_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_session_create(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_session_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_webhook_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_webhook_enable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_webhook_disable(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_community_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_community_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_key_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_key_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_key_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_key_revoke(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_airmeet_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_airmeet_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_session_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_session_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_enable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_disable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 
 /* events.c */
-void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_event_publish(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 /* deliveries.c */
-void ah_h_webhook_deliveries(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_event_deliveries(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_delivery_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_delivery_retry(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_webhook_recover(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_webhook_rotate_secret(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_event_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_delivery_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_delivery_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_recover(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 
-void ah_h_healthz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_readyz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-void ah_h_metrics(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_healthz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_readyz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_metrics(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 
 /* The admin representation of a webhook (also used by the delivery API). */
 json_t *ah_webhook_admin_json(const ah_webhook_t *w);

@@ -222,9 +222,9 @@ static void list_reply(ah_app_t *app, const ah_delivery_filter_t *f, ah_http_res
               : NULL);
 }
 
-void ah_h_webhook_deliveries(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_webhook_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_delivery_filter_t f = {0};
     if (!ah_admin_path_id(req, 0, id, resp, "webhook") || !list_query(req, &f, resp))
@@ -241,9 +241,9 @@ void ah_h_webhook_deliveries(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
     free(w);
 }
 
-void ah_h_event_deliveries(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_event_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_delivery_filter_t f = {0};
     if (!ah_admin_path_id(req, 0, id, resp, "event") || !list_query(req, &f, resp) ||
@@ -296,9 +296,9 @@ static bool load_delivery(ah_app_t *app, const char *id, ah_delivery_t *d, ah_at
     return rc == AH_OK;
 }
 
-void ah_h_delivery_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_delivery_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_delivery_t d;
     ah_attempt_t *attempts = NULL;
@@ -310,9 +310,9 @@ void ah_h_delivery_get(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     free(attempts);
 }
 
-void ah_h_delivery_retry(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_delivery_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE], webhook_id[AH_ID_SIZE];
     ah_delivery_t d;
     ah_webhook_t *w = malloc(sizeof *w);
@@ -377,9 +377,9 @@ static bool since_field(const ah_http_req_t *req, int64_t *ms, ah_http_resp_t *r
     return ok;
 }
 
-void ah_h_webhook_recover(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_webhook_recover(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     int64_t since = 0;
     size_t requeued = 0;
@@ -408,9 +408,9 @@ out:
     free(w);
 }
 
-void ah_h_webhook_rotate_secret(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char id[AH_ID_SIZE], secret[AH_SECRET_MAX];
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {

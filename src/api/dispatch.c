@@ -1,12 +1,29 @@
 /*
- * dispatch.c: routes requests to handlers and does what all requests share.
+ * dispatch.c: routes requests to handlers and enforces what their rows
+ * declare (router.h): who may call, the error dialect, the body limit and
+ * the rate-limit class.
  *
  * Three tables: the public API (under the configurable base path, "/prod"),
- * the admin API (under "/admin/v1", bearer token) and the operations
- * endpoints (/healthz, /readyz, /metrics).  prepare() runs as soon as the
- * headers are in: it answers 404 and 405 at once and fixes the body limit
- * (1 MiB for events, 64 KiB elsewhere).  finish() counts the request in
- * /metrics and writes its JSON log line.
+ * the admin API (under "/admin/v1") and the operations endpoints (/healthz,
+ * /readyz, /metrics).  prepare() runs as soon as the headers are in: it
+ * answers 404, 405 and 431 at once, in the dialect of the table the path
+ * falls in, and fixes the body limit so that 413 comes before the body is
+ * read.  handle() runs when the body is in: it enforces the route's policy
+ * (admit()) and only then calls the handler, handing it who is calling
+ * (ah_call_t).  A handler never authenticates; a route that takes no
+ * credentials says so (.auth = AH_AUTH_NONE).  finish() counts the request
+ * in /metrics and writes its JSON log line.
+ *
+ * Policy, in order.  The admin API checks its token before it looks at the
+ * query string, so an unauthenticated caller learns nothing about it; the
+ * public API has always answered a bad query string first.  Then the
+ * route's limiter (.rate): an address with too many failed authentications
+ * is answered 429 with Retry-After before its credentials are looked at.
+ * Then the credentials (.auth): a key pair or a token (public.c, through
+ * the app's caches under the store's cache generations, read here once per
+ * request), or the admin bearer token.  A refusal of the credentials
+ * themselves (missing, wrong, unknown, revoked) counts against the address;
+ * an expired token or a store failure does not.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,55 +37,90 @@
 #include "http/router.h"
 
 #define K64 AH_BODY_LIMIT
+#define K1M AH_EVENT_BODY_LIMIT
+
+/*
+ * The policies the rows use: who may call, the error dialect, the limiter
+ * of failed authentications.  Each row adds its body limit.
+ */
+/* The public API: what Airmeet's gateway answers, in its dialect. */
+#define KEY_PAIR .auth = AH_AUTH_KEY_PAIR, .dialect = AH_DIALECT_PUBLIC, .rate = AH_RATE_AUTH
+#define TOKEN .auth = AH_AUTH_TOKEN, .dialect = AH_DIALECT_PUBLIC, .rate = AH_RATE_AUTH
+/* The operator's API. */
+#define ADMIN .auth = AH_AUTH_ADMIN, .dialect = AH_DIALECT_ADMIN, .rate = AH_RATE_ADMIN
+/* Anyone: probes and scrapers. */
+#define OPEN .auth = AH_AUTH_NONE, .dialect = AH_DIALECT_PUBLIC, .rate = AH_RATE_NONE
 
 static const ah_route_t public_routes[] = {
-    {"POST", "/auth", ah_h_auth, "auth", K64},
+    /* /auth answers in its own shape; a wrong key pair is 400 there (SPEC §3). */
+    {"POST", "/auth", ah_h_auth, "auth", .auth = AH_AUTH_KEY_PAIR, .dialect = AH_DIALECT_AUTH,
+     .body_limit = K64, .rate = AH_RATE_AUTH},
     {"POST", "/platform-integration/v1/webhook-register", ah_h_webhook_register, "webhook-register",
-     K64},
+     KEY_PAIR, .body_limit = K64},
     {"POST", "/platform-integration/v1/webhook-deregister", ah_h_webhook_deregister,
-     "webhook-deregister", K64},
+     "webhook-deregister", KEY_PAIR, .body_limit = K64},
     {"DELETE", "/platform-integration/v1/webhook-deregister", ah_h_webhook_deregister,
-     "webhook-deregister", K64},
-    {"GET", "/platform-integration/v1/sample-payload", ah_h_sample_payload, "sample-payload", K64},
-    {"GET", "/platform-integration/v1/webhook-list", ah_h_webhook_list, "webhook-list", K64},
+     "webhook-deregister", KEY_PAIR, .body_limit = K64},
+    {"GET", "/platform-integration/v1/sample-payload", ah_h_sample_payload, "sample-payload",
+     KEY_PAIR, .body_limit = K64},
+    {"GET", "/platform-integration/v1/webhook-list", ah_h_webhook_list, "webhook-list", TOKEN,
+     .body_limit = K64},
 };
 
 static const ah_route_t admin_routes[] = {
-    {"POST", "/communities", ah_h_community_create, "admin.communities.create", K64},
-    {"GET", "/communities", ah_h_community_list, "admin.communities.list", K64},
-    {"GET", "/communities/{}", ah_h_community_get, "admin.communities.get", K64},
-    {"POST", "/communities/{}/access-keys", ah_h_key_create, "admin.keys.create", K64},
-    {"GET", "/communities/{}/access-keys", ah_h_key_list, "admin.keys.list", K64},
-    {"GET", "/access-keys/{}", ah_h_key_get, "admin.keys.get", K64},
-    {"DELETE", "/access-keys/{}", ah_h_key_revoke, "admin.keys.revoke", K64},
-    {"POST", "/airmeets", ah_h_airmeet_create, "admin.airmeets.create", K64},
-    {"GET", "/airmeets/{}", ah_h_airmeet_get, "admin.airmeets.get", K64},
-    {"POST", "/airmeets/{}/sessions", ah_h_session_create, "admin.sessions.create", K64},
-    {"GET", "/sessions/{}", ah_h_session_get, "admin.sessions.get", K64},
-    {"GET", "/webhooks/{}", ah_h_webhook_get, "admin.webhooks.get", K64},
-    {"POST", "/webhooks/{}/enable", ah_h_webhook_enable, "admin.webhooks.enable", K64},
-    {"POST", "/webhooks/{}/disable", ah_h_webhook_disable, "admin.webhooks.disable", K64},
+    {"POST", "/communities", ah_h_community_create, "admin.communities.create", ADMIN,
+     .body_limit = K64},
+    {"GET", "/communities", ah_h_community_list, "admin.communities.list", ADMIN,
+     .body_limit = K64},
+    {"GET", "/communities/{}", ah_h_community_get, "admin.communities.get", ADMIN,
+     .body_limit = K64},
+    {"POST", "/communities/{}/access-keys", ah_h_key_create, "admin.keys.create", ADMIN,
+     .body_limit = K64},
+    {"GET", "/communities/{}/access-keys", ah_h_key_list, "admin.keys.list", ADMIN,
+     .body_limit = K64},
+    {"GET", "/access-keys/{}", ah_h_key_get, "admin.keys.get", ADMIN, .body_limit = K64},
+    {"DELETE", "/access-keys/{}", ah_h_key_revoke, "admin.keys.revoke", ADMIN, .body_limit = K64},
+    {"POST", "/airmeets", ah_h_airmeet_create, "admin.airmeets.create", ADMIN, .body_limit = K64},
+    {"GET", "/airmeets/{}", ah_h_airmeet_get, "admin.airmeets.get", ADMIN, .body_limit = K64},
+    {"POST", "/airmeets/{}/sessions", ah_h_session_create, "admin.sessions.create", ADMIN,
+     .body_limit = K64},
+    {"GET", "/sessions/{}", ah_h_session_get, "admin.sessions.get", ADMIN, .body_limit = K64},
+    {"GET", "/webhooks/{}", ah_h_webhook_get, "admin.webhooks.get", ADMIN, .body_limit = K64},
+    {"POST", "/webhooks/{}/enable", ah_h_webhook_enable, "admin.webhooks.enable", ADMIN,
+     .body_limit = K64},
+    {"POST", "/webhooks/{}/disable", ah_h_webhook_disable, "admin.webhooks.disable", ADMIN,
+     .body_limit = K64},
     {"POST", "/webhooks/{}/rotate-secret", ah_h_webhook_rotate_secret,
-     "admin.webhooks.rotate-secret", K64},
-    {"POST", "/webhooks/{}/recover", ah_h_webhook_recover, "admin.webhooks.recover", K64},
-    {"GET", "/webhooks/{}/deliveries", ah_h_webhook_deliveries, "admin.webhooks.deliveries", K64},
-    {"POST", "/events", ah_h_event_publish, "admin.events.publish", AH_EVENT_BODY_LIMIT},
-    {"GET", "/events/{}/deliveries", ah_h_event_deliveries, "admin.events.deliveries", K64},
-    {"GET", "/deliveries/{}", ah_h_delivery_get, "admin.deliveries.get", K64},
-    {"POST", "/deliveries/{}/retry", ah_h_delivery_retry, "admin.deliveries.retry", K64},
+     "admin.webhooks.rotate-secret", ADMIN, .body_limit = K64},
+    {"POST", "/webhooks/{}/recover", ah_h_webhook_recover, "admin.webhooks.recover", ADMIN,
+     .body_limit = K64},
+    {"GET", "/webhooks/{}/deliveries", ah_h_webhook_deliveries, "admin.webhooks.deliveries", ADMIN,
+     .body_limit = K64},
+    {"POST", "/events", ah_h_event_publish, "admin.events.publish", ADMIN, .body_limit = K1M},
+    {"GET", "/events/{}/deliveries", ah_h_event_deliveries, "admin.events.deliveries", ADMIN,
+     .body_limit = K64},
+    {"GET", "/deliveries/{}", ah_h_delivery_get, "admin.deliveries.get", ADMIN, .body_limit = K64},
+    {"POST", "/deliveries/{}/retry", ah_h_delivery_retry, "admin.deliveries.retry", ADMIN,
+     .body_limit = K64},
 };
 
 static const ah_route_t ops_routes[] = {
-    {"GET", "/healthz", ah_h_healthz, "healthz", K64},
-    {"GET", "/readyz", ah_h_readyz, "readyz", K64},
-    {"GET", "/metrics", ah_h_metrics, "metrics", K64},
+    {"GET", "/healthz", ah_h_healthz, "healthz", OPEN, .body_limit = K64},
+    {"GET", "/readyz", ah_h_readyz, "readyz", OPEN, .body_limit = K64},
+    {"GET", "/metrics", ah_h_metrics, "metrics", OPEN, .body_limit = K64},
 };
 
-#define ADMIN_PREFIX "/admin/v1"
+/* Looked up in this order; the last one takes every path the others do not. */
+static const ah_route_table_t tables[] = {
+    {"admin", "/admin/v1", admin_routes, AH_ARRAY_LEN(admin_routes), AH_DIALECT_ADMIN, true},
+    {"public", NULL, public_routes, AH_ARRAY_LEN(public_routes), AH_DIALECT_PUBLIC, true},
+    {"ops", "", ops_routes, AH_ARRAY_LEN(ops_routes), AH_DIALECT_PUBLIC, false},
+};
 
-static bool in_table(const ah_route_t *r, const ah_route_t *table, size_t n)
+const ah_route_table_t *ah_app_route_tables(size_t *n)
 {
-    return r >= table && r < table + n;
+    *n = AH_ARRAY_LEN(tables);
+    return tables;
 }
 
 /* Strips prefix from path when path is prefix itself or prefix + "/…". */
@@ -78,6 +130,25 @@ static const char *under(const char *path, const char *prefix)
     if (n && strncmp(path, prefix, n) == 0 && (path[n] == '/' || path[n] == '\0'))
         return path + n;
     return NULL;
+}
+
+/* The table path falls in; *sub receives the path below its prefix. */
+static const ah_route_table_t *table_for(const ah_app_t *app, const char *path, const char **sub)
+{
+    size_t last = AH_ARRAY_LEN(tables) - 1;
+    for (size_t i = 0; i < last; i++) {
+        const char *prefix = tables[i].prefix ? tables[i].prefix : app->cfg.base_path;
+        if ((*sub = under(path, prefix)))
+            return &tables[i];
+    }
+    *sub = path;
+    return &tables[last];
+}
+
+/* The dialect of what is said about the request itself: /auth's is public. */
+static ah_dialect_t request_dialect(const ah_route_t *route)
+{
+    return route->dialect == AH_DIALECT_AUTH ? AH_DIALECT_PUBLIC : route->dialect;
 }
 
 /*
@@ -107,22 +178,9 @@ static int prepare(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_re
     ah_app_t *app = ctx;
     if (app->cfg.trust_forwarded_for)
         forwarded_client(req);
-    const ah_route_t *table = ops_routes;
-    size_t n = AH_ARRAY_LEN(ops_routes);
-    const char *sub = req->path;
-    const char *p;
-    bool admin = false;
-    if ((p = under(req->path, ADMIN_PREFIX))) {
-        table = admin_routes;
-        n = AH_ARRAY_LEN(admin_routes);
-        sub = p;
-        admin = true;
-    } else if ((p = under(req->path, app->cfg.base_path))) {
-        table = public_routes;
-        n = AH_ARRAY_LEN(public_routes);
-        sub = p;
-    }
-    if (table != ops_routes && !app->cfg.serve_api) {
+    const char *sub;
+    const ah_route_table_t *t = table_for(app, req->path, &sub);
+    if (t->api && !app->cfg.serve_api) {
         ah_error(resp, AH_DIALECT_PUBLIC, 404,
                  "this node runs with --role worker: it serves only /healthz, /readyz "
                  "and /metrics");
@@ -130,40 +188,29 @@ static int prepare(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_re
     }
     /* Headers past the listener's table would be lost (Authorization among them). */
     if (req->too_many_headers) {
-        if (admin)
-            ah_error(resp, AH_DIALECT_ADMIN, 431, "more than %d request headers",
-                     AH_HTTP_MAX_HEADERS);
-        else
-            ah_error(resp, AH_DIALECT_PUBLIC, 431, "more than %d request headers",
-                     AH_HTTP_MAX_HEADERS);
+        ah_error(resp, t->dialect, 431, "more than %d request headers", AH_HTTP_MAX_HEADERS);
         return 0;
     }
     const ah_route_t *route = NULL;
     /* HEAD is GET without a body; libmicrohttpd drops the body itself. */
     const char *method = strcmp(req->method, "HEAD") ? req->method : "GET";
     ah_match_t m =
-        ah_route_match(table, n, method, sub, req, &route, resp->allow, sizeof resp->allow);
+        ah_route_match(t->routes, t->n, method, sub, req, &route, resp->allow, sizeof resp->allow);
     req->route = route;
     if (m == AH_MATCH_OK) {
         resp->allow[0] = '\0'; /* Allow belongs on 405 answers only */
         *body_limit = route->body_limit;
         return 1;
     }
-    if (m == AH_MATCH_BAD_METHOD) {
-        if (admin)
-            ah_error(resp, AH_DIALECT_ADMIN, 405, "%s is not allowed on %s; allowed: %s",
-                     req->method, req->path, resp->allow);
-        else
-            ah_error(resp, AH_DIALECT_PUBLIC, 405, "%s is not allowed on %s; allowed: %s",
-                     req->method, req->path, resp->allow);
-        return 0;
-    }
-    if (admin)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no such endpoint: %s %s", req->method, req->path);
+    if (m == AH_MATCH_BAD_METHOD)
+        ah_error(resp, t->dialect, 405, "%s is not allowed on %s; allowed: %s", req->method,
+                 req->path, resp->allow);
     else
-        ah_error(resp, AH_DIALECT_PUBLIC, 404, "no such endpoint: %s %s", req->method, req->path);
+        ah_error(resp, t->dialect, 404, "no such endpoint: %s %s", req->method, req->path);
     return 0;
 }
+
+/* ---- policy ---- */
 
 static bool admin_authorized(ah_app_t *app, const ah_http_req_t *req)
 {
@@ -178,43 +225,115 @@ static bool admin_authorized(ah_app_t *app, const ah_http_req_t *req)
     return ah_ct_equal(hash, app->admin_token_hash, AH_SHA256_HEX_SIZE - 1);
 }
 
+/* Answers 400 when the listener found the query string unusable. */
+static bool bad_query(const ah_call_t *c, const ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    if (!req->query_problem)
+        return false;
+    ah_error(resp, request_dialect(c->route), 400, "bad query string: %s", req->query_problem);
+    return true;
+}
+
+/* Answers 429 (with Retry-After) when the address has failed too often. */
+static bool throttled(const ah_call_t *c, ah_ratelimit_t *limiter, const ah_http_req_t *req,
+                      ah_http_resp_t *resp)
+{
+    int64_t wait_s = 0;
+    if (ah_ratelimit_allowed(limiter, req->client_ip, ah_now_ms(), &wait_s))
+        return false;
+    snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
+    if (c->dialect == AH_DIALECT_AUTH)
+        ah_error(resp, c->dialect, 429,
+                 "too many failed authentications from this address; retry later");
+    else
+        ah_error(resp, c->dialect, 429, "too many failed authentications%s; retry in %lld s",
+                 c->dialect == AH_DIALECT_ADMIN ? "" : " from this address", (long long)wait_s);
+    return true;
+}
+
+/*
+ * Checks the credentials the route's policy asks for.  Returns 0 with
+ * c->caller (and c->gen) filled, a positive HTTP status with why, or a
+ * negative store status.
+ */
+static int credentials(ah_call_t *c, const ah_http_req_t *req, char *why, size_t whylen)
+{
+    ah_app_t *app = c->app;
+    switch (c->route->auth) {
+    case AH_AUTH_KEY_PAIR:
+    case AH_AUTH_TOKEN:
+        if (ah_store_cache_gen(app->store, &c->gen_buf) == AH_OK)
+            c->gen = &c->gen_buf;
+        if (c->route->auth == AH_AUTH_KEY_PAIR)
+            return ah_check_key_pair(app, req, c->gen, &c->caller, why, whylen);
+        return ah_check_token(app, req, c->gen, &c->caller, why, whylen);
+    case AH_AUTH_ADMIN:
+        if (admin_authorized(app, req))
+            return 0;
+        snprintf(why, whylen, "missing or wrong admin token (Authorization: Bearer TOKEN)");
+        return 401;
+    default: /* ah_route_policy_problem() and admit() leave no other */
+        snprintf(why, whylen, "internal error (no credential check for route %s)", c->route->name);
+        return 500;
+    }
+}
+
+/*
+ * Enforces the route's policy: its limiter, then its credentials.  True
+ * when the handler may run; false with resp answered.  A row without a
+ * complete policy is refused, never guessed at.
+ */
+static bool admit(ah_call_t *c, const ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    const ah_route_t *route = c->route;
+    const char *problem = ah_route_policy_problem(route);
+    if (problem) {
+        ah_error(resp, request_dialect(route), 500, "route %s has no usable policy: %s",
+                 route->name ? route->name : "?", problem);
+        return false;
+    }
+    if (route->auth == AH_AUTH_NONE)
+        return true;
+    if (route->auth == AH_AUTH_CONSOLE) {
+        /* Fail closed until console sessions exist; nothing was tried, so nothing counts. */
+        ah_error(resp, c->dialect, 401,
+                 "this page needs a console session, and this server has no console sign-in");
+        return false;
+    }
+    ah_ratelimit_t *limiter =
+        route->rate == AH_RATE_ADMIN ? c->app->admin_limiter : c->app->auth_limiter;
+    if (throttled(c, limiter, req, resp))
+        return false;
+    char why[AH_WHY_SIZE];
+    int status = credentials(c, req, why, sizeof why);
+    if (!status)
+        return true;
+    /* A refusal of the credentials themselves; not an expired token, not a store failure. */
+    if (status == 400 || status == 401 || status == 403)
+        ah_ratelimit_fail(limiter, req->client_ip, ah_now_ms());
+    if (status == 401 && c->dialect == AH_DIALECT_AUTH)
+        status = 400; /* /auth says 400 for a missing or wrong key pair (SPEC §3) */
+    ah_reject(resp, c->dialect, status, why);
+    return false;
+}
+
 static void handle(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
     const ah_route_t *route = req->route;
-    if (in_table(route, admin_routes, AH_ARRAY_LEN(admin_routes))) {
-        int64_t wait_s = 0, now = ah_now_ms();
-        if (!ah_ratelimit_allowed(app->admin_limiter, req->client_ip, now, &wait_s)) {
-            snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
-            ah_error(resp, AH_DIALECT_ADMIN, 429,
-                     "too many failed authentications; retry in %lld s", (long long)wait_s);
-            return;
-        }
-        if (!admin_authorized(app, req)) {
-            ah_ratelimit_fail(app->admin_limiter, req->client_ip, now);
-            ah_error(resp, AH_DIALECT_ADMIN, 401,
-                     "missing or wrong admin token (Authorization: Bearer TOKEN)");
-            return;
-        }
-    }
-    if (req->query_problem) {
-        if (in_table(route, public_routes, AH_ARRAY_LEN(public_routes)))
-            ah_error(resp, AH_DIALECT_PUBLIC, 400, "bad query string: %s", req->query_problem);
-        else
-            ah_error(resp, AH_DIALECT_ADMIN, 400, "bad query string: %s", req->query_problem);
+    ah_call_t c = {.app = ctx, .route = route, .dialect = route->dialect};
+    bool query_first = route->auth != AH_AUTH_ADMIN;
+    if ((query_first && bad_query(&c, req, resp)) || !admit(&c, req, resp) ||
+        (!query_first && bad_query(&c, req, resp)))
         return;
-    }
-    route->fn(ctx, req, resp);
+    route->fn(&c, req, resp);
 }
 
 static void too_big(void *ctx, ah_http_req_t *req, size_t limit, ah_http_resp_t *resp)
 {
     (void)ctx;
     const ah_route_t *route = req->route;
-    if (route && in_table(route, admin_routes, AH_ARRAY_LEN(admin_routes)))
-        ah_error(resp, AH_DIALECT_ADMIN, 413, "request body is over the %zu-byte limit", limit);
-    else
-        ah_error(resp, AH_DIALECT_PUBLIC, 413, "request body is over the %zu-byte limit", limit);
+    ah_error(resp, route ? request_dialect(route) : AH_DIALECT_PUBLIC, 413,
+             "request body is over the %zu-byte limit", limit);
 }
 
 static int route_slot(const ah_route_t *route)
@@ -236,14 +355,28 @@ static void finish(void *ctx, const ah_http_req_t *req, const ah_http_resp_t *re
                      (double)dur_us / 1000.0, "ip", req->client_ip));
 }
 
+/* Every row is checked once at start; the dispatcher also refuses a bad one. */
+static int check_routes(char *err, size_t errlen)
+{
+    for (size_t t = 0; t < AH_ARRAY_LEN(tables); t++) {
+        for (size_t i = 0; i < tables[t].n; i++) {
+            const ah_route_t *r = &tables[t].routes[i];
+            const char *problem = ah_route_policy_problem(r);
+            if (problem) {
+                snprintf(err, errlen, "route %s %s: %s", r->method ? r->method : "?",
+                         r->pattern ? r->pattern : "?", problem);
+                return AH_EINVAL;
+            }
+        }
+    }
+    return AH_OK;
+}
+
 static void register_metrics(void)
 {
-    const ah_route_t *tables[] = {public_routes, admin_routes, ops_routes};
-    size_t sizes[] = {AH_ARRAY_LEN(public_routes), AH_ARRAY_LEN(admin_routes),
-                      AH_ARRAY_LEN(ops_routes)};
-    for (size_t t = 0; t < 3; t++)
-        for (size_t i = 0; i < sizes[t]; i++)
-            ah_metrics_route(tables[t][i].name);
+    for (size_t t = 0; t < AH_ARRAY_LEN(tables); t++)
+        for (size_t i = 0; i < tables[t].n; i++)
+            ah_metrics_route(tables[t].routes[i].name);
     ah_metrics_route("unknown");
 }
 
@@ -262,6 +395,9 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     app->started_ms = ah_now_ms();
     if (new_token_sz)
         new_token[0] = '\0';
+    int rc = check_routes(err, errlen);
+    if (rc)
+        return rc;
     register_metrics();
     /* Separate tables: an integrator's failures never lock out the operator. */
     app->auth_limiter = ah_ratelimit_new(cfg->auth_fail_limit, 60 * 1000);
@@ -282,8 +418,8 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
         ah_sha256_hex(cfg->admin_token, strlen(cfg->admin_token), app->admin_token_hash);
         return AH_OK;
     }
-    int rc = ah_store_setting_get(store, "admin_token_hash", app->admin_token_hash,
-                                  sizeof app->admin_token_hash);
+    rc = ah_store_setting_get(store, "admin_token_hash", app->admin_token_hash,
+                              sizeof app->admin_token_hash);
     if (rc == AH_OK)
         return AH_OK;
     if (rc != AH_ENOTFOUND) {

@@ -111,9 +111,9 @@ static void answer(void *arg, int rc)
         ah_http_resume(pending);
 }
 
-void ah_h_event_publish(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_event_publish(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char why[AH_WHY_SIZE];
     json_t *body = ah_parse_body(req, false, why, sizeof why);
     if (!body) {

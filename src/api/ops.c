@@ -8,20 +8,20 @@
 #include "api/app.h"
 #include "api/metrics.h"
 
-void ah_h_healthz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_healthz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     (void)req;
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     ah_http_resp_json(resp, 200,
                       json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "version", AH_VERSION,
                                 "region", app->cfg.region, "uptimeSeconds",
                                 (json_int_t)((ah_now_ms() - app->started_ms) / 1000)));
 }
 
-void ah_h_readyz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_readyz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     (void)req;
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     int rc = ah_store_ping(app->store);
     if (rc)
         ah_http_resp_json(resp, 503,
@@ -33,10 +33,10 @@ void ah_h_readyz(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
             json_pack("{s:s, s:s}", "status", "ready", "store", ah_store_name(app->store)));
 }
 
-void ah_h_metrics(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_metrics(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     (void)req;
-    ah_app_t *app = ctx;
+    ah_app_t *app = c->app;
     char *text = NULL, extra[512] = "";
     size_t len = 0;
     ah_delivery_stats_t st;

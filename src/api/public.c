@@ -2,21 +2,25 @@
  * public.c: the Airmeet platform-integration API (SPEC §3), under the base
  * path.  Integrators call it exactly as they call Airmeet's gateway.
  *
- * Authentication comes in two kinds: a key pair in headers (x-access-key /
- * x-secret-key, or the X-Airmeet- spellings) for register, deregister and
- * sample-payload; and a token from POST /auth (X-Airmeet-Access-Token) for
- * webhook-list.  Secrets and tokens are compared as SHA-256 hashes in
- * constant time; every failure counts against the caller's address, and an
- * address with too many failures is answered 429 for a while.
+ * Credentials come in two kinds: a key pair in headers (x-access-key /
+ * x-secret-key, or the X-Airmeet- spellings) for /auth, register,
+ * deregister and sample-payload; and a token from POST /auth
+ * (X-Airmeet-Access-Token) for webhook-list.  They are checked here
+ * (ah_check_key_pair, ah_check_token) but called by the dispatcher, which
+ * runs them when the route's row asks (.auth), counts failures against the
+ * caller's address and answers 429 to an address with too many; a handler
+ * below runs only for an authenticated caller, handed to it in c->caller.
+ * Secrets and tokens are compared as SHA-256 hashes in constant time.
  *
  * Caches.  What a request looks up (its token or key pair, the airmeet and
  * session of its scope, the webhook list) is kept in the app's caches
- * (cache.h), tagged with the store's cache generations read at the start of
- * the request (read_gen).  The generations move, by database triggers,
- * with every committed change any process makes to what they cover, so a
- * hit is exactly what the store would have answered; the clock-dependent
- * part (token expiry) is checked on every request.  When the generations
- * cannot be read every lookup goes to the store, as without caches.
+ * (cache.h), tagged with the store's cache generations the dispatcher read
+ * at the start of the request (c->gen).  The generations move, by database
+ * triggers, with every committed change any process makes to what they
+ * cover, so a hit is exactly what the store would have answered; the
+ * clock-dependent part (token expiry) is checked on every request.  When
+ * the generations cannot be read every lookup goes to the store, as
+ * without caches.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,38 +32,12 @@
 #include "delivery/sign.h"
 #include "delivery/ssrf.h"
 
+/* ---- credentials (checked by dispatch.c before a handler runs) ---- */
+
 static const char *header_either(const ah_http_req_t *req, const char *a, const char *b)
 {
     const char *v = ah_http_header(req, a);
     return v ? v : ah_http_header(req, b);
-}
-
-static bool rate_limited(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t *resp,
-                         bool auth_shape)
-{
-    int64_t wait_s = 0;
-    if (ah_ratelimit_allowed(app->auth_limiter, req->client_ip, ah_now_ms(), &wait_s))
-        return false;
-    snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
-    if (auth_shape)
-        ah_error(resp, AH_DIALECT_AUTH, 429,
-                 "too many failed authentications from this address; retry later");
-    else
-        ah_error(resp, AH_DIALECT_PUBLIC, 429,
-                 "too many failed authentications from this address; retry in %lld s",
-                 (long long)wait_s);
-    return true;
-}
-
-/*
- * The store's cache generations for this request, into *g; NULL (no caching
- * for this request) when they cannot be read.
- */
-static const ah_cache_gen_t *read_gen(ah_app_t *app, ah_cache_gen_t *g)
-{
-    if (ah_store_cache_gen(app->store, g) != AH_OK)
-        return NULL;
-    return g;
 }
 
 /* access_key_find through the key cache. */
@@ -75,14 +53,10 @@ static int find_key(ah_app_t *app, const ah_cache_gen_t *gen, const char *access
     return rc;
 }
 
-/*
- * Verifies the key pair in req.  Returns 0 with *key filled, or the HTTP
- * status of the failure with why filled: 401 missing/wrong (400 for /auth,
- * which the caller maps), 403 revoked, 500/503 store trouble.
- */
-static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t *gen,
-                          ah_access_key_t *key, char *why, size_t whylen)
+int ah_check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t *gen,
+                      ah_caller_t *caller, char *why, size_t whylen)
 {
+    ah_access_key_t key;
     const char *ak = header_either(req, "X-Airmeet-Access-Key", "x-access-key");
     const char *sk = header_either(req, "X-Airmeet-Secret-Key", "x-secret-key");
     if (!ak || !sk || !*ak || !*sk) {
@@ -93,90 +67,97 @@ static int check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cach
     }
     char hash[AH_SHA256_HEX_SIZE];
     ah_sha256_hex(sk, strlen(sk), hash);
-    int rc = strlen(ak) < AH_ACCESS_KEY_MAX ? find_key(app, gen, ak, key) : AH_ENOTFOUND;
+    int rc = strlen(ak) < AH_ACCESS_KEY_MAX ? find_key(app, gen, ak, &key) : AH_ENOTFOUND;
     if (rc == AH_ENOTFOUND) {
         snprintf(why, whylen, "the access key and secret key do not match any key pair");
         return 401;
     }
     if (rc)
         return rc;
-    if (!ah_ct_equal(hash, key->secret_hash, AH_SHA256_HEX_SIZE - 1)) {
+    if (!ah_ct_equal(hash, key.secret_hash, AH_SHA256_HEX_SIZE - 1)) {
         snprintf(why, whylen, "the access key and secret key do not match any key pair");
         return 401;
     }
-    if (key->revoked_at) {
+    if (key.revoked_at) {
         snprintf(why, whylen, "this access key has been revoked");
         return 403;
     }
+    memcpy(caller->community_id, key.community_id, sizeof caller->community_id);
+    memcpy(caller->key_id, key.id, sizeof caller->key_id);
+    memcpy(caller->label, key.label, sizeof caller->label);
     return 0;
 }
 
+/* What a token check needs of a token, as the token cache keeps it. */
+typedef struct token_entry {
+    char key_id[AH_ID_SIZE];
+    char community_id[AH_ID_SIZE];
+    char label[AH_NAME_MAX];
+    int64_t expires_at;
+    bool key_revoked;
+} token_entry_t;
+
 /*
- * Key-pair authentication for the platform-integration endpoints.  *gen is
- * what the request's cache lookups use afterwards (read_gen; NULL: none).
+ * The token with this hash and whether its key is revoked, through the
+ * token cache.  Expiry is the caller's to check, against the clock.
  */
-/* check_key_pair under the request's generations, counting a refusal against the address. */
-static int key_pair_status(ah_app_t *app, const ah_http_req_t *req, ah_access_key_t *key,
-                           ah_cache_gen_t *g, const ah_cache_gen_t **gen, char *why, size_t whylen)
+static int find_token(ah_app_t *app, const ah_cache_gen_t *gen, const char *hash,
+                      token_entry_t *out)
 {
-    *gen = read_gen(app, g);
-    int status = check_key_pair(app, req, *gen, key, why, whylen);
-    if (status == 401 || status == 403)
-        ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
-    return status;
-}
-
-static bool authenticate(ah_app_t *app, const ah_http_req_t *req, ah_http_resp_t *resp,
-                         ah_access_key_t *key, ah_cache_gen_t *g, const ah_cache_gen_t **gen)
-{
-    *gen = NULL;
-    if (rate_limited(app, req, resp, false))
-        return false;
-    char why[AH_WHY_SIZE];
-    int status = key_pair_status(app, req, key, g, gen, why, sizeof why);
-    if (status)
-        ah_reject(resp, AH_DIALECT_PUBLIC, status, why);
-    return !status;
-}
-
-void ah_h_auth(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
-{
-    ah_app_t *app = ctx;
-    if (rate_limited(app, req, resp, true))
-        return;
-    ah_access_key_t key;
-    ah_cache_gen_t g;
-    const ah_cache_gen_t *gen;
-    char why[AH_WHY_SIZE];
-    int status = key_pair_status(app, req, &key, &g, &gen, why, sizeof why);
-    if (status) {
-        ah_reject(resp, AH_DIALECT_AUTH, status == 401 ? 400 : status, why);
-        return;
-    }
+    const size_t n = AH_SHA256_HEX_SIZE - 1;
+    if (gen && ah_cache_get(app->token_cache, hash, n, gen->auth, out, sizeof *out))
+        return AH_OK;
     ah_token_t t;
-    memset(&t, 0, sizeof t);
-    char token[80];
-    ah_random_hex("aht_", 32, token, sizeof token);
-    ah_sha256_hex(token, strlen(token), t.token_hash);
-    memcpy(t.key_id, key.id, sizeof t.key_id);
-    memcpy(t.community_id, key.community_id, sizeof t.community_id);
-    memcpy(t.label, key.label, sizeof t.label);
-    t.created_at = ah_now_ms();
-    t.expires_at = t.created_at + app->cfg.token_ttl_ms;
-    int rc = ah_store_token_create(app->store, &t);
-    /* Expired tokens are useless rows: sweep them now and then. */
-    static _Atomic unsigned issued;
-    if (rc == AH_OK && atomic_fetch_add(&issued, 1) % 256 == 0)
-        ah_store_token_purge(app->store, t.created_at, NULL);
-    if (rc) {
-        ah_error(resp, AH_DIALECT_AUTH, ah_store_status(resp, rc),
-                 "could not issue a token; retry shortly");
-        return;
+    int rc = ah_store_token_find(app->store, hash, &t);
+    if (rc == AH_OK && !ah_ct_equal(hash, t.token_hash, n))
+        rc = AH_ENOTFOUND;
+    if (rc)
+        return rc;
+    memset(out, 0, sizeof *out);
+    memcpy(out->key_id, t.key_id, sizeof out->key_id);
+    memcpy(out->community_id, t.community_id, sizeof out->community_id);
+    memcpy(out->label, t.label, sizeof out->label);
+    out->expires_at = t.expires_at;
+    ah_access_key_t key;
+    rc = ah_store_access_key_get(app->store, t.key_id, &key);
+    if (rc != AH_OK && rc != AH_ENOTFOUND)
+        return rc; /* unknown whether the key was revoked: not a pass */
+    out->key_revoked = rc == AH_ENOTFOUND || key.revoked_at; /* a missing key is no key */
+    if (gen)
+        ah_cache_put(app->token_cache, hash, n, gen->auth, out, sizeof *out);
+    return AH_OK;
+}
+
+int ah_check_token(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t *gen,
+                   ah_caller_t *caller, char *why, size_t whylen)
+{
+    token_entry_t t;
+    const char *tok = header_either(req, "X-Airmeet-Access-Token", "x-access-token");
+    if (!tok || !*tok) {
+        snprintf(why, whylen, "missing header X-Airmeet-Access-Token (get one from POST /auth)");
+        return 400;
     }
-    ah_http_resp_json(resp, 200,
-                      json_pack("{s:b, s:s, s:s, s:o, s:{s:s, s:s}}", "success", 1, "label",
-                                key.label, "token", token, "expiresAt", ah_json_time(t.expires_at),
-                                "data", "label", key.label, "token", token));
+    char hash[AH_SHA256_HEX_SIZE];
+    ah_sha256_hex(tok, strlen(tok), hash);
+    int rc = find_token(app, gen, hash, &t);
+    if (rc == AH_ENOTFOUND) {
+        snprintf(why, whylen, "the access token is not valid");
+        return 400;
+    }
+    if (rc)
+        return rc;
+    if (ah_now_ms() >= t.expires_at) {
+        snprintf(why, whylen, "the access token has expired; get a new one from POST /auth");
+        return 412;
+    }
+    if (t.key_revoked) {
+        snprintf(why, whylen, "the access key behind this token has been revoked");
+        return 403;
+    }
+    memcpy(caller->community_id, t.community_id, sizeof caller->community_id);
+    memcpy(caller->key_id, t.key_id, sizeof caller->key_id);
+    memcpy(caller->label, t.label, sizeof caller->label);
+    return 0;
 }
 
 /* The registration as Airmeet shows it; with_secret adds airmeetId, sessionId, secret. */
@@ -367,25 +348,55 @@ static int read_register_body(json_t *body, ah_webhook_t *w, char *why, size_t w
     return 0;
 }
 
-void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+/* ---- handlers ---- */
+
+/* POST /auth: a token for the caller's key pair (the dispatcher checked it). */
+void ah_h_auth(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
-    ah_access_key_t key;
-    ah_cache_gen_t g;
-    const ah_cache_gen_t *gen;
+    (void)req;
+    ah_app_t *app = c->app;
+    const ah_caller_t *who = &c->caller;
+    ah_token_t t;
+    memset(&t, 0, sizeof t);
+    char token[80];
+    ah_random_hex("aht_", 32, token, sizeof token);
+    ah_sha256_hex(token, strlen(token), t.token_hash);
+    memcpy(t.key_id, who->key_id, sizeof t.key_id);
+    memcpy(t.community_id, who->community_id, sizeof t.community_id);
+    memcpy(t.label, who->label, sizeof t.label);
+    t.created_at = ah_now_ms();
+    t.expires_at = t.created_at + app->cfg.token_ttl_ms;
+    int rc = ah_store_token_create(app->store, &t);
+    /* Expired tokens are useless rows: sweep them now and then. */
+    static _Atomic unsigned issued;
+    if (rc == AH_OK && atomic_fetch_add(&issued, 1) % 256 == 0)
+        ah_store_token_purge(app->store, t.created_at, NULL);
+    if (rc) {
+        ah_error(resp, c->dialect, ah_store_status(resp, rc),
+                 "could not issue a token; retry shortly");
+        return;
+    }
+    ah_http_resp_json(resp, 200,
+                      json_pack("{s:b, s:s, s:s, s:o, s:{s:s, s:s}}", "success", 1, "label",
+                                who->label, "token", token, "expiresAt", ah_json_time(t.expires_at),
+                                "data", "label", who->label, "token", token));
+}
+
+void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_app_t *app = c->app;
+    const ah_caller_t *who = &c->caller;
     char why[AH_WHY_SIZE];
     int status;
-    if (!authenticate(app, req, resp, &key, &g, &gen))
-        return;
     json_t *body = ah_parse_body(req, true, why, sizeof why);
     if (!body) {
-        ah_error(resp, AH_DIALECT_PUBLIC, 400, "%s", why);
+        ah_error(resp, c->dialect, 400, "%s", why);
         return;
     }
     ah_webhook_t *w = calloc(1, sizeof *w); /* ~7 KiB: off the stack; the store's answer too */
     if (!w) {
         json_decref(body);
-        ah_error(resp, AH_DIALECT_PUBLIC, 500, "out of memory");
+        ah_error(resp, c->dialect, 500, "out of memory");
         return;
     }
     const ah_trigger_t *t = NULL;
@@ -405,44 +416,40 @@ void ah_h_webhook_register(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     }
     if ((status = scope_query(req, w->airmeet_id, w->session_id, why, sizeof why)) ||
         (status = check_trigger_scope(t, w->airmeet_id, w->session_id, why, sizeof why)) ||
-        (status = check_scope(app, gen, key.community_id, w->airmeet_id, w->session_id, why,
+        (status = check_scope(app, c->gen, who->community_id, w->airmeet_id, w->session_id, why,
                               sizeof why)))
         goto fail;
     if (!w->name[0])
         ah_strlcpy(w->name, t->id, sizeof w->name);
     ah_uuid_v4(w->id);
-    memcpy(w->community_id, key.community_id, sizeof w->community_id);
+    memcpy(w->community_id, who->community_id, sizeof w->community_id);
     w->is_active = true;
     w->created_at = w->updated_at = ah_now_ms();
-    memcpy(w->created_by, key.label, sizeof w->created_by);
-    memcpy(w->updated_by, key.label, sizeof w->updated_by);
+    memcpy(w->created_by, who->label, sizeof w->created_by);
+    memcpy(w->updated_by, who->label, sizeof w->updated_by);
     w->has_updated_by = true;
     ah_signing_secret_new(w->secret, sizeof w->secret);
     int rc = ah_store_webhook_register(app->store, w, w, NULL);
     if (rc) {
-        ah_store_error(resp, AH_DIALECT_PUBLIC, rc);
+        ah_store_error(resp, c->dialect, rc);
         goto done;
     }
     ah_http_resp_json(resp, 200, envelope(webhook_json(w, true)));
     goto done;
 fail:
-    ah_reject(resp, AH_DIALECT_PUBLIC, status, why);
+    ah_reject(resp, c->dialect, status, why);
 done:
     json_decref(body);
     free(w);
 }
 
-void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
-    ah_access_key_t key;
+    ah_app_t *app = c->app;
+    const ah_caller_t *who = &c->caller;
     char why[AH_WHY_SIZE], id[AH_ID_SIZE] = "", trigger[AH_TRIGGER_MAX] = "", url[AH_URL_MAX] = "";
     json_t *body = NULL;
     ah_webhook_t *w = NULL;
-    ah_cache_gen_t g;
-    const ah_cache_gen_t *gen;
-    if (!authenticate(app, req, resp, &key, &g, &gen))
-        return;
     bool is_delete = !strcmp(req->method, "DELETE");
     const char *qid = ah_http_query(req, "id");
     if (!is_delete || req->body_len) {
@@ -464,17 +471,17 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
     if (ah_check_id("id", id, true, why, sizeof why))
         goto bad;
     if (!(w = malloc(sizeof *w))) {
-        ah_error(resp, AH_DIALECT_PUBLIC, 500, "out of memory");
+        ah_error(resp, c->dialect, 500, "out of memory");
         goto done;
     }
     int rc = ah_store_webhook_get(app->store, id, w);
     if (rc == AH_ENOTFOUND ||
-        (!rc && (strcmp(w->community_id, key.community_id) != 0 || w->deregistered_at))) {
-        ah_error(resp, AH_DIALECT_PUBLIC, 404, "no webhook registration with id %s", id);
+        (!rc && (strcmp(w->community_id, who->community_id) != 0 || w->deregistered_at))) {
+        ah_error(resp, c->dialect, 404, "no webhook registration with id %s", id);
         goto done;
     }
     if (rc) {
-        ah_store_error(resp, AH_DIALECT_PUBLIC, rc);
+        ah_store_error(resp, c->dialect, rc);
         goto done;
     }
     if (trigger[0] && strcmp(trigger, w->trigger) != 0) {
@@ -485,117 +492,47 @@ void ah_h_webhook_deregister(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp
         snprintf(why, sizeof why, "url does not match registration %s", id);
         goto bad;
     }
-    rc = ah_store_webhook_deregister(app->store, id, key.label, ah_now_ms());
+    rc = ah_store_webhook_deregister(app->store, id, who->label, ah_now_ms());
     if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_PUBLIC, 404, "no webhook registration with id %s", id);
+        ah_error(resp, c->dialect, 404, "no webhook registration with id %s", id);
     else if (rc)
-        ah_store_error(resp, AH_DIALECT_PUBLIC, rc);
+        ah_store_error(resp, c->dialect, rc);
     else
         ah_http_resp_json(resp, 200,
                           json_pack("{s:s, s:s}", "statusCode", "200", "statusMessage", "SUCCESS"));
     goto done;
 bad:
-    ah_error(resp, AH_DIALECT_PUBLIC, 400, "%s", why);
+    ah_error(resp, c->dialect, 400, "%s", why);
 done:
     free(w);
     json_decref(body);
 }
 
-void ah_h_sample_payload(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
-    ah_access_key_t key;
-    ah_cache_gen_t g;
-    const ah_cache_gen_t *gen;
-    if (!authenticate(app, req, resp, &key, &g, &gen))
-        return;
+    (void)c;
     const char *id = ah_http_query(req, "triggerMetaInfoId");
     if (!id || !*id) {
-        ah_error(resp, AH_DIALECT_PUBLIC, 400, "query parameter triggerMetaInfoId is required");
+        ah_error(resp, c->dialect, 400, "query parameter triggerMetaInfoId is required");
         return;
     }
     const ah_trigger_t *t = ah_trigger_find(id);
     if (!t) {
-        ah_error(resp, AH_DIALECT_PUBLIC, 400, "unknown triggerMetaInfoId '%.64s'", id);
+        ah_error(resp, c->dialect, 400, "unknown triggerMetaInfoId '%.64s'", id);
         return;
     }
     ah_http_resp_json(resp, 200, envelope(ah_trigger_sample(t)));
-}
-
-/* What webhook-list needs of a token, as the token cache keeps it. */
-typedef struct token_entry {
-    char key_id[AH_ID_SIZE];
-    char community_id[AH_ID_SIZE];
-    int64_t expires_at;
-    bool key_revoked;
-} token_entry_t;
-
-/*
- * The token with this hash and whether its key is revoked, through the
- * token cache.  Expiry is the caller's to check, against the clock.
- */
-static int find_token(ah_app_t *app, const ah_cache_gen_t *gen, const char *hash,
-                      token_entry_t *out)
-{
-    const size_t n = AH_SHA256_HEX_SIZE - 1;
-    if (gen && ah_cache_get(app->token_cache, hash, n, gen->auth, out, sizeof *out))
-        return AH_OK;
-    ah_token_t t;
-    int rc = ah_store_token_find(app->store, hash, &t);
-    if (rc == AH_OK && !ah_ct_equal(hash, t.token_hash, n))
-        rc = AH_ENOTFOUND;
-    if (rc)
-        return rc;
-    memset(out, 0, sizeof *out);
-    memcpy(out->key_id, t.key_id, sizeof out->key_id);
-    memcpy(out->community_id, t.community_id, sizeof out->community_id);
-    out->expires_at = t.expires_at;
-    ah_access_key_t key;
-    rc = ah_store_access_key_get(app->store, t.key_id, &key);
-    if (rc != AH_OK && rc != AH_ENOTFOUND)
-        return rc; /* unknown whether the key was revoked: not a pass */
-    out->key_revoked = rc == AH_ENOTFOUND || key.revoked_at; /* a missing key is no key */
-    if (gen)
-        ah_cache_put(app->token_cache, hash, n, gen->auth, out, sizeof *out);
-    return AH_OK;
-}
-
-/* Verifies the access token of webhook-list.  Returns 0 or an HTTP status. */
-static int check_token(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t *gen,
-                       token_entry_t *t, char *why, size_t whylen)
-{
-    const char *tok = header_either(req, "X-Airmeet-Access-Token", "x-access-token");
-    if (!tok || !*tok) {
-        snprintf(why, whylen, "missing header X-Airmeet-Access-Token (get one from POST /auth)");
-        return 400;
-    }
-    char hash[AH_SHA256_HEX_SIZE];
-    ah_sha256_hex(tok, strlen(tok), hash);
-    int rc = find_token(app, gen, hash, t);
-    if (rc == AH_ENOTFOUND) {
-        snprintf(why, whylen, "the access token is not valid");
-        return 400;
-    }
-    if (rc)
-        return rc;
-    if (ah_now_ms() >= t->expires_at) {
-        snprintf(why, whylen, "the access token has expired; get a new one from POST /auth");
-        return 412;
-    }
-    if (t->key_revoked) {
-        snprintf(why, whylen, "the access key behind this token has been revoked");
-        return 403;
-    }
-    return 0;
 }
 
 /*
  * The webhook-list body for a scope into resp: from the list cache, or
  * rendered from the store (and kept when gen is known).
  */
-static void list_body(ah_app_t *app, const ah_cache_gen_t *gen, const char *community_id,
-                      const char *airmeet_id, const char *session_id, ah_http_resp_t *resp)
+static void list_body(ah_call_t *c, const char *community_id, const char *airmeet_id,
+                      const char *session_id, ah_http_resp_t *resp)
 {
+    ah_app_t *app = c->app;
+    const ah_cache_gen_t *gen = c->gen;
     char key[3 * AH_ID_SIZE];
     int klen = snprintf(key, sizeof key, "%s/%s/%s", community_id, airmeet_id, session_id);
     size_t key_len = klen > 0 && (size_t)klen < sizeof key ? (size_t)klen : 0;
@@ -615,7 +552,7 @@ static void list_body(ah_app_t *app, const ah_cache_gen_t *gen, const char *comm
     int rc =
         ah_store_webhook_list_active(app->store, community_id, airmeet_id, session_id, &list, &n);
     if (rc) {
-        ah_store_error(resp, AH_DIALECT_PUBLIC, rc);
+        ah_store_error(resp, c->dialect, rc);
         return;
     }
     json_t *arr = json_array();
@@ -627,26 +564,16 @@ static void list_body(ah_app_t *app, const ah_cache_gen_t *gen, const char *comm
         ah_cache_put(app->list_cache, key, key_len, gen->webhooks, resp->body, resp->body_len);
 }
 
-void ah_h_webhook_list(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
+void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = ctx;
-    token_entry_t t;
-    ah_cache_gen_t g;
+    const char *community_id = c->caller.community_id;
     char why[AH_WHY_SIZE], airmeet_id[AH_ID_SIZE], session_id[AH_ID_SIZE];
     int status;
-    if (rate_limited(app, req, resp, false))
-        return;
-    const ah_cache_gen_t *gen = read_gen(app, &g);
-    if ((status = check_token(app, req, gen, &t, why, sizeof why))) {
-        if (status == 400 || status == 403)
-            ah_ratelimit_fail(app->auth_limiter, req->client_ip, ah_now_ms());
-        ah_reject(resp, AH_DIALECT_PUBLIC, status, why);
-        return;
-    }
     if ((status = scope_query(req, airmeet_id, session_id, why, sizeof why)) ||
-        (status = check_scope(app, gen, t.community_id, airmeet_id, session_id, why, sizeof why))) {
-        ah_reject(resp, AH_DIALECT_PUBLIC, status, why);
+        (status =
+             check_scope(c->app, c->gen, community_id, airmeet_id, session_id, why, sizeof why))) {
+        ah_reject(resp, c->dialect, status, why);
         return;
     }
-    list_body(app, gen, t.community_id, airmeet_id, session_id, resp);
+    list_body(c, community_id, airmeet_id, session_id, resp);
 }

@@ -1,10 +1,33 @@
 /*
  * router.c: see router.h.  Captured segments are copied into the request's
- * param_buf, so params stay valid for the request's lifetime.
+ * param_buf, so params stay valid for the request's lifetime.  What a row
+ * must declare is checked here too (ah_route_policy_problem); enforcing it
+ * is the application's.
  */
 #include "http/router.h"
 
 #include <string.h>
+
+const char *ah_route_policy_problem(const ah_route_t *r)
+{
+    if (!r->method || !r->pattern || !r->fn || !r->name)
+        return "no method, pattern, handler or name";
+    if (r->auth <= AH_AUTH_UNSET || r->auth > AH_AUTH_CONSOLE)
+        return "no .auth (who may call it)";
+    if (r->dialect <= AH_DIALECT_UNSET || r->dialect > AH_DIALECT_AUTH)
+        return "no .dialect (the shape of its error bodies)";
+    if (!r->body_limit)
+        return "no .body_limit (the largest body it takes)";
+    if (r->rate <= AH_RATE_UNSET || r->rate > AH_RATE_ADMIN)
+        return "no .rate (which limiter counts its failed authentications)";
+    if (r->auth == AH_AUTH_NONE && r->rate != AH_RATE_NONE)
+        return ".auth is none, so there are no failed authentications for .rate to count";
+    if (r->auth != AH_AUTH_NONE && r->rate == AH_RATE_NONE)
+        return "it takes credentials, so .rate must name a limiter for their failures";
+    if ((r->auth == AH_AUTH_ADMIN) != (r->rate == AH_RATE_ADMIN))
+        return "the admin token, and only it, is counted by the admin limiter (.rate)";
+    return NULL;
+}
 
 /* Does path match pattern?  Captures go to req when req is non-NULL. */
 static int path_matches(const char *pattern, const char *path, ah_http_req_t *req)
