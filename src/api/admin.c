@@ -1,8 +1,11 @@
 /*
  * admin.c: the operator's API under /admin/v1 (SPEC §5): communities, access
  * keys, airmeets, sessions and webhooks.  The bearer token is checked by
- * dispatch.c before any handler here runs.
+ * dispatch.c before any handler here runs (the routes' policy is "admin").
  *
+ * A record named in the path is fetched with ah_get_by_id (respond.c),
+ * which answers the 404s and store failures; a handler only says what it
+ * does with the record.
  * Creation accepts caller-chosen ids so a platform can mirror its own; an id
  * already taken is 409.  Access-key secrets are returned by create only, and
  * stored as SHA-256 hashes.
@@ -14,21 +17,21 @@
 #include "common/crypto.h"
 
 /* Parses the JSON body; answers 400 itself on failure. */
-static json_t *body_or_400(const ah_http_req_t *req, ah_http_resp_t *resp)
+static json_t *body_or_400(const ah_call_t *c, const ah_http_req_t *req, ah_http_resp_t *resp)
 {
     char why[AH_WHY_SIZE];
     json_t *b = ah_parse_body(req, false, why, sizeof why);
     if (!b)
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
+        ah_error(resp, c->dialect, 400, "%s", why);
     return b;
 }
 
 /* Reads an optional caller-chosen "id" or makes one.  Answers 400 itself. */
-static bool chosen_id(json_t *body, char out[AH_ID_SIZE], ah_http_resp_t *resp)
+static bool chosen_id(const ah_call_t *c, json_t *body, char out[AH_ID_SIZE], ah_http_resp_t *resp)
 {
     char why[AH_WHY_SIZE];
     if (ah_get_str(body, "id", out, AH_ID_SIZE, why, sizeof why) < 0) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "field 'id' must be a UUID string");
+        ah_error(resp, c->dialect, 400, "field 'id' must be a UUID string");
         return false;
     }
     if (!out[0]) {
@@ -36,31 +39,32 @@ static bool chosen_id(json_t *body, char out[AH_ID_SIZE], ah_http_resp_t *resp)
         return true;
     }
     if (ah_check_id("field 'id'", out, true, why, sizeof why)) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
+        ah_error(resp, c->dialect, 400, "%s", why);
         return false;
     }
     return true;
 }
 
 /* A required non-empty string field; answers 400 itself. */
-static bool required_str(json_t *body, const char *name, char *out, size_t outsz,
-                         ah_http_resp_t *resp)
+static bool required_str(const ah_call_t *c, json_t *body, const char *name, char *out,
+                         size_t outsz, ah_http_resp_t *resp)
 {
     char why[AH_WHY_SIZE];
     int r = ah_get_str(body, name, out, outsz, why, sizeof why);
     if (r < 0) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
+        ah_error(resp, c->dialect, 400, "%s", why);
         return false;
     }
     if (r == 0 || !out[0]) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "field '%s' is required", name);
+        ah_error(resp, c->dialect, 400, "field '%s' is required", name);
         return false;
     }
     return true;
 }
 
 /* An optional time field (RFC 3339 string or unix seconds); answers 400 itself. */
-static bool optional_time(json_t *body, const char *name, int64_t *ms, ah_http_resp_t *resp)
+static bool optional_time(const ah_call_t *c, json_t *body, const char *name, int64_t *ms,
+                          ah_http_resp_t *resp)
 {
     json_t *v = json_object_get(body, name);
     *ms = 0;
@@ -73,7 +77,7 @@ static bool optional_time(json_t *body, const char *name, int64_t *ms, ah_http_r
     }
     if (json_is_string(v) && ah_parse_time(json_string_value(v), ms) == AH_OK)
         return true;
-    ah_error(resp, AH_DIALECT_ADMIN, 400,
+    ah_error(resp, c->dialect, 400,
              "field '%s' must be a time such as 2026-01-31T09:00:00.000+00:00 or unix "
              "seconds",
              name);
@@ -82,27 +86,27 @@ static bool optional_time(json_t *body, const char *name, int64_t *ms, ah_http_r
 
 /* ---- communities ---- */
 
-static json_t *community_json(const ah_community_t *c)
+static json_t *community_json(const ah_community_t *cm)
 {
-    return json_pack("{s:s, s:s, s:o}", "id", c->id, "name", c->name, "createdAt",
-                     ah_json_time(c->created_at));
+    return json_pack("{s:s, s:s, s:o}", "id", cm->id, "name", cm->name, "createdAt",
+                     ah_json_time(cm->created_at));
 }
 
 void ah_h_community_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     ah_community_t cm = {0};
-    json_t *body = body_or_400(req, resp);
+    json_t *body = body_or_400(c, req, resp);
     if (!body)
         return;
-    if (!required_str(body, "name", cm.name, sizeof cm.name, resp) || !chosen_id(body, cm.id, resp))
+    if (!required_str(c, body, "name", cm.name, sizeof cm.name, resp) ||
+        !chosen_id(c, body, cm.id, resp))
         goto out;
     cm.created_at = ah_now_ms();
-    int rc = ah_store_community_create(app->store, &cm);
+    int rc = ah_store_community_create(c->app->store, &cm);
     if (rc == AH_EEXISTS)
-        ah_error(resp, AH_DIALECT_ADMIN, 409, "a community with id %s already exists", cm.id);
+        ah_error(resp, c->dialect, 409, "a community with id %s already exists", cm.id);
     else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
+        ah_store_error(resp, c->dialect, rc);
     else
         ah_http_resp_json(resp, 201, community_json(&cm));
 out:
@@ -112,12 +116,11 @@ out:
 void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     (void)req;
-    ah_app_t *app = c->app;
     ah_community_t *list = NULL;
     size_t n = 0;
-    int rc = ah_store_community_list(app->store, &list, &n);
+    int rc = ah_store_community_list(c->app->store, &list, &n);
     if (rc) {
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
+        ah_store_error(resp, c->dialect, rc);
         return;
     }
     json_t *arr = json_array();
@@ -129,17 +132,9 @@ void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 
 void ah_h_community_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_community_t cm;
-    if (!ah_admin_path_id(req, 0, id, resp, "community"))
-        return;
-    int rc = ah_store_community_get(app->store, id, &cm);
-    if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", id);
-    else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-    else
+    if (ah_get_by_id(c, req, resp, &ah_kind_community, id, &cm))
         ah_http_resp_json(resp, 200, community_json(&cm));
 }
 
@@ -155,33 +150,24 @@ static json_t *key_json(const ah_access_key_t *k)
 
 void ah_h_key_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     ah_access_key_t k = {0};
     ah_community_t cm;
     json_t *body = NULL;
-    if (!ah_admin_path_id(req, 0, k.community_id, resp, "community"))
+    if (!ah_path_id(c, req, resp, &ah_kind_community, k.community_id) ||
+        !(body = body_or_400(c, req, resp)))
         return;
-    if (!(body = body_or_400(req, resp)))
-        return;
-    if (!required_str(body, "label", k.label, sizeof k.label, resp))
+    if (!required_str(c, body, "label", k.label, sizeof k.label, resp) ||
+        !ah_fetch(c, resp, &ah_kind_community, k.community_id, &cm))
         goto out;
-    int rc = ah_store_community_get(app->store, k.community_id, &cm);
-    if (rc) {
-        if (rc == AH_ENOTFOUND)
-            ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", k.community_id);
-        else
-            ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-        goto out;
-    }
     char secret[80];
     ah_uuid_v4(k.id);
     ah_uuid_v4(k.access_key);
     ah_random_hex("ahs_", 32, secret, sizeof secret);
     ah_sha256_hex(secret, strlen(secret), k.secret_hash);
     k.created_at = ah_now_ms();
-    rc = ah_store_access_key_create(app->store, &k);
+    int rc = ah_store_access_key_create(c->app->store, &k);
     if (rc) {
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
+        ah_store_error(resp, c->dialect, rc);
         goto out;
     }
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", k.id, "communityId",
@@ -194,23 +180,15 @@ out:
 
 void ah_h_key_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_community_t cm;
-    if (!ah_admin_path_id(req, 0, id, resp, "community"))
+    if (!ah_get_by_id(c, req, resp, &ah_kind_community, id, &cm))
         return;
-    int rc = ah_store_community_get(app->store, id, &cm);
-    if (rc) {
-        if (rc == AH_ENOTFOUND)
-            ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", id);
-        else
-            ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-        return;
-    }
     ah_access_key_t *list = NULL;
     size_t n = 0;
-    if ((rc = ah_store_access_key_list(app->store, id, &list, &n))) {
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
+    int rc = ah_store_access_key_list(c->app->store, id, &list, &n);
+    if (rc) {
+        ah_store_error(resp, c->dialect, rc);
         return;
     }
     json_t *arr = json_array();
@@ -222,35 +200,20 @@ void ah_h_key_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 
 void ah_h_key_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_access_key_t k;
-    if (!ah_admin_path_id(req, 0, id, resp, "access key"))
-        return;
-    int rc = ah_store_access_key_get(app->store, id, &k);
-    if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no access key with id %s", id);
-    else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-    else
+    if (ah_get_by_id(c, req, resp, &ah_kind_access_key, id, &k))
         ah_http_resp_json(resp, 200, key_json(&k));
 }
 
 void ah_h_key_revoke(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_access_key_t k;
-    if (!ah_admin_path_id(req, 0, id, resp, "access key"))
-        return;
-    int rc = ah_store_access_key_revoke(app->store, id, ah_now_ms());
-    if (!rc)
-        rc = ah_store_access_key_get(app->store, id, &k);
-    if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no access key with id %s", id);
-    else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-    else
+    if (ah_path_id(c, req, resp, &ah_kind_access_key, id) &&
+        ah_found(c, resp, &ah_kind_access_key, id,
+                 ah_store_access_key_revoke(c->app->store, id, ah_now_ms())) &&
+        ah_fetch(c, resp, &ah_kind_access_key, id, &k))
         ah_http_resp_json(resp, 200, key_json(&k));
 }
 
@@ -272,40 +235,34 @@ static json_t *session_json(const ah_session_t *s)
 
 void ah_h_airmeet_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     ah_airmeet_t a = {0};
     ah_community_t cm;
     char why[AH_WHY_SIZE];
-    json_t *body = body_or_400(req, resp);
+    json_t *body = body_or_400(c, req, resp);
     if (!body)
         return;
-    if (!required_str(body, "communityId", a.community_id, sizeof a.community_id, resp) ||
-        !required_str(body, "name", a.name, sizeof a.name, resp) || !chosen_id(body, a.id, resp) ||
-        !optional_time(body, "startTime", &a.start_time, resp) ||
-        !optional_time(body, "endTime", &a.end_time, resp))
+    if (!required_str(c, body, "communityId", a.community_id, sizeof a.community_id, resp) ||
+        !required_str(c, body, "name", a.name, sizeof a.name, resp) ||
+        !chosen_id(c, body, a.id, resp) ||
+        !optional_time(c, body, "startTime", &a.start_time, resp) ||
+        !optional_time(c, body, "endTime", &a.end_time, resp))
         goto out;
     if (ah_check_id("field 'communityId'", a.community_id, true, why, sizeof why)) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
+        ah_error(resp, c->dialect, 400, "%s", why);
         goto out;
     }
     if (a.start_time && a.end_time && a.end_time < a.start_time) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "endTime is before startTime");
+        ah_error(resp, c->dialect, 400, "endTime is before startTime");
         goto out;
     }
-    int rc = ah_store_community_get(app->store, a.community_id, &cm);
-    if (rc == AH_OK) {
-        a.created_at = ah_now_ms();
-        rc = ah_store_airmeet_create(app->store, &a);
-        if (rc == AH_EEXISTS) {
-            ah_error(resp, AH_DIALECT_ADMIN, 409, "an airmeet with id %s already exists", a.id);
-            goto out;
-        }
-    } else if (rc == AH_ENOTFOUND) {
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", a.community_id);
+    if (!ah_fetch(c, resp, &ah_kind_community, a.community_id, &cm))
         goto out;
-    }
-    if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
+    a.created_at = ah_now_ms();
+    int rc = ah_store_airmeet_create(c->app->store, &a);
+    if (rc == AH_EEXISTS)
+        ah_error(resp, c->dialect, 409, "an airmeet with id %s already exists", a.id);
+    else if (rc)
+        ah_store_error(resp, c->dialect, rc);
     else
         ah_http_resp_json(resp, 201, airmeet_json(&a));
 out:
@@ -314,47 +271,30 @@ out:
 
 void ah_h_airmeet_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_airmeet_t a;
-    if (!ah_admin_path_id(req, 0, id, resp, "airmeet"))
-        return;
-    int rc = ah_store_airmeet_get(app->store, id, &a);
-    if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no airmeet with id %s", id);
-    else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-    else
+    if (ah_get_by_id(c, req, resp, &ah_kind_airmeet, id, &a))
         ah_http_resp_json(resp, 200, airmeet_json(&a));
 }
 
 void ah_h_session_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     ah_session_t s = {0};
     ah_airmeet_t a;
     json_t *body = NULL;
-    if (!ah_admin_path_id(req, 0, s.airmeet_id, resp, "airmeet"))
+    if (!ah_path_id(c, req, resp, &ah_kind_airmeet, s.airmeet_id) ||
+        !(body = body_or_400(c, req, resp)))
         return;
-    if (!(body = body_or_400(req, resp)))
-        return;
-    if (!required_str(body, "name", s.name, sizeof s.name, resp) || !chosen_id(body, s.id, resp))
+    if (!required_str(c, body, "name", s.name, sizeof s.name, resp) ||
+        !chosen_id(c, body, s.id, resp) || !ah_fetch(c, resp, &ah_kind_airmeet, s.airmeet_id, &a))
         goto out;
-    int rc = ah_store_airmeet_get(app->store, s.airmeet_id, &a);
-    if (rc == AH_OK) {
-        memcpy(s.community_id, a.community_id, sizeof s.community_id);
-        s.created_at = ah_now_ms();
-        rc = ah_store_session_create(app->store, &s);
-        if (rc == AH_EEXISTS) {
-            ah_error(resp, AH_DIALECT_ADMIN, 409, "a session with id %s already exists", s.id);
-            goto out;
-        }
-    } else if (rc == AH_ENOTFOUND) {
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no airmeet with id %s", s.airmeet_id);
-        goto out;
-    }
-    if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
+    memcpy(s.community_id, a.community_id, sizeof s.community_id);
+    s.created_at = ah_now_ms();
+    int rc = ah_store_session_create(c->app->store, &s);
+    if (rc == AH_EEXISTS)
+        ah_error(resp, c->dialect, 409, "a session with id %s already exists", s.id);
+    else if (rc)
+        ah_store_error(resp, c->dialect, rc);
     else
         ah_http_resp_json(resp, 201, session_json(&s));
 out:
@@ -363,89 +303,52 @@ out:
 
 void ah_h_session_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_session_t s;
-    if (!ah_admin_path_id(req, 0, id, resp, "session"))
-        return;
-    int rc = ah_store_session_get(app->store, id, &s);
-    if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no session with id %s", id);
-    else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-    else
+    if (ah_get_by_id(c, req, resp, &ah_kind_session, id, &s))
         ah_http_resp_json(resp, 200, session_json(&s));
 }
 
 /* ---- webhooks ---- */
 
-json_t *ah_webhook_admin_json(const ah_webhook_t *w)
+/* Answers 200 with webhook id as the admin API shows it. */
+static void webhook_reply(const ah_call_t *c, const char *id, ah_http_resp_t *resp)
 {
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:b, s:o}", "id", w->id, "communityId",
-        w->community_id, "triggerMetaInfoId", w->trigger, "name", w->name, "description",
-        w->has_description ? json_string(w->description) : json_null(), "url", w->url,
-        "platformName", ah_json_str_or_null(w->platform_name), "airmeetId",
-        ah_json_str_or_null(w->airmeet_id), "sessionId", ah_json_str_or_null(w->session_id),
-        "isActive", w->is_active, "disabledReason", ah_json_str_or_null(w->disabled_reason));
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "metaData", json_string(w->meta_data));
-    json_object_set_new(o, "createdAt", ah_json_time(w->created_at));
-    json_object_set_new(o, "updatedAt", ah_json_time(w->updated_at));
-    json_object_set_new(o, "createdBy", json_string(w->created_by));
-    json_object_set_new(o, "updatedBy",
-                        w->has_updated_by ? json_string(w->updated_by) : json_null());
-    json_object_set_new(o, "deregisteredAt", ah_json_time(w->deregistered_at));
-    json_object_set_new(o, "failingSince", ah_json_time(w->failing_since));
-    return o;
-}
-
-static void webhook_reply(ah_app_t *app, const char *id, ah_http_resp_t *resp)
-{
-    ah_webhook_t *w = malloc(sizeof *w);
-    if (!w) {
-        ah_error(resp, AH_DIALECT_ADMIN, 500, "out of memory");
-        return;
-    }
-    int rc = ah_store_webhook_get(app->store, id, w);
-    if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no webhook with id %s", id);
-    else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-    else
-        ah_http_resp_json(resp, 200, ah_webhook_admin_json(w));
+    ah_webhook_t *w = malloc(sizeof *w); /* ~7 KiB: off the stack */
+    if (!w)
+        ah_error(resp, c->dialect, 500, "out of memory");
+    else if (ah_fetch(c, resp, &ah_kind_webhook, id, w))
+        ah_http_resp_json(resp, 200, ah_webhook_json(w, AH_VIEW_ADMIN));
     free(w);
 }
 
 void ah_h_webhook_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     char id[AH_ID_SIZE];
-    if (ah_admin_path_id(req, 0, id, resp, "webhook"))
-        webhook_reply(c->app, id, resp);
+    if (ah_path_id(c, req, resp, &ah_kind_webhook, id))
+        webhook_reply(c, id, resp);
 }
 
 static void set_active(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp, bool active)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
-    if (!ah_admin_path_id(req, 0, id, resp, "webhook"))
+    if (!ah_path_id(c, req, resp, &ah_kind_webhook, id))
         return;
-    int rc = ah_store_webhook_set_active(app->store, id, active,
+    int rc = ah_store_webhook_set_active(c->app->store, id, active,
                                          active ? "" : "disabled by operator", ah_now_ms());
     if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no webhook with id %s (or it was deregistered)", id);
+        ah_error(resp, c->dialect, 404, "no webhook with id %s (or it was deregistered)", id);
     else if (rc == AH_EEXISTS)
-        ah_error(resp, AH_DIALECT_ADMIN, 409,
+        ah_error(resp, c->dialect, 409,
                  "an active webhook with the same trigger, url and scope was registered "
                  "while %s was disabled; deregister one of them first",
                  id);
     else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
+        ah_store_error(resp, c->dialect, rc);
     else {
         if (active) /* its pending deliveries may flow again */
-            ah_dispatcher_wake(app->dispatcher, id, ah_now_ms());
-        webhook_reply(app, id, resp);
+            ah_dispatcher_wake(c->app->dispatcher, id, ah_now_ms());
+        webhook_reply(c, id, resp);
     }
 }
 

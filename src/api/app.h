@@ -161,12 +161,49 @@ void ah_store_error(ah_http_resp_t *resp, ah_dialect_t d, int rc);
  * sentence in why, or a negative store status; status is the latter two.
  */
 void ah_reject(ah_http_resp_t *resp, ah_dialect_t d, int status, const char *why);
+
 /*
- * Path capture i as a lowercase UUID into out; answers 404 ("no <what> with
- * id …") itself and returns false when it is not one.
+ * A kind of record the admin API fetches by id: its name in sentences
+ * ("no access key with id …") and the store's getter for it.
  */
-bool ah_admin_path_id(const ah_http_req_t *req, size_t i, char out[AH_ID_SIZE],
-                      ah_http_resp_t *resp, const char *what);
+typedef struct ah_kind {
+    const char *what;
+    int (*get)(ah_store_t *s, const char *id, void *out);
+} ah_kind_t;
+extern const ah_kind_t ah_kind_community, ah_kind_access_key, ah_kind_airmeet, ah_kind_session,
+    ah_kind_webhook, ah_kind_event, ah_kind_delivery;
+
+/*
+ * The get-by-id of admin handlers: path capture 0 as a lowercase UUID into
+ * id, then that record of kind k into out (an ah_community_t for
+ * ah_kind_community, and so on; an event's data and a delivery's attempts
+ * are not kept).  Answers 404 "no <what> with id …" when the capture is no
+ * UUID or the store has no such record, 503/500 when the store fails, and
+ * returns false then.  Its two halves serve handlers that do something in
+ * between (read a body, call another store op first).
+ */
+bool ah_get_by_id(const ah_call_t *c, const ah_http_req_t *req, ah_http_resp_t *resp,
+                  const ah_kind_t *k, char id[AH_ID_SIZE], void *out);
+bool ah_path_id(const ah_call_t *c, const ah_http_req_t *req, ah_http_resp_t *resp,
+                const ah_kind_t *k, char id[AH_ID_SIZE]);
+bool ah_fetch(const ah_call_t *c, ah_http_resp_t *resp, const ah_kind_t *k, const char *id,
+              void *out);
+/*
+ * The answer to a store op on record id of kind k that returned rc: true
+ * for AH_OK; else 404 "no <what> with id <id>" for AH_ENOTFOUND, or
+ * ah_store_error, and false.
+ */
+bool ah_found(const ah_call_t *c, ah_http_resp_t *resp, const ah_kind_t *k, const char *id, int rc);
+
+/* Which representation of a webhook ah_webhook_json builds. */
+typedef enum ah_webhook_view {
+    AH_VIEW_LIST,       /* a webhook-list entry, as Airmeet shows a registration */
+    AH_VIEW_REGISTERED, /* webhook-register's payload: + airmeetId, sessionId, secret */
+    AH_VIEW_ADMIN,      /* the admin API's: + communityId, scope, why disabled; no secret */
+} ah_webhook_view_t;
+/* The webhook as view shows it; NULL when out of memory. */
+json_t *ah_webhook_json(const ah_webhook_t *w, ah_webhook_view_t view);
+
 /* UPPER_SNAKE reason for an HTTP status ("NOT_FOUND"). */
 const char *ah_status_reason(int status);
 /* The time as a JSON string, or JSON null when ms == 0. */
@@ -226,8 +263,5 @@ void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t
 void ah_h_healthz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_readyz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_metrics(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
-
-/* The admin representation of a webhook (also used by the delivery API). */
-json_t *ah_webhook_admin_json(const ah_webhook_t *w);
 
 #endif

@@ -4,9 +4,10 @@
  * one delivery with its attempts, retrying one delivery, recovering a
  * webhook's failed deliveries, and rotating a webhook's signing secret.
  *
- * Every handler follows the same line: validate the path id (a non-UUID is
- * 404, as in admin.c), check that the parent exists so an unknown id is 404
- * rather than an empty list, call one store op, and answer.  After a retry
+ * Every handler follows the same line: fetch the record the path names
+ * (ah_get_by_id: a non-UUID or unknown id is 404, as in admin.c), so an
+ * unknown parent is 404 rather than an empty list, call one store op, and
+ * answer.  After a retry
  * or a recover the dispatcher is woken for the webhook so the re-queued
  * work goes out now instead of at its next periodic scan.
  *
@@ -126,66 +127,49 @@ static json_t *attempt_json(const ah_attempt_t *a)
 }
 
 /* Answers with j, or 500 when building it ran out of memory (j NULL). */
-static void reply(ah_http_resp_t *resp, int status, json_t *j)
+static void reply(const ah_call_t *c, ah_http_resp_t *resp, int status, json_t *j)
 {
     if (j)
         ah_http_resp_json(resp, status, j);
     else
-        ah_error(resp, AH_DIALECT_ADMIN, 500, "internal error (out of memory)");
+        ah_error(resp, c->dialect, 500, "internal error (out of memory)");
 }
 
 /* ---- lookups that answer 404 / 409 / 5xx themselves ---- */
 
 /*
- * Loads webhook id into *w.  Answers 404 when it does not exist and, when
- * live_only, 409 when it was deregistered.
+ * Fetches webhook id into *w (ah_fetch), and refuses with 409 one that was
+ * deregistered: nothing would ever send its deliveries.
  */
-static bool load_webhook(ah_app_t *app, const char *id, ah_webhook_t *w, bool live_only,
-                         ah_http_resp_t *resp)
+static bool live_webhook(const ah_call_t *c, const char *id, ah_webhook_t *w, ah_http_resp_t *resp)
 {
-    int rc = ah_store_webhook_get(app->store, id, w);
-    if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no webhook with id %s", id);
-    else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-    else if (live_only && w->deregistered_at)
-        ah_error(resp, AH_DIALECT_ADMIN, 409,
-                 "webhook %s was deregistered; its deliveries can no longer be sent", id);
-    else
+    if (!ah_fetch(c, resp, &ah_kind_webhook, id, w))
+        return false;
+    if (!w->deregistered_at)
         return true;
+    ah_error(resp, c->dialect, 409,
+             "webhook %s was deregistered; its deliveries can no longer be sent", id);
     return false;
-}
-
-/* Answers 404 unless event id exists. */
-static bool event_exists(ah_app_t *app, const char *id, ah_http_resp_t *resp)
-{
-    ah_event_t ev = {0};
-    int rc = ah_store_event_get(app->store, id, &ev);
-    free(ev.data);
-    if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no event with id %s", id);
-    else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-    return rc == AH_OK;
 }
 
 /* ---- listing ---- */
 
 /* Reads ?status=, ?limit= and ?cursor= into f; answers 400 itself. */
-static bool list_query(const ah_http_req_t *req, ah_delivery_filter_t *f, ah_http_resp_t *resp)
+static bool list_query(const ah_call_t *c, const ah_http_req_t *req, ah_delivery_filter_t *f,
+                       ah_http_resp_t *resp)
 {
     const char *status = ah_http_query(req, "status");
     const char *limit = ah_http_query(req, "limit");
     int64_t n = LIMIT_DEFAULT;
     f->status = -1;
     if (status && (f->status = ah_delivery_status_parse(status)) < 0) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400,
+        ah_error(resp, c->dialect, 400,
                  "status '%.40s' is not one of pending, succeeded, failed, cancelled", status);
         return false;
     }
     if (limit && ah_parse_i64(limit, 1, LIMIT_MAX, &n) != AH_OK) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "limit '%.40s' is not a whole number from 1 to %d",
-                 limit, LIMIT_MAX);
+        ah_error(resp, c->dialect, 400, "limit '%.40s' is not a whole number from 1 to %d", limit,
+                 LIMIT_MAX);
         return false;
     }
     f->limit = (size_t)n;
@@ -194,19 +178,19 @@ static bool list_query(const ah_http_req_t *req, ah_delivery_filter_t *f, ah_htt
 }
 
 /* Runs the listing of f and answers {"deliveries":[…],"nextCursor":…}. */
-static void list_reply(ah_app_t *app, const ah_delivery_filter_t *f, ah_http_resp_t *resp)
+static void list_reply(const ah_call_t *c, const ah_delivery_filter_t *f, ah_http_resp_t *resp)
 {
     ah_delivery_t *list = NULL;
     size_t n = 0;
     char next[AH_CURSOR_SIZE] = "";
-    int rc = ah_store_delivery_list(app->store, f, &list, &n, next);
+    int rc = ah_store_delivery_list(c->app->store, f, &list, &n, next);
     if (rc == AH_EINVAL) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "cursor '%.40s' is not one this server handed out",
+        ah_error(resp, c->dialect, 400, "cursor '%.40s' is not one this server handed out",
                  f->cursor ? f->cursor : "");
         return;
     }
     if (rc) {
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
+        ah_store_error(resp, c->dialect, rc);
         return;
     }
     json_t *arr = json_array();
@@ -217,40 +201,39 @@ static void list_reply(ah_app_t *app, const ah_delivery_filter_t *f, ah_http_res
         }
     }
     free(list);
-    reply(resp, 200,
+    reply(c, resp, 200,
           arr ? json_pack("{s:o, s:o}", "deliveries", arr, "nextCursor", ah_json_str_or_null(next))
               : NULL);
 }
 
 void ah_h_webhook_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_delivery_filter_t f = {0};
-    if (!ah_admin_path_id(req, 0, id, resp, "webhook") || !list_query(req, &f, resp))
+    if (!ah_path_id(c, req, resp, &ah_kind_webhook, id) || !list_query(c, req, &f, resp))
         return;
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_error(resp, AH_DIALECT_ADMIN, 500, "internal error (out of memory)");
+        ah_error(resp, c->dialect, 500, "internal error (out of memory)");
         return;
     }
-    if (load_webhook(app, id, w, false, resp)) {
+    if (ah_fetch(c, resp, &ah_kind_webhook, id, w)) {
         f.webhook_id = id;
-        list_reply(app, &f, resp);
+        list_reply(c, &f, resp);
     }
     free(w);
 }
 
 void ah_h_event_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_delivery_filter_t f = {0};
-    if (!ah_admin_path_id(req, 0, id, resp, "event") || !list_query(req, &f, resp) ||
-        !event_exists(app, id, resp))
+    ah_event_t ev;
+    if (!ah_path_id(c, req, resp, &ah_kind_event, id) || !list_query(c, req, &f, resp) ||
+        !ah_fetch(c, resp, &ah_kind_event, id, &ev))
         return;
     f.event_id = id;
-    list_reply(app, &f, resp);
+    list_reply(c, &f, resp);
 }
 
 /* ---- one delivery ---- */
@@ -278,66 +261,40 @@ static json_t *delivery_full_json(const ah_delivery_t *d, const ah_attempt_t *at
     return o;
 }
 
-/*
- * Loads delivery id (and, when attempts is non-NULL, its attempts).  Answers
- * 404 / 5xx itself.
- */
-static bool load_delivery(ah_app_t *app, const char *id, ah_delivery_t *d, ah_attempt_t **attempts,
-                          size_t *n, ah_http_resp_t *resp)
-{
-    ah_attempt_t *own = NULL;
-    size_t own_n = 0;
-    int rc = ah_store_delivery_get(app->store, id, d, attempts ? attempts : &own, n ? n : &own_n);
-    free(own);
-    if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no delivery with id %s", id);
-    else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-    return rc == AH_OK;
-}
-
 void ah_h_delivery_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     ah_delivery_t d;
     ah_attempt_t *attempts = NULL;
     size_t n = 0;
-    if (!ah_admin_path_id(req, 0, id, resp, "delivery") ||
-        !load_delivery(app, id, &d, &attempts, &n, resp))
+    if (!ah_path_id(c, req, resp, &ah_kind_delivery, id) ||
+        !ah_found(c, resp, &ah_kind_delivery, id,
+                  ah_store_delivery_get(c->app->store, id, &d, &attempts, &n)))
         return;
-    reply(resp, 200, delivery_full_json(&d, attempts, n));
+    reply(c, resp, 200, delivery_full_json(&d, attempts, n));
     free(attempts);
 }
 
 void ah_h_delivery_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE], webhook_id[AH_ID_SIZE];
     ah_delivery_t d;
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_error(resp, AH_DIALECT_ADMIN, 500, "internal error (out of memory)");
+        ah_error(resp, c->dialect, 500, "internal error (out of memory)");
         return;
     }
-    if (!ah_admin_path_id(req, 0, id, resp, "delivery") ||
-        !load_delivery(app, id, &d, NULL, NULL, resp) ||
-        !load_webhook(app, d.webhook_id, w, true, resp))
+    if (!ah_get_by_id(c, req, resp, &ah_kind_delivery, id, &d) ||
+        !live_webhook(c, d.webhook_id, w, resp))
         goto out;
     int64_t now = ah_now_ms();
-    int rc = ah_store_delivery_retry(app->store, id, now, webhook_id);
-    if (rc == AH_ENOTFOUND) {
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no delivery with id %s", id);
+    if (!ah_found(c, resp, &ah_kind_delivery, id,
+                  ah_store_delivery_retry(c->app->store, id, now, webhook_id)))
         goto out;
-    }
-    if (rc) {
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-        goto out;
-    }
     /* Read it back before the dispatcher can pick it up: the answer shows it pending. */
-    if (load_delivery(app, id, &d, NULL, NULL, resp))
-        reply(resp, 202, delivery_json(&d));
-    ah_dispatcher_wake(app->dispatcher, webhook_id, now);
+    if (ah_fetch(c, resp, &ah_kind_delivery, id, &d))
+        reply(c, resp, 202, delivery_json(&d));
+    ah_dispatcher_wake(c->app->dispatcher, webhook_id, now);
 out:
     free(w);
 }
@@ -348,12 +305,13 @@ out:
  * Reads the required "since" of a recover body: an RFC 3339 string, unix
  * seconds as a string, or unix seconds as a number.  Answers 400 itself.
  */
-static bool since_field(const ah_http_req_t *req, int64_t *ms, ah_http_resp_t *resp)
+static bool since_field(const ah_call_t *c, const ah_http_req_t *req, int64_t *ms,
+                        ah_http_resp_t *resp)
 {
     char why[AH_WHY_SIZE];
     json_t *body = ah_parse_body(req, false, why, sizeof why);
     if (!body) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
+        ah_error(resp, c->dialect, 400, "%s", why);
         return false;
     }
     json_t *v = json_object_get(body, "since");
@@ -366,11 +324,11 @@ static bool since_field(const ah_http_req_t *req, int64_t *ms, ah_http_resp_t *r
         ok = ah_parse_time(json_string_value(v), ms) == AH_OK;
     }
     if (!v || json_is_null(v))
-        ah_error(resp, AH_DIALECT_ADMIN, 400,
+        ah_error(resp, c->dialect, 400,
                  "field 'since' is required: failed deliveries created at or "
                  "after this time are re-queued");
     else if (!ok)
-        ah_error(resp, AH_DIALECT_ADMIN, 400,
+        ah_error(resp, c->dialect, 400,
                  "field 'since' must be a time such as 2026-01-31T09:00:00.000+00:00 or "
                  "unix seconds");
     json_decref(body);
@@ -379,55 +337,47 @@ static bool since_field(const ah_http_req_t *req, int64_t *ms, ah_http_resp_t *r
 
 void ah_h_webhook_recover(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE];
     int64_t since = 0;
     size_t requeued = 0;
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_error(resp, AH_DIALECT_ADMIN, 500, "internal error (out of memory)");
+        ah_error(resp, c->dialect, 500, "internal error (out of memory)");
         return;
     }
-    if (!ah_admin_path_id(req, 0, id, resp, "webhook") || !since_field(req, &since, resp) ||
-        !load_webhook(app, id, w, true, resp))
+    if (!ah_path_id(c, req, resp, &ah_kind_webhook, id) || !since_field(c, req, &since, resp) ||
+        !live_webhook(c, id, w, resp))
         goto out;
     int64_t now = ah_now_ms();
-    int rc = ah_store_webhook_recover(app->store, id, since, now, &requeued);
-    if (rc == AH_ENOTFOUND) {
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no webhook with id %s", id);
+    if (!ah_found(c, resp, &ah_kind_webhook, id,
+                  ah_store_webhook_recover(c->app->store, id, since, now, &requeued)))
         goto out;
-    }
-    if (rc) {
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
-        goto out;
-    }
     if (requeued)
-        ah_dispatcher_wake(app->dispatcher, id, now);
-    reply(resp, 202, json_pack("{s:s, s:I}", "webhookId", id, "requeued", (json_int_t)requeued));
+        ah_dispatcher_wake(c->app->dispatcher, id, now);
+    reply(c, resp, 202, json_pack("{s:s, s:I}", "webhookId", id, "requeued", (json_int_t)requeued));
 out:
     free(w);
 }
 
 void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    ah_app_t *app = c->app;
     char id[AH_ID_SIZE], secret[AH_SECRET_MAX];
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_error(resp, AH_DIALECT_ADMIN, 500, "internal error (out of memory)");
+        ah_error(resp, c->dialect, 500, "internal error (out of memory)");
         return;
     }
-    if (!ah_admin_path_id(req, 0, id, resp, "webhook") || !load_webhook(app, id, w, true, resp))
+    if (!ah_path_id(c, req, resp, &ah_kind_webhook, id) || !live_webhook(c, id, w, resp))
         goto out;
     int64_t now = ah_now_ms(), until = now + PREV_SECRET_VALID_MS;
     ah_signing_secret_new(secret, sizeof secret);
-    int rc = ah_store_webhook_rotate_secret(app->store, id, secret, until, now);
+    int rc = ah_store_webhook_rotate_secret(c->app->store, id, secret, until, now);
     if (rc == AH_ENOTFOUND)
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no webhook with id %s (or it was deregistered)", id);
+        ah_error(resp, c->dialect, 404, "no webhook with id %s (or it was deregistered)", id);
     else if (rc)
-        ah_store_error(resp, AH_DIALECT_ADMIN, rc);
+        ah_store_error(resp, c->dialect, rc);
     else
-        reply(resp, 200,
+        reply(c, resp, 200,
               json_pack("{s:s, s:s, s:o}", "id", id, "secret", secret, "previousSecretValidUntil",
                         ah_json_time(until)));
 out:

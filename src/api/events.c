@@ -24,7 +24,7 @@
 #include "common/jsonspan.h"
 
 /* Reads the event fields other than data.  Answers 400 itself. */
-static bool read_event(json_t *body, ah_event_t *ev, ah_http_resp_t *resp)
+static bool read_event(const ah_call_t *c, json_t *body, ah_event_t *ev, ah_http_resp_t *resp)
 {
     char why[AH_WHY_SIZE];
     if (ah_get_str(body, "communityId", ev->community_id, sizeof ev->community_id, why,
@@ -39,28 +39,28 @@ static bool read_event(json_t *body, ah_event_t *ev, ah_http_resp_t *resp)
         ah_check_id("field 'airmeetId'", ev->airmeet_id, false, why, sizeof why) ||
         ah_check_id("field 'sessionId'", ev->session_id, false, why, sizeof why)) {
         /* ah_get_str's "too long" for ids reads better as "must be a UUID". */
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
+        ah_error(resp, c->dialect, 400, "%s", why);
         return false;
     }
     if (!ev->trigger[0]) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "field 'triggerMetaInfoId' is required");
+        ah_error(resp, c->dialect, 400, "field 'triggerMetaInfoId' is required");
         return false;
     }
     if (!ah_trigger_find(ev->trigger)) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "unknown triggerMetaInfoId '%.64s'", ev->trigger);
+        ah_error(resp, c->dialect, 400, "unknown triggerMetaInfoId '%.64s'", ev->trigger);
         return false;
     }
     if (ev->session_id[0] && !ev->airmeet_id[0]) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "sessionId needs airmeetId as well");
+        ah_error(resp, c->dialect, 400, "sessionId needs airmeetId as well");
         return false;
     }
     json_t *data = json_object_get(body, "data");
     if (!data || json_is_null(data)) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "field 'data' is required: the JSON body to deliver");
+        ah_error(resp, c->dialect, 400, "field 'data' is required: the JSON body to deliver");
         return false;
     }
     if (!json_is_object(data) && !json_is_array(data)) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "field 'data' must be a JSON object or array");
+        ah_error(resp, c->dialect, 400, "field 'data' must be a JSON object or array");
         return false;
     }
     return true;
@@ -69,6 +69,7 @@ static bool read_event(json_t *body, ah_event_t *ev, ah_http_resp_t *resp)
 /* A publish in flight: everything the answer needs once the store is done. */
 typedef struct pub_ctx {
     ah_app_t *app;
+    ah_dialect_t dialect; /* the route's (the call is gone when the store answers) */
     ah_http_resp_t *resp;
     ah_http_pending_t *pending; /* NULL: answered in the handler */
     ah_event_t ev;
@@ -84,14 +85,12 @@ static void answer(void *arg, int rc)
     pub_ctx_t *p = arg;
     ah_http_resp_t *resp = p->resp;
     if (rc == AH_ENOTFOUND) { /* the event's community (a foreign key of the event) */
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no community with id %s", p->ev.community_id);
+        ah_error(resp, p->dialect, 404, "no community with id %s", p->ev.community_id);
     } else if (rc) { /* the messages say that nothing was stored (docs/api.md) */
         if (ah_store_status(resp, rc) == 503)
-            ah_error(resp, AH_DIALECT_ADMIN, 503,
-                     "storage is unavailable; the event was not accepted");
+            ah_error(resp, p->dialect, 503, "storage is unavailable; the event was not accepted");
         else
-            ah_error(resp, AH_DIALECT_ADMIN, 500, "the event was not accepted (%s)",
-                     ah_strerror(rc));
+            ah_error(resp, p->dialect, 500, "the event was not accepted (%s)", ah_strerror(rc));
     } else {
         for (size_t i = 0; p->res.webhook_ids && i < p->res.n_deliveries; i++)
             ah_dispatcher_wake(p->app->dispatcher, p->res.webhook_ids[i], p->ev.created_at);
@@ -117,22 +116,23 @@ void ah_h_event_publish(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     char why[AH_WHY_SIZE];
     json_t *body = ah_parse_body(req, false, why, sizeof why);
     if (!body) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "%s", why);
+        ah_error(resp, c->dialect, 400, "%s", why);
         return;
     }
     pub_ctx_t *p = calloc(1, sizeof *p);
     if (!p) {
-        ah_error(resp, AH_DIALECT_ADMIN, 500, "out of memory");
+        ah_error(resp, c->dialect, 500, "out of memory");
         goto out;
     }
     p->app = app;
+    p->dialect = c->dialect;
     p->resp = resp;
     ah_event_t *ev = &p->ev;
-    if (!read_event(body, ev, resp))
+    if (!read_event(c, body, ev, resp))
         goto out;
     size_t off = 0, len = 0;
     if (ah_json_member_span(req->body, req->body_len, "data", &off, &len)) {
-        ah_error(resp, AH_DIALECT_ADMIN, 400, "field 'data' could not be located in the body");
+        ah_error(resp, c->dialect, 400, "field 'data' could not be located in the body");
         goto out;
     }
     ev->data = req->body + off; /* req->body lives until the answer is sent */

@@ -54,7 +54,7 @@ void ah_h_metrics(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
                  (long long)st.pending, (double)(age_ms > 0 ? age_ms : 0) / 1000.0);
     }
     if (ah_metrics_render(&text, &len, extra)) {
-        ah_error(resp, AH_DIALECT_PUBLIC, 500, "could not render metrics");
+        ah_error(resp, c->dialect, 500, "could not render metrics");
         return;
     }
     ah_http_resp_text(resp, 200, "text/plain; version=0.0.4", text, len);

@@ -160,31 +160,6 @@ int ah_check_token(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t
     return 0;
 }
 
-/* The registration as Airmeet shows it; with_secret adds airmeetId, sessionId, secret. */
-static json_t *webhook_json(const ah_webhook_t *w, bool register_shape)
-{
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o}", "id", w->id, "triggerMetaInfoId",
-                          w->trigger, "name", w->name, "description",
-                          w->has_description ? json_string(w->description) : json_null(), "url",
-                          w->url, "platformName", ah_json_str_or_null(w->platform_name));
-    if (!o)
-        return NULL;
-    if (register_shape) {
-        json_object_set_new(o, "airmeetId", ah_json_str_or_null(w->airmeet_id));
-        json_object_set_new(o, "sessionId", ah_json_str_or_null(w->session_id));
-    }
-    json_object_set_new(o, "isActive", json_boolean(w->is_active));
-    json_object_set_new(o, "metaData", json_string(w->meta_data));
-    json_object_set_new(o, "createdAt", ah_json_time(w->created_at));
-    json_object_set_new(o, "updatedAt", ah_json_time(w->updated_at));
-    json_object_set_new(o, "createdBy", json_string(w->created_by));
-    json_object_set_new(o, "updatedBy",
-                        w->has_updated_by ? json_string(w->updated_by) : json_null());
-    if (register_shape)
-        json_object_set_new(o, "secret", json_string(w->secret));
-    return o;
-}
-
 static json_t *envelope(json_t *payload)
 {
     return json_pack("{s:s, s:s, s:o}", "statusCode", "200", "statusMessage", "SUCCESS", "payload",
@@ -434,7 +409,7 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         ah_store_error(resp, c->dialect, rc);
         goto done;
     }
-    ah_http_resp_json(resp, 200, envelope(webhook_json(w, true)));
+    ah_http_resp_json(resp, 200, envelope(ah_webhook_json(w, AH_VIEW_REGISTERED)));
     goto done;
 fail:
     ah_reject(resp, c->dialect, status, why);
@@ -557,7 +532,7 @@ static void list_body(ah_call_t *c, const char *community_id, const char *airmee
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, webhook_json(&list[i], false));
+        json_array_append_new(arr, ah_webhook_json(&list[i], AH_VIEW_LIST));
     free(list);
     ah_http_resp_json(resp, 200, json_pack("{s:o}", "webhookDTOList", arr));
     if (gen && key_len && resp->status == 200 && resp->body)

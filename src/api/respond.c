@@ -9,6 +9,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -207,14 +208,135 @@ int ah_check_id(const char *label, char *id, bool required, char *why, size_t wh
     return 0;
 }
 
-bool ah_admin_path_id(const ah_http_req_t *req, size_t i, char out[AH_ID_SIZE],
-                      ah_http_resp_t *resp, const char *what)
+/* ---- get by id ---- */
+
+static int get_community(ah_store_t *s, const char *id, void *out)
 {
-    const char *p = i < req->n_params ? req->params[i] : "";
-    if (ah_strlcpy(out, p, AH_ID_SIZE) || !ah_is_uuid(out)) {
-        ah_error(resp, AH_DIALECT_ADMIN, 404, "no %s with id '%.40s'", what, p);
+    return ah_store_community_get(s, id, out);
+}
+
+static int get_access_key(ah_store_t *s, const char *id, void *out)
+{
+    return ah_store_access_key_get(s, id, out);
+}
+
+static int get_airmeet(ah_store_t *s, const char *id, void *out)
+{
+    return ah_store_airmeet_get(s, id, out);
+}
+
+static int get_session(ah_store_t *s, const char *id, void *out)
+{
+    return ah_store_session_get(s, id, out);
+}
+
+static int get_webhook(ah_store_t *s, const char *id, void *out)
+{
+    return ah_store_webhook_get(s, id, out);
+}
+
+static int get_event(ah_store_t *s, const char *id, void *out)
+{
+    ah_event_t *ev = out;
+    memset(ev, 0, sizeof *ev);
+    int rc = ah_store_event_get(s, id, ev);
+    free(ev->data); /* the body as published: not what a lookup by id is for */
+    ev->data = NULL;
+    ev->data_len = 0;
+    return rc;
+}
+
+static int get_delivery(ah_store_t *s, const char *id, void *out)
+{
+    ah_attempt_t *attempts = NULL;
+    size_t n = 0;
+    int rc = ah_store_delivery_get(s, id, out, &attempts, &n);
+    free(attempts);
+    return rc;
+}
+
+const ah_kind_t ah_kind_community = {"community", get_community},
+                ah_kind_access_key = {"access key", get_access_key},
+                ah_kind_airmeet = {"airmeet", get_airmeet},
+                ah_kind_session = {"session", get_session},
+                ah_kind_webhook = {"webhook", get_webhook}, ah_kind_event = {"event", get_event},
+                ah_kind_delivery = {"delivery", get_delivery};
+
+bool ah_path_id(const ah_call_t *c, const ah_http_req_t *req, ah_http_resp_t *resp,
+                const ah_kind_t *k, char id[AH_ID_SIZE])
+{
+    const char *p = req->n_params ? req->params[0] : "";
+    if (ah_strlcpy(id, p, AH_ID_SIZE) || !ah_is_uuid(id)) {
+        ah_error(resp, c->dialect, 404, "no %s with id '%.40s'", k->what, p);
         return false;
     }
-    ah_lower(out);
+    ah_lower(id);
     return true;
+}
+
+bool ah_found(const ah_call_t *c, ah_http_resp_t *resp, const ah_kind_t *k, const char *id, int rc)
+{
+    if (rc == AH_ENOTFOUND)
+        ah_error(resp, c->dialect, 404, "no %s with id %s", k->what, id);
+    else if (rc)
+        ah_store_error(resp, c->dialect, rc);
+    return rc == AH_OK;
+}
+
+bool ah_fetch(const ah_call_t *c, ah_http_resp_t *resp, const ah_kind_t *k, const char *id,
+              void *out)
+{
+    return ah_found(c, resp, k, id, k->get(c->app->store, id, out));
+}
+
+bool ah_get_by_id(const ah_call_t *c, const ah_http_req_t *req, ah_http_resp_t *resp,
+                  const ah_kind_t *k, char id[AH_ID_SIZE], void *out)
+{
+    return ah_path_id(c, req, resp, k, id) && ah_fetch(c, resp, k, id, out);
+}
+
+/* ---- webhooks ---- */
+
+/* Sets o[key] = v; false (v released) when v is NULL or the set fails. */
+static bool put(json_t *o, const char *key, json_t *v)
+{
+    return v && json_object_set_new(o, key, v) == 0;
+}
+
+json_t *ah_webhook_json(const ah_webhook_t *w, ah_webhook_view_t view)
+{
+    bool admin = view == AH_VIEW_ADMIN, scoped = view != AH_VIEW_LIST;
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    /* Keys in the order each view has always had on the wire. */
+    bool ok = put(o, "id", json_string(w->id));
+    if (admin)
+        ok &= put(o, "communityId", json_string(w->community_id));
+    ok &= put(o, "triggerMetaInfoId", json_string(w->trigger)) &&
+          put(o, "name", json_string(w->name)) &&
+          put(o, "description", w->has_description ? json_string(w->description) : json_null()) &&
+          put(o, "url", json_string(w->url)) &&
+          put(o, "platformName", ah_json_str_or_null(w->platform_name));
+    if (scoped)
+        ok &= put(o, "airmeetId", ah_json_str_or_null(w->airmeet_id)) &&
+              put(o, "sessionId", ah_json_str_or_null(w->session_id));
+    ok &= put(o, "isActive", json_boolean(w->is_active));
+    if (admin)
+        ok &= put(o, "disabledReason", ah_json_str_or_null(w->disabled_reason));
+    ok &= put(o, "metaData", json_string(w->meta_data)) &&
+          put(o, "createdAt", ah_json_time(w->created_at)) &&
+          put(o, "updatedAt", ah_json_time(w->updated_at)) &&
+          put(o, "createdBy", json_string(w->created_by)) &&
+          put(o, "updatedBy", w->has_updated_by ? json_string(w->updated_by) : json_null());
+    if (admin)
+        ok &= put(o, "deregisteredAt", ah_json_time(w->deregistered_at)) &&
+              put(o, "failingSince", ah_json_time(w->failing_since));
+    if (view == AH_VIEW_REGISTERED)
+        ok &= put(o, "secret", json_string(w->secret));
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }

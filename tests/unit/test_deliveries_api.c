@@ -717,6 +717,64 @@ static void test_rotate_secret(void **state)
     expect_status(call(e, "POST", target, NULL), 409);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The three views of a webhook (ah_webhook_json): keys in wire order.       */
+
+static void assert_keys(json_t *o, const char *const *want, size_t n)
+{
+    assert_non_null(o);
+    assert_int_equal(json_object_size(o), n);
+    size_t i = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        (void)v;
+        if (strcmp(key, want[i]) != 0)
+            fail_msg("key %zu is %s, want %s", i, key, want[i]);
+        i++;
+    }
+}
+
+static void test_webhook_views(void **state)
+{
+    env_t *e = *state;
+    char id[AH_ID_SIZE], target[128];
+    new_webhook(e, TRIGGER, "https://example.com/hook", id);
+    static const char *const admin[] = {"id",           "communityId",    "triggerMetaInfoId",
+                                        "name",         "description",    "url",
+                                        "platformName", "airmeetId",      "sessionId",
+                                        "isActive",     "disabledReason", "metaData",
+                                        "createdAt",    "updatedAt",      "createdBy",
+                                        "updatedBy",    "deregisteredAt", "failingSince"};
+    static const char *const list[] = {"id",        "triggerMetaInfoId", "name",      "description",
+                                       "url",       "platformName",      "isActive",  "metaData",
+                                       "createdAt", "updatedAt",         "createdBy", "updatedBy"};
+    static const char *const registered[] = {
+        "id",           "triggerMetaInfoId", "name",      "description", "url",
+        "platformName", "airmeetId",         "sessionId", "isActive",    "metaData",
+        "createdAt",    "updatedAt",         "createdBy", "updatedBy",   "secret"};
+    /* The admin view through the API, with JSON_PRESERVE_ORDER as on the wire. */
+    snprintf(target, sizeof target, "/webhooks/%s", id);
+    reply_t r = call(e, "GET", target, NULL);
+    assert_int_equal(r.status, 200);
+    assert_keys(r.body, admin, AH_ARRAY_LEN(admin));
+    assert_null(json_object_get(r.body, "secret"));
+    json_decref(r.body);
+    ah_webhook_t *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    assert_int_equal(ah_store_webhook_get(e->store, id, w), AH_OK);
+    json_t *j = ah_webhook_json(w, AH_VIEW_LIST);
+    assert_keys(j, list, AH_ARRAY_LEN(list));
+    json_decref(j);
+    j = ah_webhook_json(w, AH_VIEW_REGISTERED);
+    assert_keys(j, registered, AH_ARRAY_LEN(registered));
+    assert_string_equal(str_field(j, "secret"), w->secret);
+    assert_null_field(j, "airmeetId");
+    json_decref(j);
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -730,6 +788,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotate_secret, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_views, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
