@@ -207,21 +207,21 @@ static int find_scope(ah_app_t *app, const ah_cache_gen_t *gen, char kind, const
 
 /*
  * Checks the airmeetId/sessionId scope of a request against the store and
- * the caller's community.  Returns 0, or an HTTP status with why filled.
+ * the caller's community.  Returns 0, an HTTP status with why filled, or
+ * a negative store status (ah_reject answers either).
  */
 static int check_scope(ah_app_t *app, const ah_cache_gen_t *gen, const char *community_id,
                        const char *airmeet_id, const char *session_id, char *why, size_t whylen)
 {
-    int rc;
     if (airmeet_id[0]) {
         scope_entry_t a;
-        rc = find_scope(app, gen, 'a', airmeet_id, &a);
+        int rc = find_scope(app, gen, 'a', airmeet_id, &a);
         if (rc == AH_ENOTFOUND) {
             snprintf(why, whylen, "no airmeet with id %s", airmeet_id);
             return 404;
         }
         if (rc)
-            goto store;
+            return rc;
         if (strcmp(a.community_id, community_id) != 0) {
             snprintf(why, whylen, "airmeet %s belongs to another community", airmeet_id);
             return 401;
@@ -229,13 +229,13 @@ static int check_scope(ah_app_t *app, const ah_cache_gen_t *gen, const char *com
     }
     if (session_id[0]) {
         scope_entry_t s;
-        rc = find_scope(app, gen, 's', session_id, &s);
+        int rc = find_scope(app, gen, 's', session_id, &s);
         if (rc == AH_ENOTFOUND) {
             snprintf(why, whylen, "no session with id %s", session_id);
             return 404;
         }
         if (rc)
-            goto store;
+            return rc;
         if (strcmp(s.community_id, community_id) != 0) {
             snprintf(why, whylen, "session %s belongs to another community", session_id);
             return 401;
@@ -246,8 +246,6 @@ static int check_scope(ah_app_t *app, const ah_cache_gen_t *gen, const char *com
         }
     }
     return 0;
-store:
-    return rc;
 }
 
 /* Reads ?airmeetId= and ?sessionId= as ids.  Returns 0 or 400 with why. */
@@ -485,7 +483,6 @@ done:
 
 void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    (void)c;
     const char *id = ah_http_query(req, "triggerMetaInfoId");
     if (!id || !*id) {
         ah_error(resp, c->dialect, 400, "query parameter triggerMetaInfoId is required");

@@ -1,7 +1,9 @@
 /*
  * fuzz_request.c: libFuzzer target for the whole request path above the
- * socket: routing, header and query handling, JSON body parsing and every
- * handler, against an in-memory SQLite store.
+ * socket: routing, each route's policy (credentials, the failed-auth
+ * limiters), header and query handling, JSON body parsing and every
+ * handler, against an in-memory SQLite store.  The credential bits let the
+ * fuzzer get past the policy to the handlers.
  *
  * Input format (so the corpus stays readable):
  *   byte 0        credentials to add: bit 0 a valid key pair, bit 1 a valid
