@@ -84,7 +84,7 @@ int ah_check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cache_ge
     }
     memcpy(caller->community_id, key.community_id, sizeof caller->community_id);
     memcpy(caller->key_id, key.id, sizeof caller->key_id);
-    memcpy(caller->label, key.label, sizeof caller->label);
+    ah_strlcpy(caller->label, key.label, sizeof caller->label);
     return 0;
 }
 
@@ -156,7 +156,7 @@ int ah_check_token(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t
     }
     memcpy(caller->community_id, t.community_id, sizeof caller->community_id);
     memcpy(caller->key_id, t.key_id, sizeof caller->key_id);
-    memcpy(caller->label, t.label, sizeof caller->label);
+    ah_strlcpy(caller->label, t.label, sizeof caller->label);
     return 0;
 }
 
