@@ -5,7 +5,10 @@
  *
  * Every error answer goes through ah_error(), which shapes the body in the
  * route's dialect, and every failed store call through ah_store_status(),
- * the one place that decides 503 (with Retry-After) or 500.
+ * the one place that decides 503 (with Retry-After) or 500.  Also here,
+ * because several handlers share them: the admin API's get-by-id over a
+ * table of record kinds (ah_get_by_id), and the one builder of a webhook's
+ * JSON, whose view says which of its three representations to build.
  */
 #include <stdarg.h>
 #include <stdio.h>
