@@ -16,14 +16,22 @@ all: build
 deps:
 	@sh scripts/install-deps.sh
 
+# The project's own builds treat warnings as errors (AH_WERROR); a plain
+# `cmake -S . -B b` does not.  The release tree compiles the unit tests only
+# under `make test` (RELEASE_TESTS=ON below), so gcc -O2 checks them too
+# while `make run` stays quick.
+RELEASE_TESTS ?= OFF
+
 build: deps
-	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAH_TESTS=OFF >/dev/null
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAH_TESTS=$(RELEASE_TESTS) \
+	  -DAH_WERROR=ON >/dev/null
 	@cmake --build build -j$(JOBS)
 
 # The test build: clang, AddressSanitizer + UndefinedBehaviorSanitizer, and
 # the libFuzzer targets.
 build-test: deps
-	@CC=clang cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DAH_SANITIZE=ON -DAH_FUZZ=ON >/dev/null
+	@CC=clang cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DAH_SANITIZE=ON -DAH_FUZZ=ON \
+	  -DAH_WERROR=ON >/dev/null
 	@cmake --build build-test -j$(JOBS)
 
 run: build
@@ -55,7 +63,9 @@ format-check: deps
 	@clang-format --dry-run -Werror $(FORMAT_FILES)
 	@echo "format-check: $(words $(FORMAT_FILES)) files follow .clang-format"
 
-# `make test` also builds the release tree (with bench/) so it cannot rot.
+# `make test` also builds the release tree (with bench/ and the unit tests)
+# so it cannot rot.
+test: RELEASE_TESTS = ON
 test: build build-test
 	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory unit
