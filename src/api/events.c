@@ -19,9 +19,9 @@
 #include <string.h>
 
 #include "api/app.h"
-#include "api/metrics.h"
 #include "api/triggers.h"
 #include "common/jsonspan.h"
+#include "common/metrics.h"
 
 #define WHY_SIZE 256
 
