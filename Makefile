@@ -9,7 +9,7 @@ ADMIN_TOKEN ?= dev-admin-token
 ALLOW_NET ?= 127.0.0.0/8,::1/128
 
 .PHONY: all deps build build-test run test unit interop integration test-pg pg-pass fuzz-smoke \
-	fuzz bench clean format format-check
+	fuzz bench clean format format-check check-layers
 
 all: build
 
@@ -63,11 +63,18 @@ format-check: deps
 	@clang-format --dry-run -Werror $(FORMAT_FILES)
 	@echo "format-check: $(words $(FORMAT_FILES)) files follow .clang-format"
 
+# Dependencies point down: common <- http, store <- delivery <- api <- cli.
+# The script refuses an upward #include in src/ (its self-test proves it would).
+check-layers:
+	@sh scripts/check-layers.sh --self-test
+	@sh scripts/check-layers.sh
+
 # `make test` also builds the release tree (with bench/ and the unit tests)
 # so it cannot rot.
 test: RELEASE_TESTS = ON
 test: build build-test
 	$(MAKE) --no-print-directory format-check
+	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory interop
 	$(MAKE) --no-print-directory integration
