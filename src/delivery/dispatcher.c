@@ -48,6 +48,7 @@
 #include "delivery/dispatcher.h"
 
 #include <curl/curl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,16 +71,19 @@
 
 /* ---- configuration ---- */
 
+/* The defaults are constants that parse (tests/unit/test_serve_settings.c checks). */
 void ah_dispatch_config_default(ah_dispatch_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     char err[128];
-    ah_dispatch_parse_schedule("0,5s,5m,30m,2h,5h,10h,10h", cfg, err, sizeof err);
-    cfg->timeout_ms = 15000;
-    cfg->per_webhook_concurrency = 16;
-    cfg->per_webhook_rate = 0;
-    cfg->disable_after_ms = 5LL * 86400000;
-    cfg->lease_ms = 60000;
+    int64_t n = 0;
+    ah_dispatch_parse_schedule(AH_DISPATCH_DEFAULT_SCHEDULE, cfg, err, sizeof err);
+    ah_parse_duration_ms(AH_DISPATCH_DEFAULT_TIMEOUT, &cfg->timeout_ms);
+    ah_parse_i64(AH_DISPATCH_DEFAULT_CONCURRENCY, 1, UINT_MAX, &n);
+    cfg->per_webhook_concurrency = (unsigned)n;
+    cfg->per_webhook_rate = strtod(AH_DISPATCH_DEFAULT_RATE, NULL);
+    ah_parse_duration_ms(AH_DISPATCH_DEFAULT_DISABLE_AFTER, &cfg->disable_after_ms);
+    ah_parse_duration_ms(AH_DISPATCH_DEFAULT_LEASE, &cfg->lease_ms);
     cfg->max_in_flight = 1024;
     cfg->single_node = true;
 }
