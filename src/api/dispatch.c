@@ -31,9 +31,9 @@
 #include <strings.h>
 
 #include "api/app.h"
-#include "api/metrics.h"
 #include "common/crypto.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "http/router.h"
 
 #define K64 AH_BODY_LIMIT

@@ -19,9 +19,9 @@
 #include <string.h>
 
 #include "api/app.h"
-#include "api/metrics.h"
 #include "api/triggers.h"
 #include "common/jsonspan.h"
+#include "common/metrics.h"
 
 /* Reads the event fields other than data.  Answers 400 itself. */
 static bool read_event(const ah_call_t *c, json_t *body, ah_event_t *ev, ah_http_resp_t *resp)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "api/app.h"
-#include "api/metrics.h"
+#include "common/metrics.h"
 
 void ah_h_healthz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {

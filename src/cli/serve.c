@@ -1,7 +1,18 @@
 /*
- * serve.c: `airhook serve`.  Reads flags (or their AIRHOOK_* environment
- * variables, SPEC §1), opens the store, starts the HTTP listener, prints the
- * ready line, and waits for SIGTERM or SIGINT.
+ * serve.c: `airhook serve`.  Reads its settings from flags or their AIRHOOK_*
+ * environment variables (SPEC §1), opens the store, starts the HTTP listener,
+ * prints the ready line, and waits for SIGTERM or SIGINT.
+ *
+ * Every setting is one row of settings[] below: its flag, its environment
+ * variable, its kind (text, switch, duration, count, number, choice, retry
+ * schedule), its default, its range or choices, where its value goes in
+ * serve_opts_t, and its help.  The usage (--help), the environment, the flag
+ * parser and the checks all read the rows, so a setting is declared once.
+ * README.md's settings table is checked against `airhook serve --help` by
+ * tests/integration/test_settings_doc.py.  Rules that join two settings (the
+ * lease outlives the delivery timeout, --demo needs the API) are in
+ * check_together().  The delivery engine's defaults come from
+ * delivery/dispatcher.h (AH_DISPATCH_DEFAULT_*).
  *
  * Signals are blocked before any thread starts and taken with sigwait() in
  * the main thread, so no handler runs in signal context and every thread
@@ -9,6 +20,8 @@
  * requests in progress, and the store is closed.
  */
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,246 +33,340 @@
 #include "delivery/dispatcher.h"
 #include "delivery/ssrf.h"
 
+/* Where the settings go: the API's and the dispatcher's configuration, and serve's own. */
 typedef struct serve_opts {
     ah_config_t cfg;
-    const char *token_ttl;
-    const char *auth_fail_limit;
-    const char *threads;
-    const char *log_level;
-    const char *retry_schedule;
-    const char *allow_net;
-    bool allow_private;
-    const char *delivery_timeout;
-    const char *webhook_concurrency;
-    const char *webhook_rate;
-    const char *disable_after;
-    const char *lease;
-    const char *shutdown_grace;
-    const char *role;
     ah_dispatch_config_t dcfg;
+    const char *role;      /* "api", "worker" or "all" */
+    const char *log_level; /* one of log_levels[] */
+    const char *allow_net; /* CIDR list for ah_netguard_new(); NULL: none */
+    bool allow_private;
     int64_t grace_ms;
 } serve_opts_t;
 
+typedef enum {
+    KIND_TEXT,     /* const char *, as given */
+    KIND_SWITCH,   /* bool: the flag alone, or its variable set to anything non-empty */
+    KIND_DURATION, /* int64_t milliseconds, from "500ms", "15s", "5m", "2h", "5d" */
+    KIND_COUNT,    /* unsigned: a whole number in [min, max] */
+    KIND_NUMBER,   /* double: a decimal number in [min, max] */
+    KIND_CHOICE,   /* const char *: one of choices[] */
+    KIND_SCHEDULE, /* ah_dispatch_config_t: the retry schedule (ah_dispatch_parse_schedule) */
+} kind_t;
+
+typedef struct setting {
+    const char *name;    /* the flag without "--" */
+    const char *metavar; /* the value in the usage ("HOST:PORT"); NULL: the choices, or none */
+    const char *env;     /* its environment variable; NULL: the flag only */
+    kind_t kind;
+    size_t offset;                       /* where the value goes in serve_opts_t */
+    const char *def;                     /* used when neither is given; NULL: nothing is set */
+    const char *unset;                   /* with def NULL: what happens then, for the usage */
+    int64_t min, max;                    /* KIND_COUNT, KIND_NUMBER */
+    const char *const *choices;          /* KIND_CHOICE, NULL-terminated */
+    const char *(*check)(const char *v); /* a further rule: NULL if v passes, else what v must */
+    const char *help;                    /* one line */
+} setting_t;
+
+/*
+ * The offset of `field` in serve_opts_t; compiling fails unless the field
+ * has type `type`, so a row's kind and its destination cannot disagree.
+ */
+#define AT(field, type)                                                                            \
+    (offsetof(serve_opts_t, field) + 0 * sizeof(_Generic(((serve_opts_t *)0)->field, type : 1)))
+#define TEXT(f) .kind = KIND_TEXT, .offset = AT(f, const char *)
+#define SWITCH(f) .kind = KIND_SWITCH, .offset = AT(f, bool), .unset = "off"
+#define DURATION(f) .kind = KIND_DURATION, .offset = AT(f, int64_t)
+#define COUNT(f, lo, hi) .kind = KIND_COUNT, .offset = AT(f, unsigned), .min = (lo), .max = (hi)
+#define NUMBER(f, lo, hi) .kind = KIND_NUMBER, .offset = AT(f, double), .min = (lo), .max = (hi)
+#define CHOICE(f, list) .kind = KIND_CHOICE, .offset = AT(f, const char *), .choices = (list)
+#define SCHEDULE(f) .kind = KIND_SCHEDULE, .offset = AT(f, ah_dispatch_config_t)
+
+static const char *const regions[] = {"mumbai", "eu", "us", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
+static const char *const roles[] = {"api", "worker", "all", NULL};
+
+static const char *base_path_rule(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 2 || v[0] != '/' || v[n - 1] == '/' || !strncmp(v, "/admin", 6))
+        return "must look like /prod";
+    return NULL;
+}
+
+static const setting_t settings[] = {
+    {"listen", "HOST:PORT", "AIRHOOK_LISTEN", TEXT(cfg.listen), .def = "127.0.0.1:8080",
+     .help = "where to listen; port 0 picks a free port and the ready line names it"},
+    {"db", "DSN", "AIRHOOK_DB", TEXT(cfg.db), .def = "sqlite:./airhook.db",
+     .help = "the store: sqlite:PATH or postgres://..."},
+    {"admin-token", "TOKEN", "AIRHOOK_ADMIN_TOKEN", TEXT(cfg.admin_token),
+     .unset = "generated at first start",
+     .help = "the admin API's bearer token (a generated one is stored hashed, printed once)"},
+    {"base-path", "PATH", "AIRHOOK_BASE_PATH", TEXT(cfg.base_path), .def = "/prod",
+     .check = base_path_rule, .help = "the public API's path prefix"},
+    {"region", NULL, "AIRHOOK_REGION", CHOICE(cfg.region, regions), .def = "mumbai",
+     .help = "the region /healthz names"},
+    {"token-ttl", "DURATION", "AIRHOOK_TOKEN_TTL", DURATION(cfg.token_ttl_ms), .def = "30d",
+     .help = "lifetime of the tokens /auth issues; 0 issues expired ones, for testing clients"},
+    {"auth-fail-limit", "N", "AIRHOOK_AUTH_FAIL_LIMIT", COUNT(cfg.auth_fail_limit, 0, 1000000),
+     .def = "10", .help = "failed authentications per address per minute before 429; 0 = off"},
+    {"threads", "N", "AIRHOOK_THREADS", COUNT(cfg.threads, 1, 256), .unset = "the number of cores",
+     .help = "HTTP worker threads"},
+    {"log-level", "LEVEL", "AIRHOOK_LOG_LEVEL", CHOICE(log_level, log_levels), .def = "info",
+     .help = "JSON log lines on stderr from this level up"},
+    {"retry-schedule", "LIST", "AIRHOOK_RETRY_SCHEDULE", SCHEDULE(dcfg),
+     .def = AH_DISPATCH_DEFAULT_SCHEDULE,
+     .help = "delay before each attempt, the first included (each with +-10 % jitter)"},
+    {"delivery-timeout", "DURATION", "AIRHOOK_DELIVERY_TIMEOUT", DURATION(dcfg.timeout_ms),
+     .def = AH_DISPATCH_DEFAULT_TIMEOUT, .help = "time allowed for one delivery attempt"},
+    {"webhook-concurrency", "N", "AIRHOOK_WEBHOOK_CONCURRENCY",
+     COUNT(dcfg.per_webhook_concurrency, 1, 10000), .def = AH_DISPATCH_DEFAULT_CONCURRENCY,
+     .help = "requests in flight at once per webhook"},
+    {"webhook-rate", "N", "AIRHOOK_WEBHOOK_RATE", NUMBER(dcfg.per_webhook_rate, 0, 1000000),
+     .def = AH_DISPATCH_DEFAULT_RATE, .help = "attempts per second per webhook; 0 = no limit"},
+    {"disable-after", "DURATION", "AIRHOOK_DISABLE_AFTER", DURATION(dcfg.disable_after_ms),
+     .def = AH_DISPATCH_DEFAULT_DISABLE_AFTER,
+     .help = "a webhook whose deliveries all fail this long is disabled; 0 = never"},
+    {"allow-private-targets", NULL, "AIRHOOK_ALLOW_PRIVATE_TARGETS", SWITCH(allow_private),
+     .help = "deliver to private, loopback and link-local addresses (refused by default)"},
+    {"allow-net", "CIDR[,CIDR]", "AIRHOOK_ALLOW_NET", TEXT(allow_net), .unset = "none",
+     .help = "open these refused ranges to delivery; the others stay refused"},
+    {"lease", "DURATION", "AIRHOOK_LEASE", DURATION(dcfg.lease_ms),
+     .def = AH_DISPATCH_DEFAULT_LEASE,
+     .help = "a claimed delivery is retaken after this; longer than --delivery-timeout"},
+    {"shutdown-grace", "DURATION", "AIRHOOK_SHUTDOWN_GRACE", DURATION(grace_ms), .def = "10s",
+     .help = "time in-flight deliveries get to finish on SIGTERM"},
+    {"role", NULL, "AIRHOOK_ROLE", CHOICE(role, roles), .def = "all",
+     .help = "api: the APIs only; worker: delivery only; all: both (docs/scaling.md)"},
+    {"trust-forwarded-for", NULL, "AIRHOOK_TRUST_FORWARDED_FOR", SWITCH(cfg.trust_forwarded_for),
+     .help = "behind a proxy: count clients by X-Forwarded-For's last hop"},
+    {"demo", NULL, NULL, SWITCH(cfg.demo),
+     .help = "seed a demo community, key pair, airmeet and session, and print them"},
+};
+
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+/* "a|b|c" (sep "|", last "|") or "a, b or c" (sep ", ", last " or ") into buf. */
+static const char *choices_text(const setting_t *s, const char *sep, const char *last, char *buf,
+                                size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; s->choices[i] && used < len; i++) {
+        const char *before = i == 0 ? "" : s->choices[i + 1] ? sep : last;
+        int n = snprintf(buf + used, len - used, "%s%s", before, s->choices[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
+}
+
+/* The usage's first column: "--listen HOST:PORT", "--region mumbai|eu|us", "--demo". */
+static void flag_text(const setting_t *s, char *buf, size_t len)
+{
+    char choices[128];
+    const char *metavar = s->metavar;
+    if (!metavar && s->kind == KIND_CHOICE)
+        metavar = choices_text(s, "|", "|", choices, sizeof choices);
+    snprintf(buf, len, "--%s%s%s", s->name, metavar ? " " : "", metavar ? metavar : "");
+}
+
+/* The second column: the variable ("AIRHOOK_X=1" for a switch), or "-". */
+static void env_text(const setting_t *s, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", s->env ? s->env : "-", s->env && s->kind == KIND_SWITCH ? "=1" : "");
+}
+
+/*
+ * Three columns per setting (flag, variable, default: a value, or what
+ * happens without one in parentheses) and the help on the next line.
+ * tests/integration/test_settings_doc.py reads this layout.
+ */
 static void usage(FILE *f)
 {
-    fputs(
-        "usage: airhook serve [flags]\n"
-        "  --listen HOST:PORT        AIRHOOK_LISTEN       (127.0.0.1:8080; port 0 picks one)\n"
-        "  --db DSN                  AIRHOOK_DB           (sqlite:./airhook.db)\n"
-        "  --admin-token TOKEN       AIRHOOK_ADMIN_TOKEN  (generated at first start)\n"
-        "  --base-path PATH          AIRHOOK_BASE_PATH    (/prod)\n"
-        "  --region mumbai|eu|us     AIRHOOK_REGION       (mumbai)\n"
-        "  --token-ttl DURATION      AIRHOOK_TOKEN_TTL    (30d; 0 issues expired tokens)\n"
-        "  --auth-fail-limit N       AIRHOOK_AUTH_FAIL_LIMIT (10 per minute; 0 = off)\n"
-        "  --threads N               AIRHOOK_THREADS      (number of cores)\n"
-        "  --log-level LEVEL         AIRHOOK_LOG_LEVEL    (info: debug|info|warn|error|off)\n"
-        "  --retry-schedule LIST     AIRHOOK_RETRY_SCHEDULE (0,5s,5m,30m,2h,5h,10h,10h)\n"
-        "  --allow-private-targets   AIRHOOK_ALLOW_PRIVATE_TARGETS=1 (deliver to private ranges)\n"
-        "  --allow-net CIDR[,CIDR]   AIRHOOK_ALLOW_NET    (open these ranges only)\n"
-        "  --delivery-timeout DUR    AIRHOOK_DELIVERY_TIMEOUT (15s)\n"
-        "  --webhook-concurrency N   AIRHOOK_WEBHOOK_CONCURRENCY (16 requests at once per "
-        "webhook)\n"
-        "  --webhook-rate N          AIRHOOK_WEBHOOK_RATE (attempts per second per webhook; 0 = no "
-        "limit)\n"
-        "  --disable-after DUR       AIRHOOK_DISABLE_AFTER (5d of failures disables a webhook)\n"
-        "  --lease DUR               AIRHOOK_LEASE (60s: a claimed delivery is retaken after "
-        "this)\n"
-        "  --shutdown-grace DUR      AIRHOOK_SHUTDOWN_GRACE (10s for in-flight deliveries at "
-        "stop)\n"
-        "  --role api|worker|all     AIRHOOK_ROLE (all: API and delivery; see docs/scaling.md)\n"
-        "  --trust-forwarded-for     behind a proxy: count clients by X-Forwarded-For's last hop\n"
-        "  --demo                    seed a demo community, key pair, airmeet and session\n",
-        f);
-}
-
-static const char *env_or(const char *name, const char *dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : dflt;
-}
-
-/* Takes "--name value" or "--name=value".  Returns 1 if argv[*i] was it. */
-static int flag(int argc, char **argv, int *i, const char *name, const char **out)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
+    char flag[96], env[96], choices[128];
+    int flag_w = 0, env_w = 0;
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        flag_text(&settings[i], flag, sizeof flag);
+        env_text(&settings[i], env, sizeof env);
+        flag_w = (int)strlen(flag) > flag_w ? (int)strlen(flag) : flag_w;
+        env_w = (int)strlen(env) > env_w ? (int)strlen(env) : env_w;
     }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "airhook serve: %s needs a value\n", name);
-        exit(2);
+    fputs("usage: airhook serve [flags]\n\n"
+          "Each setting is a flag or its environment variable (the flag wins);\n"
+          "the third column is its default.\n\n",
+          f);
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting_t *s = &settings[i];
+        flag_text(s, flag, sizeof flag);
+        env_text(s, env, sizeof env);
+        if (s->def)
+            fprintf(f, "  %-*s  %-*s  %s\n", flag_w, flag, env_w, env, s->def);
+        else
+            fprintf(f, "  %-*s  %-*s  (%s)\n", flag_w, flag, env_w, env, s->unset);
+        fprintf(f, "      %s", s->help);
+        if (s->kind == KIND_COUNT || s->kind == KIND_NUMBER)
+            fprintf(f, " (%lld to %lld)", (long long)s->min, (long long)s->max);
+        else if (s->kind == KIND_CHOICE && s->metavar)
+            fprintf(f, " (%s)", choices_text(s, ", ", ", ", choices, sizeof choices));
+        fputc('\n', f);
     }
-    *out = argv[++*i];
-    return 1;
+    fputs("  -h, --help\n      this text\n", f);
 }
 
-static int parse_args(int argc, char **argv, serve_opts_t *o)
+/* Prints "airhook serve: --NAME WHAT" (WHAT a printf format); returns 2. */
+static int refuse(const setting_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(const setting_t *s, const char *fmt, ...)
 {
-    ah_config_t *c = &o->cfg;
-    c->listen = env_or("AIRHOOK_LISTEN", "127.0.0.1:8080");
-    c->db = env_or("AIRHOOK_DB", "sqlite:./airhook.db");
-    c->admin_token = env_or("AIRHOOK_ADMIN_TOKEN", NULL);
-    c->base_path = env_or("AIRHOOK_BASE_PATH", "/prod");
-    c->region = env_or("AIRHOOK_REGION", "mumbai");
-    o->token_ttl = env_or("AIRHOOK_TOKEN_TTL", "30d");
-    o->auth_fail_limit = env_or("AIRHOOK_AUTH_FAIL_LIMIT", "10");
-    o->threads = env_or("AIRHOOK_THREADS", NULL);
-    o->log_level = env_or("AIRHOOK_LOG_LEVEL", "info");
-    o->retry_schedule = env_or("AIRHOOK_RETRY_SCHEDULE", "0,5s,5m,30m,2h,5h,10h,10h");
-    o->allow_net = env_or("AIRHOOK_ALLOW_NET", NULL);
-    o->allow_private = env_or("AIRHOOK_ALLOW_PRIVATE_TARGETS", NULL) != NULL;
-    o->delivery_timeout = env_or("AIRHOOK_DELIVERY_TIMEOUT", "15s");
-    o->webhook_concurrency = env_or("AIRHOOK_WEBHOOK_CONCURRENCY", "16");
-    o->webhook_rate = env_or("AIRHOOK_WEBHOOK_RATE", "0");
-    o->disable_after = env_or("AIRHOOK_DISABLE_AFTER", "5d");
-    o->lease = env_or("AIRHOOK_LEASE", "60s");
-    o->shutdown_grace = env_or("AIRHOOK_SHUTDOWN_GRACE", "10s");
-    o->role = env_or("AIRHOOK_ROLE", "all");
-    c->trust_forwarded_for = env_or("AIRHOOK_TRUST_FORWARDED_FOR", NULL) != NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "airhook serve: --%s ", s->name);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+/* Checks v against s's kind and rule and stores it in o; 0, or 2 after saying why. */
+static int apply(const setting_t *s, const char *v, serve_opts_t *o)
+{
+    void *to = (char *)o + s->offset;
+    char text[256];
+    int64_t n;
+    switch (s->kind) {
+    case KIND_TEXT:
+        *(const char **)to = v;
+        break;
+    case KIND_SWITCH:
+        *(bool *)to = true;
+        break;
+    case KIND_DURATION:
+        if (ah_parse_duration_ms(v, to) != AH_OK)
+            return refuse(s, "takes a duration such as 500ms, 15s, 5m, 2h, 5d");
+        break;
+    case KIND_COUNT:
+        if (ah_parse_i64(v, s->min, s->max, &n) != AH_OK)
+            return refuse(s, "takes a number from %lld to %lld", (long long)s->min,
+                          (long long)s->max);
+        *(unsigned *)to = (unsigned)n;
+        break;
+    case KIND_NUMBER: {
+        char *end = NULL;
+        double d = strtod(v, &end);
+        if (end == v || *end || !(d >= (double)s->min && d <= (double)s->max))
+            return refuse(s, "takes a number from %lld to %lld", (long long)s->min,
+                          (long long)s->max);
+        *(double *)to = d;
+        break;
+    }
+    case KIND_CHOICE: {
+        size_t i = 0;
+        while (s->choices[i] && strcmp(s->choices[i], v))
+            i++;
+        if (!s->choices[i])
+            return refuse(s, "must be %s", choices_text(s, ", ", " or ", text, sizeof text));
+        *(const char **)to = s->choices[i];
+        break;
+    }
+    case KIND_SCHEDULE:
+        if (ah_dispatch_parse_schedule(v, to, text, sizeof text) != AH_OK) {
+            fprintf(stderr, "airhook serve: --%s: %s\n", s->name, text);
+            return 2;
+        }
+        break;
+    }
+    const char *why = s->check ? s->check(v) : NULL;
+    return why ? refuse(s, "%s", why) : 0;
+}
+
+/*
+ * The values as given: each setting's default, then its environment
+ * variable (empty counts as unset), then its flag ("--name value" or
+ * "--name=value"; a switch takes none).  Returns 0, 2 after a usage error,
+ * or -1 when --help was asked for (and printed).
+ */
+static int read_values(int argc, char **argv, const char *values[N_SETTINGS])
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *e = settings[i].env ? getenv(settings[i].env) : NULL;
+        values[i] = e && *e ? e : settings[i].def;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (flag(argc, argv, &i, "--listen", &c->listen) || flag(argc, argv, &i, "--db", &c->db) ||
-            flag(argc, argv, &i, "--admin-token", &c->admin_token) ||
-            flag(argc, argv, &i, "--base-path", &c->base_path) ||
-            flag(argc, argv, &i, "--region", &c->region) ||
-            flag(argc, argv, &i, "--token-ttl", &o->token_ttl) ||
-            flag(argc, argv, &i, "--auth-fail-limit", &o->auth_fail_limit) ||
-            flag(argc, argv, &i, "--threads", &o->threads) ||
-            flag(argc, argv, &i, "--log-level", &o->log_level) ||
-            flag(argc, argv, &i, "--retry-schedule", &o->retry_schedule) ||
-            flag(argc, argv, &i, "--allow-net", &o->allow_net) ||
-            flag(argc, argv, &i, "--delivery-timeout", &o->delivery_timeout) ||
-            flag(argc, argv, &i, "--webhook-concurrency", &o->webhook_concurrency) ||
-            flag(argc, argv, &i, "--webhook-rate", &o->webhook_rate) ||
-            flag(argc, argv, &i, "--disable-after", &o->disable_after) ||
-            flag(argc, argv, &i, "--lease", &o->lease) ||
-            flag(argc, argv, &i, "--shutdown-grace", &o->shutdown_grace) ||
-            flag(argc, argv, &i, "--role", &o->role))
-            continue;
-        if (!strcmp(a, "--demo")) {
-            c->demo = true;
-        } else if (!strcmp(a, "--allow-private-targets")) {
-            o->allow_private = true;
-        } else if (!strcmp(a, "--trust-forwarded-for")) {
-            c->trust_forwarded_for = true;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
-            exit(0);
-        } else {
+            return -1;
+        }
+        size_t k = 0, n = 0;
+        for (; a[0] == '-' && a[1] == '-' && k < N_SETTINGS; k++) {
+            n = strlen(settings[k].name);
+            if (!strncmp(a + 2, settings[k].name, n) && (a[2 + n] == '\0' || a[2 + n] == '='))
+                break;
+        }
+        if (a[0] != '-' || a[1] != '-' || k == N_SETTINGS) {
             fprintf(stderr, "airhook serve: unknown flag '%s'\n", a);
             usage(stderr);
             return 2;
         }
+        const setting_t *s = &settings[k];
+        if (s->kind == KIND_SWITCH) {
+            if (a[2 + n] == '=')
+                return refuse(s, "takes no value");
+            values[k] = "1";
+        } else if (a[2 + n] == '=') {
+            values[k] = a + 2 + n + 1;
+        } else if (i + 1 < argc) {
+            values[k] = argv[++i];
+        } else {
+            return refuse(s, "needs a value");
+        }
     }
     return 0;
 }
 
-static int bad_duration(const char *flag_name, const char *v, int64_t *ms)
+/* The rules that join settings, once each has passed its own. */
+static int check_together(serve_opts_t *o)
 {
-    if (ah_parse_duration_ms(v, ms) == AH_OK)
-        return 0;
-    fprintf(stderr, "airhook serve: %s takes a duration such as 500ms, 15s, 5m, 2h, 5d\n",
-            flag_name);
-    return 2;
-}
-
-static int check_delivery_opts(serve_opts_t *o)
-{
-    ah_dispatch_config_t *d = &o->dcfg;
-    char err[256];
-    int64_t v;
-    ah_dispatch_config_default(d);
-    if (ah_dispatch_parse_schedule(o->retry_schedule, d, err, sizeof err)) {
-        fprintf(stderr, "airhook serve: --retry-schedule: %s\n", err);
-        return 2;
-    }
-    if (bad_duration("--delivery-timeout", o->delivery_timeout, &d->timeout_ms) ||
-        bad_duration("--disable-after", o->disable_after, &d->disable_after_ms) ||
-        bad_duration("--lease", o->lease, &d->lease_ms) ||
-        bad_duration("--shutdown-grace", o->shutdown_grace, &o->grace_ms))
-        return 2;
-    if (d->timeout_ms < 1 || d->lease_ms <= d->timeout_ms) {
+    ah_config_t *c = &o->cfg;
+    if (o->dcfg.timeout_ms < 1 || o->dcfg.lease_ms <= o->dcfg.timeout_ms) {
         fprintf(stderr, "airhook serve: --lease must be longer than --delivery-timeout\n");
         return 2;
     }
-    if (ah_parse_i64(o->webhook_concurrency, 1, 10000, &v)) {
-        fprintf(stderr, "airhook serve: --webhook-concurrency takes a number from 1 to 10000\n");
-        return 2;
-    }
-    d->per_webhook_concurrency = (unsigned)v;
-    char *end = NULL;
-    double rate = strtod(o->webhook_rate, &end);
-    if (!end || *end || rate < 0 || rate > 1e6) {
-        fprintf(stderr, "airhook serve: --webhook-rate takes a number of attempts per second\n");
-        return 2;
-    }
-    d->per_webhook_rate = rate;
-    return 0;
-}
-
-static int check_opts(serve_opts_t *o)
-{
-    ah_config_t *c = &o->cfg;
-    int64_t v;
-    if (strcmp(c->region, "mumbai") && strcmp(c->region, "eu") && strcmp(c->region, "us")) {
-        fprintf(stderr, "airhook serve: --region must be mumbai, eu or us\n");
-        return 2;
-    }
-    size_t bp = strlen(c->base_path);
-    if (bp < 2 || c->base_path[0] != '/' || c->base_path[bp - 1] == '/' ||
-        !strncmp(c->base_path, "/admin", 6)) {
-        fprintf(stderr, "airhook serve: --base-path must look like /prod\n");
-        return 2;
-    }
-    if (ah_parse_duration_ms(o->token_ttl, &c->token_ttl_ms)) {
-        fprintf(stderr, "airhook serve: --token-ttl takes a duration such as 30d, 12h, 90s\n");
-        return 2;
-    }
-    if (ah_parse_i64(o->auth_fail_limit, 0, 1000000, &v)) {
-        fprintf(stderr, "airhook serve: --auth-fail-limit takes a number\n");
-        return 2;
-    }
-    c->auth_fail_limit = (unsigned)v;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    c->threads = cores > 0 ? (unsigned)cores : 2;
-    if (o->threads) {
-        if (ah_parse_i64(o->threads, 1, 256, &v)) {
-            fprintf(stderr, "airhook serve: --threads takes a number from 1 to 256\n");
-            return 2;
-        }
-        c->threads = (unsigned)v;
-    }
-    int lvl = ah_log_level_parse(o->log_level);
-    if (lvl < 0) {
-        fprintf(stderr, "airhook serve: --log-level is debug, info, warn, error or off\n");
-        return 2;
-    }
-    ah_log_set_level((ah_log_level_t)lvl);
-    c->serve_api = !strcmp(o->role, "all") || !strcmp(o->role, "api");
-    c->run_delivery = !strcmp(o->role, "all") || !strcmp(o->role, "worker");
-    if (!c->serve_api && !c->run_delivery) {
-        fprintf(stderr, "airhook serve: --role is api, worker or all\n");
-        return 2;
-    }
+    c->serve_api = strcmp(o->role, "worker") != 0;
+    c->run_delivery = strcmp(o->role, "api") != 0;
     if (c->demo && !c->serve_api) {
         fprintf(stderr, "airhook serve: --demo needs the API (--role api or all)\n");
         return 2;
     }
-    return check_delivery_opts(o);
+    return 0;
+}
+
+/*
+ * Fills o from the table, the environment and argv, and sets the log level.
+ * Returns 0, 2 after a usage error, or -1 when --help was printed.
+ */
+static int load_settings(int argc, char **argv, serve_opts_t *o)
+{
+    const char *values[N_SETTINGS];
+    memset(o, 0, sizeof *o);
+    ah_dispatch_config_default(&o->dcfg);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->cfg.threads = cores > 0 ? (unsigned)cores : 2;
+    int rc = read_values(argc, argv, values);
+    for (size_t i = 0; !rc && i < N_SETTINGS; i++)
+        if (values[i])
+            rc = apply(&settings[i], values[i], o);
+    if (rc || (rc = check_together(o)))
+        return rc;
+    ah_log_set_level((ah_log_level_t)ah_log_level_parse(o->log_level));
+    return 0;
 }
 
 int ah_cmd_serve(int argc, char **argv)
 {
     serve_opts_t o;
-    memset(&o, 0, sizeof o);
-    if (parse_args(argc, argv, &o) || check_opts(&o))
-        return 2;
+    int rc = load_settings(argc, argv, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
 
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -268,52 +375,42 @@ int ah_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char err[512] = "", bound[128], token[80];
+    char err[512] = "", bound[128], token[80], base_url[160];
     ah_store_t *store = NULL;
     ah_http_server_t *srv = NULL;
     ah_netguard_t *guard = NULL;
     ah_app_t app;
-    int rc = ah_netguard_new(o.allow_private, o.allow_net, &guard, err, sizeof err);
-    if (rc) {
+    int status = 1;    /* the exit status if a step below fails */
+    int64_t grace = 0; /* stopping after a failed start: nothing to let finish */
+    memset(&app, 0, sizeof app);
+    if (ah_netguard_new(o.allow_private, o.allow_net, &guard, err, sizeof err)) {
         fprintf(stderr, "airhook serve: --allow-net: %s\n", err);
-        return 2;
+        status = 2;
+        goto out;
     }
     o.dcfg.guard = guard;
-    rc = ah_store_open(o.cfg.db, &store, err, sizeof err);
-    if (rc) {
+    if (ah_store_open(o.cfg.db, &store, err, sizeof err)) {
         char shown[512];
         ah_dsn_redact(o.cfg.db, shown, sizeof shown);
         fprintf(stderr, "airhook serve: cannot open %s: %s\n", shown, err);
-        ah_netguard_free(guard);
-        return 1;
+        goto out;
     }
-    if ((rc = ah_app_init(&app, &o.cfg, store, token, sizeof token, err, sizeof err))) {
+    if (ah_app_init(&app, &o.cfg, store, token, sizeof token, err, sizeof err)) {
         fprintf(stderr, "airhook serve: %s\n", err);
-        ah_app_free(&app);
-        ah_store_close(store);
-        ah_netguard_free(guard);
-        return 1;
+        goto out;
     }
     app.guard = guard;
     if (o.cfg.run_delivery &&
-        (rc = ah_dispatcher_start(store, &o.dcfg, &app.dispatcher, err, sizeof err))) {
+        ah_dispatcher_start(store, &o.dcfg, &app.dispatcher, err, sizeof err)) {
         fprintf(stderr, "airhook serve: %s\n", err);
-        ah_app_free(&app);
-        ah_store_close(store);
-        ah_netguard_free(guard);
-        return 1;
+        goto out;
     }
     ah_http_app_t http = ah_app_http(&app);
-    if ((rc = ah_http_start(o.cfg.listen, o.cfg.threads, &http, &srv, bound, sizeof bound, err,
-                            sizeof err))) {
+    if (ah_http_start(o.cfg.listen, o.cfg.threads, &http, &srv, bound, sizeof bound, err,
+                      sizeof err)) {
         fprintf(stderr, "airhook serve: %s\n", err);
-        ah_dispatcher_stop(app.dispatcher, 0);
-        ah_app_free(&app);
-        ah_store_close(store);
-        ah_netguard_free(guard);
-        return 1;
+        goto out;
     }
-    char base_url[160];
     snprintf(base_url, sizeof base_url, "http://%s", bound);
     if (token[0])
         printf("admin token: %s (shown once; pass --admin-token or set AIRHOOK_ADMIN_TOKEN to "
@@ -331,11 +428,15 @@ int ah_cmd_serve(int argc, char **argv)
     int sig = 0;
     sigwait(&sigs, &sig);
     ah_log(AH_LOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(sig)));
+    status = 0;
+    grace = o.grace_ms;
+out:
     ah_http_stop(srv); /* no new events from here on */
-    ah_dispatcher_stop(app.dispatcher, o.grace_ms);
+    ah_dispatcher_stop(app.dispatcher, grace);
     ah_app_free(&app);
     ah_store_close(store);
     ah_netguard_free(guard);
-    ah_log(AH_LOG_INFO, "stopped", NULL);
-    return 0;
+    if (status == 0)
+        ah_log(AH_LOG_INFO, "stopped", NULL);
+    return status;
 }

@@ -48,6 +48,7 @@
 #include "delivery/dispatcher.h"
 
 #include <curl/curl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +56,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "api/metrics.h"
 #include "common/crypto.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "delivery/sign.h"
 
@@ -70,16 +71,19 @@
 
 /* ---- configuration ---- */
 
+/* The defaults are constants that parse (tests/unit/test_serve_settings.c checks). */
 void ah_dispatch_config_default(ah_dispatch_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     char err[128];
-    ah_dispatch_parse_schedule("0,5s,5m,30m,2h,5h,10h,10h", cfg, err, sizeof err);
-    cfg->timeout_ms = 15000;
-    cfg->per_webhook_concurrency = 16;
-    cfg->per_webhook_rate = 0;
-    cfg->disable_after_ms = 5LL * 86400000;
-    cfg->lease_ms = 60000;
+    int64_t n = 0;
+    ah_dispatch_parse_schedule(AH_DISPATCH_DEFAULT_SCHEDULE, cfg, err, sizeof err);
+    ah_parse_duration_ms(AH_DISPATCH_DEFAULT_TIMEOUT, &cfg->timeout_ms);
+    ah_parse_i64(AH_DISPATCH_DEFAULT_CONCURRENCY, 1, UINT_MAX, &n);
+    cfg->per_webhook_concurrency = (unsigned)n;
+    cfg->per_webhook_rate = strtod(AH_DISPATCH_DEFAULT_RATE, NULL);
+    ah_parse_duration_ms(AH_DISPATCH_DEFAULT_DISABLE_AFTER, &cfg->disable_after_ms);
+    ah_parse_duration_ms(AH_DISPATCH_DEFAULT_LEASE, &cfg->lease_ms);
     cfg->max_in_flight = 1024;
     cfg->single_node = true;
 }
@@ -906,6 +910,20 @@ static int64_t longest_step(const ah_dispatch_config_t *cfg)
 
 static void flush_results(ah_dispatcher_t *d);
 
+/* The store's outcome as /metrics and the attempt log line label it. */
+static ah_metrics_outcome_t metrics_outcome(ah_outcome_t o)
+{
+    switch (o) {
+    case AH_OUTCOME_SUCCEEDED:
+        return AH_METRICS_SUCCEEDED;
+    case AH_OUTCOME_RETRY:
+        return AH_METRICS_RETRY;
+    case AH_OUTCOME_FAILED:
+        break;
+    }
+    return AH_METRICS_FAILED;
+}
+
 /* Turns a finished attempt into a result for the next batch. */
 static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, const char *error,
                    int64_t dur_us)
@@ -925,17 +943,13 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
     ah_strlcpy(r->attempt.error, error ? error : "", sizeof r->attempt.error);
     memcpy(r->attempt.response_head, t->head, t->head_len + 1);
     int64_t now = ah_now_ms();
-    int outcome;
     if (status_code >= 200 && status_code < 300) {
         r->outcome = AH_OUTCOME_SUCCEEDED;
-        outcome = 0;
     } else if (status_code == 410) {
         r->outcome = AH_OUTCOME_FAILED;
         ah_strlcpy(r->disable_reason, "the receiver answered 410 Gone", sizeof r->disable_reason);
-        outcome = 2;
     } else if ((size_t)attempt_no >= d->cfg.schedule_len) {
         r->outcome = AH_OUTCOME_FAILED;
-        outcome = 2;
     } else {
         int64_t delay = jitter(d->cfg.schedule_ms[attempt_no]);
         if ((status_code == 429 || status_code == 503) && t->retry_after_ms > 0) {
@@ -944,9 +958,9 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
         }
         r->outcome = AH_OUTCOME_RETRY;
         r->next_attempt_at = now + delay;
-        outcome = 1;
     }
-    if (outcome != 0 && !r->disable_reason[0] && d->cfg.disable_after_ms > 0 && t->failing_since &&
+    if (r->outcome != AH_OUTCOME_SUCCEEDED && !r->disable_reason[0] &&
+        d->cfg.disable_after_ms > 0 && t->failing_since &&
         now - t->failing_since >= d->cfg.disable_after_ms) {
         snprintf(r->disable_reason, sizeof r->disable_reason,
                  "every delivery failed for %lld hours",
@@ -960,6 +974,7 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
     if (d->retry_hooks[d->n_results])
         t->hook->heap_refs++; /* keep it alive until the batch is recorded */
     d->n_results++;
+    ah_metrics_outcome_t outcome = metrics_outcome(r->outcome);
     ah_metrics_attempt(outcome, dur_us);
     /* Built only when it will be written: the line costs dozens of allocations. */
     if (ah_log_get_level() <= AH_LOG_INFO)
@@ -967,11 +982,7 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
                json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:s}", "delivery",
                          t->claim.delivery_id, "webhook", t->hook->id, "event", t->claim.event_id,
                          "attempt", attempt_no, "status", status_code, "dur_ms", (json_int_t)dur_ms,
-                         "outcome",
-                         outcome == 0   ? "succeeded"
-                         : outcome == 1 ? "retry"
-                                        : "failed",
-                         "error", error ? error : ""));
+                         "outcome", ah_metrics_outcome_name(outcome), "error", error ? error : ""));
     struct hook *h = t->hook;
     h->inflight--;
     d->inflight--;

@@ -17,20 +17,32 @@
 
 #define AH_SCHEDULE_MAX 32
 
+/*
+ * The defaults of SPEC §6, written the way `airhook serve` takes them: its
+ * settings table prints and parses these, and ah_dispatch_config_default()
+ * parses them too, so each default is written here and nowhere else.
+ */
+#define AH_DISPATCH_DEFAULT_SCHEDULE "0,5s,5m,30m,2h,5h,10h,10h"
+#define AH_DISPATCH_DEFAULT_TIMEOUT "15s"
+#define AH_DISPATCH_DEFAULT_CONCURRENCY "16"
+#define AH_DISPATCH_DEFAULT_RATE "0"
+#define AH_DISPATCH_DEFAULT_DISABLE_AFTER "5d"
+#define AH_DISPATCH_DEFAULT_LEASE "60s"
+
 typedef struct ah_dispatch_config {
     int64_t schedule_ms[AH_SCHEDULE_MAX]; /* delay before attempt i+1; [0] is the first (0) */
     size_t schedule_len;                  /* attempts in all */
-    int64_t timeout_ms;                   /* per attempt, 15 s */
-    unsigned per_webhook_concurrency;     /* 16 */
+    int64_t timeout_ms;                   /* per attempt */
+    unsigned per_webhook_concurrency;     /* requests in flight per webhook */
     double per_webhook_rate;              /* attempts per second per webhook; 0 = no limit */
-    int64_t disable_after_ms;             /* failing this long disables a webhook (5 days) */
+    int64_t disable_after_ms;             /* failing this long disables a webhook; 0 = never */
     int64_t lease_ms;                     /* how long a claim is held before others may take it */
     unsigned max_in_flight;               /* across all webhooks */
     bool single_node;                     /* at start, take back every lease */
     const ah_netguard_t *guard;           /* SSRF guard (not owned) */
 } ah_dispatch_config_t;
 
-/* Fills cfg with the defaults of SPEC §6. */
+/* Fills cfg with the defaults above (AH_DISPATCH_DEFAULT_*). */
 void ah_dispatch_config_default(ah_dispatch_config_t *cfg);
 /* Parses "0,5s,5m,30m,2h,5h,10h,10h" into cfg->schedule_ms. */
 int ah_dispatch_parse_schedule(const char *s, ah_dispatch_config_t *cfg, char *err, size_t errlen);

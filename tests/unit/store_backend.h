@@ -85,8 +85,14 @@ static inline int tb_dsn_for(const char *server, const char *db, char *out, size
     if (slash && q && slash > q)
         slash = NULL;
     size_t head = slash ? (size_t)(slash - server) : q ? (size_t)(q - server) : strlen(server);
-    int n = snprintf(out, outsz, "%.*s/%s%s", (int)head, server, db, q ? q : "");
-    return n > 0 && (size_t)n < outsz ? 0 : -1;
+    /* Built aside: db and out may be fields of one tb_dbs slot, which gcc -O2's
+     * -Wrestrict takes for an overlap. */
+    char dsn[TB_DSN_MAX];
+    int n = snprintf(dsn, sizeof dsn, "%.*s/%s%s", (int)head, server, db, q ? q : "");
+    if (n <= 0 || (size_t)n >= sizeof dsn || (size_t)n >= outsz)
+        return -1;
+    memcpy(out, dsn, (size_t)n + 1);
+    return 0;
 }
 
 /* Runs fixed SQL on dsn; 0 on success (the error is printed otherwise). */

@@ -1,4 +1,4 @@
-/* Unit tests for src/api/ratelimit.c and src/api/metrics.c. */
+/* Unit tests for src/api/ratelimit.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,6 @@
 
 #include <cmocka.h>
 
-#include "api/metrics.h"
 #include "api/ratelimit.h"
 
 static void test_limit_and_window(void **state)
@@ -57,36 +56,12 @@ static void test_flood_of_addresses(void **state)
     ah_ratelimit_free(rl);
 }
 
-static void test_metrics_render(void **state)
-{
-    (void)state;
-    int r = ah_metrics_route("test-route");
-    ah_metrics_request(r, 404, 1500);
-    ah_metrics_request(r, 404, 1500);
-    ah_metrics_request(r, 299, 10);
-    ah_metrics_event_accepted();
-    char *text;
-    size_t len;
-    assert_int_equal(ah_metrics_render(&text, &len, "extra_gauge 7\n"), 0);
-    assert_int_equal(strlen(text), len);
-    assert_non_null(
-        strstr(text, "airhook_http_requests_total{route=\"test-route\",code=\"404\"} 2\n"));
-    assert_non_null(
-        strstr(text, "airhook_http_requests_total{route=\"test-route\",code=\"other\"} 1\n"));
-    assert_non_null(strstr(text, "airhook_http_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
-    assert_non_null(strstr(text, "airhook_http_request_duration_seconds_bucket{le=\"0.001\"} 1\n"));
-    assert_non_null(strstr(text, "airhook_events_accepted_total 1\n"));
-    assert_non_null(strstr(text, "extra_gauge 7\n"));
-    free(text);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limit_and_window),
         cmocka_unit_test(test_disabled),
         cmocka_unit_test(test_flood_of_addresses),
-        cmocka_unit_test(test_metrics_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

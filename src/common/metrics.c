@@ -2,7 +2,7 @@
  * metrics.c: see metrics.h.  Status codes fold into a fixed set of slots so
  * the table is static: route × status slot.
  */
-#include "api/metrics.h"
+#include "common/metrics.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -33,8 +33,19 @@ static const double att_buckets_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 #define N_ATT_BUCKETS AH_ARRAY_LEN(att_buckets_s)
 static _Atomic uint64_t att_hist[N_ATT_BUCKETS + 1];
 static _Atomic uint64_t att_sum_us;
-static _Atomic uint64_t outcomes[3]; /* succeeded, retry, failed */
-static const char *const outcome_names[3] = {"succeeded", "retry", "failed"};
+static _Atomic uint64_t outcomes[AH_METRICS_N_OUTCOMES];
+static const char *const outcome_names[AH_METRICS_N_OUTCOMES] = {
+    [AH_METRICS_SUCCEEDED] = "succeeded",
+    [AH_METRICS_RETRY] = "retry",
+    [AH_METRICS_FAILED] = "failed",
+};
+
+const char *ah_metrics_outcome_name(ah_metrics_outcome_t outcome)
+{
+    if ((unsigned)outcome >= AH_METRICS_N_OUTCOMES)
+        return "unknown";
+    return outcome_names[outcome];
+}
 
 int ah_metrics_route(const char *name)
 {
@@ -73,9 +84,9 @@ void ah_metrics_event_accepted(void)
     atomic_fetch_add_explicit(&events_accepted, 1, memory_order_relaxed);
 }
 
-void ah_metrics_attempt(int outcome, int64_t dur_us)
+void ah_metrics_attempt(ah_metrics_outcome_t outcome, int64_t dur_us)
 {
-    if (outcome < 0 || outcome > 2)
+    if ((unsigned)outcome >= AH_METRICS_N_OUTCOMES)
         return;
     atomic_fetch_add_explicit(&outcomes[outcome], 1, memory_order_relaxed);
     size_t b = 0;
@@ -165,7 +176,7 @@ int ah_metrics_render(char **out, size_t *len, const char *extra)
     put(&b, "# HELP airhook_delivery_attempts_total Delivery attempts by outcome (retry: another "
             "attempt is scheduled; failed: the delivery failed for good).\n"
             "# TYPE airhook_delivery_attempts_total counter\n");
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < AH_METRICS_N_OUTCOMES; i++)
         put(&b, "airhook_delivery_attempts_total{outcome=\"%s\"} %llu\n", outcome_names[i],
             (unsigned long long)atomic_load(&outcomes[i]));
     put(&b, "# HELP airhook_delivery_attempt_duration_seconds Time from connect to answer.\n"

@@ -1,0 +1,214 @@
+/*
+ * Unit tests for the settings table of `airhook serve` (src/cli/serve.c,
+ * included to reach its static functions): defaults, environment
+ * variables, both flag forms, switches, and the refusals with exit status 2.
+ * That --help and README.md agree is tests/integration/test_settings_doc.py.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli/serve.c"
+
+/* `airhook serve ARGS...`, NULL-terminated. */
+#define ARGV(...) ((char *[]){"serve", __VA_ARGS__, NULL})
+
+/* load_settings() on a NULL-terminated argv. */
+static int load(char **argv, serve_opts_t *o)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    return load_settings(argc, argv, o);
+}
+
+/* Runs with the settings' environment variables unset. */
+static int clear_env(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (settings[i].env)
+            unsetenv(settings[i].env);
+    return 0;
+}
+
+static void test_table_rows_are_complete(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting_t *s = &settings[i];
+        assert_non_null(s->help);
+        /* A row without a default says what happens without one. */
+        assert_true(s->def || s->unset);
+        assert_true(!s->def || !s->unset);
+        assert_true(s->kind != KIND_SWITCH || !s->def);
+        assert_true(s->kind != KIND_CHOICE || s->choices);
+        /* AIRHOOK_ and the name in capitals, dashes as underscores. */
+        if (s->env) {
+            char want[64];
+            size_t n = 0;
+            n += (size_t)snprintf(want, sizeof want, "AIRHOOK_");
+            for (const char *p = s->name; *p && n + 1 < sizeof want; p++)
+                want[n++] = *p == '-' ? '_' : (char)(*p - 'a' + 'A');
+            want[n] = '\0';
+            assert_string_equal(s->env, want);
+        }
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(settings[j].name, s->name);
+    }
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    serve_opts_t o;
+    assert_int_equal(load(ARGV(NULL), &o), 0);
+    assert_string_equal(o.cfg.listen, "127.0.0.1:8080");
+    assert_string_equal(o.cfg.db, "sqlite:./airhook.db");
+    assert_null(o.cfg.admin_token);
+    assert_string_equal(o.cfg.base_path, "/prod");
+    assert_string_equal(o.cfg.region, "mumbai");
+    assert_int_equal(o.cfg.token_ttl_ms, 30LL * 86400 * 1000);
+    assert_int_equal(o.cfg.auth_fail_limit, 10);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(o.cfg.threads, cores > 0 ? (unsigned)cores : 2);
+    assert_string_equal(o.log_level, "info");
+    assert_null(o.allow_net);
+    assert_false(o.allow_private);
+    assert_false(o.cfg.trust_forwarded_for);
+    assert_false(o.cfg.demo);
+    assert_int_equal(o.grace_ms, 10000);
+    assert_string_equal(o.role, "all");
+    assert_true(o.cfg.serve_api);
+    assert_true(o.cfg.run_delivery);
+
+    /* The delivery defaults of SPEC §6, and the same as the dispatcher's own. */
+    static const int64_t schedule[] = {0,       5000,     300000,   1800000,
+                                       7200000, 18000000, 36000000, 36000000};
+    assert_int_equal(o.dcfg.schedule_len, 8);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(o.dcfg.schedule_ms[i], schedule[i]);
+    assert_int_equal(o.dcfg.timeout_ms, 15000);
+    assert_int_equal(o.dcfg.per_webhook_concurrency, 16);
+    assert_true(o.dcfg.per_webhook_rate == 0);
+    assert_int_equal(o.dcfg.disable_after_ms, 5LL * 86400 * 1000);
+    assert_int_equal(o.dcfg.lease_ms, 60000);
+    ah_dispatch_config_t d;
+    ah_dispatch_config_default(&d);
+    assert_memory_equal(&d, &o.dcfg, sizeof d);
+}
+
+static void test_environment(void **state)
+{
+    (void)state;
+    serve_opts_t o;
+    setenv("AIRHOOK_LISTEN", "127.0.0.1:0", 1);
+    setenv("AIRHOOK_REGION", "eu", 1);
+    setenv("AIRHOOK_LEASE", "90s", 1);
+    setenv("AIRHOOK_WEBHOOK_RATE", "2.5", 1);
+    setenv("AIRHOOK_THREADS", "3", 1);
+    setenv("AIRHOOK_ALLOW_PRIVATE_TARGETS", "1", 1);
+    setenv("AIRHOOK_TRUST_FORWARDED_FOR", "yes", 1);
+    setenv("AIRHOOK_ROLE", "api", 1);
+    setenv("AIRHOOK_DB", "", 1); /* empty counts as unset */
+    assert_int_equal(load(ARGV(NULL), &o), 0);
+    assert_string_equal(o.cfg.listen, "127.0.0.1:0");
+    assert_string_equal(o.cfg.region, "eu");
+    assert_int_equal(o.dcfg.lease_ms, 90000);
+    assert_true(o.dcfg.per_webhook_rate == 2.5);
+    assert_int_equal(o.cfg.threads, 3);
+    assert_true(o.allow_private);
+    assert_true(o.cfg.trust_forwarded_for);
+    assert_true(o.cfg.serve_api);
+    assert_false(o.cfg.run_delivery);
+    assert_string_equal(o.cfg.db, "sqlite:./airhook.db");
+}
+
+static void test_flags_win_over_environment(void **state)
+{
+    (void)state;
+    serve_opts_t o;
+    setenv("AIRHOOK_REGION", "eu", 1);
+    setenv("AIRHOOK_DELIVERY_TIMEOUT", "nonsense", 1); /* only the value used is checked */
+    assert_int_equal(load(ARGV("--region", "us", "--delivery-timeout=2s", "--retry-schedule=0,1s",
+                               "--allow-private-targets", "--demo", "--admin-token=", "--role",
+                               "worker", "--role=api"),
+                          &o),
+                     0);
+    assert_string_equal(o.cfg.region, "us");
+    assert_int_equal(o.dcfg.timeout_ms, 2000);
+    assert_int_equal(o.dcfg.schedule_len, 2);
+    assert_int_equal(o.dcfg.schedule_ms[1], 1000);
+    assert_true(o.allow_private);
+    assert_true(o.cfg.demo);
+    assert_string_equal(o.cfg.admin_token, "");
+    assert_string_equal(o.role, "api"); /* the last one given */
+}
+
+static void test_refusals_exit_2(void **state)
+{
+    (void)state;
+    static const char *const bad[][3] = {
+        {"--role", "nobody"},
+        {"--region", "xx"},
+        {"--base-path", "/admin/x"},
+        {"--base-path", "prod"},
+        {"--base-path", "/prod/"},
+        {"--token-ttl", "3x"},
+        {"--auth-fail-limit", "-1"},
+        {"--threads", "0"},
+        {"--threads", "257"},
+        {"--log-level", "loud"},
+        {"--retry-schedule", "0,5s,"},
+        {"--retry-schedule", ""},
+        {"--delivery-timeout", "0"},
+        {"--lease", "15s"}, /* not longer than the 15 s timeout */
+        {"--webhook-concurrency", "10001"},
+        {"--webhook-rate", "-1"},
+        {"--webhook-rate", "1e7"},
+        {"--webhook-rate", "nan"},
+        {"--webhook-rate", ""},
+        {"--disable-after", "forever"},
+        {"--shutdown-grace", "soon"},
+        {"--demo", "--role=worker"},
+        {"--demo=1"},
+        {"--allow-private-targets=yes"},
+        {"--listen"}, /* needs a value */
+        {"--bogus"},
+        {"--lease-x", "1s"},
+        {"listen"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[4] = {"serve", (char *)bad[i][0], (char *)bad[i][1], NULL};
+        serve_opts_t o;
+        fprintf(stderr, "refusing %s %s: ", bad[i][0], bad[i][1] ? bad[i][1] : "");
+        assert_int_equal(load(argv, &o), 2);
+    }
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    serve_opts_t o;
+    assert_int_equal(load(ARGV("--help"), &o), -1);
+    assert_int_equal(load(ARGV("--region", "eu", "-h"), &o), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_table_rows_are_complete, clear_env),
+        cmocka_unit_test_setup(test_defaults, clear_env),
+        cmocka_unit_test_setup(test_environment, clear_env),
+        cmocka_unit_test_setup(test_flags_win_over_environment, clear_env),
+        cmocka_unit_test_setup(test_refusals_exit_2, clear_env),
+        cmocka_unit_test_setup(test_help, clear_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
