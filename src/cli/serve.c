@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "api/app.h"
@@ -46,7 +47,7 @@ typedef struct serve_opts {
 
 typedef enum {
     KIND_TEXT,     /* const char *, as given */
-    KIND_SWITCH,   /* bool: the flag alone, or its variable set to anything non-empty */
+    KIND_SWITCH,   /* bool: the flag alone, or its variable set to 1/true/yes/on (0/false/no/off) */
     KIND_DURATION, /* int64_t milliseconds, from "500ms", "15s", "5m", "2h", "5d" */
     KIND_COUNT,    /* unsigned: a whole number in [min, max] */
     KIND_NUMBER,   /* double: a decimal number in [min, max] */
@@ -236,8 +237,15 @@ static int apply(const setting_t *s, const char *v, serve_opts_t *o)
     case KIND_TEXT:
         *(const char **)to = v;
         break;
-    case KIND_SWITCH:
-        *(bool *)to = true;
+    case KIND_SWITCH: /* the flag gives "1"; its variable may say either */
+        if (!strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+            !strcasecmp(v, "on"))
+            *(bool *)to = true;
+        else if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+                 !strcasecmp(v, "off"))
+            *(bool *)to = false;
+        else
+            return refuse(s, "is on or off: set %s to 1 or 0", s->env ? s->env : "it");
         break;
     case KIND_DURATION:
         if (ah_parse_duration_ms(v, to) != AH_OK)

@@ -192,6 +192,27 @@ static void test_refusals_exit_2(void **state)
     }
 }
 
+/* A switch's variable says on or off; "0" is off, and anything else is refused. */
+static void test_switch_variables(void **state)
+{
+    (void)state;
+    serve_opts_t o;
+    setenv("AIRHOOK_ALLOW_PRIVATE_TARGETS", "0", 1);
+    setenv("AIRHOOK_TRUST_FORWARDED_FOR", "off", 1);
+    assert_int_equal(load(ARGV(NULL), &o), 0);
+    assert_false(o.allow_private);
+    assert_false(o.cfg.trust_forwarded_for);
+    /* The flag wins over a variable that says off. */
+    assert_int_equal(load(ARGV("--allow-private-targets"), &o), 0);
+    assert_true(o.allow_private);
+    setenv("AIRHOOK_ALLOW_PRIVATE_TARGETS", "TRUE", 1);
+    assert_int_equal(load(ARGV(NULL), &o), 0);
+    assert_true(o.allow_private);
+    setenv("AIRHOOK_ALLOW_PRIVATE_TARGETS", "maybe", 1);
+    fprintf(stderr, "refusing AIRHOOK_ALLOW_PRIVATE_TARGETS=maybe: ");
+    assert_int_equal(load(ARGV(NULL), &o), 2);
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -208,6 +229,7 @@ int main(void)
         cmocka_unit_test_setup(test_environment, clear_env),
         cmocka_unit_test_setup(test_flags_win_over_environment, clear_env),
         cmocka_unit_test_setup(test_refusals_exit_2, clear_env),
+        cmocka_unit_test_setup(test_switch_variables, clear_env),
         cmocka_unit_test_setup(test_help, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
