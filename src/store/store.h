@@ -1,25 +1,39 @@
 /*
  * store.h: the storage interface.
  *
- * Everything airhook keeps lives behind ah_store_t, a handle plus a table of
- * functions (ah_store_ops_t), in the manner of curl's vtls: the SQLite
- * backend is store_sqlite.c, and a PostgreSQL backend sits beside it later
- * without touching callers.  ah_store_open() picks the backend from the DSN
- * ("sqlite:PATH", a bare path, or "postgres://…").
+ * Everything airhook keeps lives behind ah_store_t, and every caller reaches
+ * it through the ah_store_*() functions below, in the manner of curl's
+ * vtls.c in front of its TLS backends.  ah_store_open() picks the backend
+ * from the DSN ("sqlite:PATH", a bare path, or "postgres://…"): SQLite
+ * (store_sqlite.c) for one process, PostgreSQL (store_pg.c) for several
+ * processes sharing one database.  The contract of each operation is
+ * written here, above its declaration, and holds on both; the store layer
+ * (store.c, backend.h) checks the arguments and applies the limits before
+ * any backend runs, so both answer bad input alike.
  *
- * Rules every backend keeps:
- *  - Thread-safe: any thread may call any function at any time (the SQLite
- *    backend keeps a pool of connections, each with its own statements).
+ * Rules every operation keeps:
+ *  - Thread-safe: any thread may call any function at any time (each
+ *    backend keeps a pool of connections).
  *  - Prepared statements only; no input is ever pasted into SQL.
  *  - Times are int64 milliseconds since the epoch; 0 means "unset".
  *  - Ids are lowercase UUID strings; "" means "unset" (NULL in SQL).
  *  - Records are plain structs with fixed-size fields; the caller owns them.
- *    Arrays returned through `T **out, size_t *n` are malloc'd by the store and
- *    freed by the caller with free().
+ *    A record's text field must be NUL-terminated within its array, else
+ *    the operation answers AH_EINVAL and writes nothing.  Rows read back are
+ *    copied into the fields with bounded, truncating copies.
+ *    Arrays returned through `T **out, size_t *n` are malloc'd by the store
+ *    and freed by the caller with free(); they are NULL with *n = 0 when
+ *    empty or on failure.  A list never holds more than AH_STORE_LIST_MAX
+ *    rows: a longer one is AH_ETOOBIG.
  *  - Returns AH_OK, AH_ENOTFOUND (also: a parent id that does not exist),
  *    AH_EEXISTS, AH_EUNAVAIL (backend unreachable), AH_ESTORE, and more
- *    rarely AH_EINVAL (a required id missing), AH_ETOOBIG (a value larger
- *    than the caller's buffer) or AH_ENOMEM.
+ *    rarely AH_EINVAL (a required argument missing or malformed, a NOT NULL
+ *    column left unset, or text PostgreSQL cannot store: not UTF-8, or a NUL
+ *    byte), AH_ETOOBIG (a value larger than the caller's buffer) or
+ *    AH_ENOMEM.
+ *  - A lookup by a string key (the *_get and *_find functions) finds nothing
+ *    (AH_ENOTFOUND) for a NULL key, or on PostgreSQL for a key that is not
+ *    valid UTF-8: no stored key is.
  *  - Secrets never arrive in clear: access-key secrets and tokens are passed
  *    as SHA-256 hex hashes.
  */
@@ -42,6 +56,11 @@
 #define AH_SECRET_MAX 96     /* whsec_… signing secret */
 #define AH_REASON_MAX 128    /* why a webhook was disabled */
 #define AH_ACCESS_KEY_MAX 64 /* the public half of a key pair */
+
+/* Limits of the store layer, the same on every backend. */
+#define AH_STORE_LIST_MAX 100000 /* most rows one list call returns; more is AH_ETOOBIG */
+#define AH_STORE_CLAIM_MAX 10000 /* most deliveries one claim hands out, whatever max says */
+#define AH_DELIVERY_PAGE_MAX 500 /* most rows one delivery_list page holds */
 
 typedef struct ah_community {
     char id[AH_ID_SIZE];
