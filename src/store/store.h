@@ -247,7 +247,7 @@ typedef struct ah_delivery_filter {
     const char *event_id;
     int status;         /* -1 = any */
     const char *cursor; /* NULL or "" = first page; else from next_cursor */
-    size_t limit;       /* 1..500 */
+    size_t limit;       /* 1..AH_DELIVERY_PAGE_MAX */
 } ah_delivery_filter_t;
 
 #define AH_CURSOR_SIZE 80
@@ -296,13 +296,22 @@ int ah_store_ping(ah_store_t *s);
 
 /* ---- settings: a small key/value table for server state (the admin token hash) ---- */
 
-/* AH_ENOTFOUND if unset; AH_ETOOBIG if the value does not fit outsz (nothing truncated). */
+/*
+ * AH_ENOTFOUND if unset; AH_ETOOBIG if the value does not fit outsz (nothing
+ * truncated); AH_EINVAL if key or out is NULL or outsz is 0.
+ */
 int ah_store_setting_get(ah_store_t *s, const char *key, char *out, size_t outsz);
+/* AH_EINVAL if key or value is NULL. */
 int ah_store_setting_set(ah_store_t *s, const char *key, const char *value);
 /* Like setting_set, but AH_EEXISTS (and nothing written) when key is set. */
 int ah_store_setting_add(ah_store_t *s, const char *key, const char *value);
 
-/* ---- communities, key pairs, tokens, airmeets, sessions ---- */
+/*
+ * ---- communities, key pairs, tokens, airmeets, sessions ----
+ *
+ * Every *_create answers AH_EINVAL for a NULL record, a text field not
+ * terminated within its array, or an id or other required field left "".
+ */
 
 /* AH_EEXISTS if the id is taken. */
 int ah_store_community_create(ah_store_t *s, const ah_community_t *c);
@@ -312,10 +321,10 @@ int ah_store_community_list(ah_store_t *s, ah_community_t **out, size_t *n);
 
 /* AH_EEXISTS if id or access_key is taken; AH_ENOTFOUND if the community is not there. */
 int ah_store_access_key_create(ah_store_t *s, const ah_access_key_t *k);
-/* Looks a key up by its public half. */
+/* Looks a key up by its public half (see the rule on lookups at the top). */
 int ah_store_access_key_find(ah_store_t *s, const char *access_key, ah_access_key_t *out);
 int ah_store_access_key_get(ah_store_t *s, const char *id, ah_access_key_t *out);
-/* A community's keys, oldest first. */
+/* A community's keys, oldest first (none for a NULL community_id). */
 int ah_store_access_key_list(ah_store_t *s, const char *community_id, ah_access_key_t **out,
                              size_t *n);
 /* Sets revoked_at (if not already set).  AH_ENOTFOUND if no such key. */
@@ -340,7 +349,10 @@ int ah_store_session_get(ah_store_t *s, const char *id, ah_session_t *out);
  * trigger, url, airmeet_id, session_id) exists; in that case *out is that
  * one and *existed = true.  Otherwise inserts w, *out = w, *existed =
  * false.  Atomic: two concurrent identical registrations yield one row.
- * out may be w itself; existed may be NULL.
+ * out may be w itself; existed may be NULL.  AH_EINVAL if w or out is NULL
+ * or a field of w is not terminated; AH_EEXISTS if w's id is taken, or if
+ * the twin it met was deregistered before it could be read, three times
+ * running.
  */
 int ah_store_webhook_register(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out,
                               bool *existed);
@@ -369,11 +381,17 @@ int ah_store_webhook_set_active(ah_store_t *s, const char *id, bool active, cons
                                 int64_t now);
 /*
  * Rotates the signing secret: prev_secret = old secret until prev_until,
- * secret = new_secret.  AH_ENOTFOUND if missing or deregistered.
+ * secret = new_secret.  AH_ENOTFOUND if missing or deregistered; AH_EINVAL
+ * if new_secret is NULL or "", AH_ETOOBIG if it does not fit AH_SECRET_MAX
+ * (it would come back truncated).
  */
 int ah_store_webhook_rotate_secret(ah_store_t *s, const char *id, const char *new_secret,
                                    int64_t prev_until, int64_t now);
-/* Re-queues (pending, due now) the webhook's failed deliveries created at or after since. */
+/*
+ * Re-queues (pending, due now) the webhook's failed deliveries created at or
+ * after since; *n_requeued (may be NULL) says how many.  AH_ENOTFOUND if the
+ * webhook is missing or deregistered.
+ */
 int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t since, int64_t now,
                              size_t *n_requeued);
 
@@ -385,7 +403,10 @@ int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t sinc
  * unset or equal, session_id unset or equal), in one transaction; returns
  * only after commit.  A non-empty idempotency_key already used in the
  * community returns the first event's id with duplicate = true and
- * creates nothing.  ev->id is chosen by the caller.
+ * creates nothing.  ev->id is chosen by the caller.  AH_EINVAL if ev or res
+ * is NULL, ev->data is NULL, or (PostgreSQL) the body holds a NUL byte or is
+ * not UTF-8; AH_ETOOBIG if the body is larger than the backend stores.  On
+ * failure res is cleared.
  */
 int ah_store_event_publish(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res);
 /*
@@ -404,7 +425,7 @@ bool ah_store_publishes_async(const ah_store_t *s);
  */
 void ah_store_event_publish_async(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
                                   void (*done)(void *arg, int rc), void *arg);
-/* ev->data is malloc'd; the caller frees it. */
+/* ev->data is malloc'd; the caller frees it.  AH_EINVAL if out is NULL. */
 int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out);
 
 /* ---- the delivery queue (used by the dispatcher) ---- */
@@ -417,11 +438,14 @@ int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out);
  */
 int ah_store_delivery_due_webhooks(ah_store_t *s, ah_due_t **out, size_t *n);
 /*
- * Claims up to max pending deliveries of an active webhook that are due
- * (next_attempt_at <= now) and not leased (lease_until < now), oldest due
- * first, by setting lease_until.  *next_due receives the earliest
- * next_attempt_at of its remaining unleased pending deliveries (0 if none),
- * so the caller knows when to come back.
+ * Claims up to max (at most AH_STORE_CLAIM_MAX) pending deliveries of an
+ * active webhook that are due (next_attempt_at <= now) and not leased
+ * (lease_until < now), oldest due first, by setting lease_until.
+ * *next_due (may be NULL) receives the earliest next_attempt_at of its
+ * remaining unleased pending deliveries (0 if none), so the caller knows
+ * when to come back.  An inactive webhook: AH_OK and nothing claimed;
+ * AH_ENOTFOUND if there is no such webhook (also for a NULL id or one longer
+ * than an id).
  */
 int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now, int64_t lease_until,
                             size_t max, ah_claim_t **out, size_t *n, int64_t *next_due);
@@ -441,10 +465,15 @@ int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, 
  * next_attempt_at / failed; attempts = attempt_no; lease cleared; last
  * status and error), and the webhook consequences (failing_since,
  * disabling).  A delivery that is no longer pending (cancelled meanwhile)
- * keeps its status; the attempt is still recorded.
+ * keeps its status; the attempt is still recorded.  A result for a delivery
+ * that does not exist is skipped (logged).  AH_EINVAL, and nothing recorded,
+ * if results is NULL (n > 0) or an outcome is not one of ah_outcome_t.
  */
 int ah_store_delivery_record(ah_store_t *s, const ah_attempt_result_t *results, size_t n);
-/* Clears the lease of these deliveries (in-flight work handed back at shutdown). */
+/*
+ * Clears the lease of these deliveries (in-flight work handed back at
+ * shutdown).  AH_EINVAL if ids is NULL (n > 0).
+ */
 int ah_store_delivery_release(ah_store_t *s, const char (*ids)[AH_ID_SIZE], size_t n);
 /* Clears every lease (single-node start: the previous process is gone). */
 int ah_store_delivery_release_all(ah_store_t *s);
@@ -464,11 +493,19 @@ int ah_store_listen(ah_store_t *s, void (*wake)(void *arg, const char *webhook_i
 
 /*
  * Lists deliveries of one webhook or one event, newest first, with an
- * opaque cursor for the next page (next_cursor "" when this is the last).
+ * opaque cursor for the next page (next_cursor "" when this is the last;
+ * it may be NULL).  AH_EINVAL unless exactly one of f->webhook_id and
+ * f->event_id is set, 1 <= f->limit <= AH_DELIVERY_PAGE_MAX, f->status is
+ * -1 or an ah_delivery_status_t, and f->cursor is NULL, "" or a
+ * next_cursor this function returned.
  */
 int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
                            size_t *n, char next_cursor[AH_CURSOR_SIZE]);
-/* One delivery and all its attempts (malloc'd array, oldest first); attempts may be NULL. */
+/*
+ * One delivery and all its attempts (malloc'd array, oldest first), read in
+ * one snapshot; attempts and n_attempts may be NULL.  AH_EINVAL if out is
+ * NULL.
+ */
 int ah_store_delivery_get(ah_store_t *s, const char *id, ah_delivery_t *out,
                           ah_attempt_t **attempts, size_t *n_attempts);
 /*

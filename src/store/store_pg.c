@@ -223,8 +223,9 @@ static const char *const migrations[] = {
     "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt_no);",
 
     /*
-     * 3: generations for the API's caches, as in SQLite's migration 4 (which
-     * says what bumps what).  The triggers are deferred constraint triggers:
+     * 3: generations for the API's caches (what bumps what is the contract of
+     * ah_cache_gen_t in store.h; SQLite's migration 4 has the same
+     * triggers).  The triggers here are deferred constraint triggers:
      * they run at commit, so the single row of cache_generations is locked
      * only for the last instant of a transaction, after every other lock it
      * takes; two transactions can then never deadlock over it (one already
