@@ -939,6 +939,8 @@ static void claim_failed(ah_claim_req_t *r, int rc)
 int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
                                  int64_t lease_until)
 {
+    if (n > 0 && !reqs)
+        return AH_EINVAL;
     for (size_t i = 0; i < n; i++) {
         reqs[i].claims = NULL;
         reqs[i].n = 0;

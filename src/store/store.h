@@ -455,7 +455,7 @@ int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now, 
  * for, is filled whenever the webhook exists).  Returns AH_OK once every
  * request has its rc; a backend that claims them all in one transaction
  * (SQLite) may instead fail as a whole, returning the failure with nothing
- * claimed anywhere.
+ * claimed anywhere.  AH_EINVAL if reqs is NULL (n > 0).
  */
 int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
                                  int64_t lease_until);

@@ -1435,6 +1435,7 @@ static void test_layer_validation(void **state)
                                              T0 + 1000, 10, &claims, &n, NULL),
                      AH_ENOTFOUND);
     assert_int_equal(ah_store_delivery_claim_many(s, NULL, 0, T0, T0 + 1000), AH_OK);
+    assert_int_equal(ah_store_delivery_claim_many(s, NULL, 1, T0, T0 + 1000), AH_EINVAL);
     ah_delivery_filter_t f = {.webhook_id = c.id, .status = -1, .limit = AH_DELIVERY_PAGE_MAX};
     ah_delivery_t *list = NULL;
     char next[AH_CURSOR_SIZE];
