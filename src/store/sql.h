@@ -32,6 +32,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "store/store.h"
 
@@ -171,21 +173,109 @@ static inline void ah_sql_params_init(ah_sql_params_t *p)
     p->bad = false;
 }
 
-void p_null(ah_sql_params_t *p);
+static inline ah_sql_param_t *p_next(ah_sql_params_t *p, ah_sql_type_t type)
+{
+    if (p->n >= AH_SQL_MAX_PARAMS) {
+        p->bad = true;
+        return NULL;
+    }
+    ah_sql_param_t *v = &p->v[p->n++];
+    v->type = type;
+    v->terminated = true;
+    v->len = 0;
+    return v;
+}
+
+static inline void p_null(ah_sql_params_t *p)
+{
+    p_next(p, AH_SQL_NULL);
+}
+
 /* A string argument; NULL is SQL NULL. */
-void p_str(ah_sql_params_t *p, const char *s);
+static inline void p_str(ah_sql_params_t *p, const char *s)
+{
+    if (!s) {
+        p_null(p);
+        return;
+    }
+    ah_sql_param_t *v = p_next(p, AH_SQL_TEXT);
+    if (v) {
+        v->u.s = s;
+        v->len = strlen(s);
+    }
+}
+
 /* An optional string argument: NULL or "" is SQL NULL. */
-void p_opt(ah_sql_params_t *p, const char *s);
+static inline void p_opt(ah_sql_params_t *p, const char *s)
+{
+    p_str(p, s && *s ? s : NULL);
+}
+
 /* len bytes of text that need not be terminated (an event body). */
-void p_text(ah_sql_params_t *p, const char *s, size_t len);
+static inline void p_text(ah_sql_params_t *p, const char *s, size_t len)
+{
+    if (!s) {
+        p_null(p);
+        return;
+    }
+    ah_sql_param_t *v = p_next(p, AH_SQL_TEXT);
+    if (v) {
+        v->u.s = s;
+        v->len = len;
+        v->terminated = false;
+    }
+}
+
 /* A text field of a record, which must be terminated within its cap bytes. */
-void p_field(ah_sql_params_t *p, const char *f, size_t cap);
+static inline void p_field(ah_sql_params_t *p, const char *f, size_t cap)
+{
+    size_t len = strnlen(f, cap);
+    if (len >= cap)
+        p->bad = true;
+    ah_sql_param_t *v = p_next(p, AH_SQL_TEXT);
+    if (v) {
+        v->u.s = f;
+        v->len = len;
+    }
+}
+
 /* An optional field: "" is SQL NULL. */
-void p_opt_field(ah_sql_params_t *p, const char *f, size_t cap);
-void p_i64(ah_sql_params_t *p, int64_t v);
-void p_bool(ah_sql_params_t *p, bool b);
+static inline void p_opt_field(ah_sql_params_t *p, const char *f, size_t cap)
+{
+    if (!f[0])
+        p_null(p);
+    else
+        p_field(p, f, cap);
+}
+
+static inline void p_i64(ah_sql_params_t *p, int64_t i)
+{
+    ah_sql_param_t *v = p_next(p, AH_SQL_I64);
+    if (v)
+        v->u.i = i;
+}
+
+static inline void p_bool(ah_sql_params_t *p, bool b)
+{
+    ah_sql_param_t *v = p_next(p, AH_SQL_BOOL);
+    if (v)
+        v->u.i = b ? 1 : 0;
+}
+
 /* Raw bytes; empty is SQL NULL. */
-void p_bytes(ah_sql_params_t *p, const char *b, size_t len);
+static inline void p_bytes(ah_sql_params_t *p, const char *b, size_t len)
+{
+    if (!len) {
+        p_null(p);
+        return;
+    }
+    ah_sql_param_t *v = p_next(p, AH_SQL_BYTES);
+    if (v) {
+        v->u.s = b;
+        v->len = len;
+        v->terminated = false;
+    }
+}
 
 #define P_FIELD(p, f) p_field((p), (f), sizeof(f))
 #define P_OPT_FIELD(p, f) p_opt_field((p), (f), sizeof(f))
@@ -234,9 +324,36 @@ static inline const char *sql_text(const ah_sql_row_t *r, int col, size_t *len)
 }
 
 /* Copies a column into dst (cap bytes), truncating; NULL reads as "". */
-void sql_copy(const ah_sql_row_t *r, int col, char *dst, size_t cap);
+static inline void sql_copy(const ah_sql_row_t *r, int col, char *dst, size_t cap)
+{
+    size_t n = 0;
+    const char *v = sql_text(r, col, &n);
+    if (!v)
+        n = 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, v, n);
+    dst[n] = '\0';
+}
+
 /* Copies a column into a malloc'd, NUL-terminated buffer (caller frees). */
-int sql_dup(const ah_sql_row_t *r, int col, char **out, size_t *len);
+static inline int sql_dup(const ah_sql_row_t *r, int col, char **out, size_t *len)
+{
+    size_t n = 0;
+    const char *v = sql_text(r, col, &n);
+    if (!v)
+        n = 0;
+    char *p = malloc(n + 1);
+    if (!p)
+        return AH_ENOMEM;
+    if (n)
+        memcpy(p, v, n);
+    p[n] = '\0';
+    *out = p;
+    *len = n;
+    return AH_OK;
+}
 
 #define SQL_COPY(r, col, f) sql_copy((r), (col), (f), sizeof(f))
 
@@ -298,9 +415,12 @@ typedef struct ah_sql_driver {
 /* ------------------------------------------------------------------------ */
 /* What the store layer offers backends (store_sql.c).                       */
 
-/* Statement stmt on c (or a borrowed connection): at most one row into out via map. */
+/* Fills out from the current row. */
 typedef void (*ah_sql_map_fn)(const ah_sql_row_t *r, void *out);
-/* AH_ENOTFOUND when there is no row. */
+/*
+ * Runs statement stmt on c (or, c NULL, on a connection borrowed for it):
+ * its first row into out through map; AH_ENOTFOUND when there is none.
+ */
 int ah_sql_one(ah_store_t *s, ah_sql_conn_t *c, bool write, int stmt, const ah_sql_params_t *p,
                ah_sql_map_fn map, void *out);
 /*
@@ -310,7 +430,7 @@ int ah_sql_one(ah_store_t *s, ah_sql_conn_t *c, bool write, int stmt, const ah_s
 int ah_sql_all(ah_store_t *s, ah_sql_conn_t *c, int stmt, const ah_sql_params_t *p,
                ah_sql_map_fn map, size_t size, void **out, size_t *n);
 
-/* Row mappers: each clears *out, then fills it from the columns of its list. */
+/* Row mappers; a record's is cleared first, then filled from the columns of its list. */
 void ah_sql_map_i64(const ah_sql_row_t *r, void *out); /* column 0 into an int64_t */
 void ah_sql_map_id(const ah_sql_row_t *r, void *out);  /* column 0 into a char[AH_ID_SIZE] */
 void ah_sql_map_webhook(const ah_sql_row_t *r, void *out);
