@@ -1,15 +1,50 @@
 /*
  * store.c: the store layer.  Every caller reaches storage through the
- * ah_store_*() functions declared (with their contracts) in store.h; this
- * file picks the backend from the DSN and hands each call to it (backend.h).
+ * ah_store_*() functions declared, with their contracts, in store.h; no
+ * caller names a backend.
+ *
+ * How it works.  ah_store_open() picks the backend from the DSN.  Each
+ * ah_store_*() function then checks its arguments and applies the limits
+ * (one definition each, in store.h), so that both backends answer bad input
+ * alike, and runs the operation.  Most operations are the same SQL on both
+ * databases, with the same parameters, read into the same records, in the
+ * same transactions: those are written here once, on the backend's SQL
+ * driver (sql.h; the building blocks are in store_sql.c).  A backend
+ * supplies the SQL text of each statement in its dialect, its connections
+ * and transactions.  The few operations whose flow truly differs (group
+ * commit of publishes on SQLite, pipelined recording on PostgreSQL, ...)
+ * are entries of the backend's ah_store_ops_t (backend.h).
+ *
+ * Where a backend must do more than its SQL text says, the driver says so:
+ * notify() (PostgreSQL's LISTEN/NOTIFY, sent inside the transactions that
+ * make work due again), utf8_only (PostgreSQL refuses text that is not
+ * UTF-8), and how claims are read and grouped into transactions.
  */
 #include "store/store.h"
 
 #include "store/backend.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define REGISTER_TRIES 3
+#define CURSOR_NUM_MAX 20 /* digits (and sign) of the cursor's time */
+
+static const ah_sql_driver_t *drv(ah_store_t *s)
+{
+    return s->ops->sql;
+}
+
+/* One statement whose rows do not matter, on a connection of its own. */
+static int exec_cmd(ah_store_t *s, bool write, int stmt, const ah_sql_params_t *p, size_t *changed)
+{
+    return drv(s)->exec(s, NULL, write, stmt, p, NULL, NULL, changed);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Opening, and what only a backend knows.                                   */
 
 int ah_store_open(const char *dsn, ah_store_t **out, char *err, size_t errlen)
 {
@@ -53,225 +88,1106 @@ bool ah_store_publishes_async(const ah_store_t *s)
     return s->ops->event_publish_async != NULL;
 }
 
-void ah_store_event_publish_async(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
-                                  void (*done)(void *arg, int rc), void *arg)
-{
-    if (s->ops->event_publish_async)
-        s->ops->event_publish_async(s, ev, res, done, arg);
-    else
-        done(arg, s->ops->event_publish(s, ev, res));
-}
-
 int ah_store_listen(ah_store_t *s, void (*wake)(void *arg, const char *webhook_id, int64_t due),
                     void *arg)
 {
     return s->ops->listen ? s->ops->listen(s, wake, arg) : AH_OK;
 }
 
+static void map_gen(const ah_sql_row_t *r, void *out)
+{
+    ah_cache_gen_t *g = out;
+    g->webhooks = sql_i64(r, 0);
+    g->auth = sql_i64(r, 1);
+}
+
+int ah_store_read_cache_gen(ah_store_t *s, ah_cache_gen_t *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc = ah_sql_one(s, NULL, false, ST_CACHE_GEN, NULL, map_gen, out);
+    return rc == AH_ENOTFOUND ? AH_ESTORE : rc;
+}
+
 int ah_store_cache_gen(ah_store_t *s, ah_cache_gen_t *out)
 {
-    return s->ops->cache_gen(s, out);
+    return s->ops->cache_gen ? s->ops->cache_gen(s, out) : ah_store_read_cache_gen(s, out);
+}
+
+static int ping_row(void *arg, const ah_sql_row_t *r)
+{
+    *(int *)arg = sql_i64(r, 0) == 1 ? AH_OK : AH_ESTORE;
+    return AH_SQL_STOP;
 }
 
 int ah_store_ping(ah_store_t *s)
 {
-    return s->ops->ping(s);
+    int answer = AH_ESTORE; /* no row is no answer */
+    int rc = drv(s)->exec(s, NULL, false, ST_PING, NULL, ping_row, &answer, NULL);
+    return rc ? rc : answer;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Settings.                                                                 */
+
+typedef struct setting_read {
+    char *out;
+    size_t outsz;
+    int rc;
+} setting_read_t;
+
+static int setting_row(void *arg, const ah_sql_row_t *r)
+{
+    setting_read_t *j = arg;
+    size_t len = 0;
+    const char *v = sql_text(r, 0, &len);
+    /* A truncated setting (a token hash, say) would be wrong, not short. */
+    if (len >= j->outsz) {
+        j->rc = AH_ETOOBIG;
+    } else {
+        if (len)
+            memcpy(j->out, v, len);
+        j->out[len] = '\0';
+        j->rc = AH_OK;
+    }
+    return AH_SQL_STOP;
 }
 
 int ah_store_setting_get(ah_store_t *s, const char *key, char *out, size_t outsz)
 {
-    return s->ops->setting_get(s, key, out, outsz);
+    if (!key || !out || !outsz)
+        return AH_EINVAL;
+    if (drv(s)->utf8_only && !ah_utf8_valid(key))
+        return AH_ENOTFOUND;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, key);
+    setting_read_t j = {out, outsz, AH_ENOTFOUND};
+    int rc = drv(s)->exec(s, NULL, false, ST_SETTING_GET, &p, setting_row, &j, NULL);
+    return rc ? rc : j.rc;
+}
+
+static int setting_write(ah_store_t *s, int stmt, const char *key, const char *value)
+{
+    if (!key || !value)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, key);
+    p_str(&p, value);
+    return exec_cmd(s, true, stmt, &p, NULL);
 }
 
 int ah_store_setting_set(ah_store_t *s, const char *key, const char *value)
 {
-    return s->ops->setting_set(s, key, value);
+    return setting_write(s, ST_SETTING_SET, key, value);
 }
 
 int ah_store_setting_add(ah_store_t *s, const char *key, const char *value)
 {
-    return s->ops->setting_add(s, key, value);
+    return setting_write(s, ST_SETTING_ADD, key, value);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Communities, key pairs, tokens, airmeets, sessions.                       */
+
+/*
+ * Looks up one row by a string key.  A NULL key, or on a backend that
+ * stores only UTF-8 a key that is not (a raw header, say), matches nothing.
+ */
+static int get_by(ah_store_t *s, int stmt, const char *key, ah_sql_map_fn map, void *out)
+{
+    if (!key || (drv(s)->utf8_only && !ah_utf8_valid(key)))
+        return AH_ENOTFOUND;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, key);
+    return ah_sql_one(s, NULL, false, stmt, &p, map, out);
+}
+
+/* A list by one string argument (NULL: none), into *out. */
+static int list_by(ah_store_t *s, int stmt, const char *arg, ah_sql_map_fn map, size_t size,
+                   void **out, size_t *n)
+{
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    if (arg)
+        p_str(&p, arg);
+    return ah_sql_all(s, NULL, stmt, arg ? &p : NULL, map, size, out, n);
+}
+
+static void map_community(const ah_sql_row_t *r, void *out)
+{
+    ah_community_t *c = out;
+    memset(c, 0, sizeof *c);
+    SQL_COPY(r, 0, c->id);
+    SQL_COPY(r, 1, c->name);
+    c->created_at = sql_i64(r, 2);
 }
 
 int ah_store_community_create(ah_store_t *s, const ah_community_t *c)
 {
-    return s->ops->community_create(s, c);
+    if (!c)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_OPT_FIELD(&p, c->id);
+    P_FIELD(&p, c->name);
+    p_i64(&p, c->created_at);
+    return exec_cmd(s, true, ST_COMMUNITY_INSERT, &p, NULL);
 }
 
 int ah_store_community_get(ah_store_t *s, const char *id, ah_community_t *out)
 {
-    return s->ops->community_get(s, id, out);
+    return get_by(s, ST_COMMUNITY_GET, id, map_community, out);
 }
 
 int ah_store_community_list(ah_store_t *s, ah_community_t **out, size_t *n)
 {
-    return s->ops->community_list(s, out, n);
+    void *arr;
+    int rc = list_by(s, ST_COMMUNITY_LIST, NULL, map_community, sizeof **out, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+static void map_key(const ah_sql_row_t *r, void *out)
+{
+    ah_access_key_t *k = out;
+    memset(k, 0, sizeof *k);
+    SQL_COPY(r, 0, k->id);
+    SQL_COPY(r, 1, k->community_id);
+    SQL_COPY(r, 2, k->label);
+    SQL_COPY(r, 3, k->access_key);
+    SQL_COPY(r, 4, k->secret_hash);
+    k->created_at = sql_i64(r, 5);
+    k->revoked_at = sql_i64(r, 6);
 }
 
 int ah_store_access_key_create(ah_store_t *s, const ah_access_key_t *k)
 {
-    return s->ops->access_key_create(s, k);
+    if (!k)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_OPT_FIELD(&p, k->id);
+    P_OPT_FIELD(&p, k->community_id);
+    P_FIELD(&p, k->label);
+    P_OPT_FIELD(&p, k->access_key);
+    P_OPT_FIELD(&p, k->secret_hash);
+    p_i64(&p, k->created_at);
+    p_i64(&p, k->revoked_at);
+    return exec_cmd(s, true, ST_KEY_INSERT, &p, NULL);
 }
 
 int ah_store_access_key_find(ah_store_t *s, const char *access_key, ah_access_key_t *out)
 {
-    return s->ops->access_key_find(s, access_key, out);
+    return get_by(s, ST_KEY_FIND, access_key, map_key, out);
 }
 
 int ah_store_access_key_get(ah_store_t *s, const char *id, ah_access_key_t *out)
 {
-    return s->ops->access_key_get(s, id, out);
+    return get_by(s, ST_KEY_GET, id, map_key, out);
 }
 
 int ah_store_access_key_list(ah_store_t *s, const char *community_id, ah_access_key_t **out,
                              size_t *n)
 {
-    return s->ops->access_key_list(s, community_id, out, n);
+    *out = NULL;
+    *n = 0;
+    if (!community_id)
+        return AH_OK; /* no community has a NULL id */
+    void *arr;
+    int rc = list_by(s, ST_KEY_LIST, community_id, map_key, sizeof **out, &arr, n);
+    *out = arr;
+    return rc;
 }
 
 int ah_store_access_key_revoke(ah_store_t *s, const char *id, int64_t now)
 {
-    return s->ops->access_key_revoke(s, id, now);
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, id);
+    p_i64(&p, now);
+    size_t changed = 0;
+    int rc = exec_cmd(s, true, ST_KEY_REVOKE, &p, &changed);
+    /* Every matched row counts, so an already revoked key is found too. */
+    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+}
+
+static void map_token(const ah_sql_row_t *r, void *out)
+{
+    ah_token_t *t = out;
+    memset(t, 0, sizeof *t);
+    SQL_COPY(r, 0, t->token_hash);
+    SQL_COPY(r, 1, t->key_id);
+    SQL_COPY(r, 2, t->community_id);
+    SQL_COPY(r, 3, t->label);
+    t->created_at = sql_i64(r, 4);
+    t->expires_at = sql_i64(r, 5);
 }
 
 int ah_store_token_create(ah_store_t *s, const ah_token_t *t)
 {
-    return s->ops->token_create(s, t);
+    if (!t)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_OPT_FIELD(&p, t->token_hash);
+    P_OPT_FIELD(&p, t->key_id);
+    P_OPT_FIELD(&p, t->community_id);
+    P_FIELD(&p, t->label);
+    p_i64(&p, t->created_at);
+    p_i64(&p, t->expires_at);
+    return exec_cmd(s, true, ST_TOKEN_INSERT, &p, NULL);
 }
 
 int ah_store_token_find(ah_store_t *s, const char *token_hash, ah_token_t *out)
 {
-    return s->ops->token_find(s, token_hash, out);
+    return get_by(s, ST_TOKEN_FIND, token_hash, map_token, out);
 }
 
 int ah_store_token_purge(ah_store_t *s, int64_t now, size_t *n_deleted)
 {
-    return s->ops->token_purge(s, now, n_deleted);
+    if (n_deleted)
+        *n_deleted = 0;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_i64(&p, now);
+    size_t changed = 0;
+    int rc = exec_cmd(s, true, ST_TOKEN_PURGE, &p, &changed);
+    if (rc == AH_OK && n_deleted)
+        *n_deleted = changed;
+    return rc;
+}
+
+static void map_airmeet(const ah_sql_row_t *r, void *out)
+{
+    ah_airmeet_t *a = out;
+    memset(a, 0, sizeof *a);
+    SQL_COPY(r, 0, a->id);
+    SQL_COPY(r, 1, a->community_id);
+    SQL_COPY(r, 2, a->name);
+    a->start_time = sql_i64(r, 3);
+    a->end_time = sql_i64(r, 4);
+    a->created_at = sql_i64(r, 5);
 }
 
 int ah_store_airmeet_create(ah_store_t *s, const ah_airmeet_t *a)
 {
-    return s->ops->airmeet_create(s, a);
+    if (!a)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_OPT_FIELD(&p, a->id);
+    P_OPT_FIELD(&p, a->community_id);
+    P_FIELD(&p, a->name);
+    p_i64(&p, a->start_time);
+    p_i64(&p, a->end_time);
+    p_i64(&p, a->created_at);
+    return exec_cmd(s, true, ST_AIRMEET_INSERT, &p, NULL);
 }
 
 int ah_store_airmeet_get(ah_store_t *s, const char *id, ah_airmeet_t *out)
 {
-    return s->ops->airmeet_get(s, id, out);
+    return get_by(s, ST_AIRMEET_GET, id, map_airmeet, out);
+}
+
+static void map_session(const ah_sql_row_t *r, void *out)
+{
+    ah_session_t *ss = out;
+    memset(ss, 0, sizeof *ss);
+    SQL_COPY(r, 0, ss->id);
+    SQL_COPY(r, 1, ss->airmeet_id);
+    SQL_COPY(r, 2, ss->community_id);
+    SQL_COPY(r, 3, ss->name);
+    ss->created_at = sql_i64(r, 4);
 }
 
 int ah_store_session_create(ah_store_t *s, const ah_session_t *ss)
 {
-    return s->ops->session_create(s, ss);
+    if (!ss)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_OPT_FIELD(&p, ss->id);
+    P_OPT_FIELD(&p, ss->airmeet_id);
+    P_OPT_FIELD(&p, ss->community_id);
+    P_FIELD(&p, ss->name);
+    p_i64(&p, ss->created_at);
+    return exec_cmd(s, true, ST_SESSION_INSERT, &p, NULL);
 }
 
 int ah_store_session_get(ah_store_t *s, const char *id, ah_session_t *out)
 {
-    return s->ops->session_get(s, id, out);
+    return get_by(s, ST_SESSION_GET, id, map_session, out);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Webhooks.                                                                 */
+
+/* The active webhook with w's tuple, if any, into *out. */
+static int find_active_twin(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out)
+{
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    /* Unset airmeet/session compare as '' on both sides (see the unique index). */
+    P_FIELD(&p, w->community_id);
+    P_FIELD(&p, w->trigger);
+    P_FIELD(&p, w->url);
+    P_FIELD(&p, w->airmeet_id);
+    P_FIELD(&p, w->session_id);
+    return ah_sql_one(s, NULL, false, ST_WEBHOOK_FIND_ACTIVE, &p, ah_sql_map_webhook, out);
+}
+
+/*
+ * Registration in the common case, a new webhook, is the one INSERT: the
+ * partial unique index of active tuples (webhooks_active_tuple) is the
+ * duplicate check, and ON CONFLICT DO NOTHING turns a twin into no row
+ * instead of an error (on PostgreSQL a concurrent identical registration on
+ * any node waits for the other's commit and then conflicts).  Only then is
+ * the twin read, on a reading connection; it committed before our insert,
+ * so it is there, unless it was deregistered in between, and then the
+ * insert is tried again.  (This replaced a transaction of a SELECT and the
+ * INSERT: a third of the CPU of a registration.)  An id that is taken
+ * (UUIDs do not collide in practice) ends as AH_EEXISTS.
+ */
 int ah_store_webhook_register(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out,
                               bool *existed)
 {
-    return s->ops->webhook_register(s, w, out, existed);
+    if (!w || !out)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    ah_sql_bind_webhook(&p, w);
+    ah_webhook_t *dup = NULL;
+    bool found = false, inserted = false;
+    int rc = AH_OK;
+    for (int tries = 0; tries < REGISTER_TRIES && !found && !inserted; tries++) {
+        size_t changed = 0;
+        /* changed leaves out the rows the cache-generation triggers touch. */
+        rc = exec_cmd(s, true, ST_WEBHOOK_INSERT, &p, &changed);
+        inserted = rc == AH_OK && changed == 1;
+        if (rc || inserted)
+            break;
+        if (!dup && !(dup = malloc(sizeof *dup))) { /* ~7 KiB: keep it off the stack */
+            rc = AH_ENOMEM;
+            break;
+        }
+        rc = find_active_twin(s, w, dup);
+        found = rc == AH_OK;
+        if (rc != AH_OK && rc != AH_ENOTFOUND)
+            break;
+        rc = found ? AH_OK : AH_EEXISTS;
+    }
+    if (rc == AH_OK) {
+        if (found)
+            *out = *dup;
+        else if (out != w)
+            *out = *w;
+        if (existed)
+            *existed = found;
+    }
+    free(dup);
+    return rc;
 }
 
 int ah_store_webhook_get(ah_store_t *s, const char *id, ah_webhook_t *out)
 {
-    return s->ops->webhook_get(s, id, out);
+    return get_by(s, ST_WEBHOOK_GET, id, ah_sql_map_webhook, out);
 }
 
 int ah_store_webhook_list_active(ah_store_t *s, const char *community_id, const char *airmeet_id,
                                  const char *session_id, ah_webhook_t **out, size_t *n)
 {
-    return s->ops->webhook_list_active(s, community_id, airmeet_id, session_id, out, n);
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, community_id);
+    p_opt(&p, airmeet_id);
+    p_opt(&p, session_id);
+    void *arr;
+    int rc =
+        ah_sql_all(s, NULL, ST_WEBHOOK_LIST_ACTIVE, &p, ah_sql_map_webhook, sizeof **out, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+typedef struct webhook_job {
+    ah_store_t *s;
+    const char *id;
+    const char *by;     /* deregister */
+    bool active;        /* set_active */
+    const char *reason; /* set_active */
+    int64_t since;      /* recover */
+    int64_t now;
+    size_t count; /* recover: out */
+} webhook_job_t;
+
+/* Marks the webhook deregistered and cancels its pending deliveries. */
+static int deregister_tx(ah_sql_conn_t *c, void *arg)
+{
+    const webhook_job_t *j = arg;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, j->id);
+    p_i64(&p, j->now);
+    p_str(&p, j->by);
+    size_t changed = 0;
+    int rc = drv(j->s)->exec(j->s, c, true, ST_WEBHOOK_DEREGISTER, &p, NULL, NULL, &changed);
+    if (rc == AH_OK && changed == 0)
+        return AH_ENOTFOUND;
+    if (rc)
+        return rc;
+    ah_sql_params_init(&p);
+    p_str(&p, j->id);
+    p_i64(&p, j->now);
+    return drv(j->s)->exec(j->s, c, true, ST_DELIVERIES_CANCEL, &p, NULL, NULL, NULL);
 }
 
 int ah_store_webhook_deregister(ah_store_t *s, const char *id, const char *by, int64_t now)
 {
-    return s->ops->webhook_deregister(s, id, by, now);
+    webhook_job_t j = {.s = s, .id = id, .by = by, .now = now};
+    return drv(s)->run(s, AH_SQL_WRITE_TX, deregister_tx, &j);
+}
+
+static int set_active_tx(ah_sql_conn_t *c, void *arg)
+{
+    const webhook_job_t *j = arg;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, j->id);
+    p_bool(&p, j->active);
+    p_opt(&p, j->active ? NULL : j->reason); /* an active webhook has no disabled_reason */
+    p_i64(&p, j->now);
+    size_t changed = 0;
+    /* AH_EEXISTS: enabling would duplicate an active tuple */
+    int rc = drv(j->s)->exec(j->s, c, true, ST_WEBHOOK_SET_ACTIVE, &p, NULL, NULL, &changed);
+    if (rc == AH_OK && changed == 0)
+        return AH_ENOTFOUND;
+    /* Re-enabled: its pending deliveries are due again on whichever process listens. */
+    if (rc == AH_OK && j->active && drv(j->s)->notify)
+        rc = drv(j->s)->notify(c, j->id, j->now);
+    return rc;
 }
 
 int ah_store_webhook_set_active(ah_store_t *s, const char *id, bool active, const char *reason,
                                 int64_t now)
 {
-    return s->ops->webhook_set_active(s, id, active, reason, now);
+    webhook_job_t j = {.s = s, .id = id, .active = active, .reason = reason, .now = now};
+    /* The notification must go out with the commit of the change, in one transaction. */
+    return drv(s)->run(s, drv(s)->notify ? AH_SQL_WRITE_TX : AH_SQL_WRITE, set_active_tx, &j);
 }
 
 int ah_store_webhook_rotate_secret(ah_store_t *s, const char *id, const char *new_secret,
                                    int64_t prev_until, int64_t now)
 {
-    return s->ops->webhook_rotate_secret(s, id, new_secret, prev_until, now);
+    if (!new_secret || !*new_secret)
+        return AH_EINVAL;
+    if (strnlen(new_secret, AH_SECRET_MAX) >= AH_SECRET_MAX)
+        return AH_ETOOBIG; /* it would come back truncated */
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, id);
+    p_str(&p, new_secret);
+    p_i64(&p, prev_until);
+    p_i64(&p, now);
+    size_t changed = 0;
+    int rc = exec_cmd(s, true, ST_WEBHOOK_ROTATE, &p, &changed);
+    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+}
+
+static int recover_tx(ah_sql_conn_t *c, void *arg)
+{
+    webhook_job_t *j = arg;
+    j->count = 0;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, j->id);
+    int64_t deregistered_at = 0;
+    int rc =
+        ah_sql_one(j->s, c, true, ST_WEBHOOK_DEREGISTERED_AT, &p, ah_sql_map_i64, &deregistered_at);
+    if (rc == AH_OK && deregistered_at != 0)
+        rc = AH_ENOTFOUND; /* missing or deregistered */
+    if (rc)
+        return rc;
+    ah_sql_params_init(&p);
+    p_str(&p, j->id);
+    p_i64(&p, j->since);
+    p_i64(&p, j->now);
+    rc = drv(j->s)->exec(j->s, c, true, ST_WEBHOOK_RECOVER, &p, NULL, NULL, &j->count);
+    if (rc == AH_OK && j->count > 0 && drv(j->s)->notify)
+        rc = drv(j->s)->notify(c, j->id, j->now);
+    return rc;
 }
 
 int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t since, int64_t now,
                              size_t *n_requeued)
 {
-    return s->ops->webhook_recover(s, webhook_id, since, now, n_requeued);
+    if (n_requeued)
+        *n_requeued = 0;
+    webhook_job_t j = {.s = s, .id = webhook_id, .since = since, .now = now};
+    int rc = drv(s)->run(s, AH_SQL_WRITE_TX, recover_tx, &j);
+    if (rc == AH_OK && n_requeued)
+        *n_requeued = j.count;
+    return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Events.                                                                   */
 
 int ah_store_event_publish(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res)
 {
+    if (!res)
+        return AH_EINVAL;
+    memset(res, 0, sizeof *res);
+    if (!ev)
+        return AH_EINVAL;
     return s->ops->event_publish(s, ev, res);
+}
+
+void ah_store_event_publish_async(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
+                                  void (*done)(void *arg, int rc), void *arg)
+{
+    if (!s->ops->event_publish_async || !ev || !res) {
+        done(arg, ah_store_event_publish(s, ev, res));
+        return;
+    }
+    memset(res, 0, sizeof *res);
+    s->ops->event_publish_async(s, ev, res, done, arg);
+}
+
+typedef struct event_read {
+    ah_event_t *out;
+    int rc;
+} event_read_t;
+
+static int event_row(void *arg, const ah_sql_row_t *r)
+{
+    event_read_t *j = arg;
+    ah_event_t *ev = j->out;
+    SQL_COPY(r, 0, ev->id);
+    SQL_COPY(r, 1, ev->community_id);
+    SQL_COPY(r, 2, ev->trigger);
+    SQL_COPY(r, 3, ev->airmeet_id);
+    SQL_COPY(r, 4, ev->session_id);
+    SQL_COPY(r, 5, ev->idempotency_key);
+    j->rc = sql_dup(r, 6, &ev->data, &ev->data_len);
+    ev->created_at = sql_i64(r, 7);
+    return AH_SQL_STOP;
 }
 
 int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out)
 {
-    return s->ops->event_get(s, id, out);
+    if (!out)
+        return AH_EINVAL;
+    memset(out, 0, sizeof *out);
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, id);
+    event_read_t j = {out, AH_ENOTFOUND};
+    int rc = drv(s)->exec(s, NULL, false, ST_EVENT_GET, &p, event_row, &j, NULL);
+    return rc ? rc : j.rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Finding and claiming work.                                                */
 
 int ah_store_delivery_due_webhooks(ah_store_t *s, ah_due_t **out, size_t *n)
 {
+    *out = NULL;
+    *n = 0;
     return s->ops->delivery_due_webhooks(s, out, n);
+}
+
+/* A claimed delivery and its due time, which orders the claims. */
+typedef struct claim_row {
+    int64_t due;
+    ah_claim_t claim;
+} claim_row_t;
+
+static int cmp_claim_row(const void *pa, const void *pb)
+{
+    const claim_row_t *a = pa, *b = pb;
+    if (a->due != b->due)
+        return a->due < b->due ? -1 : 1;
+    return strcmp(a->claim.delivery_id, b->claim.delivery_id);
+}
+
+typedef struct lease_job {
+    claim_row_t *rows;
+    size_t n, cap;
+    size_t max;
+    bool bodies; /* the rows carry trigger and body */
+} lease_job_t;
+
+static int lease_row(void *arg, const ah_sql_row_t *r)
+{
+    lease_job_t *j = arg;
+    if (j->n == j->cap) {
+        size_t ncap = r->n_hint > j->cap ? r->n_hint
+                      : j->cap           ? j->cap * 2
+                      : j->max < 32      ? j->max
+                                         : 32;
+        void *p = realloc(j->rows, ncap * sizeof *j->rows);
+        if (!p)
+            return AH_ENOMEM;
+        j->rows = p;
+        j->cap = ncap;
+    }
+    claim_row_t *row = &j->rows[j->n++];
+    memset(row, 0, sizeof *row);
+    SQL_COPY(r, 0, row->claim.delivery_id);
+    SQL_COPY(r, 1, row->claim.event_id);
+    row->claim.attempts = (int)sql_i64(r, 2);
+    row->due = sql_i64(r, 3);
+    if (!j->bodies)
+        return AH_OK;
+    SQL_COPY(r, 4, row->claim.trigger);
+    return sql_dup(r, 5, &row->claim.data, &row->claim.data_len);
+}
+
+/*
+ * Inside the claim transaction: leases up to max due deliveries of the
+ * webhook into r->claims, oldest due first.  Inside it, so that a failure
+ * here rolls the leases back instead of leaving them to lapse.
+ */
+static int lease_due(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r, int64_t now,
+                     int64_t lease_until, size_t max)
+{
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_i64(&p, lease_until);
+    P_FIELD(&p, r->webhook_id);
+    p_i64(&p, now);
+    p_i64(&p, (int64_t)max);
+    lease_job_t j = {.max = max, .bodies = drv(s)->claim_bodies};
+    int rc = drv(s)->exec(s, c, true, ST_CLAIM, &p, lease_row, &j, NULL);
+    if (rc == AH_OK && j.n > 0) {
+        qsort(j.rows, j.n, sizeof *j.rows, cmp_claim_row);
+        r->claims = calloc(j.n, sizeof *r->claims);
+        rc = r->claims ? AH_OK : AH_ENOMEM;
+        for (size_t i = 0; r->claims && i < j.n; i++)
+            r->claims[i] = j.rows[i].claim; /* the bodies move */
+        r->n = r->claims ? j.n : 0;
+    }
+    for (size_t i = 0; rc && i < j.n; i++)
+        free(j.rows[i].claim.data);
+    free(j.rows);
+    return rc;
+}
+
+/* The earliest due time among the webhook's unleased pending deliveries, or 0. */
+static int next_due_at(ah_store_t *s, ah_sql_conn_t *c, const char *webhook_id, int64_t now,
+                       int64_t *out)
+{
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, webhook_id);
+    p_i64(&p, now);
+    *out = 0;
+    int rc = ah_sql_one(s, c, true, ST_NEXT_DUE, &p, ah_sql_map_i64, out);
+    return rc == AH_ENOTFOUND ? AH_OK : rc;
+}
+
+typedef struct body_read {
+    ah_claim_t *cl;
+    int rc;
+} body_read_t;
+
+static int body_row(void *arg, const ah_sql_row_t *r)
+{
+    body_read_t *j = arg;
+    SQL_COPY(r, 0, j->cl->trigger);
+    j->rc = sql_dup(r, 1, &j->cl->data, &j->cl->data_len);
+    return AH_SQL_STOP;
+}
+
+static int cmp_claim_event(const void *pa, const void *pb)
+{
+    const ah_claim_t *const *a = pa, *const *b = pb;
+    return strcmp((*a)->event_id, (*b)->event_id);
+}
+
+/*
+ * Fills each claim's trigger and body (drivers without claim_bodies).
+ * Claims are visited in event order so that several claims of one event
+ * read it once.
+ */
+static int load_bodies(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r)
+{
+    ah_claim_t **by_event = malloc(r->n * sizeof *by_event);
+    if (!by_event)
+        return AH_ENOMEM;
+    for (size_t i = 0; i < r->n; i++)
+        by_event[i] = &r->claims[i];
+    qsort(by_event, r->n, sizeof *by_event, cmp_claim_event);
+    int rc = AH_OK;
+    for (size_t i = 0; i < r->n && rc == AH_OK; i++) {
+        ah_claim_t *cl = by_event[i];
+        const ah_claim_t *prev = i ? by_event[i - 1] : NULL;
+        if (!prev || strcmp(prev->event_id, cl->event_id) != 0) {
+            ah_sql_params_t p;
+            ah_sql_params_init(&p);
+            p_str(&p, cl->event_id);
+            body_read_t j = {cl, AH_ENOTFOUND};
+            rc = drv(s)->exec(s, c, true, ST_EVENT_BODY, &p, body_row, &j, NULL);
+            rc = rc ? rc : j.rc;
+            continue;
+        }
+        memcpy(cl->trigger, prev->trigger, sizeof cl->trigger);
+        cl->data = malloc(prev->data_len + 1);
+        if (!cl->data) {
+            rc = AH_ENOMEM;
+            break;
+        }
+        memcpy(cl->data, prev->data, prev->data_len + 1);
+        cl->data_len = prev->data_len;
+    }
+    free(by_event);
+    return rc;
+}
+
+/*
+ * One webhook's claim inside a write transaction: check the webhook
+ * (reading its row when asked), lease its due deliveries, find when the
+ * rest is due, and read the bodies.  Sets r->rc for what concerns this
+ * request alone (AH_ENOTFOUND: no such webhook); returns a failure that
+ * must roll the transaction back.  Starts r's outputs afresh, so that a
+ * transaction run again starts clean.
+ */
+static int claim_one(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r, int64_t now,
+                     int64_t lease_until)
+{
+    ah_claims_free(r->claims, r->n);
+    r->claims = NULL;
+    r->n = 0;
+    r->next_due = 0;
+    r->rc = AH_OK;
+    size_t max = r->max > AH_STORE_CLAIM_MAX ? AH_STORE_CLAIM_MAX : r->max;
+    bool live = false;
+    int rc;
+    if (r->webhook) {
+        ah_sql_params_t p;
+        ah_sql_params_init(&p);
+        P_FIELD(&p, r->webhook_id);
+        rc = ah_sql_one(s, c, true, ST_WEBHOOK_GET, &p, ah_sql_map_webhook, r->webhook);
+        live = rc == AH_OK && r->webhook->is_active && !r->webhook->deregistered_at;
+    } else {
+        rc = ah_sql_webhook_live(s, c, r->webhook_id, &live);
+    }
+    if (rc == AH_ENOTFOUND) {
+        r->rc = rc;
+        return AH_OK;
+    }
+    if (rc || !live)
+        return rc;
+    if (max > 0)
+        rc = lease_due(s, c, r, now, lease_until, max);
+    if (rc == AH_OK)
+        rc = next_due_at(s, c, r->webhook_id, now, &r->next_due);
+    if (rc == AH_OK && r->n > 0 && !drv(s)->claim_bodies)
+        rc = load_bodies(s, c, r);
+    if (rc) {
+        ah_claims_free(r->claims, r->n);
+        r->claims = NULL;
+        r->n = 0;
+        r->next_due = 0;
+    }
+    return rc;
+}
+
+typedef struct claim_job {
+    ah_store_t *s;
+    ah_claim_req_t *reqs;
+    size_t n;
+    int64_t now;
+    int64_t lease_until;
+} claim_job_t;
+
+/* Every request in one transaction: the first failure rolls all of it back. */
+static int claim_all_tx(ah_sql_conn_t *c, void *arg)
+{
+    claim_job_t *j = arg;
+    int rc = AH_OK;
+    for (size_t i = 0; rc == AH_OK && i < j->n; i++)
+        rc = claim_one(j->s, c, &j->reqs[i], j->now, j->lease_until);
+    return rc;
+}
+
+/* One request in a transaction of its own; a missing webhook rolls it back too. */
+static int claim_req_tx(ah_sql_conn_t *c, void *arg)
+{
+    claim_job_t *j = arg;
+    int rc = claim_one(j->s, c, j->reqs, j->now, j->lease_until);
+    return rc ? rc : j->reqs->rc;
+}
+
+static void claim_failed(ah_claim_req_t *r, int rc)
+{
+    ah_claims_free(r->claims, r->n);
+    r->claims = NULL;
+    r->n = 0;
+    r->next_due = 0;
+    r->rc = rc;
+}
+
+/*
+ * SQLite claims for every webhook in one write transaction: its writers
+ * queue on one lock, and a dispatcher serving ten webhooks pays for one
+ * commit, not ten.  PostgreSQL's writers do not queue on one lock, so
+ * nothing is gained there by holding the leases of all of them at once:
+ * one transaction each, and a failure stays with its request.
+ */
+int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
+                                 int64_t lease_until)
+{
+    if (n > 0 && !reqs)
+        return AH_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        reqs[i].claims = NULL;
+        reqs[i].n = 0;
+        reqs[i].next_due = 0;
+    }
+    if (n == 0)
+        return AH_OK;
+    claim_job_t j = {s, reqs, n, now, lease_until};
+    if (drv(s)->claim_in_one_tx) {
+        int rc = drv(s)->run(s, AH_SQL_WRITE_TX, claim_all_tx, &j);
+        for (size_t i = 0; rc && i < n; i++)
+            claim_failed(&reqs[i], rc);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        j.reqs = &reqs[i];
+        j.n = 1;
+        int rc = drv(s)->run(s, AH_SQL_WRITE_TX, claim_req_tx, &j);
+        if (rc)
+            claim_failed(&reqs[i], rc);
+    }
+    return AH_OK;
 }
 
 int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now, int64_t lease_until,
                             size_t max, ah_claim_t **out, size_t *n, int64_t *next_due)
 {
-    return s->ops->delivery_claim(s, webhook_id, now, lease_until, max, out, n, next_due);
+    *out = NULL;
+    *n = 0;
+    if (next_due)
+        *next_due = 0;
+    ah_claim_req_t r = {.max = max};
+    if (!webhook_id || strlen(webhook_id) >= sizeof r.webhook_id)
+        return AH_ENOTFOUND;
+    memcpy(r.webhook_id, webhook_id, strlen(webhook_id) + 1);
+    int rc = ah_store_delivery_claim_many(s, &r, 1, now, lease_until);
+    if (rc == AH_OK)
+        rc = r.rc;
+    if (rc)
+        return rc;
+    *out = r.claims;
+    *n = r.n;
+    if (next_due)
+        *next_due = r.next_due;
+    return AH_OK;
 }
 
-int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
-                                 int64_t lease_until)
-{
-    return s->ops->delivery_claim_many(s, reqs, n, now, lease_until);
-}
+/* ------------------------------------------------------------------------ */
+/* Recording attempts and releasing leases.                                  */
 
 int ah_store_delivery_record(ah_store_t *s, const ah_attempt_result_t *results, size_t n)
 {
+    if (n == 0)
+        return AH_OK;
+    if (!results)
+        return AH_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!ah_outcome_status(results[i].outcome))
+            return AH_EINVAL; /* nothing of the batch is recorded */
     return s->ops->delivery_record(s, results, n);
 }
 
 int ah_store_delivery_release(ah_store_t *s, const char (*ids)[AH_ID_SIZE], size_t n)
 {
+    if (n == 0)
+        return AH_OK;
+    if (!ids)
+        return AH_EINVAL;
     return s->ops->delivery_release(s, ids, n);
 }
 
 int ah_store_delivery_release_all(ah_store_t *s)
 {
-    return s->ops->delivery_release_all(s);
+    return exec_cmd(s, true, ST_DELIVERY_RELEASE_ALL, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading and operating deliveries.                                         */
+
+static void map_delivery(const ah_sql_row_t *r, void *out)
+{
+    ah_delivery_t *d = out;
+    memset(d, 0, sizeof *d);
+    SQL_COPY(r, 0, d->id);
+    SQL_COPY(r, 1, d->event_id);
+    SQL_COPY(r, 2, d->webhook_id);
+    SQL_COPY(r, 3, d->trigger);
+    size_t len;
+    d->status = ah_delivery_status_parse(sql_text(r, 4, &len));
+    d->attempts = (int)sql_i64(r, 5);
+    d->next_attempt_at = sql_i64(r, 6);
+    d->lease_until = sql_i64(r, 7);
+    d->created_at = sql_i64(r, 8);
+    d->updated_at = sql_i64(r, 9);
+    d->last_status_code = (int)sql_i64(r, 10);
+    SQL_COPY(r, 11, d->last_error);
+}
+
+static void map_attempt(const ah_sql_row_t *r, void *out)
+{
+    ah_attempt_t *a = out;
+    memset(a, 0, sizeof *a);
+    a->attempt_no = (int)sql_i64(r, 0);
+    a->started_at = sql_i64(r, 1);
+    a->duration_ms = sql_i64(r, 2);
+    a->status_code = (int)sql_i64(r, 3);
+    SQL_COPY(r, 4, a->error);
+    r->ops->bytes(r, 5, a->response_head, sizeof a->response_head);
+}
+
+/*
+ * The cursor of a delivery page is "<created_at>_<id>" of its last row:
+ * the next page holds the rows strictly older in (created_at, id) order.
+ */
+static int parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
+{
+    const char *sep = strchr(cursor, '_');
+    if (!sep || sep == cursor || (size_t)(sep - cursor) > CURSOR_NUM_MAX)
+        return AH_EINVAL;
+    char num[CURSOR_NUM_MAX + 1];
+    size_t len = (size_t)(sep - cursor);
+    memcpy(num, cursor, len);
+    num[len] = '\0';
+    if (ah_parse_i64(num, INT64_MIN, INT64_MAX, at) != AH_OK || !ah_is_uuid(sep + 1))
+        return AH_EINVAL;
+    memcpy(id, sep + 1, AH_ID_SIZE);
+    ah_lower(id);
+    return AH_OK;
+}
+
+static void format_cursor(const ah_delivery_t *last, char cursor[AH_CURSOR_SIZE])
+{
+    snprintf(cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", last->created_at, last->id);
 }
 
 int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
                            size_t *n, char next_cursor[AH_CURSOR_SIZE])
 {
-    return s->ops->delivery_list(s, f, out, n, next_cursor);
+    *out = NULL;
+    *n = 0;
+    if (next_cursor)
+        next_cursor[0] = '\0';
+    if (!f)
+        return AH_EINVAL;
+    bool by_webhook = f->webhook_id && *f->webhook_id;
+    bool by_event = f->event_id && *f->event_id;
+    if (by_webhook == by_event || f->limit < 1 || f->limit > AH_DELIVERY_PAGE_MAX ||
+        f->status < -1 || f->status > AH_DLV_CANCELLED)
+        return AH_EINVAL;
+    int64_t at = INT64_MAX; /* first page: older than the end of time */
+    char after[AH_ID_SIZE] = "";
+    if (f->cursor && *f->cursor && parse_cursor(f->cursor, &at, after) != AH_OK)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, by_webhook ? f->webhook_id : f->event_id);
+    p_str(&p, f->status < 0 ? NULL : ah_delivery_status_name(f->status));
+    p_i64(&p, at);
+    p_str(&p, after);
+    p_i64(&p, (int64_t)f->limit + 1); /* one more row tells whether another page follows */
+    void *arr;
+    int rc = ah_sql_all(s, NULL, by_webhook ? ST_DELIVERY_LIST_WEBHOOK : ST_DELIVERY_LIST_EVENT, &p,
+                        map_delivery, sizeof **out, &arr, n);
+    *out = arr;
+    if (rc == AH_OK && *n > f->limit) {
+        *n = f->limit;
+        if (next_cursor)
+            format_cursor(&(*out)[*n - 1], next_cursor);
+    }
+    return rc;
+}
+
+typedef struct delivery_read {
+    ah_store_t *s;
+    const char *id;
+    ah_delivery_t *out;
+    ah_attempt_t **attempts; /* NULL: the caller wants none */
+    size_t *n_attempts;
+} delivery_read_t;
+
+/* The delivery and its attempts, in one snapshot. */
+static int read_delivery_tx(ah_sql_conn_t *c, void *arg)
+{
+    delivery_read_t *r = arg;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, r->id);
+    int rc = ah_sql_one(r->s, c, false, ST_DELIVERY_GET, &p, map_delivery, r->out);
+    if (rc || !r->attempts)
+        return rc;
+    free(*r->attempts); /* a rerun starts afresh */
+    void *arr;
+    rc = ah_sql_all(r->s, c, ST_ATTEMPT_LIST, &p, map_attempt, sizeof **r->attempts, &arr,
+                    r->n_attempts);
+    *r->attempts = arr;
+    return rc;
 }
 
 int ah_store_delivery_get(ah_store_t *s, const char *id, ah_delivery_t *out,
                           ah_attempt_t **attempts, size_t *n_attempts)
 {
-    return s->ops->delivery_get(s, id, out, attempts, n_attempts);
+    size_t n_dummy;
+    if (attempts)
+        *attempts = NULL;
+    if (n_attempts)
+        *n_attempts = 0;
+    if (!out)
+        return AH_EINVAL;
+    delivery_read_t r = {s, id, out, attempts, n_attempts ? n_attempts : &n_dummy};
+    int rc = drv(s)->run(s, AH_SQL_READ_TX, read_delivery_tx, &r);
+    if (rc && attempts) {
+        free(*attempts);
+        *attempts = NULL;
+        if (n_attempts)
+            *n_attempts = 0;
+    }
+    return rc;
 }
 
 int ah_store_delivery_retry(ah_store_t *s, const char *id, int64_t now, char webhook_id[AH_ID_SIZE])
 {
-    return s->ops->delivery_retry(s, id, now, webhook_id);
+    char wid[AH_ID_SIZE] = "";
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, id);
+    p_i64(&p, now);
+    int rc = ah_sql_one(s, NULL, true, ST_DELIVERY_RETRY, &p, ah_sql_map_id, wid);
+    if (rc == AH_OK && webhook_id)
+        ah_sql_copy_id(webhook_id, wid);
+    return rc;
+}
+
+static void map_stats(const ah_sql_row_t *r, void *out)
+{
+    ah_delivery_stats_t *st = out;
+    st->pending = sql_i64(r, 0);
+    st->oldest_pending_created_at = sql_i64(r, 1); /* NULL reads 0 */
 }
 
 int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out)
 {
-    return s->ops->delivery_stats(s, out);
+    memset(out, 0, sizeof *out);
+    return ah_sql_one(s, NULL, false, ST_DELIVERY_STATS, NULL, map_stats, out);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Names and small helpers.                                                  */
 
 static const char *const status_names[] = {"pending", "succeeded", "failed", "cancelled"};
 

@@ -1,25 +1,39 @@
 /*
  * store.h: the storage interface.
  *
- * Everything airhook keeps lives behind ah_store_t, a handle plus a table of
- * functions (ah_store_ops_t), in the manner of curl's vtls: the SQLite
- * backend is store_sqlite.c, and a PostgreSQL backend sits beside it later
- * without touching callers.  ah_store_open() picks the backend from the DSN
- * ("sqlite:PATH", a bare path, or "postgres://…").
+ * Everything airhook keeps lives behind ah_store_t, and every caller reaches
+ * it through the ah_store_*() functions below, in the manner of curl's
+ * vtls.c in front of its TLS backends.  ah_store_open() picks the backend
+ * from the DSN ("sqlite:PATH", a bare path, or "postgres://…"): SQLite
+ * (store_sqlite.c) for one process, PostgreSQL (store_pg.c) for several
+ * processes sharing one database.  The contract of each operation is
+ * written here, above its declaration, and holds on both; the store layer
+ * (store.c, backend.h) checks the arguments and applies the limits before
+ * any backend runs, so both answer bad input alike.
  *
- * Rules every backend keeps:
- *  - Thread-safe: any thread may call any function at any time (the SQLite
- *    backend keeps a pool of connections, each with its own statements).
+ * Rules every operation keeps:
+ *  - Thread-safe: any thread may call any function at any time (each
+ *    backend keeps a pool of connections).
  *  - Prepared statements only; no input is ever pasted into SQL.
  *  - Times are int64 milliseconds since the epoch; 0 means "unset".
  *  - Ids are lowercase UUID strings; "" means "unset" (NULL in SQL).
  *  - Records are plain structs with fixed-size fields; the caller owns them.
- *    Arrays returned through `T **out, size_t *n` are malloc'd by the store and
- *    freed by the caller with free().
+ *    A record's text field must be NUL-terminated within its array, else
+ *    the operation answers AH_EINVAL and writes nothing.  Rows read back are
+ *    copied into the fields with bounded, truncating copies.
+ *    Arrays returned through `T **out, size_t *n` are malloc'd by the store
+ *    and freed by the caller with free(); they are NULL with *n = 0 when
+ *    empty or on failure.  A list never holds more than AH_STORE_LIST_MAX
+ *    rows: a longer one is AH_ETOOBIG.
  *  - Returns AH_OK, AH_ENOTFOUND (also: a parent id that does not exist),
  *    AH_EEXISTS, AH_EUNAVAIL (backend unreachable), AH_ESTORE, and more
- *    rarely AH_EINVAL (a required id missing), AH_ETOOBIG (a value larger
- *    than the caller's buffer) or AH_ENOMEM.
+ *    rarely AH_EINVAL (a required argument missing or malformed, a NOT NULL
+ *    column left unset, or text PostgreSQL cannot store: not UTF-8, or a NUL
+ *    byte), AH_ETOOBIG (a value larger than the caller's buffer) or
+ *    AH_ENOMEM.
+ *  - A lookup by a string key (the *_get and *_find functions) finds nothing
+ *    (AH_ENOTFOUND) for a NULL key, or on PostgreSQL for a key that is not
+ *    valid UTF-8: no stored key is.
  *  - Secrets never arrive in clear: access-key secrets and tokens are passed
  *    as SHA-256 hex hashes.
  */
@@ -42,6 +56,11 @@
 #define AH_SECRET_MAX 96     /* whsec_… signing secret */
 #define AH_REASON_MAX 128    /* why a webhook was disabled */
 #define AH_ACCESS_KEY_MAX 64 /* the public half of a key pair */
+
+/* Limits of the store layer, the same on every backend. */
+#define AH_STORE_LIST_MAX 100000 /* most rows one list call returns; more is AH_ETOOBIG */
+#define AH_STORE_CLAIM_MAX 10000 /* most deliveries one claim hands out, whatever max says */
+#define AH_DELIVERY_PAGE_MAX 500 /* most rows one delivery_list page holds */
 
 typedef struct ah_community {
     char id[AH_ID_SIZE];
@@ -228,7 +247,7 @@ typedef struct ah_delivery_filter {
     const char *event_id;
     int status;         /* -1 = any */
     const char *cursor; /* NULL or "" = first page; else from next_cursor */
-    size_t limit;       /* 1..500 */
+    size_t limit;       /* 1..AH_DELIVERY_PAGE_MAX */
 } ah_delivery_filter_t;
 
 #define AH_CURSOR_SIZE 80
@@ -277,13 +296,22 @@ int ah_store_ping(ah_store_t *s);
 
 /* ---- settings: a small key/value table for server state (the admin token hash) ---- */
 
-/* AH_ENOTFOUND if unset; AH_ETOOBIG if the value does not fit outsz (nothing truncated). */
+/*
+ * AH_ENOTFOUND if unset; AH_ETOOBIG if the value does not fit outsz (nothing
+ * truncated); AH_EINVAL if key or out is NULL or outsz is 0.
+ */
 int ah_store_setting_get(ah_store_t *s, const char *key, char *out, size_t outsz);
+/* AH_EINVAL if key or value is NULL. */
 int ah_store_setting_set(ah_store_t *s, const char *key, const char *value);
 /* Like setting_set, but AH_EEXISTS (and nothing written) when key is set. */
 int ah_store_setting_add(ah_store_t *s, const char *key, const char *value);
 
-/* ---- communities, key pairs, tokens, airmeets, sessions ---- */
+/*
+ * ---- communities, key pairs, tokens, airmeets, sessions ----
+ *
+ * Every *_create answers AH_EINVAL for a NULL record, a text field not
+ * terminated within its array, or an id or other required field left "".
+ */
 
 /* AH_EEXISTS if the id is taken. */
 int ah_store_community_create(ah_store_t *s, const ah_community_t *c);
@@ -293,10 +321,10 @@ int ah_store_community_list(ah_store_t *s, ah_community_t **out, size_t *n);
 
 /* AH_EEXISTS if id or access_key is taken; AH_ENOTFOUND if the community is not there. */
 int ah_store_access_key_create(ah_store_t *s, const ah_access_key_t *k);
-/* Looks a key up by its public half. */
+/* Looks a key up by its public half (see the rule on lookups at the top). */
 int ah_store_access_key_find(ah_store_t *s, const char *access_key, ah_access_key_t *out);
 int ah_store_access_key_get(ah_store_t *s, const char *id, ah_access_key_t *out);
-/* A community's keys, oldest first. */
+/* A community's keys, oldest first (none for a NULL community_id). */
 int ah_store_access_key_list(ah_store_t *s, const char *community_id, ah_access_key_t **out,
                              size_t *n);
 /* Sets revoked_at (if not already set).  AH_ENOTFOUND if no such key. */
@@ -321,7 +349,10 @@ int ah_store_session_get(ah_store_t *s, const char *id, ah_session_t *out);
  * trigger, url, airmeet_id, session_id) exists; in that case *out is that
  * one and *existed = true.  Otherwise inserts w, *out = w, *existed =
  * false.  Atomic: two concurrent identical registrations yield one row.
- * out may be w itself; existed may be NULL.
+ * out may be w itself; existed may be NULL.  AH_EINVAL if w or out is NULL
+ * or a field of w is not terminated; AH_EEXISTS if w's id is taken, or if
+ * the twin it met was deregistered before it could be read, three times
+ * running.
  */
 int ah_store_webhook_register(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out,
                               bool *existed);
@@ -350,11 +381,17 @@ int ah_store_webhook_set_active(ah_store_t *s, const char *id, bool active, cons
                                 int64_t now);
 /*
  * Rotates the signing secret: prev_secret = old secret until prev_until,
- * secret = new_secret.  AH_ENOTFOUND if missing or deregistered.
+ * secret = new_secret.  AH_ENOTFOUND if missing or deregistered; AH_EINVAL
+ * if new_secret is NULL or "", AH_ETOOBIG if it does not fit AH_SECRET_MAX
+ * (it would come back truncated).
  */
 int ah_store_webhook_rotate_secret(ah_store_t *s, const char *id, const char *new_secret,
                                    int64_t prev_until, int64_t now);
-/* Re-queues (pending, due now) the webhook's failed deliveries created at or after since. */
+/*
+ * Re-queues (pending, due now) the webhook's failed deliveries created at or
+ * after since; *n_requeued (may be NULL) says how many.  AH_ENOTFOUND if the
+ * webhook is missing or deregistered.
+ */
 int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t since, int64_t now,
                              size_t *n_requeued);
 
@@ -366,7 +403,10 @@ int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t sinc
  * unset or equal, session_id unset or equal), in one transaction; returns
  * only after commit.  A non-empty idempotency_key already used in the
  * community returns the first event's id with duplicate = true and
- * creates nothing.  ev->id is chosen by the caller.
+ * creates nothing.  ev->id is chosen by the caller.  AH_EINVAL if ev or res
+ * is NULL, ev->data is NULL, or (PostgreSQL) the body holds a NUL byte or is
+ * not UTF-8; AH_ETOOBIG if the body is larger than the backend stores.  On
+ * failure res is cleared.
  */
 int ah_store_event_publish(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res);
 /*
@@ -385,7 +425,7 @@ bool ah_store_publishes_async(const ah_store_t *s);
  */
 void ah_store_event_publish_async(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
                                   void (*done)(void *arg, int rc), void *arg);
-/* ev->data is malloc'd; the caller frees it. */
+/* ev->data is malloc'd; the caller frees it.  AH_EINVAL if out is NULL. */
 int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out);
 
 /* ---- the delivery queue (used by the dispatcher) ---- */
@@ -398,11 +438,14 @@ int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out);
  */
 int ah_store_delivery_due_webhooks(ah_store_t *s, ah_due_t **out, size_t *n);
 /*
- * Claims up to max pending deliveries of an active webhook that are due
- * (next_attempt_at <= now) and not leased (lease_until < now), oldest due
- * first, by setting lease_until.  *next_due receives the earliest
- * next_attempt_at of its remaining unleased pending deliveries (0 if none),
- * so the caller knows when to come back.
+ * Claims up to max (at most AH_STORE_CLAIM_MAX) pending deliveries of an
+ * active webhook that are due (next_attempt_at <= now) and not leased
+ * (lease_until < now), oldest due first, by setting lease_until.
+ * *next_due (may be NULL) receives the earliest next_attempt_at of its
+ * remaining unleased pending deliveries (0 if none), so the caller knows
+ * when to come back.  An inactive webhook: AH_OK and nothing claimed;
+ * AH_ENOTFOUND if there is no such webhook (also for a NULL id or one longer
+ * than an id).
  */
 int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now, int64_t lease_until,
                             size_t max, ah_claim_t **out, size_t *n, int64_t *next_due);
@@ -412,7 +455,7 @@ int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now, 
  * for, is filled whenever the webhook exists).  Returns AH_OK once every
  * request has its rc; a backend that claims them all in one transaction
  * (SQLite) may instead fail as a whole, returning the failure with nothing
- * claimed anywhere.
+ * claimed anywhere.  AH_EINVAL if reqs is NULL (n > 0).
  */
 int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
                                  int64_t lease_until);
@@ -422,10 +465,15 @@ int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, 
  * next_attempt_at / failed; attempts = attempt_no; lease cleared; last
  * status and error), and the webhook consequences (failing_since,
  * disabling).  A delivery that is no longer pending (cancelled meanwhile)
- * keeps its status; the attempt is still recorded.
+ * keeps its status; the attempt is still recorded.  A result for a delivery
+ * that does not exist is skipped (logged).  AH_EINVAL, and nothing recorded,
+ * if results is NULL (n > 0) or an outcome is not one of ah_outcome_t.
  */
 int ah_store_delivery_record(ah_store_t *s, const ah_attempt_result_t *results, size_t n);
-/* Clears the lease of these deliveries (in-flight work handed back at shutdown). */
+/*
+ * Clears the lease of these deliveries (in-flight work handed back at
+ * shutdown).  AH_EINVAL if ids is NULL (n > 0).
+ */
 int ah_store_delivery_release(ah_store_t *s, const char (*ids)[AH_ID_SIZE], size_t n);
 /* Clears every lease (single-node start: the previous process is gone). */
 int ah_store_delivery_release_all(ah_store_t *s);
@@ -445,11 +493,19 @@ int ah_store_listen(ah_store_t *s, void (*wake)(void *arg, const char *webhook_i
 
 /*
  * Lists deliveries of one webhook or one event, newest first, with an
- * opaque cursor for the next page (next_cursor "" when this is the last).
+ * opaque cursor for the next page (next_cursor "" when this is the last;
+ * it may be NULL).  AH_EINVAL unless exactly one of f->webhook_id and
+ * f->event_id is set, 1 <= f->limit <= AH_DELIVERY_PAGE_MAX, f->status is
+ * -1 or an ah_delivery_status_t, and f->cursor is NULL, "" or a
+ * next_cursor this function returned.
  */
 int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
                            size_t *n, char next_cursor[AH_CURSOR_SIZE]);
-/* One delivery and all its attempts (malloc'd array, oldest first); attempts may be NULL. */
+/*
+ * One delivery and all its attempts (malloc'd array, oldest first), read in
+ * one snapshot; attempts and n_attempts may be NULL.  AH_EINVAL if out is
+ * NULL.
+ */
 int ah_store_delivery_get(ah_store_t *s, const char *id, ah_delivery_t *out,
                           ah_attempt_t **attempts, size_t *n_attempts);
 /*

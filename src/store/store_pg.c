@@ -1,10 +1,15 @@
 /*
- * store_pg.c: the PostgreSQL storage backend (ah_store_ops_t over libpq).
+ * store_pg.c: the PostgreSQL storage backend (an SQL driver, sql.h, and the
+ * operations of ah_store_ops_t that are PostgreSQL's own, over libpq).
  *
  * What it is for.  Several `airhook serve` processes, on several hosts, share
  * one PostgreSQL database (SPEC §8): any of them may publish, claim, deliver
- * and record.  The semantics are those of store_sqlite.c, which stays the
- * reference; this file only says how PostgreSQL gets there.
+ * and record.  What each operation does is the contract in store.h, kept by
+ * the store layer (store.c) for both backends; this file says how
+ * PostgreSQL gets there: its connections, its dialect (stmt_sql[]), and the
+ * operations whose flow is its own (publishing with ON CONFLICT, the
+ * recursive walk over due work, pipelined recording, releasing by array,
+ * LISTEN/NOTIFY).
  *
  * Connections.  A store is a pool of libpq connections (pool_max, opened
  * lazily) guarded by a mutex and a condition variable, like the SQLite pool:
@@ -14,10 +19,13 @@
  * (the HTTP threads, the dispatcher and a few spare), at least 8 and at most
  * 32.  Every connection prepares each statement of stmt_sql[] once, on first
  * use (PQprepare), and runs it with PQexecPrepared; every value travels as a
- * parameter, never as SQL text.  Values go in text format, except the
- * response head of an attempt, which is bytea in binary format (it is the
- * first KiB of whatever a receiver answered, possibly cut inside a UTF-8
- * sequence, and is kept byte for byte).
+ * parameter, never as SQL text.  Values go in text format, except bytes
+ * (AH_SQL_BYTES: the response head of an attempt), which are bytea in binary
+ * format (it is the first KiB of whatever a receiver answered, possibly cut
+ * inside a UTF-8 sequence, and is kept byte for byte).  Text parameters must
+ * be valid UTF-8 without NUL bytes (the driver's utf8_only): the server
+ * refuses anything else (AH_EINVAL), and a lookup by such a key finds
+ * nothing.
  *
  * Reconnecting.  libpq's connect_timeout is 2 s unless the DSN says
  * otherwise, with TCP keepalives and a TCP user timeout, so no call blocks
@@ -50,9 +58,10 @@
  * the row, and answers duplicate); registration does the same on the
  * partial unique index of active tuples.  Claims lock their rows with
  * FOR UPDATE SKIP LOCKED, so two nodes never take the same delivery; an
- * expired lease (lease_until < now) is simply claimable again.  Publishing,
- * retrying, recovering and re-enabling send pg_notify('airhook_work',
- * "<webhook id> <due ms>") in the same transaction, so the notification
+ * expired lease (lease_until < now) is simply claimable again.  Publishing
+ * and retrying send pg_notify('airhook_work', "<webhook id> <due ms>") from
+ * their statement's text, recovering and re-enabling through the driver's
+ * notify(), all in the same transaction as the work, so the notification
  * arrives only after commit; listen() runs a thread with a connection of
  * its own (not from the pool) that LISTENs on that channel and hands each
  * notification to the caller's wake function, reconnecting with the same
@@ -81,14 +90,9 @@
 #define ACQUIRE_WAIT_MS 5000 /* longest wait for a free pooled connection */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
-#define TX_TRIES 3        /* a transaction that lost a deadlock runs again */
-#define PIPELINE_CHUNK 64 /* attempt results sent per round trip */
-#define MAX_PARAMS 24
-#define LIST_MAX_ROWS 100000  /* hard cap on the rows one list call returns */
-#define CLAIM_MAX 10000       /* most deliveries one claim hands out */
-#define DELIVERY_PAGE_MAX 500 /* most rows one delivery_list page holds */
-#define CURSOR_NUM_MAX 20     /* digits (and sign) of the cursor's time */
-#define LISTEN_POLL_MS 1000   /* the listener looks at its stop flag this often */
+#define TX_TRIES 3          /* a transaction that lost a deadlock runs again */
+#define PIPELINE_CHUNK 64   /* attempt results sent per round trip */
+#define LISTEN_POLL_MS 1000 /* the listener looks at its stop flag this often */
 #define LISTEN_CONNECT_MS 5000
 #define CHANNEL "airhook_work"
 /* Any constant will do; all airhook processes must agree on it. */
@@ -219,8 +223,9 @@ static const char *const migrations[] = {
     "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt_no);",
 
     /*
-     * 3: generations for the API's caches, as in SQLite's migration 4 (which
-     * says what bumps what).  The triggers are deferred constraint triggers:
+     * 3: generations for the API's caches (what bumps what is the contract of
+     * ah_cache_gen_t in store.h; SQLite's migration 4 has the same
+     * triggers).  The triggers here are deferred constraint triggers:
      * they run at commit, so the single row of cache_generations is locked
      * only for the last instant of a transaction, after every other lock it
      * takes; two transactions can then never deadlock over it (one already
@@ -272,22 +277,6 @@ static const char *const migrations[] = {
 /* ------------------------------------------------------------------------ */
 /* Statements, prepared once per connection.                                */
 
-#define COMMUNITY_COLS "id, name, created_at"
-#define KEY_COLS "id, community_id, label, access_key, secret_hash, created_at, revoked_at"
-#define TOKEN_COLS "token_hash, key_id, community_id, label, created_at, expires_at"
-#define AIRMEET_COLS "id, community_id, name, start_time, end_time, created_at"
-#define SESSION_COLS "id, airmeet_id, community_id, name, created_at"
-/* The order of WEBHOOK_COLS is the order of bind_webhook() and row_webhook(). */
-#define WEBHOOK_COLS                                                                               \
-    "id, community_id, trigger, name, description, url, platform_name, airmeet_id, "               \
-    "session_id, is_active, disabled_reason, meta_data, created_at, updated_at, created_by, "      \
-    "updated_by, secret, prev_secret, prev_secret_until, deregistered_at, failing_since"
-#define EVENT_COLS                                                                                 \
-    "id, community_id, trigger, airmeet_id, session_id, idempotency_key, data, created_at"
-#define DELIVERY_COLS                                                                              \
-    "d.id, d.event_id, d.webhook_id, e.trigger, d.status, d.attempts, d.next_attempt_at, "         \
-    "d.lease_until, d.created_at, d.updated_at, d.last_status_code, d.last_error"
-#define ATTEMPT_COLS "attempt_no, started_at, duration_ms, status_code, error, response_head"
 #define LIST_PAGE                                                                                  \
     " AND ($2::text IS NULL OR d.status = $2::text)"                                               \
     " AND (d.created_at, d.id) < ($3::bigint, $4::text)"                                           \
@@ -298,59 +287,16 @@ static const char *const migrations[] = {
     "(community_id, trigger, url, (coalesce(airmeet_id, '')), (coalesce(session_id, '')))"         \
     " WHERE is_active AND deregistered_at = 0"
 
-enum stmt_id {
-    ST_BEGIN,
+/* PostgreSQL's own statements, after the store layer's (sql.h). */
+enum {
+    ST_BEGIN = AH_SQL_SHARED_COUNT,
     ST_BEGIN_READ,
     ST_COMMIT,
     ST_ROLLBACK,
-    ST_PING,
-    ST_SETTING_GET,
-    ST_SETTING_SET,
-    ST_SETTING_ADD,
-    ST_COMMUNITY_INSERT,
-    ST_COMMUNITY_GET,
-    ST_COMMUNITY_LIST,
-    ST_KEY_INSERT,
-    ST_KEY_FIND,
-    ST_KEY_GET,
-    ST_KEY_LIST,
-    ST_KEY_REVOKE,
-    ST_TOKEN_INSERT,
-    ST_TOKEN_FIND,
-    ST_TOKEN_PURGE,
-    ST_AIRMEET_INSERT,
-    ST_AIRMEET_GET,
-    ST_SESSION_INSERT,
-    ST_SESSION_GET,
-    ST_WEBHOOK_INSERT,
-    ST_WEBHOOK_FIND_ACTIVE,
-    ST_WEBHOOK_GET,
-    ST_WEBHOOK_LIST_ACTIVE,
-    ST_WEBHOOK_DEREGISTER,
-    ST_WEBHOOK_SET_ACTIVE,
-    ST_DELIVERIES_CANCEL,
     ST_NOTIFY,
-    ST_EVENT_INSERT,
-    ST_EVENT_FIND_KEY,
-    ST_EVENT_FANOUT,
-    ST_EVENT_GET,
     ST_DUE_WEBHOOKS,
-    ST_WEBHOOK_LIVE,
-    ST_CLAIM,
-    ST_NEXT_DUE,
     ST_RECORD,
     ST_DELIVERY_RELEASE,
-    ST_DELIVERY_RELEASE_ALL,
-    ST_DELIVERY_LIST_WEBHOOK,
-    ST_DELIVERY_LIST_EVENT,
-    ST_DELIVERY_GET,
-    ST_ATTEMPT_LIST,
-    ST_DELIVERY_RETRY,
-    ST_WEBHOOK_DEREGISTERED_AT,
-    ST_WEBHOOK_RECOVER,
-    ST_WEBHOOK_ROTATE,
-    ST_DELIVERY_STATS,
-    ST_CACHE_GEN,
     ST_COUNT
 };
 
@@ -359,7 +305,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_PING] = "SELECT 1",
+    [ST_PING] = SQL_PING,
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = $1::text",
     [ST_SETTING_SET] = "INSERT INTO settings (key, value) VALUES ($1::text, $2::text)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -367,7 +313,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMUNITY_INSERT] = "INSERT INTO communities (" COMMUNITY_COLS ")"
                             " VALUES ($1::text, $2::text, $3::bigint)",
     [ST_COMMUNITY_GET] = "SELECT " COMMUNITY_COLS " FROM communities WHERE id = $1::text",
-    [ST_COMMUNITY_LIST] = "SELECT " COMMUNITY_COLS " FROM communities ORDER BY created_at, id",
+    [ST_COMMUNITY_LIST] = SQL_COMMUNITY_LIST,
     [ST_KEY_INSERT] = "INSERT INTO access_keys (" KEY_COLS ") VALUES ($1::text, $2::text,"
                       " $3::text, $4::text, $5::text, $6::bigint, $7::bigint)",
     [ST_KEY_FIND] = "SELECT " KEY_COLS " FROM access_keys WHERE access_key = $1::text",
@@ -387,7 +333,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SESSION_INSERT] = "INSERT INTO sessions (" SESSION_COLS ") VALUES ($1::text, $2::text,"
                           " $3::text, $4::text, $5::bigint)",
     [ST_SESSION_GET] = "SELECT " SESSION_COLS " FROM sessions WHERE id = $1::text",
-    /* Nothing is inserted (no row back) when an active twin exists: see webhook_register. */
+    /* Nothing is inserted when an active twin exists: see ah_store_webhook_register. */
     [ST_WEBHOOK_INSERT] = "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES ($1::text, $2::text,"
                           " $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,"
                           " $10::boolean, $11::text, $12::text, $13::bigint, $14::bigint,"
@@ -513,8 +459,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " OR ($12::text <> '' AND h.is_active AND h.deregistered_at = 0)))"
         " SELECT webhook_id FROM d",
     [ST_DELIVERY_RELEASE] = "UPDATE deliveries SET lease_until = 0 WHERE id = ANY($1::text[])",
-    [ST_DELIVERY_RELEASE_ALL] = "UPDATE deliveries SET lease_until = 0"
-                                " WHERE status = 'pending' AND lease_until <> 0",
+    [ST_DELIVERY_RELEASE_ALL] = SQL_DELIVERY_RELEASE_ALL,
     [ST_DELIVERY_LIST_WEBHOOK] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                                  " JOIN events e ON e.id = d.event_id"
                                  " WHERE d.webhook_id = $1::text" LIST_PAGE,
@@ -543,27 +488,25 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WEBHOOK_ROTATE] = "UPDATE webhooks SET prev_secret = secret,"
                           " prev_secret_until = $3::bigint, secret = $2::text,"
                           " updated_at = $4::bigint WHERE id = $1::text AND deregistered_at = 0",
-    [ST_DELIVERY_STATS] = "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'),"
-                          " (SELECT created_at FROM deliveries WHERE status = 'pending'"
-                          " ORDER BY created_at LIMIT 1)",
-    [ST_CACHE_GEN] = "SELECT webhooks, auth FROM cache_generations WHERE id = 1",
+    [ST_DELIVERY_STATS] = SQL_DELIVERY_STATS,
+    [ST_CACHE_GEN] = SQL_CACHE_GEN,
 };
 
 /* ------------------------------------------------------------------------ */
 /* The store, its pool and its listener.                                     */
 
-typedef struct conn {
+typedef struct ah_sql_conn conn_t;
+
+struct ah_sql_conn {
     PGconn *pg;              /* NULL until connected (or after a failure) */
     bool prepared[ST_COUNT]; /* statements prepared on this PGconn */
     bool broken;             /* a connection error happened: reconnect before reuse */
     bool retryable;          /* the last error was a deadlock / serialization failure */
-    struct conn *next_idle;  /* the pool's idle list */
-    struct conn *next_all;   /* every connection, for close */
-} conn_t;
+    conn_t *next_idle;       /* the pool's idle list */
+    conn_t *next_all;        /* every connection, for close */
+};
 
 typedef void (*wake_fn)(void *arg, const char *webhook_id, int64_t due);
-
-typedef struct params params_t; /* a statement's parameters: see p_add() */
 
 typedef struct listener {
     pthread_t thread;
@@ -859,7 +802,7 @@ static int acquire(pg_store_t *s, conn_t **out)
     return AH_OK;
 }
 
-static PGresult *run(conn_t *c, enum stmt_id id, const params_t *p, int *rc);
+static PGresult *run(conn_t *c, int id, const ah_sql_params_t *p, int *rc);
 
 static void release(pg_store_t *s, conn_t *c)
 {
@@ -879,123 +822,95 @@ static void release(pg_store_t *s, conn_t *c)
         conn_reset(c); /* the next user reconnects */
     give_back(s, c);
 }
-
 /* ------------------------------------------------------------------------ */
 /* Parameters and statements.                                                */
 
-struct params {
+/* A statement's parameters as libpq takes them. */
+typedef struct pg_params {
     int n;
-    bool bad; /* a field not terminated within its size, or too many parameters */
-    const char *v[MAX_PARAMS];
-    int len[MAX_PARAMS];
-    int fmt[MAX_PARAMS];
-    char num[MAX_PARAMS][24];
-};
+    const char *v[AH_SQL_MAX_PARAMS];
+    int len[AH_SQL_MAX_PARAMS];
+    int fmt[AH_SQL_MAX_PARAMS];
+    char num[AH_SQL_MAX_PARAMS][24];
+    char *owned[AH_SQL_MAX_PARAMS]; /* terminated copies of unterminated text */
+    int n_owned;
+} pg_params_t;
 
-static void p_add(params_t *p, const char *v, int len, int fmt)
+static void pg_params_free(pg_params_t *q)
 {
-    if (p->n >= MAX_PARAMS) {
-        p->bad = true;
-        return;
+    for (int i = 0; i < q->n_owned; i++)
+        free(q->owned[i]);
+    q->n_owned = 0;
+}
+
+/*
+ * p in libpq's terms: text parameters are NUL-terminated strings (text
+ * that is not, an event body, is copied; with a NUL byte inside it could not
+ * be sent whole, and is refused), numbers are formatted, bytes are binary.
+ */
+static int pg_params(const ah_sql_params_t *p, pg_params_t *q)
+{
+    q->n = 0;
+    q->n_owned = 0;
+    if (!p)
+        return AH_OK;
+    if (p->bad)
+        return AH_EINVAL;
+    for (int i = 0; i < p->n; i++, q->n++) {
+        const ah_sql_param_t *v = &p->v[i];
+        q->v[i] = NULL;
+        q->len[i] = 0;
+        q->fmt[i] = 0;
+        switch (v->type) {
+        case AH_SQL_TEXT:
+            if (!v->terminated) {
+                char *copy = memchr(v->u.s, '\0', v->len) ? NULL : malloc(v->len + 1);
+                if (!copy) {
+                    int rc = memchr(v->u.s, '\0', v->len) ? AH_EINVAL : AH_ENOMEM;
+                    pg_params_free(q);
+                    return rc;
+                }
+                memcpy(copy, v->u.s, v->len);
+                copy[v->len] = '\0';
+                q->owned[q->n_owned++] = copy;
+                q->v[i] = copy;
+            } else {
+                q->v[i] = v->u.s;
+            }
+            break;
+        case AH_SQL_I64:
+            snprintf(q->num[i], sizeof q->num[i], "%" PRId64, v->u.i);
+            q->v[i] = q->num[i];
+            break;
+        case AH_SQL_BOOL:
+            q->v[i] = v->u.i ? "t" : "f";
+            break;
+        case AH_SQL_BYTES:
+            q->v[i] = v->u.s;
+            q->len[i] = (int)v->len;
+            q->fmt[i] = 1;
+            break;
+        default:
+            break;
+        }
     }
-    p->v[p->n] = v;
-    p->len[p->n] = len;
-    p->fmt[p->n] = fmt;
-    p->n++;
+    return AH_OK;
 }
 
-/* A string argument; NULL is SQL NULL. */
-static void p_str(params_t *p, const char *s)
+static void stmt_name(int id, char name[16])
 {
-    p_add(p, s, 0, 0);
-}
-
-/* An optional string argument: NULL or "" is SQL NULL. */
-static void p_opt(params_t *p, const char *s)
-{
-    p_add(p, s && *s ? s : NULL, 0, 0);
-}
-
-/* A text field of a record, which must be terminated within its array. */
-static void p_field(params_t *p, const char *f, size_t cap)
-{
-    if (strnlen(f, cap) >= cap)
-        p->bad = true;
-    p_add(p, f, 0, 0);
-}
-
-static void p_opt_field(params_t *p, const char *f, size_t cap)
-{
-    if (!f[0])
-        p_add(p, NULL, 0, 0);
-    else
-        p_field(p, f, cap);
-}
-
-#define P_FIELD(p, f) p_field((p), (f), sizeof(f))
-#define P_OPT_FIELD(p, f) p_opt_field((p), (f), sizeof(f))
-
-static void p_i64(params_t *p, int64_t v)
-{
-    if (p->n >= MAX_PARAMS) {
-        p->bad = true;
-        return;
-    }
-    snprintf(p->num[p->n], sizeof p->num[p->n], "%" PRId64, v);
-    p_add(p, p->num[p->n], 0, 0);
-}
-
-static void p_bool(params_t *p, bool b)
-{
-    p_add(p, b ? "t" : "f", 0, 0);
-}
-
-/* Raw bytes (bytea, binary format); empty is NULL. */
-static void p_bytes(params_t *p, const char *b, size_t len)
-{
-    p_add(p, len ? b : NULL, (int)len, 1);
-}
-
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t len = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-    if (!len || len > n || p[0] > 0xf4)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
-        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
-        return 0; /* overlong, surrogate, or beyond U+10FFFF */
-    return len;
-}
-
-/* True when s is valid UTF-8 (text parameters must be; anything else is refused). */
-static bool utf8_valid(const char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t len = utf8_seq_len((const unsigned char *)s + i, n - i);
-        if (!len)
-            return false;
-        i += len;
-    }
-    return true;
-}
-
-static void stmt_name(enum stmt_id id, char name[16])
-{
-    snprintf(name, 16, "ah_%d", (int)id);
+    snprintf(name, 16, "ah_%d", id);
 }
 
 /* Prepares statement id on c unless it already is. */
-static int prepare(conn_t *c, enum stmt_id id)
+static int prepare(conn_t *c, int id)
 {
     if (c->prepared[id])
         return AH_OK;
+    if (!stmt_sql[id]) {
+        ah_logf(AH_LOG_ERROR, "postgres: statement %d is not one this backend has", id);
+        return AH_ESTORE;
+    }
     char name[16];
     stmt_name(id, name);
     PGresult *r = PQprepare(c->pg, name, stmt_sql[id], 0, NULL);
@@ -1012,19 +927,20 @@ static int prepare(conn_t *c, enum stmt_id id)
  * Runs prepared statement id with parameters p (NULL: none).  Returns the
  * result (PQclear it) with *rc = AH_OK, or NULL with *rc set.
  */
-static PGresult *run(conn_t *c, enum stmt_id id, const params_t *p, int *rc)
+static PGresult *run(conn_t *c, int id, const ah_sql_params_t *p, int *rc)
 {
-    if (p && p->bad) {
-        *rc = AH_EINVAL;
+    pg_params_t q;
+    *rc = pg_params(p, &q);
+    if (*rc == AH_OK)
+        *rc = prepare(c, id);
+    if (*rc) {
+        pg_params_free(&q);
         return NULL;
     }
-    *rc = prepare(c, id);
-    if (*rc)
-        return NULL;
     char name[16];
     stmt_name(id, name);
-    PGresult *r = PQexecPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
-                                 p ? p->fmt : NULL, 0);
+    PGresult *r = PQexecPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0);
+    pg_params_free(&q);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return r;
@@ -1033,52 +949,51 @@ static PGresult *run(conn_t *c, enum stmt_id id, const params_t *p, int *rc)
     return NULL;
 }
 
-/* Runs a statement whose rows do not matter; *changed (may be NULL) gets the row count. */
-static int run_cmd(conn_t *c, enum stmt_id id, const params_t *p, size_t *changed)
+/* The rows a command inserted, updated or deleted. */
+static size_t cmd_tuples(PGresult *r)
+{
+    const char *n = PQcmdTuples(r);
+    int64_t v = 0;
+    return n && *n && ah_parse_i64(n, 0, INT64_MAX, &v) == AH_OK ? (size_t)v : 0;
+}
+
+/* Runs a statement whose rows do not matter. */
+static int run_cmd(conn_t *c, int id, const ah_sql_params_t *p)
 {
     int rc;
-    PGresult *r = run(c, id, p, &rc);
-    if (r && changed) {
-        const char *n = PQcmdTuples(r);
-        int64_t v = 0;
-        *changed = n && *n && ah_parse_i64(n, 0, INT64_MAX, &v) == AH_OK ? (size_t)v : 0;
-    }
-    PQclear(r);
+    PQclear(run(c, id, p, &rc));
     return rc;
 }
 
 /* ------------------------------------------------------------------------ */
-/* Reading rows.                                                             */
+/* Rows.                                                                     */
 
-static bool col_null(const PGresult *r, int row, int col)
+static bool row_is_null(const ah_sql_row_t *r, int col)
 {
-    return PQgetisnull(r, row, col) != 0;
+    return PQgetisnull(r->res, r->index, col) != 0;
 }
 
-static int64_t col_i64(const PGresult *r, int row, int col)
+static int64_t row_i64(const ah_sql_row_t *r, int col)
 {
-    if (col_null(r, row, col))
+    if (row_is_null(r, col))
         return 0;
-    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+    return strtoll(PQgetvalue(r->res, r->index, col), NULL, 10);
 }
 
-static bool col_bool(const PGresult *r, int row, int col)
+static bool row_bool(const ah_sql_row_t *r, int col)
 {
-    return !col_null(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+    return !row_is_null(r, col) && PQgetvalue(r->res, r->index, col)[0] == 't';
 }
 
-/* Copies a column into dst (cap bytes), truncating; NULL reads as "". */
-static void col_copy(const PGresult *r, int row, int col, char *dst, size_t cap)
+static const char *row_text(const ah_sql_row_t *r, int col, size_t *len)
 {
-    size_t n = col_null(r, row, col) ? 0 : (size_t)PQgetlength(r, row, col);
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(dst, PQgetvalue(r, row, col), n);
-    dst[n] = '\0';
+    if (row_is_null(r, col)) {
+        *len = 0;
+        return NULL;
+    }
+    *len = (size_t)PQgetlength(r->res, r->index, col);
+    return PQgetvalue(r->res, r->index, col);
 }
-
-#define COL_COPY(r, row, col, f) col_copy((r), (row), (col), (f), sizeof(f))
 
 static int hex_digit(char ch)
 {
@@ -1092,10 +1007,10 @@ static int hex_digit(char ch)
 }
 
 /* A bytea column (text output) into dst as bytes, truncating; NULL reads as "". */
-static void col_bytea(const PGresult *r, int row, int col, char *dst, size_t cap)
+static void row_bytes(const ah_sql_row_t *r, int col, char *dst, size_t cap)
 {
     size_t n = 0;
-    const char *v = col_null(r, row, col) ? "" : PQgetvalue(r, row, col);
+    const char *v = row_is_null(r, col) ? "" : PQgetvalue(r->res, r->index, col);
     if (v[0] == '\\' && v[1] == 'x') {
         for (const char *h = v + 2; h[0] && h[1] && n + 1 < cap; h += 2) {
             int hi = hex_digit(h[0]), lo = hex_digit(h[1]);
@@ -1114,248 +1029,54 @@ static void col_bytea(const PGresult *r, int row, int col, char *dst, size_t cap
     dst[n] = '\0';
 }
 
-/* Copies a column into a malloc'd, NUL-terminated buffer. */
-static int col_dup(const PGresult *r, int row, int col, char **out, size_t *len)
-{
-    size_t n = col_null(r, row, col) ? 0 : (size_t)PQgetlength(r, row, col);
-    char *p = malloc(n + 1);
-    if (!p)
-        return AH_ENOMEM;
-    if (n)
-        memcpy(p, PQgetvalue(r, row, col), n);
-    p[n] = '\0';
-    *out = p;
-    *len = n;
-    return AH_OK;
-}
-
-typedef void (*row_fn)(const PGresult *r, int row, void *out);
-
-static void row_community(const PGresult *r, int i, void *out)
-{
-    ah_community_t *c = out;
-    memset(c, 0, sizeof *c);
-    COL_COPY(r, i, 0, c->id);
-    COL_COPY(r, i, 1, c->name);
-    c->created_at = col_i64(r, i, 2);
-}
-
-static void row_key(const PGresult *r, int i, void *out)
-{
-    ah_access_key_t *k = out;
-    memset(k, 0, sizeof *k);
-    COL_COPY(r, i, 0, k->id);
-    COL_COPY(r, i, 1, k->community_id);
-    COL_COPY(r, i, 2, k->label);
-    COL_COPY(r, i, 3, k->access_key);
-    COL_COPY(r, i, 4, k->secret_hash);
-    k->created_at = col_i64(r, i, 5);
-    k->revoked_at = col_i64(r, i, 6);
-}
-
-static void row_token(const PGresult *r, int i, void *out)
-{
-    ah_token_t *t = out;
-    memset(t, 0, sizeof *t);
-    COL_COPY(r, i, 0, t->token_hash);
-    COL_COPY(r, i, 1, t->key_id);
-    COL_COPY(r, i, 2, t->community_id);
-    COL_COPY(r, i, 3, t->label);
-    t->created_at = col_i64(r, i, 4);
-    t->expires_at = col_i64(r, i, 5);
-}
-
-static void row_airmeet(const PGresult *r, int i, void *out)
-{
-    ah_airmeet_t *a = out;
-    memset(a, 0, sizeof *a);
-    COL_COPY(r, i, 0, a->id);
-    COL_COPY(r, i, 1, a->community_id);
-    COL_COPY(r, i, 2, a->name);
-    a->start_time = col_i64(r, i, 3);
-    a->end_time = col_i64(r, i, 4);
-    a->created_at = col_i64(r, i, 5);
-}
-
-static void row_session(const PGresult *r, int i, void *out)
-{
-    ah_session_t *ss = out;
-    memset(ss, 0, sizeof *ss);
-    COL_COPY(r, i, 0, ss->id);
-    COL_COPY(r, i, 1, ss->airmeet_id);
-    COL_COPY(r, i, 2, ss->community_id);
-    COL_COPY(r, i, 3, ss->name);
-    ss->created_at = col_i64(r, i, 4);
-}
-
-static void row_webhook(const PGresult *r, int i, void *out)
-{
-    ah_webhook_t *w = out;
-    memset(w, 0, sizeof *w);
-    COL_COPY(r, i, 0, w->id);
-    COL_COPY(r, i, 1, w->community_id);
-    COL_COPY(r, i, 2, w->trigger);
-    COL_COPY(r, i, 3, w->name);
-    w->has_description = !col_null(r, i, 4);
-    COL_COPY(r, i, 4, w->description);
-    COL_COPY(r, i, 5, w->url);
-    COL_COPY(r, i, 6, w->platform_name);
-    COL_COPY(r, i, 7, w->airmeet_id);
-    COL_COPY(r, i, 8, w->session_id);
-    w->is_active = col_bool(r, i, 9);
-    COL_COPY(r, i, 10, w->disabled_reason);
-    COL_COPY(r, i, 11, w->meta_data);
-    w->created_at = col_i64(r, i, 12);
-    w->updated_at = col_i64(r, i, 13);
-    COL_COPY(r, i, 14, w->created_by);
-    w->has_updated_by = !col_null(r, i, 15);
-    COL_COPY(r, i, 15, w->updated_by);
-    COL_COPY(r, i, 16, w->secret);
-    COL_COPY(r, i, 17, w->prev_secret);
-    w->prev_secret_until = col_i64(r, i, 18);
-    w->deregistered_at = col_i64(r, i, 19);
-    w->failing_since = col_i64(r, i, 20);
-}
-
-/* Every column of w as $1..$21 in WEBHOOK_COLS order. */
-static void bind_webhook(params_t *p, const ah_webhook_t *w)
-{
-    P_OPT_FIELD(p, w->id);
-    P_OPT_FIELD(p, w->community_id);
-    P_FIELD(p, w->trigger);
-    P_FIELD(p, w->name);
-    if (w->has_description)
-        P_FIELD(p, w->description);
-    else
-        p_str(p, NULL);
-    P_FIELD(p, w->url);
-    P_FIELD(p, w->platform_name);
-    P_OPT_FIELD(p, w->airmeet_id);
-    P_OPT_FIELD(p, w->session_id);
-    p_bool(p, w->is_active);
-    P_OPT_FIELD(p, w->disabled_reason);
-    P_FIELD(p, w->meta_data);
-    p_i64(p, w->created_at);
-    p_i64(p, w->updated_at);
-    P_FIELD(p, w->created_by);
-    if (w->has_updated_by)
-        P_FIELD(p, w->updated_by);
-    else
-        p_str(p, NULL);
-    P_FIELD(p, w->secret);
-    P_OPT_FIELD(p, w->prev_secret);
-    p_i64(p, w->prev_secret_until);
-    p_i64(p, w->deregistered_at);
-    p_i64(p, w->failing_since);
-}
-
-/* Runs a query expected to return at most one row into *out; AH_ENOTFOUND if none. */
-static int fetch_one(conn_t *c, enum stmt_id id, const params_t *p, row_fn fn, void *out)
-{
-    int rc;
-    PGresult *r = run(c, id, p, &rc);
-    if (r && PQntuples(r) == 0)
-        rc = AH_ENOTFOUND;
-    else if (r)
-        fn(r, 0, out);
-    PQclear(r);
-    return rc;
-}
-
-/* Runs a query into a malloc'd array (NULL when empty) of elements of `size` bytes. */
-static int fetch_all(conn_t *c, enum stmt_id id, const params_t *p, row_fn fn, size_t size,
-                     void **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    int rc;
-    PGresult *r = run(c, id, p, &rc);
-    if (!r)
-        return rc;
-    int rows = PQntuples(r);
-    unsigned char *arr = NULL;
-    if (rows > LIST_MAX_ROWS) {
-        ah_logf(AH_LOG_WARN, "postgres: a list exceeded %d rows", LIST_MAX_ROWS);
-        rc = AH_ETOOBIG;
-    } else if (rows > 0) {
-        arr = calloc((size_t)rows, size);
-        if (!arr)
-            rc = AH_ENOMEM;
-        for (int i = 0; arr && i < rows; i++)
-            fn(r, i, arr + (size_t)i * size);
-    }
-    PQclear(r);
-    if (rc != AH_OK) {
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *n = arr ? (size_t)rows : 0;
-    return AH_OK;
-}
+static const ah_sql_row_ops_t row_ops = {row_is_null, row_i64, row_bool, row_text, row_bytes};
 
 /* ------------------------------------------------------------------------ */
-/* Borrowing a connection for one statement, and transactions.               */
+/* The SQL driver.                                                           */
 
-/* One statement with a connection of its own; *changed as in run_cmd. */
-static int exec_cmd(ah_store_t *base, enum stmt_id id, const params_t *p, size_t *changed)
+static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql_params_t *p,
+                   ah_sql_row_fn fn, void *arg, size_t *changed)
 {
+    (void)write; /* any pooled connection writes */
     pg_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire(s, &c);
-    if (rc)
+    bool borrowed = !c;
+    int rc;
+    if (borrowed && (rc = acquire(s, &c)))
         return rc;
-    rc = run_cmd(c, id, p, changed);
-    release(s, c);
+    PGresult *r = run(c, id, p, &rc);
+    if (r) {
+        int n = PQntuples(r);
+        ah_sql_row_t row = {&row_ops, r, 0, (size_t)n};
+        for (; fn && rc == AH_OK && row.index < n; row.index++)
+            rc = fn(arg, &row);
+        if (rc == AH_SQL_STOP)
+            rc = AH_OK;
+        if (rc == AH_OK && changed)
+            *changed = cmd_tuples(r);
+    }
+    PQclear(r);
+    if (borrowed)
+        release(s, c);
     return rc;
 }
-
-static int exec_one(ah_store_t *base, enum stmt_id id, const params_t *p, row_fn fn, void *out)
-{
-    pg_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire(s, &c);
-    if (rc)
-        return rc;
-    rc = fetch_one(c, id, p, fn, out);
-    release(s, c);
-    return rc;
-}
-
-static int exec_all(ah_store_t *base, enum stmt_id id, const params_t *p, row_fn fn, size_t size,
-                    void **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    pg_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire(s, &c);
-    if (rc)
-        return rc;
-    rc = fetch_all(c, id, p, fn, size, out, n);
-    release(s, c);
-    return rc;
-}
-
-typedef int (*tx_fn)(conn_t *c, void *arg);
 
 /*
  * Runs fn inside BEGIN (begin = ST_BEGIN or ST_BEGIN_READ) ... COMMIT;
  * anything but AH_OK rolls back (release).  A deadlock or serialization
  * failure runs it all again on a fresh start, so fn must reset its outputs.
  */
-static int in_tx(pg_store_t *s, enum stmt_id begin, tx_fn fn, void *arg)
+static int in_tx(pg_store_t *s, int begin, ah_sql_tx_fn fn, void *arg)
 {
     for (int attempt = 1;; attempt++) {
         conn_t *c;
         int rc = acquire(s, &c);
         if (rc)
             return rc;
-        rc = run_cmd(c, begin, NULL, NULL);
+        rc = run_cmd(c, begin, NULL);
         if (rc == AH_OK)
             rc = fn(c, arg);
         if (rc == AH_OK)
-            rc = run_cmd(c, ST_COMMIT, NULL, NULL);
+            rc = run_cmd(c, ST_COMMIT, NULL);
         bool again = rc == AH_ESTORE && c->retryable && attempt < TX_TRIES;
         release(s, c);
         if (!again)
@@ -1363,498 +1084,86 @@ static int in_tx(pg_store_t *s, enum stmt_id begin, tx_fn fn, void *arg)
     }
 }
 
-/* ------------------------------------------------------------------------ */
-/* Operations: settings, communities, keys, tokens, airmeets, sessions.      */
-
-static int ping(ah_store_t *base)
+/* A write transaction is READ COMMITTED; a read one REPEATABLE READ, READ ONLY. */
+static int pg_run(ah_store_t *base, ah_sql_mode_t mode, ah_sql_tx_fn fn, void *arg)
 {
     pg_store_t *s = from(base);
+    if (mode == AH_SQL_READ_TX || mode == AH_SQL_WRITE_TX)
+        return in_tx(s, mode == AH_SQL_READ_TX ? ST_BEGIN_READ : ST_BEGIN, fn, arg);
     conn_t *c;
     int rc = acquire(s, &c);
     if (rc)
         return rc;
-    PGresult *r = run(c, ST_PING, NULL, &rc);
-    if (r && (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "1") != 0))
-        rc = AH_ESTORE;
-    PQclear(r);
+    rc = fn(c, arg);
     release(s, c);
     return rc;
-}
-
-static int setting_get(ah_store_t *base, const char *key, char *out, size_t outsz)
-{
-    if (!key || !out || !outsz)
-        return AH_EINVAL;
-    if (!utf8_valid(key))
-        return AH_ENOTFOUND;
-    pg_store_t *s = from(base);
-    params_t p = {0};
-    p_str(&p, key);
-    conn_t *c;
-    int rc = acquire(s, &c);
-    if (rc)
-        return rc;
-    PGresult *r = run(c, ST_SETTING_GET, &p, &rc);
-    if (r && PQntuples(r) == 0) {
-        rc = AH_ENOTFOUND;
-    } else if (r) {
-        /* A truncated setting (a token hash, say) would be wrong, not short. */
-        size_t len = (size_t)PQgetlength(r, 0, 0);
-        if (len >= outsz) {
-            rc = AH_ETOOBIG;
-        } else {
-            memcpy(out, PQgetvalue(r, 0, 0), len);
-            out[len] = '\0';
-        }
-    }
-    PQclear(r);
-    release(s, c);
-    return rc;
-}
-
-static int setting_set(ah_store_t *base, const char *key, const char *value)
-{
-    if (!key || !value)
-        return AH_EINVAL;
-    params_t p = {0};
-    p_str(&p, key);
-    p_str(&p, value);
-    return exec_cmd(base, ST_SETTING_SET, &p, NULL);
-}
-
-static int setting_add(ah_store_t *base, const char *key, const char *value)
-{
-    if (!key || !value)
-        return AH_EINVAL;
-    params_t p = {0};
-    p_str(&p, key);
-    p_str(&p, value);
-    return exec_cmd(base, ST_SETTING_ADD, &p, NULL);
-}
-
-static int community_create(ah_store_t *base, const ah_community_t *cm)
-{
-    params_t p = {0};
-    P_OPT_FIELD(&p, cm->id);
-    P_FIELD(&p, cm->name);
-    p_i64(&p, cm->created_at);
-    return exec_cmd(base, ST_COMMUNITY_INSERT, &p, NULL);
-}
-
-/*
- * Looks up one row by a string key.  A key that is not UTF-8 (a raw header,
- * say) matches nothing: every stored key is text.
- */
-static int get_by(ah_store_t *base, enum stmt_id id, const char *key, row_fn fn, void *out)
-{
-    if (!key || !utf8_valid(key))
-        return AH_ENOTFOUND;
-    params_t p = {0};
-    p_str(&p, key);
-    return exec_one(base, id, &p, fn, out);
-}
-
-static int community_get(ah_store_t *base, const char *id, ah_community_t *out)
-{
-    return get_by(base, ST_COMMUNITY_GET, id, row_community, out);
-}
-
-static int community_list(ah_store_t *base, ah_community_t **out, size_t *n)
-{
-    void *arr;
-    int rc = exec_all(base, ST_COMMUNITY_LIST, NULL, row_community, sizeof **out, &arr, n);
-    *out = arr;
-    return rc;
-}
-
-static int access_key_create(ah_store_t *base, const ah_access_key_t *k)
-{
-    params_t p = {0};
-    P_OPT_FIELD(&p, k->id);
-    P_OPT_FIELD(&p, k->community_id);
-    P_FIELD(&p, k->label);
-    P_OPT_FIELD(&p, k->access_key);
-    P_OPT_FIELD(&p, k->secret_hash);
-    p_i64(&p, k->created_at);
-    p_i64(&p, k->revoked_at);
-    return exec_cmd(base, ST_KEY_INSERT, &p, NULL);
-}
-
-static int access_key_find(ah_store_t *base, const char *access_key, ah_access_key_t *out)
-{
-    return get_by(base, ST_KEY_FIND, access_key, row_key, out);
-}
-
-static int access_key_get(ah_store_t *base, const char *id, ah_access_key_t *out)
-{
-    return get_by(base, ST_KEY_GET, id, row_key, out);
-}
-
-static int access_key_list(ah_store_t *base, const char *community_id, ah_access_key_t **out,
-                           size_t *n)
-{
-    params_t p = {0};
-    p_str(&p, community_id);
-    void *arr;
-    int rc = exec_all(base, ST_KEY_LIST, &p, row_key, sizeof **out, &arr, n);
-    *out = arr;
-    return rc;
-}
-
-static int access_key_revoke(ah_store_t *base, const char *id, int64_t now)
-{
-    params_t p = {0};
-    p_str(&p, id);
-    p_i64(&p, now);
-    size_t changed = 0;
-    int rc = exec_cmd(base, ST_KEY_REVOKE, &p, &changed);
-    /* Every matched row counts, so an already revoked key is found too. */
-    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
-}
-
-static int token_create(ah_store_t *base, const ah_token_t *t)
-{
-    params_t p = {0};
-    P_OPT_FIELD(&p, t->token_hash);
-    P_OPT_FIELD(&p, t->key_id);
-    P_OPT_FIELD(&p, t->community_id);
-    P_FIELD(&p, t->label);
-    p_i64(&p, t->created_at);
-    p_i64(&p, t->expires_at);
-    return exec_cmd(base, ST_TOKEN_INSERT, &p, NULL);
-}
-
-static int token_find(ah_store_t *base, const char *token_hash, ah_token_t *out)
-{
-    return get_by(base, ST_TOKEN_FIND, token_hash, row_token, out);
-}
-
-static int token_purge(ah_store_t *base, int64_t now, size_t *n_deleted)
-{
-    if (n_deleted)
-        *n_deleted = 0;
-    params_t p = {0};
-    p_i64(&p, now);
-    size_t changed = 0;
-    int rc = exec_cmd(base, ST_TOKEN_PURGE, &p, &changed);
-    if (rc == AH_OK && n_deleted)
-        *n_deleted = changed;
-    return rc;
-}
-
-static int airmeet_create(ah_store_t *base, const ah_airmeet_t *a)
-{
-    params_t p = {0};
-    P_OPT_FIELD(&p, a->id);
-    P_OPT_FIELD(&p, a->community_id);
-    P_FIELD(&p, a->name);
-    p_i64(&p, a->start_time);
-    p_i64(&p, a->end_time);
-    p_i64(&p, a->created_at);
-    return exec_cmd(base, ST_AIRMEET_INSERT, &p, NULL);
-}
-
-static int airmeet_get(ah_store_t *base, const char *id, ah_airmeet_t *out)
-{
-    return get_by(base, ST_AIRMEET_GET, id, row_airmeet, out);
-}
-
-static int session_create(ah_store_t *base, const ah_session_t *ss)
-{
-    params_t p = {0};
-    P_OPT_FIELD(&p, ss->id);
-    P_OPT_FIELD(&p, ss->airmeet_id);
-    P_OPT_FIELD(&p, ss->community_id);
-    P_FIELD(&p, ss->name);
-    p_i64(&p, ss->created_at);
-    return exec_cmd(base, ST_SESSION_INSERT, &p, NULL);
-}
-
-static int session_get(ah_store_t *base, const char *id, ah_session_t *out)
-{
-    return get_by(base, ST_SESSION_GET, id, row_session, out);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Webhooks.                                                                 */
-
-/* The active webhook with w's tuple, if any, into *out. */
-static int find_active_twin(conn_t *c, const ah_webhook_t *w, ah_webhook_t *out)
-{
-    params_t p = {0};
-    /* Unset airmeet/session compare as '' on both sides (see the unique index). */
-    P_FIELD(&p, w->community_id);
-    P_FIELD(&p, w->trigger);
-    P_FIELD(&p, w->url);
-    P_FIELD(&p, w->airmeet_id);
-    P_FIELD(&p, w->session_id);
-    return fetch_one(c, ST_WEBHOOK_FIND_ACTIVE, &p, row_webhook, out);
-}
-
-/*
- * Inserts w unless an active twin exists (ON CONFLICT on the partial unique
- * index: a concurrent identical registration on any node waits for the
- * other's commit and then conflicts), then reads the twin.  If the twin was
- * deregistered in between, the insert is tried again.
- */
-static int register_on(conn_t *c, const ah_webhook_t *w, ah_webhook_t *twin, bool *found)
-{
-    params_t p = {0};
-    bind_webhook(&p, w);
-    *found = false;
-    int rc = AH_ESTORE;
-    for (int tries = 0; tries < TX_TRIES; tries++) {
-        PGresult *r = run(c, ST_WEBHOOK_INSERT, &p, &rc);
-        bool inserted = r && PQntuples(r) > 0;
-        PQclear(r);
-        if (rc || inserted)
-            return rc;
-        rc = find_active_twin(c, w, twin);
-        if (rc != AH_ENOTFOUND) {
-            *found = rc == AH_OK;
-            return rc;
-        }
-    }
-    return rc;
-}
-
-static int webhook_register(ah_store_t *base, const ah_webhook_t *w, ah_webhook_t *out,
-                            bool *existed)
-{
-    pg_store_t *s = from(base);
-    ah_webhook_t *twin = malloc(sizeof *twin); /* ~6 KiB: keep it off the stack */
-    if (!twin)
-        return AH_ENOMEM;
-    bool found = false;
-    conn_t *c;
-    int rc = acquire(s, &c);
-    if (rc)
-        goto out;
-    rc = register_on(c, w, twin, &found);
-    release(s, c);
-    if (rc == AH_OK) {
-        if (found)
-            *out = *twin;
-        else if (out != w)
-            *out = *w;
-        if (existed)
-            *existed = found;
-    }
-out:
-    free(twin);
-    return rc;
-}
-
-static int webhook_get(ah_store_t *base, const char *id, ah_webhook_t *out)
-{
-    return get_by(base, ST_WEBHOOK_GET, id, row_webhook, out);
-}
-
-static int webhook_list_active(ah_store_t *base, const char *community_id, const char *airmeet_id,
-                               const char *session_id, ah_webhook_t **out, size_t *n)
-{
-    params_t p = {0};
-    p_str(&p, community_id);
-    p_opt(&p, airmeet_id);
-    p_opt(&p, session_id);
-    void *arr;
-    int rc = exec_all(base, ST_WEBHOOK_LIST_ACTIVE, &p, row_webhook, sizeof **out, &arr, n);
-    *out = arr;
-    return rc;
-}
-
-typedef struct deregister_job {
-    const char *id;
-    const char *by;
-    int64_t now;
-} deregister_job_t;
-
-/* Marks the webhook deregistered and cancels its pending deliveries. */
-static int deregister_tx(conn_t *c, void *arg)
-{
-    const deregister_job_t *j = arg;
-    params_t p = {0};
-    p_str(&p, j->id);
-    p_i64(&p, j->now);
-    p_str(&p, j->by);
-    size_t changed = 0;
-    int rc = run_cmd(c, ST_WEBHOOK_DEREGISTER, &p, &changed);
-    if (rc == AH_OK && changed == 0)
-        return AH_ENOTFOUND;
-    if (rc)
-        return rc;
-    params_t q = {0};
-    p_str(&q, j->id);
-    p_i64(&q, j->now);
-    return run_cmd(c, ST_DELIVERIES_CANCEL, &q, NULL);
-}
-
-static int webhook_deregister(ah_store_t *base, const char *id, const char *by, int64_t now)
-{
-    deregister_job_t j = {id, by, now};
-    return in_tx(from(base), ST_BEGIN, deregister_tx, &j);
 }
 
 /* Tells every listening node that the webhook has work due at `due`. */
-static int notify(conn_t *c, const char *webhook_id, int64_t due)
+static int pg_notify(conn_t *c, const char *webhook_id, int64_t due)
 {
-    params_t p = {0};
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
     p_str(&p, webhook_id);
     p_i64(&p, due);
-    return run_cmd(c, ST_NOTIFY, &p, NULL);
+    return run_cmd(c, ST_NOTIFY, &p);
 }
 
-typedef struct set_active_job {
-    const char *id;
-    bool active;
-    const char *reason;
-    int64_t now;
-} set_active_job_t;
-
-static int set_active_tx(conn_t *c, void *arg)
-{
-    const set_active_job_t *j = arg;
-    params_t p = {0};
-    p_str(&p, j->id);
-    p_bool(&p, j->active);
-    p_opt(&p, j->active ? NULL : j->reason); /* an active webhook has no disabled_reason */
-    p_i64(&p, j->now);
-    size_t changed = 0;
-    int rc = run_cmd(c, ST_WEBHOOK_SET_ACTIVE, &p, &changed); /* AH_EEXISTS: a twin is active */
-    if (rc == AH_OK && changed == 0)
-        return AH_ENOTFOUND;
-    /* Re-enabled: its pending deliveries are due again on whichever node listens. */
-    if (rc == AH_OK && j->active)
-        rc = notify(c, j->id, j->now);
-    return rc;
-}
-
-static int webhook_set_active(ah_store_t *base, const char *id, bool active, const char *reason,
-                              int64_t now)
-{
-    set_active_job_t j = {id, active, reason, now};
-    return in_tx(from(base), ST_BEGIN, set_active_tx, &j);
-}
+/*
+ * Claims read the event's trigger and body in the claim statement itself,
+ * and each webhook's claim is a transaction of its own (see
+ * ah_store_delivery_claim_many).
+ */
+static const ah_sql_driver_t pg_driver = {
+    .exec = pg_exec,
+    .run = pg_run,
+    .notify = pg_notify,
+    .utf8_only = true,
+    .claim_bodies = true,
+    .claim_in_one_tx = false,
+};
 
 /* ------------------------------------------------------------------------ */
-/* Events.                                                                   */
-
-/* A bounded id field copied into another, always terminated. */
-static void copy_id(char dst[AH_ID_SIZE], const char *src)
-{
-    size_t n = strnlen(src, AH_ID_SIZE - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
+/* Publishing.                                                               */
 
 typedef struct publish_job {
+    ah_store_t *s;
     const ah_event_t *ev;
     ah_publish_result_t *res;
 } publish_job_t;
 
-/* The first event with ev's idempotency key, and how many deliveries it made. */
-static int read_duplicate(conn_t *c, const ah_event_t *ev, ah_publish_result_t *res)
-{
-    params_t p = {0};
-    P_FIELD(&p, ev->community_id);
-    P_FIELD(&p, ev->idempotency_key);
-    int rc;
-    PGresult *r = run(c, ST_EVENT_FIND_KEY, &p, &rc);
-    if (r && PQntuples(r) == 0) {
-        /* ON CONFLICT found a row this statement does not see: cannot happen in READ COMMITTED. */
-        ah_logf(AH_LOG_WARN, "postgres: publish: conflicting idempotency key not found");
-        rc = AH_ESTORE;
-    } else if (r) {
-        COL_COPY(r, 0, 0, res->event_id);
-        res->n_deliveries = (size_t)col_i64(r, 0, 1);
-        res->duplicate = true;
-    }
-    PQclear(r);
-    return rc;
-}
-
-/* Inserts the event; *inserted = false when its idempotency key was taken. */
-static int insert_event(conn_t *c, const ah_event_t *ev, bool *inserted)
-{
-    params_t p = {0};
-    P_OPT_FIELD(&p, ev->id);
-    P_OPT_FIELD(&p, ev->community_id);
-    P_FIELD(&p, ev->trigger);
-    P_OPT_FIELD(&p, ev->airmeet_id);
-    P_OPT_FIELD(&p, ev->session_id);
-    P_OPT_FIELD(&p, ev->idempotency_key);
-    char *data = NULL;
-    if (ev->data) { /* text parameters are NUL-terminated; NULL data is refused (NOT NULL) */
-        if (memchr(ev->data, '\0', ev->data_len))
-            return AH_EINVAL;
-        data = malloc(ev->data_len + 1);
-        if (!data)
-            return AH_ENOMEM;
-        memcpy(data, ev->data, ev->data_len);
-        data[ev->data_len] = '\0';
-    }
-    p_str(&p, data);
-    p_i64(&p, ev->created_at);
-    int rc;
-    PGresult *r = run(c, ST_EVENT_INSERT, &p, &rc);
-    *inserted = r && PQntuples(r) > 0;
-    PQclear(r);
-    free(data);
-    return rc;
-}
-
-/* One pending delivery, and one notification, per matching webhook. */
-static int fan_out(conn_t *c, const ah_event_t *ev, ah_publish_result_t *res)
-{
-    params_t p = {0};
-    P_FIELD(&p, ev->id);
-    p_i64(&p, ev->created_at);
-    P_FIELD(&p, ev->community_id);
-    P_FIELD(&p, ev->trigger);
-    P_OPT_FIELD(&p, ev->airmeet_id);
-    P_OPT_FIELD(&p, ev->session_id);
-    int rc;
-    PGresult *r = run(c, ST_EVENT_FANOUT, &p, &rc);
-    if (!r)
-        return rc;
-    int n = PQntuples(r);
-    if (n > 0) {
-        res->webhook_ids = calloc((size_t)n, sizeof *res->webhook_ids);
-        if (!res->webhook_ids)
-            rc = AH_ENOMEM;
-        for (int i = 0; res->webhook_ids && i < n; i++)
-            col_copy(r, i, 0, res->webhook_ids[i], AH_ID_SIZE);
-        res->n_deliveries = res->webhook_ids ? (size_t)n : 0;
-    }
-    PQclear(r);
-    return rc;
-}
-
+/*
+ * The event first: when its idempotency key was taken (ON CONFLICT, which
+ * waits for a concurrent publisher of the same key to commit), the first
+ * event is read instead; otherwise one pending delivery, and one
+ * notification, per matching webhook.
+ */
 static int publish_tx(conn_t *c, void *arg)
 {
     publish_job_t *j = arg;
     free(j->res->webhook_ids); /* a rerun starts afresh */
     memset(j->res, 0, sizeof *j->res);
     bool inserted = false;
-    int rc = insert_event(c, j->ev, &inserted);
-    if (rc)
+    int rc = ah_sql_insert_event(j->s, c, j->ev, &inserted);
+    if (rc == AH_OK && !inserted) {
+        rc = ah_sql_find_duplicate(j->s, c, j->ev, j->res);
+        /* ON CONFLICT found a row this statement does not see: cannot happen in READ COMMITTED. */
+        if (rc == AH_ENOTFOUND) {
+            ah_logf(AH_LOG_WARN, "postgres: publish: conflicting idempotency key not found");
+            rc = AH_ESTORE;
+        }
         return rc;
-    if (!inserted)
-        return read_duplicate(c, j->ev, j->res);
-    rc = fan_out(c, j->ev, j->res);
+    }
     if (rc == AH_OK)
-        copy_id(j->res->event_id, j->ev->id);
+        rc = ah_sql_fan_out(j->s, c, j->ev, j->res);
+    if (rc == AH_OK)
+        ah_sql_copy_id(j->res->event_id, j->ev->id);
     return rc;
 }
 
 static int event_publish(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res)
 {
-    if (!res)
-        return AH_EINVAL;
-    memset(res, 0, sizeof *res);
-    if (!ev)
-        return AH_EINVAL;
-    publish_job_t j = {ev, res};
+    publish_job_t j = {base, ev, res};
     int rc = in_tx(from(base), ST_BEGIN, publish_tx, &j);
     if (rc) {
         free(res->webhook_ids);
@@ -1863,214 +1172,15 @@ static int event_publish(ah_store_t *base, const ah_event_t *ev, ah_publish_resu
     return rc;
 }
 
-static int event_get(ah_store_t *base, const char *id, ah_event_t *out)
-{
-    memset(out, 0, sizeof *out);
-    pg_store_t *s = from(base);
-    params_t p = {0};
-    p_str(&p, id);
-    conn_t *c;
-    int rc = acquire(s, &c);
-    if (rc)
-        return rc;
-    PGresult *r = run(c, ST_EVENT_GET, &p, &rc);
-    if (r && PQntuples(r) == 0) {
-        rc = AH_ENOTFOUND;
-    } else if (r) {
-        COL_COPY(r, 0, 0, out->id);
-        COL_COPY(r, 0, 1, out->community_id);
-        COL_COPY(r, 0, 2, out->trigger);
-        COL_COPY(r, 0, 3, out->airmeet_id);
-        COL_COPY(r, 0, 4, out->session_id);
-        COL_COPY(r, 0, 5, out->idempotency_key);
-        rc = col_dup(r, 0, 6, &out->data, &out->data_len);
-        out->created_at = col_i64(r, 0, 7);
-    }
-    PQclear(r);
-    release(s, c);
-    return rc;
-}
-
 /* ------------------------------------------------------------------------ */
-/* Finding and claiming work.                                                */
-
-static void row_due(const PGresult *r, int i, void *out)
-{
-    ah_due_t *d = out;
-    COL_COPY(r, i, 0, d->webhook_id);
-    d->next_due = col_i64(r, i, 1);
-}
+/* Finding work.                                                             */
 
 static int delivery_due_webhooks(ah_store_t *base, ah_due_t **out, size_t *n)
 {
     void *arr;
-    int rc = exec_all(base, ST_DUE_WEBHOOKS, NULL, row_due, sizeof **out, &arr, n);
+    int rc = ah_sql_all(base, NULL, ST_DUE_WEBHOOKS, NULL, ah_sql_map_due, sizeof **out, &arr, n);
     *out = arr;
     return rc;
-}
-
-/* A claimed delivery and its due time, which orders the claims. */
-typedef struct claim_row {
-    int64_t due;
-    ah_claim_t claim;
-} claim_row_t;
-
-static int cmp_claim_row(const void *pa, const void *pb)
-{
-    const claim_row_t *a = pa, *b = pb;
-    if (a->due != b->due)
-        return a->due < b->due ? -1 : 1;
-    return strcmp(a->claim.delivery_id, b->claim.delivery_id);
-}
-
-typedef struct claim_job {
-    const char *webhook_id;
-    int64_t now;
-    int64_t lease_until;
-    size_t max;
-    ah_webhook_t *webhook; /* NULL, or receives the webhook's row */
-    ah_claim_t *claims;    /* ordered by due time, then id */
-    size_t n;
-    int64_t next_due;
-} claim_job_t;
-
-/*
- * The claimed rows (id, event, attempts, due, trigger, body) into j->claims,
- * oldest due first.  Inside the transaction, so that a failure here rolls
- * the leases back instead of leaving them to lapse.
- */
-static int read_claims(const PGresult *r, claim_job_t *j)
-{
-    int n = PQntuples(r);
-    if (n == 0)
-        return AH_OK;
-    claim_row_t *rows = calloc((size_t)n, sizeof *rows);
-    j->claims = calloc((size_t)n, sizeof *j->claims);
-    int rc = rows && j->claims ? AH_OK : AH_ENOMEM;
-    for (int i = 0; rc == AH_OK && i < n; i++) {
-        claim_row_t *row = &rows[i];
-        COL_COPY(r, i, 0, row->claim.delivery_id);
-        COL_COPY(r, i, 1, row->claim.event_id);
-        row->claim.attempts = (int)col_i64(r, i, 2);
-        row->due = col_i64(r, i, 3);
-        COL_COPY(r, i, 4, row->claim.trigger);
-        if (col_dup(r, i, 5, &row->claim.data, &row->claim.data_len))
-            rc = AH_ENOMEM;
-    }
-    if (rc == AH_OK) {
-        qsort(rows, (size_t)n, sizeof *rows, cmp_claim_row);
-        for (int i = 0; i < n; i++)
-            j->claims[i] = rows[i].claim; /* the bodies move */
-        j->n = (size_t)n;
-    } else {
-        for (int i = 0; rows && i < n; i++)
-            free(rows[i].claim.data);
-        free(j->claims);
-        j->claims = NULL;
-    }
-    free(rows);
-    return rc;
-}
-
-/*
- * Check the webhook (reading its row when asked), lease its due deliveries,
- * find when the rest is due: one transaction.
- */
-static int claim_tx(conn_t *c, void *arg)
-{
-    claim_job_t *j = arg;
-    ah_claims_free(j->claims, j->n); /* a rerun starts afresh */
-    j->claims = NULL;
-    j->n = 0;
-    j->next_due = 0;
-    params_t p = {0};
-    p_str(&p, j->webhook_id);
-    int rc;
-    PGresult *r = run(c, j->webhook ? ST_WEBHOOK_GET : ST_WEBHOOK_LIVE, &p, &rc);
-    bool found = r && PQntuples(r) > 0, live = false;
-    if (found && j->webhook) {
-        row_webhook(r, 0, j->webhook);
-        live = j->webhook->is_active && !j->webhook->deregistered_at;
-    } else if (found) {
-        live = col_bool(r, 0, 0);
-    }
-    PQclear(r);
-    if (rc || !found)
-        return rc ? rc : AH_ENOTFOUND;
-    if (!live)
-        return AH_OK;
-    if (j->max > 0) {
-        params_t q = {0};
-        p_i64(&q, j->lease_until);
-        p_str(&q, j->webhook_id);
-        p_i64(&q, j->now);
-        p_i64(&q, (int64_t)j->max);
-        r = run(c, ST_CLAIM, &q, &rc);
-        if (r)
-            rc = read_claims(r, j);
-        PQclear(r);
-        if (rc)
-            return rc;
-    }
-    params_t d = {0};
-    p_str(&d, j->webhook_id);
-    p_i64(&d, j->now);
-    r = run(c, ST_NEXT_DUE, &d, &rc);
-    if (r && PQntuples(r) > 0)
-        j->next_due = col_i64(r, 0, 0);
-    PQclear(r);
-    return rc;
-}
-
-/* One webhook's claim in a transaction of its own; j->claims is the caller's after AH_OK. */
-static int claim_one(ah_store_t *base, claim_job_t *j)
-{
-    if (j->max > CLAIM_MAX)
-        j->max = CLAIM_MAX;
-    int rc = in_tx(from(base), ST_BEGIN, claim_tx, j);
-    if (rc) {
-        ah_claims_free(j->claims, j->n);
-        j->claims = NULL;
-        j->n = 0;
-        j->next_due = 0;
-    }
-    return rc;
-}
-
-static int delivery_claim(ah_store_t *base, const char *webhook_id, int64_t now,
-                          int64_t lease_until, size_t max, ah_claim_t **out, size_t *n,
-                          int64_t *next_due)
-{
-    claim_job_t j = {.webhook_id = webhook_id, .now = now, .lease_until = lease_until, .max = max};
-    int rc = claim_one(base, &j);
-    *out = j.claims;
-    *n = j.n;
-    if (next_due)
-        *next_due = j.next_due;
-    return rc;
-}
-
-/*
- * One transaction per webhook: PostgreSQL's writers do not queue on one
- * lock, so nothing is gained by holding the leases of all of them at once.
- * The webhook row is read inside each.
- */
-static int delivery_claim_many(ah_store_t *base, ah_claim_req_t *reqs, size_t n, int64_t now,
-                               int64_t lease_until)
-{
-    for (size_t i = 0; i < n; i++) {
-        ah_claim_req_t *r = &reqs[i];
-        claim_job_t j = {.webhook_id = r->webhook_id,
-                         .now = now,
-                         .lease_until = lease_until,
-                         .max = r->max,
-                         .webhook = r->webhook};
-        r->rc = claim_one(base, &j);
-        r->claims = j.claims;
-        r->n = j.n;
-        r->next_due = j.next_due;
-    }
-    return AH_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2084,7 +1194,7 @@ static void utf8_clean(const char *in, size_t cap, char *out)
 {
     size_t n = strnlen(in, cap - 1), i = 0;
     while (i < n) {
-        size_t len = utf8_seq_len((const unsigned char *)in + i, n - i);
+        size_t len = ah_utf8_seq_len((const unsigned char *)in + i, n - i);
         if (len) {
             memcpy(out + i, in + i, len);
             i += len;
@@ -2102,7 +1212,7 @@ typedef struct record_text {
 } record_text_t;
 
 /* One result's parameters for ST_RECORD; the outcome was checked. */
-static void bind_record(params_t *p, const ah_attempt_result_t *r, record_text_t *t)
+static void bind_record(ah_sql_params_t *p, const ah_attempt_result_t *r, record_text_t *t)
 {
     const ah_attempt_t *a = &r->attempt;
     utf8_clean(a->error, sizeof a->error, t->error);
@@ -2134,13 +1244,18 @@ static int send_records(conn_t *c, const ah_attempt_result_t *rs, size_t n)
     char name[16];
     stmt_name(ST_RECORD, name);
     for (size_t i = 0; i < n; i++) {
-        params_t p = {0};
+        ah_sql_params_t p;
+        ah_sql_params_init(&p);
         record_text_t t;
         bind_record(&p, &rs[i], &t);
-        if (p.bad)
-            return AH_EINVAL;
-        /* libpq copies the values into its buffer: t may go. */
-        if (!PQsendQueryPrepared(c->pg, name, p.n, p.v, p.len, p.fmt, 0))
+        pg_params_t q;
+        int rc = pg_params(&p, &q);
+        if (rc)
+            return rc;
+        /* libpq copies the values into its buffer: t and q may go. */
+        int sent = PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0);
+        pg_params_free(&q);
+        if (!sent)
             return pg_error(c, NULL, "record");
     }
     return PQpipelineSync(c->pg) ? AH_OK : pg_error(c, NULL, "record");
@@ -2214,13 +1329,6 @@ static int record_tx(conn_t *c, void *arg)
 
 static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results, size_t n)
 {
-    if (n == 0)
-        return AH_OK;
-    if (!results)
-        return AH_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (!ah_outcome_status(results[i].outcome))
-            return AH_EINVAL; /* nothing of the batch is recorded */
     record_job_t j = {results, n};
     return in_tx(from(base), ST_BEGIN, record_tx, &j);
 }
@@ -2255,263 +1363,15 @@ static char *id_array(const char (*ids)[AH_ID_SIZE], size_t n)
 
 static int delivery_release(ah_store_t *base, const char (*ids)[AH_ID_SIZE], size_t n)
 {
-    if (n == 0)
-        return AH_OK;
-    if (!ids)
-        return AH_EINVAL;
     char *arr = id_array(ids, n);
     if (!arr)
         return AH_ENOMEM;
-    params_t p = {0};
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
     p_str(&p, arr);
-    int rc = exec_cmd(base, ST_DELIVERY_RELEASE, &p, NULL);
+    int rc = pg_exec(base, NULL, true, ST_DELIVERY_RELEASE, &p, NULL, NULL, NULL);
     free(arr);
     return rc;
-}
-
-/* Exists for the interface; a shared store's dispatcher never calls it (leases expire). */
-static int delivery_release_all(ah_store_t *base)
-{
-    return exec_cmd(base, ST_DELIVERY_RELEASE_ALL, NULL, NULL);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Reading deliveries.                                                       */
-
-static void row_delivery(const PGresult *r, int i, void *out)
-{
-    ah_delivery_t *d = out;
-    memset(d, 0, sizeof *d);
-    COL_COPY(r, i, 0, d->id);
-    COL_COPY(r, i, 1, d->event_id);
-    COL_COPY(r, i, 2, d->webhook_id);
-    COL_COPY(r, i, 3, d->trigger);
-    d->status = ah_delivery_status_parse(PQgetvalue(r, i, 4));
-    d->attempts = (int)col_i64(r, i, 5);
-    d->next_attempt_at = col_i64(r, i, 6);
-    d->lease_until = col_i64(r, i, 7);
-    d->created_at = col_i64(r, i, 8);
-    d->updated_at = col_i64(r, i, 9);
-    d->last_status_code = (int)col_i64(r, i, 10);
-    COL_COPY(r, i, 11, d->last_error);
-}
-
-static void row_attempt(const PGresult *r, int i, void *out)
-{
-    ah_attempt_t *a = out;
-    memset(a, 0, sizeof *a);
-    a->attempt_no = (int)col_i64(r, i, 0);
-    a->started_at = col_i64(r, i, 1);
-    a->duration_ms = col_i64(r, i, 2);
-    a->status_code = (int)col_i64(r, i, 3);
-    COL_COPY(r, i, 4, a->error);
-    col_bytea(r, i, 5, a->response_head, sizeof a->response_head);
-}
-
-/* Parses "<created_at>_<id>" as written by delivery_list. */
-static int parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
-{
-    const char *sep = strchr(cursor, '_');
-    if (!sep || sep == cursor || (size_t)(sep - cursor) > CURSOR_NUM_MAX)
-        return AH_EINVAL;
-    char num[CURSOR_NUM_MAX + 1];
-    size_t len = (size_t)(sep - cursor);
-    memcpy(num, cursor, len);
-    num[len] = '\0';
-    if (ah_parse_i64(num, INT64_MIN, INT64_MAX, at) != AH_OK || !ah_is_uuid(sep + 1))
-        return AH_EINVAL;
-    memcpy(id, sep + 1, AH_ID_SIZE);
-    ah_lower(id);
-    return AH_OK;
-}
-
-static bool filter_ok(const ah_delivery_filter_t *f)
-{
-    bool by_webhook = f->webhook_id && *f->webhook_id;
-    bool by_event = f->event_id && *f->event_id;
-    return by_webhook != by_event && f->limit >= 1 && f->limit <= DELIVERY_PAGE_MAX &&
-           f->status >= -1 && f->status <= AH_DLV_CANCELLED;
-}
-
-static int delivery_list(ah_store_t *base, const ah_delivery_filter_t *f, ah_delivery_t **out,
-                         size_t *n, char next_cursor[AH_CURSOR_SIZE])
-{
-    *out = NULL;
-    *n = 0;
-    if (next_cursor)
-        next_cursor[0] = '\0';
-    if (!f || !filter_ok(f))
-        return AH_EINVAL;
-    bool by_webhook = f->webhook_id && *f->webhook_id;
-    int64_t at = INT64_MAX; /* first page: older than the end of time */
-    char after[AH_ID_SIZE] = "";
-    if (f->cursor && *f->cursor && parse_cursor(f->cursor, &at, after) != AH_OK)
-        return AH_EINVAL;
-    params_t p = {0};
-    p_str(&p, by_webhook ? f->webhook_id : f->event_id);
-    p_str(&p, f->status < 0 ? NULL : ah_delivery_status_name(f->status));
-    p_i64(&p, at);
-    p_str(&p, after);
-    p_i64(&p, (int64_t)f->limit + 1); /* one more row tells whether another page follows */
-    void *arr;
-    int rc = exec_all(base, by_webhook ? ST_DELIVERY_LIST_WEBHOOK : ST_DELIVERY_LIST_EVENT, &p,
-                      row_delivery, sizeof **out, &arr, n);
-    *out = arr;
-    if (rc == AH_OK && *n > f->limit) {
-        *n = f->limit;
-        const ah_delivery_t *last = &(*out)[*n - 1];
-        if (next_cursor)
-            snprintf(next_cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", last->created_at, last->id);
-    }
-    return rc;
-}
-
-typedef struct delivery_read {
-    const char *id;
-    ah_delivery_t *out;
-    ah_attempt_t **attempts; /* NULL: the caller wants none */
-    size_t *n_attempts;
-} delivery_read_t;
-
-static int read_delivery_tx(conn_t *c, void *arg)
-{
-    delivery_read_t *r = arg;
-    params_t p = {0};
-    p_str(&p, r->id);
-    int rc = fetch_one(c, ST_DELIVERY_GET, &p, row_delivery, r->out);
-    if (rc || !r->attempts)
-        return rc;
-    free(*r->attempts);
-    void *arr;
-    rc = fetch_all(c, ST_ATTEMPT_LIST, &p, row_attempt, sizeof **r->attempts, &arr, r->n_attempts);
-    *r->attempts = arr;
-    return rc;
-}
-
-static int delivery_get(ah_store_t *base, const char *id, ah_delivery_t *out,
-                        ah_attempt_t **attempts, size_t *n_attempts)
-{
-    size_t n_dummy;
-    if (attempts)
-        *attempts = NULL;
-    if (n_attempts)
-        *n_attempts = 0;
-    delivery_read_t r = {id, out, attempts, n_attempts ? n_attempts : &n_dummy};
-    int rc = in_tx(from(base), ST_BEGIN_READ, read_delivery_tx, &r);
-    if (rc && attempts) {
-        free(*attempts);
-        *attempts = NULL;
-        if (n_attempts)
-            *n_attempts = 0;
-    }
-    return rc;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Operator actions and stats.                                               */
-
-static void row_id(const PGresult *r, int i, void *out)
-{
-    col_copy(r, i, 0, out, AH_ID_SIZE);
-}
-
-static int delivery_retry(ah_store_t *base, const char *id, int64_t now,
-                          char webhook_id[AH_ID_SIZE])
-{
-    char wid[AH_ID_SIZE] = "";
-    params_t p = {0};
-    p_str(&p, id);
-    p_i64(&p, now);
-    int rc = exec_one(base, ST_DELIVERY_RETRY, &p, row_id, wid);
-    if (rc == AH_OK && webhook_id)
-        copy_id(webhook_id, wid);
-    return rc;
-}
-
-typedef struct recover_job {
-    const char *webhook_id;
-    int64_t since;
-    int64_t now;
-    size_t count;
-} recover_job_t;
-
-static int recover_tx(conn_t *c, void *arg)
-{
-    recover_job_t *j = arg;
-    j->count = 0;
-    params_t p = {0};
-    p_str(&p, j->webhook_id);
-    int rc;
-    PGresult *r = run(c, ST_WEBHOOK_DEREGISTERED_AT, &p, &rc);
-    if (r && (PQntuples(r) == 0 || col_i64(r, 0, 0) != 0))
-        rc = AH_ENOTFOUND; /* missing or deregistered */
-    PQclear(r);
-    if (rc)
-        return rc;
-    params_t q = {0};
-    p_str(&q, j->webhook_id);
-    p_i64(&q, j->since);
-    p_i64(&q, j->now);
-    rc = run_cmd(c, ST_WEBHOOK_RECOVER, &q, &j->count);
-    if (rc == AH_OK && j->count > 0)
-        rc = notify(c, j->webhook_id, j->now);
-    return rc;
-}
-
-static int webhook_recover(ah_store_t *base, const char *webhook_id, int64_t since, int64_t now,
-                           size_t *n_requeued)
-{
-    if (n_requeued)
-        *n_requeued = 0;
-    recover_job_t j = {webhook_id, since, now, 0};
-    int rc = in_tx(from(base), ST_BEGIN, recover_tx, &j);
-    if (rc == AH_OK && n_requeued)
-        *n_requeued = j.count;
-    return rc;
-}
-
-static int webhook_rotate_secret(ah_store_t *base, const char *id, const char *new_secret,
-                                 int64_t prev_until, int64_t now)
-{
-    if (!new_secret || !*new_secret)
-        return AH_EINVAL;
-    if (strnlen(new_secret, AH_SECRET_MAX) >= AH_SECRET_MAX)
-        return AH_ETOOBIG; /* it would come back truncated */
-    params_t p = {0};
-    p_str(&p, id);
-    p_str(&p, new_secret);
-    p_i64(&p, prev_until);
-    p_i64(&p, now);
-    size_t changed = 0;
-    int rc = exec_cmd(base, ST_WEBHOOK_ROTATE, &p, &changed);
-    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
-}
-
-static void row_stats(const PGresult *r, int i, void *out)
-{
-    ah_delivery_stats_t *st = out;
-    st->pending = col_i64(r, i, 0);
-    st->oldest_pending_created_at = col_i64(r, i, 1); /* NULL reads 0 */
-}
-
-static int delivery_stats(ah_store_t *base, ah_delivery_stats_t *out)
-{
-    memset(out, 0, sizeof *out);
-    return exec_one(base, ST_DELIVERY_STATS, NULL, row_stats, out);
-}
-
-static void row_gen(const PGresult *r, int i, void *out)
-{
-    ah_cache_gen_t *g = out;
-    g->webhooks = col_i64(r, i, 0);
-    g->auth = col_i64(r, i, 1);
-}
-
-static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
-{
-    memset(out, 0, sizeof *out);
-    int rc = exec_one(base, ST_CACHE_GEN, NULL, row_gen, out);
-    return rc == AH_ENOTFOUND ? AH_ESTORE : rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2757,51 +1617,18 @@ static void store_close(ah_store_t *base)
     free(s->dsn);
     free(s);
 }
-
 static const ah_store_ops_t pg_ops = {
     .name = "postgres",
     .shared = true,
+    .sql = &pg_driver,
     .close = store_close,
-    .ping = ping,
-    .setting_get = setting_get,
-    .setting_set = setting_set,
-    .setting_add = setting_add,
-    .community_create = community_create,
-    .community_get = community_get,
-    .community_list = community_list,
-    .access_key_create = access_key_create,
-    .access_key_find = access_key_find,
-    .access_key_get = access_key_get,
-    .access_key_list = access_key_list,
-    .access_key_revoke = access_key_revoke,
-    .token_create = token_create,
-    .token_find = token_find,
-    .token_purge = token_purge,
-    .airmeet_create = airmeet_create,
-    .airmeet_get = airmeet_get,
-    .session_create = session_create,
-    .session_get = session_get,
-    .webhook_register = webhook_register,
-    .webhook_get = webhook_get,
-    .webhook_list_active = webhook_list_active,
-    .webhook_deregister = webhook_deregister,
-    .webhook_set_active = webhook_set_active,
     .event_publish = event_publish,
-    .event_get = event_get,
+    .event_publish_async = NULL,
     .delivery_due_webhooks = delivery_due_webhooks,
-    .delivery_claim = delivery_claim,
-    .delivery_claim_many = delivery_claim_many,
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,
-    .delivery_release_all = delivery_release_all,
-    .delivery_list = delivery_list,
-    .delivery_get = delivery_get,
-    .delivery_retry = delivery_retry,
-    .webhook_recover = webhook_recover,
-    .webhook_rotate_secret = webhook_rotate_secret,
-    .delivery_stats = delivery_stats,
     .listen = store_listen,
-    .cache_gen = cache_gen,
+    .cache_gen = NULL,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -2836,7 +1663,7 @@ static int schema_version(PGconn *pg, int *out, char *err, size_t errlen)
         rc = exec_fixed(pg, "SELECT coalesce(max(version), 0) FROM schema_migrations", &r, err,
                         errlen);
     if (rc == AH_OK)
-        *out = (int)col_i64(r, 0, 0);
+        *out = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     return rc;
 }

@@ -1,5 +1,14 @@
 /*
- * store_sqlite.c: the SQLite storage backend (ah_store_ops_t over SQLite 3).
+ * store_sqlite.c: the SQLite storage backend (an SQL driver, sql.h, and the
+ * operations of ah_store_ops_t that are SQLite's own, over SQLite 3).
+ *
+ * What each operation does is written in store.h, and most of them are run
+ * by the store layer (store.c) through this file's driver: exec() runs a
+ * statement of stmt_sql[] with its parameters bound, run() lends a
+ * connection, in a transaction or not.  What stays here is how SQLite gets
+ * there: the connection pool and the one writer connection, the dialect,
+ * group commit of publishes, the skip-scan walk over due work, recording
+ * attempts, the background checkpointer and the cache-generation shortcut.
  *
  * How it works.  A store is a small pool of connections to one database
  * (POOL_MAX, opened lazily, never closed before the store is).  Every
@@ -15,8 +24,9 @@
  * committed transaction survives a process crash; only an OS crash may lose
  * the last few), so readers never block the one writer.  Write transactions
  * of one process queue on a mutex (write_mu, see tx_begin) and all run on one
- * writer connection (acquire_writer, borrow_writer); writers of other
- * processes queue on the database lock through
+ * writer connection (acquire_writer): every statement the layer runs as a
+ * write (exec with write, run in AH_SQL_WRITE or AH_SQL_WRITE_TX) takes it;
+ * writers of other processes queue on the database lock through
  * busy_timeout (5 s); what still fails after that is AH_ESTORE.  Operations
  * that read then write (webhook_deregister, which also cancels deliveries,
  * and publish, claim, record, recover) run inside BEGIN IMMEDIATE so that
@@ -24,7 +34,9 @@
  * same delivery.  Registration relies on a partial unique index on the
  * active (community, trigger, url, airmeet, session) tuple instead: its
  * INSERT does nothing on a conflict, and then the twin is read, so two
- * identical registrations yield one row.  One consequence of that index is
+ * identical registrations yield one row.  That INSERT is one statement in
+ * autocommit on the writer connection, whose page cache holds the webhooks
+ * indexes from the previous registration.  One consequence of that index is
  * that re-enabling a disabled webhook whose tuple was registered again
  * meanwhile fails with AH_EEXISTS rather than creating a second active twin.
  *
@@ -44,10 +56,10 @@
  *
  * Conventions in the tables: unset ids ("" in C) are NULL, unset times are 0,
  * a NULL description / updated_by is the JSON null of has_description /
- * has_updated_by.  Rows are copied into the fixed-size struct fields with
- * bounded, truncating copies.  Constraint failures map to status codes:
- * primary key or unique -> AH_EEXISTS, foreign key (e.g. an access key for an
- * unknown community) -> AH_ENOTFOUND, NOT NULL or CHECK -> AH_EINVAL.
+ * has_updated_by, is_active is 0 or 1.  Constraint failures map to status
+ * codes: primary key or unique -> AH_EEXISTS, foreign key (e.g. an access
+ * key for an unknown community) -> AH_ENOTFOUND, NOT NULL or CHECK ->
+ * AH_EINVAL.
  *
  * Events and deliveries (migration 2 and the section of that name below):
  * the deliveries table is the queue itself, indexed for claims, listing
@@ -70,7 +82,6 @@
 
 #define POOL_MAX 8
 #define BUSY_TIMEOUT_MS 5000
-#define LIST_MAX_ROWS 100000 /* hard cap on the rows one list call returns */
 #define URI_MAX 64
 /*
  * Page cache per connection, in KiB (negative: SQLite's unit for KiB).  The
@@ -306,89 +317,27 @@ static const char *const migrations[] = {
 /* ------------------------------------------------------------------------ */
 /* Statements, prepared once per connection.                                */
 
-#define COMMUNITY_COLS "id, name, created_at"
-#define KEY_COLS "id, community_id, label, access_key, secret_hash, created_at, revoked_at"
-#define TOKEN_COLS "token_hash, key_id, community_id, label, created_at, expires_at"
-#define AIRMEET_COLS "id, community_id, name, start_time, end_time, created_at"
-#define SESSION_COLS "id, airmeet_id, community_id, name, created_at"
-/* The order of WEBHOOK_COLS is the order of bind_webhook() and row_webhook(). */
-#define WEBHOOK_COLS                                                                               \
-    "id, community_id, trigger, name, description, url, platform_name, airmeet_id, "               \
-    "session_id, is_active, disabled_reason, meta_data, created_at, updated_at, created_by, "      \
-    "updated_by, secret, prev_secret, prev_secret_until, deregistered_at, failing_since"
-#define EVENT_COLS                                                                                 \
-    "id, community_id, trigger, airmeet_id, session_id, idempotency_key, data, created_at"
-/* A delivery with its event's trigger: the order of row_delivery(). */
-#define DELIVERY_COLS                                                                              \
-    "d.id, d.event_id, d.webhook_id, e.trigger, d.status, d.attempts, d.next_attempt_at, "         \
-    "d.lease_until, d.created_at, d.updated_at, d.last_status_code, d.last_error"
-#define ATTEMPT_COLS "attempt_no, started_at, duration_ms, status_code, error, response_head"
 /* The page condition of delivery_list: strictly older than the cursor row. */
 #define LIST_PAGE                                                                                  \
     " AND (?2 IS NULL OR d.status = ?2) AND (d.created_at, d.id) < (?3, ?4)"                       \
     " ORDER BY d.created_at DESC, d.id DESC LIMIT ?5"
 
-enum stmt_id {
-    ST_BEGIN,
+/* SQLite's own statements, after the store layer's (sql.h). */
+enum {
+    ST_BEGIN = AH_SQL_SHARED_COUNT,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_SAVEPOINT,
     ST_SAVEPOINT_RELEASE,
     ST_SAVEPOINT_ROLLBACK,
-    ST_PING,
-    ST_SETTING_GET,
-    ST_SETTING_SET,
-    ST_SETTING_ADD,
-    ST_COMMUNITY_INSERT,
-    ST_COMMUNITY_GET,
-    ST_COMMUNITY_LIST,
-    ST_KEY_INSERT,
-    ST_KEY_FIND,
-    ST_KEY_GET,
-    ST_KEY_LIST,
-    ST_KEY_REVOKE,
-    ST_TOKEN_INSERT,
-    ST_TOKEN_FIND,
-    ST_TOKEN_PURGE,
-    ST_AIRMEET_INSERT,
-    ST_AIRMEET_GET,
-    ST_SESSION_INSERT,
-    ST_SESSION_GET,
-    ST_WEBHOOK_FIND_ACTIVE,
-    ST_WEBHOOK_INSERT,
-    ST_WEBHOOK_GET,
-    ST_WEBHOOK_LIST_ACTIVE,
-    ST_WEBHOOK_DEREGISTER,
-    ST_WEBHOOK_SET_ACTIVE,
-    ST_DELIVERIES_CANCEL,
     ST_BEGIN_READ,
-    ST_EVENT_FIND_KEY,
-    ST_EVENT_COUNT_DELIVERIES,
-    ST_EVENT_INSERT,
-    ST_EVENT_FANOUT,
-    ST_EVENT_GET,
-    ST_EVENT_BODY,
     ST_DUE_NEXT,
-    ST_WEBHOOK_LIVE,
-    ST_CLAIM,
-    ST_NEXT_DUE,
     ST_DELIVERY_RESULT,
     ST_ATTEMPT_INSERT,
     ST_WEBHOOK_SUCCEEDED,
     ST_WEBHOOK_FAILED,
     ST_WEBHOOK_AUTO_DISABLE,
     ST_DELIVERY_RELEASE,
-    ST_DELIVERY_RELEASE_ALL,
-    ST_DELIVERY_LIST_WEBHOOK,
-    ST_DELIVERY_LIST_EVENT,
-    ST_DELIVERY_GET,
-    ST_ATTEMPT_LIST,
-    ST_DELIVERY_RETRY,
-    ST_WEBHOOK_DEREGISTERED_AT,
-    ST_WEBHOOK_RECOVER,
-    ST_WEBHOOK_ROTATE,
-    ST_DELIVERY_STATS,
-    ST_CACHE_GEN,
     ST_COUNT
 };
 
@@ -400,14 +349,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT pub",
     [ST_SAVEPOINT_RELEASE] = "RELEASE pub",
     [ST_SAVEPOINT_ROLLBACK] = "ROLLBACK TO pub",
-    [ST_PING] = "SELECT 1",
+    [ST_PING] = SQL_PING,
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
     [ST_SETTING_SET] = "INSERT INTO settings (key, value) VALUES (?1, ?2)"
                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [ST_SETTING_ADD] = "INSERT INTO settings (key, value) VALUES (?1, ?2)",
     [ST_COMMUNITY_INSERT] = "INSERT INTO communities (" COMMUNITY_COLS ") VALUES (?1, ?2, ?3)",
     [ST_COMMUNITY_GET] = "SELECT " COMMUNITY_COLS " FROM communities WHERE id = ?1",
-    [ST_COMMUNITY_LIST] = "SELECT " COMMUNITY_COLS " FROM communities ORDER BY created_at, id",
+    [ST_COMMUNITY_LIST] = SQL_COMMUNITY_LIST,
     [ST_KEY_INSERT] = "INSERT INTO access_keys (" KEY_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_KEY_FIND] = "SELECT " KEY_COLS " FROM access_keys WHERE access_key = ?1",
     [ST_KEY_GET] = "SELECT " KEY_COLS " FROM access_keys WHERE id = ?1",
@@ -428,7 +377,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                                " AND coalesce(airmeet_id, '') = ?4"
                                " AND coalesce(session_id, '') = ?5"
                                " AND is_active = 1 AND deregistered_at = 0",
-    /* Nothing on a conflict: the caller then reads the active twin (see webhook_register). */
+    /*
+     * Nothing on a conflict (an active twin, or the id taken): the store
+     * layer then reads the twin (ah_store_webhook_register).
+     */
     [ST_WEBHOOK_INSERT] = "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5,"
                           " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
                           " ?20, ?21) ON CONFLICT DO NOTHING",
@@ -452,8 +404,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 
     /* ---- events and deliveries ---- */
     [ST_BEGIN_READ] = "BEGIN", /* deferred: a consistent snapshot for multi-statement reads */
-    [ST_EVENT_FIND_KEY] = "SELECT id FROM events WHERE community_id = ?1 AND idempotency_key = ?2",
-    [ST_EVENT_COUNT_DELIVERIES] = "SELECT count(*) FROM deliveries WHERE event_id = ?1",
+    [ST_EVENT_FIND_KEY] = "SELECT e.id, (SELECT count(*) FROM deliveries d"
+                          " WHERE d.event_id = e.id) FROM events e"
+                          " WHERE e.community_id = ?1 AND e.idempotency_key = ?2",
+    /* Publishing looks for the key first (ST_EVENT_FIND_KEY), inside BEGIN IMMEDIATE. */
     [ST_EVENT_INSERT] =
         "INSERT INTO events (" EVENT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     /*
@@ -508,8 +462,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                                 " updated_at = ?3"
                                 " WHERE id = ?1 AND is_active = 1 AND deregistered_at = 0",
     [ST_DELIVERY_RELEASE] = "UPDATE deliveries SET lease_until = 0 WHERE id = ?1",
-    [ST_DELIVERY_RELEASE_ALL] = "UPDATE deliveries SET lease_until = 0"
-                                " WHERE status = 'pending' AND lease_until <> 0",
+    [ST_DELIVERY_RELEASE_ALL] = SQL_DELIVERY_RELEASE_ALL,
     [ST_DELIVERY_LIST_WEBHOOK] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                                  " JOIN events e ON e.id = d.event_id"
                                  " WHERE d.webhook_id = ?1" LIST_PAGE,
@@ -539,25 +492,25 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " secret = ?2, updated_at = ?4"
                           " WHERE id = ?1 AND deregistered_at = 0",
     /*
-     * Both halves in one statement, so one snapshot.  The count walks the
-     * pending entries of deliveries_pending_age; the oldest is its first entry.
+     * The count walks the pending entries of deliveries_pending_age; the
+     * oldest is its first entry.
      */
-    [ST_DELIVERY_STATS] = "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'),"
-                          " (SELECT created_at FROM deliveries WHERE status = 'pending'"
-                          " ORDER BY created_at LIMIT 1)",
-    [ST_CACHE_GEN] = "SELECT webhooks, auth FROM cache_generations WHERE id = 1",
+    [ST_DELIVERY_STATS] = SQL_DELIVERY_STATS,
+    [ST_CACHE_GEN] = SQL_CACHE_GEN,
 };
 
 /* ------------------------------------------------------------------------ */
 /* The store and its connection pool.                                        */
 
-typedef struct conn {
+typedef struct ah_sql_conn conn_t;
+
+struct ah_sql_conn {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
-    struct conn *next_idle; /* the pool's idle list */
-    struct conn *next_all;  /* every open connection, for close */
-    bool is_writer;         /* the store's writer connection (acquire_writer) */
-} conn_t;
+    conn_t *next_idle; /* the pool's idle list */
+    conn_t *next_all;  /* every open connection, for close */
+    bool is_writer;    /* the store's writer connection (acquire_writer) */
+};
 
 typedef struct sqlite_store {
     ah_store_t base; /* first: callers hold &base */
@@ -733,7 +686,7 @@ static int acquire(sqlite_store_t *s, conn_t **out)
     return AH_OK;
 }
 
-static int run_id(conn_t *c, enum stmt_id id);
+static int run_id(conn_t *c, int id);
 
 static void release(sqlite_store_t *s, conn_t *c)
 {
@@ -784,10 +737,12 @@ static int acquire_writer(sqlite_store_t *s, conn_t **out)
     return AH_OK;
 }
 
-static int prepare(conn_t *c, enum stmt_id id, sqlite3_stmt **out)
+static int prepare(conn_t *c, int id, sqlite3_stmt **out)
 {
     *out = NULL;
     if (!c->stmt[id]) {
+        if (!stmt_sql[id])
+            return db_error(c->db, SQLITE_MISUSE, "a statement this backend lacks");
         int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                                     &c->stmt[id], NULL);
         if (rc != SQLITE_OK)
@@ -797,57 +752,10 @@ static int prepare(conn_t *c, enum stmt_id id, sqlite3_stmt **out)
     return AH_OK;
 }
 
-/* Borrows a connection and its prepared statement `id`; release() after. */
-static int borrow_for(sqlite_store_t *s, bool write, enum stmt_id id, conn_t **c, sqlite3_stmt **st)
-{
-    int rc = write ? acquire_writer(s, c) : acquire(s, c);
-    if (rc)
-        return rc;
-    rc = prepare(*c, id, st);
-    if (rc)
-        release(s, *c);
-    return rc;
-}
-
-static int borrow(sqlite_store_t *s, enum stmt_id id, conn_t **c, sqlite3_stmt **st)
-{
-    return borrow_for(s, false, id, c, st);
-}
-
-/* The same for a statement that writes: on the writer connection, under write_mu. */
-static int borrow_writer(sqlite_store_t *s, enum stmt_id id, conn_t **c, sqlite3_stmt **st)
-{
-    return borrow_for(s, true, id, c, st);
-}
-
 static void finish(sqlite3_stmt *st)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-}
-
-/* Steps a statement that returns no rows (or ignores them). */
-static int run(conn_t *c, sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    int ret = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? AH_OK : db_error(c->db, rc, "step");
-    finish(st);
-    return ret;
-}
-
-static int run_id(conn_t *c, enum stmt_id id)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, id, &st);
-    return rc ? rc : run(c, st);
-}
-
-/* A binding only fails on a caller bug or out of memory. */
-static int bind_failed(conn_t *c, sqlite3_stmt *st)
-{
-    int rc = db_error(c->db, sqlite3_errcode(c->db), "bind");
-    finish(st);
-    return rc;
 }
 
 /*
@@ -877,739 +785,168 @@ static int tx_end(conn_t *c, int rc)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Binding values and reading rows.                                          */
-
-/* A text field of a record; bounded by its array size even if not terminated. */
-static int bind_field(sqlite3_stmt *st, int i, const char *s, size_t cap)
-{
-    return sqlite3_bind_text(st, i, s, (int)strnlen(s, cap), SQLITE_STATIC);
-}
-
-/* An optional field: "" is NULL. */
-static int bind_opt_field(sqlite3_stmt *st, int i, const char *s, size_t cap)
-{
-    if (!s[0])
-        return sqlite3_bind_null(st, i);
-    return bind_field(st, i, s, cap);
-}
-
-/* A string argument; NULL is SQL NULL. */
-static int bind_str(sqlite3_stmt *st, int i, const char *s)
-{
-    return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-}
-
-/* An optional string argument: NULL or "" is SQL NULL. */
-static int bind_opt_str(sqlite3_stmt *st, int i, const char *s)
-{
-    return sqlite3_bind_text(st, i, s && *s ? s : NULL, -1, SQLITE_STATIC);
-}
-
-#define BIND_FIELD(st, i, f) bind_field((st), (i), (f), sizeof(f))
-#define BIND_OPT_FIELD(st, i, f) bind_opt_field((st), (i), (f), sizeof(f))
-
-/* Copies column col into dst (cap bytes), truncating; NULL reads as "". */
-static void col_copy(sqlite3_stmt *st, int col, char *dst, size_t cap)
-{
-    const unsigned char *v = sqlite3_column_text(st, col);
-    int len = sqlite3_column_bytes(st, col);
-    size_t n = v && len > 0 ? (size_t)len : 0;
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(dst, v, n);
-    dst[n] = '\0';
-}
-
-#define COL_COPY(st, col, f) col_copy((st), (col), (f), sizeof(f))
-
-static bool col_is_null(sqlite3_stmt *st, int col)
-{
-    return sqlite3_column_type(st, col) == SQLITE_NULL;
-}
-
-typedef void (*row_fn)(sqlite3_stmt *st, void *out);
-
-static void row_community(sqlite3_stmt *st, void *out)
-{
-    ah_community_t *c = out;
-    memset(c, 0, sizeof *c);
-    COL_COPY(st, 0, c->id);
-    COL_COPY(st, 1, c->name);
-    c->created_at = sqlite3_column_int64(st, 2);
-}
-
-static void row_key(sqlite3_stmt *st, void *out)
-{
-    ah_access_key_t *k = out;
-    memset(k, 0, sizeof *k);
-    COL_COPY(st, 0, k->id);
-    COL_COPY(st, 1, k->community_id);
-    COL_COPY(st, 2, k->label);
-    COL_COPY(st, 3, k->access_key);
-    COL_COPY(st, 4, k->secret_hash);
-    k->created_at = sqlite3_column_int64(st, 5);
-    k->revoked_at = sqlite3_column_int64(st, 6);
-}
-
-static void row_token(sqlite3_stmt *st, void *out)
-{
-    ah_token_t *t = out;
-    memset(t, 0, sizeof *t);
-    COL_COPY(st, 0, t->token_hash);
-    COL_COPY(st, 1, t->key_id);
-    COL_COPY(st, 2, t->community_id);
-    COL_COPY(st, 3, t->label);
-    t->created_at = sqlite3_column_int64(st, 4);
-    t->expires_at = sqlite3_column_int64(st, 5);
-}
-
-static void row_airmeet(sqlite3_stmt *st, void *out)
-{
-    ah_airmeet_t *a = out;
-    memset(a, 0, sizeof *a);
-    COL_COPY(st, 0, a->id);
-    COL_COPY(st, 1, a->community_id);
-    COL_COPY(st, 2, a->name);
-    a->start_time = sqlite3_column_int64(st, 3);
-    a->end_time = sqlite3_column_int64(st, 4);
-    a->created_at = sqlite3_column_int64(st, 5);
-}
-
-static void row_session(sqlite3_stmt *st, void *out)
-{
-    ah_session_t *ss = out;
-    memset(ss, 0, sizeof *ss);
-    COL_COPY(st, 0, ss->id);
-    COL_COPY(st, 1, ss->airmeet_id);
-    COL_COPY(st, 2, ss->community_id);
-    COL_COPY(st, 3, ss->name);
-    ss->created_at = sqlite3_column_int64(st, 4);
-}
-
-static void row_webhook(sqlite3_stmt *st, void *out)
-{
-    ah_webhook_t *w = out;
-    memset(w, 0, sizeof *w);
-    COL_COPY(st, 0, w->id);
-    COL_COPY(st, 1, w->community_id);
-    COL_COPY(st, 2, w->trigger);
-    COL_COPY(st, 3, w->name);
-    w->has_description = !col_is_null(st, 4);
-    COL_COPY(st, 4, w->description);
-    COL_COPY(st, 5, w->url);
-    COL_COPY(st, 6, w->platform_name);
-    COL_COPY(st, 7, w->airmeet_id);
-    COL_COPY(st, 8, w->session_id);
-    w->is_active = sqlite3_column_int(st, 9) != 0;
-    COL_COPY(st, 10, w->disabled_reason);
-    COL_COPY(st, 11, w->meta_data);
-    w->created_at = sqlite3_column_int64(st, 12);
-    w->updated_at = sqlite3_column_int64(st, 13);
-    COL_COPY(st, 14, w->created_by);
-    w->has_updated_by = !col_is_null(st, 15);
-    COL_COPY(st, 15, w->updated_by);
-    COL_COPY(st, 16, w->secret);
-    COL_COPY(st, 17, w->prev_secret);
-    w->prev_secret_until = sqlite3_column_int64(st, 18);
-    w->deregistered_at = sqlite3_column_int64(st, 19);
-    w->failing_since = sqlite3_column_int64(st, 20);
-}
-
-/* Binds every column of w as ?1..?21 in WEBHOOK_COLS order. */
-static int bind_webhook(sqlite3_stmt *st, const ah_webhook_t *w)
-{
-    int rc = BIND_OPT_FIELD(st, 1, w->id);
-    if (!rc)
-        rc = BIND_OPT_FIELD(st, 2, w->community_id);
-    if (!rc)
-        rc = BIND_FIELD(st, 3, w->trigger);
-    if (!rc)
-        rc = BIND_FIELD(st, 4, w->name);
-    if (!rc)
-        rc = w->has_description ? BIND_FIELD(st, 5, w->description) : sqlite3_bind_null(st, 5);
-    if (!rc)
-        rc = BIND_FIELD(st, 6, w->url);
-    if (!rc)
-        rc = BIND_FIELD(st, 7, w->platform_name);
-    if (!rc)
-        rc = BIND_OPT_FIELD(st, 8, w->airmeet_id);
-    if (!rc)
-        rc = BIND_OPT_FIELD(st, 9, w->session_id);
-    if (!rc)
-        rc = sqlite3_bind_int(st, 10, w->is_active ? 1 : 0);
-    if (!rc)
-        rc = BIND_OPT_FIELD(st, 11, w->disabled_reason);
-    if (!rc)
-        rc = BIND_FIELD(st, 12, w->meta_data);
-    if (!rc)
-        rc = sqlite3_bind_int64(st, 13, w->created_at);
-    if (!rc)
-        rc = sqlite3_bind_int64(st, 14, w->updated_at);
-    if (!rc)
-        rc = BIND_FIELD(st, 15, w->created_by);
-    if (!rc)
-        rc = w->has_updated_by ? BIND_FIELD(st, 16, w->updated_by) : sqlite3_bind_null(st, 16);
-    if (!rc)
-        rc = BIND_FIELD(st, 17, w->secret);
-    if (!rc)
-        rc = BIND_OPT_FIELD(st, 18, w->prev_secret);
-    if (!rc)
-        rc = sqlite3_bind_int64(st, 19, w->prev_secret_until);
-    if (!rc)
-        rc = sqlite3_bind_int64(st, 20, w->deregistered_at);
-    if (!rc)
-        rc = sqlite3_bind_int64(st, 21, w->failing_since);
-    return rc;
-}
-
-/* Steps a query expected to return at most one row into *out. */
-static int fetch_one(conn_t *c, sqlite3_stmt *st, row_fn fn, void *out)
-{
-    int rc = sqlite3_step(st);
-    int ret;
-    if (rc == SQLITE_ROW) {
-        fn(st, out);
-        ret = AH_OK;
-    } else if (rc == SQLITE_DONE) {
-        ret = AH_ENOTFOUND;
-    } else {
-        ret = db_error(c->db, rc, "step");
-    }
-    finish(st);
-    return ret;
-}
-
-/* Steps a query to the end into a malloc'd array of elements of `size` bytes. */
-static int fetch_all(conn_t *c, sqlite3_stmt *st, row_fn fn, size_t size, void **out, size_t *n)
-{
-    unsigned char *arr = NULL;
-    size_t len = 0, cap = 0;
-    int ret = AH_OK;
-    for (;;) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-            break;
-        if (rc != SQLITE_ROW) {
-            ret = db_error(c->db, rc, "step");
-            break;
-        }
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            if (ncap > LIST_MAX_ROWS)
-                ncap = LIST_MAX_ROWS;
-            if (len >= ncap) {
-                ah_logf(AH_LOG_WARN, "sqlite: a list exceeded %d rows", LIST_MAX_ROWS);
-                ret = AH_ETOOBIG;
-                break;
-            }
-            unsigned char *p = realloc(arr, ncap * size);
-            if (!p) {
-                ret = AH_ENOMEM;
-                break;
-            }
-            arr = p;
-            cap = ncap;
-        }
-        fn(st, arr + len * size);
-        len++;
-    }
-    finish(st);
-    if (ret != AH_OK) {
-        free(arr);
-        arr = NULL;
-        len = 0;
-    }
-    *out = arr;
-    *n = len;
-    return ret;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Operations.                                                               */
+/* The SQL driver: parameters, rows, statements, connections.               */
 
 static sqlite_store_t *from(ah_store_t *base)
 {
     return (sqlite_store_t *)base;
 }
 
-static int ping(ah_store_t *base)
+/* Binds p to st; text is bound in place (SQLITE_STATIC), with its length. */
+static int bind_params(conn_t *c, sqlite3_stmt *st, const ah_sql_params_t *p)
 {
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow(s, ST_PING, &c, &st);
-    if (rc)
-        return rc;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        rc = sqlite3_column_int(st, 0) == 1 ? AH_OK : AH_ESTORE;
-    else
-        rc = db_error(c->db, step, "ping");
-    finish(st);
-    release(s, c);
-    return rc;
-}
-
-/* Copies the value of the current row into out; a value that does not fit is refused. */
-static int copy_setting(sqlite3_stmt *st, char *out, size_t outsz)
-{
-    const unsigned char *v = sqlite3_column_text(st, 0);
-    size_t len = (size_t)sqlite3_column_bytes(st, 0);
-    /* A truncated setting (a token hash, say) would be wrong, not short. */
-    if (len >= outsz)
-        return AH_ETOOBIG;
-    if (len)
-        memcpy(out, v, len);
-    out[len] = '\0';
+    if (!p)
+        return AH_OK;
+    if (p->bad)
+        return AH_EINVAL;
+    for (int i = 0; i < p->n; i++) {
+        const ah_sql_param_t *v = &p->v[i];
+        int rc;
+        switch (v->type) {
+        case AH_SQL_TEXT:
+        case AH_SQL_BYTES: /* kept as TEXT, byte for byte */
+            rc = sqlite3_bind_text64(st, i + 1, v->u.s, v->len, SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        case AH_SQL_I64:
+        case AH_SQL_BOOL:
+            rc = sqlite3_bind_int64(st, i + 1, v->u.i);
+            break;
+        default:
+            rc = sqlite3_bind_null(st, i + 1);
+            break;
+        }
+        if (rc == SQLITE_TOOBIG)
+            return AH_ETOOBIG;
+        /* A binding only fails on a caller bug or out of memory. */
+        if (rc != SQLITE_OK)
+            return db_error(c->db, rc, "bind");
+    }
     return AH_OK;
 }
 
-static int setting_get(ah_store_t *base, const char *key, char *out, size_t outsz)
+static bool row_is_null(const ah_sql_row_t *r, int col)
 {
-    sqlite_store_t *s = from(base);
-    conn_t *c;
+    return sqlite3_column_type(r->res, col) == SQLITE_NULL;
+}
+
+static int64_t row_i64(const ah_sql_row_t *r, int col)
+{
+    return sqlite3_column_int64(r->res, col);
+}
+
+static bool row_bool(const ah_sql_row_t *r, int col)
+{
+    return sqlite3_column_int(r->res, col) != 0;
+}
+
+static const char *row_text(const ah_sql_row_t *r, int col, size_t *len)
+{
+    const unsigned char *v = sqlite3_column_text(r->res, col);
+    int n = sqlite3_column_bytes(r->res, col);
+    *len = v && n > 0 ? (size_t)n : 0;
+    return (const char *)v;
+}
+
+static void row_bytes(const ah_sql_row_t *r, int col, char *dst, size_t cap)
+{
+    sql_copy(r, col, dst, cap);
+}
+
+static const ah_sql_row_ops_t row_ops = {row_is_null, row_i64, row_bool, row_text, row_bytes};
+
+/*
+ * Runs statement id on c: binds p, steps, hands each row to fn (fn NULL:
+ * stops at the first row, which a statement that writes has then done).
+ */
+static int step_stmt(conn_t *c, int id, const ah_sql_params_t *p, ah_sql_row_fn fn, void *arg,
+                     size_t *changed)
+{
     sqlite3_stmt *st;
-    int rc = borrow(s, ST_SETTING_GET, &c, &st);
+    int rc = prepare(c, id, &st);
     if (rc)
         return rc;
-    if (bind_str(st, 1, key)) {
-        rc = bind_failed(c, st);
-    } else {
+    rc = bind_params(c, st, p);
+    ah_sql_row_t row = {&row_ops, st, 0, 0};
+    while (rc == AH_OK) {
         int step = sqlite3_step(st);
-        if (step == SQLITE_ROW)
-            rc = copy_setting(st, out, outsz);
-        else if (step == SQLITE_DONE)
-            rc = AH_ENOTFOUND;
-        else
-            rc = db_error(c->db, step, "setting_get");
-        finish(st);
-    }
-    release(s, c);
-    return rc;
-}
-
-static int setting_write(ah_store_t *base, enum stmt_id id, const char *key, const char *value)
-{
-    if (!key || !value)
-        return AH_EINVAL;
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow_writer(s, id, &c, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, key) || bind_str(st, 2, value))
-        rc = bind_failed(c, st);
-    else
-        rc = run(c, st);
-    release(s, c);
-    return rc;
-}
-
-static int setting_set(ah_store_t *base, const char *key, const char *value)
-{
-    return setting_write(base, ST_SETTING_SET, key, value);
-}
-
-static int setting_add(ah_store_t *base, const char *key, const char *value)
-{
-    return setting_write(base, ST_SETTING_ADD, key, value);
-}
-
-/* Binds a record's fields to a write statement; nonzero on failure. */
-typedef int (*bind_fn)(sqlite3_stmt *st, const void *arg);
-
-/* Runs one write statement on a borrowed connection: bind with fn, step. */
-static int exec_with(ah_store_t *base, enum stmt_id id, bind_fn fn, const void *arg)
-{
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow_writer(s, id, &c, &st);
-    if (rc)
-        return rc;
-    if (fn(st, arg))
-        rc = bind_failed(c, st);
-    else
-        rc = run(c, st);
-    release(s, c);
-    return rc;
-}
-
-static int bind_community(sqlite3_stmt *st, const void *arg)
-{
-    const ah_community_t *cm = arg;
-    return BIND_OPT_FIELD(st, 1, cm->id) || BIND_FIELD(st, 2, cm->name) ||
-           sqlite3_bind_int64(st, 3, cm->created_at);
-}
-
-static int community_create(ah_store_t *base, const ah_community_t *cm)
-{
-    return exec_with(base, ST_COMMUNITY_INSERT, bind_community, cm);
-}
-
-/* Looks up one row by a single string key with statement id. */
-static int get_by(ah_store_t *base, enum stmt_id id, const char *key, row_fn fn, void *out)
-{
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow(s, id, &c, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, key))
-        rc = bind_failed(c, st);
-    else
-        rc = fetch_one(c, st, fn, out);
-    release(s, c);
-    return rc;
-}
-
-static int community_get(ah_store_t *base, const char *id, ah_community_t *out)
-{
-    return get_by(base, ST_COMMUNITY_GET, id, row_community, out);
-}
-
-static int community_list(ah_store_t *base, ah_community_t **out, size_t *n)
-{
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    *out = NULL;
-    *n = 0;
-    int rc = borrow(s, ST_COMMUNITY_LIST, &c, &st);
-    if (rc)
-        return rc;
-    void *arr;
-    rc = fetch_all(c, st, row_community, sizeof **out, &arr, n);
-    *out = arr;
-    release(s, c);
-    return rc;
-}
-
-static int bind_access_key(sqlite3_stmt *st, const void *arg)
-{
-    const ah_access_key_t *k = arg;
-    return BIND_OPT_FIELD(st, 1, k->id) || BIND_OPT_FIELD(st, 2, k->community_id) ||
-           BIND_FIELD(st, 3, k->label) || BIND_OPT_FIELD(st, 4, k->access_key) ||
-           BIND_OPT_FIELD(st, 5, k->secret_hash) || sqlite3_bind_int64(st, 6, k->created_at) ||
-           sqlite3_bind_int64(st, 7, k->revoked_at);
-}
-
-static int access_key_create(ah_store_t *base, const ah_access_key_t *k)
-{
-    return exec_with(base, ST_KEY_INSERT, bind_access_key, k);
-}
-
-static int access_key_find(ah_store_t *base, const char *access_key, ah_access_key_t *out)
-{
-    return get_by(base, ST_KEY_FIND, access_key, row_key, out);
-}
-
-static int access_key_get(ah_store_t *base, const char *id, ah_access_key_t *out)
-{
-    return get_by(base, ST_KEY_GET, id, row_key, out);
-}
-
-static int access_key_list(ah_store_t *base, const char *community_id, ah_access_key_t **out,
-                           size_t *n)
-{
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    *out = NULL;
-    *n = 0;
-    int rc = borrow(s, ST_KEY_LIST, &c, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, community_id)) {
-        rc = bind_failed(c, st);
-    } else {
-        void *arr;
-        rc = fetch_all(c, st, row_key, sizeof **out, &arr, n);
-        *out = arr;
-    }
-    release(s, c);
-    return rc;
-}
-
-static int access_key_revoke(ah_store_t *base, const char *id, int64_t now)
-{
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow_writer(s, ST_KEY_REVOKE, &c, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, id) || sqlite3_bind_int64(st, 2, now))
-        rc = bind_failed(c, st);
-    else
-        rc = run(c, st);
-    /* changes() counts matched rows, so an already revoked key is found too. */
-    if (rc == AH_OK && sqlite3_changes(c->db) == 0)
-        rc = AH_ENOTFOUND;
-    release(s, c);
-    return rc;
-}
-
-static int bind_token(sqlite3_stmt *st, const void *arg)
-{
-    const ah_token_t *t = arg;
-    return BIND_OPT_FIELD(st, 1, t->token_hash) || BIND_OPT_FIELD(st, 2, t->key_id) ||
-           BIND_OPT_FIELD(st, 3, t->community_id) || BIND_FIELD(st, 4, t->label) ||
-           sqlite3_bind_int64(st, 5, t->created_at) || sqlite3_bind_int64(st, 6, t->expires_at);
-}
-
-static int token_create(ah_store_t *base, const ah_token_t *t)
-{
-    return exec_with(base, ST_TOKEN_INSERT, bind_token, t);
-}
-
-static int token_find(ah_store_t *base, const char *token_hash, ah_token_t *out)
-{
-    return get_by(base, ST_TOKEN_FIND, token_hash, row_token, out);
-}
-
-static int token_purge(ah_store_t *base, int64_t now, size_t *n_deleted)
-{
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    if (n_deleted)
-        *n_deleted = 0;
-    int rc = borrow_writer(s, ST_TOKEN_PURGE, &c, &st);
-    if (rc)
-        return rc;
-    if (sqlite3_bind_int64(st, 1, now))
-        rc = bind_failed(c, st);
-    else
-        rc = run(c, st);
-    if (rc == AH_OK && n_deleted)
-        *n_deleted = (size_t)sqlite3_changes(c->db);
-    release(s, c);
-    return rc;
-}
-
-static int bind_airmeet(sqlite3_stmt *st, const void *arg)
-{
-    const ah_airmeet_t *a = arg;
-    return BIND_OPT_FIELD(st, 1, a->id) || BIND_OPT_FIELD(st, 2, a->community_id) ||
-           BIND_FIELD(st, 3, a->name) || sqlite3_bind_int64(st, 4, a->start_time) ||
-           sqlite3_bind_int64(st, 5, a->end_time) || sqlite3_bind_int64(st, 6, a->created_at);
-}
-
-static int airmeet_create(ah_store_t *base, const ah_airmeet_t *a)
-{
-    return exec_with(base, ST_AIRMEET_INSERT, bind_airmeet, a);
-}
-
-static int airmeet_get(ah_store_t *base, const char *id, ah_airmeet_t *out)
-{
-    return get_by(base, ST_AIRMEET_GET, id, row_airmeet, out);
-}
-
-static int bind_session(sqlite3_stmt *st, const void *arg)
-{
-    const ah_session_t *ss = arg;
-    return BIND_OPT_FIELD(st, 1, ss->id) || BIND_OPT_FIELD(st, 2, ss->airmeet_id) ||
-           BIND_OPT_FIELD(st, 3, ss->community_id) || BIND_FIELD(st, 4, ss->name) ||
-           sqlite3_bind_int64(st, 5, ss->created_at);
-}
-
-static int session_create(ah_store_t *base, const ah_session_t *ss)
-{
-    return exec_with(base, ST_SESSION_INSERT, bind_session, ss);
-}
-
-static int session_get(ah_store_t *base, const char *id, ah_session_t *out)
-{
-    return get_by(base, ST_SESSION_GET, id, row_session, out);
-}
-
-/* The active webhook with w's tuple, if any, into *out. */
-static int find_active_duplicate(conn_t *c, const ah_webhook_t *w, ah_webhook_t *out)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_WEBHOOK_FIND_ACTIVE, &st);
-    if (rc)
-        return rc;
-    /* Unset airmeet/session compare as '' on both sides (see the unique index). */
-    if (BIND_FIELD(st, 1, w->community_id) || BIND_FIELD(st, 2, w->trigger) ||
-        BIND_FIELD(st, 3, w->url) || BIND_FIELD(st, 4, w->airmeet_id) ||
-        BIND_FIELD(st, 5, w->session_id))
-        return bind_failed(c, st);
-    return fetch_one(c, st, row_webhook, out);
-}
-
-/*
- * Inserts w unless it conflicts (an active twin, or its id taken); *inserted
- * says which.  One statement in autocommit, so its own transaction, on the
- * writer connection like every write of this process (acquire_writer), whose
- * page cache holds the webhooks indexes from the previous registration.
- */
-static int insert_webhook(sqlite_store_t *s, const ah_webhook_t *w, bool *inserted)
-{
-    *inserted = false;
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = acquire_writer(s, &c);
-    if (rc)
-        return rc;
-    rc = prepare(c, ST_WEBHOOK_INSERT, &st);
-    if (rc == AH_OK && bind_webhook(st, w)) {
-        rc = bind_failed(c, st);
-    } else if (rc == AH_OK) {
-        rc = run(c, st);
-        /* changes() leaves out the rows the cache-generation triggers touch. */
-        *inserted = rc == AH_OK && sqlite3_changes(c->db) == 1;
-    }
-    release(s, c);
-    return rc;
-}
-
-#define REGISTER_TRIES 3
-
-/*
- * Registration in the common case, a new webhook, is the one INSERT: the
- * partial unique index of active tuples (webhooks_active_tuple) is the
- * duplicate check, and ON CONFLICT DO NOTHING turns a twin into no row
- * instead of an error.  Only then is the twin read; it committed before our
- * insert got the write lock, so it is there, unless it was deregistered in
- * between, and then the insert is tried again.  (This replaced BEGIN
- * IMMEDIATE, a SELECT, the INSERT and COMMIT: a third of the CPU of a
- * registration.)  An id that is taken (UUIDs do not collide in practice)
- * ends as AH_EEXISTS.
- */
-static int webhook_register(ah_store_t *base, const ah_webhook_t *w, ah_webhook_t *out,
-                            bool *existed)
-{
-    sqlite_store_t *s = from(base);
-    ah_webhook_t *dup = NULL;
-    bool found = false, inserted = false;
-    int rc = AH_OK;
-    for (int tries = 0; tries < REGISTER_TRIES && !found && !inserted; tries++) {
-        rc = insert_webhook(s, w, &inserted);
-        if (rc || inserted)
+        if (step == SQLITE_DONE)
             break;
-        if (!dup && !(dup = malloc(sizeof *dup))) { /* ~7 KiB: keep it off the stack */
-            rc = AH_ENOMEM;
+        if (step != SQLITE_ROW) {
+            rc = db_error(c->db, step, "step");
             break;
         }
-        conn_t *c;
-        if ((rc = acquire(s, &c)))
+        if (!fn)
             break;
-        rc = find_active_duplicate(c, w, dup);
-        release(s, c);
-        found = rc == AH_OK;
-        if (rc != AH_OK && rc != AH_ENOTFOUND)
-            break;
-        rc = found ? AH_OK : AH_EEXISTS;
+        rc = fn(arg, &row);
     }
-    if (rc == AH_OK) {
-        if (found)
-            *out = *dup;
-        else if (out != w)
-            *out = *w;
-        if (existed)
-            *existed = found;
-    }
-    free(dup);
+    if (rc == AH_SQL_STOP)
+        rc = AH_OK;
+    /* changes() leaves out the rows that triggers touch (the cache generations). */
+    if (rc == AH_OK && changed)
+        *changed = (size_t)sqlite3_changes(c->db);
+    finish(st);
     return rc;
 }
 
-static int webhook_get(ah_store_t *base, const char *id, ah_webhook_t *out)
+static int run_id(conn_t *c, int id)
 {
-    return get_by(base, ST_WEBHOOK_GET, id, row_webhook, out);
+    return step_stmt(c, id, NULL, NULL, NULL, NULL);
 }
 
-static int webhook_list_active(ah_store_t *base, const char *community_id, const char *airmeet_id,
-                               const char *session_id, ah_webhook_t **out, size_t *n)
+static int lite_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql_params_t *p,
+                     ah_sql_row_fn fn, void *arg, size_t *changed)
 {
+    if (c)
+        return step_stmt(c, id, p, fn, arg, changed);
     sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    *out = NULL;
-    *n = 0;
-    int rc = borrow(s, ST_WEBHOOK_LIST_ACTIVE, &c, &st);
+    int rc = write ? acquire_writer(s, &c) : acquire(s, &c);
     if (rc)
         return rc;
-    if (bind_str(st, 1, community_id) || bind_opt_str(st, 2, airmeet_id) ||
-        bind_opt_str(st, 3, session_id)) {
-        rc = bind_failed(c, st);
-    } else {
-        void *arr;
-        rc = fetch_all(c, st, row_webhook, sizeof **out, &arr, n);
-        *out = arr;
-    }
+    rc = step_stmt(c, id, p, fn, arg, changed);
     release(s, c);
     return rc;
 }
 
-/* Inside a transaction: marks the webhook deregistered; AH_ENOTFOUND if it is not there. */
-static int mark_deregistered(conn_t *c, const char *id, const char *by, int64_t now)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_WEBHOOK_DEREGISTER, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, id) || sqlite3_bind_int64(st, 2, now) || bind_str(st, 3, by))
-        return bind_failed(c, st);
-    rc = run(c, st);
-    if (rc == AH_OK && sqlite3_changes(c->db) == 0)
-        rc = AH_ENOTFOUND;
-    return rc;
-}
-
-static int cancel_pending_deliveries(conn_t *c, const char *webhook_id, int64_t now)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_DELIVERIES_CANCEL, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, webhook_id) || sqlite3_bind_int64(st, 2, now))
-        return bind_failed(c, st);
-    return run(c, st);
-}
-
-static int webhook_deregister(ah_store_t *base, const char *id, const char *by, int64_t now)
+/*
+ * Writes (AH_SQL_WRITE, AH_SQL_WRITE_TX) run on the writer connection; a
+ * write transaction is BEGIN IMMEDIATE, a read one a deferred BEGIN, so
+ * that it sees one snapshot and takes the WAL read lock once.
+ */
+static int lite_run(ah_store_t *base, ah_sql_mode_t mode, ah_sql_tx_fn fn, void *arg)
 {
     sqlite_store_t *s = from(base);
+    bool write = mode == AH_SQL_WRITE || mode == AH_SQL_WRITE_TX;
     conn_t *c;
-    int rc = acquire_writer(s, &c);
+    int rc = write ? acquire_writer(s, &c) : acquire(s, &c);
     if (rc)
         return rc;
-    rc = tx_begin(c);
-    if (rc == AH_OK) {
-        rc = mark_deregistered(c, id, by, now);
+    if (mode == AH_SQL_READ_TX || mode == AH_SQL_WRITE_TX) {
+        rc = run_id(c, mode == AH_SQL_WRITE_TX ? ST_BEGIN : ST_BEGIN_READ);
         if (rc == AH_OK)
-            rc = cancel_pending_deliveries(c, id, now);
-        rc = tx_end(c, rc);
+            rc = tx_end(c, fn(c, arg));
+    } else {
+        rc = fn(c, arg);
     }
     release(s, c);
     return rc;
 }
 
-static int webhook_set_active(ah_store_t *base, const char *id, bool active, const char *reason,
-                              int64_t now)
-{
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow_writer(s, ST_WEBHOOK_SET_ACTIVE, &c, &st);
-    if (rc)
-        return rc;
-    /* An active webhook has no disabled_reason. */
-    if (bind_str(st, 1, id) || sqlite3_bind_int(st, 2, active ? 1 : 0) ||
-        bind_opt_str(st, 3, active ? NULL : reason) || sqlite3_bind_int64(st, 4, now))
-        rc = bind_failed(c, st);
-    else
-        rc = run(c, st); /* AH_EEXISTS: enabling would duplicate an active tuple */
-    if (rc == AH_OK && sqlite3_changes(c->db) == 0)
-        rc = AH_ENOTFOUND;
-    release(s, c);
-    return rc;
-}
+/*
+ * One process: nothing to notify.  Claims for several webhooks share one
+ * write transaction (see ah_store_delivery_claim_many).  The claim bodies
+ * are read by their own statement inside that transaction: on the writer
+ * connection the events just published are still in its page cache, so
+ * copying them costs less than a read transaction of its own on another
+ * connection.
+ */
+static const ah_sql_driver_t sqlite_driver = {
+    .exec = lite_exec,
+    .run = lite_run,
+    .notify = NULL,
+    .utf8_only = false,
+    .claim_bodies = false,
+    .claim_in_one_tx = true,
+};
 
 /* ------------------------------------------------------------------------ */
 /* Events and deliveries.                                                    */
@@ -1619,166 +956,11 @@ static int webhook_set_active(ah_store_t *base, const char *id, bool active, con
  * then nobody else may claim it, after that anyone may (the holder died).
  * Recording an attempt clears the lease.  Writers that read first
  * (publish, claim, record, recover) run in BEGIN IMMEDIATE; multi-statement
- * reads (the due-webhook walk, a delivery with its attempts, claim bodies)
- * run in a deferred BEGIN so they see one snapshot and take the WAL read
- * lock once.
+ * reads (the due-webhook walk, a delivery with its attempts) run in a
+ * deferred BEGIN so they see one snapshot and take the WAL read lock once.
  */
-
-#define CLAIM_MAX 10000       /* most deliveries one claim hands out */
-#define DELIVERY_PAGE_MAX 500 /* most rows one delivery_list page holds */
-#define CURSOR_NUM_MAX 20     /* digits (and sign) of the cursor's time */
-
-static void row_i64(sqlite3_stmt *st, void *out)
-{
-    *(int64_t *)out = sqlite3_column_int64(st, 0);
-}
-
-/* Column 0 as an id, into a char[AH_ID_SIZE]. */
-static void row_id(sqlite3_stmt *st, void *out)
-{
-    col_copy(st, 0, out, AH_ID_SIZE);
-}
-
-/* A bounded id field copied into another, always terminated. */
-static void copy_id(char dst[AH_ID_SIZE], const char src[AH_ID_SIZE])
-{
-    size_t n = strnlen(src, AH_ID_SIZE - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-/* Copies a text column into a malloc'd, NUL-terminated buffer. */
-static int col_dup(sqlite3_stmt *st, int col, char **out, size_t *len)
-{
-    const unsigned char *v = sqlite3_column_text(st, col);
-    size_t n = v ? (size_t)sqlite3_column_bytes(st, col) : 0;
-    char *p = malloc(n + 1);
-    if (!p)
-        return AH_ENOMEM;
-    if (n)
-        memcpy(p, v, n);
-    p[n] = '\0';
-    *out = p;
-    *len = n;
-    return AH_OK;
-}
-
-static void row_delivery(sqlite3_stmt *st, void *out)
-{
-    ah_delivery_t *d = out;
-    memset(d, 0, sizeof *d);
-    COL_COPY(st, 0, d->id);
-    COL_COPY(st, 1, d->event_id);
-    COL_COPY(st, 2, d->webhook_id);
-    COL_COPY(st, 3, d->trigger);
-    d->status = ah_delivery_status_parse((const char *)sqlite3_column_text(st, 4));
-    d->attempts = sqlite3_column_int(st, 5);
-    d->next_attempt_at = sqlite3_column_int64(st, 6);
-    d->lease_until = sqlite3_column_int64(st, 7);
-    d->created_at = sqlite3_column_int64(st, 8);
-    d->updated_at = sqlite3_column_int64(st, 9);
-    d->last_status_code = sqlite3_column_int(st, 10);
-    COL_COPY(st, 11, d->last_error);
-}
-
-static void row_attempt(sqlite3_stmt *st, void *out)
-{
-    ah_attempt_t *a = out;
-    memset(a, 0, sizeof *a);
-    a->attempt_no = sqlite3_column_int(st, 0);
-    a->started_at = sqlite3_column_int64(st, 1);
-    a->duration_ms = sqlite3_column_int64(st, 2);
-    a->status_code = sqlite3_column_int(st, 3);
-    COL_COPY(st, 4, a->error);
-    COL_COPY(st, 5, a->response_head);
-}
-
-/* Runs fn inside a deferred (read) transaction on c. */
-static int in_read_tx(conn_t *c, int (*fn)(conn_t *c, void *arg), void *arg)
-{
-    int rc = run_id(c, ST_BEGIN_READ);
-    if (rc)
-        return rc;
-    return tx_end(c, fn(c, arg));
-}
 
 /* ---- publish ---- */
-
-/*
- * Inside the publish transaction: if ev's idempotency key was used before in
- * its community, fills res as a duplicate; AH_ENOTFOUND if not.
- */
-static int find_duplicate(conn_t *c, const ah_event_t *ev, ah_publish_result_t *res)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_EVENT_FIND_KEY, &st);
-    if (rc)
-        return rc;
-    if (BIND_FIELD(st, 1, ev->community_id) || BIND_FIELD(st, 2, ev->idempotency_key))
-        return bind_failed(c, st);
-    rc = fetch_one(c, st, row_id, res->event_id);
-    if (rc)
-        return rc;
-    rc = prepare(c, ST_EVENT_COUNT_DELIVERIES, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, res->event_id))
-        return bind_failed(c, st);
-    int64_t count = 0;
-    rc = fetch_one(c, st, row_i64, &count);
-    if (rc)
-        return rc;
-    res->duplicate = true;
-    res->n_deliveries = (size_t)count;
-    return AH_OK;
-}
-
-static int insert_event(conn_t *c, const ah_event_t *ev)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_EVENT_INSERT, &st);
-    if (rc)
-        return rc;
-    int b = BIND_OPT_FIELD(st, 1, ev->id);
-    if (!b)
-        b = BIND_OPT_FIELD(st, 2, ev->community_id);
-    if (!b)
-        b = BIND_FIELD(st, 3, ev->trigger);
-    if (!b)
-        b = BIND_OPT_FIELD(st, 4, ev->airmeet_id);
-    if (!b)
-        b = BIND_OPT_FIELD(st, 5, ev->session_id);
-    if (!b)
-        b = BIND_OPT_FIELD(st, 6, ev->idempotency_key);
-    if (!b) /* NULL data binds NULL, which NOT NULL refuses (AH_EINVAL) */
-        b = sqlite3_bind_text64(st, 7, ev->data, ev->data_len, SQLITE_STATIC, SQLITE_UTF8);
-    if (!b)
-        b = sqlite3_bind_int64(st, 8, ev->created_at);
-    if (b == SQLITE_TOOBIG) {
-        finish(st);
-        return AH_ETOOBIG;
-    }
-    if (b)
-        return bind_failed(c, st);
-    return run(c, st);
-}
-
-/* Inside the publish transaction: one pending delivery per matching webhook. */
-static int fan_out(conn_t *c, const ah_event_t *ev, ah_publish_result_t *res)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_EVENT_FANOUT, &st);
-    if (rc)
-        return rc;
-    if (BIND_FIELD(st, 1, ev->id) || sqlite3_bind_int64(st, 2, ev->created_at) ||
-        BIND_FIELD(st, 3, ev->community_id) || BIND_FIELD(st, 4, ev->trigger) ||
-        BIND_OPT_FIELD(st, 5, ev->airmeet_id) || BIND_OPT_FIELD(st, 6, ev->session_id))
-        return bind_failed(c, st);
-    void *ids;
-    rc = fetch_all(c, st, row_id, AH_ID_SIZE, &ids, &res->n_deliveries);
-    res->webhook_ids = ids;
-    return rc;
-}
 
 /*
  * Group commit.  A commit costs far more than the statements of one
@@ -1806,16 +988,22 @@ struct pub_job {
 
 #define PUB_BATCH_MAX 256
 
-static int publish_one(conn_t *c, const ah_event_t *ev, ah_publish_result_t *res)
+/*
+ * One publish inside the batch's transaction: the duplicate check first (no
+ * other writer can slip in between: the transaction holds the write lock),
+ * then the event and its deliveries.
+ */
+static int publish_one(sqlite_store_t *s, conn_t *c, const ah_event_t *ev, ah_publish_result_t *res)
 {
-    int rc = ev->idempotency_key[0] ? find_duplicate(c, ev, res) : AH_ENOTFOUND;
+    int rc = ev->idempotency_key[0] ? ah_sql_find_duplicate(&s->base, c, ev, res) : AH_ENOTFOUND;
     if (rc != AH_ENOTFOUND)
         return rc;
-    rc = insert_event(c, ev);
+    bool inserted;
+    rc = ah_sql_insert_event(&s->base, c, ev, &inserted);
     if (rc == AH_OK)
-        rc = fan_out(c, ev, res);
+        rc = ah_sql_fan_out(&s->base, c, ev, res);
     if (rc == AH_OK)
-        copy_id(res->event_id, ev->id);
+        ah_sql_copy_id(res->event_id, ev->id);
     return rc;
 }
 
@@ -1841,7 +1029,7 @@ static void publish_batch(sqlite_store_t *s, struct pub_job *batch)
     for (struct pub_job *j = batch; j && rc == AH_OK; j = j->next) {
         if ((rc = run_id(c, ST_SAVEPOINT)) != AH_OK)
             break;
-        j->rc = publish_one(c, j->ev, j->res);
+        j->rc = publish_one(s, c, j->ev, j->res);
         /*
          * A bad event is undone alone; but an error that made SQLite roll
          * back the whole transaction (I/O, disk full, out of memory) leaves
@@ -1929,9 +1117,8 @@ static int queue_job(sqlite_store_t *s, struct pub_job *j)
 static void event_publish_async(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res,
                                 void (*done)(void *arg, int rc), void *arg)
 {
-    memset(res, 0, sizeof *res);
     struct pub_job *j = calloc(1, sizeof *j);
-    int rc = !ev ? AH_EINVAL : !j ? AH_ENOMEM : AH_OK;
+    int rc = j ? AH_OK : AH_ENOMEM;
     if (rc == AH_OK) {
         *j = (struct pub_job){.ev = ev, .res = res, .heap = true, .cb = done, .arg = arg};
         rc = queue_job(from(base), j);
@@ -1944,11 +1131,6 @@ static void event_publish_async(ah_store_t *base, const ah_event_t *ev, ah_publi
 
 static int event_publish(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res)
 {
-    if (!res)
-        return AH_EINVAL;
-    memset(res, 0, sizeof *res);
-    if (!ev)
-        return AH_EINVAL;
     sqlite_store_t *s = from(base);
     struct pub_job job = {.ev = ev, .res = res};
     int rc = queue_job(s, &job);
@@ -1972,56 +1154,10 @@ static void stop_publisher(sqlite_store_t *s)
     if (started)
         pthread_join(s->pub_thread, NULL);
 }
-
-static int event_get(ah_store_t *base, const char *id, ah_event_t *out)
-{
-    memset(out, 0, sizeof *out);
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow(s, ST_EVENT_GET, &c, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, id)) {
-        rc = bind_failed(c, st);
-    } else {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
-            COL_COPY(st, 0, out->id);
-            COL_COPY(st, 1, out->community_id);
-            COL_COPY(st, 2, out->trigger);
-            COL_COPY(st, 3, out->airmeet_id);
-            COL_COPY(st, 4, out->session_id);
-            COL_COPY(st, 5, out->idempotency_key);
-            rc = col_dup(st, 6, &out->data, &out->data_len);
-            out->created_at = sqlite3_column_int64(st, 7);
-        } else {
-            rc = step == SQLITE_DONE ? AH_ENOTFOUND : db_error(c->db, step, "event_get");
-        }
-        finish(st);
-    }
-    release(s, c);
-    return rc;
-}
-
-/* ---- finding and claiming work ---- */
-
-/* 1 in *live when the webhook is active and not deregistered; AH_ENOTFOUND if missing. */
-static int webhook_live(conn_t *c, const char *id, bool *live)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_WEBHOOK_LIVE, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, id))
-        return bind_failed(c, st);
-    int64_t v = 0;
-    rc = fetch_one(c, st, row_i64, &v);
-    *live = rc == AH_OK && v != 0;
-    return rc;
-}
+/* ---- finding work ---- */
 
 typedef struct due_walk {
+    ah_store_t *s;
     ah_due_t *arr;
     size_t len;
 } due_walk_t;
@@ -2031,25 +1167,17 @@ typedef struct due_walk {
  * pending row of the next webhook id, so the cost is per webhook, not per
  * pending delivery.
  */
-static void row_due(sqlite3_stmt *st, void *out)
-{
-    ah_due_t *d = out;
-    COL_COPY(st, 0, d->webhook_id);
-    d->next_due = sqlite3_column_int64(st, 1);
-}
-
 static int walk_due(conn_t *c, void *arg)
 {
     due_walk_t *w = arg;
     size_t cap = 0;
     char after[AH_ID_SIZE] = "";
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_DUE_NEXT, &st);
-    while (rc == AH_OK) {
+    for (;;) {
         ah_due_t d = {0};
-        if (bind_str(st, 1, after))
-            return bind_failed(c, st);
-        rc = fetch_one(c, st, row_due, &d);
+        ah_sql_params_t p;
+        ah_sql_params_init(&p);
+        p_str(&p, after);
+        int rc = ah_sql_one(w->s, c, false, ST_DUE_NEXT, &p, ah_sql_map_due, &d);
         if (rc == AH_ENOTFOUND)
             return AH_OK; /* no webhook after `after` has pending work */
         if (rc)
@@ -2060,38 +1188,31 @@ static int walk_due(conn_t *c, void *arg)
                     d.webhook_id);
             return AH_ESTORE;
         }
-        copy_id(after, d.webhook_id);
+        ah_sql_copy_id(after, d.webhook_id);
         bool live = false;
-        rc = webhook_live(c, d.webhook_id, &live);
+        rc = ah_sql_webhook_live(w->s, c, d.webhook_id, &live);
         if (rc == AH_ENOTFOUND) /* impossible with foreign keys on; skip it */
             rc = AH_OK;
-        if (rc || !live)
+        if (rc)
+            return rc;
+        if (!live)
             continue;
         if (w->len == cap) {
             size_t ncap = cap ? cap * 2 : 16;
-            void *p = realloc(w->arr, ncap * sizeof *w->arr);
-            if (!p)
+            void *np = realloc(w->arr, ncap * sizeof *w->arr);
+            if (!np)
                 return AH_ENOMEM;
-            w->arr = p;
+            w->arr = np;
             cap = ncap;
         }
         w->arr[w->len++] = d;
     }
-    return rc;
 }
 
 static int delivery_due_webhooks(ah_store_t *base, ah_due_t **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire(s, &c);
-    if (rc)
-        return rc;
-    due_walk_t w = {0};
-    rc = in_read_tx(c, walk_due, &w);
-    release(s, c);
+    due_walk_t w = {base, NULL, 0};
+    int rc = lite_run(base, AH_SQL_READ_TX, walk_due, &w);
     if (rc) {
         free(w.arr);
         return rc;
@@ -2101,333 +1222,57 @@ static int delivery_due_webhooks(ah_store_t *base, ah_due_t **out, size_t *n)
     return AH_OK;
 }
 
-/* A claimed delivery and its due time, which orders the claims. */
-typedef struct claim_row {
-    int64_t due;
-    ah_claim_t claim;
-} claim_row_t;
-
-static int cmp_claim_row(const void *pa, const void *pb)
-{
-    const claim_row_t *a = pa, *b = pb;
-    if (a->due != b->due)
-        return a->due < b->due ? -1 : 1;
-    return strcmp(a->claim.delivery_id, b->claim.delivery_id);
-}
-
-static int cmp_claim_event(const void *pa, const void *pb)
-{
-    const ah_claim_t *const *a = pa, *const *b = pb;
-    return strcmp((*a)->event_id, (*b)->event_id);
-}
-
-/* Inside the claim transaction: leases up to max due deliveries into *rows. */
-static int lease_due(conn_t *c, const char *webhook_id, int64_t now, int64_t lease_until,
-                     size_t max, claim_row_t **rows, size_t *n)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_CLAIM, &st);
-    if (rc)
-        return rc;
-    if (sqlite3_bind_int64(st, 1, lease_until) || bind_str(st, 2, webhook_id) ||
-        sqlite3_bind_int64(st, 3, now) || sqlite3_bind_int64(st, 4, (int64_t)max))
-        return bind_failed(c, st);
-    claim_row_t *arr = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        int step = sqlite3_step(st);
-        if (step == SQLITE_DONE)
-            break;
-        if (step != SQLITE_ROW) {
-            rc = db_error(c->db, step, "claim");
-            break;
-        }
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : (max < 32 ? max : 32);
-            void *p = realloc(arr, ncap * sizeof *arr);
-            if (!p) {
-                rc = AH_ENOMEM;
-                break;
-            }
-            arr = p;
-            cap = ncap;
-        }
-        claim_row_t *r = &arr[len++];
-        memset(r, 0, sizeof *r);
-        COL_COPY(st, 0, r->claim.delivery_id);
-        COL_COPY(st, 1, r->claim.event_id);
-        r->claim.attempts = sqlite3_column_int(st, 2);
-        r->due = sqlite3_column_int64(st, 3);
-    }
-    finish(st);
-    if (rc) {
-        free(arr);
-        return rc;
-    }
-    *rows = arr;
-    *n = len;
-    return AH_OK;
-}
-
-/* The earliest due time among the webhook's unleased pending deliveries, or 0. */
-static int next_due_at(conn_t *c, const char *webhook_id, int64_t now, int64_t *out)
-{
-    sqlite3_stmt *st;
-    *out = 0;
-    int rc = prepare(c, ST_NEXT_DUE, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, webhook_id) || sqlite3_bind_int64(st, 2, now))
-        return bind_failed(c, st);
-    rc = fetch_one(c, st, row_i64, out);
-    return rc == AH_ENOTFOUND ? AH_OK : rc;
-}
-
-static int load_body(conn_t *c, ah_claim_t *cl)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_EVENT_BODY, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, cl->event_id))
-        return bind_failed(c, st);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        COL_COPY(st, 0, cl->trigger);
-        rc = col_dup(st, 1, &cl->data, &cl->data_len);
-    } else {
-        rc = step == SQLITE_DONE ? AH_ENOTFOUND : db_error(c->db, step, "claim body");
-    }
-    finish(st);
-    return rc;
-}
-
-typedef struct claim_set {
-    ah_claim_t *claims;
-    size_t n;
-} claim_set_t;
-
-/*
- * Fills each claim's trigger and body.  Claims are visited in event order
- * so that several claims of one event read it once.
- */
-static int load_bodies(conn_t *c, claim_set_t *set)
-{
-    ah_claim_t **by_event = malloc(set->n * sizeof *by_event);
-    if (!by_event)
-        return AH_ENOMEM;
-    for (size_t i = 0; i < set->n; i++)
-        by_event[i] = &set->claims[i];
-    qsort(by_event, set->n, sizeof *by_event, cmp_claim_event);
-    int rc = AH_OK;
-    for (size_t i = 0; i < set->n && rc == AH_OK; i++) {
-        ah_claim_t *cl = by_event[i];
-        const ah_claim_t *prev = i ? by_event[i - 1] : NULL;
-        if (!prev || strcmp(prev->event_id, cl->event_id) != 0) {
-            rc = load_body(c, cl);
-            continue;
-        }
-        memcpy(cl->trigger, prev->trigger, sizeof cl->trigger);
-        cl->data = malloc(prev->data_len + 1);
-        if (!cl->data) {
-            rc = AH_ENOMEM;
-            break;
-        }
-        memcpy(cl->data, prev->data, prev->data_len + 1);
-        cl->data_len = prev->data_len;
-    }
-    free(by_event);
-    return rc;
-}
-
-static int clear_lease(conn_t *c, const char *id)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_DELIVERY_RELEASE, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, id))
-        return bind_failed(c, st);
-    return run(c, st);
-}
-
-/*
- * One webhook's claim inside the open write transaction: check the webhook,
- * lease the rows, compute next_due, copy the bodies.  The bodies are read
- * inside it: on the writer connection the events just published are still
- * in its page cache, so copying them costs less than a read transaction of
- * its own on another connection.  Sets r->rc; returns a failure that must
- * roll the whole transaction back.
- */
-static int claim_one(conn_t *c, ah_claim_req_t *r, int64_t now, int64_t lease_until)
-{
-    r->claims = NULL;
-    r->n = 0;
-    r->next_due = 0;
-    r->rc = AH_OK;
-    size_t max = r->max > CLAIM_MAX ? CLAIM_MAX : r->max;
-    bool live = false;
-    int rc;
-    if (r->webhook) {
-        sqlite3_stmt *st;
-        if ((rc = prepare(c, ST_WEBHOOK_GET, &st)) != AH_OK)
-            return rc;
-        if (BIND_FIELD(st, 1, r->webhook_id))
-            return bind_failed(c, st);
-        rc = fetch_one(c, st, row_webhook, r->webhook);
-        live = rc == AH_OK && r->webhook->is_active && !r->webhook->deregistered_at;
-    } else {
-        rc = webhook_live(c, r->webhook_id, &live);
-    }
-    if (rc == AH_ENOTFOUND) {
-        r->rc = rc;
-        return AH_OK;
-    }
-    if (rc || !live)
-        return rc;
-    claim_row_t *rows = NULL;
-    size_t n_rows = 0;
-    if (max > 0)
-        rc = lease_due(c, r->webhook_id, now, lease_until, max, &rows, &n_rows);
-    if (rc == AH_OK)
-        rc = next_due_at(c, r->webhook_id, now, &r->next_due);
-    claim_set_t set = {NULL, 0};
-    if (rc == AH_OK && n_rows > 0) {
-        qsort(rows, n_rows, sizeof *rows, cmp_claim_row);
-        set.claims = calloc(n_rows, sizeof *set.claims);
-        set.n = set.claims ? n_rows : 0;
-        rc = set.claims ? AH_OK : AH_ENOMEM;
-        for (size_t i = 0; i < set.n; i++)
-            set.claims[i] = rows[i].claim;
-        if (rc == AH_OK)
-            rc = load_bodies(c, &set);
-    }
-    free(rows);
-    if (rc) {
-        ah_claims_free(set.claims, set.n);
-        r->next_due = 0;
-        return rc;
-    }
-    r->claims = set.claims;
-    r->n = set.n;
-    return AH_OK;
-}
-
-/*
- * Every request in one write transaction: a dispatcher serving ten webhooks
- * pays for one commit, not ten.  A failure rolls all of it back.
- */
-static int delivery_claim_many(ah_store_t *base, ah_claim_req_t *reqs, size_t n, int64_t now,
-                               int64_t lease_until)
-{
-    for (size_t i = 0; i < n; i++) {
-        reqs[i].claims = NULL;
-        reqs[i].n = 0;
-        reqs[i].next_due = 0;
-    }
-    if (n == 0)
-        return AH_OK;
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire_writer(s, &c);
-    if (rc == AH_OK) {
-        rc = tx_begin(c);
-        for (size_t i = 0; rc == AH_OK && i < n; i++)
-            rc = claim_one(c, &reqs[i], now, lease_until);
-        if (rc == AH_OK || !sqlite3_get_autocommit(c->db))
-            rc = tx_end(c, rc);
-        release(s, c);
-    }
-    if (rc) {
-        for (size_t i = 0; i < n; i++) {
-            ah_claims_free(reqs[i].claims, reqs[i].n);
-            reqs[i].claims = NULL;
-            reqs[i].n = 0;
-            reqs[i].next_due = 0;
-            reqs[i].rc = rc;
-        }
-    }
-    return rc;
-}
-
-static int delivery_claim(ah_store_t *base, const char *webhook_id, int64_t now,
-                          int64_t lease_until, size_t max, ah_claim_t **out, size_t *n,
-                          int64_t *next_due)
-{
-    *out = NULL;
-    *n = 0;
-    if (next_due)
-        *next_due = 0;
-    ah_claim_req_t r = {.max = max};
-    if (!webhook_id || strlen(webhook_id) >= sizeof r.webhook_id)
-        return AH_ENOTFOUND;
-    memcpy(r.webhook_id, webhook_id, strlen(webhook_id) + 1);
-    int rc = delivery_claim_many(base, &r, 1, now, lease_until);
-    if (rc == AH_OK)
-        rc = r.rc;
-    if (rc)
-        return rc;
-    *out = r.claims;
-    *n = r.n;
-    if (next_due)
-        *next_due = r.next_due;
-    return AH_OK;
-}
-
 /* ---- recording attempts ---- */
 
 /* The delivery's new state; its webhook into webhook_id.  AH_ENOTFOUND if no such delivery. */
-static int update_delivery(conn_t *c, const ah_attempt_result_t *r, const char *status,
+static int update_delivery(ah_store_t *s, conn_t *c, const ah_attempt_result_t *r,
                            char webhook_id[AH_ID_SIZE])
 {
     const ah_attempt_t *a = &r->attempt;
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_DELIVERY_RESULT, &st);
-    if (rc)
-        return rc;
-    if (BIND_OPT_FIELD(st, 1, r->delivery_id) || sqlite3_bind_int(st, 2, a->attempt_no) ||
-        sqlite3_bind_int(st, 3, a->status_code) || BIND_OPT_FIELD(st, 4, a->error) ||
-        sqlite3_bind_int64(st, 5, a->started_at + a->duration_ms) || bind_str(st, 6, status) ||
-        sqlite3_bind_int64(st, 7, r->next_attempt_at))
-        return bind_failed(c, st);
-    return fetch_one(c, st, row_id, webhook_id);
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_OPT_FIELD(&p, r->delivery_id);
+    p_i64(&p, a->attempt_no);
+    p_i64(&p, a->status_code);
+    P_OPT_FIELD(&p, a->error);
+    p_i64(&p, a->started_at + a->duration_ms);
+    p_str(&p, ah_outcome_status(r->outcome)); /* the store layer checked the outcome */
+    p_i64(&p, r->next_attempt_at);
+    return ah_sql_one(s, c, true, ST_DELIVERY_RESULT, &p, ah_sql_map_id, webhook_id);
 }
 
 static int insert_attempt(conn_t *c, const ah_attempt_result_t *r)
 {
     const ah_attempt_t *a = &r->attempt;
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_ATTEMPT_INSERT, &st);
-    if (rc)
-        return rc;
-    if (BIND_FIELD(st, 1, r->delivery_id) || sqlite3_bind_int(st, 2, a->attempt_no) ||
-        sqlite3_bind_int64(st, 3, a->started_at) || sqlite3_bind_int64(st, 4, a->duration_ms) ||
-        sqlite3_bind_int(st, 5, a->status_code) || BIND_OPT_FIELD(st, 6, a->error) ||
-        BIND_OPT_FIELD(st, 7, a->response_head))
-        return bind_failed(c, st);
-    return run(c, st);
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_FIELD(&p, r->delivery_id);
+    p_i64(&p, a->attempt_no);
+    p_i64(&p, a->started_at);
+    p_i64(&p, a->duration_ms);
+    p_i64(&p, a->status_code);
+    P_OPT_FIELD(&p, a->error);
+    P_OPT_FIELD(&p, a->response_head);
+    return step_stmt(c, ST_ATTEMPT_INSERT, &p, NULL, NULL, NULL);
 }
 
 /* failing_since, and disabling, per the result. */
 static int webhook_consequences(conn_t *c, const char *webhook_id, const ah_attempt_result_t *r)
 {
-    sqlite3_stmt *st;
     bool ok = r->outcome == AH_OUTCOME_SUCCEEDED;
-    int rc = prepare(c, ok ? ST_WEBHOOK_SUCCEEDED : ST_WEBHOOK_FAILED, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, webhook_id) || (!ok && sqlite3_bind_int64(st, 2, r->attempt.started_at)))
-        return bind_failed(c, st);
-    rc = run(c, st);
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, webhook_id);
+    if (!ok)
+        p_i64(&p, r->attempt.started_at);
+    int rc = step_stmt(c, ok ? ST_WEBHOOK_SUCCEEDED : ST_WEBHOOK_FAILED, &p, NULL, NULL, NULL);
     if (rc || !r->disable_reason[0])
         return rc;
-    rc = prepare(c, ST_WEBHOOK_AUTO_DISABLE, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, webhook_id) || BIND_FIELD(st, 2, r->disable_reason) ||
-        sqlite3_bind_int64(st, 3, r->attempt.started_at + r->attempt.duration_ms))
-        return bind_failed(c, st);
-    return run(c, st);
+    ah_sql_params_init(&p);
+    p_str(&p, webhook_id);
+    P_FIELD(&p, r->disable_reason);
+    p_i64(&p, r->attempt.started_at + r->attempt.duration_ms);
+    return step_stmt(c, ST_WEBHOOK_AUTO_DISABLE, &p, NULL, NULL, NULL);
 }
 
 /*
@@ -2435,13 +1280,10 @@ static int webhook_consequences(conn_t *c, const char *webhook_id, const ah_atte
  * caller's copy).  A result for a delivery that does not exist is skipped
  * with a warning rather than failing the whole batch.
  */
-static int record_one(conn_t *c, const ah_attempt_result_t *r)
+static int record_one(ah_store_t *s, conn_t *c, const ah_attempt_result_t *r)
 {
-    const char *status = ah_outcome_status(r->outcome);
-    if (!status)
-        return AH_EINVAL;
     char webhook_id[AH_ID_SIZE];
-    int rc = update_delivery(c, r, status, webhook_id);
+    int rc = update_delivery(s, c, r, webhook_id);
     if (rc == AH_ENOTFOUND) {
         ah_logf(AH_LOG_WARN, "sqlite: attempt for unknown delivery %.*s not recorded",
                 (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
@@ -2454,300 +1296,54 @@ static int record_one(conn_t *c, const ah_attempt_result_t *r)
     return rc;
 }
 
+typedef struct record_job {
+    ah_store_t *s;
+    const ah_attempt_result_t *results;
+    size_t n;
+} record_job_t;
+
+static int record_tx(conn_t *c, void *arg)
+{
+    const record_job_t *j = arg;
+    int rc = AH_OK;
+    for (size_t i = 0; rc == AH_OK && i < j->n; i++)
+        rc = record_one(j->s, c, &j->results[i]);
+    return rc;
+}
+
 static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results, size_t n)
 {
-    if (n == 0)
-        return AH_OK;
-    if (!results)
-        return AH_EINVAL;
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire_writer(s, &c);
-    if (rc)
-        return rc;
-    rc = tx_begin(c);
-    if (rc == AH_OK) {
-        for (size_t i = 0; rc == AH_OK && i < n; i++)
-            rc = record_one(c, &results[i]);
-        rc = tx_end(c, rc);
+    record_job_t j = {base, results, n};
+    return lite_run(base, AH_SQL_WRITE_TX, record_tx, &j);
+}
+
+typedef struct release_job {
+    const char (*ids)[AH_ID_SIZE];
+    size_t n;
+} release_job_t;
+
+static int release_tx(conn_t *c, void *arg)
+{
+    const release_job_t *j = arg;
+    int rc = AH_OK;
+    for (size_t i = 0; rc == AH_OK && i < j->n; i++) {
+        char id[AH_ID_SIZE];
+        ah_sql_copy_id(id, j->ids[i]);
+        ah_sql_params_t p;
+        ah_sql_params_init(&p);
+        p_str(&p, id);
+        rc = step_stmt(c, ST_DELIVERY_RELEASE, &p, NULL, NULL, NULL);
     }
-    release(s, c);
     return rc;
 }
 
 static int delivery_release(ah_store_t *base, const char (*ids)[AH_ID_SIZE], size_t n)
 {
-    if (n == 0)
-        return AH_OK;
-    if (!ids)
-        return AH_EINVAL;
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire_writer(s, &c);
-    if (rc)
-        return rc;
-    rc = tx_begin(c);
-    if (rc == AH_OK) {
-        for (size_t i = 0; rc == AH_OK && i < n; i++) {
-            char id[AH_ID_SIZE];
-            copy_id(id, ids[i]);
-            rc = clear_lease(c, id);
-        }
-        rc = tx_end(c, rc);
-    }
-    release(s, c);
-    return rc;
+    release_job_t j = {ids, n};
+    return lite_run(base, AH_SQL_WRITE_TX, release_tx, &j);
 }
 
-static int delivery_release_all(ah_store_t *base)
-{
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow_writer(s, ST_DELIVERY_RELEASE_ALL, &c, &st);
-    if (rc)
-        return rc;
-    rc = run(c, st);
-    release(s, c);
-    return rc;
-}
-
-/* ---- reading deliveries ---- */
-
-/* Parses "<created_at>_<id>" as written by delivery_list. */
-static int parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
-{
-    const char *sep = strchr(cursor, '_');
-    if (!sep || sep == cursor || (size_t)(sep - cursor) > CURSOR_NUM_MAX)
-        return AH_EINVAL;
-    char num[CURSOR_NUM_MAX + 1];
-    size_t len = (size_t)(sep - cursor);
-    memcpy(num, cursor, len);
-    num[len] = '\0';
-    if (ah_parse_i64(num, INT64_MIN, INT64_MAX, at) != AH_OK || !ah_is_uuid(sep + 1))
-        return AH_EINVAL;
-    memcpy(id, sep + 1, AH_ID_SIZE);
-    ah_lower(id);
-    return AH_OK;
-}
-
-static int delivery_list(ah_store_t *base, const ah_delivery_filter_t *f, ah_delivery_t **out,
-                         size_t *n, char next_cursor[AH_CURSOR_SIZE])
-{
-    *out = NULL;
-    *n = 0;
-    if (next_cursor)
-        next_cursor[0] = '\0';
-    if (!f)
-        return AH_EINVAL;
-    bool by_webhook = f->webhook_id && *f->webhook_id;
-    bool by_event = f->event_id && *f->event_id;
-    if (by_webhook == by_event || f->limit < 1 || f->limit > DELIVERY_PAGE_MAX || f->status < -1 ||
-        f->status > AH_DLV_CANCELLED)
-        return AH_EINVAL;
-    int64_t at = INT64_MAX; /* first page: older than the end of time */
-    char after[AH_ID_SIZE] = "";
-    if (f->cursor && *f->cursor && parse_cursor(f->cursor, &at, after) != AH_OK)
-        return AH_EINVAL;
-
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow(s, by_webhook ? ST_DELIVERY_LIST_WEBHOOK : ST_DELIVERY_LIST_EVENT, &c, &st);
-    if (rc)
-        return rc;
-    const char *status = f->status < 0 ? NULL : ah_delivery_status_name(f->status);
-    /* One row more than the page tells whether another page follows. */
-    if (bind_str(st, 1, by_webhook ? f->webhook_id : f->event_id) || bind_str(st, 2, status) ||
-        sqlite3_bind_int64(st, 3, at) || bind_str(st, 4, after) ||
-        sqlite3_bind_int64(st, 5, (int64_t)f->limit + 1)) {
-        rc = bind_failed(c, st);
-    } else {
-        void *arr;
-        rc = fetch_all(c, st, row_delivery, sizeof **out, &arr, n);
-        *out = arr;
-    }
-    release(s, c);
-    if (rc == AH_OK && *n > f->limit) {
-        *n = f->limit;
-        const ah_delivery_t *last = &(*out)[*n - 1];
-        if (next_cursor)
-            snprintf(next_cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", last->created_at, last->id);
-    }
-    return rc;
-}
-
-typedef struct delivery_read {
-    const char *id;
-    ah_delivery_t *out;
-    ah_attempt_t **attempts; /* NULL: the caller wants none */
-    size_t *n_attempts;
-} delivery_read_t;
-
-static int read_delivery(conn_t *c, void *arg)
-{
-    delivery_read_t *r = arg;
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_DELIVERY_GET, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, r->id))
-        return bind_failed(c, st);
-    rc = fetch_one(c, st, row_delivery, r->out);
-    if (rc || !r->attempts)
-        return rc;
-    rc = prepare(c, ST_ATTEMPT_LIST, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, r->id))
-        return bind_failed(c, st);
-    void *arr;
-    rc = fetch_all(c, st, row_attempt, sizeof **r->attempts, &arr, r->n_attempts);
-    *r->attempts = arr;
-    return rc;
-}
-
-static int delivery_get(ah_store_t *base, const char *id, ah_delivery_t *out,
-                        ah_attempt_t **attempts, size_t *n_attempts)
-{
-    size_t n_dummy;
-    if (attempts)
-        *attempts = NULL;
-    if (n_attempts)
-        *n_attempts = 0;
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire(s, &c);
-    if (rc)
-        return rc;
-    delivery_read_t r = {id, out, attempts, n_attempts ? n_attempts : &n_dummy};
-    rc = in_read_tx(c, read_delivery, &r);
-    release(s, c);
-    if (rc && attempts) {
-        free(*attempts);
-        *attempts = NULL;
-        if (n_attempts)
-            *n_attempts = 0;
-    }
-    return rc;
-}
-
-/* ---- operator actions ---- */
-
-static int delivery_retry(ah_store_t *base, const char *id, int64_t now,
-                          char webhook_id[AH_ID_SIZE])
-{
-    char wid[AH_ID_SIZE] = "";
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow_writer(s, ST_DELIVERY_RETRY, &c, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, id) || sqlite3_bind_int64(st, 2, now))
-        rc = bind_failed(c, st);
-    else
-        rc = fetch_one(c, st, row_id, wid);
-    release(s, c);
-    if (rc == AH_OK && webhook_id)
-        copy_id(webhook_id, wid);
-    return rc;
-}
-
-/* Inside a transaction: AH_ENOTFOUND unless the webhook exists and is not deregistered. */
-static int webhook_registered(conn_t *c, const char *id)
-{
-    sqlite3_stmt *st;
-    int rc = prepare(c, ST_WEBHOOK_DEREGISTERED_AT, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, id))
-        return bind_failed(c, st);
-    int64_t deregistered_at = 0;
-    rc = fetch_one(c, st, row_i64, &deregistered_at);
-    if (rc == AH_OK && deregistered_at != 0)
-        rc = AH_ENOTFOUND;
-    return rc;
-}
-
-static int webhook_recover(ah_store_t *base, const char *webhook_id, int64_t since, int64_t now,
-                           size_t *n_requeued)
-{
-    if (n_requeued)
-        *n_requeued = 0;
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    int rc = acquire_writer(s, &c);
-    if (rc)
-        return rc;
-    size_t count = 0;
-    rc = tx_begin(c);
-    if (rc == AH_OK) {
-        rc = webhook_registered(c, webhook_id);
-        sqlite3_stmt *st;
-        if (rc == AH_OK)
-            rc = prepare(c, ST_WEBHOOK_RECOVER, &st);
-        if (rc == AH_OK) {
-            if (bind_str(st, 1, webhook_id) || sqlite3_bind_int64(st, 2, since) ||
-                sqlite3_bind_int64(st, 3, now))
-                rc = bind_failed(c, st);
-            else
-                rc = run(c, st);
-            if (rc == AH_OK)
-                count = (size_t)sqlite3_changes(c->db);
-        }
-        rc = tx_end(c, rc);
-    }
-    release(s, c);
-    if (rc == AH_OK && n_requeued)
-        *n_requeued = count;
-    return rc;
-}
-
-static int webhook_rotate_secret(ah_store_t *base, const char *id, const char *new_secret,
-                                 int64_t prev_until, int64_t now)
-{
-    if (!new_secret || !*new_secret)
-        return AH_EINVAL;
-    if (strnlen(new_secret, AH_SECRET_MAX) >= AH_SECRET_MAX)
-        return AH_ETOOBIG; /* it would come back truncated */
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow_writer(s, ST_WEBHOOK_ROTATE, &c, &st);
-    if (rc)
-        return rc;
-    if (bind_str(st, 1, id) || bind_str(st, 2, new_secret) ||
-        sqlite3_bind_int64(st, 3, prev_until) || sqlite3_bind_int64(st, 4, now))
-        rc = bind_failed(c, st);
-    else
-        rc = run(c, st);
-    if (rc == AH_OK && sqlite3_changes(c->db) == 0)
-        rc = AH_ENOTFOUND;
-    release(s, c);
-    return rc;
-}
-
-static int delivery_stats(ah_store_t *base, ah_delivery_stats_t *out)
-{
-    memset(out, 0, sizeof *out);
-    sqlite_store_t *s = from(base);
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow(s, ST_DELIVERY_STATS, &c, &st);
-    if (rc)
-        return rc;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        out->pending = sqlite3_column_int64(st, 0);
-        out->oldest_pending_created_at = sqlite3_column_int64(st, 1); /* NULL reads 0 */
-    } else {
-        rc = db_error(c->db, step, "delivery_stats");
-    }
-    finish(st);
-    release(s, c);
-    return rc;
-}
+/* ---- the cache generations ---- */
 
 /*
  * cache_gen without a transaction when nothing was committed.
@@ -2800,25 +1396,6 @@ static const volatile unsigned char *map_wal_index(sqlite3 *db)
     return p;
 }
 
-static int read_gen_row(sqlite_store_t *s, ah_cache_gen_t *out)
-{
-    conn_t *c;
-    sqlite3_stmt *st;
-    int rc = borrow(s, ST_CACHE_GEN, &c, &st);
-    if (rc)
-        return rc;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        out->webhooks = sqlite3_column_int64(st, 0);
-        out->auth = sqlite3_column_int64(st, 1);
-    } else {
-        rc = step == SQLITE_DONE ? AH_ESTORE : db_error(c->db, step, "cache_gen");
-    }
-    finish(st);
-    release(s, c);
-    return rc;
-}
-
 static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -2835,7 +1412,7 @@ static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
             return AH_OK;
     }
     /* The header is sampled before the read: the pair is safe to keep. */
-    int rc = read_gen_row(s, out);
+    int rc = ah_store_read_cache_gen(base, out);
     if (rc == AH_OK && stable) {
         pthread_mutex_lock(&s->gen_mu);
         memcpy(s->gen_hdr, hdr, WAL_HDR_SIZE);
@@ -2878,46 +1455,14 @@ static void store_close(ah_store_t *base)
 static const ah_store_ops_t sqlite_ops = {
     .name = "sqlite",
     .shared = false,
+    .sql = &sqlite_driver,
     .close = store_close,
-    .ping = ping,
-    .setting_get = setting_get,
-    .setting_set = setting_set,
-    .setting_add = setting_add,
-    .community_create = community_create,
-    .community_get = community_get,
-    .community_list = community_list,
-    .access_key_create = access_key_create,
-    .access_key_find = access_key_find,
-    .access_key_get = access_key_get,
-    .access_key_list = access_key_list,
-    .access_key_revoke = access_key_revoke,
-    .token_create = token_create,
-    .token_find = token_find,
-    .token_purge = token_purge,
-    .airmeet_create = airmeet_create,
-    .airmeet_get = airmeet_get,
-    .session_create = session_create,
-    .session_get = session_get,
-    .webhook_register = webhook_register,
-    .webhook_get = webhook_get,
-    .webhook_list_active = webhook_list_active,
-    .webhook_deregister = webhook_deregister,
-    .webhook_set_active = webhook_set_active,
     .event_publish = event_publish,
     .event_publish_async = event_publish_async,
-    .event_get = event_get,
     .delivery_due_webhooks = delivery_due_webhooks,
-    .delivery_claim = delivery_claim,
-    .delivery_claim_many = delivery_claim_many,
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,
-    .delivery_release_all = delivery_release_all,
-    .delivery_list = delivery_list,
-    .delivery_get = delivery_get,
-    .delivery_retry = delivery_retry,
-    .webhook_recover = webhook_recover,
-    .webhook_rotate_secret = webhook_rotate_secret,
-    .delivery_stats = delivery_stats,
+    .listen = NULL,
     .cache_gen = cache_gen,
 };
 

@@ -1349,6 +1349,103 @@ static void test_long_fields(void **state)
     assert_int_equal(strlen(out.description), sizeof out.description - 1);
 }
 
+/*
+ * What the store layer checks before any backend runs, the same on both:
+ * missing arguments, record fields not terminated within their arrays, and
+ * the limits of store.h.  Nothing of a refused call is written.
+ */
+static void publish_done(void *arg, int rc)
+{
+    *(int *)arg = rc;
+}
+
+static void test_layer_validation(void **state)
+{
+    ah_store_t *s = *state;
+    char buf[64];
+    assert_int_equal(ah_store_setting_get(s, NULL, buf, sizeof buf), AH_EINVAL);
+    assert_int_equal(ah_store_setting_get(s, "k", NULL, sizeof buf), AH_EINVAL);
+    assert_int_equal(ah_store_setting_get(s, "k", buf, 0), AH_EINVAL);
+    assert_int_equal(ah_store_setting_set(s, "k", NULL), AH_EINVAL);
+    assert_int_equal(ah_store_setting_add(s, NULL, "v"), AH_EINVAL);
+    assert_int_equal(ah_store_setting_get(s, "k", buf, sizeof buf), AH_ENOTFOUND);
+
+    /* A field filled to the end of its array, without its NUL, is refused, not cut. */
+    ah_community_t c, got;
+    memset(&c, 0, sizeof c);
+    ah_uuid_v4(c.id);
+    memset(c.name, 'n', sizeof c.name);
+    c.created_at = T0;
+    assert_int_equal(ah_store_community_create(s, &c), AH_EINVAL);
+    assert_int_equal(ah_store_community_get(s, c.id, &got), AH_ENOTFOUND);
+    c.name[sizeof c.name - 1] = '\0';
+    assert_int_equal(ah_store_community_create(s, &c), AH_OK);
+
+    ah_webhook_t w, out;
+    fill_webhook(&w, c.id, "trigger.airmeet.created", "https://e.com/h", NULL, NULL, T0);
+    memset(w.url, 'u', sizeof w.url);
+    assert_int_equal(ah_store_webhook_register(s, &w, &out, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_webhook_get(s, w.id, &out), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_register(s, NULL, &out, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_webhook_register(s, &w, NULL, NULL), AH_EINVAL);
+
+    ah_token_t t;
+    memset(&t, 'x', sizeof t);
+    assert_int_equal(ah_store_token_create(s, &t), AH_EINVAL);
+    assert_int_equal(ah_store_community_create(s, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_access_key_create(s, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_token_create(s, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_airmeet_create(s, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_session_create(s, NULL), AH_EINVAL);
+
+    /* A NULL key finds nothing; so does a list by a NULL community. */
+    ah_access_key_t k;
+    assert_int_equal(ah_store_community_get(s, NULL, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_access_key_find(s, NULL, &k), AH_ENOTFOUND);
+    assert_int_equal(ah_store_token_find(s, NULL, &t), AH_ENOTFOUND);
+    assert_int_equal(ah_store_webhook_get(s, NULL, &out), AH_ENOTFOUND);
+    ah_access_key_t *keys = (ah_access_key_t *)buf;
+    size_t n = 7;
+    assert_int_equal(ah_store_access_key_list(s, NULL, &keys, &n), AH_OK);
+    assert_null(keys);
+    assert_int_equal(n, 0);
+
+    /* Events, deliveries and claims. */
+    ah_publish_result_t res;
+    ah_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    assert_int_equal(ah_store_event_publish(s, NULL, &res), AH_EINVAL);
+    assert_int_equal(ah_store_event_publish(s, &ev, NULL), AH_EINVAL);
+    int done_rc = 1;
+    ah_store_event_publish_async(s, NULL, &res, publish_done, &done_rc);
+    assert_int_equal(done_rc, AH_EINVAL);
+    assert_int_equal(ah_store_event_get(s, c.id, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_get(s, c.id, NULL, NULL, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_record(s, NULL, 0), AH_OK);
+    assert_int_equal(ah_store_delivery_record(s, NULL, 1), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_release(s, NULL, 0), AH_OK);
+    assert_int_equal(ah_store_delivery_release(s, NULL, 1), AH_EINVAL);
+    ah_claim_t *claims = (ah_claim_t *)buf;
+    int64_t next_due = 5;
+    assert_int_equal(ah_store_delivery_claim(s, NULL, T0, T0 + 1000, 10, &claims, &n, &next_due),
+                     AH_ENOTFOUND);
+    assert_null(claims);
+    assert_int_equal(next_due, 0);
+    assert_int_equal(ah_store_delivery_claim(s, "0123456789012345678901234567890123456789", T0,
+                                             T0 + 1000, 10, &claims, &n, NULL),
+                     AH_ENOTFOUND);
+    assert_int_equal(ah_store_delivery_claim_many(s, NULL, 0, T0, T0 + 1000), AH_OK);
+    assert_int_equal(ah_store_delivery_claim_many(s, NULL, 1, T0, T0 + 1000), AH_EINVAL);
+    ah_delivery_filter_t f = {.webhook_id = c.id, .status = -1, .limit = AH_DELIVERY_PAGE_MAX};
+    ah_delivery_t *list = NULL;
+    char next[AH_CURSOR_SIZE];
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, next), AH_OK);
+    free(list);
+    f.limit = AH_DELIVERY_PAGE_MAX + 1;
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, next), AH_EINVAL);
+    assert_int_equal(ah_store_delivery_list(s, NULL, &list, &n, next), AH_EINVAL);
+}
+
 /* Every backend. */
 static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_open_and_ping, open_memory, close_store),
@@ -1367,6 +1464,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_concurrent_mixed, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_sql_text_roundtrips, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_long_fields, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_layer_validation, open_memory, close_store),
 };
 
 /* SQLite files: reopening, migrations, the journal mode. */

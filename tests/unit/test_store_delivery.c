@@ -1202,7 +1202,7 @@ static void test_due_webhooks(void **state)
 /* Query plans.                                                              */
 
 /* The plan of statement id, one detail per line, into buf. */
-static void plan_of(ah_store_t *s, enum stmt_id id, char *buf, size_t len)
+static void plan_of(ah_store_t *s, int id, char *buf, size_t len)
 {
     conn_t *c;
     assert_int_equal(acquire(from(s), &c), AH_OK);
@@ -1223,7 +1223,7 @@ static void plan_of(ah_store_t *s, enum stmt_id id, char *buf, size_t len)
         fprintf(stderr, "-- %s\n%s", stmt_sql[id], buf);
 }
 
-static void expect_plan(ah_store_t *s, enum stmt_id id, const char *want, const char *unwanted)
+static void expect_plan(ah_store_t *s, int id, const char *want, const char *unwanted)
 {
     char plan[2048];
     plan_of(s, id, plan, sizeof plan);
@@ -1250,6 +1250,7 @@ static void test_query_plans(void **state)
     expect_plan(s, ST_EVENT_FANOUT, "USING INDEX webhooks_match (community_id=? AND trigger=?)",
                 "SCAN");
     expect_plan(s, ST_EVENT_FIND_KEY, "(community_id=? AND idempotency_key=?)", "SCAN");
+    expect_plan(s, ST_EVENT_FIND_KEY, "deliveries_by_event (event_id=?)", "SCAN");
     expect_plan(s, ST_CLAIM, "USING INDEX deliveries_pending (webhook_id=? AND next_attempt_at<?)",
                 "TEMP B-TREE");
     expect_plan(s, ST_NEXT_DUE, "deliveries_pending (webhook_id=?)", "TEMP B-TREE");
@@ -1262,7 +1263,6 @@ static void test_query_plans(void **state)
     expect_plan(s, ST_WEBHOOK_RECOVER, "deliveries_by_webhook (webhook_id=? AND created_at>?)",
                 NULL);
     expect_plan(s, ST_DELIVERIES_CANCEL, "deliveries_pending (webhook_id=?)", NULL);
-    expect_plan(s, ST_EVENT_COUNT_DELIVERIES, "deliveries_by_event (event_id=?)", NULL);
 }
 
 /* ------------------------------------------------------------------------ */

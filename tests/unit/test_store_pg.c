@@ -833,7 +833,7 @@ static void plan_of(const char *dsn, const char *sql, const char *args, char *ou
         fprintf(stderr, "-- %s\n%s", sql, out);
 }
 
-static void expect_plan(const char *dsn, enum stmt_id id, const char *args, const char *want,
+static void expect_plan(const char *dsn, int id, const char *args, const char *want,
                         const char *unwanted)
 {
     char plan[8192];

@@ -1,0 +1,465 @@
+/*
+ * sql.h: the SQL driver interface, private to src/store.
+ *
+ * Both backends are SQL databases reached through prepared statements, and
+ * most of what the store does is the same on both: the same statements (in
+ * two dialects) with the same parameters, read into the same structs, in the
+ * same transactions.  That part is written once, in the store layer
+ * (store.c and store_sql.c), on top of this interface; a backend implements
+ * the interface for its library (store_sqlite.c, store_pg.c).
+ *
+ * What a backend implements (ah_sql_driver_t):
+ *  - exec: runs one statement, named by its id (enum ah_sql_stmt), with
+ *    typed parameters (ah_sql_params_t), handing each result row to a
+ *    callback through a row accessor (ah_sql_row_t), and says how many rows
+ *    it changed.
+ *  - run: borrows a connection for a function that runs several statements
+ *    on it, in one of four modes (ah_sql_mode_t): alone or in a read or write
+ *    transaction.
+ *  - notify (optional): tells the other processes sharing the store that a
+ *    webhook has work, as part of the caller's transaction.
+ *  - A SQL text per statement id, in its own dialect; ids a backend adds for
+ *    itself come after AH_SQL_SHARED_COUNT.
+ *
+ * What the store layer provides to backends (store_sql.c): parameter
+ * helpers, the row mappers and binders of every record, collectors (one row,
+ * all rows, capped at AH_STORE_LIST_MAX), and the pieces of publishing and
+ * claiming that are the same SQL on both (fan-out, duplicates, leasing).
+ */
+#ifndef AH_STORE_SQL_H
+#define AH_STORE_SQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+/* ------------------------------------------------------------------------ */
+/* Column lists and statement text that are the same in both dialects.       */
+
+#define COMMUNITY_COLS "id, name, created_at"
+#define KEY_COLS "id, community_id, label, access_key, secret_hash, created_at, revoked_at"
+#define TOKEN_COLS "token_hash, key_id, community_id, label, created_at, expires_at"
+#define AIRMEET_COLS "id, community_id, name, start_time, end_time, created_at"
+#define SESSION_COLS "id, airmeet_id, community_id, name, created_at"
+/* The order of WEBHOOK_COLS is the order of ah_sql_bind_webhook() and ah_sql_map_webhook(). */
+#define WEBHOOK_COLS                                                                               \
+    "id, community_id, trigger, name, description, url, platform_name, airmeet_id, "               \
+    "session_id, is_active, disabled_reason, meta_data, created_at, updated_at, created_by, "      \
+    "updated_by, secret, prev_secret, prev_secret_until, deregistered_at, failing_since"
+/* The order of ah_sql_bind_event() and of event_get's mapping. */
+#define EVENT_COLS                                                                                 \
+    "id, community_id, trigger, airmeet_id, session_id, idempotency_key, data, created_at"
+/* A delivery with its event's trigger: the order of ah_sql_map_delivery(). */
+#define DELIVERY_COLS                                                                              \
+    "d.id, d.event_id, d.webhook_id, e.trigger, d.status, d.attempts, d.next_attempt_at, "         \
+    "d.lease_until, d.created_at, d.updated_at, d.last_status_code, d.last_error"
+/* The order of ah_sql_map_attempt(). */
+#define ATTEMPT_COLS "attempt_no, started_at, duration_ms, status_code, error, response_head"
+
+#define SQL_PING "SELECT 1"
+#define SQL_COMMUNITY_LIST "SELECT " COMMUNITY_COLS " FROM communities ORDER BY created_at, id"
+#define SQL_DELIVERY_RELEASE_ALL                                                                   \
+    "UPDATE deliveries SET lease_until = 0 WHERE status = 'pending' AND lease_until <> 0"
+/* Both halves in one statement, so one snapshot. */
+#define SQL_DELIVERY_STATS                                                                         \
+    "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'),"                           \
+    " (SELECT created_at FROM deliveries WHERE status = 'pending'"                                 \
+    " ORDER BY created_at LIMIT 1)"
+#define SQL_CACHE_GEN "SELECT webhooks, auth FROM cache_generations WHERE id = 1"
+
+/*
+ * The statements the store layer runs.  Each backend gives every one a text
+ * whose parameters ($n / ?n) and result columns are as commented; its own
+ * statements follow, from AH_SQL_SHARED_COUNT on.
+ */
+enum ah_sql_stmt {
+    ST_PING,             /* -> 1 */
+    ST_SETTING_GET,      /* key -> value */
+    ST_SETTING_SET,      /* key, value: insert or replace */
+    ST_SETTING_ADD,      /* key, value: insert */
+    ST_COMMUNITY_INSERT, /* COMMUNITY_COLS */
+    ST_COMMUNITY_GET,    /* id -> COMMUNITY_COLS */
+    ST_COMMUNITY_LIST,   /* -> COMMUNITY_COLS, oldest first */
+    ST_KEY_INSERT,       /* KEY_COLS */
+    ST_KEY_FIND,         /* access_key -> KEY_COLS */
+    ST_KEY_GET,          /* id -> KEY_COLS */
+    ST_KEY_LIST,         /* community_id -> KEY_COLS, oldest first */
+    ST_KEY_REVOKE,       /* id, now: changes every matched row */
+    ST_TOKEN_INSERT,     /* TOKEN_COLS */
+    ST_TOKEN_FIND,       /* token_hash -> TOKEN_COLS */
+    ST_TOKEN_PURGE,      /* now */
+    ST_AIRMEET_INSERT,   /* AIRMEET_COLS */
+    ST_AIRMEET_GET,      /* id -> AIRMEET_COLS */
+    ST_SESSION_INSERT,   /* SESSION_COLS */
+    ST_SESSION_GET,      /* id -> SESSION_COLS */
+    /* WEBHOOK_COLS; changes 1 row, or none when an active twin exists (ON CONFLICT DO NOTHING) */
+    ST_WEBHOOK_INSERT,
+    /* community_id, trigger, url, airmeet_id or '', session_id or '' -> WEBHOOK_COLS */
+    ST_WEBHOOK_FIND_ACTIVE,
+    ST_WEBHOOK_GET,             /* id -> WEBHOOK_COLS */
+    ST_WEBHOOK_LIVE,            /* id -> active and not deregistered (boolean) */
+    ST_WEBHOOK_LIST_ACTIVE,     /* community_id, airmeet_id or NULL, session_id or NULL */
+    ST_WEBHOOK_DEREGISTER,      /* id, now, by */
+    ST_WEBHOOK_SET_ACTIVE,      /* id, active (boolean), reason or NULL, now */
+    ST_DELIVERIES_CANCEL,       /* webhook_id, now */
+    ST_WEBHOOK_DEREGISTERED_AT, /* id -> deregistered_at */
+    ST_WEBHOOK_RECOVER,         /* webhook_id, since, now */
+    ST_WEBHOOK_ROTATE,          /* id, new secret, prev_until, now */
+    /* EVENT_COLS; changes 1 row, or none when the idempotency key is taken */
+    ST_EVENT_INSERT,
+    ST_EVENT_FIND_KEY, /* community_id, idempotency_key -> id, count of its deliveries */
+    /* event id, created_at, community_id, trigger, airmeet_id, session_id -> webhook_id per
+     * delivery made */
+    ST_EVENT_FANOUT,
+    ST_EVENT_GET, /* id -> EVENT_COLS */
+    /* lease_until, webhook_id, now, max -> id, event_id, attempts, next_attempt_at [, trigger,
+     * data when the driver's claim_bodies] */
+    ST_CLAIM,
+    ST_NEXT_DUE,       /* webhook_id, now -> next_attempt_at */
+    ST_EVENT_BODY,     /* id -> trigger, data (unless the driver's claim_bodies) */
+    ST_DELIVERY_RETRY, /* id, now -> webhook_id */
+    ST_DELIVERY_RELEASE_ALL,
+    ST_DELIVERY_LIST_WEBHOOK, /* webhook_id, status or NULL, created_at, id, limit: the page */
+    ST_DELIVERY_LIST_EVENT,   /* event_id, the rest as above */
+    ST_DELIVERY_GET,          /* id -> DELIVERY_COLS */
+    ST_ATTEMPT_LIST,          /* delivery_id -> ATTEMPT_COLS */
+    ST_DELIVERY_STATS,        /* -> pending count, oldest pending created_at */
+    ST_CACHE_GEN,             /* -> webhooks, auth */
+    AH_SQL_SHARED_COUNT
+};
+
+/* ------------------------------------------------------------------------ */
+/* Parameters.                                                               */
+
+#define AH_SQL_MAX_PARAMS 24
+
+typedef enum ah_sql_type {
+    AH_SQL_NULL,
+    AH_SQL_TEXT,  /* s, len bytes; s[len] == '\0' unless !terminated */
+    AH_SQL_I64,   /* i */
+    AH_SQL_BOOL,  /* i: 0 or 1 */
+    AH_SQL_BYTES, /* s, len bytes, kept byte for byte (PostgreSQL: bytea) */
+} ah_sql_type_t;
+
+typedef struct ah_sql_param {
+    ah_sql_type_t type;
+    bool terminated;
+    size_t len;
+    union {
+        const char *s;
+        int64_t i;
+    } u;
+} ah_sql_param_t;
+
+/*
+ * A statement's parameters, in order ($1, $2, ...).  They borrow the
+ * caller's strings.  bad: a record field not terminated within its array,
+ * or too many parameters; exec then runs nothing and answers AH_EINVAL.
+ * Start with ah_sql_params_init (it clears only what it must).
+ */
+typedef struct ah_sql_params {
+    int n;
+    bool bad;
+    ah_sql_param_t v[AH_SQL_MAX_PARAMS];
+} ah_sql_params_t;
+
+static inline void ah_sql_params_init(ah_sql_params_t *p)
+{
+    p->n = 0;
+    p->bad = false;
+}
+
+static inline ah_sql_param_t *p_next(ah_sql_params_t *p, ah_sql_type_t type)
+{
+    if (p->n >= AH_SQL_MAX_PARAMS) {
+        p->bad = true;
+        return NULL;
+    }
+    ah_sql_param_t *v = &p->v[p->n++];
+    v->type = type;
+    v->terminated = true;
+    v->len = 0;
+    return v;
+}
+
+static inline void p_null(ah_sql_params_t *p)
+{
+    p_next(p, AH_SQL_NULL);
+}
+
+/* A string argument; NULL is SQL NULL. */
+static inline void p_str(ah_sql_params_t *p, const char *s)
+{
+    if (!s) {
+        p_null(p);
+        return;
+    }
+    ah_sql_param_t *v = p_next(p, AH_SQL_TEXT);
+    if (v) {
+        v->u.s = s;
+        v->len = strlen(s);
+    }
+}
+
+/* An optional string argument: NULL or "" is SQL NULL. */
+static inline void p_opt(ah_sql_params_t *p, const char *s)
+{
+    p_str(p, s && *s ? s : NULL);
+}
+
+/* len bytes of text that need not be terminated (an event body). */
+static inline void p_text(ah_sql_params_t *p, const char *s, size_t len)
+{
+    if (!s) {
+        p_null(p);
+        return;
+    }
+    ah_sql_param_t *v = p_next(p, AH_SQL_TEXT);
+    if (v) {
+        v->u.s = s;
+        v->len = len;
+        v->terminated = false;
+    }
+}
+
+/* A text field of a record, which must be terminated within its cap bytes. */
+static inline void p_field(ah_sql_params_t *p, const char *f, size_t cap)
+{
+    size_t len = strnlen(f, cap);
+    if (len >= cap)
+        p->bad = true;
+    ah_sql_param_t *v = p_next(p, AH_SQL_TEXT);
+    if (v) {
+        v->u.s = f;
+        v->len = len;
+    }
+}
+
+/* An optional field: "" is SQL NULL. */
+static inline void p_opt_field(ah_sql_params_t *p, const char *f, size_t cap)
+{
+    if (!f[0])
+        p_null(p);
+    else
+        p_field(p, f, cap);
+}
+
+static inline void p_i64(ah_sql_params_t *p, int64_t i)
+{
+    ah_sql_param_t *v = p_next(p, AH_SQL_I64);
+    if (v)
+        v->u.i = i;
+}
+
+static inline void p_bool(ah_sql_params_t *p, bool b)
+{
+    ah_sql_param_t *v = p_next(p, AH_SQL_BOOL);
+    if (v)
+        v->u.i = b ? 1 : 0;
+}
+
+/* Raw bytes; empty is SQL NULL. */
+static inline void p_bytes(ah_sql_params_t *p, const char *b, size_t len)
+{
+    if (!len) {
+        p_null(p);
+        return;
+    }
+    ah_sql_param_t *v = p_next(p, AH_SQL_BYTES);
+    if (v) {
+        v->u.s = b;
+        v->len = len;
+        v->terminated = false;
+    }
+}
+
+#define P_FIELD(p, f) p_field((p), (f), sizeof(f))
+#define P_OPT_FIELD(p, f) p_opt_field((p), (f), sizeof(f))
+
+/* ------------------------------------------------------------------------ */
+/* Rows.                                                                     */
+
+typedef struct ah_sql_row ah_sql_row_t;
+
+/* How a backend reads a column of the current row. */
+typedef struct ah_sql_row_ops {
+    bool (*is_null)(const ah_sql_row_t *r, int col);
+    int64_t (*i64)(const ah_sql_row_t *r, int col);  /* NULL reads 0 */
+    bool (*boolean)(const ah_sql_row_t *r, int col); /* NULL reads false */
+    /* The text of a column, NUL-terminated, valid until the next row; NULL reads NULL, len 0. */
+    const char *(*text)(const ah_sql_row_t *r, int col, size_t *len);
+    /* A bytes column (ah_sql_type_t AH_SQL_BYTES) into dst, truncating; NULL reads "". */
+    void (*bytes)(const ah_sql_row_t *r, int col, char *dst, size_t cap);
+} ah_sql_row_ops_t;
+
+struct ah_sql_row {
+    const ah_sql_row_ops_t *ops;
+    void *res;     /* the backend's statement or result */
+    int index;     /* the row's number in res, where the backend needs one */
+    size_t n_hint; /* how many rows the result has, when known in advance (else 0) */
+};
+
+static inline bool sql_null(const ah_sql_row_t *r, int col)
+{
+    return r->ops->is_null(r, col);
+}
+
+static inline int64_t sql_i64(const ah_sql_row_t *r, int col)
+{
+    return r->ops->i64(r, col);
+}
+
+static inline bool sql_bool(const ah_sql_row_t *r, int col)
+{
+    return r->ops->boolean(r, col);
+}
+
+static inline const char *sql_text(const ah_sql_row_t *r, int col, size_t *len)
+{
+    return r->ops->text(r, col, len);
+}
+
+/* Copies a column into dst (cap bytes), truncating; NULL reads as "". */
+static inline void sql_copy(const ah_sql_row_t *r, int col, char *dst, size_t cap)
+{
+    size_t n = 0;
+    const char *v = sql_text(r, col, &n);
+    if (!v)
+        n = 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, v, n);
+    dst[n] = '\0';
+}
+
+/* Copies a column into a malloc'd, NUL-terminated buffer (caller frees). */
+static inline int sql_dup(const ah_sql_row_t *r, int col, char **out, size_t *len)
+{
+    size_t n = 0;
+    const char *v = sql_text(r, col, &n);
+    if (!v)
+        n = 0;
+    char *p = malloc(n + 1);
+    if (!p)
+        return AH_ENOMEM;
+    if (n)
+        memcpy(p, v, n);
+    p[n] = '\0';
+    *out = p;
+    *len = n;
+    return AH_OK;
+}
+
+#define SQL_COPY(r, col, f) sql_copy((r), (col), (f), sizeof(f))
+
+/*
+ * A row callback: AH_OK for the next row, AH_SQL_STOP to end the statement
+ * there (no more rows are read), or a failure, which exec returns.
+ */
+#define AH_SQL_STOP 1
+typedef int (*ah_sql_row_fn)(void *arg, const ah_sql_row_t *r);
+
+/* ------------------------------------------------------------------------ */
+/* The driver.                                                               */
+
+/* A backend's connection; each backend defines the struct. */
+typedef struct ah_sql_conn ah_sql_conn_t;
+
+typedef enum ah_sql_mode {
+    AH_SQL_READ,     /* a connection for reads, each statement its own snapshot */
+    AH_SQL_WRITE,    /* the connection writes take (SQLite: the one writer), no transaction */
+    AH_SQL_READ_TX,  /* a read-only transaction: one snapshot for several reads */
+    AH_SQL_WRITE_TX, /* a write transaction, whose locks are taken before it reads */
+} ah_sql_mode_t;
+
+typedef int (*ah_sql_tx_fn)(ah_sql_conn_t *c, void *arg);
+
+typedef struct ah_sql_driver {
+    /*
+     * Runs statement stmt with parameters p (NULL: none) on c, or when c is
+     * NULL on a connection borrowed for it alone (write: the connection that
+     * writes take).  Hands each row to row(arg, r) (row NULL: rows are not
+     * read), and sets *changed (may be NULL) to the rows it inserted,
+     * updated or deleted.  Returns AH_OK or a status: constraint results are
+     * AH_EEXISTS (unique), AH_ENOTFOUND (foreign key), AH_EINVAL (not null,
+     * check, bad parameters), a lost database AH_EUNAVAIL, else AH_ESTORE.
+     */
+    int (*exec)(ah_store_t *s, ah_sql_conn_t *c, bool write, int stmt, const ah_sql_params_t *p,
+                ah_sql_row_fn row, void *arg, size_t *changed);
+    /*
+     * Borrows a connection for fn(c, arg) in mode; in a transaction mode,
+     * commits when fn returns AH_OK and rolls back otherwise.  A backend may
+     * run fn again in a fresh transaction (PostgreSQL, after a deadlock or
+     * serialization failure), so fn must start its outputs afresh.
+     */
+    int (*run)(ah_store_t *s, ah_sql_mode_t mode, ah_sql_tx_fn fn, void *arg);
+    /*
+     * Inside a write transaction: tells every process sharing the store
+     * that webhook_id has work due at `due`, at commit.  NULL for a store
+     * that only one process uses.
+     */
+    int (*notify)(ah_sql_conn_t *c, const char *webhook_id, int64_t due);
+    /* Text parameters must be valid UTF-8: a lookup by a key that is not finds nothing. */
+    bool utf8_only;
+    /* ST_CLAIM returns each claim's trigger and body (else ST_EVENT_BODY reads them). */
+    bool claim_bodies;
+    /* delivery_claim_many claims for every webhook in one transaction (else one each). */
+    bool claim_in_one_tx;
+} ah_sql_driver_t;
+
+/* ------------------------------------------------------------------------ */
+/* What the store layer offers backends (store_sql.c).                       */
+
+/* Fills out from the current row. */
+typedef void (*ah_sql_map_fn)(const ah_sql_row_t *r, void *out);
+/*
+ * Runs statement stmt on c (or, c NULL, on a connection borrowed for it):
+ * its first row into out through map; AH_ENOTFOUND when there is none.
+ */
+int ah_sql_one(ah_store_t *s, ah_sql_conn_t *c, bool write, int stmt, const ah_sql_params_t *p,
+               ah_sql_map_fn map, void *out);
+/*
+ * Every row into a malloc'd array (NULL when empty) of elements of `size`
+ * bytes; more than AH_STORE_LIST_MAX rows is AH_ETOOBIG.
+ */
+int ah_sql_all(ah_store_t *s, ah_sql_conn_t *c, int stmt, const ah_sql_params_t *p,
+               ah_sql_map_fn map, size_t size, void **out, size_t *n);
+
+/* Row mappers; a record's is cleared first, then filled from the columns of its list. */
+void ah_sql_map_i64(const ah_sql_row_t *r, void *out); /* column 0 into an int64_t */
+void ah_sql_map_id(const ah_sql_row_t *r, void *out);  /* column 0 into a char[AH_ID_SIZE] */
+void ah_sql_map_webhook(const ah_sql_row_t *r, void *out);
+void ah_sql_map_due(const ah_sql_row_t *r, void *out); /* webhook_id, next_due */
+
+/* Every column of w as parameters 1..21 in WEBHOOK_COLS order. */
+void ah_sql_bind_webhook(ah_sql_params_t *p, const ah_webhook_t *w);
+
+/* A bounded id field copied into another, always terminated. */
+void ah_sql_copy_id(char dst[AH_ID_SIZE], const char *src);
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+size_t ah_utf8_seq_len(const unsigned char *p, size_t n);
+/* True when s is valid UTF-8. */
+bool ah_utf8_valid(const char *s);
+
+/*
+ * Publishing, inside the caller's write transaction.  insert_event stores
+ * ev, *inserted = false when its idempotency key was taken (ON CONFLICT);
+ * find_duplicate fills res from the first event with ev's key (AH_ENOTFOUND
+ * if there is none); fan_out makes one pending delivery per matching
+ * webhook and lists them in res.
+ */
+int ah_sql_insert_event(ah_store_t *s, ah_sql_conn_t *c, const ah_event_t *ev, bool *inserted);
+int ah_sql_find_duplicate(ah_store_t *s, ah_sql_conn_t *c, const ah_event_t *ev,
+                          ah_publish_result_t *res);
+int ah_sql_fan_out(ah_store_t *s, ah_sql_conn_t *c, const ah_event_t *ev, ah_publish_result_t *res);
+
+/* Whether webhook id is active and not deregistered; AH_ENOTFOUND if it is missing. */
+int ah_sql_webhook_live(ah_store_t *s, ah_sql_conn_t *c, const char *id, bool *live);
+
+#endif
