@@ -316,7 +316,7 @@ static void webhook_reply(const ah_call_t *c, const char *id, ah_http_resp_t *re
 {
     ah_webhook_t *w = malloc(sizeof *w); /* ~7 KiB: off the stack */
     if (!w)
-        ah_error(resp, c->dialect, 500, "out of memory");
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
     else if (ah_fetch(c, resp, &ah_kind_webhook, id, w))
         ah_http_resp_json(resp, 200, ah_webhook_json(w, AH_VIEW_ADMIN));
     free(w);

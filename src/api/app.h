@@ -152,8 +152,9 @@ void ah_error(ah_http_resp_t *resp, ah_dialect_t d, int status, const char *fmt,
  */
 int ah_store_status(ah_http_resp_t *resp, int rc);
 /*
- * Answers a failed store call: 503 "storage is unavailable; retry shortly"
- * or 500 "internal error (<ah_strerror>)", by ah_store_status.
+ * Answers a failed store call, or any other failure with an AH_E* code
+ * (AH_ENOMEM building an answer): 503 "storage is unavailable; retry
+ * shortly" or 500 "internal error (<ah_strerror>)", by ah_store_status.
  */
 void ah_store_error(ah_http_resp_t *resp, ah_dialect_t d, int rc);
 /*

@@ -29,7 +29,6 @@
 #include "delivery/sign.h"
 
 #define LIMIT_DEFAULT 50
-#define LIMIT_MAX 500
 /* How long the previous signing secret keeps being used after a rotation. */
 #define PREV_SECRET_VALID_MS (24LL * 60 * 60 * 1000)
 
@@ -132,7 +131,7 @@ static void reply(const ah_call_t *c, ah_http_resp_t *resp, int status, json_t *
     if (j)
         ah_http_resp_json(resp, status, j);
     else
-        ah_error(resp, c->dialect, 500, "internal error (out of memory)");
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
 }
 
 /* ---- lookups that answer 404 / 409 / 5xx themselves ---- */
@@ -167,9 +166,9 @@ static bool list_query(const ah_call_t *c, const ah_http_req_t *req, ah_delivery
                  "status '%.40s' is not one of pending, succeeded, failed, cancelled", status);
         return false;
     }
-    if (limit && ah_parse_i64(limit, 1, LIMIT_MAX, &n) != AH_OK) {
+    if (limit && ah_parse_i64(limit, 1, AH_DELIVERY_PAGE_MAX, &n) != AH_OK) {
         ah_error(resp, c->dialect, 400, "limit '%.40s' is not a whole number from 1 to %d", limit,
-                 LIMIT_MAX);
+                 AH_DELIVERY_PAGE_MAX);
         return false;
     }
     f->limit = (size_t)n;
@@ -214,7 +213,7 @@ void ah_h_webhook_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *r
         return;
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_error(resp, c->dialect, 500, "internal error (out of memory)");
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
         return;
     }
     if (ah_fetch(c, resp, &ah_kind_webhook, id, w)) {
@@ -281,7 +280,7 @@ void ah_h_delivery_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_delivery_t d;
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_error(resp, c->dialect, 500, "internal error (out of memory)");
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
         return;
     }
     if (!ah_get_by_id(c, req, resp, &ah_kind_delivery, id, &d) ||
@@ -342,7 +341,7 @@ void ah_h_webhook_recover(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp
     size_t requeued = 0;
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_error(resp, c->dialect, 500, "internal error (out of memory)");
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
         return;
     }
     if (!ah_path_id(c, req, resp, &ah_kind_webhook, id) || !since_field(c, req, &since, resp) ||
@@ -364,7 +363,7 @@ void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t
     char id[AH_ID_SIZE], secret[AH_SECRET_MAX];
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
-        ah_error(resp, c->dialect, 500, "internal error (out of memory)");
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
         return;
     }
     if (!ah_path_id(c, req, resp, &ah_kind_webhook, id) || !live_webhook(c, id, w, resp))

@@ -121,7 +121,7 @@ void ah_h_event_publish(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     }
     pub_ctx_t *p = calloc(1, sizeof *p);
     if (!p) {
-        ah_error(resp, c->dialect, 500, "out of memory");
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
         goto out;
     }
     p->app = app;

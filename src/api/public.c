@@ -369,7 +369,7 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
     ah_webhook_t *w = calloc(1, sizeof *w); /* ~7 KiB: off the stack; the store's answer too */
     if (!w) {
         json_decref(body);
-        ah_error(resp, c->dialect, 500, "out of memory");
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
         return;
     }
     const ah_trigger_t *t = NULL;
@@ -444,7 +444,7 @@ void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *r
     if (ah_check_id("id", id, true, why, sizeof why))
         goto bad;
     if (!(w = malloc(sizeof *w))) {
-        ah_error(resp, c->dialect, 500, "out of memory");
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
         goto done;
     }
     int rc = ah_store_webhook_get(app->store, id, w);
