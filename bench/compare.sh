@@ -43,16 +43,17 @@ trap cleanup EXIT
 # build_rev REV DIR: a release build of REV in worktree DIR; prints the binary.
 build_rev() {
     git -C "$ROOT" worktree add -q --detach "$2" "$1"
-    TREES+=("$2")
     cmake -S "$2" -B "$2/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAH_TESTS=OFF >/dev/null
     cmake --build "$2/build" -j"$(nproc)" >/dev/null
     echo "$2/build/airhook"
 }
 
 echo "compare: building $BEFORE" >&2
+TREES+=("$WORK/before") # registered here: build_rev runs in a subshell
 BIN_BEFORE=$(build_rev "$BEFORE" "$WORK/before")
 if [ -n "$AFTER" ]; then
     echo "compare: building $AFTER" >&2
+    TREES+=("$WORK/after")
     BIN_AFTER=$(build_rev "$AFTER" "$WORK/after")
     AFTER_NAME=$AFTER
 else
