@@ -491,6 +491,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WEBHOOK_ROTATE] = "UPDATE webhooks SET prev_secret = secret, prev_secret_until = ?3,"
                           " secret = ?2, updated_at = ?4"
                           " WHERE id = ?1 AND deregistered_at = 0",
+    /* The start-up reseal of webhook secrets (ah_store_secrets_init). */
+    [ST_WEBHOOK_SECRETS_PAGE] = "SELECT id, secret, prev_secret FROM webhooks WHERE id > ?1"
+                                " ORDER BY id LIMIT ?2",
+    [ST_WEBHOOK_SECRETS_SET] = "UPDATE webhooks SET secret = ?2, prev_secret = ?3"
+                               " WHERE id = ?1 AND secret = ?4 AND prev_secret IS ?5",
     /*
      * The count walks the pending entries of deliveries_pending_age; the
      * oldest is its first entry.
