@@ -306,9 +306,13 @@ int ah_keyring_parse(ah_keyring_t *kr, const char *text, char *err, size_t errle
     return rc;
 }
 
-int ah_keyring_load(ah_keyring_t *kr, const char *path, char *err, size_t errlen)
+int ah_secret_file_read(const char *path, char *buf, size_t cap, size_t *len, char *err,
+                        size_t errlen)
 {
-    memset(kr, 0, sizeof *kr);
+    if (len)
+        *len = 0;
+    if (cap)
+        buf[0] = '\0';
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
@@ -317,7 +321,6 @@ int ah_keyring_load(ah_keyring_t *kr, const char *path, char *err, size_t errlen
         return AH_EIO;
     }
     struct stat st;
-    char *text = NULL;
     int rc = AH_EINVAL;
     if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
@@ -326,32 +329,50 @@ int ah_keyring_load(ah_keyring_t *kr, const char *path, char *err, size_t errlen
         snprintf(err, errlen, "%s is not a regular file", path);
     } else if (st.st_mode & 077) {
         snprintf(err, errlen,
-                 "%s may be read or written by group or others (mode %04o); it holds the key "
-                 "to the webhook signing secrets: chmod 600 %s",
+                 "%s may be read or written by group or others (mode %04o), and it holds a "
+                 "secret: chmod 600 %s",
                  path, (unsigned)(st.st_mode & 07777), path);
-    } else if (st.st_size > KEY_FILE_MAX) {
-        snprintf(err, errlen, "%s is larger than a key file (%d bytes at most)", path,
-                 KEY_FILE_MAX);
-    } else if (!(text = calloc(1, (size_t)st.st_size + 1))) {
-        snprintf(err, errlen, "out of memory reading %s", path);
-        rc = AH_ENOMEM;
+    } else if (!cap || (uint64_t)st.st_size > cap - 1) {
+        snprintf(err, errlen, "%s is larger than it can be (%zu bytes at most)", path,
+                 cap ? cap - 1 : 0);
     } else {
-        ssize_t n = 0, got = 0;
-        while (got < st.st_size && (n = read(fd, text + got, (size_t)(st.st_size - got))) > 0)
-            got += n;
+        size_t got = 0;
+        ssize_t n = 0;
+        while (got < cap - 1 && (n = read(fd, buf + got, cap - 1 - got)) > 0)
+            got += (size_t)n;
+        buf[got] = '\0';
         if (n < 0) {
             snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+            OPENSSL_cleanse(buf, cap);
+            buf[0] = '\0';
             rc = AH_EIO;
         } else {
-            char why[160];
-            rc = ah_keyring_parse(kr, text, why, sizeof why);
-            if (rc)
-                snprintf(err, errlen, "%s: %s", path, why);
+            if (len)
+                *len = got;
+            rc = AH_OK;
         }
-        OPENSSL_cleanse(text, (size_t)st.st_size + 1);
     }
-    free(text);
     close(fd);
+    return rc;
+}
+
+int ah_keyring_load(ah_keyring_t *kr, const char *path, char *err, size_t errlen)
+{
+    memset(kr, 0, sizeof *kr);
+    char *text = malloc(KEY_FILE_MAX + 1);
+    if (!text) {
+        snprintf(err, errlen, "out of memory reading %s", path);
+        return AH_ENOMEM;
+    }
+    int rc = ah_secret_file_read(path, text, KEY_FILE_MAX + 1, NULL, err, errlen);
+    if (rc == AH_OK) {
+        char why[160];
+        rc = ah_keyring_parse(kr, text, why, sizeof why);
+        if (rc)
+            snprintf(err, errlen, "%s: %s", path, why);
+    }
+    OPENSSL_cleanse(text, KEY_FILE_MAX + 1);
+    free(text);
     return rc;
 }
 
@@ -377,6 +398,38 @@ static void sync_parent(const char *path)
     }
 }
 
+/* Writes len bytes to a new file at path, mode 0600, synced; AH_EEXISTS if path exists. */
+static int write_new_file(const char *path, const char *text, size_t len, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return errno == EEXIST ? AH_EEXISTS : AH_EIO;
+    }
+    size_t done = 0;
+    ssize_t n = 0;
+    /* umask may have taken the owner's bits too: the key must stay readable. */
+    if (fchmod(fd, 0600) != 0)
+        n = -1;
+    while (n >= 0 && done < len && (n = write(fd, text + done, len - done)) > 0)
+        done += (size_t)n;
+    int rc = AH_OK;
+    if (n < 0 || done < len || fsync(fd) != 0)
+        rc = AH_EIO;
+    if (close(fd) != 0)
+        rc = AH_EIO;
+    if (rc) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
+        unlink(path);
+    }
+    return rc;
+}
+
+/*
+ * The key is written whole to a temporary name first, then linked to path
+ * (link() never replaces a file): two processes starting together on one
+ * new database make one key, and neither ever reads a half-written file.
+ */
 int ah_keyring_create(ah_keyring_t *kr, const char *path, char *err, size_t errlen)
 {
     static const char head[] =
@@ -386,40 +439,30 @@ int ah_keyring_create(ah_keyring_t *kr, const char *path, char *err, size_t errl
         "# secrets in the database cannot be read.\n";
     memset(kr, 0, sizeof *kr);
     unsigned char key[AH_SECRET_KEY_LEN];
-    char text[sizeof head + 2 * AH_SECRET_KEY_LEN + 2];
+    char text[sizeof head + 2 * AH_SECRET_KEY_LEN + 2], tmp[4200], suffix[17];
     rand_or_die(key, sizeof key);
     memcpy(text, head, sizeof head - 1);
     to_hex(key, sizeof key, text + sizeof head - 1);
     size_t len = sizeof head - 1 + 2 * AH_SECRET_KEY_LEN;
     text[len++] = '\n';
-    int rc = AH_OK;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = errno == EEXIST ? AH_EEXISTS : AH_EIO;
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-    } else {
-        size_t done = 0;
-        ssize_t n = 0;
-        /* umask may have taken the owner's bits too: the key must stay readable. */
-        if (fchmod(fd, 0600) != 0)
-            n = -1;
-        while (n >= 0 && done < len && (n = write(fd, text + done, len - done)) > 0)
-            done += (size_t)n;
-        if (n < 0 || done < len || fsync(fd) != 0) {
-            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-            rc = AH_EIO;
-        }
-        if (close(fd) != 0 && rc == AH_OK) {
-            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-            rc = AH_EIO;
-        }
-        if (rc)
-            unlink(path);
-        else
-            sync_parent(path);
-    }
+    int rc = ah_random_hex("", 8, suffix, sizeof suffix);
+    if (rc == AH_OK && (size_t)snprintf(tmp, sizeof tmp, "%s.new-%s", path, suffix) >= sizeof tmp)
+        rc = AH_ETOOBIG;
+    if (rc)
+        snprintf(err, errlen, "the path %s is too long", path);
     if (rc == AH_OK)
+        rc = write_new_file(tmp, text, len, err, errlen);
+    if (rc == AH_OK) {
+        if (link(tmp, path) != 0) {
+            rc = errno == EEXIST ? AH_EEXISTS : AH_EIO;
+            snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        }
+        unlink(tmp);
+    }
+    if (rc == AH_OK) {
+        sync_parent(path);
         rc = ah_keyring_add(kr, key);
+    }
     OPENSSL_cleanse(key, sizeof key);
     OPENSSL_cleanse(text, sizeof text);
     return rc;

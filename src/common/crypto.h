@@ -94,10 +94,18 @@ void ah_keyring_ids(const ah_keyring_t *kr, char *out, size_t outsz);
  */
 int ah_keyring_parse(ah_keyring_t *kr, const char *text, char *err, size_t errlen);
 /*
- * Reads and parses the key file at path.  AH_ENOTFOUND when it does not
- * exist; AH_EINVAL (with a sentence in err) when it is not a regular file,
- * when group or others may read or write it (mode & 077: a key that every
- * local user can read protects nothing), or when its text does not parse.
+ * Reads a file that holds a secret (a key file, a token file) into buf (cap
+ * bytes, NUL-terminated; *len, which may be NULL, its length).
+ * AH_ENOTFOUND when it does not exist; AH_EINVAL (with a sentence in err)
+ * when it is not a regular file, when group or others may read or write
+ * it (mode & 077: a secret every local user can read protects nothing),
+ * or when it does not fit; AH_EIO when it cannot be read.
+ */
+int ah_secret_file_read(const char *path, char *buf, size_t cap, size_t *len, char *err,
+                        size_t errlen);
+/*
+ * Reads and parses the key file at path, with ah_secret_file_read's
+ * answers; AH_EINVAL too when its text does not parse.
  */
 int ah_keyring_load(ah_keyring_t *kr, const char *path, char *err, size_t errlen);
 /*
