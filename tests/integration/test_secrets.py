@@ -264,3 +264,38 @@ class AdminTokenFileTests(SecretsTestCase):
                 s.start()
             self.assertIn(needle, s.startup_stderr)
             self.assertNotIn(b"adm_x", open("/proc/self/cmdline", "rb").read())
+
+
+@unittest.skipIf(os.environ.get("AIRHOOK_TEST_DB", "sqlite") == "postgres",
+                 "SQLite's files: run in the SQLite pass")
+class SqliteFileModeTests(SecretsTestCase):
+
+    def test_database_files_are_private(self):
+        old = os.umask(0o022)  # the usual umask, which would make them 0644
+        try:
+            s = self.start()
+        finally:
+            os.umask(old)
+        t = s.make_tenant()
+        self.hook(t)
+        for suffix in ("", "-wal", "-shm", ".key"):
+            path = s.db_path + suffix
+            self.assertTrue(os.path.exists(path), path)
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode) & 0o077, 0,
+                             "%s is open to group or others: %o" % (
+                                 path, stat.S_IMODE(os.stat(path).st_mode)))
+
+    def test_existing_files_are_made_private(self):
+        s = self.start()
+        s.stop(remove=False)
+        os.chmod(s.db_path, 0o644)
+        s = self.restart(s)
+        self.assertEqual(stat.S_IMODE(os.stat(s.db_path).st_mode), 0o600)
+        self.assertIn("was open to", s.stderr_text())
+
+    def test_a_directory_anyone_may_write_is_refused(self):
+        s = self.start()
+        os.chmod(s.workdir, 0o777)
+        s2 = self.restart(s, expect_ok=False)
+        self.assertIn("writable by every user", s2.startup_stderr)
+        os.chmod(s.workdir, 0o700)
