@@ -31,7 +31,18 @@ control paths under /_control/.  The answer depends on the path:
     /switch/<name>         the code currently set for <name> (default 200);
                            set it in-process with rcv.set_switch(name, code) or
                            over HTTP: POST /_control/switch/<name>?code=<n>
+    /big?bytes=<n>[&code=<c>]
+                           code (default 200) with a body of n bytes ("x"),
+                           streamed 64 KiB at a time (n at most 1 GiB); the
+                           bytes the socket took are counted in rec.sent
+    /bigheader?bytes=<n>   200 with one header line (X-Big) of n bytes, streamed
+                           likewise, counted in rec.sent
+    /manyheaders?count=<n>&size=<s>
+                           200 with n header lines of s bytes each
     anything else          404
+
+rec.done is set once a streamed answer has been written (or the peer went
+away), so a test can wait for rec.sent to be final.
 
 Every path also takes ?size=<bytes> (the answer body is that many bytes of a
 fixed repeating pattern, see body_pattern, or of ?fill=TEXT / ?fill=hex:HEX) and ?delay=<s> (sleep before the
@@ -90,7 +101,7 @@ class Recorded:
     """One request as received."""
 
     __slots__ = ("seq", "time", "mono", "method", "path", "route", "query", "headers",
-                 "header_list", "body", "peer", "answer")
+                 "header_list", "body", "peer", "answer", "sent", "done")
 
     def __init__(self, seq, method, path, header_list, body, peer):
         self.seq = seq
@@ -110,6 +121,8 @@ class Recorded:
         self.body = body
         self.peer = peer
         self.answer = None             # status code answered (None: reset / no answer)
+        self.sent = 0                  # bytes of a streamed answer the socket took
+        self.done = False              # a streamed answer is written, or the peer went away
 
     @property
     def event_id(self):
@@ -225,6 +238,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             extra.append(("Location", "/ok"))
         elif route.startswith("/switch/"):
             status = rcv.switch(route[len("/switch/"):])
+        elif route in ("/big", "/bigheader"):
+            rec.answer = int(num("code", 200)) if route == "/big" else 200
+            return self._stream(rec, route, min(int(num("bytes", 0)), 1 << 30))
+        elif route == "/manyheaders":
+            status = 200
+            line = "h" * max(0, int(num("size", 100)) - 20)
+            extra += [("X-Many-%d" % i, line) for i in range(min(int(num("count", 1)), 100000))]
         rec.answer = status
         size = q.get("size")
         if size is not None and size.isdigit():
@@ -234,6 +254,34 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             out = json.dumps({"status": status, "seq": rec.seq}).encode()
             ctype = "application/json"
         self._answer(status, out, ctype, extra)
+
+    def _stream(self, rec, route, n):
+        """An answer of n streamed bytes: a body (/big) or one header line
+        (/bigheader), 64 KiB per write, rec.sent counting what the socket
+        took.  Bounded: n at most 1 GiB, and a peer that stops reading
+        without closing makes a write time out after 30 s."""
+        self.close_connection = True
+        self.connection.settimeout(30)
+        chunk = b"x" * 65536
+        if route == "/big":
+            head = ("HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+                    % (rec.answer, n)).encode()
+            tail = b""
+        else:
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Big: "
+            tail = b"\r\nContent-Length: 2\r\n\r\nok"
+        try:
+            self.wfile.write(head)
+            while rec.sent < n:
+                k = min(len(chunk), n - rec.sent)
+                self.wfile.write(chunk[:k])
+                rec.sent += k
+            self.wfile.write(tail)
+            self.wfile.flush()
+        except (OSError, ValueError):
+            pass
+        finally:
+            rec.done = True
 
     def _answer(self, status, body, ctype="application/json", extra=()):
         self.send_response(status)
