@@ -880,6 +880,15 @@ static void claimed(ah_dispatcher_t *d, struct hook *h, ah_claim_req_t *r, int64
  */
 static void start_due(ah_dispatcher_t *d, int64_t now)
 {
+    /*
+     * While results cannot be recorded (a full disk, a lost database), no
+     * new work is claimed: every attempt sent now would add a result to
+     * keep, and a full buffer of them would have to be given up (sent
+     * again after their leases: duplicates).  The due webhooks wait in the
+     * heap until a record succeeds.
+     */
+    if (d->record_retry_at)
+        return;
     /* Bounded per turn, so transfers and stop requests are always served. */
     size_t budget = d->n_hooks + 64;
     for (;;) {
@@ -1029,10 +1038,12 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
 }
 
 /*
- * Writes the batch of results.  If the store is down the batch is kept and
- * tried again a second later, so a short outage costs no duplicate sends;
- * only when the buffer is full is a batch given up (its deliveries are then
- * sent again once their leases lapse: still at least once).
+ * Writes the batch of results.  If the store is down (or its disk full) the
+ * batch is kept and tried again a second later, and nothing new is claimed
+ * meanwhile (start_due), so an outage costs no duplicate sends; the buffer
+ * holds a batch and everything in flight, so it does not fill.  Only if it
+ * did would a batch be given up (its deliveries are then sent again once
+ * their leases lapse: still at least once).
  */
 static void flush_results(ah_dispatcher_t *d)
 {
@@ -1242,7 +1253,7 @@ static void take_done(ah_dispatcher_t *d, struct tlist *done)
 static int64_t next_timeout(ah_dispatcher_t *d, int64_t now, bool stopping)
 {
     int64_t wait = stopping ? 100 : RESCAN_MS - (now - d->last_rescan);
-    if (!stopping && d->heap_n && d->inflight < d->cfg.max_in_flight) {
+    if (!stopping && d->heap_n && d->inflight < d->cfg.max_in_flight && !d->record_retry_at) {
         int64_t until = d->heap[0].due - now;
         if (until < wait)
             wait = until;

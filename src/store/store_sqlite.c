@@ -575,9 +575,21 @@ static int db_error(sqlite3 *db, int rc, const char *what)
     }
     ah_logf(AH_LOG_WARN, "sqlite %s: %s (%s)", what, db ? sqlite3_errmsg(db) : "no connection",
             sqlite3_errstr(rc));
-    if ((rc & 0xff) == SQLITE_CANTOPEN)
+    /*
+     * A full disk (SQLITE_FULL), a failing one (SQLITE_IOERR_*) or a file
+     * that cannot be opened is storage that cannot serve now, not a bug:
+     * AH_EUNAVAIL, which callers answer 503 with Retry-After.  SQLite has
+     * rolled back what the failed statement began, and the same connection
+     * works again once the disk does (docs/operations.md, "A full disk").
+     */
+    switch (rc & 0xff) {
+    case SQLITE_CANTOPEN:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
         return AH_EUNAVAIL;
-    return AH_ESTORE;
+    default:
+        return AH_ESTORE;
+    }
 }
 
 static void conn_free(conn_t *c)
