@@ -49,6 +49,12 @@ fixed repeating pattern, see body_pattern, or of ?fill=TEXT / ?fill=hex:HEX) and
 answer, capped like /stall).  The server speaks HTTP/1.1 with keep-alive and
 always sets Content-Length.
 
+Concurrency: rcv.max_inflight() says, per x-airmeet-webhook-id, the most
+requests it held at once (from the request being read to its answer being
+written).  rcv.go_down() closes the listener and resets every open
+connection (the requests they held count as ended); rcv.go_up() listens on
+the same port again.  A receiver that flaps calls them in turn.
+
 Control paths (not recorded): GET /_control/requests (JSON summary of what was
 received), POST /_control/switch/<name>?code=<n>, POST /_control/clear.
 """
@@ -101,7 +107,7 @@ class Recorded:
     """One request as received."""
 
     __slots__ = ("seq", "time", "mono", "method", "path", "route", "query", "headers",
-                 "header_list", "body", "peer", "answer", "sent", "done")
+                 "header_list", "body", "peer", "answer", "sent", "done", "written")
 
     def __init__(self, seq, method, path, header_list, body, peer):
         self.seq = seq
@@ -123,6 +129,7 @@ class Recorded:
         self.answer = None             # status code answered (None: reset / no answer)
         self.sent = 0                  # bytes of a streamed answer the socket took
         self.done = False              # a streamed answer is written, or the peer went away
+        self.written = False           # the answer was written whole (the peer may still miss it)
 
     @property
     def event_id(self):
@@ -157,6 +164,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # quiet; standalone mode prints its own lines
         pass
+
+    def setup(self):
+        super().setup()
+        self.server.receiver._opened(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.receiver._closed(self.connection)
 
     def handle_one_request(self):
         try:
@@ -193,6 +210,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._control(u, body)
         rec = rcv._record(self.command, self.path, self.headers.items(), body,
                           self.client_address)
+        token = rcv._enter(rec)
+        try:
+            return self._route(rcv, rec, u, token)
+        finally:
+            rcv._leave(token)
+
+    def _route(self, rcv, rec, u, token):
         q = rec.query
 
         def num(name, default):
@@ -246,6 +270,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             line = "h" * max(0, int(num("size", 100)) - 20)
             extra += [("X-Many-%d" % i, line) for i in range(min(int(num("count", 1)), 100000))]
         rec.answer = status
+        rcv._leave(token)  # answered: airhook may send the next one as soon as it reads this
         size = q.get("size")
         if size is not None and size.isdigit():
             out = body_pattern(min(int(size), 16 * 1024 * 1024), fill_bytes(q.get("fill")))
@@ -254,6 +279,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             out = json.dumps({"status": status, "seq": rec.seq}).encode()
             ctype = "application/json"
         self._answer(status, out, ctype, extra)
+        rec.written = True
 
     def _stream(self, rec, route, n):
         """An answer of n streamed bytes: a body (/big) or one header line
@@ -365,11 +391,16 @@ class Receiver:
         self._flaky = collections.defaultdict(int)
         self._switches = {}
         self._seq = 0
-        cls = _Server6 if ":" in host else _Server
-        self._httpd = cls((host, port), _Handler)
+        self._inflight = collections.defaultdict(set)  # webhook -> tokens of requests held
+        self._max_inflight = collections.defaultdict(int)
+        self._conns = set()
+        self._token = 0
+        self._cls = _Server6 if ":" in host else _Server
+        self._httpd = self._cls((host, port), _Handler)
         self._httpd.receiver = self
         self.port = self._httpd.server_address[1]
         self._thread = None
+        self.down = False
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -381,10 +412,86 @@ class Receiver:
 
     def stop(self):
         self._stop.set()  # wakes stalled handlers
+        if not self.down:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._reset_all()
+
+    def go_down(self):
+        """Stops listening (connections are refused) and resets every open
+        connection; the requests they held no longer count as in flight."""
+        if self.down:
+            return
+        self.down = True
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+        self._reset_all()
+
+    def go_up(self):
+        """Listens on the same port again."""
+        if not self.down:
+            return
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._httpd = self._cls((self.host, self.port), _Handler)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self._httpd.receiver = self
+        self.down = False
+        self.start()
+
+    def _reset_all(self):
+        with self._lock:
+            conns = list(self._conns)
+            for tokens in self._inflight.values():
+                tokens.clear()
+        for c in conns:
+            try:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _opened(self, conn):
+        with self._lock:
+            self._conns.add(conn)
+
+    def _closed(self, conn):
+        with self._lock:
+            self._conns.discard(conn)
+
+    def _enter(self, rec):
+        """Counts rec as held until _leave(token); None for requests without a webhook."""
+        w = rec.webhook
+        if not w:
+            return None
+        with self._lock:
+            self._token += 1
+            token = (w, self._token)
+            held = self._inflight[w]
+            held.add(token)
+            if len(held) > self._max_inflight[w]:
+                self._max_inflight[w] = len(held)
+        return token
+
+    def _leave(self, token):
+        if token is None:
+            return
+        with self._lock:
+            self._inflight[token[0]].discard(token)
+
+    def max_inflight(self):
+        """{x-airmeet-webhook-id: the most requests held at once}."""
+        with self._lock:
+            return dict(self._max_inflight)
 
     def __enter__(self):
         return self.start()
