@@ -470,7 +470,7 @@ static int secret_keys(const serve_opts_t *o, ah_store_t *store, char *err, size
             if (rc == AH_OK) {
                 snprintf(err, errlen,
                          "the webhook secrets in the database are encrypted with key %s, and "
-                         "the key file %s does not exist: restore it from its backup "
+                         "the key file %.256s does not exist: restore it from its backup "
                          "(docs/operations.md, \"Backups and restores\")",
                          id, file);
                 return AH_ENOTFOUND;

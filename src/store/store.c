@@ -503,15 +503,16 @@ int ah_store_webhook_register(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t
     if (!w || !out)
         return AH_EINVAL;
     char secret[AH_SECRET_SEALED_SIZE], prev[AH_SECRET_SEALED_SIZE];
-    if (ah_sql_seal_secret(s->keys, w->id, w->secret, secret) ||
-        ah_sql_seal_secret(s->keys, w->id, w->prev_secret, prev))
-        return AH_EINVAL; /* not terminated (sealing itself does not fail on input) */
+    int rc = ah_sql_seal_secret(s->keys, w->id, w->secret, secret);
+    if (rc == AH_OK)
+        rc = ah_sql_seal_secret(s->keys, w->id, w->prev_secret, prev);
+    if (rc)
+        return rc; /* AH_EINVAL: not terminated */
     ah_sql_params_t p;
     ah_sql_params_init(&p);
     ah_sql_bind_webhook(&p, w, secret, prev);
     ah_webhook_t *dup = NULL;
     bool found = false, inserted = false;
-    int rc = AH_OK;
     for (int tries = 0; tries < REGISTER_TRIES && !found && !inserted; tries++) {
         size_t changed = 0;
         /* changed leaves out the rows the cache-generation triggers touch. */
