@@ -167,7 +167,9 @@ start_airhook() {
     local dir=$1
     shift
     mkdir -p "$dir"
+    # On PostgreSQL every node needs the same --secret-key-file (one for the whole run).
     "$AIRHOOK" serve --listen 127.0.0.1:0 --db "${BENCH_DB:-sqlite:$dir/airhook.db}" --admin-token "$TOKEN" \
+        ${BENCH_DB:+--secret-key-file} ${BENCH_DB:+$WORK/bench.key} \
         --log-level warn --allow-net 127.0.0.0/8 --shutdown-grace 1s ${BENCH_AIRHOOK_FLAGS:-} "$@" \
         >"$dir/airhook.out" 2>"$dir/airhook.err" &
     AH_PID=$!

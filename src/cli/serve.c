@@ -28,6 +28,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "api/app.h"
 #include "cli/cli.h"
 #include "common/log.h"
@@ -43,6 +45,8 @@ typedef struct serve_opts {
     const char *allow_net; /* CIDR list for ah_netguard_new(); NULL: none */
     bool allow_private;
     int64_t grace_ms;
+    const char *admin_token_file; /* the admin token is read from it, so ps does not show it */
+    const char *secret_key_file;  /* the keys of the webhook secrets; NULL: beside the SQLite db */
 } serve_opts_t;
 
 typedef enum {
@@ -103,6 +107,12 @@ static const setting_t settings[] = {
     {"admin-token", "TOKEN", "AIRHOOK_ADMIN_TOKEN", TEXT(cfg.admin_token),
      .unset = "generated at first start",
      .help = "the admin API's bearer token (a generated one is stored hashed, printed once)"},
+    {"admin-token-file", "PATH", "AIRHOOK_ADMIN_TOKEN_FILE", TEXT(admin_token_file),
+     .unset = "none",
+     .help = "read the admin token from this file (mode 0600), which ps does not show"},
+    {"secret-key-file", "PATH", "AIRHOOK_SECRET_KEY_FILE", TEXT(secret_key_file),
+     .unset = "DB.key beside a SQLite db; needed with PostgreSQL",
+     .help = "keys that encrypt webhook signing secrets at rest; made (0600) if absent"},
     {"base-path", "PATH", "AIRHOOK_BASE_PATH", TEXT(cfg.base_path), .def = "/prod",
      .check = base_path_rule, .help = "the public API's path prefix"},
     {"region", NULL, "AIRHOOK_REGION", CHOICE(cfg.region, regions), .def = "mumbai",
@@ -339,6 +349,17 @@ static int check_together(serve_opts_t *o)
         fprintf(stderr, "airhook serve: --lease must be longer than --delivery-timeout\n");
         return 2;
     }
+    if (c->admin_token && o->admin_token_file) {
+        fprintf(stderr, "airhook serve: give the admin token once: --admin-token or "
+                        "--admin-token-file, not both\n");
+        return 2;
+    }
+    if (!o->secret_key_file && !ah_store_dsn_path(c->db)) {
+        fprintf(stderr, "airhook serve: --secret-key-file is needed with PostgreSQL: every node "
+                        "must encrypt and decrypt the webhook secrets with the same key "
+                        "(docs/scaling.md)\n");
+        return 2;
+    }
     c->serve_api = strcmp(o->role, "worker") != 0;
     c->run_delivery = strcmp(o->role, "api") != 0;
     if (c->demo && !c->serve_api) {
@@ -369,12 +390,124 @@ static int load_settings(int argc, char **argv, serve_opts_t *o)
     return 0;
 }
 
+/*
+ * The admin token from --admin-token-file: the file's text without its
+ * trailing newline, one line of printable characters.  0, or 2 after
+ * saying why.
+ */
+static int read_admin_token(const char *path, char *out, size_t outsz)
+{
+    char err[512];
+    size_t len = 0;
+    int rc = ah_secret_file_read(path, out, outsz, &len, err, sizeof err);
+    if (rc == AH_ENOTFOUND)
+        snprintf(err, sizeof err, "%s does not exist", path);
+    while (rc == AH_OK && len && strchr(" \t\r\n", out[len - 1]))
+        out[--len] = '\0';
+    for (size_t i = 0; rc == AH_OK && i < len; i++)
+        if ((unsigned char)out[i] < 0x21 || out[i] == 0x7f) {
+            snprintf(err, sizeof err, "%s holds more than one word: the token is its first line",
+                     path);
+            rc = AH_EINVAL;
+        }
+    if (rc == AH_OK && !len) {
+        snprintf(err, sizeof err, "%s is empty", path);
+        rc = AH_EINVAL;
+    }
+    if (rc) {
+        fprintf(stderr, "airhook serve: --admin-token-file: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+/* Says, where an operator looks, that a new key file must be backed up. */
+static void announce_new_key(const char *path, const char *id)
+{
+    static const char bar[] =
+        "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!";
+    fprintf(stderr,
+            "%s\n"
+            "!! airhook made the key that encrypts the webhook signing secrets at rest:\n"
+            "!!     %s (key %s)\n"
+            "!! BACK IT UP NOW, and keep that copy apart from the database's backups: without\n"
+            "!! it the secrets in the database cannot be read and no delivery can be signed.\n"
+            "!! (docs/operations.md, \"Backups and restores\")\n"
+            "%s\n",
+            bar, path, id, bar);
+    ah_log(AH_LOG_WARN, "made a new secret key file; back it up",
+           json_pack("{s:s, s:s}", "path", path, "key", id));
+}
+
+/*
+ * The keys of the webhook signing secrets, handed to the store: the key
+ * file's (--secret-key-file, or DB.key beside a SQLite database), made at
+ * the first start when it does not exist and the database holds nothing
+ * sealed; a key of the moment for sqlite::memory:.  The store then refuses
+ * a database sealed with another key and seals what is plain or under an
+ * older key.  AH_OK, or a failure with a sentence in err.
+ */
+static int secret_keys(const serve_opts_t *o, ah_store_t *store, char *err, size_t errlen)
+{
+    ah_keyring_t kr;
+    char path[4096], id[AH_KEY_ID_LEN + 1];
+    const char *file = o->secret_key_file, *db = ah_store_dsn_path(o->cfg.db);
+    int rc = AH_OK;
+    if (!file && db && !strcmp(db, ":memory:")) {
+        unsigned char key[AH_SECRET_KEY_LEN];
+        memset(&kr, 0, sizeof kr);
+        ah_random_bytes(key, sizeof key);
+        ah_keyring_add(&kr, key);
+        OPENSSL_cleanse(key, sizeof key);
+    } else {
+        if (!file) {
+            snprintf(path, sizeof path, "%s.key", db);
+            file = path;
+        }
+        rc = ah_keyring_load(&kr, file, err, errlen);
+        if (rc == AH_ENOTFOUND) {
+            rc = ah_store_secrets_key_id(store, id);
+            if (rc == AH_OK) {
+                snprintf(err, errlen,
+                         "the webhook secrets in the database are encrypted with key %s, and "
+                         "the key file %.256s does not exist: restore it from its backup "
+                         "(docs/operations.md, \"Backups and restores\")",
+                         id, file);
+                return AH_ENOTFOUND;
+            }
+            if (rc != AH_ENOTFOUND) {
+                snprintf(err, errlen, "cannot read the database: %s", ah_strerror(rc));
+                return rc;
+            }
+            rc = ah_keyring_create(&kr, file, err, errlen);
+            if (rc == AH_OK)
+                announce_new_key(file, kr.keys[0].id);
+            else if (rc == AH_EEXISTS) /* another node made it meanwhile */
+                rc = ah_keyring_load(&kr, file, err, errlen);
+        }
+    }
+    size_t n_sealed = 0;
+    if (rc == AH_OK)
+        rc = ah_store_secrets_init(store, &kr, &n_sealed, err, errlen);
+    if (rc == AH_OK && n_sealed)
+        ah_log(AH_LOG_INFO, "encrypted webhook secrets under the current key",
+               json_pack("{s:I, s:s}", "count", (json_int_t)n_sealed, "key", kr.keys[0].id));
+    ah_keyring_wipe(&kr);
+    return rc;
+}
+
 int ah_cmd_serve(int argc, char **argv)
 {
     serve_opts_t o;
     int rc = load_settings(argc, argv, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
+    char file_token[1024];
+    if (o.admin_token_file) {
+        if ((rc = read_admin_token(o.admin_token_file, file_token, sizeof file_token)))
+            return rc;
+        o.cfg.admin_token = file_token;
+    }
 
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -403,6 +536,10 @@ int ah_cmd_serve(int argc, char **argv)
         fprintf(stderr, "airhook serve: cannot open %s: %s\n", shown, err);
         goto out;
     }
+    if (secret_keys(&o, store, err, sizeof err)) {
+        fprintf(stderr, "airhook serve: %s\n", err);
+        goto out;
+    }
     if (ah_app_init(&app, &o.cfg, store, token, sizeof token, err, sizeof err)) {
         fprintf(stderr, "airhook serve: %s\n", err);
         goto out;
@@ -421,8 +558,8 @@ int ah_cmd_serve(int argc, char **argv)
     }
     snprintf(base_url, sizeof base_url, "http://%s", bound);
     if (token[0])
-        printf("admin token: %s (shown once; pass --admin-token or set AIRHOOK_ADMIN_TOKEN to "
-               "choose your own)\n",
+        printf("admin token: %s (shown once; pass --admin-token-file or set AIRHOOK_ADMIN_TOKEN "
+               "to choose your own)\n",
                token);
     if (o.cfg.demo && (rc = ah_app_seed_demo(&app, base_url)))
         fprintf(stderr, "airhook serve: could not seed demo data: %s\n", ah_strerror(rc));

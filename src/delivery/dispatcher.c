@@ -199,6 +199,11 @@ struct transfer {
     int64_t retry_after_ms;
     char head[AH_RESPONSE_HEAD_MAX];
     size_t head_len;
+    size_t body_bytes;    /* of the answer's body, read so far */
+    size_t header_bytes;  /* of its status lines and headers */
+    bool headers_end;     /* the blank line after the headers came */
+    bool body_cut;        /* stopped after AH_RESPONSE_BODY_READ_MAX bytes of body */
+    bool headers_too_big; /* stopped after AH_RESPONSE_HEADERS_MAX bytes of headers */
     char errbuf[CURL_ERROR_SIZE];
     ah_netguard_use_t guard;
     struct transfer *next;                      /* free, ready or done list */
@@ -508,6 +513,14 @@ static void rescan(ah_dispatcher_t *d, int64_t now)
 
 /* ---- starting transfers ---- */
 
+/*
+ * Keeps the first 1 KiB of the body.  Past AH_RESPONSE_BODY_READ_MAX the
+ * transfer is stopped (a short count is CURLE_WRITE_ERROR, which
+ * finish_done turns back into the answer's status): a receiver answering
+ * 100 MB took ~0.9 s of this thread per attempt, all of it thrown away.
+ * libcurl closes a connection whose transfer ended early, so none is reused
+ * with the rest of a body still in it.
+ */
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct transfer *t = userdata;
@@ -517,7 +530,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     memcpy(t->head + t->head_len, ptr, take);
     t->head_len += take;
     t->head[t->head_len] = '\0';
-    return n; /* the rest is read and dropped */
+    t->body_bytes += n;
+    if (t->body_bytes > AH_RESPONSE_BODY_READ_MAX) {
+        t->body_cut = true;
+        return 0;
+    }
+    return n; /* read and dropped, so the connection can be kept */
 }
 
 /* Retry-After: delta-seconds or an HTTP-date (RFC 9110 §10.2.3). */
@@ -542,10 +560,26 @@ static int64_t parse_retry_after(const char *v)
     return ms > 0 ? ms : 1;
 }
 
+/*
+ * Each header line as libcurl parsed it.  Their bytes are counted against
+ * AH_RESPONSE_HEADERS_MAX.  libcurl refuses a single line over 100 KiB by
+ * itself, before this sees it, with CURLE_OUT_OF_MEMORY ("Out of memory"),
+ * so headers_end tells finish_done that the answer was still in its
+ * headers then.
+ */
 static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
 {
     struct transfer *t = userdata;
     size_t n = size * nitems;
+    t->header_bytes += n;
+    if (t->header_bytes > AH_RESPONSE_HEADERS_MAX) {
+        t->headers_too_big = true;
+        return 0;
+    }
+    if (n >= 5 && !memcmp(buf, "HTTP/", 5))
+        t->headers_end = false; /* a status line: a header block starts (after a 1xx, again) */
+    else if (n <= 2 && (buf[0] == '\r' || buf[0] == '\n'))
+        t->headers_end = true;
     static const char name[] = "retry-after:";
     if (n > sizeof name - 1 && n < 256 && !strncasecmp(buf, name, sizeof name - 1)) {
         char v[256];
@@ -674,6 +708,8 @@ static struct transfer *transfer_new(ah_dispatcher_t *d)
     t->retry_after_ms = 0;
     t->head[0] = '\0';
     t->head_len = 0;
+    t->body_bytes = t->header_bytes = 0;
+    t->headers_end = t->body_cut = t->headers_too_big = false;
     t->errbuf[0] = '\0';
     t->guard.refused[0] = '\0';
     return t;
@@ -844,6 +880,15 @@ static void claimed(ah_dispatcher_t *d, struct hook *h, ah_claim_req_t *r, int64
  */
 static void start_due(ah_dispatcher_t *d, int64_t now)
 {
+    /*
+     * While results cannot be recorded (a full disk, a lost database), no
+     * new work is claimed: every attempt sent now would add a result to
+     * keep, and a full buffer of them would have to be given up (sent
+     * again after their leases: duplicates).  The due webhooks wait in the
+     * heap until a record succeeds.
+     */
+    if (d->record_retry_at)
+        return;
     /* Bounded per turn, so transfers and stop requests are always served. */
     size_t budget = d->n_hooks + 64;
     for (;;) {
@@ -993,10 +1038,12 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
 }
 
 /*
- * Writes the batch of results.  If the store is down the batch is kept and
- * tried again a second later, so a short outage costs no duplicate sends;
- * only when the buffer is full is a batch given up (its deliveries are then
- * sent again once their leases lapse: still at least once).
+ * Writes the batch of results.  If the store is down (or its disk full) the
+ * batch is kept and tried again a second later, and nothing new is claimed
+ * meanwhile (start_due), so an outage costs no duplicate sends; the buffer
+ * holds a batch and everything in flight, so it does not fill.  Only if it
+ * did would a batch be given up (its deliveries are then sent again once
+ * their leases lapse: still at least once).
  */
 static void flush_results(ah_dispatcher_t *d)
 {
@@ -1084,10 +1131,17 @@ static void finish_done(ah_dispatcher_t *d, struct tlist *done)
         curl_multi_remove_handle(d->multi, e);
         unlink_active(d, t);
         t->dur_us = ah_mono_us() - t->started_us;
+        /* A body cut short after its status line and headers were in: the answer stands. */
+        if (res == CURLE_WRITE_ERROR && t->body_cut && !t->headers_too_big && code >= 200)
+            res = CURLE_OK;
         if (res != CURLE_OK) {
             if (t->guard.refused[0])
                 snprintf(t->error, sizeof t->error, "connection refused by the SSRF guard: %s",
                          t->guard.refused);
+            else if (t->headers_too_big || (res == CURLE_OUT_OF_MEMORY && !t->headers_end))
+                snprintf(t->error, sizeof t->error,
+                         "the receiver's response headers are over %d KiB",
+                         AH_RESPONSE_HEADERS_MAX / 1024);
             else
                 snprintf(t->error, sizeof t->error, "%.200s",
                          t->errbuf[0] ? t->errbuf : curl_easy_strerror(res));
@@ -1199,7 +1253,7 @@ static void take_done(ah_dispatcher_t *d, struct tlist *done)
 static int64_t next_timeout(ah_dispatcher_t *d, int64_t now, bool stopping)
 {
     int64_t wait = stopping ? 100 : RESCAN_MS - (now - d->last_rescan);
-    if (!stopping && d->heap_n && d->inflight < d->cfg.max_in_flight) {
+    if (!stopping && d->heap_n && d->inflight < d->cfg.max_in_flight && !d->record_retry_at) {
         int64_t until = d->heap[0].due - now;
         if (until < wait)
             wait = until;

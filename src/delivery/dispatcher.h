@@ -18,6 +18,18 @@
 #define AH_SCHEDULE_MAX 32
 
 /*
+ * What is read of a receiver's answer (docs/delivery.md, "Limits").  Its
+ * status line and headers, up to AH_RESPONSE_HEADERS_MAX bytes: more is a
+ * failed attempt, "the receiver's response headers are over 64 KiB".  Its
+ * body, up to AH_RESPONSE_BODY_READ_MAX bytes, of which the first 1 KiB is
+ * kept (AH_RESPONSE_HEAD_MAX): past that the transfer stops and its
+ * connection is closed, and the attempt counts by its status code.  Up to
+ * that size a body is read whole, so the connection can be kept alive.
+ */
+#define AH_RESPONSE_HEADERS_MAX (64 * 1024)
+#define AH_RESPONSE_BODY_READ_MAX (16 * 1024)
+
+/*
  * The defaults of SPEC §6, written the way `airhook serve` takes them: its
  * settings table prints and parses these, and ah_dispatch_config_default()
  * parses them too, so each default is written here and nowhere else.

@@ -48,9 +48,11 @@ typedef struct ah_store_ops {
     int (*cache_gen)(ah_store_t *s, ah_cache_gen_t *out);
 } ah_store_ops_t;
 
-/* Every backend's handle starts with this. */
+/* Every backend's handle starts with this (zeroed: backends calloc their handle). */
 struct ah_store {
     const ah_store_ops_t *ops;
+    /* The keys of the webhook secrets (ah_store_secrets_init); NULL: stored as they are. */
+    ah_keyring_t *keys;
 };
 
 /* The plain read of the cache generations (ST_CACHE_GEN); a missing row is AH_ESTORE. */

@@ -129,6 +129,11 @@ enum ah_sql_stmt {
     ST_ATTEMPT_LIST,          /* delivery_id -> ATTEMPT_COLS */
     ST_DELIVERY_STATS,        /* -> pending count, oldest pending created_at */
     ST_CACHE_GEN,             /* -> webhooks, auth */
+    /* after_id, limit -> id, secret, prev_secret of every webhook, by id (the start-up reseal) */
+    ST_WEBHOOK_SECRETS_PAGE,
+    /* id, secret, prev_secret or NULL, the secret read, the prev_secret read (or NULL): changes
+     * the row only if both are still what was read */
+    ST_WEBHOOK_SECRETS_SET,
     AH_SQL_SHARED_COUNT
 };
 
@@ -436,8 +441,42 @@ void ah_sql_map_id(const ah_sql_row_t *r, void *out);  /* column 0 into a char[A
 void ah_sql_map_webhook(const ah_sql_row_t *r, void *out);
 void ah_sql_map_due(const ah_sql_row_t *r, void *out); /* webhook_id, next_due */
 
-/* Every column of w as parameters 1..21 in WEBHOOK_COLS order. */
-void ah_sql_bind_webhook(ah_sql_params_t *p, const ah_webhook_t *w);
+/*
+ * Every column of w as parameters 1..21 in WEBHOOK_COLS order, but the
+ * secrets: secret and prev_secret ("" or NULL: NULL) are what to store,
+ * sealed by ah_sql_seal_secret.
+ */
+void ah_sql_bind_webhook(ah_sql_params_t *p, const ah_webhook_t *w, const char *secret,
+                         const char *prev_secret);
+
+/*
+ * Webhook signing secrets at rest (docs/operations.md, "Secrets").  The
+ * secret and prev_secret columns hold text sealed under the store's
+ * keyring (common/crypto.h), bound to the webhook's id, so no schema
+ * change was needed.  ah_sql_map_webhook leaves both fields "": the reads
+ * that hand secrets out open them with ah_sql_open_secrets.
+ */
+#define AH_SECRET_AAD_SIZE 64 /* "airhook webhook secret <id>" */
+/* ah_seal_size(AH_SECRET_MAX - 1), rounded up. */
+#define AH_SECRET_SEALED_SIZE 192
+/* What a webhook's secret is bound to: its id. */
+void ah_sql_secret_aad(const char *webhook_id, char out[AH_SECRET_AAD_SIZE]);
+/*
+ * What to store for plain (a field of AH_SECRET_MAX): sealed under kr's
+ * current key, or as it is when kr has no key or plain is "".  AH_EINVAL
+ * if plain is not terminated within AH_SECRET_MAX.
+ */
+int ah_sql_seal_secret(const ah_keyring_t *kr, const char *webhook_id, const char *plain,
+                       char out[AH_SECRET_SEALED_SIZE]);
+/*
+ * A stored secret v (len bytes) into out (cap bytes): opened when sealed,
+ * copied when plain (a database from before sealing).  AH_ESTORE (logged)
+ * when it is sealed with a key kr lacks, or does not open.
+ */
+int ah_sql_open_text(const ah_keyring_t *kr, const char *webhook_id, const char *v, size_t len,
+                     char *out, size_t cap);
+/* Columns 16 and 17 of a WEBHOOK_COLS row into w->secret and w->prev_secret (w->id set). */
+int ah_sql_open_secrets(const ah_keyring_t *kr, const ah_sql_row_t *r, ah_webhook_t *w);
 
 /* A bounded id field copied into another, always terminated. */
 void ah_sql_copy_id(char dst[AH_ID_SIZE], const char *src);

@@ -25,9 +25,12 @@
 #include "store/backend.h"
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/log.h"
 
 #define REGISTER_TRIES 3
 #define CURSOR_NUM_MAX 20 /* digits (and sign) of the cursor's time */
@@ -46,6 +49,18 @@ static int exec_cmd(ah_store_t *s, bool write, int stmt, const ah_sql_params_t *
 /* ------------------------------------------------------------------------ */
 /* Opening, and what only a backend knows.                                   */
 
+const char *ah_store_dsn_path(const char *dsn)
+{
+    if (!dsn || !strncmp(dsn, "postgres://", 11) || !strncmp(dsn, "postgresql://", 13))
+        return NULL;
+    const char *path = dsn;
+    if (!strncmp(dsn, "sqlite:", 7))
+        path = dsn + 7;
+    if (!strncmp(path, "//", 2))
+        path += 2; /* sqlite://PATH */
+    return path;
+}
+
 int ah_store_open(const char *dsn, ah_store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -53,13 +68,9 @@ int ah_store_open(const char *dsn, ah_store_t **out, char *err, size_t errlen)
         snprintf(err, errlen, "empty --db");
         return AH_EINVAL;
     }
-    if (!strncmp(dsn, "postgres://", 11) || !strncmp(dsn, "postgresql://", 13))
+    const char *path = ah_store_dsn_path(dsn);
+    if (!path)
         return ah_store_pg_open(dsn, out, err, errlen);
-    const char *path = dsn;
-    if (!strncmp(dsn, "sqlite:", 7))
-        path = dsn + 7;
-    if (!strncmp(path, "//", 2))
-        path += 2; /* sqlite://PATH */
     if (!*path) {
         snprintf(err, errlen, "sqlite: needs a path, e.g. sqlite:./airhook.db");
         return AH_EINVAL;
@@ -69,8 +80,12 @@ int ah_store_open(const char *dsn, ah_store_t **out, char *err, size_t errlen)
 
 void ah_store_close(ah_store_t *s)
 {
-    if (s)
-        s->ops->close(s);
+    if (!s)
+        return;
+    ah_keyring_t *keys = s->keys;
+    s->ops->close(s);
+    ah_keyring_wipe(keys);
+    free(keys);
 }
 
 const char *ah_store_name(const ah_store_t *s)
@@ -424,6 +439,38 @@ int ah_store_session_get(ah_store_t *s, const char *id, ah_session_t *out)
 /* ------------------------------------------------------------------------ */
 /* Webhooks.                                                                 */
 
+/*
+ * Reading a webhook with its signing secrets opened (sql.h, "Webhook
+ * signing secrets at rest"): get, the twin a registration answers with, and
+ * the rows claims hand the dispatcher.  rc is the secrets' own outcome.
+ */
+typedef struct webhook_read {
+    ah_store_t *s;
+    ah_webhook_t *out;
+    int rc;
+    bool found;
+} webhook_read_t;
+
+static int webhook_row(void *arg, const ah_sql_row_t *r)
+{
+    webhook_read_t *j = arg;
+    ah_sql_map_webhook(r, j->out);
+    j->rc = ah_sql_open_secrets(j->s->keys, r, j->out);
+    j->found = true;
+    return AH_SQL_STOP;
+}
+
+/* The first row of a WEBHOOK_COLS statement into out; AH_ESTORE if its secrets do not open. */
+static int webhook_one(ah_store_t *s, ah_sql_conn_t *c, bool write, int stmt,
+                       const ah_sql_params_t *p, ah_webhook_t *out)
+{
+    webhook_read_t j = {s, out, AH_OK, false};
+    int rc = drv(s)->exec(s, c, write, stmt, p, webhook_row, &j, NULL);
+    if (rc == AH_OK && !j.found)
+        rc = AH_ENOTFOUND;
+    return rc ? rc : j.rc;
+}
+
 /* The active webhook with w's tuple, if any, into *out. */
 static int find_active_twin(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out)
 {
@@ -435,7 +482,7 @@ static int find_active_twin(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *
     P_FIELD(&p, w->url);
     P_FIELD(&p, w->airmeet_id);
     P_FIELD(&p, w->session_id);
-    return ah_sql_one(s, NULL, false, ST_WEBHOOK_FIND_ACTIVE, &p, ah_sql_map_webhook, out);
+    return webhook_one(s, NULL, false, ST_WEBHOOK_FIND_ACTIVE, &p, out);
 }
 
 /*
@@ -455,12 +502,17 @@ int ah_store_webhook_register(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t
 {
     if (!w || !out)
         return AH_EINVAL;
+    char secret[AH_SECRET_SEALED_SIZE], prev[AH_SECRET_SEALED_SIZE];
+    int rc = ah_sql_seal_secret(s->keys, w->id, w->secret, secret);
+    if (rc == AH_OK)
+        rc = ah_sql_seal_secret(s->keys, w->id, w->prev_secret, prev);
+    if (rc)
+        return rc; /* AH_EINVAL: not terminated */
     ah_sql_params_t p;
     ah_sql_params_init(&p);
-    ah_sql_bind_webhook(&p, w);
+    ah_sql_bind_webhook(&p, w, secret, prev);
     ah_webhook_t *dup = NULL;
     bool found = false, inserted = false;
-    int rc = AH_OK;
     for (int tries = 0; tries < REGISTER_TRIES && !found && !inserted; tries++) {
         size_t changed = 0;
         /* changed leaves out the rows the cache-generation triggers touch. */
@@ -492,7 +544,12 @@ int ah_store_webhook_register(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t
 
 int ah_store_webhook_get(ah_store_t *s, const char *id, ah_webhook_t *out)
 {
-    return get_by(s, ST_WEBHOOK_GET, id, ah_sql_map_webhook, out);
+    if (!id || (drv(s)->utf8_only && !ah_utf8_valid(id)))
+        return AH_ENOTFOUND;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, id);
+    return webhook_one(s, NULL, false, ST_WEBHOOK_GET, &p, out);
 }
 
 int ah_store_webhook_list_active(ah_store_t *s, const char *community_id, const char *airmeet_id,
@@ -583,14 +640,19 @@ int ah_store_webhook_rotate_secret(ah_store_t *s, const char *id, const char *ne
         return AH_EINVAL;
     if (strnlen(new_secret, AH_SECRET_MAX) >= AH_SECRET_MAX)
         return AH_ETOOBIG; /* it would come back truncated */
+    /* The SQL moves the sealed current secret to prev_secret: both are bound to this id. */
+    char sealed[AH_SECRET_SEALED_SIZE];
+    int rc = ah_sql_seal_secret(s->keys, id, new_secret, sealed);
+    if (rc)
+        return rc;
     ah_sql_params_t p;
     ah_sql_params_init(&p);
     p_str(&p, id);
-    p_str(&p, new_secret);
+    p_str(&p, sealed);
     p_i64(&p, prev_until);
     p_i64(&p, now);
     size_t changed = 0;
-    int rc = exec_cmd(s, true, ST_WEBHOOK_ROTATE, &p, &changed);
+    rc = exec_cmd(s, true, ST_WEBHOOK_ROTATE, &p, &changed);
     return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
 }
 
@@ -868,7 +930,14 @@ static int claim_one(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r, int64_t
         ah_sql_params_t p;
         ah_sql_params_init(&p);
         P_FIELD(&p, r->webhook_id);
-        rc = ah_sql_one(s, c, true, ST_WEBHOOK_GET, &p, ah_sql_map_webhook, r->webhook);
+        webhook_read_t j = {s, r->webhook, AH_OK, false};
+        rc = drv(s)->exec(s, c, true, ST_WEBHOOK_GET, &p, webhook_row, &j, NULL);
+        if (rc == AH_OK && !j.found)
+            rc = AH_ENOTFOUND;
+        if (rc == AH_OK && j.rc) {
+            r->rc = j.rc; /* its secret does not open: this webhook fails, not the others */
+            return AH_OK;
+        }
         live = rc == AH_OK && r->webhook->is_active && !r->webhook->deregistered_at;
     } else {
         rc = ah_sql_webhook_live(s, c, r->webhook_id, &live);
@@ -1184,6 +1253,291 @@ int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out)
 {
     memset(out, 0, sizeof *out);
     return ah_sql_one(s, NULL, false, ST_DELIVERY_STATS, NULL, map_stats, out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The keys of the webhook secrets.                                          */
+
+/*
+ * The key check: a known text sealed under the current key, in the
+ * settings table.  It says which key the database's secrets are sealed
+ * with even before any webhook exists, so two nodes given different key
+ * files are told at start, not when one cannot sign what the other stored.
+ */
+#define KEY_CHECK_SETTING "secret_key_check"
+#define KEY_CHECK_AAD "airhook setting secret_key_check"
+#define KEY_CHECK_TEXT "airhook"
+#define SECRETS_PAGE 500
+#define STORED_SECRET_MAX 256 /* a stored secret, sealed or not, is shorter */
+
+int ah_store_secrets_key_id(ah_store_t *s, char id[AH_KEY_ID_LEN + 1])
+{
+    char v[AH_SECRET_SEALED_SIZE];
+    id[0] = '\0';
+    int rc = ah_store_setting_get(s, KEY_CHECK_SETTING, v, sizeof v);
+    if (rc)
+        return rc;
+    size_t head = sizeof AH_SEAL_PREFIX - 1;
+    if (!ah_is_sealed(v, strlen(v)) || strlen(v) < head + AH_KEY_ID_LEN)
+        return AH_ESTORE;
+    memcpy(id, v + head, AH_KEY_ID_LEN);
+    id[AH_KEY_ID_LEN] = '\0';
+    return AH_OK;
+}
+
+static int check_key(ah_store_t *s, char *err, size_t errlen)
+{
+    const ah_keyring_t *kr = s->keys;
+    char v[AH_SECRET_SEALED_SIZE], plain[16], id[AH_KEY_ID_LEN + 1], ids[128];
+    int rc = ah_store_setting_get(s, KEY_CHECK_SETTING, v, sizeof v);
+    if (rc == AH_ENOTFOUND) {
+        rc = ah_seal(kr, KEY_CHECK_AAD, KEY_CHECK_TEXT, sizeof KEY_CHECK_TEXT - 1, v, sizeof v);
+        if (rc == AH_OK)
+            rc = ah_store_setting_add(s, KEY_CHECK_SETTING, v);
+        if (rc == AH_EEXISTS) /* another node was first: check against its key */
+            rc = ah_store_setting_get(s, KEY_CHECK_SETTING, v, sizeof v);
+    }
+    if (rc) {
+        snprintf(err, errlen, "cannot read or store the secret key check: %s", ah_strerror(rc));
+        return rc;
+    }
+    ah_keyring_ids(kr, ids, sizeof ids);
+    rc = ah_unseal(kr, KEY_CHECK_AAD, v, strlen(v), plain, sizeof plain, NULL, id);
+    if (rc == AH_ENOTFOUND) {
+        snprintf(err, errlen,
+                 "the webhook secrets in the database are sealed with key %s, which is not "
+                 "among the keys given (%s): start with the key file this database was used "
+                 "with (docs/operations.md, \"Secrets\")",
+                 id, ids);
+        return rc;
+    }
+    if (rc || strcmp(plain, KEY_CHECK_TEXT) != 0) {
+        snprintf(err, errlen, "the secret key check in the database does not open with key %s", id);
+        return AH_EINVAL;
+    }
+    if (strcmp(id, kr->keys[0].id) != 0) { /* rotated: the check moves to the new key too */
+        rc = ah_seal(kr, KEY_CHECK_AAD, KEY_CHECK_TEXT, sizeof KEY_CHECK_TEXT - 1, v, sizeof v);
+        if (rc == AH_OK)
+            rc = ah_store_setting_set(s, KEY_CHECK_SETTING, v);
+        if (rc)
+            snprintf(err, errlen, "cannot store the secret key check: %s", ah_strerror(rc));
+    }
+    return rc;
+}
+
+/* A webhook's two stored secrets, as stored. */
+typedef struct secret_row {
+    char id[AH_ID_SIZE];
+    char secret[STORED_SECRET_MAX];
+    char prev[STORED_SECRET_MAX];
+    bool has_prev;
+    bool too_long;
+} secret_row_t;
+
+static void map_secret_row(const ah_sql_row_t *r, void *out)
+{
+    secret_row_t *w = out;
+    size_t a = 0, b = 0;
+    memset(w, 0, sizeof *w);
+    SQL_COPY(r, 0, w->id);
+    sql_text(r, 1, &a);
+    sql_text(r, 2, &b);
+    w->too_long = a >= sizeof w->secret || b >= sizeof w->prev;
+    SQL_COPY(r, 1, w->secret);
+    SQL_COPY(r, 2, w->prev);
+    w->has_prev = !sql_null(r, 2);
+}
+
+typedef enum { SECRET_OK, SECRET_RESEAL, SECRET_UNKNOWN_KEY } secret_state_t;
+
+/* What a stored value needs: nothing, sealing under the current key, or a key we lack. */
+static secret_state_t secret_state(const ah_keyring_t *kr, const char *v,
+                                   char id[AH_KEY_ID_LEN + 1])
+{
+    size_t len = strlen(v), head = sizeof AH_SEAL_PREFIX - 1;
+    if (!len)
+        return SECRET_OK;
+    if (!ah_is_sealed(v, len) || len < head + AH_KEY_ID_LEN)
+        return SECRET_RESEAL; /* plain, from before sealing */
+    memcpy(id, v + head, AH_KEY_ID_LEN);
+    id[AH_KEY_ID_LEN] = '\0';
+    if (!strcmp(id, kr->keys[0].id))
+        return SECRET_OK;
+    return ah_keyring_find(kr, id, AH_KEY_ID_LEN) ? SECRET_RESEAL : SECRET_UNKNOWN_KEY;
+}
+
+/* One page of webhooks after `after`, by id; *n = 0 at the end. */
+static int secrets_page(ah_store_t *s, const char *after, secret_row_t **rows, size_t *n)
+{
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, after);
+    p_i64(&p, SECRETS_PAGE);
+    void *arr;
+    int rc =
+        ah_sql_all(s, NULL, ST_WEBHOOK_SECRETS_PAGE, &p, map_secret_row, sizeof **rows, &arr, n);
+    *rows = arr;
+    return rc;
+}
+
+typedef struct reseal_job {
+    ah_store_t *s;
+    const secret_row_t *rows;
+    char (*sealed)[2][AH_SECRET_SEALED_SIZE];
+    const bool *todo;
+    size_t n;
+    size_t changed;
+} reseal_job_t;
+
+/* The page's new values, each written only if the row still holds what was read. */
+static int reseal_tx(ah_sql_conn_t *c, void *arg)
+{
+    reseal_job_t *j = arg;
+    j->changed = 0;
+    for (size_t i = 0; i < j->n; i++) {
+        if (!j->todo[i])
+            continue;
+        const secret_row_t *w = &j->rows[i];
+        ah_sql_params_t p;
+        ah_sql_params_init(&p);
+        p_str(&p, w->id);
+        p_str(&p, j->sealed[i][0]);
+        p_opt(&p, j->sealed[i][1]);
+        p_str(&p, w->secret);
+        p_str(&p, w->has_prev ? w->prev : NULL);
+        size_t changed = 0;
+        int rc = drv(j->s)->exec(j->s, c, true, ST_WEBHOOK_SECRETS_SET, &p, NULL, NULL, &changed);
+        if (rc)
+            return rc;
+        j->changed += changed;
+    }
+    return AH_OK;
+}
+
+/* Opens a stored value and seals it under the current key, into out. */
+static int reseal_value(ah_store_t *s, const char *webhook_id, const char *v,
+                        char out[AH_SECRET_SEALED_SIZE])
+{
+    char plain[AH_SECRET_MAX];
+    int rc = ah_sql_open_text(s->keys, webhook_id, v, strlen(v), plain, sizeof plain);
+    if (rc == AH_OK)
+        rc = ah_sql_seal_secret(s->keys, webhook_id, plain, out);
+    OPENSSL_cleanse(plain, sizeof plain);
+    return rc;
+}
+
+/* Seals one page's plain or old-key values under the current key. */
+static int reseal_page(ah_store_t *s, const secret_row_t *rows, size_t n, size_t *n_sealed)
+{
+    char(*sealed)[2][AH_SECRET_SEALED_SIZE] = calloc(n, sizeof *sealed);
+    bool *todo = calloc(n, sizeof *todo);
+    int rc = sealed && todo ? AH_OK : AH_ENOMEM;
+    char id[AH_KEY_ID_LEN + 1];
+    for (size_t i = 0; rc == AH_OK && i < n; i++) {
+        const secret_row_t *w = &rows[i];
+        if (w->too_long || (secret_state(s->keys, w->secret, id) != SECRET_RESEAL &&
+                            secret_state(s->keys, w->prev, id) != SECRET_RESEAL))
+            continue;
+        if (reseal_value(s, w->id, w->secret, sealed[i][0]) ||
+            reseal_value(s, w->id, w->prev, sealed[i][1])) {
+            ah_logf(AH_LOG_WARN, "store: the secrets of webhook %s cannot be sealed again", w->id);
+            continue;
+        }
+        todo[i] = true;
+    }
+    reseal_job_t j = {s, rows, sealed, todo, n, 0};
+    if (rc == AH_OK)
+        rc = drv(s)->run(s, AH_SQL_WRITE_TX, reseal_tx, &j);
+    if (rc == AH_OK)
+        *n_sealed += j.changed;
+    if (sealed)
+        OPENSSL_cleanse(sealed, n * sizeof *sealed);
+    free(sealed);
+    free(todo);
+    return rc;
+}
+
+/*
+ * Walks every webhook twice: first to refuse, writing nothing, when a
+ * secret is sealed with a key not given; then to seal what is plain or
+ * sealed under an older key, a page per transaction.
+ */
+static int reseal_all(ah_store_t *s, size_t *n_sealed, char *err, size_t errlen)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        char after[AH_ID_SIZE] = "", unknown[AH_KEY_ID_LEN + 1] = "", id[AH_KEY_ID_LEN + 1];
+        size_t n_unknown = 0, n_todo = 0;
+        for (;;) {
+            secret_row_t *rows;
+            size_t n;
+            int rc = secrets_page(s, after, &rows, &n);
+            if (rc) {
+                snprintf(err, errlen, "cannot read the webhook secrets: %s", ah_strerror(rc));
+                return rc;
+            }
+            for (size_t i = 0; pass == 0 && i < n; i++) {
+                secret_state_t a = secret_state(s->keys, rows[i].secret, id);
+                if (a == SECRET_UNKNOWN_KEY && !n_unknown++)
+                    memcpy(unknown, id, sizeof unknown);
+                secret_state_t b = secret_state(s->keys, rows[i].prev, id);
+                if (b == SECRET_UNKNOWN_KEY && !n_unknown++)
+                    memcpy(unknown, id, sizeof unknown);
+                n_todo += a == SECRET_RESEAL || b == SECRET_RESEAL;
+            }
+            if (pass == 1 && n)
+                rc = reseal_page(s, rows, n, n_sealed);
+            if (n)
+                ah_sql_copy_id(after, rows[n - 1].id);
+            if (n)
+                OPENSSL_cleanse(rows, n * sizeof *rows);
+            free(rows);
+            if (rc) {
+                snprintf(err, errlen, "cannot seal the webhook secrets: %s", ah_strerror(rc));
+                return rc;
+            }
+            if (n < SECRETS_PAGE)
+                break;
+        }
+        if (pass == 0 && n_unknown) {
+            char ids[128];
+            ah_keyring_ids(s->keys, ids, sizeof ids);
+            snprintf(err, errlen,
+                     "%zu webhook secrets in the database are sealed with key %s, which is not "
+                     "among the keys given (%s): start with the key file that holds it",
+                     n_unknown, unknown, ids);
+            return AH_ENOTFOUND;
+        }
+        if (pass == 0 && !n_todo)
+            break;
+    }
+    return AH_OK;
+}
+
+int ah_store_secrets_init(ah_store_t *s, const ah_keyring_t *kr, size_t *n_sealed, char *err,
+                          size_t errlen)
+{
+    if (n_sealed)
+        *n_sealed = 0;
+    if (!kr || !kr->n) {
+        snprintf(err, errlen, "no key for the webhook secrets");
+        return AH_EINVAL;
+    }
+    ah_keyring_t *keys = malloc(sizeof *keys);
+    if (!keys) {
+        snprintf(err, errlen, "out of memory");
+        return AH_ENOMEM;
+    }
+    *keys = *kr;
+    ah_keyring_wipe(s->keys);
+    free(s->keys);
+    s->keys = keys;
+    size_t sealed = 0;
+    int rc = check_key(s, err, errlen);
+    if (rc == AH_OK)
+        rc = reseal_all(s, &sealed, err, errlen);
+    if (n_sealed)
+        *n_sealed = sealed;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */

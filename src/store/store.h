@@ -35,7 +35,10 @@
  *    (AH_ENOTFOUND) for a NULL key, or on PostgreSQL for a key that is not
  *    valid UTF-8: no stored key is.
  *  - Secrets never arrive in clear: access-key secrets and tokens are passed
- *    as SHA-256 hex hashes.
+ *    as SHA-256 hex hashes.  Webhook signing secrets are sealed at rest
+ *    (AES-256-GCM, bound to their webhook's id) under the keys given to
+ *    ah_store_secrets_init, and opened only by the reads that hand them
+ *    out (webhook_get, register, claims); lists leave them "".
  */
 #ifndef AH_STORE_H
 #define AH_STORE_H
@@ -294,6 +297,37 @@ bool ah_store_shared(const ah_store_t *s);
 /* AH_OK when the backend answers a trivial query. */
 int ah_store_ping(ah_store_t *s);
 
+/*
+ * The SQLite file a DSN names ("sqlite:PATH", "sqlite://PATH", a bare path:
+ * a pointer into dsn, possibly ":memory:" or ""), or NULL for PostgreSQL.
+ */
+const char *ah_store_dsn_path(const char *dsn);
+
+/* ---- the keys of the webhook signing secrets (docs/operations.md, "Secrets") ---- */
+
+/*
+ * Gives the store its keys (copied; kr->keys[0] seals, every key opens) and
+ * brings the database in line with them, before the store is shared by
+ * threads (at start):
+ *  - a key check in the settings table (a text sealed under the current
+ *    key) is made if there is none, and must open: AH_ENOTFOUND (with a
+ *    sentence in err naming the key) when the database was used with a key
+ *    that is not given;
+ *  - every webhook is read: AH_ENOTFOUND, nothing written, when a secret is
+ *    sealed with a key not given; then every secret that is plain (a
+ *    database from before sealing) or sealed under another given key is
+ *    sealed under the current one, a page per transaction, each row only
+ *    if it still holds what was read.  *n_sealed (may be NULL) counts them.
+ * Without this call secrets are stored as they are (unit tests, tools).
+ */
+int ah_store_secrets_init(ah_store_t *s, const ah_keyring_t *kr, size_t *n_sealed, char *err,
+                          size_t errlen);
+/*
+ * The id of the key the database's secrets are sealed with (its key
+ * check), or AH_ENOTFOUND when no key was ever given to it.
+ */
+int ah_store_secrets_key_id(ah_store_t *s, char id[AH_KEY_ID_LEN + 1]);
+
 /* ---- settings: a small key/value table for server state (the admin token hash) ---- */
 
 /*
@@ -360,7 +394,8 @@ int ah_store_webhook_get(ah_store_t *s, const char *id, ah_webhook_t *out);
 /*
  * Active webhooks of a community, oldest first.  airmeet_id / session_id
  * (NULL or "" = no filter) keep only webhooks registered with exactly
- * that airmeet / session.
+ * that airmeet / session.  secret and prev_secret are left "": no list
+ * shows them, and opening them would cost every webhook-list.
  */
 int ah_store_webhook_list_active(ah_store_t *s, const char *community_id, const char *airmeet_id,
                                  const char *session_id, ah_webhook_t **out, size_t *n);

@@ -488,6 +488,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WEBHOOK_ROTATE] = "UPDATE webhooks SET prev_secret = secret,"
                           " prev_secret_until = $3::bigint, secret = $2::text,"
                           " updated_at = $4::bigint WHERE id = $1::text AND deregistered_at = 0",
+    /* The start-up reseal of webhook secrets (ah_store_secrets_init). */
+    [ST_WEBHOOK_SECRETS_PAGE] = "SELECT id, secret, prev_secret FROM webhooks"
+                                " WHERE id > $1::text ORDER BY id LIMIT $2::bigint",
+    [ST_WEBHOOK_SECRETS_SET] = "UPDATE webhooks SET secret = $2::text, prev_secret = $3::text"
+                               " WHERE id = $1::text AND secret = $4::text"
+                               " AND prev_secret IS NOT DISTINCT FROM $5::text",
     [ST_DELIVERY_STATS] = SQL_DELIVERY_STATS,
     [ST_CACHE_GEN] = SQL_CACHE_GEN,
 };

@@ -12,6 +12,8 @@
  */
 #include "store/backend.h"
 
+#include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,8 +124,7 @@ void ah_sql_map_webhook(const ah_sql_row_t *r, void *out)
     SQL_COPY(r, 14, w->created_by);
     w->has_updated_by = !sql_null(r, 15);
     SQL_COPY(r, 15, w->updated_by);
-    SQL_COPY(r, 16, w->secret);
-    SQL_COPY(r, 17, w->prev_secret);
+    /* Columns 16 and 17, the secrets, are opened only where asked (ah_sql_open_secret). */
     w->prev_secret_until = sql_i64(r, 18);
     w->deregistered_at = sql_i64(r, 19);
     w->failing_since = sql_i64(r, 20);
@@ -136,7 +137,8 @@ void ah_sql_map_due(const ah_sql_row_t *r, void *out)
     d->next_due = sql_i64(r, 1);
 }
 
-void ah_sql_bind_webhook(ah_sql_params_t *p, const ah_webhook_t *w)
+void ah_sql_bind_webhook(ah_sql_params_t *p, const ah_webhook_t *w, const char *secret,
+                         const char *prev_secret)
 {
     P_OPT_FIELD(p, w->id);
     P_OPT_FIELD(p, w->community_id);
@@ -160,11 +162,79 @@ void ah_sql_bind_webhook(ah_sql_params_t *p, const ah_webhook_t *w)
         P_FIELD(p, w->updated_by);
     else
         p_null(p);
-    P_FIELD(p, w->secret);
-    P_OPT_FIELD(p, w->prev_secret);
+    p_str(p, secret);
+    p_opt(p, prev_secret);
     p_i64(p, w->prev_secret_until);
     p_i64(p, w->deregistered_at);
     p_i64(p, w->failing_since);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Webhook signing secrets at rest.                                          */
+
+void ah_sql_secret_aad(const char *webhook_id, char out[AH_SECRET_AAD_SIZE])
+{
+    snprintf(out, AH_SECRET_AAD_SIZE, "airhook webhook secret %.*s", AH_ID_LEN,
+             webhook_id ? webhook_id : "");
+}
+
+int ah_sql_seal_secret(const ah_keyring_t *kr, const char *webhook_id, const char *plain,
+                       char out[AH_SECRET_SEALED_SIZE])
+{
+    size_t len = strnlen(plain, AH_SECRET_MAX);
+    if (len >= AH_SECRET_MAX)
+        return AH_EINVAL; /* a field not terminated within its array */
+    if (!kr || !kr->n || len == 0) {
+        memcpy(out, plain, len + 1); /* no keys (tests, tools), or nothing secret: as it is */
+        return AH_OK;
+    }
+    char aad[AH_SECRET_AAD_SIZE];
+    ah_sql_secret_aad(webhook_id, aad);
+    return ah_seal(kr, aad, plain, len, out, AH_SECRET_SEALED_SIZE);
+}
+
+int ah_sql_open_text(const ah_keyring_t *kr, const char *webhook_id, const char *v, size_t len,
+                     char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (!v || !len)
+        return AH_OK;
+    if (!ah_is_sealed(v, len)) {
+        /* Plain text, from before secrets were sealed: read as it is (sealed at the next start). */
+        size_t n = len < cap - 1 ? len : cap - 1;
+        memcpy(out, v, n);
+        out[n] = '\0';
+        return AH_OK;
+    }
+    char aad[AH_SECRET_AAD_SIZE], id[AH_KEY_ID_LEN + 1];
+    ah_sql_secret_aad(webhook_id, aad);
+    int rc = ah_unseal(kr, aad, v, len, out, cap, NULL, id);
+    if (rc == AH_ENOTFOUND)
+        ah_logf(AH_LOG_ERROR,
+                "store: webhook %.*s: its secret is sealed with key %s, which this "
+                "process does not have (--secret-key-file)",
+                AH_ID_LEN, webhook_id, id);
+    else if (rc)
+        ah_logf(AH_LOG_ERROR, "store: webhook %.*s: its sealed secret does not open: %s", AH_ID_LEN,
+                webhook_id,
+                rc == AH_EINVAL ? "altered, or copied from another webhook" : ah_strerror(rc));
+    return rc ? AH_ESTORE : AH_OK;
+}
+
+int ah_sql_open_secrets(const ah_keyring_t *kr, const ah_sql_row_t *r, ah_webhook_t *w)
+{
+    size_t len = 0;
+    const char *v = sql_text(r, 16, &len);
+    int rc = ah_sql_open_text(kr, w->id, v, len, w->secret, sizeof w->secret);
+    if (rc == AH_OK) {
+        v = sql_text(r, 17, &len);
+        rc = ah_sql_open_text(kr, w->id, v, len, w->prev_secret, sizeof w->prev_secret);
+    }
+    if (rc) {
+        OPENSSL_cleanse(w->secret, sizeof w->secret);
+        OPENSSL_cleanse(w->prev_secret, sizeof w->prev_secret);
+    }
+    return rc;
 }
 
 void ah_sql_copy_id(char dst[AH_ID_SIZE], const char *src)

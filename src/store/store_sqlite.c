@@ -69,6 +69,8 @@
  */
 #include "store/backend.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -76,7 +78,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -491,6 +495,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WEBHOOK_ROTATE] = "UPDATE webhooks SET prev_secret = secret, prev_secret_until = ?3,"
                           " secret = ?2, updated_at = ?4"
                           " WHERE id = ?1 AND deregistered_at = 0",
+    /* The start-up reseal of webhook secrets (ah_store_secrets_init). */
+    [ST_WEBHOOK_SECRETS_PAGE] = "SELECT id, secret, prev_secret FROM webhooks WHERE id > ?1"
+                                " ORDER BY id LIMIT ?2",
+    [ST_WEBHOOK_SECRETS_SET] = "UPDATE webhooks SET secret = ?2, prev_secret = ?3"
+                               " WHERE id = ?1 AND secret = ?4 AND prev_secret IS ?5",
     /*
      * The count walks the pending entries of deliveries_pending_age; the
      * oldest is its first entry.
@@ -566,9 +575,21 @@ static int db_error(sqlite3 *db, int rc, const char *what)
     }
     ah_logf(AH_LOG_WARN, "sqlite %s: %s (%s)", what, db ? sqlite3_errmsg(db) : "no connection",
             sqlite3_errstr(rc));
-    if ((rc & 0xff) == SQLITE_CANTOPEN)
+    /*
+     * A full disk (SQLITE_FULL), a failing one (SQLITE_IOERR_*) or a file
+     * that cannot be opened is storage that cannot serve now, not a bug:
+     * AH_EUNAVAIL, which callers answer 503 with Retry-After.  SQLite has
+     * rolled back what the failed statement began, and the same connection
+     * works again once the disk does (docs/operations.md, "A full disk").
+     */
+    switch (rc & 0xff) {
+    case SQLITE_CANTOPEN:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
         return AH_EUNAVAIL;
-    return AH_ESTORE;
+    default:
+        return AH_ESTORE;
+    }
 }
 
 static void conn_free(conn_t *c)
@@ -1680,6 +1701,65 @@ static void stop_checkpointer(sqlite_store_t *s)
     s->ckpt_started = false;
 }
 
+/*
+ * The database holds event bodies (personal data), hashes of tokens and the
+ * sealed webhook secrets: it and its -wal and -shm are the owner's alone.
+ * SQLite makes -wal and -shm with the database file's permissions, so a
+ * new database is created 0600 here before SQLite opens it (whatever the
+ * umask); an existing file open to group or others is made so, saying so.
+ * A directory that every user may write to is refused: anyone could put a
+ * database, or a -wal of their own, in its place.  A group-writable one is
+ * warned about.
+ */
+static int private_files(const char *path, char *err, size_t errlen)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char dir[4096], p[4200];
+    const char *slash = strrchr(path, '/');
+    size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof dir || strlen(path) + 8 >= sizeof p) {
+        snprintf(err, errlen, "the path %s is too long", path);
+        return AH_EINVAL;
+    }
+    memcpy(dir, n ? path : ".", n ? n : 1);
+    dir[n ? n : 1] = '\0';
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH)) {
+        snprintf(err, errlen,
+                 "the directory %s, which holds the database, is writable by every user (mode "
+                 "%04o): anyone could replace the database; chmod o-w %s, or use another one",
+                 dir, (unsigned)(st.st_mode & 07777), dir);
+        return AH_EINVAL;
+    }
+    if (stat(dir, &st) == 0 && (st.st_mode & S_IWGRP))
+        ah_logf(AH_LOG_WARN,
+                "sqlite: the directory %s, which holds the database, is writable by "
+                "its group",
+                dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) { /* an empty file is a new database to SQLite */
+        if (fchmod(fd, 0600) != 0)
+            ah_logf(AH_LOG_WARN, "sqlite: cannot make %s 0600: %s", path, strerror(errno));
+        close(fd);
+    }
+    for (size_t i = 0; i < AH_ARRAY_LEN(suffixes); i++) {
+        snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
+        if (stat(p, &st) != 0 || !(st.st_mode & 077))
+            continue;
+        if (chmod(p, st.st_mode & 0700) == 0)
+            ah_logf(AH_LOG_WARN,
+                    "sqlite: %s was open to group or others (mode %04o); it is "
+                    "%04o now",
+                    p, (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & 0700));
+        else
+            ah_logf(AH_LOG_WARN,
+                    "sqlite: %s is open to group or others (mode %04o) and cannot "
+                    "be made private: %s",
+                    p, (unsigned)(st.st_mode & 07777), strerror(errno));
+    }
+    return AH_OK;
+}
+
 int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -1710,6 +1790,13 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
 
     bool memory = strcmp(path, ":memory:") == 0;
     s->bg_checkpoint = !memory; /* connections are opened accordingly */
+    if (!memory && strncmp(path, "file:", 5) != 0) {
+        int rc = private_files(path, err, errlen);
+        if (rc) {
+            store_close(&s->base);
+            return rc;
+        }
+    }
     char uri[URI_MAX];
     if (memory) {
         /* memdb: shared by this store's connections only, gone at close. */

@@ -279,11 +279,26 @@ class Server:
         return "sqlite:" + self.db_path
 
     def backend_args(self):
-        """Flags the backend needs: under PostgreSQL a short --lease (see the module doc)."""
-        if not self.pg_db or _flag_value(self.extra_args, "--lease") is not None:
+        """Flags the backend needs: under PostgreSQL a short --lease (see the module doc)
+        and a --secret-key-file in the workdir, which servers sharing the workdir (and
+        so the database) share, as the nodes of a deployment share their key file."""
+        if not self.pg_db:
             return []
-        timeout = _flag_value(self.extra_args, "--delivery-timeout") or "15s"
-        return ["--lease", "%dms" % (duration_ms(timeout) + DEFAULT_PG_LEASE_MARGIN_MS)]
+        a = []
+        if (_flag_value(self.extra_args, "--secret-key-file") is None
+                and "AIRHOOK_SECRET_KEY_FILE" not in self.extra_env):
+            a += ["--secret-key-file", self.key_path()]
+        if _flag_value(self.extra_args, "--lease") is None:
+            timeout = _flag_value(self.extra_args, "--delivery-timeout") or "15s"
+            a += ["--lease", "%dms" % (duration_ms(timeout) + DEFAULT_PG_LEASE_MARGIN_MS)]
+        return a
+
+    def key_path(self):
+        """Where the server's secret key file is (made at its first start if absent):
+        beside the SQLite database, or the workdir's under PostgreSQL."""
+        if self.pg_db:
+            return os.path.join(self.workdir, "secret.key")
+        return self.db_path + ".key"
 
     def db_outage(self, down=True):
         """PostgreSQL only: the database goes away (down=True) or comes back."""

@@ -31,12 +31,29 @@ control paths under /_control/.  The answer depends on the path:
     /switch/<name>         the code currently set for <name> (default 200);
                            set it in-process with rcv.set_switch(name, code) or
                            over HTTP: POST /_control/switch/<name>?code=<n>
+    /big?bytes=<n>[&code=<c>]
+                           code (default 200) with a body of n bytes ("x"),
+                           streamed 64 KiB at a time (n at most 1 GiB); the
+                           bytes the socket took are counted in rec.sent
+    /bigheader?bytes=<n>   200 with one header line (X-Big) of n bytes, streamed
+                           likewise, counted in rec.sent
+    /manyheaders?count=<n>&size=<s>
+                           200 with n header lines of s bytes each
     anything else          404
+
+rec.done is set once a streamed answer has been written (or the peer went
+away), so a test can wait for rec.sent to be final.
 
 Every path also takes ?size=<bytes> (the answer body is that many bytes of a
 fixed repeating pattern, see body_pattern, or of ?fill=TEXT / ?fill=hex:HEX) and ?delay=<s> (sleep before the
 answer, capped like /stall).  The server speaks HTTP/1.1 with keep-alive and
 always sets Content-Length.
+
+Concurrency: rcv.max_inflight() says, per x-airmeet-webhook-id, the most
+requests it held at once (from the request being read to its answer being
+written).  rcv.go_down() closes the listener and resets every open
+connection (the requests they held count as ended); rcv.go_up() listens on
+the same port again.  A receiver that flaps calls them in turn.
 
 Control paths (not recorded): GET /_control/requests (JSON summary of what was
 received), POST /_control/switch/<name>?code=<n>, POST /_control/clear.
@@ -90,7 +107,7 @@ class Recorded:
     """One request as received."""
 
     __slots__ = ("seq", "time", "mono", "method", "path", "route", "query", "headers",
-                 "header_list", "body", "peer", "answer")
+                 "header_list", "body", "peer", "answer", "sent", "done", "written")
 
     def __init__(self, seq, method, path, header_list, body, peer):
         self.seq = seq
@@ -110,6 +127,9 @@ class Recorded:
         self.body = body
         self.peer = peer
         self.answer = None             # status code answered (None: reset / no answer)
+        self.sent = 0                  # bytes of a streamed answer the socket took
+        self.done = False              # a streamed answer is written, or the peer went away
+        self.written = False           # the answer was written whole (the peer may still miss it)
 
     @property
     def event_id(self):
@@ -144,6 +164,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # quiet; standalone mode prints its own lines
         pass
+
+    def setup(self):
+        super().setup()
+        self.server.receiver._opened(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.receiver._closed(self.connection)
 
     def handle_one_request(self):
         try:
@@ -180,6 +210,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._control(u, body)
         rec = rcv._record(self.command, self.path, self.headers.items(), body,
                           self.client_address)
+        token = rcv._enter(rec)
+        try:
+            return self._route(rcv, rec, u, token)
+        finally:
+            rcv._leave(token)
+
+    def _route(self, rcv, rec, u, token):
         q = rec.query
 
         def num(name, default):
@@ -225,7 +262,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             extra.append(("Location", "/ok"))
         elif route.startswith("/switch/"):
             status = rcv.switch(route[len("/switch/"):])
+        elif route in ("/big", "/bigheader"):
+            rec.answer = int(num("code", 200)) if route == "/big" else 200
+            return self._stream(rec, route, min(int(num("bytes", 0)), 1 << 30))
+        elif route == "/manyheaders":
+            status = 200
+            line = "h" * max(0, int(num("size", 100)) - 20)
+            extra += [("X-Many-%d" % i, line) for i in range(min(int(num("count", 1)), 100000))]
         rec.answer = status
+        rcv._leave(token)  # answered: airhook may send the next one as soon as it reads this
         size = q.get("size")
         if size is not None and size.isdigit():
             out = body_pattern(min(int(size), 16 * 1024 * 1024), fill_bytes(q.get("fill")))
@@ -234,6 +279,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             out = json.dumps({"status": status, "seq": rec.seq}).encode()
             ctype = "application/json"
         self._answer(status, out, ctype, extra)
+        rec.written = True
+
+    def _stream(self, rec, route, n):
+        """An answer of n streamed bytes: a body (/big) or one header line
+        (/bigheader), 64 KiB per write, rec.sent counting what the socket
+        took.  Bounded: n at most 1 GiB, and a peer that stops reading
+        without closing makes a write time out after 30 s."""
+        self.close_connection = True
+        self.connection.settimeout(30)
+        chunk = b"x" * 65536
+        if route == "/big":
+            head = ("HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+                    % (rec.answer, n)).encode()
+            tail = b""
+        else:
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Big: "
+            tail = b"\r\nContent-Length: 2\r\n\r\nok"
+        try:
+            self.wfile.write(head)
+            while rec.sent < n:
+                k = min(len(chunk), n - rec.sent)
+                self.wfile.write(chunk[:k])
+                rec.sent += k
+            self.wfile.write(tail)
+            self.wfile.flush()
+        except (OSError, ValueError):
+            pass
+        finally:
+            rec.done = True
 
     def _answer(self, status, body, ctype="application/json", extra=()):
         self.send_response(status)
@@ -317,11 +391,16 @@ class Receiver:
         self._flaky = collections.defaultdict(int)
         self._switches = {}
         self._seq = 0
-        cls = _Server6 if ":" in host else _Server
-        self._httpd = cls((host, port), _Handler)
+        self._inflight = collections.defaultdict(set)  # webhook -> tokens of requests held
+        self._max_inflight = collections.defaultdict(int)
+        self._conns = set()
+        self._token = 0
+        self._cls = _Server6 if ":" in host else _Server
+        self._httpd = self._cls((host, port), _Handler)
         self._httpd.receiver = self
         self.port = self._httpd.server_address[1]
         self._thread = None
+        self.down = False
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -333,10 +412,86 @@ class Receiver:
 
     def stop(self):
         self._stop.set()  # wakes stalled handlers
+        if not self.down:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._reset_all()
+
+    def go_down(self):
+        """Stops listening (connections are refused) and resets every open
+        connection; the requests they held no longer count as in flight."""
+        if self.down:
+            return
+        self.down = True
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+        self._reset_all()
+
+    def go_up(self):
+        """Listens on the same port again."""
+        if not self.down:
+            return
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._httpd = self._cls((self.host, self.port), _Handler)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self._httpd.receiver = self
+        self.down = False
+        self.start()
+
+    def _reset_all(self):
+        with self._lock:
+            conns = list(self._conns)
+            for tokens in self._inflight.values():
+                tokens.clear()
+        for c in conns:
+            try:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _opened(self, conn):
+        with self._lock:
+            self._conns.add(conn)
+
+    def _closed(self, conn):
+        with self._lock:
+            self._conns.discard(conn)
+
+    def _enter(self, rec):
+        """Counts rec as held until _leave(token); None for requests without a webhook."""
+        w = rec.webhook
+        if not w:
+            return None
+        with self._lock:
+            self._token += 1
+            token = (w, self._token)
+            held = self._inflight[w]
+            held.add(token)
+            if len(held) > self._max_inflight[w]:
+                self._max_inflight[w] = len(held)
+        return token
+
+    def _leave(self, token):
+        if token is None:
+            return
+        with self._lock:
+            self._inflight[token[0]].discard(token)
+
+    def max_inflight(self):
+        """{x-airmeet-webhook-id: the most requests held at once}."""
+        with self._lock:
+            return dict(self._max_inflight)
 
     def __enter__(self):
         return self.start()

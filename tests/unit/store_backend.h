@@ -168,8 +168,36 @@ static inline const char *tb_dsn_of(const ah_store_t *s)
     return d ? d->dsn : "";
 }
 
-/* A fresh, empty, migrated store of the selected backend; NULL (printed) on failure. */
-static inline ah_store_t *tb_open_fresh(void)
+static inline void tb_close(ah_store_t *s);
+
+/* The keyring the fresh stores seal webhook secrets with: one fixed key of fill bytes. */
+static inline void tb_keyring(ah_keyring_t *kr, unsigned char fill)
+{
+    unsigned char key[AH_SECRET_KEY_LEN];
+    memset(kr, 0, sizeof *kr);
+    memset(key, fill, sizeof key);
+    ah_keyring_add(kr, key);
+}
+
+/* Gives s the test keyring, as airhook serve gives its store the key file's; s on success. */
+static inline ah_store_t *tb_with_keys(ah_store_t *s)
+{
+    ah_keyring_t kr;
+    char err[256] = "";
+    tb_keyring(&kr, 0x42);
+    if (s && ah_store_secrets_init(s, &kr, NULL, err, sizeof err) != AH_OK) {
+        fprintf(stderr, "ah_store_secrets_init: %s\n", err);
+        return NULL;
+    }
+    return s;
+}
+
+/*
+ * A fresh, empty, migrated store of the selected backend, with no keys:
+ * webhook secrets are stored as they are (a database from before sealing);
+ * NULL (printed) on failure.
+ */
+static inline ah_store_t *tb_open_plain(void)
 {
     char err[256] = "";
     ah_store_t *s = NULL;
@@ -189,6 +217,20 @@ static inline ah_store_t *tb_open_fresh(void)
         return NULL;
     }
     d->s = s;
+    return s;
+}
+
+/*
+ * A fresh, empty, migrated store of the selected backend, sealing webhook
+ * secrets under the test keyring; NULL (printed) on failure.
+ */
+static inline ah_store_t *tb_open_fresh(void)
+{
+    ah_store_t *s = tb_open_plain();
+    if (s && !tb_with_keys(s)) {
+        tb_close(s);
+        return NULL;
+    }
     return s;
 }
 

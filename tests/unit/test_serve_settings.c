@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
+
 #include "cli/serve.c"
 
 /* `airhook serve ARGS...`, NULL-terminated. */
@@ -192,6 +194,65 @@ static void test_refusals_exit_2(void **state)
     }
 }
 
+/* The admin token and the secret keys come from files; each rule that joins them is checked. */
+static void test_secret_files(void **state)
+{
+    (void)state;
+    serve_opts_t o;
+    assert_int_equal(load(ARGV(NULL), &o), 0);
+    assert_null(o.admin_token_file);
+    assert_null(o.secret_key_file);
+    fprintf(stderr, "refusing both token settings: ");
+    assert_int_equal(load(ARGV("--admin-token", "t", "--admin-token-file", "/run/t"), &o), 2);
+    setenv("AIRHOOK_ADMIN_TOKEN", "t", 1);
+    fprintf(stderr, "refusing the token's variable with its file: ");
+    assert_int_equal(load(ARGV("--admin-token-file", "/run/t"), &o), 2);
+    unsetenv("AIRHOOK_ADMIN_TOKEN");
+    assert_int_equal(load(ARGV("--admin-token-file", "/run/t"), &o), 0);
+    assert_string_equal(o.admin_token_file, "/run/t");
+    fprintf(stderr, "refusing PostgreSQL without a key file: ");
+    assert_int_equal(load(ARGV("--db", "postgres://db.internal/airhook"), &o), 2);
+    setenv("AIRHOOK_SECRET_KEY_FILE", "/etc/airhook/keys", 1);
+    assert_int_equal(load(ARGV("--db", "postgres://db.internal/airhook"), &o), 0);
+    assert_string_equal(o.secret_key_file, "/etc/airhook/keys");
+    unsetenv("AIRHOOK_SECRET_KEY_FILE");
+
+    /* The token file: its first line, refused when others may read it. */
+    char dir[] = "/tmp/ah-serve-XXXXXX", path[64], token[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/token", dir);
+    static const struct {
+        const char *text;
+        int mode, rc;
+        const char *token;
+    } cases[] = {
+        {"adm_tok3n\n", 0600, 0, "adm_tok3n"},
+        {"adm_tok3n", 0400, 0, "adm_tok3n"},
+        {"adm_tok3n\r\n\n", 0600, 0, "adm_tok3n"},
+        {"adm_tok3n\n", 0644, 2, NULL},
+        {"adm_tok3n\n", 0660, 2, NULL},
+        {"\n", 0600, 2, NULL},
+        {"two words\n", 0600, 2, NULL},
+        {"line one\nline two\n", 0600, 2, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(cases[i].text, f);
+        fclose(f);
+        assert_int_equal(chmod(path, (mode_t)cases[i].mode), 0);
+        fprintf(stderr, "token file case %zu: ", i);
+        assert_int_equal(read_admin_token(path, token, sizeof token), cases[i].rc);
+        if (cases[i].token)
+            assert_string_equal(token, cases[i].token);
+        fputc('\n', stderr);
+    }
+    unlink(path);
+    fprintf(stderr, "a missing token file: ");
+    assert_int_equal(read_admin_token(path, token, sizeof token), 2);
+    rmdir(dir);
+}
+
 /* A switch's variable says on or off; "0" is off, and anything else is refused. */
 static void test_switch_variables(void **state)
 {
@@ -230,6 +291,7 @@ int main(void)
         cmocka_unit_test_setup(test_flags_win_over_environment, clear_env),
         cmocka_unit_test_setup(test_refusals_exit_2, clear_env),
         cmocka_unit_test_setup(test_switch_variables, clear_env),
+        cmocka_unit_test_setup(test_secret_files, clear_env),
         cmocka_unit_test_setup(test_help, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,6 +75,8 @@ static ah_store_t *open_dsn(const char *dsn)
         fprintf(stderr, "open %s: %s\n", dsn, err);
     assert_int_equal(rc, AH_OK);
     assert_non_null(s);
+    /* Every node of a deployment has the same key file. */
+    assert_non_null(tb_with_keys(s));
     return s;
 }
 
