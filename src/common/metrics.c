@@ -13,8 +13,8 @@
 #include "airhook/airhook.h"
 #include "common/util.h"
 
-static const int status_codes[] = {200, 201, 202, 204, 400, 401, 403, 404,
-                                   405, 409, 412, 413, 415, 429, 500, 503};
+static const int status_codes[] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409,
+                                   412, 413, 414, 415, 429, 431, 500, 501, 503, 505};
 #define N_STATUS (AH_ARRAY_LEN(status_codes) + 1) /* + "other" */
 
 static const char *route_names[AH_METRICS_MAX_ROUTES];
