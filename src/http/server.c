@@ -78,6 +78,7 @@
 
 #include "airhook/airhook.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "http/head.h"
 
@@ -279,6 +280,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         srv->conns = k;
         pthread_mutex_unlock(&srv->conns_mu);
         atomic_fetch_add_explicit(&srv->n_conns, 1, memory_order_relaxed);
+        ah_metrics_connections(1);
         *socket_context = k;
         return;
     }
@@ -293,6 +295,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         k->next->prev = k->prev;
     pthread_mutex_unlock(&srv->conns_mu);
     atomic_fetch_sub_explicit(&srv->n_conns, 1, memory_order_relaxed);
+    ah_metrics_connections(-1);
     free(k);
     *socket_context = NULL;
 }
@@ -349,7 +352,10 @@ static void sweep(ah_http_server_t *srv)
             if (!atomic_compare_exchange_strong(&k->phase, &ph, PH_EXPIRED))
                 continue; /* it moved on meanwhile */
             shutdown(k->fd, SHUT_RDWR);
+            if (ph == PH_IDLE)
+                ah_metrics_connection_closed(AH_METRICS_CONN_IDLE_TIMEOUT);
             if (ph == PH_NEW || ph == PH_HEAD) {
+                ah_metrics_connection_closed(AH_METRICS_CONN_HEADER_TIMEOUT);
                 ah_strlcpy(timed_out[n].ip, k->ip, sizeof timed_out[n].ip);
                 timed_out[n++].waited_ms = waited;
             }
@@ -719,11 +725,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 }
 
 /*
- * libmicrohttpd's messages, at debug level.  One kind matters more: an
+ * libmicrohttpd's messages, at debug level.  Two kinds matter more.  An
  * error answer it sent by itself (a head it could not parse, see
- * docs/operations.md).  That answer is counted and logged through the app
- * like any other, without a path or an address, which libmicrohttpd does
- * not say.
+ * docs/operations.md) is counted and logged through the app like any
+ * other, without a path or an address, which libmicrohttpd does not say.
+ * A connection over a limit, which it accepted and closed, is counted.
  */
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -738,6 +744,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     unsigned status;
     if (srv && sscanf(buf, "Error processing request (HTTP response code is %u", &status) == 1)
         finish_unanswered(srv, NULL, (int)status, 0);
+    else if (!strncmp(buf, "Server reached connection limit", 31))
+        ah_metrics_connection_closed(AH_METRICS_CONN_LIMIT); /* total or per address */
 }
 
 /* ---- listening ---- */

@@ -65,6 +65,13 @@ def get_healthz(host, port, source=None, timeout=5.0):
         s.close()
 
 
+def metric(srv, sample):
+    """The value of one /metrics sample (its name with labels), 0 when absent."""
+    text = srv.request("GET", "/metrics").text
+    m = re.search(r"^%s (\d+)$" % re.escape(sample), text, re.M)
+    return int(m.group(1)) if m else 0
+
+
 def eof_within(sock, seconds):
     """True when the server closes sock (EOF or reset) within seconds."""
     sock.settimeout(seconds)
@@ -255,13 +262,12 @@ class HeaderTimeoutTests(ServerTestCase):
     SERVER_ARGS = ("--header-timeout", "1s")
 
     def count_408(self):
-        text = self.srv.request("GET", "/metrics").text
-        m = re.search(r'^airhook_http_requests_total\{route="unknown",code="408"\} (\d+)$',
-                      text, re.M)
-        return int(m.group(1)) if m else 0
+        return metric(self.srv, 'airhook_http_requests_total{route="unknown",code="408"}')
 
     def test_trickled_headers_are_cut_at_the_deadline(self):
         before = self.count_408()
+        cut_before = metric(self.srv, 'airhook_http_connections_closed_total'
+                                      '{reason="header_timeout"}')
         s = socket.create_connection((self.srv.host, self.srv.port), timeout=5)
         try:
             t0 = time.monotonic()
@@ -290,6 +296,8 @@ class HeaderTimeoutTests(ServerTestCase):
         self.assertGreater(closed_at, 0.9)
         self.assertLess(closed_at, 2.5, "closed %.1f s after it began (deadline 1 s)" % closed_at)
         self.assertGreaterEqual(self.count_408(), before + 1, "the timeout was not counted as 408")
+        self.assertGreaterEqual(metric(self.srv, 'airhook_http_connections_closed_total'
+                                                 '{reason="header_timeout"}'), cut_before + 1)
 
     def test_silent_connection_is_closed(self):
         s = socket.create_connection((self.srv.host, self.srv.port), timeout=5)
@@ -336,6 +344,8 @@ class CrowdedIdleTests(ServerTestCase):
                          for c in conns)
             self.assertEqual(closed, 35, "idle connections left open while crowded")
             self.assertLess(time.monotonic() - t0, 4.0)
+            self.assertGreaterEqual(metric(self.srv, 'airhook_http_connections_closed_total'
+                                                     '{reason="idle_timeout"}'), 35)
         finally:
             for c in conns:
                 c.close()
@@ -374,6 +384,8 @@ class PerAddressTests(ServerTestCase):
                 s.close()
         time.sleep(0.3)
         self.assertEqual(get_healthz(self.srv.host, self.srv.port)[0], 200)
+        self.assertGreaterEqual(metric(self.srv, 'airhook_http_connections_closed_total'
+                                                 '{reason="limit"}'), 1)
 
 
 class OpenFileLimitTests(unittest.TestCase):

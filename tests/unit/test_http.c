@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "common/util.h"
 #include "http/head.h"
+#include "http/http.h"
 #include "http/router.h"
 #include "mhd_head.h"
 
@@ -347,6 +349,29 @@ static void test_head_size(void **state)
     }
 }
 
+/* ---- the connection budget (server.c) ---- */
+
+static void test_connection_budget(void **state)
+{
+    (void)state;
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max > 64) {
+        rl.rlim_cur = 64; /* lowered, so that raising it shows */
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    unsigned long nofile = 0;
+    unsigned budget = ah_http_connection_budget(&nofile);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    assert_int_equal(rl.rlim_cur, nofile);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max <= (rlim_t)1 << 20)
+        assert_int_equal(rl.rlim_cur, rl.rlim_max); /* raised to the hard limit */
+    unsigned long reserve = nofile / 2 < AH_HTTP_RESERVED_FDS ? nofile / 2 : AH_HTTP_RESERVED_FDS;
+    unsigned long want = nofile - reserve;
+    want = want > AH_HTTP_MAX_CONNECTIONS_CAP ? AH_HTTP_MAX_CONNECTIONS_CAP : want;
+    assert_int_equal(budget, want < 16 ? 16 : want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_head_layout),
         cmocka_unit_test(test_head_pointers),
         cmocka_unit_test(test_head_size),
+        cmocka_unit_test(test_connection_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
