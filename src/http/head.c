@@ -126,16 +126,17 @@ bool ah_http_head_begin(ah_http_head_t *h, const char *method, const char *targe
     return true;
 }
 
-/* Content-Length = 1*DIGIT, at most 19 of them. */
+/* Content-Length = 1*DIGIT, as a uint64_t (libmicrohttpd refuses more itself). */
 static bool parse_length(const char *v, size_t n, uint64_t *out)
 {
     uint64_t x = 0;
-    if (n == 0 || n > 19)
+    if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9')
+        unsigned d = (unsigned)(unsigned char)v[i] - '0';
+        if (d > 9 || x > (UINT64_MAX - d) / 10)
             return false;
-        x = x * 10 + (uint64_t)(v[i] - '0');
+        x = x * 10 + d;
     }
     *out = x;
     return true;

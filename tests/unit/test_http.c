@@ -244,6 +244,13 @@ static void test_head_body(void **state)
     assert_true(mhd_head_parse(zero, sizeof zero - 1, &p));
     assert_int_equal(mhd_head_check(&p, &h), 0);
     assert_false(ah_http_head_has_body(&h));
+    const char huge[] = "POST /x HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n";
+    assert_true(mhd_head_parse(huge, sizeof huge - 1, &p));
+    assert_int_equal(mhd_head_check(&p, &h), 0); /* the route's limit makes it 413 */
+    assert_true(h.length == UINT64_MAX);
+    const char over[] = "POST /x HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n";
+    assert_true(mhd_head_parse(over, sizeof over - 1, &p));
+    assert_int_equal(mhd_head_check(&p, &h), 400);
     const char te[] = "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
     assert_true(mhd_head_parse(te, sizeof te - 1, &p));
     assert_int_equal(mhd_head_check(&p, &h), 0);
