@@ -219,6 +219,18 @@ void ah_http_resume(ah_http_pending_t *p)
 
 /* ---- connections and their phases ---- */
 
+/*
+ * Monotonic milliseconds from the coarse clock (a few ms of resolution, half
+ * the cost): enough for deadlines of a tenth of a second and more, and
+ * read once per request.  The sweeper compares it with ah_mono_ms().
+ */
+static int64_t coarse_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void set_phase(struct conn *k, int phase, int64_t since_ms)
 {
     if (!k)
@@ -549,7 +561,7 @@ static enum MHD_Result answer_direct(ah_http_server_t *srv, struct MHD_Connectio
         resp->status = 500;
     srv->app.finish(srv->app.ctx, &r->req, resp);
     r->queued = r->lingering = r->decided = true;
-    set_phase(r->sock, PH_LINGER, ah_mono_ms());
+    set_phase(r->sock, PH_LINGER, coarse_ms());
     const union MHD_ConnectionInfo *fd =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     char head[512];
@@ -717,7 +729,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     /* Kept alive: the connection waits for its next request from now on. */
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        set_phase(r->sock, PH_IDLE, ah_mono_ms());
+        set_phase(r->sock, PH_IDLE, coarse_ms());
     free(r->req.body);
     free(r->resp.body);
     free(r);
