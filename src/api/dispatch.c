@@ -344,6 +344,30 @@ static void too_big(void *ctx, ah_http_req_t *req, size_t limit, ah_http_resp_t 
              "request body is over the %zu-byte limit", limit);
 }
 
+/*
+ * What the listener refuses by itself (http.h): the answer is in the dialect
+ * of the table the path falls in, and is counted on the route the path
+ * names, if any.  Without a path (nothing routable was read) it is the
+ * admin API's.
+ */
+static void refuse(void *ctx, ah_http_req_t *req, int status, const char *why, ah_http_resp_t *resp)
+{
+    ah_app_t *app = ctx;
+    if (!req->path || !req->method) {
+        ah_error(resp, AH_DIALECT_ADMIN, status, "%s", why);
+        return;
+    }
+    const char *sub;
+    const ah_route_table_t *t = table_for(app, req->path, &sub);
+    const ah_route_t *route = NULL;
+    char allow[64];
+    const char *method = strcmp(req->method, "HEAD") ? req->method : "GET";
+    if (ah_route_match(t->routes, t->n, method, sub, req, &route, allow, sizeof allow) ==
+        AH_MATCH_OK)
+        req->route = route;
+    ah_error(resp, t->dialect, status, "%s", why);
+}
+
 static int route_slot(const ah_route_t *route)
 {
     return ah_metrics_route(route ? route->name : "unknown");
@@ -358,9 +382,10 @@ static void finish(void *ctx, const ah_http_req_t *req, const ah_http_resp_t *re
     if (ah_log_get_level() > AH_LOG_INFO)
         return;
     ah_log(AH_LOG_INFO, "request",
-           json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", req->method, "path", req->path,
-                     "route", route ? route->name : "unknown", "status", resp->status, "dur_ms",
-                     (double)dur_us / 1000.0, "ip", req->client_ip));
+           json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", req->method ? req->method : "",
+                     "path", req->path ? req->path : "", "route", route ? route->name : "unknown",
+                     "status", resp->status, "dur_ms", (double)dur_us / 1000.0, "ip",
+                     req->client_ip));
 }
 
 /* Every row is checked once at start; the dispatcher also refuses a bad one. */
@@ -390,7 +415,7 @@ static void register_metrics(void)
 
 ah_http_app_t ah_app_http(ah_app_t *app)
 {
-    ah_http_app_t h = {app, prepare, handle, finish, too_big};
+    ah_http_app_t h = {app, prepare, handle, finish, too_big, refuse};
     return h;
 }
 

@@ -37,16 +37,22 @@ const char *ah_status_reason(int status)
         return "NOT_FOUND";
     case 405:
         return "METHOD_NOT_ALLOWED";
+    case 408:
+        return "REQUEST_TIMEOUT";
     case 409:
         return "CONFLICT";
     case 412:
         return "PRECONDITION_FAILED";
     case 413:
         return "PAYLOAD_TOO_LARGE";
+    case 414:
+        return "URI_TOO_LONG";
     case 429:
         return "TOO_MANY_REQUESTS";
     case 431:
         return "REQUEST_HEADER_FIELDS_TOO_LARGE";
+    case 501:
+        return "NOT_IMPLEMENTED";
     case 503:
         return "SERVICE_UNAVAILABLE";
     default:

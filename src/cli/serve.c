@@ -40,6 +40,7 @@
 typedef struct serve_opts {
     ah_config_t cfg;
     ah_dispatch_config_t dcfg;
+    ah_http_limits_t http; /* the listener's connection limits; threads come from cfg */
     const char *role;      /* "api", "worker" or "all" */
     const char *log_level; /* one of log_levels[] */
     const char *allow_net; /* CIDR list for ah_netguard_new(); NULL: none */
@@ -91,6 +92,15 @@ static const char *const regions[] = {"mumbai", "eu", "us", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
 static const char *const roles[] = {"api", "worker", "all", NULL};
 
+/* A duration that is not zero. */
+static const char *positive_duration_rule(const char *v)
+{
+    int64_t ms = 0;
+    if (ah_parse_duration_ms(v, &ms) != AH_OK || ms < 100)
+        return "must be 100ms or more";
+    return NULL;
+}
+
 static const char *base_path_rule(const char *v)
 {
     size_t n = strlen(v);
@@ -123,6 +133,22 @@ static const setting_t settings[] = {
      .def = "10", .help = "failed authentications per address per minute before 429; 0 = off"},
     {"threads", "N", "AIRHOOK_THREADS", COUNT(cfg.threads, 1, 256), .unset = "the number of cores",
      .help = "HTTP worker threads"},
+    {"max-connections", "N", "AIRHOOK_MAX_CONNECTIONS", COUNT(http.max_connections, 16, 1000000),
+     .unset = "the open-file limit less 1280, at most 65536",
+     .help = "client connections open at once; more wait in the listen backlog"},
+    {"max-connections-per-address", "N", "AIRHOOK_MAX_CONNECTIONS_PER_ADDRESS",
+     COUNT(http.per_address, 0, 1000000), .def = AH_HTTP_DEFAULT_PER_ADDRESS,
+     .help = "connections from one address at once (a proxy's clients share its); 0 = no limit"},
+    {"header-timeout", "DURATION", "AIRHOOK_HEADER_TIMEOUT", DURATION(http.header_timeout_ms),
+     .def = AH_HTTP_DEFAULT_HEADER_TIMEOUT, .check = positive_duration_rule,
+     .help = "a connection's request line and headers must be in within this"},
+    {"idle-timeout", "DURATION", "AIRHOOK_IDLE_TIMEOUT", DURATION(http.idle_timeout_ms),
+     .def = AH_HTTP_DEFAULT_IDLE_TIMEOUT, .check = positive_duration_rule,
+     .help = "an idle keep-alive connection is closed after this"},
+    {"crowded-idle-timeout", "DURATION", "AIRHOOK_CROWDED_IDLE_TIMEOUT",
+     DURATION(http.crowded_idle_timeout_ms), .def = AH_HTTP_DEFAULT_CROWDED_IDLE_TIMEOUT,
+     .check = positive_duration_rule,
+     .help = "the idle timeout while over 3/4 of --max-connections are open"},
     {"log-level", "LEVEL", "AIRHOOK_LOG_LEVEL", CHOICE(log_level, log_levels), .def = "info",
      .help = "JSON log lines on stderr from this level up"},
     {"retry-schedule", "LIST", "AIRHOOK_RETRY_SCHEDULE", SCHEDULE(dcfg),
@@ -360,6 +386,12 @@ static int check_together(serve_opts_t *o)
                         "(docs/scaling.md)\n");
         return 2;
     }
+    if (o->http.crowded_idle_timeout_ms > o->http.idle_timeout_ms) {
+        fprintf(stderr, "airhook serve: --crowded-idle-timeout must not be longer than "
+                        "--idle-timeout\n");
+        return 2;
+    }
+    o->http.threads = c->threads;
     c->serve_api = strcmp(o->role, "worker") != 0;
     c->run_delivery = strcmp(o->role, "api") != 0;
     if (c->demo && !c->serve_api) {
@@ -551,8 +583,7 @@ int ah_cmd_serve(int argc, char **argv)
         goto out;
     }
     ah_http_app_t http = ah_app_http(&app);
-    if (ah_http_start(o.cfg.listen, o.cfg.threads, &http, &srv, bound, sizeof bound, err,
-                      sizeof err)) {
+    if (ah_http_start(o.cfg.listen, &o.http, &http, &srv, bound, sizeof bound, err, sizeof err)) {
         fprintf(stderr, "airhook serve: %s\n", err);
         goto out;
     }
@@ -566,9 +597,11 @@ int ah_cmd_serve(int argc, char **argv)
     printf("airhook ready on %s (db %s, region %s, role %s)\n", base_url, ah_store_name(store),
            o.cfg.region, o.role);
     fflush(stdout);
+    const ah_http_limits_t *lim = ah_http_server_limits(srv);
     ah_log(AH_LOG_INFO, "ready",
-           json_pack("{s:s, s:s, s:i}", "listen", bound, "db", ah_store_name(store), "threads",
-                     (int)o.cfg.threads));
+           json_pack("{s:s, s:s, s:i, s:i, s:i}", "listen", bound, "db", ah_store_name(store),
+                     "threads", (int)o.cfg.threads, "max_connections", (int)lim->max_connections,
+                     "max_connections_per_address", (int)lim->per_address));
 
     int sig = 0;
     sigwait(&sigs, &sig);

@@ -13,8 +13,8 @@
 #include "airhook/airhook.h"
 #include "common/util.h"
 
-static const int status_codes[] = {200, 201, 202, 204, 400, 401, 403, 404,
-                                   405, 409, 412, 413, 415, 429, 500, 503};
+static const int status_codes[] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 408, 409,
+                                   412, 413, 414, 415, 429, 431, 500, 501, 503, 505};
 #define N_STATUS (AH_ARRAY_LEN(status_codes) + 1) /* + "other" */
 
 static const char *route_names[AH_METRICS_MAX_ROUTES];
@@ -39,6 +39,25 @@ static const char *const outcome_names[AH_METRICS_N_OUTCOMES] = {
     [AH_METRICS_RETRY] = "retry",
     [AH_METRICS_FAILED] = "failed",
 };
+
+static _Atomic int64_t connections_open;
+static _Atomic uint64_t connection_closes[AH_METRICS_N_CONN_CLOSES];
+static const char *const conn_close_names[AH_METRICS_N_CONN_CLOSES] = {
+    [AH_METRICS_CONN_LIMIT] = "limit",
+    [AH_METRICS_CONN_HEADER_TIMEOUT] = "header_timeout",
+    [AH_METRICS_CONN_IDLE_TIMEOUT] = "idle_timeout",
+};
+
+void ah_metrics_connections(int delta)
+{
+    atomic_fetch_add_explicit(&connections_open, delta, memory_order_relaxed);
+}
+
+void ah_metrics_connection_closed(ah_metrics_conn_close_t reason)
+{
+    if ((unsigned)reason < AH_METRICS_N_CONN_CLOSES)
+        atomic_fetch_add_explicit(&connection_closes[reason], 1, memory_order_relaxed);
+}
 
 const char *ah_metrics_outcome_name(ah_metrics_outcome_t outcome)
 {
@@ -168,6 +187,17 @@ int ah_metrics_render(char **out, size_t *len, const char *extra)
     put(&b, "airhook_http_request_duration_seconds_sum %.6f\n",
         (double)atomic_load(&req_sum_us) / 1e6);
     put(&b, "airhook_http_request_duration_seconds_count %llu\n", (unsigned long long)cum);
+    put(&b,
+        "# HELP airhook_http_connections Client connections open.\n"
+        "# TYPE airhook_http_connections gauge\n"
+        "airhook_http_connections %lld\n"
+        "# HELP airhook_http_connections_closed_total Connections the listener refused or closed "
+        "of its own accord, by reason.\n"
+        "# TYPE airhook_http_connections_closed_total counter\n",
+        (long long)atomic_load(&connections_open));
+    for (int i = 0; i < AH_METRICS_N_CONN_CLOSES; i++)
+        put(&b, "airhook_http_connections_closed_total{reason=\"%s\"} %llu\n", conn_close_names[i],
+            (unsigned long long)atomic_load(&connection_closes[i]));
     put(&b,
         "# HELP airhook_events_accepted_total Events acknowledged with 202.\n"
         "# TYPE airhook_events_accepted_total counter\n"

@@ -31,6 +31,23 @@ typedef enum ah_metrics_outcome {
 /* The label of an outcome ("succeeded", "retry", "failed"); "unknown" if out of range. */
 const char *ah_metrics_outcome_name(ah_metrics_outcome_t outcome);
 
+/*
+ * Why the listener closed a connection of its own accord, or would not keep
+ * it, as /metrics labels it.
+ */
+typedef enum ah_metrics_conn_close {
+    AH_METRICS_CONN_LIMIT,          /* "limit": over --max-connections or the per-address limit */
+    AH_METRICS_CONN_HEADER_TIMEOUT, /* "header_timeout": its headers were not in in time */
+    AH_METRICS_CONN_IDLE_TIMEOUT,   /* "idle_timeout": idle too long (less long when crowded) */
+} ah_metrics_conn_close_t;
+
+#define AH_METRICS_N_CONN_CLOSES 3
+
+/* Counts one connection opened (delta 1) or closed (-1): the gauge of open connections. */
+void ah_metrics_connections(int delta);
+/* Counts one connection the listener refused or closed, and why. */
+void ah_metrics_connection_closed(ah_metrics_conn_close_t reason);
+
 /* Registers a route label at startup (not thread-safe); returns its slot. */
 int ah_metrics_route(const char *name);
 /* Counts one request on route slot `route` answered with `status`, taking `dur_us`. */

@@ -6,12 +6,15 @@
  * header and query arrays, and a body; a response is a status, a body and a
  * few headers.  That keeps handlers testable and fuzzable without sockets.
  *
- * Request flow in server.c: on the first access-handler call the headers are
- * in; we collect them and ask the app for the route (which also fixes the
- * body limit, so an oversized upload is refused with 413 before it is read).
- * Body chunks are appended up to the limit.  On the final call (no more
- * upload data) the app handles the request and the response is queued, which
- * keeps the connection alive for the next request.
+ * Request flow in server.c: when the request line is in, its raw target is
+ * checked (head.h); on the first access-handler call the headers are in: we
+ * check their framing, collect them and ask the app for the route (which
+ * also fixes the body limit, so an oversized upload is refused with 413
+ * before it is read).  Body chunks are appended up to the limit.  On the
+ * final call (no more upload data) the app handles the request and the
+ * response is queued, which keeps the connection alive for the next request.
+ * Whatever the listener refuses by itself is answered by the app's refuse()
+ * and counted by its finish(), like any other answer.
  */
 #ifndef AH_HTTP_H
 #define AH_HTTP_H
@@ -92,13 +95,63 @@ typedef struct ah_http_app {
     int (*prepare)(void *ctx, ah_http_req_t *req, size_t *body_limit, ah_http_resp_t *resp);
     /* Handles a complete request. */
     void (*handle)(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp);
-    /* Called once per request after the response is decided (metrics, log). */
+    /*
+     * Called once per request after the response is decided (metrics, log),
+     * and once for each request the listener gave up on without the app:
+     * one that timed out before its headers were in (408, req->method and
+     * req->path ""), or that libmicrohttpd refused itself before any
+     * callback could answer (see docs/operations.md, "HTTP framing").
+     */
     void (*finish)(void *ctx, const ah_http_req_t *req, const ah_http_resp_t *resp);
     /* Fills resp for a body over the limit (413). */
     void (*too_big)(void *ctx, ah_http_req_t *req, size_t limit, ah_http_resp_t *resp);
+    /*
+     * Fills resp for a request the listener refuses by itself: ambiguous
+     * framing (400, 501), an unusable target (400, 414), a head over its
+     * limit (431).  status and why (a sentence) say what; the app answers in
+     * the error dialect of where req->path falls (the admin API's when
+     * req->path is NULL), and may set req->route for its metrics.
+     */
+    void (*refuse)(void *ctx, ah_http_req_t *req, int status, const char *why,
+                   ah_http_resp_t *resp);
 } ah_http_app_t;
 
 typedef struct ah_http_server ah_http_server_t;
+
+/*
+ * How many connections the listener keeps and for how long (docs/operations.md,
+ * "Connections and file descriptors").  The defaults are the strings the
+ * settings table shows (src/cli/serve.c).
+ */
+#define AH_HTTP_DEFAULT_PER_ADDRESS "256"
+#define AH_HTTP_DEFAULT_HEADER_TIMEOUT "10s"
+#define AH_HTTP_DEFAULT_IDLE_TIMEOUT "60s"
+#define AH_HTTP_DEFAULT_CROWDED_IDLE_TIMEOUT "5s"
+/* Open files kept for everything but client connections (curl, the store, logs). */
+#define AH_HTTP_RESERVED_FDS 1280
+/* The most connections a derived limit allows, whatever the open-file limit. */
+#define AH_HTTP_MAX_CONNECTIONS_CAP 65536
+
+typedef struct ah_http_limits {
+    unsigned threads;         /* worker threads */
+    unsigned max_connections; /* 0: the open-file limit less AH_HTTP_RESERVED_FDS */
+    unsigned per_address;     /* connections from one address at once; 0: no limit */
+    /* From a connection's start, or a request line's end, until its headers are in. */
+    int64_t header_timeout_ms;
+    /* An idle keep-alive connection is closed after this, */
+    int64_t idle_timeout_ms;
+    /* or after this while more than 3/4 of max_connections are open. */
+    int64_t crowded_idle_timeout_ms;
+} ah_http_limits_t;
+
+/*
+ * Raises the soft open-file limit (RLIMIT_NOFILE) to the hard one, once for
+ * the process, and returns the connection limit it allows: the soft limit
+ * less AH_HTTP_RESERVED_FDS (less half of it when the limit is small), at
+ * most AH_HTTP_MAX_CONNECTIONS_CAP, at least 16.  *nofile receives the soft
+ * limit (may be NULL).
+ */
+unsigned ah_http_connection_budget(unsigned long *nofile);
 
 /*
  * Parses "HOST:PORT", "[V6]:PORT" or ":PORT" (all interfaces) into *ss,
@@ -109,11 +162,14 @@ int ah_http_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t 
 
 /*
  * Starts listening on addr ("127.0.0.1:8080", "[::1]:0", "0.0.0.0:80",
- * ":8080") with `threads` worker threads.  On success *bound receives the
- * actual "host:port" (port 0 resolved).
+ * ":8080") within limits (a max_connections of 0 is derived:
+ * ah_http_connection_budget()).  On success *bound receives the actual
+ * "host:port" (port 0 resolved).
  */
-int ah_http_start(const char *addr, unsigned threads, const ah_http_app_t *app,
+int ah_http_start(const char *addr, const ah_http_limits_t *limits, const ah_http_app_t *app,
                   ah_http_server_t **out, char *bound, size_t boundsz, char *err, size_t errlen);
+/* The limits srv runs with, max_connections resolved. */
+const ah_http_limits_t *ah_http_server_limits(const ah_http_server_t *srv);
 /*
  * Stops accepting, waits for the answers of suspended requests, finishes
  * requests in progress, frees everything.

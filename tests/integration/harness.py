@@ -509,6 +509,18 @@ class Server:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def fd_count(self):
+        """How many file descriptors the server process has open."""
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def rss_kb(self):
+        """The server process's resident set size, in KiB."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
     def admin(self, method, path, body=None, token=None, headers=None):
         hdrs = dict(headers or {})
         tok = self.admin_token if token is None else token

@@ -75,10 +75,36 @@ static void test_metrics_attempt_outcomes(void **state)
     free(text);
 }
 
+static void test_metrics_connections(void **state)
+{
+    (void)state;
+    ah_metrics_connections(1);
+    ah_metrics_connections(1);
+    ah_metrics_connections(-1);
+    ah_metrics_connection_closed(AH_METRICS_CONN_LIMIT);
+    ah_metrics_connection_closed(AH_METRICS_CONN_HEADER_TIMEOUT);
+    ah_metrics_connection_closed(AH_METRICS_CONN_HEADER_TIMEOUT);
+    ah_metrics_connection_closed((ah_metrics_conn_close_t)9); /* ignored */
+    ah_metrics_request(ah_metrics_route("test-route"), 431, 10);
+    char *text;
+    size_t len;
+    assert_int_equal(ah_metrics_render(&text, &len, NULL), 0);
+    assert_int_equal(sample(text, "\nairhook_http_connections "), 1);
+    assert_int_equal(sample(text, "airhook_http_connections_closed_total{reason=\"limit\"} "), 1);
+    assert_int_equal(
+        sample(text, "airhook_http_connections_closed_total{reason=\"header_timeout\"} "), 2);
+    assert_int_equal(
+        sample(text, "airhook_http_connections_closed_total{reason=\"idle_timeout\"} "), 0);
+    assert_int_equal(
+        sample(text, "airhook_http_requests_total{route=\"test-route\",code=\"431\"} "), 1);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_metrics_connections),
         cmocka_unit_test(test_metrics_attempt_outcomes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

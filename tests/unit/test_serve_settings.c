@@ -89,6 +89,13 @@ static void test_defaults(void **state)
     assert_string_equal(o.role, "all");
     assert_true(o.cfg.serve_api);
     assert_true(o.cfg.run_delivery);
+    /* The listener's: max_connections 0 is derived from the open-file limit at start. */
+    assert_int_equal(o.http.max_connections, 0);
+    assert_int_equal(o.http.per_address, 256);
+    assert_int_equal(o.http.header_timeout_ms, 10000);
+    assert_int_equal(o.http.idle_timeout_ms, 60000);
+    assert_int_equal(o.http.crowded_idle_timeout_ms, 5000);
+    assert_int_equal(o.http.threads, o.cfg.threads);
 
     /* The delivery defaults of SPEC §6, and the same as the dispatcher's own. */
     static const int64_t schedule[] = {0,       5000,     300000,   1800000,
@@ -178,6 +185,13 @@ static void test_refusals_exit_2(void **state)
         {"--webhook-rate", ""},
         {"--disable-after", "forever"},
         {"--shutdown-grace", "soon"},
+        {"--max-connections", "15"},
+        {"--max-connections", "lots"},
+        {"--max-connections-per-address", "-1"},
+        {"--header-timeout", "0"},
+        {"--header-timeout", "50ms"},
+        {"--idle-timeout", "0s"},
+        {"--crowded-idle-timeout", "90s"}, /* longer than the 60 s idle timeout */
         {"--demo", "--role=worker"},
         {"--demo=1"},
         {"--allow-private-targets=yes"},
