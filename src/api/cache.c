@@ -10,8 +10,11 @@
  * most a few KiB; the API's handler threads are few, so one lock does.
  *
  * Keys reach the maps only after the store has found the row (a token, an
- * access key, an airmeet the caller's community owns), so outsiders cannot
- * fill a cache with keys of their choosing; the caps bound it anyway.
+ * airmeet the caller's community owns), so outsiders cannot fill a cache
+ * with keys of their choosing; the exception is the key cache, which also
+ * remembers access keys the store does not have (so that an unknown key
+ * costs what a wrong secret costs), fed at most auth-fail-limit times a
+ * minute per address.  The caps bound every map anyway.
  */
 #include "api/cache.h"
 

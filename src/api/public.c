@@ -40,7 +40,27 @@ static const char *header_either(const ah_http_req_t *req, const char *a, const 
     return v ? v : ah_http_header(req, b);
 }
 
-/* access_key_find through the key cache. */
+/*
+ * What an access key that matches no key pair is checked against: no
+ * SHA-256 hex digest equals it (it is not hex), so no secret ever passes.
+ */
+static const char no_secret_hash[AH_SHA256_HEX_SIZE] =
+    "not-a-key-pair--not-a-key-pair--not-a-key-pair--not-a-key-pair--";
+
+/* The record of an access key that the store does not have: no id, and no_secret_hash. */
+static void no_such_key(ah_access_key_t *key)
+{
+    memset(key, 0, sizeof *key);
+    memcpy(key->secret_hash, no_secret_hash, sizeof key->secret_hash);
+}
+
+/*
+ * access_key_find through the key cache, which also keeps the keys the
+ * store does not have (as no_such_key records; an access-key insert moves
+ * the auth generation): a known key with a wrong secret and an unknown
+ * key take the same path, a cache hit after the first time, a store read
+ * before it.  Only AH_OK or a store failure comes back.
+ */
 static int find_key(ah_app_t *app, const ah_cache_gen_t *gen, const char *access_key,
                     ah_access_key_t *key)
 {
@@ -48,6 +68,10 @@ static int find_key(ah_app_t *app, const ah_cache_gen_t *gen, const char *access
     if (gen && ah_cache_get(app->key_cache, access_key, n, gen->auth, key, sizeof *key))
         return AH_OK;
     int rc = ah_store_access_key_find(app->store, access_key, key);
+    if (rc == AH_ENOTFOUND) {
+        no_such_key(key);
+        rc = AH_OK;
+    }
     if (rc == AH_OK && gen)
         ah_cache_put(app->key_cache, access_key, n, gen->auth, key, sizeof *key);
     return rc;
@@ -65,16 +89,23 @@ int ah_check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cache_ge
                              : "x-secret-key (or X-Airmeet-Secret-Key)");
         return 401;
     }
+    /*
+     * The same work whether the access key is known or not (an unknown one
+     * is a record with no_secret_hash): one hash, one lookup, one compare
+     * in constant time.  (No access key is as long as AH_ACCESS_KEY_MAX;
+     * such a header is not looked up.)
+     */
     char hash[AH_SHA256_HEX_SIZE];
     ah_sha256_hex(sk, strlen(sk), hash);
-    int rc = strlen(ak) < AH_ACCESS_KEY_MAX ? find_key(app, gen, ak, &key) : AH_ENOTFOUND;
-    if (rc == AH_ENOTFOUND) {
-        snprintf(why, whylen, "the access key and secret key do not match any key pair");
-        return 401;
-    }
+    int rc = AH_OK;
+    if (strlen(ak) < AH_ACCESS_KEY_MAX)
+        rc = find_key(app, gen, ak, &key);
+    else
+        no_such_key(&key);
     if (rc)
         return rc;
-    if (!ah_ct_equal(hash, key.secret_hash, AH_SHA256_HEX_SIZE - 1)) {
+    bool match = ah_ct_equal(hash, key.secret_hash, AH_SHA256_HEX_SIZE - 1);
+    if (!match || !key.id[0]) {
         snprintf(why, whylen, "the access key and secret key do not match any key pair");
         return 401;
     }
