@@ -23,6 +23,7 @@
  * without caches.
  */
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -386,12 +387,73 @@ void ah_h_auth(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
                                 "data", "label", who->label, "token", token));
 }
 
+/* ---- quotas (quota.c) ---- */
+
+/* How the operator changes a quota (its serve setting is the %s), for the sentences naming one. */
+#define QUOTA_HOW "the operator sets it with --%s, or PATCH /admin/v1/communities/{id}/quotas"
+
+/*
+ * Counts a registration against the caller's access key; false with a 429
+ * (and Retry-After) answered when the key had its quota this minute.
+ */
+static bool registration_allowed(const ah_call_t *c, const ah_quota_t *q, ah_http_resp_t *resp)
+{
+    int64_t wait_s = 0;
+    int64_t limit = q->v[AH_QUOTA_REGISTER_RATE];
+    if (ah_ratelimit_take(c->app->register_limiter, c->caller.key_id, (unsigned)limit, ah_now_ms(),
+                          &wait_s))
+        return true;
+    snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
+    ah_error(resp, c->dialect, 429,
+             "too many registrations with this access key: at most %lld a minute (quota "
+             "registrationsPerMinute; " QUOTA_HOW "); retry in %lld s",
+             (long long)limit, ah_quota_names[AH_QUOTA_REGISTER_RATE].setting, (long long)wait_s);
+    return false;
+}
+
+/* The fields a community's quotas bound, and which bounds each. */
+static const struct {
+    ah_quota_kind_t kind;
+    const char *field;
+    size_t offset;
+} quota_fields[] = {
+    {AH_QUOTA_URL_BYTES, "url", offsetof(ah_webhook_t, url)},
+    {AH_QUOTA_NAME_BYTES, "name", offsetof(ah_webhook_t, name)},
+    {AH_QUOTA_NAME_BYTES, "platformName", offsetof(ah_webhook_t, platform_name)},
+    {AH_QUOTA_DESCRIPTION_BYTES, "description", offsetof(ah_webhook_t, description)},
+};
+
+/* Checks w's fields (as given) against the community's quotas.  Returns 0 or 400 with why. */
+static int check_field_quotas(const ah_webhook_t *w, const ah_quota_t *q, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < AH_ARRAY_LEN(quota_fields); i++) {
+        ah_quota_kind_t k = quota_fields[i].kind;
+        size_t len = strlen((const char *)w + quota_fields[i].offset);
+        if ((int64_t)len <= q->v[k])
+            continue;
+        snprintf(why, whylen,
+                 "field '%s' is %zu bytes, over this community's quota of %lld (%s; " QUOTA_HOW ")",
+                 quota_fields[i].field, len, (long long)q->v[k], ah_quota_names[k].json,
+                 ah_quota_names[k].setting);
+        return 400;
+    }
+    return 0;
+}
+
 void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     ah_app_t *app = c->app;
     const ah_caller_t *who = &c->caller;
     char why[AH_WHY_SIZE];
     int status;
+    ah_quota_t q;
+    int rc = ah_quota_effective(app, c->gen, who->community_id, &q);
+    if (rc) {
+        ah_store_error(resp, c->dialect, rc);
+        return;
+    }
+    if (!registration_allowed(c, &q, resp))
+        return;
     json_t *body = ah_parse_body(req, true, why, sizeof why);
     if (!body) {
         ah_error(resp, c->dialect, 400, "%s", why);
@@ -404,7 +466,8 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         return;
     }
     const ah_trigger_t *t = NULL;
-    if ((status = read_register_body(body, w, why, sizeof why)))
+    if ((status = read_register_body(body, w, why, sizeof why)) ||
+        (status = check_field_quotas(w, &q, why, sizeof why)))
         goto fail;
     if (!(t = ah_trigger_find(w->trigger))) {
         status = 400;
@@ -433,7 +496,15 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
     memcpy(w->updated_by, who->label, sizeof w->updated_by);
     w->has_updated_by = true;
     ah_signing_secret_new(w->secret, sizeof w->secret);
-    int rc = ah_store_webhook_register(app->store, w, w, NULL);
+    rc = ah_store_webhook_register_within(app->store, w, q.v[AH_QUOTA_WEBHOOKS], w, NULL);
+    if (rc == AH_ETOOBIG) {
+        ah_error(
+            resp, c->dialect, 409,
+            "this community has reached its quota of %lld active webhooks (maxWebhooks; " QUOTA_HOW
+            "); deregister one before registering another",
+            (long long)q.v[AH_QUOTA_WEBHOOKS], ah_quota_names[AH_QUOTA_WEBHOOKS].setting);
+        goto done;
+    }
     if (rc) {
         ah_store_error(resp, c->dialect, rc);
         goto done;
