@@ -16,6 +16,7 @@
 
 #include "api/cache.h"
 #include "api/ratelimit.h"
+#include "api/worker.h"
 #include "delivery/dispatcher.h"
 #include "http/http.h"
 #include "http/router.h"
@@ -60,7 +61,8 @@ typedef struct ah_app {
     ah_cache_t *key_cache;   /* access key -> its record */
     ah_cache_t *scope_cache; /* airmeet / session id -> community (and airmeet) */
     ah_cache_t *quota_cache; /* community -> its own quotas */
-    ah_cache_t *list_cache;  /* community, airmeet, session -> webhook-list body */
+    ah_cache_t *list_cache;  /* community, airmeet, session -> webhook-list body (a blob) */
+    ah_worker_t *renderer;   /* renders webhook-list bodies while their requests wait */
 } ah_app_t;
 
 /*

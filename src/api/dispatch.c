@@ -441,8 +441,9 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     app->scope_cache = ah_cache_new(16384, 4u << 20);
     app->quota_cache = ah_cache_new(4096, 1u << 20);
     app->list_cache = ah_cache_new(4096, 32u << 20);
+    app->renderer = ah_worker_new("ah-render");
     if (!app->token_cache || !app->key_cache || !app->scope_cache || !app->quota_cache ||
-        !app->list_cache)
+        !app->list_cache || !app->renderer)
         return AH_ENOMEM;
     if (cfg->admin_token && *cfg->admin_token) {
         ah_sha256_hex(cfg->admin_token, strlen(cfg->admin_token), app->admin_token_hash);
@@ -476,6 +477,8 @@ void ah_app_free(ah_app_t *app)
 {
     if (!app)
         return;
+    ah_worker_free(app->renderer); /* the listener is stopped: no request waits for it */
+    app->renderer = NULL;
     ah_ratelimit_free(app->auth_limiter);
     ah_ratelimit_free(app->admin_limiter);
     ah_ratelimit_free(app->register_limiter);

@@ -599,55 +599,241 @@ void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 }
 
 /*
- * The webhook-list body for a scope into resp: from the list cache, or
- * rendered from the store (and kept when gen is known).
+ * ---- webhook-list ----
+ *
+ * The body is rendered row by row from the store (ah_store_webhook_each_active
+ * hands over one webhook at a time) into a blob, each row serialised as
+ * jansson would have serialised it inside the whole list, so the bytes are
+ * Airmeet's shape exactly as before; no array of records nor JSON tree of
+ * the list is ever held.  Its size is bounded by the community's quotas
+ * (count times field lengths).
+ *
+ * Unpaged, the blob is shared: the list cache keeps one per (community,
+ * airmeet, session) at the webhooks generation, and every answer sends it
+ * by reference (ah_http_resp_shared).  On a miss the request is suspended
+ * (it holds no listener thread) and the render runs on the app's renderer
+ * thread; requests that miss the same list meanwhile queue on that one
+ * render (ah_cache_get_async) and are all answered when it lands.  So a
+ * stale cache costs one render however many callers, and no listener
+ * thread waits for a render while /healthz and other requests queue
+ * behind it.  A page (airhook.limit / airhook.cursor, airhook's own
+ * parameters) is rendered for its caller alone, on the same thread: it
+ * costs its limit, not the community.  Where a request cannot wait
+ * suspended (no listener: unit tests, fuzzers; or the listener is
+ * stopping) the render runs in the handler, blocking on a concurrent one.
  */
-static void list_body(ah_call_t *c, const char *community_id, const char *airmeet_id,
-                      const char *session_id, ah_http_resp_t *resp)
+
+#define LIST_HEAD "{\"webhookDTOList\":["
+#define LIST_PAGE_DEFAULT 100
+
+typedef struct list_job {
+    ah_app_t *app;
+    ah_dialect_t dialect;
+    char community_id[AH_ID_SIZE];
+    char airmeet_id[AH_ID_SIZE];
+    char session_id[AH_ID_SIZE];
+    char cursor[AH_CURSOR_SIZE];
+    size_t limit;
+    bool paged;
+    ah_cache_flight_t *flight; /* an unpaged render: the flight it lands */
+    ah_http_resp_t *resp;      /* a page's one caller */
+    ah_http_pending_t *pending;
+    size_t n;     /* rows rendered */
+    ah_blob_t *b; /* the body being built */
+} list_job_t;
+
+/* A request waiting for an unpaged list, queued on its render. */
+typedef struct list_wait {
+    ah_http_resp_t *resp;
+    ah_http_pending_t *pending;
+    ah_dialect_t dialect;
+} list_wait_t;
+
+static int dump_to_blob(const char *buffer, size_t size, void *data)
 {
-    ah_app_t *app = c->app;
-    const ah_cache_gen_t *gen = c->gen;
-    char key[3 * AH_ID_SIZE];
-    int klen = snprintf(key, sizeof key, "%s/%s/%s", community_id, airmeet_id, session_id);
-    size_t key_len = klen > 0 && (size_t)klen < sizeof key ? (size_t)klen : 0;
-    char *body;
-    size_t len;
-    if (gen && key_len &&
-        ah_cache_get_dup(app->list_cache, key, key_len, gen->webhooks, &body, &len)) {
-        free(resp->body);
-        resp->status = 200;
-        resp->content_type = NULL;
-        resp->body = body;
-        resp->body_len = len;
-        return;
-    }
-    ah_webhook_t *list = NULL;
-    size_t n = 0;
-    int rc =
-        ah_store_webhook_list_active(app->store, community_id, airmeet_id, session_id, &list, &n);
+    return ah_blob_append(data, buffer, size) ? 0 : -1;
+}
+
+static bool append(ah_blob_t **b, const char *text)
+{
+    return ah_blob_append(b, text, strlen(text));
+}
+
+/* One webhook, as an element of the list. */
+static int render_row(void *arg, const ah_webhook_t *w)
+{
+    list_job_t *j = arg;
+    json_t *o = ah_webhook_json(w, AH_VIEW_LIST);
+    bool ok = o && (!j->n || append(&j->b, ",")) &&
+              !json_dump_callback(o, dump_to_blob, &j->b, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    j->n++;
+    return ok ? AH_OK : AH_ENOMEM;
+}
+
+/* Builds the body of j's list (or page) into *out (NULL on failure). */
+static int render_list(void *arg, ah_blob_t **out)
+{
+    list_job_t *j = arg;
+    ah_webhook_query_t q = {j->community_id, j->airmeet_id, j->session_id, j->cursor, j->limit};
+    char next[AH_CURSOR_SIZE] = "";
+    j->n = 0;
+    j->b = NULL;
+    int rc = append(&j->b, LIST_HEAD) ? AH_OK : AH_ENOMEM;
+    if (rc == AH_OK)
+        rc = ah_store_webhook_each_active(j->app->store, &q, render_row, j, next);
+    if (rc == AH_OK && !append(&j->b, "]"))
+        rc = AH_ENOMEM;
+    if (rc == AH_OK && j->paged &&
+        !(append(&j->b, ",\"airhook\":{\"nextCursor\":") &&
+          (next[0] ? append(&j->b, "\"") && append(&j->b, next) && append(&j->b, "\"")
+                   : append(&j->b, "null")) &&
+          append(&j->b, "}")))
+        rc = AH_ENOMEM;
+    if (rc == AH_OK && !append(&j->b, "}"))
+        rc = AH_ENOMEM;
     if (rc) {
-        ah_store_error(resp, c->dialect, rc);
+        ah_blob_release(j->b);
+        j->b = NULL;
+    }
+    *out = j->b;
+    return rc;
+}
+
+/* Answers with a rendered list (b, a reference the answer takes over) or rc's error. */
+static void answer_list(ah_http_resp_t *resp, ah_dialect_t d, ah_blob_t *b, int rc)
+{
+    if (rc == AH_EINVAL) { /* the one argument the store refuses: the cursor */
+        ah_blob_release(b);
+        ah_error(resp, d, 400,
+                 "airhook.cursor is not a cursor this server returned (use the nextCursor of "
+                 "the page before)");
+    } else if (rc || !b) {
+        ah_blob_release(b);
+        ah_store_error(resp, d, rc ? rc : AH_ENOMEM);
+    } else {
+        ah_http_resp_shared(resp, 200, b->data, b->len, ah_blob_release, b);
+    }
+}
+
+/* An unpaged list's render landed: answer one queued request (ah_blob_fn). */
+static void list_landed(void *arg, ah_blob_t *b, int rc)
+{
+    list_wait_t *w = arg;
+    answer_list(w->resp, w->dialect, b, rc);
+    ah_http_pending_t *pending = w->pending;
+    free(w);
+    if (pending)
+        ah_http_resume(pending);
+}
+
+/* The renderer's job: an unpaged list, landed on its flight, or a page, answered. */
+static void render_job(void *arg)
+{
+    list_job_t *j = arg;
+    ah_blob_t *b = NULL;
+    int rc = render_list(j, &b);
+    if (j->flight) {
+        ah_cache_land(j->app->list_cache, j->flight, b, rc);
+        ah_blob_release(b);
+    } else {
+        answer_list(j->resp, j->dialect, b, rc);
+        if (j->pending)
+            ah_http_resume(j->pending);
+    }
+    free(j);
+}
+
+/* Runs j on the renderer, or here when the renderer cannot take it. */
+static void render_later(list_job_t *j)
+{
+    if (!ah_worker_post(j->app->renderer, render_job, j))
+        render_job(j);
+}
+
+/*
+ * Reads airhook's paging parameters into j: airhook.limit (1 to
+ * AH_WEBHOOK_PAGE_MAX) and airhook.cursor (a nextCursor of an earlier
+ * page).  Either one asks for a page.  Returns 0 or 400 with why.
+ */
+static int page_query(const ah_http_req_t *req, list_job_t *j, char *why, size_t whylen)
+{
+    const char *limit = ah_http_query(req, "airhook.limit");
+    const char *cursor = ah_http_query(req, "airhook.cursor");
+    j->paged = limit || cursor;
+    if (!j->paged)
+        return 0;
+    int64_t n = LIST_PAGE_DEFAULT;
+    if (limit && ah_parse_i64(limit, 1, AH_WEBHOOK_PAGE_MAX, &n) != AH_OK) {
+        snprintf(why, whylen, "airhook.limit must be a number from 1 to %d", AH_WEBHOOK_PAGE_MAX);
+        return 400;
+    }
+    j->limit = (size_t)n;
+    if (cursor && ah_strlcpy(j->cursor, cursor, sizeof j->cursor)) {
+        snprintf(why, whylen, "airhook.cursor is not a cursor this server returned");
+        return 400;
+    }
+    return 0;
+}
+
+/* The unpaged list for j's scope, through the list cache; takes j over. */
+static void cached_list(ah_call_t *c, ah_http_req_t *req, list_job_t *j, ah_http_resp_t *resp)
+{
+    char key[3 * AH_ID_SIZE];
+    int klen = snprintf(key, sizeof key, "%s/%s/%s", j->community_id, j->airmeet_id, j->session_id);
+    ah_cache_t *cache = c->app->list_cache;
+    int64_t gen = c->gen->webhooks;
+    ah_blob_t *b = ah_cache_get_blob(cache, key, (size_t)klen, gen);
+    ah_http_pending_t *pending = b ? NULL : ah_http_suspend(req);
+    list_wait_t *w = pending ? malloc(sizeof *w) : NULL;
+    if (b || !w) {
+        /* A hit; or the request cannot wait suspended: render (or wait) here. */
+        int rc = 0;
+        if (!b)
+            b = ah_cache_get_or_build(cache, key, (size_t)klen, gen, render_list, j, &rc);
+        answer_list(resp, c->dialect, b, rc);
+        free(j);
+        if (pending)
+            ah_http_resume(pending);
         return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, ah_webhook_json(&list[i], AH_VIEW_LIST));
-    free(list);
-    ah_http_resp_json(resp, 200, json_pack("{s:o}", "webhookDTOList", arr));
-    if (gen && key_len && resp->status == 200 && resp->body)
-        ah_cache_put(app->list_cache, key, key_len, gen->webhooks, resp->body, resp->body_len);
+    *w = (list_wait_t){resp, pending, c->dialect};
+    if (ah_cache_get_async(cache, key, (size_t)klen, gen, list_landed, w, &j->flight) ==
+        AH_CACHE_BUILD)
+        render_later(j); /* answers w, and every request queued meanwhile */
+    else
+        free(j);
 }
 
 void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     const char *community_id = c->caller.community_id;
-    char why[AH_WHY_SIZE], airmeet_id[AH_ID_SIZE], session_id[AH_ID_SIZE];
+    char why[AH_WHY_SIZE];
     int status;
-    if ((status = scope_query(req, airmeet_id, session_id, why, sizeof why)) ||
-        (status =
-             check_scope(c->app, c->gen, community_id, airmeet_id, session_id, why, sizeof why))) {
-        ah_reject(resp, c->dialect, status, why);
+    list_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
         return;
     }
-    list_body(c, community_id, airmeet_id, session_id, resp);
+    j->app = c->app;
+    j->dialect = c->dialect;
+    memcpy(j->community_id, community_id, sizeof j->community_id);
+    if ((status = scope_query(req, j->airmeet_id, j->session_id, why, sizeof why)) ||
+        (status = page_query(req, j, why, sizeof why)) ||
+        (status = check_scope(c->app, c->gen, community_id, j->airmeet_id, j->session_id, why,
+                              sizeof why))) {
+        ah_reject(resp, c->dialect, status, why);
+        free(j);
+        return;
+    }
+    if (!j->paged && c->gen) {
+        cached_list(c, req, j, resp);
+        return;
+    }
+    /* A page, or no generation to cache under: rendered for this request alone. */
+    j->resp = resp;
+    if ((j->pending = ah_http_suspend(req)))
+        render_later(j);
+    else
+        render_job(j);
 }

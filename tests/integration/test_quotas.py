@@ -147,6 +147,94 @@ class AttackEndsAtTheQuota(ServerTestCase):
         print("\n  attack: %d registrations of 2 KB urls in %.1f s: %d answered 200, %d 409"
               % (self.ATTEMPTS, self.attack_s, statuses.count(200), statuses.count(409)))
 
+    def test_sixteen_lists_of_a_full_community_are_bounded(self):
+        """16 threads list the full community (2.3 MB each answer) while
+        /healthz is timed and the server's RSS sampled.  Meanwhile another
+        community registers and deregisters a webhook every 100 ms, which
+        moves the webhooks generation: the cached list goes stale and the
+        16 listers miss together, again and again."""
+        srv, t = self.srv, self.t
+        token = t.auth()
+        first = srv.public("GET", LIST, headers={"X-Airmeet-Access-Token": token})
+        self.assertEqual(first.status, 200)
+        self.assertEqual(len(first.json["webhookDTOList"]), DEFAULT_MAX_WEBHOOKS)
+        body_mb = len(first.body) / 1e6
+        pid = srv.proc.pid
+        rss_before = rss_kb(pid)
+        lists_done = []
+        errors = []
+
+        until = time.monotonic() + LIST_SECONDS
+
+        def lister():
+            conn = srv.connection(timeout=60)
+            try:
+                n = 0
+                while n < MIN_LISTS_PER_THREAD or (time.monotonic() < until and n < 1000):
+                    n += 1
+                    conn.request("GET", "/prod" + LIST,
+                                 headers={"X-Airmeet-Access-Token": token})
+                    r = conn.getresponse()
+                    data = r.read()
+                    if r.status != 200 or len(data) != len(first.body):
+                        errors.append((r.status, len(data)))
+                    lists_done.append(1)
+            except Exception as e:  # noqa: BLE001 - reported by the main thread
+                errors.append(repr(e))
+            finally:
+                conn.close()
+
+        churner = srv.make_tenant()
+        renders = []
+
+        def churn():
+            while time.monotonic() < until:
+                r = churner.register(expect=None)
+                if r.status == 200:
+                    srv.public("POST", DEREGISTER, headers=churner.key_headers(),
+                               json_body={"id": r.json["payload"]["id"]})
+                    renders.append(1)
+                time.sleep(0.1)
+
+        ths = [threading.Thread(target=lister) for _ in range(16)]
+        ths.append(threading.Thread(target=churn))
+        peak_kb = rss_before
+        latencies = []
+        hc = srv.connection(timeout=10)
+        try:
+            for th in ths:
+                th.start()
+            deadline = time.monotonic() + 300
+            while any(th.is_alive() for th in ths) and time.monotonic() < deadline:
+                t0 = time.monotonic()
+                hc.request("GET", "/healthz")
+                r = hc.getresponse()
+                r.read()
+                latencies.append((time.monotonic() - t0) * 1000)
+                self.assertEqual(r.status, 200)
+                peak_kb = max(peak_kb, rss_kb(pid))
+                time.sleep(0.01)
+        finally:
+            for th in ths:
+                th.join(timeout=60)
+            hc.close()
+        self.assertEqual(errors, [])
+        self.assertGreaterEqual(len(lists_done), 16 * MIN_LISTS_PER_THREAD)
+        self.assertTrue(latencies, "no /healthz sample was taken while listing")
+        peak_mb = peak_kb / 1024
+        p50 = statistics.median(latencies)
+        p90 = sorted(latencies)[int(0.9 * (len(latencies) - 1))]
+        print("\n  16 concurrent lists of %d webhooks (%.1f MB each, %d answers, the cache made"
+              " stale %d times): RSS %.1f MB before, peak %.1f MB; /healthz p50 %.1f ms, p90"
+              " %.1f ms, max %.1f ms over %d samples"
+              % (DEFAULT_MAX_WEBHOOKS, body_mb, len(lists_done), len(renders),
+                 rss_before / 1024, peak_mb, p50, p90, max(latencies), len(latencies)))
+        self.assertLess(peak_mb, RSS_BOUND_MB, "RSS while listing")
+        # The bound is the issue's; the 90th percentile keeps one scheduling hiccup of a
+        # shared CI machine from failing it, while a server that stalls fails it.
+        self.assertLess(p90, HEALTHZ_BOUND_MS, "/healthz latency while listing: %r"
+                        % sorted(latencies)[-10:])
+
 
 class QuotasPerCommunity(ServerTestCase):
     SERVER_ARGS = ("--max-webhooks", "4", "--register-rate", "0")
@@ -345,3 +433,38 @@ class RaceForTheLastPlace(ServerTestCase):
                 self.assertEqual(j["activeWebhooks"], 5)
         finally:
             other.stop(remove=False)
+
+
+class AirhookPaging(ServerTestCase):
+    SERVER_ARGS = ("--register-rate", "0")
+
+    def test_pages_cover_the_list_and_unpaged_is_airmeet_s_shape(self):
+        t = self.srv.make_tenant()
+        for _ in range(5):
+            t.register(expect=200)
+        hdrs = {"X-Airmeet-Access-Token": t.auth()}
+        whole = self.assertJson(self.srv.public("GET", LIST, headers=hdrs), 200)
+        self.assertEqual(list(whole), ["webhookDTOList"])
+        ids, cursor, pages = [], None, 0
+        while pages < 10:
+            q = {"airhook.limit": "2"}
+            if cursor:
+                q["airhook.cursor"] = cursor
+            j = self.assertJson(self.srv.public("GET", LIST, headers=hdrs, query=q), 200)
+            self.assertEqual(list(j), ["webhookDTOList", "airhook"])
+            ids += [w["id"] for w in j["webhookDTOList"]]
+            pages += 1
+            cursor = j["airhook"]["nextCursor"]
+            if cursor is None:
+                break
+        self.assertEqual(pages, 3)
+        self.assertEqual(ids, [w["id"] for w in whole["webhookDTOList"]])
+        r = self.srv.public("GET", LIST, headers=hdrs, query={"airhook.cursor": "nope"})
+        self.assertIn("airhook.cursor", self.assertPublicError(r, 400)["message"])
+        r = self.srv.public("GET", LIST, headers=hdrs, query={"airhook.limit": "0"})
+        self.assertIn("airhook.limit", self.assertPublicError(r, 400)["message"])
+        # Airmeet's parameters keep their meaning next to airhook's.
+        q = {"airmeetId": t.airmeet_id, "airhook.limit": "10"}
+        j = self.assertJson(self.srv.public("GET", LIST, headers=hdrs, query=q), 200)
+        self.assertEqual(j["webhookDTOList"], [])
+        self.assertIsNone(j["airhook"]["nextCursor"])
