@@ -776,7 +776,16 @@ static int page_query(const ah_http_req_t *req, list_job_t *j, char *why, size_t
     return 0;
 }
 
-/* The unpaged list for j's scope, through the list cache; takes j over. */
+/* A copy of j on the heap, for work that outlives the handler; NULL when out of memory. */
+static list_job_t *job_copy(const list_job_t *j)
+{
+    list_job_t *copy = malloc(sizeof *copy);
+    if (copy)
+        *copy = *j;
+    return copy;
+}
+
+/* The unpaged list for j's scope, through the list cache. */
 static void cached_list(ah_call_t *c, ah_http_req_t *req, list_job_t *j, ah_http_resp_t *resp)
 {
     char key[3 * AH_ID_SIZE];
@@ -786,23 +795,24 @@ static void cached_list(ah_call_t *c, ah_http_req_t *req, list_job_t *j, ah_http
     ah_blob_t *b = ah_cache_get_blob(cache, key, (size_t)klen, gen);
     ah_http_pending_t *pending = b ? NULL : ah_http_suspend(req);
     list_wait_t *w = pending ? malloc(sizeof *w) : NULL;
-    if (b || !w) {
+    list_job_t *later = w ? job_copy(j) : NULL;
+    if (b || !later) {
         /* A hit; or the request cannot wait suspended: render (or wait) here. */
         int rc = 0;
         if (!b)
             b = ah_cache_get_or_build(cache, key, (size_t)klen, gen, render_list, j, &rc);
         answer_list(resp, c->dialect, b, rc);
-        free(j);
+        free(w);
         if (pending)
             ah_http_resume(pending);
         return;
     }
     *w = (list_wait_t){resp, pending, c->dialect};
-    if (ah_cache_get_async(cache, key, (size_t)klen, gen, list_landed, w, &j->flight) ==
+    if (ah_cache_get_async(cache, key, (size_t)klen, gen, list_landed, w, &later->flight) ==
         AH_CACHE_BUILD)
-        render_later(j); /* answers w, and every request queued meanwhile */
+        render_later(later); /* answers w, and every request queued meanwhile */
     else
-        free(j);
+        free(later);
 }
 
 void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
@@ -810,30 +820,35 @@ void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     const char *community_id = c->caller.community_id;
     char why[AH_WHY_SIZE];
     int status;
-    list_job_t *j = calloc(1, sizeof *j);
-    if (!j) {
-        ah_store_error(resp, c->dialect, AH_ENOMEM);
-        return;
-    }
-    j->app = c->app;
-    j->dialect = c->dialect;
-    memcpy(j->community_id, community_id, sizeof j->community_id);
-    if ((status = scope_query(req, j->airmeet_id, j->session_id, why, sizeof why)) ||
-        (status = page_query(req, j, why, sizeof why)) ||
-        (status = check_scope(c->app, c->gen, community_id, j->airmeet_id, j->session_id, why,
+    list_job_t j; /* on the stack: a cached list (the common case) needs no other */
+    j.app = c->app;
+    j.dialect = c->dialect;
+    j.cursor[0] = '\0';
+    j.limit = 0;
+    j.flight = NULL;
+    j.resp = resp;
+    j.pending = NULL;
+    memcpy(j.community_id, community_id, sizeof j.community_id);
+    if ((status = scope_query(req, j.airmeet_id, j.session_id, why, sizeof why)) ||
+        (status = page_query(req, &j, why, sizeof why)) ||
+        (status = check_scope(c->app, c->gen, community_id, j.airmeet_id, j.session_id, why,
                               sizeof why))) {
         ah_reject(resp, c->dialect, status, why);
-        free(j);
         return;
     }
-    if (!j->paged && c->gen) {
-        cached_list(c, req, j, resp);
+    if (!j.paged && c->gen) {
+        cached_list(c, req, &j, resp);
         return;
     }
     /* A page, or no generation to cache under: rendered for this request alone. */
-    j->resp = resp;
-    if ((j->pending = ah_http_suspend(req)))
-        render_later(j);
-    else
-        render_job(j);
+    list_job_t *later = NULL;
+    if ((j.pending = ah_http_suspend(req)) && (later = job_copy(&j))) {
+        render_later(later);
+        return;
+    }
+    ah_blob_t *b = NULL;
+    int rc = render_list(&j, &b);
+    answer_list(resp, c->dialect, b, rc);
+    if (j.pending)
+        ah_http_resume(j.pending);
 }
