@@ -214,6 +214,12 @@ typedef enum ah_webhook_view {
 } ah_webhook_view_t;
 /* The webhook as view shows it; NULL when out of memory. */
 json_t *ah_webhook_json(const ah_webhook_t *w, ah_webhook_view_t view);
+/*
+ * Appends to *b (ah_blob_append) the bytes json_dumps(ah_webhook_json(w,
+ * view), JSON_COMPACT) gives, without building the tree.  False when out
+ * of memory, or when a field is not UTF-8 (where ah_webhook_json fails).
+ */
+bool ah_webhook_write(const ah_webhook_t *w, ah_webhook_view_t view, ah_blob_t **b);
 
 /* UPPER_SNAKE reason for an HTTP status ("NOT_FOUND"). */
 const char *ah_status_reason(int status);

