@@ -162,15 +162,25 @@ wait_for() {
     return 1
 }
 
+# The scenarios register up to 100,000 webhooks in one community with one key pair, as
+# fast as they can: past the default quotas (docs/operations.md), which an airhook that
+# has them lifts here to measure what it measured before.
+quota_flags() {
+    if "$AIRHOOK" serve --help 2>/dev/null | grep -q -- '--max-webhooks'; then
+        echo "--max-webhooks 100000 --register-rate 0"
+    fi
+}
+
 # start_airhook DIR [flags...]: sets AH (base URL) and AH_PID
 start_airhook() {
     local dir=$1
     shift
     mkdir -p "$dir"
     # On PostgreSQL every node needs the same --secret-key-file (one for the whole run).
+    # shellcheck disable=SC2046
     "$AIRHOOK" serve --listen 127.0.0.1:0 --db "${BENCH_DB:-sqlite:$dir/airhook.db}" --admin-token "$TOKEN" \
         ${BENCH_DB:+--secret-key-file} ${BENCH_DB:+$WORK/bench.key} \
-        --log-level warn --allow-net 127.0.0.0/8 --shutdown-grace 1s ${BENCH_AIRHOOK_FLAGS:-} "$@" \
+        --log-level warn --allow-net 127.0.0.0/8 --shutdown-grace 1s $(quota_flags) ${BENCH_AIRHOOK_FLAGS:-} "$@" \
         >"$dir/airhook.out" 2>"$dir/airhook.err" &
     AH_PID=$!
     PIDS+=("$AH_PID")
@@ -861,7 +871,7 @@ MODE=full
     echo "- machine: $NPROC cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo), Linux $(uname -r)"
     echo "- load average (1 min) at the start $LOAD_START, at the end $LOAD_END: other work on the machine shares the $NPROC cores and shows up as noise"
     echo "- airhook commit: $COMMIT, \`build/airhook\` (release build, RelWithDebInfo)"
-    echo "- every scenario: a fresh \`airhook serve --listen 127.0.0.1:0 --db sqlite:<tmp>/airhook.db --log-level warn --allow-net 127.0.0.0/8 --shutdown-grace 1s${BENCH_AIRHOOK_FLAGS:+ $BENCH_AIRHOOK_FLAGS}\` (SQLite default, WAL, synchronous=NORMAL), seeded through the admin and public APIs; \`--log-level warn\` so that the per-request and per-attempt log lines (info) do not dominate; load generator, receiver and baseline on the same machine; wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') with $WRK_T threads and $CONNS connections, ${WARM} s warm-up then ${DUR} s measured"
+    echo "- every scenario: a fresh \`airhook serve --listen 127.0.0.1:0 --db sqlite:<tmp>/airhook.db --log-level warn --allow-net 127.0.0.0/8 --shutdown-grace 1s $(quota_flags)${BENCH_AIRHOOK_FLAGS:+ $BENCH_AIRHOOK_FLAGS}\` (SQLite default, WAL, synchronous=NORMAL), seeded through the admin and public APIs; \`--log-level warn\` so that the per-request and per-attempt log lines (info) do not dominate; load generator, receiver and baseline on the same machine; wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') with $WRK_T threads and $CONNS connections, ${WARM} s warm-up then ${DUR} s measured"
     echo "- \`\$AH\` is the airhook under test; every scenario runs alone with \`bench/run.sh --only NAME\` (\`--quick\` for the small sizes)"
     echo
     $UTIL table "$TSV"

@@ -11,6 +11,7 @@
  * stored as SHA-256 hashes.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/app.h"
@@ -130,12 +131,125 @@ void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_http_resp_json(resp, 200, json_pack("{s:o}", "communities", arr));
 }
 
+/* The community with the quotas that apply to it and its count of active webhooks. */
 void ah_h_community_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     char id[AH_ID_SIZE];
     ah_community_t cm;
-    if (ah_get_by_id(c, req, resp, &ah_kind_community, id, &cm))
-        ah_http_resp_json(resp, 200, community_json(&cm));
+    ah_quota_t q;
+    int64_t active = 0;
+    if (!ah_get_by_id(c, req, resp, &ah_kind_community, id, &cm))
+        return;
+    int rc = ah_quota_effective(c->app, NULL, id, &q);
+    if (rc == AH_OK)
+        rc = ah_store_webhook_count_active(c->app->store, id, &active);
+    if (rc) {
+        ah_store_error(resp, c->dialect, rc);
+        return;
+    }
+    json_t *j = community_json(&cm), *quotas = json_object();
+    bool ok = j && quotas;
+    for (int k = 0; ok && k < AH_QUOTA_COUNT; k++)
+        ok = !json_object_set_new(quotas, ah_quota_names[k].json, json_integer(q.v[k]));
+    ok = ok && !json_object_set_new(j, "activeWebhooks", json_integer(active)) &&
+         !json_object_set_new(j, "quotas", quotas);
+    if (!ok) {
+        json_decref(j);
+        json_decref(quotas);
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
+        return;
+    }
+    ah_http_resp_json(resp, 200, j);
+}
+
+/* ---- quotas (quota.c) ---- */
+
+/* Answers 200 with the community's quotas, as ah_quota_json shows them. */
+static void quota_reply(const ah_call_t *c, const char *id, ah_http_resp_t *resp)
+{
+    ah_quota_t own;
+    int64_t active = 0;
+    int rc = ah_store_quota_get(c->app->store, id, &own);
+    if (rc == AH_OK)
+        rc = ah_store_webhook_count_active(c->app->store, id, &active);
+    if (!ah_found(c, resp, &ah_kind_community, id, rc))
+        return;
+    json_t *j = ah_quota_json(c->app, id, active, &own);
+    if (j)
+        ah_http_resp_json(resp, 200, j);
+    else
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
+}
+
+void ah_h_quota_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char id[AH_ID_SIZE];
+    if (ah_path_id(c, req, resp, &ah_kind_community, id))
+        quota_reply(c, id, resp);
+}
+
+/*
+ * Applies a PATCH body to own: each field names a quota and sets it (an
+ * integer in its range) or clears it (null: the server's default
+ * applies); fields not given stay.  Returns 0 or 400 with why.
+ */
+static int patch_quotas(json_t *body, ah_quota_t *own, char *why, size_t whylen)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach(body, name, v)
+    {
+        int k = 0;
+        while (k < AH_QUOTA_COUNT && strcmp(ah_quota_names[k].json, name) != 0)
+            k++;
+        if (k == AH_QUOTA_COUNT) {
+            snprintf(why, whylen,
+                     "unknown field '%.64s'; the quotas are maxWebhooks, maxUrlBytes, "
+                     "maxNameBytes, maxDescriptionBytes and registrationsPerMinute",
+                     name);
+            return 400;
+        }
+        int64_t lo = ah_quota_min(k), hi = ah_quota_max(k);
+        if (json_is_null(v)) {
+            own->v[k] = AH_QUOTA_UNSET;
+        } else if (json_is_integer(v) && json_integer_value(v) >= lo &&
+                   json_integer_value(v) <= hi) {
+            own->v[k] = json_integer_value(v);
+        } else {
+            snprintf(why, whylen,
+                     "%s must be a whole number from %lld to %lld, or null for this "
+                     "server's default (--%s)",
+                     name, (long long)lo, (long long)hi, ah_quota_names[k].setting);
+            return 400;
+        }
+    }
+    return 0;
+}
+
+void ah_h_quota_set(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char id[AH_ID_SIZE], why[AH_WHY_SIZE];
+    ah_community_t cm;
+    ah_quota_t own;
+    json_t *body = NULL;
+    if (!ah_path_id(c, req, resp, &ah_kind_community, id) || !(body = body_or_400(c, req, resp)) ||
+        !ah_fetch(c, resp, &ah_kind_community, id, &cm))
+        goto out;
+    int rc = ah_store_quota_get(c->app->store, id, &own);
+    if (rc) {
+        ah_store_error(resp, c->dialect, rc);
+        goto out;
+    }
+    int status = patch_quotas(body, &own, why, sizeof why);
+    if (status) {
+        ah_error(resp, c->dialect, status, "%s", why);
+        goto out;
+    }
+    if (ah_found(c, resp, &ah_kind_community, id,
+                 ah_store_quota_set(c->app->store, id, &own, ah_now_ms())))
+        quota_reply(c, id, resp);
+out:
+    json_decref(body);
 }
 
 /* ---- access keys ---- */
@@ -329,15 +443,43 @@ void ah_h_webhook_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
         webhook_reply(c, id, resp);
 }
 
+/*
+ * Enables webhook id within its community's quota of active webhooks:
+ * the store's status (AH_ETOOBIG when the community is full).
+ */
+static int enable_within_quota(ah_call_t *c, const char *id, int64_t *max)
+{
+    ah_webhook_t *w = malloc(sizeof *w); /* ~7 KiB: off the stack */
+    ah_quota_t q;
+    if (!w)
+        return AH_ENOMEM;
+    int rc = ah_store_webhook_get(c->app->store, id, w);
+    if (rc == AH_OK)
+        rc = ah_quota_effective(c->app, NULL, w->community_id, &q);
+    free(w);
+    if (rc)
+        return rc;
+    *max = q.v[AH_QUOTA_WEBHOOKS];
+    return ah_store_webhook_enable_within(c->app->store, id, *max, ah_now_ms());
+}
+
 static void set_active(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp, bool active)
 {
     char id[AH_ID_SIZE];
+    int64_t max = 0;
     if (!ah_path_id(c, req, resp, &ah_kind_webhook, id))
         return;
-    int rc = ah_store_webhook_set_active(c->app->store, id, active,
-                                         active ? "" : "disabled by operator", ah_now_ms());
+    int rc = active ? enable_within_quota(c, id, &max)
+                    : ah_store_webhook_set_active(c->app->store, id, false, "disabled by operator",
+                                                  ah_now_ms());
     if (rc == AH_ENOTFOUND)
         ah_error(resp, c->dialect, 404, "no webhook with id %s (or it was deregistered)", id);
+    else if (rc == AH_ETOOBIG)
+        ah_error(resp, c->dialect, 409,
+                 "the community of webhook %s has reached its quota of %lld active webhooks "
+                 "(maxWebhooks); raise it with PATCH /admin/v1/communities/{id}/quotas, or "
+                 "disable another first",
+                 id, (long long)max);
     else if (rc == AH_EEXISTS)
         ah_error(resp, c->dialect, 409,
                  "an active webhook with the same trigger, url and scope was registered "

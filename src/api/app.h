@@ -16,6 +16,7 @@
 
 #include "api/cache.h"
 #include "api/ratelimit.h"
+#include "api/worker.h"
 #include "delivery/dispatcher.h"
 #include "http/http.h"
 #include "http/router.h"
@@ -37,14 +38,21 @@ typedef struct ah_config {
     bool serve_api;           /* --role api|all: public and admin API */
     bool run_delivery;        /* --role worker|all: the dispatcher */
     bool trust_forwarded_for; /* behind a proxy: the client is X-Forwarded-For's last hop */
+    /*
+     * The quotas of a community that has none of its own (ah_quota_kind_t;
+     * the register rate 0 = no limit).  All zero, as a configuration that
+     * does not mention them has: no quota beyond the field caps.
+     */
+    unsigned quota[AH_QUOTA_COUNT];
 } ah_config_t;
 
 typedef struct ah_app {
     ah_config_t cfg;
     ah_store_t *store;
     char admin_token_hash[AH_SHA256_HEX_SIZE];
-    ah_ratelimit_t *auth_limiter;  /* public API: key pairs and tokens */
-    ah_ratelimit_t *admin_limiter; /* admin API: the bearer token */
+    ah_ratelimit_t *auth_limiter;     /* public API: key pairs and tokens */
+    ah_ratelimit_t *admin_limiter;    /* admin API: the bearer token */
+    ah_ratelimit_t *register_limiter; /* webhook registrations per access key (quota) */
     int64_t started_ms;
     ah_dispatcher_t *dispatcher; /* NULL in an API-only process: wakes are no-ops */
     const ah_netguard_t *guard;  /* NULL: registration does not pre-check targets */
@@ -52,7 +60,9 @@ typedef struct ah_app {
     ah_cache_t *token_cache; /* token hash -> key, community, expiry, key revoked */
     ah_cache_t *key_cache;   /* access key -> its record */
     ah_cache_t *scope_cache; /* airmeet / session id -> community (and airmeet) */
-    ah_cache_t *list_cache;  /* community, airmeet, session -> webhook-list body */
+    ah_cache_t *quota_cache; /* community -> its own quotas */
+    ah_cache_t *list_cache;  /* community, airmeet, session -> webhook-list body (a blob) */
+    ah_worker_t *renderer;   /* renders webhook-list bodies while their requests wait */
 } ah_app_t;
 
 /*
@@ -204,6 +214,12 @@ typedef enum ah_webhook_view {
 } ah_webhook_view_t;
 /* The webhook as view shows it; NULL when out of memory. */
 json_t *ah_webhook_json(const ah_webhook_t *w, ah_webhook_view_t view);
+/*
+ * Appends to *b (ah_blob_append) the bytes json_dumps(ah_webhook_json(w,
+ * view), JSON_COMPACT) gives, without building the tree.  False when out
+ * of memory, or when a field is not UTF-8 (where ah_webhook_json fails).
+ */
+bool ah_webhook_write(const ah_webhook_t *w, ah_webhook_view_t view, ah_blob_t **b);
 
 /* UPPER_SNAKE reason for an HTTP status ("NOT_FOUND"). */
 const char *ah_status_reason(int status);
@@ -229,6 +245,31 @@ int ah_get_str(json_t *obj, const char *name, char *out, size_t outsz, char *why
 /* Validates an id from input: "" ok when !required; else must be a UUID. Lowercases it. */
 int ah_check_id(const char *label, char *id, bool required, char *why, size_t whylen);
 
+/* ---- quotas per community (quota.c) ---- */
+
+/* How a quota is named: in the admin API's JSON, and as the serve setting of its default. */
+typedef struct ah_quota_name {
+    const char *json;    /* "maxWebhooks" */
+    const char *setting; /* "max-webhooks": the flag without "--" */
+} ah_quota_name_t;
+extern const ah_quota_name_t ah_quota_names[AH_QUOTA_COUNT];
+
+/*
+ * The quotas that apply to community_id into *out: the community's own
+ * where the operator set one, else the server's default; through the
+ * quota cache under gen (NULL: from the store).  AH_OK or a store status.
+ */
+int ah_quota_effective(ah_app_t *app, const ah_cache_gen_t *gen, const char *community_id,
+                       ah_quota_t *out);
+/*
+ * The admin API's view of a community's quotas: {"communityId",
+ * "activeWebhooks", "quotas" (what applies), "overrides" (the community's
+ * own, null where none), "defaults" (this server's settings)}.  NULL when
+ * out of memory.
+ */
+json_t *ah_quota_json(const ah_app_t *app, const char *community_id, int64_t active,
+                      const ah_quota_t *own);
+
 /* ---- handlers ---- */
 void ah_h_auth(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
@@ -239,6 +280,8 @@ void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_community_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_community_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_quota_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_quota_set(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_key_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_key_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_key_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

@@ -74,6 +74,10 @@ static const ah_route_t admin_routes[] = {
      .body_limit = K64},
     {"GET", "/communities/{}", ah_h_community_get, "admin.communities.get", ADMIN,
      .body_limit = K64},
+    {"GET", "/communities/{}/quotas", ah_h_quota_get, "admin.communities.quotas.get", ADMIN,
+     .body_limit = K64},
+    {"PATCH", "/communities/{}/quotas", ah_h_quota_set, "admin.communities.quotas.set", ADMIN,
+     .body_limit = K64},
     {"POST", "/communities/{}/access-keys", ah_h_key_create, "admin.keys.create", ADMIN,
      .body_limit = K64},
     {"GET", "/communities/{}/access-keys", ah_h_key_list, "admin.keys.list", ADMIN,
@@ -419,6 +423,20 @@ ah_http_app_t ah_app_http(ah_app_t *app)
     return h;
 }
 
+/*
+ * A configuration that names no quota (all zero: tests, embedders) gets
+ * the field caps and no register rate, which is how airhook behaved
+ * before quotas.  `airhook serve` always names them (its settings table).
+ */
+static void default_quotas(ah_config_t *cfg)
+{
+    for (int k = 0; k < AH_QUOTA_COUNT; k++)
+        if (cfg->quota[k])
+            return;
+    for (int k = 0; k < AH_QUOTA_COUNT; k++)
+        cfg->quota[k] = k == AH_QUOTA_REGISTER_RATE ? 0 : (unsigned)ah_quota_max(k);
+}
+
 int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *new_token,
                 size_t new_token_sz, char *err, size_t errlen)
 {
@@ -435,8 +453,10 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     /* Separate tables: an integrator's failures never lock out the operator. */
     app->auth_limiter = ah_ratelimit_new(cfg->auth_fail_limit, 60 * 1000);
     app->admin_limiter = ah_ratelimit_new(cfg->auth_fail_limit, 60 * 1000);
-    if (!app->auth_limiter || !app->admin_limiter)
+    app->register_limiter = ah_ratelimit_new(0, 60 * 1000); /* each call names its limit */
+    if (!app->auth_limiter || !app->admin_limiter || !app->register_limiter)
         return AH_ENOMEM;
+    default_quotas(&app->cfg);
     /*
      * Caps: a few hundred bytes per token, key or scope entry; list bodies
      * are a few KiB each (a body over 1/8 of its cap is never cached).
@@ -444,8 +464,11 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     app->token_cache = ah_cache_new(16384, 8u << 20);
     app->key_cache = ah_cache_new(4096, 4u << 20);
     app->scope_cache = ah_cache_new(16384, 4u << 20);
+    app->quota_cache = ah_cache_new(4096, 1u << 20);
     app->list_cache = ah_cache_new(4096, 32u << 20);
-    if (!app->token_cache || !app->key_cache || !app->scope_cache || !app->list_cache)
+    app->renderer = ah_worker_new("ah-render");
+    if (!app->token_cache || !app->key_cache || !app->scope_cache || !app->quota_cache ||
+        !app->list_cache || !app->renderer)
         return AH_ENOMEM;
     if (cfg->admin_token && *cfg->admin_token) {
         ah_sha256_hex(cfg->admin_token, strlen(cfg->admin_token), app->admin_token_hash);
@@ -479,12 +502,17 @@ void ah_app_free(ah_app_t *app)
 {
     if (!app)
         return;
+    ah_worker_free(app->renderer); /* the listener is stopped: no request waits for it */
+    app->renderer = NULL;
     ah_ratelimit_free(app->auth_limiter);
     ah_ratelimit_free(app->admin_limiter);
-    app->auth_limiter = app->admin_limiter = NULL;
+    ah_ratelimit_free(app->register_limiter);
+    app->auth_limiter = app->admin_limiter = app->register_limiter = NULL;
     ah_cache_free(app->token_cache);
     ah_cache_free(app->key_cache);
     ah_cache_free(app->scope_cache);
+    ah_cache_free(app->quota_cache);
     ah_cache_free(app->list_cache);
-    app->token_cache = app->key_cache = app->scope_cache = app->list_cache = NULL;
+    app->token_cache = app->key_cache = app->scope_cache = app->quota_cache = app->list_cache =
+        NULL;
 }

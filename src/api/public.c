@@ -23,6 +23,7 @@
  * without caches.
  */
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,7 +41,27 @@ static const char *header_either(const ah_http_req_t *req, const char *a, const 
     return v ? v : ah_http_header(req, b);
 }
 
-/* access_key_find through the key cache. */
+/*
+ * What an access key that matches no key pair is checked against: no
+ * SHA-256 hex digest equals it (it is not hex), so no secret ever passes.
+ */
+static const char no_secret_hash[AH_SHA256_HEX_SIZE] =
+    "not-a-key-pair--not-a-key-pair--not-a-key-pair--not-a-key-pair--";
+
+/* The record of an access key that the store does not have: no id, and no_secret_hash. */
+static void no_such_key(ah_access_key_t *key)
+{
+    memset(key, 0, sizeof *key);
+    memcpy(key->secret_hash, no_secret_hash, sizeof key->secret_hash);
+}
+
+/*
+ * access_key_find through the key cache, which also keeps the keys the
+ * store does not have (as no_such_key records; an access-key insert moves
+ * the auth generation): a known key with a wrong secret and an unknown
+ * key take the same path, a cache hit after the first time, a store read
+ * before it.  Only AH_OK or a store failure comes back.
+ */
 static int find_key(ah_app_t *app, const ah_cache_gen_t *gen, const char *access_key,
                     ah_access_key_t *key)
 {
@@ -48,6 +69,10 @@ static int find_key(ah_app_t *app, const ah_cache_gen_t *gen, const char *access
     if (gen && ah_cache_get(app->key_cache, access_key, n, gen->auth, key, sizeof *key))
         return AH_OK;
     int rc = ah_store_access_key_find(app->store, access_key, key);
+    if (rc == AH_ENOTFOUND) {
+        no_such_key(key);
+        rc = AH_OK;
+    }
     if (rc == AH_OK && gen)
         ah_cache_put(app->key_cache, access_key, n, gen->auth, key, sizeof *key);
     return rc;
@@ -65,16 +90,23 @@ int ah_check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cache_ge
                              : "x-secret-key (or X-Airmeet-Secret-Key)");
         return 401;
     }
+    /*
+     * The same work whether the access key is known or not (an unknown one
+     * is a record with no_secret_hash): one hash, one lookup, one compare
+     * in constant time.  (No access key is as long as AH_ACCESS_KEY_MAX;
+     * such a header is not looked up.)
+     */
     char hash[AH_SHA256_HEX_SIZE];
     ah_sha256_hex(sk, strlen(sk), hash);
-    int rc = strlen(ak) < AH_ACCESS_KEY_MAX ? find_key(app, gen, ak, &key) : AH_ENOTFOUND;
-    if (rc == AH_ENOTFOUND) {
-        snprintf(why, whylen, "the access key and secret key do not match any key pair");
-        return 401;
-    }
+    int rc = AH_OK;
+    if (strlen(ak) < AH_ACCESS_KEY_MAX)
+        rc = find_key(app, gen, ak, &key);
+    else
+        no_such_key(&key);
     if (rc)
         return rc;
-    if (!ah_ct_equal(hash, key.secret_hash, AH_SHA256_HEX_SIZE - 1)) {
+    bool match = ah_ct_equal(hash, key.secret_hash, AH_SHA256_HEX_SIZE - 1);
+    if (!match || !key.id[0]) {
         snprintf(why, whylen, "the access key and secret key do not match any key pair");
         return 401;
     }
@@ -355,12 +387,87 @@ void ah_h_auth(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
                                 "data", "label", who->label, "token", token));
 }
 
+/* ---- quotas (quota.c) ---- */
+
+/* How the operator changes a quota (its serve setting is the %s), for the sentences naming one. */
+#define QUOTA_HOW "the operator sets it with --%s, or PATCH /admin/v1/communities/{id}/quotas"
+
+/*
+ * Counts a registration against the caller's access key; false with a 429
+ * (and Retry-After) answered when the key had its quota this minute.
+ */
+static bool registration_allowed(const ah_call_t *c, const ah_quota_t *q, ah_http_resp_t *resp)
+{
+    int64_t wait_s = 0;
+    int64_t limit = q->v[AH_QUOTA_REGISTER_RATE];
+    if (ah_ratelimit_take(c->app->register_limiter, c->caller.key_id, (unsigned)limit, ah_now_ms(),
+                          &wait_s))
+        return true;
+    snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
+    ah_error(resp, c->dialect, 429,
+             "too many registrations with this access key: at most %lld a minute (quota "
+             "registrationsPerMinute; " QUOTA_HOW "); retry in %lld s",
+             (long long)limit, ah_quota_names[AH_QUOTA_REGISTER_RATE].setting, (long long)wait_s);
+    return false;
+}
+
+/* The fields a community's quotas bound, and which bounds each. */
+static const struct {
+    ah_quota_kind_t kind;
+    const char *field;
+    size_t offset;
+} quota_fields[] = {
+    {AH_QUOTA_URL_BYTES, "url", offsetof(ah_webhook_t, url)},
+    {AH_QUOTA_NAME_BYTES, "name", offsetof(ah_webhook_t, name)},
+    {AH_QUOTA_NAME_BYTES, "platformName", offsetof(ah_webhook_t, platform_name)},
+    {AH_QUOTA_DESCRIPTION_BYTES, "description", offsetof(ah_webhook_t, description)},
+};
+
+/* Checks w's fields (as given) against the community's quotas.  Returns 0 or 400 with why. */
+static int check_field_quotas(const ah_webhook_t *w, const ah_quota_t *q, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < AH_ARRAY_LEN(quota_fields); i++) {
+        ah_quota_kind_t k = quota_fields[i].kind;
+        size_t len = strlen((const char *)w + quota_fields[i].offset);
+        if ((int64_t)len <= q->v[k])
+            continue;
+        snprintf(why, whylen,
+                 "field '%s' is %zu bytes, over this community's quota of %lld (%s; " QUOTA_HOW ")",
+                 quota_fields[i].field, len, (long long)q->v[k], ah_quota_names[k].json,
+                 ah_quota_names[k].setting);
+        return 400;
+    }
+    return 0;
+}
+
+/* Answers 200 with the envelope of w as a registration shows it. */
+static void registered(const ah_call_t *c, const ah_webhook_t *w, ah_http_resp_t *resp)
+{
+    static const char head[] = "{\"statusCode\":\"200\",\"statusMessage\":\"SUCCESS\",\"payload\":";
+    ah_blob_t *b = NULL;
+    if (ah_blob_append(&b, head, sizeof head - 1) && ah_webhook_write(w, AH_VIEW_REGISTERED, &b) &&
+        ah_blob_append(&b, "}", 1)) {
+        ah_http_resp_shared(resp, 200, b->data, b->len, ah_blob_release, b);
+        return;
+    }
+    ah_blob_release(b);
+    ah_store_error(resp, c->dialect, AH_ENOMEM);
+}
+
 void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     ah_app_t *app = c->app;
     const ah_caller_t *who = &c->caller;
     char why[AH_WHY_SIZE];
     int status;
+    ah_quota_t q;
+    int rc = ah_quota_effective(app, c->gen, who->community_id, &q);
+    if (rc) {
+        ah_store_error(resp, c->dialect, rc);
+        return;
+    }
+    if (!registration_allowed(c, &q, resp))
+        return;
     json_t *body = ah_parse_body(req, true, why, sizeof why);
     if (!body) {
         ah_error(resp, c->dialect, 400, "%s", why);
@@ -373,7 +480,8 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         return;
     }
     const ah_trigger_t *t = NULL;
-    if ((status = read_register_body(body, w, why, sizeof why)))
+    if ((status = read_register_body(body, w, why, sizeof why)) ||
+        (status = check_field_quotas(w, &q, why, sizeof why)))
         goto fail;
     if (!(t = ah_trigger_find(w->trigger))) {
         status = 400;
@@ -402,12 +510,20 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
     memcpy(w->updated_by, who->label, sizeof w->updated_by);
     w->has_updated_by = true;
     ah_signing_secret_new(w->secret, sizeof w->secret);
-    int rc = ah_store_webhook_register(app->store, w, w, NULL);
+    rc = ah_store_webhook_register_within(app->store, w, q.v[AH_QUOTA_WEBHOOKS], w, NULL);
+    if (rc == AH_ETOOBIG) {
+        ah_error(
+            resp, c->dialect, 409,
+            "this community has reached its quota of %lld active webhooks (maxWebhooks; " QUOTA_HOW
+            "); deregister one before registering another",
+            (long long)q.v[AH_QUOTA_WEBHOOKS], ah_quota_names[AH_QUOTA_WEBHOOKS].setting);
+        goto done;
+    }
     if (rc) {
         ah_store_error(resp, c->dialect, rc);
         goto done;
     }
-    ah_http_resp_json(resp, 200, envelope(ah_webhook_json(w, AH_VIEW_REGISTERED)));
+    registered(c, w, resp);
     goto done;
 fail:
     ah_reject(resp, c->dialect, status, why);
@@ -497,55 +613,248 @@ void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 }
 
 /*
- * The webhook-list body for a scope into resp: from the list cache, or
- * rendered from the store (and kept when gen is known).
+ * ---- webhook-list ----
+ *
+ * The body is rendered row by row from the store (ah_store_webhook_each_active
+ * hands over one webhook at a time) into a blob, each row written as
+ * jansson would have serialised it inside the whole list (ah_webhook_write),
+ * so the bytes are Airmeet's shape exactly as before; no array of records
+ * nor JSON tree is ever held.  Its size is bounded by the community's quotas
+ * (count times field lengths).
+ *
+ * Unpaged, the blob is shared: the list cache keeps one per (community,
+ * airmeet, session) at the webhooks generation, and every answer sends it
+ * by reference (ah_http_resp_shared).  On a miss the request is suspended
+ * (it holds no listener thread) and the render runs on the app's renderer
+ * thread; requests that miss the same list meanwhile queue on that one
+ * render (ah_cache_get_async) and are all answered when it lands.  So a
+ * stale cache costs one render however many callers, and no listener
+ * thread waits for a render while /healthz and other requests queue
+ * behind it.  A page (airhook.limit / airhook.cursor, airhook's own
+ * parameters) is rendered for its caller alone, on the same thread: it
+ * costs its limit, not the community.  Where a request cannot wait
+ * suspended (no listener: unit tests, fuzzers; or the listener is
+ * stopping) the render runs in the handler, blocking on a concurrent one.
  */
-static void list_body(ah_call_t *c, const char *community_id, const char *airmeet_id,
-                      const char *session_id, ah_http_resp_t *resp)
+
+#define LIST_HEAD "{\"webhookDTOList\":["
+#define LIST_PAGE_DEFAULT 100
+
+typedef struct list_job {
+    ah_app_t *app;
+    ah_dialect_t dialect;
+    char community_id[AH_ID_SIZE];
+    char airmeet_id[AH_ID_SIZE];
+    char session_id[AH_ID_SIZE];
+    char cursor[AH_CURSOR_SIZE];
+    size_t limit;
+    bool paged;
+    ah_cache_flight_t *flight; /* an unpaged render: the flight it lands */
+    ah_http_resp_t *resp;      /* a page's one caller */
+    ah_http_pending_t *pending;
+    size_t n;     /* rows rendered */
+    ah_blob_t *b; /* the body being built */
+} list_job_t;
+
+/* A request waiting for an unpaged list, queued on its render. */
+typedef struct list_wait {
+    ah_http_resp_t *resp;
+    ah_http_pending_t *pending;
+    ah_dialect_t dialect;
+} list_wait_t;
+
+static bool append(ah_blob_t **b, const char *text)
 {
-    ah_app_t *app = c->app;
-    const ah_cache_gen_t *gen = c->gen;
-    char key[3 * AH_ID_SIZE];
-    int klen = snprintf(key, sizeof key, "%s/%s/%s", community_id, airmeet_id, session_id);
-    size_t key_len = klen > 0 && (size_t)klen < sizeof key ? (size_t)klen : 0;
-    char *body;
-    size_t len;
-    if (gen && key_len &&
-        ah_cache_get_dup(app->list_cache, key, key_len, gen->webhooks, &body, &len)) {
-        free(resp->body);
-        resp->status = 200;
-        resp->content_type = NULL;
-        resp->body = body;
-        resp->body_len = len;
-        return;
-    }
-    ah_webhook_t *list = NULL;
-    size_t n = 0;
-    int rc =
-        ah_store_webhook_list_active(app->store, community_id, airmeet_id, session_id, &list, &n);
+    return ah_blob_append(b, text, strlen(text));
+}
+
+/* One webhook, as an element of the list. */
+static int render_row(void *arg, const ah_webhook_t *w)
+{
+    list_job_t *j = arg;
+    bool ok = (!j->n || append(&j->b, ",")) && ah_webhook_write(w, AH_VIEW_LIST, &j->b);
+    j->n++;
+    return ok ? AH_OK : AH_ENOMEM;
+}
+
+/* Builds the body of j's list (or page) into *out (NULL on failure). */
+static int render_list(void *arg, ah_blob_t **out)
+{
+    list_job_t *j = arg;
+    ah_webhook_query_t q = {j->community_id, j->airmeet_id, j->session_id, j->cursor, j->limit};
+    char next[AH_CURSOR_SIZE] = "";
+    j->n = 0;
+    j->b = NULL;
+    int rc = append(&j->b, LIST_HEAD) ? AH_OK : AH_ENOMEM;
+    if (rc == AH_OK)
+        rc = ah_store_webhook_each_active(j->app->store, &q, render_row, j, next);
+    if (rc == AH_OK && !append(&j->b, "]"))
+        rc = AH_ENOMEM;
+    if (rc == AH_OK && j->paged &&
+        !(append(&j->b, ",\"airhook\":{\"nextCursor\":") &&
+          (next[0] ? append(&j->b, "\"") && append(&j->b, next) && append(&j->b, "\"")
+                   : append(&j->b, "null")) &&
+          append(&j->b, "}")))
+        rc = AH_ENOMEM;
+    if (rc == AH_OK && !append(&j->b, "}"))
+        rc = AH_ENOMEM;
     if (rc) {
-        ah_store_error(resp, c->dialect, rc);
+        ah_blob_release(j->b);
+        j->b = NULL;
+    }
+    *out = j->b;
+    return rc;
+}
+
+/* Answers with a rendered list (b, a reference the answer takes over) or rc's error. */
+static void answer_list(ah_http_resp_t *resp, ah_dialect_t d, ah_blob_t *b, int rc)
+{
+    if (rc == AH_EINVAL) { /* the one argument the store refuses: the cursor */
+        ah_blob_release(b);
+        ah_error(resp, d, 400,
+                 "airhook.cursor is not a cursor this server returned (use the nextCursor of "
+                 "the page before)");
+    } else if (rc || !b) {
+        ah_blob_release(b);
+        ah_store_error(resp, d, rc ? rc : AH_ENOMEM);
+    } else {
+        ah_http_resp_shared(resp, 200, b->data, b->len, ah_blob_release, b);
+    }
+}
+
+/* An unpaged list's render landed: answer one queued request (ah_blob_fn). */
+static void list_landed(void *arg, ah_blob_t *b, int rc)
+{
+    list_wait_t *w = arg;
+    answer_list(w->resp, w->dialect, b, rc);
+    ah_http_pending_t *pending = w->pending;
+    free(w);
+    if (pending)
+        ah_http_resume(pending);
+}
+
+/* The renderer's job: an unpaged list, landed on its flight, or a page, answered. */
+static void render_job(void *arg)
+{
+    list_job_t *j = arg;
+    ah_blob_t *b = NULL;
+    int rc = render_list(j, &b);
+    if (j->flight) {
+        ah_cache_land(j->app->list_cache, j->flight, b, rc);
+        ah_blob_release(b);
+    } else {
+        answer_list(j->resp, j->dialect, b, rc);
+        if (j->pending)
+            ah_http_resume(j->pending);
+    }
+    free(j);
+}
+
+/* Runs j on the renderer, or here when the renderer cannot take it. */
+static void render_later(list_job_t *j)
+{
+    if (!ah_worker_post(j->app->renderer, render_job, j))
+        render_job(j);
+}
+
+/*
+ * Reads airhook's paging parameters into j: airhook.limit (1 to
+ * AH_WEBHOOK_PAGE_MAX) and airhook.cursor (a nextCursor of an earlier
+ * page).  Either one asks for a page.  Returns 0 or 400 with why.
+ */
+static int page_query(const ah_http_req_t *req, list_job_t *j, char *why, size_t whylen)
+{
+    const char *limit = ah_http_query(req, "airhook.limit");
+    const char *cursor = ah_http_query(req, "airhook.cursor");
+    j->paged = limit || cursor;
+    if (!j->paged)
+        return 0;
+    int64_t n = LIST_PAGE_DEFAULT;
+    if (limit && ah_parse_i64(limit, 1, AH_WEBHOOK_PAGE_MAX, &n) != AH_OK) {
+        snprintf(why, whylen, "airhook.limit must be a number from 1 to %d", AH_WEBHOOK_PAGE_MAX);
+        return 400;
+    }
+    j->limit = (size_t)n;
+    if (cursor && ah_strlcpy(j->cursor, cursor, sizeof j->cursor)) {
+        snprintf(why, whylen, "airhook.cursor is not a cursor this server returned");
+        return 400;
+    }
+    return 0;
+}
+
+/* A copy of j on the heap, for work that outlives the handler; NULL when out of memory. */
+static list_job_t *job_copy(const list_job_t *j)
+{
+    list_job_t *copy = malloc(sizeof *copy);
+    if (copy)
+        *copy = *j;
+    return copy;
+}
+
+/* The unpaged list for j's scope, through the list cache. */
+static void cached_list(ah_call_t *c, ah_http_req_t *req, list_job_t *j, ah_http_resp_t *resp)
+{
+    char key[3 * AH_ID_SIZE];
+    int klen = snprintf(key, sizeof key, "%s/%s/%s", j->community_id, j->airmeet_id, j->session_id);
+    ah_cache_t *cache = c->app->list_cache;
+    int64_t gen = c->gen->webhooks;
+    ah_blob_t *b = ah_cache_get_blob(cache, key, (size_t)klen, gen);
+    ah_http_pending_t *pending = b ? NULL : ah_http_suspend(req);
+    list_wait_t *w = pending ? malloc(sizeof *w) : NULL;
+    list_job_t *later = w ? job_copy(j) : NULL;
+    if (b || !later) {
+        /* A hit; or the request cannot wait suspended: render (or wait) here. */
+        int rc = 0;
+        if (!b)
+            b = ah_cache_get_or_build(cache, key, (size_t)klen, gen, render_list, j, &rc);
+        answer_list(resp, c->dialect, b, rc);
+        free(w);
+        if (pending)
+            ah_http_resume(pending);
         return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, ah_webhook_json(&list[i], AH_VIEW_LIST));
-    free(list);
-    ah_http_resp_json(resp, 200, json_pack("{s:o}", "webhookDTOList", arr));
-    if (gen && key_len && resp->status == 200 && resp->body)
-        ah_cache_put(app->list_cache, key, key_len, gen->webhooks, resp->body, resp->body_len);
+    *w = (list_wait_t){resp, pending, c->dialect};
+    if (ah_cache_get_async(cache, key, (size_t)klen, gen, list_landed, w, &later->flight) ==
+        AH_CACHE_BUILD)
+        render_later(later); /* answers w, and every request queued meanwhile */
+    else
+        free(later);
 }
 
 void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     const char *community_id = c->caller.community_id;
-    char why[AH_WHY_SIZE], airmeet_id[AH_ID_SIZE], session_id[AH_ID_SIZE];
+    char why[AH_WHY_SIZE];
     int status;
-    if ((status = scope_query(req, airmeet_id, session_id, why, sizeof why)) ||
-        (status =
-             check_scope(c->app, c->gen, community_id, airmeet_id, session_id, why, sizeof why))) {
+    list_job_t j; /* on the stack: a cached list (the common case) needs no other */
+    j.app = c->app;
+    j.dialect = c->dialect;
+    j.cursor[0] = '\0';
+    j.limit = 0;
+    j.flight = NULL;
+    j.resp = resp;
+    j.pending = NULL;
+    memcpy(j.community_id, community_id, sizeof j.community_id);
+    if ((status = scope_query(req, j.airmeet_id, j.session_id, why, sizeof why)) ||
+        (status = page_query(req, &j, why, sizeof why)) ||
+        (status = check_scope(c->app, c->gen, community_id, j.airmeet_id, j.session_id, why,
+                              sizeof why))) {
         ah_reject(resp, c->dialect, status, why);
         return;
     }
-    list_body(c, community_id, airmeet_id, session_id, resp);
+    if (!j.paged && c->gen) {
+        cached_list(c, req, &j, resp);
+        return;
+    }
+    /* A page, or no generation to cache under: rendered for this request alone. */
+    list_job_t *later = NULL;
+    if ((j.pending = ah_http_suspend(req)) && (later = job_copy(&j))) {
+        render_later(later);
+        return;
+    }
+    ah_blob_t *b = NULL;
+    int rc = render_list(&j, &b);
+    answer_list(resp, c->dialect, b, rc);
+    if (j.pending)
+        ah_http_resume(j.pending);
 }

@@ -1,6 +1,6 @@
 /*
  * ratelimit.c: see ratelimit.h.  One mutex guards the table; it is touched
- * only on authentication, never on the hot delivery path.
+ * only on authentication and registration, never on the hot delivery path.
  */
 #include "api/ratelimit.h"
 
@@ -11,8 +11,8 @@
 #define SLOTS 1024
 
 struct slot {
-    char addr[64];
-    unsigned failures;
+    char key[64];   /* an address, an access key id */
+    unsigned count; /* events in the window */
     int64_t window_start;
 };
 
@@ -50,26 +50,26 @@ static uint32_t hash(const char *s)
     return h;
 }
 
-/* The slot holding addr, or NULL.  Probes a short run of slots. */
-static struct slot *find(ah_ratelimit_t *rl, const char *addr, bool create, int64_t now)
+/* The slot holding key (with create, one made for it), or NULL.  Probes a short run of slots. */
+static struct slot *find(ah_ratelimit_t *rl, const char *key, bool create, int64_t now)
 {
-    uint32_t h = hash(addr);
+    uint32_t h = hash(key);
     struct slot *oldest = NULL;
     for (unsigned i = 0; i < 8; i++) {
         struct slot *s = &rl->slots[(h + i) % SLOTS];
-        if (!strcmp(s->addr, addr))
+        if (!strcmp(s->key, key))
             return s;
         if (!oldest || s->window_start < oldest->window_start)
             oldest = s;
     }
     if (!create)
         return NULL;
-    size_t n = strlen(addr);
-    if (n >= sizeof oldest->addr)
-        n = sizeof oldest->addr - 1;
-    memcpy(oldest->addr, addr, n);
-    oldest->addr[n] = '\0';
-    oldest->failures = 0;
+    size_t n = strlen(key);
+    if (n >= sizeof oldest->key)
+        n = sizeof oldest->key - 1;
+    memcpy(oldest->key, key, n);
+    oldest->key[n] = '\0';
+    oldest->count = 0;
     oldest->window_start = now;
     return oldest;
 }
@@ -82,7 +82,7 @@ bool ah_ratelimit_allowed(ah_ratelimit_t *rl, const char *addr, int64_t now_ms,
     bool ok = true;
     pthread_mutex_lock(&rl->mu);
     struct slot *s = find(rl, addr, false, now_ms);
-    if (s && now_ms - s->window_start < rl->window_ms && s->failures >= rl->limit) {
+    if (s && now_ms - s->window_start < rl->window_ms && s->count >= rl->limit) {
         ok = false;
         int64_t left = rl->window_ms - (now_ms - s->window_start);
         *retry_after_s = (left + 999) / 1000;
@@ -99,8 +99,31 @@ void ah_ratelimit_fail(ah_ratelimit_t *rl, const char *addr, int64_t now_ms)
     struct slot *s = find(rl, addr, true, now_ms);
     if (now_ms - s->window_start >= rl->window_ms) {
         s->window_start = now_ms;
-        s->failures = 0;
+        s->count = 0;
     }
-    s->failures++;
+    s->count++;
     pthread_mutex_unlock(&rl->mu);
+}
+
+bool ah_ratelimit_take(ah_ratelimit_t *rl, const char *key, unsigned limit, int64_t now_ms,
+                       int64_t *retry_after_s)
+{
+    if (!rl || !limit)
+        return true;
+    bool ok = true;
+    pthread_mutex_lock(&rl->mu);
+    struct slot *s = find(rl, key, true, now_ms);
+    if (now_ms - s->window_start >= rl->window_ms) {
+        s->window_start = now_ms;
+        s->count = 0;
+    }
+    if (s->count >= limit) {
+        ok = false;
+        int64_t left = rl->window_ms - (now_ms - s->window_start);
+        *retry_after_s = (left + 999) / 1000;
+    } else {
+        s->count++;
+    }
+    pthread_mutex_unlock(&rl->mu);
+    return ok;
 }

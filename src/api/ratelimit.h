@@ -1,10 +1,14 @@
 /*
- * ratelimit.h: slows repeated failed authentication from one address.
+ * ratelimit.h: counts events per key in fixed windows: failed
+ * authentications per client address (allowed/fail), and webhook
+ * registrations per access key (take).
  *
- * A fixed-size table of (address, failures, window start).  An address with
- * `limit` failures inside one window is refused (429) until the window ends.
- * The table never grows: when full, the stalest slot is reused, so a flood of
- * distinct addresses costs memory proportional to the table, not the flood.
+ * A fixed-size table of (key, count, window start).  A key with `limit`
+ * events inside one window is refused (429) until the window ends.  The
+ * table never grows: when full, the stalest slot is reused, so a flood of
+ * distinct keys costs memory proportional to the table, not the flood.
+ * Counts are per process: N processes behind a balancer allow N times as
+ * much.
  */
 #ifndef AH_RATELIMIT_H
 #define AH_RATELIMIT_H
@@ -22,5 +26,14 @@ bool ah_ratelimit_allowed(ah_ratelimit_t *rl, const char *addr, int64_t now_ms,
                           int64_t *retry_after_s);
 /* Records one failed attempt from addr. */
 void ah_ratelimit_fail(ah_ratelimit_t *rl, const char *addr, int64_t now_ms);
+/*
+ * Counts one event for key against limit per window (the table's own
+ * limit is not used) and returns true, unless key already had limit
+ * events in this window: then nothing is counted, *retry_after_s says
+ * when the window ends, and it returns false.  limit 0: always true,
+ * nothing counted.
+ */
+bool ah_ratelimit_take(ah_ratelimit_t *rl, const char *key, unsigned limit, int64_t now_ms,
+                       int64_t *retry_after_s);
 
 #endif

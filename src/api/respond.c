@@ -8,7 +8,8 @@
  * the one place that decides 503 (with Retry-After) or 500.  Also here,
  * because several handlers share them: the admin API's get-by-id over a
  * table of record kinds (ah_get_by_id), and the one builder of a webhook's
- * JSON, whose view says which of its three representations to build.
+ * JSON, whose view says which of its three representations to build, with
+ * a writer of the same bytes for the public API's hot paths.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -348,4 +349,146 @@ json_t *ah_webhook_json(const ah_webhook_t *w, ah_webhook_view_t view)
         return NULL;
     }
     return o;
+}
+
+/*
+ * ---- writing a webhook's JSON without a tree ----
+ *
+ * A registration's answer and every row of a webhook-list body are the
+ * same bytes json_dumps(ah_webhook_json(w, view), JSON_COMPACT) gives, but
+ * building the tree and dumping it was a fifth of a registration's work
+ * and most of a list's render.  This writes them straight into a blob,
+ * escaping as jansson does (", \ and the C0 controls; \b \f \n \r \t by
+ * name, the others as \u00XX with capital hex; '/' and non-ASCII as they
+ * are) and refusing, as json_string() does, text that is not UTF-8
+ * (overlong forms, surrogates and values past U+10FFFF included).
+ * tests/unit/test_list_share.c compares the two on hostile text.
+ */
+
+/* Length of the valid UTF-8 sequence at s (jansson's rules), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+    if (n < 2)
+        return n;
+    uint32_t cp = c & (0x7F >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || (cp >= 0xD800 && cp <= 0xDFFF) ||
+        cp > 0x10FFFF)
+        return 0;
+    return n;
+}
+
+/* Appends s as a JSON string; false when out of memory or s is not UTF-8. */
+static bool write_str(ah_blob_t **b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    if (!ah_blob_append(b, "\"", 1))
+        return false;
+    while (*p) {
+        size_t n = utf8_len(p);
+        if (!n)
+            return false;
+        if (n > 1 || (*p >= 0x20 && *p != '"' && *p != '\\')) {
+            p += n;
+            continue;
+        }
+        char esc[6] = {'\\', 0};
+        size_t elen = 2;
+        switch (*p) {
+        case '"':
+        case '\\':
+            esc[1] = (char)*p;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[*p >> 4];
+            esc[5] = hex[*p & 15];
+            elen = 6;
+        }
+        if (!ah_blob_append(b, run, (size_t)(p - run)) || !ah_blob_append(b, esc, elen))
+            return false;
+        run = ++p;
+    }
+    return ah_blob_append(b, run, (size_t)(p - run)) && ah_blob_append(b, "\"", 1);
+}
+
+/* Appends ,"key": and then the value: a string, null for "" when or_null, or a time. */
+static bool write_key(ah_blob_t **b, const char *key, bool first)
+{
+    return ah_blob_append(b, first ? "\"" : ",\"", first ? 1 : 2) &&
+           ah_blob_append(b, key, strlen(key)) && ah_blob_append(b, "\":", 2);
+}
+
+static bool write_field(ah_blob_t **b, const char *key, const char *v, bool or_null)
+{
+    if (!write_key(b, key, false))
+        return false;
+    return or_null && !*v ? ah_blob_append(b, "null", 4) : write_str(b, v);
+}
+
+static bool write_time(ah_blob_t **b, const char *key, int64_t ms)
+{
+    char t[AH_TIME_SIZE];
+    if (!write_key(b, key, false))
+        return false;
+    if (!ms)
+        return ah_blob_append(b, "null", 4);
+    ah_format_time(ms, t);
+    return write_str(b, t);
+}
+
+bool ah_webhook_write(const ah_webhook_t *w, ah_webhook_view_t view, ah_blob_t **b)
+{
+    bool admin = view == AH_VIEW_ADMIN, scoped = view != AH_VIEW_LIST;
+    /* Keys in ah_webhook_json's order. */
+    bool ok = ah_blob_append(b, "{", 1) && write_key(b, "id", true) && write_str(b, w->id);
+    if (admin)
+        ok = ok && write_field(b, "communityId", w->community_id, false);
+    ok =
+        ok && write_field(b, "triggerMetaInfoId", w->trigger, false) &&
+        write_field(b, "name", w->name, false) &&
+        (w->has_description ? write_field(b, "description", w->description, false)
+                            : write_key(b, "description", false) && ah_blob_append(b, "null", 4)) &&
+        write_field(b, "url", w->url, false) &&
+        write_field(b, "platformName", w->platform_name, true);
+    if (scoped)
+        ok = ok && write_field(b, "airmeetId", w->airmeet_id, true) &&
+             write_field(b, "sessionId", w->session_id, true);
+    ok = ok && write_key(b, "isActive", false) &&
+         (w->is_active ? ah_blob_append(b, "true", 4) : ah_blob_append(b, "false", 5));
+    if (admin)
+        ok = ok && write_field(b, "disabledReason", w->disabled_reason, true);
+    ok = ok && write_field(b, "metaData", w->meta_data, false) &&
+         write_time(b, "createdAt", w->created_at) && write_time(b, "updatedAt", w->updated_at) &&
+         write_field(b, "createdBy", w->created_by, false) &&
+         (w->has_updated_by ? write_field(b, "updatedBy", w->updated_by, false)
+                            : write_key(b, "updatedBy", false) && ah_blob_append(b, "null", 4));
+    if (admin)
+        ok = ok && write_time(b, "deregisteredAt", w->deregistered_at) &&
+             write_time(b, "failingSince", w->failing_since);
+    if (view == AH_VIEW_REGISTERED)
+        ok = ok && write_field(b, "secret", w->secret, false);
+    return ok && ah_blob_append(b, "}", 1);
 }

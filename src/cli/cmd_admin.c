@@ -9,8 +9,10 @@
  * path and a JSON body and hands them to admin_call().
  */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/client.h"
 #include "common/util.h"
@@ -102,6 +104,59 @@ static int community_list(const ah_args_t *args)
     return admin_call(args, "GET", "/communities", NULL);
 }
 
+static int community_show(const ah_args_t *args)
+{
+    return admin_call_id(args, "GET", "/communities", args->pos[0], "", NULL);
+}
+
+static int community_quotas(const ah_args_t *args)
+{
+    return admin_call_id(args, "GET", "/communities", args->pos[0], "/quotas", NULL);
+}
+
+/* The quota flags of set-quotas and the admin API's names for them (api/quota.c). */
+static const char *const quota_flags[][2] = {
+    {"max-webhooks", "maxWebhooks"},
+    {"max-url-bytes", "maxUrlBytes"},
+    {"max-name-bytes", "maxNameBytes"},
+    {"max-description-bytes", "maxDescriptionBytes"},
+    {"register-rate", "registrationsPerMinute"},
+};
+
+/*
+ * PATCH /admin/v1/communities/{ID}/quotas with the quotas given: a number
+ * sets one, "default" clears it (JSON null: the server's setting applies).
+ */
+static int community_set_quotas(const ah_args_t *args)
+{
+    json_t *body = json_object();
+    if (!body)
+        return bad_body(args);
+    int rc = AH_EXIT_OK;
+    for (size_t i = 0; i < AH_ARRAY_LEN(quota_flags) && rc == AH_EXIT_OK; i++) {
+        const char *v = ah_arg(args, quota_flags[i][0]);
+        int64_t n;
+        if (!v)
+            continue;
+        if (!strcmp(v, "default")) {
+            json_object_set_new(body, quota_flags[i][1], json_null());
+        } else if (ah_parse_i64(v, INT64_MIN, INT64_MAX, &n) == 0) {
+            json_object_set_new(body, quota_flags[i][1], json_integer(n));
+        } else {
+            char what[160];
+            snprintf(what, sizeof what, "--%s takes a number or 'default', not '%.40s'",
+                     quota_flags[i][0], v);
+            rc = ah_usage_error(args, what);
+        }
+    }
+    if (rc == AH_EXIT_OK && json_object_size(body) == 0)
+        rc = ah_usage_error(args, "give at least one quota to set, such as --max-webhooks 500");
+    if (rc == AH_EXIT_OK)
+        rc = admin_call_id(args, "PATCH", "/communities", args->pos[0], "/quotas", body);
+    json_decref(body);
+    return rc;
+}
+
 static int keys_create(const ah_args_t *args)
 {
     json_t *body = ah_json_strings("label", ah_arg(args, "label"), (char *)NULL);
@@ -162,6 +217,21 @@ static const ah_flag_t community_create_flags[] = {
 
 static const ah_flag_t admin_only_flags[] = {ADMIN_COMMON_FLAGS, {.name = NULL}};
 
+static const ah_flag_t set_quotas_flags[] = {
+    {.name = "max-webhooks", .metavar = "N", .help = "active webhooks (or 'default')"},
+    {.name = "max-url-bytes", .metavar = "N", .help = "bytes of a webhook url (or 'default')"},
+    {.name = "max-name-bytes",
+     .metavar = "N",
+     .help = "bytes of a name and platformName (or 'default')"},
+    {.name = "max-description-bytes",
+     .metavar = "N",
+     .help = "bytes of a description (or 'default')"},
+    {.name = "register-rate",
+     .metavar = "N",
+     .help = "registrations per access key per minute, 0 = no limit (or 'default')"},
+    ADMIN_COMMON_FLAGS,
+    {.name = NULL}};
+
 static const ah_flag_t keys_create_flags[] = {{.name = "community",
                                                .metavar = "ID",
                                                .help = "community that owns the key",
@@ -206,6 +276,15 @@ static const ah_cmd_t admin_cmds[] = {
     {"community", "create", NULL, 0, "Create a community (a tenant that owns keys and airmeets).",
      community_create_flags, community_create},
     {"community", "list", NULL, 0, "List every community.", admin_only_flags, community_list},
+    {"community", "show", "COMMUNITY_ID", 1,
+     "Show a community, its active webhooks and the quotas that apply to it.", admin_only_flags,
+     community_show},
+    {"community", "quotas", "COMMUNITY_ID", 1,
+     "Show a community's quotas: what applies, its own, and this server's defaults.",
+     admin_only_flags, community_quotas},
+    {"community", "set-quotas", "COMMUNITY_ID", 1,
+     "Set a community's own quotas (a number, or 'default' for the server's setting).",
+     set_quotas_flags, community_set_quotas},
     {"keys", "create", NULL, 0,
      "Issue an access/secret key pair for a community (the secret is shown once).",
      keys_create_flags, keys_create},

@@ -55,8 +55,16 @@ typedef struct ah_http_req {
 
 typedef struct ah_http_resp {
     int status;
-    char *body; /* malloc'd; the server frees it */
+    char *body; /* malloc'd; the server frees it (unless release is set) */
     size_t body_len;
+    /*
+     * When set, body is not the response's: it belongs to someone else,
+     * who is told with release(release_arg), once, when the response no
+     * longer needs it (sent, refused, or replaced).  Many responses can so
+     * send one shared buffer without copying it (ah_http_resp_shared).
+     */
+    void (*release)(void *release_arg);
+    void *release_arg;
     char allow[64];           /* "Allow" header for 405, or "" */
     char retry_after[24];     /* "Retry-After" header, or "" */
     const char *content_type; /* NULL = application/json */
@@ -72,6 +80,15 @@ void ah_http_resp_json(ah_http_resp_t *resp, int status, struct json_t *j);
 /* Sets a non-JSON body (copied) with the given content type (static string). */
 void ah_http_resp_text(ah_http_resp_t *resp, int status, const char *content_type, const char *text,
                        size_t len);
+/*
+ * Sets a JSON body that is not copied: body stays valid until
+ * release(arg) is called, exactly once, by the server or by
+ * ah_http_resp_clear.
+ */
+void ah_http_resp_shared(ah_http_resp_t *resp, int status, const char *body, size_t len,
+                         void (*release)(void *arg), void *arg);
+/* Lets the body go (freed, or released) and leaves resp without one. */
+void ah_http_resp_clear(ah_http_resp_t *resp);
 
 /*
  * Answering later.  A handler that hands its work to another thread calls

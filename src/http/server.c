@@ -158,9 +158,33 @@ const char *ah_http_query(const ah_http_req_t *req, const char *name)
     return NULL;
 }
 
+void ah_http_resp_clear(ah_http_resp_t *resp)
+{
+    if (resp->release)
+        resp->release(resp->release_arg);
+    else
+        free(resp->body);
+    resp->body = NULL;
+    resp->body_len = 0;
+    resp->release = NULL;
+    resp->release_arg = NULL;
+}
+
+void ah_http_resp_shared(ah_http_resp_t *resp, int status, const char *body, size_t len,
+                         void (*release)(void *arg), void *arg)
+{
+    ah_http_resp_clear(resp);
+    resp->status = status;
+    resp->content_type = NULL;
+    resp->body = (char *)body; /* never written: released, not freed */
+    resp->body_len = len;
+    resp->release = release;
+    resp->release_arg = arg;
+}
+
 void ah_http_resp_json(ah_http_resp_t *resp, int status, json_t *j)
 {
-    free(resp->body);
+    ah_http_resp_clear(resp);
     resp->status = status;
     resp->content_type = NULL;
     resp->body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -173,7 +197,7 @@ void ah_http_resp_json(ah_http_resp_t *resp, int status, json_t *j)
 void ah_http_resp_text(ah_http_resp_t *resp, int status, const char *content_type, const char *text,
                        size_t len)
 {
-    free(resp->body);
+    ah_http_resp_clear(resp);
     resp->status = status;
     resp->content_type = content_type;
     resp->body = malloc(len + 1);
@@ -500,7 +524,15 @@ static enum MHD_Result queue(ah_http_server_t *srv, struct MHD_Connection *c, st
         resp->status = 500;
     srv->app.finish(srv->app.ctx, &r->req, resp);
     struct MHD_Response *mr;
-    if (resp->body) {
+    if (resp->body && resp->release) {
+        /* A shared body: MHD lets it go with the response, through release. */
+        mr = MHD_create_response_from_buffer_with_free_callback_cls(
+            resp->body_len, resp->body, resp->release, resp->release_arg);
+        if (mr) {
+            resp->body = NULL;
+            resp->release = NULL;
+        }
+    } else if (resp->body) {
         mr = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
         if (mr)
             resp->body = NULL; /* MHD owns it now */
@@ -731,7 +763,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         set_phase(r->sock, PH_IDLE, coarse_ms());
     free(r->req.body);
-    free(r->resp.body);
+    ah_http_resp_clear(&r->resp);
     free(r);
     *con_cls = NULL;
 }

@@ -57,6 +57,9 @@
 #define DELIVERY_COLS                                                                              \
     "d.id, d.event_id, d.webhook_id, e.trigger, d.status, d.attempts, d.next_attempt_at, "         \
     "d.lease_until, d.created_at, d.updated_at, d.last_status_code, d.last_error"
+/* A community's own quotas, in ah_quota_kind_t order (NULL: none set). */
+#define QUOTA_COLS                                                                                 \
+    "max_webhooks, max_url_bytes, max_name_bytes, max_description_bytes, registrations_per_minute"
 /* The order of ah_sql_map_attempt(). */
 #define ATTEMPT_COLS "attempt_no, started_at, duration_ms, status_code, error, response_head"
 
@@ -134,6 +137,21 @@ enum ah_sql_stmt {
     /* id, secret, prev_secret or NULL, the secret read, the prev_secret read (or NULL): changes
      * the row only if both are still what was read */
     ST_WEBHOOK_SECRETS_SET,
+    /*
+     * Quotas (store.c, "Quotas").  WEBHOOK_COLS, then the community's most
+     * active webhooks: changes 1 row, or none when an active twin exists or
+     * the community has that many (or does not exist: it has no usage row).
+     * PostgreSQL locks the community's usage row first, so that the count
+     * it compares is the one every concurrent registration leaves.
+     */
+    ST_WEBHOOK_INSERT_WITHIN,
+    ST_USAGE_GET,  /* community_id -> active_webhooks (no row: no such community) */
+    ST_USAGE_LOCK, /* webhook id -> its community's active_webhooks, locking that row (PG) */
+    ST_QUOTA_GET,  /* community_id -> QUOTA_COLS */
+    ST_QUOTA_SET,  /* community_id, QUOTA_COLS values (NULL: unset), updated_at: upsert */
+    /* community_id, airmeet_id or NULL, session_id or NULL, created_at, id, limit ->
+     * WEBHOOK_COLS of active webhooks after (created_at, id), oldest first */
+    ST_WEBHOOK_PAGE,
     AH_SQL_SHARED_COUNT
 };
 

@@ -497,49 +497,13 @@ static int find_active_twin(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *
  * INSERT: a third of the CPU of a registration.)  An id that is taken
  * (UUIDs do not collide in practice) ends as AH_EEXISTS.
  */
+static int register_webhook(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
+                            ah_webhook_t *out, bool *existed);
+
 int ah_store_webhook_register(ah_store_t *s, const ah_webhook_t *w, ah_webhook_t *out,
                               bool *existed)
 {
-    if (!w || !out)
-        return AH_EINVAL;
-    char secret[AH_SECRET_SEALED_SIZE], prev[AH_SECRET_SEALED_SIZE];
-    int rc = ah_sql_seal_secret(s->keys, w->id, w->secret, secret);
-    if (rc == AH_OK)
-        rc = ah_sql_seal_secret(s->keys, w->id, w->prev_secret, prev);
-    if (rc)
-        return rc; /* AH_EINVAL: not terminated */
-    ah_sql_params_t p;
-    ah_sql_params_init(&p);
-    ah_sql_bind_webhook(&p, w, secret, prev);
-    ah_webhook_t *dup = NULL;
-    bool found = false, inserted = false;
-    for (int tries = 0; tries < REGISTER_TRIES && !found && !inserted; tries++) {
-        size_t changed = 0;
-        /* changed leaves out the rows the cache-generation triggers touch. */
-        rc = exec_cmd(s, true, ST_WEBHOOK_INSERT, &p, &changed);
-        inserted = rc == AH_OK && changed == 1;
-        if (rc || inserted)
-            break;
-        if (!dup && !(dup = malloc(sizeof *dup))) { /* ~7 KiB: keep it off the stack */
-            rc = AH_ENOMEM;
-            break;
-        }
-        rc = find_active_twin(s, w, dup);
-        found = rc == AH_OK;
-        if (rc != AH_OK && rc != AH_ENOTFOUND)
-            break;
-        rc = found ? AH_OK : AH_EEXISTS;
-    }
-    if (rc == AH_OK) {
-        if (found)
-            *out = *dup;
-        else if (out != w)
-            *out = *w;
-        if (existed)
-            *existed = found;
-    }
-    free(dup);
-    return rc;
+    return register_webhook(s, w, 0, out, existed);
 }
 
 int ah_store_webhook_get(ah_store_t *s, const char *id, ah_webhook_t *out)
@@ -689,6 +653,266 @@ int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t sinc
     int rc = drv(s)->run(s, AH_SQL_WRITE_TX, recover_tx, &j);
     if (rc == AH_OK && n_requeued)
         *n_requeued = j.count;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Quotas per community, and the webhook-list read.                          */
+
+/*
+ * How a quota is kept.  community_usage counts each community's active
+ * webhooks; triggers in both schemas move it in the transaction of every
+ * change to a webhook's is_active, so it is exact whatever makes the
+ * change.  A registration within a quota is then one statement
+ * (ST_WEBHOOK_INSERT_WITHIN) that inserts only while the count is below
+ * the quota: atomic on SQLite because a statement is one step of the one
+ * writer, and on PostgreSQL because it first locks the community's usage
+ * row, so that concurrent registrations of one community, from any node,
+ * compare the count one after the other.  Enabling within a quota takes
+ * the same lock in a transaction.  When nothing was inserted the layer
+ * finds out why: an active twin (answered, as register always does), a
+ * full community (AH_ETOOBIG), no community (AH_ENOTFOUND), or room again
+ * because something changed meanwhile (tried once more).
+ */
+
+static int parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE]);
+
+static const int64_t quota_range[AH_QUOTA_COUNT][2] = {
+    [AH_QUOTA_WEBHOOKS] = {1, AH_QUOTA_WEBHOOKS_MAX},
+    [AH_QUOTA_URL_BYTES] = {1, AH_QUOTA_URL_BYTES_MAX},
+    [AH_QUOTA_NAME_BYTES] = {1, AH_QUOTA_NAME_BYTES_MAX},
+    [AH_QUOTA_DESCRIPTION_BYTES] = {0, AH_QUOTA_DESCRIPTION_BYTES_MAX},
+    [AH_QUOTA_REGISTER_RATE] = {0, AH_QUOTA_REGISTER_RATE_MAX},
+};
+
+int64_t ah_quota_min(ah_quota_kind_t k)
+{
+    return (unsigned)k < AH_QUOTA_COUNT ? quota_range[k][0] : 0;
+}
+
+int64_t ah_quota_max(ah_quota_kind_t k)
+{
+    return (unsigned)k < AH_QUOTA_COUNT ? quota_range[k][1] : 0;
+}
+
+static void map_quota(const ah_sql_row_t *r, void *out)
+{
+    ah_quota_t *q = out;
+    for (int k = 0; k < AH_QUOTA_COUNT; k++)
+        q->v[k] = sql_null(r, k) ? AH_QUOTA_UNSET : sql_i64(r, k);
+}
+
+int ah_store_quota_get(ah_store_t *s, const char *community_id, ah_quota_t *out)
+{
+    for (int k = 0; k < AH_QUOTA_COUNT; k++)
+        out->v[k] = AH_QUOTA_UNSET;
+    int rc = get_by(s, ST_QUOTA_GET, community_id, map_quota, out);
+    return rc == AH_ENOTFOUND ? AH_OK : rc;
+}
+
+int ah_store_quota_set(ah_store_t *s, const char *community_id, const ah_quota_t *q, int64_t now)
+{
+    if (!q)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, community_id);
+    for (int k = 0; k < AH_QUOTA_COUNT; k++) {
+        if (q->v[k] == AH_QUOTA_UNSET) {
+            p_null(&p);
+            continue;
+        }
+        if (q->v[k] < quota_range[k][0] || q->v[k] > quota_range[k][1])
+            return AH_EINVAL;
+        p_i64(&p, q->v[k]);
+    }
+    p_i64(&p, now);
+    if (!community_id || (drv(s)->utf8_only && !ah_utf8_valid(community_id)))
+        return AH_ENOTFOUND;
+    return exec_cmd(s, true, ST_QUOTA_SET, &p, NULL); /* no community: a foreign key, ENOTFOUND */
+}
+
+int ah_store_webhook_count_active(ah_store_t *s, const char *community_id, int64_t *n)
+{
+    *n = 0;
+    return get_by(s, ST_USAGE_GET, community_id, ah_sql_map_i64, n);
+}
+
+/*
+ * After an insert within max_active that inserted nothing and met no twin:
+ * AH_ETOOBIG when the community is full, AH_ENOTFOUND when it does not
+ * exist, AH_OK when there is room again (a twin or a webhook went
+ * meanwhile), so the insert is worth another try.
+ */
+static int why_no_room(ah_store_t *s, const char *community_id, int64_t max_active)
+{
+    int64_t active = 0;
+    int rc = ah_store_webhook_count_active(s, community_id, &active);
+    if (rc)
+        return rc;
+    return active >= max_active ? AH_ETOOBIG : AH_OK;
+}
+
+int ah_store_webhook_register_within(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
+                                     ah_webhook_t *out, bool *existed)
+{
+    if (max_active < 1)
+        return AH_EINVAL;
+    return register_webhook(s, w, max_active, out, existed);
+}
+
+/*
+ * Both registrations: max_active 0 inserts with no quota (ST_WEBHOOK_INSERT),
+ * otherwise within it (ST_WEBHOOK_INSERT_WITHIN, whose extra parameter is
+ * the quota).  The secrets are sealed once, before the first try.
+ */
+static int register_webhook(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
+                            ah_webhook_t *out, bool *existed)
+{
+    if (!w || !out)
+        return AH_EINVAL;
+    char secret[AH_SECRET_SEALED_SIZE], prev[AH_SECRET_SEALED_SIZE];
+    int rc = ah_sql_seal_secret(s->keys, w->id, w->secret, secret);
+    if (rc == AH_OK)
+        rc = ah_sql_seal_secret(s->keys, w->id, w->prev_secret, prev);
+    if (rc)
+        return rc; /* AH_EINVAL: not terminated */
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    ah_sql_bind_webhook(&p, w, secret, prev);
+    if (max_active)
+        p_i64(&p, max_active);
+    int stmt = max_active ? ST_WEBHOOK_INSERT_WITHIN : ST_WEBHOOK_INSERT;
+    ah_webhook_t *dup = NULL;
+    bool found = false, inserted = false;
+    for (int tries = 0; tries < REGISTER_TRIES && !found && !inserted; tries++) {
+        size_t changed = 0;
+        /* changed leaves out the rows the cache-generation triggers touch. */
+        rc = exec_cmd(s, true, stmt, &p, &changed);
+        inserted = rc == AH_OK && changed == 1;
+        if (rc || inserted)
+            break;
+        if (!dup && !(dup = malloc(sizeof *dup))) { /* ~7 KiB: keep it off the stack */
+            rc = AH_ENOMEM;
+            break;
+        }
+        rc = find_active_twin(s, w, dup);
+        found = rc == AH_OK;
+        if (rc != AH_OK && rc != AH_ENOTFOUND)
+            break;
+        if (!found && max_active && (rc = why_no_room(s, w->community_id, max_active)) != AH_OK)
+            break;
+        rc = found ? AH_OK : AH_EEXISTS;
+    }
+    if (rc == AH_OK) {
+        if (found)
+            *out = *dup;
+        else if (out != w)
+            *out = *w;
+        if (existed)
+            *existed = found;
+    }
+    free(dup);
+    return rc;
+}
+
+typedef struct enable_job {
+    ah_store_t *s;
+    const char *id;
+    int64_t max_active;
+    int64_t now;
+    ah_webhook_t w; /* its row, read under the lock */
+} enable_job_t;
+
+/* Locks the webhook's community's count, then enables it if there is room (or it is active). */
+static int enable_within_tx(ah_sql_conn_t *c, void *arg)
+{
+    enable_job_t *j = arg;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, j->id);
+    int64_t active = 0;
+    int rc = ah_sql_one(j->s, c, true, ST_USAGE_LOCK, &p, ah_sql_map_i64, &active);
+    if (rc == AH_OK)
+        rc = ah_sql_one(j->s, c, true, ST_WEBHOOK_GET, &p, ah_sql_map_webhook, &j->w);
+    if (rc == AH_OK && j->w.deregistered_at)
+        rc = AH_ENOTFOUND;
+    if (rc)
+        return rc;
+    if (!j->w.is_active && active >= j->max_active)
+        return AH_ETOOBIG;
+    webhook_job_t set = {.s = j->s, .id = j->id, .active = true, .now = j->now};
+    return set_active_tx(c, &set);
+}
+
+int ah_store_webhook_enable_within(ah_store_t *s, const char *id, int64_t max_active, int64_t now)
+{
+    if (max_active < 1)
+        return AH_EINVAL;
+    if (!id || (drv(s)->utf8_only && !ah_utf8_valid(id)))
+        return AH_ENOTFOUND;
+    enable_job_t *j = malloc(sizeof *j); /* ~7 KiB: off the stack */
+    if (!j)
+        return AH_ENOMEM;
+    *j = (enable_job_t){.s = s, .id = id, .max_active = max_active, .now = now};
+    int rc = drv(s)->run(s, AH_SQL_WRITE_TX, enable_within_tx, j);
+    free(j);
+    return rc;
+}
+
+typedef struct each_job {
+    ah_webhook_t *w; /* the row being handed over */
+    int (*fn)(void *arg, const ah_webhook_t *w);
+    void *arg;
+    size_t n, limit; /* rows handed over; one more than limit says another page follows */
+    bool more;
+} each_job_t;
+
+static int each_row(void *arg, const ah_sql_row_t *r)
+{
+    each_job_t *j = arg;
+    if (j->n == j->limit) {
+        j->more = true;
+        return AH_SQL_STOP;
+    }
+    ah_sql_map_webhook(r, j->w);
+    j->n++;
+    return j->fn(j->arg, j->w);
+}
+
+int ah_store_webhook_each_active(ah_store_t *s, const ah_webhook_query_t *q,
+                                 int (*fn)(void *arg, const ah_webhook_t *w), void *arg,
+                                 char next_cursor[AH_CURSOR_SIZE])
+{
+    int64_t after_at = INT64_MIN; /* first page: after the beginning of time */
+    char after_id[AH_ID_SIZE] = "";
+    /* The cursor first: it may be read from the buffer next_cursor names. */
+    int bad = !q || !fn || q->limit > AH_WEBHOOK_PAGE_MAX ||
+              (q->cursor && *q->cursor && parse_cursor(q->cursor, &after_at, after_id) != AH_OK);
+    if (next_cursor)
+        next_cursor[0] = '\0';
+    if (bad)
+        return AH_EINVAL;
+    each_job_t j = {.fn = fn, .arg = arg, .limit = q->limit ? q->limit : AH_STORE_LIST_MAX};
+    if (!(j.w = malloc(sizeof *j.w)))
+        return AH_ENOMEM;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, q->community_id);
+    p_opt(&p, q->airmeet_id);
+    p_opt(&p, q->session_id);
+    p_i64(&p, after_at);
+    p_str(&p, after_id);
+    p_i64(&p, (int64_t)j.limit + 1);
+    int rc = q->community_id ? drv(s)->exec(s, NULL, false, ST_WEBHOOK_PAGE, &p, each_row, &j, NULL)
+                             : AH_OK; /* no community has a NULL id */
+    if (rc == AH_OK && j.more && !q->limit) {
+        ah_logf(AH_LOG_WARN, "store: a webhook list exceeded %d rows", AH_STORE_LIST_MAX);
+        rc = AH_ETOOBIG;
+    }
+    if (rc == AH_OK && j.more && next_cursor)
+        snprintf(next_cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", j.w->created_at, j.w->id);
+    free(j.w);
     return rc;
 }
 

@@ -271,9 +271,12 @@ typedef struct ah_cache_gen {
      * or updated in a listed field, is_active, scope or deregistered_at
      * (delivery bookkeeping such as failing_since leaves it alone). */
     int64_t webhooks;
-    /* What authentication and scope checks read: access keys, tokens,
-     * airmeets and sessions updated or deleted (inserts need no bump: a
-     * cache only holds rows that were found). */
+    /* What authentication and scope checks read: access keys inserted,
+     * updated or deleted (the key cache also remembers keys that were not
+     * found, so that they are answered with the same work as wrong
+     * secrets); tokens, airmeets and sessions updated or deleted (their
+     * inserts need no bump: those caches only hold rows that were found);
+     * and any community's quotas set. */
     int64_t auth;
 } ah_cache_gen_t;
 
@@ -429,6 +432,114 @@ int ah_store_webhook_rotate_secret(ah_store_t *s, const char *id, const char *ne
  */
 int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t since, int64_t now,
                              size_t *n_requeued);
+
+/*
+ * ---- quotas per community, and the webhook-list read ----
+ *
+ * What one community may hold (docs/operations.md, "Quotas per community").
+ * Each quota has a server-wide default (an `airhook serve` setting, which
+ * the store does not know) and the operator may set a community's own; the
+ * caller merges the two and hands the store the number that applies.  The
+ * store counts a community's active webhooks itself (community_usage, kept
+ * by triggers in the same transaction as every change to a webhook), so
+ * the count costs one row read however many webhooks there are.
+ */
+
+typedef enum ah_quota_kind {
+    AH_QUOTA_WEBHOOKS,          /* active webhooks (is_active) */
+    AH_QUOTA_URL_BYTES,         /* bytes of a webhook's url */
+    AH_QUOTA_NAME_BYTES,        /* bytes of a webhook's name, and of its platformName */
+    AH_QUOTA_DESCRIPTION_BYTES, /* bytes of a webhook's description */
+    AH_QUOTA_REGISTER_RATE,     /* registrations per access key per minute; 0 = no limit */
+    AH_QUOTA_COUNT
+} ah_quota_kind_t;
+
+/* The range of each quota: a quota lowers the field caps above, never raises them. */
+#define AH_QUOTA_WEBHOOKS_MAX AH_STORE_LIST_MAX /* so that a whole list is one list call */
+#define AH_QUOTA_URL_BYTES_MAX (AH_URL_MAX - 1)
+#define AH_QUOTA_NAME_BYTES_MAX (AH_NAME_MAX - 1)
+#define AH_QUOTA_DESCRIPTION_BYTES_MAX (AH_DESC_MAX - 1)
+#define AH_QUOTA_REGISTER_RATE_MAX 1000000
+/* The smallest value quota k may take (1 for counts and sizes, 0 for the rate and the description).
+ */
+int64_t ah_quota_min(ah_quota_kind_t k);
+/* The largest value quota k may take (its AH_QUOTA_*_MAX). */
+int64_t ah_quota_max(ah_quota_kind_t k);
+
+/* Where a community has no quota of its own, and the server's default applies. */
+#define AH_QUOTA_UNSET (-1)
+
+/* A community's own quotas, indexed by ah_quota_kind_t; AH_QUOTA_UNSET where it has none. */
+typedef struct ah_quota {
+    int64_t v[AH_QUOTA_COUNT];
+} ah_quota_t;
+
+/*
+ * The quotas the operator set for community_id; every one AH_QUOTA_UNSET
+ * when none is set (also for a community that does not exist).
+ */
+int ah_store_quota_get(ah_store_t *s, const char *community_id, ah_quota_t *out);
+/*
+ * Replaces the community's own quotas with q (AH_QUOTA_UNSET: none, the
+ * default applies).  AH_EINVAL if q is NULL or a value is neither
+ * AH_QUOTA_UNSET nor within ah_quota_min..ah_quota_max; AH_ENOTFOUND if
+ * there is no such community.
+ */
+int ah_store_quota_set(ah_store_t *s, const char *community_id, const ah_quota_t *q, int64_t now);
+/* How many active webhooks the community has now.  AH_ENOTFOUND if there is no such community. */
+int ah_store_webhook_count_active(ah_store_t *s, const char *community_id, int64_t *n);
+
+/*
+ * ah_store_webhook_register within a quota: w is inserted only while its
+ * community has fewer than max_active active webhooks.  When it has that
+ * many and w has no active twin, nothing is written and AH_ETOOBIG is
+ * returned; a twin is answered as always (*existed = true), full or not.
+ * The count and the insert are one atomic step on every backend: however
+ * many registrations run at once, from however many processes sharing the
+ * store, the community never passes max_active.  AH_ENOTFOUND if the
+ * community (or w's airmeet or session) does not exist; AH_EINVAL as
+ * register's, or for max_active < 1.  (A community over its quota because
+ * the operator lowered it keeps its webhooks; it only registers no more.)
+ */
+int ah_store_webhook_register_within(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
+                                     ah_webhook_t *out, bool *existed);
+/*
+ * ah_store_webhook_set_active(s, id, true, …) within a quota: an inactive
+ * webhook is enabled only while its community has fewer than max_active
+ * active webhooks, atomically as above; AH_ETOOBIG otherwise.  Enabling an
+ * active webhook always succeeds.  AH_ENOTFOUND and AH_EEXISTS as
+ * set_active's; AH_EINVAL for max_active < 1.
+ */
+int ah_store_webhook_enable_within(ah_store_t *s, const char *id, int64_t max_active, int64_t now);
+
+/* Most webhooks one page of ah_store_webhook_each_active holds. */
+#define AH_WEBHOOK_PAGE_MAX 1000
+
+/* What ah_store_webhook_each_active reads. */
+typedef struct ah_webhook_query {
+    const char *community_id;
+    const char *airmeet_id; /* NULL or "": any; else only webhooks registered with it */
+    const char *session_id; /* NULL or "": any; else only webhooks registered with it */
+    const char *cursor;     /* NULL or "": from the oldest; else a next_cursor of a page */
+    size_t limit;           /* 0: every one (at most AH_STORE_LIST_MAX); else a page of that many */
+} ah_webhook_query_t;
+
+/*
+ * The active webhooks of a community, oldest first (the order of
+ * list_active), handed one at a time to fn(arg, w) as they are read: w is
+ * valid during the call only, so a caller that renders them holds one row,
+ * not the list.  fn returns AH_OK to go on, or a failure, which ends the
+ * read and is returned.  With q->limit, at most that many are handed over
+ * and next_cursor (may be NULL) receives where the next page starts, or ""
+ * after the last page; a cursor orders by (created_at, id), so a page is
+ * never shifted by registrations or removals meanwhile.  AH_EINVAL if q or
+ * fn is NULL, q->limit > AH_WEBHOOK_PAGE_MAX or q->cursor is not one this
+ * function returned; AH_ETOOBIG when an unpaged read passes
+ * AH_STORE_LIST_MAX rows.
+ */
+int ah_store_webhook_each_active(ah_store_t *s, const ah_webhook_query_t *q,
+                                 int (*fn)(void *arg, const ah_webhook_t *w), void *arg,
+                                 char next_cursor[AH_CURSOR_SIZE]);
 
 /* ---- events ---- */
 

@@ -272,6 +272,64 @@ static const char *const migrations[] = {
     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();"
     "CREATE CONSTRAINT TRIGGER cache_gen_session_change AFTER UPDATE OR DELETE ON sessions"
     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();",
+
+    /*
+     * The third (version 3 in schema_migrations): quotas per community, as
+     * SQLite's migration 5.  The usage triggers are plain AFTER ROW
+     * triggers, not deferred: a registration locks its community's usage
+     * row before it inserts (ST_WEBHOOK_INSERT_WITHIN), so every lock on
+     * that row is taken before commit and before the generations' row,
+     * which stays the last lock of a transaction.  The triggers on webhooks
+     * are created before the existing rows are counted: creating one waits
+     * for writers of the table and holds them off until this migration
+     * commits, so no webhook is counted twice or missed.
+     */
+    "CREATE TABLE community_quotas ("
+    "  community_id TEXT COLLATE \"C\" PRIMARY KEY REFERENCES communities(id),"
+    "  max_webhooks BIGINT,"
+    "  max_url_bytes BIGINT,"
+    "  max_name_bytes BIGINT,"
+    "  max_description_bytes BIGINT,"
+    "  registrations_per_minute BIGINT,"
+    "  updated_at BIGINT NOT NULL"
+    ");"
+    "CREATE TABLE community_usage ("
+    "  community_id TEXT COLLATE \"C\" PRIMARY KEY REFERENCES communities(id),"
+    "  active_webhooks BIGINT NOT NULL DEFAULT 0"
+    ");"
+    "CREATE FUNCTION usage_community_insert() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN INSERT INTO community_usage (community_id) VALUES (NEW.id); RETURN NULL; END"
+    " $$;"
+    "CREATE FUNCTION usage_webhook_change() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    " IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.is_active THEN"
+    "  UPDATE community_usage SET active_webhooks = active_webhooks - 1"
+    "  WHERE community_id = OLD.community_id;"
+    " END IF;"
+    " IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.is_active THEN"
+    "  UPDATE community_usage SET active_webhooks = active_webhooks + 1"
+    "  WHERE community_id = NEW.community_id;"
+    " END IF;"
+    " RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER usage_webhook_insert AFTER INSERT ON webhooks FOR EACH ROW"
+    " WHEN (NEW.is_active) EXECUTE FUNCTION usage_webhook_change();"
+    "CREATE TRIGGER usage_webhook_update AFTER UPDATE OF is_active, community_id ON webhooks"
+    " FOR EACH ROW WHEN (OLD.is_active IS DISTINCT FROM NEW.is_active"
+    " OR OLD.community_id IS DISTINCT FROM NEW.community_id)"
+    " EXECUTE FUNCTION usage_webhook_change();"
+    "CREATE TRIGGER usage_webhook_delete AFTER DELETE ON webhooks FOR EACH ROW"
+    " WHEN (OLD.is_active) EXECUTE FUNCTION usage_webhook_change();"
+    "CREATE TRIGGER usage_community_insert AFTER INSERT ON communities FOR EACH ROW"
+    " EXECUTE FUNCTION usage_community_insert();"
+    "INSERT INTO community_usage (community_id, active_webhooks)"
+    "  SELECT c.id, (SELECT count(*) FROM webhooks w"
+    "  WHERE w.community_id = c.id AND w.is_active) FROM communities c;"
+    "CREATE CONSTRAINT TRIGGER cache_gen_quota_change"
+    " AFTER INSERT OR UPDATE OR DELETE ON community_quotas"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();"
+    "CREATE CONSTRAINT TRIGGER cache_gen_key_insert AFTER INSERT ON access_keys"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -346,6 +404,41 @@ static const char *const stmt_sql[ST_COUNT] = {
                                " AND coalesce(session_id, '') = $5::text"
                                " AND is_active AND deregistered_at = 0",
     [ST_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS " FROM webhooks WHERE id = $1::text",
+    /*
+     * The community's usage row is locked first (FOR NO KEY UPDATE, which
+     * foreign-key checks do not wait for) and compared under the lock: a
+     * concurrent registration in the same community, on any node, waits
+     * for our commit and then compares the count our insert left (READ
+     * COMMITTED rechecks a locked row's condition on its newest version).
+     */
+    [ST_WEBHOOK_INSERT_WITHIN] =
+        "WITH room AS (SELECT 1 FROM community_usage WHERE community_id = $2::text"
+        " AND active_webhooks < $22::bigint FOR NO KEY UPDATE)"
+        " INSERT INTO webhooks (" WEBHOOK_COLS ") SELECT $1::text, $2::text, $3::text,"
+        " $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::boolean, $11::text,"
+        " $12::text, $13::bigint, $14::bigint, $15::text, $16::text, $17::text, $18::text,"
+        " $19::bigint, $20::bigint, $21::bigint FROM room"
+        " ON CONFLICT " ACTIVE_TUPLE " DO NOTHING RETURNING id",
+    [ST_USAGE_GET] = "SELECT active_webhooks FROM community_usage WHERE community_id = $1::text",
+    [ST_USAGE_LOCK] = "SELECT active_webhooks FROM community_usage"
+                      " WHERE community_id = (SELECT community_id FROM webhooks"
+                      " WHERE id = $1::text) FOR NO KEY UPDATE",
+    [ST_QUOTA_GET] = "SELECT " QUOTA_COLS " FROM community_quotas WHERE community_id = $1::text",
+    [ST_QUOTA_SET] = "INSERT INTO community_quotas (community_id, " QUOTA_COLS ", updated_at)"
+                     " VALUES ($1::text, $2::bigint, $3::bigint, $4::bigint, $5::bigint,"
+                     " $6::bigint, $7::bigint) ON CONFLICT (community_id) DO UPDATE"
+                     " SET max_webhooks = excluded.max_webhooks,"
+                     " max_url_bytes = excluded.max_url_bytes,"
+                     " max_name_bytes = excluded.max_name_bytes,"
+                     " max_description_bytes = excluded.max_description_bytes,"
+                     " registrations_per_minute = excluded.registrations_per_minute,"
+                     " updated_at = excluded.updated_at",
+    [ST_WEBHOOK_PAGE] = "SELECT " WEBHOOK_COLS " FROM webhooks"
+                        " WHERE community_id = $1::text AND is_active"
+                        " AND ($2::text IS NULL OR airmeet_id = $2::text)"
+                        " AND ($3::text IS NULL OR session_id = $3::text)"
+                        " AND (created_at, id) > ($4::bigint, $5::text)"
+                        " ORDER BY created_at, id LIMIT $6::bigint",
     [ST_WEBHOOK_LIST_ACTIVE] = "SELECT " WEBHOOK_COLS " FROM webhooks"
                                " WHERE community_id = $1::text AND is_active"
                                " AND ($2::text IS NULL OR airmeet_id = $2::text)"

@@ -316,6 +316,60 @@ static const char *const migrations[] = {
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
     "CREATE TRIGGER cache_gen_session_delete AFTER DELETE ON sessions"
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
+
+    /*
+     * 5: quotas per community (store.h, "quotas per community").
+     * community_quotas holds what the operator set (NULL: the server's
+     * default applies).  community_usage counts each community's active
+     * webhooks, kept by triggers in the same transaction as the change to
+     * a webhook, whatever makes it (registration, deregistration, the
+     * operator, the dispatcher disabling one), so that registering within
+     * a quota reads one row instead of counting the community's webhooks.
+     * The row is made with its community; existing ones are counted here.
+     * Setting quotas bumps the `auth` generation, as does inserting an
+     * access key: the key cache now also remembers keys that were not
+     * found (src/api/public.c), and a new key must end that.
+     */
+    "CREATE TABLE community_quotas ("
+    "  community_id TEXT PRIMARY KEY NOT NULL REFERENCES communities(id),"
+    "  max_webhooks INTEGER,"
+    "  max_url_bytes INTEGER,"
+    "  max_name_bytes INTEGER,"
+    "  max_description_bytes INTEGER,"
+    "  registrations_per_minute INTEGER,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE community_usage ("
+    "  community_id TEXT PRIMARY KEY NOT NULL REFERENCES communities(id),"
+    "  active_webhooks INTEGER NOT NULL DEFAULT 0"
+    ") WITHOUT ROWID;"
+    "INSERT INTO community_usage (community_id, active_webhooks)"
+    "  SELECT c.id, (SELECT count(*) FROM webhooks w"
+    "  WHERE w.community_id = c.id AND w.is_active = 1) FROM communities c;"
+    "CREATE TRIGGER usage_community_insert AFTER INSERT ON communities"
+    " BEGIN INSERT INTO community_usage (community_id, active_webhooks) VALUES (new.id, 0); END;"
+    "CREATE TRIGGER usage_webhook_insert AFTER INSERT ON webhooks WHEN new.is_active = 1"
+    " BEGIN UPDATE community_usage SET active_webhooks = active_webhooks + 1"
+    " WHERE community_id = new.community_id; END;"
+    "CREATE TRIGGER usage_webhook_delete AFTER DELETE ON webhooks WHEN old.is_active = 1"
+    " BEGIN UPDATE community_usage SET active_webhooks = active_webhooks - 1"
+    " WHERE community_id = old.community_id; END;"
+    "CREATE TRIGGER usage_webhook_update AFTER UPDATE OF is_active, community_id ON webhooks"
+    " WHEN old.is_active IS NOT new.is_active OR old.community_id IS NOT new.community_id"
+    " BEGIN"
+    " UPDATE community_usage SET active_webhooks = active_webhooks - old.is_active"
+    " WHERE community_id = old.community_id;"
+    " UPDATE community_usage SET active_webhooks = active_webhooks + new.is_active"
+    " WHERE community_id = new.community_id;"
+    " END;"
+    "CREATE TRIGGER cache_gen_quota_insert AFTER INSERT ON community_quotas"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_quota_update AFTER UPDATE ON community_quotas"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_quota_delete AFTER DELETE ON community_quotas"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_key_insert AFTER INSERT ON access_keys"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -389,6 +443,38 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
                           " ?20, ?21) ON CONFLICT DO NOTHING",
     [ST_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS " FROM webhooks WHERE id = ?1",
+    /*
+     * One statement, so one step of the single writer: the count it compares
+     * cannot move before the insert.  A full community (or one with no usage
+     * row: no such community) gets a NULL id, which OR IGNORE turns into no
+     * row, as it does an active twin; the store layer then says which.  (Not
+     * INSERT ... SELECT ... WHERE: with triggers on the table SQLite runs
+     * that through a temporary table, 30 % more work per registration.)
+     */
+    [ST_WEBHOOK_INSERT_WITHIN] =
+        "INSERT OR IGNORE INTO webhooks (" WEBHOOK_COLS ") VALUES (CASE WHEN"
+        " (SELECT active_webhooks FROM community_usage WHERE community_id = ?2) < ?22"
+        " THEN ?1 END, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+        " ?18, ?19, ?20, ?21)",
+    [ST_USAGE_GET] = "SELECT active_webhooks FROM community_usage WHERE community_id = ?1",
+    /* In a write transaction, which already holds the one write lock. */
+    [ST_USAGE_LOCK] = "SELECT u.active_webhooks FROM community_usage u"
+                      " JOIN webhooks w ON w.community_id = u.community_id WHERE w.id = ?1",
+    [ST_QUOTA_GET] = "SELECT " QUOTA_COLS " FROM community_quotas WHERE community_id = ?1",
+    [ST_QUOTA_SET] = "INSERT INTO community_quotas (community_id, " QUOTA_COLS ", updated_at)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (community_id) DO UPDATE"
+                     " SET max_webhooks = excluded.max_webhooks,"
+                     " max_url_bytes = excluded.max_url_bytes,"
+                     " max_name_bytes = excluded.max_name_bytes,"
+                     " max_description_bytes = excluded.max_description_bytes,"
+                     " registrations_per_minute = excluded.registrations_per_minute,"
+                     " updated_at = excluded.updated_at",
+    [ST_WEBHOOK_PAGE] = "SELECT " WEBHOOK_COLS " FROM webhooks"
+                        " WHERE community_id = ?1 AND is_active = 1"
+                        " AND (?2 IS NULL OR airmeet_id = ?2)"
+                        " AND (?3 IS NULL OR session_id = ?3)"
+                        " AND (created_at, id) > (?4, ?5)"
+                        " ORDER BY created_at, id LIMIT ?6",
     [ST_WEBHOOK_LIST_ACTIVE] = "SELECT " WEBHOOK_COLS " FROM webhooks"
                                " WHERE community_id = ?1 AND is_active = 1"
                                " AND (?2 IS NULL OR airmeet_id = ?2)"

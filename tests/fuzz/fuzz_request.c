@@ -169,7 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (resp.status < 100 || resp.status > 599)
         abort();
 out:
-    free(resp.body);
+    ah_http_resp_clear(&resp);
     free(req);
     free(buf);
     return 0;

@@ -96,6 +96,12 @@ static void test_defaults(void **state)
     assert_int_equal(o.http.idle_timeout_ms, 60000);
     assert_int_equal(o.http.crowded_idle_timeout_ms, 5000);
     assert_int_equal(o.http.threads, o.cfg.threads);
+    /* A community's default quotas (docs/operations.md). */
+    assert_int_equal(o.cfg.quota[AH_QUOTA_WEBHOOKS], 1000);
+    assert_int_equal(o.cfg.quota[AH_QUOTA_URL_BYTES], AH_URL_MAX - 1);
+    assert_int_equal(o.cfg.quota[AH_QUOTA_NAME_BYTES], AH_NAME_MAX - 1);
+    assert_int_equal(o.cfg.quota[AH_QUOTA_DESCRIPTION_BYTES], AH_DESC_MAX - 1);
+    assert_int_equal(o.cfg.quota[AH_QUOTA_REGISTER_RATE], 1200);
 
     /* The delivery defaults of SPEC §6, and the same as the dispatcher's own. */
     static const int64_t schedule[] = {0,       5000,     300000,   1800000,
@@ -126,6 +132,8 @@ static void test_environment(void **state)
     setenv("AIRHOOK_TRUST_FORWARDED_FOR", "yes", 1);
     setenv("AIRHOOK_ROLE", "api", 1);
     setenv("AIRHOOK_DB", "", 1); /* empty counts as unset */
+    setenv("AIRHOOK_MAX_WEBHOOKS", "50", 1);
+    setenv("AIRHOOK_REGISTER_RATE", "0", 1);
     assert_int_equal(load(ARGV(NULL), &o), 0);
     assert_string_equal(o.cfg.listen, "127.0.0.1:0");
     assert_string_equal(o.cfg.region, "eu");
@@ -137,6 +145,8 @@ static void test_environment(void **state)
     assert_true(o.cfg.serve_api);
     assert_false(o.cfg.run_delivery);
     assert_string_equal(o.cfg.db, "sqlite:./airhook.db");
+    assert_int_equal(o.cfg.quota[AH_QUOTA_WEBHOOKS], 50);
+    assert_int_equal(o.cfg.quota[AH_QUOTA_REGISTER_RATE], 0);
 }
 
 static void test_flags_win_over_environment(void **state)
@@ -179,6 +189,13 @@ static void test_refusals_exit_2(void **state)
         {"--delivery-timeout", "0"},
         {"--lease", "15s"}, /* not longer than the 15 s timeout */
         {"--webhook-concurrency", "10001"},
+        {"--max-webhooks", "0"},
+        {"--max-webhooks", "100001"},
+        {"--max-url-bytes", "2048"}, /* a quota never raises a field's cap */
+        {"--max-name-bytes", "256"},
+        {"--max-description-bytes", "1024"},
+        {"--max-description-bytes", "-1"},
+        {"--register-rate", "lots"},
         {"--webhook-rate", "-1"},
         {"--webhook-rate", "1e7"},
         {"--webhook-rate", "nan"},

@@ -1285,6 +1285,12 @@ static void test_migration_from_v1(void **state)
     char sql[4096];
     snprintf(sql, sizeof sql,
              "BEGIN;"
+             /* Migration 5's triggers and tables. */
+             "DROP TRIGGER cache_gen_quota_insert; DROP TRIGGER cache_gen_quota_update;"
+             "DROP TRIGGER cache_gen_quota_delete; DROP TRIGGER cache_gen_key_insert;"
+             "DROP TRIGGER usage_community_insert; DROP TRIGGER usage_webhook_insert;"
+             "DROP TRIGGER usage_webhook_delete; DROP TRIGGER usage_webhook_update;"
+             "DROP TABLE community_usage; DROP TABLE community_quotas;"
              /* Migration 4's triggers and table. */
              "DROP TRIGGER cache_gen_webhook_insert; DROP TRIGGER cache_gen_webhook_delete;"
              "DROP TRIGGER cache_gen_webhook_update; DROP TRIGGER cache_gen_key_update;"
