@@ -1,7 +1,8 @@
 /*
  * util.h: ids, time, and small string helpers used everywhere.
  *
- * Ids are lowercase UUID v4 strings (36 chars + NUL).  Time is int64
+ * Ids are lowercase UUID strings (36 chars + NUL) in v4 form whose first 48
+ * bits are the creation time (docs/api.md, "Ids").  Time is int64
  * milliseconds since the Unix epoch; on the wire it is formatted as
  * "2020-08-04T06:38:51.106+00:00".
  */
