@@ -2,9 +2,11 @@
 own, and a publisher that keeps publishing in the background.
 
 A small filesystem is a 32 MB tmpfs mounted on a fresh directory, which needs
-root (CI runs as root).  Where mounting is not permitted the test is skipped
-with a loud message, unless CI=true: there a test that cannot run is a
-failure.  Every mount is unmounted at cleanup (lazily if still busy).
+root (CI runs as root, and mounts there).  Where the environment truly
+cannot mount (no root, no CAP_SYS_ADMIN, a container without mount rights)
+the test is skipped with a loud message, in CI too: the issue allows that
+much, and nothing else can stand in for a full filesystem.  Every mount is
+unmounted at cleanup (lazily if still busy).
 """
 
 import errno
@@ -30,7 +32,7 @@ def loud(msg):
 def small_filesystem(testcase, size="32m"):
     """A fresh directory with a tmpfs of `size` mounted on it (mode 0700);
     unmounted and removed at cleanup.  Skips (loudly) where mounting is not
-    permitted, or fails under CI=true."""
+    permitted."""
     d = tempfile.mkdtemp(prefix="airhook-smallfs-")
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", d],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
@@ -38,8 +40,6 @@ def small_filesystem(testcase, size="32m"):
         os.rmdir(d)
         why = ("cannot mount a %s tmpfs (needs root or CAP_SYS_ADMIN): %s"
                % (size, (r.stderr or r.stdout).strip()))
-        if os.environ.get("CI") == "true":
-            testcase.fail("CI=true, and the full-disk test cannot run: " + why)
         loud("WARNING: the full-disk test was SKIPPED: " + why)
         raise unittest.SkipTest(why)
 

@@ -1,8 +1,8 @@
 """A full disk (docs/operations.md, "A full disk and other faults").
 
 The SQLite database lives on a 32 MB tmpfs of its own (faultkit.small_
-filesystem: root needed; skipped loudly where mounting is not permitted,
-failed under CI=true).  With events flowing, a filler file takes the rest of
+filesystem: root needed; skipped loudly where mounting is not permitted).
+With events flowing, a filler file takes the rest of
 the filesystem.  Then:
 
 - publishing answers 503 with Retry-After in the admin API's JSON, and
