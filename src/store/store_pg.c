@@ -8,7 +8,7 @@
  * the store layer (store.c) for both backends; this file says how
  * PostgreSQL gets there: its connections, its dialect (stmt_sql[]), and the
  * operations whose flow is its own (publishing with ON CONFLICT, the
- * recursive walk over due work, pipelined recording, releasing by array,
+ * recursive walk over due work, set-based recording, releasing by array,
  * LISTEN/NOTIFY).
  *
  * Connections.  A store is a pool of libpq connections (pool_max, opened
@@ -91,7 +91,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define TX_TRIES 3          /* a transaction that lost a deadlock runs again */
-#define PIPELINE_CHUNK 64   /* attempt results sent per round trip */
+#define RECORD_CHUNK 256    /* attempt results recorded per statement */
 #define LISTEN_POLL_MS 1000 /* the listener looks at its stop flag this often */
 #define LISTEN_CONNECT_MS 5000
 #define CHANNEL "airhook_work"
@@ -330,6 +330,20 @@ static const char *const migrations[] = {
     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();"
     "CREATE CONSTRAINT TRIGGER cache_gen_key_insert AFTER INSERT ON access_keys"
     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();",
+
+    /*
+     * 5: fewer index entries per delivery (SQLite's migration 3 did the
+     * same).  Only pending deliveries are looked up by due time or age, so
+     * those indexes hold pending rows only: a finished delivery's new row
+     * version gets no entry in them.  Attempts lose their random id and its
+     * index, which nothing read: they are found by delivery.
+     */
+    "DROP INDEX deliveries_queue;"
+    "DROP INDEX deliveries_age;"
+    "CREATE INDEX deliveries_pending ON deliveries(webhook_id, next_attempt_at)"
+    "  WHERE status = 'pending';"
+    "CREATE INDEX deliveries_pending_age ON deliveries(created_at) WHERE status = 'pending';"
+    "ALTER TABLE attempts DROP COLUMN id;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -349,6 +363,7 @@ static const char *const migrations[] = {
 enum {
     ST_BEGIN = AH_SQL_SHARED_COUNT,
     ST_BEGIN_READ,
+    ST_SYNC_OFF,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_NOTIFY,
@@ -361,6 +376,8 @@ enum {
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN",
     [ST_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    /* After BEGIN: this transaction's commit does not wait for the disk (AH_SQL_WRITE_TX_LAZY). */
+    [ST_SYNC_OFF] = "SET LOCAL synchronous_commit = off",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_PING] = SQL_PING,
@@ -484,7 +501,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                         " SELECT webhook_id, " NOTIFY_OF("webhook_id", "$2::bigint") " FROM made",
     [ST_EVENT_GET] = "SELECT " EVENT_COLS " FROM events WHERE id = $1::text",
     /*
-     * A loose index scan over deliveries_queue: each step of the recursion
+     * A loose index scan over deliveries_pending: each step of the recursion
      * is one probe for the first pending row of the next webhook id (its
      * earliest due time, leased or not), so the cost is per webhook, not per
      * pending delivery.  Then only live webhooks are kept.
@@ -520,37 +537,54 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " WHERE status = 'pending' AND webhook_id = $1::text"
                     " AND lease_until < $2::bigint ORDER BY next_attempt_at LIMIT 1",
     /*
-     * One attempt's result in one statement: the delivery's new state (only
-     * a pending delivery changes status; SET expressions see the old row),
-     * the attempt row, and the webhook's failure streak and disabling, which
-     * touch the webhook row only when something changes.  The first disable
-     * reason sticks; a deregistered webhook is left alone.
+     * A turn's results in one statement (record_chunk binds one array per
+     * column, a result per element): each delivery's new state (only a
+     * pending delivery changes status; SET expressions see the old row),
+     * the attempt rows, and per webhook (the delivery's own, from its row)
+     * what the results, one after another, make of its failure streak and
+     * state: ok if one succeeded; fail_at, when the failures after the last
+     * success (or all of them) began, 0 for none; the first disable reason,
+     * which sticks.  The webhook row is touched only when something changes;
+     * a deregistered webhook is left alone.  Returns the ordinals (1-based)
+     * of the results whose delivery was found.
      */
     [ST_RECORD] =
-        "WITH d AS (UPDATE deliveries SET attempts = $2::integer,"
-        " last_status_code = $3::integer, last_error = $4::text, updated_at = $5::bigint,"
-        " lease_until = 0,"
-        " next_attempt_at = CASE WHEN status = 'pending' AND $6::text = 'pending'"
-        " THEN $7::bigint ELSE next_attempt_at END,"
-        " status = CASE WHEN status = 'pending' THEN $6::text ELSE status END"
-        " WHERE id = $1::text RETURNING id, webhook_id),"
-        " a AS (INSERT INTO attempts (id, delivery_id, " ATTEMPT_COLS ")"
-        " SELECT gen_random_uuid()::text, d.id, $2::integer, $8::bigint, $9::bigint,"
-        " $3::integer, $4::text, $10::bytea FROM d),"
+        "WITH r AS (SELECT * FROM unnest($1::text[], $2::integer[], $3::integer[], $4::text[],"
+        " $5::bigint[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[],"
+        " $11::text[]) WITH ORDINALITY"
+        " AS r(id, attempt_no, code, err, upd, status, next, started, dur, head, reason, ord)),"
+        " d AS (UPDATE deliveries x SET attempts = r.attempt_no, last_status_code = r.code,"
+        " last_error = r.err, updated_at = r.upd, lease_until = 0,"
+        " next_attempt_at = CASE WHEN x.status = 'pending' AND r.status = 'pending'"
+        " THEN r.next ELSE x.next_attempt_at END,"
+        " status = CASE WHEN x.status = 'pending' THEN r.status ELSE x.status END"
+        " FROM r WHERE x.id = r.id RETURNING x.id, x.webhook_id, r.ord),"
+        " a AS (INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
+        " SELECT d.id, r.attempt_no, r.started, r.dur, r.code, r.err, decode(r.head, 'hex')"
+        " FROM d JOIN r ON r.ord = d.ord),"
+        " t AS (SELECT d.webhook_id AS id, r.ord, r.started, r.upd, r.reason,"
+        " r.status = 'succeeded' AS ok, max(CASE WHEN r.status = 'succeeded' THEN r.ord"
+        " ELSE 0 END) OVER (PARTITION BY d.webhook_id) AS last_ok FROM d JOIN r ON r.ord = d.ord),"
+        " k AS (SELECT id, bool_or(ok) AS ok,"
+        " coalesce((array_agg(started ORDER BY ord) FILTER (WHERE NOT ok AND ord > last_ok))[1],"
+        " 0) AS fail_at,"
+        " coalesce((array_agg(reason ORDER BY ord) FILTER (WHERE reason <> ''))[1], '') AS reason,"
+        " (array_agg(upd ORDER BY ord) FILTER (WHERE reason <> ''))[1] AS upd"
+        " FROM t GROUP BY id),"
         " w AS (UPDATE webhooks h SET"
-        " failing_since = CASE WHEN $11::boolean THEN 0"
-        " WHEN h.failing_since = 0 THEN $8::bigint ELSE h.failing_since END,"
-        " is_active = CASE WHEN $12::text <> '' AND h.is_active AND h.deregistered_at = 0"
+        " failing_since = CASE WHEN k.ok THEN k.fail_at"
+        " WHEN h.failing_since = 0 THEN k.fail_at ELSE h.failing_since END,"
+        " is_active = CASE WHEN k.reason <> '' AND h.is_active AND h.deregistered_at = 0"
         " THEN false ELSE h.is_active END,"
-        " disabled_reason = CASE WHEN $12::text <> '' AND h.is_active AND h.deregistered_at = 0"
-        " THEN $12::text ELSE h.disabled_reason END,"
-        " updated_at = CASE WHEN $12::text <> '' AND h.is_active AND h.deregistered_at = 0"
-        " THEN $5::bigint ELSE h.updated_at END"
-        " FROM d WHERE h.id = d.webhook_id"
-        " AND (($11::boolean AND h.failing_since <> 0)"
-        " OR (NOT $11::boolean AND h.failing_since = 0)"
-        " OR ($12::text <> '' AND h.is_active AND h.deregistered_at = 0)))"
-        " SELECT webhook_id FROM d",
+        " disabled_reason = CASE WHEN k.reason <> '' AND h.is_active AND h.deregistered_at = 0"
+        " THEN k.reason ELSE h.disabled_reason END,"
+        " updated_at = CASE WHEN k.reason <> '' AND h.is_active AND h.deregistered_at = 0"
+        " THEN k.upd ELSE h.updated_at END"
+        " FROM k WHERE h.id = k.id"
+        " AND ((k.ok AND h.failing_since <> k.fail_at)"
+        " OR (NOT k.ok AND h.failing_since = 0)"
+        " OR (k.reason <> '' AND h.is_active AND h.deregistered_at = 0)))"
+        " SELECT ord FROM d",
     [ST_DELIVERY_RELEASE] = "UPDATE deliveries SET lease_until = 0 WHERE id = ANY($1::text[])",
     [ST_DELIVERY_RELEASE_ALL] = SQL_DELIVERY_RELEASE_ALL,
     [ST_DELIVERY_LIST_WEBHOOK] = "SELECT " DELIVERY_COLS " FROM deliveries d"
@@ -1163,8 +1197,9 @@ static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql
  * Runs fn inside BEGIN (begin = ST_BEGIN or ST_BEGIN_READ) ... COMMIT;
  * anything but AH_OK rolls back (release).  A deadlock or serialization
  * failure runs it all again on a fresh start, so fn must reset its outputs.
+ * lazy: the commit does not wait for the disk (AH_SQL_WRITE_TX_LAZY).
  */
-static int in_tx(pg_store_t *s, int begin, ah_sql_tx_fn fn, void *arg)
+static int in_tx(pg_store_t *s, int begin, bool lazy, ah_sql_tx_fn fn, void *arg)
 {
     for (int attempt = 1;; attempt++) {
         conn_t *c;
@@ -1172,6 +1207,8 @@ static int in_tx(pg_store_t *s, int begin, ah_sql_tx_fn fn, void *arg)
         if (rc)
             return rc;
         rc = run_cmd(c, begin, NULL);
+        if (rc == AH_OK && lazy)
+            rc = run_cmd(c, ST_SYNC_OFF, NULL);
         if (rc == AH_OK)
             rc = fn(c, arg);
         if (rc == AH_OK)
@@ -1187,8 +1224,9 @@ static int in_tx(pg_store_t *s, int begin, ah_sql_tx_fn fn, void *arg)
 static int pg_run(ah_store_t *base, ah_sql_mode_t mode, ah_sql_tx_fn fn, void *arg)
 {
     pg_store_t *s = from(base);
-    if (mode == AH_SQL_READ_TX || mode == AH_SQL_WRITE_TX)
-        return in_tx(s, mode == AH_SQL_READ_TX ? ST_BEGIN_READ : ST_BEGIN, fn, arg);
+    if (mode == AH_SQL_READ_TX || mode == AH_SQL_WRITE_TX || mode == AH_SQL_WRITE_TX_LAZY)
+        return in_tx(s, mode == AH_SQL_READ_TX ? ST_BEGIN_READ : ST_BEGIN,
+                     mode == AH_SQL_WRITE_TX_LAZY, fn, arg);
     conn_t *c;
     int rc = acquire(s, &c);
     if (rc)
@@ -1263,7 +1301,7 @@ static int publish_tx(conn_t *c, void *arg)
 static int event_publish(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res)
 {
     publish_job_t j = {base, ev, res};
-    int rc = in_tx(from(base), ST_BEGIN, publish_tx, &j);
+    int rc = in_tx(from(base), ST_BEGIN, false, publish_tx, &j);
     if (rc) {
         free(res->webhook_ids);
         memset(res, 0, sizeof *res);
@@ -1304,30 +1342,84 @@ static void utf8_clean(const char *in, size_t cap, char *out)
     out[n] = '\0';
 }
 
-/* Buffers a result's parameters need beyond the result itself. */
-typedef struct record_text {
-    char error[AH_ERROR_MAX];
-    char reason[AH_REASON_MAX];
-} record_text_t;
+/* A PostgreSQL array literal being built (text form: "{a,b,...}"). */
+typedef struct pg_array {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+} pg_array_t;
 
-/* One result's parameters for ST_RECORD; the outcome was checked. */
-static void bind_record(ah_sql_params_t *p, const ah_attempt_result_t *r, record_text_t *t)
+static void arr_put(pg_array_t *a, const char *s, size_t n)
 {
-    const ah_attempt_t *a = &r->attempt;
-    utf8_clean(a->error, sizeof a->error, t->error);
-    utf8_clean(r->disable_reason, sizeof r->disable_reason, t->reason);
-    P_OPT_FIELD(p, r->delivery_id);
-    p_i64(p, a->attempt_no);
-    p_i64(p, a->status_code);
-    p_opt(p, t->error);
-    p_i64(p, a->started_at + a->duration_ms);
-    p_str(p, ah_outcome_status(r->outcome));
-    p_i64(p, r->next_attempt_at);
-    p_i64(p, a->started_at);
-    p_i64(p, a->duration_ms);
-    p_bytes(p, a->response_head, strnlen(a->response_head, sizeof a->response_head));
-    p_bool(p, r->outcome == AH_OUTCOME_SUCCEEDED);
-    p_str(p, t->reason);
+    if (a->oom)
+        return;
+    if (a->len + n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap : 256;
+        while (a->len + n + 2 > cap)
+            cap *= 2;
+        char *b = realloc(a->buf, cap);
+        if (!b) {
+            a->oom = true;
+            return;
+        }
+        a->buf = b;
+        a->cap = cap;
+    }
+    memcpy(a->buf + a->len, s, n);
+    a->len += n;
+    a->buf[a->len] = '\0';
+}
+
+/* Starts the next element: '{' before the first, ',' before the others. */
+static void arr_next(pg_array_t *a)
+{
+    arr_put(a, a->len ? "," : "{", 1);
+}
+
+/* A text element, double-quoted with " and \ escaped; NULL for s NULL. */
+static void arr_text(pg_array_t *a, const char *s)
+{
+    arr_next(a);
+    if (!s) {
+        arr_put(a, "NULL", 4);
+        return;
+    }
+    arr_put(a, "\"", 1);
+    for (const char *k = s; *k; k++) {
+        if (*k == '"' || *k == '\\')
+            arr_put(a, "\\", 1);
+        arr_put(a, k, 1);
+    }
+    arr_put(a, "\"", 1);
+}
+
+static void arr_i64(pg_array_t *a, int64_t v)
+{
+    char n[24];
+    arr_next(a);
+    arr_put(a, n, (size_t)snprintf(n, sizeof n, "%" PRId64, v));
+}
+
+/* Bytes as a hex string element (the statement decodes it). */
+static void arr_hex(pg_array_t *a, const char *s, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    arr_next(a);
+    arr_put(a, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        char h[2] = {digits[(unsigned char)s[i] >> 4], digits[(unsigned char)s[i] & 15]};
+        arr_put(a, h, 2);
+    }
+    arr_put(a, "\"", 1);
+}
+
+/* Closes the literal ("{}" when empty); NULL if memory ran out. */
+static const char *arr_end(pg_array_t *a)
+{
+    if (!a->len)
+        arr_put(a, "{", 1);
+    arr_put(a, "}", 1);
+    return a->oom ? NULL : a->buf;
 }
 
 /* A result for a delivery that does not exist is skipped, not a failure of the batch. */
@@ -1337,81 +1429,85 @@ static void warn_unknown(const ah_attempt_result_t *r)
             (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
 }
 
-/* Sends ST_RECORD for each of rs[0..n) into the pipeline, then a sync point. */
-static int send_records(conn_t *c, const ah_attempt_result_t *rs, size_t n)
+#define RECORD_COLS 11 /* ST_RECORD's arrays */
+
+/* Whether rs[i]'s delivery is one of rs[0..i). */
+static bool seen_before(const ah_attempt_result_t *rs, size_t i)
 {
-    char name[16];
-    stmt_name(ST_RECORD, name);
-    for (size_t i = 0; i < n; i++) {
-        ah_sql_params_t p;
-        ah_sql_params_init(&p);
-        record_text_t t;
-        bind_record(&p, &rs[i], &t);
-        pg_params_t q;
-        int rc = pg_params(&p, &q);
-        if (rc)
-            return rc;
-        /* libpq copies the values into its buffer: t and q may go. */
-        int sent = PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0);
-        pg_params_free(&q);
-        if (!sent)
-            return pg_error(c, NULL, "record");
-    }
-    return PQpipelineSync(c->pg) ? AH_OK : pg_error(c, NULL, "record");
+    for (size_t k = 0; k < i; k++)
+        if (!strncmp(rs[k].delivery_id, rs[i].delivery_id, AH_ID_SIZE))
+            return true;
+    return false;
 }
 
 /*
- * Reads the answers of send_records up to its sync point: each query's
- * result, then NULL.  The first error wins; the queries after it come back
- * PGRES_PIPELINE_ABORTED.
+ * Records rs[0..n), n <= RECORD_CHUNK and no delivery twice, with one
+ * ST_RECORD inside the caller's transaction.
  */
-static int read_records(conn_t *c, const ah_attempt_result_t *rs, size_t n)
+static int record_chunk(conn_t *c, const ah_attempt_result_t *rs, size_t n)
+{
+    pg_array_t col[RECORD_COLS];
+    memset(col, 0, sizeof col);
+    bool *found = calloc(n, sizeof *found);
+    int rc = found ? AH_OK : AH_ENOMEM;
+    for (size_t i = 0; rc == AH_OK && i < n; i++) {
+        const ah_attempt_result_t *r = &rs[i];
+        const ah_attempt_t *at = &r->attempt;
+        char error[AH_ERROR_MAX], reason[AH_REASON_MAX];
+        utf8_clean(at->error, sizeof at->error, error);
+        utf8_clean(r->disable_reason, sizeof r->disable_reason, reason);
+        arr_text(&col[0], r->delivery_id);
+        arr_i64(&col[1], at->attempt_no);
+        arr_i64(&col[2], at->status_code);
+        arr_text(&col[3], error[0] ? error : NULL);
+        arr_i64(&col[4], at->started_at + at->duration_ms);
+        arr_text(&col[5], ah_outcome_status(r->outcome));
+        arr_i64(&col[6], r->next_attempt_at);
+        arr_i64(&col[7], at->started_at);
+        arr_i64(&col[8], at->duration_ms);
+        arr_hex(&col[9], at->response_head, strnlen(at->response_head, sizeof at->response_head));
+        arr_text(&col[10], reason);
+    }
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    for (size_t k = 0; rc == AH_OK && k < RECORD_COLS; k++) {
+        const char *v = arr_end(&col[k]);
+        if (!v)
+            rc = AH_ENOMEM;
+        else
+            p_str(&p, v);
+    }
+    PGresult *res = rc == AH_OK ? run(c, ST_RECORD, &p, &rc) : NULL;
+    for (int row = 0; res && row < PQntuples(res); row++) {
+        long ord = strtol(PQgetvalue(res, row, 0), NULL, 10);
+        if (ord >= 1 && (size_t)ord <= n)
+            found[ord - 1] = true;
+    }
+    for (size_t i = 0; res && i < n; i++)
+        if (!found[i])
+            warn_unknown(&rs[i]);
+    PQclear(res);
+    for (size_t k = 0; k < RECORD_COLS; k++)
+        free(col[k].buf);
+    free(found);
+    return rc;
+}
+
+/*
+ * Records rs[0..n) in set-based statements, one per RECORD_CHUNK results
+ * (a chunk also ends before a delivery's second result, which must see the
+ * first's effect).
+ */
+static int record_all(conn_t *c, const ah_attempt_result_t *rs, size_t n)
 {
     int rc = AH_OK;
-    size_t i = 0, ends = 0;
-    for (;;) {
-        PGresult *r = PQgetResult(c->pg);
-        if (!r) {
-            /* Each query's answer ends with one NULL; more means the connection is gone. */
-            if (++ends > n || PQstatus(c->pg) != CONNECTION_OK)
-                return rc ? rc : pg_error(c, NULL, "record");
-            i = ends;
-            continue;
-        }
-        ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            return rc;
-        }
-        if (st == PGRES_TUPLES_OK && PQntuples(r) == 0 && i < n)
-            warn_unknown(&rs[i]);
-        else if (st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED && rc == AH_OK)
-            rc = pg_error(c, r, stmt_sql[ST_RECORD]);
-        PQclear(r);
+    for (size_t off = 0; rc == AH_OK && off < n;) {
+        size_t k = 1;
+        while (off + k < n && k < RECORD_CHUNK && !seen_before(rs + off, k))
+            k++;
+        rc = record_chunk(c, rs + off, k);
+        off += k;
     }
-}
-
-/*
- * Records rs[0..n) in chunks of PIPELINE_CHUNK statements sent back to back
- * (libpq pipeline mode) inside the caller's transaction: one round trip per
- * chunk instead of one per result.  Chunks stay small so that neither side's
- * socket buffer fills while the other is still writing.
- */
-static int record_pipelined(conn_t *c, const ah_attempt_result_t *rs, size_t n)
-{
-    int rc = prepare(c, ST_RECORD);
-    if (rc)
-        return rc;
-    if (!PQenterPipelineMode(c->pg))
-        return pg_error(c, NULL, "record");
-    for (size_t off = 0; rc == AH_OK && off < n; off += PIPELINE_CHUNK) {
-        size_t k = n - off < PIPELINE_CHUNK ? n - off : PIPELINE_CHUNK;
-        rc = send_records(c, rs + off, k);
-        if (rc == AH_OK)
-            rc = read_records(c, rs + off, k);
-    }
-    if (!PQexitPipelineMode(c->pg))
-        c->broken = true; /* answers still pending after an error: start afresh */
     return rc;
 }
 
@@ -1423,13 +1519,17 @@ typedef struct record_job {
 static int record_tx(conn_t *c, void *arg)
 {
     const record_job_t *j = arg;
-    return record_pipelined(c, j->results, j->n);
+    return record_all(c, j->results, j->n);
 }
 
+/*
+ * Lazy: a crash of the database server can lose the last records, and then
+ * those deliveries are sent again (at least once), never lost.
+ */
 static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results, size_t n)
 {
     record_job_t j = {results, n};
-    return in_tx(from(base), ST_BEGIN, record_tx, &j);
+    return in_tx(from(base), ST_BEGIN, true, record_tx, &j);
 }
 
 /*

@@ -255,8 +255,8 @@ static void test_migrations_once(void **state)
                      10);
     assert_int_equal(tb_pg_int(f->dsn, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
                                        " ('webhooks_active_tuple', 'webhooks_match',"
-                                       " 'deliveries_queue', 'deliveries_by_webhook',"
-                                       " 'deliveries_by_event', 'deliveries_age')"),
+                                       " 'deliveries_pending', 'deliveries_by_webhook',"
+                                       " 'deliveries_by_event', 'deliveries_pending_age')"),
                      6);
     /* Opening again applies nothing and keeps the data. */
     s = open_dsn(f->dsn);
@@ -467,7 +467,7 @@ static void test_lease_takeover(void **state)
     ah_store_close(b);
 }
 
-/* A batch several pipeline chunks long, with an unknown delivery in the middle. */
+/* A batch several statements long, with an unknown delivery in the middle. */
 static void test_record_large_batch(void **state)
 {
     ah_store_t *s = *state;
@@ -475,7 +475,7 @@ static void test_record_large_batch(void **state)
     new_community(s, &c);
     char w[AH_ID_SIZE];
     new_webhook(s, c.id, w);
-    const size_t n = 3 * PIPELINE_CHUNK + 5;
+    const size_t n = 3 * RECORD_CHUNK + 5;
     for (size_t i = 0; i < n; i++)
         publish(s, c.id, T0 + (int64_t)i);
     ah_claim_t *cl = NULL;
@@ -489,7 +489,7 @@ static void test_record_large_batch(void **state)
     for (size_t i = 0, k = 0; i < n + 1; i++) {
         char unknown[AH_ID_SIZE];
         ah_uuid_v4(unknown);
-        r[i] = success(i == PIPELINE_CHUNK + 3 ? unknown : cl[k++].delivery_id, T0 + 2000);
+        r[i] = success(i == RECORD_CHUNK + 3 ? unknown : cl[k++].delivery_id, T0 + 2000);
         r[i].outcome = i % 2 ? AH_OUTCOME_SUCCEEDED : AH_OUTCOME_RETRY;
         r[i].next_attempt_at = T0 + 5000;
     }
@@ -505,7 +505,7 @@ static void test_record_large_batch(void **state)
                                    " AND next_attempt_at = 1700000005000");
     assert_int_equal(ok + again, (int64_t)n);
     assert_true(ok > 0 && again > 0);
-    /* The store still works normally afterwards (the pipeline was left cleanly). */
+    /* The store still works normally afterwards (nothing was left half done). */
     assert_int_equal(ah_store_ping(s), AH_OK);
 }
 
@@ -875,20 +875,20 @@ static void test_query_plans(void **state)
     assert_int_equal(tb_pg_exec(dsn, sql), 0);
     assert_int_equal(tb_pg_int(dsn, "SELECT count(*) FROM deliveries"), 400 * 50);
 
-    /* The due walk probes deliveries_queue once per webhook; no scan of the table. */
-    expect_plan(dsn, ST_DUE_WEBHOOKS, "", "Index Only Scan using deliveries_queue",
+    /* The due walk probes deliveries_pending once per webhook; no scan of the table. */
+    expect_plan(dsn, ST_DUE_WEBHOOKS, "", "Index Only Scan using deliveries_pending",
                 "Seq Scan on deliveries");
     char args[256];
     snprintf(args, sizeof args, "(%lld, '%s', 500, 10)", (long long)LEASE, w);
-    expect_plan(dsn, ST_CLAIM, args, "deliveries_queue", "Seq Scan on deliveries");
+    expect_plan(dsn, ST_CLAIM, args, "deliveries_pending", "Seq Scan on deliveries");
     snprintf(args, sizeof args, "('%s', 500)", w);
-    expect_plan(dsn, ST_NEXT_DUE, args, "deliveries_queue", "Seq Scan on deliveries");
+    expect_plan(dsn, ST_NEXT_DUE, args, "deliveries_pending", "Seq Scan on deliveries");
     snprintf(args, sizeof args, "('ev', 0, '%s', 'trigger.t1', NULL, NULL)", c.id);
     expect_plan(dsn, ST_EVENT_FANOUT, args, "webhooks_match", "Seq Scan on webhooks");
     snprintf(args, sizeof args, "('%s', NULL, 9000000000, '', 50)", w);
     expect_plan(dsn, ST_DELIVERY_LIST_WEBHOOK, args, "deliveries_by_webhook",
                 "Seq Scan on deliveries");
-    expect_plan(dsn, ST_DELIVERY_STATS, "", "deliveries_age", "Seq Scan on deliveries");
+    expect_plan(dsn, ST_DELIVERY_STATS, "", "deliveries_pending_age", "Seq Scan on deliveries");
 }
 
 /* ------------------------------------------------------------------------ */
