@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-ALL="api-list api-register ingest delivery latency isolation backlog footprint delivery-pg"
+ALL="api-list api-register ingest delivery latency isolation backlog footprint delivery-pg pg"
 SCENARIOS=${ONLY:-$ALL}
 SCENARIOS=${SCENARIOS//,/ }
 if [ -n "${BENCH_RESULTS:-}" ]; then
@@ -166,7 +166,10 @@ wait_for() {
 # fast as they can: past the default quotas (docs/operations.md), which an airhook that
 # has them lifts here to measure what it measured before.
 quota_flags() {
-    if "$AIRHOOK" serve --help 2>/dev/null | grep -q -- '--max-webhooks'; then
+    # Not `serve --help | grep -q`: grep's early exit would fail the pipeline (pipefail).
+    local help
+    help=$("$AIRHOOK" serve --help 2>/dev/null || true)
+    if [[ $help == *--max-webhooks* ]]; then
         echo "--max-webhooks 100000 --register-rate 0"
     fi
 }
@@ -282,9 +285,25 @@ wrk_get() {
 }
 
 # row SCENARIO FIGURE BASELINE RATIO TARGET RESULT COMMAND
+# Under scenario_pg (PG_ROWS=1) a scenario's row becomes NAME-pg, beside the
+# SQLite figure of the same run as its baseline.
+declare -A SQLITE_FIG=()
 row() {
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$TSV"
-    log "$1: $2 | baseline $3 | ratio $4 | target $5 | $6"
+    local name=$1 fig=$2 base=$3 ratio=$4 target=$5 res=$6 cmd=$7
+    if [ "${PG_ROWS:-0}" = 1 ]; then
+        local sq=${SQLITE_FIG[$name]:-}
+        base="—" ratio="—" res=measured target="≥ 50 % of SQLite's figure in the same run"
+        if [ -n "$sq" ]; then
+            base="${sq%%|*} (SQLite, this run)"
+            ratio="$(calc "100 * ${fig%% *} / ${sq##*|}")%"
+            res=$(verdict "${fig%% *} >= 0.5 * ${sq##*|}")
+        fi
+        name="$name-pg" cmd="AH_PG_DURABLE=1 BENCH_DB=postgres://… $cmd"
+    else
+        SQLITE_FIG[$name]="${fig%%(*}|${fig%% *}"
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$fig" "$base" "$ratio" "$target" "$res" "$cmd" >>"$TSV"
+    log "$name: $fig | baseline $base | ratio $ratio | target $target | $res"
 }
 detail() { printf '%s\n' "$*" >>"$DETAILS"; }
 verdict() { if cond "$1"; then echo met; else echo "**missed**"; fi; }
@@ -884,6 +903,28 @@ pg_statements() {
     } >>"$PROFILES"
 }
 
+# The API scenarios again on PostgreSQL (durable settings, a fresh database
+# each), as NAME-pg rows beside the SQLite figures of the same run (delivery
+# has its own scenario, delivery-pg): what a user who moves to PostgreSQL
+# keeps of the single-node speed.  No profiles.
+scenario_pg() {
+    local pgdir dsn
+    dsn=$(AH_PG_DURABLE=1 sh "$ROOT/scripts/pg-test.sh" start 2>"$WORK/pg2-start.err" | tail -1) ||
+        { log "pg: PostgreSQL did not start: $(tail -3 "$WORK/pg2-start.err")"; return 0; }
+    pgdir=$(sed -n 's/^AH_TEST_PG_DIR=//p' "$WORK/pg2-start.err" | tail -1)
+    local s saved_work=$WORK saved_rate=$DELIVERY_RATE saved_profile=$PROFILE
+    for s in api-list api-register ingest; do  # delivery: the delivery-pg scenario
+        local db="bench_pg_${s//-/_}_$$"
+        psql -q "$dsn" -c "CREATE DATABASE $db" >/dev/null
+        mkdir -p "$saved_work/pg"
+        log "== $s on PostgreSQL"
+        WORK=$saved_work/pg PG_ROWS=1 PROFILE=0 BENCH_DB=${dsn%/*}/$db "scenario_${s//-/_}"
+        psql -q "$dsn" -c "DROP DATABASE $db" >/dev/null 2>&1 || true
+    done
+    WORK=$saved_work DELIVERY_RATE=$saved_rate PROFILE=$saved_profile
+    [ -n "$pgdir" ] && sh "$ROOT/scripts/pg-test.sh" stop "$pgdir" >/dev/null 2>&1
+}
+
 # Rows inserted, updated and deleted in a database's tables so far.
 pg_rows() {
     psql -XAtq "$1" -c "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
@@ -903,7 +944,7 @@ LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 log "airhook bench: ${SCENARIOS} (quick=$QUICK, work dir $WORK)"
 for s in $SCENARIOS; do
     case $s in
-    api-list | api-register | ingest | delivery | latency | isolation | backlog | footprint | delivery-pg) ;;
+    api-list | api-register | ingest | delivery | latency | isolation | backlog | footprint | delivery-pg | pg) ;;
     *) die "unknown scenario $s" ;;
     esac
     t0=$(date +%s)

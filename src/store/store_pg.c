@@ -92,6 +92,8 @@
 #define BACKOFF_MAX_MS 2000
 #define TX_TRIES 3          /* a transaction that lost a deadlock runs again */
 #define RECORD_CHUNK 256    /* attempt results recorded per statement */
+#define PUB_BATCH_MAX 64    /* publishes committed together */
+#define PUB_THREADS 2       /* publisher threads, each with a batch in flight */
 #define LISTEN_POLL_MS 1000 /* the listener looks at its stop flag this often */
 #define LISTEN_CONNECT_MS 5000
 #define CHANNEL "airhook_work"
@@ -364,6 +366,9 @@ enum {
     ST_BEGIN = AH_SQL_SHARED_COUNT,
     ST_BEGIN_READ,
     ST_SYNC_OFF,
+    ST_SESSION_SYNC_OFF,
+    ST_SESSION_SYNC_ON,
+    ST_DURABLE,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_NOTIFY,
@@ -378,6 +383,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
     /* After BEGIN: this transaction's commit does not wait for the disk (AH_SQL_WRITE_TX_LAZY). */
     [ST_SYNC_OFF] = "SET LOCAL synchronous_commit = off",
+    /* Around a hot statement's own commit, and the wait for the disk after (hot_statement). */
+    [ST_SESSION_SYNC_OFF] = "SET synchronous_commit = off",
+    [ST_SESSION_SYNC_ON] = "RESET synchronous_commit",
+    [ST_DURABLE] = "SELECT txid_current()",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_PING] = SQL_PING,
@@ -667,6 +676,13 @@ typedef struct pg_store {
     int64_t backoff_ms;
     bool probing; /* one caller is trying to reconnect */
     listener_t lis;
+    /* Group commit of publishes (event_publish_async), under pub_mu. */
+    pthread_mutex_t pub_mu;
+    pthread_cond_t pub_cv;
+    struct pub_job *pub_head, **pub_tail;
+    pthread_t pub_threads[PUB_THREADS];
+    int pub_started;
+    bool pub_stop;
 } pg_store_t;
 
 static pg_store_t *from(ah_store_t *base)
@@ -1167,6 +1183,26 @@ static const ah_sql_row_ops_t row_ops = {row_is_null, row_i64, row_bool, row_tex
 /* ------------------------------------------------------------------------ */
 /* The SQL driver.                                                           */
 
+/*
+ * Statements that lock a row every registration needs (the community's
+ * usage count, and through the deferred triggers the one row of
+ * cache_generations) would hold that lock through their commit's wait for
+ * the disk, and so pass one registration per disk flush, whatever the
+ * number of clients.  Run alone (no transaction of the caller's), such a
+ * statement commits without waiting (synchronous_commit off for it), which
+ * frees its locks at once; then a statement that commits a transaction id
+ * of its own (ST_DURABLE) waits until the WAL is on disk up to there, which
+ * covers the first commit, and which concurrent waiters share, as
+ * PostgreSQL flushes for all of them at once.  The caller hears of success
+ * only once it is durable.  A crash of PostgreSQL between the two could
+ * lose a registration that others saw for an instant, never one that was
+ * answered.
+ */
+static bool hot_statement(int id)
+{
+    return id == ST_WEBHOOK_INSERT || id == ST_WEBHOOK_INSERT_WITHIN;
+}
+
 static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql_params_t *p,
                    ah_sql_row_fn fn, void *arg, size_t *changed)
 {
@@ -1176,6 +1212,11 @@ static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql
     int rc;
     if (borrowed && (rc = acquire(s, &c)))
         return rc;
+    bool hot = borrowed && hot_statement(id);
+    if (hot && (rc = run_cmd(c, ST_SESSION_SYNC_OFF, NULL))) {
+        release(s, c);
+        return rc;
+    }
     PGresult *r = run(c, id, p, &rc);
     if (r) {
         int n = PQntuples(r);
@@ -1188,6 +1229,14 @@ static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql
             *changed = cmd_tuples(r);
     }
     PQclear(r);
+    if (hot) {
+        /* The setting goes back whatever happened: the connection returns to the pool. */
+        int back = run_cmd(c, ST_SESSION_SYNC_ON, NULL);
+        if (back)
+            c->broken = true;
+        if (rc == AH_OK)
+            rc = back ? back : run_cmd(c, ST_DURABLE, NULL);
+    }
     if (borrowed)
         release(s, c);
     return rc;
@@ -1307,6 +1356,119 @@ static int event_publish(ah_store_t *base, const ah_event_t *ev, ah_publish_resu
         memset(res, 0, sizeof *res);
     }
     return rc;
+}
+
+/*
+ * Group commit.  event_publish_async queues a job; PUB_THREADS publisher
+ * threads each take up to PUB_BATCH_MAX queued jobs and publish them in
+ * one transaction, so that concurrent publishes share a commit (and its
+ * wait for the disk) instead of paying one each.  If the batch fails as a
+ * whole (a deadlock between two batches that ran out of retries, a lost
+ * connection, a bad event) nothing of it was committed, and each job is
+ * then published alone, so that one job's failure stays its own.
+ */
+struct pub_job {
+    const ah_event_t *ev;
+    ah_publish_result_t *res;
+    void (*done)(void *arg, int rc);
+    void *arg;
+    int rc;
+    struct pub_job *next;
+};
+
+typedef struct pub_batch {
+    ah_store_t *s;
+    struct pub_job *jobs;
+} pub_batch_t;
+
+static int publish_batch_tx(conn_t *c, void *arg)
+{
+    pub_batch_t *b = arg;
+    int rc = AH_OK;
+    for (struct pub_job *j = b->jobs; j && rc == AH_OK; j = j->next) {
+        publish_job_t one = {b->s, j->ev, j->res};
+        rc = publish_tx(c, &one);
+    }
+    return rc;
+}
+
+static void publish_jobs(pg_store_t *s, struct pub_job *jobs)
+{
+    pub_batch_t b = {&s->base, jobs};
+    bool together = jobs->next && in_tx(s, ST_BEGIN, false, publish_batch_tx, &b) == AH_OK;
+    for (struct pub_job *j = jobs; j; j = j->next)
+        j->rc = together ? AH_OK : event_publish(&s->base, j->ev, j->res);
+}
+
+static void *publisher_main(void *arg)
+{
+    pg_store_t *s = arg;
+    pthread_mutex_lock(&s->pub_mu);
+    for (;;) {
+        while (!s->pub_head && !s->pub_stop)
+            pthread_cond_wait(&s->pub_cv, &s->pub_mu);
+        if (!s->pub_head)
+            break; /* stopping, and nothing left */
+        struct pub_job *batch = s->pub_head, **cut = &s->pub_head;
+        for (int n = 0; *cut && n < PUB_BATCH_MAX; n++)
+            cut = &(*cut)->next;
+        s->pub_head = *cut;
+        *cut = NULL;
+        if (!s->pub_head)
+            s->pub_tail = &s->pub_head;
+        pthread_mutex_unlock(&s->pub_mu);
+        publish_jobs(s, batch);
+        for (struct pub_job *j = batch, *next; j; j = next) {
+            next = j->next;
+            j->done(j->arg, j->rc);
+            free(j);
+        }
+        pthread_mutex_lock(&s->pub_mu);
+    }
+    pthread_mutex_unlock(&s->pub_mu);
+    return NULL;
+}
+
+static void event_publish_async(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res,
+                                void (*done)(void *arg, int rc), void *arg)
+{
+    pg_store_t *s = from(base);
+    struct pub_job *j = calloc(1, sizeof *j);
+    int rc = j ? AH_OK : AH_ENOMEM;
+    pthread_mutex_lock(&s->pub_mu);
+    if (rc == AH_OK && s->pub_stop)
+        rc = AH_EUNAVAIL; /* the store is closing: nobody would run it */
+    while (rc == AH_OK && s->pub_started < PUB_THREADS) {
+        if (pthread_create(&s->pub_threads[s->pub_started], NULL, publisher_main, s)) {
+            if (!s->pub_started)
+                rc = AH_ENOMEM;
+            break;
+        }
+        s->pub_started++;
+    }
+    if (rc == AH_OK) {
+        *j = (struct pub_job){.ev = ev, .res = res, .done = done, .arg = arg};
+        *s->pub_tail = j;
+        s->pub_tail = &j->next;
+        pthread_cond_signal(&s->pub_cv);
+    }
+    pthread_mutex_unlock(&s->pub_mu);
+    if (rc) {
+        free(j);
+        memset(res, 0, sizeof *res);
+        done(arg, rc);
+    }
+}
+
+/* Lets the publishers finish what was queued, and stops them. */
+static void publishers_stop(pg_store_t *s)
+{
+    pthread_mutex_lock(&s->pub_mu);
+    s->pub_stop = true;
+    pthread_cond_broadcast(&s->pub_cv);
+    pthread_mutex_unlock(&s->pub_mu);
+    for (int i = 0; i < s->pub_started; i++)
+        pthread_join(s->pub_threads[i], NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1801,6 +1963,7 @@ static void store_close(ah_store_t *base)
     pg_store_t *s = from(base);
     if (!s)
         return;
+    publishers_stop(s);
     listener_stop(s);
     conn_t *c = s->all;
     while (c) {
@@ -1811,6 +1974,8 @@ static void store_close(ah_store_t *base)
     }
     pthread_cond_destroy(&s->lis.idle_cv);
     pthread_mutex_destroy(&s->lis.mu);
+    pthread_cond_destroy(&s->pub_cv);
+    pthread_mutex_destroy(&s->pub_mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->dsn);
@@ -1822,7 +1987,7 @@ static const ah_store_ops_t pg_ops = {
     .sql = &pg_driver,
     .close = store_close,
     .event_publish = event_publish,
-    .event_publish_async = NULL,
+    .event_publish_async = event_publish_async,
     .delivery_due_webhooks = delivery_due_webhooks,
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,
@@ -2000,6 +2165,9 @@ static pg_store_t *store_new(void)
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&s->lis.mu, NULL);
     pthread_cond_init(&s->lis.idle_cv, NULL);
+    pthread_mutex_init(&s->pub_mu, NULL);
+    pthread_cond_init(&s->pub_cv, NULL);
+    s->pub_tail = &s->pub_head;
     return s;
 }
 

@@ -668,8 +668,7 @@ static void test_record_batch_in_order(void **state)
     r[2] = result(d[4], 1, T0 + 250, AH_OUTCOME_RETRY, 503, "HTTP 503", T0 + 6000);
     r[3] = result(d[4], 2, T0 + 260, AH_OUTCOME_SUCCEEDED, 201, NULL, 0);
     memcpy(r[3].attempt.response_head, "{\"q\":\"\\\",}\x01\x7f", 12);
-    r[4] = result(d[2], 1, T0 + 300, AH_OUTCOME_RETRY, 502, "say \"hi\", {a,b} \\ end",
-                  T0 + 5000);
+    r[4] = result(d[2], 1, T0 + 300, AH_OUTCOME_RETRY, 502, "say \"hi\", {a,b} \\ end", T0 + 5000);
     r[5] = result(d[3], 1, T0 + 400, AH_OUTCOME_FAILED, 0, "bad \xff\xfe byte", 0);
     /* v: fail (disable "first"), fail (disable "second"): the first reason sticks. */
     r[6] = result(e[0], 1, T0 + 150, AH_OUTCOME_RETRY, 410, "HTTP 410", T0 + 5000);
@@ -1674,6 +1673,98 @@ static void test_publish_batches_fail_alone(void **state)
     assert_int_equal(q_int(s, "SELECT count(*) FROM events WHERE data = '{\"m\":1}'"), 180);
 }
 
+/* Async publishes of one test: each answer, and a count of them under a lock. */
+#define N_ASYNC 64
+
+typedef struct async_set {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int answered;
+    int rc[N_ASYNC];
+    ah_event_t ev[N_ASYNC];
+    ah_publish_result_t res[N_ASYNC];
+} async_set_t;
+
+typedef struct async_one {
+    async_set_t *set;
+    int i;
+} async_one_t;
+
+static void async_done(void *arg, int rc)
+{
+    async_one_t *one = arg;
+    pthread_mutex_lock(&one->set->mu);
+    one->set->rc[one->i] = rc;
+    one->set->answered++;
+    pthread_cond_signal(&one->set->cv);
+    pthread_mutex_unlock(&one->set->mu);
+}
+
+/*
+ * Publishes queued together (each backend's async path: SQLite's and
+ * PostgreSQL's group commit) answer as they would alone: a bad one fails
+ * alone, the others commit, and an idempotency key used several times in
+ * the same batch makes one event.
+ */
+static void test_publish_async_in_batches(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Async");
+    char w[AH_ID_SIZE];
+    new_webhook(s, w, c.id, TRIG, NULL, NULL);
+    char orphan[AH_ID_SIZE];
+    ah_uuid_v4(orphan);
+    async_set_t *set = calloc(1, sizeof *set);
+    async_one_t one[N_ASYNC];
+    assert_non_null(set);
+    pthread_mutex_init(&set->mu, NULL);
+    pthread_cond_init(&set->cv, NULL);
+    for (int i = 0; i < N_ASYNC; i++) {
+        bool bad = i % 8 == 5, keyed = i % 8 == 2;
+        fill_event(&set->ev[i], bad ? orphan : c.id, TRIG, NULL, NULL, keyed ? "same-key" : NULL,
+                   "{\"a\":1}", T0 + i);
+        one[i] = (async_one_t){set, i};
+        ah_store_event_publish_async(s, &set->ev[i], &set->res[i], async_done, &one[i]);
+    }
+    pthread_mutex_lock(&set->mu);
+    while (set->answered < N_ASYNC)
+        pthread_cond_wait(&set->cv, &set->mu);
+    pthread_mutex_unlock(&set->mu);
+    const char *first_keyed = NULL;
+    int good = 0;
+    for (int i = 0; i < N_ASYNC; i++) {
+        if (i % 8 == 5) {
+            assert_int_equal(set->rc[i], AH_ENOTFOUND);
+            continue;
+        }
+        assert_int_equal(set->rc[i], AH_OK);
+        assert_int_equal(set->res[i].n_deliveries, 1);
+        if (i % 8 == 2) {
+            if (!first_keyed) {
+                first_keyed = set->res[i].event_id;
+                assert_false(set->res[i].duplicate);
+                assert_string_equal(first_keyed, set->ev[i].id);
+                good++;
+            } else {
+                assert_true(set->res[i].duplicate);
+                assert_string_equal(set->res[i].event_id, first_keyed);
+            }
+        } else {
+            assert_false(set->res[i].duplicate);
+            assert_string_equal(set->res[i].event_id, set->ev[i].id);
+            good++;
+        }
+    }
+    for (int i = 0; i < N_ASYNC; i++)
+        free(set->res[i].webhook_ids);
+    assert_int_equal(q_int(s, "SELECT count(*) FROM events WHERE data = '{\"a\":1}'"), good);
+    assert_int_equal(q_int(s, "SELECT count(*) FROM deliveries"), good);
+    pthread_cond_destroy(&set->cv);
+    pthread_mutex_destroy(&set->mu);
+    free(set);
+}
+
 static void test_concurrent_memory(void **state)
 {
     concurrent_flow(*state);
@@ -1704,6 +1795,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_due_webhooks, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_memory, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_publish_batches_fail_alone, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_publish_async_in_batches, open_memory, close_store),
 };
 
 /* SQLite itself: query plans, its migration 2, a file database. */

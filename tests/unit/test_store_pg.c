@@ -467,6 +467,43 @@ static void test_lease_takeover(void **state)
     ah_store_close(b);
 }
 
+/*
+ * A registration commits without waiting for the disk and then waits for
+ * it without its locks (hot_statement): the connection goes back to the pool
+ * with the server's own setting, and a failed registration too.
+ */
+static void test_registration_leaves_connection_as_found(void **state)
+{
+    const fresh_t *f = *state;
+    char dsn[TB_DSN_MAX + 16];
+    snprintf(dsn, sizeof dsn, "%s%spool=1", f->dsn, strchr(f->dsn, '?') ? "&" : "?");
+    ah_store_t *s = open_dsn(dsn);
+    ah_community_t c;
+    new_community(s, &c);
+    char w[AH_ID_SIZE];
+    new_webhook(s, c.id, w);
+    ah_webhook_t got;
+    assert_int_equal(ah_store_webhook_get(s, w, &got), AH_OK);
+    /* A registration that fails (no such community) puts the setting back too. */
+    ah_webhook_t *bad = calloc(2, sizeof *bad);
+    assert_non_null(bad);
+    char none[AH_ID_SIZE];
+    ah_uuid_v4(none);
+    fill_webhook(bad, none, "https://example.com/x");
+    ah_uuid_v4(bad->id);
+    assert_int_not_equal(ah_store_webhook_register(s, bad, &bad[1], NULL), AH_OK);
+    free(bad);
+    pg_store_t *ps = from(s);
+    conn_t *conn;
+    assert_int_equal(acquire(ps, &conn), AH_OK);
+    PGresult *r = PQexec(conn->pg, "SHOW synchronous_commit");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "on");
+    PQclear(r);
+    release(ps, conn);
+    ah_store_close(s);
+}
+
 /* A batch several statements long, with an unknown delivery in the middle. */
 static void test_record_large_batch(void **state)
 {
@@ -903,6 +940,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_skip_locked_never_overlaps, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_lease_takeover, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_record_large_batch, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_registration_leaves_connection_as_found, fresh_setup,
+                                    fresh_teardown),
     cmocka_unit_test_setup_teardown(test_idempotency_across_handles, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_listen_hears_other_handle, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_terminated_backends_reconnect_at_once, tb_setup,
