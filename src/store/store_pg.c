@@ -97,6 +97,9 @@
 #define LISTEN_POLL_MS 1000 /* the listener looks at its stop flag this often */
 #define LISTEN_CONNECT_MS 5000
 #define CHANNEL "airhook_work"
+#define CACHE_CHANNEL "airhook_cache" /* the cache generations changed */
+/* The longest cache_gen answers from memory without a read (a silently dead listener). */
+#define GEN_MAX_AGE_MS 100
 /* Any constant will do; all airhook processes must agree on it. */
 #define MIGRATION_LOCK "7372602142175839812"
 
@@ -346,6 +349,18 @@ static const char *const migrations[] = {
     "  WHERE status = 'pending';"
     "CREATE INDEX deliveries_pending_age ON deliveries(created_at) WHERE status = 'pending';"
     "ALTER TABLE attempts DROP COLUMN id;",
+
+    /*
+     * 6: the generations' bumps also notify CACHE_CHANNEL (once per
+     * transaction: PostgreSQL folds equal notifications), so that a node
+     * knows without asking when its API caches may be stale (cache_gen).
+     */
+    "CREATE OR REPLACE FUNCTION cache_gen_bump_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN UPDATE cache_generations SET webhooks = webhooks + 1 WHERE id = 1;"
+    " PERFORM pg_notify('" CACHE_CHANNEL "', ''); RETURN NULL; END $$;"
+    "CREATE OR REPLACE FUNCTION cache_gen_bump_auth() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1 WHERE id = 1;"
+    " PERFORM pg_notify('" CACHE_CHANNEL "', ''); RETURN NULL; END $$;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -374,6 +389,7 @@ enum {
     ST_NOTIFY,
     ST_DUE_WEBHOOKS,
     ST_RECORD,
+    ST_PUBLISH,
     ST_DELIVERY_RELEASE,
     ST_COUNT
 };
@@ -594,6 +610,31 @@ static const char *const stmt_sql[ST_COUNT] = {
         " OR (NOT k.ok AND h.failing_since = 0)"
         " OR (k.reason <> '' AND h.is_active AND h.deregistered_at = 0)))"
         " SELECT ord FROM d",
+    /*
+     * A publish in one statement (ST_EVENT_INSERT's parameters): the event,
+     * unless its idempotency key was taken (ON CONFLICT, which waits for a
+     * concurrent publisher of the key to commit), and then one pending
+     * delivery and one notification per matching webhook (SPEC §4, as
+     * ST_EVENT_FANOUT).  Rows: one per delivery (its webhook id), and one
+     * with a NULL webhook id if the event was inserted.
+     */
+    [ST_PUBLISH] =
+        "WITH e AS (INSERT INTO events (" EVENT_COLS ") VALUES ($1::text, $2::text, $3::text,"
+        " $4::text, $5::text, $6::text, $7::text, $8::bigint)"
+        " ON CONFLICT (community_id, idempotency_key) DO NOTHING"
+        " RETURNING id, community_id, trigger, airmeet_id, session_id),"
+        " made AS (INSERT INTO deliveries (id, event_id, webhook_id, status, attempts,"
+        " next_attempt_at, lease_until, created_at, updated_at)"
+        " SELECT gen_random_uuid()::text, e.id, w.id, 'pending', 0, $8::bigint, 0, $8::bigint,"
+        " $8::bigint FROM e JOIN webhooks w ON w.community_id = e.community_id"
+        " AND w.trigger = e.trigger"
+        " WHERE w.is_active AND w.deregistered_at = 0"
+        " AND (w.airmeet_id IS NULL OR w.airmeet_id = e.airmeet_id)"
+        " AND (w.session_id IS NULL OR w.session_id = e.session_id)"
+        " RETURNING webhook_id)"
+        " SELECT webhook_id, " NOTIFY_OF("webhook_id",
+                                         "$8::bigint") " FROM made"
+                                                       " UNION ALL SELECT NULL, NULL FROM e",
     [ST_DELIVERY_RELEASE] = "UPDATE deliveries SET lease_until = 0 WHERE id = ANY($1::text[])",
     [ST_DELIVERY_RELEASE_ALL] = SQL_DELIVERY_RELEASE_ALL,
     [ST_DELIVERY_LIST_WEBHOOK] = "SELECT " DELIVERY_COLS " FROM deliveries d"
@@ -660,6 +701,21 @@ typedef struct listener {
     wake_fn wake;           /* NULL: calls are off */
     void *arg;
     bool calling; /* a wake call is in progress */
+    /*
+     * The cache generations without a round trip (cache_gen): epoch grows
+     * with every CACHE_CHANNEL notification, every commit of this process
+     * that may change a generation, and every time the listening connection
+     * is lost or made; listening is true while it hears CACHE_CHANNEL.  The
+     * generations last read, and the epoch read just before, under gen_mu.
+     */
+    atomic_uint_fast64_t epoch;
+    atomic_bool listening;
+    pthread_mutex_t gen_mu;
+    bool gen_known;
+    uint_fast64_t gen_epoch;
+    int64_t gen_read_ms;    /* when (ah_mono_ms) */
+    int64_t gen_max_age_ms; /* GEN_MAX_AGE_MS (tests change it) */
+    ah_cache_gen_t gen;
 } listener_t;
 
 typedef struct pg_store {
@@ -1183,6 +1239,12 @@ static const ah_sql_row_ops_t row_ops = {row_is_null, row_i64, row_bool, row_tex
 /* ------------------------------------------------------------------------ */
 /* The SQL driver.                                                           */
 
+/* A commit of this process may have changed a cache generation: the next cache_gen reads. */
+static void changed_here(pg_store_t *s)
+{
+    atomic_fetch_add(&s->lis.epoch, 1);
+}
+
 /*
  * Statements that lock a row every registration needs (the community's
  * usage count, and through the deferred triggers the one row of
@@ -1206,8 +1268,7 @@ static bool hot_statement(int id)
 static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql_params_t *p,
                    ah_sql_row_fn fn, void *arg, size_t *changed)
 {
-    (void)write; /* any pooled connection writes */
-    pg_store_t *s = from(base);
+    pg_store_t *s = from(base); /* any pooled connection writes */
     bool borrowed = !c;
     int rc;
     if (borrowed && (rc = acquire(s, &c)))
@@ -1229,6 +1290,8 @@ static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql
             *changed = cmd_tuples(r);
     }
     PQclear(r);
+    if (write && borrowed)
+        changed_here(s);
     if (hot) {
         /* The setting goes back whatever happened: the connection returns to the pool. */
         int back = run_cmd(c, ST_SESSION_SYNC_ON, NULL);
@@ -1242,14 +1305,21 @@ static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql
     return rc;
 }
 
+/* What in_tx does besides BEGIN ... COMMIT. */
+enum {
+    TX_LAZY = 1,  /* the commit does not wait for the disk (AH_SQL_WRITE_TX_LAZY) */
+    TX_QUIET = 2, /* a write that changes no cache generation (publishes, claims) */
+};
+
 /*
  * Runs fn inside BEGIN (begin = ST_BEGIN or ST_BEGIN_READ) ... COMMIT;
  * anything but AH_OK rolls back (release).  A deadlock or serialization
  * failure runs it all again on a fresh start, so fn must reset its outputs.
- * lazy: the commit does not wait for the disk (AH_SQL_WRITE_TX_LAZY).
+ * flags: TX_LAZY, TX_QUIET.
  */
-static int in_tx(pg_store_t *s, int begin, bool lazy, ah_sql_tx_fn fn, void *arg)
+static int in_tx(pg_store_t *s, int begin, int flags, ah_sql_tx_fn fn, void *arg)
 {
+    bool lazy = flags & TX_LAZY;
     for (int attempt = 1;; attempt++) {
         conn_t *c;
         int rc = acquire(s, &c);
@@ -1262,6 +1332,8 @@ static int in_tx(pg_store_t *s, int begin, bool lazy, ah_sql_tx_fn fn, void *arg
             rc = fn(c, arg);
         if (rc == AH_OK)
             rc = run_cmd(c, ST_COMMIT, NULL);
+        if (begin != ST_BEGIN_READ && !(flags & TX_QUIET))
+            changed_here(s); /* after any end: a failed COMMIT may still have committed */
         bool again = rc == AH_ESTORE && c->retryable && attempt < TX_TRIES;
         release(s, c);
         if (!again)
@@ -1275,7 +1347,7 @@ static int pg_run(ah_store_t *base, ah_sql_mode_t mode, ah_sql_tx_fn fn, void *a
     pg_store_t *s = from(base);
     if (mode == AH_SQL_READ_TX || mode == AH_SQL_WRITE_TX || mode == AH_SQL_WRITE_TX_LAZY)
         return in_tx(s, mode == AH_SQL_READ_TX ? ST_BEGIN_READ : ST_BEGIN,
-                     mode == AH_SQL_WRITE_TX_LAZY, fn, arg);
+                     mode == AH_SQL_WRITE_TX_LAZY ? TX_LAZY | TX_QUIET : 0, fn, arg);
     conn_t *c;
     int rc = acquire(s, &c);
     if (rc)
@@ -1318,19 +1390,57 @@ typedef struct publish_job {
     ah_publish_result_t *res;
 } publish_job_t;
 
+static void publish_params(const ah_event_t *ev, ah_sql_params_t *p)
+{
+    ah_sql_params_init(p);
+    P_OPT_FIELD(p, ev->id);
+    P_OPT_FIELD(p, ev->community_id);
+    P_FIELD(p, ev->trigger);
+    P_OPT_FIELD(p, ev->airmeet_id);
+    P_OPT_FIELD(p, ev->session_id);
+    P_OPT_FIELD(p, ev->idempotency_key);
+    p_text(p, ev->data, ev->data_len); /* NULL data is NULL, which NOT NULL refuses */
+    p_i64(p, ev->created_at);
+}
+
+/* ST_PUBLISH's answer into res; *inserted: the event is new. */
+static int publish_result(PGresult *r, ah_publish_result_t *res, bool *inserted)
+{
+    int n = PQntuples(r);
+    *inserted = false;
+    res->webhook_ids = n ? malloc((size_t)n * AH_ID_SIZE) : NULL;
+    if (n && !res->webhook_ids)
+        return AH_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        if (PQgetisnull(r, i, 0))
+            *inserted = true;
+        else
+            ah_strlcpy(res->webhook_ids[res->n_deliveries++], PQgetvalue(r, i, 0), AH_ID_SIZE);
+    }
+    if (!res->n_deliveries) { /* only the event's own row: no deliveries, no array */
+        free(res->webhook_ids);
+        res->webhook_ids = NULL;
+    }
+    return AH_OK;
+}
+
 /*
- * The event first: when its idempotency key was taken (ON CONFLICT, which
- * waits for a concurrent publisher of the same key to commit), the first
- * event is read instead; otherwise one pending delivery, and one
- * notification, per matching webhook.
+ * The event and its deliveries (ST_PUBLISH); when its idempotency key was
+ * taken, the first event with that key is read instead.
  */
 static int publish_tx(conn_t *c, void *arg)
 {
     publish_job_t *j = arg;
     free(j->res->webhook_ids); /* a rerun starts afresh */
     memset(j->res, 0, sizeof *j->res);
+    ah_sql_params_t p;
+    publish_params(j->ev, &p);
+    int rc;
     bool inserted = false;
-    int rc = ah_sql_insert_event(j->s, c, j->ev, &inserted);
+    PGresult *r = run(c, ST_PUBLISH, &p, &rc);
+    if (r)
+        rc = publish_result(r, j->res, &inserted);
+    PQclear(r);
     if (rc == AH_OK && !inserted) {
         rc = ah_sql_find_duplicate(j->s, c, j->ev, j->res);
         /* ON CONFLICT found a row this statement does not see: cannot happen in READ COMMITTED. */
@@ -1341,8 +1451,6 @@ static int publish_tx(conn_t *c, void *arg)
         return rc;
     }
     if (rc == AH_OK)
-        rc = ah_sql_fan_out(j->s, c, j->ev, j->res);
-    if (rc == AH_OK)
         ah_sql_copy_id(j->res->event_id, j->ev->id);
     return rc;
 }
@@ -1350,7 +1458,7 @@ static int publish_tx(conn_t *c, void *arg)
 static int event_publish(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res)
 {
     publish_job_t j = {base, ev, res};
-    int rc = in_tx(from(base), ST_BEGIN, false, publish_tx, &j);
+    int rc = in_tx(from(base), ST_BEGIN, TX_QUIET, publish_tx, &j);
     if (rc) {
         free(res->webhook_ids);
         memset(res, 0, sizeof *res);
@@ -1373,6 +1481,7 @@ struct pub_job {
     void (*done)(void *arg, int rc);
     void *arg;
     int rc;
+    bool inserted; /* publish_batch_tx: the event is new */
     struct pub_job *next;
 };
 
@@ -1381,13 +1490,73 @@ typedef struct pub_batch {
     struct pub_job *jobs;
 } pub_batch_t;
 
+/*
+ * The batch's ST_PUBLISH statements sent back to back (libpq pipeline
+ * mode: one round trip for all), then their answers read in order; the
+ * rare job whose key was taken reads its first event afterwards.  Any
+ * error fails the batch (its transaction rolls back), which the caller
+ * then publishes job by job.
+ */
 static int publish_batch_tx(conn_t *c, void *arg)
 {
     pub_batch_t *b = arg;
-    int rc = AH_OK;
+    size_t n = 0;
+    for (struct pub_job *j = b->jobs; j; j = j->next) {
+        free(j->res->webhook_ids); /* a rerun starts afresh */
+        memset(j->res, 0, sizeof *j->res);
+        j->inserted = false;
+        n++;
+    }
+    int rc = prepare(c, ST_PUBLISH);
+    if (rc)
+        return rc;
+    if (!PQenterPipelineMode(c->pg))
+        return pg_error(c, NULL, "publish");
+    char name[16];
+    stmt_name(ST_PUBLISH, name);
     for (struct pub_job *j = b->jobs; j && rc == AH_OK; j = j->next) {
-        publish_job_t one = {b->s, j->ev, j->res};
-        rc = publish_tx(c, &one);
+        ah_sql_params_t p;
+        publish_params(j->ev, &p);
+        pg_params_t q;
+        rc = pg_params(&p, &q);
+        if (rc == AH_OK && !PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0))
+            rc = pg_error(c, NULL, "publish");
+        pg_params_free(&q);
+    }
+    if (rc == AH_OK && !PQpipelineSync(c->pg))
+        rc = pg_error(c, NULL, "publish");
+    /* Each query's answer, then a NULL; then the sync point. */
+    struct pub_job *j = b->jobs;
+    for (size_t ends = 0; rc == AH_OK;) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            if (++ends > n || PQstatus(c->pg) != CONNECTION_OK)
+                rc = pg_error(c, NULL, "publish");
+            else
+                j = j->next;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st == PGRES_TUPLES_OK && j)
+            rc = publish_result(r, j->res, &j->inserted);
+        else
+            rc = pg_error(c, r, stmt_sql[ST_PUBLISH]);
+        PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->pg))
+        c->broken = true; /* answers still pending after an error: start afresh */
+    for (struct pub_job *k = b->jobs; k && rc == AH_OK; k = k->next) {
+        if (k->inserted) {
+            ah_sql_copy_id(k->res->event_id, k->ev->id);
+            continue;
+        }
+        rc = ah_sql_find_duplicate(b->s, c, k->ev, k->res);
+        if (rc == AH_ENOTFOUND)
+            rc = AH_ESTORE;
     }
     return rc;
 }
@@ -1395,7 +1564,7 @@ static int publish_batch_tx(conn_t *c, void *arg)
 static void publish_jobs(pg_store_t *s, struct pub_job *jobs)
 {
     pub_batch_t b = {&s->base, jobs};
-    bool together = jobs->next && in_tx(s, ST_BEGIN, false, publish_batch_tx, &b) == AH_OK;
+    bool together = jobs->next && in_tx(s, ST_BEGIN, TX_QUIET, publish_batch_tx, &b) == AH_OK;
     for (struct pub_job *j = jobs; j; j = j->next)
         j->rc = together ? AH_OK : event_publish(&s->base, j->ev, j->res);
 }
@@ -1691,7 +1860,7 @@ static int record_tx(conn_t *c, void *arg)
 static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results, size_t n)
 {
     record_job_t j = {results, n};
-    return in_tx(from(base), ST_BEGIN, true, record_tx, &j);
+    return in_tx(from(base), ST_BEGIN, TX_LAZY, record_tx, &j); /* may disable a webhook */
 }
 
 /*
@@ -1802,7 +1971,7 @@ fail:
 /* Sends LISTEN and waits for its answer; AH_OK when listening. */
 static int listen_start(pg_store_t *s, PGconn *pg)
 {
-    if (!PQsendQuery(pg, "LISTEN " CHANNEL))
+    if (!PQsendQuery(pg, "LISTEN " CHANNEL "; LISTEN " CACHE_CHANNEL))
         return AH_EUNAVAIL;
     int64_t deadline = ah_mono_ms() + LISTEN_CONNECT_MS;
     while (PQisBusy(pg)) {
@@ -1856,7 +2025,10 @@ static int listen_turn(pg_store_t *s, PGconn *pg)
         return AH_EUNAVAIL;
     PGnotify *n;
     while ((n = PQnotifies(pg))) {
-        deliver(s, n->extra);
+        if (!strcmp(n->relname, CACHE_CHANNEL))
+            atomic_fetch_add(&s->lis.epoch, 1);
+        else
+            deliver(s, n->extra);
         PQfreemem(n);
     }
     return PQstatus(pg) == CONNECTION_OK ? AH_OK : AH_EUNAVAIL;
@@ -1891,14 +2063,19 @@ static void *listen_main(void *arg)
                 ah_logf(AH_LOG_INFO, "postgres: listening for work again");
             lost = false;
             backoff = 0;
+            /* Heard from now on; what changed before is read once more. */
+            atomic_store(&s->lis.listening, true);
+            atomic_fetch_add(&s->lis.epoch, 1);
         }
         if (listen_turn(s, pg) != AH_OK) {
             ah_logf(AH_LOG_WARN, "postgres: the listening connection dropped; reconnecting");
+            atomic_store(&s->lis.listening, false);
             lost = true;
             PQfinish(pg);
             pg = NULL;
         }
     }
+    atomic_store(&s->lis.listening, false);
     PQfinish(pg);
     return NULL;
 }
@@ -1974,6 +2151,7 @@ static void store_close(ah_store_t *base)
     }
     pthread_cond_destroy(&s->lis.idle_cv);
     pthread_mutex_destroy(&s->lis.mu);
+    pthread_mutex_destroy(&s->lis.gen_mu);
     pthread_cond_destroy(&s->pub_cv);
     pthread_mutex_destroy(&s->pub_mu);
     pthread_cond_destroy(&s->cv);
@@ -1981,6 +2159,50 @@ static void store_close(ah_store_t *base)
     free(s->dsn);
     free(s);
 }
+/*
+ * The cache generations, read from the database only when something may
+ * have changed them since the last read: while the listener hears
+ * CACHE_CHANNEL, an unchanged epoch means no commit bumped them (the epoch
+ * is read before the generations, so a change committed after that read
+ * moves it).  This node's changes are seen at once, another node's once
+ * its notification arrives (about a millisecond), and in any case within
+ * GEN_MAX_AGE_MS, after which the generations are read again even with no
+ * notification: a listening connection whose peer vanished without a word
+ * stays "up" until TCP says otherwise.
+ */
+static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
+{
+    pg_store_t *s = from(base);
+    listener_t *l = &s->lis;
+    bool listening = atomic_load(&l->listening);
+    if (!listening) {
+        pthread_mutex_lock(&l->mu);
+        (void)listener_start(s); /* once; on failure every call reads */
+        pthread_mutex_unlock(&l->mu);
+    }
+    uint_fast64_t e = atomic_load(&l->epoch);
+    int64_t now = ah_mono_ms();
+    if (listening) {
+        pthread_mutex_lock(&l->gen_mu);
+        bool hit = l->gen_known && l->gen_epoch == e && now - l->gen_read_ms < l->gen_max_age_ms;
+        if (hit)
+            *out = l->gen;
+        pthread_mutex_unlock(&l->gen_mu);
+        if (hit)
+            return AH_OK;
+    }
+    int rc = ah_store_read_cache_gen(base, out);
+    if (rc == AH_OK) {
+        pthread_mutex_lock(&l->gen_mu);
+        l->gen = *out;
+        l->gen_epoch = e;
+        l->gen_read_ms = now;
+        l->gen_known = true;
+        pthread_mutex_unlock(&l->gen_mu);
+    }
+    return rc;
+}
+
 static const ah_store_ops_t pg_ops = {
     .name = "postgres",
     .shared = true,
@@ -1992,7 +2214,7 @@ static const ah_store_ops_t pg_ops = {
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,
     .listen = store_listen,
-    .cache_gen = NULL,
+    .cache_gen = cache_gen,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -2165,6 +2387,8 @@ static pg_store_t *store_new(void)
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&s->lis.mu, NULL);
     pthread_cond_init(&s->lis.idle_cv, NULL);
+    pthread_mutex_init(&s->lis.gen_mu, NULL);
+    s->lis.gen_max_age_ms = GEN_MAX_AGE_MS;
     pthread_mutex_init(&s->pub_mu, NULL);
     pthread_cond_init(&s->pub_cv, NULL);
     s->pub_tail = &s->pub_head;

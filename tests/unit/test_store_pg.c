@@ -683,7 +683,7 @@ static bool wait_listening(const char *dsn)
 {
     for (int i = 0; i < 500; i++) {
         if (tb_pg_int(dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname ="
-                           " current_database() AND query = 'LISTEN " CHANNEL "'") > 0)
+                           " current_database() AND query LIKE 'LISTEN " CHANNEL "%'") > 0)
             return true;
         sleep_ms(20);
     }
@@ -770,6 +770,71 @@ static int list_communities(ah_store_t *s)
     int rc = ah_store_community_list(s, &list, &n);
     free(list);
     return rc;
+}
+
+/* Polls a's cache generations until webhooks == want; false after 5 s. */
+static bool wait_gen(ah_store_t *a, int64_t want)
+{
+    for (int i = 0; i < 250; i++) {
+        ah_cache_gen_t g;
+        if (ah_store_cache_gen(a, &g) == AH_OK && g.webhooks == want)
+            return true;
+        sleep_ms(20);
+    }
+    return false;
+}
+
+/*
+ * The cache generations come from memory while nothing changed them: a
+ * change the triggers did not make (a direct UPDATE) goes unseen until
+ * the answer from memory is too old, another
+ * handle's registration is seen once its notification arrives, this
+ * handle's own at once, and after the listening connection is lost the
+ * database is read again.
+ */
+static void test_cache_gen_without_round_trip(void **state)
+{
+    ah_store_t *a = *state;
+    const tb_db_t *db = tb_slot(a);
+    const char *dsn = tb_dsn_of(a);
+    listener_t *l = &from(a)->lis;
+    ah_store_t *b = open_dsn(dsn);
+    ah_community_t c;
+    new_community(a, &c);
+    ah_cache_gen_t g0, g;
+    assert_int_equal(ah_store_cache_gen(a, &g0), AH_OK); /* starts the listener */
+    assert_true(wait_listening(dsn));
+    assert_true(wait_gen(a, g0.webhooks)); /* a read after the listener began */
+    /* Not notified: memory answers, and still has the old value ... */
+    l->gen_max_age_ms = 3600 * 1000;
+    char sql[96];
+    snprintf(sql, sizeof sql, "UPDATE cache_generations SET webhooks = %lld",
+             (long long)(g0.webhooks + 1000));
+    assert_int_equal(tb_pg_exec(dsn, sql), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ah_store_cache_gen(a, &g), AH_OK);
+        assert_int_equal(g.webhooks, g0.webhooks);
+        sleep_ms(50);
+    }
+    /* ... though never for longer than its maximum age. */
+    l->gen_max_age_ms = GEN_MAX_AGE_MS;
+    assert_true(wait_gen(a, g0.webhooks + 1000));
+    l->gen_max_age_ms = 3600 * 1000;
+    /* Another handle's registration bumps it and notifies. */
+    char w[AH_ID_SIZE];
+    new_webhook(b, c.id, w);
+    assert_true(wait_gen(a, g0.webhooks + 1001));
+    /* This handle's own: seen by the very next call. */
+    new_webhook(a, c.id, w);
+    assert_int_equal(ah_store_cache_gen(a, &g), AH_OK);
+    assert_int_equal(g.webhooks, g0.webhooks + 1002);
+    /* The listening connection dies: what changed meanwhile is read, not missed. */
+    snprintf(sql, sizeof sql, "UPDATE cache_generations SET webhooks = %lld",
+             (long long)(g0.webhooks + 5000));
+    terminate_all(db->name);
+    assert_int_equal(tb_pg_exec(dsn, sql), 0);
+    assert_true(wait_gen(a, g0.webhooks + 5000));
+    ah_store_close(b);
 }
 
 static void test_terminated_backends_reconnect_at_once(void **state)
@@ -922,6 +987,8 @@ static void test_query_plans(void **state)
     expect_plan(dsn, ST_NEXT_DUE, args, "deliveries_pending", "Seq Scan on deliveries");
     snprintf(args, sizeof args, "('ev', 0, '%s', 'trigger.t1', NULL, NULL)", c.id);
     expect_plan(dsn, ST_EVENT_FANOUT, args, "webhooks_match", "Seq Scan on webhooks");
+    snprintf(args, sizeof args, "('ev2', '%s', 'trigger.t1', NULL, NULL, NULL, '{}', 0)", c.id);
+    expect_plan(dsn, ST_PUBLISH, args, "webhooks_match", "Seq Scan on webhooks");
     snprintf(args, sizeof args, "('%s', NULL, 9000000000, '', 50)", w);
     expect_plan(dsn, ST_DELIVERY_LIST_WEBHOOK, args, "deliveries_by_webhook",
                 "Seq Scan on deliveries");
@@ -944,6 +1011,7 @@ static const struct CMUnitTest tests[] = {
                                     fresh_teardown),
     cmocka_unit_test_setup_teardown(test_idempotency_across_handles, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_listen_hears_other_handle, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_cache_gen_without_round_trip, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_terminated_backends_reconnect_at_once, tb_setup,
                                     tb_teardown),
     cmocka_unit_test_setup_teardown(test_outage_fails_fast_then_recovers, tb_setup, tb_teardown),
