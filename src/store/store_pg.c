@@ -1265,6 +1265,89 @@ static bool hot_statement(int id)
     return id == ST_WEBHOOK_INSERT || id == ST_WEBHOOK_INSERT_WITHIN;
 }
 
+/* Rows of r to fn, and the count of rows changed; r is the statement's own result. */
+static int take_rows(PGresult *r, ah_sql_row_fn fn, void *arg, size_t *changed)
+{
+    int rc = AH_OK, n = PQntuples(r);
+    ah_sql_row_t row = {&row_ops, r, 0, (size_t)n};
+    for (; fn && rc == AH_OK && row.index < n; row.index++)
+        rc = fn(arg, &row);
+    if (rc == AH_SQL_STOP)
+        rc = AH_OK;
+    if (rc == AH_OK && changed)
+        *changed = cmd_tuples(r);
+    return rc;
+}
+
+/*
+ * A hot statement (hot_statement) in one round trip: a pipeline of two
+ * implicit transactions, [SET synchronous_commit off, the statement] and
+ * [RESET synchronous_commit, ST_DURABLE], each ended by a sync point.  The
+ * first commits without waiting and frees its locks; the second waits for
+ * the disk.  If the statement fails, the second still puts the setting
+ * back.  Anything unexpected drops the connection (the next user gets a
+ * fresh one, with the server's settings).
+ */
+static int hot_exec(conn_t *c, int id, const ah_sql_params_t *p, ah_sql_row_fn fn, void *arg,
+                    size_t *changed)
+{
+    static const int order[4] = {ST_SESSION_SYNC_OFF, -1, ST_SESSION_SYNC_ON, ST_DURABLE};
+    pg_params_t q;
+    int rc = pg_params(p, &q);
+    for (int k = 0; rc == AH_OK && k < 4; k++)
+        rc = prepare(c, order[k] < 0 ? id : order[k]);
+    if (rc || !PQenterPipelineMode(c->pg)) {
+        pg_params_free(&q);
+        return rc ? rc : pg_error(c, NULL, "register");
+    }
+    bool sent = true;
+    for (int k = 0; sent && k < 4; k++) {
+        char name[16];
+        stmt_name(order[k] < 0 ? id : order[k], name);
+        sent = order[k] < 0 ? PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0)
+                            : PQsendQueryPrepared(c->pg, name, 0, NULL, NULL, NULL, 0);
+        if (sent && (k == 1 || k == 3))
+            sent = PQpipelineSync(c->pg);
+    }
+    pg_params_free(&q);
+    if (!sent) {
+        c->broken = true;
+        return pg_error(c, NULL, "register");
+    }
+    /* Answers: per statement a result and a NULL; a sync result after each pair. */
+    int k = 0, syncs = 0, back = AH_OK;
+    while (syncs < 2) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            if (PQstatus(c->pg) != CONNECTION_OK) {
+                c->broken = true;
+                return rc ? rc : pg_error(c, NULL, "register");
+            }
+            k++;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            syncs++;
+            k = syncs * 2;
+        } else if (k == 1 && st == PGRES_TUPLES_OK) {
+            rc = take_rows(r, fn, arg, changed);
+        } else if (st == PGRES_PIPELINE_ABORTED) {
+            /* The statement's failure aborted the rest of its transaction. */
+        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            int e = pg_error(c, r, k == 1 ? stmt_sql[id] : "register");
+            if (k == 1 || k == 0)
+                rc = rc ? rc : e;
+            else
+                back = e;
+        }
+        PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->pg) || back)
+        c->broken = true;
+    return rc ? rc : back;
+}
+
 static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql_params_t *p,
                    ah_sql_row_fn fn, void *arg, size_t *changed)
 {
@@ -1273,33 +1356,16 @@ static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql
     int rc;
     if (borrowed && (rc = acquire(s, &c)))
         return rc;
-    bool hot = borrowed && hot_statement(id);
-    if (hot && (rc = run_cmd(c, ST_SESSION_SYNC_OFF, NULL))) {
-        release(s, c);
-        return rc;
+    if (borrowed && hot_statement(id)) {
+        rc = hot_exec(c, id, p, fn, arg, changed);
+    } else {
+        PGresult *r = run(c, id, p, &rc);
+        if (r)
+            rc = take_rows(r, fn, arg, changed);
+        PQclear(r);
     }
-    PGresult *r = run(c, id, p, &rc);
-    if (r) {
-        int n = PQntuples(r);
-        ah_sql_row_t row = {&row_ops, r, 0, (size_t)n};
-        for (; fn && rc == AH_OK && row.index < n; row.index++)
-            rc = fn(arg, &row);
-        if (rc == AH_SQL_STOP)
-            rc = AH_OK;
-        if (rc == AH_OK && changed)
-            *changed = cmd_tuples(r);
-    }
-    PQclear(r);
     if (write && borrowed)
         changed_here(s);
-    if (hot) {
-        /* The setting goes back whatever happened: the connection returns to the pool. */
-        int back = run_cmd(c, ST_SESSION_SYNC_ON, NULL);
-        if (back)
-            c->broken = true;
-        if (rc == AH_OK)
-            rc = back ? back : run_cmd(c, ST_DURABLE, NULL);
-    }
     if (borrowed)
         release(s, c);
     return rc;
