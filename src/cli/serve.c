@@ -515,7 +515,16 @@ static int secret_keys(const serve_opts_t *o, ah_store_t *store, char *err, size
         rc = ah_keyring_load(&kr, file, err, errlen);
         if (rc == AH_ENOTFOUND) {
             rc = ah_store_secrets_key_id(store, id);
-            if (rc == AH_OK) {
+            if (rc != AH_OK && rc != AH_ENOTFOUND) {
+                snprintf(err, errlen, "cannot read the database: %s", ah_strerror(rc));
+                return rc;
+            }
+            /*
+             * Sealed with a key whose file is missing, unless another node
+             * starting at the same moment made the file (whole, by link(2))
+             * and sealed with it since our look: it is there now if so.
+             */
+            if (rc == AH_OK && (rc = ah_keyring_load(&kr, file, err, errlen)) == AH_ENOTFOUND) {
                 snprintf(err, errlen,
                          "the webhook secrets in the database are encrypted with key %s, and "
                          "the key file %.256s does not exist: restore it from its backup "
@@ -523,15 +532,13 @@ static int secret_keys(const serve_opts_t *o, ah_store_t *store, char *err, size
                          id, file);
                 return AH_ENOTFOUND;
             }
-            if (rc != AH_ENOTFOUND) {
-                snprintf(err, errlen, "cannot read the database: %s", ah_strerror(rc));
-                return rc;
+            if (rc == AH_ENOTFOUND) { /* nothing sealed yet: this start makes the key */
+                rc = ah_keyring_create(&kr, file, err, errlen);
+                if (rc == AH_OK)
+                    announce_new_key(file, kr.keys[0].id);
+                else if (rc == AH_EEXISTS) /* another node made it meanwhile */
+                    rc = ah_keyring_load(&kr, file, err, errlen);
             }
-            rc = ah_keyring_create(&kr, file, err, errlen);
-            if (rc == AH_OK)
-                announce_new_key(file, kr.keys[0].id);
-            else if (rc == AH_EEXISTS) /* another node made it meanwhile */
-                rc = ah_keyring_load(&kr, file, err, errlen);
         }
     }
     size_t n_sealed = 0;
