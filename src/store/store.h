@@ -664,6 +664,46 @@ int ah_store_delivery_retry(ah_store_t *s, const char *id, int64_t now,
 /* Queue depth and the oldest pending delivery, for /metrics. */
 int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out);
 
+/* ---- retention: removing what is final and old ---- */
+
+#define AH_PURGE_MAX 1000 /* most events one ah_store_purge_final call looks at */
+
+/* One step of the retention purge (ah_store_purge_final). */
+typedef struct ah_purge {
+    int64_t cutoff; /* in: what became final before this time goes */
+    size_t max;     /* in: look at no more than this many events (1..AH_PURGE_MAX) */
+    /*
+     * in/out: where the scan goes on: "" starts at the oldest event; after
+     * the call, where the next call should go on, or "" when this call
+     * reached the last event created before cutoff (a pass is complete).
+     */
+    char cursor[AH_CURSOR_SIZE];
+    size_t scanned;    /* out: events looked at */
+    size_t events;     /* out: events removed */
+    size_t deliveries; /* out: their deliveries removed */
+    size_t attempts;   /* out: their attempts removed */
+} ah_purge_t;
+
+/*
+ * Removes, in one short write transaction, the events among the next
+ * p->max ones created before p->cutoff (oldest first, from p->cursor) of
+ * which every delivery is final (succeeded, failed or cancelled) and last
+ * changed before p->cutoff, together with those deliveries and their
+ * attempts; an event with no delivery goes when it is older than the
+ * cutoff.  An event with a delivery still pending (waiting, retrying, in
+ * flight, or on a disabled webhook) stays, with all its deliveries and
+ * attempts: nothing that may still be sent, or that an operator may still
+ * retry as part of its event, is removed.  A delivery made pending again
+ * while the purge runs (retry, recover) keeps its event: the deliveries are
+ * locked and checked again before anything is removed.  Several processes
+ * sharing the store may purge at once; each takes events the others are
+ * not holding.  The caller loops with the returned cursor, pausing between
+ * calls so that other writers are not held up (src/delivery/retention.c).
+ * AH_EINVAL if p is NULL, p->max is 0 or above AH_PURGE_MAX, or p->cursor
+ * is not one this function returned.
+ */
+int ah_store_purge_final(ah_store_t *s, ah_purge_t *p);
+
 /*
  * The current cache generations, in one cheap read.  Callers read them
  * before the rows a cache entry is built from, so the entry holds at least

@@ -370,6 +370,14 @@ static const char *const migrations[] = {
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
     "CREATE TRIGGER cache_gen_key_insert AFTER INSERT ON access_keys"
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
+
+    /*
+     * 6: retention (src/store/purge.c).  The purge scans old events from a
+     * cursor in (created_at, id) order; without this index every call would
+     * read the table from its start.  Deliveries and attempts are found
+     * through the indexes they already have (by event, by delivery).
+     */
+    "CREATE INDEX events_by_age ON events(created_at, id);",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -592,6 +600,32 @@ static const char *const stmt_sql[ST_COUNT] = {
      */
     [ST_DELIVERY_STATS] = SQL_DELIVERY_STATS,
     [ST_CACHE_GEN] = SQL_CACHE_GEN,
+
+    /*
+     * Retention (purge.c).  The scan walks events_by_age from the cursor and
+     * probes deliveries_by_event per event; the sets are JSON arrays of event
+     * ids.  The whole purge runs in one BEGIN IMMEDIATE: nothing changes
+     * between the scan and the deletes.
+     */
+    [ST_PURGE_SCAN] = "SELECT e.id, e.created_at, NOT EXISTS (SELECT 1 FROM deliveries d"
+                      " WHERE d.event_id = e.id AND (d.status = 'pending' OR d.updated_at >= ?1))"
+                      " FROM events e WHERE e.created_at < ?1 AND (e.created_at, e.id) > (?2, ?3)"
+                      " ORDER BY e.created_at, e.id LIMIT ?4",
+    /*
+     * The set drives every statement (CROSS JOIN fixes the order, deletes go
+     * by rowid): with IN (set) SQLite may instead scan a table and probe the
+     * set, which the plans test (test_store_retention) catches.
+     */
+    [ST_PURGE_HOLD] = "SELECT d.event_id, d.status <> 'pending' AND d.updated_at < ?2"
+                      " FROM json_each(?1) j CROSS JOIN deliveries d ON d.event_id = j.value",
+    [ST_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE rowid IN (SELECT a.rowid FROM json_each(?1) j"
+                          " CROSS JOIN deliveries d ON d.event_id = j.value"
+                          " CROSS JOIN attempts a ON a.delivery_id = d.id)",
+    [ST_PURGE_DELIVERIES] =
+        "DELETE FROM deliveries WHERE rowid IN (SELECT d.rowid"
+        " FROM json_each(?1) j CROSS JOIN deliveries d ON d.event_id = j.value)",
+    [ST_PURGE_EVENTS] = "DELETE FROM events WHERE rowid IN (SELECT e.rowid"
+                        " FROM json_each(?1) j CROSS JOIN events e ON e.id = j.value)",
 };
 
 /* ------------------------------------------------------------------------ */
