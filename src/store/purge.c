@@ -217,3 +217,13 @@ int ah_store_purge_final(ah_store_t *s, ah_purge_t *p)
     free(j.rows);
     return rc;
 }
+
+int ah_store_reclaim_space(ah_store_t *s, size_t max_pages, ah_store_space_t *out)
+{
+    if (!out)
+        return AH_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!s->ops->reclaim_space)
+        return AH_OK;
+    return s->ops->reclaim_space(s, max_pages, out);
+}

@@ -704,6 +704,29 @@ typedef struct ah_purge {
  */
 int ah_store_purge_final(ah_store_t *s, ah_purge_t *p);
 
+/* The disk space of the store (ah_store_reclaim_space). */
+typedef struct ah_store_space {
+    bool known;              /* false: the backend does not say (PostgreSQL, whose autovacuum
+                              * makes the room of removed rows reusable by itself) */
+    bool shrinks;            /* free space beyond a reserve is given back to the filesystem
+                              * (SQLite with auto_vacuum = INCREMENTAL); false: it is reused */
+    bool more;               /* more free space than the reserve remains: call again */
+    int64_t file_bytes;      /* the database file (its pages; not the WAL) */
+    int64_t free_bytes;      /* of which free pages, reused before the file grows */
+    int64_t reclaimed_bytes; /* given back to the filesystem by this call */
+} ah_store_space_t;
+
+/*
+ * After a purge: gives free space of the store back to the filesystem, at
+ * most max_pages pages (0: none; only report), in one short write
+ * transaction, keeping a reserve of free pages for the rows to come.
+ * Only SQLite databases made with auto_vacuum = INCREMENTAL (new files
+ * are) shrink; an older file reuses its free pages, so it stops growing
+ * but keeps its size (docs/operations.md, "Retention").  PostgreSQL: a
+ * no-op with out->known false.  AH_EINVAL if out is NULL.
+ */
+int ah_store_reclaim_space(ah_store_t *s, size_t max_pages, ah_store_space_t *out);
+
 /*
  * The current cache generations, in one cheap read.  Callers read them
  * before the rows a cache entry is built from, so the entry holds at least

@@ -1564,6 +1564,76 @@ static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Free space: after the retention purge (ah_store_reclaim_space).          */
+
+/*
+ * New database files are made with auto_vacuum = INCREMENTAL (set at open,
+ * before the first table exists; the file keeps it): the pages a purge
+ * frees go to the freelist, which SQLite reuses for new rows before it
+ * grows the file, and reclaim_space gives what is beyond a reserve back to
+ * the filesystem, a few pages per call, so that the file shrinks after a
+ * burst.  The reserve spares the steady state from truncating pages that
+ * the next minute's rows would add again.  A file made with auto_vacuum =
+ * NONE (before this) cannot switch without a VACUUM: it reuses its free
+ * pages all the same (it stops growing) but never shrinks; operations.md
+ * says how to switch it.
+ */
+#define RECLAIM_RESERVE_PAGES 1024 /* 4 MiB at 4 KiB pages */
+
+static int pragma_i64(conn_t *c, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? AH_OK : db_error(c->db, rc, sql);
+}
+
+static int read_space(conn_t *c, int64_t *pages, int64_t *free_pages)
+{
+    int rc = pragma_i64(c, "PRAGMA page_count", pages);
+    return rc ? rc : pragma_i64(c, "PRAGMA freelist_count", free_pages);
+}
+
+static int reclaim_space(ah_store_t *base, size_t max_pages, ah_store_space_t *out)
+{
+    sqlite_store_t *s = from(base);
+    conn_t *c;
+    int rc = acquire_writer(s, &c);
+    if (rc)
+        return rc;
+    int64_t mode = 0, page_size = 0, pages = 0, free_pages = 0;
+    rc = pragma_i64(c, "PRAGMA auto_vacuum", &mode);
+    if (rc == AH_OK)
+        rc = pragma_i64(c, "PRAGMA page_size", &page_size);
+    if (rc == AH_OK)
+        rc = read_space(c, &pages, &free_pages);
+    int64_t before = pages;
+    int64_t excess = free_pages - RECLAIM_RESERVE_PAGES;
+    if (rc == AH_OK && mode == 2 && excess > 0 && max_pages > 0) {
+        /* PRAGMA takes no parameters; the number is ours. */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%" PRId64 ")",
+                 excess < (int64_t)max_pages ? excess : (int64_t)max_pages);
+        int src = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+        rc = src == SQLITE_OK ? read_space(c, &pages, &free_pages) : db_error(c->db, src, sql);
+    }
+    release(s, c);
+    if (rc)
+        return rc;
+    out->known = true;
+    out->shrinks = mode == 2;
+    out->more = out->shrinks && free_pages > RECLAIM_RESERVE_PAGES;
+    out->file_bytes = pages * page_size;
+    out->free_bytes = free_pages * page_size;
+    out->reclaimed_bytes = (before - pages) * page_size;
+    return AH_OK;
+}
+
 static void stop_checkpointer(sqlite_store_t *s);
 
 static void store_close(ah_store_t *base)
@@ -1605,6 +1675,7 @@ static const ah_store_ops_t sqlite_ops = {
     .delivery_release = delivery_release,
     .listen = NULL,
     .cache_gen = cache_gen,
+    .reclaim_space = reclaim_space,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1940,6 +2011,12 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
     }
     s->all = c;
     s->n_conns = 1;
+    /*
+     * Before the file is in WAL mode and has a table, so that a new file
+     * is made with it (see reclaim_space); on an older file it only takes
+     * effect at a VACUUM.
+     */
+    sqlite3_exec(c->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
     rc = set_wal(s, c->db, memory, err, errlen);
     if (rc == AH_OK)
         rc = migrate(c->db, err, errlen);
@@ -1947,6 +2024,12 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
         store_close(&s->base);
         return rc;
     }
+    int64_t auto_vacuum = 0;
+    if (!memory && pragma_i64(c, "PRAGMA auto_vacuum", &auto_vacuum) == AH_OK && auto_vacuum != 2)
+        ah_logf(AH_LOG_INFO,
+                "sqlite: %s was made without incremental auto_vacuum: the room purged rows "
+                "leave is reused, but the file does not shrink (docs/operations.md, Retention)",
+                s->path);
     s->idle = c;
     if (!memory)
         s->wal_index = map_wal_index(c->db);

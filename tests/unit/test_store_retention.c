@@ -433,6 +433,114 @@ static void test_purge_plans(void **state)
     release(from(s), c);
 }
 
+/* Publishes n events of `bytes` of data each at `at`. */
+static void publish_big(ah_store_t *s, const world_t *w, int64_t at, int n, size_t bytes)
+{
+    char *data = malloc(bytes + 16);
+    assert_non_null(data);
+    memset(data, 'x', bytes + 16);
+    memcpy(data, "{\"pad\":\"", 8);
+    memcpy(data + 8 + bytes, "\"}", 3);
+    for (int i = 0; i < n; i++) {
+        ah_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ah_uuid_v4(ev.id);
+        ah_strlcpy(ev.community_id, w->c.id, sizeof ev.community_id);
+        ah_strlcpy(ev.trigger, TRIG, sizeof ev.trigger);
+        ev.data = data;
+        ev.data_len = strlen(data);
+        ev.created_at = at + i;
+        ah_publish_result_t res;
+        assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK);
+        free(res.webhook_ids);
+    }
+    free(data);
+}
+
+/*
+ * A new database shrinks back after a purge, a bounded number of pages per
+ * call, down to a reserve of free pages kept for the rows to come.
+ */
+static void test_reclaim_gives_space_back(void **state)
+{
+    ah_store_t *s = *state;
+    ah_store_space_t sp;
+    assert_int_equal(ah_store_reclaim_space(s, 0, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_reclaim_space(s, 0, &sp), AH_OK);
+    if (tb_pg()) { /* PostgreSQL's autovacuum makes the room reusable by itself */
+        assert_false(sp.known);
+        return;
+    }
+    assert_true(sp.known && sp.shrinks);
+    world_t w;
+    new_world(s, &w, 1);
+    publish_big(s, &w, T0, 160, 64 * 1024);                 /* 10 MiB */
+    settle(s, w.hooks[0], T0 + 1000, AH_OUTCOME_SUCCEEDED); /* 100 at a time */
+    settle(s, w.hooks[0], T0 + 1000, AH_OUTCOME_SUCCEEDED);
+    assert_int_equal(ah_store_reclaim_space(s, 0, &sp), AH_OK);
+    int64_t full = sp.file_bytes;
+    assert_true(full > 10 * 1024 * 1024);
+    ah_purge_t sum;
+    purge_all(s, T0 + 2000, 100, &sum);
+    assert_int_equal(sum.events, 160);
+    /* Each call gives back about 16 pages (64 KiB at 4 KiB pages), until "no more". */
+    int calls = 0;
+    int64_t last = full;
+    do {
+        assert_int_equal(ah_store_reclaim_space(s, 16, &sp), AH_OK);
+        /* 16 free pages, and a pointer-map page when the last of those it maps go. */
+        assert_true(sp.reclaimed_bytes <= 17 * 4096);
+        assert_int_equal(last - sp.file_bytes, sp.reclaimed_bytes);
+        last = sp.file_bytes;
+        assert_true(++calls < 2000);
+    } while (sp.more);
+    assert_true(calls > 10);
+    assert_true(sp.file_bytes < full - 5 * 1024 * 1024);
+    /* The reserve stays free: the next rows reuse it before the file grows. */
+    assert_true(sp.free_bytes > 0 && sp.free_bytes <= 1024 * 4096);
+    publish_big(s, &w, T0 + 3000, 8, 64 * 1024);
+    ah_store_space_t after;
+    assert_int_equal(ah_store_reclaim_space(s, 0, &after), AH_OK);
+    assert_int_equal(after.file_bytes, sp.file_bytes);
+    assert_true(after.free_bytes < sp.free_bytes);
+}
+
+/*
+ * A file made before airhook set auto_vacuum (here: one with a table of its
+ * own already) keeps auto_vacuum off: it reuses free pages, never shrinks.
+ */
+static void test_reclaim_older_file_reuses(void **state)
+{
+    tmpdb_t *t = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE before_airhook (x)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    ah_store_t *s = open_file(t);
+    world_t w;
+    new_world(s, &w, 1);
+    publish_big(s, &w, T0, 120, 64 * 1024);
+    settle(s, w.hooks[0], T0 + 1000, AH_OUTCOME_SUCCEEDED); /* 100 at a time */
+    settle(s, w.hooks[0], T0 + 1000, AH_OUTCOME_SUCCEEDED);
+    ah_purge_t sum;
+    purge_all(s, T0 + 2000, 100, &sum);
+    assert_int_equal(sum.events, 120);
+    ah_store_space_t sp;
+    assert_int_equal(ah_store_reclaim_space(s, 256, &sp), AH_OK);
+    assert_true(sp.known);
+    assert_false(sp.shrinks);
+    assert_false(sp.more);
+    assert_int_equal(sp.reclaimed_bytes, 0);
+    assert_true(sp.free_bytes > 5 * 1024 * 1024);
+    /* The same rows again fit in the free pages: the file does not grow. */
+    publish_big(s, &w, T0 + 3000, 60, 64 * 1024);
+    ah_store_space_t again;
+    assert_int_equal(ah_store_reclaim_space(s, 0, &again), AH_OK);
+    assert_int_equal(again.file_bytes, sp.file_bytes);
+    ah_store_close(s);
+}
+
 /* ------------------------------------------------------------------------ */
 /* PostgreSQL: several processes at once.                                    */
 
@@ -534,6 +642,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_purge_cursor_passes_kept_events, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_purge_after_retry, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_purge_validation, open_store, close_store),
+    cmocka_unit_test_setup_teardown(test_reclaim_gives_space_back, open_store, close_store),
 };
 
 static const struct CMUnitTest pg_tests[] = {
@@ -544,6 +653,7 @@ static const struct CMUnitTest pg_tests[] = {
 
 static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test_setup_teardown(test_purge_plans, open_store, close_store),
+    cmocka_unit_test_setup_teardown(test_reclaim_older_file_reuses, tmpdb_setup, tmpdb_teardown),
 };
 
 int main(void)
