@@ -75,6 +75,10 @@ void ah_h_metrics(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
                  "transaction).\n"
                  "# TYPE airhook_retention_batch_seconds_max gauge\n"
                  "airhook_retention_batch_seconds_max %.6f\n"
+                 "# HELP airhook_retention_transaction_seconds_total Time purge calls spent "
+                 "inside their write transactions.\n"
+                 "# TYPE airhook_retention_transaction_seconds_total counter\n"
+                 "airhook_retention_transaction_seconds_total %.6f\n"
                  "# HELP airhook_retention_reclaimed_bytes_total Free space given back to the "
                  "filesystem.\n"
                  "# TYPE airhook_retention_reclaimed_bytes_total counter\n"
@@ -82,7 +86,7 @@ void ah_h_metrics(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
                  (unsigned long long)rs.events, (unsigned long long)rs.deliveries,
                  (unsigned long long)rs.attempts, (unsigned long long)rs.passes,
                  (unsigned long long)rs.failures, (double)rs.batch_max_us / 1e6,
-                 (unsigned long long)rs.reclaimed_bytes);
+                 (double)rs.held_us / 1e6, (unsigned long long)rs.reclaimed_bytes);
         used += strlen(extra + used);
         if (rs.space.known)
             snprintf(extra + used, sizeof extra - used,

@@ -7,12 +7,16 @@
  * one write lock, which publishing, claiming and recording need too.  Two
  * rules keep it out of their way:
  *
- *  - a call should last about BATCH_TARGET_US: the batch (events looked at
- *    per call) adapts to what the last call took, shrinking when it ran long
- *    and growing while calls are short and find a full batch;
+ *  - a call should hold the lock about BATCH_TARGET_US: the batch (events
+ *    looked at per call) adapts to the time the last call spent inside its
+ *    transaction (not the time it waited for the lock), shrinking when it
+ *    ran long and growing while calls are short and find a full batch; and
+ *    no call removes more than BATCH_DELIVERIES_MAX deliveries, so a large
+ *    fan-out does not make one long transaction;
  *  - after a call the thread pauses PAUSE_FACTOR times as long as the call
- *    took (at least PAUSE_MIN_MS), so the purge holds the write lock at most
- *    a fifth of the time however much there is to remove.
+ *    took, waiting for the lock included (at least PAUSE_MIN_MS), so the
+ *    purge holds the write lock at most a fifth of the time however much
+ *    there is to remove, and backs off further while others hold it.
  *
  * That still removes tens of thousands of deliveries a second when there
  * is a backlog (bench/run.sh's soak scenario measures both the rate and the
@@ -37,10 +41,11 @@
 
 #include "common/log.h"
 
-#define BATCH_START 64
+#define BATCH_START 16
 #define BATCH_MIN 4
-#define BATCH_MAX 256        /* events per call (a fan-out of 10: 2560 deliveries) */
-#define BATCH_TARGET_US 4000 /* how long a call should hold the write lock */
+#define BATCH_MAX 256             /* events per call */
+#define BATCH_DELIVERIES_MAX 1000 /* deliveries per call, whatever the fan-out */
+#define BATCH_TARGET_US 4000      /* how long a call should hold the write lock */
 #define PAUSE_MIN_MS 10
 #define PAUSE_FACTOR 4
 #define PASS_MIN_MS 1000
@@ -105,9 +110,11 @@ static void count(ah_retention_t *r, const ah_purge_t *p, int64_t took_us, bool 
     st->deliveries += p->deliveries;
     st->attempts += p->attempts;
     st->batches++;
-    st->batch_last_us = took_us;
-    if (took_us > st->batch_max_us)
-        st->batch_max_us = took_us;
+    st->batch_last_us = p->held_us;
+    if (p->held_us > st->batch_max_us)
+        st->batch_max_us = p->held_us;
+    st->held_us += (uint64_t)p->held_us;
+    st->took_us += (uint64_t)took_us;
     if (pass_done) {
         st->passes++;
         st->last_pass_at = ah_now_ms();
@@ -132,6 +139,7 @@ static void *retention_main(void *arg)
     for (;;) {
         p.cutoff = ah_now_ms() - r->retention_ms;
         p.max = batch;
+        p.max_deliveries = BATCH_DELIVERIES_MAX;
         int64_t t0 = ah_mono_us();
         int rc = ah_store_purge_final(r->store, &p);
         int64_t took = ah_mono_us() - t0;
@@ -174,7 +182,7 @@ static void *retention_main(void *arg)
                 ah_logf(AH_LOG_DEBUG,
                         "retention: removed %zu events, %zu deliveries, %zu attempts in %lld us",
                         p.events, p.deliveries, p.attempts, (long long)took);
-            batch = adapt(batch, took, p.scanned == p.max);
+            batch = adapt(batch, p.held_us, p.scanned == p.max);
             wait = (took + reclaim_us) * PAUSE_FACTOR / 1000;
             if (wait < PAUSE_MIN_MS)
                 wait = PAUSE_MIN_MS;

@@ -29,8 +29,10 @@ typedef struct ah_retention_stats {
     uint64_t failures;     /* purge or reclaim calls that failed (tried again later) */
     uint64_t passes;       /* passes completed over the old events */
     int64_t last_pass_at;  /* when the last pass ended (ms since the epoch); 0: none yet */
-    int64_t batch_max_us;  /* the longest purge call (one write transaction) */
+    int64_t batch_max_us;  /* the longest time a purge call held the write transaction */
     int64_t batch_last_us; /* the last one */
+    uint64_t held_us;      /* all purge calls inside their write transactions */
+    uint64_t took_us;      /* all purge calls, waiting for the write lock included */
     /* The store's disk space after the last call (ah_store_reclaim_space). */
     ah_store_space_t space;
     uint64_t reclaimed_bytes; /* given back to the filesystem since start */

@@ -29,6 +29,9 @@
  *     and old (an operator retried it meanwhile) is kept.  On SQLite the
  *     transaction holds the database's one write lock from the start, so
  *     nothing can change in between; the step costs little and is the same.
+ *     The hold also counts each event's deliveries: the call stops before
+ *     the event that would take it past max_deliveries, so that a batch of
+ *     events with a large fan-out is still a short transaction.
  *  3. delete attempts, deliveries, events of what is left, as sets (a JSON
  *     array of ids, which both dialects unnest).
  * The cursor is the (created_at, id) of the last event scanned, so events
@@ -49,7 +52,8 @@
 typedef struct purge_row {
     char id[AH_ID_SIZE];
     int64_t created_at;
-    bool keep; /* not purgeable (now, or after the hold) */
+    bool keep;           /* not purgeable (now, or after the hold) */
+    size_t n_deliveries; /* counted by the hold */
 } purge_row_t;
 
 typedef struct purge_job {
@@ -59,6 +63,8 @@ typedef struct purge_job {
     char after_id[AH_ID_SIZE];
     purge_row_t *rows;
     size_t n;
+    size_t last;    /* the row the hold matched last (its rows come event by event) */
+    bool truncated; /* the call stopped early for max_deliveries: the pass goes on */
 } purge_job_t;
 
 /* "<created_at>_<id>", as the delivery list's cursors. */
@@ -87,6 +93,7 @@ static int scan_row(void *arg, const ah_sql_row_t *r)
     SQL_COPY(r, 0, row->id);
     row->created_at = sql_i64(r, 1);
     row->keep = !sql_bool(r, 2);
+    row->n_deliveries = 0;
     return AH_OK;
 }
 
@@ -125,18 +132,44 @@ static int id_set(const purge_job_t *j, char **out)
     return AH_OK;
 }
 
-/* A delivery that is not final and old keeps its event. */
+/* Counts a delivery of its event; one that is not final and old keeps the event. */
 static int hold_row(void *arg, const ah_sql_row_t *r)
 {
     purge_job_t *j = arg;
-    if (sql_bool(r, 1))
-        return AH_OK;
     char id[AH_ID_SIZE];
     SQL_COPY(r, 0, id);
-    for (size_t i = 0; i < j->n; i++)
-        if (!strcmp(j->rows[i].id, id))
-            j->rows[i].keep = true;
+    size_t i = j->last;
+    if (i >= j->n || strcmp(j->rows[i].id, id) != 0)
+        for (i = 0; i < j->n && strcmp(j->rows[i].id, id) != 0; i++)
+            ;
+    if (i == j->n)
+        return AH_OK;
+    j->last = i;
+    j->rows[i].n_deliveries++;
+    if (!sql_bool(r, 1))
+        j->rows[i].keep = true;
     return AH_OK;
+}
+
+/*
+ * Stops the call before the event whose deliveries would take it past
+ * max_deliveries (but after at least one event to remove): the events from
+ * there on are left for the next call, which the cursor starts at.
+ */
+static void cap_deliveries(purge_job_t *j, size_t max_deliveries)
+{
+    size_t total = 0, removing = 0;
+    for (size_t i = 0; i < j->n; i++) {
+        if (j->rows[i].keep)
+            continue;
+        if (removing && total + j->rows[i].n_deliveries > max_deliveries) {
+            j->n = i;
+            j->truncated = true;
+            return;
+        }
+        total += j->rows[i].n_deliveries;
+        removing++;
+    }
 }
 
 /* Runs one delete of the set, adding what it removed to *count. */
@@ -157,8 +190,10 @@ static int purge_tx(ah_sql_conn_t *c, void *arg)
     purge_job_t *j = arg;
     ah_purge_t *p = j->p;
     const ah_sql_driver_t *d = j->s->ops->sql;
+    int64_t t0 = ah_mono_us();
     /* A rerun (PostgreSQL, after a deadlock) starts afresh. */
-    j->n = 0;
+    j->n = j->last = 0;
+    j->truncated = false;
     p->scanned = p->events = p->deliveries = p->attempts = 0;
     ah_sql_params_t q;
     ah_sql_params_init(&q);
@@ -173,15 +208,18 @@ static int purge_tx(ah_sql_conn_t *c, void *arg)
     char *set = NULL;
     rc = id_set(j, &set);
     if (rc || !set)
-        return rc;
+        goto out;
     ah_sql_params_init(&q);
     p_str(&q, set);
     p_i64(&q, p->cutoff);
     rc = d->exec(j->s, c, true, ST_PURGE_HOLD, &q, hold_row, j, NULL);
     free(set);
     set = NULL;
-    if (rc == AH_OK)
+    if (rc == AH_OK) {
+        cap_deliveries(j, p->max_deliveries ? p->max_deliveries : AH_PURGE_DELIVERIES_DEFAULT);
+        p->scanned = j->n;
         rc = id_set(j, &set);
+    }
     if (rc == AH_OK && set)
         rc = delete_set(j, c, ST_PURGE_ATTEMPTS, set, &p->attempts);
     if (rc == AH_OK && set)
@@ -189,6 +227,8 @@ static int purge_tx(ah_sql_conn_t *c, void *arg)
     if (rc == AH_OK && set)
         rc = delete_set(j, c, ST_PURGE_EVENTS, set, &p->events);
     free(set);
+out:
+    p->held_us = ah_mono_us() - t0;
     return rc;
 }
 
@@ -202,17 +242,19 @@ int ah_store_purge_final(ah_store_t *s, ah_purge_t *p)
         (p->cursor[0] && parse_purge_cursor(p->cursor, &j.after_at, j.after_id) != AH_OK))
         return AH_EINVAL;
     p->scanned = p->events = p->deliveries = p->attempts = 0;
-    if (!(j.rows = malloc(p->max * sizeof *j.rows)))
+    p->held_us = 0;
+    if (!(j.rows = calloc(p->max, sizeof *j.rows)))
         return AH_ENOMEM;
     int rc = s->ops->sql->run(s, AH_SQL_WRITE_TX, purge_tx, &j);
     if (rc == AH_OK) {
-        if (j.n < p->max) /* the last old event was scanned: the pass is complete */
+        if (j.n < p->max && !j.truncated) /* the last old event was scanned: a pass is complete */
             p->cursor[0] = '\0';
         else
             snprintf(p->cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", j.rows[j.n - 1].created_at,
                      j.rows[j.n - 1].id);
     } else {
         p->scanned = p->events = p->deliveries = p->attempts = 0;
+        p->held_us = 0;
     }
     free(j.rows);
     return rc;

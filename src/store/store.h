@@ -667,11 +667,20 @@ int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out);
 /* ---- retention: removing what is final and old ---- */
 
 #define AH_PURGE_MAX 1000 /* most events one ah_store_purge_final call looks at */
+/* most deliveries one call removes when the caller does not say (max_deliveries 0) */
+#define AH_PURGE_DELIVERIES_DEFAULT 1000
 
 /* One step of the retention purge (ah_store_purge_final). */
 typedef struct ah_purge {
     int64_t cutoff; /* in: what became final before this time goes */
     size_t max;     /* in: look at no more than this many events (1..AH_PURGE_MAX) */
+    /*
+     * in: remove no more deliveries than this (0: AH_PURGE_DELIVERIES_DEFAULT),
+     * so that a call stays short whatever the fan-out: the call stops before
+     * the event that would pass it, except that it always removes at least one
+     * event it may remove (one event with more deliveries goes alone).
+     */
+    size_t max_deliveries;
     /*
      * in/out: where the scan goes on: "" starts at the oldest event; after
      * the call, where the next call should go on, or "" when this call
@@ -682,11 +691,13 @@ typedef struct ah_purge {
     size_t events;     /* out: events removed */
     size_t deliveries; /* out: their deliveries removed */
     size_t attempts;   /* out: their attempts removed */
+    int64_t held_us;   /* out: time spent inside the write transaction (its statements) */
 } ah_purge_t;
 
 /*
  * Removes, in one short write transaction, the events among the next
- * p->max ones created before p->cutoff (oldest first, from p->cursor) of
+ * p->max ones created before p->cutoff (oldest first, from p->cursor;
+ * fewer when p->max_deliveries says so) of
  * which every delivery is final (succeeded, failed or cancelled) and last
  * changed before p->cutoff, together with those deliveries and their
  * attempts; an event with no delivery goes when it is older than the

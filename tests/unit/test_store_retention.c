@@ -346,6 +346,59 @@ static void test_purge_cursor_passes_kept_events(void **state)
     assert_false(q.cursor[0]);
 }
 
+/*
+ * A call removes no more deliveries than max_deliveries, stopping before
+ * the event that would pass it; one event with more goes alone.  The cursor
+ * goes on from there, and kept events do not count.
+ */
+static void test_purge_caps_deliveries(void **state)
+{
+    ah_store_t *s = *state;
+    world_t w;
+    new_world(s, &w, 3);
+    char id[AH_ID_SIZE];
+    assert_int_equal(publish(s, &w, T0, id), 3); /* pending: kept, not counted */
+    for (int i = 0; i < 3; i++)
+        settle(s, w.hooks[i], T0 + 1, AH_OUTCOME_RETRY);
+    for (int i = 1; i <= 9; i++)
+        assert_int_equal(publish(s, &w, T0 + 10 + i, id), 3);
+    for (int i = 0; i < 3; i++)
+        settle(s, w.hooks[i], T0 + 100, AH_OUTCOME_SUCCEEDED);
+    assert_int_equal(q_int(s, "SELECT count(*) FROM deliveries WHERE status = 'pending'"), 3);
+
+    ah_purge_t p = {.cutoff = T0 + 1000, .max = 20, .max_deliveries = 7};
+    assert_int_equal(ah_store_purge_final(s, &p), AH_OK);
+    assert_int_equal(p.events, 2); /* 3 + 3; a third would make 9 */
+    assert_int_equal(p.deliveries, 6);
+    assert_int_equal(p.scanned, 3); /* the kept one, and the two removed */
+    assert_true(p.cursor[0]);       /* not a complete pass, though fewer than max */
+    assert_true(p.held_us >= 0);
+    size_t events = p.events, calls = 1;
+    while (p.cursor[0]) {
+        assert_int_equal(ah_store_purge_final(s, &p), AH_OK);
+        assert_true(p.deliveries <= 7);
+        events += p.events;
+        assert_true(++calls < 20);
+    }
+    assert_int_equal(events, 9);
+    assert_int_equal(calls, 5); /* 2 + 2 + 2 + 2 + 1 */
+
+    /* Below an event's fan-out: one event per call all the same. */
+    for (int i = 1; i <= 2; i++)
+        assert_int_equal(publish(s, &w, T0 + 200 + i, id), 3);
+    for (int i = 0; i < 3; i++)
+        settle(s, w.hooks[i], T0 + 300, AH_OUTCOME_SUCCEEDED);
+    ah_purge_t one = {.cutoff = T0 + 1000, .max = 20, .max_deliveries = 1};
+    assert_int_equal(ah_store_purge_final(s, &one), AH_OK);
+    assert_int_equal(one.events, 1);
+    assert_int_equal(one.deliveries, 3);
+    assert_int_equal(ah_store_purge_final(s, &one), AH_OK);
+    assert_int_equal(one.events, 1);
+    /* The pending event is still there, with its deliveries. */
+    assert_int_equal(q_int(s, "SELECT count(*) FROM events"), 1);
+    assert_int_equal(q_int(s, "SELECT count(*) FROM deliveries"), 3);
+}
+
 /* A delivery made pending again by an operator keeps its event. */
 static void test_purge_after_retry(void **state)
 {
@@ -640,6 +693,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_purge_keeps_disabled_webhooks_work, open_store,
                                     close_store),
     cmocka_unit_test_setup_teardown(test_purge_cursor_passes_kept_events, open_store, close_store),
+    cmocka_unit_test_setup_teardown(test_purge_caps_deliveries, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_purge_after_retry, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_purge_validation, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_reclaim_gives_space_back, open_store, close_store),
