@@ -8,7 +8,7 @@
  * delivery tables and nothing else in the store depends on it:
  *
  *  - events(id, created_at), indexed by (created_at, id) (events_by_age,
- *    SQLite migration 6, PostgreSQL's 4), so that the scan of old events is
+ *    SQLite's migration 6, PostgreSQL's last), so that the scan of old events is
  *    a range read from a cursor, however many young events there are;
  *  - deliveries(event_id, status, updated_at): a delivery is final when its
  *    status is not 'pending' (a retry is 'pending' with attempts > 0), and

@@ -416,6 +416,13 @@ typedef enum ah_sql_mode {
     AH_SQL_WRITE,    /* the connection writes take (SQLite: the one writer), no transaction */
     AH_SQL_READ_TX,  /* a read-only transaction: one snapshot for several reads */
     AH_SQL_WRITE_TX, /* a write transaction, whose locks are taken before it reads */
+    /*
+     * AH_SQL_WRITE_TX whose loss in a crash of the database server (not of
+     * airhook) would only make work be done again, never lose any: a claim's
+     * leases.  PostgreSQL does not wait for its commit to reach the disk
+     * (synchronous_commit off for it); SQLite runs it as AH_SQL_WRITE_TX.
+     */
+    AH_SQL_WRITE_TX_LAZY,
 } ah_sql_mode_t;
 
 typedef int (*ah_sql_tx_fn)(ah_sql_conn_t *c, void *arg);

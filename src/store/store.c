@@ -1243,7 +1243,7 @@ int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, 
         return AH_OK;
     claim_job_t j = {s, reqs, n, now, lease_until};
     if (drv(s)->claim_in_one_tx) {
-        int rc = drv(s)->run(s, AH_SQL_WRITE_TX, claim_all_tx, &j);
+        int rc = drv(s)->run(s, AH_SQL_WRITE_TX_LAZY, claim_all_tx, &j);
         for (size_t i = 0; rc && i < n; i++)
             claim_failed(&reqs[i], rc);
         return rc;
@@ -1251,7 +1251,7 @@ int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, 
     for (size_t i = 0; i < n; i++) {
         j.reqs = &reqs[i];
         j.n = 1;
-        int rc = drv(s)->run(s, AH_SQL_WRITE_TX, claim_req_tx, &j);
+        int rc = drv(s)->run(s, AH_SQL_WRITE_TX_LAZY, claim_req_tx, &j);
         if (rc)
             claim_failed(&reqs[i], rc);
     }

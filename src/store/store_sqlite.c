@@ -1056,6 +1056,8 @@ static int lite_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_s
 static int lite_run(ah_store_t *base, ah_sql_mode_t mode, ah_sql_tx_fn fn, void *arg)
 {
     sqlite_store_t *s = from(base);
+    if (mode == AH_SQL_WRITE_TX_LAZY)
+        mode = AH_SQL_WRITE_TX; /* synchronous=NORMAL already: a commit does not wait for fsync */
     bool write = mode == AH_SQL_WRITE || mode == AH_SQL_WRITE_TX;
     conn_t *c;
     int rc = write ? acquire_writer(s, &c) : acquire(s, &c);

@@ -623,6 +623,103 @@ static void test_claim(void **state)
     assert_null(cl);
 }
 
+/* Claims up to max due deliveries of webhook w into ids; returns how many. */
+static size_t claim_ids(ah_store_t *s, const char *w, char ids[][AH_ID_SIZE], size_t max)
+{
+    ah_claim_t *cl = NULL;
+    size_t n = 0;
+    int64_t next;
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 10, T0 + 70000, max, &cl, &n, &next),
+                     AH_OK);
+    for (size_t i = 0; i < n; i++)
+        ah_strlcpy(ids[i], cl[i].delivery_id, AH_ID_SIZE);
+    ah_claims_free(cl, n);
+    return n;
+}
+
+/*
+ * Several results in one call come to what they would one call each: the
+ * webhook's failure streak follows their order, the first disable reason
+ * sticks, a delivery's two results apply in order, and error and response
+ * text of any bytes come back as they went in (bad UTF-8 as '?').
+ */
+static void test_record_batch_in_order(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme");
+    char w[AH_ID_SIZE], v[AH_ID_SIZE];
+    new_webhook(s, w, c.id, TRIG, NULL, NULL);
+    new_webhook(s, v, c.id, TRIG2, NULL, NULL);
+    const int64_t dues[] = {0, 1, 2, 3, 4, 5};
+    queue_for(s, c.id, TRIG, dues, AH_ARRAY_LEN(dues));
+    queue_for(s, c.id, TRIG2, dues, 2);
+    char d[6][AH_ID_SIZE], e[2][AH_ID_SIZE];
+    assert_int_equal(claim_ids(s, w, d, 6), 6);
+    assert_int_equal(claim_ids(s, v, e, 2), 2);
+
+    /*
+     * w: fail, succeed, d[4] twice (a retry, then its success), fail, fail:
+     * the streak began with the fifth.
+     */
+    ah_attempt_result_t r[8];
+    r[0] = result(d[0], 1, T0 + 100, AH_OUTCOME_RETRY, 500, "HTTP 500", T0 + 5000);
+    r[1] = result(d[1], 1, T0 + 200, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
+    r[2] = result(d[4], 1, T0 + 250, AH_OUTCOME_RETRY, 503, "HTTP 503", T0 + 6000);
+    r[3] = result(d[4], 2, T0 + 260, AH_OUTCOME_SUCCEEDED, 201, NULL, 0);
+    memcpy(r[3].attempt.response_head, "{\"q\":\"\\\",}\x01\x7f", 12);
+    r[4] = result(d[2], 1, T0 + 300, AH_OUTCOME_RETRY, 502, "say \"hi\", {a,b} \\ end", T0 + 5000);
+    r[5] = result(d[3], 1, T0 + 400, AH_OUTCOME_FAILED, 0, "bad \xff\xfe byte", 0);
+    /* v: fail (disable "first"), fail (disable "second"): the first reason sticks. */
+    r[6] = result(e[0], 1, T0 + 150, AH_OUTCOME_RETRY, 410, "HTTP 410", T0 + 5000);
+    ah_strlcpy(r[6].disable_reason, "first", sizeof r[6].disable_reason);
+    r[7] = result(e[1], 1, T0 + 250, AH_OUTCOME_RETRY, 410, "HTTP 410", T0 + 5000);
+    ah_strlcpy(r[7].disable_reason, "second", sizeof r[7].disable_reason);
+    assert_int_equal(ah_store_delivery_record(s, r, 8), AH_OK);
+
+    ah_webhook_t wh;
+    get_webhook(s, w, &wh);
+    assert_int_equal(wh.failing_since, T0 + 300);
+    assert_true(wh.is_active);
+    get_webhook(s, v, &wh);
+    assert_int_equal(wh.failing_since, T0 + 150);
+    assert_false(wh.is_active);
+    assert_string_equal(wh.disabled_reason, "first");
+    assert_int_equal(wh.updated_at, T0 + 150 + 12);
+
+    ah_delivery_t got;
+    ah_attempt_t *att = NULL;
+    size_t n_att = 0;
+    get_delivery(s, d[2], &got);
+    assert_string_equal(got.last_error, "say \"hi\", {a,b} \\ end");
+    get_delivery(s, d[3], &got);
+    assert_int_equal(got.status, AH_DLV_FAILED);
+    /* Kept byte for byte (SQLite) or with '?' for bad UTF-8 (PostgreSQL's text). */
+    assert_int_equal(strlen(got.last_error), 11);
+    assert_memory_equal(got.last_error, "bad ", 4);
+    assert_string_equal(got.last_error + 6, " byte");
+    assert_int_equal(ah_store_delivery_get(s, d[4], &got, &att, &n_att), AH_OK);
+    assert_int_equal(got.status, AH_DLV_SUCCEEDED);
+    assert_int_equal(got.attempts, 2);
+    assert_int_equal(got.last_status_code, 201);
+    assert_int_equal(n_att, 2);
+    assert_int_equal(att[0].status_code, 503);
+    assert_int_equal(att[1].status_code, 201);
+    assert_string_equal(att[1].response_head, "{\"q\":\"\\\",}\x01\x7f");
+    free(att);
+
+    /* Then a success alone ends the streak; one failure alone starts one. */
+    r[0] = result(d[5], 1, T0 + 700, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
+    assert_int_equal(ah_store_delivery_record(s, r, 1), AH_OK);
+    get_webhook(s, w, &wh);
+    assert_int_equal(wh.failing_since, 0);
+    r[0] = result(d[0], 2, T0 + 800, AH_OUTCOME_RETRY, 500, "HTTP 500", T0 + 9000);
+    r[1] = result(d[2], 2, T0 + 900, AH_OUTCOME_RETRY, 500, "HTTP 500", T0 + 9000);
+    assert_int_equal(ah_store_delivery_record(s, r, 2), AH_OK);
+    get_webhook(s, w, &wh);
+    assert_int_equal(wh.failing_since, T0 + 800);
+}
+
 static void test_record(void **state)
 {
     ah_store_t *s = *state;
@@ -1578,6 +1675,98 @@ static void test_publish_batches_fail_alone(void **state)
     assert_int_equal(q_int(s, "SELECT count(*) FROM events WHERE data = '{\"m\":1}'"), 180);
 }
 
+/* Async publishes of one test: each answer, and a count of them under a lock. */
+#define N_ASYNC 64
+
+typedef struct async_set {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int answered;
+    int rc[N_ASYNC];
+    ah_event_t ev[N_ASYNC];
+    ah_publish_result_t res[N_ASYNC];
+} async_set_t;
+
+typedef struct async_one {
+    async_set_t *set;
+    int i;
+} async_one_t;
+
+static void async_done(void *arg, int rc)
+{
+    async_one_t *one = arg;
+    pthread_mutex_lock(&one->set->mu);
+    one->set->rc[one->i] = rc;
+    one->set->answered++;
+    pthread_cond_signal(&one->set->cv);
+    pthread_mutex_unlock(&one->set->mu);
+}
+
+/*
+ * Publishes queued together (each backend's async path: SQLite's and
+ * PostgreSQL's group commit) answer as they would alone: a bad one fails
+ * alone, the others commit, and an idempotency key used several times in
+ * the same batch makes one event.
+ */
+static void test_publish_async_in_batches(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Async");
+    char w[AH_ID_SIZE];
+    new_webhook(s, w, c.id, TRIG, NULL, NULL);
+    char orphan[AH_ID_SIZE];
+    ah_uuid_v4(orphan);
+    async_set_t *set = calloc(1, sizeof *set);
+    async_one_t one[N_ASYNC];
+    assert_non_null(set);
+    pthread_mutex_init(&set->mu, NULL);
+    pthread_cond_init(&set->cv, NULL);
+    for (int i = 0; i < N_ASYNC; i++) {
+        bool bad = i % 8 == 5, keyed = i % 8 == 2;
+        fill_event(&set->ev[i], bad ? orphan : c.id, TRIG, NULL, NULL, keyed ? "same-key" : NULL,
+                   "{\"a\":1}", T0 + i);
+        one[i] = (async_one_t){set, i};
+        ah_store_event_publish_async(s, &set->ev[i], &set->res[i], async_done, &one[i]);
+    }
+    pthread_mutex_lock(&set->mu);
+    while (set->answered < N_ASYNC)
+        pthread_cond_wait(&set->cv, &set->mu);
+    pthread_mutex_unlock(&set->mu);
+    const char *first_keyed = NULL;
+    int good = 0;
+    for (int i = 0; i < N_ASYNC; i++) {
+        if (i % 8 == 5) {
+            assert_int_equal(set->rc[i], AH_ENOTFOUND);
+            continue;
+        }
+        assert_int_equal(set->rc[i], AH_OK);
+        assert_int_equal(set->res[i].n_deliveries, 1);
+        if (i % 8 == 2) {
+            if (!first_keyed) {
+                first_keyed = set->res[i].event_id;
+                assert_false(set->res[i].duplicate);
+                assert_string_equal(first_keyed, set->ev[i].id);
+                good++;
+            } else {
+                assert_true(set->res[i].duplicate);
+                assert_string_equal(set->res[i].event_id, first_keyed);
+            }
+        } else {
+            assert_false(set->res[i].duplicate);
+            assert_string_equal(set->res[i].event_id, set->ev[i].id);
+            good++;
+        }
+    }
+    for (int i = 0; i < N_ASYNC; i++)
+        free(set->res[i].webhook_ids);
+    assert_int_equal(q_int(s, "SELECT count(*) FROM events WHERE data = '{\"a\":1}'"), good);
+    assert_int_equal(q_int(s, "SELECT count(*) FROM deliveries"), good);
+    pthread_cond_destroy(&set->cv);
+    pthread_mutex_destroy(&set->mu);
+    free(set);
+}
+
 static void test_concurrent_memory(void **state)
 {
     concurrent_flow(*state);
@@ -1599,6 +1788,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_claim, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_claim_many, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_record, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_record_batch_in_order, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_release, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_list_paging, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_list_bad_input, open_memory, close_store),
@@ -1607,6 +1797,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_due_webhooks, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_memory, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_publish_batches_fail_alone, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_publish_async_in_batches, open_memory, close_store),
 };
 
 /* SQLite itself: query plans, its migration 2, a file database. */
