@@ -46,6 +46,8 @@ typedef struct ah_store_ops {
                   void *arg);
     /* NULL: ST_CACHE_GEN is read every time. */
     int (*cache_gen)(ah_store_t *s, ah_cache_gen_t *out);
+    /* NULL: the database reuses freed room by itself.  out is not NULL and cleared. */
+    int (*reclaim_space)(ah_store_t *s, size_t max_pages, ah_store_space_t *out);
 } ah_store_ops_t;
 
 /* Every backend's handle starts with this (zeroed: backends calloc their handle). */

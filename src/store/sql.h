@@ -152,6 +152,24 @@ enum ah_sql_stmt {
     /* community_id, airmeet_id or NULL, session_id or NULL, created_at, id, limit ->
      * WEBHOOK_COLS of active webhooks after (created_at, id), oldest first */
     ST_WEBHOOK_PAGE,
+    /*
+     * Retention (store.c, "Retention"), over today's events, deliveries
+     * and attempts.  The sets are JSON arrays of event ids (text), which
+     * both dialects unnest (json_each, jsonb_array_elements_text).
+     *
+     * cutoff, after created_at, after id, limit -> id, created_at, and
+     * whether the event looks purgeable (no delivery pending nor changed at
+     * or after cutoff), of the events created before cutoff after (created_at,
+     * id), oldest first.  PostgreSQL locks the events it returns, skipping
+     * those another process holds.
+     */
+    ST_PURGE_SCAN,
+    /* ids, cutoff -> event_id, and whether that delivery is final and older than cutoff, for
+     * every delivery of the events; PostgreSQL locks them first */
+    ST_PURGE_HOLD,
+    ST_PURGE_ATTEMPTS,   /* ids: deletes the attempts of the events' deliveries */
+    ST_PURGE_DELIVERIES, /* ids: deletes the events' deliveries */
+    ST_PURGE_EVENTS,     /* ids: deletes the events */
     AH_SQL_SHARED_COUNT
 };
 

@@ -664,6 +664,80 @@ int ah_store_delivery_retry(ah_store_t *s, const char *id, int64_t now,
 /* Queue depth and the oldest pending delivery, for /metrics. */
 int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out);
 
+/* ---- retention: removing what is final and old ---- */
+
+#define AH_PURGE_MAX 1000 /* most events one ah_store_purge_final call looks at */
+/* most deliveries one call removes when the caller does not say (max_deliveries 0) */
+#define AH_PURGE_DELIVERIES_DEFAULT 1000
+
+/* One step of the retention purge (ah_store_purge_final). */
+typedef struct ah_purge {
+    int64_t cutoff; /* in: what became final before this time goes */
+    size_t max;     /* in: look at no more than this many events (1..AH_PURGE_MAX) */
+    /*
+     * in: remove no more deliveries than this (0: AH_PURGE_DELIVERIES_DEFAULT),
+     * so that a call stays short whatever the fan-out: the call stops before
+     * the event that would pass it, except that it always removes at least one
+     * event it may remove (one event with more deliveries goes alone).
+     */
+    size_t max_deliveries;
+    /*
+     * in/out: where the scan goes on: "" starts at the oldest event; after
+     * the call, where the next call should go on, or "" when this call
+     * reached the last event created before cutoff (a pass is complete).
+     */
+    char cursor[AH_CURSOR_SIZE];
+    size_t scanned;    /* out: events looked at */
+    size_t events;     /* out: events removed */
+    size_t deliveries; /* out: their deliveries removed */
+    size_t attempts;   /* out: their attempts removed */
+    int64_t held_us;   /* out: time spent inside the write transaction (its statements) */
+} ah_purge_t;
+
+/*
+ * Removes, in one short write transaction, the events among the next
+ * p->max ones created before p->cutoff (oldest first, from p->cursor;
+ * fewer when p->max_deliveries says so) of
+ * which every delivery is final (succeeded, failed or cancelled) and last
+ * changed before p->cutoff, together with those deliveries and their
+ * attempts; an event with no delivery goes when it is older than the
+ * cutoff.  An event with a delivery still pending (waiting, retrying, in
+ * flight, or on a disabled webhook) stays, with all its deliveries and
+ * attempts: nothing that may still be sent, or that an operator may still
+ * retry as part of its event, is removed.  A delivery made pending again
+ * while the purge runs (retry, recover) keeps its event: the deliveries are
+ * locked and checked again before anything is removed.  Several processes
+ * sharing the store may purge at once; each takes events the others are
+ * not holding.  The caller loops with the returned cursor, pausing between
+ * calls so that other writers are not held up (src/delivery/retention.c).
+ * AH_EINVAL if p is NULL, p->max is 0 or above AH_PURGE_MAX, or p->cursor
+ * is not one this function returned.
+ */
+int ah_store_purge_final(ah_store_t *s, ah_purge_t *p);
+
+/* The disk space of the store (ah_store_reclaim_space). */
+typedef struct ah_store_space {
+    bool known;              /* false: the backend does not say (PostgreSQL, whose autovacuum
+                              * makes the room of removed rows reusable by itself) */
+    bool shrinks;            /* free space beyond a reserve is given back to the filesystem
+                              * (SQLite with auto_vacuum = INCREMENTAL); false: it is reused */
+    bool more;               /* more free space than the reserve remains: call again */
+    int64_t file_bytes;      /* the database file (its pages; not the WAL) */
+    int64_t free_bytes;      /* of which free pages, reused before the file grows */
+    int64_t reclaimed_bytes; /* given back to the filesystem by this call */
+} ah_store_space_t;
+
+/*
+ * After a purge: gives free space of the store back to the filesystem, at
+ * most max_pages pages (0: none; only report), in one short write
+ * transaction, keeping a reserve of free pages for the rows to come.
+ * Only SQLite databases made with auto_vacuum = INCREMENTAL (new files
+ * are) shrink; an older file reuses its free pages, so it stops growing
+ * but keeps its size (docs/operations.md, "Retention").  PostgreSQL: a
+ * no-op with out->known false.  AH_EINVAL if out is NULL.
+ */
+int ah_store_reclaim_space(ah_store_t *s, size_t max_pages, ah_store_space_t *out);
+
 /*
  * The current cache generations, in one cheap read.  Callers read them
  * before the rows a cache entry is built from, so the entry holds at least

@@ -361,6 +361,14 @@ static const char *const migrations[] = {
     "CREATE OR REPLACE FUNCTION cache_gen_bump_auth() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN UPDATE cache_generations SET auth = auth + 1 WHERE id = 1;"
     " PERFORM pg_notify('" CACHE_CHANNEL "', ''); RETURN NULL; END $$;",
+
+    /*
+     * Retention (src/store/purge.c), as SQLite's migration 6: old events
+     * are scanned from a cursor in (created_at, id) order.  (Building
+     * it holds off writes to events for as long as it takes: on a large
+     * table, create it CONCURRENTLY by hand first; this then finds it.)
+     */
+    "CREATE INDEX IF NOT EXISTS events_by_age ON events(created_at, id);",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -673,6 +681,30 @@ static const char *const stmt_sql[ST_COUNT] = {
                                " AND prev_secret IS NOT DISTINCT FROM $5::text",
     [ST_DELIVERY_STATS] = SQL_DELIVERY_STATS,
     [ST_CACHE_GEN] = SQL_CACHE_GEN,
+
+    /*
+     * Retention (purge.c).  The scan locks the old events it returns and
+     * skips those another node's purge holds, so nodes purging at once take
+     * different events; the hold locks their deliveries (FOR UPDATE waits
+     * for, and then reads, a retry committed meanwhile).  The sets are JSON
+     * arrays of event ids.
+     */
+    [ST_PURGE_SCAN] = "SELECT e.id, e.created_at, NOT EXISTS (SELECT 1 FROM deliveries d"
+                      " WHERE d.event_id = e.id"
+                      " AND (d.status = 'pending' OR d.updated_at >= $1::bigint))"
+                      " FROM events e WHERE e.created_at < $1::bigint"
+                      " AND (e.created_at, e.id) > ($2::bigint, $3::text)"
+                      " ORDER BY e.created_at, e.id LIMIT $4::bigint FOR UPDATE OF e SKIP LOCKED",
+    [ST_PURGE_HOLD] = "SELECT d.event_id, d.status <> 'pending' AND d.updated_at < $2::bigint"
+                      " FROM deliveries d"
+                      " WHERE d.event_id IN (SELECT jsonb_array_elements_text($1::jsonb))"
+                      " FOR UPDATE OF d",
+    [ST_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
+                          " WHERE d.event_id IN (SELECT jsonb_array_elements_text($1::jsonb)))",
+    [ST_PURGE_DELIVERIES] = "DELETE FROM deliveries"
+                            " WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+    [ST_PURGE_EVENTS] =
+        "DELETE FROM events WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))",
 };
 
 /* ------------------------------------------------------------------------ */

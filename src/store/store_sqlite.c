@@ -370,6 +370,14 @@ static const char *const migrations[] = {
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
     "CREATE TRIGGER cache_gen_key_insert AFTER INSERT ON access_keys"
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
+
+    /*
+     * 6: retention (src/store/purge.c).  The purge scans old events from a
+     * cursor in (created_at, id) order; without this index every call would
+     * read the table from its start.  Deliveries and attempts are found
+     * through the indexes they already have (by event, by delivery).
+     */
+    "CREATE INDEX events_by_age ON events(created_at, id);",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -592,6 +600,32 @@ static const char *const stmt_sql[ST_COUNT] = {
      */
     [ST_DELIVERY_STATS] = SQL_DELIVERY_STATS,
     [ST_CACHE_GEN] = SQL_CACHE_GEN,
+
+    /*
+     * Retention (purge.c).  The scan walks events_by_age from the cursor and
+     * probes deliveries_by_event per event; the sets are JSON arrays of event
+     * ids.  The whole purge runs in one BEGIN IMMEDIATE: nothing changes
+     * between the scan and the deletes.
+     */
+    [ST_PURGE_SCAN] = "SELECT e.id, e.created_at, NOT EXISTS (SELECT 1 FROM deliveries d"
+                      " WHERE d.event_id = e.id AND (d.status = 'pending' OR d.updated_at >= ?1))"
+                      " FROM events e WHERE e.created_at < ?1 AND (e.created_at, e.id) > (?2, ?3)"
+                      " ORDER BY e.created_at, e.id LIMIT ?4",
+    /*
+     * The set drives every statement (CROSS JOIN fixes the order, deletes go
+     * by rowid): with IN (set) SQLite may instead scan a table and probe the
+     * set, which the plans test (test_store_retention) catches.
+     */
+    [ST_PURGE_HOLD] = "SELECT d.event_id, d.status <> 'pending' AND d.updated_at < ?2"
+                      " FROM json_each(?1) j CROSS JOIN deliveries d ON d.event_id = j.value",
+    [ST_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE rowid IN (SELECT a.rowid FROM json_each(?1) j"
+                          " CROSS JOIN deliveries d ON d.event_id = j.value"
+                          " CROSS JOIN attempts a ON a.delivery_id = d.id)",
+    [ST_PURGE_DELIVERIES] =
+        "DELETE FROM deliveries WHERE rowid IN (SELECT d.rowid"
+        " FROM json_each(?1) j CROSS JOIN deliveries d ON d.event_id = j.value)",
+    [ST_PURGE_EVENTS] = "DELETE FROM events WHERE rowid IN (SELECT e.rowid"
+                        " FROM json_each(?1) j CROSS JOIN events e ON e.id = j.value)",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1532,6 +1566,76 @@ static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Free space: after the retention purge (ah_store_reclaim_space).          */
+
+/*
+ * New database files are made with auto_vacuum = INCREMENTAL (set at open,
+ * before the first table exists; the file keeps it): the pages a purge
+ * frees go to the freelist, which SQLite reuses for new rows before it
+ * grows the file, and reclaim_space gives what is beyond a reserve back to
+ * the filesystem, a few pages per call, so that the file shrinks after a
+ * burst.  The reserve spares the steady state from truncating pages that
+ * the next minute's rows would add again.  A file made with auto_vacuum =
+ * NONE (before this) cannot switch without a VACUUM: it reuses its free
+ * pages all the same (it stops growing) but never shrinks; operations.md
+ * says how to switch it.
+ */
+#define RECLAIM_RESERVE_PAGES 1024 /* 4 MiB at 4 KiB pages */
+
+static int pragma_i64(conn_t *c, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? AH_OK : db_error(c->db, rc, sql);
+}
+
+static int read_space(conn_t *c, int64_t *pages, int64_t *free_pages)
+{
+    int rc = pragma_i64(c, "PRAGMA page_count", pages);
+    return rc ? rc : pragma_i64(c, "PRAGMA freelist_count", free_pages);
+}
+
+static int reclaim_space(ah_store_t *base, size_t max_pages, ah_store_space_t *out)
+{
+    sqlite_store_t *s = from(base);
+    conn_t *c;
+    int rc = acquire_writer(s, &c);
+    if (rc)
+        return rc;
+    int64_t mode = 0, page_size = 0, pages = 0, free_pages = 0;
+    rc = pragma_i64(c, "PRAGMA auto_vacuum", &mode);
+    if (rc == AH_OK)
+        rc = pragma_i64(c, "PRAGMA page_size", &page_size);
+    if (rc == AH_OK)
+        rc = read_space(c, &pages, &free_pages);
+    int64_t before = pages;
+    int64_t excess = free_pages - RECLAIM_RESERVE_PAGES;
+    if (rc == AH_OK && mode == 2 && excess > 0 && max_pages > 0) {
+        /* PRAGMA takes no parameters; the number is ours. */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%" PRId64 ")",
+                 excess < (int64_t)max_pages ? excess : (int64_t)max_pages);
+        int src = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+        rc = src == SQLITE_OK ? read_space(c, &pages, &free_pages) : db_error(c->db, src, sql);
+    }
+    release(s, c);
+    if (rc)
+        return rc;
+    out->known = true;
+    out->shrinks = mode == 2;
+    out->more = out->shrinks && free_pages > RECLAIM_RESERVE_PAGES;
+    out->file_bytes = pages * page_size;
+    out->free_bytes = free_pages * page_size;
+    out->reclaimed_bytes = (before - pages) * page_size;
+    return AH_OK;
+}
+
 static void stop_checkpointer(sqlite_store_t *s);
 
 static void store_close(ah_store_t *base)
@@ -1573,6 +1677,7 @@ static const ah_store_ops_t sqlite_ops = {
     .delivery_release = delivery_release,
     .listen = NULL,
     .cache_gen = cache_gen,
+    .reclaim_space = reclaim_space,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1908,6 +2013,12 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
     }
     s->all = c;
     s->n_conns = 1;
+    /*
+     * Before the file is in WAL mode and has a table, so that a new file
+     * is made with it (see reclaim_space); on an older file it only takes
+     * effect at a VACUUM.
+     */
+    sqlite3_exec(c->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
     rc = set_wal(s, c->db, memory, err, errlen);
     if (rc == AH_OK)
         rc = migrate(c->db, err, errlen);
@@ -1915,6 +2026,12 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
         store_close(&s->base);
         return rc;
     }
+    int64_t auto_vacuum = 0;
+    if (!memory && pragma_i64(c, "PRAGMA auto_vacuum", &auto_vacuum) == AH_OK && auto_vacuum != 2)
+        ah_logf(AH_LOG_INFO,
+                "sqlite: %s was made without incremental auto_vacuum: the room purged rows "
+                "leave is reused, but the file does not shrink (docs/operations.md, Retention)",
+                s->path);
     s->idle = c;
     if (!memory)
         s->wal_index = map_wal_index(c->db);

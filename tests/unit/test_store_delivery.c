@@ -1382,6 +1382,8 @@ static void test_migration_from_v1(void **state)
     char sql[4096];
     snprintf(sql, sizeof sql,
              "BEGIN;"
+             /* Migration 6's index. */
+             "DROP INDEX events_by_age;"
              /* Migration 5's triggers and tables. */
              "DROP TRIGGER cache_gen_quota_insert; DROP TRIGGER cache_gen_quota_update;"
              "DROP TRIGGER cache_gen_quota_delete; DROP TRIGGER cache_gen_key_insert;"

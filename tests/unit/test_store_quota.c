@@ -624,6 +624,7 @@ static void test_migration_counts_existing(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  "DROP INDEX events_by_age;" /* migration 6 */
                                   "DROP TABLE community_usage; DROP TABLE community_quotas;"
                                   "DROP TRIGGER usage_community_insert;"
                                   "DROP TRIGGER usage_webhook_insert;"
