@@ -46,14 +46,32 @@ typedef struct ah_store_ops {
                   void *arg);
     /* NULL: ST_CACHE_GEN is read every time. */
     int (*cache_gen)(ah_store_t *s, ah_cache_gen_t *out);
+    /*
+     * NULL: several processes may deliver (leases in the database).  Else
+     * makes this process the only one that delivers from the store until
+     * it is closed (ah_store_delivery_own); err is not NULL.
+     */
+    int (*delivery_own)(ah_store_t *s, char *err, size_t errlen);
 } ah_store_ops_t;
+
+typedef struct ah_leases ah_leases_t;
 
 /* Every backend's handle starts with this (zeroed: backends calloc their handle). */
 struct ah_store {
     const ah_store_ops_t *ops;
     /* The keys of the webhook secrets (ah_store_secrets_init); NULL: stored as they are. */
     ah_keyring_t *keys;
+    /* The leases a memory_leases driver's store holds (ah_store_leases_init); else NULL. */
+    ah_leases_t *leases;
 };
+
+/*
+ * For a backend whose driver has memory_leases: its constructor calls
+ * ah_store_leases_init (AH_ENOMEM on failure) and its close
+ * ah_store_leases_free (NULL-safe, idempotent).
+ */
+int ah_store_leases_init(ah_store_t *s);
+void ah_store_leases_free(ah_store_t *s);
 
 /* The plain read of the cache generations (ST_CACHE_GEN); a missing row is AH_ESTORE. */
 int ah_store_read_cache_gen(ah_store_t *s, ah_cache_gen_t *out);

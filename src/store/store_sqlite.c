@@ -29,9 +29,10 @@
  * writers of other processes queue on the database lock through
  * busy_timeout (5 s); what still fails after that is AH_ESTORE.  Operations
  * that read then write (webhook_deregister, which also cancels deliveries,
- * and publish, claim, record, recover) run inside BEGIN IMMEDIATE so that
- * they take the write lock before reading: two dispatchers never claim the
- * same delivery.  Registration relies on a partial unique index on the
+ * and publish, record, recover) run inside BEGIN IMMEDIATE so that they
+ * take the write lock before reading.  Claims write nothing: leases live in
+ * the memory of the one process that delivers from the file (the driver's
+ * memory_leases, delivery_own below).  Registration relies on a partial unique index on the
  * active (community, trigger, url, airmeet, session) tuple instead: its
  * INSERT does nothing on a conflict, and then the twin is read, so two
  * identical registrations yield one row.  That INSERT is one statement in
@@ -78,6 +79,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -522,11 +524,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " WHERE status = 'pending' AND webhook_id > ?1"
                     " ORDER BY webhook_id, next_attempt_at LIMIT 1",
     [ST_WEBHOOK_LIVE] = "SELECT is_active = 1 AND deregistered_at = 0 FROM webhooks WHERE id = ?1",
-    [ST_CLAIM] = "UPDATE deliveries SET lease_until = ?1 WHERE id IN ("
-                 "SELECT id FROM deliveries WHERE status = 'pending' AND webhook_id = ?2"
-                 " AND next_attempt_at <= ?3 AND lease_until < ?3"
-                 " ORDER BY next_attempt_at LIMIT ?4)"
-                 " RETURNING id, event_id, attempts, next_attempt_at",
+    /*
+     * Leases live in memory (the driver's memory_leases): a claim reads the
+     * webhook's pending deliveries in due order, over deliveries_pending,
+     * and the store layer takes the due ones it does not hold, stopping
+     * once it has what it wants and knows when the rest is due.
+     */
+    [ST_CLAIM] = "SELECT id, event_id, attempts, next_attempt_at FROM deliveries"
+                 " WHERE status = 'pending' AND webhook_id = ?1 ORDER BY next_attempt_at",
     [ST_NEXT_DUE] = "SELECT next_attempt_at FROM deliveries"
                     " WHERE status = 'pending' AND webhook_id = ?1 AND lease_until < ?2"
                     " ORDER BY next_attempt_at LIMIT 1",
@@ -639,6 +644,8 @@ typedef struct sqlite_store {
     pthread_t ckpt_thread;
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
+    int own_fd;     /* delivery_own's lock file, or -1 */
+    bool in_memory; /* ":memory:" */
 } sqlite_store_t;
 
 /*
@@ -1017,17 +1024,21 @@ static int lite_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_s
 /*
  * Writes (AH_SQL_WRITE, AH_SQL_WRITE_TX) run on the writer connection; a
  * write transaction is BEGIN IMMEDIATE, a read one a deferred BEGIN, so
- * that it sees one snapshot and takes the WAL read lock once.
+ * that it sees one snapshot and takes the WAL read lock once.  A serial one
+ * (AH_SQL_SERIAL_TX: claims) is a deferred BEGIN on the writer connection:
+ * it holds write_mu, so no write of this process runs meanwhile, writes
+ * nothing and commits nothing, and finds in the writer's page cache what
+ * the last publish wrote.
  */
 static int lite_run(ah_store_t *base, ah_sql_mode_t mode, ah_sql_tx_fn fn, void *arg)
 {
     sqlite_store_t *s = from(base);
-    bool write = mode == AH_SQL_WRITE || mode == AH_SQL_WRITE_TX;
+    bool write = mode == AH_SQL_WRITE || mode == AH_SQL_WRITE_TX || mode == AH_SQL_SERIAL_TX;
     conn_t *c;
     int rc = write ? acquire_writer(s, &c) : acquire(s, &c);
     if (rc)
         return rc;
-    if (mode == AH_SQL_READ_TX || mode == AH_SQL_WRITE_TX) {
+    if (mode != AH_SQL_READ && mode != AH_SQL_WRITE) {
         rc = run_id(c, mode == AH_SQL_WRITE_TX ? ST_BEGIN : ST_BEGIN_READ);
         if (rc == AH_OK)
             rc = tx_end(c, fn(c, arg));
@@ -1053,16 +1064,19 @@ static const ah_sql_driver_t sqlite_driver = {
     .utf8_only = false,
     .claim_bodies = false,
     .claim_in_one_tx = true,
+    .memory_leases = true,
 };
 
 /* ------------------------------------------------------------------------ */
 /* Events and deliveries.                                                    */
 /*
  * The queue is the deliveries table itself: a pending row is work, due at
- * next_attempt_at, and a dispatcher that takes it sets lease_until; until
- * then nobody else may claim it, after that anyone may (the holder died).
- * Recording an attempt clears the lease.  Writers that read first
- * (publish, claim, record, recover) run in BEGIN IMMEDIATE; multi-statement
+ * next_attempt_at.  A claim reads it and leases it in this process's memory
+ * (store.c, "Leases in memory"), serialised with the writes on the writer
+ * connection; the lease_until column stays 0.  Recording an attempt ends
+ * the lease after its commit; a crash ends them all, and the next start
+ * sends what was in flight again.  Writers that read first
+ * (publish, record, recover) run in BEGIN IMMEDIATE; multi-statement
  * reads (the due-webhook walk, a delivery with its attempts) run in a
  * deferred BEGIN so they see one snapshot and take the WAL read lock once.
  */
@@ -1530,6 +1544,53 @@ static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
     return rc;
 }
 
+/* ---- one delivering process ---- */
+
+/*
+ * Leases live in the memory of the one process that delivers from the
+ * file (the driver's memory_leases; store.c, "Leases in memory").  Which
+ * one that is, is an exclusive flock() on "<database>-deliver", beside the
+ * -wal and -shm, taken without waiting and held until the store is
+ * closed; the kernel lets go of it when the process dies, kill -9
+ * included, so the next start finds it free.  flock() locks, unlike the
+ * fcntl() locks SQLite takes, are not dropped when another descriptor of
+ * the process is closed, and do not meet SQLite's.  An in-memory database
+ * has no other process.
+ */
+static int delivery_own(ah_store_t *base, char *err, size_t errlen)
+{
+    sqlite_store_t *s = from(base);
+    /* Held already; or a private in-memory database, or a URI (no file name to put it beside). */
+    if (s->own_fd >= 0 || s->in_memory || !strncmp(s->path, "file:", 5))
+        return AH_OK;
+    char p[4200];
+    if (snprintf(p, sizeof p, "%s-deliver", s->path) >= (int)sizeof p) {
+        snprintf(err, errlen, "the path %s is too long", s->path);
+        return AH_EINVAL;
+    }
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", p, strerror(errno));
+        return AH_EUNAVAIL;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            snprintf(err, errlen,
+                     "another airhook process delivers from %s (it holds %s): on SQLite one "
+                     "process delivers; give the others --role api, or use PostgreSQL for "
+                     "several delivering nodes",
+                     s->path, p);
+            return AH_EEXISTS;
+        }
+        snprintf(err, errlen, "cannot lock %s: %s", p, strerror(e));
+        return AH_EUNAVAIL;
+    }
+    s->own_fd = fd;
+    return AH_OK;
+}
+
 static void stop_checkpointer(sqlite_store_t *s);
 
 static void store_close(ah_store_t *base)
@@ -1545,6 +1606,9 @@ static void store_close(ah_store_t *base)
         conn_free(c);
         c = next;
     }
+    if (s->own_fd >= 0)
+        close(s->own_fd); /* after every connection: see delivery_own */
+    ah_store_leases_free(&s->base);
     pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->pub_mu);
     pthread_cond_destroy(&s->pub_cv);
@@ -1571,6 +1635,7 @@ static const ah_store_ops_t sqlite_ops = {
     .delivery_release = delivery_release,
     .listen = NULL,
     .cache_gen = cache_gen,
+    .delivery_own = delivery_own,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1863,6 +1928,7 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
         return AH_ENOMEM;
     }
     s->base.ops = &sqlite_ops;
+    s->own_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
@@ -1874,7 +1940,13 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
     pthread_cond_init(&s->ckpt_cv, NULL);
     pthread_mutex_init(&s->gen_mu, NULL);
 
+    if (ah_store_leases_init(&s->base)) {
+        snprintf(err, errlen, "out of memory");
+        store_close(&s->base);
+        return AH_ENOMEM;
+    }
     bool memory = strcmp(path, ":memory:") == 0;
+    s->in_memory = memory;
     s->bg_checkpoint = !memory; /* connections are opened accordingly */
     if (!memory && strncmp(path, "file:", 5) != 0) {
         int rc = private_files(path, err, errlen);

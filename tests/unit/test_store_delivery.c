@@ -1251,8 +1251,7 @@ static void test_query_plans(void **state)
                 "SCAN");
     expect_plan(s, ST_EVENT_FIND_KEY, "(community_id=? AND idempotency_key=?)", "SCAN");
     expect_plan(s, ST_EVENT_FIND_KEY, "deliveries_by_event (event_id=?)", "SCAN");
-    expect_plan(s, ST_CLAIM, "USING INDEX deliveries_pending (webhook_id=? AND next_attempt_at<?)",
-                "TEMP B-TREE");
+    expect_plan(s, ST_CLAIM, "USING INDEX deliveries_pending (webhook_id=?)", "TEMP B-TREE");
     expect_plan(s, ST_NEXT_DUE, "deliveries_pending (webhook_id=?)", "TEMP B-TREE");
     expect_plan(s, ST_DUE_NEXT, "COVERING INDEX deliveries_pending (webhook_id>?)", "TEMP B-TREE");
     expect_plan(s, ST_DELIVERY_LIST_WEBHOOK,
@@ -1589,6 +1588,54 @@ static void test_concurrent_file(void **state)
     ah_store_close(s);
 }
 
+/*
+ * SQLite keeps leases in the memory of the one process that delivers from
+ * the file: a claim writes nothing, a second process cannot deliver from
+ * the same file, and what a process held when it ended is simply pending
+ * for the next one (kill -9: at least once).
+ */
+static void test_delivery_own(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *a = open_file(t), *b = open_file(t);
+    char err[256];
+    assert_int_equal(ah_store_delivery_own(a, err, sizeof err), AH_OK);
+    assert_int_equal(ah_store_delivery_own(a, err, sizeof err), AH_OK); /* held: again is fine */
+    assert_int_equal(ah_store_delivery_own(b, err, sizeof err), AH_EEXISTS);
+    assert_non_null(strstr(err, "--role api"));
+
+    ah_community_t c;
+    new_community(a, &c, "Acme");
+    char w[AH_ID_SIZE];
+    new_webhook(a, w, c.id, TRIG, NULL, NULL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(publish(a, NULL, c.id, TRIG, NULL, NULL, T0 + i), 1);
+    ah_claim_t *cl = NULL;
+    size_t n = 0;
+    int64_t next = -1;
+    assert_int_equal(ah_store_delivery_claim(a, w, T0 + 5, T0 + 60000, 2, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(next, T0 + 2);
+    /* Nothing written: the lease is in a's memory, and shows in what a reads. */
+    assert_int_equal(q_int(a, "SELECT count(*) FROM deliveries WHERE lease_until <> 0"), 0);
+    ah_delivery_t d;
+    get_delivery(a, cl[0].delivery_id, &d);
+    assert_int_equal(d.lease_until, T0 + 60000);
+    char held[AH_ID_SIZE];
+    memcpy(held, cl[0].delivery_id, AH_ID_SIZE);
+    ah_claims_free(cl, n);
+
+    /* a ends without recording (a crash, as far as the file knows): b takes over all three. */
+    ah_store_close(a);
+    assert_int_equal(ah_store_delivery_own(b, err, sizeof err), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(b, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(next, 0);
+    assert_string_equal(cl[0].delivery_id, held);
+    ah_claims_free(cl, n);
+    ah_store_close(b);
+}
+
 /* Every backend. */
 static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_publish_matching, open_memory, close_store),
@@ -1612,6 +1659,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test_setup_teardown(test_query_plans, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_migration_from_v1, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_file, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_delivery_own, tmpdb_setup, tmpdb_teardown),
 };
 
 int main(void)
