@@ -372,6 +372,7 @@ static const char *const migrations[] = {
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
     "CREATE TRIGGER cache_gen_key_insert AFTER INSERT ON access_keys"
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
+
 };
 
 /* ------------------------------------------------------------------------ */
@@ -381,6 +382,11 @@ static const char *const migrations[] = {
 #define LIST_PAGE                                                                                  \
     " AND (?2 IS NULL OR d.status = ?2) AND (d.created_at, d.id) < (?3, ?4)"                       \
     " ORDER BY d.created_at DESC, d.id DESC LIMIT ?5"
+
+/* Rows of a multi-row INSERT into attempts: (delivery_id, ATTEMPT_COLS), numbered in order. */
+#define A_ROW "(?,?,?,?,?,?,?)"
+#define A_ROWS_8 A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW
+#define A_PARAMS 7
 
 /* SQLite's own statements, after the store layer's (sql.h). */
 enum {
@@ -394,7 +400,10 @@ enum {
     ST_DUE_NEXT,
     ST_DELIVERY_RESULT,
     ST_ATTEMPT_INSERT,
+    ST_ATTEMPT_INSERT_8,
+    ST_ATTEMPT_INSERT_32,
     ST_WEBHOOK_SUCCEEDED,
+    ST_WEBHOOK_FAILING_SET,
     ST_WEBHOOK_FAILED,
     ST_WEBHOOK_AUTO_DISABLE,
     ST_DELIVERY_RELEASE,
@@ -548,6 +557,13 @@ static const char *const stmt_sql[ST_COUNT] = {
                            " WHERE id = ?1 RETURNING webhook_id",
     [ST_ATTEMPT_INSERT] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* Several attempts in one statement (record_tx): 8 or 32 rows of 7 parameters. */
+    [ST_ATTEMPT_INSERT_8] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ") VALUES " A_ROWS_8,
+    [ST_ATTEMPT_INSERT_32] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ") VALUES " A_ROWS_8
+                             "," A_ROWS_8 "," A_ROWS_8 "," A_ROWS_8,
+    /* A batch's last word on the streak, when it held a success (record_tx). */
+    [ST_WEBHOOK_FAILING_SET] = "UPDATE webhooks SET failing_since = ?2"
+                               " WHERE id = ?1 AND failing_since <> ?2",
     [ST_WEBHOOK_SUCCEEDED] = "UPDATE webhooks SET failing_since = 0"
                              " WHERE id = ?1 AND failing_since <> 0",
     [ST_WEBHOOK_FAILED] =
@@ -1344,6 +1360,16 @@ static int delivery_due_webhooks(ah_store_t *base, ah_due_t **out, size_t *n)
 }
 
 /* ---- recording attempts ---- */
+/*
+ * A batch of results is one transaction (record_tx), in three passes: the
+ * deliveries' new states, one statement each; the attempts, 32 or 8 rows a
+ * statement; and each webhook's consequences once per batch, not once per
+ * result.  A webhook's failure streak only depends on the order of its
+ * results (a success ends it, a failure starts it if none runs), so its
+ * last word in the batch is one statement: the time of the first failure
+ * after its last success (0 if none) when the batch held a success, else
+ * the first failure's, if no streak runs.
+ */
 
 /* The delivery's new state; its webhook into webhook_id.  AH_ENOTFOUND if no such delivery. */
 static int update_delivery(ah_store_t *s, conn_t *c, const ah_attempt_result_t *r,
@@ -1362,58 +1388,95 @@ static int update_delivery(ah_store_t *s, conn_t *c, const ah_attempt_result_t *
     return ah_sql_one(s, c, true, ST_DELIVERY_RESULT, &p, ah_sql_map_id, webhook_id);
 }
 
-static int insert_attempt(conn_t *c, const ah_attempt_result_t *r)
+/* Binds text field f (an array of cap bytes) at i: NULL when empty and opt. */
+static int bind_field(conn_t *c, sqlite3_stmt *st, int i, const char *f, size_t cap, bool opt)
 {
-    const ah_attempt_t *a = &r->attempt;
-    ah_sql_params_t p;
-    ah_sql_params_init(&p);
-    P_FIELD(&p, r->delivery_id);
-    p_i64(&p, a->attempt_no);
-    p_i64(&p, a->started_at);
-    p_i64(&p, a->duration_ms);
-    p_i64(&p, a->status_code);
-    P_OPT_FIELD(&p, a->error);
-    P_OPT_FIELD(&p, a->response_head);
-    return step_stmt(c, ST_ATTEMPT_INSERT, &p, NULL, NULL, NULL);
+    size_t len = strnlen(f, cap);
+    if (len >= cap)
+        return AH_EINVAL; /* not terminated within its array */
+    int rc = opt && !len ? sqlite3_bind_null(st, i)
+                         : sqlite3_bind_text64(st, i, f, len, SQLITE_STATIC, SQLITE_UTF8);
+    return rc == SQLITE_OK ? AH_OK : db_error(c->db, rc, "bind");
 }
 
-/* failing_since, and disabling, per the result. */
-static int webhook_consequences(conn_t *c, const char *webhook_id, const ah_attempt_result_t *r)
+/* Inserts the attempts of n results (1, 8 or 32) with one statement. */
+static int insert_attempts(conn_t *c, const ah_attempt_result_t *const *rs, size_t n)
 {
-    bool ok = r->outcome == AH_OUTCOME_SUCCEEDED;
-    ah_sql_params_t p;
-    ah_sql_params_init(&p);
-    p_str(&p, webhook_id);
-    if (!ok)
-        p_i64(&p, r->attempt.started_at);
-    int rc = step_stmt(c, ok ? ST_WEBHOOK_SUCCEEDED : ST_WEBHOOK_FAILED, &p, NULL, NULL, NULL);
-    if (rc || !r->disable_reason[0])
-        return rc;
-    ah_sql_params_init(&p);
-    p_str(&p, webhook_id);
-    P_FIELD(&p, r->disable_reason);
-    p_i64(&p, r->attempt.started_at + r->attempt.duration_ms);
-    return step_stmt(c, ST_WEBHOOK_AUTO_DISABLE, &p, NULL, NULL, NULL);
+    int id = n == 32 ? ST_ATTEMPT_INSERT_32 : n == 8 ? ST_ATTEMPT_INSERT_8 : ST_ATTEMPT_INSERT;
+    sqlite3_stmt *st;
+    int rc = prepare(c, id, &st);
+    for (size_t k = 0; rc == AH_OK && k < n; k++) {
+        const ah_attempt_result_t *r = rs[k];
+        const ah_attempt_t *a = &r->attempt;
+        int i = (int)k * A_PARAMS + 1;
+        rc = bind_field(c, st, i, r->delivery_id, sizeof r->delivery_id, false);
+        if (rc == AH_OK)
+            rc = sqlite3_bind_int64(st, i + 1, a->attempt_no) ||
+                         sqlite3_bind_int64(st, i + 2, a->started_at) ||
+                         sqlite3_bind_int64(st, i + 3, a->duration_ms) ||
+                         sqlite3_bind_int64(st, i + 4, a->status_code)
+                     ? db_error(c->db, SQLITE_ERROR, "bind")
+                     : AH_OK;
+        if (rc == AH_OK)
+            rc = bind_field(c, st, i + 5, a->error, sizeof a->error, true);
+        if (rc == AH_OK)
+            rc = bind_field(c, st, i + 6, a->response_head, sizeof a->response_head, true);
+    }
+    if (rc == AH_OK) {
+        int step = sqlite3_step(st);
+        if (step != SQLITE_DONE)
+            rc = db_error(c->db, step, "step");
+    }
+    finish(st);
+    return rc;
 }
+
+/* A recorded result's place in the batch, and its webhook (the row's). */
+typedef struct rec_ref {
+    char hook[AH_ID_SIZE];
+    size_t i; /* in record_job_t.rec */
+} rec_ref_t;
 
 /*
- * One result.  The webhook is the delivery's own (from the row, not the
- * caller's copy).  A result for a delivery that does not exist is skipped
- * with a warning rather than failing the whole batch.
+ * One webhook's consequences of a batch: its results are rec[ref[k].i] for
+ * k < n, in batch order, and ref[0].hook is the webhook.
  */
-static int record_one(ah_store_t *s, conn_t *c, const ah_attempt_result_t *r)
+static int webhook_consequences(conn_t *c, const ah_attempt_result_t *const *rec,
+                                const rec_ref_t *ref, size_t n)
 {
-    char webhook_id[AH_ID_SIZE];
-    int rc = update_delivery(s, c, r, webhook_id);
-    if (rc == AH_ENOTFOUND) {
-        ah_logf(AH_LOG_WARN, "sqlite: attempt for unknown delivery %.*s not recorded",
-                (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
-        return AH_OK;
+    const char *webhook_id = ref[0].hook;
+    bool success = false;
+    int64_t first_failure = 0; /* since the last success, or in the batch */
+    for (size_t k = 0; k < n; k++) {
+        const ah_attempt_result_t *r = rec[ref[k].i];
+        if (r->outcome == AH_OUTCOME_SUCCEEDED) {
+            success = true;
+            first_failure = 0;
+        } else if (!first_failure) {
+            first_failure = r->attempt.started_at;
+        }
     }
-    if (rc == AH_OK)
-        rc = insert_attempt(c, r);
-    if (rc == AH_OK)
-        rc = webhook_consequences(c, webhook_id, r);
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, webhook_id);
+    int rc = AH_OK;
+    if (success) {
+        p_i64(&p, first_failure);
+        rc = step_stmt(c, ST_WEBHOOK_FAILING_SET, &p, NULL, NULL, NULL);
+    } else if (first_failure) {
+        p_i64(&p, first_failure);
+        rc = step_stmt(c, ST_WEBHOOK_FAILED, &p, NULL, NULL, NULL);
+    }
+    for (size_t k = 0; rc == AH_OK && k < n; k++) {
+        const ah_attempt_result_t *r = rec[ref[k].i];
+        if (!r->disable_reason[0])
+            continue;
+        ah_sql_params_init(&p);
+        p_str(&p, webhook_id);
+        P_FIELD(&p, r->disable_reason);
+        p_i64(&p, r->attempt.started_at + r->attempt.duration_ms);
+        rc = step_stmt(c, ST_WEBHOOK_AUTO_DISABLE, &p, NULL, NULL, NULL);
+    }
     return rc;
 }
 
@@ -1421,21 +1484,63 @@ typedef struct record_job {
     ah_store_t *s;
     const ah_attempt_result_t *results;
     size_t n;
+    /* Scratch, n each: the results recorded, in batch order, and their references. */
+    const ah_attempt_result_t **rec;
+    rec_ref_t *ref;
 } record_job_t;
+
+/* By webhook, then batch order. */
+static int cmp_ref(const void *pa, const void *pb)
+{
+    const rec_ref_t *a = pa, *b = pb;
+    int d = strcmp(a->hook, b->hook);
+    return d ? d : (a->i > b->i) - (a->i < b->i);
+}
 
 static int record_tx(conn_t *c, void *arg)
 {
-    const record_job_t *j = arg;
+    record_job_t *j = arg;
+    size_t m = 0;
     int rc = AH_OK;
-    for (size_t i = 0; rc == AH_OK && i < j->n; i++)
-        rc = record_one(j->s, c, &j->results[i]);
+    /* 1: each delivery's new state; a result for a delivery that does not exist is skipped. */
+    for (size_t i = 0; rc == AH_OK && i < j->n; i++) {
+        const ah_attempt_result_t *r = &j->results[i];
+        rc = update_delivery(j->s, c, r, j->ref[m].hook);
+        if (rc == AH_ENOTFOUND) {
+            ah_logf(AH_LOG_WARN, "sqlite: attempt for unknown delivery %.*s not recorded",
+                    (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
+            rc = AH_OK;
+            continue;
+        }
+        if (rc == AH_OK) {
+            j->ref[m].i = m;
+            j->rec[m++] = r;
+        }
+    }
+    /* 2: the attempts, in as few statements as the sizes allow. */
+    for (size_t i = 0; rc == AH_OK && i < m;) {
+        size_t k = m - i >= 32 ? 32 : m - i >= 8 ? 8 : 1;
+        rc = insert_attempts(c, &j->rec[i], k);
+        i += k;
+    }
+    /* 3: each webhook's consequences once, from its results in batch order. */
+    qsort(j->ref, m, sizeof *j->ref, cmp_ref);
+    for (size_t i = 0; rc == AH_OK && i < m;) {
+        size_t first = i;
+        while (i < m && !strcmp(j->ref[i].hook, j->ref[first].hook))
+            i++;
+        rc = webhook_consequences(c, j->rec, &j->ref[first], i - first);
+    }
     return rc;
 }
 
 static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results, size_t n)
 {
-    record_job_t j = {base, results, n};
-    return lite_run(base, AH_SQL_WRITE_TX, record_tx, &j);
+    record_job_t j = {base, results, n, malloc(n * sizeof *j.rec), malloc(n * sizeof *j.ref)};
+    int rc = j.rec && j.ref ? lite_run(base, AH_SQL_WRITE_TX, record_tx, &j) : AH_ENOMEM;
+    free(j.rec);
+    free(j.ref);
+    return rc;
 }
 
 typedef struct release_job {

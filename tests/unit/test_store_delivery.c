@@ -1636,6 +1636,79 @@ static void test_delivery_own(void **state)
     ah_store_close(b);
 }
 
+/*
+ * A batch of many results, several per webhook: every attempt is kept
+ * (123 of them: statements of 32, 8 and 1 rows on SQLite), and each
+ * webhook's failure streak is what the results make in batch order.
+ */
+static void test_record_batch(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme");
+    char w[3][AH_ID_SIZE];
+    for (int k = 0; k < 3; k++)
+        new_webhook(s, w[k], c.id, TRIG, NULL, NULL);
+    enum { EVENTS = 41 };
+    for (int i = 0; i < EVENTS; i++)
+        assert_int_equal(publish(s, NULL, c.id, TRIG, NULL, NULL, T0 + i), 3);
+    ah_claim_t *cl[3];
+    size_t n[3];
+    int64_t next;
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(
+            ah_store_delivery_claim(s, w[k], T0 + 100, T0 + 70000, 100, &cl[k], &n[k], &next),
+            AH_OK);
+        assert_int_equal(n[k], EVENTS);
+    }
+    /*
+     * w[0]: failures and successes mixed, a failure last: the streak starts
+     * at that one (1040).  w[1]: failures only: from the first (2000).
+     * w[2]: a failure, then successes: no streak.  The three interleave.
+     */
+    ah_attempt_result_t *r = calloc(3 * EVENTS, sizeof *r);
+    assert_non_null(r);
+    size_t m = 0;
+    for (int i = 0; i < EVENTS; i++) {
+        bool fails0 = i == 0 || i == 2 || i == 3 || i == EVENTS - 1;
+        ah_outcome_t o0 = fails0 ? AH_OUTCOME_RETRY : AH_OUTCOME_SUCCEEDED;
+        r[m++] = result(cl[0][i].delivery_id, 1, T0 + 1000 + i, o0,
+                        o0 == AH_OUTCOME_SUCCEEDED ? 200 : 503, NULL, T0 + 9000);
+        r[m++] = result(cl[1][i].delivery_id, 1, T0 + 2000 + i, AH_OUTCOME_FAILED, 0, "refused", 0);
+        ah_outcome_t o2 = i == 0 ? AH_OUTCOME_RETRY : AH_OUTCOME_SUCCEEDED;
+        r[m++] = result(cl[2][i].delivery_id, 1, T0 + 3000 + i, o2,
+                        o2 == AH_OUTCOME_SUCCEEDED ? 200 : 503, NULL, T0 + 9000);
+    }
+    assert_int_equal(ah_store_delivery_record(s, r, m), AH_OK);
+    ah_webhook_t wh;
+    get_webhook(s, w[0], &wh);
+    assert_int_equal(wh.failing_since, T0 + 1000 + EVENTS - 1); /* after its last success */
+    get_webhook(s, w[1], &wh);
+    assert_int_equal(wh.failing_since, T0 + 2000);
+    get_webhook(s, w[2], &wh);
+    assert_int_equal(wh.failing_since, 0);
+    /* Every attempt is in its delivery's log, with what the result said. */
+    for (size_t i = 0; i < m; i++) {
+        ah_delivery_t d;
+        ah_attempt_t *at = NULL;
+        size_t n_at = 0;
+        assert_int_equal(ah_store_delivery_get(s, r[i].delivery_id, &d, &at, &n_at), AH_OK);
+        assert_int_equal(n_at, 1);
+        assert_int_equal(at[0].started_at, r[i].attempt.started_at);
+        assert_int_equal(at[0].status_code, r[i].attempt.status_code);
+        assert_string_equal(at[0].error, r[i].attempt.error);
+        assert_string_equal(at[0].response_head, r[i].attempt.response_head);
+        assert_int_equal(d.lease_until, 0);
+        free(at);
+    }
+    ah_delivery_t d;
+    get_delivery(s, cl[1][0].delivery_id, &d);
+    assert_int_equal(d.status, AH_DLV_FAILED);
+    for (int k = 0; k < 3; k++)
+        ah_claims_free(cl[k], n[k]);
+    free(r);
+}
+
 /* Every backend. */
 static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_publish_matching, open_memory, close_store),
@@ -1644,6 +1717,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_claim, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_claim_many, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_record, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_record_batch, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_release, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_list_paging, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_list_bad_input, open_memory, close_store),
