@@ -1258,7 +1258,7 @@ static void test_query_plans(void **state)
                 "deliveries_by_webhook (webhook_id=? AND (created_at,id)<(?,?))", "TEMP B-TREE");
     expect_plan(s, ST_DELIVERY_LIST_EVENT,
                 "deliveries_by_event (event_id=? AND (created_at,id)<(?,?))", "TEMP B-TREE");
-    expect_plan(s, ST_DELIVERY_STATS, "deliveries_pending_age", "SCAN deliveries\n");
+    expect_plan(s, ST_DELIVERY_STATS, "COVERING INDEX deliveries_pending", "SCAN deliveries\n");
     expect_plan(s, ST_WEBHOOK_RECOVER, "deliveries_by_webhook (webhook_id=? AND created_at>?)",
                 NULL);
     expect_plan(s, ST_DELIVERIES_CANCEL, "deliveries_pending (webhook_id=?)", NULL);
@@ -1298,7 +1298,7 @@ static void test_migration_from_v1(void **state)
              "DROP TRIGGER cache_gen_airmeet_delete; DROP TRIGGER cache_gen_session_update;"
              "DROP TRIGGER cache_gen_session_delete; DROP TABLE cache_generations;"
              "DROP INDEX deliveries_pending; DROP INDEX deliveries_by_webhook;"
-             "DROP INDEX deliveries_by_event; DROP INDEX deliveries_pending_age;"
+             "DROP INDEX deliveries_by_event; DROP INDEX IF EXISTS deliveries_pending_age;"
              "CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);"
              "CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, status);"
              "CREATE INDEX deliveries_by_event ON deliveries(event_id);"
@@ -1330,9 +1330,15 @@ static void test_migration_from_v1(void **state)
     assert_int_equal(side_int(t->path,
                               "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
                               " AND name IN ('deliveries_pending', 'deliveries_by_webhook',"
-                              " 'deliveries_by_event', 'deliveries_pending_age',"
-                              " 'attempts_by_delivery')"),
-                     5);
+                              " 'deliveries_by_event', 'attempts_by_delivery')"),
+                     4);
+    /* Migration 6 folded deliveries_pending_age into deliveries_pending. */
+    assert_int_equal(side_int(t->path, "SELECT count(*) FROM sqlite_master"
+                                       " WHERE name = 'deliveries_pending_age'"),
+                     0);
+    assert_int_equal(side_int(t->path, "SELECT count(*) FROM sqlite_master WHERE"
+                                       " name = 'deliveries_pending' AND sql LIKE '%created_at%'"),
+                     1);
     assert_int_equal(
         side_int(t->path, "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_due'"), 0);
     assert_int_equal(side_int(t->path,
