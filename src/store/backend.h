@@ -24,6 +24,28 @@
 #include "store/sql.h"
 #include "store/store.h"
 
+/*
+ * One registration (ah_store_webhook_register_async), as the layer hands it
+ * to a backend that registers in batches: w with its secrets sealed, the
+ * quota (0: none), where the answer goes.
+ */
+typedef struct ah_register {
+    const ah_webhook_t *w;
+    int64_t max_active;
+    char secret[AH_SECRET_SEALED_SIZE];
+    char prev[AH_SECRET_SEALED_SIZE];
+    ah_webhook_t *out;
+    bool existed;
+} ah_register_t;
+
+/*
+ * Runs r inside the caller's write transaction on c, which holds the
+ * database's write lock (SQLite): the INSERT, and when it inserted
+ * nothing, the twin read on c, or why there is no room.  Returns what
+ * ah_store_webhook_register_within returns.
+ */
+int ah_store_register_in(ah_store_t *s, ah_sql_conn_t *c, ah_register_t *r);
+
 typedef struct ah_store_ops {
     const char *name; /* "sqlite", "postgres" */
     bool shared;      /* several processes may use the store at once: see ah_store_shared */
@@ -35,6 +57,12 @@ typedef struct ah_store_ops {
     /* NULL: publishing is synchronous.  ev and res are not NULL; res is cleared. */
     void (*event_publish_async)(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
                                 void (*done)(void *arg, int rc), void *arg);
+    /*
+     * NULL: registration is synchronous.  Else runs r (ah_store_register_in)
+     * in a batch and calls done(arg, rc) after its commit.
+     */
+    void (*webhook_register_async)(ah_store_t *s, ah_register_t *r, void (*done)(void *arg, int rc),
+                                   void *arg);
     /* *out and *n are cleared. */
     int (*delivery_due_webhooks)(ah_store_t *s, ah_due_t **out, size_t *n);
     /* n >= 1, results not NULL, and every outcome is one of ah_outcome_t. */

@@ -817,6 +817,111 @@ static int register_webhook(ah_store_t *s, const ah_webhook_t *w, int64_t max_ac
     return rc;
 }
 
+int ah_store_register_in(ah_store_t *s, ah_sql_conn_t *c, ah_register_t *r)
+{
+    const ah_webhook_t *w = r->w;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    ah_sql_bind_webhook(&p, w, r->secret, r->prev);
+    if (r->max_active)
+        p_i64(&p, r->max_active);
+    size_t changed = 0;
+    int rc = drv(s)->exec(s, c, true, r->max_active ? ST_WEBHOOK_INSERT_WITHIN : ST_WEBHOOK_INSERT,
+                          &p, NULL, NULL, &changed);
+    if (rc)
+        return rc;
+    r->existed = changed != 1;
+    if (!r->existed) {
+        if (r->out != w)
+            *r->out = *w;
+        return AH_OK;
+    }
+    /* Nothing inserted, and nothing can change before this transaction ends: a twin, or no room. */
+    ah_webhook_t *dup = malloc(sizeof *dup); /* ~7 KiB: keep it off the stack */
+    if (!dup)
+        return AH_ENOMEM;
+    ah_sql_params_init(&p);
+    P_FIELD(&p, w->community_id);
+    P_FIELD(&p, w->trigger);
+    P_FIELD(&p, w->url);
+    P_FIELD(&p, w->airmeet_id);
+    P_FIELD(&p, w->session_id);
+    rc = webhook_one(s, c, true, ST_WEBHOOK_FIND_ACTIVE, &p, dup);
+    if (rc == AH_OK)
+        *r->out = *dup;
+    free(dup);
+    if (rc != AH_ENOTFOUND)
+        return rc;
+    if (!r->max_active)
+        return AH_EEXISTS; /* the id was taken */
+    int64_t active = 0;
+    ah_sql_params_init(&p);
+    P_FIELD(&p, w->community_id);
+    rc = ah_sql_one(s, c, true, ST_USAGE_GET, &p, ah_sql_map_i64, &active);
+    if (rc)
+        return rc; /* AH_ENOTFOUND: no such community */
+    return active >= r->max_active ? AH_ETOOBIG : AH_EEXISTS;
+}
+
+bool ah_store_registers_async(const ah_store_t *s)
+{
+    return s->ops->webhook_register_async != NULL;
+}
+
+/* An asynchronous registration on its way through a backend's batch. */
+typedef struct register_async {
+    ah_register_t r;
+    bool *existed;
+    void (*done)(void *arg, int rc);
+    void *arg;
+} register_async_t;
+
+static void register_done(void *arg, int rc)
+{
+    register_async_t *a = arg;
+    if (rc == AH_OK && a->existed)
+        *a->existed = a->r.existed;
+    void (*done)(void *, int) = a->done;
+    void *done_arg = a->arg;
+    free(a);
+    done(done_arg, rc);
+}
+
+void ah_store_webhook_register_async(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
+                                     ah_webhook_t *out, bool *existed,
+                                     void (*done)(void *arg, int rc), void *arg)
+{
+    if (!s->ops->webhook_register_async || max_active < 0) {
+        int rc = max_active < 0 ? AH_EINVAL : register_webhook(s, w, max_active, out, existed);
+        done(arg, rc);
+        return;
+    }
+    if (!w || !out) {
+        done(arg, AH_EINVAL);
+        return;
+    }
+    register_async_t *a = calloc(1, sizeof *a);
+    if (!a) {
+        done(arg, AH_ENOMEM);
+        return;
+    }
+    a->r.w = w;
+    a->r.max_active = max_active;
+    a->r.out = out;
+    a->existed = existed;
+    a->done = done;
+    a->arg = arg;
+    int rc = ah_sql_seal_secret(s->keys, w->id, w->secret, a->r.secret);
+    if (rc == AH_OK)
+        rc = ah_sql_seal_secret(s->keys, w->id, w->prev_secret, a->r.prev);
+    if (rc) {
+        free(a);
+        done(arg, rc); /* AH_EINVAL: not terminated */
+        return;
+    }
+    s->ops->webhook_register_async(s, &a->r, register_done, a);
+}
+
 typedef struct enable_job {
     ah_store_t *s;
     const char *id;

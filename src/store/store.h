@@ -504,6 +504,25 @@ int ah_store_webhook_count_active(ah_store_t *s, const char *community_id, int64
 int ah_store_webhook_register_within(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
                                      ah_webhook_t *out, bool *existed);
 /*
+ * True when the backend registers in batches on a thread of its own
+ * (SQLite's group commit, as for publishes), so that
+ * ah_store_webhook_register_async is worth suspending a request for.
+ */
+bool ah_store_registers_async(const ah_store_t *s);
+/*
+ * ah_store_webhook_register_within (max_active 0: ah_store_webhook_register),
+ * but it returns at once and done(arg, rc) runs later, on a thread of the
+ * store, after the commit that holds the webhook (or the failure), with
+ * *out and *existed (may be NULL) filled as those fill them.  w, out and
+ * existed must stay valid until done runs; done must not register or
+ * publish.  A backend without batches registers before returning and calls
+ * done itself.  Registrations share transactions with each other and with
+ * publishes, each under its own savepoint, so one that fails fails alone.
+ */
+void ah_store_webhook_register_async(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
+                                     ah_webhook_t *out, bool *existed,
+                                     void (*done)(void *arg, int rc), void *arg);
+/*
  * ah_store_webhook_set_active(s, id, true, …) within a quota: an inactive
  * webhook is enabled only while its community has fewer than max_active
  * active webhooks, atomically as above; AH_ETOOBIG otherwise.  Enabling an

@@ -35,9 +35,11 @@
  * memory_leases, delivery_own below).  Registration relies on a partial unique index on the
  * active (community, trigger, url, airmeet, session) tuple instead: its
  * INSERT does nothing on a conflict, and then the twin is read, so two
- * identical registrations yield one row.  That INSERT is one statement in
- * autocommit on the writer connection, whose page cache holds the webhooks
- * indexes from the previous registration.  One consequence of that index is
+ * identical registrations yield one row.  That INSERT runs on the writer
+ * connection, whose page cache holds the webhooks indexes from the
+ * previous registration: for the API, in the publisher's batches
+ * (webhook_register_async, a savepoint each, the twin read inside the
+ * same transaction), else in autocommit.  One consequence of that index is
  * that re-enabling a disabled webhook whose tuple was registered again
  * meanwhile fails with AH_EEXISTS rather than creating a second active twin.
  *
@@ -1125,6 +1127,7 @@ static const ah_sql_driver_t sqlite_driver = {
 struct pub_job {
     const ah_event_t *ev;
     ah_publish_result_t *res;
+    ah_register_t *reg; /* a registration instead of a publish (webhook_register_async) */
     int rc;
     bool done; /* event_publish's own job: set under pub_mu when finished */
     bool heap; /* event_publish_async's: freed by the publisher */
@@ -1156,8 +1159,10 @@ static int publish_one(sqlite_store_t *s, conn_t *c, const ah_event_t *ev, ah_pu
 
 static void job_failed(struct pub_job *j, int rc)
 {
-    free(j->res->webhook_ids);
-    memset(j->res, 0, sizeof *j->res);
+    if (j->res) {
+        free(j->res->webhook_ids);
+        memset(j->res, 0, sizeof *j->res);
+    }
     j->rc = rc;
 }
 
@@ -1176,7 +1181,8 @@ static void publish_batch(sqlite_store_t *s, struct pub_job *batch)
     for (struct pub_job *j = batch; j && rc == AH_OK; j = j->next) {
         if ((rc = run_id(c, ST_SAVEPOINT)) != AH_OK)
             break;
-        j->rc = publish_one(s, c, j->ev, j->res);
+        j->rc =
+            j->reg ? ah_store_register_in(&s->base, c, j->reg) : publish_one(s, c, j->ev, j->res);
         /*
          * A bad event is undone alone; but an error that made SQLite roll
          * back the whole transaction (I/O, disk full, out of memory) leaves
@@ -1268,6 +1274,27 @@ static void event_publish_async(ah_store_t *base, const ah_event_t *ev, ah_publi
     int rc = j ? AH_OK : AH_ENOMEM;
     if (rc == AH_OK) {
         *j = (struct pub_job){.ev = ev, .res = res, .heap = true, .cb = done, .arg = arg};
+        rc = queue_job(from(base), j);
+    }
+    if (rc) {
+        free(j);
+        done(arg, rc);
+    }
+}
+
+/*
+ * Registrations join the publishes' batches: each is one INSERT (and, for
+ * a twin, one read) under its own savepoint, so a burst of them costs one
+ * commit, one WAL write and one hand-over of the write lock, where each
+ * used to be a transaction of its own.
+ */
+static void webhook_register_async(ah_store_t *base, ah_register_t *r,
+                                   void (*done)(void *arg, int rc), void *arg)
+{
+    struct pub_job *j = calloc(1, sizeof *j);
+    int rc = j ? AH_OK : AH_ENOMEM;
+    if (rc == AH_OK) {
+        *j = (struct pub_job){.reg = r, .heap = true, .cb = done, .arg = arg};
         rc = queue_job(from(base), j);
     }
     if (rc) {
@@ -1745,6 +1772,7 @@ static const ah_store_ops_t sqlite_ops = {
     .close = store_close,
     .event_publish = event_publish,
     .event_publish_async = event_publish_async,
+    .webhook_register_async = webhook_register_async,
     .delivery_due_webhooks = delivery_due_webhooks,
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,
