@@ -174,6 +174,7 @@ wait_for() {
 # The scenarios register up to 100,000 webhooks in one community with one key pair, as
 # fast as they can: past the default quotas (docs/operations.md), which an airhook that
 # has them lifts here to measure what it measured before.
+# (grep without -q: under pipefail, grep -q leaving early would fail the pipe with SIGPIPE.)
 quota_flags() {
     # Not `serve --help | grep -q`: grep's early exit would fail the pipeline (pipefail).
     local help

@@ -120,7 +120,9 @@ enum ah_sql_stmt {
     ST_EVENT_FANOUT,
     ST_EVENT_GET, /* id -> EVENT_COLS */
     /* lease_until, webhook_id, now, max -> id, event_id, attempts, next_attempt_at [, trigger,
-     * data when the driver's claim_bodies] */
+     * data when the driver's claim_bodies]; with memory_leases: webhook_id -> id, event_id,
+     * attempts, next_attempt_at of every pending delivery of the webhook, by next_attempt_at,
+     * changing nothing */
     ST_CLAIM,
     ST_NEXT_DUE,       /* webhook_id, now -> next_attempt_at */
     ST_EVENT_BODY,     /* id -> trigger, data (unless the driver's claim_bodies) */
@@ -423,6 +425,13 @@ typedef enum ah_sql_mode {
      * (synchronous_commit off for it); SQLite runs it as AH_SQL_WRITE_TX.
      */
     AH_SQL_WRITE_TX_LAZY,
+    /*
+     * A read transaction that no write of this process runs beside
+     * (SQLite: on the writer connection, under its mutex), for reads that
+     * must stay true until the caller acts on them (memory_leases claims).
+     * A backend without it runs a write transaction.
+     */
+    AH_SQL_SERIAL_TX,
 } ah_sql_mode_t;
 
 typedef int (*ah_sql_tx_fn)(ah_sql_conn_t *c, void *arg);
@@ -458,6 +467,14 @@ typedef struct ah_sql_driver {
     bool claim_bodies;
     /* delivery_claim_many claims for every webhook in one transaction (else one each). */
     bool claim_in_one_tx;
+    /*
+     * Leases live in this process's memory, not in the database: one
+     * process delivers from the store (SQLite; ah_store_delivery_own).  A
+     * claim then writes nothing: ST_CLAIM reads the webhook's pending
+     * deliveries, and the store layer skips those it holds leased and
+     * notes those it hands out (store.c, "Leases in memory").
+     */
+    bool memory_leases;
 } ah_sql_driver_t;
 
 /* ------------------------------------------------------------------------ */

@@ -504,6 +504,25 @@ int ah_store_webhook_count_active(ah_store_t *s, const char *community_id, int64
 int ah_store_webhook_register_within(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
                                      ah_webhook_t *out, bool *existed);
 /*
+ * True when the backend registers in batches on a thread of its own
+ * (SQLite's group commit, as for publishes), so that
+ * ah_store_webhook_register_async is worth suspending a request for.
+ */
+bool ah_store_registers_async(const ah_store_t *s);
+/*
+ * ah_store_webhook_register_within (max_active 0: ah_store_webhook_register),
+ * but it returns at once and done(arg, rc) runs later, on a thread of the
+ * store, after the commit that holds the webhook (or the failure), with
+ * *out and *existed (may be NULL) filled as those fill them.  w, out and
+ * existed must stay valid until done runs; done must not register or
+ * publish.  A backend without batches registers before returning and calls
+ * done itself.  Registrations share transactions with each other and with
+ * publishes, each under its own savepoint, so one that fails fails alone.
+ */
+void ah_store_webhook_register_async(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
+                                     ah_webhook_t *out, bool *existed,
+                                     void (*done)(void *arg, int rc), void *arg);
+/*
  * ah_store_webhook_set_active(s, id, true, …) within a quota: an inactive
  * webhook is enabled only while its community has fewer than max_active
  * active webhooks, atomically as above; AH_ETOOBIG otherwise.  Enabling an
@@ -586,7 +605,9 @@ int ah_store_delivery_due_webhooks(ah_store_t *s, ah_due_t **out, size_t *n);
 /*
  * Claims up to max (at most AH_STORE_CLAIM_MAX) pending deliveries of an
  * active webhook that are due (next_attempt_at <= now) and not leased
- * (lease_until < now), oldest due first, by setting lease_until.
+ * (lease_until < now), oldest due first, by leasing them until lease_until:
+ * in the row on PostgreSQL, in the store's memory on SQLite (see
+ * ah_store_delivery_own), where delivery_get and delivery_list show it.
  * *next_due (may be NULL) receives the earliest next_attempt_at of its
  * remaining unleased pending deliveries (0 if none), so the caller knows
  * when to come back.  An inactive webhook: AH_OK and nothing claimed;
@@ -623,6 +644,22 @@ int ah_store_delivery_record(ah_store_t *s, const ah_attempt_result_t *results, 
 int ah_store_delivery_release(ah_store_t *s, const char (*ids)[AH_ID_SIZE], size_t n);
 /* Clears every lease (single-node start: the previous process is gone). */
 int ah_store_delivery_release_all(ah_store_t *s);
+/*
+ * Makes this process the one that delivers from the store, for as long as
+ * the store is open.  On SQLite, leases are not written to the database:
+ * the store keeps them in this process's memory, so a claim writes
+ * nothing, and a crash leaves every delivery it had in flight simply
+ * pending (sent again at the next start).  That holds only while one
+ * process claims from the file: a second process that asks gets AH_EEXISTS
+ * with a sentence in err (AH_EUNAVAIL when the lock cannot be taken), and
+ * must not claim; it may ask again later, and gets it once the first has
+ * closed the store or died.  Processes that only publish may share the
+ * file.  Claims
+ * made without this call work too (tests, tools): the caller then answers
+ * for being alone.  PostgreSQL, whose leases are rows, answers AH_OK: any
+ * number of processes deliver.
+ */
+int ah_store_delivery_own(ah_store_t *s, char *err, size_t errlen);
 /*
  * Calls wake(arg, webhook_id, due) whenever any process sharing the store
  * publishes, retries or recovers work for a webhook (PostgreSQL:

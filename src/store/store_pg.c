@@ -1439,10 +1439,15 @@ static int in_tx(pg_store_t *s, int begin, int flags, ah_sql_tx_fn fn, void *arg
     }
 }
 
-/* A write transaction is READ COMMITTED; a read one REPEATABLE READ, READ ONLY. */
+/*
+ * A write transaction is READ COMMITTED; a read one REPEATABLE READ, READ
+ * ONLY.  AH_SQL_SERIAL_TX is a write transaction here.
+ */
 static int pg_run(ah_store_t *base, ah_sql_mode_t mode, ah_sql_tx_fn fn, void *arg)
 {
     pg_store_t *s = from(base);
+    if (mode == AH_SQL_SERIAL_TX)
+        mode = AH_SQL_WRITE_TX;
     if (mode == AH_SQL_READ_TX || mode == AH_SQL_WRITE_TX || mode == AH_SQL_WRITE_TX_LAZY)
         return in_tx(s, mode == AH_SQL_READ_TX ? ST_BEGIN_READ : ST_BEGIN,
                      mode == AH_SQL_WRITE_TX_LAZY ? TX_LAZY | TX_QUIET : 0, fn, arg);

@@ -1348,15 +1348,14 @@ static void test_query_plans(void **state)
                 "SCAN");
     expect_plan(s, ST_EVENT_FIND_KEY, "(community_id=? AND idempotency_key=?)", "SCAN");
     expect_plan(s, ST_EVENT_FIND_KEY, "deliveries_by_event (event_id=?)", "SCAN");
-    expect_plan(s, ST_CLAIM, "USING INDEX deliveries_pending (webhook_id=? AND next_attempt_at<?)",
-                "TEMP B-TREE");
+    expect_plan(s, ST_CLAIM, "USING INDEX deliveries_pending (webhook_id=?)", "TEMP B-TREE");
     expect_plan(s, ST_NEXT_DUE, "deliveries_pending (webhook_id=?)", "TEMP B-TREE");
     expect_plan(s, ST_DUE_NEXT, "COVERING INDEX deliveries_pending (webhook_id>?)", "TEMP B-TREE");
     expect_plan(s, ST_DELIVERY_LIST_WEBHOOK,
                 "deliveries_by_webhook (webhook_id=? AND (created_at,id)<(?,?))", "TEMP B-TREE");
     expect_plan(s, ST_DELIVERY_LIST_EVENT,
                 "deliveries_by_event (event_id=? AND (created_at,id)<(?,?))", "TEMP B-TREE");
-    expect_plan(s, ST_DELIVERY_STATS, "deliveries_pending_age", "SCAN deliveries\n");
+    expect_plan(s, ST_DELIVERY_STATS, "COVERING INDEX deliveries_pending", "SCAN deliveries\n");
     expect_plan(s, ST_WEBHOOK_RECOVER, "deliveries_by_webhook (webhook_id=? AND created_at>?)",
                 NULL);
     expect_plan(s, ST_DELIVERIES_CANCEL, "deliveries_pending (webhook_id=?)", NULL);
@@ -1398,7 +1397,7 @@ static void test_migration_from_v1(void **state)
              "DROP TRIGGER cache_gen_airmeet_delete; DROP TRIGGER cache_gen_session_update;"
              "DROP TRIGGER cache_gen_session_delete; DROP TABLE cache_generations;"
              "DROP INDEX deliveries_pending; DROP INDEX deliveries_by_webhook;"
-             "DROP INDEX deliveries_by_event; DROP INDEX deliveries_pending_age;"
+             "DROP INDEX deliveries_by_event; DROP INDEX IF EXISTS deliveries_pending_age;"
              "CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);"
              "CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, status);"
              "CREATE INDEX deliveries_by_event ON deliveries(event_id);"
@@ -1430,9 +1429,15 @@ static void test_migration_from_v1(void **state)
     assert_int_equal(side_int(t->path,
                               "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
                               " AND name IN ('deliveries_pending', 'deliveries_by_webhook',"
-                              " 'deliveries_by_event', 'deliveries_pending_age',"
-                              " 'attempts_by_delivery')"),
-                     5);
+                              " 'deliveries_by_event', 'attempts_by_delivery')"),
+                     4);
+    /* Migration 7 folded deliveries_pending_age into deliveries_pending. */
+    assert_int_equal(side_int(t->path, "SELECT count(*) FROM sqlite_master"
+                                       " WHERE name = 'deliveries_pending_age'"),
+                     0);
+    assert_int_equal(side_int(t->path, "SELECT count(*) FROM sqlite_master WHERE"
+                                       " name = 'deliveries_pending' AND sql LIKE '%created_at%'"),
+                     1);
     assert_int_equal(
         side_int(t->path, "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_due'"), 0);
     assert_int_equal(side_int(t->path,
@@ -1780,6 +1785,127 @@ static void test_concurrent_file(void **state)
     ah_store_close(s);
 }
 
+/*
+ * SQLite keeps leases in the memory of the one process that delivers from
+ * the file: a claim writes nothing, a second process cannot deliver from
+ * the same file, and what a process held when it ended is simply pending
+ * for the next one (kill -9: at least once).
+ */
+static void test_delivery_own(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *a = open_file(t), *b = open_file(t);
+    char err[256];
+    assert_int_equal(ah_store_delivery_own(a, err, sizeof err), AH_OK);
+    assert_int_equal(ah_store_delivery_own(a, err, sizeof err), AH_OK); /* held: again is fine */
+    assert_int_equal(ah_store_delivery_own(b, err, sizeof err), AH_EEXISTS);
+    assert_non_null(strstr(err, "--role api"));
+
+    ah_community_t c;
+    new_community(a, &c, "Acme");
+    char w[AH_ID_SIZE];
+    new_webhook(a, w, c.id, TRIG, NULL, NULL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(publish(a, NULL, c.id, TRIG, NULL, NULL, T0 + i), 1);
+    ah_claim_t *cl = NULL;
+    size_t n = 0;
+    int64_t next = -1;
+    assert_int_equal(ah_store_delivery_claim(a, w, T0 + 5, T0 + 60000, 2, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(next, T0 + 2);
+    /* Nothing written: the lease is in a's memory, and shows in what a reads. */
+    assert_int_equal(q_int(a, "SELECT count(*) FROM deliveries WHERE lease_until <> 0"), 0);
+    ah_delivery_t d;
+    get_delivery(a, cl[0].delivery_id, &d);
+    assert_int_equal(d.lease_until, T0 + 60000);
+    char held[AH_ID_SIZE];
+    memcpy(held, cl[0].delivery_id, AH_ID_SIZE);
+    ah_claims_free(cl, n);
+
+    /* a ends without recording (a crash, as far as the file knows): b takes over all three. */
+    ah_store_close(a);
+    assert_int_equal(ah_store_delivery_own(b, err, sizeof err), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(b, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(next, 0);
+    assert_string_equal(cl[0].delivery_id, held);
+    ah_claims_free(cl, n);
+    ah_store_close(b);
+}
+
+/*
+ * A batch of many results, several per webhook: every attempt is kept
+ * (123 of them: statements of 32, 8 and 1 rows on SQLite), and each
+ * webhook's failure streak is what the results make in batch order.
+ */
+static void test_record_batch(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme");
+    char w[3][AH_ID_SIZE];
+    for (int k = 0; k < 3; k++)
+        new_webhook(s, w[k], c.id, TRIG, NULL, NULL);
+    enum { EVENTS = 41 };
+    for (int i = 0; i < EVENTS; i++)
+        assert_int_equal(publish(s, NULL, c.id, TRIG, NULL, NULL, T0 + i), 3);
+    ah_claim_t *cl[3];
+    size_t n[3];
+    int64_t next;
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(
+            ah_store_delivery_claim(s, w[k], T0 + 100, T0 + 70000, 100, &cl[k], &n[k], &next),
+            AH_OK);
+        assert_int_equal(n[k], EVENTS);
+    }
+    /*
+     * w[0]: failures and successes mixed, a failure last: the streak starts
+     * at that one (1040).  w[1]: failures only: from the first (2000).
+     * w[2]: a failure, then successes: no streak.  The three interleave.
+     */
+    ah_attempt_result_t *r = calloc(3 * EVENTS, sizeof *r);
+    assert_non_null(r);
+    size_t m = 0;
+    for (int i = 0; i < EVENTS; i++) {
+        bool fails0 = i == 0 || i == 2 || i == 3 || i == EVENTS - 1;
+        ah_outcome_t o0 = fails0 ? AH_OUTCOME_RETRY : AH_OUTCOME_SUCCEEDED;
+        r[m++] = result(cl[0][i].delivery_id, 1, T0 + 1000 + i, o0,
+                        o0 == AH_OUTCOME_SUCCEEDED ? 200 : 503, NULL, T0 + 9000);
+        r[m++] = result(cl[1][i].delivery_id, 1, T0 + 2000 + i, AH_OUTCOME_FAILED, 0, "refused", 0);
+        ah_outcome_t o2 = i == 0 ? AH_OUTCOME_RETRY : AH_OUTCOME_SUCCEEDED;
+        r[m++] = result(cl[2][i].delivery_id, 1, T0 + 3000 + i, o2,
+                        o2 == AH_OUTCOME_SUCCEEDED ? 200 : 503, NULL, T0 + 9000);
+    }
+    assert_int_equal(ah_store_delivery_record(s, r, m), AH_OK);
+    ah_webhook_t wh;
+    get_webhook(s, w[0], &wh);
+    assert_int_equal(wh.failing_since, T0 + 1000 + EVENTS - 1); /* after its last success */
+    get_webhook(s, w[1], &wh);
+    assert_int_equal(wh.failing_since, T0 + 2000);
+    get_webhook(s, w[2], &wh);
+    assert_int_equal(wh.failing_since, 0);
+    /* Every attempt is in its delivery's log, with what the result said. */
+    for (size_t i = 0; i < m; i++) {
+        ah_delivery_t d;
+        ah_attempt_t *at = NULL;
+        size_t n_at = 0;
+        assert_int_equal(ah_store_delivery_get(s, r[i].delivery_id, &d, &at, &n_at), AH_OK);
+        assert_int_equal(n_at, 1);
+        assert_int_equal(at[0].started_at, r[i].attempt.started_at);
+        assert_int_equal(at[0].status_code, r[i].attempt.status_code);
+        assert_string_equal(at[0].error, r[i].attempt.error);
+        assert_string_equal(at[0].response_head, r[i].attempt.response_head);
+        assert_int_equal(d.lease_until, 0);
+        free(at);
+    }
+    ah_delivery_t d;
+    get_delivery(s, cl[1][0].delivery_id, &d);
+    assert_int_equal(d.status, AH_DLV_FAILED);
+    for (int k = 0; k < 3; k++)
+        ah_claims_free(cl[k], n[k]);
+    free(r);
+}
+
 /* Every backend. */
 static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_publish_matching, open_memory, close_store),
@@ -1789,6 +1915,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_claim_many, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_record, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_record_batch_in_order, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_record_batch, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_release, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_list_paging, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_list_bad_input, open_memory, close_store),
@@ -1805,6 +1932,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test_setup_teardown(test_query_plans, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_migration_from_v1, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_file, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_delivery_own, tmpdb_setup, tmpdb_teardown),
 };
 
 int main(void)
