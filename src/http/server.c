@@ -101,6 +101,7 @@ struct conn {
     int fd;
     _Atomic int phase;
     _Atomic int64_t since_ms; /* when the phase's deadline started (ah_mono_ms) */
+    uint64_t seq;             /* the order connections began in: ties of since_ms */
     char ip[64];
 };
 
@@ -116,6 +117,7 @@ struct ah_http_server {
     pthread_mutex_t conns_mu;
     struct conn *conns; /* every open connection */
     _Atomic unsigned n_conns;
+    uint64_t conn_seq; /* the last struct conn's seq, under conns_mu */
     pthread_t sweeper;
     bool sweeper_running;
 };
@@ -311,6 +313,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         atomic_init(&k->phase, PH_NEW);
         atomic_init(&k->since_ms, ah_mono_ms());
         pthread_mutex_lock(&srv->conns_mu);
+        k->seq = ++srv->conn_seq;
         k->next = srv->conns;
         if (srv->conns)
             srv->conns->prev = k;
@@ -372,11 +375,16 @@ struct idle_conn {
     int64_t since_ms;
 };
 
+/*
+ * Longest idle first; since_ms is a coarse clock's (a few ms a tick), so
+ * among equals the connection that began first goes first.
+ */
 static int by_idle_since(const void *a, const void *b)
 {
-    int64_t x = ((const struct idle_conn *)a)->since_ms,
-            y = ((const struct idle_conn *)b)->since_ms;
-    return x < y ? -1 : x > y;
+    const struct idle_conn *x = a, *y = b;
+    if (x->since_ms != y->since_ms)
+        return x->since_ms < y->since_ms ? -1 : 1;
+    return x->k->seq < y->k->seq ? -1 : x->k->seq > y->k->seq;
 }
 
 /* Crowded: more than high_water connections still open.  Closes the
