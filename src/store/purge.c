@@ -46,8 +46,6 @@
 
 #include "store/backend.h"
 
-#define PURGE_NUM_MAX 20 /* digits (and sign) of the cursor's time */
-
 /* One event the scan returned. */
 typedef struct purge_row {
     char id[AH_ID_SIZE];
@@ -66,23 +64,6 @@ typedef struct purge_job {
     size_t last;    /* the row the hold matched last (its rows come event by event) */
     bool truncated; /* the call stopped early for max_deliveries: the pass goes on */
 } purge_job_t;
-
-/* "<created_at>_<id>", as the delivery list's cursors. */
-static int parse_purge_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
-{
-    const char *sep = strchr(cursor, '_');
-    if (!sep || sep == cursor || (size_t)(sep - cursor) > PURGE_NUM_MAX)
-        return AH_EINVAL;
-    char num[PURGE_NUM_MAX + 1];
-    size_t len = (size_t)(sep - cursor);
-    memcpy(num, cursor, len);
-    num[len] = '\0';
-    if (ah_parse_i64(num, INT64_MIN, INT64_MAX, at) != AH_OK || !ah_is_uuid(sep + 1))
-        return AH_EINVAL;
-    memcpy(id, sep + 1, AH_ID_SIZE);
-    ah_lower(id);
-    return AH_OK;
-}
 
 static int scan_row(void *arg, const ah_sql_row_t *r)
 {
@@ -239,7 +220,7 @@ int ah_store_purge_final(ah_store_t *s, ah_purge_t *p)
     purge_job_t j = {.s = s, .p = p, .after_at = INT64_MIN};
     if (p->max < 1 || p->max > AH_PURGE_MAX ||
         strnlen(p->cursor, AH_CURSOR_SIZE) == AH_CURSOR_SIZE ||
-        (p->cursor[0] && parse_purge_cursor(p->cursor, &j.after_at, j.after_id) != AH_OK))
+        (p->cursor[0] && ah_sql_parse_cursor(p->cursor, &j.after_at, j.after_id) != AH_OK))
         return AH_EINVAL;
     p->scanned = p->events = p->deliveries = p->attempts = 0;
     p->held_us = 0;
@@ -250,8 +231,7 @@ int ah_store_purge_final(ah_store_t *s, ah_purge_t *p)
         if (j.n < p->max && !j.truncated) /* the last old event was scanned: a pass is complete */
             p->cursor[0] = '\0';
         else
-            snprintf(p->cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", j.rows[j.n - 1].created_at,
-                     j.rows[j.n - 1].id);
+            ah_sql_format_cursor(j.rows[j.n - 1].created_at, j.rows[j.n - 1].id, p->cursor);
     } else {
         p->scanned = p->events = p->deliveries = p->attempts = 0;
         p->held_us = 0;

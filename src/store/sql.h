@@ -540,6 +540,13 @@ int ah_sql_open_secrets(const ah_keyring_t *kr, const ah_sql_row_t *r, ah_webhoo
 
 /* A bounded id field copied into another, always terminated. */
 void ah_sql_copy_id(char dst[AH_ID_SIZE], const char *src);
+/*
+ * Page cursors (delivery and webhook lists, the purge): "<created_at>_<id>"
+ * of a page's last row; the next page starts strictly after it in
+ * (created_at, id) order.  Parsing gives AH_EINVAL for anything else.
+ */
+int ah_sql_parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE]);
+void ah_sql_format_cursor(int64_t at, const char *id, char cursor[AH_CURSOR_SIZE]);
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
 size_t ah_utf8_seq_len(const unsigned char *p, size_t n);

@@ -676,8 +676,6 @@ int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t sinc
  * because something changed meanwhile (tried once more).
  */
 
-static int parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE]);
-
 static const int64_t quota_range[AH_QUOTA_COUNT][2] = {
     [AH_QUOTA_WEBHOOKS] = {1, AH_QUOTA_WEBHOOKS_MAX},
     [AH_QUOTA_URL_BYTES] = {1, AH_QUOTA_URL_BYTES_MAX},
@@ -993,8 +991,9 @@ int ah_store_webhook_each_active(ah_store_t *s, const ah_webhook_query_t *q,
     int64_t after_at = INT64_MIN; /* first page: after the beginning of time */
     char after_id[AH_ID_SIZE] = "";
     /* The cursor first: it may be read from the buffer next_cursor names. */
-    int bad = !q || !fn || q->limit > AH_WEBHOOK_PAGE_MAX ||
-              (q->cursor && *q->cursor && parse_cursor(q->cursor, &after_at, after_id) != AH_OK);
+    int bad =
+        !q || !fn || q->limit > AH_WEBHOOK_PAGE_MAX ||
+        (q->cursor && *q->cursor && ah_sql_parse_cursor(q->cursor, &after_at, after_id) != AH_OK);
     if (next_cursor)
         next_cursor[0] = '\0';
     if (bad)
@@ -1017,7 +1016,7 @@ int ah_store_webhook_each_active(ah_store_t *s, const ah_webhook_query_t *q,
         rc = AH_ETOOBIG;
     }
     if (rc == AH_OK && j.more && next_cursor)
-        snprintf(next_cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", j.w->created_at, j.w->id);
+        ah_sql_format_cursor(j.w->created_at, j.w->id, next_cursor);
     free(j.w);
     return rc;
 }
@@ -1735,11 +1734,7 @@ static void map_attempt(const ah_sql_row_t *r, void *out)
     r->ops->bytes(r, 5, a->response_head, sizeof a->response_head);
 }
 
-/*
- * The cursor of a delivery page is "<created_at>_<id>" of its last row:
- * the next page holds the rows strictly older in (created_at, id) order.
- */
-static int parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
+int ah_sql_parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
 {
     const char *sep = strchr(cursor, '_');
     if (!sep || sep == cursor || (size_t)(sep - cursor) > CURSOR_NUM_MAX)
@@ -1755,9 +1750,9 @@ static int parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
     return AH_OK;
 }
 
-static void format_cursor(const ah_delivery_t *last, char cursor[AH_CURSOR_SIZE])
+void ah_sql_format_cursor(int64_t at, const char *id, char cursor[AH_CURSOR_SIZE])
 {
-    snprintf(cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", last->created_at, last->id);
+    snprintf(cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", at, id);
 }
 
 int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
@@ -1776,7 +1771,7 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
         return AH_EINVAL;
     int64_t at = INT64_MAX; /* first page: older than the end of time */
     char after[AH_ID_SIZE] = "";
-    if (f->cursor && *f->cursor && parse_cursor(f->cursor, &at, after) != AH_OK)
+    if (f->cursor && *f->cursor && ah_sql_parse_cursor(f->cursor, &at, after) != AH_OK)
         return AH_EINVAL;
     ah_sql_params_t p;
     ah_sql_params_init(&p);
@@ -1794,7 +1789,7 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
     if (rc == AH_OK && *n > f->limit) {
         *n = f->limit;
         if (next_cursor)
-            format_cursor(&(*out)[*n - 1], next_cursor);
+            ah_sql_format_cursor((*out)[*n - 1].created_at, (*out)[*n - 1].id, next_cursor);
     }
     return rc;
 }
