@@ -815,19 +815,29 @@ static int register_webhook(ah_store_t *s, const ah_webhook_t *w, int64_t max_ac
     return rc;
 }
 
+int ah_store_register_insert(const ah_register_t *r, ah_sql_params_t *p)
+{
+    ah_sql_params_init(p);
+    ah_sql_bind_webhook(p, r->w, r->secret, r->prev);
+    if (r->max_active)
+        p_i64(p, r->max_active);
+    return r->max_active ? ST_WEBHOOK_INSERT_WITHIN : ST_WEBHOOK_INSERT;
+}
+
 int ah_store_register_in(ah_store_t *s, ah_sql_conn_t *c, ah_register_t *r)
+{
+    ah_sql_params_t p;
+    int stmt = ah_store_register_insert(r, &p);
+    size_t changed = 0;
+    int rc = drv(s)->exec(s, c, true, stmt, &p, NULL, NULL, &changed);
+    return rc ? rc : ah_store_register_settle(s, c, r, changed);
+}
+
+int ah_store_register_settle(ah_store_t *s, ah_sql_conn_t *c, ah_register_t *r, size_t changed)
 {
     const ah_webhook_t *w = r->w;
     ah_sql_params_t p;
-    ah_sql_params_init(&p);
-    ah_sql_bind_webhook(&p, w, r->secret, r->prev);
-    if (r->max_active)
-        p_i64(&p, r->max_active);
-    size_t changed = 0;
-    int rc = drv(s)->exec(s, c, true, r->max_active ? ST_WEBHOOK_INSERT_WITHIN : ST_WEBHOOK_INSERT,
-                          &p, NULL, NULL, &changed);
-    if (rc)
-        return rc;
+    int rc;
     r->existed = changed != 1;
     if (!r->existed) {
         if (r->out != w)

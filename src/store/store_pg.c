@@ -378,7 +378,7 @@ static const char *const migrations[] = {
     " AND ($2::text IS NULL OR d.status = $2::text)"                                               \
     " AND (d.created_at, d.id) < ($3::bigint, $4::text)"                                           \
     " ORDER BY d.created_at DESC, d.id DESC LIMIT $5::bigint"
-/* The notification payload: "<webhook id> <due ms>". */
+/* The notification payload: "<webhook id> <due ms>"; due 0 is due on arrival (deliver()). */
 #define NOTIFY_OF(id, due) "pg_notify('" CHANNEL "', " id " || ' ' || " due ")"
 #define ACTIVE_TUPLE                                                                               \
     "(community_id, trigger, url, (coalesce(airmeet_id, '')), (coalesce(session_id, '')))"         \
@@ -624,7 +624,10 @@ static const char *const stmt_sql[ST_COUNT] = {
      * concurrent publisher of the key to commit), and then one pending
      * delivery and one notification per matching webhook (SPEC §4, as
      * ST_EVENT_FANOUT).  Rows: one per delivery (its webhook id), and one
-     * with a NULL webhook id if the event was inserted.
+     * with a NULL webhook id if the event was inserted.  The notification
+     * says due 0 ("due on arrival", deliver()): a webhook's notifications
+     * of one group-committed batch are then the same payload, which
+     * PostgreSQL folds into one, instead of one per delivery row.
      */
     [ST_PUBLISH] =
         "WITH e AS (INSERT INTO events (" EVENT_COLS ") VALUES ($1::text, $2::text, $3::text,"
@@ -640,9 +643,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " AND (w.airmeet_id IS NULL OR w.airmeet_id = e.airmeet_id)"
         " AND (w.session_id IS NULL OR w.session_id = e.session_id)"
         " RETURNING webhook_id)"
-        " SELECT webhook_id, " NOTIFY_OF("webhook_id",
-                                         "$8::bigint") " FROM made"
-                                                       " UNION ALL SELECT NULL, NULL FROM e",
+        " SELECT webhook_id, " NOTIFY_OF("webhook_id", "'0'") " FROM made"
+                                                              " UNION ALL SELECT NULL, NULL FROM e",
     [ST_DELIVERY_RELEASE] = "UPDATE deliveries SET lease_until = 0 WHERE id = ANY($1::text[])",
     [ST_DELIVERY_RELEASE_ALL] = SQL_DELIVERY_RELEASE_ALL,
     [ST_DELIVERY_LIST_WEBHOOK] = "SELECT " DELIVERY_COLS " FROM deliveries d"
@@ -1581,10 +1583,12 @@ static int event_publish(ah_store_t *base, const ah_event_t *ev, ah_publish_resu
 struct pub_job {
     const ah_event_t *ev;
     ah_publish_result_t *res;
+    ah_register_t *reg; /* a registration instead of a publish (webhook_register_async) */
     void (*done)(void *arg, int rc);
     void *arg;
     int rc;
-    bool inserted; /* publish_batch_tx: the event is new */
+    bool inserted;  /* publish_batch_tx: the event is new */
+    size_t changed; /* register_batch_tx: rows its INSERT made */
     struct pub_job *next;
 };
 
@@ -1672,6 +1676,116 @@ static void publish_jobs(pg_store_t *s, struct pub_job *jobs)
         j->rc = together ? AH_OK : event_publish(&s->base, j->ev, j->res);
 }
 
+/*
+ * A batch of registrations in one transaction: their INSERTs sent back to
+ * back (one round trip, as publish_batch_tx), then each settled as
+ * ah_store_register_in would (the twin read or the quota for the few that
+ * inserted nothing), whose "exists" and "no room" answers are outcomes, not
+ * errors, and leave the transaction usable.  The usage and cache-generation
+ * rows the inserts touch stay locked until the batch's one commit, which
+ * the batch's registrations share, as publishes share theirs.
+ */
+static int register_batch_tx(conn_t *c, void *arg)
+{
+    pub_batch_t *b = arg;
+    size_t n = 0;
+    int rc = prepare(c, ST_WEBHOOK_INSERT);
+    if (rc == AH_OK)
+        rc = prepare(c, ST_WEBHOOK_INSERT_WITHIN);
+    if (rc)
+        return rc;
+    if (!PQenterPipelineMode(c->pg))
+        return pg_error(c, NULL, "register");
+    for (struct pub_job *j = b->jobs; j && rc == AH_OK; j = j->next, n++) {
+        ah_sql_params_t p;
+        char name[16];
+        stmt_name(ah_store_register_insert(j->reg, &p), name);
+        pg_params_t q;
+        rc = pg_params(&p, &q);
+        if (rc == AH_OK && !PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0))
+            rc = pg_error(c, NULL, "register");
+        pg_params_free(&q);
+        j->changed = 0;
+    }
+    if (rc == AH_OK && !PQpipelineSync(c->pg))
+        rc = pg_error(c, NULL, "register");
+    struct pub_job *j = b->jobs;
+    for (size_t ends = 0; rc == AH_OK;) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            if (++ends > n || PQstatus(c->pg) != CONNECTION_OK)
+                rc = pg_error(c, NULL, "register");
+            else
+                j = j->next;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st == PGRES_TUPLES_OK && j)
+            j->changed = cmd_tuples(r);
+        else
+            rc = pg_error(c, r, "register");
+        PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->pg))
+        c->broken = true; /* answers still pending after an error: start afresh */
+    for (j = b->jobs; j && rc == AH_OK; j = j->next) {
+        j->rc = ah_store_register_settle(b->s, c, j->reg, j->changed);
+        if (j->rc != AH_OK && j->rc != AH_EEXISTS && j->rc != AH_ETOOBIG && j->rc != AH_ENOTFOUND)
+            rc = j->rc; /* an answer for this job is one of those; anything else fails the batch */
+    }
+    return rc;
+}
+
+/* A registration alone, as the synchronous path does it (the batch failed). */
+static int register_alone(pg_store_t *s, ah_register_t *r)
+{
+    bool existed = false;
+    int rc = r->max_active
+                 ? ah_store_webhook_register_within(&s->base, r->w, r->max_active, r->out, &existed)
+                 : ah_store_webhook_register(&s->base, r->w, r->out, &existed);
+    r->existed = existed;
+    return rc;
+}
+
+static void register_jobs(pg_store_t *s, struct pub_job *jobs)
+{
+    pub_batch_t b = {&s->base, jobs};
+    bool together = jobs->next && in_tx(s, ST_BEGIN, 0, register_batch_tx, &b) == AH_OK;
+    for (struct pub_job *j = jobs; j; j = j->next)
+        if (!together)
+            j->rc = register_alone(s, j->reg);
+}
+
+/*
+ * A cut of the queue: its publishes together, then its registrations
+ * together.  Returns the jobs as one list again, publishes first.
+ */
+static struct pub_job *run_jobs(pg_store_t *s, struct pub_job *batch)
+{
+    struct pub_job *pubs = NULL, **pt = &pubs, *regs = NULL, **rt = &regs;
+    for (struct pub_job *j = batch, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        if (j->reg) {
+            *rt = j;
+            rt = &j->next;
+        } else {
+            *pt = j;
+            pt = &j->next;
+        }
+    }
+    if (pubs)
+        publish_jobs(s, pubs);
+    if (regs)
+        register_jobs(s, regs);
+    *pt = regs;
+    return pubs;
+}
+
 static void *publisher_main(void *arg)
 {
     pg_store_t *s = arg;
@@ -1689,7 +1803,7 @@ static void *publisher_main(void *arg)
         if (!s->pub_head)
             s->pub_tail = &s->pub_head;
         pthread_mutex_unlock(&s->pub_mu);
-        publish_jobs(s, batch);
+        batch = run_jobs(s, batch);
         for (struct pub_job *j = batch, *next; j; j = next) {
             next = j->next;
             j->done(j->arg, j->rc);
@@ -1701,11 +1815,9 @@ static void *publisher_main(void *arg)
     return NULL;
 }
 
-static void event_publish_async(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res,
-                                void (*done)(void *arg, int rc), void *arg)
+/* Queues job j (NULL: out of memory) for the publishers; the answer if it cannot be. */
+static int enqueue(pg_store_t *s, struct pub_job *j)
 {
-    pg_store_t *s = from(base);
-    struct pub_job *j = calloc(1, sizeof *j);
     int rc = j ? AH_OK : AH_ENOMEM;
     pthread_mutex_lock(&s->pub_mu);
     if (rc == AH_OK && s->pub_stop)
@@ -1719,17 +1831,38 @@ static void event_publish_async(ah_store_t *base, const ah_event_t *ev, ah_publi
         s->pub_started++;
     }
     if (rc == AH_OK) {
-        *j = (struct pub_job){.ev = ev, .res = res, .done = done, .arg = arg};
         *s->pub_tail = j;
         s->pub_tail = &j->next;
         pthread_cond_signal(&s->pub_cv);
     }
     pthread_mutex_unlock(&s->pub_mu);
-    if (rc) {
+    if (rc)
         free(j);
+    return rc;
+}
+
+static void event_publish_async(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res,
+                                void (*done)(void *arg, int rc), void *arg)
+{
+    struct pub_job *j = calloc(1, sizeof *j);
+    if (j)
+        *j = (struct pub_job){.ev = ev, .res = res, .done = done, .arg = arg};
+    int rc = enqueue(from(base), j);
+    if (rc) {
         memset(res, 0, sizeof *res);
         done(arg, rc);
     }
+}
+
+static void webhook_register_async(ah_store_t *base, ah_register_t *r,
+                                   void (*done)(void *arg, int rc), void *arg)
+{
+    struct pub_job *j = calloc(1, sizeof *j);
+    if (j)
+        *j = (struct pub_job){.reg = r, .done = done, .arg = arg};
+    int rc = enqueue(from(base), j);
+    if (rc)
+        done(arg, rc);
 }
 
 /* Lets the publishers finish what was queued, and stops them. */
@@ -2103,6 +2236,8 @@ static void deliver(pg_store_t *s, const char *payload)
     id[AH_ID_LEN] = '\0';
     if (!ah_is_uuid(id) || ah_parse_i64(sp + 1, INT64_MIN, INT64_MAX, &due) != AH_OK)
         return;
+    if (!due)
+        due = ah_now_ms(); /* a publish's: due as it arrives (see ST_PUBLISH) */
     listener_t *l = &s->lis;
     pthread_mutex_lock(&l->mu);
     wake_fn wake = l->wake;
@@ -2313,6 +2448,7 @@ static const ah_store_ops_t pg_ops = {
     .close = store_close,
     .event_publish = event_publish,
     .event_publish_async = event_publish_async,
+    .webhook_register_async = webhook_register_async,
     .delivery_due_webhooks = delivery_due_webhooks,
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,

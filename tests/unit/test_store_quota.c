@@ -372,6 +372,77 @@ static void test_register_within_async(void **state)
     use_async = false;
 }
 
+/*
+ * Many asynchronous registrations in flight at once, as a busy listener
+ * hands them over: the backend commits them in batches (SQLite and
+ * PostgreSQL alike), and each still gets its own answer: new, a twin
+ * registered earlier (its id), or no room.
+ */
+#define BURST_NEW 20
+#define BURST_TWINS 5
+#define BURST_QUOTA 4
+#define BURST_FULL 10
+#define BURST_ALL (BURST_NEW + BURST_TWINS + BURST_FULL)
+
+static void test_register_async_burst(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t open, full;
+    new_community(s, &open, "Open");
+    new_community(s, &full, "Small");
+    static ah_webhook_t in[BURST_ALL], out[BURST_ALL];
+    static reg_wait_t wait[BURST_ALL];
+    bool existed[BURST_ALL];
+    for (int i = 0; i < BURST_ALL; i++) {
+        char tag[16];
+        if (i < BURST_NEW)
+            snprintf(tag, sizeof tag, "n%d", i);
+        else if (i < BURST_NEW + BURST_TWINS)
+            snprintf(tag, sizeof tag, "n%d", i - BURST_NEW); /* the same url as an earlier one */
+        else
+            snprintf(tag, sizeof tag, "f%d", i);
+        fill_webhook(&in[i], i < BURST_NEW + BURST_TWINS ? open.id : full.id, tag, T0);
+        wait[i] = (reg_wait_t){.done = false};
+        pthread_mutex_init(&wait[i].mu, NULL);
+        pthread_cond_init(&wait[i].cv, NULL);
+        existed[i] = false;
+    }
+    for (int i = 0; i < BURST_ALL; i++)
+        ah_store_webhook_register_async(s, &in[i], i < BURST_NEW + BURST_TWINS ? 0 : BURST_QUOTA,
+                                        &out[i], &existed[i], reg_done, &wait[i]);
+    int ok_full = 0, toobig = 0;
+    for (int i = 0; i < BURST_ALL; i++) {
+        pthread_mutex_lock(&wait[i].mu);
+        while (!wait[i].done)
+            pthread_cond_wait(&wait[i].cv, &wait[i].mu);
+        pthread_mutex_unlock(&wait[i].mu);
+        pthread_mutex_destroy(&wait[i].mu);
+        pthread_cond_destroy(&wait[i].cv);
+        if (i < BURST_NEW) {
+            assert_int_equal(wait[i].rc, AH_OK);
+            assert_false(existed[i]);
+            assert_string_equal(out[i].id, in[i].id);
+        } else if (i < BURST_NEW + BURST_TWINS) {
+            assert_int_equal(wait[i].rc, AH_OK);
+            assert_true(existed[i]);
+            assert_string_equal(out[i].id, in[i - BURST_NEW].id); /* the first one's */
+        } else if (wait[i].rc == AH_OK) {
+            assert_false(existed[i]);
+            ok_full++;
+        } else {
+            assert_int_equal(wait[i].rc, AH_ETOOBIG);
+            toobig++;
+        }
+    }
+    assert_int_equal(ok_full, BURST_QUOTA);
+    assert_int_equal(toobig, BURST_FULL - BURST_QUOTA);
+    assert_int_equal(active_of(s, open.id), BURST_NEW);
+    assert_int_equal(active_of(s, full.id), BURST_QUOTA);
+    ah_webhook_t got;
+    assert_int_equal(ah_store_webhook_get(s, in[BURST_NEW - 1].id, &got), AH_OK);
+    assert_string_equal(got.url, in[BURST_NEW - 1].url);
+}
+
 static void test_enable_within(void **state)
 {
     ah_store_t *s = *state;
@@ -714,6 +785,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_count_follows_changes, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_register_within, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_register_within_async, open_store, close_store),
+    cmocka_unit_test_setup_teardown(test_register_async_burst, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_enable_within, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_register_at_quota, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_each_active, open_store, close_store),
