@@ -15,6 +15,15 @@ It compares what the profiles of bench/run.sh point at:
            deliveries_age; noatt: no attempts row for a first-try success.
 
   python3 bench/sqlite_micro.py [--airhook build/airhook] [--events N] [--variants]
+  python3 bench/sqlite_micro.py --representation [--events N]
+
+--representation compares today's representation (a delivery row per
+webhook at publish, claimed by a read, recorded by an UPDATE and a
+multi-row attempt INSERT; migration 7's schema) with the event-stream one
+issue 11 proposes (the event stored once; each webhook's position in the
+stream; a delivery row, its first attempt inline, written only when the
+attempt ends), both with group commit (32 events per publish transaction,
+512 results per record transaction) as the server batches them.
 
 The schema comes from a throw-away `airhook serve` (its migrations).  Python's
 sqlite3 module links the same libsqlite3; its own overhead (a few µs per
@@ -192,13 +201,149 @@ def run(schema, path, fanout, batch, ids, n_events, deliver, variant=""):
     return res
 
 
+# ---- today's statements (migration 7) and the event-stream alternative ----
+CLAIM_READ = ("SELECT id, event_id, attempts, next_attempt_at FROM deliveries"
+              " WHERE status = 'pending' AND webhook_id = ?1 ORDER BY next_attempt_at")
+ATT_ROW = "(?,?,?,?,?,?,?)"
+ATTEMPTS_32 = ("INSERT INTO attempts (delivery_id, attempt_no, started_at, duration_ms, status_code, error,"
+               " response_head) VALUES " + ",".join([ATT_ROW] * 32))
+STREAM_SCHEMA = ("ALTER TABLE webhooks ADD COLUMN position INTEGER NOT NULL DEFAULT 0;"
+                 "ALTER TABLE deliveries ADD COLUMN first_attempt TEXT;"
+                 "CREATE INDEX events_stream ON events(community_id, trigger);")
+STREAM_OWED = ("SELECT e.rowid, e.id FROM events e INDEXED BY events_stream"
+               " WHERE e.community_id = ?1 AND e.trigger = ?2 AND e.rowid > ?3"
+               " AND (?4 IS NULL OR e.airmeet_id = ?4) ORDER BY e.rowid LIMIT ?5")
+STREAM_DONE_ROW = "(?,?,?,'succeeded',1,0,0,?,?,200,NULL,?)"
+STREAM_DONE_32 = ("INSERT INTO deliveries (id, event_id, webhook_id, status, attempts, next_attempt_at,"
+                  " lease_until, created_at, updated_at, last_status_code, last_error, first_attempt)"
+                  " VALUES " + ",".join([STREAM_DONE_ROW] * 32))
+INLINE_RESULT = DELIVERY_RESULT.replace("lease_until = 0,", "lease_until = 0, first_attempt = ?8,")
+STREAM_POSITION = "UPDATE webhooks SET position = ?2 WHERE id = ?1 AND position < ?2"
+
+
+def run_repr(schema, path, representation, fanout, n_events):
+    """Publish n_events (fan-out `fanout`) and deliver them all, first try successful."""
+    for f in (path, path + "-wal", path + "-shm"):
+        if os.path.exists(f):
+            os.remove(f)
+    c = sqlite3.connect(path, isolation_level=None)
+    c.execute("PRAGMA journal_mode = WAL")
+    c.executescript(PRAGMAS)
+    c.executescript(schema)
+    stream = representation == "stream"
+    inline = representation == "inline"
+    if stream or inline:
+        c.executescript(STREAM_SCHEMA)
+    c.create_function("ah_uuid", 0, uuid_v7)
+    now = int(time.time() * 1000)
+    com, am = uuid_v7(), uuid_v7()
+    c.execute("INSERT INTO communities (id, name, created_at) VALUES (?, 'c', ?)", (com, now))
+    c.execute("INSERT INTO airmeets (id, community_id, name, created_at) VALUES (?, ?, 'a', ?)", (am, com, now))
+    hooks = []
+    for i in range(fanout):
+        h = uuid_v7()
+        hooks.append(h)
+        c.execute("INSERT INTO webhooks (id, community_id, trigger, name, url, platform_name, airmeet_id,"
+                  " is_active, meta_data, created_at, updated_at, created_by, secret)"
+                  " VALUES (?, ?, ?, 'n', ?, 'p', ?, 1, '', ?, ?, 'b', 's')",
+                  (h, com, TRIG, f"http://127.0.0.1:9/h/{i}", am, now, now))
+    position = {h: 0 for h in hooks}
+    w0, t0, published = wchar(), time.process_time(), 0
+    total, delivered = n_events * fanout, 0
+    head = '{"content-type":"text/plain"}'
+    # Interleave as the server does: a publish batch, then the dispatcher's turns over what is owed.
+    while delivered < total:
+        if published < n_events:
+            c.execute("BEGIN IMMEDIATE")
+            for _ in range(min(32, n_events - published)):
+                ev, t = uuid_v7(), int(time.time() * 1000)
+                c.execute(EVENT_INSERT, (ev, com, TRIG, am, DATA, t))
+                if not stream:
+                    c.execute(EVENT_FANOUT, (ev, t, com, TRIG, am, None)).fetchall()
+                published += 1
+            c.execute("COMMIT")
+        batch = []  # (webhook, event rowid, event id, delivery id)
+        c.execute("BEGIN")  # the claim turn: a read transaction, bodies included
+        for h in hooks:
+            c.execute(WEBHOOK_LIVE, (h,)).fetchall()
+            if stream:
+                c.execute(CLAIM_READ, (h,)).fetchall()  # retries still have rows
+                rows = c.execute(STREAM_OWED, (com, TRIG, position[h], am, 64)).fetchall()
+                batch += [(h, r[0], r[1], None) for r in rows]
+            else:
+                rows = c.execute(CLAIM_READ, (h,)).fetchall()[:64]
+                batch += [(h, 0, r[1], r[0]) for r in rows]
+            for ev in sorted({b[2] for b in batch if b[0] == h}):
+                c.execute(EVENT_BODY, (ev,)).fetchall()
+        c.execute("COMMIT")
+        if not batch:
+            continue
+        t = int(time.time() * 1000)
+        c.execute("BEGIN IMMEDIATE")  # the record turn
+        for i in range(0, len(batch), 32):
+            chunk = batch[i:i + 32]
+            if stream:
+                params = []
+                for h, _, ev, _ in chunk:
+                    params += [uuid_v7(), ev, h, t, t, f'[1,{t},1,200,null,{head}]']
+                if len(chunk) == 32:
+                    c.execute(STREAM_DONE_32, params)
+                else:
+                    for j in range(len(chunk)):
+                        c.execute(STREAM_DONE_32.split(" VALUES ")[0] + " VALUES " + STREAM_DONE_ROW,
+                                  params[6 * j:6 * j + 6])
+            else:
+                params = []
+                for h, _, _, d in chunk:
+                    if inline:
+                        c.execute(INLINE_RESULT, (d, 1, 200, None, t, "succeeded", 0,
+                                                  f'[1,{t},1,200,null,{head}]')).fetchall()
+                        continue
+                    c.execute(DELIVERY_RESULT, (d, 1, 200, None, t, "succeeded", 0)).fetchall()
+                    params += [d, 1, t, 1, 200, None, head]
+                if inline:
+                    pass
+                elif len(chunk) == 32:
+                    c.execute(ATTEMPTS_32, params)
+                else:
+                    for j in range(len(chunk)):
+                        c.execute(ATTEMPT_INSERT.replace("ah_uuid(), ", "").replace("id, delivery_id", "delivery_id")
+                                  .replace("?1, ?2, ?3, ?4, ?5, ?6, ?7", "?,?,?,?,?,?,?"), params[7 * j:7 * j + 7])
+        for h in hooks:
+            mine = [b[1] for b in batch if b[0] == h]
+            if mine:
+                c.execute(WEBHOOK_SUCCEEDED, (h,))
+                if stream:
+                    position[h] = max(mine)
+                    c.execute(STREAM_POSITION, (h, position[h]))
+        c.execute("COMMIT")
+        delivered += len(batch)
+    res = {"store µs/delivery": 1e6 * (time.process_time() - t0) / total,
+           "KiB written/delivery": (wchar() - w0) / 1024 / total}
+    res["file KiB/delivery"] = sum(os.path.getsize(f) for f in (path, path + "-wal")
+                                   if os.path.exists(f)) / 1024 / total
+    c.close()
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--airhook", default=os.path.join(os.path.dirname(__file__), "..", "build", "airhook"))
     ap.add_argument("--events", type=int, default=10000, help="events per fan-out-1 case (fan-out 10: a fifth)")
     ap.add_argument("--variants", action="store_true", help="the schema variants (slim, noatt) instead")
+    ap.add_argument("--representation", action="store_true",
+                    help="today's delivery rows against the event-stream representation")
     a = ap.parse_args()
     schema = airhook_schema(a.airhook)
+    if a.representation:
+        with tempfile.TemporaryDirectory() as d:
+            for fanout in (10, 1):
+                n = a.events if fanout == 1 else a.events // 5
+                for rep in ("rows", "inline", "stream", "rows", "inline", "stream"):
+                    r = run_repr(schema, os.path.join(d, "micro.db"), rep, fanout, n)
+                    print(f"fan-out {fanout:2d}, {rep:6s}: " + ", ".join(f"{k} {v:.1f}" for k, v in r.items()),
+                          flush=True)
+        return
     cases = [(1, 1, "v4", ""), (1, 1, "v7", ""), (1, 8, "v4", ""), (1, 32, "v4", ""), (1, 32, "v7", ""),
              (10, 1, "v4", ""), (10, 1, "v7", ""), (10, 8, "v4", ""), (10, 32, "v4", ""), (10, 32, "v7", "")]
     if a.variants:
