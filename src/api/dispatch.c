@@ -31,6 +31,7 @@
 #include <strings.h>
 
 #include "api/app.h"
+#include "api/triggers.h"
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -449,6 +450,11 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     int rc = check_routes(err, errlen);
     if (rc)
         return rc;
+    const char *problem = ah_triggers_problem();
+    if (problem) {
+        snprintf(err, errlen, "the compiled-in trigger catalog is unusable: %s", problem);
+        return AH_EINVAL;
+    }
     register_metrics();
     /* Separate tables: an integrator's failures never lock out the operator. */
     app->auth_limiter = ah_ratelimit_new(cfg->auth_fail_limit, 60 * 1000);
