@@ -276,6 +276,9 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
 void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+/* scope.c: Airmeet's event API, as far as clients call it before registering */
+void ah_h_airmeets(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_airmeet_info(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 
 void ah_h_community_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
@@ -288,8 +291,10 @@ void ah_h_key_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_key_revoke(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_airmeet_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_airmeet_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_airmeet_update(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_session_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_session_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_session_update(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_enable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_disable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

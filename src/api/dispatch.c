@@ -3,9 +3,11 @@
  * declare (router.h): who may call, the error dialect, the body limit and
  * the rate-limit class.
  *
- * Three tables: the public API (under the configurable base path, "/prod"),
- * the admin API (under "/admin/v1") and the operations endpoints (/healthz,
- * /readyz, /metrics).  prepare() runs as soon as the headers are in: it
+ * Four tables: the public API (under the configurable base path, "/prod"),
+ * the admin API (under "/admin/v1"), the few routes of Airmeet's event API
+ * that clients address at the root ("/api/v1": /auth, /airmeets,
+ * /airmeet/{id}/info) and the operations endpoints (/healthz, /readyz,
+ * /metrics).  prepare() runs as soon as the headers are in: it
  * answers 404, 405 and 431 at once, in the dialect of the table the path
  * falls in, and fixes the body limit so that 413 comes before the body is
  * read.  handle() runs when the body is in: it enforces the route's policy
@@ -49,13 +51,13 @@
 #define TOKEN .auth = AH_AUTH_TOKEN, .dialect = AH_DIALECT_PUBLIC, .rate = AH_RATE_AUTH
 /* The operator's API. */
 #define ADMIN .auth = AH_AUTH_ADMIN, .dialect = AH_DIALECT_ADMIN, .rate = AH_RATE_ADMIN
+/* POST /auth: a key pair, answered in /auth's own shape; a wrong pair is 400 there (SPEC §3). */
+#define AUTH_KEYS .auth = AH_AUTH_KEY_PAIR, .dialect = AH_DIALECT_AUTH, .rate = AH_RATE_AUTH
 /* Anyone: probes and scrapers. */
 #define OPEN .auth = AH_AUTH_NONE, .dialect = AH_DIALECT_PUBLIC, .rate = AH_RATE_NONE
 
 static const ah_route_t public_routes[] = {
-    /* /auth answers in its own shape; a wrong key pair is 400 there (SPEC §3). */
-    {"POST", "/auth", ah_h_auth, "auth", .auth = AH_AUTH_KEY_PAIR, .dialect = AH_DIALECT_AUTH,
-     .body_limit = K64, .rate = AH_RATE_AUTH},
+    {"POST", "/auth", ah_h_auth, "auth", AUTH_KEYS, .body_limit = K64},
     {"POST", "/platform-integration/v1/webhook-register", ah_h_webhook_register, "webhook-register",
      KEY_PAIR, .body_limit = K64},
     {"POST", "/platform-integration/v1/webhook-deregister", ah_h_webhook_deregister,
@@ -66,6 +68,23 @@ static const ah_route_t public_routes[] = {
      KEY_PAIR, .body_limit = K64},
     {"GET", "/platform-integration/v1/webhook-list", ah_h_webhook_list, "webhook-list", TOKEN,
      .body_limit = K64},
+    /*
+     * Airmeet's event API, as much as clients call before they register
+     * (scope.c): under the base path with /api/v1 (the connector's paths)
+     * and without (the gateway's newer ones); api_v1_routes has the root.
+     */
+    {"POST", "/api/v1/auth", ah_h_auth, "auth", AUTH_KEYS, .body_limit = K64},
+    {"GET", "/api/v1/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
+    {"GET", "/api/v1/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
+    {"GET", "/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
+    {"GET", "/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
+};
+
+/* The same event API at the root, where Airmeet's older host and the connector put it. */
+static const ah_route_t api_v1_routes[] = {
+    {"POST", "/auth", ah_h_auth, "auth", AUTH_KEYS, .body_limit = K64},
+    {"GET", "/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
+    {"GET", "/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
 };
 
 static const ah_route_t admin_routes[] = {
@@ -87,9 +106,13 @@ static const ah_route_t admin_routes[] = {
     {"DELETE", "/access-keys/{}", ah_h_key_revoke, "admin.keys.revoke", ADMIN, .body_limit = K64},
     {"POST", "/airmeets", ah_h_airmeet_create, "admin.airmeets.create", ADMIN, .body_limit = K64},
     {"GET", "/airmeets/{}", ah_h_airmeet_get, "admin.airmeets.get", ADMIN, .body_limit = K64},
+    {"PATCH", "/airmeets/{}", ah_h_airmeet_update, "admin.airmeets.update", ADMIN,
+     .body_limit = K64},
     {"POST", "/airmeets/{}/sessions", ah_h_session_create, "admin.sessions.create", ADMIN,
      .body_limit = K64},
     {"GET", "/sessions/{}", ah_h_session_get, "admin.sessions.get", ADMIN, .body_limit = K64},
+    {"PATCH", "/sessions/{}", ah_h_session_update, "admin.sessions.update", ADMIN,
+     .body_limit = K64},
     {"GET", "/webhooks/{}", ah_h_webhook_get, "admin.webhooks.get", ADMIN, .body_limit = K64},
     {"POST", "/webhooks/{}/enable", ah_h_webhook_enable, "admin.webhooks.enable", ADMIN,
      .body_limit = K64},
@@ -119,6 +142,7 @@ static const ah_route_t ops_routes[] = {
 static const ah_route_table_t tables[] = {
     {"admin", "/admin/v1", admin_routes, AH_ARRAY_LEN(admin_routes), AH_DIALECT_ADMIN, true},
     {"public", NULL, public_routes, AH_ARRAY_LEN(public_routes), AH_DIALECT_PUBLIC, true},
+    {"api-v1", "/api/v1", api_v1_routes, AH_ARRAY_LEN(api_v1_routes), AH_DIALECT_PUBLIC, true},
     {"ops", "", ops_routes, AH_ARRAY_LEN(ops_routes), AH_DIALECT_PUBLIC, false},
 };
 

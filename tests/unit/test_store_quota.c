@@ -623,16 +623,26 @@ static void test_migration_counts_existing(void **state)
     /* Back to the schema before quotas (version 4), as an older airhook left it. */
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "DROP TABLE community_usage; DROP TABLE community_quotas;"
-                                  "DROP TRIGGER usage_community_insert;"
-                                  "DROP TRIGGER usage_webhook_insert;"
-                                  "DROP TRIGGER usage_webhook_delete;"
-                                  "DROP TRIGGER usage_webhook_update;"
-                                  "DROP TRIGGER cache_gen_key_insert;"
-                                  "PRAGMA user_version = 4;",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            /* Migration 6's table, index and columns. */
+            "DROP TABLE catalog_triggers; DROP INDEX airmeets_by_creation;"
+            "ALTER TABLE airmeets DROP COLUMN status; ALTER TABLE airmeets DROP COLUMN timezone;"
+            "ALTER TABLE airmeets DROP COLUMN description;"
+            "ALTER TABLE sessions DROP COLUMN start_time; ALTER TABLE sessions DROP COLUMN "
+            "duration;"
+            "ALTER TABLE sessions DROP COLUMN status; ALTER TABLE sessions DROP COLUMN summary;"
+            "ALTER TABLE sessions DROP COLUMN type;"
+            "DROP TABLE community_usage; DROP TABLE community_quotas;"
+            "DROP TRIGGER usage_community_insert;"
+            "DROP TRIGGER usage_webhook_insert;"
+            "DROP TRIGGER usage_webhook_delete;"
+            "DROP TRIGGER usage_webhook_update;"
+            "DROP TRIGGER cache_gen_key_insert;"
+            "PRAGMA user_version = 4;",
+            NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
 
     s = open_file(t);
