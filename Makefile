@@ -113,7 +113,8 @@ pg-pass:
 	AIRHOOK_TEST_DB=postgres python3 tests/integration/run.py --binary build-test/airhook
 
 # Benchmarks against this machine's ceiling (bench/run.sh): prints the table
-# and writes bench/RESULTS.md.  Under 10 minutes; QUICK=1 under 2.
+# and writes bench/RESULTS.md (and the soak's plot, bench/soak.svg).  About
+# 16 minutes, the 5-minute soak included; QUICK=1 about 4.
 bench: build
 	@bash bench/run.sh $(if $(filter 1 yes true,$(QUICK)),--quick)
 

@@ -86,7 +86,7 @@ for side in ("before", "after"):
     for r in range(1, rounds + 1):
         text = open(f"{work}/{side}-{r}.md").read()
         for line in text.splitlines():
-            m = re.match(r"\| ([a-z-]+) \| ([\d.]+) ", line)
+            m = re.match(r"\| ([a-z0-9-]+) \| ([\d.]+) ", line)
             if m:
                 rows.setdefault(m.group(1), {}).setdefault(side, {"fig": [], "cpu": []})
                 rows[m.group(1)][side]["fig"].append(float(m.group(2)))

@@ -23,7 +23,10 @@
  *   the receiver is up again, then answered 200 and counted as usual.
  * - Control, any method: /ctl/down, /ctl/up, /ctl/reset (zero the stats),
  *   /stats (JSON: count, stalled, refused, first_us, last_us, lat_n,
- *   p50_us, p90_us, p99_us, max_us, bytes).
+ *   p50_us, p90_us, p99_us, max_us, bytes).  /stats?from=N computes the
+ *   percentiles over the latencies recorded after the first N only (N is
+ *   an earlier answer's lat_n: the latencies of a time window, for the
+ *   soak scenario's samples); the counts stay totals.
  * - SIGTERM/SIGINT print the stats (and write them to --stats-file), then
  *   exit at once, whatever is still held.
  *
@@ -144,16 +147,18 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The stats as JSON, malloc'd. */
-static char *stats_json(void)
+/* The stats as JSON, malloc'd; the percentiles of the latencies after the first `from`. */
+static char *stats_json(uint64_t from)
 {
-    uint64_t n = atomic_load(&g_lat_n);
-    if (n > o_max_samples)
-        n = o_max_samples;
+    uint64_t total = atomic_load(&g_lat_n);
+    uint64_t end = total > o_max_samples ? o_max_samples : total;
+    if (from > end)
+        from = end;
+    uint64_t n = end - from;
     uint32_t *copy = n ? malloc(n * sizeof *copy) : NULL;
     uint32_t p50 = 0, p90 = 0, p99 = 0, mx = 0;
     if (copy) {
-        memcpy(copy, g_samples, n * sizeof *copy);
+        memcpy(copy, g_samples + from, n * sizeof *copy);
         qsort(copy, n, sizeof *copy, cmp_u32);
         p50 = copy[(n - 1) * 50 / 100];
         p90 = copy[(n - 1) * 90 / 100];
@@ -174,7 +179,7 @@ static char *stats_json(void)
              ",\"held\":%zu}\n",
              (uint64_t)atomic_load(&g_count), (uint64_t)atomic_load(&g_stalled),
              (uint64_t)atomic_load(&g_refused), atomic_load(&g_first_us), atomic_load(&g_last_us),
-             (uint64_t)n, p50, p90, p99, mx, (uint64_t)atomic_load(&g_bytes), held);
+             (uint64_t)end, p50, p90, p99, mx, (uint64_t)atomic_load(&g_bytes), held);
     return out;
 }
 
@@ -269,7 +274,8 @@ static enum MHD_Result answer_text(struct MHD_Connection *c, unsigned status, ch
 static enum MHD_Result control(struct MHD_Connection *c, const char *url)
 {
     if (!strcmp(url, "/stats")) {
-        char *s = stats_json();
+        const char *from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
+        char *s = stats_json(from ? strtoull(from, NULL, 10) : 0);
         return s ? answer_text(c, MHD_HTTP_OK, s) : MHD_NO;
     }
     if (!strcmp(url, "/ctl/down")) {
@@ -440,7 +446,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     int sig;
     sigwait(&sigs, &sig);
-    char *s = stats_json();
+    char *s = stats_json(0);
     if (s) {
         fputs(s, stdout);
         fflush(stdout);

@@ -4,13 +4,14 @@
 #   bench/run.sh [--quick] [--only NAME[,NAME...]] [--no-profile] [--keep]
 #
 # Scenarios: api-list api-register ingest delivery latency isolation backlog
-# footprint.  Each starts a fresh `build/airhook serve` (release build) on
+# footprint delivery-pg pg soak.  Each starts a fresh `build/airhook serve` (release build) on
 # 127.0.0.1:0 with a fresh SQLite file in a temporary directory, seeds it
 # through the admin and public APIs, measures the figure and its baseline in
 # the same run, and stops every process it started by PID.  Prints the table
 # and writes bench/RESULTS.md after a full run of every scenario
 # (bench/RESULTS-quick.md with --quick; nothing with --only unless
-# BENCH_RESULTS=path is set).  A missed target is profiled (perf) on a short
+# BENCH_RESULTS=path is set); the soak scenario's plot goes beside them
+# (bench/soak.svg, bench/soak-quick.svg).  A missed target is profiled (perf) on a short
 # extra run of the same server, and the top functions go into RESULTS.md;
 # not with --quick (BENCH_PROFILE=1 forces it, BENCH_PROFILE=0 or
 # --no-profile turns it off).
@@ -19,7 +20,9 @@
 # BENCH_PROFILE_ALL=1 (profile met targets too), BENCH_WRK_THREADS (default:
 # nproc), BENCH_CONNS (64), BENCH_AIRHOOK (another
 # airhook binary to measure, e.g. a modified build, instead of build/airhook),
-# BENCH_AIRHOOK_FLAGS (extra flags for every airhook serve, e.g. --threads 64).
+# BENCH_AIRHOOK_FLAGS (extra flags for every airhook serve, e.g. --threads 64),
+# BENCH_SOAK_RETENTION (the soak's --retention; 0 runs it without the purge,
+# for comparison).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,13 +41,13 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift ;;
     --no-profile) PROFILE=0 ;;
     --keep) KEEP=1 ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
 done
 
-ALL="api-list api-register ingest delivery latency isolation backlog footprint delivery-pg"
+ALL="api-list api-register ingest delivery latency isolation backlog footprint delivery-pg pg soak"
 SCENARIOS=${ONLY:-$ALL}
 SCENARIOS=${SCENARIOS//,/ }
 if [ -n "${BENCH_RESULTS:-}" ]; then
@@ -70,6 +73,8 @@ if [ "$QUICK" = 1 ]; then
     BACKLOG=50000    # deliveries queued in backlog
     HOOKS=10000      # webhooks registered in footprint
     PROF_SECS=3
+    SOAK_SECS=60     # seconds of steady publishing in soak
+    SOAK_RETENTION=${BENCH_SOAK_RETENTION:-15s}
     PROFILE=${PROFILE:-0}
 else
     DUR=8
@@ -79,6 +84,8 @@ else
     BACKLOG=1000000
     HOOKS=100000
     PROF_SECS=5
+    SOAK_SECS=300
+    SOAK_RETENTION=${BENCH_SOAK_RETENTION:-60s}
     PROFILE=${PROFILE:-1}
 fi
 
@@ -133,9 +140,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The whole run stays under 10 minutes (2 with --quick): waits and the
-# backlog's queueing are cut short when the budget runs out.
+# The whole run stays under 10 minutes (2 with --quick), and the soak's own
+# time on top when it runs: waits and the backlog's queueing are cut short
+# when the budget runs out.
 RUN_DEADLINE=$(($(date +%s) + $([ "$QUICK" = 1 ] && echo 110 || echo 560)))
+case " $SCENARIOS " in *" soak "*) RUN_DEADLINE=$((RUN_DEADLINE + SOAK_SECS + 60)) ;; esac
 left() { echo $((RUN_DEADLINE - $(date +%s))); }
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -165,8 +174,12 @@ wait_for() {
 # The scenarios register up to 100,000 webhooks in one community with one key pair, as
 # fast as they can: past the default quotas (docs/operations.md), which an airhook that
 # has them lifts here to measure what it measured before.
+# (grep without -q: under pipefail, grep -q leaving early would fail the pipe with SIGPIPE.)
 quota_flags() {
-    if "$AIRHOOK" serve --help 2>/dev/null | grep -q -- '--max-webhooks'; then
+    # Not `serve --help | grep -q`: grep's early exit would fail the pipeline (pipefail).
+    local help
+    help=$("$AIRHOOK" serve --help 2>/dev/null || true)
+    if [[ $help == *--max-webhooks* ]]; then
         echo "--max-webhooks 100000 --register-rate 0"
     fi
 }
@@ -282,9 +295,25 @@ wrk_get() {
 }
 
 # row SCENARIO FIGURE BASELINE RATIO TARGET RESULT COMMAND
+# Under scenario_pg (PG_ROWS=1) a scenario's row becomes NAME-pg, beside the
+# SQLite figure of the same run as its baseline.
+declare -A SQLITE_FIG=()
 row() {
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$TSV"
-    log "$1: $2 | baseline $3 | ratio $4 | target $5 | $6"
+    local name=$1 fig=$2 base=$3 ratio=$4 target=$5 res=$6 cmd=$7
+    if [ "${PG_ROWS:-0}" = 1 ]; then
+        local sq=${SQLITE_FIG[$name]:-}
+        base="—" ratio="—" res=measured target="≥ 50 % of SQLite's figure in the same run"
+        if [ -n "$sq" ]; then
+            base="${sq%%|*} (SQLite, this run)"
+            ratio="$(calc "100 * ${fig%% *} / ${sq##*|}")%"
+            res=$(verdict "${fig%% *} >= 0.5 * ${sq##*|}")
+        fi
+        name="$name-pg" cmd="AH_PG_DURABLE=1 BENCH_DB=postgres://… $cmd"
+    else
+        SQLITE_FIG[$name]="${fig%%(*}|${fig%% *}"
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$fig" "$base" "$ratio" "$target" "$res" "$cmd" >>"$TSV"
+    log "$name: $fig | baseline $base | ratio $ratio | target $target | $res"
 }
 detail() { printf '%s\n' "$*" >>"$DETAILS"; }
 verdict() { if cond "$1"; then echo met; else echo "**missed**"; fi; }
@@ -569,6 +598,7 @@ hooks_setup() {
 }
 
 DELIVERY_RATE=""
+LATENCY_P99=""
 # delivery: fan-out 10, first publish to last acknowledgement.
 scenario_delivery() {
     local d=$WORK/delivery
@@ -629,6 +659,7 @@ scenario_latency() {
     p99=$(calc "$(st p99_us) / 1000")
     got=$(st lat_n)
     secs=$(calc "($(st last_us) - $(st first_us)) / 1e6")
+    LATENCY_P99=$p99
     local res
     res=$(verdict "$p50 <= 2 and $p99 <= 25")
     row latency "p50 $p50 ms, p99 $p99 ms" "—" "—" "p50 ≤ 2 ms, p99 ≤ 25 ms" "$res" \
@@ -789,12 +820,17 @@ scenario_footprint() {
 }
 
 # The delivery scenario on PostgreSQL, one node and then two nodes sharing the
-# database (issue 5): a throwaway cluster from scripts/pg-test.sh (fsync off:
-# its data is thrown away), a fresh database per run; events are published
-# through the first node, and both nodes deliver.
+# database (issue 5): a throwaway cluster from scripts/pg-test.sh with
+# PostgreSQL's durable settings (AH_PG_DURABLE=1: fsync, full_page_writes and
+# synchronous_commit on), a fresh database per run; events are published
+# through the first node, and both nodes deliver.  Besides the rate it reports
+# what each delivery cost the database: WAL bytes (pg_current_wal_lsn before
+# the first publish and after the last acknowledgement) and rows written
+# (pg_stat_user_tables, read after the nodes stopped, when their counts are
+# flushed).
 scenario_delivery_pg() {
     local pgdir dsn
-    dsn=$(sh "$ROOT/scripts/pg-test.sh" start 2>"$WORK/pg-start.err" | tail -1) ||
+    dsn=$(AH_PG_DURABLE=1 AH_PG_STATEMENTS=1 sh "$ROOT/scripts/pg-test.sh" start 2>"$WORK/pg-start.err" | tail -1) ||
         { log "delivery-pg: PostgreSQL did not start: $(tail -3 "$WORK/pg-start.err")"; return 0; }
     pgdir=$(sed -n 's/^AH_TEST_PG_DIR=//p' "$WORK/pg-start.err" | tail -1)
     local nodes
@@ -815,29 +851,262 @@ scenario_delivery_pg() {
         make_payloads "$d"
         hooks_setup 10
         local want=$((EVENTS * 10))
+        local lsn0 rows0
+        psql -XAtq "$ndsn" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null 2>&1 &&
+            psql -XAtq "$ndsn" -c "SELECT pg_stat_statements_reset()" >/dev/null
+        lsn0=$(psql -XAtq "$ndsn" -c "SELECT pg_current_wal_lsn()")
+        rows0=$(pg_rows "$ndsn")
         publish "$d" "$EVENTS" --concurrency 16
         wait_count "$want" 300
+        local wal
+        wal=$(psql -XAtq "$ndsn" -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0')")
         local first last got rate
         first=$($UTIL json "$d/publish.json" first_us)
         last=$(st last_us)
         got=$(st count)
         rate=$(calc "$got / (($last - $first) / 1e6)")
+        [ -n "$pid2" ] && stop "$pid2"
+        stop "$pid1"
+        stop "$RCV_PID"
+        sleep 1 # the stopped backends' statistics reach pg_stat_user_tables
+        local rows per_rows per_wal
+        rows=$(( $(pg_rows "$ndsn") - rows0 ))
+        per_rows=$(calc "$rows / $got")
+        per_wal=$(calc "$wal / $got")
         local pct="—" base="—"
         if [ -n "$DELIVERY_RATE" ]; then
             pct="$(calc "100 * $rate / $DELIVERY_RATE")%"
             base="$DELIVERY_RATE deliveries/s (delivery row, SQLite)"
         fi
-        row "delivery-pg-$nodes" "$rate deliveries/s ($nodes node$([ "$nodes" = 2 ] && echo s))" \
+        row "delivery-pg-$nodes" "$rate deliveries/s ($nodes node$([ "$nodes" = 2 ] && echo s)); $per_wal WAL bytes and $per_rows rows written per delivery" \
             "$base" "$pct" \
-            "reported beside SQLite (issue 5)" "measured" \
-            "BENCH_DB=postgres://… bench_loadgen --url \$AH/admin/v1/events --count $EVENTS --concurrency 16 (10 webhooks, $nodes node(s))"
-        detail "- **delivery-pg-$nodes**: PostgreSQL 15 (throwaway cluster, fsync off), $nodes airhook node(s) with \`--role all\` on one database, publishing through the first; $EVENTS events x 10 webhooks = $want deliveries, $got acknowledged in $(calc "($last - $first) / 1e6") s from the first publish to the last acknowledgement."
-        [ -n "$pid2" ] && stop "$pid2"
-        stop "$pid1"
-        stop "$RCV_PID"
+            "≥ 10k/s (1 node, durable)" "$( [ "$nodes" = 1 ] && { awk -v r="$rate" 'BEGIN{exit !(r >= 10000)}' && echo met || echo "**missed**"; } || echo measured)" \
+            "AH_PG_DURABLE=1 BENCH_DB=postgres://… bench_loadgen --url \$AH/admin/v1/events --count $EVENTS --concurrency 16 (10 webhooks, $nodes node(s))"
+        detail "- **delivery-pg-$nodes**: PostgreSQL 15 (throwaway cluster, durable: fsync, full_page_writes, synchronous_commit on), $nodes airhook node(s) with \`--role all\` on one database, publishing through the first; $EVENTS events x 10 webhooks = $want deliveries, $got acknowledged in $(calc "($last - $first) / 1e6") s from the first publish to the last acknowledgement. WAL written meanwhile: $wal bytes ($per_wal per delivery, pg_wal_lsn_diff); rows inserted, updated and deleted: $rows ($per_rows per delivery; per table since the database was made: $(pg_rows_detail "$ndsn"))."
+        pg_statements "$ndsn" "$got" "delivery-pg-$nodes"
         psql -q "$dsn" -c "DROP DATABASE $db" >/dev/null 2>&1 || true
     done
     [ -n "$pgdir" ] && sh "$ROOT/scripts/pg-test.sh" stop "$pgdir" >/dev/null 2>&1
+}
+
+# soak (issue 11): a server that runs for a long time with retention.  Steady
+# publishing (fan-out 10) at about half the delivery capacity for SOAK_SECS,
+# with --retention SOAK_RETENTION, sampling every 10 s: RSS, the database file
+# and its WAL, deliveries in the window and their latency p99, and what the
+# purge removed.  Pass: RSS and file + WAL flat in the second half (the last
+# sample at most 1.1 x the one at half time), every delivery acknowledged
+# (none failed, none left pending), and the p99 of the second half within 2 x
+# the latency scenario's.  Then the latency scenario's load again while the
+# purge removes the soak's last events: its p99 against the same load on the
+# fresh server before the soak.
+SOAK_EVERY=10
+soak_sample() { # T: one line of samples (util.py SOAK_COLS) into $d/soak.tsv
+    local t=$1 from=$SOAK_LAT_N db wal rss n rate p99 purged free
+    curl -sS "$RCV/stats?from=$from" >"$d/s.json"
+    n=$($UTIL json "$d/s.json" count)
+    SOAK_LAT_N=$($UTIL json "$d/s.json" lat_n)
+    p99=$(calc "$($UTIL json "$d/s.json" p99_us) / 1000")
+    rate=$(calc "($n - $SOAK_COUNT) / $SOAK_EVERY")
+    rss=$(rss_kb "$AH_PID" VmRSS)
+    db=$(stat -c %s "$d/airhook.db")
+    wal=$(stat -c %s "$d/airhook.db-wal" 2>/dev/null || echo 0)
+    admin GET /admin/v1/retention >"$d/r.json"
+    purged=$($UTIL json "$d/r.json" removedSinceStart.events)
+    free=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["disk"]; print(d["freeBytes"] if d else 0)' "$d/r.json")
+    printf '%s %s %s %s %s %s %s %s %s\n' "$t" "$rss" "$db" "$wal" "$((n - SOAK_COUNT))" "$rate" \
+        "$p99" "$purged" "$free" >>"$d/soak.tsv"
+    SOAK_COUNT=$n
+}
+# soak_latency NAME: the latency scenario's load (200 events/s x 10) for LAT_SECS on this
+# server; its p99 in ms on stdout
+soak_latency() {
+    local n=$((200 * LAT_SECS)) from c0
+    curl -sS "$RCV/stats" >"$d/l0.json"
+    from=$($UTIL json "$d/l0.json" lat_n)
+    c0=$($UTIL json "$d/l0.json" count)
+    mkdir -p "$d/$1"
+    cp "$d/event.tpl" "$d/$1/event.tpl"
+    publish "$d/$1" "$n" --rate 200 --concurrency 16
+    wait_count $((c0 + n * 10)) 60
+    curl -sS "$RCV/stats?from=$from" >"$d/$1/stats.json"
+    calc "$($UTIL json "$d/$1/stats.json" p99_us) / 1000"
+}
+scenario_soak() {
+    local d=$WORK/soak
+    start_receiver "$d" --max-samples $((16 << 20))
+    start_airhook "$d" --retention "$SOAK_RETENTION"
+    seed
+    make_payloads "$d"
+    hooks_setup 10
+    # The references: the latency scenario's load on this fresh server, and the delivery
+    # capacity (this run's delivery row, or a short burst here).
+    local ref_p99 cap cap_src
+    ref_p99=$(soak_latency ref)
+    if [ -n "$DELIVERY_RATE" ]; then
+        cap=$DELIVERY_RATE
+        cap_src="the delivery row of this run"
+    else
+        local c0 burst=$((EVENTS / 2))
+        curl -sS "$RCV/stats" >"$d/b0.json"
+        c0=$($UTIL json "$d/b0.json" count)
+        mkdir -p "$d/burst"
+        cp "$d/event.tpl" "$d/burst/event.tpl"
+        publish "$d/burst" "$burst" --concurrency 16
+        wait_count $((c0 + burst * 10)) 120
+        cap=$(calc "($(st count) - $c0) / (($(st last_us) - $($UTIL json "$d/burst/publish.json" first_us)) / 1e6)")
+        cap_src="a burst of $burst events x 10 on this server just before"
+    fi
+    local eps
+    eps=$(python3 -c "print(max(10, round($cap / 2 / 10)))")
+    log "soak: capacity $cap deliveries/s ($cap_src); publishing $eps events/s x 10 for $SOAK_SECS s, --retention $SOAK_RETENTION"
+    # The soak: publishing in the background, a sample every 10 s.
+    curl -sS "$RCV/stats" >"$d/s.json"
+    SOAK_COUNT=$($UTIL json "$d/s.json" count)
+    SOAK_LAT_N=$($UTIL json "$d/s.json" lat_n)
+    local count0=$SOAK_COUNT lat0=$SOAK_LAT_N
+    : >"$d/soak.tsv"
+    local hwm0
+    hwm0=$(rss_kb "$AH_PID" VmHWM)
+    mkdir -p "$d/soak"
+    cp "$d/event.tpl" "$d/soak/event.tpl"
+    publish "$d/soak" $((eps * SOAK_SECS)) --rate "$eps" --concurrency 32 --duration "$SOAK_SECS" &
+    local pub_pid=$! t0 t next mid_lat=""
+    PIDS+=("$pub_pid")
+    t0=$(date +%s.%N)
+    soak_sample 0
+    for t in $(seq "$SOAK_EVERY" "$SOAK_EVERY" "$SOAK_SECS"); do
+        next=$(python3 -c "print(max(0.0, $t0 + $t - $(date +%s.%N)))")
+        sleep "$next"
+        soak_sample "$t"
+        if [ "$t" -ge $((SOAK_SECS / 2)) ] && [ -z "$mid_lat" ]; then mid_lat=$SOAK_LAT_N; fi
+    done
+    wait "$pub_pid" || true
+    local published want
+    published=$($UTIL json "$d/soak/publish.json" ok)
+    want=$((count0 + published * 10))
+    wait_count "$want" 120
+    local got p99_2nd
+    got=$(($(st count) - count0))
+    curl -sS "$RCV/stats?from=${mid_lat:-$lat0}" >"$d/second-half.json"
+    p99_2nd=$(calc "$($UTIL json "$d/second-half.json" p99_us) / 1000")
+    # While the purge removes the soak's last events (they age past the retention in the
+    # next SOAK_RETENTION): the latency load again.
+    local purged0 purged1 under_p99
+    purged0=$(admin GET /admin/v1/retention | python3 -c 'import json,sys; print(json.load(sys.stdin)["removedSinceStart"]["deliveries"])')
+    under_p99=$(soak_latency under-purge)
+    admin GET /admin/v1/retention >"$d/r-end.json"
+    purged1=$($UTIL json "$d/r-end.json" removedSinceStart.deliveries)
+    local failed pending
+    curl -sS "$AH/metrics" >"$d/metrics.txt"
+    failed=$(awk '/^airhook_delivery_attempts_total\{outcome="failed"\}/ {print $2}' "$d/metrics.txt")
+    local purge_s
+    purge_s=$(awk '/^airhook_retention_transaction_seconds_total / {print $2}' "$d/metrics.txt")
+    pending=$(awk '/^airhook_delivery_queue_depth / {print $2}' "$d/metrics.txt")
+    # The verdict.
+    local rows mid last rss_mid rss_last db_mid db_last
+    rows=$(wc -l <"$d/soak.tsv")
+    mid=$(awk -v t=$((SOAK_SECS / 2)) '$1 >= t {print; exit}' "$d/soak.tsv")
+    last=$(tail -1 "$d/soak.tsv")
+    rss_mid=$(echo "$mid" | awk '{print $2}')
+    rss_last=$(echo "$last" | awk '{print $2}')
+    db_mid=$(echo "$mid" | awk '{print $3 + $4}')
+    db_last=$(echo "$last" | awk '{print $3 + $4}')
+    local ref_lat=${LATENCY_P99:-$ref_p99} ref_src="the latency row of this run"
+    [ -z "$LATENCY_P99" ] && ref_src="the latency scenario's load on this server before the soak"
+    local ok_rss ok_db ok_lost ok_p99 res
+    ok_rss=$(verdict "$rss_last <= 1.1 * $rss_mid")
+    ok_db=$(verdict "$db_last <= 1.1 * $db_mid")
+    ok_lost=$(verdict "$got >= $published * 10 and ${failed:-0} == 0 and ${pending:-1} == 0")
+    ok_p99=$(verdict "$p99_2nd <= 2 * $ref_lat")
+    res=$(verdict "'$ok_rss' == 'met' and '$ok_db' == 'met' and '$ok_lost' == 'met' and '$ok_p99' == 'met'")
+    row soak "RSS $(mb "$rss_mid") → $(mb "$rss_last") MB, file + WAL $(calc "$db_mid / 1048576") → $(calc "$db_last / 1048576") MB (half time → end); $got of $((published * 10)) delivered; p99 $p99_2nd ms (2nd half); latency load during a purge p99 $under_p99 ms" \
+        "p99 $ref_lat ms ($ref_src); $ref_p99 ms here before the soak" "$(calc "100 * $p99_2nd / $ref_lat")%" \
+        "RSS and file + WAL at the end ≤ 1.1 × at half time; none lost; p99 ≤ 2 × latency's" "$res" \
+        "bench_loadgen --rate $eps --duration $SOAK_SECS (10 webhooks), airhook --retention $SOAK_RETENTION"
+    # The plot: bench/soak.svg beside RESULTS.md (soak-quick.svg beside
+    # RESULTS-quick.md), NAME.soak.svg beside another BENCH_RESULTS, or in the
+    # work directory when no results are written.
+    local svg_path
+    case $RESULTS in
+    "") svg_path=$WORK/soak.svg ;;
+    "$ROOT/bench/RESULTS.md") svg_path=$ROOT/bench/soak.svg ;;
+    "$ROOT/bench/RESULTS-quick.md") svg_path=$ROOT/bench/soak-quick.svg ;;
+    *) svg_path=${RESULTS%.md}.soak.svg ;;
+    esac
+    local svg_name=${svg_path##*/}
+    $UTIL soak-svg "$d/soak.tsv" "$svg_path" \
+        "airhook soak: $eps events/s x 10 webhooks, --retention $SOAK_RETENTION, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    cp "$d/soak.tsv" "$WORK/soak.tsv"
+    detail "- **soak**: $SOAK_SECS s of \`bench_loadgen --rate $eps\` (fan-out 10: $((eps * 10)) deliveries/s, half of $cap deliveries/s measured by $cap_src) against \`airhook serve --retention $SOAK_RETENTION\`; $published events published, $got deliveries acknowledged (want $((published * 10)); failed attempts: ${failed:-?}, still pending: ${pending:-?}). Sampled every $SOAK_EVERY s ($rows samples; plot: \`$svg_name\`): RSS $ok_rss (at most 1.1 × the sample at half time: $(mb "$rss_mid") → $(mb "$rss_last") MB; VmHWM before the soak $(mb "$hwm0") MB, after $(mb "$(rss_kb "$AH_PID" VmHWM)") MB), database file + WAL $ok_db ($(calc "$db_mid / 1048576") → $(calc "$db_last / 1048576") MB), none lost: $ok_lost, latency p99 of the second half $p99_2nd ms against $ref_lat ms from $ref_src (≤ 2×: $ok_p99). The purge removed $($UTIL json "$d/r-end.json" removedSinceStart.events) events, $purged1 deliveries, $($UTIL json "$d/r-end.json" removedSinceStart.attempts) attempts in $($UTIL json "$d/r-end.json" passes) passes, inside write transactions for ${purge_s:-0} s in all ($(calc "1e6 * ${purge_s:-0} / max(1, $purged1)") µs per delivery removed, with its attempt and its share of the event), its longest batch $($UTIL json "$d/r-end.json" longestBatchMicroseconds) µs."
+    detail "  - **latency while a purge runs**: the latency scenario's load (200 events/s x 10 for $LAT_SECS s) right after the soak, while the purge removed the soak's last events ($((purged1 - purged0)) deliveries removed meanwhile): p99 $under_p99 ms (p50 $(calc "$($UTIL json "$d/under-purge/stats.json" p50_us) / 1000") ms, max $(calc "$($UTIL json "$d/under-purge/stats.json" max_us) / 1000") ms), against $ref_p99 ms for the same load on the fresh server before the soak."
+    detail ""
+    detail "  Samples (every $SOAK_EVERY s; deliveries/s and p99 over the 10 s before the sample):"
+    detail ""
+    detail "$($UTIL soak-table "$d/soak.tsv" | sed 's/^/  /')"
+    detail ""
+    stop "$AH_PID"
+    stop "$RCV_PID"
+}
+
+# The statements that took the database's time (pg_stat_statements), per
+# operation: a table in the profiles file.
+pg_statements() {
+    local dsn=$1 ops=$2 name=$3
+    psql -XAtq "$dsn" -c "SELECT 1 FROM pg_stat_statements LIMIT 1" >/dev/null 2>&1 || return 0
+    {
+        echo "### $name: statements on PostgreSQL (pg_stat_statements)"
+        echo
+        echo "Per delivery ($ops deliveries); the time is PostgreSQL's execution time."
+        echo
+        echo "| calls per delivery | ms total | µs per call | rows per call | statement |"
+        echo "| ---: | ---: | ---: | ---: | --- |"
+        psql -XAtq -F '|' "$dsn" -c "SELECT round(calls::numeric / $ops, 3),
+            round(total_exec_time::numeric, 1), round((total_exec_time * 1000 / calls)::numeric, 1),
+            round(rows::numeric / calls, 2),
+            left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+            FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database
+            WHERE datname = current_database()) AND calls > 0
+            ORDER BY total_exec_time DESC LIMIT 12" |
+            awk -F'|' '{gsub(/\|/, "/", $5); printf "| %s | %s | %s | %s | `%s` |\n", $1, $2, $3, $4, $5}'
+        echo
+        echo "Transactions committed per delivery: $(psql -XAtq "$dsn" -c "SELECT round(xact_commit::numeric / $ops, 3) FROM pg_stat_database WHERE datname = current_database()") (since the database was made)."
+        echo
+    } >>"$PROFILES"
+}
+
+# The API scenarios again on PostgreSQL (durable settings, a fresh database
+# each), as NAME-pg rows beside the SQLite figures of the same run (delivery
+# has its own scenario, delivery-pg): what a user who moves to PostgreSQL
+# keeps of the single-node speed.  No profiles.
+scenario_pg() {
+    local pgdir dsn
+    dsn=$(AH_PG_DURABLE=1 sh "$ROOT/scripts/pg-test.sh" start 2>"$WORK/pg2-start.err" | tail -1) ||
+        { log "pg: PostgreSQL did not start: $(tail -3 "$WORK/pg2-start.err")"; return 0; }
+    pgdir=$(sed -n 's/^AH_TEST_PG_DIR=//p' "$WORK/pg2-start.err" | tail -1)
+    local s saved_work=$WORK saved_rate=$DELIVERY_RATE saved_profile=$PROFILE
+    for s in api-list api-register ingest; do  # delivery: the delivery-pg scenario
+        local db="bench_pg_${s//-/_}_$$"
+        psql -q "$dsn" -c "CREATE DATABASE $db" >/dev/null
+        mkdir -p "$saved_work/pg"
+        log "== $s on PostgreSQL"
+        WORK=$saved_work/pg PG_ROWS=1 PROFILE=0 BENCH_DB=${dsn%/*}/$db "scenario_${s//-/_}"
+        psql -q "$dsn" -c "DROP DATABASE $db" >/dev/null 2>&1 || true
+    done
+    WORK=$saved_work DELIVERY_RATE=$saved_rate PROFILE=$saved_profile
+    [ -n "$pgdir" ] && sh "$ROOT/scripts/pg-test.sh" stop "$pgdir" >/dev/null 2>&1
+}
+
+# Rows inserted, updated and deleted in a database's tables so far.
+pg_rows() {
+    psql -XAtq "$1" -c "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
+}
+
+# Per table, rows inserted / updated (HOT among them) so far, for the details.
+pg_rows_detail() {
+    psql -XAtq "$1" -c "SELECT string_agg(relname || ' ' || n_tup_ins || ' ins, ' || n_tup_upd
+        || ' upd (' || n_tup_hot_upd || ' HOT)', '; ' ORDER BY relname)
+        FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
+        AND relname IN ('events', 'deliveries', 'attempts', 'webhooks')"
 }
 
 # ---------------------------------------------------------------------------
@@ -846,7 +1115,7 @@ LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 log "airhook bench: ${SCENARIOS} (quick=$QUICK, work dir $WORK)"
 for s in $SCENARIOS; do
     case $s in
-    api-list | api-register | ingest | delivery | latency | isolation | backlog | footprint | delivery-pg) ;;
+    api-list | api-register | ingest | delivery | latency | isolation | backlog | footprint | delivery-pg | pg | soak) ;;
     *) die "unknown scenario $s" ;;
     esac
     t0=$(date +%s)

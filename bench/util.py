@@ -10,6 +10,8 @@
   util.py perf-syscalls STAT OPS     system calls per operation from perf stat -x,
   util.py lock-stats PROBES SECS OPS write-lock hold times and checkpoints from uprobes
   util.py table TSV                  the results table (markdown) from run.sh's TSV
+  util.py soak-table TSV             the soak scenario's samples as a markdown table
+  util.py soak-svg TSV OUT TITLE     the same samples as an SVG plot (four panels)
 """
 import json
 import re
@@ -171,13 +173,91 @@ def cmd_table(tsv):
         print("| " + " | ".join(r) + " |")
 
 
+# The soak scenario's samples (run.sh, scenario_soak), one line each:
+# t_s rss_kb db_bytes wal_bytes delivered rate p99_ms purged_events free_bytes
+SOAK_COLS = ["t_s", "rss_kb", "db_bytes", "wal_bytes", "delivered", "rate", "p99_ms",
+             "purged_events", "free_bytes"]
+
+
+def soak_rows(tsv):
+    rows = []
+    for line in open(tsv):
+        if line.strip():
+            rows.append(dict(zip(SOAK_COLS, (float(x) for x in line.split()))))
+    return rows
+
+
+def cmd_soak_table(tsv):
+    print("| t (s) | RSS (MB) | database file (MB) | WAL (MB) | file + WAL (MB) | free in file (MB) "
+          "| delivered in the 10 s | deliveries/s | latency p99 (ms) | events purged (total) |")
+    print("|" + " ---: |" * 10)
+    for r in soak_rows(tsv):
+        mb = 1024.0 * 1024.0
+        print("| %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.2f | %.0f |" % (
+            r["t_s"], r["rss_kb"] / 1024.0, r["db_bytes"] / mb, r["wal_bytes"] / mb,
+            (r["db_bytes"] + r["wal_bytes"]) / mb, r["free_bytes"] / mb, r["delivered"],
+            r["rate"], r["p99_ms"], r["purged_events"]))
+
+
+def cmd_soak_svg(tsv, out, title):
+    rows = soak_rows(tsv)
+    mb = 1024.0 * 1024.0
+    panels = [
+        ("RSS (MB)", [r["rss_kb"] / 1024.0 for r in rows], "#1f77b4"),
+        ("database file + WAL (MB)", [(r["db_bytes"] + r["wal_bytes"]) / mb for r in rows],
+         "#2ca02c"),
+        ("deliveries/s", [r["rate"] for r in rows], "#ff7f0e"),
+        ("latency p99 (ms)", [r["p99_ms"] for r in rows], "#d62728"),
+    ]
+    ts = [r["t_s"] for r in rows] or [0.0]
+    w, ph, left, gap, top = 760, 150, 70, 40, 40
+    h = top + len(panels) * (ph + gap)
+    tmax = max(ts) or 1.0
+    esc = (lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+         'font-family="sans-serif" font-size="11">' % (w, h),
+         '<rect width="100%" height="100%" fill="white"/>',
+         '<text x="%d" y="20" font-size="14">%s</text>' % (left, esc(title))]
+    pw = w - left - 20
+    for i, (name, ys, color) in enumerate(panels):
+        y0 = top + i * (ph + gap)
+        ymax = max(ys + [0.0]) * 1.1 or 1.0
+        o.append('<text x="%d" y="%d" font-weight="bold">%s</text>' % (left, y0 - 6, esc(name)))
+        o.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#999"/>' % (
+            left, y0, pw, ph))
+        for k in range(5):  # y grid and labels
+            v = ymax * k / 4
+            y = y0 + ph - ph * k / 4
+            o.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>' % (
+                left, y, left + pw, y))
+            o.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (
+                left - 4, y + 4, ("%.0f" % v) if ymax >= 10 else ("%.2f" % v)))
+        for k in range(6):  # x labels
+            t = tmax * k / 5
+            x = left + pw * k / 5
+            o.append('<text x="%.1f" y="%d" text-anchor="middle">%.0f s</text>' % (
+                x, y0 + ph + 14, t))
+        pts = " ".join("%.1f,%.1f" % (left + pw * t / tmax, y0 + ph - ph * (v / ymax))
+                       for t, v in zip(ts, ys))
+        o.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (
+            color, pts))
+        for t, v in zip(ts, ys):
+            o.append('<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>' % (
+                left + pw * t / tmax, y0 + ph - ph * (v / ymax), color))
+    o.append("</svg>")
+    with open(out, "w") as f:
+        f.write("\n".join(o) + "\n")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"json": cmd_json, "wrk": cmd_wrk, "calc": cmd_calc, "perf-top": cmd_perf_top,
      "perf-children": cmd_perf_children,
      "perf-syscalls": cmd_perf_syscalls,
      "lock-stats": cmd_lock_stats,
-     "table": cmd_table}[cmd](*args)
+     "table": cmd_table,
+     "soak-table": cmd_soak_table,
+     "soak-svg": cmd_soak_svg}[cmd](*args)
 
 
 if __name__ == "__main__":

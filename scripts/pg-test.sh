@@ -17,6 +17,10 @@
 # committed, only an OS crash would).  initdb refuses to run as root, so as
 # root (CI) every server command runs as the `postgres` system user that the
 # postgresql-15 package creates, and the directory belongs to that user.
+# AH_PG_DURABLE=1 keeps PostgreSQL's durable settings instead (fsync and
+# full_page_writes on, synchronous_commit on), as a benchmark of a
+# production setup needs; AH_PG_STATEMENTS=1 loads pg_stat_statements, for
+# a benchmark's profile of the statements run.
 #
 # start prints "AH_TEST_PG_DIR=<dir>" on stderr and the DSN on stdout.
 # Exit status 3 means "PostgreSQL could not be started" (as opposed to a
@@ -90,11 +94,18 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir/sock'
 max_connections = 300
-fsync = off
-full_page_writes = off
 logging_collector = off
 log_min_messages = warning
 EOF
+    if [ "${AH_PG_DURABLE:-0}" = 1 ]; then
+        printf 'fsync = on\nfull_page_writes = on\nsynchronous_commit = on\n' \
+            >>"$dir/data/postgresql.conf"
+    else
+        printf 'fsync = off\nfull_page_writes = off\n' >>"$dir/data/postgresql.conf"
+    fi
+    if [ "${AH_PG_STATEMENTS:-0}" = 1 ]; then
+        printf "shared_preload_libraries = 'pg_stat_statements'\n" >>"$dir/data/postgresql.conf"
+    fi
     cat >"$dir/data/pg_hba.conf" <<EOF
 # airhook tests: trust, and only from this machine.
 local all all trust

@@ -18,6 +18,7 @@
 #include "api/ratelimit.h"
 #include "api/worker.h"
 #include "delivery/dispatcher.h"
+#include "delivery/retention.h"
 #include "http/http.h"
 #include "http/router.h"
 #include "store/store.h"
@@ -32,6 +33,7 @@ typedef struct ah_config {
     const char *base_path;    /* "/prod" */
     const char *region;       /* "mumbai" | "eu" | "us" */
     int64_t token_ttl_ms;     /* 30 days by default */
+    int64_t retention_ms;     /* final events are removed this long after; 0 = never */
     unsigned auth_fail_limit; /* failed auths per address per minute; 0 = off */
     unsigned threads;
     bool demo;
@@ -55,6 +57,7 @@ typedef struct ah_app {
     ah_ratelimit_t *register_limiter; /* webhook registrations per access key (quota) */
     int64_t started_ms;
     ah_dispatcher_t *dispatcher; /* NULL in an API-only process: wakes are no-ops */
+    ah_retention_t *retention;   /* the purge (retention.h); NULL with --retention 0 */
     const ah_netguard_t *guard;  /* NULL: registration does not pre-check targets */
     /* The public API's caches (public.c; cache.h); a NULL one is simply off. */
     ah_cache_t *token_cache; /* token hash -> key, community, expiry, key revoked */
@@ -308,6 +311,7 @@ void ah_h_delivery_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_delivery_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_recover(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_retention_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 
 void ah_h_healthz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_readyz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

@@ -382,3 +382,38 @@ void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t
 out:
     free(w);
 }
+
+/* ---- retention ---- */
+
+/*
+ * GET /admin/v1/retention: what is kept for how long (docs/operations.md,
+ * "Retention"), and what this node's purge has removed since it started.
+ */
+void ah_h_retention_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    (void)req;
+    ah_retention_stats_t st;
+    ah_retention_stats(c->app->retention, &st);
+    int64_t ms = c->app->cfg.retention_ms;
+    const char *policy =
+        ms > 0 ? "an event, its deliveries and their attempts are removed once every delivery of "
+                 "the event is final (succeeded, failed or cancelled) and both the event and the "
+                 "last change of each delivery are older than retentionSeconds; an event with a "
+                 "delivery still pending (waiting, retrying, or on a disabled webhook) is kept "
+                 "whole; webhooks, keys and communities are never removed by retention"
+               : "nothing is removed: events, deliveries and attempts are kept until deleted by "
+                 "hand (--retention 0)";
+    json_t *disk = json_null();
+    if (st.space.known)
+        disk = json_pack("{s:I, s:I, s:b, s:I}", "fileBytes", (json_int_t)st.space.file_bytes,
+                         "freeBytes", (json_int_t)st.space.free_bytes, "shrinks", st.space.shrinks,
+                         "reclaimedSinceStart", (json_int_t)st.reclaimed_bytes);
+    reply(c, resp, 200,
+          json_pack("{s:I, s:b, s:s, s:{s:I, s:I, s:I}, s:I, s:o, s:I, s:o*}", "retentionSeconds",
+                    (json_int_t)(ms / 1000), "purging", c->app->retention != NULL, "policy", policy,
+                    "removedSinceStart", "events", (json_int_t)st.events, "deliveries",
+                    (json_int_t)st.deliveries, "attempts", (json_int_t)st.attempts, "passes",
+                    (json_int_t)st.passes, "lastPassAt",
+                    st.last_pass_at ? ah_json_time(st.last_pass_at) : json_null(),
+                    "longestBatchMicroseconds", (json_int_t)st.batch_max_us, "disk", disk));
+}

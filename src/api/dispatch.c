@@ -130,6 +130,7 @@ static const ah_route_t admin_routes[] = {
     {"GET", "/deliveries/{}", ah_h_delivery_get, "admin.deliveries.get", ADMIN, .body_limit = K64},
     {"POST", "/deliveries/{}/retry", ah_h_delivery_retry, "admin.deliveries.retry", ADMIN,
      .body_limit = K64},
+    {"GET", "/retention", ah_h_retention_get, "admin.retention.get", ADMIN, .body_limit = K64},
 };
 
 static const ah_route_t ops_routes[] = {

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/app.h"
 #include "common/metrics.h"
@@ -37,8 +38,8 @@ void ah_h_metrics(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     (void)req;
     ah_app_t *app = c->app;
-    char *text = NULL, extra[512] = "";
-    size_t len = 0;
+    char *text = NULL, extra[4096] = "";
+    size_t len = 0, used = 0;
     ah_delivery_stats_t st;
     if (ah_store_delivery_stats(app->store, &st) == 0) {
         int64_t age_ms =
@@ -52,6 +53,50 @@ void ah_h_metrics(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
                  "# TYPE airhook_delivery_oldest_pending_age_seconds gauge\n"
                  "airhook_delivery_oldest_pending_age_seconds %.3f\n",
                  (long long)st.pending, (double)(age_ms > 0 ? age_ms : 0) / 1000.0);
+        used = strlen(extra);
+    }
+    if (app->retention) {
+        ah_retention_stats_t rs;
+        ah_retention_stats(app->retention, &rs);
+        snprintf(extra + used, sizeof extra - used,
+                 "# HELP airhook_retention_removed_total Rows the retention purge removed (this "
+                 "node).\n"
+                 "# TYPE airhook_retention_removed_total counter\n"
+                 "airhook_retention_removed_total{what=\"events\"} %llu\n"
+                 "airhook_retention_removed_total{what=\"deliveries\"} %llu\n"
+                 "airhook_retention_removed_total{what=\"attempts\"} %llu\n"
+                 "# HELP airhook_retention_passes_total Passes over the old events completed.\n"
+                 "# TYPE airhook_retention_passes_total counter\n"
+                 "airhook_retention_passes_total %llu\n"
+                 "# HELP airhook_retention_failures_total Purge or reclaim calls that failed.\n"
+                 "# TYPE airhook_retention_failures_total counter\n"
+                 "airhook_retention_failures_total %llu\n"
+                 "# HELP airhook_retention_batch_seconds_max The longest purge call (one write "
+                 "transaction).\n"
+                 "# TYPE airhook_retention_batch_seconds_max gauge\n"
+                 "airhook_retention_batch_seconds_max %.6f\n"
+                 "# HELP airhook_retention_transaction_seconds_total Time purge calls spent "
+                 "inside their write transactions.\n"
+                 "# TYPE airhook_retention_transaction_seconds_total counter\n"
+                 "airhook_retention_transaction_seconds_total %.6f\n"
+                 "# HELP airhook_retention_reclaimed_bytes_total Free space given back to the "
+                 "filesystem.\n"
+                 "# TYPE airhook_retention_reclaimed_bytes_total counter\n"
+                 "airhook_retention_reclaimed_bytes_total %llu\n",
+                 (unsigned long long)rs.events, (unsigned long long)rs.deliveries,
+                 (unsigned long long)rs.attempts, (unsigned long long)rs.passes,
+                 (unsigned long long)rs.failures, (double)rs.batch_max_us / 1e6,
+                 (double)rs.held_us / 1e6, (unsigned long long)rs.reclaimed_bytes);
+        used += strlen(extra + used);
+        if (rs.space.known)
+            snprintf(extra + used, sizeof extra - used,
+                     "# HELP airhook_store_file_bytes The database file (SQLite; not its WAL).\n"
+                     "# TYPE airhook_store_file_bytes gauge\n"
+                     "airhook_store_file_bytes %lld\n"
+                     "# HELP airhook_store_free_bytes Free pages in it, reused before it grows.\n"
+                     "# TYPE airhook_store_free_bytes gauge\n"
+                     "airhook_store_free_bytes %lld\n",
+                     (long long)rs.space.file_bytes, (long long)rs.space.free_bytes);
     }
     if (ah_metrics_render(&text, &len, extra)) {
         ah_error(resp, c->dialect, 500, "could not render metrics");

@@ -441,7 +441,7 @@ static int check_field_quotas(const ah_webhook_t *w, const ah_quota_t *q, char *
 }
 
 /* Answers 200 with the envelope of w as a registration shows it. */
-static void registered(const ah_call_t *c, const ah_webhook_t *w, ah_http_resp_t *resp)
+static void registered(ah_dialect_t dialect, const ah_webhook_t *w, ah_http_resp_t *resp)
 {
     static const char head[] = "{\"statusCode\":\"200\",\"statusMessage\":\"SUCCESS\",\"payload\":";
     ah_blob_t *b = NULL;
@@ -451,7 +451,40 @@ static void registered(const ah_call_t *c, const ah_webhook_t *w, ah_http_resp_t
         return;
     }
     ah_blob_release(b);
-    ah_store_error(resp, c->dialect, AH_ENOMEM);
+    ah_store_error(resp, dialect, AH_ENOMEM);
+}
+
+/* A registration in flight: what its answer needs once the store is done. */
+typedef struct reg_ctx {
+    ah_dialect_t dialect; /* the route's (the call is gone when the store answers) */
+    ah_http_resp_t *resp;
+    ah_http_pending_t *pending; /* NULL: answered in the handler */
+    int64_t max_webhooks;       /* the quota that applied */
+    ah_webhook_t w;             /* what to register, and then what is registered */
+} reg_ctx_t;
+
+/*
+ * Writes the answer to a registration the store has finished and frees r
+ * (webhook_register_async's callback, on the store's thread, or called
+ * directly).
+ */
+static void reg_answer(void *arg, int rc)
+{
+    reg_ctx_t *r = arg;
+    if (rc == AH_ETOOBIG)
+        ah_error(
+            r->resp, r->dialect, 409,
+            "this community has reached its quota of %lld active webhooks (maxWebhooks; " QUOTA_HOW
+            "); deregister one before registering another",
+            (long long)r->max_webhooks, ah_quota_names[AH_QUOTA_WEBHOOKS].setting);
+    else if (rc)
+        ah_store_error(r->resp, r->dialect, rc);
+    else
+        registered(r->dialect, &r->w, r->resp);
+    ah_http_pending_t *pending = r->pending;
+    free(r);
+    if (pending)
+        ah_http_resume(pending);
 }
 
 void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
@@ -473,12 +506,13 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         ah_error(resp, c->dialect, 400, "%s", why);
         return;
     }
-    ah_webhook_t *w = calloc(1, sizeof *w); /* ~7 KiB: off the stack; the store's answer too */
-    if (!w) {
+    reg_ctx_t *r = calloc(1, sizeof *r); /* ~7 KiB: off the stack; the store's answer too */
+    if (!r) {
         json_decref(body);
         ah_store_error(resp, c->dialect, AH_ENOMEM);
         return;
     }
+    ah_webhook_t *w = &r->w;
     const ah_trigger_t *t = NULL;
     if ((status = read_register_body(body, w, why, sizeof why)) ||
         (status = check_field_quotas(w, &q, why, sizeof why)))
@@ -510,26 +544,21 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
     memcpy(w->updated_by, who->label, sizeof w->updated_by);
     w->has_updated_by = true;
     ah_signing_secret_new(w->secret, sizeof w->secret);
-    rc = ah_store_webhook_register_within(app->store, w, q.v[AH_QUOTA_WEBHOOKS], w, NULL);
-    if (rc == AH_ETOOBIG) {
-        ah_error(
-            resp, c->dialect, 409,
-            "this community has reached its quota of %lld active webhooks (maxWebhooks; " QUOTA_HOW
-            "); deregister one before registering another",
-            (long long)q.v[AH_QUOTA_WEBHOOKS], ah_quota_names[AH_QUOTA_WEBHOOKS].setting);
-        goto done;
+    json_decref(body);
+    r->dialect = c->dialect;
+    r->resp = resp;
+    r->max_webhooks = q.v[AH_QUOTA_WEBHOOKS];
+    /* As a publish does: wait without a listener thread while the batch commits. */
+    if (ah_store_registers_async(app->store) && (r->pending = ah_http_suspend(req))) {
+        ah_store_webhook_register_async(app->store, w, r->max_webhooks, w, NULL, reg_answer, r);
+        return;
     }
-    if (rc) {
-        ah_store_error(resp, c->dialect, rc);
-        goto done;
-    }
-    registered(c, w, resp);
-    goto done;
+    reg_answer(r, ah_store_webhook_register_within(app->store, w, r->max_webhooks, w, NULL));
+    return;
 fail:
     ah_reject(resp, c->dialect, status, why);
-done:
     json_decref(body);
-    free(w);
+    free(r);
 }
 
 void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)

@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "delivery/dispatcher.h"
+#include "delivery/retention.h"
 #include "delivery/ssrf.h"
 
 /* Where the settings go: the API's and the dispatcher's configuration, and serve's own. */
@@ -189,6 +190,9 @@ static const setting_t settings[] = {
      .help = "a claimed delivery is retaken after this; longer than --delivery-timeout"},
     {"shutdown-grace", "DURATION", "AIRHOOK_SHUTDOWN_GRACE", DURATION(grace_ms), .def = "10s",
      .help = "time in-flight deliveries get to finish on SIGTERM"},
+    {"retention", "DURATION", "AIRHOOK_RETENTION", DURATION(cfg.retention_ms),
+     .def = AH_RETENTION_DEFAULT,
+     .help = "events whose deliveries are all final are removed this long after; 0 = never"},
     {"role", NULL, "AIRHOOK_ROLE", CHOICE(role, roles), .def = "all",
      .help = "api: the APIs only; worker: delivery only; all: both (docs/scaling.md)"},
     {"trust-forwarded-for", NULL, "AIRHOOK_TRUST_FORWARDED_FOR", SWITCH(cfg.trust_forwarded_for),
@@ -515,7 +519,16 @@ static int secret_keys(const serve_opts_t *o, ah_store_t *store, char *err, size
         rc = ah_keyring_load(&kr, file, err, errlen);
         if (rc == AH_ENOTFOUND) {
             rc = ah_store_secrets_key_id(store, id);
-            if (rc == AH_OK) {
+            if (rc != AH_OK && rc != AH_ENOTFOUND) {
+                snprintf(err, errlen, "cannot read the database: %s", ah_strerror(rc));
+                return rc;
+            }
+            /*
+             * Sealed with a key whose file is missing, unless another node
+             * starting at the same moment made the file (whole, by link(2))
+             * and sealed with it since our look: it is there now if so.
+             */
+            if (rc == AH_OK && (rc = ah_keyring_load(&kr, file, err, errlen)) == AH_ENOTFOUND) {
                 snprintf(err, errlen,
                          "the webhook secrets in the database are encrypted with key %s, and "
                          "the key file %.256s does not exist: restore it from its backup "
@@ -523,15 +536,13 @@ static int secret_keys(const serve_opts_t *o, ah_store_t *store, char *err, size
                          id, file);
                 return AH_ENOTFOUND;
             }
-            if (rc != AH_ENOTFOUND) {
-                snprintf(err, errlen, "cannot read the database: %s", ah_strerror(rc));
-                return rc;
+            if (rc == AH_ENOTFOUND) { /* nothing sealed yet: this start makes the key */
+                rc = ah_keyring_create(&kr, file, err, errlen);
+                if (rc == AH_OK)
+                    announce_new_key(file, kr.keys[0].id);
+                else if (rc == AH_EEXISTS) /* another node made it meanwhile */
+                    rc = ah_keyring_load(&kr, file, err, errlen);
             }
-            rc = ah_keyring_create(&kr, file, err, errlen);
-            if (rc == AH_OK)
-                announce_new_key(file, kr.keys[0].id);
-            else if (rc == AH_EEXISTS) /* another node made it meanwhile */
-                rc = ah_keyring_load(&kr, file, err, errlen);
         }
     }
     size_t n_sealed = 0;
@@ -593,6 +604,11 @@ int ah_cmd_serve(int argc, char **argv)
         goto out;
     }
     app.guard = guard;
+    if (o.cfg.retention_ms > 0 &&
+        ah_retention_start(store, o.cfg.retention_ms, &app.retention, err, sizeof err)) {
+        fprintf(stderr, "airhook serve: %s\n", err);
+        goto out;
+    }
     if (o.cfg.run_delivery &&
         ah_dispatcher_start(store, &o.dcfg, &app.dispatcher, err, sizeof err)) {
         fprintf(stderr, "airhook serve: %s\n", err);
@@ -627,6 +643,7 @@ int ah_cmd_serve(int argc, char **argv)
 out:
     ah_http_stop(srv); /* no new events from here on */
     ah_dispatcher_stop(app.dispatcher, grace);
+    ah_retention_stop(app.retention);
     ah_app_free(&app);
     ah_store_close(store);
     ah_netguard_free(guard);

@@ -38,8 +38,11 @@
  * most the cap more has finished but is not yet recorded.
  *
  * At least once: a delivery is marked done only after its attempt ended; a
- * crash before the record leaves it pending with a lease, which expires (or,
- * on a single node, is cleared at start) and it is sent again.  On stop, the
+ * crash before the record leaves it pending, and it is sent again: on
+ * SQLite at the next start, or by a standby process within RESCAN_MS
+ * (its lease was in the dead process's memory, and only one process
+ * delivers from a file: own_store), on PostgreSQL once its lease in the
+ * row expires.  On stop, the
  * store thread stops claiming; the net thread lets transfers finish until the
  * grace deadline, then aborts the rest and returns them as abandoned; the
  * store thread hands their leases back, writes the last results, and both
@@ -252,6 +255,9 @@ struct ah_dispatcher {
     struct hook **retry_hooks;       /* parallel to results: whom to reschedule after the record */
     char (*release_ids)[AH_ID_SIZE]; /* scratch for handing leases back (max_in_flight) */
     int64_t last_rescan;
+    bool owner;              /* this process delivers from the store (ah_store_delivery_own) */
+    int64_t own_retry_at;    /* mono ms: when to ask again while another process delivers */
+    bool standby_said;       /* the line saying so was logged */
     ah_webhook_t *wh;        /* CLAIM_BATCH webhook rows for delivery_claim_many (large) */
     ah_claim_req_t *reqs;    /* CLAIM_BATCH requests */
     struct hook **req_hooks; /* the hook of each request */
@@ -1252,6 +1258,10 @@ static void take_done(ah_dispatcher_t *d, struct tlist *done)
 /* How long the store thread may sleep when nothing arrives. */
 static int64_t next_timeout(ah_dispatcher_t *d, int64_t now, bool stopping)
 {
+    if (!stopping && !d->owner) { /* a standby: only the next ask matters */
+        int64_t until = d->own_retry_at - ah_mono_ms();
+        return until < 0 ? 0 : until > RESCAN_MS ? RESCAN_MS : until;
+    }
     int64_t wait = stopping ? 100 : RESCAN_MS - (now - d->last_rescan);
     if (!stopping && d->heap_n && d->inflight < d->cfg.max_in_flight && !d->record_retry_at) {
         int64_t until = d->heap[0].due - now;
@@ -1271,6 +1281,41 @@ static int64_t next_timeout(ah_dispatcher_t *d, int64_t now, bool stopping)
 }
 
 /*
+ * Whether this process may claim: on SQLite one process delivers from a
+ * file (its leases are in its memory; ah_store_delivery_own).  Another
+ * process that delivers from it already makes this one a standby: it
+ * serves its API, claims nothing, and asks again every RESCAN_MS, so that
+ * it takes delivery over within that time once the other one ends (kill -9
+ * included: what that one had in flight is pending, and sent again).
+ */
+static bool own_store(ah_dispatcher_t *d)
+{
+    if (d->owner)
+        return true;
+    if (ah_mono_ms() < d->own_retry_at)
+        return false;
+    char err[512];
+    int rc = ah_store_delivery_own(d->store, err, sizeof err);
+    if (rc) {
+        d->own_retry_at = ah_mono_ms() + RESCAN_MS;
+        if (!d->standby_said)
+            ah_log(AH_LOG_WARN,
+                   "another process delivers; this one stands by to take delivery over",
+                   json_pack("{s:s}", "reason", err));
+        d->standby_said = true;
+        return false;
+    }
+    d->owner = true;
+    if (d->standby_said)
+        ah_log(AH_LOG_WARN, "this process delivers now", NULL);
+    /* Single node: whatever leases a predecessor left are its own no more. */
+    if (d->cfg.single_node && !ah_store_shared(d->store))
+        ah_store_delivery_release_all(d->store);
+    d->last_rescan = 0; /* find the work at once */
+    return true;
+}
+
+/*
  * The store thread: wakes, rescans, claims, prepares, and records.  A turn
  * takes what arrived, records results in memory, claims for every webhook
  * that is due and has room (completions just made some) and hands the
@@ -1281,8 +1326,6 @@ static void *store_run(void *arg)
 {
     ah_dispatcher_t *d = arg;
     pthread_setname_np(pthread_self(), "ah-deliver-db");
-    if (d->cfg.single_node && !ah_store_shared(d->store))
-        ah_store_delivery_release_all(d->store);
     bool stopping = false;
     int64_t wait = 0;
     for (;;) {
@@ -1292,7 +1335,7 @@ static void *store_run(void *arg)
         drain_inbox(d, &w);
         take_done(d, &w.done);
         int64_t now = ah_now_ms();
-        if (!stopping) {
+        if (!stopping && own_store(d)) {
             if (now - d->last_rescan >= RESCAN_MS)
                 rescan(d, now);
             start_due(d, now);

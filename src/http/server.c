@@ -37,8 +37,9 @@
  * thread.  The sweeper thread wakes a few times a second and shuts down
  * (shutdown(2); libmicrohttpd then reads EOF and closes) every connection
  * past its deadline: NEW, HEAD and LINGER ones header_timeout after they
- * began, IDLE ones idle_timeout after their last answer, or
- * crowded_idle_timeout once more than 3/4 of max_connections are open.
+ * began, IDLE ones idle_timeout after their last answer.  While more
+ * than 3/4 of max_connections (high_water) are open, it also closes the
+ * longest-idle connections past crowded_idle_timeout, down to high_water.
  * A deadline, not an inactivity timer: a client that sends a byte a second
  * gains nothing.  BUSY connections are left to libmicrohttpd's own
  * inactivity timeout.  The sweeper and the first access-handler call race
@@ -100,6 +101,7 @@ struct conn {
     int fd;
     _Atomic int phase;
     _Atomic int64_t since_ms; /* when the phase's deadline started (ah_mono_ms) */
+    uint64_t seq;             /* the order connections began in: ties of since_ms */
     char ip[64];
 };
 
@@ -115,6 +117,7 @@ struct ah_http_server {
     pthread_mutex_t conns_mu;
     struct conn *conns; /* every open connection */
     _Atomic unsigned n_conns;
+    uint64_t conn_seq; /* the last struct conn's seq, under conns_mu */
     pthread_t sweeper;
     bool sweeper_running;
 };
@@ -310,6 +313,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         atomic_init(&k->phase, PH_NEW);
         atomic_init(&k->since_ms, ah_mono_ms());
         pthread_mutex_lock(&srv->conns_mu);
+        k->seq = ++srv->conn_seq;
         k->next = srv->conns;
         if (srv->conns)
             srv->conns->prev = k;
@@ -352,7 +356,7 @@ static void finish_unanswered(ah_http_server_t *srv, const char *ip, int status,
 }
 
 /* The deadline of a connection in phase ph; 0: none of ours. */
-static int64_t deadline_ms(const ah_http_server_t *srv, int ph, bool crowded)
+static int64_t deadline_ms(const ah_http_server_t *srv, int ph)
 {
     switch (ph) {
     case PH_NEW:
@@ -360,13 +364,60 @@ static int64_t deadline_ms(const ah_http_server_t *srv, int ph, bool crowded)
     case PH_LINGER:
         return srv->lim.header_timeout_ms;
     case PH_IDLE:
-        return crowded ? srv->lim.crowded_idle_timeout_ms : srv->lim.idle_timeout_ms;
+        return srv->lim.idle_timeout_ms;
     default:
         return 0;
     }
 }
 
-/* One pass: shuts down every connection past its deadline; logs the requests among them. */
+struct idle_conn {
+    struct conn *k;
+    int64_t since_ms;
+};
+
+/*
+ * Longest idle first; since_ms is a coarse clock's (a few ms a tick), so
+ * among equals the connection that began first goes first.
+ */
+static int by_idle_since(const void *a, const void *b)
+{
+    const struct idle_conn *x = a, *y = b;
+    if (x->since_ms != y->since_ms)
+        return x->since_ms < y->since_ms ? -1 : 1;
+    return x->k->seq < y->k->seq ? -1 : x->k->seq > y->k->seq;
+}
+
+/* Crowded: more than high_water connections still open.  Closes the
+ * longest-idle connections past crowded_idle_timeout until no more than
+ * high_water are open (or none is left to close).  Under conns_mu. */
+static void shed_idle(ah_http_server_t *srv, int64_t now, unsigned live)
+{
+    if (live <= srv->high_water)
+        return;
+    struct idle_conn *c = malloc(live * sizeof *c);
+    if (!c)
+        return; /* the plain idle timeout still applies */
+    size_t n = 0;
+    for (struct conn *k = srv->conns; k && n < live; k = k->next) {
+        int64_t since = atomic_load_explicit(&k->since_ms, memory_order_relaxed);
+        if (atomic_load_explicit(&k->phase, memory_order_acquire) == PH_IDLE &&
+            now - since > srv->lim.crowded_idle_timeout_ms)
+            c[n++] = (struct idle_conn){k, since};
+    }
+    qsort(c, n, sizeof *c, by_idle_since);
+    for (size_t i = 0; i < n && live > srv->high_water; i++) {
+        int ph = PH_IDLE;
+        if (!atomic_compare_exchange_strong(&c[i].k->phase, &ph, PH_EXPIRED))
+            continue; /* it moved on meanwhile */
+        shutdown(c[i].k->fd, SHUT_RDWR);
+        ah_metrics_connection_closed(AH_METRICS_CONN_IDLE_TIMEOUT);
+        live--;
+    }
+    free(c);
+}
+
+/* One pass: shuts down every connection past its deadline, then sheds idle
+ * ones while crowded; logs the requests among them. */
 static void sweep(ah_http_server_t *srv)
 {
     struct {
@@ -376,17 +427,20 @@ static void sweep(ah_http_server_t *srv)
     size_t n;
     do {
         int64_t now = ah_mono_ms();
-        bool crowded = atomic_load_explicit(&srv->n_conns, memory_order_relaxed) > srv->high_water;
+        unsigned live = 0; /* open and not being closed */
         n = 0;
         pthread_mutex_lock(&srv->conns_mu);
-        for (struct conn *k = srv->conns; k && n < SWEEP_BATCH; k = k->next) {
+        for (struct conn *k = srv->conns; k; k = k->next) {
             int ph = atomic_load_explicit(&k->phase, memory_order_acquire);
-            int64_t limit = deadline_ms(srv, ph, crowded);
+            int64_t limit = deadline_ms(srv, ph);
             int64_t waited = now - atomic_load_explicit(&k->since_ms, memory_order_relaxed);
-            if (!limit || waited <= limit)
+            if (ph != PH_EXPIRED)
+                live++;
+            if (!limit || waited <= limit || n == SWEEP_BATCH)
                 continue;
             if (!atomic_compare_exchange_strong(&k->phase, &ph, PH_EXPIRED))
                 continue; /* it moved on meanwhile */
+            live--;
             shutdown(k->fd, SHUT_RDWR);
             if (ph == PH_IDLE)
                 ah_metrics_connection_closed(AH_METRICS_CONN_IDLE_TIMEOUT);
@@ -396,6 +450,8 @@ static void sweep(ah_http_server_t *srv)
                 timed_out[n++].waited_ms = waited;
             }
         }
+        if (n < SWEEP_BATCH)
+            shed_idle(srv, now, live);
         pthread_mutex_unlock(&srv->conns_mu);
         for (size_t i = 0; i < n; i++)
             finish_unanswered(srv, timed_out[i].ip, 408, timed_out[i].waited_ms * 1000);

@@ -24,6 +24,37 @@
 #include "store/sql.h"
 #include "store/store.h"
 
+/*
+ * One registration (ah_store_webhook_register_async), as the layer hands it
+ * to a backend that registers in batches: w with its secrets sealed, the
+ * quota (0: none), where the answer goes.
+ */
+typedef struct ah_register {
+    const ah_webhook_t *w;
+    int64_t max_active;
+    char secret[AH_SECRET_SEALED_SIZE];
+    char prev[AH_SECRET_SEALED_SIZE];
+    ah_webhook_t *out;
+    bool existed;
+} ah_register_t;
+
+/*
+ * Runs r inside the caller's write transaction on c, which holds the
+ * database's write lock (SQLite): the INSERT, and when it inserted
+ * nothing, the twin read on c, or why there is no room.  Returns what
+ * ah_store_webhook_register_within returns.
+ */
+int ah_store_register_in(ah_store_t *s, ah_sql_conn_t *c, ah_register_t *r);
+
+/*
+ * ah_store_register_in in two halves, for a backend that sends a batch's
+ * INSERTs at once: _insert fills p and returns the statement to run;
+ * _settle takes the rows it changed and does the rest, on c in the same
+ * transaction.
+ */
+int ah_store_register_insert(const ah_register_t *r, ah_sql_params_t *p);
+int ah_store_register_settle(ah_store_t *s, ah_sql_conn_t *c, ah_register_t *r, size_t changed);
+
 typedef struct ah_store_ops {
     const char *name; /* "sqlite", "postgres" */
     bool shared;      /* several processes may use the store at once: see ah_store_shared */
@@ -35,6 +66,12 @@ typedef struct ah_store_ops {
     /* NULL: publishing is synchronous.  ev and res are not NULL; res is cleared. */
     void (*event_publish_async)(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
                                 void (*done)(void *arg, int rc), void *arg);
+    /*
+     * NULL: registration is synchronous.  Else runs r (ah_store_register_in)
+     * in a batch and calls done(arg, rc) after its commit.
+     */
+    void (*webhook_register_async)(ah_store_t *s, ah_register_t *r, void (*done)(void *arg, int rc),
+                                   void *arg);
     /* *out and *n are cleared. */
     int (*delivery_due_webhooks)(ah_store_t *s, ah_due_t **out, size_t *n);
     /* n >= 1, results not NULL, and every outcome is one of ah_outcome_t. */
@@ -46,14 +83,34 @@ typedef struct ah_store_ops {
                   void *arg);
     /* NULL: ST_CACHE_GEN is read every time. */
     int (*cache_gen)(ah_store_t *s, ah_cache_gen_t *out);
+    /* NULL: the database reuses freed room by itself.  out is not NULL and cleared. */
+    int (*reclaim_space)(ah_store_t *s, size_t max_pages, ah_store_space_t *out);
+    /*
+     * NULL: several processes may deliver (leases in the database).  Else
+     * makes this process the only one that delivers from the store until
+     * it is closed (ah_store_delivery_own); err is not NULL.
+     */
+    int (*delivery_own)(ah_store_t *s, char *err, size_t errlen);
 } ah_store_ops_t;
+
+typedef struct ah_leases ah_leases_t;
 
 /* Every backend's handle starts with this (zeroed: backends calloc their handle). */
 struct ah_store {
     const ah_store_ops_t *ops;
     /* The keys of the webhook secrets (ah_store_secrets_init); NULL: stored as they are. */
     ah_keyring_t *keys;
+    /* The leases a memory_leases driver's store holds (ah_store_leases_init); else NULL. */
+    ah_leases_t *leases;
 };
+
+/*
+ * For a backend whose driver has memory_leases: its constructor calls
+ * ah_store_leases_init (AH_ENOMEM on failure) and its close
+ * ah_store_leases_free (NULL-safe, idempotent).
+ */
+int ah_store_leases_init(ah_store_t *s);
+void ah_store_leases_free(ah_store_t *s);
 
 /* The plain read of the cache generations (ST_CACHE_GEN); a missing row is AH_ESTORE. */
 int ah_store_read_cache_gen(ah_store_t *s, ah_cache_gen_t *out);

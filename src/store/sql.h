@@ -128,7 +128,9 @@ enum ah_sql_stmt {
     ST_EVENT_FANOUT,
     ST_EVENT_GET, /* id -> EVENT_COLS */
     /* lease_until, webhook_id, now, max -> id, event_id, attempts, next_attempt_at [, trigger,
-     * data when the driver's claim_bodies] */
+     * data when the driver's claim_bodies]; with memory_leases: webhook_id -> id, event_id,
+     * attempts, next_attempt_at of every pending delivery of the webhook, by next_attempt_at,
+     * changing nothing */
     ST_CLAIM,
     ST_NEXT_DUE,       /* webhook_id, now -> next_attempt_at */
     ST_EVENT_BODY,     /* id -> trigger, data (unless the driver's claim_bodies) */
@@ -160,6 +162,24 @@ enum ah_sql_stmt {
     /* community_id, airmeet_id or NULL, session_id or NULL, created_at, id, limit ->
      * WEBHOOK_COLS of active webhooks after (created_at, id), oldest first */
     ST_WEBHOOK_PAGE,
+    /*
+     * Retention (store.c, "Retention"), over today's events, deliveries
+     * and attempts.  The sets are JSON arrays of event ids (text), which
+     * both dialects unnest (json_each, jsonb_array_elements_text).
+     *
+     * cutoff, after created_at, after id, limit -> id, created_at, and
+     * whether the event looks purgeable (no delivery pending nor changed at
+     * or after cutoff), of the events created before cutoff after (created_at,
+     * id), oldest first.  PostgreSQL locks the events it returns, skipping
+     * those another process holds.
+     */
+    ST_PURGE_SCAN,
+    /* ids, cutoff -> event_id, and whether that delivery is final and older than cutoff, for
+     * every delivery of the events; PostgreSQL locks them first */
+    ST_PURGE_HOLD,
+    ST_PURGE_ATTEMPTS,   /* ids: deletes the attempts of the events' deliveries */
+    ST_PURGE_DELIVERIES, /* ids: deletes the events' deliveries */
+    ST_PURGE_EVENTS,     /* ids: deletes the events */
     /*
      * The trigger catalog and the event details of the scope endpoints
      * (store_catalog.c and store.c, "airmeets, sessions").
@@ -420,6 +440,20 @@ typedef enum ah_sql_mode {
     AH_SQL_WRITE,    /* the connection writes take (SQLite: the one writer), no transaction */
     AH_SQL_READ_TX,  /* a read-only transaction: one snapshot for several reads */
     AH_SQL_WRITE_TX, /* a write transaction, whose locks are taken before it reads */
+    /*
+     * AH_SQL_WRITE_TX whose loss in a crash of the database server (not of
+     * airhook) would only make work be done again, never lose any: a claim's
+     * leases.  PostgreSQL does not wait for its commit to reach the disk
+     * (synchronous_commit off for it); SQLite runs it as AH_SQL_WRITE_TX.
+     */
+    AH_SQL_WRITE_TX_LAZY,
+    /*
+     * A read transaction that no write of this process runs beside
+     * (SQLite: on the writer connection, under its mutex), for reads that
+     * must stay true until the caller acts on them (memory_leases claims).
+     * A backend without it runs a write transaction.
+     */
+    AH_SQL_SERIAL_TX,
 } ah_sql_mode_t;
 
 typedef int (*ah_sql_tx_fn)(ah_sql_conn_t *c, void *arg);
@@ -455,6 +489,14 @@ typedef struct ah_sql_driver {
     bool claim_bodies;
     /* delivery_claim_many claims for every webhook in one transaction (else one each). */
     bool claim_in_one_tx;
+    /*
+     * Leases live in this process's memory, not in the database: one
+     * process delivers from the store (SQLite; ah_store_delivery_own).  A
+     * claim then writes nothing: ST_CLAIM reads the webhook's pending
+     * deliveries, and the store layer skips those it holds leased and
+     * notes those it hands out (store.c, "Leases in memory").
+     */
+    bool memory_leases;
 } ah_sql_driver_t;
 
 /* ------------------------------------------------------------------------ */
@@ -520,6 +562,13 @@ int ah_sql_open_secrets(const ah_keyring_t *kr, const ah_sql_row_t *r, ah_webhoo
 
 /* A bounded id field copied into another, always terminated. */
 void ah_sql_copy_id(char dst[AH_ID_SIZE], const char *src);
+/*
+ * Page cursors (delivery and webhook lists, the purge): "<created_at>_<id>"
+ * of a page's last row; the next page starts strictly after it in
+ * (created_at, id) order.  Parsing gives AH_EINVAL for anything else.
+ */
+int ah_sql_parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE]);
+void ah_sql_format_cursor(int64_t at, const char *id, char cursor[AH_CURSOR_SIZE]);
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
 size_t ah_utf8_seq_len(const unsigned char *p, size_t n);

@@ -26,6 +26,7 @@
 
 #include <inttypes.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -799,8 +800,6 @@ int ah_store_webhook_recover(ah_store_t *s, const char *webhook_id, int64_t sinc
  * because something changed meanwhile (tried once more).
  */
 
-static int parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE]);
-
 static const int64_t quota_range[AH_QUOTA_COUNT][2] = {
     [AH_QUOTA_WEBHOOKS] = {1, AH_QUOTA_WEBHOOKS_MAX},
     [AH_QUOTA_URL_BYTES] = {1, AH_QUOTA_URL_BYTES_MAX},
@@ -940,6 +939,121 @@ static int register_webhook(ah_store_t *s, const ah_webhook_t *w, int64_t max_ac
     return rc;
 }
 
+int ah_store_register_insert(const ah_register_t *r, ah_sql_params_t *p)
+{
+    ah_sql_params_init(p);
+    ah_sql_bind_webhook(p, r->w, r->secret, r->prev);
+    if (r->max_active)
+        p_i64(p, r->max_active);
+    return r->max_active ? ST_WEBHOOK_INSERT_WITHIN : ST_WEBHOOK_INSERT;
+}
+
+int ah_store_register_in(ah_store_t *s, ah_sql_conn_t *c, ah_register_t *r)
+{
+    ah_sql_params_t p;
+    int stmt = ah_store_register_insert(r, &p);
+    size_t changed = 0;
+    int rc = drv(s)->exec(s, c, true, stmt, &p, NULL, NULL, &changed);
+    return rc ? rc : ah_store_register_settle(s, c, r, changed);
+}
+
+int ah_store_register_settle(ah_store_t *s, ah_sql_conn_t *c, ah_register_t *r, size_t changed)
+{
+    const ah_webhook_t *w = r->w;
+    ah_sql_params_t p;
+    int rc;
+    r->existed = changed != 1;
+    if (!r->existed) {
+        if (r->out != w)
+            *r->out = *w;
+        return AH_OK;
+    }
+    /* Nothing inserted, and nothing can change before this transaction ends: a twin, or no room. */
+    ah_webhook_t *dup = malloc(sizeof *dup); /* ~7 KiB: keep it off the stack */
+    if (!dup)
+        return AH_ENOMEM;
+    ah_sql_params_init(&p);
+    P_FIELD(&p, w->community_id);
+    P_FIELD(&p, w->trigger);
+    P_FIELD(&p, w->url);
+    P_FIELD(&p, w->airmeet_id);
+    P_FIELD(&p, w->session_id);
+    rc = webhook_one(s, c, true, ST_WEBHOOK_FIND_ACTIVE, &p, dup);
+    if (rc == AH_OK)
+        *r->out = *dup;
+    free(dup);
+    if (rc != AH_ENOTFOUND)
+        return rc;
+    if (!r->max_active)
+        return AH_EEXISTS; /* the id was taken */
+    int64_t active = 0;
+    ah_sql_params_init(&p);
+    P_FIELD(&p, w->community_id);
+    rc = ah_sql_one(s, c, true, ST_USAGE_GET, &p, ah_sql_map_i64, &active);
+    if (rc)
+        return rc; /* AH_ENOTFOUND: no such community */
+    return active >= r->max_active ? AH_ETOOBIG : AH_EEXISTS;
+}
+
+bool ah_store_registers_async(const ah_store_t *s)
+{
+    return s->ops->webhook_register_async != NULL;
+}
+
+/* An asynchronous registration on its way through a backend's batch. */
+typedef struct register_async {
+    ah_register_t r;
+    bool *existed;
+    void (*done)(void *arg, int rc);
+    void *arg;
+} register_async_t;
+
+static void register_done(void *arg, int rc)
+{
+    register_async_t *a = arg;
+    if (rc == AH_OK && a->existed)
+        *a->existed = a->r.existed;
+    void (*done)(void *, int) = a->done;
+    void *done_arg = a->arg;
+    free(a);
+    done(done_arg, rc);
+}
+
+void ah_store_webhook_register_async(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
+                                     ah_webhook_t *out, bool *existed,
+                                     void (*done)(void *arg, int rc), void *arg)
+{
+    if (!s->ops->webhook_register_async || max_active < 0) {
+        int rc = max_active < 0 ? AH_EINVAL : register_webhook(s, w, max_active, out, existed);
+        done(arg, rc);
+        return;
+    }
+    if (!w || !out) {
+        done(arg, AH_EINVAL);
+        return;
+    }
+    register_async_t *a = calloc(1, sizeof *a);
+    if (!a) {
+        done(arg, AH_ENOMEM);
+        return;
+    }
+    a->r.w = w;
+    a->r.max_active = max_active;
+    a->r.out = out;
+    a->existed = existed;
+    a->done = done;
+    a->arg = arg;
+    int rc = ah_sql_seal_secret(s->keys, w->id, w->secret, a->r.secret);
+    if (rc == AH_OK)
+        rc = ah_sql_seal_secret(s->keys, w->id, w->prev_secret, a->r.prev);
+    if (rc) {
+        free(a);
+        done(arg, rc); /* AH_EINVAL: not terminated */
+        return;
+    }
+    s->ops->webhook_register_async(s, &a->r, register_done, a);
+}
+
 typedef struct enable_job {
     ah_store_t *s;
     const char *id;
@@ -1011,8 +1125,9 @@ int ah_store_webhook_each_active(ah_store_t *s, const ah_webhook_query_t *q,
     int64_t after_at = INT64_MIN; /* first page: after the beginning of time */
     char after_id[AH_ID_SIZE] = "";
     /* The cursor first: it may be read from the buffer next_cursor names. */
-    int bad = !q || !fn || q->limit > AH_WEBHOOK_PAGE_MAX ||
-              (q->cursor && *q->cursor && parse_cursor(q->cursor, &after_at, after_id) != AH_OK);
+    int bad =
+        !q || !fn || q->limit > AH_WEBHOOK_PAGE_MAX ||
+        (q->cursor && *q->cursor && ah_sql_parse_cursor(q->cursor, &after_at, after_id) != AH_OK);
     if (next_cursor)
         next_cursor[0] = '\0';
     if (bad)
@@ -1035,7 +1150,7 @@ int ah_store_webhook_each_active(ah_store_t *s, const ah_webhook_query_t *q,
         rc = AH_ETOOBIG;
     }
     if (rc == AH_OK && j.more && next_cursor)
-        snprintf(next_cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", j.w->created_at, j.w->id);
+        ah_sql_format_cursor(j.w->created_at, j.w->id, next_cursor);
     free(j.w);
     return rc;
 }
@@ -1098,6 +1213,167 @@ int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Leases in memory.                                                         */
+/*
+ * A driver with memory_leases (SQLite) keeps no lease in the database: one
+ * process delivers from it (ah_store_delivery_own), so what that process
+ * has in flight is known to it alone, and a lease is an entry here, by
+ * delivery id, until its result is recorded or it is handed back.  A claim
+ * is then a read: the webhook's pending deliveries in due order, of which
+ * those leased here (and not lapsed) are skipped.  Claims run serialised
+ * with every write of the process (AH_SQL_SERIAL_TX), and a lease is
+ * dropped only after the commit that records its result, so no delivery
+ * is ever handed out twice while a lease on it stands.  After a crash the
+ * table is gone, and with it every lease: what was in flight is pending,
+ * and is sent again at the next start.
+ */
+
+typedef struct lease {
+    char id[AH_ID_SIZE];
+    int64_t until;
+    struct lease *next;
+} lease_t;
+
+struct ah_leases {
+    pthread_mutex_t mu;
+    lease_t **buckets;
+    size_t n_buckets; /* a power of two */
+    size_t n;
+};
+
+#define LEASE_BUCKETS_MIN 256
+
+int ah_store_leases_init(ah_store_t *s)
+{
+    ah_leases_t *l = calloc(1, sizeof *l);
+    if (l)
+        l->buckets = calloc(LEASE_BUCKETS_MIN, sizeof *l->buckets);
+    if (!l || !l->buckets) {
+        free(l);
+        return AH_ENOMEM;
+    }
+    l->n_buckets = LEASE_BUCKETS_MIN;
+    pthread_mutex_init(&l->mu, NULL);
+    s->leases = l;
+    return AH_OK;
+}
+
+static void leases_clear(ah_leases_t *l)
+{
+    for (size_t i = 0; i < l->n_buckets; i++) {
+        for (lease_t *e = l->buckets[i], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+        l->buckets[i] = NULL;
+    }
+    l->n = 0;
+}
+
+void ah_store_leases_free(ah_store_t *s)
+{
+    ah_leases_t *l = s->leases;
+    if (!l)
+        return;
+    leases_clear(l);
+    free(l->buckets);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+    s->leases = NULL;
+}
+
+static size_t lease_hash(const ah_leases_t *l, const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < AH_ID_SIZE && id[i]; i++)
+        h = (h ^ (unsigned char)id[i]) * 16777619u;
+    return h & (l->n_buckets - 1);
+}
+
+/* Under l->mu: the entry of id, or NULL. */
+static lease_t *lease_find(const ah_leases_t *l, const char *id)
+{
+    for (lease_t *e = l->buckets[lease_hash(l, id)]; e; e = e->next)
+        if (!strncmp(e->id, id, AH_ID_SIZE))
+            return e;
+    return NULL;
+}
+
+/* Under l->mu: when id's lease ends (0: none). */
+static int64_t lease_of(const ah_leases_t *l, const char *id)
+{
+    const lease_t *e = lease_find(l, id);
+    return e ? e->until : 0;
+}
+
+static void leases_grow(ah_leases_t *l)
+{
+    size_t nb = l->n_buckets * 2;
+    lease_t **b = calloc(nb, sizeof *b);
+    if (!b)
+        return; /* longer chains, still correct */
+    lease_t **old = l->buckets;
+    size_t n_old = l->n_buckets;
+    l->buckets = b;
+    l->n_buckets = nb;
+    for (size_t i = 0; i < n_old; i++) {
+        for (lease_t *e = old[i], *next; e; e = next) {
+            next = e->next;
+            size_t j = lease_hash(l, e->id);
+            e->next = b[j];
+            b[j] = e;
+        }
+    }
+    free(old);
+}
+
+/* Under l->mu: leases id until `until`. */
+static int lease_set(ah_leases_t *l, const char *id, int64_t until)
+{
+    lease_t *e = lease_find(l, id);
+    if (e) {
+        e->until = until;
+        return AH_OK;
+    }
+    if (!(e = malloc(sizeof *e)))
+        return AH_ENOMEM;
+    ah_sql_copy_id(e->id, id);
+    e->until = until;
+    size_t j = lease_hash(l, id);
+    e->next = l->buckets[j];
+    l->buckets[j] = e;
+    if (++l->n > l->n_buckets * 2)
+        leases_grow(l);
+    return AH_OK;
+}
+
+/* Under l->mu. */
+static void lease_drop(ah_leases_t *l, const char *id)
+{
+    lease_t **pp = &l->buckets[lease_hash(l, id)];
+    while (*pp && strncmp((*pp)->id, id, AH_ID_SIZE))
+        pp = &(*pp)->next;
+    if (!*pp)
+        return;
+    lease_t *e = *pp;
+    *pp = e->next;
+    free(e);
+    l->n--;
+}
+
+/* Drops the leases of n claims (claims that will not be handed out after all). */
+static void leases_drop_claims(ah_store_t *s, const ah_claim_t *claims, size_t n)
+{
+    ah_leases_t *l = s->leases;
+    if (!l || !n)
+        return;
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < n; i++)
+        lease_drop(l, claims[i].delivery_id);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Finding and claiming work.                                                */
 
 int ah_store_delivery_due_webhooks(ah_store_t *s, ah_due_t **out, size_t *n)
@@ -1152,6 +1428,78 @@ static int lease_row(void *arg, const ah_sql_row_t *r)
         return AH_OK;
     SQL_COPY(r, 4, row->claim.trigger);
     return sql_dup(r, 5, &row->claim.data, &row->claim.data_len);
+}
+
+/*
+ * The scan of a claim with leases in memory: rows come in due order; a
+ * row leased here is skipped, a due one is taken while there is room, and
+ * the first other row says when the rest is due, and ends the scan.
+ */
+typedef struct mem_claim {
+    lease_job_t j;
+    const ah_leases_t *l;
+    int64_t now;
+    int64_t next_due;
+} mem_claim_t;
+
+static int mem_claim_row(void *arg, const ah_sql_row_t *r)
+{
+    mem_claim_t *m = arg;
+    size_t len = 0;
+    const char *id = sql_text(r, 0, &len);
+    if (!id || len >= AH_ID_SIZE)
+        return AH_OK; /* never an id handed out */
+    if (lease_of(m->l, id) >= m->now)
+        return AH_OK; /* in flight */
+    int64_t due = sql_i64(r, 3);
+    if (due > m->now || m->j.n >= m->j.max) {
+        m->next_due = due;
+        return AH_SQL_STOP;
+    }
+    return lease_row(&m->j, r);
+}
+
+/*
+ * lease_due and next_due_at in one read, for a driver with memory_leases:
+ * under the lease table's lock, the webhook's pending deliveries are read
+ * in due order, the due ones not leased here are taken (up to max) and
+ * leased, and *next_due is the first untaken unleased one's due time.
+ */
+static int lease_due_mem(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r, int64_t now,
+                         int64_t lease_until, size_t max, int64_t *next_due)
+{
+    ah_leases_t *l = s->leases;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_FIELD(&p, r->webhook_id);
+    mem_claim_t m = {.j = {.max = max}, .l = l, .now = now};
+    pthread_mutex_lock(&l->mu);
+    int rc = drv(s)->exec(s, c, false, ST_CLAIM, &p, mem_claim_row, &m, NULL);
+    for (size_t i = 0; rc == AH_OK && i < m.j.n; i++)
+        rc = lease_set(l, m.j.rows[i].claim.delivery_id, lease_until);
+    if (rc) /* none of them is handed out */
+        for (size_t i = 0; i < m.j.n; i++)
+            lease_drop(l, m.j.rows[i].claim.delivery_id);
+    pthread_mutex_unlock(&l->mu);
+    if (rc == AH_OK && m.j.n > 0) {
+        qsort(m.j.rows, m.j.n, sizeof *m.j.rows, cmp_claim_row);
+        r->claims = calloc(m.j.n, sizeof *r->claims);
+        rc = r->claims ? AH_OK : AH_ENOMEM;
+        for (size_t i = 0; r->claims && i < m.j.n; i++)
+            r->claims[i] = m.j.rows[i].claim;
+        r->n = r->claims ? m.j.n : 0;
+        if (rc) {
+            pthread_mutex_lock(&l->mu);
+            for (size_t i = 0; i < m.j.n; i++)
+                lease_drop(l, m.j.rows[i].claim.delivery_id);
+            pthread_mutex_unlock(&l->mu);
+        }
+    }
+    for (size_t i = 0; rc && i < m.j.n; i++)
+        free(m.j.rows[i].claim.data);
+    free(m.j.rows);
+    *next_due = rc ? 0 : m.next_due;
+    return rc;
 }
 
 /*
@@ -1296,13 +1644,18 @@ static int claim_one(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r, int64_t
     }
     if (rc || !live)
         return rc;
-    if (max > 0)
-        rc = lease_due(s, c, r, now, lease_until, max);
-    if (rc == AH_OK)
-        rc = next_due_at(s, c, r->webhook_id, now, &r->next_due);
+    if (s->leases) {
+        rc = lease_due_mem(s, c, r, now, lease_until, max, &r->next_due);
+    } else {
+        if (max > 0)
+            rc = lease_due(s, c, r, now, lease_until, max);
+        if (rc == AH_OK)
+            rc = next_due_at(s, c, r->webhook_id, now, &r->next_due);
+    }
     if (rc == AH_OK && r->n > 0 && !drv(s)->claim_bodies)
         rc = load_bodies(s, c, r);
     if (rc) {
+        leases_drop_claims(s, r->claims, r->n);
         ah_claims_free(r->claims, r->n);
         r->claims = NULL;
         r->n = 0;
@@ -1337,8 +1690,9 @@ static int claim_req_tx(ah_sql_conn_t *c, void *arg)
     return rc ? rc : j->reqs->rc;
 }
 
-static void claim_failed(ah_claim_req_t *r, int rc)
+static void claim_failed(ah_store_t *s, ah_claim_req_t *r, int rc)
 {
+    leases_drop_claims(s, r->claims, r->n);
     ah_claims_free(r->claims, r->n);
     r->claims = NULL;
     r->n = 0;
@@ -1367,17 +1721,19 @@ int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, 
         return AH_OK;
     claim_job_t j = {s, reqs, n, now, lease_until};
     if (drv(s)->claim_in_one_tx) {
-        int rc = drv(s)->run(s, AH_SQL_WRITE_TX, claim_all_tx, &j);
+        /* With leases in memory nothing is written: a read, serialised with the writes. */
+        int rc =
+            drv(s)->run(s, s->leases ? AH_SQL_SERIAL_TX : AH_SQL_WRITE_TX_LAZY, claim_all_tx, &j);
         for (size_t i = 0; rc && i < n; i++)
-            claim_failed(&reqs[i], rc);
+            claim_failed(s, &reqs[i], rc);
         return rc;
     }
     for (size_t i = 0; i < n; i++) {
         j.reqs = &reqs[i];
         j.n = 1;
-        int rc = drv(s)->run(s, AH_SQL_WRITE_TX, claim_req_tx, &j);
+        int rc = drv(s)->run(s, AH_SQL_WRITE_TX_LAZY, claim_req_tx, &j);
         if (rc)
-            claim_failed(&reqs[i], rc);
+            claim_failed(s, &reqs[i], rc);
     }
     return AH_OK;
 }
@@ -1417,7 +1773,15 @@ int ah_store_delivery_record(ah_store_t *s, const ah_attempt_result_t *results, 
     for (size_t i = 0; i < n; i++)
         if (!ah_outcome_status(results[i].outcome))
             return AH_EINVAL; /* nothing of the batch is recorded */
-    return s->ops->delivery_record(s, results, n);
+    int rc = s->ops->delivery_record(s, results, n);
+    ah_leases_t *l = s->leases;
+    if (rc == AH_OK && l) { /* after the commit: until then they are in flight */
+        pthread_mutex_lock(&l->mu);
+        for (size_t i = 0; i < n; i++)
+            lease_drop(l, results[i].delivery_id);
+        pthread_mutex_unlock(&l->mu);
+    }
+    return rc;
 }
 
 int ah_store_delivery_release(ah_store_t *s, const char (*ids)[AH_ID_SIZE], size_t n)
@@ -1426,12 +1790,48 @@ int ah_store_delivery_release(ah_store_t *s, const char (*ids)[AH_ID_SIZE], size
         return AH_OK;
     if (!ids)
         return AH_EINVAL;
-    return s->ops->delivery_release(s, ids, n);
+    ah_leases_t *l = s->leases;
+    if (!l)
+        return s->ops->delivery_release(s, ids, n);
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < n; i++)
+        lease_drop(l, ids[i]);
+    pthread_mutex_unlock(&l->mu);
+    return AH_OK;
 }
 
 int ah_store_delivery_release_all(ah_store_t *s)
 {
-    return exec_cmd(s, true, ST_DELIVERY_RELEASE_ALL, NULL, NULL);
+    ah_leases_t *l = s->leases;
+    if (!l)
+        return exec_cmd(s, true, ST_DELIVERY_RELEASE_ALL, NULL, NULL);
+    pthread_mutex_lock(&l->mu);
+    leases_clear(l);
+    pthread_mutex_unlock(&l->mu);
+    return AH_OK;
+}
+
+int ah_store_delivery_own(ah_store_t *s, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    return s->ops->delivery_own ? s->ops->delivery_own(s, err, errlen) : AH_OK;
+}
+
+/* A pending delivery's lease, where leases live in memory (else the column's). */
+static void overlay_lease(ah_store_t *s, ah_delivery_t *d, size_t n)
+{
+    ah_leases_t *l = s->leases;
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < n; i++)
+        d[i].lease_until = d[i].status == AH_DLV_PENDING ? lease_of(l, d[i].id) : 0;
+    pthread_mutex_unlock(&l->mu);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1468,11 +1868,7 @@ static void map_attempt(const ah_sql_row_t *r, void *out)
     r->ops->bytes(r, 5, a->response_head, sizeof a->response_head);
 }
 
-/*
- * The cursor of a delivery page is "<created_at>_<id>" of its last row:
- * the next page holds the rows strictly older in (created_at, id) order.
- */
-static int parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
+int ah_sql_parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
 {
     const char *sep = strchr(cursor, '_');
     if (!sep || sep == cursor || (size_t)(sep - cursor) > CURSOR_NUM_MAX)
@@ -1488,9 +1884,9 @@ static int parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
     return AH_OK;
 }
 
-static void format_cursor(const ah_delivery_t *last, char cursor[AH_CURSOR_SIZE])
+void ah_sql_format_cursor(int64_t at, const char *id, char cursor[AH_CURSOR_SIZE])
 {
-    snprintf(cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", last->created_at, last->id);
+    snprintf(cursor, AH_CURSOR_SIZE, "%" PRId64 "_%s", at, id);
 }
 
 int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
@@ -1509,7 +1905,7 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
         return AH_EINVAL;
     int64_t at = INT64_MAX; /* first page: older than the end of time */
     char after[AH_ID_SIZE] = "";
-    if (f->cursor && *f->cursor && parse_cursor(f->cursor, &at, after) != AH_OK)
+    if (f->cursor && *f->cursor && ah_sql_parse_cursor(f->cursor, &at, after) != AH_OK)
         return AH_EINVAL;
     ah_sql_params_t p;
     ah_sql_params_init(&p);
@@ -1522,10 +1918,12 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
     int rc = ah_sql_all(s, NULL, by_webhook ? ST_DELIVERY_LIST_WEBHOOK : ST_DELIVERY_LIST_EVENT, &p,
                         map_delivery, sizeof **out, &arr, n);
     *out = arr;
+    if (rc == AH_OK)
+        overlay_lease(s, *out, *n);
     if (rc == AH_OK && *n > f->limit) {
         *n = f->limit;
         if (next_cursor)
-            format_cursor(&(*out)[*n - 1], next_cursor);
+            ah_sql_format_cursor((*out)[*n - 1].created_at, (*out)[*n - 1].id, next_cursor);
     }
     return rc;
 }
@@ -1568,6 +1966,8 @@ int ah_store_delivery_get(ah_store_t *s, const char *id, ah_delivery_t *out,
         return AH_EINVAL;
     delivery_read_t r = {s, id, out, attempts, n_attempts ? n_attempts : &n_dummy};
     int rc = drv(s)->run(s, AH_SQL_READ_TX, read_delivery_tx, &r);
+    if (rc == AH_OK)
+        overlay_lease(s, out, 1);
     if (rc && attempts) {
         free(*attempts);
         *attempts = NULL;

@@ -604,6 +604,25 @@ int ah_store_webhook_count_active(ah_store_t *s, const char *community_id, int64
 int ah_store_webhook_register_within(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
                                      ah_webhook_t *out, bool *existed);
 /*
+ * True when the backend registers in batches on a thread of its own
+ * (SQLite's group commit, as for publishes), so that
+ * ah_store_webhook_register_async is worth suspending a request for.
+ */
+bool ah_store_registers_async(const ah_store_t *s);
+/*
+ * ah_store_webhook_register_within (max_active 0: ah_store_webhook_register),
+ * but it returns at once and done(arg, rc) runs later, on a thread of the
+ * store, after the commit that holds the webhook (or the failure), with
+ * *out and *existed (may be NULL) filled as those fill them.  w, out and
+ * existed must stay valid until done runs; done must not register or
+ * publish.  A backend without batches registers before returning and calls
+ * done itself.  Registrations share transactions with each other and with
+ * publishes, each under its own savepoint, so one that fails fails alone.
+ */
+void ah_store_webhook_register_async(ah_store_t *s, const ah_webhook_t *w, int64_t max_active,
+                                     ah_webhook_t *out, bool *existed,
+                                     void (*done)(void *arg, int rc), void *arg);
+/*
  * ah_store_webhook_set_active(s, id, true, …) within a quota: an inactive
  * webhook is enabled only while its community has fewer than max_active
  * active webhooks, atomically as above; AH_ETOOBIG otherwise.  Enabling an
@@ -686,7 +705,9 @@ int ah_store_delivery_due_webhooks(ah_store_t *s, ah_due_t **out, size_t *n);
 /*
  * Claims up to max (at most AH_STORE_CLAIM_MAX) pending deliveries of an
  * active webhook that are due (next_attempt_at <= now) and not leased
- * (lease_until < now), oldest due first, by setting lease_until.
+ * (lease_until < now), oldest due first, by leasing them until lease_until:
+ * in the row on PostgreSQL, in the store's memory on SQLite (see
+ * ah_store_delivery_own), where delivery_get and delivery_list show it.
  * *next_due (may be NULL) receives the earliest next_attempt_at of its
  * remaining unleased pending deliveries (0 if none), so the caller knows
  * when to come back.  An inactive webhook: AH_OK and nothing claimed;
@@ -723,6 +744,22 @@ int ah_store_delivery_record(ah_store_t *s, const ah_attempt_result_t *results, 
 int ah_store_delivery_release(ah_store_t *s, const char (*ids)[AH_ID_SIZE], size_t n);
 /* Clears every lease (single-node start: the previous process is gone). */
 int ah_store_delivery_release_all(ah_store_t *s);
+/*
+ * Makes this process the one that delivers from the store, for as long as
+ * the store is open.  On SQLite, leases are not written to the database:
+ * the store keeps them in this process's memory, so a claim writes
+ * nothing, and a crash leaves every delivery it had in flight simply
+ * pending (sent again at the next start).  That holds only while one
+ * process claims from the file: a second process that asks gets AH_EEXISTS
+ * with a sentence in err (AH_EUNAVAIL when the lock cannot be taken), and
+ * must not claim; it may ask again later, and gets it once the first has
+ * closed the store or died.  Processes that only publish may share the
+ * file.  Claims
+ * made without this call work too (tests, tools): the caller then answers
+ * for being alone.  PostgreSQL, whose leases are rows, answers AH_OK: any
+ * number of processes deliver.
+ */
+int ah_store_delivery_own(ah_store_t *s, char *err, size_t errlen);
 /*
  * Calls wake(arg, webhook_id, due) whenever any process sharing the store
  * publishes, retries or recovers work for a webhook (PostgreSQL:
@@ -763,6 +800,80 @@ int ah_store_delivery_retry(ah_store_t *s, const char *id, int64_t now,
                             char webhook_id[AH_ID_SIZE]);
 /* Queue depth and the oldest pending delivery, for /metrics. */
 int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out);
+
+/* ---- retention: removing what is final and old ---- */
+
+#define AH_PURGE_MAX 1000 /* most events one ah_store_purge_final call looks at */
+/* most deliveries one call removes when the caller does not say (max_deliveries 0) */
+#define AH_PURGE_DELIVERIES_DEFAULT 1000
+
+/* One step of the retention purge (ah_store_purge_final). */
+typedef struct ah_purge {
+    int64_t cutoff; /* in: what became final before this time goes */
+    size_t max;     /* in: look at no more than this many events (1..AH_PURGE_MAX) */
+    /*
+     * in: remove no more deliveries than this (0: AH_PURGE_DELIVERIES_DEFAULT),
+     * so that a call stays short whatever the fan-out: the call stops before
+     * the event that would pass it, except that it always removes at least one
+     * event it may remove (one event with more deliveries goes alone).
+     */
+    size_t max_deliveries;
+    /*
+     * in/out: where the scan goes on: "" starts at the oldest event; after
+     * the call, where the next call should go on, or "" when this call
+     * reached the last event created before cutoff (a pass is complete).
+     */
+    char cursor[AH_CURSOR_SIZE];
+    size_t scanned;    /* out: events looked at */
+    size_t events;     /* out: events removed */
+    size_t deliveries; /* out: their deliveries removed */
+    size_t attempts;   /* out: their attempts removed */
+    int64_t held_us;   /* out: time spent inside the write transaction (its statements) */
+} ah_purge_t;
+
+/*
+ * Removes, in one short write transaction, the events among the next
+ * p->max ones created before p->cutoff (oldest first, from p->cursor;
+ * fewer when p->max_deliveries says so) of
+ * which every delivery is final (succeeded, failed or cancelled) and last
+ * changed before p->cutoff, together with those deliveries and their
+ * attempts; an event with no delivery goes when it is older than the
+ * cutoff.  An event with a delivery still pending (waiting, retrying, in
+ * flight, or on a disabled webhook) stays, with all its deliveries and
+ * attempts: nothing that may still be sent, or that an operator may still
+ * retry as part of its event, is removed.  A delivery made pending again
+ * while the purge runs (retry, recover) keeps its event: the deliveries are
+ * locked and checked again before anything is removed.  Several processes
+ * sharing the store may purge at once; each takes events the others are
+ * not holding.  The caller loops with the returned cursor, pausing between
+ * calls so that other writers are not held up (src/delivery/retention.c).
+ * AH_EINVAL if p is NULL, p->max is 0 or above AH_PURGE_MAX, or p->cursor
+ * is not one this function returned.
+ */
+int ah_store_purge_final(ah_store_t *s, ah_purge_t *p);
+
+/* The disk space of the store (ah_store_reclaim_space). */
+typedef struct ah_store_space {
+    bool known;              /* false: the backend does not say (PostgreSQL, whose autovacuum
+                              * makes the room of removed rows reusable by itself) */
+    bool shrinks;            /* free space beyond a reserve is given back to the filesystem
+                              * (SQLite with auto_vacuum = INCREMENTAL); false: it is reused */
+    bool more;               /* more free space than the reserve remains: call again */
+    int64_t file_bytes;      /* the database file (its pages; not the WAL) */
+    int64_t free_bytes;      /* of which free pages, reused before the file grows */
+    int64_t reclaimed_bytes; /* given back to the filesystem by this call */
+} ah_store_space_t;
+
+/*
+ * After a purge: gives free space of the store back to the filesystem, at
+ * most max_pages pages (0: none; only report), in one short write
+ * transaction, keeping a reserve of free pages for the rows to come.
+ * Only SQLite databases made with auto_vacuum = INCREMENTAL (new files
+ * are) shrink; an older file reuses its free pages, so it stops growing
+ * but keeps its size (docs/operations.md, "Retention").  PostgreSQL: a
+ * no-op with out->known false.  AH_EINVAL if out is NULL.
+ */
+int ah_store_reclaim_space(ah_store_t *s, size_t max_pages, ah_store_space_t *out);
 
 /*
  * The current cache generations, in one cheap read.  Callers read them

@@ -8,7 +8,7 @@
  * the store layer (store.c) for both backends; this file says how
  * PostgreSQL gets there: its connections, its dialect (stmt_sql[]), and the
  * operations whose flow is its own (publishing with ON CONFLICT, the
- * recursive walk over due work, pipelined recording, releasing by array,
+ * recursive walk over due work, set-based recording, releasing by array,
  * LISTEN/NOTIFY).
  *
  * Connections.  A store is a pool of libpq connections (pool_max, opened
@@ -91,10 +91,15 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define TX_TRIES 3          /* a transaction that lost a deadlock runs again */
-#define PIPELINE_CHUNK 64   /* attempt results sent per round trip */
+#define RECORD_CHUNK 256    /* attempt results recorded per statement */
+#define PUB_BATCH_MAX 64    /* publishes committed together */
+#define PUB_THREADS 2       /* publisher threads, each with a batch in flight */
 #define LISTEN_POLL_MS 1000 /* the listener looks at its stop flag this often */
 #define LISTEN_CONNECT_MS 5000
 #define CHANNEL "airhook_work"
+#define CACHE_CHANNEL "airhook_cache" /* the cache generations changed */
+/* The longest cache_gen answers from memory without a read (a silently dead listener). */
+#define GEN_MAX_AGE_MS 100
 /* Any constant will do; all airhook processes must agree on it. */
 #define MIGRATION_LOCK "7372602142175839812"
 
@@ -332,9 +337,43 @@ static const char *const migrations[] = {
     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();",
 
     /*
-     * The fourth: the trigger catalog and the event details of the scope
-     * endpoints, as SQLite's migration 6 (whose comment says why); the
-     * bump of `auth` is deferred like the others.
+     * 5: fewer index entries per delivery (SQLite's migration 3 did the
+     * same).  Only pending deliveries are looked up by due time or age, so
+     * those indexes hold pending rows only: a finished delivery's new row
+     * version gets no entry in them.  Attempts lose their random id and its
+     * index, which nothing read: they are found by delivery.
+     */
+    "DROP INDEX deliveries_queue;"
+    "DROP INDEX deliveries_age;"
+    "CREATE INDEX deliveries_pending ON deliveries(webhook_id, next_attempt_at)"
+    "  WHERE status = 'pending';"
+    "CREATE INDEX deliveries_pending_age ON deliveries(created_at) WHERE status = 'pending';"
+    "ALTER TABLE attempts DROP COLUMN id;",
+
+    /*
+     * 6: the generations' bumps also notify CACHE_CHANNEL (once per
+     * transaction: PostgreSQL folds equal notifications), so that a node
+     * knows without asking when its API caches may be stale (cache_gen).
+     */
+    "CREATE OR REPLACE FUNCTION cache_gen_bump_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN UPDATE cache_generations SET webhooks = webhooks + 1 WHERE id = 1;"
+    " PERFORM pg_notify('" CACHE_CHANNEL "', ''); RETURN NULL; END $$;"
+    "CREATE OR REPLACE FUNCTION cache_gen_bump_auth() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1 WHERE id = 1;"
+    " PERFORM pg_notify('" CACHE_CHANNEL "', ''); RETURN NULL; END $$;",
+
+    /*
+     * Retention (src/store/purge.c), as SQLite's migration 6: old events
+     * are scanned from a cursor in (created_at, id) order.  (Building
+     * it holds off writes to events for as long as it takes: on a large
+     * table, create it CONCURRENTLY by hand first; this then finds it.)
+     */
+    "CREATE INDEX IF NOT EXISTS events_by_age ON events(created_at, id);",
+
+    /*
+     * 8: the trigger catalog and the event details of the scope endpoints,
+     * as SQLite's migration 8 (whose comment says why); the bump of `auth`
+     * is deferred like the others, and notifies as migration 6 made it.
      */
     "ALTER TABLE airmeets ADD COLUMN status TEXT, ADD COLUMN timezone TEXT,"
     "  ADD COLUMN description TEXT;"
@@ -366,7 +405,7 @@ static const char *const migrations[] = {
     " AND ($2::text IS NULL OR d.status = $2::text)"                                               \
     " AND (d.created_at, d.id) < ($3::bigint, $4::text)"                                           \
     " ORDER BY d.created_at DESC, d.id DESC LIMIT $5::bigint"
-/* The notification payload: "<webhook id> <due ms>". */
+/* The notification payload: "<webhook id> <due ms>"; due 0 is due on arrival (deliver()). */
 #define NOTIFY_OF(id, due) "pg_notify('" CHANNEL "', " id " || ' ' || " due ")"
 #define ACTIVE_TUPLE                                                                               \
     "(community_id, trigger, url, (coalesce(airmeet_id, '')), (coalesce(session_id, '')))"         \
@@ -376,11 +415,16 @@ static const char *const migrations[] = {
 enum {
     ST_BEGIN = AH_SQL_SHARED_COUNT,
     ST_BEGIN_READ,
+    ST_SYNC_OFF,
+    ST_SESSION_SYNC_OFF,
+    ST_SESSION_SYNC_ON,
+    ST_DURABLE,
     ST_COMMIT,
     ST_ROLLBACK,
     ST_NOTIFY,
     ST_DUE_WEBHOOKS,
     ST_RECORD,
+    ST_PUBLISH,
     ST_DELIVERY_RELEASE,
     ST_COUNT
 };
@@ -388,6 +432,12 @@ enum {
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN",
     [ST_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    /* After BEGIN: this transaction's commit does not wait for the disk (AH_SQL_WRITE_TX_LAZY). */
+    [ST_SYNC_OFF] = "SET LOCAL synchronous_commit = off",
+    /* Around a hot statement's own commit, and the wait for the disk after (hot_statement). */
+    [ST_SESSION_SYNC_OFF] = "SET synchronous_commit = off",
+    [ST_SESSION_SYNC_ON] = "RESET synchronous_commit",
+    [ST_DURABLE] = "SELECT txid_current()",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_PING] = SQL_PING,
@@ -533,7 +583,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                         " SELECT webhook_id, " NOTIFY_OF("webhook_id", "$2::bigint") " FROM made",
     [ST_EVENT_GET] = "SELECT " EVENT_COLS " FROM events WHERE id = $1::text",
     /*
-     * A loose index scan over deliveries_queue: each step of the recursion
+     * A loose index scan over deliveries_pending: each step of the recursion
      * is one probe for the first pending row of the next webhook id (its
      * earliest due time, leased or not), so the cost is per webhook, not per
      * pending delivery.  Then only live webhooks are kept.
@@ -569,37 +619,81 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " WHERE status = 'pending' AND webhook_id = $1::text"
                     " AND lease_until < $2::bigint ORDER BY next_attempt_at LIMIT 1",
     /*
-     * One attempt's result in one statement: the delivery's new state (only
-     * a pending delivery changes status; SET expressions see the old row),
-     * the attempt row, and the webhook's failure streak and disabling, which
-     * touch the webhook row only when something changes.  The first disable
-     * reason sticks; a deregistered webhook is left alone.
+     * A turn's results in one statement (record_chunk binds one array per
+     * column, a result per element): each delivery's new state (only a
+     * pending delivery changes status; SET expressions see the old row),
+     * the attempt rows, and per webhook (the delivery's own, from its row)
+     * what the results, one after another, make of its failure streak and
+     * state: ok if one succeeded; fail_at, when the failures after the last
+     * success (or all of them) began, 0 for none; the first disable reason,
+     * which sticks.  The webhook row is touched only when something changes;
+     * a deregistered webhook is left alone.  Returns the ordinals (1-based)
+     * of the results whose delivery was found.
      */
     [ST_RECORD] =
-        "WITH d AS (UPDATE deliveries SET attempts = $2::integer,"
-        " last_status_code = $3::integer, last_error = $4::text, updated_at = $5::bigint,"
-        " lease_until = 0,"
-        " next_attempt_at = CASE WHEN status = 'pending' AND $6::text = 'pending'"
-        " THEN $7::bigint ELSE next_attempt_at END,"
-        " status = CASE WHEN status = 'pending' THEN $6::text ELSE status END"
-        " WHERE id = $1::text RETURNING id, webhook_id),"
-        " a AS (INSERT INTO attempts (id, delivery_id, " ATTEMPT_COLS ")"
-        " SELECT gen_random_uuid()::text, d.id, $2::integer, $8::bigint, $9::bigint,"
-        " $3::integer, $4::text, $10::bytea FROM d),"
+        "WITH r AS (SELECT * FROM unnest($1::text[], $2::integer[], $3::integer[], $4::text[],"
+        " $5::bigint[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[],"
+        " $11::text[]) WITH ORDINALITY"
+        " AS r(id, attempt_no, code, err, upd, status, next, started, dur, head, reason, ord)),"
+        " d AS (UPDATE deliveries x SET attempts = r.attempt_no, last_status_code = r.code,"
+        " last_error = r.err, updated_at = r.upd, lease_until = 0,"
+        " next_attempt_at = CASE WHEN x.status = 'pending' AND r.status = 'pending'"
+        " THEN r.next ELSE x.next_attempt_at END,"
+        " status = CASE WHEN x.status = 'pending' THEN r.status ELSE x.status END"
+        " FROM r WHERE x.id = r.id RETURNING x.id, x.webhook_id, r.ord),"
+        " a AS (INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
+        " SELECT d.id, r.attempt_no, r.started, r.dur, r.code, r.err, decode(r.head, 'hex')"
+        " FROM d JOIN r ON r.ord = d.ord),"
+        " t AS (SELECT d.webhook_id AS id, r.ord, r.started, r.upd, r.reason,"
+        " r.status = 'succeeded' AS ok, max(CASE WHEN r.status = 'succeeded' THEN r.ord"
+        " ELSE 0 END) OVER (PARTITION BY d.webhook_id) AS last_ok FROM d JOIN r ON r.ord = d.ord),"
+        " k AS (SELECT id, bool_or(ok) AS ok,"
+        " coalesce((array_agg(started ORDER BY ord) FILTER (WHERE NOT ok AND ord > last_ok))[1],"
+        " 0) AS fail_at,"
+        " coalesce((array_agg(reason ORDER BY ord) FILTER (WHERE reason <> ''))[1], '') AS reason,"
+        " (array_agg(upd ORDER BY ord) FILTER (WHERE reason <> ''))[1] AS upd"
+        " FROM t GROUP BY id),"
         " w AS (UPDATE webhooks h SET"
-        " failing_since = CASE WHEN $11::boolean THEN 0"
-        " WHEN h.failing_since = 0 THEN $8::bigint ELSE h.failing_since END,"
-        " is_active = CASE WHEN $12::text <> '' AND h.is_active AND h.deregistered_at = 0"
+        " failing_since = CASE WHEN k.ok THEN k.fail_at"
+        " WHEN h.failing_since = 0 THEN k.fail_at ELSE h.failing_since END,"
+        " is_active = CASE WHEN k.reason <> '' AND h.is_active AND h.deregistered_at = 0"
         " THEN false ELSE h.is_active END,"
-        " disabled_reason = CASE WHEN $12::text <> '' AND h.is_active AND h.deregistered_at = 0"
-        " THEN $12::text ELSE h.disabled_reason END,"
-        " updated_at = CASE WHEN $12::text <> '' AND h.is_active AND h.deregistered_at = 0"
-        " THEN $5::bigint ELSE h.updated_at END"
-        " FROM d WHERE h.id = d.webhook_id"
-        " AND (($11::boolean AND h.failing_since <> 0)"
-        " OR (NOT $11::boolean AND h.failing_since = 0)"
-        " OR ($12::text <> '' AND h.is_active AND h.deregistered_at = 0)))"
-        " SELECT webhook_id FROM d",
+        " disabled_reason = CASE WHEN k.reason <> '' AND h.is_active AND h.deregistered_at = 0"
+        " THEN k.reason ELSE h.disabled_reason END,"
+        " updated_at = CASE WHEN k.reason <> '' AND h.is_active AND h.deregistered_at = 0"
+        " THEN k.upd ELSE h.updated_at END"
+        " FROM k WHERE h.id = k.id"
+        " AND ((k.ok AND h.failing_since <> k.fail_at)"
+        " OR (NOT k.ok AND h.failing_since = 0)"
+        " OR (k.reason <> '' AND h.is_active AND h.deregistered_at = 0)))"
+        " SELECT ord FROM d",
+    /*
+     * A publish in one statement (ST_EVENT_INSERT's parameters): the event,
+     * unless its idempotency key was taken (ON CONFLICT, which waits for a
+     * concurrent publisher of the key to commit), and then one pending
+     * delivery and one notification per matching webhook (SPEC §4, as
+     * ST_EVENT_FANOUT).  Rows: one per delivery (its webhook id), and one
+     * with a NULL webhook id if the event was inserted.  The notification
+     * says due 0 ("due on arrival", deliver()): a webhook's notifications
+     * of one group-committed batch are then the same payload, which
+     * PostgreSQL folds into one, instead of one per delivery row.
+     */
+    [ST_PUBLISH] =
+        "WITH e AS (INSERT INTO events (" EVENT_COLS ") VALUES ($1::text, $2::text, $3::text,"
+        " $4::text, $5::text, $6::text, $7::text, $8::bigint)"
+        " ON CONFLICT (community_id, idempotency_key) DO NOTHING"
+        " RETURNING id, community_id, trigger, airmeet_id, session_id),"
+        " made AS (INSERT INTO deliveries (id, event_id, webhook_id, status, attempts,"
+        " next_attempt_at, lease_until, created_at, updated_at)"
+        " SELECT gen_random_uuid()::text, e.id, w.id, 'pending', 0, $8::bigint, 0, $8::bigint,"
+        " $8::bigint FROM e JOIN webhooks w ON w.community_id = e.community_id"
+        " AND w.trigger = e.trigger"
+        " WHERE w.is_active AND w.deregistered_at = 0"
+        " AND (w.airmeet_id IS NULL OR w.airmeet_id = e.airmeet_id)"
+        " AND (w.session_id IS NULL OR w.session_id = e.session_id)"
+        " RETURNING webhook_id)"
+        " SELECT webhook_id, " NOTIFY_OF("webhook_id", "'0'") " FROM made"
+                                                              " UNION ALL SELECT NULL, NULL FROM e",
     [ST_DELIVERY_RELEASE] = "UPDATE deliveries SET lease_until = 0 WHERE id = ANY($1::text[])",
     [ST_DELIVERY_RELEASE_ALL] = SQL_DELIVERY_RELEASE_ALL,
     [ST_DELIVERY_LIST_WEBHOOK] = "SELECT " DELIVERY_COLS " FROM deliveries d"
@@ -638,6 +732,30 @@ static const char *const stmt_sql[ST_COUNT] = {
                                " AND prev_secret IS NOT DISTINCT FROM $5::text",
     [ST_DELIVERY_STATS] = SQL_DELIVERY_STATS,
     [ST_CACHE_GEN] = SQL_CACHE_GEN,
+
+    /*
+     * Retention (purge.c).  The scan locks the old events it returns and
+     * skips those another node's purge holds, so nodes purging at once take
+     * different events; the hold locks their deliveries (FOR UPDATE waits
+     * for, and then reads, a retry committed meanwhile).  The sets are JSON
+     * arrays of event ids.
+     */
+    [ST_PURGE_SCAN] = "SELECT e.id, e.created_at, NOT EXISTS (SELECT 1 FROM deliveries d"
+                      " WHERE d.event_id = e.id"
+                      " AND (d.status = 'pending' OR d.updated_at >= $1::bigint))"
+                      " FROM events e WHERE e.created_at < $1::bigint"
+                      " AND (e.created_at, e.id) > ($2::bigint, $3::text)"
+                      " ORDER BY e.created_at, e.id LIMIT $4::bigint FOR UPDATE OF e SKIP LOCKED",
+    [ST_PURGE_HOLD] = "SELECT d.event_id, d.status <> 'pending' AND d.updated_at < $2::bigint"
+                      " FROM deliveries d"
+                      " WHERE d.event_id IN (SELECT jsonb_array_elements_text($1::jsonb))"
+                      " FOR UPDATE OF d",
+    [ST_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
+                          " WHERE d.event_id IN (SELECT jsonb_array_elements_text($1::jsonb)))",
+    [ST_PURGE_DELIVERIES] = "DELETE FROM deliveries"
+                            " WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+    [ST_PURGE_EVENTS] =
+        "DELETE FROM events WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -666,6 +784,21 @@ typedef struct listener {
     wake_fn wake;           /* NULL: calls are off */
     void *arg;
     bool calling; /* a wake call is in progress */
+    /*
+     * The cache generations without a round trip (cache_gen): epoch grows
+     * with every CACHE_CHANNEL notification, every commit of this process
+     * that may change a generation, and every time the listening connection
+     * is lost or made; listening is true while it hears CACHE_CHANNEL.  The
+     * generations last read, and the epoch read just before, under gen_mu.
+     */
+    atomic_uint_fast64_t epoch;
+    atomic_bool listening;
+    pthread_mutex_t gen_mu;
+    bool gen_known;
+    uint_fast64_t gen_epoch;
+    int64_t gen_read_ms;    /* when (ah_mono_ms) */
+    int64_t gen_max_age_ms; /* GEN_MAX_AGE_MS (tests change it) */
+    ah_cache_gen_t gen;
 } listener_t;
 
 typedef struct pg_store {
@@ -682,6 +815,13 @@ typedef struct pg_store {
     int64_t backoff_ms;
     bool probing; /* one caller is trying to reconnect */
     listener_t lis;
+    /* Group commit of publishes (event_publish_async), under pub_mu. */
+    pthread_mutex_t pub_mu;
+    pthread_cond_t pub_cv;
+    struct pub_job *pub_head, **pub_tail;
+    pthread_t pub_threads[PUB_THREADS];
+    int pub_started;
+    bool pub_stop;
 } pg_store_t;
 
 static pg_store_t *from(ah_store_t *base)
@@ -1182,49 +1322,167 @@ static const ah_sql_row_ops_t row_ops = {row_is_null, row_i64, row_bool, row_tex
 /* ------------------------------------------------------------------------ */
 /* The SQL driver.                                                           */
 
+/* A commit of this process may have changed a cache generation: the next cache_gen reads. */
+static void changed_here(pg_store_t *s)
+{
+    atomic_fetch_add(&s->lis.epoch, 1);
+}
+
+/*
+ * Statements that lock a row every registration needs (the community's
+ * usage count, and through the deferred triggers the one row of
+ * cache_generations) would hold that lock through their commit's wait for
+ * the disk, and so pass one registration per disk flush, whatever the
+ * number of clients.  Run alone (no transaction of the caller's), such a
+ * statement commits without waiting (synchronous_commit off for it), which
+ * frees its locks at once; then a statement that commits a transaction id
+ * of its own (ST_DURABLE) waits until the WAL is on disk up to there, which
+ * covers the first commit, and which concurrent waiters share, as
+ * PostgreSQL flushes for all of them at once.  The caller hears of success
+ * only once it is durable.  A crash of PostgreSQL between the two could
+ * lose a registration that others saw for an instant, never one that was
+ * answered.
+ */
+static bool hot_statement(int id)
+{
+    return id == ST_WEBHOOK_INSERT || id == ST_WEBHOOK_INSERT_WITHIN;
+}
+
+/* Rows of r to fn, and the count of rows changed; r is the statement's own result. */
+static int take_rows(PGresult *r, ah_sql_row_fn fn, void *arg, size_t *changed)
+{
+    int rc = AH_OK, n = PQntuples(r);
+    ah_sql_row_t row = {&row_ops, r, 0, (size_t)n};
+    for (; fn && rc == AH_OK && row.index < n; row.index++)
+        rc = fn(arg, &row);
+    if (rc == AH_SQL_STOP)
+        rc = AH_OK;
+    if (rc == AH_OK && changed)
+        *changed = cmd_tuples(r);
+    return rc;
+}
+
+/*
+ * A hot statement (hot_statement) in one round trip: a pipeline of two
+ * implicit transactions, [SET synchronous_commit off, the statement] and
+ * [RESET synchronous_commit, ST_DURABLE], each ended by a sync point.  The
+ * first commits without waiting and frees its locks; the second waits for
+ * the disk.  If the statement fails, the second still puts the setting
+ * back.  Anything unexpected drops the connection (the next user gets a
+ * fresh one, with the server's settings).
+ */
+static int hot_exec(conn_t *c, int id, const ah_sql_params_t *p, ah_sql_row_fn fn, void *arg,
+                    size_t *changed)
+{
+    static const int order[4] = {ST_SESSION_SYNC_OFF, -1, ST_SESSION_SYNC_ON, ST_DURABLE};
+    pg_params_t q;
+    int rc = pg_params(p, &q);
+    for (int k = 0; rc == AH_OK && k < 4; k++)
+        rc = prepare(c, order[k] < 0 ? id : order[k]);
+    if (rc || !PQenterPipelineMode(c->pg)) {
+        pg_params_free(&q);
+        return rc ? rc : pg_error(c, NULL, "register");
+    }
+    bool sent = true;
+    for (int k = 0; sent && k < 4; k++) {
+        char name[16];
+        stmt_name(order[k] < 0 ? id : order[k], name);
+        sent = order[k] < 0 ? PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0)
+                            : PQsendQueryPrepared(c->pg, name, 0, NULL, NULL, NULL, 0);
+        if (sent && (k == 1 || k == 3))
+            sent = PQpipelineSync(c->pg);
+    }
+    pg_params_free(&q);
+    if (!sent) {
+        c->broken = true;
+        return pg_error(c, NULL, "register");
+    }
+    /* Answers: per statement a result and a NULL; a sync result after each pair. */
+    int k = 0, syncs = 0, back = AH_OK;
+    while (syncs < 2) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            if (PQstatus(c->pg) != CONNECTION_OK) {
+                c->broken = true;
+                return rc ? rc : pg_error(c, NULL, "register");
+            }
+            k++;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            syncs++;
+            k = syncs * 2;
+        } else if (k == 1 && st == PGRES_TUPLES_OK) {
+            rc = take_rows(r, fn, arg, changed);
+        } else if (st == PGRES_PIPELINE_ABORTED) {
+            /* The statement's failure aborted the rest of its transaction. */
+        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            int e = pg_error(c, r, k == 1 ? stmt_sql[id] : "register");
+            if (k == 1 || k == 0)
+                rc = rc ? rc : e;
+            else
+                back = e;
+        }
+        PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->pg) || back)
+        c->broken = true;
+    return rc ? rc : back;
+}
+
 static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql_params_t *p,
                    ah_sql_row_fn fn, void *arg, size_t *changed)
 {
-    (void)write; /* any pooled connection writes */
-    pg_store_t *s = from(base);
+    pg_store_t *s = from(base); /* any pooled connection writes */
     bool borrowed = !c;
     int rc;
     if (borrowed && (rc = acquire(s, &c)))
         return rc;
-    PGresult *r = run(c, id, p, &rc);
-    if (r) {
-        int n = PQntuples(r);
-        ah_sql_row_t row = {&row_ops, r, 0, (size_t)n};
-        for (; fn && rc == AH_OK && row.index < n; row.index++)
-            rc = fn(arg, &row);
-        if (rc == AH_SQL_STOP)
-            rc = AH_OK;
-        if (rc == AH_OK && changed)
-            *changed = cmd_tuples(r);
+    if (borrowed && hot_statement(id)) {
+        rc = hot_exec(c, id, p, fn, arg, changed);
+    } else {
+        PGresult *r = run(c, id, p, &rc);
+        if (r)
+            rc = take_rows(r, fn, arg, changed);
+        PQclear(r);
     }
-    PQclear(r);
+    if (write && borrowed)
+        changed_here(s);
     if (borrowed)
         release(s, c);
     return rc;
 }
 
+/* What in_tx does besides BEGIN ... COMMIT. */
+enum {
+    TX_LAZY = 1,  /* the commit does not wait for the disk (AH_SQL_WRITE_TX_LAZY) */
+    TX_QUIET = 2, /* a write that changes no cache generation (publishes, claims) */
+};
+
 /*
  * Runs fn inside BEGIN (begin = ST_BEGIN or ST_BEGIN_READ) ... COMMIT;
  * anything but AH_OK rolls back (release).  A deadlock or serialization
  * failure runs it all again on a fresh start, so fn must reset its outputs.
+ * flags: TX_LAZY, TX_QUIET.
  */
-static int in_tx(pg_store_t *s, int begin, ah_sql_tx_fn fn, void *arg)
+static int in_tx(pg_store_t *s, int begin, int flags, ah_sql_tx_fn fn, void *arg)
 {
+    bool lazy = flags & TX_LAZY;
     for (int attempt = 1;; attempt++) {
         conn_t *c;
         int rc = acquire(s, &c);
         if (rc)
             return rc;
         rc = run_cmd(c, begin, NULL);
+        if (rc == AH_OK && lazy)
+            rc = run_cmd(c, ST_SYNC_OFF, NULL);
         if (rc == AH_OK)
             rc = fn(c, arg);
         if (rc == AH_OK)
             rc = run_cmd(c, ST_COMMIT, NULL);
+        if (begin != ST_BEGIN_READ && !(flags & TX_QUIET))
+            changed_here(s); /* after any end: a failed COMMIT may still have committed */
         bool again = rc == AH_ESTORE && c->retryable && attempt < TX_TRIES;
         release(s, c);
         if (!again)
@@ -1232,12 +1490,18 @@ static int in_tx(pg_store_t *s, int begin, ah_sql_tx_fn fn, void *arg)
     }
 }
 
-/* A write transaction is READ COMMITTED; a read one REPEATABLE READ, READ ONLY. */
+/*
+ * A write transaction is READ COMMITTED; a read one REPEATABLE READ, READ
+ * ONLY.  AH_SQL_SERIAL_TX is a write transaction here.
+ */
 static int pg_run(ah_store_t *base, ah_sql_mode_t mode, ah_sql_tx_fn fn, void *arg)
 {
     pg_store_t *s = from(base);
-    if (mode == AH_SQL_READ_TX || mode == AH_SQL_WRITE_TX)
-        return in_tx(s, mode == AH_SQL_READ_TX ? ST_BEGIN_READ : ST_BEGIN, fn, arg);
+    if (mode == AH_SQL_SERIAL_TX)
+        mode = AH_SQL_WRITE_TX;
+    if (mode == AH_SQL_READ_TX || mode == AH_SQL_WRITE_TX || mode == AH_SQL_WRITE_TX_LAZY)
+        return in_tx(s, mode == AH_SQL_READ_TX ? ST_BEGIN_READ : ST_BEGIN,
+                     mode == AH_SQL_WRITE_TX_LAZY ? TX_LAZY | TX_QUIET : 0, fn, arg);
     conn_t *c;
     int rc = acquire(s, &c);
     if (rc)
@@ -1280,19 +1544,57 @@ typedef struct publish_job {
     ah_publish_result_t *res;
 } publish_job_t;
 
+static void publish_params(const ah_event_t *ev, ah_sql_params_t *p)
+{
+    ah_sql_params_init(p);
+    P_OPT_FIELD(p, ev->id);
+    P_OPT_FIELD(p, ev->community_id);
+    P_FIELD(p, ev->trigger);
+    P_OPT_FIELD(p, ev->airmeet_id);
+    P_OPT_FIELD(p, ev->session_id);
+    P_OPT_FIELD(p, ev->idempotency_key);
+    p_text(p, ev->data, ev->data_len); /* NULL data is NULL, which NOT NULL refuses */
+    p_i64(p, ev->created_at);
+}
+
+/* ST_PUBLISH's answer into res; *inserted: the event is new. */
+static int publish_result(PGresult *r, ah_publish_result_t *res, bool *inserted)
+{
+    int n = PQntuples(r);
+    *inserted = false;
+    res->webhook_ids = n ? malloc((size_t)n * AH_ID_SIZE) : NULL;
+    if (n && !res->webhook_ids)
+        return AH_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        if (PQgetisnull(r, i, 0))
+            *inserted = true;
+        else
+            ah_strlcpy(res->webhook_ids[res->n_deliveries++], PQgetvalue(r, i, 0), AH_ID_SIZE);
+    }
+    if (!res->n_deliveries) { /* only the event's own row: no deliveries, no array */
+        free(res->webhook_ids);
+        res->webhook_ids = NULL;
+    }
+    return AH_OK;
+}
+
 /*
- * The event first: when its idempotency key was taken (ON CONFLICT, which
- * waits for a concurrent publisher of the same key to commit), the first
- * event is read instead; otherwise one pending delivery, and one
- * notification, per matching webhook.
+ * The event and its deliveries (ST_PUBLISH); when its idempotency key was
+ * taken, the first event with that key is read instead.
  */
 static int publish_tx(conn_t *c, void *arg)
 {
     publish_job_t *j = arg;
     free(j->res->webhook_ids); /* a rerun starts afresh */
     memset(j->res, 0, sizeof *j->res);
+    ah_sql_params_t p;
+    publish_params(j->ev, &p);
+    int rc;
     bool inserted = false;
-    int rc = ah_sql_insert_event(j->s, c, j->ev, &inserted);
+    PGresult *r = run(c, ST_PUBLISH, &p, &rc);
+    if (r)
+        rc = publish_result(r, j->res, &inserted);
+    PQclear(r);
     if (rc == AH_OK && !inserted) {
         rc = ah_sql_find_duplicate(j->s, c, j->ev, j->res);
         /* ON CONFLICT found a row this statement does not see: cannot happen in READ COMMITTED. */
@@ -1303,8 +1605,6 @@ static int publish_tx(conn_t *c, void *arg)
         return rc;
     }
     if (rc == AH_OK)
-        rc = ah_sql_fan_out(j->s, c, j->ev, j->res);
-    if (rc == AH_OK)
         ah_sql_copy_id(j->res->event_id, j->ev->id);
     return rc;
 }
@@ -1312,12 +1612,317 @@ static int publish_tx(conn_t *c, void *arg)
 static int event_publish(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res)
 {
     publish_job_t j = {base, ev, res};
-    int rc = in_tx(from(base), ST_BEGIN, publish_tx, &j);
+    int rc = in_tx(from(base), ST_BEGIN, TX_QUIET, publish_tx, &j);
     if (rc) {
         free(res->webhook_ids);
         memset(res, 0, sizeof *res);
     }
     return rc;
+}
+
+/*
+ * Group commit.  event_publish_async queues a job; PUB_THREADS publisher
+ * threads each take up to PUB_BATCH_MAX queued jobs and publish them in
+ * one transaction, so that concurrent publishes share a commit (and its
+ * wait for the disk) instead of paying one each.  If the batch fails as a
+ * whole (a deadlock between two batches that ran out of retries, a lost
+ * connection, a bad event) nothing of it was committed, and each job is
+ * then published alone, so that one job's failure stays its own.
+ */
+struct pub_job {
+    const ah_event_t *ev;
+    ah_publish_result_t *res;
+    ah_register_t *reg; /* a registration instead of a publish (webhook_register_async) */
+    void (*done)(void *arg, int rc);
+    void *arg;
+    int rc;
+    bool inserted;  /* publish_batch_tx: the event is new */
+    size_t changed; /* register_batch_tx: rows its INSERT made */
+    struct pub_job *next;
+};
+
+typedef struct pub_batch {
+    ah_store_t *s;
+    struct pub_job *jobs;
+} pub_batch_t;
+
+/*
+ * The batch's ST_PUBLISH statements sent back to back (libpq pipeline
+ * mode: one round trip for all), then their answers read in order; the
+ * rare job whose key was taken reads its first event afterwards.  Any
+ * error fails the batch (its transaction rolls back), which the caller
+ * then publishes job by job.
+ */
+static int publish_batch_tx(conn_t *c, void *arg)
+{
+    pub_batch_t *b = arg;
+    size_t n = 0;
+    for (struct pub_job *j = b->jobs; j; j = j->next) {
+        free(j->res->webhook_ids); /* a rerun starts afresh */
+        memset(j->res, 0, sizeof *j->res);
+        j->inserted = false;
+        n++;
+    }
+    int rc = prepare(c, ST_PUBLISH);
+    if (rc)
+        return rc;
+    if (!PQenterPipelineMode(c->pg))
+        return pg_error(c, NULL, "publish");
+    char name[16];
+    stmt_name(ST_PUBLISH, name);
+    for (struct pub_job *j = b->jobs; j && rc == AH_OK; j = j->next) {
+        ah_sql_params_t p;
+        publish_params(j->ev, &p);
+        pg_params_t q;
+        rc = pg_params(&p, &q);
+        if (rc == AH_OK && !PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0))
+            rc = pg_error(c, NULL, "publish");
+        pg_params_free(&q);
+    }
+    if (rc == AH_OK && !PQpipelineSync(c->pg))
+        rc = pg_error(c, NULL, "publish");
+    /* Each query's answer, then a NULL; then the sync point. */
+    struct pub_job *j = b->jobs;
+    for (size_t ends = 0; rc == AH_OK;) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            if (++ends > n || PQstatus(c->pg) != CONNECTION_OK)
+                rc = pg_error(c, NULL, "publish");
+            else
+                j = j->next;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st == PGRES_TUPLES_OK && j)
+            rc = publish_result(r, j->res, &j->inserted);
+        else
+            rc = pg_error(c, r, stmt_sql[ST_PUBLISH]);
+        PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->pg))
+        c->broken = true; /* answers still pending after an error: start afresh */
+    for (struct pub_job *k = b->jobs; k && rc == AH_OK; k = k->next) {
+        if (k->inserted) {
+            ah_sql_copy_id(k->res->event_id, k->ev->id);
+            continue;
+        }
+        rc = ah_sql_find_duplicate(b->s, c, k->ev, k->res);
+        if (rc == AH_ENOTFOUND)
+            rc = AH_ESTORE;
+    }
+    return rc;
+}
+
+static void publish_jobs(pg_store_t *s, struct pub_job *jobs)
+{
+    pub_batch_t b = {&s->base, jobs};
+    bool together = jobs->next && in_tx(s, ST_BEGIN, TX_QUIET, publish_batch_tx, &b) == AH_OK;
+    for (struct pub_job *j = jobs; j; j = j->next)
+        j->rc = together ? AH_OK : event_publish(&s->base, j->ev, j->res);
+}
+
+/*
+ * A batch of registrations in one transaction: their INSERTs sent back to
+ * back (one round trip, as publish_batch_tx), then each settled as
+ * ah_store_register_in would (the twin read or the quota for the few that
+ * inserted nothing), whose "exists" and "no room" answers are outcomes, not
+ * errors, and leave the transaction usable.  The usage and cache-generation
+ * rows the inserts touch stay locked until the batch's one commit, which
+ * the batch's registrations share, as publishes share theirs.
+ */
+static int register_batch_tx(conn_t *c, void *arg)
+{
+    pub_batch_t *b = arg;
+    size_t n = 0;
+    int rc = prepare(c, ST_WEBHOOK_INSERT);
+    if (rc == AH_OK)
+        rc = prepare(c, ST_WEBHOOK_INSERT_WITHIN);
+    if (rc)
+        return rc;
+    if (!PQenterPipelineMode(c->pg))
+        return pg_error(c, NULL, "register");
+    for (struct pub_job *j = b->jobs; j && rc == AH_OK; j = j->next, n++) {
+        ah_sql_params_t p;
+        char name[16];
+        stmt_name(ah_store_register_insert(j->reg, &p), name);
+        pg_params_t q;
+        rc = pg_params(&p, &q);
+        if (rc == AH_OK && !PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0))
+            rc = pg_error(c, NULL, "register");
+        pg_params_free(&q);
+        j->changed = 0;
+    }
+    if (rc == AH_OK && !PQpipelineSync(c->pg))
+        rc = pg_error(c, NULL, "register");
+    struct pub_job *j = b->jobs;
+    for (size_t ends = 0; rc == AH_OK;) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            if (++ends > n || PQstatus(c->pg) != CONNECTION_OK)
+                rc = pg_error(c, NULL, "register");
+            else
+                j = j->next;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st == PGRES_TUPLES_OK && j)
+            j->changed = cmd_tuples(r);
+        else
+            rc = pg_error(c, r, "register");
+        PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->pg))
+        c->broken = true; /* answers still pending after an error: start afresh */
+    for (j = b->jobs; j && rc == AH_OK; j = j->next) {
+        j->rc = ah_store_register_settle(b->s, c, j->reg, j->changed);
+        if (j->rc != AH_OK && j->rc != AH_EEXISTS && j->rc != AH_ETOOBIG && j->rc != AH_ENOTFOUND)
+            rc = j->rc; /* an answer for this job is one of those; anything else fails the batch */
+    }
+    return rc;
+}
+
+/* A registration alone, as the synchronous path does it (the batch failed). */
+static int register_alone(pg_store_t *s, ah_register_t *r)
+{
+    bool existed = false;
+    int rc = r->max_active
+                 ? ah_store_webhook_register_within(&s->base, r->w, r->max_active, r->out, &existed)
+                 : ah_store_webhook_register(&s->base, r->w, r->out, &existed);
+    r->existed = existed;
+    return rc;
+}
+
+static void register_jobs(pg_store_t *s, struct pub_job *jobs)
+{
+    pub_batch_t b = {&s->base, jobs};
+    bool together = jobs->next && in_tx(s, ST_BEGIN, 0, register_batch_tx, &b) == AH_OK;
+    for (struct pub_job *j = jobs; j; j = j->next)
+        if (!together)
+            j->rc = register_alone(s, j->reg);
+}
+
+/*
+ * A cut of the queue: its publishes together, then its registrations
+ * together.  Returns the jobs as one list again, publishes first.
+ */
+static struct pub_job *run_jobs(pg_store_t *s, struct pub_job *batch)
+{
+    struct pub_job *pubs = NULL, **pt = &pubs, *regs = NULL, **rt = &regs;
+    for (struct pub_job *j = batch, *next; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        if (j->reg) {
+            *rt = j;
+            rt = &j->next;
+        } else {
+            *pt = j;
+            pt = &j->next;
+        }
+    }
+    if (pubs)
+        publish_jobs(s, pubs);
+    if (regs)
+        register_jobs(s, regs);
+    *pt = regs;
+    return pubs;
+}
+
+static void *publisher_main(void *arg)
+{
+    pg_store_t *s = arg;
+    pthread_mutex_lock(&s->pub_mu);
+    for (;;) {
+        while (!s->pub_head && !s->pub_stop)
+            pthread_cond_wait(&s->pub_cv, &s->pub_mu);
+        if (!s->pub_head)
+            break; /* stopping, and nothing left */
+        struct pub_job *batch = s->pub_head, **cut = &s->pub_head;
+        for (int n = 0; *cut && n < PUB_BATCH_MAX; n++)
+            cut = &(*cut)->next;
+        s->pub_head = *cut;
+        *cut = NULL;
+        if (!s->pub_head)
+            s->pub_tail = &s->pub_head;
+        pthread_mutex_unlock(&s->pub_mu);
+        batch = run_jobs(s, batch);
+        for (struct pub_job *j = batch, *next; j; j = next) {
+            next = j->next;
+            j->done(j->arg, j->rc);
+            free(j);
+        }
+        pthread_mutex_lock(&s->pub_mu);
+    }
+    pthread_mutex_unlock(&s->pub_mu);
+    return NULL;
+}
+
+/* Queues job j (NULL: out of memory) for the publishers; the answer if it cannot be. */
+static int enqueue(pg_store_t *s, struct pub_job *j)
+{
+    int rc = j ? AH_OK : AH_ENOMEM;
+    pthread_mutex_lock(&s->pub_mu);
+    if (rc == AH_OK && s->pub_stop)
+        rc = AH_EUNAVAIL; /* the store is closing: nobody would run it */
+    while (rc == AH_OK && s->pub_started < PUB_THREADS) {
+        if (pthread_create(&s->pub_threads[s->pub_started], NULL, publisher_main, s)) {
+            if (!s->pub_started)
+                rc = AH_ENOMEM;
+            break;
+        }
+        s->pub_started++;
+    }
+    if (rc == AH_OK) {
+        *s->pub_tail = j;
+        s->pub_tail = &j->next;
+        pthread_cond_signal(&s->pub_cv);
+    }
+    pthread_mutex_unlock(&s->pub_mu);
+    if (rc)
+        free(j);
+    return rc;
+}
+
+static void event_publish_async(ah_store_t *base, const ah_event_t *ev, ah_publish_result_t *res,
+                                void (*done)(void *arg, int rc), void *arg)
+{
+    struct pub_job *j = calloc(1, sizeof *j);
+    if (j)
+        *j = (struct pub_job){.ev = ev, .res = res, .done = done, .arg = arg};
+    int rc = enqueue(from(base), j);
+    if (rc) {
+        memset(res, 0, sizeof *res);
+        done(arg, rc);
+    }
+}
+
+static void webhook_register_async(ah_store_t *base, ah_register_t *r,
+                                   void (*done)(void *arg, int rc), void *arg)
+{
+    struct pub_job *j = calloc(1, sizeof *j);
+    if (j)
+        *j = (struct pub_job){.reg = r, .done = done, .arg = arg};
+    int rc = enqueue(from(base), j);
+    if (rc)
+        done(arg, rc);
+}
+
+/* Lets the publishers finish what was queued, and stops them. */
+static void publishers_stop(pg_store_t *s)
+{
+    pthread_mutex_lock(&s->pub_mu);
+    s->pub_stop = true;
+    pthread_cond_broadcast(&s->pub_cv);
+    pthread_mutex_unlock(&s->pub_mu);
+    for (int i = 0; i < s->pub_started; i++)
+        pthread_join(s->pub_threads[i], NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1353,30 +1958,84 @@ static void utf8_clean(const char *in, size_t cap, char *out)
     out[n] = '\0';
 }
 
-/* Buffers a result's parameters need beyond the result itself. */
-typedef struct record_text {
-    char error[AH_ERROR_MAX];
-    char reason[AH_REASON_MAX];
-} record_text_t;
+/* A PostgreSQL array literal being built (text form: "{a,b,...}"). */
+typedef struct pg_array {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+} pg_array_t;
 
-/* One result's parameters for ST_RECORD; the outcome was checked. */
-static void bind_record(ah_sql_params_t *p, const ah_attempt_result_t *r, record_text_t *t)
+static void arr_put(pg_array_t *a, const char *s, size_t n)
 {
-    const ah_attempt_t *a = &r->attempt;
-    utf8_clean(a->error, sizeof a->error, t->error);
-    utf8_clean(r->disable_reason, sizeof r->disable_reason, t->reason);
-    P_OPT_FIELD(p, r->delivery_id);
-    p_i64(p, a->attempt_no);
-    p_i64(p, a->status_code);
-    p_opt(p, t->error);
-    p_i64(p, a->started_at + a->duration_ms);
-    p_str(p, ah_outcome_status(r->outcome));
-    p_i64(p, r->next_attempt_at);
-    p_i64(p, a->started_at);
-    p_i64(p, a->duration_ms);
-    p_bytes(p, a->response_head, strnlen(a->response_head, sizeof a->response_head));
-    p_bool(p, r->outcome == AH_OUTCOME_SUCCEEDED);
-    p_str(p, t->reason);
+    if (a->oom)
+        return;
+    if (a->len + n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap : 256;
+        while (a->len + n + 2 > cap)
+            cap *= 2;
+        char *b = realloc(a->buf, cap);
+        if (!b) {
+            a->oom = true;
+            return;
+        }
+        a->buf = b;
+        a->cap = cap;
+    }
+    memcpy(a->buf + a->len, s, n);
+    a->len += n;
+    a->buf[a->len] = '\0';
+}
+
+/* Starts the next element: '{' before the first, ',' before the others. */
+static void arr_next(pg_array_t *a)
+{
+    arr_put(a, a->len ? "," : "{", 1);
+}
+
+/* A text element, double-quoted with " and \ escaped; NULL for s NULL. */
+static void arr_text(pg_array_t *a, const char *s)
+{
+    arr_next(a);
+    if (!s) {
+        arr_put(a, "NULL", 4);
+        return;
+    }
+    arr_put(a, "\"", 1);
+    for (const char *k = s; *k; k++) {
+        if (*k == '"' || *k == '\\')
+            arr_put(a, "\\", 1);
+        arr_put(a, k, 1);
+    }
+    arr_put(a, "\"", 1);
+}
+
+static void arr_i64(pg_array_t *a, int64_t v)
+{
+    char n[24];
+    arr_next(a);
+    arr_put(a, n, (size_t)snprintf(n, sizeof n, "%" PRId64, v));
+}
+
+/* Bytes as a hex string element (the statement decodes it). */
+static void arr_hex(pg_array_t *a, const char *s, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    arr_next(a);
+    arr_put(a, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        char h[2] = {digits[(unsigned char)s[i] >> 4], digits[(unsigned char)s[i] & 15]};
+        arr_put(a, h, 2);
+    }
+    arr_put(a, "\"", 1);
+}
+
+/* Closes the literal ("{}" when empty); NULL if memory ran out. */
+static const char *arr_end(pg_array_t *a)
+{
+    if (!a->len)
+        arr_put(a, "{", 1);
+    arr_put(a, "}", 1);
+    return a->oom ? NULL : a->buf;
 }
 
 /* A result for a delivery that does not exist is skipped, not a failure of the batch. */
@@ -1386,81 +2045,85 @@ static void warn_unknown(const ah_attempt_result_t *r)
             (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
 }
 
-/* Sends ST_RECORD for each of rs[0..n) into the pipeline, then a sync point. */
-static int send_records(conn_t *c, const ah_attempt_result_t *rs, size_t n)
+#define RECORD_COLS 11 /* ST_RECORD's arrays */
+
+/* Whether rs[i]'s delivery is one of rs[0..i). */
+static bool seen_before(const ah_attempt_result_t *rs, size_t i)
 {
-    char name[16];
-    stmt_name(ST_RECORD, name);
-    for (size_t i = 0; i < n; i++) {
-        ah_sql_params_t p;
-        ah_sql_params_init(&p);
-        record_text_t t;
-        bind_record(&p, &rs[i], &t);
-        pg_params_t q;
-        int rc = pg_params(&p, &q);
-        if (rc)
-            return rc;
-        /* libpq copies the values into its buffer: t and q may go. */
-        int sent = PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0);
-        pg_params_free(&q);
-        if (!sent)
-            return pg_error(c, NULL, "record");
-    }
-    return PQpipelineSync(c->pg) ? AH_OK : pg_error(c, NULL, "record");
+    for (size_t k = 0; k < i; k++)
+        if (!strncmp(rs[k].delivery_id, rs[i].delivery_id, AH_ID_SIZE))
+            return true;
+    return false;
 }
 
 /*
- * Reads the answers of send_records up to its sync point: each query's
- * result, then NULL.  The first error wins; the queries after it come back
- * PGRES_PIPELINE_ABORTED.
+ * Records rs[0..n), n <= RECORD_CHUNK and no delivery twice, with one
+ * ST_RECORD inside the caller's transaction.
  */
-static int read_records(conn_t *c, const ah_attempt_result_t *rs, size_t n)
+static int record_chunk(conn_t *c, const ah_attempt_result_t *rs, size_t n)
+{
+    pg_array_t col[RECORD_COLS];
+    memset(col, 0, sizeof col);
+    bool *found = calloc(n, sizeof *found);
+    int rc = found ? AH_OK : AH_ENOMEM;
+    for (size_t i = 0; rc == AH_OK && i < n; i++) {
+        const ah_attempt_result_t *r = &rs[i];
+        const ah_attempt_t *at = &r->attempt;
+        char error[AH_ERROR_MAX], reason[AH_REASON_MAX];
+        utf8_clean(at->error, sizeof at->error, error);
+        utf8_clean(r->disable_reason, sizeof r->disable_reason, reason);
+        arr_text(&col[0], r->delivery_id);
+        arr_i64(&col[1], at->attempt_no);
+        arr_i64(&col[2], at->status_code);
+        arr_text(&col[3], error[0] ? error : NULL);
+        arr_i64(&col[4], at->started_at + at->duration_ms);
+        arr_text(&col[5], ah_outcome_status(r->outcome));
+        arr_i64(&col[6], r->next_attempt_at);
+        arr_i64(&col[7], at->started_at);
+        arr_i64(&col[8], at->duration_ms);
+        arr_hex(&col[9], at->response_head, strnlen(at->response_head, sizeof at->response_head));
+        arr_text(&col[10], reason);
+    }
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    for (size_t k = 0; rc == AH_OK && k < RECORD_COLS; k++) {
+        const char *v = arr_end(&col[k]);
+        if (!v)
+            rc = AH_ENOMEM;
+        else
+            p_str(&p, v);
+    }
+    PGresult *res = rc == AH_OK ? run(c, ST_RECORD, &p, &rc) : NULL;
+    for (int row = 0; res && row < PQntuples(res); row++) {
+        long ord = strtol(PQgetvalue(res, row, 0), NULL, 10);
+        if (ord >= 1 && (size_t)ord <= n)
+            found[ord - 1] = true;
+    }
+    for (size_t i = 0; res && i < n; i++)
+        if (!found[i])
+            warn_unknown(&rs[i]);
+    PQclear(res);
+    for (size_t k = 0; k < RECORD_COLS; k++)
+        free(col[k].buf);
+    free(found);
+    return rc;
+}
+
+/*
+ * Records rs[0..n) in set-based statements, one per RECORD_CHUNK results
+ * (a chunk also ends before a delivery's second result, which must see the
+ * first's effect).
+ */
+static int record_all(conn_t *c, const ah_attempt_result_t *rs, size_t n)
 {
     int rc = AH_OK;
-    size_t i = 0, ends = 0;
-    for (;;) {
-        PGresult *r = PQgetResult(c->pg);
-        if (!r) {
-            /* Each query's answer ends with one NULL; more means the connection is gone. */
-            if (++ends > n || PQstatus(c->pg) != CONNECTION_OK)
-                return rc ? rc : pg_error(c, NULL, "record");
-            i = ends;
-            continue;
-        }
-        ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            return rc;
-        }
-        if (st == PGRES_TUPLES_OK && PQntuples(r) == 0 && i < n)
-            warn_unknown(&rs[i]);
-        else if (st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED && rc == AH_OK)
-            rc = pg_error(c, r, stmt_sql[ST_RECORD]);
-        PQclear(r);
+    for (size_t off = 0; rc == AH_OK && off < n;) {
+        size_t k = 1;
+        while (off + k < n && k < RECORD_CHUNK && !seen_before(rs + off, k))
+            k++;
+        rc = record_chunk(c, rs + off, k);
+        off += k;
     }
-}
-
-/*
- * Records rs[0..n) in chunks of PIPELINE_CHUNK statements sent back to back
- * (libpq pipeline mode) inside the caller's transaction: one round trip per
- * chunk instead of one per result.  Chunks stay small so that neither side's
- * socket buffer fills while the other is still writing.
- */
-static int record_pipelined(conn_t *c, const ah_attempt_result_t *rs, size_t n)
-{
-    int rc = prepare(c, ST_RECORD);
-    if (rc)
-        return rc;
-    if (!PQenterPipelineMode(c->pg))
-        return pg_error(c, NULL, "record");
-    for (size_t off = 0; rc == AH_OK && off < n; off += PIPELINE_CHUNK) {
-        size_t k = n - off < PIPELINE_CHUNK ? n - off : PIPELINE_CHUNK;
-        rc = send_records(c, rs + off, k);
-        if (rc == AH_OK)
-            rc = read_records(c, rs + off, k);
-    }
-    if (!PQexitPipelineMode(c->pg))
-        c->broken = true; /* answers still pending after an error: start afresh */
     return rc;
 }
 
@@ -1472,13 +2135,17 @@ typedef struct record_job {
 static int record_tx(conn_t *c, void *arg)
 {
     const record_job_t *j = arg;
-    return record_pipelined(c, j->results, j->n);
+    return record_all(c, j->results, j->n);
 }
 
+/*
+ * Lazy: a crash of the database server can lose the last records, and then
+ * those deliveries are sent again (at least once), never lost.
+ */
 static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results, size_t n)
 {
     record_job_t j = {results, n};
-    return in_tx(from(base), ST_BEGIN, record_tx, &j);
+    return in_tx(from(base), ST_BEGIN, TX_LAZY, record_tx, &j); /* may disable a webhook */
 }
 
 /*
@@ -1589,7 +2256,7 @@ fail:
 /* Sends LISTEN and waits for its answer; AH_OK when listening. */
 static int listen_start(pg_store_t *s, PGconn *pg)
 {
-    if (!PQsendQuery(pg, "LISTEN " CHANNEL))
+    if (!PQsendQuery(pg, "LISTEN " CHANNEL "; LISTEN " CACHE_CHANNEL))
         return AH_EUNAVAIL;
     int64_t deadline = ah_mono_ms() + LISTEN_CONNECT_MS;
     while (PQisBusy(pg)) {
@@ -1618,6 +2285,8 @@ static void deliver(pg_store_t *s, const char *payload)
     id[AH_ID_LEN] = '\0';
     if (!ah_is_uuid(id) || ah_parse_i64(sp + 1, INT64_MIN, INT64_MAX, &due) != AH_OK)
         return;
+    if (!due)
+        due = ah_now_ms(); /* a publish's: due as it arrives (see ST_PUBLISH) */
     listener_t *l = &s->lis;
     pthread_mutex_lock(&l->mu);
     wake_fn wake = l->wake;
@@ -1643,7 +2312,10 @@ static int listen_turn(pg_store_t *s, PGconn *pg)
         return AH_EUNAVAIL;
     PGnotify *n;
     while ((n = PQnotifies(pg))) {
-        deliver(s, n->extra);
+        if (!strcmp(n->relname, CACHE_CHANNEL))
+            atomic_fetch_add(&s->lis.epoch, 1);
+        else
+            deliver(s, n->extra);
         PQfreemem(n);
     }
     return PQstatus(pg) == CONNECTION_OK ? AH_OK : AH_EUNAVAIL;
@@ -1678,14 +2350,19 @@ static void *listen_main(void *arg)
                 ah_logf(AH_LOG_INFO, "postgres: listening for work again");
             lost = false;
             backoff = 0;
+            /* Heard from now on; what changed before is read once more. */
+            atomic_store(&s->lis.listening, true);
+            atomic_fetch_add(&s->lis.epoch, 1);
         }
         if (listen_turn(s, pg) != AH_OK) {
             ah_logf(AH_LOG_WARN, "postgres: the listening connection dropped; reconnecting");
+            atomic_store(&s->lis.listening, false);
             lost = true;
             PQfinish(pg);
             pg = NULL;
         }
     }
+    atomic_store(&s->lis.listening, false);
     PQfinish(pg);
     return NULL;
 }
@@ -1750,6 +2427,7 @@ static void store_close(ah_store_t *base)
     pg_store_t *s = from(base);
     if (!s)
         return;
+    publishers_stop(s);
     listener_stop(s);
     conn_t *c = s->all;
     while (c) {
@@ -1760,23 +2438,71 @@ static void store_close(ah_store_t *base)
     }
     pthread_cond_destroy(&s->lis.idle_cv);
     pthread_mutex_destroy(&s->lis.mu);
+    pthread_mutex_destroy(&s->lis.gen_mu);
+    pthread_cond_destroy(&s->pub_cv);
+    pthread_mutex_destroy(&s->pub_mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->dsn);
     free(s);
 }
+/*
+ * The cache generations, read from the database only when something may
+ * have changed them since the last read: while the listener hears
+ * CACHE_CHANNEL, an unchanged epoch means no commit bumped them (the epoch
+ * is read before the generations, so a change committed after that read
+ * moves it).  This node's changes are seen at once, another node's once
+ * its notification arrives (about a millisecond), and in any case within
+ * GEN_MAX_AGE_MS, after which the generations are read again even with no
+ * notification: a listening connection whose peer vanished without a word
+ * stays "up" until TCP says otherwise.
+ */
+static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
+{
+    pg_store_t *s = from(base);
+    listener_t *l = &s->lis;
+    bool listening = atomic_load(&l->listening);
+    if (!listening) {
+        pthread_mutex_lock(&l->mu);
+        (void)listener_start(s); /* once; on failure every call reads */
+        pthread_mutex_unlock(&l->mu);
+    }
+    uint_fast64_t e = atomic_load(&l->epoch);
+    int64_t now = ah_mono_ms();
+    if (listening) {
+        pthread_mutex_lock(&l->gen_mu);
+        bool hit = l->gen_known && l->gen_epoch == e && now - l->gen_read_ms < l->gen_max_age_ms;
+        if (hit)
+            *out = l->gen;
+        pthread_mutex_unlock(&l->gen_mu);
+        if (hit)
+            return AH_OK;
+    }
+    int rc = ah_store_read_cache_gen(base, out);
+    if (rc == AH_OK) {
+        pthread_mutex_lock(&l->gen_mu);
+        l->gen = *out;
+        l->gen_epoch = e;
+        l->gen_read_ms = now;
+        l->gen_known = true;
+        pthread_mutex_unlock(&l->gen_mu);
+    }
+    return rc;
+}
+
 static const ah_store_ops_t pg_ops = {
     .name = "postgres",
     .shared = true,
     .sql = &pg_driver,
     .close = store_close,
     .event_publish = event_publish,
-    .event_publish_async = NULL,
+    .event_publish_async = event_publish_async,
+    .webhook_register_async = webhook_register_async,
     .delivery_due_webhooks = delivery_due_webhooks,
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,
     .listen = store_listen,
-    .cache_gen = NULL,
+    .cache_gen = cache_gen,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1949,6 +2675,11 @@ static pg_store_t *store_new(void)
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&s->lis.mu, NULL);
     pthread_cond_init(&s->lis.idle_cv, NULL);
+    pthread_mutex_init(&s->lis.gen_mu, NULL);
+    s->lis.gen_max_age_ms = GEN_MAX_AGE_MS;
+    pthread_mutex_init(&s->pub_mu, NULL);
+    pthread_cond_init(&s->pub_cv, NULL);
+    s->pub_tail = &s->pub_head;
     return s;
 }
 

@@ -29,14 +29,17 @@
  * writers of other processes queue on the database lock through
  * busy_timeout (5 s); what still fails after that is AH_ESTORE.  Operations
  * that read then write (webhook_deregister, which also cancels deliveries,
- * and publish, claim, record, recover) run inside BEGIN IMMEDIATE so that
- * they take the write lock before reading: two dispatchers never claim the
- * same delivery.  Registration relies on a partial unique index on the
+ * and publish, record, recover) run inside BEGIN IMMEDIATE so that they
+ * take the write lock before reading.  Claims write nothing: leases live in
+ * the memory of the one process that delivers from the file (the driver's
+ * memory_leases, delivery_own below).  Registration relies on a partial unique index on the
  * active (community, trigger, url, airmeet, session) tuple instead: its
  * INSERT does nothing on a conflict, and then the twin is read, so two
- * identical registrations yield one row.  That INSERT is one statement in
- * autocommit on the writer connection, whose page cache holds the webhooks
- * indexes from the previous registration.  One consequence of that index is
+ * identical registrations yield one row.  That INSERT runs on the writer
+ * connection, whose page cache holds the webhooks indexes from the
+ * previous registration: for the API, in the publisher's batches
+ * (webhook_register_async, a savepoint each, the twin read inside the
+ * same transaction), else in autocommit.  One consequence of that index is
  * that re-enabling a disabled webhook whose tuple was registered again
  * meanwhile fails with AH_EEXISTS rather than creating a second active twin.
  *
@@ -78,6 +81,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -372,7 +376,28 @@ static const char *const migrations[] = {
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
 
     /*
-     * 6: the trigger catalog and the event details of the scope endpoints
+     * 6: retention (src/store/purge.c).  The purge scans old events from a
+     * cursor in (created_at, id) order; without this index every call would
+     * read the table from its start.  Deliveries and attempts are found
+     * through the indexes they already have (by event, by delivery).
+     */
+    "CREATE INDEX events_by_age ON events(created_at, id);",
+
+    /*
+     * 7: one index fewer to write per delivery.  deliveries_pending_age was
+     * read by one statement, the queue gauges of /metrics (ST_DELIVERY_STATS),
+     * yet every delivery wrote an entry into it at its publish and removed
+     * it at its success.  deliveries_pending now also holds created_at, so
+     * that the count and the oldest pending delivery are one covering scan
+     * of it, as the count alone was of the other.
+     */
+    "DROP INDEX IF EXISTS deliveries_pending_age;"
+    "DROP INDEX deliveries_pending;"
+    "CREATE INDEX deliveries_pending ON deliveries(webhook_id, next_attempt_at, created_at, status)"
+    "  WHERE status = 'pending';",
+
+    /*
+     * 8: the trigger catalog and the event details of the scope endpoints
      * (docs/triggers.md, docs/api.md "Event API").  catalog_triggers holds
      * the operator's triggers, and a row per built-in trigger the operator
      * hid (builtin = 1: only retired_at counts); every change to it bumps
@@ -420,6 +445,11 @@ static const char *const migrations[] = {
     " AND (?2 IS NULL OR d.status = ?2) AND (d.created_at, d.id) < (?3, ?4)"                       \
     " ORDER BY d.created_at DESC, d.id DESC LIMIT ?5"
 
+/* Rows of a multi-row INSERT into attempts: (delivery_id, ATTEMPT_COLS), numbered in order. */
+#define A_ROW "(?,?,?,?,?,?,?)"
+#define A_ROWS_8 A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW
+#define A_PARAMS 7
+
 /* SQLite's own statements, after the store layer's (sql.h). */
 enum {
     ST_BEGIN = AH_SQL_SHARED_COUNT,
@@ -432,7 +462,10 @@ enum {
     ST_DUE_NEXT,
     ST_DELIVERY_RESULT,
     ST_ATTEMPT_INSERT,
+    ST_ATTEMPT_INSERT_8,
+    ST_ATTEMPT_INSERT_32,
     ST_WEBHOOK_SUCCEEDED,
+    ST_WEBHOOK_FAILING_SET,
     ST_WEBHOOK_FAILED,
     ST_WEBHOOK_AUTO_DISABLE,
     ST_DELIVERY_RELEASE,
@@ -580,11 +613,14 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " WHERE status = 'pending' AND webhook_id > ?1"
                     " ORDER BY webhook_id, next_attempt_at LIMIT 1",
     [ST_WEBHOOK_LIVE] = "SELECT is_active = 1 AND deregistered_at = 0 FROM webhooks WHERE id = ?1",
-    [ST_CLAIM] = "UPDATE deliveries SET lease_until = ?1 WHERE id IN ("
-                 "SELECT id FROM deliveries WHERE status = 'pending' AND webhook_id = ?2"
-                 " AND next_attempt_at <= ?3 AND lease_until < ?3"
-                 " ORDER BY next_attempt_at LIMIT ?4)"
-                 " RETURNING id, event_id, attempts, next_attempt_at",
+    /*
+     * Leases live in memory (the driver's memory_leases): a claim reads the
+     * webhook's pending deliveries in due order, over deliveries_pending,
+     * and the store layer takes the due ones it does not hold, stopping
+     * once it has what it wants and knows when the rest is due.
+     */
+    [ST_CLAIM] = "SELECT id, event_id, attempts, next_attempt_at FROM deliveries"
+                 " WHERE status = 'pending' AND webhook_id = ?1 ORDER BY next_attempt_at",
     [ST_NEXT_DUE] = "SELECT next_attempt_at FROM deliveries"
                     " WHERE status = 'pending' AND webhook_id = ?1 AND lease_until < ?2"
                     " ORDER BY next_attempt_at LIMIT 1",
@@ -601,6 +637,13 @@ static const char *const stmt_sql[ST_COUNT] = {
                            " WHERE id = ?1 RETURNING webhook_id",
     [ST_ATTEMPT_INSERT] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* Several attempts in one statement (record_tx): 8 or 32 rows of 7 parameters. */
+    [ST_ATTEMPT_INSERT_8] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ") VALUES " A_ROWS_8,
+    [ST_ATTEMPT_INSERT_32] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ") VALUES " A_ROWS_8
+                             "," A_ROWS_8 "," A_ROWS_8 "," A_ROWS_8,
+    /* A batch's last word on the streak, when it held a success (record_tx). */
+    [ST_WEBHOOK_FAILING_SET] = "UPDATE webhooks SET failing_since = ?2"
+                               " WHERE id = ?1 AND failing_since <> ?2",
     [ST_WEBHOOK_SUCCEEDED] = "UPDATE webhooks SET failing_since = 0"
                              " WHERE id = ?1 AND failing_since <> 0",
     [ST_WEBHOOK_FAILED] =
@@ -644,12 +687,36 @@ static const char *const stmt_sql[ST_COUNT] = {
                                 " ORDER BY id LIMIT ?2",
     [ST_WEBHOOK_SECRETS_SET] = "UPDATE webhooks SET secret = ?2, prev_secret = ?3"
                                " WHERE id = ?1 AND secret = ?4 AND prev_secret IS ?5",
-    /*
-     * The count walks the pending entries of deliveries_pending_age; the
-     * oldest is its first entry.
-     */
-    [ST_DELIVERY_STATS] = SQL_DELIVERY_STATS,
+    /* Both from one covering scan of deliveries_pending (migration 6). */
+    [ST_DELIVERY_STATS] = "SELECT count(*), min(created_at) FROM deliveries"
+                          " WHERE status = 'pending'",
     [ST_CACHE_GEN] = SQL_CACHE_GEN,
+
+    /*
+     * Retention (purge.c).  The scan walks events_by_age from the cursor and
+     * probes deliveries_by_event per event; the sets are JSON arrays of event
+     * ids.  The whole purge runs in one BEGIN IMMEDIATE: nothing changes
+     * between the scan and the deletes.
+     */
+    [ST_PURGE_SCAN] = "SELECT e.id, e.created_at, NOT EXISTS (SELECT 1 FROM deliveries d"
+                      " WHERE d.event_id = e.id AND (d.status = 'pending' OR d.updated_at >= ?1))"
+                      " FROM events e WHERE e.created_at < ?1 AND (e.created_at, e.id) > (?2, ?3)"
+                      " ORDER BY e.created_at, e.id LIMIT ?4",
+    /*
+     * The set drives every statement (CROSS JOIN fixes the order, deletes go
+     * by rowid): with IN (set) SQLite may instead scan a table and probe the
+     * set, which the plans test (test_store_retention) catches.
+     */
+    [ST_PURGE_HOLD] = "SELECT d.event_id, d.status <> 'pending' AND d.updated_at < ?2"
+                      " FROM json_each(?1) j CROSS JOIN deliveries d ON d.event_id = j.value",
+    [ST_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE rowid IN (SELECT a.rowid FROM json_each(?1) j"
+                          " CROSS JOIN deliveries d ON d.event_id = j.value"
+                          " CROSS JOIN attempts a ON a.delivery_id = d.id)",
+    [ST_PURGE_DELIVERIES] =
+        "DELETE FROM deliveries WHERE rowid IN (SELECT d.rowid"
+        " FROM json_each(?1) j CROSS JOIN deliveries d ON d.event_id = j.value)",
+    [ST_PURGE_EVENTS] = "DELETE FROM events WHERE rowid IN (SELECT e.rowid"
+                        " FROM json_each(?1) j CROSS JOIN events e ON e.id = j.value)",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -697,6 +764,8 @@ typedef struct sqlite_store {
     pthread_t ckpt_thread;
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
+    int own_fd;     /* delivery_own's lock file, or -1 */
+    bool in_memory; /* ":memory:" */
 } sqlite_store_t;
 
 /*
@@ -1075,17 +1144,23 @@ static int lite_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_s
 /*
  * Writes (AH_SQL_WRITE, AH_SQL_WRITE_TX) run on the writer connection; a
  * write transaction is BEGIN IMMEDIATE, a read one a deferred BEGIN, so
- * that it sees one snapshot and takes the WAL read lock once.
+ * that it sees one snapshot and takes the WAL read lock once.  A serial one
+ * (AH_SQL_SERIAL_TX: claims) is a deferred BEGIN on the writer connection:
+ * it holds write_mu, so no write of this process runs meanwhile, writes
+ * nothing and commits nothing, and finds in the writer's page cache what
+ * the last publish wrote.
  */
 static int lite_run(ah_store_t *base, ah_sql_mode_t mode, ah_sql_tx_fn fn, void *arg)
 {
     sqlite_store_t *s = from(base);
-    bool write = mode == AH_SQL_WRITE || mode == AH_SQL_WRITE_TX;
+    if (mode == AH_SQL_WRITE_TX_LAZY)
+        mode = AH_SQL_WRITE_TX; /* synchronous=NORMAL already: a commit does not wait for fsync */
+    bool write = mode == AH_SQL_WRITE || mode == AH_SQL_WRITE_TX || mode == AH_SQL_SERIAL_TX;
     conn_t *c;
     int rc = write ? acquire_writer(s, &c) : acquire(s, &c);
     if (rc)
         return rc;
-    if (mode == AH_SQL_READ_TX || mode == AH_SQL_WRITE_TX) {
+    if (mode != AH_SQL_READ && mode != AH_SQL_WRITE) {
         rc = run_id(c, mode == AH_SQL_WRITE_TX ? ST_BEGIN : ST_BEGIN_READ);
         if (rc == AH_OK)
             rc = tx_end(c, fn(c, arg));
@@ -1111,16 +1186,19 @@ static const ah_sql_driver_t sqlite_driver = {
     .utf8_only = false,
     .claim_bodies = false,
     .claim_in_one_tx = true,
+    .memory_leases = true,
 };
 
 /* ------------------------------------------------------------------------ */
 /* Events and deliveries.                                                    */
 /*
  * The queue is the deliveries table itself: a pending row is work, due at
- * next_attempt_at, and a dispatcher that takes it sets lease_until; until
- * then nobody else may claim it, after that anyone may (the holder died).
- * Recording an attempt clears the lease.  Writers that read first
- * (publish, claim, record, recover) run in BEGIN IMMEDIATE; multi-statement
+ * next_attempt_at.  A claim reads it and leases it in this process's memory
+ * (store.c, "Leases in memory"), serialised with the writes on the writer
+ * connection; the lease_until column stays 0.  Recording an attempt ends
+ * the lease after its commit; a crash ends them all, and the next start
+ * sends what was in flight again.  Writers that read first
+ * (publish, record, recover) run in BEGIN IMMEDIATE; multi-statement
  * reads (the due-webhook walk, a delivery with its attempts) run in a
  * deferred BEGIN so they see one snapshot and take the WAL read lock once.
  */
@@ -1143,6 +1221,7 @@ static const ah_sql_driver_t sqlite_driver = {
 struct pub_job {
     const ah_event_t *ev;
     ah_publish_result_t *res;
+    ah_register_t *reg; /* a registration instead of a publish (webhook_register_async) */
     int rc;
     bool done; /* event_publish's own job: set under pub_mu when finished */
     bool heap; /* event_publish_async's: freed by the publisher */
@@ -1174,8 +1253,10 @@ static int publish_one(sqlite_store_t *s, conn_t *c, const ah_event_t *ev, ah_pu
 
 static void job_failed(struct pub_job *j, int rc)
 {
-    free(j->res->webhook_ids);
-    memset(j->res, 0, sizeof *j->res);
+    if (j->res) {
+        free(j->res->webhook_ids);
+        memset(j->res, 0, sizeof *j->res);
+    }
     j->rc = rc;
 }
 
@@ -1194,7 +1275,8 @@ static void publish_batch(sqlite_store_t *s, struct pub_job *batch)
     for (struct pub_job *j = batch; j && rc == AH_OK; j = j->next) {
         if ((rc = run_id(c, ST_SAVEPOINT)) != AH_OK)
             break;
-        j->rc = publish_one(s, c, j->ev, j->res);
+        j->rc =
+            j->reg ? ah_store_register_in(&s->base, c, j->reg) : publish_one(s, c, j->ev, j->res);
         /*
          * A bad event is undone alone; but an error that made SQLite roll
          * back the whole transaction (I/O, disk full, out of memory) leaves
@@ -1286,6 +1368,27 @@ static void event_publish_async(ah_store_t *base, const ah_event_t *ev, ah_publi
     int rc = j ? AH_OK : AH_ENOMEM;
     if (rc == AH_OK) {
         *j = (struct pub_job){.ev = ev, .res = res, .heap = true, .cb = done, .arg = arg};
+        rc = queue_job(from(base), j);
+    }
+    if (rc) {
+        free(j);
+        done(arg, rc);
+    }
+}
+
+/*
+ * Registrations join the publishes' batches: each is one INSERT (and, for
+ * a twin, one read) under its own savepoint, so a burst of them costs one
+ * commit, one WAL write and one hand-over of the write lock, where each
+ * used to be a transaction of its own.
+ */
+static void webhook_register_async(ah_store_t *base, ah_register_t *r,
+                                   void (*done)(void *arg, int rc), void *arg)
+{
+    struct pub_job *j = calloc(1, sizeof *j);
+    int rc = j ? AH_OK : AH_ENOMEM;
+    if (rc == AH_OK) {
+        *j = (struct pub_job){.reg = r, .heap = true, .cb = done, .arg = arg};
         rc = queue_job(from(base), j);
     }
     if (rc) {
@@ -1388,6 +1491,16 @@ static int delivery_due_webhooks(ah_store_t *base, ah_due_t **out, size_t *n)
 }
 
 /* ---- recording attempts ---- */
+/*
+ * A batch of results is one transaction (record_tx), in three passes: the
+ * deliveries' new states, one statement each; the attempts, 32 or 8 rows a
+ * statement; and each webhook's consequences once per batch, not once per
+ * result.  A webhook's failure streak only depends on the order of its
+ * results (a success ends it, a failure starts it if none runs), so its
+ * last word in the batch is one statement: the time of the first failure
+ * after its last success (0 if none) when the batch held a success, else
+ * the first failure's, if no streak runs.
+ */
 
 /* The delivery's new state; its webhook into webhook_id.  AH_ENOTFOUND if no such delivery. */
 static int update_delivery(ah_store_t *s, conn_t *c, const ah_attempt_result_t *r,
@@ -1406,58 +1519,95 @@ static int update_delivery(ah_store_t *s, conn_t *c, const ah_attempt_result_t *
     return ah_sql_one(s, c, true, ST_DELIVERY_RESULT, &p, ah_sql_map_id, webhook_id);
 }
 
-static int insert_attempt(conn_t *c, const ah_attempt_result_t *r)
+/* Binds text field f (an array of cap bytes) at i: NULL when empty and opt. */
+static int bind_field(conn_t *c, sqlite3_stmt *st, int i, const char *f, size_t cap, bool opt)
 {
-    const ah_attempt_t *a = &r->attempt;
-    ah_sql_params_t p;
-    ah_sql_params_init(&p);
-    P_FIELD(&p, r->delivery_id);
-    p_i64(&p, a->attempt_no);
-    p_i64(&p, a->started_at);
-    p_i64(&p, a->duration_ms);
-    p_i64(&p, a->status_code);
-    P_OPT_FIELD(&p, a->error);
-    P_OPT_FIELD(&p, a->response_head);
-    return step_stmt(c, ST_ATTEMPT_INSERT, &p, NULL, NULL, NULL);
+    size_t len = strnlen(f, cap);
+    if (len >= cap)
+        return AH_EINVAL; /* not terminated within its array */
+    int rc = opt && !len ? sqlite3_bind_null(st, i)
+                         : sqlite3_bind_text64(st, i, f, len, SQLITE_STATIC, SQLITE_UTF8);
+    return rc == SQLITE_OK ? AH_OK : db_error(c->db, rc, "bind");
 }
 
-/* failing_since, and disabling, per the result. */
-static int webhook_consequences(conn_t *c, const char *webhook_id, const ah_attempt_result_t *r)
+/* Inserts the attempts of n results (1, 8 or 32) with one statement. */
+static int insert_attempts(conn_t *c, const ah_attempt_result_t *const *rs, size_t n)
 {
-    bool ok = r->outcome == AH_OUTCOME_SUCCEEDED;
-    ah_sql_params_t p;
-    ah_sql_params_init(&p);
-    p_str(&p, webhook_id);
-    if (!ok)
-        p_i64(&p, r->attempt.started_at);
-    int rc = step_stmt(c, ok ? ST_WEBHOOK_SUCCEEDED : ST_WEBHOOK_FAILED, &p, NULL, NULL, NULL);
-    if (rc || !r->disable_reason[0])
-        return rc;
-    ah_sql_params_init(&p);
-    p_str(&p, webhook_id);
-    P_FIELD(&p, r->disable_reason);
-    p_i64(&p, r->attempt.started_at + r->attempt.duration_ms);
-    return step_stmt(c, ST_WEBHOOK_AUTO_DISABLE, &p, NULL, NULL, NULL);
+    int id = n == 32 ? ST_ATTEMPT_INSERT_32 : n == 8 ? ST_ATTEMPT_INSERT_8 : ST_ATTEMPT_INSERT;
+    sqlite3_stmt *st;
+    int rc = prepare(c, id, &st);
+    for (size_t k = 0; rc == AH_OK && k < n; k++) {
+        const ah_attempt_result_t *r = rs[k];
+        const ah_attempt_t *a = &r->attempt;
+        int i = (int)k * A_PARAMS + 1;
+        rc = bind_field(c, st, i, r->delivery_id, sizeof r->delivery_id, false);
+        if (rc == AH_OK)
+            rc = sqlite3_bind_int64(st, i + 1, a->attempt_no) ||
+                         sqlite3_bind_int64(st, i + 2, a->started_at) ||
+                         sqlite3_bind_int64(st, i + 3, a->duration_ms) ||
+                         sqlite3_bind_int64(st, i + 4, a->status_code)
+                     ? db_error(c->db, SQLITE_ERROR, "bind")
+                     : AH_OK;
+        if (rc == AH_OK)
+            rc = bind_field(c, st, i + 5, a->error, sizeof a->error, true);
+        if (rc == AH_OK)
+            rc = bind_field(c, st, i + 6, a->response_head, sizeof a->response_head, true);
+    }
+    if (rc == AH_OK) {
+        int step = sqlite3_step(st);
+        if (step != SQLITE_DONE)
+            rc = db_error(c->db, step, "step");
+    }
+    finish(st);
+    return rc;
 }
+
+/* A recorded result's place in the batch, and its webhook (the row's). */
+typedef struct rec_ref {
+    char hook[AH_ID_SIZE];
+    size_t i; /* in record_job_t.rec */
+} rec_ref_t;
 
 /*
- * One result.  The webhook is the delivery's own (from the row, not the
- * caller's copy).  A result for a delivery that does not exist is skipped
- * with a warning rather than failing the whole batch.
+ * One webhook's consequences of a batch: its results are rec[ref[k].i] for
+ * k < n, in batch order, and ref[0].hook is the webhook.
  */
-static int record_one(ah_store_t *s, conn_t *c, const ah_attempt_result_t *r)
+static int webhook_consequences(conn_t *c, const ah_attempt_result_t *const *rec,
+                                const rec_ref_t *ref, size_t n)
 {
-    char webhook_id[AH_ID_SIZE];
-    int rc = update_delivery(s, c, r, webhook_id);
-    if (rc == AH_ENOTFOUND) {
-        ah_logf(AH_LOG_WARN, "sqlite: attempt for unknown delivery %.*s not recorded",
-                (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
-        return AH_OK;
+    const char *webhook_id = ref[0].hook;
+    bool success = false;
+    int64_t first_failure = 0; /* since the last success, or in the batch */
+    for (size_t k = 0; k < n; k++) {
+        const ah_attempt_result_t *r = rec[ref[k].i];
+        if (r->outcome == AH_OUTCOME_SUCCEEDED) {
+            success = true;
+            first_failure = 0;
+        } else if (!first_failure) {
+            first_failure = r->attempt.started_at;
+        }
     }
-    if (rc == AH_OK)
-        rc = insert_attempt(c, r);
-    if (rc == AH_OK)
-        rc = webhook_consequences(c, webhook_id, r);
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, webhook_id);
+    int rc = AH_OK;
+    if (success) {
+        p_i64(&p, first_failure);
+        rc = step_stmt(c, ST_WEBHOOK_FAILING_SET, &p, NULL, NULL, NULL);
+    } else if (first_failure) {
+        p_i64(&p, first_failure);
+        rc = step_stmt(c, ST_WEBHOOK_FAILED, &p, NULL, NULL, NULL);
+    }
+    for (size_t k = 0; rc == AH_OK && k < n; k++) {
+        const ah_attempt_result_t *r = rec[ref[k].i];
+        if (!r->disable_reason[0])
+            continue;
+        ah_sql_params_init(&p);
+        p_str(&p, webhook_id);
+        P_FIELD(&p, r->disable_reason);
+        p_i64(&p, r->attempt.started_at + r->attempt.duration_ms);
+        rc = step_stmt(c, ST_WEBHOOK_AUTO_DISABLE, &p, NULL, NULL, NULL);
+    }
     return rc;
 }
 
@@ -1465,21 +1615,63 @@ typedef struct record_job {
     ah_store_t *s;
     const ah_attempt_result_t *results;
     size_t n;
+    /* Scratch, n each: the results recorded, in batch order, and their references. */
+    const ah_attempt_result_t **rec;
+    rec_ref_t *ref;
 } record_job_t;
+
+/* By webhook, then batch order. */
+static int cmp_ref(const void *pa, const void *pb)
+{
+    const rec_ref_t *a = pa, *b = pb;
+    int d = strcmp(a->hook, b->hook);
+    return d ? d : (a->i > b->i) - (a->i < b->i);
+}
 
 static int record_tx(conn_t *c, void *arg)
 {
-    const record_job_t *j = arg;
+    record_job_t *j = arg;
+    size_t m = 0;
     int rc = AH_OK;
-    for (size_t i = 0; rc == AH_OK && i < j->n; i++)
-        rc = record_one(j->s, c, &j->results[i]);
+    /* 1: each delivery's new state; a result for a delivery that does not exist is skipped. */
+    for (size_t i = 0; rc == AH_OK && i < j->n; i++) {
+        const ah_attempt_result_t *r = &j->results[i];
+        rc = update_delivery(j->s, c, r, j->ref[m].hook);
+        if (rc == AH_ENOTFOUND) {
+            ah_logf(AH_LOG_WARN, "sqlite: attempt for unknown delivery %.*s not recorded",
+                    (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
+            rc = AH_OK;
+            continue;
+        }
+        if (rc == AH_OK) {
+            j->ref[m].i = m;
+            j->rec[m++] = r;
+        }
+    }
+    /* 2: the attempts, in as few statements as the sizes allow. */
+    for (size_t i = 0; rc == AH_OK && i < m;) {
+        size_t k = m - i >= 32 ? 32 : m - i >= 8 ? 8 : 1;
+        rc = insert_attempts(c, &j->rec[i], k);
+        i += k;
+    }
+    /* 3: each webhook's consequences once, from its results in batch order. */
+    qsort(j->ref, m, sizeof *j->ref, cmp_ref);
+    for (size_t i = 0; rc == AH_OK && i < m;) {
+        size_t first = i;
+        while (i < m && !strcmp(j->ref[i].hook, j->ref[first].hook))
+            i++;
+        rc = webhook_consequences(c, j->rec, &j->ref[first], i - first);
+    }
     return rc;
 }
 
 static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results, size_t n)
 {
-    record_job_t j = {base, results, n};
-    return lite_run(base, AH_SQL_WRITE_TX, record_tx, &j);
+    record_job_t j = {base, results, n, malloc(n * sizeof *j.rec), malloc(n * sizeof *j.ref)};
+    int rc = j.rec && j.ref ? lite_run(base, AH_SQL_WRITE_TX, record_tx, &j) : AH_ENOMEM;
+    free(j.rec);
+    free(j.ref);
+    return rc;
 }
 
 typedef struct release_job {
@@ -1588,6 +1780,123 @@ static int cache_gen(ah_store_t *base, ah_cache_gen_t *out)
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Free space: after the retention purge (ah_store_reclaim_space).          */
+
+/*
+ * New database files are made with auto_vacuum = INCREMENTAL (set at open,
+ * before the first table exists; the file keeps it): the pages a purge
+ * frees go to the freelist, which SQLite reuses for new rows before it
+ * grows the file, and reclaim_space gives what is beyond a reserve back to
+ * the filesystem, a few pages per call, so that the file shrinks after a
+ * burst.  The reserve spares the steady state from truncating pages that
+ * the next minute's rows would add again.  A file made with auto_vacuum =
+ * NONE (before this) cannot switch without a VACUUM: it reuses its free
+ * pages all the same (it stops growing) but never shrinks; operations.md
+ * says how to switch it.
+ */
+#define RECLAIM_RESERVE_PAGES 1024 /* 4 MiB at 4 KiB pages */
+
+static int pragma_i64(conn_t *c, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? AH_OK : db_error(c->db, rc, sql);
+}
+
+static int read_space(conn_t *c, int64_t *pages, int64_t *free_pages)
+{
+    int rc = pragma_i64(c, "PRAGMA page_count", pages);
+    return rc ? rc : pragma_i64(c, "PRAGMA freelist_count", free_pages);
+}
+
+static int reclaim_space(ah_store_t *base, size_t max_pages, ah_store_space_t *out)
+{
+    sqlite_store_t *s = from(base);
+    conn_t *c;
+    int rc = acquire_writer(s, &c);
+    if (rc)
+        return rc;
+    int64_t mode = 0, page_size = 0, pages = 0, free_pages = 0;
+    rc = pragma_i64(c, "PRAGMA auto_vacuum", &mode);
+    if (rc == AH_OK)
+        rc = pragma_i64(c, "PRAGMA page_size", &page_size);
+    if (rc == AH_OK)
+        rc = read_space(c, &pages, &free_pages);
+    int64_t before = pages;
+    int64_t excess = free_pages - RECLAIM_RESERVE_PAGES;
+    if (rc == AH_OK && mode == 2 && excess > 0 && max_pages > 0) {
+        /* PRAGMA takes no parameters; the number is ours. */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%" PRId64 ")",
+                 excess < (int64_t)max_pages ? excess : (int64_t)max_pages);
+        int src = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+        rc = src == SQLITE_OK ? read_space(c, &pages, &free_pages) : db_error(c->db, src, sql);
+    }
+    release(s, c);
+    if (rc)
+        return rc;
+    out->known = true;
+    out->shrinks = mode == 2;
+    out->more = out->shrinks && free_pages > RECLAIM_RESERVE_PAGES;
+    out->file_bytes = pages * page_size;
+    out->free_bytes = free_pages * page_size;
+    out->reclaimed_bytes = (before - pages) * page_size;
+    return AH_OK;
+}
+
+/* ---- one delivering process ---- */
+
+/*
+ * Leases live in the memory of the one process that delivers from the
+ * file (the driver's memory_leases; store.c, "Leases in memory").  Which
+ * one that is, is an exclusive flock() on "<database>-deliver", beside the
+ * -wal and -shm, taken without waiting and held until the store is
+ * closed; the kernel lets go of it when the process dies, kill -9
+ * included, so the next start finds it free.  flock() locks, unlike the
+ * fcntl() locks SQLite takes, are not dropped when another descriptor of
+ * the process is closed, and do not meet SQLite's.  An in-memory database
+ * has no other process.
+ */
+static int delivery_own(ah_store_t *base, char *err, size_t errlen)
+{
+    sqlite_store_t *s = from(base);
+    /* Held already; or a private in-memory database, or a URI (no file name to put it beside). */
+    if (s->own_fd >= 0 || s->in_memory || !strncmp(s->path, "file:", 5))
+        return AH_OK;
+    char p[4200];
+    if (snprintf(p, sizeof p, "%s-deliver", s->path) >= (int)sizeof p) {
+        snprintf(err, errlen, "the path %s is too long", s->path);
+        return AH_EINVAL;
+    }
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", p, strerror(errno));
+        return AH_EUNAVAIL;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            snprintf(err, errlen,
+                     "another airhook process delivers from %s (it holds %s): on SQLite one "
+                     "process delivers; give the others --role api, or use PostgreSQL for "
+                     "several delivering nodes",
+                     s->path, p);
+            return AH_EEXISTS;
+        }
+        snprintf(err, errlen, "cannot lock %s: %s", p, strerror(e));
+        return AH_EUNAVAIL;
+    }
+    s->own_fd = fd;
+    return AH_OK;
+}
+
 static void stop_checkpointer(sqlite_store_t *s);
 
 static void store_close(ah_store_t *base)
@@ -1603,6 +1912,9 @@ static void store_close(ah_store_t *base)
         conn_free(c);
         c = next;
     }
+    if (s->own_fd >= 0)
+        close(s->own_fd); /* after every connection: see delivery_own */
+    ah_store_leases_free(&s->base);
     pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->pub_mu);
     pthread_cond_destroy(&s->pub_cv);
@@ -1624,11 +1936,14 @@ static const ah_store_ops_t sqlite_ops = {
     .close = store_close,
     .event_publish = event_publish,
     .event_publish_async = event_publish_async,
+    .webhook_register_async = webhook_register_async,
     .delivery_due_webhooks = delivery_due_webhooks,
     .delivery_record = delivery_record,
     .delivery_release = delivery_release,
     .listen = NULL,
     .cache_gen = cache_gen,
+    .reclaim_space = reclaim_space,
+    .delivery_own = delivery_own,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1921,6 +2236,7 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
         return AH_ENOMEM;
     }
     s->base.ops = &sqlite_ops;
+    s->own_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
@@ -1932,7 +2248,13 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
     pthread_cond_init(&s->ckpt_cv, NULL);
     pthread_mutex_init(&s->gen_mu, NULL);
 
+    if (ah_store_leases_init(&s->base)) {
+        snprintf(err, errlen, "out of memory");
+        store_close(&s->base);
+        return AH_ENOMEM;
+    }
     bool memory = strcmp(path, ":memory:") == 0;
+    s->in_memory = memory;
     s->bg_checkpoint = !memory; /* connections are opened accordingly */
     if (!memory && strncmp(path, "file:", 5) != 0) {
         int rc = private_files(path, err, errlen);
@@ -1964,6 +2286,12 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
     }
     s->all = c;
     s->n_conns = 1;
+    /*
+     * Before the file is in WAL mode and has a table, so that a new file
+     * is made with it (see reclaim_space); on an older file it only takes
+     * effect at a VACUUM.
+     */
+    sqlite3_exec(c->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
     rc = set_wal(s, c->db, memory, err, errlen);
     if (rc == AH_OK)
         rc = migrate(c->db, err, errlen);
@@ -1971,6 +2299,12 @@ int ah_store_sqlite_open(const char *path, ah_store_t **out, char *err, size_t e
         store_close(&s->base);
         return rc;
     }
+    int64_t auto_vacuum = 0;
+    if (!memory && pragma_i64(c, "PRAGMA auto_vacuum", &auto_vacuum) == AH_OK && auto_vacuum != 2)
+        ah_logf(AH_LOG_INFO,
+                "sqlite: %s was made without incremental auto_vacuum: the room purged rows "
+                "leave is reused, but the file does not shrink (docs/operations.md, Retention)",
+                s->path);
     s->idle = c;
     if (!memory)
         s->wal_index = map_wal_index(c->db);

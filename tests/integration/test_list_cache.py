@@ -1,7 +1,10 @@
 """The public API's caches never answer with something stale: every change
-to webhooks, keys or tokens shows in the very next request, whichever
-process made it (a second airhook sharing the same database, the admin API,
-or the dispatcher disabling a webhook), and token expiry follows the clock.
+to webhooks, keys or tokens shows in the very next request of the process
+that made it (through the public or admin API, or the dispatcher disabling
+a webhook), and token expiry follows the clock.  Another process sharing
+the database sees it at once on SQLite; on PostgreSQL once the database's
+notification reaches it (about a millisecond), and in any case within
+100 ms (docs/scaling.md, "Caches on several nodes").
 
 Each test first asks the same question twice, so that the second answer is
 the cached one, then changes something and asks again at once."""
@@ -11,7 +14,7 @@ import time
 import unittest
 
 from deliverykit import DELIVERY_ARGS, DeliveryTestCase, start_server
-from harness import ServerTestCase
+from harness import DB_BACKEND, ServerTestCase
 from receiver import wait_for
 
 LIST = "/platform-integration/v1/webhook-list"
@@ -24,6 +27,10 @@ def listed(srv, token, query=None):
     if r.status != 200:
         return r.status, None
     return 200, [w["id"] for w in r.json["webhookDTOList"]]
+
+
+# How long another process may take to see a change (see the module's docstring).
+OTHER_PROCESS_S = 0.0 if DB_BACKEND == "sqlite" else 0.1
 
 
 class ListCacheTests(DeliveryTestCase):
@@ -48,6 +55,17 @@ class ListCacheTests(DeliveryTestCase):
                           headers=t.key_headers(), query=query,
                           json_body={"name": "Hook", "url": url, "platformName": "tests",
                                      "triggerMetaInfoId": "trigger.airmeet.registrant.added"})
+
+    def soon(self, ask, want):
+        """Asserts that ask() gives want, at once or (from another process on
+        PostgreSQL) within OTHER_PROCESS_S plus a margin for a loaded machine."""
+        deadline = time.monotonic() + OTHER_PROCESS_S * 5
+        while True:
+            got = ask()
+            if got == want or time.monotonic() >= deadline:
+                self.assertEqual(got, want)
+                return
+            time.sleep(0.005)
 
     def deregister(self, srv, t, hook_id):
         r = srv.public("POST", DEREGISTER, headers=t.key_headers(), json_body={"id": hook_id})
@@ -74,27 +92,27 @@ class ListCacheTests(DeliveryTestCase):
 
         # Registered through the other process.
         h = self.assertEnvelope(self.register_via(b, t, "https://example.com/second", q))
-        self.assertEqual(listed(self.srv, tok, q), (200, [h["id"]]))
+        self.soon(lambda: listed(self.srv, tok, q), (200, [h["id"]]))
         self.assertEqual(self.warm(self.srv, tok, q), [h["id"]])
 
         # Disabled and enabled through the other process's admin API.
         self.assertJson(b.admin("POST", "/webhooks/%s/disable" % h["id"]), 200)
-        self.assertEqual(listed(self.srv, tok, q), (200, []))
+        self.soon(lambda: listed(self.srv, tok, q), (200, []))
         self.assertEqual(self.warm(self.srv, tok, q), [])
         self.assertJson(b.admin("POST", "/webhooks/%s/enable" % h["id"]), 200)
-        self.assertEqual(listed(self.srv, tok, q), (200, [h["id"]]))
+        self.soon(lambda: listed(self.srv, tok, q), (200, [h["id"]]))
         self.assertEqual(self.warm(self.srv, tok, q), [h["id"]])
 
         # Deregistered through the other process.
         self.deregister(b, t, h["id"])
-        self.assertEqual(listed(self.srv, tok, q), (200, []))
+        self.soon(lambda: listed(self.srv, tok, q), (200, []))
 
         # And the other way round: this process's change shows over there.
         self.assertEqual(self.warm(b, tok, q), [])
         h2 = self.assertEnvelope(self.register_via(self.srv, t, "https://example.com/first", q))
-        self.assertEqual(listed(b, tok, q), (200, [h2["id"]]))
+        self.soon(lambda: listed(b, tok, q), (200, [h2["id"]]))
 
-    def test_revoked_key_refused_at_once_everywhere(self):
+    def test_revoked_key_refused_everywhere(self):
         t = self.srv.make_tenant()
         b = self.second()
         tok = t.auth()
@@ -109,6 +127,8 @@ class ListCacheTests(DeliveryTestCase):
                 self.assertEnvelope(r)
         self.assertJson(b.admin("DELETE", "/access-keys/" + t.key_id), 200)
         for srv in (self.srv, b):
+            self.soon(lambda: srv.public("GET", LIST,
+                                         headers={"X-Airmeet-Access-Token": tok}).status, 403)
             r = srv.public("GET", LIST, headers={"X-Airmeet-Access-Token": tok})
             self.assertPublicError(r, 403)
             r = self.register_via(srv, t, "https://example.com/revoked",

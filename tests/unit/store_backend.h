@@ -287,7 +287,7 @@ static inline int tmpdb_setup(void **state)
 
 static inline int tmpdb_teardown(void **state)
 {
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", "-deliver"};
     tmpdb_t *t = *state;
     char p[128];
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {

@@ -77,6 +77,7 @@ static void test_defaults(void **state)
     assert_string_equal(o.cfg.base_path, "/prod");
     assert_string_equal(o.cfg.region, "mumbai");
     assert_int_equal(o.cfg.token_ttl_ms, 30LL * 86400 * 1000);
+    assert_int_equal(o.cfg.retention_ms, 30LL * 86400 * 1000);
     assert_int_equal(o.cfg.auth_fail_limit, 10);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     assert_int_equal(o.cfg.threads, cores > 0 ? (unsigned)cores : 2);
@@ -134,7 +135,9 @@ static void test_environment(void **state)
     setenv("AIRHOOK_DB", "", 1); /* empty counts as unset */
     setenv("AIRHOOK_MAX_WEBHOOKS", "50", 1);
     setenv("AIRHOOK_REGISTER_RATE", "0", 1);
+    setenv("AIRHOOK_RETENTION", "60s", 1);
     assert_int_equal(load(ARGV(NULL), &o), 0);
+    assert_int_equal(o.cfg.retention_ms, 60000);
     assert_string_equal(o.cfg.listen, "127.0.0.1:0");
     assert_string_equal(o.cfg.region, "eu");
     assert_int_equal(o.dcfg.lease_ms, 90000);
@@ -157,7 +160,7 @@ static void test_flags_win_over_environment(void **state)
     setenv("AIRHOOK_DELIVERY_TIMEOUT", "nonsense", 1); /* only the value used is checked */
     assert_int_equal(load(ARGV("--region", "us", "--delivery-timeout=2s", "--retry-schedule=0,1s",
                                "--allow-private-targets", "--demo", "--admin-token=", "--role",
-                               "worker", "--role=api"),
+                               "worker", "--role=api", "--retention", "0"),
                           &o),
                      0);
     assert_string_equal(o.cfg.region, "us");
@@ -167,7 +170,8 @@ static void test_flags_win_over_environment(void **state)
     assert_true(o.allow_private);
     assert_true(o.cfg.demo);
     assert_string_equal(o.cfg.admin_token, "");
-    assert_string_equal(o.role, "api"); /* the last one given */
+    assert_string_equal(o.role, "api");      /* the last one given */
+    assert_int_equal(o.cfg.retention_ms, 0); /* keep everything */
 }
 
 static void test_refusals_exit_2(void **state)
@@ -202,6 +206,7 @@ static void test_refusals_exit_2(void **state)
         {"--webhook-rate", ""},
         {"--disable-after", "forever"},
         {"--shutdown-grace", "soon"},
+        {"--retention", "a month"},
         {"--max-connections", "15"},
         {"--max-connections", "lots"},
         {"--max-connections-per-address", "-1"},

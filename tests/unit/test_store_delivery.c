@@ -623,6 +623,103 @@ static void test_claim(void **state)
     assert_null(cl);
 }
 
+/* Claims up to max due deliveries of webhook w into ids; returns how many. */
+static size_t claim_ids(ah_store_t *s, const char *w, char ids[][AH_ID_SIZE], size_t max)
+{
+    ah_claim_t *cl = NULL;
+    size_t n = 0;
+    int64_t next;
+    assert_int_equal(ah_store_delivery_claim(s, w, T0 + 10, T0 + 70000, max, &cl, &n, &next),
+                     AH_OK);
+    for (size_t i = 0; i < n; i++)
+        ah_strlcpy(ids[i], cl[i].delivery_id, AH_ID_SIZE);
+    ah_claims_free(cl, n);
+    return n;
+}
+
+/*
+ * Several results in one call come to what they would one call each: the
+ * webhook's failure streak follows their order, the first disable reason
+ * sticks, a delivery's two results apply in order, and error and response
+ * text of any bytes come back as they went in (bad UTF-8 as '?').
+ */
+static void test_record_batch_in_order(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme");
+    char w[AH_ID_SIZE], v[AH_ID_SIZE];
+    new_webhook(s, w, c.id, TRIG, NULL, NULL);
+    new_webhook(s, v, c.id, TRIG2, NULL, NULL);
+    const int64_t dues[] = {0, 1, 2, 3, 4, 5};
+    queue_for(s, c.id, TRIG, dues, AH_ARRAY_LEN(dues));
+    queue_for(s, c.id, TRIG2, dues, 2);
+    char d[6][AH_ID_SIZE], e[2][AH_ID_SIZE];
+    assert_int_equal(claim_ids(s, w, d, 6), 6);
+    assert_int_equal(claim_ids(s, v, e, 2), 2);
+
+    /*
+     * w: fail, succeed, d[4] twice (a retry, then its success), fail, fail:
+     * the streak began with the fifth.
+     */
+    ah_attempt_result_t r[8];
+    r[0] = result(d[0], 1, T0 + 100, AH_OUTCOME_RETRY, 500, "HTTP 500", T0 + 5000);
+    r[1] = result(d[1], 1, T0 + 200, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
+    r[2] = result(d[4], 1, T0 + 250, AH_OUTCOME_RETRY, 503, "HTTP 503", T0 + 6000);
+    r[3] = result(d[4], 2, T0 + 260, AH_OUTCOME_SUCCEEDED, 201, NULL, 0);
+    memcpy(r[3].attempt.response_head, "{\"q\":\"\\\",}\x01\x7f", 12);
+    r[4] = result(d[2], 1, T0 + 300, AH_OUTCOME_RETRY, 502, "say \"hi\", {a,b} \\ end", T0 + 5000);
+    r[5] = result(d[3], 1, T0 + 400, AH_OUTCOME_FAILED, 0, "bad \xff\xfe byte", 0);
+    /* v: fail (disable "first"), fail (disable "second"): the first reason sticks. */
+    r[6] = result(e[0], 1, T0 + 150, AH_OUTCOME_RETRY, 410, "HTTP 410", T0 + 5000);
+    ah_strlcpy(r[6].disable_reason, "first", sizeof r[6].disable_reason);
+    r[7] = result(e[1], 1, T0 + 250, AH_OUTCOME_RETRY, 410, "HTTP 410", T0 + 5000);
+    ah_strlcpy(r[7].disable_reason, "second", sizeof r[7].disable_reason);
+    assert_int_equal(ah_store_delivery_record(s, r, 8), AH_OK);
+
+    ah_webhook_t wh;
+    get_webhook(s, w, &wh);
+    assert_int_equal(wh.failing_since, T0 + 300);
+    assert_true(wh.is_active);
+    get_webhook(s, v, &wh);
+    assert_int_equal(wh.failing_since, T0 + 150);
+    assert_false(wh.is_active);
+    assert_string_equal(wh.disabled_reason, "first");
+    assert_int_equal(wh.updated_at, T0 + 150 + 12);
+
+    ah_delivery_t got;
+    ah_attempt_t *att = NULL;
+    size_t n_att = 0;
+    get_delivery(s, d[2], &got);
+    assert_string_equal(got.last_error, "say \"hi\", {a,b} \\ end");
+    get_delivery(s, d[3], &got);
+    assert_int_equal(got.status, AH_DLV_FAILED);
+    /* Kept byte for byte (SQLite) or with '?' for bad UTF-8 (PostgreSQL's text). */
+    assert_int_equal(strlen(got.last_error), 11);
+    assert_memory_equal(got.last_error, "bad ", 4);
+    assert_string_equal(got.last_error + 6, " byte");
+    assert_int_equal(ah_store_delivery_get(s, d[4], &got, &att, &n_att), AH_OK);
+    assert_int_equal(got.status, AH_DLV_SUCCEEDED);
+    assert_int_equal(got.attempts, 2);
+    assert_int_equal(got.last_status_code, 201);
+    assert_int_equal(n_att, 2);
+    assert_int_equal(att[0].status_code, 503);
+    assert_int_equal(att[1].status_code, 201);
+    assert_string_equal(att[1].response_head, "{\"q\":\"\\\",}\x01\x7f");
+    free(att);
+
+    /* Then a success alone ends the streak; one failure alone starts one. */
+    r[0] = result(d[5], 1, T0 + 700, AH_OUTCOME_SUCCEEDED, 200, NULL, 0);
+    assert_int_equal(ah_store_delivery_record(s, r, 1), AH_OK);
+    get_webhook(s, w, &wh);
+    assert_int_equal(wh.failing_since, 0);
+    r[0] = result(d[0], 2, T0 + 800, AH_OUTCOME_RETRY, 500, "HTTP 500", T0 + 9000);
+    r[1] = result(d[2], 2, T0 + 900, AH_OUTCOME_RETRY, 500, "HTTP 500", T0 + 9000);
+    assert_int_equal(ah_store_delivery_record(s, r, 2), AH_OK);
+    get_webhook(s, w, &wh);
+    assert_int_equal(wh.failing_since, T0 + 800);
+}
+
 static void test_record(void **state)
 {
     ah_store_t *s = *state;
@@ -1251,15 +1348,14 @@ static void test_query_plans(void **state)
                 "SCAN");
     expect_plan(s, ST_EVENT_FIND_KEY, "(community_id=? AND idempotency_key=?)", "SCAN");
     expect_plan(s, ST_EVENT_FIND_KEY, "deliveries_by_event (event_id=?)", "SCAN");
-    expect_plan(s, ST_CLAIM, "USING INDEX deliveries_pending (webhook_id=? AND next_attempt_at<?)",
-                "TEMP B-TREE");
+    expect_plan(s, ST_CLAIM, "USING INDEX deliveries_pending (webhook_id=?)", "TEMP B-TREE");
     expect_plan(s, ST_NEXT_DUE, "deliveries_pending (webhook_id=?)", "TEMP B-TREE");
     expect_plan(s, ST_DUE_NEXT, "COVERING INDEX deliveries_pending (webhook_id>?)", "TEMP B-TREE");
     expect_plan(s, ST_DELIVERY_LIST_WEBHOOK,
                 "deliveries_by_webhook (webhook_id=? AND (created_at,id)<(?,?))", "TEMP B-TREE");
     expect_plan(s, ST_DELIVERY_LIST_EVENT,
                 "deliveries_by_event (event_id=? AND (created_at,id)<(?,?))", "TEMP B-TREE");
-    expect_plan(s, ST_DELIVERY_STATS, "deliveries_pending_age", "SCAN deliveries\n");
+    expect_plan(s, ST_DELIVERY_STATS, "COVERING INDEX deliveries_pending", "SCAN deliveries\n");
     expect_plan(s, ST_WEBHOOK_RECOVER, "deliveries_by_webhook (webhook_id=? AND created_at>?)",
                 NULL);
     expect_plan(s, ST_DELIVERIES_CANCEL, "deliveries_pending (webhook_id=?)", NULL);
@@ -1283,51 +1379,53 @@ static void test_migration_from_v1(void **state)
      * table (with an id per attempt), version 1, and rows.
      */
     char sql[6144];
-    snprintf(
-        sql, sizeof sql,
-        "BEGIN;"
-        /* Migration 6's table (with its triggers), index and columns. */
-        "DROP TABLE catalog_triggers; DROP INDEX airmeets_by_creation;"
-        "ALTER TABLE airmeets DROP COLUMN status; ALTER TABLE airmeets DROP COLUMN timezone;"
-        "ALTER TABLE airmeets DROP COLUMN description;"
-        "ALTER TABLE sessions DROP COLUMN start_time; ALTER TABLE sessions DROP COLUMN duration;"
-        "ALTER TABLE sessions DROP COLUMN status; ALTER TABLE sessions DROP COLUMN summary;"
-        "ALTER TABLE sessions DROP COLUMN type;"
-        /* Migration 5's triggers and tables. */
-        "DROP TRIGGER cache_gen_quota_insert; DROP TRIGGER cache_gen_quota_update;"
-        "DROP TRIGGER cache_gen_quota_delete; DROP TRIGGER cache_gen_key_insert;"
-        "DROP TRIGGER usage_community_insert; DROP TRIGGER usage_webhook_insert;"
-        "DROP TRIGGER usage_webhook_delete; DROP TRIGGER usage_webhook_update;"
-        "DROP TABLE community_usage; DROP TABLE community_quotas;"
-        /* Migration 4's triggers and table. */
-        "DROP TRIGGER cache_gen_webhook_insert; DROP TRIGGER cache_gen_webhook_delete;"
-        "DROP TRIGGER cache_gen_webhook_update; DROP TRIGGER cache_gen_key_update;"
-        "DROP TRIGGER cache_gen_key_delete; DROP TRIGGER cache_gen_token_update;"
-        "DROP TRIGGER cache_gen_token_delete; DROP TRIGGER cache_gen_airmeet_update;"
-        "DROP TRIGGER cache_gen_airmeet_delete; DROP TRIGGER cache_gen_session_update;"
-        "DROP TRIGGER cache_gen_session_delete; DROP TABLE cache_generations;"
-        "DROP INDEX deliveries_pending; DROP INDEX deliveries_by_webhook;"
-        "DROP INDEX deliveries_by_event; DROP INDEX deliveries_pending_age;"
-        "CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);"
-        "CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, status);"
-        "CREATE INDEX deliveries_by_event ON deliveries(event_id);"
-        "DROP TABLE attempts;"
-        "CREATE TABLE attempts (id TEXT PRIMARY KEY NOT NULL,"
-        " delivery_id TEXT NOT NULL REFERENCES deliveries(id), attempt_no INTEGER NOT NULL,"
-        " started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL DEFAULT 0,"
-        " status_code INTEGER NOT NULL DEFAULT 0, error TEXT, response_head TEXT);"
-        "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt_no);"
-        "INSERT INTO events (id, community_id, trigger, data, created_at) VALUES"
-        " ('5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f', '%s', '%s', '{\"old\":true}', %lld);"
-        "INSERT INTO deliveries (id, event_id, webhook_id, status, attempts, next_attempt_at,"
-        " created_at, updated_at) VALUES"
-        " ('6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80', '5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f',"
-        " '%s', 'pending', 1, %lld, %lld, %lld);"
-        "INSERT INTO attempts VALUES ('7e2c6f30-ad4c-4e50-9b32-4c5d6e7f8091',"
-        " '6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80', 1, %lld, 12, 503, 'HTTP 503', 'busy');"
-        "PRAGMA user_version = 1;"
-        "COMMIT;",
-        c.id, TRIG, (long long)T0, w, (long long)T0, (long long)T0, (long long)T0, (long long)T0);
+    snprintf(sql, sizeof sql,
+             "BEGIN;"
+             /* Migration 8's table (with its triggers), index and columns. */
+             "DROP TABLE catalog_triggers; DROP INDEX airmeets_by_creation;"
+             "ALTER TABLE airmeets DROP COLUMN status; ALTER TABLE airmeets DROP COLUMN timezone;"
+             "ALTER TABLE airmeets DROP COLUMN description;"
+             "ALTER TABLE sessions DROP COLUMN start_time; ALTER TABLE sessions DROP COLUMN duration;"
+             "ALTER TABLE sessions DROP COLUMN status; ALTER TABLE sessions DROP COLUMN summary;"
+             "ALTER TABLE sessions DROP COLUMN type;"
+             /* Migration 6's index. */
+             "DROP INDEX events_by_age;"
+             /* Migration 5's triggers and tables. */
+             "DROP TRIGGER cache_gen_quota_insert; DROP TRIGGER cache_gen_quota_update;"
+             "DROP TRIGGER cache_gen_quota_delete; DROP TRIGGER cache_gen_key_insert;"
+             "DROP TRIGGER usage_community_insert; DROP TRIGGER usage_webhook_insert;"
+             "DROP TRIGGER usage_webhook_delete; DROP TRIGGER usage_webhook_update;"
+             "DROP TABLE community_usage; DROP TABLE community_quotas;"
+             /* Migration 4's triggers and table. */
+             "DROP TRIGGER cache_gen_webhook_insert; DROP TRIGGER cache_gen_webhook_delete;"
+             "DROP TRIGGER cache_gen_webhook_update; DROP TRIGGER cache_gen_key_update;"
+             "DROP TRIGGER cache_gen_key_delete; DROP TRIGGER cache_gen_token_update;"
+             "DROP TRIGGER cache_gen_token_delete; DROP TRIGGER cache_gen_airmeet_update;"
+             "DROP TRIGGER cache_gen_airmeet_delete; DROP TRIGGER cache_gen_session_update;"
+             "DROP TRIGGER cache_gen_session_delete; DROP TABLE cache_generations;"
+             "DROP INDEX deliveries_pending; DROP INDEX deliveries_by_webhook;"
+             "DROP INDEX deliveries_by_event; DROP INDEX IF EXISTS deliveries_pending_age;"
+             "CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);"
+             "CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, status);"
+             "CREATE INDEX deliveries_by_event ON deliveries(event_id);"
+             "DROP TABLE attempts;"
+             "CREATE TABLE attempts (id TEXT PRIMARY KEY NOT NULL,"
+             " delivery_id TEXT NOT NULL REFERENCES deliveries(id), attempt_no INTEGER NOT NULL,"
+             " started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL DEFAULT 0,"
+             " status_code INTEGER NOT NULL DEFAULT 0, error TEXT, response_head TEXT);"
+             "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt_no);"
+             "INSERT INTO events (id, community_id, trigger, data, created_at) VALUES"
+             " ('5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f', '%s', '%s', '{\"old\":true}', %lld);"
+             "INSERT INTO deliveries (id, event_id, webhook_id, status, attempts, next_attempt_at,"
+             " created_at, updated_at) VALUES"
+             " ('6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80', '5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f',"
+             " '%s', 'pending', 1, %lld, %lld, %lld);"
+             "INSERT INTO attempts VALUES ('7e2c6f30-ad4c-4e50-9b32-4c5d6e7f8091',"
+             " '6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80', 1, %lld, 12, 503, 'HTTP 503', 'busy');"
+             "PRAGMA user_version = 1;"
+             "COMMIT;",
+             c.id, TRIG, (long long)T0, w, (long long)T0, (long long)T0, (long long)T0,
+             (long long)T0);
     side_exec(t->path, sql);
     assert_int_equal(side_int(t->path, "PRAGMA user_version"), 1);
 
@@ -1338,9 +1436,15 @@ static void test_migration_from_v1(void **state)
     assert_int_equal(side_int(t->path,
                               "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
                               " AND name IN ('deliveries_pending', 'deliveries_by_webhook',"
-                              " 'deliveries_by_event', 'deliveries_pending_age',"
-                              " 'attempts_by_delivery')"),
-                     5);
+                              " 'deliveries_by_event', 'attempts_by_delivery')"),
+                     4);
+    /* Migration 7 folded deliveries_pending_age into deliveries_pending. */
+    assert_int_equal(side_int(t->path, "SELECT count(*) FROM sqlite_master"
+                                       " WHERE name = 'deliveries_pending_age'"),
+                     0);
+    assert_int_equal(side_int(t->path, "SELECT count(*) FROM sqlite_master WHERE"
+                                       " name = 'deliveries_pending' AND sql LIKE '%created_at%'"),
+                     1);
     assert_int_equal(
         side_int(t->path, "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_due'"), 0);
     assert_int_equal(side_int(t->path,
@@ -1583,6 +1687,98 @@ static void test_publish_batches_fail_alone(void **state)
     assert_int_equal(q_int(s, "SELECT count(*) FROM events WHERE data = '{\"m\":1}'"), 180);
 }
 
+/* Async publishes of one test: each answer, and a count of them under a lock. */
+#define N_ASYNC 64
+
+typedef struct async_set {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int answered;
+    int rc[N_ASYNC];
+    ah_event_t ev[N_ASYNC];
+    ah_publish_result_t res[N_ASYNC];
+} async_set_t;
+
+typedef struct async_one {
+    async_set_t *set;
+    int i;
+} async_one_t;
+
+static void async_done(void *arg, int rc)
+{
+    async_one_t *one = arg;
+    pthread_mutex_lock(&one->set->mu);
+    one->set->rc[one->i] = rc;
+    one->set->answered++;
+    pthread_cond_signal(&one->set->cv);
+    pthread_mutex_unlock(&one->set->mu);
+}
+
+/*
+ * Publishes queued together (each backend's async path: SQLite's and
+ * PostgreSQL's group commit) answer as they would alone: a bad one fails
+ * alone, the others commit, and an idempotency key used several times in
+ * the same batch makes one event.
+ */
+static void test_publish_async_in_batches(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Async");
+    char w[AH_ID_SIZE];
+    new_webhook(s, w, c.id, TRIG, NULL, NULL);
+    char orphan[AH_ID_SIZE];
+    ah_uuid_v4(orphan);
+    async_set_t *set = calloc(1, sizeof *set);
+    async_one_t one[N_ASYNC];
+    assert_non_null(set);
+    pthread_mutex_init(&set->mu, NULL);
+    pthread_cond_init(&set->cv, NULL);
+    for (int i = 0; i < N_ASYNC; i++) {
+        bool bad = i % 8 == 5, keyed = i % 8 == 2;
+        fill_event(&set->ev[i], bad ? orphan : c.id, TRIG, NULL, NULL, keyed ? "same-key" : NULL,
+                   "{\"a\":1}", T0 + i);
+        one[i] = (async_one_t){set, i};
+        ah_store_event_publish_async(s, &set->ev[i], &set->res[i], async_done, &one[i]);
+    }
+    pthread_mutex_lock(&set->mu);
+    while (set->answered < N_ASYNC)
+        pthread_cond_wait(&set->cv, &set->mu);
+    pthread_mutex_unlock(&set->mu);
+    const char *first_keyed = NULL;
+    int good = 0;
+    for (int i = 0; i < N_ASYNC; i++) {
+        if (i % 8 == 5) {
+            assert_int_equal(set->rc[i], AH_ENOTFOUND);
+            continue;
+        }
+        assert_int_equal(set->rc[i], AH_OK);
+        assert_int_equal(set->res[i].n_deliveries, 1);
+        if (i % 8 == 2) {
+            if (!first_keyed) {
+                first_keyed = set->res[i].event_id;
+                assert_false(set->res[i].duplicate);
+                assert_string_equal(first_keyed, set->ev[i].id);
+                good++;
+            } else {
+                assert_true(set->res[i].duplicate);
+                assert_string_equal(set->res[i].event_id, first_keyed);
+            }
+        } else {
+            assert_false(set->res[i].duplicate);
+            assert_string_equal(set->res[i].event_id, set->ev[i].id);
+            good++;
+        }
+    }
+    for (int i = 0; i < N_ASYNC; i++)
+        free(set->res[i].webhook_ids);
+    assert_int_equal(q_int(s, "SELECT count(*) FROM events WHERE data = '{\"a\":1}'"), good);
+    assert_int_equal(q_int(s, "SELECT count(*) FROM deliveries"), good);
+    pthread_cond_destroy(&set->cv);
+    pthread_mutex_destroy(&set->mu);
+    free(set);
+}
+
 static void test_concurrent_memory(void **state)
 {
     concurrent_flow(*state);
@@ -1596,6 +1792,127 @@ static void test_concurrent_file(void **state)
     ah_store_close(s);
 }
 
+/*
+ * SQLite keeps leases in the memory of the one process that delivers from
+ * the file: a claim writes nothing, a second process cannot deliver from
+ * the same file, and what a process held when it ended is simply pending
+ * for the next one (kill -9: at least once).
+ */
+static void test_delivery_own(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *a = open_file(t), *b = open_file(t);
+    char err[256];
+    assert_int_equal(ah_store_delivery_own(a, err, sizeof err), AH_OK);
+    assert_int_equal(ah_store_delivery_own(a, err, sizeof err), AH_OK); /* held: again is fine */
+    assert_int_equal(ah_store_delivery_own(b, err, sizeof err), AH_EEXISTS);
+    assert_non_null(strstr(err, "--role api"));
+
+    ah_community_t c;
+    new_community(a, &c, "Acme");
+    char w[AH_ID_SIZE];
+    new_webhook(a, w, c.id, TRIG, NULL, NULL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(publish(a, NULL, c.id, TRIG, NULL, NULL, T0 + i), 1);
+    ah_claim_t *cl = NULL;
+    size_t n = 0;
+    int64_t next = -1;
+    assert_int_equal(ah_store_delivery_claim(a, w, T0 + 5, T0 + 60000, 2, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(next, T0 + 2);
+    /* Nothing written: the lease is in a's memory, and shows in what a reads. */
+    assert_int_equal(q_int(a, "SELECT count(*) FROM deliveries WHERE lease_until <> 0"), 0);
+    ah_delivery_t d;
+    get_delivery(a, cl[0].delivery_id, &d);
+    assert_int_equal(d.lease_until, T0 + 60000);
+    char held[AH_ID_SIZE];
+    memcpy(held, cl[0].delivery_id, AH_ID_SIZE);
+    ah_claims_free(cl, n);
+
+    /* a ends without recording (a crash, as far as the file knows): b takes over all three. */
+    ah_store_close(a);
+    assert_int_equal(ah_store_delivery_own(b, err, sizeof err), AH_OK);
+    assert_int_equal(ah_store_delivery_claim(b, w, T0 + 5, T0 + 60000, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(next, 0);
+    assert_string_equal(cl[0].delivery_id, held);
+    ah_claims_free(cl, n);
+    ah_store_close(b);
+}
+
+/*
+ * A batch of many results, several per webhook: every attempt is kept
+ * (123 of them: statements of 32, 8 and 1 rows on SQLite), and each
+ * webhook's failure streak is what the results make in batch order.
+ */
+static void test_record_batch(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme");
+    char w[3][AH_ID_SIZE];
+    for (int k = 0; k < 3; k++)
+        new_webhook(s, w[k], c.id, TRIG, NULL, NULL);
+    enum { EVENTS = 41 };
+    for (int i = 0; i < EVENTS; i++)
+        assert_int_equal(publish(s, NULL, c.id, TRIG, NULL, NULL, T0 + i), 3);
+    ah_claim_t *cl[3];
+    size_t n[3];
+    int64_t next;
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(
+            ah_store_delivery_claim(s, w[k], T0 + 100, T0 + 70000, 100, &cl[k], &n[k], &next),
+            AH_OK);
+        assert_int_equal(n[k], EVENTS);
+    }
+    /*
+     * w[0]: failures and successes mixed, a failure last: the streak starts
+     * at that one (1040).  w[1]: failures only: from the first (2000).
+     * w[2]: a failure, then successes: no streak.  The three interleave.
+     */
+    ah_attempt_result_t *r = calloc(3 * EVENTS, sizeof *r);
+    assert_non_null(r);
+    size_t m = 0;
+    for (int i = 0; i < EVENTS; i++) {
+        bool fails0 = i == 0 || i == 2 || i == 3 || i == EVENTS - 1;
+        ah_outcome_t o0 = fails0 ? AH_OUTCOME_RETRY : AH_OUTCOME_SUCCEEDED;
+        r[m++] = result(cl[0][i].delivery_id, 1, T0 + 1000 + i, o0,
+                        o0 == AH_OUTCOME_SUCCEEDED ? 200 : 503, NULL, T0 + 9000);
+        r[m++] = result(cl[1][i].delivery_id, 1, T0 + 2000 + i, AH_OUTCOME_FAILED, 0, "refused", 0);
+        ah_outcome_t o2 = i == 0 ? AH_OUTCOME_RETRY : AH_OUTCOME_SUCCEEDED;
+        r[m++] = result(cl[2][i].delivery_id, 1, T0 + 3000 + i, o2,
+                        o2 == AH_OUTCOME_SUCCEEDED ? 200 : 503, NULL, T0 + 9000);
+    }
+    assert_int_equal(ah_store_delivery_record(s, r, m), AH_OK);
+    ah_webhook_t wh;
+    get_webhook(s, w[0], &wh);
+    assert_int_equal(wh.failing_since, T0 + 1000 + EVENTS - 1); /* after its last success */
+    get_webhook(s, w[1], &wh);
+    assert_int_equal(wh.failing_since, T0 + 2000);
+    get_webhook(s, w[2], &wh);
+    assert_int_equal(wh.failing_since, 0);
+    /* Every attempt is in its delivery's log, with what the result said. */
+    for (size_t i = 0; i < m; i++) {
+        ah_delivery_t d;
+        ah_attempt_t *at = NULL;
+        size_t n_at = 0;
+        assert_int_equal(ah_store_delivery_get(s, r[i].delivery_id, &d, &at, &n_at), AH_OK);
+        assert_int_equal(n_at, 1);
+        assert_int_equal(at[0].started_at, r[i].attempt.started_at);
+        assert_int_equal(at[0].status_code, r[i].attempt.status_code);
+        assert_string_equal(at[0].error, r[i].attempt.error);
+        assert_string_equal(at[0].response_head, r[i].attempt.response_head);
+        assert_int_equal(d.lease_until, 0);
+        free(at);
+    }
+    ah_delivery_t d;
+    get_delivery(s, cl[1][0].delivery_id, &d);
+    assert_int_equal(d.status, AH_DLV_FAILED);
+    for (int k = 0; k < 3; k++)
+        ah_claims_free(cl[k], n[k]);
+    free(r);
+}
+
 /* Every backend. */
 static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_publish_matching, open_memory, close_store),
@@ -1604,6 +1921,8 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_claim, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_claim_many, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_record, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_record_batch_in_order, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_record_batch, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_release, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_list_paging, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_list_bad_input, open_memory, close_store),
@@ -1612,6 +1931,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_due_webhooks, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_memory, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_publish_batches_fail_alone, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_publish_async_in_batches, open_memory, close_store),
 };
 
 /* SQLite itself: query plans, its migration 2, a file database. */
@@ -1619,6 +1939,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test_setup_teardown(test_query_plans, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_migration_from_v1, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_file, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_delivery_own, tmpdb_setup, tmpdb_teardown),
 };
 
 int main(void)

@@ -255,8 +255,8 @@ static void test_migrations_once(void **state)
                      10);
     assert_int_equal(tb_pg_int(f->dsn, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
                                        " ('webhooks_active_tuple', 'webhooks_match',"
-                                       " 'deliveries_queue', 'deliveries_by_webhook',"
-                                       " 'deliveries_by_event', 'deliveries_age')"),
+                                       " 'deliveries_pending', 'deliveries_by_webhook',"
+                                       " 'deliveries_by_event', 'deliveries_pending_age')"),
                      6);
     /* Opening again applies nothing and keeps the data. */
     s = open_dsn(f->dsn);
@@ -467,7 +467,44 @@ static void test_lease_takeover(void **state)
     ah_store_close(b);
 }
 
-/* A batch several pipeline chunks long, with an unknown delivery in the middle. */
+/*
+ * A registration commits without waiting for the disk and then waits for
+ * it without its locks (hot_statement): the connection goes back to the pool
+ * with the server's own setting, and a failed registration too.
+ */
+static void test_registration_leaves_connection_as_found(void **state)
+{
+    const fresh_t *f = *state;
+    char dsn[TB_DSN_MAX + 16];
+    snprintf(dsn, sizeof dsn, "%s%spool=1", f->dsn, strchr(f->dsn, '?') ? "&" : "?");
+    ah_store_t *s = open_dsn(dsn);
+    ah_community_t c;
+    new_community(s, &c);
+    char w[AH_ID_SIZE];
+    new_webhook(s, c.id, w);
+    ah_webhook_t got;
+    assert_int_equal(ah_store_webhook_get(s, w, &got), AH_OK);
+    /* A registration that fails (no such community) puts the setting back too. */
+    ah_webhook_t *bad = calloc(2, sizeof *bad);
+    assert_non_null(bad);
+    char none[AH_ID_SIZE];
+    ah_uuid_v4(none);
+    fill_webhook(bad, none, "https://example.com/x");
+    ah_uuid_v4(bad->id);
+    assert_int_not_equal(ah_store_webhook_register(s, bad, &bad[1], NULL), AH_OK);
+    free(bad);
+    pg_store_t *ps = from(s);
+    conn_t *conn;
+    assert_int_equal(acquire(ps, &conn), AH_OK);
+    PGresult *r = PQexec(conn->pg, "SHOW synchronous_commit");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "on");
+    PQclear(r);
+    release(ps, conn);
+    ah_store_close(s);
+}
+
+/* A batch several statements long, with an unknown delivery in the middle. */
 static void test_record_large_batch(void **state)
 {
     ah_store_t *s = *state;
@@ -475,7 +512,7 @@ static void test_record_large_batch(void **state)
     new_community(s, &c);
     char w[AH_ID_SIZE];
     new_webhook(s, c.id, w);
-    const size_t n = 3 * PIPELINE_CHUNK + 5;
+    const size_t n = 3 * RECORD_CHUNK + 5;
     for (size_t i = 0; i < n; i++)
         publish(s, c.id, T0 + (int64_t)i);
     ah_claim_t *cl = NULL;
@@ -489,7 +526,7 @@ static void test_record_large_batch(void **state)
     for (size_t i = 0, k = 0; i < n + 1; i++) {
         char unknown[AH_ID_SIZE];
         ah_uuid_v4(unknown);
-        r[i] = success(i == PIPELINE_CHUNK + 3 ? unknown : cl[k++].delivery_id, T0 + 2000);
+        r[i] = success(i == RECORD_CHUNK + 3 ? unknown : cl[k++].delivery_id, T0 + 2000);
         r[i].outcome = i % 2 ? AH_OUTCOME_SUCCEEDED : AH_OUTCOME_RETRY;
         r[i].next_attempt_at = T0 + 5000;
     }
@@ -505,7 +542,7 @@ static void test_record_large_batch(void **state)
                                    " AND next_attempt_at = 1700000005000");
     assert_int_equal(ok + again, (int64_t)n);
     assert_true(ok > 0 && again > 0);
-    /* The store still works normally afterwards (the pipeline was left cleanly). */
+    /* The store still works normally afterwards (nothing was left half done). */
     assert_int_equal(ah_store_ping(s), AH_OK);
 }
 
@@ -615,6 +652,15 @@ static void on_wake(void *arg, const char *webhook_id, int64_t due)
 }
 
 /* Waits up to timeout_ms for a wake (webhook_id, due) beyond the first `from` ones. */
+/*
+ * Waits for a wake of webhook_id with that due time, or, with due
+ * ARRIVAL, the wake of a publish: publishes notify "due on arrival", which
+ * the listener turns into its clock's now (so that a batch's notifications
+ * fold into one per webhook), at or after the wall time since.
+ */
+#define ARRIVAL INT64_MIN
+static int64_t since;
+
 static bool wait_wake(wakes_t *w, size_t from, const char *webhook_id, int64_t due, int timeout_ms)
 {
     int64_t deadline = ah_mono_ms() + timeout_ms;
@@ -622,7 +668,8 @@ static bool wait_wake(wakes_t *w, size_t from, const char *webhook_id, int64_t d
     bool found = false;
     while (!found) {
         for (size_t i = from; i < w->n && i < WAKES_MAX && !found; i++)
-            found = !strcmp(w->ids[i], webhook_id) && w->due[i] == due;
+            found = !strcmp(w->ids[i], webhook_id) &&
+                    (due == ARRIVAL ? w->due[i] >= since : w->due[i] == due);
         if (found || ah_mono_ms() >= deadline)
             break;
         pthread_mutex_unlock(&w->mu);
@@ -646,7 +693,7 @@ static bool wait_listening(const char *dsn)
 {
     for (int i = 0; i < 500; i++) {
         if (tb_pg_int(dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname ="
-                           " current_database() AND query = 'LISTEN " CHANNEL "'") > 0)
+                           " current_database() AND query LIKE 'LISTEN " CHANNEL "%'") > 0)
             return true;
         sleep_ms(20);
     }
@@ -668,8 +715,9 @@ static void test_listen_hears_other_handle(void **state)
     char w[AH_ID_SIZE];
     new_webhook(b, c.id, w);
     int64_t t0 = ah_mono_ms();
+    since = ah_now_ms();
     publish(b, c.id, T0 + 42);
-    assert_true(wait_wake(&wk, 0, w, T0 + 42, 5000));
+    assert_true(wait_wake(&wk, 0, w, ARRIVAL, 5000));
     fprintf(stderr, "publish woke the other handle after %" PRId64 " ms\n", ah_mono_ms() - t0);
 
     /* Retry, recover and re-enable on b wake a as well. */
@@ -705,8 +753,9 @@ static void test_listen_hears_other_handle(void **state)
     assert_int_equal(wake_count(&wk), off);
     /* And on again. */
     assert_int_equal(ah_store_listen(a, on_wake, &wk), AH_OK);
+    since = ah_now_ms();
     publish(b, c.id, T0 + 110);
-    assert_true(wait_wake(&wk, off, w, T0 + 110, 5000));
+    assert_true(wait_wake(&wk, off, w, ARRIVAL, 5000));
     assert_int_equal(ah_store_listen(a, NULL, NULL), AH_OK);
     ah_store_close(b);
     pthread_cond_destroy(&wk.cv);
@@ -733,6 +782,71 @@ static int list_communities(ah_store_t *s)
     int rc = ah_store_community_list(s, &list, &n);
     free(list);
     return rc;
+}
+
+/* Polls a's cache generations until webhooks == want; false after 5 s. */
+static bool wait_gen(ah_store_t *a, int64_t want)
+{
+    for (int i = 0; i < 250; i++) {
+        ah_cache_gen_t g;
+        if (ah_store_cache_gen(a, &g) == AH_OK && g.webhooks == want)
+            return true;
+        sleep_ms(20);
+    }
+    return false;
+}
+
+/*
+ * The cache generations come from memory while nothing changed them: a
+ * change the triggers did not make (a direct UPDATE) goes unseen until
+ * the answer from memory is too old, another
+ * handle's registration is seen once its notification arrives, this
+ * handle's own at once, and after the listening connection is lost the
+ * database is read again.
+ */
+static void test_cache_gen_without_round_trip(void **state)
+{
+    ah_store_t *a = *state;
+    const tb_db_t *db = tb_slot(a);
+    const char *dsn = tb_dsn_of(a);
+    listener_t *l = &from(a)->lis;
+    ah_store_t *b = open_dsn(dsn);
+    ah_community_t c;
+    new_community(a, &c);
+    ah_cache_gen_t g0, g;
+    assert_int_equal(ah_store_cache_gen(a, &g0), AH_OK); /* starts the listener */
+    assert_true(wait_listening(dsn));
+    assert_true(wait_gen(a, g0.webhooks)); /* a read after the listener began */
+    /* Not notified: memory answers, and still has the old value ... */
+    l->gen_max_age_ms = 3600 * 1000;
+    char sql[96];
+    snprintf(sql, sizeof sql, "UPDATE cache_generations SET webhooks = %lld",
+             (long long)(g0.webhooks + 1000));
+    assert_int_equal(tb_pg_exec(dsn, sql), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ah_store_cache_gen(a, &g), AH_OK);
+        assert_int_equal(g.webhooks, g0.webhooks);
+        sleep_ms(50);
+    }
+    /* ... though never for longer than its maximum age. */
+    l->gen_max_age_ms = GEN_MAX_AGE_MS;
+    assert_true(wait_gen(a, g0.webhooks + 1000));
+    l->gen_max_age_ms = 3600 * 1000;
+    /* Another handle's registration bumps it and notifies. */
+    char w[AH_ID_SIZE];
+    new_webhook(b, c.id, w);
+    assert_true(wait_gen(a, g0.webhooks + 1001));
+    /* This handle's own: seen by the very next call. */
+    new_webhook(a, c.id, w);
+    assert_int_equal(ah_store_cache_gen(a, &g), AH_OK);
+    assert_int_equal(g.webhooks, g0.webhooks + 1002);
+    /* The listening connection dies: what changed meanwhile is read, not missed. */
+    snprintf(sql, sizeof sql, "UPDATE cache_generations SET webhooks = %lld",
+             (long long)(g0.webhooks + 5000));
+    terminate_all(db->name);
+    assert_int_equal(tb_pg_exec(dsn, sql), 0);
+    assert_true(wait_gen(a, g0.webhooks + 5000));
+    ah_store_close(b);
 }
 
 static void test_terminated_backends_reconnect_at_once(void **state)
@@ -798,8 +912,9 @@ static void test_outage_fails_fast_then_recovers(void **state)
     bool heard = false;
     for (int i = 0; !heard && ah_mono_ms() < deadline; i++) {
         size_t before = wake_count(&wk);
+        since = ah_now_ms();
         publish(s, c.id, T0 + 1000 + i);
-        heard = wait_wake(&wk, before, w, T0 + 1000 + i, 500);
+        heard = wait_wake(&wk, before, w, ARRIVAL, 500);
     }
     assert_true(heard);
     assert_int_equal(ah_store_listen(s, NULL, NULL), AH_OK);
@@ -875,20 +990,22 @@ static void test_query_plans(void **state)
     assert_int_equal(tb_pg_exec(dsn, sql), 0);
     assert_int_equal(tb_pg_int(dsn, "SELECT count(*) FROM deliveries"), 400 * 50);
 
-    /* The due walk probes deliveries_queue once per webhook; no scan of the table. */
-    expect_plan(dsn, ST_DUE_WEBHOOKS, "", "Index Only Scan using deliveries_queue",
+    /* The due walk probes deliveries_pending once per webhook; no scan of the table. */
+    expect_plan(dsn, ST_DUE_WEBHOOKS, "", "Index Only Scan using deliveries_pending",
                 "Seq Scan on deliveries");
     char args[256];
     snprintf(args, sizeof args, "(%lld, '%s', 500, 10)", (long long)LEASE, w);
-    expect_plan(dsn, ST_CLAIM, args, "deliveries_queue", "Seq Scan on deliveries");
+    expect_plan(dsn, ST_CLAIM, args, "deliveries_pending", "Seq Scan on deliveries");
     snprintf(args, sizeof args, "('%s', 500)", w);
-    expect_plan(dsn, ST_NEXT_DUE, args, "deliveries_queue", "Seq Scan on deliveries");
+    expect_plan(dsn, ST_NEXT_DUE, args, "deliveries_pending", "Seq Scan on deliveries");
     snprintf(args, sizeof args, "('ev', 0, '%s', 'trigger.t1', NULL, NULL)", c.id);
     expect_plan(dsn, ST_EVENT_FANOUT, args, "webhooks_match", "Seq Scan on webhooks");
+    snprintf(args, sizeof args, "('ev2', '%s', 'trigger.t1', NULL, NULL, NULL, '{}', 0)", c.id);
+    expect_plan(dsn, ST_PUBLISH, args, "webhooks_match", "Seq Scan on webhooks");
     snprintf(args, sizeof args, "('%s', NULL, 9000000000, '', 50)", w);
     expect_plan(dsn, ST_DELIVERY_LIST_WEBHOOK, args, "deliveries_by_webhook",
                 "Seq Scan on deliveries");
-    expect_plan(dsn, ST_DELIVERY_STATS, "", "deliveries_age", "Seq Scan on deliveries");
+    expect_plan(dsn, ST_DELIVERY_STATS, "", "deliveries_pending_age", "Seq Scan on deliveries");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -903,8 +1020,11 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_skip_locked_never_overlaps, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_lease_takeover, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_record_large_batch, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_registration_leaves_connection_as_found, fresh_setup,
+                                    fresh_teardown),
     cmocka_unit_test_setup_teardown(test_idempotency_across_handles, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_listen_hears_other_handle, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_cache_gen_without_round_trip, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_terminated_backends_reconnect_at_once, tb_setup,
                                     tb_teardown),
     cmocka_unit_test_setup_teardown(test_outage_fails_fast_then_recovers, tb_setup, tb_teardown),

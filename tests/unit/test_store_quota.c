@@ -72,6 +72,46 @@ static int64_t active_of(ah_store_t *s, const char *community_id)
     return n;
 }
 
+/*
+ * ah_store_webhook_register_within, or with use_async its asynchronous
+ * form (SQLite: in the publisher's batches), waited for.
+ */
+static bool use_async;
+
+typedef struct reg_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    int rc;
+} reg_wait_t;
+
+static void reg_done(void *arg, int rc)
+{
+    reg_wait_t *r = arg;
+    pthread_mutex_lock(&r->mu);
+    r->done = true;
+    r->rc = rc;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int reg(ah_store_t *s, const ah_webhook_t *w, int64_t max, ah_webhook_t *out, bool *existed)
+{
+    if (!use_async)
+        return ah_store_webhook_register_within(s, w, max, out, existed);
+    reg_wait_t r = {.done = false};
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
+    ah_store_webhook_register_async(s, w, max, out, existed, reg_done, &r);
+    pthread_mutex_lock(&r.mu);
+    while (!r.done)
+        pthread_cond_wait(&r.cv, &r.mu);
+    pthread_mutex_unlock(&r.mu);
+    pthread_mutex_destroy(&r.mu);
+    pthread_cond_destroy(&r.cv);
+    return r.rc;
+}
+
 /* Registers a new webhook tagged tag within max; returns the store's status. */
 static int register_within(ah_store_t *s, const char *community_id, const char *tag, int64_t max,
                            ah_webhook_t *out)
@@ -79,7 +119,7 @@ static int register_within(ah_store_t *s, const char *community_id, const char *
     ah_webhook_t w;
     fill_webhook(&w, community_id, tag, T0);
     bool existed = true;
-    int rc = ah_store_webhook_register_within(s, &w, max, out, &existed);
+    int rc = reg(s, &w, max, out, &existed);
     if (rc == AH_OK)
         assert_false(existed);
     return rc;
@@ -284,7 +324,7 @@ static void test_register_within(void **state)
     ah_webhook_t twin = w[1];
     ah_uuid_v4(twin.id);
     bool existed = false;
-    assert_int_equal(ah_store_webhook_register_within(s, &twin, 3, &out, &existed), AH_OK);
+    assert_int_equal(reg(s, &twin, 3, &out, &existed), AH_OK);
     assert_true(existed);
     assert_string_equal(out.id, w[1].id);
 
@@ -304,9 +344,103 @@ static void test_register_within(void **state)
     assert_int_equal(register_within(s, missing, "x", 10, &out), AH_ENOTFOUND);
     ah_webhook_t in;
     fill_webhook(&in, c.id, "h9", T0);
-    assert_int_equal(ah_store_webhook_register_within(s, &in, 0, &out, NULL), AH_EINVAL);
-    assert_int_equal(ah_store_webhook_register_within(s, NULL, 5, &out, NULL), AH_EINVAL);
-    assert_int_equal(ah_store_webhook_register_within(s, &in, 5, NULL, NULL), AH_EINVAL);
+    if (!use_async) /* there, 0 is no quota */
+        assert_int_equal(reg(s, &in, 0, &out, NULL), AH_EINVAL);
+    assert_int_equal(reg(s, NULL, 5, &out, NULL), AH_EINVAL);
+    assert_int_equal(reg(s, &in, 5, NULL, NULL), AH_EINVAL);
+}
+
+/* The same through ah_store_webhook_register_async (batched with publishes on SQLite). */
+static void test_register_within_async(void **state)
+{
+    use_async = true;
+    test_register_within(state);
+    /* Without a quota, a twin is answered as register answers it. */
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Unbounded");
+    ah_webhook_t w, twin, out;
+    fill_webhook(&w, c.id, "u", T0);
+    bool existed = true;
+    assert_int_equal(reg(s, &w, 0, &out, &existed), AH_OK);
+    assert_false(existed);
+    twin = w;
+    ah_uuid_v4(twin.id);
+    assert_int_equal(reg(s, &twin, 0, &out, &existed), AH_OK);
+    assert_true(existed);
+    assert_string_equal(out.id, w.id);
+    use_async = false;
+}
+
+/*
+ * Many asynchronous registrations in flight at once, as a busy listener
+ * hands them over: the backend commits them in batches (SQLite and
+ * PostgreSQL alike), and each still gets its own answer: new, a twin
+ * registered earlier (its id), or no room.
+ */
+#define BURST_NEW 20
+#define BURST_TWINS 5
+#define BURST_QUOTA 4
+#define BURST_FULL 10
+#define BURST_ALL (BURST_NEW + BURST_TWINS + BURST_FULL)
+
+static void test_register_async_burst(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t open, full;
+    new_community(s, &open, "Open");
+    new_community(s, &full, "Small");
+    static ah_webhook_t in[BURST_ALL], out[BURST_ALL];
+    static reg_wait_t wait[BURST_ALL];
+    bool existed[BURST_ALL];
+    for (int i = 0; i < BURST_ALL; i++) {
+        char tag[16];
+        if (i < BURST_NEW)
+            snprintf(tag, sizeof tag, "n%d", i);
+        else if (i < BURST_NEW + BURST_TWINS)
+            snprintf(tag, sizeof tag, "n%d", i - BURST_NEW); /* the same url as an earlier one */
+        else
+            snprintf(tag, sizeof tag, "f%d", i);
+        fill_webhook(&in[i], i < BURST_NEW + BURST_TWINS ? open.id : full.id, tag, T0);
+        wait[i] = (reg_wait_t){.done = false};
+        pthread_mutex_init(&wait[i].mu, NULL);
+        pthread_cond_init(&wait[i].cv, NULL);
+        existed[i] = false;
+    }
+    for (int i = 0; i < BURST_ALL; i++)
+        ah_store_webhook_register_async(s, &in[i], i < BURST_NEW + BURST_TWINS ? 0 : BURST_QUOTA,
+                                        &out[i], &existed[i], reg_done, &wait[i]);
+    int ok_full = 0, toobig = 0;
+    for (int i = 0; i < BURST_ALL; i++) {
+        pthread_mutex_lock(&wait[i].mu);
+        while (!wait[i].done)
+            pthread_cond_wait(&wait[i].cv, &wait[i].mu);
+        pthread_mutex_unlock(&wait[i].mu);
+        pthread_mutex_destroy(&wait[i].mu);
+        pthread_cond_destroy(&wait[i].cv);
+        if (i < BURST_NEW) {
+            assert_int_equal(wait[i].rc, AH_OK);
+            assert_false(existed[i]);
+            assert_string_equal(out[i].id, in[i].id);
+        } else if (i < BURST_NEW + BURST_TWINS) {
+            assert_int_equal(wait[i].rc, AH_OK);
+            assert_true(existed[i]);
+            assert_string_equal(out[i].id, in[i - BURST_NEW].id); /* the first one's */
+        } else if (wait[i].rc == AH_OK) {
+            assert_false(existed[i]);
+            ok_full++;
+        } else {
+            assert_int_equal(wait[i].rc, AH_ETOOBIG);
+            toobig++;
+        }
+    }
+    assert_int_equal(ok_full, BURST_QUOTA);
+    assert_int_equal(toobig, BURST_FULL - BURST_QUOTA);
+    assert_int_equal(active_of(s, open.id), BURST_NEW);
+    assert_int_equal(active_of(s, full.id), BURST_QUOTA);
+    ah_webhook_t got;
+    assert_int_equal(ah_store_webhook_get(s, in[BURST_NEW - 1].id, &got), AH_OK);
+    assert_string_equal(got.url, in[BURST_NEW - 1].url);
 }
 
 static void test_enable_within(void **state)
@@ -623,26 +757,27 @@ static void test_migration_counts_existing(void **state)
     /* Back to the schema before quotas (version 4), as an older airhook left it. */
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(
-            db,
-            /* Migration 6's table, index and columns. */
-            "DROP TABLE catalog_triggers; DROP INDEX airmeets_by_creation;"
-            "ALTER TABLE airmeets DROP COLUMN status; ALTER TABLE airmeets DROP COLUMN timezone;"
-            "ALTER TABLE airmeets DROP COLUMN description;"
-            "ALTER TABLE sessions DROP COLUMN start_time; ALTER TABLE sessions DROP COLUMN "
-            "duration;"
-            "ALTER TABLE sessions DROP COLUMN status; ALTER TABLE sessions DROP COLUMN summary;"
-            "ALTER TABLE sessions DROP COLUMN type;"
-            "DROP TABLE community_usage; DROP TABLE community_quotas;"
-            "DROP TRIGGER usage_community_insert;"
-            "DROP TRIGGER usage_webhook_insert;"
-            "DROP TRIGGER usage_webhook_delete;"
-            "DROP TRIGGER usage_webhook_update;"
-            "DROP TRIGGER cache_gen_key_insert;"
-            "PRAGMA user_version = 4;",
-            NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  /* Migration 8's table, index and columns. */
+                                  "DROP TABLE catalog_triggers; DROP INDEX airmeets_by_creation;"
+                                  "ALTER TABLE airmeets DROP COLUMN status;"
+                                  "ALTER TABLE airmeets DROP COLUMN timezone;"
+                                  "ALTER TABLE airmeets DROP COLUMN description;"
+                                  "ALTER TABLE sessions DROP COLUMN start_time;"
+                                  "ALTER TABLE sessions DROP COLUMN duration;"
+                                  "ALTER TABLE sessions DROP COLUMN status;"
+                                  "ALTER TABLE sessions DROP COLUMN summary;"
+                                  "ALTER TABLE sessions DROP COLUMN type;"
+                                  "DROP INDEX events_by_age;" /* migration 6 */
+                                  "DROP TABLE community_usage; DROP TABLE community_quotas;"
+                                  "DROP TRIGGER usage_community_insert;"
+                                  "DROP TRIGGER usage_webhook_insert;"
+                                  "DROP TRIGGER usage_webhook_delete;"
+                                  "DROP TRIGGER usage_webhook_update;"
+                                  "DROP TRIGGER cache_gen_key_insert;"
+                                  "PRAGMA user_version = 4;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
 
     s = open_file(t);
@@ -659,6 +794,8 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_quota_and_new_keys_bump_auth, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_count_follows_changes, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_register_within, open_store, close_store),
+    cmocka_unit_test_setup_teardown(test_register_within_async, open_store, close_store),
+    cmocka_unit_test_setup_teardown(test_register_async_burst, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_enable_within, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_register_at_quota, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_each_active, open_store, close_store),
