@@ -125,6 +125,14 @@ static const ah_route_t admin_routes[] = {
     {"GET", "/webhooks/{}/deliveries", ah_h_webhook_deliveries, "admin.webhooks.deliveries", ADMIN,
      .body_limit = K64},
     {"POST", "/events", ah_h_event_publish, "admin.events.publish", ADMIN, .body_limit = K1M},
+    /* The catalog (trigger_admin.c): a trigger carries up to two JSON texts of 64 KiB. */
+    {"GET", "/triggers", ah_h_trigger_list, "admin.triggers.list", ADMIN, .body_limit = K64},
+    {"POST", "/triggers", ah_h_trigger_create, "admin.triggers.create", ADMIN, .body_limit = K1M},
+    {"GET", "/triggers/{}", ah_h_trigger_get, "admin.triggers.get", ADMIN, .body_limit = K64},
+    {"PATCH", "/triggers/{}", ah_h_trigger_update, "admin.triggers.update", ADMIN,
+     .body_limit = K1M},
+    {"DELETE", "/triggers/{}", ah_h_trigger_retire, "admin.triggers.retire", ADMIN,
+     .body_limit = K64},
     {"GET", "/events/{}/deliveries", ah_h_event_deliveries, "admin.events.deliveries", ADMIN,
      .body_limit = K64},
     {"GET", "/deliveries/{}", ah_h_delivery_get, "admin.deliveries.get", ADMIN, .body_limit = K64},
@@ -498,8 +506,9 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     app->quota_cache = ah_cache_new(4096, 1u << 20);
     app->list_cache = ah_cache_new(4096, 32u << 20);
     app->renderer = ah_worker_new("ah-render");
+    app->catalog = ah_catalog_holder_new();
     if (!app->token_cache || !app->key_cache || !app->scope_cache || !app->quota_cache ||
-        !app->list_cache || !app->renderer)
+        !app->list_cache || !app->renderer || !app->catalog)
         return AH_ENOMEM;
     if (cfg->admin_token && *cfg->admin_token) {
         ah_sha256_hex(cfg->admin_token, strlen(cfg->admin_token), app->admin_token_hash);
@@ -546,4 +555,6 @@ void ah_app_free(ah_app_t *app)
     ah_cache_free(app->list_cache);
     app->token_cache = app->key_cache = app->scope_cache = app->quota_cache = app->list_cache =
         NULL;
+    ah_catalog_holder_free(app->catalog);
+    app->catalog = NULL;
 }
