@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PTR_MAX 256
+#define PTR_MAX 128 /* room in a 256-byte sentence for what failed, too */
 
 /* ---- JSON Pointers ---- */
 
