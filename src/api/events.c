@@ -85,7 +85,8 @@ static bool trigger_takes(const ah_call_t *c, const char *id, json_t *body, ah_h
         ah_error(resp, c->dialect, 400, "trigger %s is retired: it takes no events", id);
     else if (t->schema &&
              !ah_schema_validate(t->schema, json_object_get(body, "data"), why, sizeof why))
-        ah_error(resp, c->dialect, 400, "field 'data' does not match the schema of %.64s %.150s", id, why);
+        ah_error(resp, c->dialect, 400, "field 'data' does not match the schema of %.64s %.150s",
+                 id, why);
     else
         ok = true;
     ah_catalog_release(cat);

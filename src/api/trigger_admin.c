@@ -227,8 +227,8 @@ static int check_schema_and_sample(const ah_trigger_def_t *d, char *why, size_t 
     if (!schema || !sample) {
         st = AH_ENOMEM;
     } else if (ah_schema_check(schema, inner, sizeof inner)) {
-        snprintf(why, whylen, "field 'schema': %.150s (the keywords airhook checks: docs/triggers.md)",
-                 inner);
+        snprintf(why, whylen,
+                 "field 'schema': %.150s (the keywords airhook checks: docs/triggers.md)", inner);
         st = 400;
     } else if (!ah_schema_validate(schema, sample, inner, sizeof inner)) {
         snprintf(why, whylen, "field 'samplePayload' does not satisfy the schema %.200s", inner);
