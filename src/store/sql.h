@@ -43,8 +43,7 @@
 #define COMMUNITY_COLS "id, name, created_at"
 #define KEY_COLS "id, community_id, label, access_key, secret_hash, created_at, revoked_at"
 #define TOKEN_COLS "token_hash, key_id, community_id, label, created_at, expires_at"
-/* The event details the scope endpoints answer (status ... type) came with migration 6 (4 on PG).
- */
+/* The event details the scope endpoints answer (status ... type) came with migration 8. */
 #define AIRMEET_COLS                                                                               \
     "id, community_id, name, start_time, end_time, created_at, status, timezone, description"
 #define SESSION_COLS                                                                               \

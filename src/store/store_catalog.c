@@ -4,7 +4,7 @@
  * ones it hid.  The built-in catalog itself is compiled into the binary
  * (api/triggers.c); the API merges the two.
  *
- * One table, catalog_triggers (migration 6 on SQLite, 4 on PostgreSQL),
+ * One table, catalog_triggers (migration 8 on SQLite and on PostgreSQL),
  * the same statements on both backends (sql.h, ST_CATALOG_*).  Sample
  * bodies and schemas are JSON text of any length up to
  * AH_TRIGGER_JSON_MAX: written from the caller's buffers, read into

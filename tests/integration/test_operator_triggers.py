@@ -7,10 +7,14 @@ schema outside that subset is refused when it is given."""
 
 import json
 import subprocess
+import time
 import uuid
 
-from deliverykit import DeliveryTestCase
-from harness import BINARY
+from deliverykit import DeliveryTestCase, start_server
+from harness import BINARY, DB_BACKEND, hook_url
+
+# How long another process may take to see a change (test_list_cache.py says why).
+OTHER_PROCESS_S = 0.0 if DB_BACKEND == "sqlite" else 0.1
 
 SCHEMA = {
     "type": "object",
@@ -277,6 +281,49 @@ class OperatorTriggerTests(DeliveryTestCase):
         self.assertIn(tid, [x["id"] for x in json.loads(out.stdout)["triggers"]])
         out = cli("triggers", "retire", "trigger.airmeet.created")
         self.assertNotEqual(out.returncode, 0)
+
+
+class CatalogAcrossProcessesTests(DeliveryTestCase):
+    """The catalog is cached per process under the store's `auth` generation:
+    a change made through another process (another airhook on the SQLite
+    file, another node on PostgreSQL) shows in this one's next request
+    (on PostgreSQL once the notification arrives, and within 100 ms)."""
+
+    def soon(self, ask, want):
+        deadline = time.monotonic() + OTHER_PROCESS_S * 5
+        while True:
+            got = ask()
+            if got == want or time.monotonic() >= deadline:
+                self.assertEqual(got, want)
+                return
+            time.sleep(0.005)
+
+    def test_changes_through_another_process_show_at_once(self):
+        t = self.srv.make_tenant()
+        b = start_server(self, (), workdir=self.srv.workdir, admin_token=self.srv.admin_token)
+        tid = new_id("trigger.xproc")
+
+        def sample_status(tid_=tid):
+            return self.srv.public("GET", "/platform-integration/v1/sample-payload",
+                                   headers=t.key_headers(),
+                                   query={"triggerMetaInfoId": tid_}).status
+        # Asked twice here: the second answer comes from this process's snapshot.
+        self.assertEqual((sample_status(), sample_status()), (400, 400))
+        r = b.admin("POST", "/triggers", {"id": tid, "description": "Across processes.",
+                                         "samplePayload": {"n": 1}})
+        self.assertJson(r, 201)
+        self.soon(sample_status, 200)
+        self.assertEqual(t.register(tid).status, 200)
+        self.assertJson(b.admin("DELETE", "/triggers/" + tid), 200)
+        self.soon(lambda: t.register(tid, url=hook_url(), expect=None).status, 400)
+        builtin = "trigger.attendee.opened_resource"
+        self.assertEqual((sample_status(builtin), sample_status(builtin)), (200, 200))
+        self.assertJson(b.admin("PATCH", "/triggers/" + builtin, {"hidden": True}), 200)
+        try:
+            self.soon(lambda: sample_status(builtin), 400)
+        finally:
+            self.assertJson(b.admin("PATCH", "/triggers/" + builtin, {"hidden": False}), 200)
+        self.soon(lambda: sample_status(builtin), 200)
 
 
 if __name__ == "__main__":
