@@ -9,7 +9,7 @@ ADMIN_TOKEN ?= dev-admin-token
 ALLOW_NET ?= 127.0.0.0/8,::1/128
 
 .PHONY: all deps build build-test run test unit interop integration test-pg pg-pass fuzz-smoke \
-	fuzz bench clean format format-check check-layers
+	fuzz bench clean format format-check check-layers triggers-doc
 
 all: build
 
@@ -62,6 +62,12 @@ format: deps
 format-check: deps
 	@clang-format --dry-run -Werror $(FORMAT_FILES)
 	@echo "format-check: $(words $(FORMAT_FILES)) files follow .clang-format"
+
+# docs/triggers.md's catalog, sources and samples are generated from
+# data/triggers.json (compiled into the binary); test_triggers fails until
+# the file says what the data says.
+triggers-doc: build
+	sh scripts/triggers-doc.sh build/airhook docs/triggers.md
 
 # Dependencies point down: common <- http, store <- delivery <- api <- cli.
 # The script refuses an upward #include in src/ (its self-test proves it would).

@@ -10,6 +10,7 @@
  * already taken is 409.  Access-key secrets are returned by create only, and
  * stored as SHA-256 hashes.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,18 +334,189 @@ void ah_h_key_revoke(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 
 /* ---- airmeets and sessions ---- */
 
+/*
+ * The fields of an airmeet or a session the operator sets, the event API
+ * answers (scope.c) and the admin API shows: a row each, how its value is
+ * checked, and where it lives in the record.  PATCH takes any of them (an
+ * absent field stays, null clears it); create takes them too.
+ */
+typedef enum field_kind {
+    F_NAME,    /* a non-empty string */
+    F_TEXT,    /* a string, or null for none */
+    F_CODE,    /* UPPER_SNAKE such as ONGOING or FLUID_LOUNGE, or null */
+    F_TZ,      /* an IANA time zone name such as Asia/Kolkata, or null */
+    F_TIME,    /* an RFC 3339 time or unix seconds, or null */
+    F_MINUTES, /* whole minutes, or null */
+} field_kind_t;
+
+typedef struct detail_field {
+    const char *json;
+    field_kind_t kind;
+    size_t offset;
+    size_t size; /* of a text field */
+} detail_field_t;
+
+#define TEXT_FIELD(type, name, member, kind)                                                       \
+    {                                                                                              \
+        name, kind, offsetof(type, member), sizeof(((type *)0)->member)                            \
+    }
+#define NUM_FIELD(type, name, member, kind)                                                        \
+    {                                                                                              \
+        name, kind, offsetof(type, member), 0                                                      \
+    }
+
+static const detail_field_t airmeet_fields[] = {
+    TEXT_FIELD(ah_airmeet_t, "name", name, F_NAME),
+    TEXT_FIELD(ah_airmeet_t, "status", status, F_CODE),
+    TEXT_FIELD(ah_airmeet_t, "timezone", timezone, F_TZ),
+    TEXT_FIELD(ah_airmeet_t, "description", description, F_TEXT),
+    NUM_FIELD(ah_airmeet_t, "startTime", start_time, F_TIME),
+    NUM_FIELD(ah_airmeet_t, "endTime", end_time, F_TIME),
+};
+
+static const detail_field_t session_fields[] = {
+    TEXT_FIELD(ah_session_t, "name", name, F_NAME),
+    TEXT_FIELD(ah_session_t, "status", status, F_CODE),
+    TEXT_FIELD(ah_session_t, "summary", summary, F_TEXT),
+    TEXT_FIELD(ah_session_t, "type", type, F_CODE),
+    NUM_FIELD(ah_session_t, "startTime", start_time, F_TIME),
+    NUM_FIELD(ah_session_t, "duration", duration, F_MINUTES),
+};
+
+static bool all_of(const char *s, const char *set)
+{
+    return *s && strspn(s, set) == strlen(s);
+}
+
+#define UPPER_SNAKE "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+#define TZ_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-/"
+
+/* Parses v (not null) as a time into *ms.  0 or 400 with why. */
+static int time_value(const char *name, json_t *v, int64_t *ms, char *why, size_t whylen)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+        json_integer_value(v) < 253402300800LL) {
+        *ms = json_integer_value(v) * 1000;
+        return 0;
+    }
+    if (json_is_string(v) && ah_parse_time(json_string_value(v), ms) == AH_OK)
+        return 0;
+    snprintf(why, whylen,
+             "field '%s' must be a time such as 2026-01-31T09:00:00.000+00:00 or unix seconds, "
+             "or null",
+             name);
+    return 400;
+}
+
+/* Checks v as field f and writes it into rec.  0 or 400 with why. */
+static int set_field(const detail_field_t *f, json_t *v, void *rec, char *why, size_t whylen)
+{
+    char *text = (char *)rec + f->offset;
+    int64_t *num = (int64_t *)(void *)((char *)rec + f->offset);
+    if (json_is_null(v) && f->kind != F_NAME) {
+        if (f->kind == F_TIME || f->kind == F_MINUTES)
+            *num = 0;
+        else
+            text[0] = '\0';
+        return 0;
+    }
+    switch (f->kind) {
+    case F_TIME:
+        return time_value(f->json, v, num, why, whylen);
+    case F_MINUTES:
+        if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+            json_integer_value(v) <= 2147483647) {
+            *num = json_integer_value(v);
+            return 0;
+        }
+        snprintf(why, whylen, "field '%s' must be whole minutes (0 to 2147483647), or null",
+                 f->json);
+        return 400;
+    default:
+        break;
+    }
+    const char *str = json_string_value(v);
+    size_t len = str ? json_string_length(v) : 0;
+    if (!str || len >= f->size || strlen(str) != len || (f->kind == F_NAME && !len)) {
+        snprintf(why, whylen, "field '%s' must be a%s string of at most %zu bytes%s", f->json,
+                 f->kind == F_NAME ? " non-empty" : "", f->size - 1,
+                 f->kind == F_NAME ? "" : ", or null");
+        return 400;
+    }
+    if (f->kind == F_CODE && !all_of(str, UPPER_SNAKE)) {
+        snprintf(why, whylen,
+                 "field '%s' must be UPPER_SNAKE_CASE (A-Z, 0-9, _), such as ONGOING or HOSTING",
+                 f->json);
+        return 400;
+    }
+    if (f->kind == F_TZ && !all_of(str, TZ_CHARS)) {
+        snprintf(why, whylen, "field '%s' must be an IANA time zone name, such as Asia/Kolkata",
+                 f->json);
+        return 400;
+    }
+    memcpy(text, str, len + 1);
+    return 0;
+}
+
+/*
+ * Applies body's fields of table fields (n rows) to rec.  A PATCH refuses
+ * a field that is not one of them; a create skips it (it has fields of its
+ * own).  0 or 400 with why.
+ */
+static int apply_fields(json_t *body, const detail_field_t *fields, size_t n, void *rec, bool patch,
+                        char *why, size_t whylen)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        size_t i = 0;
+        while (i < n && strcmp(fields[i].json, key) != 0)
+            i++;
+        if (i == n) {
+            if (!patch)
+                continue;
+            int len = snprintf(why, whylen, "unknown field '%.64s'; the fields are", key);
+            for (size_t k = 0; len > 0 && (size_t)len < whylen && k < n; k++)
+                len += snprintf(why + len, whylen - (size_t)len, "%s %s", k ? "," : "",
+                                fields[k].json);
+            return 400;
+        }
+        int status = set_field(&fields[i], v, rec, why, whylen);
+        if (status)
+            return status;
+    }
+    return 0;
+}
+
 static json_t *airmeet_json(const ah_airmeet_t *a)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", a->id, "communityId", a->community_id,
-                     "name", a->name, "startTime", ah_json_time(a->start_time), "endTime",
-                     ah_json_time(a->end_time), "createdAt", ah_json_time(a->created_at));
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id", a->id, "communityId",
+                     a->community_id, "name", a->name, "startTime", ah_json_time(a->start_time),
+                     "endTime", ah_json_time(a->end_time), "status", ah_json_str_or_null(a->status),
+                     "timezone", ah_json_str_or_null(a->timezone), "description",
+                     ah_json_str_or_null(a->description), "createdAt", ah_json_time(a->created_at));
 }
 
 static json_t *session_json(const ah_session_t *s)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", s->id, "airmeetId", s->airmeet_id,
-                     "communityId", s->community_id, "name", s->name, "createdAt",
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id", s->id, "airmeetId",
+                     s->airmeet_id, "communityId", s->community_id, "name", s->name, "startTime",
+                     ah_json_time(s->start_time), "duration",
+                     s->duration ? json_integer(s->duration) : json_null(), "status",
+                     ah_json_str_or_null(s->status), "summary", ah_json_str_or_null(s->summary),
+                     "type", ah_json_str_or_null(s->type), "createdAt",
                      ah_json_time(s->created_at));
+}
+
+/* An airmeet's times must not run backwards; 0 or 400 with why. */
+static int check_times(const ah_airmeet_t *a, char *why, size_t whylen)
+{
+    if (a->start_time && a->end_time && a->end_time < a->start_time) {
+        snprintf(why, whylen, "endTime is before startTime");
+        return 400;
+    }
+    return 0;
 }
 
 void ah_h_airmeet_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
@@ -361,12 +533,11 @@ void ah_h_airmeet_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
         !optional_time(c, body, "startTime", &a.start_time, resp) ||
         !optional_time(c, body, "endTime", &a.end_time, resp))
         goto out;
-    if (ah_check_id("field 'communityId'", a.community_id, true, why, sizeof why)) {
+    if (ah_check_id("field 'communityId'", a.community_id, true, why, sizeof why) ||
+        apply_fields(body, airmeet_fields, AH_ARRAY_LEN(airmeet_fields), &a, false, why,
+                     sizeof why) ||
+        check_times(&a, why, sizeof why)) {
         ah_error(resp, c->dialect, 400, "%s", why);
-        goto out;
-    }
-    if (a.start_time && a.end_time && a.end_time < a.start_time) {
-        ah_error(resp, c->dialect, 400, "endTime is before startTime");
         goto out;
     }
     if (!ah_fetch(c, resp, &ah_kind_community, a.community_id, &cm))
@@ -391,16 +562,45 @@ void ah_h_airmeet_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
         ah_http_resp_json(resp, 200, airmeet_json(&a));
 }
 
+/* PATCH /airmeets/{id}: what the event API answers about it (status, time zone, ...). */
+void ah_h_airmeet_update(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char id[AH_ID_SIZE], why[AH_WHY_SIZE];
+    ah_airmeet_t a;
+    json_t *body = NULL;
+    if (!ah_path_id(c, req, resp, &ah_kind_airmeet, id) || !(body = body_or_400(c, req, resp)) ||
+        !ah_fetch(c, resp, &ah_kind_airmeet, id, &a))
+        goto out;
+    if (apply_fields(body, airmeet_fields, AH_ARRAY_LEN(airmeet_fields), &a, true, why,
+                     sizeof why) ||
+        check_times(&a, why, sizeof why)) {
+        ah_error(resp, c->dialect, 400, "%s", why);
+        goto out;
+    }
+    if (ah_found(c, resp, &ah_kind_airmeet, id, ah_store_airmeet_update(c->app->store, &a)))
+        ah_http_resp_json(resp, 200, airmeet_json(&a));
+out:
+    json_decref(body);
+}
+
 void ah_h_session_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     ah_session_t s = {0};
     ah_airmeet_t a;
+    char why[AH_WHY_SIZE];
     json_t *body = NULL;
     if (!ah_path_id(c, req, resp, &ah_kind_airmeet, s.airmeet_id) ||
         !(body = body_or_400(c, req, resp)))
         return;
     if (!required_str(c, body, "name", s.name, sizeof s.name, resp) ||
-        !chosen_id(c, body, s.id, resp) || !ah_fetch(c, resp, &ah_kind_airmeet, s.airmeet_id, &a))
+        !chosen_id(c, body, s.id, resp))
+        goto out;
+    if (apply_fields(body, session_fields, AH_ARRAY_LEN(session_fields), &s, false, why,
+                     sizeof why)) {
+        ah_error(resp, c->dialect, 400, "%s", why);
+        goto out;
+    }
+    if (!ah_fetch(c, resp, &ah_kind_airmeet, s.airmeet_id, &a))
         goto out;
     memcpy(s.community_id, a.community_id, sizeof s.community_id);
     s.created_at = ah_now_ms();
@@ -421,6 +621,26 @@ void ah_h_session_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     ah_session_t s;
     if (ah_get_by_id(c, req, resp, &ah_kind_session, id, &s))
         ah_http_resp_json(resp, 200, session_json(&s));
+}
+
+/* PATCH /sessions/{id}: what the event API answers about it (start, duration, ...). */
+void ah_h_session_update(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char id[AH_ID_SIZE], why[AH_WHY_SIZE];
+    ah_session_t s;
+    json_t *body = NULL;
+    if (!ah_path_id(c, req, resp, &ah_kind_session, id) || !(body = body_or_400(c, req, resp)) ||
+        !ah_fetch(c, resp, &ah_kind_session, id, &s))
+        goto out;
+    if (apply_fields(body, session_fields, AH_ARRAY_LEN(session_fields), &s, true, why,
+                     sizeof why)) {
+        ah_error(resp, c->dialect, 400, "%s", why);
+        goto out;
+    }
+    if (ah_found(c, resp, &ah_kind_session, id, ah_store_session_update(c->app->store, &s)))
+        ah_http_resp_json(resp, 200, session_json(&s));
+out:
+    json_decref(body);
 }
 
 /* ---- webhooks ---- */

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "api/cache.h"
+#include "api/catalog.h"
 #include "api/ratelimit.h"
 #include "api/worker.h"
 #include "delivery/dispatcher.h"
@@ -60,12 +61,13 @@ typedef struct ah_app {
     ah_retention_t *retention;   /* the purge (retention.h); NULL with --retention 0 */
     const ah_netguard_t *guard;  /* NULL: registration does not pre-check targets */
     /* The public API's caches (public.c; cache.h); a NULL one is simply off. */
-    ah_cache_t *token_cache; /* token hash -> key, community, expiry, key revoked */
-    ah_cache_t *key_cache;   /* access key -> its record */
-    ah_cache_t *scope_cache; /* airmeet / session id -> community (and airmeet) */
-    ah_cache_t *quota_cache; /* community -> its own quotas */
-    ah_cache_t *list_cache;  /* community, airmeet, session -> webhook-list body (a blob) */
-    ah_worker_t *renderer;   /* renders webhook-list bodies while their requests wait */
+    ah_cache_t *token_cache;      /* token hash -> key, community, expiry, key revoked */
+    ah_cache_t *key_cache;        /* access key -> its record */
+    ah_cache_t *scope_cache;      /* airmeet / session id -> community (and airmeet) */
+    ah_cache_t *quota_cache;      /* community -> its own quotas */
+    ah_cache_t *list_cache;       /* community, airmeet, session -> webhook-list body (a blob) */
+    ah_worker_t *renderer;        /* renders webhook-list bodies while their requests wait */
+    ah_catalog_holder_t *catalog; /* the trigger catalog's latest snapshot (catalog.h) */
 } ah_app_t;
 
 /*
@@ -279,6 +281,9 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
 void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+/* scope.c: Airmeet's event API, as far as clients call it before registering */
+void ah_h_airmeets(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_airmeet_info(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 
 void ah_h_community_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
@@ -291,8 +296,16 @@ void ah_h_key_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_key_revoke(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_airmeet_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_airmeet_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_airmeet_update(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_session_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_session_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_session_update(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+/* trigger_admin.c: the operator's side of the trigger catalog */
+void ah_h_trigger_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_trigger_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_trigger_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_trigger_update(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_trigger_retire(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_enable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_disable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

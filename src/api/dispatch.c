@@ -3,9 +3,11 @@
  * declare (router.h): who may call, the error dialect, the body limit and
  * the rate-limit class.
  *
- * Three tables: the public API (under the configurable base path, "/prod"),
- * the admin API (under "/admin/v1") and the operations endpoints (/healthz,
- * /readyz, /metrics).  prepare() runs as soon as the headers are in: it
+ * Four tables: the public API (under the configurable base path, "/prod"),
+ * the admin API (under "/admin/v1"), the few routes of Airmeet's event API
+ * that clients address at the root ("/api/v1": /auth, /airmeets,
+ * /airmeet/{id}/info) and the operations endpoints (/healthz, /readyz,
+ * /metrics).  prepare() runs as soon as the headers are in: it
  * answers 404, 405 and 431 at once, in the dialect of the table the path
  * falls in, and fixes the body limit so that 413 comes before the body is
  * read.  handle() runs when the body is in: it enforces the route's policy
@@ -31,6 +33,7 @@
 #include <strings.h>
 
 #include "api/app.h"
+#include "api/triggers.h"
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -48,13 +51,13 @@
 #define TOKEN .auth = AH_AUTH_TOKEN, .dialect = AH_DIALECT_PUBLIC, .rate = AH_RATE_AUTH
 /* The operator's API. */
 #define ADMIN .auth = AH_AUTH_ADMIN, .dialect = AH_DIALECT_ADMIN, .rate = AH_RATE_ADMIN
+/* POST /auth: a key pair, answered in /auth's own shape; a wrong pair is 400 there (SPEC §3). */
+#define AUTH_KEYS .auth = AH_AUTH_KEY_PAIR, .dialect = AH_DIALECT_AUTH, .rate = AH_RATE_AUTH
 /* Anyone: probes and scrapers. */
 #define OPEN .auth = AH_AUTH_NONE, .dialect = AH_DIALECT_PUBLIC, .rate = AH_RATE_NONE
 
 static const ah_route_t public_routes[] = {
-    /* /auth answers in its own shape; a wrong key pair is 400 there (SPEC §3). */
-    {"POST", "/auth", ah_h_auth, "auth", .auth = AH_AUTH_KEY_PAIR, .dialect = AH_DIALECT_AUTH,
-     .body_limit = K64, .rate = AH_RATE_AUTH},
+    {"POST", "/auth", ah_h_auth, "auth", AUTH_KEYS, .body_limit = K64},
     {"POST", "/platform-integration/v1/webhook-register", ah_h_webhook_register, "webhook-register",
      KEY_PAIR, .body_limit = K64},
     {"POST", "/platform-integration/v1/webhook-deregister", ah_h_webhook_deregister,
@@ -65,6 +68,23 @@ static const ah_route_t public_routes[] = {
      KEY_PAIR, .body_limit = K64},
     {"GET", "/platform-integration/v1/webhook-list", ah_h_webhook_list, "webhook-list", TOKEN,
      .body_limit = K64},
+    /*
+     * Airmeet's event API, as much as clients call before they register
+     * (scope.c): under the base path with /api/v1 (the connector's paths)
+     * and without (the gateway's newer ones); api_v1_routes has the root.
+     */
+    {"POST", "/api/v1/auth", ah_h_auth, "auth", AUTH_KEYS, .body_limit = K64},
+    {"GET", "/api/v1/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
+    {"GET", "/api/v1/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
+    {"GET", "/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
+    {"GET", "/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
+};
+
+/* The same event API at the root, where Airmeet's older host and the connector put it. */
+static const ah_route_t api_v1_routes[] = {
+    {"POST", "/auth", ah_h_auth, "auth", AUTH_KEYS, .body_limit = K64},
+    {"GET", "/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
+    {"GET", "/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
 };
 
 static const ah_route_t admin_routes[] = {
@@ -86,9 +106,13 @@ static const ah_route_t admin_routes[] = {
     {"DELETE", "/access-keys/{}", ah_h_key_revoke, "admin.keys.revoke", ADMIN, .body_limit = K64},
     {"POST", "/airmeets", ah_h_airmeet_create, "admin.airmeets.create", ADMIN, .body_limit = K64},
     {"GET", "/airmeets/{}", ah_h_airmeet_get, "admin.airmeets.get", ADMIN, .body_limit = K64},
+    {"PATCH", "/airmeets/{}", ah_h_airmeet_update, "admin.airmeets.update", ADMIN,
+     .body_limit = K64},
     {"POST", "/airmeets/{}/sessions", ah_h_session_create, "admin.sessions.create", ADMIN,
      .body_limit = K64},
     {"GET", "/sessions/{}", ah_h_session_get, "admin.sessions.get", ADMIN, .body_limit = K64},
+    {"PATCH", "/sessions/{}", ah_h_session_update, "admin.sessions.update", ADMIN,
+     .body_limit = K64},
     {"GET", "/webhooks/{}", ah_h_webhook_get, "admin.webhooks.get", ADMIN, .body_limit = K64},
     {"POST", "/webhooks/{}/enable", ah_h_webhook_enable, "admin.webhooks.enable", ADMIN,
      .body_limit = K64},
@@ -101,6 +125,14 @@ static const ah_route_t admin_routes[] = {
     {"GET", "/webhooks/{}/deliveries", ah_h_webhook_deliveries, "admin.webhooks.deliveries", ADMIN,
      .body_limit = K64},
     {"POST", "/events", ah_h_event_publish, "admin.events.publish", ADMIN, .body_limit = K1M},
+    /* The catalog (trigger_admin.c): a trigger carries up to two JSON texts of 64 KiB. */
+    {"GET", "/triggers", ah_h_trigger_list, "admin.triggers.list", ADMIN, .body_limit = K64},
+    {"POST", "/triggers", ah_h_trigger_create, "admin.triggers.create", ADMIN, .body_limit = K1M},
+    {"GET", "/triggers/{}", ah_h_trigger_get, "admin.triggers.get", ADMIN, .body_limit = K64},
+    {"PATCH", "/triggers/{}", ah_h_trigger_update, "admin.triggers.update", ADMIN,
+     .body_limit = K1M},
+    {"DELETE", "/triggers/{}", ah_h_trigger_retire, "admin.triggers.retire", ADMIN,
+     .body_limit = K64},
     {"GET", "/events/{}/deliveries", ah_h_event_deliveries, "admin.events.deliveries", ADMIN,
      .body_limit = K64},
     {"GET", "/deliveries/{}", ah_h_delivery_get, "admin.deliveries.get", ADMIN, .body_limit = K64},
@@ -119,6 +151,7 @@ static const ah_route_t ops_routes[] = {
 static const ah_route_table_t tables[] = {
     {"admin", "/admin/v1", admin_routes, AH_ARRAY_LEN(admin_routes), AH_DIALECT_ADMIN, true},
     {"public", NULL, public_routes, AH_ARRAY_LEN(public_routes), AH_DIALECT_PUBLIC, true},
+    {"api-v1", "/api/v1", api_v1_routes, AH_ARRAY_LEN(api_v1_routes), AH_DIALECT_PUBLIC, true},
     {"ops", "", ops_routes, AH_ARRAY_LEN(ops_routes), AH_DIALECT_PUBLIC, false},
 };
 
@@ -450,6 +483,11 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     int rc = check_routes(err, errlen);
     if (rc)
         return rc;
+    const char *problem = ah_triggers_problem();
+    if (problem) {
+        snprintf(err, errlen, "the compiled-in trigger catalog is unusable: %s", problem);
+        return AH_EINVAL;
+    }
     register_metrics();
     /* Separate tables: an integrator's failures never lock out the operator. */
     app->auth_limiter = ah_ratelimit_new(cfg->auth_fail_limit, 60 * 1000);
@@ -468,8 +506,9 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     app->quota_cache = ah_cache_new(4096, 1u << 20);
     app->list_cache = ah_cache_new(4096, 32u << 20);
     app->renderer = ah_worker_new("ah-render");
+    app->catalog = ah_catalog_holder_new();
     if (!app->token_cache || !app->key_cache || !app->scope_cache || !app->quota_cache ||
-        !app->list_cache || !app->renderer)
+        !app->list_cache || !app->renderer || !app->catalog)
         return AH_ENOMEM;
     if (cfg->admin_token && *cfg->admin_token) {
         ah_sha256_hex(cfg->admin_token, strlen(cfg->admin_token), app->admin_token_hash);
@@ -516,4 +555,6 @@ void ah_app_free(ah_app_t *app)
     ah_cache_free(app->list_cache);
     app->token_cache = app->key_cache = app->scope_cache = app->quota_cache = app->list_cache =
         NULL;
+    ah_catalog_holder_free(app->catalog);
+    app->catalog = NULL;
 }

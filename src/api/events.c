@@ -19,7 +19,8 @@
 #include <string.h>
 
 #include "api/app.h"
-#include "api/triggers.h"
+#include "api/catalog.h"
+#include "api/schema.h"
 #include "common/jsonspan.h"
 #include "common/metrics.h"
 
@@ -46,10 +47,6 @@ static bool read_event(const ah_call_t *c, json_t *body, ah_event_t *ev, ah_http
         ah_error(resp, c->dialect, 400, "field 'triggerMetaInfoId' is required");
         return false;
     }
-    if (!ah_trigger_find(ev->trigger)) {
-        ah_error(resp, c->dialect, 400, "unknown triggerMetaInfoId '%.64s'", ev->trigger);
-        return false;
-    }
     if (ev->session_id[0] && !ev->airmeet_id[0]) {
         ah_error(resp, c->dialect, 400, "sessionId needs airmeetId as well");
         return false;
@@ -64,6 +61,36 @@ static bool read_event(const ah_call_t *c, json_t *body, ah_event_t *ev, ah_http
         return false;
     }
     return true;
+}
+
+/*
+ * Whether the catalog's trigger takes this event: it must exist, be in use
+ * (not retired nor hidden), and the event's data must satisfy its schema.
+ * Answers 400 (or the store's failure) itself.
+ */
+static bool trigger_takes(const ah_call_t *c, const char *id, json_t *body, ah_http_resp_t *resp)
+{
+    int rc;
+    char why[AH_WHY_SIZE - 64];
+    ah_catalog_t *cat = ah_catalog_acquire(c->app->catalog, c->app->store, NULL, &rc);
+    if (!cat) {
+        ah_store_error(resp, c->dialect, rc);
+        return false;
+    }
+    const ah_catalog_trigger_t *t = ah_catalog_find(cat, id);
+    bool ok = false;
+    if (!t || (t->builtin && t->retired))
+        ah_error(resp, c->dialect, 400, "unknown triggerMetaInfoId '%.64s'", id);
+    else if (t->retired)
+        ah_error(resp, c->dialect, 400, "trigger %s is retired: it takes no events", id);
+    else if (t->schema &&
+             !ah_schema_validate(t->schema, json_object_get(body, "data"), why, sizeof why))
+        ah_error(resp, c->dialect, 400, "field 'data' does not match the schema of %.64s %.150s",
+                 id, why);
+    else
+        ok = true;
+    ah_catalog_release(cat);
+    return ok;
 }
 
 /* A publish in flight: everything the answer needs once the store is done. */
@@ -128,7 +155,7 @@ void ah_h_event_publish(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     p->dialect = c->dialect;
     p->resp = resp;
     ah_event_t *ev = &p->ev;
-    if (!read_event(c, body, ev, resp))
+    if (!read_event(c, body, ev, resp) || !trigger_takes(c, ev->trigger, body, resp))
         goto out;
     size_t off = 0, len = 0;
     if (ah_json_member_span(req->body, req->body_len, "data", &off, &len)) {

@@ -302,7 +302,7 @@ static int scope_query(const ah_http_req_t *req, char *airmeet_id, char *session
 }
 
 /* Validates the trigger's airmeet/session rules (SPEC §4). */
-static int check_trigger_scope(const ah_trigger_t *t, const char *airmeet_id,
+static int check_trigger_scope(const ah_catalog_trigger_t *t, const char *airmeet_id,
                                const char *session_id, char *why, size_t whylen)
 {
     if (session_id[0] && !airmeet_id[0]) {
@@ -460,6 +460,7 @@ typedef struct reg_ctx {
     ah_http_resp_t *resp;
     ah_http_pending_t *pending; /* NULL: answered in the handler */
     int64_t max_webhooks;       /* the quota that applied */
+    const char *base_path;      /* the app's, for Location */
     ah_webhook_t w;             /* what to register, and then what is registered */
 } reg_ctx_t;
 
@@ -481,6 +482,21 @@ static void reg_answer(void *arg, int rc)
         ah_store_error(r->resp, r->dialect, rc);
     else
         registered(r->dialect, &r->w, r->resp);
+    /*
+     * Where the registration is undone: Power Automate and Logic Apps keep a
+     * webhook trigger's Location and send DELETE there when the flow's
+     * trigger goes away.  A path-absolute reference (RFC 9110 §10.2.2),
+     * resolved against the request's own URL, so it is right behind any
+     * proxy that keeps paths; it names the webhook, which a bare DELETE
+     * cannot.
+     */
+    if (!rc) {
+        int n = snprintf(r->resp->location, sizeof r->resp->location,
+                         "%s/platform-integration/v1/webhook-deregister?id=%s",
+                         r->base_path ? r->base_path : "", r->w.id);
+        if (n < 0 || (size_t)n >= sizeof r->resp->location)
+            r->resp->location[0] = '\0';
+    }
     ah_http_pending_t *pending = r->pending;
     free(r);
     if (pending)
@@ -513,16 +529,24 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         return;
     }
     ah_webhook_t *w = &r->w;
-    const ah_trigger_t *t = NULL;
+    const ah_catalog_trigger_t *t = NULL;
+    ah_catalog_t *cat = NULL;
     if ((status = read_register_body(body, w, why, sizeof why)) ||
         (status = check_field_quotas(w, &q, why, sizeof why)))
         goto fail;
-    if (!(t = ah_trigger_find(w->trigger))) {
+    if (!(cat = ah_catalog_acquire(app->catalog, app->store, c->gen, &status)))
+        goto fail; /* a store status: ah_reject answers 503/500 */
+    if (!(t = ah_catalog_find(cat, w->trigger)) || (t->builtin && t->retired)) {
         status = 400;
         snprintf(why, sizeof why,
                  "unknown triggerMetaInfoId '%.64s'; GET sample-payload lists none for it, "
                  "see the trigger catalog",
                  w->trigger);
+        goto fail;
+    }
+    if (t->retired) {
+        status = 400;
+        snprintf(why, sizeof why, "trigger %s is retired: it takes no new registrations", t->id);
         goto fail;
     }
     if (!ah_netguard_check_url(app->guard, w->url, why, sizeof why)) {
@@ -536,6 +560,8 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         goto fail;
     if (!w->name[0])
         ah_strlcpy(w->name, t->id, sizeof w->name);
+    ah_catalog_release(cat);
+    cat = NULL;
     ah_uuid_v4(w->id);
     memcpy(w->community_id, who->community_id, sizeof w->community_id);
     w->is_active = true;
@@ -548,6 +574,7 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
     r->dialect = c->dialect;
     r->resp = resp;
     r->max_webhooks = q.v[AH_QUOTA_WEBHOOKS];
+    r->base_path = app->cfg.base_path;
     /* As a publish does: wait without a listener thread while the batch commits. */
     if (ah_store_registers_async(app->store) && (r->pending = ah_http_suspend(req))) {
         ah_store_webhook_register_async(app->store, w, r->max_webhooks, w, NULL, reg_answer, r);
@@ -556,6 +583,7 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
     reg_answer(r, ah_store_webhook_register_within(app->store, w, r->max_webhooks, w, NULL));
     return;
 fail:
+    ah_catalog_release(cat);
     ah_reject(resp, c->dialect, status, why);
     json_decref(body);
     free(r);
@@ -633,12 +661,20 @@ void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
         ah_error(resp, c->dialect, 400, "query parameter triggerMetaInfoId is required");
         return;
     }
-    const ah_trigger_t *t = ah_trigger_find(id);
-    if (!t) {
-        ah_error(resp, c->dialect, 400, "unknown triggerMetaInfoId '%.64s'", id);
+    int rc;
+    ah_catalog_t *cat = ah_catalog_acquire(c->app->catalog, c->app->store, c->gen, &rc);
+    if (!cat) {
+        ah_store_error(resp, c->dialect, rc);
         return;
     }
-    ah_http_resp_json(resp, 200, envelope(ah_trigger_sample(t)));
+    const ah_catalog_trigger_t *t = ah_catalog_find(cat, id);
+    if (!t || (t->builtin && t->retired))
+        ah_error(resp, c->dialect, 400, "unknown triggerMetaInfoId '%.64s'", id);
+    else if (t->retired)
+        ah_error(resp, c->dialect, 400, "trigger %s is retired", t->id);
+    else
+        ah_http_resp_json(resp, 200, envelope(ah_catalog_sample(t)));
+    ah_catalog_release(cat);
 }
 
 /*

@@ -1,270 +1,251 @@
 /*
- * triggers.c: the trigger catalog of SPEC §4 and one sample body per trigger.
+ * triggers.c: the built-in trigger catalog, read from the data the build
+ * embeds (data/triggers.json, as the byte array ah_triggers_json), and the
+ * Markdown docs/triggers.md is generated from.
  *
- * The catalog is a constant table in SPEC order; each entry says when the
- * trigger fires and whether a webhook for it takes an airmeetId and a
- * sessionId.  A second table, in the same order, names the function that
- * builds the trigger's sample body.  ah_trigger_sample() finds the row by
- * the trigger's id (so a copy of a catalog entry works too), builds the body
- * and puts "triggerMetaInfoId" first in it: every sample carries the id of
- * its trigger under that key, the same name the public API uses.
+ * The file is parsed once, at first use (pthread_once), into a table of
+ * ah_trigger_t whose strings point into the parsed document, which is kept
+ * for the life of the process; the table is then read-only and shared by
+ * every thread.  Each row is checked as it is read: a unique id that fits
+ * AH_TRIGGER_MAX, a sentence for when it fires, scope names, a session
+ * scope only with an airmeet scope, and a sample that is an object whose
+ * first key is "triggerMetaInfoId" naming the trigger.  A catalog that
+ * fails any check is no catalog at all (ah_triggers_problem says why), so a
+ * bad edit of the data file stops the server at start and fails the unit
+ * tests instead of serving half a catalog.
  *
- * The samples describe one fictional world (a community, one airmeet with
- * two sessions, two speakers, one attendee, one booth) held in constants, so
- * a sample is the same on every call and every sample agrees with the
- * others: the session a poll was answered in is a session of the airmeet.
- * Bodies are built with json_pack; its "o" conversion steals the reference
- * even on failure, so helpers compose without leaking when one returns NULL.
+ * A sample is handed out as a deep copy of its parsed body, so the order
+ * of its keys is the file's and every call returns the same bytes.
  */
 #include "api/triggers.h"
 
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
+#include "store/store.h"
 
-#define COMMUNITY_ID "6f1c2a9e-4b7d-4e3a-9f52-1d8b0c7e6a34"
-#define AIRMEET_ID "3f2b8c1e-7a4d-4e9b-9c21-5d6e8f0a1b2c"
-#define SESSION1_ID "a7d4e2f1-0b3c-4d5e-8f6a-7b8c9d0e1f2a"
-#define SESSION2_ID "c2e9f7b3-5a1d-4c8e-b6f0-3d4a5b6c7d8e"
-#define BOOTH_ID "e5b1c8d2-9f3a-4b6c-a7d0-2e4f6a8b0c1d"
-#define ENTRY_TOKEN "9c4e7a2b-1d3f-4e5a-8b6c-0d2e4f6a8b9c"
+/* The embedded file (the build generates them from data/triggers.json). */
+extern const unsigned char ah_triggers_json[];
+extern const size_t ah_triggers_json_len;
 
-#define AIRMEET_NAME "Product-Led Growth Summit 2020"
-#define AIRMEET_START "2020-08-20T10:30:00.000+00:00"
-#define AIRMEET_END "2020-08-20T13:30:00.000+00:00"
-#define EVENT_LINK "https://www.airmeet.com/e/" AIRMEET_ID
+#define MAX_TRIGGERS 128
+#define MAX_SOURCES 32
+#define SOURCES_TEXT 96 /* "S1 S3 S4 S5 S9 S13" */
 
-typedef struct person {
-    const char *first;
-    const char *last;
-    const char *name;
-    const char *email;
-    const char *city;
-    const char *country;
-    const char *designation;
-    const char *organization;
-    const char *phone;
-} person_t;
+static struct {
+    json_t *doc; /* the parsed file: every string below points into it */
+    ah_trigger_t rows[MAX_TRIGGERS];
+    json_t *samples[MAX_TRIGGERS];
+    char sources_text[MAX_TRIGGERS][SOURCES_TEXT];
+    size_t n;
+    ah_trigger_source_t sources[MAX_SOURCES];
+    size_t n_sources;
+    char problem[256]; /* "" when the catalog was read whole */
+} cat;
 
-typedef struct session {
-    const char *id;
-    const char *name;
-    const char *start;
-    const char *end;
-} session_t;
+static pthread_once_t cat_once = PTHREAD_ONCE_INIT;
 
-static const person_t attendee_p = {
-    "Maya",           "Lindqvist", "Maya Lindqvist",           "maya.lindqvist@example.com",
-    "Stockholm",      "Sweden",    "Growth Marketing Manager", "Northwind Analytics",
-    "+1-202-555-0143"};
-static const person_t organiser_p = {
-    "Daniel",         "Okafor",  "Daniel Okafor",     "daniel.okafor@example.com",
-    "Lagos",          "Nigeria", "Head of Community", "Growth Guild",
-    "+1-202-555-0178"};
-static const person_t speakers_p[] = {
-    {"Arjun", "Mehta", "Arjun Mehta", "arjun.mehta@example.com", "Bengaluru", "India", "VP Product",
-     "Lumen Labs", "+1-202-555-0116"},
-    {"Sofia", "Reyes", "Sofia Reyes", "sofia.reyes@example.com", "Madrid", "Spain",
-     "Director of Lifecycle Marketing", "Brightpath", "+1-202-555-0191"},
-};
-static const session_t sessions_s[] = {
-    {SESSION1_ID, "Opening keynote: growth loops that compound", "2020-08-20T10:30:00.000+00:00",
-     "2020-08-20T11:15:00.000+00:00"},
-    {SESSION2_ID, "Panel: onboarding that converts", "2020-08-20T11:30:00.000+00:00",
-     "2020-08-20T12:30:00.000+00:00"},
-};
+static const char *const scope_names[] = {"none", "optional", "required"};
 
-static const ah_trigger_t catalog[] = {
-    {"trigger.airmeet.created", "An airmeet is created in the community.", AH_SCOPE_OPTIONAL,
-     AH_SCOPE_NONE},
-    {"trigger.airmeet.started", "An airmeet reaches its scheduled start time.", AH_SCOPE_OPTIONAL,
-     AH_SCOPE_NONE},
-    {"trigger.airmeet.finished", "An airmeet reaches its scheduled end time.", AH_SCOPE_OPTIONAL,
-     AH_SCOPE_NONE},
-    {"trigger.airmeet.reminder", "An airmeet is 4 hours away from its scheduled start time.",
-     AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
-    {"trigger.airmeet.recording.available",
-     "The session recordings of an airmeet become available.", AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
-    {"trigger.airmeet.attendee.added", "Someone registers for any airmeet of the community.",
-     AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
-    {"trigger.airmeet.registrant.added", "Someone registers for the one airmeet the webhook names.",
-     AH_SCOPE_REQUIRED, AH_SCOPE_NONE},
-    {"trigger.airmeet.attendee.joined", "An attendee joins the airmeet.", AH_SCOPE_REQUIRED,
-     AH_SCOPE_NONE},
-    {"trigger.session.attendee.joined", "An attendee joins a session.", AH_SCOPE_REQUIRED,
-     AH_SCOPE_OPTIONAL},
-    {"trigger.airmeet.polls", "An attendee answers a poll.", AH_SCOPE_REQUIRED, AH_SCOPE_OPTIONAL},
-    {"trigger.airmeet.questions", "An attendee asks a question.", AH_SCOPE_OPTIONAL,
-     AH_SCOPE_OPTIONAL},
-    {"trigger.attendee.booth.joined", "An attendee enters a booth.", AH_SCOPE_OPTIONAL,
-     AH_SCOPE_NONE},
-};
-
-/* The attendee as the interaction triggers nest it under "attendee". */
-static json_t *attendee(const person_t *p)
+const char *ah_scope_name(ah_scope_t s)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", p->name, "firstName",
-                     p->first, "lastName", p->last, "email", p->email, "city", p->city, "country",
-                     p->country, "designation", p->designation, "organization", p->organization);
+    return (unsigned)s < AH_ARRAY_LEN(scope_names) ? scope_names[s] : "?";
 }
 
-static json_t *speakers(void)
+bool ah_scope_parse(const char *s, ah_scope_t *out)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < AH_ARRAY_LEN(speakers_p); i++) {
-        const person_t *p = &speakers_p[i];
-        json_t *s = json_pack("{s:s, s:s, s:s, s:s}", "name", p->name, "email", p->email,
-                              "designation", p->designation, "organization", p->organization);
-        if (json_array_append_new(arr, s)) {
-            json_decref(arr);
-            return NULL;
+    for (size_t i = 0; s && i < AH_ARRAY_LEN(scope_names); i++) {
+        if (strcmp(s, scope_names[i]) == 0) {
+            *out = (ah_scope_t)i;
+            return true;
         }
     }
-    return arr;
+    return false;
 }
 
-static json_t *sessions(void)
+static bool fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static bool fail(const char *fmt, ...)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < AH_ARRAY_LEN(sessions_s); i++) {
-        const session_t *s = &sessions_s[i];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "sessionId", s->id, "name", s->name,
-                              "start_time", s->start, "end_time", s->end);
-        if (json_array_append_new(arr, o)) {
-            json_decref(arr);
-            return NULL;
-        }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cat.problem, sizeof cat.problem, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* obj[key] as a non-empty string, or NULL. */
+static const char *text_of(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s && *s ? s : NULL;
+}
+
+static bool read_sources(json_t *arr)
+{
+    if (!json_is_array(arr) || json_array_size(arr) > MAX_SOURCES)
+        return fail("\"sources\" must be an array of at most %d sources", MAX_SOURCES);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        ah_trigger_source_t *s = &cat.sources[i];
+        s->tag = text_of(v, "tag");
+        s->what = text_of(v, "what");
+        s->where = text_of(v, "where");
+        if (!s->tag || !s->what || !s->where)
+            return fail("source %zu needs \"tag\", \"what\" and \"where\"", i + 1);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cat.sources[j].tag, s->tag) == 0)
+                return fail("source tag %s is given twice", s->tag);
     }
-    return arr;
+    cat.n_sources = json_array_size(arr);
+    return true;
 }
 
-/* {"sessionId","name"}: the session a poll or question happened in. */
-static json_t *session_ref(const session_t *s)
+static bool known_source(const char *tag)
 {
-    return json_pack("{s:s, s:s}", "sessionId", s->id, "name", s->name);
+    for (size_t i = 0; i < cat.n_sources; i++)
+        if (strcmp(cat.sources[i].tag, tag) == 0)
+            return true;
+    return false;
 }
 
-/* The airmeet as the lifecycle triggers (created ... reminder) send it. */
-static json_t *airmeet_lifecycle(const char *status)
+/* The row's "sources" (tags of known sources) joined with spaces into out. */
+static bool read_row_sources(const char *id, json_t *arr, char out[SOURCES_TEXT])
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
-                     " s:o, s:o}",
-                     "id", AIRMEET_ID, "name", AIRMEET_NAME, "status", status, "start_time",
-                     AIRMEET_START, "end_time", AIRMEET_END, "timezone", "Asia/Kolkata",
-                     "community_id", COMMUNITY_ID, "community_name", "Growth Guild",
-                     "organiser_name", organiser_p.name, "organiser_email", organiser_p.email,
-                     "short_desc", "Three hours of talks and panels on product-led growth.",
-                     "sessions", sessions(), "speakers", speakers());
+    size_t used = 0, i;
+    json_t *v;
+    out[0] = '\0';
+    if (!json_is_array(arr) || !json_array_size(arr))
+        return fail("%s: \"sources\" must name at least one source", id);
+    json_array_foreach(arr, i, v)
+    {
+        const char *tag = json_string_value(v);
+        if (!tag || !known_source(tag))
+            return fail("%s: source %zu is not a tag of \"sources\"", id, i + 1);
+        int n = snprintf(out + used, SOURCES_TEXT - used, "%s%s", used ? " " : "", tag);
+        if (n < 0 || (size_t)n >= SOURCES_TEXT - used)
+            return fail("%s: too many sources", id);
+        used += (size_t)n;
+    }
+    return true;
 }
 
-static json_t *sample_created(void)
+static bool read_scope(const char *id, json_t *row, const char *key, ah_scope_t *out)
 {
-    return airmeet_lifecycle("CREATED");
-}
-static json_t *sample_started(void)
-{
-    return airmeet_lifecycle("ONGOING");
-}
-static json_t *sample_finished(void)
-{
-    return airmeet_lifecycle("FINISHED");
-}
-static json_t *sample_reminder(void)
-{
-    return airmeet_lifecycle("CREATED");
+    if (!ah_scope_parse(text_of(row, key), out))
+        return fail("%s: \"%s\" must be none, optional or required", id, key);
+    return true;
 }
 
-static json_t *sample_recording(void)
+static bool read_row(size_t i, json_t *row)
 {
-    json_t *recs =
-        json_pack("[{s:s, s:s}, {s:s, s:s}]", "sessionId", SESSION1_ID, "link",
-                  "https://recordings.example.com/" SESSION1_ID ".mp4", "sessionId", SESSION2_ID,
-                  "link", "https://recordings.example.com/" SESSION2_ID ".mp4");
-    return json_pack("{s:s, s:s, s:o}", "airmeetId", AIRMEET_ID, "airmeetName", AIRMEET_NAME,
-                     "recordings", recs);
+    ah_trigger_t *t = &cat.rows[i];
+    const char *id = text_of(row, "id");
+    if (!id || strlen(id) >= AH_TRIGGER_MAX)
+        return fail("trigger %zu: \"id\" must be 1 to %d bytes", i + 1, AH_TRIGGER_MAX - 1);
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(cat.rows[j].id, id) == 0)
+            return fail("%s is in the catalog twice", id);
+    t->id = id;
+    t->fires_when = text_of(row, "firesWhen");
+    t->sample_note = text_of(row, "sampleNote");
+    t->chosen = text_of(row, "chosen");
+    if (!t->fires_when || t->fires_when[strlen(t->fires_when) - 1] != '.')
+        return fail("%s: \"firesWhen\" must be a sentence", id);
+    if (!t->sample_note || !t->chosen)
+        return fail("%s: \"sampleNote\" and \"chosen\" are required", id);
+    if (!read_scope(id, row, "airmeetId", &t->airmeet) ||
+        !read_scope(id, row, "sessionId", &t->session) ||
+        !read_row_sources(id, json_object_get(row, "sources"), cat.sources_text[i]))
+        return false;
+    t->sources = cat.sources_text[i];
+    if (t->session != AH_SCOPE_NONE && t->airmeet == AH_SCOPE_NONE)
+        return fail("%s: a sessionId scope needs an airmeetId scope", id);
+    json_t *sample = json_object_get(row, "samplePayload");
+    void *first = json_object_iter(sample);
+    if (!json_is_object(sample) || !first ||
+        strcmp(json_object_iter_key(first), "triggerMetaInfoId") != 0 ||
+        !json_is_string(json_object_iter_value(first)) ||
+        strcmp(json_string_value(json_object_iter_value(first)), id) != 0)
+        return fail("%s: \"samplePayload\" must be an object whose first key is "
+                    "\"triggerMetaInfoId\" naming the trigger",
+                    id);
+    cat.samples[i] = sample;
+    return true;
 }
 
-/* A registration: flat, as Airmeet's registrant exports are. */
-static json_t *sample_registration(void)
+static bool read_catalog(void)
 {
-    const person_t *p = &attendee_p;
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
-                     " s:s, s:s, s:s, s:s, s:s, s:s}",
-                     "airmeetId", AIRMEET_ID, "airmeetName", AIRMEET_NAME, "firstName", p->first,
-                     "lastName", p->last, "name", p->name, "email", p->email, "city", p->city,
-                     "country", p->country, "designation", p->designation, "organization",
-                     p->organization, "phoneNumber", p->phone, "registrationTime",
-                     "2020-08-04T06:38:51.106+00:00", "registrationLink", EVENT_LINK, "entryLink",
-                     EVENT_LINK "?t=" ENTRY_TOKEN, "utmSource", "newsletter", "utmMedium", "email",
-                     "utmCampaign", "plg-summit-2020", "utmTerm", "product led growth",
-                     "utmContent", "hero-button");
+    json_error_t err;
+    cat.doc = json_loadb((const char *)ah_triggers_json, ah_triggers_json_len,
+                         JSON_REJECT_DUPLICATES, &err);
+    if (!cat.doc)
+        return fail("data/triggers.json line %d: %s", err.line, err.text);
+    if (!read_sources(json_object_get(cat.doc, "sources")))
+        return false;
+    json_t *rows = json_object_get(cat.doc, "triggers");
+    if (!json_is_array(rows) || !json_array_size(rows) || json_array_size(rows) > MAX_TRIGGERS)
+        return fail("\"triggers\" must be an array of 1 to %d triggers", MAX_TRIGGERS);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        if (!read_row(i, row))
+            return false;
+    }
+    cat.n = json_array_size(rows);
+    return true;
 }
 
-static json_t *sample_attendee_joined(void)
+static void load(void)
 {
-    return json_pack("{s:s, s:s, s:o, s:s}", "airmeetId", AIRMEET_ID, "airmeetName", AIRMEET_NAME,
-                     "attendee", attendee(&attendee_p), "joinedAt",
-                     "2020-08-20T10:27:14.482+00:00");
+    if (!read_catalog()) {
+        /* No half catalog: the server refuses to start on ah_triggers_problem(). */
+        cat.n = cat.n_sources = 0;
+        json_decref(cat.doc);
+        cat.doc = NULL;
+    }
 }
 
-static json_t *sample_session_joined(void)
+static void ensure_loaded(void)
 {
-    const session_t *s = &sessions_s[0];
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "airmeetId", AIRMEET_ID, "airmeetName",
-                     AIRMEET_NAME, "sessionId", s->id, "sessionName", s->name, "attendee",
-                     attendee(&attendee_p), "joinedAt", "2020-08-20T10:31:02.917+00:00");
+    pthread_once(&cat_once, load);
 }
 
-static json_t *sample_polls(void)
+const char *ah_triggers_problem(void)
 {
-    json_t *polls = json_pack(
-        "[{s:s, s:s, s:s}]", "question", "Which growth loop drives most of your signups today?",
-        "answer", "Referrals from existing users", "answeredAt", "2020-08-20T10:52:40.315+00:00");
-    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "airmeetId", AIRMEET_ID, "airmeetName",
-                     AIRMEET_NAME, "session", session_ref(&sessions_s[0]), "attendee",
-                     attendee(&attendee_p), "polls", polls);
+    ensure_loaded();
+    return cat.problem[0] ? cat.problem : NULL;
 }
-
-static json_t *sample_questions(void)
-{
-    json_t *questions = json_pack("[{s:s, s:s, s:i}]", "question",
-                                  "How do you measure activation for a freemium product?",
-                                  "askedAt", "2020-08-20T11:48:09.624+00:00", "upvotes", 7);
-    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "airmeetId", AIRMEET_ID, "airmeetName",
-                     AIRMEET_NAME, "session", session_ref(&sessions_s[1]), "attendee",
-                     attendee(&attendee_p), "questions", questions);
-}
-
-static json_t *sample_booth_joined(void)
-{
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "airmeetId", AIRMEET_ID, "airmeetName",
-                     AIRMEET_NAME, "boothId", BOOTH_ID, "boothName", "Lumen Labs", "attendee",
-                     attendee(&attendee_p), "joinedAt", "2020-08-20T12:41:55.208+00:00");
-}
-
-/* Builders, one per catalog row and in the same order. */
-static json_t *(*const builders[])(void) = {
-    sample_created,        sample_started,      sample_finished,     sample_reminder,
-    sample_recording,      sample_registration, sample_registration, sample_attendee_joined,
-    sample_session_joined, sample_polls,        sample_questions,    sample_booth_joined,
-};
-
-_Static_assert(AH_ARRAY_LEN(builders) == AH_ARRAY_LEN(catalog), "one sample builder per trigger");
 
 const ah_trigger_t *ah_triggers(size_t *n)
 {
+    ensure_loaded();
     if (n)
-        *n = AH_ARRAY_LEN(catalog);
-    return catalog;
+        *n = cat.n;
+    return cat.rows;
+}
+
+const ah_trigger_source_t *ah_trigger_sources(size_t *n)
+{
+    ensure_loaded();
+    *n = cat.n_sources;
+    return cat.sources;
 }
 
 /* The catalog row of id, or -1. */
 static long row_of(const char *id)
 {
+    ensure_loaded();
     if (!id)
         return -1;
-    for (size_t i = 0; i < AH_ARRAY_LEN(catalog); i++)
-        if (strcmp(catalog[i].id, id) == 0)
+    for (size_t i = 0; i < cat.n; i++)
+        if (strcmp(cat.rows[i].id, id) == 0)
             return (long)i;
     return -1;
 }
@@ -272,23 +253,117 @@ static long row_of(const char *id)
 const ah_trigger_t *ah_trigger_find(const char *id)
 {
     long row = row_of(id);
-    return row < 0 ? NULL : &catalog[row];
+    return row < 0 ? NULL : &cat.rows[row];
 }
 
 json_t *ah_trigger_sample(const ah_trigger_t *t)
 {
     long row = row_of(t ? t->id : NULL);
-    if (row < 0)
-        return NULL;
-    json_t *body = builders[row]();
-    if (!body)
-        return NULL;
-    /* A fresh object with the trigger first, then the body's keys in order. */
-    json_t *out = json_pack("{s:s}", "triggerMetaInfoId", catalog[row].id);
-    if (!out || json_object_update(out, body)) {
-        json_decref(out);
-        out = NULL;
+    return row < 0 ? NULL : json_deep_copy(cat.samples[row]);
+}
+
+/* ---- docs/triggers.md ---- */
+
+typedef struct md {
+    char *s;
+    size_t len, cap;
+    bool failed;
+} md_t;
+
+static void put(md_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(md_t *m, const char *fmt, ...)
+{
+    if (m->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(m->s ? m->s + m->len : NULL, m->s ? m->cap - m->len : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        m->failed = true;
+        return;
     }
-    json_decref(body);
-    return out;
+    if (m->s && m->len + (size_t)n < m->cap) {
+        m->len += (size_t)n;
+        return;
+    }
+    size_t cap = m->cap ? m->cap : 16384;
+    while (cap <= m->len + (size_t)n)
+        cap *= 2;
+    char *grown = realloc(m->s, cap);
+    if (!grown) {
+        m->failed = true;
+        return;
+    }
+    m->s = grown;
+    m->cap = cap;
+    va_start(ap, fmt);
+    vsnprintf(m->s + m->len, m->cap - m->len, fmt, ap);
+    va_end(ap);
+    m->len += (size_t)n;
+}
+
+static const char *scope_cell(ah_scope_t s)
+{
+    return s == AH_SCOPE_REQUIRED ? "**required**" : ah_scope_name(s);
+}
+
+static void md_sources(md_t *m)
+{
+    put(m, "## Sources\n\n"
+           "Where each trigger is documented, as its `sources` cell names them. Airmeet's own\n"
+           "text (S1, S3) was readable only up to the polls row of its trigger table; the ten\n"
+           "newer ids come from a third-party description (S13), two of them also from a\n"
+           "third-party integration (S15).\n\n"
+           "| tag | what | where |\n| --- | --- | --- |\n");
+    for (size_t i = 0; i < cat.n_sources; i++) {
+        const ah_trigger_source_t *s = &cat.sources[i];
+        bool link = strncmp(s->where, "https://", 8) == 0;
+        put(m, "| %s | %s | %s%s%s |\n", s->tag, s->what, link ? "<" : "", s->where,
+            link ? ">" : "");
+    }
+}
+
+static void md_table(md_t *m)
+{
+    put(m, "\n## The catalog\n\n"
+           "| triggerMetaInfoId | fires when | airmeetId | sessionId | sources |\n"
+           "| --- | --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < cat.n; i++) {
+        const ah_trigger_t *t = &cat.rows[i];
+        put(m, "| `%s` | %s | %s | %s | %s |\n", t->id, t->fires_when, scope_cell(t->airmeet),
+            scope_cell(t->session), t->sources);
+    }
+}
+
+static void md_samples(md_t *m)
+{
+    put(m, "\n## Sample bodies\n");
+    for (size_t i = 0; i < cat.n && !m->failed; i++) {
+        const ah_trigger_t *t = &cat.rows[i];
+        char *body = json_dumps(cat.samples[i], JSON_INDENT(2));
+        if (!body) {
+            m->failed = true;
+            break;
+        }
+        put(m, "\n### `%s`\n\n%s\n\nWhere airhook chose: %s\n\n```json\n%s\n```\n", t->id,
+            t->sample_note, t->chosen, body);
+        free(body);
+    }
+}
+
+char *ah_triggers_markdown(void)
+{
+    ensure_loaded();
+    md_t m = {0};
+    put(&m, "%s\n\n", AH_TRIGGERS_DOC_BEGIN);
+    md_sources(&m);
+    md_table(&m);
+    md_samples(&m);
+    put(&m, "\n%s\n", AH_TRIGGERS_DOC_END);
+    if (m.failed) {
+        free(m.s);
+        return NULL;
+    }
+    return m.s;
 }

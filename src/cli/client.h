@@ -172,6 +172,9 @@ extern const ah_cmd_table_t ah_admin_cmds;  /* community, keys, airmeet, session
 extern const ah_cmd_table_t ah_public_cmds; /* auth, webhooks, sample */
 /* events publish, deliveries list/show/retry, webhooks show/enable/disable/recover/rotate-secret */
 extern const ah_cmd_table_t ah_delivery_cmds;
+/* triggers list/show/sample/add/update/retire/restore/hide/unhide/doc; airmeet and session
+ * show/update (cmd_catalog.c) */
+extern const ah_cmd_table_t ah_catalog_cmds;
 
 /* True when table has a row whose group is name. */
 bool ah_cmd_table_has(const ah_cmd_table_t *table, const char *name);

@@ -35,6 +35,7 @@ static void usage(FILE *out)
           out);
     ah_cmd_table_list(&ah_admin_cmds, out);
     ah_cmd_table_list(&ah_delivery_cmds, out);
+    ah_cmd_table_list(&ah_catalog_cmds, out);
     fputs("\npublic API commands (--base-url URL or --region mumbai|eu|us,\n"
           "                     --access-key KEY, --secret-key KEY):\n",
           out);
@@ -56,7 +57,8 @@ static bool is_any(const char *s, const char *a, const char *b, const char *c)
 }
 
 /* Every client command table; a group (`webhooks`) may span several. */
-static const ah_cmd_table_t *const tables[] = {&ah_admin_cmds, &ah_delivery_cmds, &ah_public_cmds};
+static const ah_cmd_table_t *const tables[] = {&ah_admin_cmds, &ah_delivery_cmds, &ah_catalog_cmds,
+                                               &ah_public_cmds};
 
 /*
  * The rows of every table whose group is name, gathered into one table (in

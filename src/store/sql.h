@@ -43,8 +43,15 @@
 #define COMMUNITY_COLS "id, name, created_at"
 #define KEY_COLS "id, community_id, label, access_key, secret_hash, created_at, revoked_at"
 #define TOKEN_COLS "token_hash, key_id, community_id, label, created_at, expires_at"
-#define AIRMEET_COLS "id, community_id, name, start_time, end_time, created_at"
-#define SESSION_COLS "id, airmeet_id, community_id, name, created_at"
+/* The event details the scope endpoints answer (status ... type) came with migration 8. */
+#define AIRMEET_COLS                                                                               \
+    "id, community_id, name, start_time, end_time, created_at, status, timezone, description"
+#define SESSION_COLS                                                                               \
+    "id, airmeet_id, community_id, name, created_at, start_time, duration, status, summary, type"
+/* The operator's triggers, and built-in ones hidden (store_catalog.c). */
+#define CATALOG_COLS                                                                               \
+    "id, builtin, description, airmeet_scope, session_scope, sample, schema, retired_at, "         \
+    "created_at, updated_at"
 /* The order of WEBHOOK_COLS is the order of ah_sql_bind_webhook() and ah_sql_map_webhook(). */
 #define WEBHOOK_COLS                                                                               \
     "id, community_id, trigger, name, description, url, platform_name, airmeet_id, "               \
@@ -172,6 +179,20 @@ enum ah_sql_stmt {
     ST_PURGE_ATTEMPTS,   /* ids: deletes the attempts of the events' deliveries */
     ST_PURGE_DELIVERIES, /* ids: deletes the events' deliveries */
     ST_PURGE_EVENTS,     /* ids: deletes the events */
+    /*
+     * The trigger catalog and the event details of the scope endpoints
+     * (store_catalog.c and store.c, "airmeets, sessions").
+     */
+    ST_AIRMEET_UPDATE, /* id, name, start_time, end_time, status, timezone, description */
+    ST_AIRMEET_PAGE,   /* community_id, offset, limit -> AIRMEET_COLS, oldest first */
+    ST_AIRMEET_COUNT,  /* community_id -> count */
+    ST_SESSION_UPDATE, /* id, name, start_time, duration, status, summary, type */
+    ST_SESSION_LIST,   /* airmeet_id -> SESSION_COLS by start_time, created_at, id */
+    ST_CATALOG_INSERT, /* CATALOG_COLS */
+    ST_CATALOG_GET,    /* id -> CATALOG_COLS */
+    ST_CATALOG_LIST,   /* -> CATALOG_COLS by created_at, id */
+    /* id, description, airmeet_scope, session_scope, sample, schema, retired_at, updated_at */
+    ST_CATALOG_UPDATE,
     AH_SQL_SHARED_COUNT
 };
 

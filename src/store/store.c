@@ -385,6 +385,17 @@ static void map_airmeet(const ah_sql_row_t *r, void *out)
     a->start_time = sql_i64(r, 3);
     a->end_time = sql_i64(r, 4);
     a->created_at = sql_i64(r, 5);
+    SQL_COPY(r, 6, a->status);
+    SQL_COPY(r, 7, a->timezone);
+    SQL_COPY(r, 8, a->description);
+}
+
+/* The event details of a, parameters 7..9 of insert, 5..7 of update ("": NULL). */
+static void bind_airmeet_details(ah_sql_params_t *p, const ah_airmeet_t *a)
+{
+    P_OPT_FIELD(p, a->status);
+    P_OPT_FIELD(p, a->timezone);
+    P_OPT_FIELD(p, a->description);
 }
 
 int ah_store_airmeet_create(ah_store_t *s, const ah_airmeet_t *a)
@@ -399,7 +410,78 @@ int ah_store_airmeet_create(ah_store_t *s, const ah_airmeet_t *a)
     p_i64(&p, a->start_time);
     p_i64(&p, a->end_time);
     p_i64(&p, a->created_at);
+    bind_airmeet_details(&p, a);
     return exec_cmd(s, true, ST_AIRMEET_INSERT, &p, NULL);
+}
+
+int ah_store_airmeet_update(ah_store_t *s, const ah_airmeet_t *a)
+{
+    if (!a || !a->id[0])
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_FIELD(&p, a->id);
+    P_FIELD(&p, a->name);
+    p_i64(&p, a->start_time);
+    p_i64(&p, a->end_time);
+    bind_airmeet_details(&p, a);
+    size_t changed = 0;
+    int rc = exec_cmd(s, true, ST_AIRMEET_UPDATE, &p, &changed);
+    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+}
+
+typedef struct airmeet_page {
+    ah_store_t *s;
+    const char *community_id;
+    uint64_t offset;
+    size_t limit;
+    ah_airmeet_t *rows;
+    size_t n;
+    int64_t total;
+} airmeet_page_t;
+
+/* The count and the page, in one snapshot (run in AH_SQL_READ_TX; may run again). */
+static int airmeet_page_tx(ah_sql_conn_t *c, void *arg)
+{
+    airmeet_page_t *j = arg;
+    free(j->rows);
+    j->rows = NULL;
+    j->n = 0;
+    j->total = 0;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, j->community_id);
+    int rc = ah_sql_one(j->s, c, false, ST_AIRMEET_COUNT, &p, ah_sql_map_i64, &j->total);
+    if (rc)
+        return rc;
+    p_i64(&p, (int64_t)j->offset);
+    p_i64(&p, (int64_t)j->limit);
+    void *arr = NULL;
+    rc = ah_sql_all(j->s, c, ST_AIRMEET_PAGE, &p, map_airmeet, sizeof *j->rows, &arr, &j->n);
+    j->rows = arr;
+    return rc;
+}
+
+int ah_store_airmeet_page(ah_store_t *s, const char *community_id, uint64_t offset, size_t limit,
+                          ah_airmeet_t **out, size_t *n, int64_t *total)
+{
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    if (!community_id || limit < 1 || limit > AH_AIRMEET_PAGE_MAX || offset > INT64_MAX)
+        return AH_EINVAL;
+    if (drv(s)->utf8_only && !ah_utf8_valid(community_id))
+        return AH_OK; /* no community has such an id */
+    airmeet_page_t job = {s, community_id, offset, limit, NULL, 0, 0};
+    int rc = drv(s)->run(s, AH_SQL_READ_TX, airmeet_page_tx, &job);
+    if (rc) {
+        free(job.rows);
+        return rc;
+    }
+    *out = job.rows;
+    *n = job.n;
+    *total = job.total;
+    return AH_OK;
 }
 
 int ah_store_airmeet_get(ah_store_t *s, const char *id, ah_airmeet_t *out)
@@ -416,6 +498,21 @@ static void map_session(const ah_sql_row_t *r, void *out)
     SQL_COPY(r, 2, ss->community_id);
     SQL_COPY(r, 3, ss->name);
     ss->created_at = sql_i64(r, 4);
+    ss->start_time = sql_i64(r, 5);
+    ss->duration = sql_i64(r, 6);
+    SQL_COPY(r, 7, ss->status);
+    SQL_COPY(r, 8, ss->summary);
+    SQL_COPY(r, 9, ss->type);
+}
+
+/* The event details of ss, parameters 6..10 of insert, 3..7 of update ("": NULL). */
+static void bind_session_details(ah_sql_params_t *p, const ah_session_t *ss)
+{
+    p_i64(p, ss->start_time);
+    p_i64(p, ss->duration);
+    P_OPT_FIELD(p, ss->status);
+    P_OPT_FIELD(p, ss->summary);
+    P_OPT_FIELD(p, ss->type);
 }
 
 int ah_store_session_create(ah_store_t *s, const ah_session_t *ss)
@@ -429,12 +526,39 @@ int ah_store_session_create(ah_store_t *s, const ah_session_t *ss)
     P_OPT_FIELD(&p, ss->community_id);
     P_FIELD(&p, ss->name);
     p_i64(&p, ss->created_at);
+    bind_session_details(&p, ss);
     return exec_cmd(s, true, ST_SESSION_INSERT, &p, NULL);
 }
 
 int ah_store_session_get(ah_store_t *s, const char *id, ah_session_t *out)
 {
     return get_by(s, ST_SESSION_GET, id, map_session, out);
+}
+
+int ah_store_session_update(ah_store_t *s, const ah_session_t *ss)
+{
+    if (!ss || !ss->id[0])
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_FIELD(&p, ss->id);
+    P_FIELD(&p, ss->name);
+    bind_session_details(&p, ss);
+    size_t changed = 0;
+    int rc = exec_cmd(s, true, ST_SESSION_UPDATE, &p, &changed);
+    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+}
+
+int ah_store_session_list(ah_store_t *s, const char *airmeet_id, ah_session_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!airmeet_id || (drv(s)->utf8_only && !ah_utf8_valid(airmeet_id)))
+        return AH_OK; /* no airmeet has such an id */
+    void *arr;
+    int rc = list_by(s, ST_SESSION_LIST, airmeet_id, map_session, sizeof **out, &arr, n);
+    *out = arr;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */

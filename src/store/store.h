@@ -90,6 +90,11 @@ typedef struct ah_token {
     int64_t expires_at;
 } ah_token_t;
 
+/* Caps of the event details the scope endpoints answer (GET /api/v1/airmeets, .../info). */
+#define AH_STATUS_MAX 32       /* "CREATED", "ONGOING", "FINISHED": < 32 bytes */
+#define AH_TIMEZONE_MAX 64     /* an IANA time zone name: < 64 bytes */
+#define AH_SESSION_TYPE_MAX 32 /* "HOSTING", "FLUID_LOUNGE": < 32 bytes */
+
 typedef struct ah_airmeet {
     char id[AH_ID_SIZE];
     char community_id[AH_ID_SIZE];
@@ -97,6 +102,10 @@ typedef struct ah_airmeet {
     int64_t start_time; /* 0 when unset */
     int64_t end_time;
     int64_t created_at;
+    /* What the operator sets for the event API; "" when unset. */
+    char status[AH_STATUS_MAX];
+    char timezone[AH_TIMEZONE_MAX];
+    char description[AH_DESC_MAX];
 } ah_airmeet_t;
 
 typedef struct ah_session {
@@ -105,6 +114,12 @@ typedef struct ah_session {
     char community_id[AH_ID_SIZE];
     char name[AH_NAME_MAX];
     int64_t created_at;
+    /* What the operator sets for the event API; 0 or "" when unset. */
+    int64_t start_time;
+    int64_t duration; /* minutes */
+    char status[AH_STATUS_MAX];
+    char summary[AH_DESC_MAX];
+    char type[AH_SESSION_TYPE_MAX];
 } ah_session_t;
 
 typedef struct ah_webhook {
@@ -378,6 +393,91 @@ int ah_store_airmeet_create(ah_store_t *s, const ah_airmeet_t *a);
 int ah_store_airmeet_get(ah_store_t *s, const char *id, ah_airmeet_t *out);
 int ah_store_session_create(ah_store_t *s, const ah_session_t *ss);
 int ah_store_session_get(ah_store_t *s, const char *id, ah_session_t *out);
+
+/*
+ * Replaces what may change of airmeet a->id (name, start_time, end_time,
+ * status, timezone, description) with a's; its community and creation
+ * stay.  AH_ENOTFOUND if there is no such airmeet; AH_EINVAL as create's.
+ */
+int ah_store_airmeet_update(ah_store_t *s, const ah_airmeet_t *a);
+/*
+ * Replaces what may change of session ss->id (name, start_time, duration,
+ * status, summary, type) with ss's.  AH_ENOTFOUND if there is no such
+ * session; AH_EINVAL as create's.
+ */
+int ah_store_session_update(ah_store_t *s, const ah_session_t *ss);
+
+/* Most airmeets one page of ah_store_airmeet_page holds. */
+#define AH_AIRMEET_PAGE_MAX 500
+
+/*
+ * A page of a community's airmeets in order of creation (created_at, then
+ * id): at most limit (1..AH_AIRMEET_PAGE_MAX) from position offset (0 is
+ * the oldest), read in one snapshot with *total, how many the community
+ * has.  Airmeets are never deleted, so a position names the same airmeet
+ * from page to page.  AH_EINVAL for a NULL community_id, limit out of
+ * range or offset above INT64_MAX; a community without airmeets (or no such
+ * community) has none: AH_OK, *n = 0.
+ */
+int ah_store_airmeet_page(ah_store_t *s, const char *community_id, uint64_t offset, size_t limit,
+                          ah_airmeet_t **out, size_t *n, int64_t *total);
+/* The sessions of an airmeet by start time, then creation (none for a NULL id). */
+int ah_store_session_list(ah_store_t *s, const char *airmeet_id, ah_session_t **out, size_t *n);
+
+/*
+ * ---- the operator's triggers (store_catalog.c) ----
+ *
+ * The built-in trigger catalog is compiled into the binary (api/triggers.h);
+ * the store keeps what the operator adds to it, and which built-in
+ * triggers the operator hid (a row with builtin = true, where only
+ * retired_at counts).  Every change bumps the `auth` cache generation in
+ * the same transaction.
+ */
+
+#define AH_SCOPE_NAME_MAX 16 /* "none", "optional", "required" */
+/* Most bytes of a trigger's sample body or schema (JSON text): the admin API's body limit. */
+#define AH_TRIGGER_JSON_MAX (64 * 1024)
+
+typedef struct ah_trigger_def {
+    char id[AH_TRIGGER_MAX];
+    bool builtin; /* a built-in trigger the operator hid: the text fields are "" */
+    char description[AH_DESC_MAX];
+    char airmeet_scope[AH_SCOPE_NAME_MAX]; /* "none", "optional" or "required" */
+    char session_scope[AH_SCOPE_NAME_MAX];
+    /*
+     * JSON text.  Written: borrowed from the caller (schema NULL: none).
+     * Read: malloc'd by the store, freed with ah_trigger_def_clear.
+     */
+    char *sample;
+    char *schema;
+    int64_t retired_at; /* 0 while it takes registrations and events (built-in: not hidden) */
+    int64_t created_at;
+    int64_t updated_at;
+} ah_trigger_def_t;
+
+/* Frees what a read put in d (sample, schema) and sets them NULL; d NULL is fine. */
+void ah_trigger_def_clear(ah_trigger_def_t *d);
+/* Clears and frees an array of n definitions from ah_store_trigger_list. */
+void ah_trigger_defs_free(ah_trigger_def_t *defs, size_t n);
+
+/*
+ * Stores a new definition.  AH_EEXISTS if its id is taken; AH_EINVAL for
+ * a NULL d, an empty id, a text field not terminated, a scope that is not
+ * one of the three names, or a NULL sample (builtin rows may give ""; so
+ * may they give no description); AH_ETOOBIG for a sample or schema over
+ * AH_TRIGGER_JSON_MAX bytes.
+ */
+int ah_store_trigger_create(ah_store_t *s, const ah_trigger_def_t *d);
+/* The definition of id into *out (ah_trigger_def_clear it); AH_ENOTFOUND if none. */
+int ah_store_trigger_get(ah_store_t *s, const char *id, ah_trigger_def_t *out);
+/* Every definition, oldest first (free with ah_trigger_defs_free). */
+int ah_store_trigger_list(ah_store_t *s, ah_trigger_def_t **out, size_t *n);
+/*
+ * Replaces d->id's description, scopes, sample, schema, retired_at and
+ * updated_at with d's (builtin and created_at stay).  AH_ENOTFOUND if no
+ * such definition; AH_EINVAL and AH_ETOOBIG as create's.
+ */
+int ah_store_trigger_update(ah_store_t *s, const ah_trigger_def_t *d);
 
 /* ---- webhooks ---- */
 

@@ -369,6 +369,33 @@ static const char *const migrations[] = {
      * table, create it CONCURRENTLY by hand first; this then finds it.)
      */
     "CREATE INDEX IF NOT EXISTS events_by_age ON events(created_at, id);",
+
+    /*
+     * 8: the trigger catalog and the event details of the scope endpoints,
+     * as SQLite's migration 8 (whose comment says why); the bump of `auth`
+     * is deferred like the others, and notifies as migration 6 made it.
+     */
+    "ALTER TABLE airmeets ADD COLUMN status TEXT, ADD COLUMN timezone TEXT,"
+    "  ADD COLUMN description TEXT;"
+    "CREATE INDEX airmeets_by_creation ON airmeets(community_id, created_at, id);"
+    "ALTER TABLE sessions ADD COLUMN start_time BIGINT NOT NULL DEFAULT 0,"
+    "  ADD COLUMN duration BIGINT NOT NULL DEFAULT 0, ADD COLUMN status TEXT,"
+    "  ADD COLUMN summary TEXT, ADD COLUMN type TEXT;"
+    "CREATE TABLE catalog_triggers ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  builtin BOOLEAN NOT NULL,"
+    "  description TEXT NOT NULL,"
+    "  airmeet_scope TEXT NOT NULL CHECK (airmeet_scope IN ('none', 'optional', 'required')),"
+    "  session_scope TEXT NOT NULL CHECK (session_scope IN ('none', 'optional', 'required')),"
+    "  sample TEXT NOT NULL,"
+    "  schema TEXT,"
+    "  retired_at BIGINT NOT NULL DEFAULT 0,"
+    "  created_at BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL"
+    ");"
+    "CREATE CONSTRAINT TRIGGER cache_gen_catalog_change"
+    " AFTER INSERT OR UPDATE OR DELETE ON catalog_triggers"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -436,11 +463,33 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TOKEN_FIND] = "SELECT " TOKEN_COLS " FROM tokens WHERE token_hash = $1::text",
     [ST_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at < $1::bigint",
     [ST_AIRMEET_INSERT] = "INSERT INTO airmeets (" AIRMEET_COLS ") VALUES ($1::text, $2::text,"
-                          " $3::text, $4::bigint, $5::bigint, $6::bigint)",
+                          " $3::text, $4::bigint, $5::bigint, $6::bigint, $7::text, $8::text,"
+                          " $9::text)",
     [ST_AIRMEET_GET] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE id = $1::text",
     [ST_SESSION_INSERT] = "INSERT INTO sessions (" SESSION_COLS ") VALUES ($1::text, $2::text,"
-                          " $3::text, $4::text, $5::bigint)",
+                          " $3::text, $4::text, $5::bigint, $6::bigint, $7::bigint, $8::text,"
+                          " $9::text, $10::text)",
     [ST_SESSION_GET] = "SELECT " SESSION_COLS " FROM sessions WHERE id = $1::text",
+    [ST_AIRMEET_UPDATE] = "UPDATE airmeets SET name = $2::text, start_time = $3::bigint,"
+                          " end_time = $4::bigint, status = $5::text, timezone = $6::text,"
+                          " description = $7::text WHERE id = $1::text",
+    [ST_AIRMEET_PAGE] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE community_id = $1::text"
+                        " ORDER BY created_at, id LIMIT $3::bigint OFFSET $2::bigint",
+    [ST_AIRMEET_COUNT] = "SELECT count(*) FROM airmeets WHERE community_id = $1::text",
+    [ST_SESSION_UPDATE] = "UPDATE sessions SET name = $2::text, start_time = $3::bigint,"
+                          " duration = $4::bigint, status = $5::text, summary = $6::text,"
+                          " type = $7::text WHERE id = $1::text",
+    [ST_SESSION_LIST] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = $1::text"
+                        " ORDER BY start_time, created_at, id",
+    [ST_CATALOG_INSERT] = "INSERT INTO catalog_triggers (" CATALOG_COLS ") VALUES ($1::text,"
+                          " $2::boolean, $3::text, $4::text, $5::text, $6::text, $7::text,"
+                          " $8::bigint, $9::bigint, $10::bigint)",
+    [ST_CATALOG_GET] = "SELECT " CATALOG_COLS " FROM catalog_triggers WHERE id = $1::text",
+    [ST_CATALOG_LIST] = "SELECT " CATALOG_COLS " FROM catalog_triggers ORDER BY created_at, id",
+    [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = $2::text,"
+                          " airmeet_scope = $3::text, session_scope = $4::text, sample = $5::text,"
+                          " schema = $6::text, retired_at = $7::bigint, updated_at = $8::bigint"
+                          " WHERE id = $1::text",
     /* Nothing is inserted when an active twin exists: see ah_store_webhook_register. */
     [ST_WEBHOOK_INSERT] = "INSERT INTO webhooks (" WEBHOOK_COLS ") VALUES ($1::text, $2::text,"
                           " $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text,"

@@ -395,6 +395,46 @@ static const char *const migrations[] = {
     "DROP INDEX deliveries_pending;"
     "CREATE INDEX deliveries_pending ON deliveries(webhook_id, next_attempt_at, created_at, status)"
     "  WHERE status = 'pending';",
+
+    /*
+     * 8: the trigger catalog and the event details of the scope endpoints
+     * (docs/triggers.md, docs/api.md "Event API").  catalog_triggers holds
+     * the operator's triggers, and a row per built-in trigger the operator
+     * hid (builtin = 1: only retired_at counts); every change to it bumps
+     * the `auth` generation, because the public API caches what it reads
+     * of it (an insert too: the cache also remembers ids it did not find).
+     * Airmeets and sessions gain what GET /api/v1/airmeets and
+     * /api/v1/airmeet/{id}/info answer, NULL (or 0) until the operator
+     * sets them; their updates already bump `auth`.  Airmeets are listed
+     * per community by creation time.
+     */
+    "ALTER TABLE airmeets ADD COLUMN status TEXT;"
+    "ALTER TABLE airmeets ADD COLUMN timezone TEXT;"
+    "ALTER TABLE airmeets ADD COLUMN description TEXT;"
+    "CREATE INDEX airmeets_by_creation ON airmeets(community_id, created_at, id);"
+    "ALTER TABLE sessions ADD COLUMN start_time INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN duration INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN status TEXT;"
+    "ALTER TABLE sessions ADD COLUMN summary TEXT;"
+    "ALTER TABLE sessions ADD COLUMN type TEXT;"
+    "CREATE TABLE catalog_triggers ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  builtin INTEGER NOT NULL CHECK (builtin IN (0, 1)),"
+    "  description TEXT NOT NULL,"
+    "  airmeet_scope TEXT NOT NULL CHECK (airmeet_scope IN ('none', 'optional', 'required')),"
+    "  session_scope TEXT NOT NULL CHECK (session_scope IN ('none', 'optional', 'required')),"
+    "  sample TEXT NOT NULL,"
+    "  schema TEXT,"
+    "  retired_at INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE TRIGGER cache_gen_catalog_insert AFTER INSERT ON catalog_triggers"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_catalog_update AFTER UPDATE ON catalog_triggers"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
+    "CREATE TRIGGER cache_gen_catalog_delete AFTER DELETE ON catalog_triggers"
+    " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -459,10 +499,28 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TOKEN_INSERT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_TOKEN_FIND] = "SELECT " TOKEN_COLS " FROM tokens WHERE token_hash = ?1",
     [ST_TOKEN_PURGE] = "DELETE FROM tokens WHERE expires_at < ?1",
-    [ST_AIRMEET_INSERT] = "INSERT INTO airmeets (" AIRMEET_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_AIRMEET_INSERT] = "INSERT INTO airmeets (" AIRMEET_COLS ")"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_AIRMEET_GET] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE id = ?1",
-    [ST_SESSION_INSERT] = "INSERT INTO sessions (" SESSION_COLS ") VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_SESSION_INSERT] = "INSERT INTO sessions (" SESSION_COLS ")"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_SESSION_GET] = "SELECT " SESSION_COLS " FROM sessions WHERE id = ?1",
+    [ST_AIRMEET_UPDATE] = "UPDATE airmeets SET name = ?2, start_time = ?3, end_time = ?4,"
+                          " status = ?5, timezone = ?6, description = ?7 WHERE id = ?1",
+    [ST_AIRMEET_PAGE] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE community_id = ?1"
+                        " ORDER BY created_at, id LIMIT ?3 OFFSET ?2",
+    [ST_AIRMEET_COUNT] = "SELECT count(*) FROM airmeets WHERE community_id = ?1",
+    [ST_SESSION_UPDATE] = "UPDATE sessions SET name = ?2, start_time = ?3, duration = ?4,"
+                          " status = ?5, summary = ?6, type = ?7 WHERE id = ?1",
+    [ST_SESSION_LIST] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = ?1"
+                        " ORDER BY start_time, created_at, id",
+    [ST_CATALOG_INSERT] = "INSERT INTO catalog_triggers (" CATALOG_COLS ")"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_CATALOG_GET] = "SELECT " CATALOG_COLS " FROM catalog_triggers WHERE id = ?1",
+    [ST_CATALOG_LIST] = "SELECT " CATALOG_COLS " FROM catalog_triggers ORDER BY created_at, id",
+    [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = ?2, airmeet_scope = ?3,"
+                          " session_scope = ?4, sample = ?5, schema = ?6, retired_at = ?7,"
+                          " updated_at = ?8 WHERE id = ?1",
     [ST_WEBHOOK_FIND_ACTIVE] = "SELECT " WEBHOOK_COLS " FROM webhooks"
                                " WHERE community_id = ?1 AND trigger = ?2 AND url = ?3"
                                " AND coalesce(airmeet_id, '') = ?4"

@@ -63,7 +63,8 @@ REQUEST_TIMEOUT = 15.0
 # is needed (the test machine may have none) and no SSRF rule refuses it.
 HOOK_BASE = "https://93.184.215.14/hooks"
 
-# SPEC §4, in order: (trigger, airmeetId scope, sessionId scope)
+# The built-in catalog (SPEC §4, then the newer ids), in order: (trigger, airmeetId scope,
+# sessionId scope)
 TRIGGERS = [
     ("trigger.airmeet.created", "optional", "none"),
     ("trigger.airmeet.started", "optional", "none"),
@@ -77,6 +78,17 @@ TRIGGERS = [
     ("trigger.airmeet.polls", "required", "optional"),
     ("trigger.airmeet.questions", "optional", "optional"),
     ("trigger.attendee.booth.joined", "optional", "none"),
+    # The newer ids of Airmeet's current catalog (docs/triggers.md): scope rules airhook chose.
+    ("trigger.attendee.entered_airmeet", "optional", "none"),
+    ("trigger.attendee.clicked_cta", "optional", "optional"),
+    ("trigger.attendee.engagement_score", "optional", "none"),
+    ("trigger.leaderboard.scoreboard", "optional", "none"),
+    ("trigger.attendee.joined_stage", "optional", "optional"),
+    ("trigger.attendee.joined_booth", "optional", "none"),
+    ("trigger.attendee.joined_table", "optional", "none"),
+    ("trigger.attendee.joined_session", "optional", "optional"),
+    ("trigger.attendee.opened_resource", "optional", "optional"),
+    ("trigger.attendee.ondemand_session_attendance", "optional", "optional"),
 ]
 
 # Fields of a webhook-register payload (SPEC §3).

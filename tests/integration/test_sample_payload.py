@@ -35,7 +35,7 @@ class SamplePayloadTests(ServerTestCase):
                                query=q)
 
     def test_all_triggers(self):
-        self.assertEqual(len(TRIGGERS), 12)
+        self.assertEqual(len(TRIGGERS), 22)
         for trig, _, _ in TRIGGERS:
             with self.subTest(trigger=trig):
                 p = self.assertEnvelope(self.get(trig))

@@ -1378,47 +1378,54 @@ static void test_migration_from_v1(void **state)
      * Turn the file back into what release 1 left: its indexes, its attempts
      * table (with an id per attempt), version 1, and rows.
      */
-    char sql[4096];
-    snprintf(sql, sizeof sql,
-             "BEGIN;"
-             /* Migration 6's index. */
-             "DROP INDEX events_by_age;"
-             /* Migration 5's triggers and tables. */
-             "DROP TRIGGER cache_gen_quota_insert; DROP TRIGGER cache_gen_quota_update;"
-             "DROP TRIGGER cache_gen_quota_delete; DROP TRIGGER cache_gen_key_insert;"
-             "DROP TRIGGER usage_community_insert; DROP TRIGGER usage_webhook_insert;"
-             "DROP TRIGGER usage_webhook_delete; DROP TRIGGER usage_webhook_update;"
-             "DROP TABLE community_usage; DROP TABLE community_quotas;"
-             /* Migration 4's triggers and table. */
-             "DROP TRIGGER cache_gen_webhook_insert; DROP TRIGGER cache_gen_webhook_delete;"
-             "DROP TRIGGER cache_gen_webhook_update; DROP TRIGGER cache_gen_key_update;"
-             "DROP TRIGGER cache_gen_key_delete; DROP TRIGGER cache_gen_token_update;"
-             "DROP TRIGGER cache_gen_token_delete; DROP TRIGGER cache_gen_airmeet_update;"
-             "DROP TRIGGER cache_gen_airmeet_delete; DROP TRIGGER cache_gen_session_update;"
-             "DROP TRIGGER cache_gen_session_delete; DROP TABLE cache_generations;"
-             "DROP INDEX deliveries_pending; DROP INDEX deliveries_by_webhook;"
-             "DROP INDEX deliveries_by_event; DROP INDEX IF EXISTS deliveries_pending_age;"
-             "CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);"
-             "CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, status);"
-             "CREATE INDEX deliveries_by_event ON deliveries(event_id);"
-             "DROP TABLE attempts;"
-             "CREATE TABLE attempts (id TEXT PRIMARY KEY NOT NULL,"
-             " delivery_id TEXT NOT NULL REFERENCES deliveries(id), attempt_no INTEGER NOT NULL,"
-             " started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL DEFAULT 0,"
-             " status_code INTEGER NOT NULL DEFAULT 0, error TEXT, response_head TEXT);"
-             "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt_no);"
-             "INSERT INTO events (id, community_id, trigger, data, created_at) VALUES"
-             " ('5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f', '%s', '%s', '{\"old\":true}', %lld);"
-             "INSERT INTO deliveries (id, event_id, webhook_id, status, attempts, next_attempt_at,"
-             " created_at, updated_at) VALUES"
-             " ('6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80', '5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f',"
-             " '%s', 'pending', 1, %lld, %lld, %lld);"
-             "INSERT INTO attempts VALUES ('7e2c6f30-ad4c-4e50-9b32-4c5d6e7f8091',"
-             " '6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80', 1, %lld, 12, 503, 'HTTP 503', 'busy');"
-             "PRAGMA user_version = 1;"
-             "COMMIT;",
-             c.id, TRIG, (long long)T0, w, (long long)T0, (long long)T0, (long long)T0,
-             (long long)T0);
+    char sql[6144];
+    snprintf(
+        sql, sizeof sql,
+        "BEGIN;"
+        /* Migration 8's table (with its triggers), index and columns. */
+        "DROP TABLE catalog_triggers; DROP INDEX airmeets_by_creation;"
+        "ALTER TABLE airmeets DROP COLUMN status; ALTER TABLE airmeets DROP COLUMN timezone;"
+        "ALTER TABLE airmeets DROP COLUMN description;"
+        "ALTER TABLE sessions DROP COLUMN start_time; ALTER TABLE sessions DROP COLUMN duration;"
+        "ALTER TABLE sessions DROP COLUMN status; ALTER TABLE sessions DROP COLUMN summary;"
+        "ALTER TABLE sessions DROP COLUMN type;"
+        /* Migration 6's index. */
+        "DROP INDEX events_by_age;"
+        /* Migration 5's triggers and tables. */
+        "DROP TRIGGER cache_gen_quota_insert; DROP TRIGGER cache_gen_quota_update;"
+        "DROP TRIGGER cache_gen_quota_delete; DROP TRIGGER cache_gen_key_insert;"
+        "DROP TRIGGER usage_community_insert; DROP TRIGGER usage_webhook_insert;"
+        "DROP TRIGGER usage_webhook_delete; DROP TRIGGER usage_webhook_update;"
+        "DROP TABLE community_usage; DROP TABLE community_quotas;"
+        /* Migration 4's triggers and table. */
+        "DROP TRIGGER cache_gen_webhook_insert; DROP TRIGGER cache_gen_webhook_delete;"
+        "DROP TRIGGER cache_gen_webhook_update; DROP TRIGGER cache_gen_key_update;"
+        "DROP TRIGGER cache_gen_key_delete; DROP TRIGGER cache_gen_token_update;"
+        "DROP TRIGGER cache_gen_token_delete; DROP TRIGGER cache_gen_airmeet_update;"
+        "DROP TRIGGER cache_gen_airmeet_delete; DROP TRIGGER cache_gen_session_update;"
+        "DROP TRIGGER cache_gen_session_delete; DROP TABLE cache_generations;"
+        "DROP INDEX deliveries_pending; DROP INDEX deliveries_by_webhook;"
+        "DROP INDEX deliveries_by_event; DROP INDEX IF EXISTS deliveries_pending_age;"
+        "CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);"
+        "CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, status);"
+        "CREATE INDEX deliveries_by_event ON deliveries(event_id);"
+        "DROP TABLE attempts;"
+        "CREATE TABLE attempts (id TEXT PRIMARY KEY NOT NULL,"
+        " delivery_id TEXT NOT NULL REFERENCES deliveries(id), attempt_no INTEGER NOT NULL,"
+        " started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL DEFAULT 0,"
+        " status_code INTEGER NOT NULL DEFAULT 0, error TEXT, response_head TEXT);"
+        "CREATE INDEX attempts_by_delivery ON attempts(delivery_id, attempt_no);"
+        "INSERT INTO events (id, community_id, trigger, data, created_at) VALUES"
+        " ('5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f', '%s', '%s', '{\"old\":true}', %lld);"
+        "INSERT INTO deliveries (id, event_id, webhook_id, status, attempts, next_attempt_at,"
+        " created_at, updated_at) VALUES"
+        " ('6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80', '5c0a4d1e-8b2a-4c3e-9f10-2a3b4c5d6e7f',"
+        " '%s', 'pending', 1, %lld, %lld, %lld);"
+        "INSERT INTO attempts VALUES ('7e2c6f30-ad4c-4e50-9b32-4c5d6e7f8091',"
+        " '6d1b5e2f-9c3b-4d4f-8a21-3b4c5d6e7f80', 1, %lld, 12, 503, 'HTTP 503', 'busy');"
+        "PRAGMA user_version = 1;"
+        "COMMIT;",
+        c.id, TRIG, (long long)T0, w, (long long)T0, (long long)T0, (long long)T0, (long long)T0);
     side_exec(t->path, sql);
     assert_int_equal(side_int(t->path, "PRAGMA user_version"), 1);
 

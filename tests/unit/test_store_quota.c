@@ -758,6 +758,16 @@ static void test_migration_counts_existing(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  /* Migration 8's table, index and columns. */
+                                  "DROP TABLE catalog_triggers; DROP INDEX airmeets_by_creation;"
+                                  "ALTER TABLE airmeets DROP COLUMN status;"
+                                  "ALTER TABLE airmeets DROP COLUMN timezone;"
+                                  "ALTER TABLE airmeets DROP COLUMN description;"
+                                  "ALTER TABLE sessions DROP COLUMN start_time;"
+                                  "ALTER TABLE sessions DROP COLUMN duration;"
+                                  "ALTER TABLE sessions DROP COLUMN status;"
+                                  "ALTER TABLE sessions DROP COLUMN summary;"
+                                  "ALTER TABLE sessions DROP COLUMN type;"
                                   "DROP INDEX events_by_age;" /* migration 6 */
                                   "DROP TABLE community_usage; DROP TABLE community_quotas;"
                                   "DROP TRIGGER usage_community_insert;"

@@ -1,8 +1,11 @@
 /*
- * test_triggers.c: the trigger catalog and its sample bodies (SPEC §4).
+ * test_triggers.c: the built-in trigger catalog (data/triggers.json, compiled
+ * in) and its sample bodies (SPEC §4, docs/triggers.md).
  *
- * The catalog must hold the twelve triggers in SPEC order with the SPEC's
- * airmeetId/sessionId rules, and find them by exact name only.  Each sample
+ * The catalog must hold the twelve triggers of SPEC §4 in SPEC order with
+ * the SPEC's airmeetId/sessionId rules, then the ten newer ids of Airmeet's
+ * current catalog with the rules airhook chose, and find them by exact name
+ * only.  docs/triggers.md must say exactly what the catalog generates.  Each sample
  * must be a JSON object that carries its trigger as "triggerMetaInfoId", has
  * the fields its kind promises, uses lowercase UUID v4 ids, wire-format
  * times and example.com emails, and is byte-identical from call to call.
@@ -12,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +40,17 @@ static const struct {
     {"trigger.airmeet.polls", AH_SCOPE_REQUIRED, AH_SCOPE_OPTIONAL},
     {"trigger.airmeet.questions", AH_SCOPE_OPTIONAL, AH_SCOPE_OPTIONAL},
     {"trigger.attendee.booth.joined", AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
+    /* The newer ids (docs/triggers.md, "Sources"): scope rules chosen by airhook. */
+    {"trigger.attendee.entered_airmeet", AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
+    {"trigger.attendee.clicked_cta", AH_SCOPE_OPTIONAL, AH_SCOPE_OPTIONAL},
+    {"trigger.attendee.engagement_score", AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
+    {"trigger.leaderboard.scoreboard", AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
+    {"trigger.attendee.joined_stage", AH_SCOPE_OPTIONAL, AH_SCOPE_OPTIONAL},
+    {"trigger.attendee.joined_booth", AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
+    {"trigger.attendee.joined_table", AH_SCOPE_OPTIONAL, AH_SCOPE_NONE},
+    {"trigger.attendee.joined_session", AH_SCOPE_OPTIONAL, AH_SCOPE_OPTIONAL},
+    {"trigger.attendee.opened_resource", AH_SCOPE_OPTIONAL, AH_SCOPE_OPTIONAL},
+    {"trigger.attendee.ondemand_session_attendance", AH_SCOPE_OPTIONAL, AH_SCOPE_OPTIONAL},
 };
 #define SPEC_N (sizeof spec / sizeof spec[0])
 
@@ -171,7 +186,8 @@ static void test_catalog_in_spec_order(void **state)
     size_t n = 0;
     const ah_trigger_t *all = ah_triggers(&n);
     assert_non_null(all);
-    assert_int_equal(n, 12);
+    assert_null(ah_triggers_problem());
+    assert_int_equal(n, 22);
     assert_int_equal(n, SPEC_N);
     for (size_t i = 0; i < n; i++) {
         assert_string_equal(all[i].id, spec[i].id);
@@ -226,9 +242,9 @@ static void test_sample_rejects_unknown(void **state)
 {
     (void)state;
     assert_null(ah_trigger_sample(NULL));
-    ah_trigger_t fake = {"trigger.nope", "Never.", AH_SCOPE_NONE, AH_SCOPE_NONE};
+    ah_trigger_t fake = {.id = "trigger.nope", .fires_when = "Never."};
     assert_null(ah_trigger_sample(&fake));
-    ah_trigger_t no_id = {NULL, "Never.", AH_SCOPE_NONE, AH_SCOPE_NONE};
+    ah_trigger_t no_id = {.id = NULL, .fires_when = "Never."};
     assert_null(ah_trigger_sample(&no_id));
     /* A copy of a catalog row is the same trigger. */
     ah_trigger_t copy = *ah_trigger_find("trigger.airmeet.polls");
@@ -457,6 +473,129 @@ static void test_joined_samples(void **state)
     json_decref(body);
 }
 
+static void test_newer_samples(void **state)
+{
+    (void)state;
+    char airmeet[64];
+    lifecycle_airmeet_id(airmeet);
+    /* Each newer trigger's body names the airmeet, and a person or the leaderboard. */
+    for (size_t i = 12; i < SPEC_N; i++) {
+        json_t *body = sample_of(spec[i].id);
+        assert_string_equal(json_string_value(json_object_get(body, "airmeetId")), airmeet);
+        assert_string_field(body, "airmeetName");
+        if (strcmp(spec[i].id, "trigger.leaderboard.scoreboard") == 0)
+            nonempty_array(body, "leaderboard");
+        else
+            assert_attendee(body);
+        /* A session-scoped trigger's body says which session of the airmeet. */
+        const json_t *sid = json_object_get(body, "sessionId");
+        if (spec[i].session != AH_SCOPE_NONE) {
+            assert_non_null(sid);
+            assert_true(session_of_airmeet(json_string_value(sid)));
+        }
+        json_decref(body);
+    }
+    json_t *body = sample_of("trigger.attendee.clicked_cta");
+    const json_t *cta = json_object_get(body, "cta");
+    static const char *const ckeys[] = {"ctaText", "ctaLink", NULL};
+    assert_string_fields(cta, ckeys);
+    json_decref(body);
+}
+
+static void test_every_trigger_cites_and_explains(void **state)
+{
+    (void)state;
+    size_t n = 0, n_sources = 0;
+    const ah_trigger_t *all = ah_triggers(&n);
+    const ah_trigger_source_t *src = ah_trigger_sources(&n_sources);
+    assert_true(n_sources >= 5);
+    for (size_t i = 0; i < n_sources; i++)
+        assert_true(src[i].tag[0] && src[i].what[0] && src[i].where[0]);
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(all[i].sources);
+        assert_non_null(all[i].sample_note);
+        assert_non_null(all[i].chosen);
+        /* Every tag a trigger cites is a listed source. */
+        for (const char *tag = all[i].sources; *tag;) {
+            size_t len = strcspn(tag, " "), k = 0;
+            while (k < n_sources && !(strlen(src[k].tag) == len && !strncmp(src[k].tag, tag, len)))
+                k++;
+            if (k == n_sources)
+                fail_msg("%s cites %.*s, which is not a listed source", all[i].id, (int)len, tag);
+            tag += len + (tag[len] == ' ');
+        }
+    }
+}
+
+static void test_scope_names(void **state)
+{
+    (void)state;
+    ah_scope_t s;
+    for (int i = AH_SCOPE_NONE; i <= AH_SCOPE_REQUIRED; i++) {
+        assert_true(ah_scope_parse(ah_scope_name((ah_scope_t)i), &s));
+        assert_int_equal(s, i);
+    }
+    assert_false(ah_scope_parse("Optional", &s));
+    assert_false(ah_scope_parse("", &s));
+    assert_false(ah_scope_parse(NULL, &s));
+    assert_string_equal(ah_scope_name((ah_scope_t)7), "?");
+}
+
+/* The text of path (malloc'd), or NULL. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[8192];
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *grown = realloc(buf, cap);
+            assert_non_null(grown);
+            buf = grown;
+        }
+        memcpy(buf + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+/* docs/triggers.md holds what the catalog generates, byte for byte. */
+static void test_docs_match_catalog(void **state)
+{
+    (void)state;
+    char *doc = read_file(AH_SOURCE_DIR "/docs/triggers.md");
+    if (!doc)
+        fail_msg("cannot read %s", AH_SOURCE_DIR "/docs/triggers.md");
+    char *want = ah_triggers_markdown();
+    assert_non_null(want);
+    const char *begin = strstr(doc, AH_TRIGGERS_DOC_BEGIN);
+    const char *end = begin ? strstr(begin, AH_TRIGGERS_DOC_END) : NULL;
+    if (!begin || !end)
+        fail_msg("docs/triggers.md lacks the generated part's markers; run make triggers-doc");
+    size_t have_len = (size_t)(end - begin) + strlen(AH_TRIGGERS_DOC_END) + 1;
+    if (strlen(want) != have_len || strncmp(begin, want, have_len) != 0) {
+        /* Say where they part, line by line. */
+        size_t line = 1, i = 0;
+        while (begin[i] && want[i] && begin[i] == want[i])
+            line += begin[i++] == '\n';
+        const char *a = begin + i, *b = want + i;
+        while (a > begin && a[-1] != '\n')
+            a--, b--;
+        fail_msg("docs/triggers.md differs from data/triggers.json at line %zu of the generated "
+                 "part:\n  docs: %.120s\n  data: %.120s\nrun make triggers-doc",
+                 line, a, b);
+    }
+    free(want);
+    free(doc);
+}
+
 /* An allocator that fails every allocation after the first `budget`. */
 static long budget;
 static void *failing_malloc(size_t size)
@@ -502,6 +641,10 @@ int main(void)
         cmocka_unit_test(test_polls_sample),
         cmocka_unit_test(test_questions_sample),
         cmocka_unit_test(test_joined_samples),
+        cmocka_unit_test(test_newer_samples),
+        cmocka_unit_test(test_every_trigger_cites_and_explains),
+        cmocka_unit_test(test_scope_names),
+        cmocka_unit_test(test_docs_match_catalog),
         cmocka_unit_test(test_samples_survive_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
