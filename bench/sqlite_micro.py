@@ -126,21 +126,19 @@ def wchar():
     return 0
 
 
-def run(schema, path, fanout, batch, ids, n_events, deliver, variant=""):
+def fresh_db(path):
+    """A new database file at path with the store's settings (the schema not yet made)."""
     for f in (path, path + "-wal", path + "-shm"):
         if os.path.exists(f):
             os.remove(f)
     c = sqlite3.connect(path, isolation_level=None)
     c.execute("PRAGMA journal_mode = WAL")
     c.executescript(PRAGMAS)
-    if "slim" in variant:
-        schema = re.sub(r"CREATE INDEX deliveries_queue ON deliveries\s*\(status, webhook_id, next_attempt_at\)",
-                        "CREATE INDEX deliveries_queue ON deliveries(webhook_id, next_attempt_at)"
-                        " WHERE status = 'pending'", schema)
-        schema = re.sub(r"CREATE INDEX deliveries_age ON deliveries\s*\(status, created_at\)", "SELECT 1", schema)
-    c.executescript(schema)
-    gen = uuid_v7 if ids == "v7" else uuid_v4
-    c.create_function("ah_uuid", 0, gen)
+    return c
+
+
+def seed(c, gen, fanout):
+    """A community, an airmeet and fanout webhooks on TRIG; their ids."""
     now = int(time.time() * 1000)
     com, am = gen(), gen()
     c.execute("INSERT INTO communities (id, name, created_at) VALUES (?, 'c', ?)", (com, now))
@@ -153,6 +151,20 @@ def run(schema, path, fanout, batch, ids, n_events, deliver, variant=""):
                   " is_active, meta_data, created_at, updated_at, created_by, secret)"
                   " VALUES (?, ?, ?, 'n', ?, 'p', ?, 1, '', ?, ?, 'b', 's')",
                   (h, com, TRIG, f"http://127.0.0.1:9/h/{i}", am, now, now))
+    return com, am, hooks
+
+
+def run(schema, path, fanout, batch, ids, n_events, deliver, variant=""):
+    c = fresh_db(path)
+    if "slim" in variant:
+        schema = re.sub(r"CREATE INDEX deliveries_queue ON deliveries\s*\(status, webhook_id, next_attempt_at\)",
+                        "CREATE INDEX deliveries_queue ON deliveries(webhook_id, next_attempt_at)"
+                        " WHERE status = 'pending'", schema)
+        schema = re.sub(r"CREATE INDEX deliveries_age ON deliveries\s*\(status, created_at\)", "SELECT 1", schema)
+    c.executescript(schema)
+    gen = uuid_v7 if ids == "v7" else uuid_v4
+    c.create_function("ah_uuid", 0, gen)
+    com, am, hooks = seed(c, gen, fanout)
     w0, t0, done = wchar(), time.process_time(), 0
     while done < n_events:
         c.execute("BEGIN IMMEDIATE")
@@ -223,30 +235,14 @@ STREAM_POSITION = "UPDATE webhooks SET position = ?2 WHERE id = ?1 AND position 
 
 def run_repr(schema, path, representation, fanout, n_events):
     """Publish n_events (fan-out `fanout`) and deliver them all, first try successful."""
-    for f in (path, path + "-wal", path + "-shm"):
-        if os.path.exists(f):
-            os.remove(f)
-    c = sqlite3.connect(path, isolation_level=None)
-    c.execute("PRAGMA journal_mode = WAL")
-    c.executescript(PRAGMAS)
+    c = fresh_db(path)
     c.executescript(schema)
     stream = representation == "stream"
     inline = representation == "inline"
     if stream or inline:
         c.executescript(STREAM_SCHEMA)
     c.create_function("ah_uuid", 0, uuid_v7)
-    now = int(time.time() * 1000)
-    com, am = uuid_v7(), uuid_v7()
-    c.execute("INSERT INTO communities (id, name, created_at) VALUES (?, 'c', ?)", (com, now))
-    c.execute("INSERT INTO airmeets (id, community_id, name, created_at) VALUES (?, ?, 'a', ?)", (am, com, now))
-    hooks = []
-    for i in range(fanout):
-        h = uuid_v7()
-        hooks.append(h)
-        c.execute("INSERT INTO webhooks (id, community_id, trigger, name, url, platform_name, airmeet_id,"
-                  " is_active, meta_data, created_at, updated_at, created_by, secret)"
-                  " VALUES (?, ?, ?, 'n', ?, 'p', ?, 1, '', ?, ?, 'b', 's')",
-                  (h, com, TRIG, f"http://127.0.0.1:9/h/{i}", am, now, now))
+    com, am, hooks = seed(c, uuid_v7, fanout)
     position = {h: 0 for h in hooks}
     w0, t0, published = wchar(), time.process_time(), 0
     total, delivered = n_events * fanout, 0

@@ -550,6 +550,28 @@ int ah_usage_error(const ah_args_t *args, const char *message)
     return parse_error(args->cmd, message, NULL);
 }
 
+int ah_arg_time(const ah_args_t *args, const char *flag, char out[AH_TIME_SIZE],
+                const char **result)
+{
+    const char *value = ah_arg(args, flag);
+    int64_t ms;
+    *result = NULL;
+    if (!value)
+        return AH_EXIT_OK;
+    if (ah_parse_time(value, &ms) != 0) {
+        char what[256];
+        if (snprintf(what, sizeof(what),
+                     "--%s '%.100s' is not a time (RFC 3339 such as "
+                     "2024-05-01T10:00:00Z, or unix seconds)",
+                     flag, value) < 0)
+            what[0] = '\0';
+        return ah_usage_error(args, what);
+    }
+    ah_format_time(ms, out);
+    *result = out;
+    return AH_EXIT_OK;
+}
+
 /* ---- output ------------------------------------------------------------ */
 
 static void print_body(const char *body, size_t len)

@@ -23,6 +23,8 @@
 
 #include <jansson.h>
 
+#include "common/util.h"
+
 /* Process exit codes of every client subcommand. */
 enum {
     AH_EXIT_OK = 0,         /* the server answered 2xx */
@@ -198,6 +200,14 @@ const char *ah_arg(const ah_args_t *args, const char *name);
 
 /* Prints "airhook GROUP ACTION: MESSAGE" on stderr; returns AH_EXIT_USAGE. */
 int ah_usage_error(const ah_args_t *args, const char *message);
+
+/*
+ * Flag `flag` (a time: RFC 3339 or unix seconds) as a wire timestamp in
+ * out, *result pointing at it; *result NULL when the flag is unset.  A
+ * value that is not a time is a usage error (its return).
+ */
+int ah_arg_time(const ah_args_t *args, const char *flag, char out[AH_TIME_SIZE],
+                const char **result);
 
 /*
  * Checks that the value of flag `flag` is an http:// or https:// URL and

@@ -65,29 +65,6 @@ static int bad_body(const ah_args_t *args)
     return ah_usage_error(args, "flag values must be valid UTF-8");
 }
 
-/* Copies flag `flag` (a time) into out as a wire timestamp; NULL if unset. */
-static int wire_time(const ah_args_t *args, const char *flag, char out[AH_TIME_SIZE],
-                     const char **result)
-{
-    const char *value = ah_arg(args, flag);
-    int64_t ms;
-    *result = NULL;
-    if (!value)
-        return AH_EXIT_OK;
-    if (ah_parse_time(value, &ms) != 0) {
-        char what[256];
-        if (snprintf(what, sizeof(what),
-                     "--%s '%.100s' is not a time (RFC 3339 such as "
-                     "2024-05-01T10:00:00Z, or unix seconds)",
-                     flag, value) < 0)
-            what[0] = '\0';
-        return ah_usage_error(args, what);
-    }
-    ah_format_time(ms, out);
-    *result = out;
-    return AH_EXIT_OK;
-}
-
 static int community_create(const ah_args_t *args)
 {
     json_t *body =
@@ -183,9 +160,9 @@ static int airmeet_create(const ah_args_t *args)
 {
     char start_buf[AH_TIME_SIZE], end_buf[AH_TIME_SIZE];
     const char *start, *end;
-    int rc = wire_time(args, "start", start_buf, &start);
+    int rc = ah_arg_time(args, "start", start_buf, &start);
     if (!rc)
-        rc = wire_time(args, "end", end_buf, &end);
+        rc = ah_arg_time(args, "end", end_buf, &end);
     if (rc)
         return rc;
     json_t *body =

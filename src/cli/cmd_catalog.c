@@ -226,35 +226,13 @@ static int triggers_doc(const ah_args_t *args)
     return AH_EXIT_OK;
 }
 
-/* Copies flag `flag` (a time) into out as a wire timestamp; *result NULL when unset. */
-static int time_flag(const ah_args_t *args, const char *flag, char out[AH_TIME_SIZE],
-                     const char **result)
-{
-    const char *value = ah_arg(args, flag);
-    int64_t ms;
-    *result = NULL;
-    if (!value)
-        return AH_EXIT_OK;
-    if (ah_parse_time(value, &ms) != 0) {
-        char what[256];
-        snprintf(what, sizeof what,
-                 "--%s '%.100s' is not a time (RFC 3339 such as 2024-05-01T10:00:00Z, or unix "
-                 "seconds)",
-                 flag, value);
-        return ah_usage_error(args, what);
-    }
-    ah_format_time(ms, out);
-    *result = out;
-    return AH_EXIT_OK;
-}
-
 static int airmeet_update(const ah_args_t *args)
 {
     char start_buf[AH_TIME_SIZE], end_buf[AH_TIME_SIZE];
     const char *start, *end;
-    int rc = time_flag(args, "start", start_buf, &start);
+    int rc = ah_arg_time(args, "start", start_buf, &start);
     if (!rc)
-        rc = time_flag(args, "end", end_buf, &end);
+        rc = ah_arg_time(args, "end", end_buf, &end);
     if (rc)
         return rc;
     json_t *body =
@@ -280,7 +258,7 @@ static int session_update(const ah_args_t *args)
 {
     char start_buf[AH_TIME_SIZE];
     const char *start;
-    int rc = time_flag(args, "start", start_buf, &start);
+    int rc = ah_arg_time(args, "start", start_buf, &start);
     if (rc)
         return rc;
     json_t *body = ah_json_strings("name", ah_arg(args, "name"), "status", ah_arg(args, "status"),

@@ -1647,6 +1647,52 @@ typedef struct pub_batch {
 } pub_batch_t;
 
 /*
+ * After a batch's n queries went into the pipeline (one per job, in list
+ * order): the sync point, then each query's answer, in order, to
+ * answer(job, result), which returns a status; then the pipeline is left.
+ * Any error fails the batch (its transaction rolls back); a pipeline left
+ * with answers unread drops the connection.
+ */
+static int pipeline_answers(conn_t *c, struct pub_job *jobs, size_t n, const char *what,
+                            int (*answer)(struct pub_job *j, PGresult *r))
+{
+    int rc = PQpipelineSync(c->pg) ? AH_OK : pg_error(c, NULL, what);
+    /* Each query's answer, then a NULL; then the sync point. */
+    struct pub_job *j = jobs;
+    for (size_t ends = 0; rc == AH_OK;) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            if (++ends > n || PQstatus(c->pg) != CONNECTION_OK)
+                rc = pg_error(c, NULL, what);
+            else
+                j = j->next;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        rc = st == PGRES_TUPLES_OK && j ? answer(j, r) : pg_error(c, r, what);
+        PQclear(r);
+    }
+    if (!PQexitPipelineMode(c->pg))
+        c->broken = true; /* answers still pending after an error: start afresh */
+    return rc;
+}
+
+static int publish_answer(struct pub_job *j, PGresult *r)
+{
+    return publish_result(r, j->res, &j->inserted);
+}
+
+static int register_answer(struct pub_job *j, PGresult *r)
+{
+    j->changed = cmd_tuples(r);
+    return AH_OK;
+}
+
+/*
  * The batch's ST_PUBLISH statements sent back to back (libpq pipeline
  * mode: one round trip for all), then their answers read in order; the
  * rare job whose key was taken reads its first event afterwards.  Any
@@ -1679,32 +1725,10 @@ static int publish_batch_tx(conn_t *c, void *arg)
             rc = pg_error(c, NULL, "publish");
         pg_params_free(&q);
     }
-    if (rc == AH_OK && !PQpipelineSync(c->pg))
-        rc = pg_error(c, NULL, "publish");
-    /* Each query's answer, then a NULL; then the sync point. */
-    struct pub_job *j = b->jobs;
-    for (size_t ends = 0; rc == AH_OK;) {
-        PGresult *r = PQgetResult(c->pg);
-        if (!r) {
-            if (++ends > n || PQstatus(c->pg) != CONNECTION_OK)
-                rc = pg_error(c, NULL, "publish");
-            else
-                j = j->next;
-            continue;
-        }
-        ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            break;
-        }
-        if (st == PGRES_TUPLES_OK && j)
-            rc = publish_result(r, j->res, &j->inserted);
-        else
-            rc = pg_error(c, r, stmt_sql[ST_PUBLISH]);
-        PQclear(r);
-    }
-    if (!PQexitPipelineMode(c->pg))
-        c->broken = true; /* answers still pending after an error: start afresh */
+    if (rc == AH_OK)
+        rc = pipeline_answers(c, b->jobs, n, stmt_sql[ST_PUBLISH], publish_answer);
+    else if (!PQexitPipelineMode(c->pg))
+        c->broken = true;
     for (struct pub_job *k = b->jobs; k && rc == AH_OK; k = k->next) {
         if (k->inserted) {
             ah_sql_copy_id(k->res->event_id, k->ev->id);
@@ -1756,32 +1780,11 @@ static int register_batch_tx(conn_t *c, void *arg)
         pg_params_free(&q);
         j->changed = 0;
     }
-    if (rc == AH_OK && !PQpipelineSync(c->pg))
-        rc = pg_error(c, NULL, "register");
-    struct pub_job *j = b->jobs;
-    for (size_t ends = 0; rc == AH_OK;) {
-        PGresult *r = PQgetResult(c->pg);
-        if (!r) {
-            if (++ends > n || PQstatus(c->pg) != CONNECTION_OK)
-                rc = pg_error(c, NULL, "register");
-            else
-                j = j->next;
-            continue;
-        }
-        ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            break;
-        }
-        if (st == PGRES_TUPLES_OK && j)
-            j->changed = cmd_tuples(r);
-        else
-            rc = pg_error(c, r, "register");
-        PQclear(r);
-    }
-    if (!PQexitPipelineMode(c->pg))
-        c->broken = true; /* answers still pending after an error: start afresh */
-    for (j = b->jobs; j && rc == AH_OK; j = j->next) {
+    if (rc == AH_OK)
+        rc = pipeline_answers(c, b->jobs, n, "register", register_answer);
+    else if (!PQexitPipelineMode(c->pg))
+        c->broken = true;
+    for (struct pub_job *j = b->jobs; j && rc == AH_OK; j = j->next) {
         j->rc = ah_store_register_settle(b->s, c, j->reg, j->changed);
         if (j->rc != AH_OK && j->rc != AH_EEXISTS && j->rc != AH_ETOOBIG && j->rc != AH_ENOTFOUND)
             rc = j->rc; /* an answer for this job is one of those; anything else fails the batch */
