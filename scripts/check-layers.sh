@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check-layers.sh: dependencies point down.
 #
 # The folders under src/ are layers, and a file may include headers of its

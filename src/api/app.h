@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * app.h: the application behind the HTTP listener: configuration, the store,
  * and the handlers of the public API (public.c), the admin API (admin.c,

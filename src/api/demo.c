@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * demo.c: `airhook serve --demo` seeds a community, an airmeet and a session
  * with fixed ids (so restarts reuse them) and issues a fresh key pair (a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * triggers.c: the trigger catalog of SPEC §4 and one sample body per trigger.
  *

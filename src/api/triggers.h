@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * triggers.h: the trigger catalog (SPEC §4) and sample delivery bodies.
  *

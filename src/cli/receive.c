@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * receive.c: `airhook receive`, a small webhook receiver for trying airhook
  * out and for debugging an integration.  It listens (libmicrohttpd, one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * serve.c: `airhook serve`.  Reads its settings from flags or their AIRHOOK_*
  * environment variables (SPEC §1), opens the store, starts the HTTP listener,

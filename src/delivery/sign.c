@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sign.c: Standard Webhooks signatures as the dispatcher sends them
  * (SPEC §6), and new signing secrets.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sign.h: Standard Webhooks signatures as airhook sends them (SPEC §6).
  *

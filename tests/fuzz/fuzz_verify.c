@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_verify.c: libFuzzer target for libairhook-verify's parsers of outside
  * input: the secret, the webhook-timestamp and the webhook-signature header.

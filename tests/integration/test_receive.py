@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`airhook receive`, the test receiver (src/cli/receive.c), checked with
 libairhook-verify: given --secret it answers a delivery that verifies with
 --status and one that does not with 401 (saying why), and it refuses a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Startup, shutdown, --demo, the generated admin token, keep-alive."""
 
 import re

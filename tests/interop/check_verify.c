@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_verify.c: the C side of the reverse interop check (run.sh): every
  * sample sign.mjs made with the Standard Webhooks reference library must get

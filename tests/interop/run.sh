@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Interop check, both ways, with the Standard Webhooks reference library (the
 # `standardwebhooks` npm package, pinned in package.json):
 # - signatures made by airhook's ah_sign must be accepted by its verifier,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // sign.mjs: the other direction of the interop check: deliveries signed by
 // the Standard Webhooks reference library (the `standardwebhooks` npm
 // package), for libairhook-verify to check (check_verify.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sign.c: unit tests of Standard Webhooks signing as the dispatcher
  * does it (src/delivery/sign.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_triggers.c: the trigger catalog and its sample bodies (SPEC §4).
  *

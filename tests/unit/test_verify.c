@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_verify.c: unit tests of libairhook-verify (include/airhook/verify.h),
  * linked against the shared library itself, so only what it exports is
