@@ -143,6 +143,35 @@ try_receiver static
 check "the example refuses a bad secret at start" sh -c \
     "WEBHOOK_SECRET=nope LD_LIBRARY_PATH='$p/lib' '$scratch/shared/receiver' 127.0.0.1:0; [ \$? -eq 2 ]"
 
+# The systemd unit: it runs the installed binary, systemd accepts it, and
+# airhook starts with the settings it gives (a state directory of its own,
+# the admin token from a credential file).
+unit=$root/deploy/systemd/airhook.service
+check "the systemd unit runs $prefix/bin/airhook" grep -q "^ExecStart=$prefix/bin/airhook serve\$" "$unit"
+if command -v systemd-analyze >/dev/null 2>&1; then
+    sed -e "s|^ExecStart=$prefix/bin/airhook|ExecStart=$p/bin/airhook|" -e '/^Documentation=/d' \
+        "$unit" >"$scratch/airhook.service"
+    check "the systemd unit passes systemd-analyze verify" sh -c \
+        "! systemd-analyze verify '$scratch/airhook.service' 2>&1 | grep ."
+fi
+mkdir -m 0700 "$scratch/state" "$scratch/credentials"
+(umask 077 && head -c 32 /dev/urandom | base64 >"$scratch/credentials/admin-token")
+db=$(sed -n 's|^Environment=AIRHOOK_DB=sqlite:/var/lib/airhook/||p' "$unit")
+AIRHOOK_DB="sqlite:$scratch/state/$db" AIRHOOK_ADMIN_TOKEN_FILE="$scratch/credentials/admin-token" \
+    AIRHOOK_LISTEN=127.0.0.1:0 "$p/bin/airhook" serve >"$scratch/serve.log" 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q 'ready on' "$scratch/serve.log"; do
+    sleep 0.1
+    i=$((i + 1))
+done
+if grep -q 'ready on' "$scratch/serve.log"; then ok "airhook serve starts with the unit's settings"; else
+    bad "airhook serve did not start with the unit's settings: $(tail -5 "$scratch/serve.log")"
+fi
+kill "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+pid=""
+
 make -C "$root" --no-print-directory uninstall DESTDIR="$dest" PREFIX="$prefix" >"$scratch/uninstall.log" 2>&1 ||
     bad "make uninstall failed: $(cat "$scratch/uninstall.log")"
 left=$(find "$dest" -type f -o -type l)
