@@ -66,7 +66,7 @@ fuzz: build-test
 	sh tests/fuzz/run.sh build-test 300
 
 # The C sources follow .clang-format; `make format` rewrites them to it.
-FORMAT_FILES = $(wildcard src/*/*.[ch] include/airhook/*.h tests/unit/*.[ch] bench/*.c)
+FORMAT_FILES = $(wildcard src/*/*.[ch] include/airhook/*.h tests/unit/*.[ch] bench/*.c examples/*/*.c)
 
 format: deps
 	clang-format -i $(FORMAT_FILES)
