@@ -1,5 +1,8 @@
+# SPDX-License-Identifier: MIT
 # Two commands matter: `make run` and `make test`.  Both install what is
-# missing (scripts/install-deps.sh), build, and go.
+# missing (scripts/install-deps.sh: `make run` what building and running
+# need, `make test` what the tests need too), build, and go.  `make install`
+# puts airhook, libairhook-verify and the man pages under PREFIX.
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 4
 DB ?= sqlite:./airhook.db
@@ -8,13 +11,21 @@ ADMIN_TOKEN ?= dev-admin-token
 # make run delivers to local receivers (airhook receive); production keeps the default.
 ALLOW_NET ?= 127.0.0.0/8,::1/128
 
+# Where `make install` puts things; DESTDIR (empty) is prepended to each path.
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+MANDIR ?= $(PREFIX)/share/man
+# Which packages `deps` makes sure of: build (make run, make install) or test.
+DEPS ?= build
+
 .PHONY: all deps build build-test run test unit interop integration test-pg pg-pass fuzz-smoke \
-	fuzz bench clean format format-check check-layers triggers-doc
+	fuzz bench clean format format-check check-layers triggers-doc check-license install \
+	uninstall install-check
 
 all: build
 
 deps:
-	@sh scripts/install-deps.sh
+	@sh scripts/install-deps.sh $(DEPS)
 
 # The project's own builds treat warnings as errors (AH_WERROR); a plain
 # `cmake -S . -B b` does not.  The release tree compiles the unit tests only
@@ -29,6 +40,7 @@ build: deps
 
 # The test build: clang, AddressSanitizer + UndefinedBehaviorSanitizer, and
 # the libFuzzer targets.
+build-test: DEPS = test
 build-test: deps
 	@CC=clang cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DAH_SANITIZE=ON -DAH_FUZZ=ON \
 	  -DAH_WERROR=ON >/dev/null
@@ -54,7 +66,7 @@ fuzz: build-test
 	sh tests/fuzz/run.sh build-test 300
 
 # The C sources follow .clang-format; `make format` rewrites them to it.
-FORMAT_FILES = $(wildcard src/*/*.[ch] include/airhook/*.h tests/unit/*.[ch] bench/*.c)
+FORMAT_FILES = $(wildcard src/*/*.[ch] include/airhook/*.h tests/unit/*.[ch] bench/*.c examples/*/*.c)
 
 format: deps
 	clang-format -i $(FORMAT_FILES)
@@ -75,14 +87,45 @@ check-layers:
 	@sh scripts/check-layers.sh --self-test
 	@sh scripts/check-layers.sh
 
+# Every source file says its licence on its first lines (SPDX).
+check-license:
+	@sh scripts/check-license.sh
+
+# The release tree installed under PREFIX (DESTDIR first, for packaging):
+# bin/airhook, the shared and static libairhook-verify, its header and
+# airhook-verify.pc, man pages made from the CLI's help, and LICENSE.
+install: build
+	@cmake -S . -B build -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DCMAKE_INSTALL_LIBDIR=$(LIBDIR) \
+	  -DCMAKE_INSTALL_MANDIR=$(MANDIR) >/dev/null
+	@DESTDIR=$(DESTDIR) cmake --install build
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+# Removes what `make install` put there (the same PREFIX, LIBDIR, MANDIR and DESTDIR).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/airhook
+	rm -f $(DESTDIR)$(LIBDIR)/libairhook-verify.so $(DESTDIR)$(LIBDIR)/libairhook-verify.so.* \
+	  $(DESTDIR)$(LIBDIR)/libairhook-verify.a $(DESTDIR)$(LIBDIR)/pkgconfig/airhook-verify.pc
+	rm -f $(DESTDIR)$(PREFIX)/include/airhook/verify.h
+	-rmdir $(DESTDIR)$(PREFIX)/include/airhook 2>/dev/null
+	rm -f $(DESTDIR)$(MANDIR)/man1/airhook.1 $(DESTDIR)$(MANDIR)/man1/airhook-*.1
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/airhook
+
+# Installs into a scratch DESTDIR, builds examples/receiver against the
+# installed airhook-verify.pc, runs it against signed requests, uninstalls.
+install-check: build
+	sh tests/install/run.sh
+
 # `make test` also builds the release tree (with bench/ and the unit tests)
 # so it cannot rot.
 test: RELEASE_TESTS = ON
+test: DEPS = test
 test: build build-test
 	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory check-layers
+	$(MAKE) --no-print-directory check-license
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory interop
+	$(MAKE) --no-print-directory install-check
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory test-pg
 	$(MAKE) --no-print-directory fuzz-smoke
@@ -115,6 +158,7 @@ pg-pass:
 # Benchmarks against this machine's ceiling (bench/run.sh): prints the table
 # and writes bench/RESULTS.md (and the soak's plot, bench/soak.svg).  About
 # 16 minutes, the 5-minute soak included; QUICK=1 about 4.
+bench: DEPS = test
 bench: build
 	@bash bench/run.sh $(if $(filter 1 yes true,$(QUICK)),--quick)
 

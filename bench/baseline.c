@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * baseline.c: the ceiling of this machine for "answer an HTTP request with a
  * JSON body", to compare airhook's API against in the same run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * benchutil.h: what the benchmark programs (baseline.c, receiver.c,
  * loadgen.c) share: reading a body file, the --listen address, and the

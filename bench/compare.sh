@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/compare.sh: two airhook revisions in one sitting, alternating.
 #
 #   bench/compare.sh BEFORE_REV [AFTER_REV] [--rounds N] [--only NAME[,NAME...]]

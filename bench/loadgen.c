@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loadgen.c: a small HTTP load generator on libcurl multi, for what wrk does
  * not do well: a fixed number of requests, a steady rate, and a body that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * receiver.c: a webhook receiver for the benchmarks.
  *

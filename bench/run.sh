@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/run.sh: airhook against this machine's ceiling (issue 4).
 #
 #   bench/run.sh [--quick] [--only NAME[,NAME...]] [--no-profile] [--keep]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """What airhook's SQLite work costs per event and per delivery, without HTTP.
 
 Replays the statements of src/store/store_sqlite.c (copied below: keep them

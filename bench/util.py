@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Helpers for bench/run.sh (standard library only).
 
   util.py json FILE KEY [KEY...]     values of top-level keys of a JSON file, one per line

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Embeds a data file in the binary: writes OUT, a C file defining
 #   const unsigned char SYMBOL[];  (the file's bytes and a NUL after them)
 #   const size_t SYMBOL_len;       (the file's length, without the NUL)

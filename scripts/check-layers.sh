@@ -1,10 +1,13 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check-layers.sh: dependencies point down.
 #
 # The folders under src/ are layers, and a file may include headers of its
 # own folder and of lower layers only:
 #
 #   include/airhook (the public headers)              level 0
+#   src/verify   libairhook-verify, built on its own    level 1 (includes only
+#                                                      airhook/verify.h)
 #   src/common   buffers, json, ids, time, log, metrics  level 1
 #   src/http, src/store                                level 2 (not each other)
 #   src/delivery                                       level 3
@@ -32,6 +35,7 @@ check() {
 BEGIN {
     # The layer table: one row per folder (include/airhook is "airhook/...").
     level["airhook"] = 0
+    level["verify"] = 1
     level["common"] = 1
     level["http"] = 2
     level["store"] = 2
@@ -66,6 +70,10 @@ BEGIN {
     } else if (!(target in level)) {
         printf "%s: includes \"%s\", which is in no layer\n", where, hdr
         bad = 1
+    } else if (own == "verify" && target != "verify" && hdr != "airhook/verify.h") {
+        printf "%s: verify includes \"%s\": libairhook-verify is built alone, from airhook/verify.h only\n",
+            where, hdr
+        bad = 1
     } else if (target != own && level[target] >= level[own]) {
         printf "%s: %s (level %d) includes \"%s\" (%s, level %d): dependencies point down\n",
             where, own, level[own], hdr, target, level[target]
@@ -93,12 +101,15 @@ self_test() {
     fi
     printf '#include "common/log.h"\n#include "api/metrics.h"\n' >"$tmp/src/delivery/up.c"
     printf '#include "store/store.h"\n' >"$tmp/src/http/server.c"
+    mkdir -p "$tmp/src/verify"
+    printf '#include "airhook/verify.h"\n#include "airhook/airhook.h"\n' >"$tmp/src/verify/verify.c"
     if out=$(check "$tmp"); then
         echo "check-layers self-test: an upward include was not caught" >&2
         return 1
     fi
     for want in 'src/delivery/up.c:2: delivery (level 3) includes "api/metrics.h"' \
-        'src/http/server.c:1: http (level 2) includes "store/store.h"'; do
+        'src/http/server.c:1: http (level 2) includes "store/store.h"' \
+        'src/verify/verify.c:2: verify includes "airhook/airhook.h"'; do
         case $out in
         *"$want"*) ;;
         *)
@@ -107,11 +118,11 @@ self_test() {
             ;;
         esac
     done
-    [ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ] || {
-        printf 'check-layers self-test: expected 2 lines, got:\n%s\n' "$out" >&2
+    [ "$(printf '%s\n' "$out" | wc -l)" -eq 3 ] || {
+        printf 'check-layers self-test: expected 3 lines, got:\n%s\n' "$out" >&2
         return 1
     }
-    echo "check-layers: self-test passed (an upward and a sideways include are refused)"
+    echo "check-layers: self-test passed (an upward, a sideways and a library's outside include are refused)"
 }
 
 case ${1:-} in

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # pg-test.sh: a throwaway PostgreSQL 15 for airhook's tests.
 #
 #   scripts/pg-test.sh start          start one; print its DSN (last line of stdout)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Writes the generated part of docs/triggers.md (between its BEGIN and END
 # marker lines) from the trigger catalog compiled into an airhook binary:
 #   sh scripts/triggers-doc.sh BINARY [FILE]

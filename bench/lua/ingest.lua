@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script: POST /admin/v1/events, one event per request.
 --   BENCH_TOKEN      admin token (sent as Authorization: Bearer)
 --   BENCH_COMMUNITY  community id;  BENCH_AIRMEET  airmeet id;  BENCH_TRIGGER  trigger id

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script: POST the same body on every request.
 --   BENCH_BODY_FILE  file holding the body (required)
 --   BENCH_HEADERS    optional extra headers, "Name: value" separated by "\n"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script: POST webhook-register with a distinct url on every request.
 --   BENCH_PATH     path and query, e.g. /prod/platform-integration/v1/webhook-register?airmeetId=…
 --   BENCH_ACCESS   access key;  BENCH_SECRET  secret key

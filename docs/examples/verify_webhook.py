@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Verify an airhook (Standard Webhooks) signature with Python's standard library.
 
     from verify_webhook import verify

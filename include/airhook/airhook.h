@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * airhook.h: the public face of libairhook.
  *

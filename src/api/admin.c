@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * admin.c: the operator's API under /admin/v1 (SPEC §5): communities, access
  * keys, airmeets, sessions and webhooks.  The bearer token is checked by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * app.h: the application behind the HTTP listener: configuration, the store,
  * and the handlers of the public API (public.c), the admin API (admin.c,
@@ -82,8 +83,14 @@ void ah_app_free(ah_app_t *app);
 /* The listener callbacks for app. */
 ah_http_app_t ah_app_http(ah_app_t *app);
 
-/* Seeds a demo community, key pair, airmeet and session; prints them to stdout. */
-int ah_app_seed_demo(ah_app_t *app, const char *base_url);
+/*
+ * Seeds a demo community, key pair, airmeet and session; prints them to
+ * stdout with an export line for the client commands: the public API's
+ * variables, AIRHOOK_SERVER (base_url) and AIRHOOK_ADMIN_TOKEN, whose value
+ * is admin_token_word as given (a shell word: the token, quoted, or a
+ * "$(cat FILE)"), or a placeholder and a note when it is NULL.
+ */
+int ah_app_seed_demo(ah_app_t *app, const char *base_url, const char *admin_token_word);
 
 /* ---- routes and who is calling (dispatch.c) ---- */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache.c: the generation-tagged LRU map of cache.h.
  *

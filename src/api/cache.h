@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache.h: a bounded, thread-safe map from short keys to byte strings, each
  * tagged with the generation it was built at (store.h, ah_cache_gen_t).

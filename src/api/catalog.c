@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * catalog.c: the merged trigger catalog (catalog.h): a snapshot built from
  * the compiled-in table and the store's rows, shared by reference.

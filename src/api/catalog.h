@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * catalog.h: the trigger catalog a server has now: the built-in triggers
  * (triggers.h, compiled in), less those the operator hid, plus the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * deliveries.c: the admin API over deliveries (SPEC §5, docs/CONVENTIONS.md
  * "Events and deliveries"): listing a webhook's or an event's deliveries,

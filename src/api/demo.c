@@ -1,7 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * demo.c: `airhook serve --demo` seeds a community, an airmeet and a session
  * with fixed ids (so restarts reuse them) and issues a fresh key pair (a
- * secret cannot be shown twice), then prints them with a copy-paste example.
+ * secret cannot be shown twice), then prints them with a copy-paste example:
+ * one export line that points the public commands (AIRHOOK_BASE_URL and the
+ * key pair) and the admin commands (AIRHOOK_SERVER, AIRHOOK_ADMIN_TOKEN) at
+ * this server, whatever port it got.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +22,7 @@ static int ok_or_exists(int rc)
     return rc == AH_EEXISTS ? AH_OK : rc;
 }
 
-int ah_app_seed_demo(ah_app_t *app, const char *base_url)
+int ah_app_seed_demo(ah_app_t *app, const char *base_url, const char *admin_token_word)
 {
     ah_store_t *s = app->store;
     int64_t now = ah_now_ms();
@@ -55,7 +59,9 @@ int ah_app_seed_demo(ah_app_t *app, const char *base_url)
            "demo access key: %s\n"
            "demo secret key: %s\n"
            "demo try:\n"
-           "  export AIRHOOK_BASE_URL=%s%s AIRHOOK_ACCESS_KEY=%s AIRHOOK_SECRET_KEY=%s\n"
+           "  export AIRHOOK_BASE_URL=%s%s AIRHOOK_ACCESS_KEY=%s AIRHOOK_SECRET_KEY=%s "
+           "AIRHOOK_SERVER=%s AIRHOOK_ADMIN_TOKEN=%s\n"
+           "%s"
            "  curl -s -X POST \"$AIRHOOK_BASE_URL/platform-integration/v1/webhook-register"
            "?airmeetId=%s\" \\\n"
            "    -H 'Content-Type: application/json' -H \"x-access-key: $AIRHOOK_ACCESS_KEY\" "
@@ -65,7 +71,12 @@ int ah_app_seed_demo(ah_app_t *app, const char *base_url)
            "\"platformName\":\"Demo\"}'\n"
            "  ./build/airhook webhooks list --airmeet %s\n",
            DEMO_COMMUNITY, DEMO_AIRMEET, DEMO_SESSION, k.access_key, secret, base_url,
-           app->cfg.base_path, k.access_key, secret, DEMO_AIRMEET, DEMO_AIRMEET);
+           app->cfg.base_path, k.access_key, secret, base_url,
+           admin_token_word ? admin_token_word : "ADMIN_TOKEN",
+           admin_token_word ? ""
+                            : "  (ADMIN_TOKEN: the admin token printed at this database's first "
+                              "start)\n",
+           DEMO_AIRMEET, DEMO_AIRMEET);
     fflush(stdout);
     return AH_OK;
 }

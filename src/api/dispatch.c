@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dispatch.c: routes requests to handlers and enforces what their rows
  * declare (router.h): who may call, the error dialect, the body limit and

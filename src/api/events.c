@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * events.c: POST /admin/v1/events, the operator publishing an event.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ops.c: the operations endpoints: /healthz (the process answers),
  * /readyz (the store answers), /metrics (Prometheus text).

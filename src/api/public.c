@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * public.c: the Airmeet platform-integration API (SPEC §3), under the base
  * path.  Integrators call it exactly as they call Airmeet's gateway.

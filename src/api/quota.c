@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * quota.c: what a community may hold, as the API applies it
  * (docs/operations.md, "Quotas per community").

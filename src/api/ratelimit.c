@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ratelimit.c: see ratelimit.h.  One mutex guards the table; it is touched
  * only on authentication and registration, never on the hot delivery path.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ratelimit.h: counts events per key in fixed windows: failed
  * authentications per client address (allowed/fail), and webhook

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * respond.c: error bodies, JSON field readers and small converters shared by
  * the public and admin handlers.  Every message says what was wrong in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * schema.c: a validator for the documented subset of JSON Schema in
  * schema.h, used for the `data` of events of an operator's trigger.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * schema.h: the subset of JSON Schema an operator's trigger may give for
  * the `data` of its events (docs/triggers.md, "Operator-defined triggers").

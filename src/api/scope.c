@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * scope.c: the few endpoints of Airmeet's event API that clients call
  * before they register a webhook (docs/api.md, "Event API"): the list of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trigger_admin.c: the operator's side of the trigger catalog, under
  * /admin/v1/triggers (docs/api.md, "Triggers"; the CLI's `airhook triggers`).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * triggers.c: the built-in trigger catalog, read from the data the build
  * embeds (data/triggers.json, as the byte array ah_triggers_json), and the

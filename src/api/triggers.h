@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * triggers.h: the built-in trigger catalog and its sample delivery bodies.
  *

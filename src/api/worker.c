@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * worker.c: see worker.h.  A mutex guards the queue and the state; the
  * thread sleeps on a condition variable while the queue is empty.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * worker.h: one background thread that runs jobs in the order they were
  * posted, for work that must not hold a listener thread (rendering a

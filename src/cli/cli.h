@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.h: the airhook command's subcommands.  main.c dispatches on argv[1];
  * `serve` runs the server (serve.c); everything else is an HTTP client of a

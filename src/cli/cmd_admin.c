@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_admin.c: the operator's subcommands, clients of the admin API.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_catalog.c: the trigger catalog and the event details the scope
  * endpoints answer, from the command line.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_delivery.c: the operator's subcommands for events and deliveries,
  * clients of the admin API (docs/CONVENTIONS.md "Events and deliveries").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_public.c: the integrator's subcommands, clients of the public API.
  *

@@ -1,10 +1,14 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * receive.c: `airhook receive`, a small webhook receiver for trying airhook
  * out and for debugging an integration.  It listens (libmicrohttpd, one
  * thread), prints every request it gets (the Standard Webhooks headers, the
  * x-airmeet-* headers and the body) and, given the webhook's secret, says
- * whether the signature verifies.  It answers every request with --status
- * (200 by default), so a receiver that fails can be had with --status 500.
+ * whether the signature verifies, with libairhook-verify (the library a C
+ * receiver would use, include/airhook/verify.h).  It answers with --status
+ * (200 by default), so a receiver that fails can be had with --status 500;
+ * given a secret, it answers a delivery whose signature does not verify 401,
+ * as a real receiver must, and a secret that is not one is refused at start.
  */
 #include <microhttpd.h>
 #include <signal.h>
@@ -13,9 +17,9 @@
 #include <string.h>
 
 #include "airhook/airhook.h"
+#include "airhook/verify.h"
 #include "cli/cli.h"
 #include "common/util.h"
-#include "delivery/sign.h"
 #include "http/http.h"
 
 #define BODY_MAX (1024 * 1024)
@@ -38,31 +42,38 @@ static const char *hdr(struct MHD_Connection *c, const char *name)
     return v ? v : "-";
 }
 
-static void report(struct recv_opts *o, struct MHD_Connection *c, const char *method,
-                   const char *url, const struct pending *p)
+/*
+ * The status to answer with: o->status, or 401 when a secret is given and the
+ * delivery does not verify (*verdict says why, for the printout).
+ */
+static int judge(const struct recv_opts *o, struct MHD_Connection *c, const struct pending *p,
+                 const char **verdict)
 {
-    const char *verdict = "not checked (pass --secret whsec_... to check)";
-    if (o->secret) {
-        const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-id");
-        const char *ts = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-timestamp");
-        const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-signature");
-        verdict = id && ts && sig &&
-                          ah_verify(o->secret, id, ts, p->body ? p->body : "", p->len, sig,
-                                    ah_now_ms() / 1000, 300) == 0
-                      ? "valid"
-                      : "INVALID";
-    }
+    *verdict = "not checked (pass --secret whsec_... to check)";
+    if (!o->secret)
+        return o->status;
+    int rc = ah_webhook_verify(
+        o->secret, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-id"),
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-timestamp"),
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-signature"), p->body, p->len);
+    *verdict = rc == AH_WEBHOOK_OK ? "valid" : ah_webhook_strerror(rc);
+    return rc == AH_WEBHOOK_OK ? o->status : 401;
+}
+
+static void report(struct recv_opts *o, struct MHD_Connection *c, const char *method,
+                   const char *url, const struct pending *p, int status, const char *verdict)
+{
     char now[AH_TIME_SIZE];
     ah_format_time(ah_now_ms(), now);
     o->seen++;
     printf("--- #%lu %s %s %s -> %d\n"
-           "webhook-id: %s\nwebhook-timestamp: %s\nwebhook-signature: %s (%s)\n"
+           "webhook-id: %s\nwebhook-timestamp: %s\nwebhook-signature: %s (%s%s)\n"
            "x-airmeet-trigger: %s\nx-airmeet-webhook-id: %s\nx-airmeet-attempt: %s\n"
            "%.*s\n",
-           o->seen, now, method, url, o->status, hdr(c, "webhook-id"), hdr(c, "webhook-timestamp"),
-           hdr(c, "webhook-signature"), verdict, hdr(c, "x-airmeet-trigger"),
-           hdr(c, "x-airmeet-webhook-id"), hdr(c, "x-airmeet-attempt"), (int)p->len,
-           p->body ? p->body : "");
+           o->seen, now, method, url, status, hdr(c, "webhook-id"), hdr(c, "webhook-timestamp"),
+           hdr(c, "webhook-signature"), status == 401 ? "INVALID: " : "", verdict,
+           hdr(c, "x-airmeet-trigger"), hdr(c, "x-airmeet-webhook-id"), hdr(c, "x-airmeet-attempt"),
+           (int)p->len, p->body ? p->body : "");
     fflush(stdout);
 }
 
@@ -93,12 +104,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         p->body[p->len] = '\0';
         return MHD_YES;
     }
-    report(o, c, method, url, p);
+    const char *verdict;
+    int status = judge(o, c, p, &verdict);
+    report(o, c, method, url, p, status, verdict);
     static const char ok[] = "{\"received\":true}";
+    static const char refused[] = "{\"error\":\"invalid signature\"}";
+    const char *body = status == 401 ? refused : ok;
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(sizeof ok - 1, (void *)ok, MHD_RESPMEM_PERSISTENT);
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)o->status, r);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -119,9 +134,10 @@ static int usage(FILE *f, int rc)
 {
     fputs("usage: airhook receive [--listen HOST:PORT] [--secret whsec_...] [--status CODE]\n"
           "  Prints every webhook delivery it receives and checks its signature.\n"
-          "  --listen   where to listen (127.0.0.1:9000)\n"
-          "  --secret   the webhook's signing secret (AIRHOOK_WEBHOOK_SECRET)\n"
-          "  --status   the HTTP status to answer with (200; try 500 or 410)\n",
+          "  --listen   where to listen (127.0.0.1:9000; port 0 picks one and prints it)\n"
+          "  --secret   the webhook's signing secret (AIRHOOK_WEBHOOK_SECRET); a delivery\n"
+          "             whose signature does not verify under it is answered 401\n"
+          "  --status   the HTTP status to answer valid deliveries with (200; try 500 or 410)\n",
           f);
     return rc;
 }
@@ -145,6 +161,14 @@ int ah_cmd_receive(int argc, char **argv)
         else
             return usage(stderr, 2);
     }
+    if (o.secret && !*o.secret)
+        o.secret = NULL;
+    if (o.secret && ah_webhook_secret_check(o.secret) != AH_WEBHOOK_OK) {
+        fprintf(stderr,
+                "airhook receive: --secret (or AIRHOOK_WEBHOOK_SECRET) is not a signing secret: "
+                "expected whsec_ followed by base64, as webhook-register returns it\n");
+        return 2;
+    }
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -167,7 +191,14 @@ int ah_cmd_receive(int argc, char **argv)
         fprintf(stderr, "airhook receive: cannot listen on %s\n", o.listen);
         return 1;
     }
-    printf("airhook receive: listening on http://%s/ (answering %d)\n", o.listen, o.status);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    char shown[300];
+    snprintf(shown, sizeof shown, "%s", o.listen);
+    char *colon = strrchr(shown, ':');
+    if (info && colon)
+        snprintf(colon + 1, sizeof shown - (size_t)(colon + 1 - shown), "%u", (unsigned)info->port);
+    printf("airhook receive: listening on http://%s/ (answering %d%s)\n", shown, o.status,
+           o.secret ? ", or 401 to a bad signature" : "");
     fflush(stdout);
     int sig;
     sigwait(&sigs, &sig);

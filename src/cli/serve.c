@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * serve.c: `airhook serve`.  Reads its settings from flags or their AIRHOOK_*
  * environment variables (SPEC §1), opens the store, starts the HTTP listener,
@@ -19,8 +20,10 @@
  * inherits the mask.  On a signal the listener stops accepting, finishes the
  * requests in progress, and the store is closed.
  */
+#include <ctype.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -555,6 +558,57 @@ static int secret_keys(const serve_opts_t *o, ah_store_t *store, char *err, size
     return rc;
 }
 
+/* s as one shell word into out: as it is when it is plain, else single-quoted. */
+static void shell_word(const char *s, char *out, size_t outsz)
+{
+    bool plain = *s != '\0';
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_-.,:/@%+=", *p))
+            plain = false;
+    if (plain) {
+        snprintf(out, outsz, "%s", s);
+        return;
+    }
+    size_t n = 0;
+    if (n + 1 < outsz)
+        out[n++] = '\'';
+    for (const char *p = s; *p && n + 6 < outsz; p++) {
+        if (*p == '\'') {
+            memcpy(out + n, "'\\''", 4);
+            n += 4;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    if (n + 1 < outsz)
+        out[n++] = '\'';
+    out[n < outsz ? n : outsz - 1] = '\0';
+}
+
+/*
+ * What the demo's export line sets AIRHOOK_ADMIN_TOKEN to: the token read
+ * from a file as "$(cat FILE)" (the file keeps it out of sight, so it is
+ * not echoed), one given on the command line or in the environment as it
+ * is (a demo's own), or the one generated now; NULL when this server knows
+ * only its hash.
+ */
+static const char *admin_token_word(const serve_opts_t *o, const char *generated, char *out,
+                                    size_t outsz)
+{
+    if (o->admin_token_file) {
+        char path[2048];
+        shell_word(o->admin_token_file, path, sizeof path);
+        snprintf(out, outsz, "\"$(cat %s)\"", path);
+    } else if (o->cfg.admin_token && *o->cfg.admin_token) {
+        shell_word(o->cfg.admin_token, out, outsz);
+    } else if (generated && *generated) {
+        shell_word(generated, out, outsz);
+    } else {
+        return NULL;
+    }
+    return out;
+}
+
 int ah_cmd_serve(int argc, char **argv)
 {
     serve_opts_t o;
@@ -624,7 +678,10 @@ int ah_cmd_serve(int argc, char **argv)
         printf("admin token: %s (shown once; pass --admin-token-file or set AIRHOOK_ADMIN_TOKEN "
                "to choose your own)\n",
                token);
-    if (o.cfg.demo && (rc = ah_app_seed_demo(&app, base_url)))
+    char admin_word[2 * sizeof file_token + 16];
+    if (o.cfg.demo &&
+        (rc = ah_app_seed_demo(&app, base_url,
+                               admin_token_word(&o, token, admin_word, sizeof admin_word))))
         fprintf(stderr, "airhook serve: could not seed demo data: %s\n", ah_strerror(rc));
     printf("airhook ready on %s (db %s, region %s, role %s)\n", base_url, ah_store_name(store),
            o.cfg.region, o.role);

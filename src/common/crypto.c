@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crypto.c: random bytes, SHA-256, HMAC, base64 and constant-time compare,
  * all thin wrappers over OpenSSL 3; and sealing secrets at rest (AES-256-GCM

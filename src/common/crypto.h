@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * crypto.h: the few primitives airhook needs, over OpenSSL 3.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jsonspan.c: see jsonspan.h.  A small recursive-descent skipper over JSON
  * text: it recognises structure (strings, objects, arrays, scalars) only as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jsonspan.h: where a member's value sits in the raw text of a JSON object.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c: JSON lines on stderr.  Each line is built in memory and written
  * with one write(2), so concurrent threads never interleave within a line.

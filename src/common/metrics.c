@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c: see metrics.h.  Status codes fold into a fixed set of slots so
  * the table is static: route × status slot.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.h: process-wide counters and histograms, rendered as Prometheus
  * text by GET /metrics.  Counters are relaxed atomics: a request bumps one

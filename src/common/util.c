@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.c: ids, time formatting and parsing, and bounded string helpers.
  */

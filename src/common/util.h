@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.h: ids, time, and small string helpers used everywhere.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dispatcher.h: the delivery engine.  A store thread claims due deliveries
  * webhook by webhook (respecting each webhook's concurrency cap and rate)

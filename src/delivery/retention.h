@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * retention.h: the background purge of what is final and old
  * (`airhook serve --retention`, docs/operations.md "Retention").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ssrf.c: the network guard that keeps deliveries away from the inside of
  * the network (SPEC §6, "SSRF").

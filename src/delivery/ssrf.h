@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ssrf.h: which addresses a delivery may connect to.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * head.c: the strict checks of a request's head (head.h).  Character
  * classes are lookup tables, so a head costs one pass over its bytes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * head.h: strict checks of a request's head (RFC 9112), made on what
  * libmicrohttpd hands over, before the application routes the request.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http.h: requests and responses as the API layer sees them, and the
  * listener that produces them (server.c, over libmicrohttpd).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * router.c: see router.h.  Captured segments are copied into the request's
  * param_buf, so params stay valid for the request's lifetime.  What a row

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * router.h: route rows, and method + path matching over a static table of
  * them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c: the HTTP listener, over libmicrohttpd.
  *

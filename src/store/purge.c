@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * purge.c: retention in the store layer, ah_store_purge_final (store.h):
  * removing events whose every delivery is final and old, with those

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sql.h: the SQL driver interface, private to src/store.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store.c: the store layer.  Every caller reaches storage through the
  * ah_store_*() functions declared, with their contracts, in store.h; no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_catalog.c: the operator's part of the trigger catalog (store.h,
  * "the operator's triggers"): triggers the operator added, and built-in

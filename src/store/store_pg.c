@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_pg.c: the PostgreSQL storage backend (an SQL driver, sql.h, and the
  * operations of ah_store_ops_t that are PostgreSQL's own, over libpq).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_sql.c: the building blocks of the store layer (sql.h), shared by
  * store.c and both backends.

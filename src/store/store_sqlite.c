@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_sqlite.c: the SQLite storage backend (an SQL driver, sql.h, and the
  * operations of ah_store_ops_t that are SQLite's own, over SQLite 3).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_http_head.c: libFuzzer target for the strict checks of a request's
  * head (src/http/head.c).  The input is a raw head; it is laid out the way

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_jsonspan.c: for any text jansson accepts as an object, the span that
  * ah_json_member_span reports for each key must parse to exactly the value

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_netguard.c: libFuzzer target for the SSRF guard (src/delivery/ssrf.c):
  * the --allow-net CIDR list parser, and the address judgement on a sockaddr

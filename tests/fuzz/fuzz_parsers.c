@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_parsers.c: libFuzzer target for the small parsers of outside input:
  * times (RFC 3339 / unix seconds), durations, integers, UUIDs, base64.

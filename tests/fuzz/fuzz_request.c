@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_request.c: libFuzzer target for the whole request path above the
  * socket: routing, each route's policy (credentials, the failed-auth

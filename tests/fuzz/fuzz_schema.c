@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_schema.c: libFuzzer target for the JSON Schema subset (api/schema.c),
  * whose schemas come from the operator and whose data comes from events.

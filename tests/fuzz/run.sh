@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Runs every libFuzzer target in BUILD_DIR for SECONDS each, starting from the
 # committed corpus (tests/fuzz/corpus/<name>/) and writing new inputs to a
 # scratch copy so the tree stays clean.  Usage: run.sh BUILD_DIR SECONDS

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared pieces of the delivery tests (test_delivery*.py): a server class
 wired to a loopback Receiver, event publishing, delivery polling and
 Standard Webhooks signature verification (hmac/hashlib/base64 only).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Pieces of the fault tests (test_faults_*.py): a small filesystem of their
 own, and a publisher that keeps publishing in the background.
 

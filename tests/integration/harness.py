@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Black-box harness for airhook integration tests (Python 3 stdlib only).
 
 A Server starts the real `airhook serve` binary on 127.0.0.1:0 with a fresh

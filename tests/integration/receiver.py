@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A webhook receiver for airhook's delivery tests (Python 3 stdlib only).
 
 In-process:

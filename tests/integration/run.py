@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Run airhook's black-box integration tests.
 
     python3 tests/integration/run.py --binary build-test/airhook [-k PATTERN] [-v]

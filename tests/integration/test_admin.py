@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Admin API (/admin/v1): auth, communities, access keys, airmeets, sessions, webhooks."""
 
 import unittest

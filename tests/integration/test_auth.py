@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """POST /prod/auth and failed-authentication throttling."""
 
 import datetime

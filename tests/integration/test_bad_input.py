@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Bad input (SPEC §7): size limits, wrong methods, unknown paths, absurd
 queries, broken HTTP.  Nothing may crash or hang the server."""
 

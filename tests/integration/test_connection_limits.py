@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Connection limits (the "Hardening" issue, finding 1; docs/operations.md,
 "Connections and file descriptors").
 

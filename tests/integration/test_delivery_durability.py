@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """At least once (SPEC §6): "an event acknowledged with 202 is never lost,
 whatever is killed (kill -9 included) and whenever it restarts; a delivery in
 flight at a crash is sent again after restart.  Duplicates are bounded by what

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Standard Webhooks interop (SPEC §6: "its public verifier libraries must
 accept what airhook sends"): three real deliveries are captured and handed to
 tests/interop/verify.mjs (the npm `standardwebhooks` verifier), one JSON file

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Per-webhook rate limit (--webhook-rate) and what a revoked access key does
 (nothing to delivery: SPEC §6 and docs/delivery.md)."""
 

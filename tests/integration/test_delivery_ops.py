@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Operating deliveries through the admin API (SPEC §5, CONVENTIONS "Events
 and deliveries"): listing with status filter and cursor paging, one delivery
 with its attempts, retry, recover, enable/disable, deregister cancelling

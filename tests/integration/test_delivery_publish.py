@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """POST /admin/v1/events: fan-out to matching webhooks only (SPEC §4/§5/§6),
 idempotency keys, validation."""
 

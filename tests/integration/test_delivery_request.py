@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What a receiver gets (SPEC §6): POST, the published data byte for byte,
 the Standard Webhooks headers and signature, the x-airmeet-* headers, and
 both signatures while a rotated secret overlaps."""

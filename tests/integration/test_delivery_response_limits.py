@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What is read of a receiver's answer (docs/delivery.md, "Limits").
 
 A receiver answering 100 MB used to be read in full (~0.9 s of the

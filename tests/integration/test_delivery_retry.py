@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Retries, failures and webhook health (SPEC §6): the retry schedule,
 attempt records, Retry-After, redirects, 410, --disable-after, connection
 errors, timeouts and isolation between webhooks.

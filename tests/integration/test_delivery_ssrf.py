@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """SSRF at connect time (SPEC §6): "a URL whose host resolves to a loopback,
 private, link-local, multicast, unspecified or metadata address is refused --
 checked on the resolved address at connect time, not only at registration".

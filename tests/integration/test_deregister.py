@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """POST/DELETE /prod/platform-integration/v1/webhook-deregister."""
 
 import json

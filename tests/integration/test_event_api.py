@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Airmeet's event API, as much of it as clients call before they register:
 POST /api/v1/auth, GET /api/v1/airmeets and GET /api/v1/airmeet/{id}/info,
 at the root and under the base path (with and without /api/v1), answered

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A full disk (docs/operations.md, "A full disk and other faults").
 
 The SQLite database lives on a 32 MB tmpfs of its own (faultkit.small_

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A receiver that flaps (docs/operations.md, "A full disk and other faults").
 
 For a minute, under steady publishing, one receiver is up 5 s and down 5 s

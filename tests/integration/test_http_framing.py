@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Strict HTTP framing and targets (the "Hardening" issue, findings 3, 4, 5
 and 7; docs/operations.md, "HTTP framing").
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Ids are what the documentation says they are (finding 10 of the Hardening
 issue: ids carried a 48-bit millisecond prefix, like UUID v7, while
 docs/api.md called them UUID v4).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The public API's caches never answer with something stale: every change
 to webhooks, keys or tokens shows in the very next request of the process
 that made it (through the public or admin API, or the dispatcher disabling

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Several nodes on one PostgreSQL database (issue 5 §4, SPEC §8).
 
 These run only when the servers run on PostgreSQL (AIRHOOK_TEST_DB=postgres,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """nginx in front of airhook nodes: deploy/nginx/airhook.conf, run for real.
 
 The class starts two airhook nodes on one database and nginx (the Debian

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Operations (SPEC §7): /healthz, /readyz, /metrics, JSON request logs,
 Content-Type on every answer."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Operator-defined triggers (docs/triggers.md, "Operator-defined triggers";
 docs/api.md, "Triggers"): the admin API and the CLI add, change, retire and
 restore them, hide and show built-in ones; registration, sample-payload and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Power Automate's certified Airmeet connector, replayed against airhook
 with only the host changed: POST auth -> GET airmeets (the airmeet picker)
 -> GET airmeet/{id}/info (the session picker) -> webhook-register with the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Quotas per community, the registration rate per access key, and the cost
 of webhook-list (finding 2 of the Hardening issue).
 

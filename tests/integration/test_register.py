@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """POST /prod/platform-integration/v1/webhook-register."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Retention (`--retention`, docs/operations.md "Retention"): an event whose
 deliveries are all final goes, with them and their attempts, once it and
 their outcome are older than the retention; an event with a delivery still

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """--role: an API-only node accepts events without delivering them; a worker
 node serves only the operations endpoints and delivers what is stored.  Both
 share one database (the same workdir)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """GET /prod/platform-integration/v1/sample-payload."""
 
 import unittest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Secrets at rest (docs/operations.md, "Secrets: what is secret, where it lives").
 
 - Webhook signing secrets are encrypted in the database (AES-256-GCM under the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """README.md's "Server settings" table lists exactly the settings that
 `airhook serve --help` prints: the same flags (with their value names), the
 same environment variables and the same default values, in the same order.

@@ -1,15 +1,19 @@
+# SPDX-License-Identifier: MIT
 """Startup, shutdown, --demo, the generated admin token, keep-alive."""
 
+import os
 import re
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
 import urllib.parse
 import uuid
 
+import harness
 from harness import (Server, ServerTestCase, UUID_RE, SECRET_KEY_RE, TOKEN_RE, hook_url)
 
 
@@ -228,6 +232,49 @@ class StartStopTests(ServerTestCase):
         r = s.admin("GET", "/sessions/" + got["session"])
         self.assertEqual(r.status, 200, repr(r))
         self.assertEqual(r.json.get("airmeetId"), got["airmeet"])
+        s.stop()
+
+
+    def _demo_export(self, s):
+        """The demo's export line, without its leading spaces."""
+        line, _ = s.wait_for_stdout(r"^\s*export AIRHOOK_BASE_URL=", 5)
+        return line.strip()
+
+    def _run_with_export(self, export, *args):
+        """`airhook ARGS` in a shell that ran the export line, from a clean environment."""
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        cmd = export + ' && exec "$0" "$@"'
+        return subprocess.run(["sh", "-c", cmd, harness.BINARY] + list(args), env=env,
+                              capture_output=True, text=True, timeout=30)
+
+    def test_demo_export_line_points_admin_commands_at_this_server(self):
+        # The server is on a port of its own (0 picks one), as with make run LISTEN=...
+        token = "adm it's " + uuid.uuid4().hex[:8]
+        s = self._start(["--demo"], admin_token=token)
+        export = self._demo_export(s)
+        self.assertIn("AIRHOOK_SERVER=" + s.base_url + " ", export + " ")
+        p = self._run_with_export(export, "community", "list")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("00000000-0000-4000-8000-00000000c0de", p.stdout)
+        p = self._run_with_export(export, "webhooks", "list",
+                                  "--airmeet", "00000000-0000-4000-8000-0000000a1e01")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        s.stop()
+
+    def test_demo_export_line_reads_a_token_file_instead_of_echoing_it(self):
+        workdir = tempfile.mkdtemp(prefix="airhook-it-")
+        self.addCleanup(shutil.rmtree, workdir, True)
+        token = "adm_" + uuid.uuid4().hex
+        path = os.path.join(workdir, "admin token")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (token + "\n").encode())
+        os.close(fd)
+        s = self._start(["--demo", "--admin-token-file", path], admin_token=None)
+        s.admin_token = token
+        export = self._demo_export(s)
+        self.assertNotIn(token, "".join(s.stdout_snapshot()))
+        p = self._run_with_export(export, "community", "list")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         s.stop()
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """GET /prod/platform-integration/v1/webhook-list (token from /auth)."""
 
 import unittest

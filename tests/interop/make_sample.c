@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * make_sample.c: writes signed sample deliveries for the interop check
  * (run.sh), signed by airhook's own ah_sign exactly as the dispatcher signs

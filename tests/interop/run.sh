@@ -1,11 +1,17 @@
 #!/bin/sh
-# Interop check: signatures made by airhook's ah_sign must be accepted by the
-# Standard Webhooks reference verifier (the `standardwebhooks` npm package,
-# pinned in package.json), and tampered ones refused.
+# SPDX-License-Identifier: MIT
+# Interop check, both ways, with the Standard Webhooks reference library (the
+# `standardwebhooks` npm package, pinned in package.json):
+# - signatures made by airhook's ah_sign must be accepted by its verifier,
+#   and tampered ones refused (make_sample.c, verify.mjs);
+# - deliveries it signs must get the expected result from libairhook-verify
+#   (sign.mjs, check_verify.c): valid ones OK, tampered ones a bad signature,
+#   stale and future ones too old and too new.
 #
 # Usage: tests/interop/run.sh [BUILD_DIR] [CAPTURED.json ...]
-#   BUILD_DIR   a configured and built tree holding libairhook_lib.a
-#               (default: build-test); make_sample.c is compiled against it
+#   BUILD_DIR   a configured and built tree holding libairhook_lib.a and
+#               libairhook-verify.a (default: build-test); make_sample.c and
+#               check_verify.c are compiled against them
 #               with that tree's compiler and sanitizer flags.  Override with
 #               INTEROP_CC / INTEROP_CFLAGS.
 #   CAPTURED    extra samples (for example real captured deliveries, in the
@@ -81,6 +87,21 @@ check() { # FILE EXPECT(ok|bad)
 for f in "$scratch"/samples/ok_*.json; do check "$f" ok; done
 for f in "$scratch"/samples/bad_*.json; do check "$f" bad; done
 for f in "$@"; do check "$f" ok; done
+
+# The other way: the reference library signs, libairhook-verify checks.
+# shellcheck disable=SC2086
+"$cc" $cflags -I"$root/include" "$here/check_verify.c" "$build/libairhook-verify.a" \
+  $(pkg-config --libs jansson libcrypto) -lpthread -o "$scratch/check_verify"
+mkdir "$scratch/reverse"
+node "$here/sign.mjs" "$scratch/reverse"
+out=$("$scratch/check_verify" "$scratch"/reverse/*.json) || true
+printf '%s\n' "$out"
+passed=$((passed + $(printf '%s\n' "$out" | grep -c '^pass ' || true)))
+failed=$((failed + $(printf '%s\n' "$out" | grep -c '^FAIL ' || true)))
+[ "$(ls "$scratch"/reverse/*.json | wc -l)" -ge 14 ] || {
+  echo "FAIL sign.mjs wrote fewer samples than expected"
+  failed=$((failed + 1))
+}
 
 echo "interop: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // verify.mjs: verifies one or more sample deliveries with the Standard
 // Webhooks reference library, as a receiver would.
 //

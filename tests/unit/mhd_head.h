@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mhd_head.h: lays a raw request head out the way libmicrohttpd 0.9.75
  * leaves it after parsing it in place, for the tests and the fuzzer of

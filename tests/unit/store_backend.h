@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_backend.h: which store the store unit tests run against.
  *

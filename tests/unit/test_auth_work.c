@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_auth_work.c: a key pair check does the same work whether the access
  * key exists or not (finding 9 of the Hardening issue: a wrong secret was

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for src/api/cache.c: generations decide hits, both caps hold,
  * the least recently used entry goes first, and threads may share a cache.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for src/common: time, ids, parsing, crypto helpers. */
 #include <setjmp.h>
 #include <stdarg.h>

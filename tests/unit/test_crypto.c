@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for sealing secrets at rest (src/common/crypto.c): AES-256-GCM
  * values bound to what they are, keyrings that rotate, key files.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_deliveries_api.c: unit tests of the delivery admin API (deliveries.c)
  * driven through the application's own request path: ah_app_http()'s

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for src/http: the router, request accessors, response helpers,
  * and the strict checks of a request's head (head.c), fed heads laid out

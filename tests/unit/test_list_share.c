@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_list_share.c: the cost of webhook-list is bounded (finding 2 of the
  * Hardening issue: one list of a large community was 77.6 MB, and sixteen

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for src/common/metrics.c: what GET /metrics renders for the
  * requests, events and delivery attempts counted.  The counters are

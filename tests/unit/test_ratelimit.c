@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests for src/api/ratelimit.c. */
 #include <setjmp.h>
 #include <stdarg.h>

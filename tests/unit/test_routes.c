@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_routes.c: routes declare their policy, and the dispatcher enforces
  * it (src/http/router.h, src/api/dispatch.c).

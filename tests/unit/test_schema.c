@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_schema.c: the JSON Schema subset of operator triggers (api/schema.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for the settings table of `airhook serve` (src/cli/serve.c,
  * included to reach its static functions): defaults, environment

@@ -1,12 +1,14 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * test_sign.c: unit tests of Standard Webhooks signing (src/delivery/sign.c).
+ * test_sign.c: unit tests of Standard Webhooks signing as the dispatcher
+ * does it (src/delivery/sign.c).
  *
  * Anchored on the test vector published with the Standard Webhooks spec;
  * the rest checks rotation (two signatures, each verifying), that changing
- * any signed part breaks verification, the timestamp tolerance, the header
- * parser's leniency towards other versions and junk, and that malformed
- * secrets are refused.  The incremental HMAC is cross-checked against the
- * one-shot ah_hmac_sha256 over the concatenated content.
+ * any signed part breaks verification, that malformed secrets are refused,
+ * and the output sizes.  The incremental HMAC is cross-checked against the
+ * one-shot ah_hmac_sha256 over the concatenated content.  Verification
+ * itself (the library receivers use) is test_verify.c's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,8 +22,20 @@
 #include <string.h>
 
 #include "airhook/airhook.h"
+#include "airhook/verify.h"
 #include "common/crypto.h"
 #include "delivery/sign.h"
+
+/* libairhook-verify's verdict as AH_OK or AH_EINVAL, with sign.c's old argument order. */
+static int ah_verify(const char *secret, const char *msg_id, const char *timestamp,
+                     const void *body, size_t body_len, const char *sig_header, int64_t now,
+                     int64_t tolerance_s)
+{
+    return ah_webhook_verify_at(secret, msg_id, timestamp, sig_header, body, body_len, now,
+                                tolerance_s) == AH_WEBHOOK_OK
+               ? AH_OK
+               : AH_EINVAL;
+}
 
 #define VEC_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define VEC_ID "msg_p5jXN8AQM9LWM0D4loKWxJek"
@@ -100,80 +114,6 @@ static void test_tampering(void **state)
     memcpy(bad, sig, sizeof bad);
     bad[10] = bad[10] == 'A' ? 'B' : 'A';
     assert_int_equal(ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, bad, VEC_TS, 300),
-                     AH_EINVAL);
-}
-
-static void test_tolerance(void **state)
-{
-    (void)state;
-    const int64_t t = VEC_TS;
-    assert_int_equal(ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, VEC_SIG, t + 300, 300),
-                     AH_OK);
-    assert_int_equal(ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, VEC_SIG, t - 300, 300),
-                     AH_OK);
-    assert_int_equal(ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, VEC_SIG, t + 301, 300),
-                     AH_EINVAL);
-    assert_int_equal(ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, VEC_SIG, t - 301, 300),
-                     AH_EINVAL);
-    assert_int_equal(ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, VEC_SIG, t, 0), AH_OK);
-    assert_int_equal(ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, VEC_SIG, t, -1),
-                     AH_EINVAL);
-    /* Extreme clocks do not overflow into acceptance. */
-    assert_int_equal(ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, VEC_SIG, 0, INT64_MAX),
-                     AH_OK);
-    assert_int_equal(
-        ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, VEC_SIG, INT64_MIN, INT64_MAX),
-        AH_EINVAL);
-    assert_int_equal(
-        ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, VEC_SIG, INT64_MIN, 300),
-        AH_EINVAL);
-    assert_int_equal(
-        ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, VEC_SIG, INT64_MAX, 300),
-        AH_EINVAL);
-    /* Only canonical decimal timestamps. */
-    static const char *bad_ts[] = {"",
-                                   " 1614265330",
-                                   "1614265330 ",
-                                   "+1614265330",
-                                   "-1614265330",
-                                   "01614265330",
-                                   "1614265330.0",
-                                   "1e9",
-                                   "0x60379a32",
-                                   "99999999999999999999",
-                                   NULL};
-    for (size_t i = 0; i < sizeof bad_ts / sizeof bad_ts[0]; i++)
-        assert_int_equal(ah_verify(VEC_SECRET, VEC_ID, bad_ts[i], body, BODY_LEN, VEC_SIG, t, 300),
-                         AH_EINVAL);
-}
-
-static void test_header_parsing(void **state)
-{
-    (void)state;
-    const int64_t t = VEC_TS;
-    static const char *good[] = {
-        VEC_SIG,           "v1,bm9wZQ== " VEC_SIG, "v2,abc " VEC_SIG " v1a,xyz",
-        "  " VEC_SIG "  ", "garbage " VEC_SIG,     "v1, " VEC_SIG,
-    };
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-        if (ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, good[i], t, 300) != AH_OK)
-            fail_msg("rejected \"%s\"", good[i]);
-    static const char *bad[] = {
-        "",
-        " ",
-        "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-        "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE",
-        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE==",
-        "v1=g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-        "V1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=,x",
-        "v1,v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, bad[i], t, 300) != AH_EINVAL)
-            fail_msg("accepted \"%s\"", bad[i]);
-    assert_int_equal(ah_verify(VEC_SECRET, VEC_ID, VEC_TS_S, body, BODY_LEN, NULL, t, 300),
                      AH_EINVAL);
 }
 
@@ -302,8 +242,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_vector),        cmocka_unit_test(test_rotation),
-        cmocka_unit_test(test_tampering),          cmocka_unit_test(test_tolerance),
-        cmocka_unit_test(test_header_parsing),     cmocka_unit_test(test_malformed_secrets),
+        cmocka_unit_test(test_tampering),          cmocka_unit_test(test_malformed_secrets),
         cmocka_unit_test(test_bad_args_and_sizes), cmocka_unit_test(test_secret_new),
         cmocka_unit_test(test_matches_one_shot),
     };

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ssrf.c: unit tests of the SSRF guard (src/delivery/ssrf.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store.c: unit tests of the store through the ah_store_*() layer,
  * the way the rest of airhook uses it.

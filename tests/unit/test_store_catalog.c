@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_catalog.c: the store's part of the trigger catalog and the
  * event details of the scope endpoints (store.h, "the operator's triggers"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_delivery.c: unit tests of the events-and-deliveries half of the
  * SQLite store (publish, claim, record, list, operator actions, stats).

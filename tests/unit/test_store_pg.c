@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_pg.c: what only the PostgreSQL store (store_pg.c) has to get
  * right, beyond the backend-agnostic tests of test_store.c and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_quota.c: quotas per community in the store layer (store.h,
  * "quotas per community"): the operator's quotas, the count of active

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_retention.c: unit tests of the retention purge
  * (ah_store_purge_final, src/store/purge.c) on both backends.

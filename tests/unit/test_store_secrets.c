@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_secrets.c: webhook signing secrets at rest, through the store
  * layer, on the backend AH_TEST_STORE names (store_backend.h; `make test-pg`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_triggers.c: the built-in trigger catalog (data/triggers.json, compiled
  * in) and its sample bodies (SPEC §4, docs/triggers.md).
