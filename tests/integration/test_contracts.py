@@ -102,6 +102,37 @@ class OpenApiDocumentTest(ServerTestCase):
         r = self.srv.request("GET", "/openapi.json", headers={"Authorization": "Bearer wrong"})
         self.assertEqual(r.status, 200, repr(r))
 
+    def test_response_schemas_are_strict(self):
+        """Every object a response schema describes forbids fields it does not name
+        (additionalProperties: false), so the drift check catches a field added to a
+        handler; the few open on purpose say so with x-airhook-open."""
+        with open(OPENAPI_JSON, encoding="utf-8") as f:
+            doc = json.load(f)
+        loose = []
+
+        def walk(node, where):
+            if isinstance(node, list):
+                for i, x in enumerate(node):
+                    walk(x, "%s[%d]" % (where, i))
+                return
+            if not isinstance(node, dict):
+                return
+            if "properties" in node and node.get("additionalProperties") is not False \
+                    and "x-airhook-open" not in node:
+                loose.append(where)
+            for k, v in node.items():
+                walk(v, "%s.%s" % (where, k))
+
+        for template, item in doc["paths"].items():
+            for method, op in item.items():
+                if not isinstance(op, dict):
+                    continue
+                for status, resp in contract._deref(op.get("responses", {}), doc).items():
+                    for media, content in resp.get("content", {}).items():
+                        walk(content.get("schema"), "%s %s %s %s" % (method.upper(), template,
+                                                                      status, media))
+        self.assertEqual(loose, [], "response schemas that allow undeclared fields")
+
     def test_pending_operations_are_not_served_yet(self):
         """Each x-airhook-pending operation is answered 404 or 405: not routed.  When one
         is routed, check it in docs/openapi.yaml against its handler and drop its
