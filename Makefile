@@ -8,8 +8,8 @@ ADMIN_TOKEN ?= dev-admin-token
 # make run delivers to local receivers (airhook receive); production keeps the default.
 ALLOW_NET ?= 127.0.0.0/8,::1/128
 
-.PHONY: all deps build build-test run test unit interop integration test-pg pg-pass fuzz-smoke \
-	fuzz bench clean format format-check check-layers triggers-doc
+.PHONY: all deps build build-test run test unit interop contracts openapi-json integration test-pg \
+	pg-pass fuzz-smoke fuzz bench clean format format-check check-layers triggers-doc
 
 all: build
 
@@ -47,6 +47,17 @@ integration: build-test
 interop: build-test
 	sh tests/interop/run.sh build-test
 
+# The contract documents (docs/openapi.yaml, docs/asyncapi.yaml): docs/openapi.json
+# is the YAML, and both lint clean (Redocly CLI, the AsyncAPI parser; npm,
+# pinned in tests/contracts/).  The integration suite checks the server's
+# answers against docs/openapi.yaml (tests/integration/contract.py).
+contracts: deps
+	sh tests/contracts/lint.sh
+
+# After editing docs/openapi.yaml: write docs/openapi.json, which the build compiles in.
+openapi-json:
+	python3 scripts/contracts.py openapi-json
+
 fuzz-smoke: build-test
 	sh tests/fuzz/run.sh build-test $(FUZZ_SECONDS)
 
@@ -83,6 +94,7 @@ test: build build-test
 	$(MAKE) --no-print-directory check-layers
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory interop
+	$(MAKE) --no-print-directory contracts
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory test-pg
 	$(MAKE) --no-print-directory fuzz-smoke

@@ -4,13 +4,15 @@
 set -eu
 PKGS="build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
 libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev \
-libssl-dev libpq-dev libcmocka-dev postgresql-15 python3 curl wrk nginx"
+libssl-dev libpq-dev libcmocka-dev postgresql-15 python3 python3-yaml python3-jsonschema \
+curl wrk nginx"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || missing="$missing $p"
 done
-# Node.js and npm run the Standard Webhooks interop check; any node will do.
+# Node.js and npm run the Standard Webhooks interop check and the contract
+# linters (tests/contracts: Node.js 18.17 or newer); nothing at build or run time.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 echo "install-deps: installing:$missing" >&2
