@@ -16,9 +16,8 @@ counts it as a failure:
   a handler adds and the document does not declare fails here.  A header
   the response declares (Retry-After, ETag) must be present;
 - an answer to a path or method the document does not describe (an unknown
-  path, a wrong method, or an operation still marked x-airhook-pending)
-  must be an error, 4xx or 5xx, in the error shape of the API the path
-  falls in: a success there is a route the document lacks;
+  path, a wrong method) must be an error, 4xx or 5xx, in the error shape of
+  the API the path falls in: a success there is a route the document lacks;
 - HEAD answers (no body) and non-JSON answers outside described operations
   (the HTTP library's own HTML refusals) are not checked.
 
@@ -77,16 +76,14 @@ class Contract:
         self._validator_cls = jsonschema.Draft202012Validator
         with open(path, encoding="utf-8") as f:
             self.doc = json.load(f)
-        self.ops = []  # (regex, template, method, operation or None when pending)
+        self.ops = []  # (regex, template, method, operation)
         for template, item in self.doc["paths"].items():
             rx = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
             for method in METHODS:
                 op = item.get(method)
                 if op is None:
                     continue
-                pending = "x-airhook-pending" in op
-                self.ops.append((re.compile(rx), template, method.upper(),
-                                 None if pending else _deref(op, self.doc)))
+                self.ops.append((re.compile(rx), template, method.upper(), _deref(op, self.doc)))
         # Templates without parameters first, so a literal path wins over a pattern.
         self.ops.sort(key=lambda o: o[1].count("{"))
         schemas = self.doc["components"]["schemas"]
@@ -223,8 +220,8 @@ class Contract:
         return lines
 
     def coverage(self):
-        """Operations (not pending) the suite never got an answer from."""
-        described = [(t, m) for _, t, m, op in self.ops if op is not None]
+        """Operations the suite never got an answer from."""
+        described = [(t, m) for _, t, m, _ in self.ops]
         return [("%s %s" % (m, t)) for t, m in described if (t, m) not in self.seen]
 
 
