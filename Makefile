@@ -8,8 +8,8 @@ ADMIN_TOKEN ?= dev-admin-token
 # make run delivers to local receivers (airhook receive); production keeps the default.
 ALLOW_NET ?= 127.0.0.0/8,::1/128
 
-.PHONY: all deps build build-test run test unit interop contracts openapi-json integration test-pg \
-	pg-pass fuzz-smoke fuzz bench clean format format-check check-layers triggers-doc
+.PHONY: all deps build build-test run test unit interop contracts openapi-json asyncapi-channels \
+	integration test-pg pg-pass fuzz-smoke fuzz bench clean format format-check check-layers triggers-doc
 
 all: build
 
@@ -57,6 +57,11 @@ contracts: deps
 # After editing docs/openapi.yaml: write docs/openapi.json, which the build compiles in.
 openapi-json:
 	python3 scripts/contracts.py openapi-json
+
+# After changing data/triggers.json: rewrite docs/asyncapi.yaml's channels, operations and
+# messages (one each per trigger; each trigger's payload schema is named in scripts/contracts.py).
+asyncapi-channels:
+	python3 scripts/contracts.py asyncapi-channels
 
 fuzz-smoke: build-test
 	sh tests/fuzz/run.sh build-test $(FUZZ_SECONDS)

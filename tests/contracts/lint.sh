@@ -1,7 +1,8 @@
 #!/bin/sh
 # Lints airhook's contract documents, the way `make contracts` runs it:
-#   1. docs/openapi.json is docs/openapi.yaml (scripts/contracts.py check:
-#      the server answers the JSON, people edit the YAML);
+#   1. docs/openapi.json is docs/openapi.yaml, and docs/asyncapi.yaml's
+#      channels are data/triggers.json's triggers (scripts/contracts.py check:
+#      the server answers the JSON, people edit the YAML and the catalog);
 #   2. Redocly CLI lints docs/openapi.yaml and docs/asyncapi.yaml with its
 #      recommended rules (redocly.yaml); a warning fails like an error;
 #   3. the AsyncAPI reference parser validates docs/asyncapi.yaml
@@ -25,9 +26,9 @@ finish() {
 }
 
 if python3 "$root/scripts/contracts.py" check; then
-  pass "docs/openapi.json is docs/openapi.yaml"
+  pass "docs/openapi.json is docs/openapi.yaml; docs/asyncapi.yaml's channels are the catalog"
 else
-  fail "docs/openapi.json is stale (python3 scripts/contracts.py openapi-json)"
+  fail "generated contract parts are stale (make openapi-json, make asyncapi-channels)"
 fi
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
