@@ -18,9 +18,9 @@ MANDIR ?= $(PREFIX)/share/man
 # Which packages `deps` makes sure of: build (make run, make install) or test.
 DEPS ?= build
 
-.PHONY: all deps build build-test run test unit interop integration test-pg pg-pass fuzz-smoke \
-	fuzz bench clean format format-check check-layers triggers-doc check-license install \
-	uninstall install-check
+.PHONY: all deps build build-test run test unit interop contracts openapi-json asyncapi-channels \
+	integration test-pg pg-pass fuzz-smoke fuzz bench clean format format-check check-layers \
+	triggers-doc check-license install uninstall install-check
 
 all: build
 
@@ -58,6 +58,22 @@ integration: build-test
 # Signatures checked by the Standard Webhooks reference verifier (npm).
 interop: build-test
 	sh tests/interop/run.sh build-test
+
+# The contract documents (docs/openapi.yaml, docs/asyncapi.yaml): docs/openapi.json
+# is the YAML, and both lint clean (Redocly CLI, the AsyncAPI parser; npm,
+# pinned in tests/contracts/).  The integration suite checks the server's
+# answers against docs/openapi.yaml (tests/integration/contract.py).
+contracts: deps
+	sh tests/contracts/lint.sh
+
+# After editing docs/openapi.yaml: write docs/openapi.json, which the build compiles in.
+openapi-json:
+	python3 scripts/contracts.py openapi-json
+
+# After changing data/triggers.json: rewrite docs/asyncapi.yaml's channels, operations and
+# messages (one each per trigger; each trigger's payload schema is named in scripts/contracts.py).
+asyncapi-channels:
+	python3 scripts/contracts.py asyncapi-channels
 
 fuzz-smoke: build-test
 	sh tests/fuzz/run.sh build-test $(FUZZ_SECONDS)
@@ -126,6 +142,7 @@ test: build build-test
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory interop
 	$(MAKE) --no-print-directory install-check
+	$(MAKE) --no-print-directory contracts
 	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory test-pg
 	$(MAKE) --no-print-directory fuzz-smoke

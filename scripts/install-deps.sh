@@ -26,10 +26,11 @@ esac
 BUILD_PKGS="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 libjansson-dev libsqlite3-dev libssl-dev libpq-dev"
 # Only for the tests and benchmarks: sanitizers and fuzzers (clang), cmocka,
-# a throwaway PostgreSQL, Python for the integration tests, curl, nginx and
-# wrk, and Node.js for the Standard Webhooks interop check.
-TEST_PKGS="clang clang-format libclang-rt-14-dev libcmocka-dev postgresql-15 python3 curl wrk \
-nginx groff-base"
+# a throwaway PostgreSQL, Python for the integration tests (with YAML and
+# JSON Schema for the contract checks), curl, nginx and wrk, and Node.js for
+# the Standard Webhooks interop check and the contract linters.
+TEST_PKGS="clang clang-format libclang-rt-14-dev libcmocka-dev postgresql-15 python3 python3-yaml \
+python3-jsonschema curl wrk nginx groff-base"
 
 # Without apt: pkg-config modules and commands, with what to look for.
 BUILD_MODULES="libmicrohttpd libcurl jansson sqlite3 openssl libpq"
@@ -82,7 +83,8 @@ for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
-# Node.js and npm run the Standard Webhooks interop check; any node will do.
+# Node.js and npm run the Standard Webhooks interop check and the contract
+# linters (tests/contracts: Node.js 18.17 or newer); nothing at build or run time.
 if [ "$set_" = test ]; then
     command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 fi

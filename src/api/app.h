@@ -331,5 +331,7 @@ void ah_h_retention_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_healthz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_readyz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_metrics(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+/* The OpenAPI document (docs/openapi.yaml as JSON, compiled in), with a strong ETag. */
+void ah_h_openapi(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 
 #endif

@@ -8,14 +8,17 @@
  * the admin API (under "/admin/v1"), the few routes of Airmeet's event API
  * that clients address at the root ("/api/v1": /auth, /airmeets,
  * /airmeet/{id}/info) and the operations endpoints (/healthz, /readyz,
- * /metrics).  prepare() runs as soon as the headers are in: it
- * answers 404, 405 and 431 at once, in the dialect of the table the path
+ * /metrics, /openapi.json).  prepare() runs as soon as the headers are in:
+ * it answers 404, 405 and 431 at once, in the dialect of the table the path
  * falls in, and fixes the body limit so that 413 comes before the body is
  * read.  handle() runs when the body is in: it enforces the route's policy
  * (admit()) and only then calls the handler, handing it who is calling
  * (ah_call_t).  A handler never authenticates; a route that takes no
  * credentials says so (.auth = AH_AUTH_NONE).  finish() counts the request
  * in /metrics and writes its JSON log line.
+ *
+ * docs/openapi.yaml describes every row, and tests/unit/test_contracts.c
+ * holds the two in step: a row without its operation there fails it.
  *
  * Policy, in order.  The admin API checks its token before it looks at the
  * query string, so an unauthenticated caller learns nothing about it; the
@@ -146,6 +149,7 @@ static const ah_route_t ops_routes[] = {
     {"GET", "/healthz", ah_h_healthz, "healthz", OPEN, .body_limit = K64},
     {"GET", "/readyz", ah_h_readyz, "readyz", OPEN, .body_limit = K64},
     {"GET", "/metrics", ah_h_metrics, "metrics", OPEN, .body_limit = K64},
+    {"GET", "/openapi.json", ah_h_openapi, "openapi", OPEN, .body_limit = K64},
 };
 
 /* Looked up in this order; the last one takes every path the others do not. */

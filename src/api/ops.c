@@ -1,14 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ops.c: the operations endpoints: /healthz (the process answers),
- * /readyz (the store answers), /metrics (Prometheus text).
+ * /readyz (the store answers), /metrics (Prometheus text) and
+ * /openapi.json (the API's contract).
+ *
+ * /openapi.json answers docs/openapi.json, which the build compiles in as a
+ * byte array (cmake/embed.cmake); the document is docs/openapi.yaml as JSON
+ * (scripts/contracts.py writes it; `make contracts` fails when the two
+ * differ).  The bytes never change while the process runs, so the answer
+ * shares them (no copy) and carries a strong ETag, the first 32 hex digits
+ * of their SHA-256, worked out once; a request whose If-None-Match names it
+ * is answered 304 without a body.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/app.h"
+#include "common/crypto.h"
 #include "common/metrics.h"
+
+/* Generated at build time from docs/openapi.json (CMakeLists.txt); NUL-terminated. */
+extern const unsigned char ah_openapi_json[];
+extern const size_t ah_openapi_json_len;
 
 void ah_h_healthz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
@@ -105,4 +120,54 @@ void ah_h_metrics(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     }
     ah_http_resp_text(resp, 200, "text/plain; version=0.0.4", text, len);
     free(text);
+}
+
+static pthread_once_t etag_once = PTHREAD_ONCE_INIT;
+static char openapi_etag[40]; /* "\"" + 32 hex digits + "\"" */
+
+static void make_etag(void)
+{
+    char hex[AH_SHA256_HEX_SIZE];
+    ah_sha256_hex(ah_openapi_json, ah_openapi_json_len, hex);
+    snprintf(openapi_etag, sizeof openapi_etag, "\"%.32s\"", hex);
+}
+
+/* True when the If-None-Match list names etag, or is "*" (weak comparison, RFC 9110 13.1.2). */
+static bool etag_matches(const char *list, const char *etag)
+{
+    size_t n = strlen(etag);
+    for (const char *p = list; *p;) {
+        p += strspn(p, " \t,");
+        if (!*p)
+            break;
+        size_t len = strcspn(p, " \t,");
+        if (len == 1 && *p == '*')
+            return true;
+        const char *tag = len > 2 && !strncmp(p, "W/", 2) ? p + 2 : p;
+        if ((size_t)(p + len - tag) == n && !memcmp(tag, etag, n))
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+/* The document is static: nothing to give back when an answer is done with it. */
+static void keep(void *arg)
+{
+    (void)arg;
+}
+
+void ah_h_openapi(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    (void)c;
+    pthread_once(&etag_once, make_etag);
+    const char *inm = ah_http_header(req, "If-None-Match");
+    if (inm && etag_matches(inm, openapi_etag)) {
+        ah_http_resp_clear(resp);
+        resp->status = 304;
+    } else {
+        ah_http_resp_shared(resp, 200, (const char *)ah_openapi_json, ah_openapi_json_len, keep,
+                            NULL);
+    }
+    ah_strlcpy(resp->etag, openapi_etag, sizeof resp->etag);
 }

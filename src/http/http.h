@@ -69,6 +69,7 @@ typedef struct ah_http_resp {
     char allow[64];           /* "Allow" header for 405, or "" */
     char retry_after[24];     /* "Retry-After" header, or "" */
     char location[320];       /* "Location" header, or "" */
+    char etag[72];            /* "ETag" header (quoted, as sent), or "" */
     const char *content_type; /* NULL = application/json */
 } ah_http_resp_t;
 

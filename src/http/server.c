@@ -606,6 +606,8 @@ static enum MHD_Result queue(ah_http_server_t *srv, struct MHD_Connection *c, st
         MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, resp->retry_after);
     if (resp->location[0])
         MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, resp->location);
+    if (resp->etag[0])
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_ETAG, resp->etag);
     if (r->close)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, mr);

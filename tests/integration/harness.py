@@ -40,6 +40,8 @@ import unittest
 import urllib.parse
 import uuid
 
+import contract  # the drift check: every answer request() gets is checked against docs/openapi.yaml
+
 BINARY = os.environ.get("AIRHOOK_TEST_BINARY", "")
 
 # Which store the servers run on: "sqlite" (default) or "postgres".
@@ -248,6 +250,10 @@ def _flag_value(args, name):
 class Server:
     """One `airhook serve` process."""
 
+    # Whether request() hands its answers to the drift check (contract.py):
+    # off for a handle on something else that answers too (nginx in front).
+    contract_check = True
+
     def __init__(self, extra_args=(), admin_token=True, workdir=None, env=None):
         """admin_token: True = random token passed with --admin-token,
         a str = that token, None/False = no flag (server generates one)."""
@@ -305,6 +311,11 @@ class Server:
             timeout = _flag_value(self.extra_args, "--delivery-timeout") or "15s"
             a += ["--lease", "%dms" % (duration_ms(timeout) + DEFAULT_PG_LEASE_MARGIN_MS)]
         return a
+
+    def base_path(self):
+        """The public API's base path this server was started with."""
+        return (_flag_value(self.extra_args, "--base-path")
+                or self.extra_env.get("AIRHOOK_BASE_PATH") or "/prod")
 
     def key_path(self):
         """Where the server's secret key file is (made at its first start if absent):
@@ -511,6 +522,8 @@ class Server:
             c.request(method, target, body=body, headers=hdrs)
             r = c.getresponse()
             data = r.read()
+            if self.contract_check:
+                contract.record(method, target, r.status, r.getheaders(), data, self.base_path())
             return Response(r.status, r.reason, r.getheaders(), data, method, target)
         finally:
             if own:

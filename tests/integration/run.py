@@ -8,6 +8,12 @@ Discovers tests/integration/test_*.py, runs them with unittest, prints each
 failing test's traceback and, as the last line, `N passed, N failed`
 (`, N skipped` when any were skipped).  Exits non-zero on any failure/error.
 
+Every answer a test gets through harness.Server.request() is checked against
+docs/openapi.yaml as it comes (contract.py); after the tests the problems are
+printed and, if any, count as one more failure ("contract drift check").
+AIRHOOK_CONTRACT_COVERAGE=1 also lists the operations no test got an answer
+from.
+
 The servers run on SQLite, or on PostgreSQL with AIRHOOK_TEST_DB=postgres and
 AIRHOOK_TEST_PG_DSN (see harness.py); the backend is printed first and last.
 """
@@ -40,6 +46,24 @@ def _test_id(test):
     if inner is not None:
         return inner.id()
     return test.id() if hasattr(test, "id") else str(test)
+
+
+def drift_check():
+    """Prints what the answers the suite got say about docs/openapi.yaml; False on drift."""
+    import contract
+    c = contract.get()
+    if c is None:
+        print("\ncontract drift check: cannot load docs/openapi.json: %s" % contract.error())
+        return False
+    problems = c.report()
+    print("\ncontract drift check: %d answers checked against docs/openapi.yaml, %d problem%s"
+          % (c.checked, len(problems), "" if len(problems) == 1 else "s"))
+    for line in problems:
+        print("  " + line)
+    if os.environ.get("AIRHOOK_CONTRACT_COVERAGE"):
+        for op in c.coverage():
+            print("  never answered: " + op)
+    return not problems
 
 
 def main(argv=None):
@@ -86,6 +110,8 @@ def main(argv=None):
 
     # A test with several failing subtests counts once.
     failing_ids = []
+    if not drift_check():
+        failing_ids.append("contract drift check (tests/integration/contract.py)")
     for test, _ in result.failures + result.errors:
         tid = _test_id(test)
         if tid not in failing_ids:

@@ -185,6 +185,7 @@ def front(port, admin_token):
     (request, admin, public, send_streaming) and Tenant work through it."""
     f = Server.__new__(Server)
     f.host, f.port, f.admin_token = "127.0.0.1", port, admin_token
+    f.contract_check = False  # nginx answers some paths itself, in its own shape
     return f
 
 
