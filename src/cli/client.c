@@ -383,7 +383,7 @@ static void list_rows(const ah_cmd_table_t *table, const char *group, FILE *out)
             continue;
         fputs("  ", out);
         print_synopsis(cmd, out, false);
-        fprintf(out, "      %s\n", cmd->summary);
+        fprintf(out, "      %.*s\n", (int)strcspn(cmd->summary, "\n"), cmd->summary);
     }
 }
 

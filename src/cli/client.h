@@ -178,9 +178,13 @@ typedef int (*ah_cmd_fn)(const ah_args_t *args);
 typedef struct ah_cmd {
     const char *group;
     const char *action;
-    const char *args;       /* positional synopsis ("KEY_ID"), or NULL */
-    size_t n_args;          /* exact count of positional arguments */
-    const char *summary;    /* one line, for the usage listings */
+    const char *args; /* positional synopsis ("KEY_ID"), or NULL */
+    size_t n_args;    /* exact count of positional arguments */
+    /*
+     * One line, for the usage listings; --help (and so the man page) also
+     * prints what follows a first newline: details, examples.
+     */
+    const char *summary;
     const ah_flag_t *flags; /* terminated by an entry with a NULL name */
     ah_cmd_fn run;
 } ah_cmd_t;

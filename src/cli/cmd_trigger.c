@@ -315,7 +315,24 @@ static const ah_flag_t trigger_flags[] = {
 static const ah_cmd_t trigger_cmds[] = {
     {"trigger", NULL, "TRIGGER", 1,
      "Publish TRIGGER's sample payload (edited by --set, or --data-file's) as a real event; "
-     "prints the event id and its deliveries.",
+     "prints the event id and its deliveries.\n"
+     "\n"
+     "The sample is the server's (GET /admin/v1/triggers/TRIGGER), so the operator's own\n"
+     "triggers work too; the event goes through POST /admin/v1/events to every matching\n"
+     "active webhook of --community, signed, retried and logged like any other.\n"
+     "\n"
+     "--set PATH=VALUE (repeatable, applied in order): PATH is dotted, a number indexes an\n"
+     "array (its length appends), missing members become objects; VALUE is JSON when it\n"
+     "parses (42, true, null, [1], {\"a\":1}, \"quoted\") and a string otherwise.\n"
+     "\n"
+     "Prints `event ID: N deliveries`.  Exit 2 for a bad --set path or --data-file; an\n"
+     "unknown TRIGGER exits 1 with the nearest names (did you mean: ...?).\n"
+     "\n"
+     "examples:\n"
+     "  airhook trigger trigger.airmeet.created --community C\n"
+     "  airhook trigger trigger.airmeet.registrant.added --airmeet A \\\n"
+     "      --set email=ada@example.com --set utmSource=cli\n"
+     "  airhook trigger trigger.ticket.sold --data-file order.json --set quantity=3",
      trigger_flags, trigger_publish},
 };
 
