@@ -127,9 +127,9 @@ static int apply_set(json_t *root, const char *assign, char *why, size_t whysz)
             if (!index_of(seg, slen, &idx) || idx > size || (idx == size && !last)) {
                 snprintf(why, whysz,
                          "--set %.*s: %s%.*s%s is an array of %zu: '%.*s' is not an index "
-                         "from 0 to %zu",
+                         "below %zu",
                          (int)plen, assign, at ? "'" : "", at ? (int)(at - 1) : 0, assign,
-                         at ? "'" : "the payload", size, (int)slen, seg, last ? size : size - 1);
+                         at ? "'" : "the payload", size, (int)slen, seg, last ? size + 1 : size);
                 goto fail;
             }
             if (last) {

@@ -124,6 +124,9 @@ class TriggerCommandTests(DeliveryTestCase):
         self.assertIn("is an array of 1", out.stderr)
         out = self.cli("trigger", TRIGGER, "--set", "tags=[1]", "--set", "tags.x=1")
         self.assertEqual(out.returncode, 2)
+        out = self.cli("trigger", TRIGGER, "--set", "tags=[]", "--set", "tags.0.a=1")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("'tags' is an array of 0: '0' is not an index below 0", out.stderr)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             f.write('{"not json"')
         self.addCleanup(os.unlink, f.name)
