@@ -148,6 +148,9 @@ class TriggerCommandTests(DeliveryTestCase):
         out = self.cli("trigger", "nothing.like.any.trigger.at.all")
         self.assertEqual(out.returncode, 1)
         self.assertNotIn("did you mean", out.stderr)
+        out = self.cli("events", "publish", "trigger.airmeet.creatd")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("did you mean: trigger.airmeet.created", out.stderr)
         for action in ("show", "sample", "hide"):
             with self.subTest(action=action):
                 out = self.cli("triggers", action, "trigger.airmeet.startd")
