@@ -341,6 +341,8 @@ static void print_synopsis(const ah_cmd_t *cmd, FILE *out, bool with_prog)
             common = true;
         else if (f->opts & AH_FLAG_REQUIRED)
             fprintf(out, " --%s %s", f->name, f->metavar);
+        else if (f->opts & AH_FLAG_REPEAT)
+            fprintf(out, " [--%s %s ...]", f->name, f->metavar);
         else
             fprintf(out, " [--%s %s]", f->name, f->metavar);
     }
@@ -357,7 +359,10 @@ static void print_flag_help(const ah_flag_t *f, FILE *out)
         fprintf(out, " [%s%s%s%s%s]", f->env ? "env " : "", f->env ? f->env : "",
                 f->env && f->def ? ", " : "", f->def ? "default " : "", f->def ? f->def : "");
     }
-    fputs(f->opts & AH_FLAG_REQUIRED ? " (required)\n" : "\n", out);
+    fputs(f->opts & AH_FLAG_REQUIRED ? " (required)\n"
+          : f->opts & AH_FLAG_REPEAT ? " (repeatable)\n"
+                                     : "\n",
+          out);
 }
 
 static void print_cmd_help(const ah_cmd_t *cmd, FILE *out)
@@ -378,7 +383,7 @@ static void list_rows(const ah_cmd_table_t *table, const char *group, FILE *out)
             continue;
         fputs("  ", out);
         print_synopsis(cmd, out, false);
-        fprintf(out, "      %s\n", cmd->summary);
+        fprintf(out, "      %.*s\n", (int)strcspn(cmd->summary, "\n"), cmd->summary);
     }
 }
 
@@ -428,6 +433,12 @@ static int parse_flag(const ah_cmd_t *cmd, int argc, char **argv, int *i, ah_arg
         out->values[idx] = argv[++*i];
     } else {
         return parse_error(cmd, "missing value for ", argv[*i]);
+    }
+    if (cmd->flags[idx].opts & AH_FLAG_REPEAT) {
+        if (out->n_repeats == AH_MAX_REPEATS)
+            return parse_error(cmd, "too many repeated flags, at most 64: ", argv[*i]);
+        out->repeat_flag[out->n_repeats] = idx;
+        out->repeats[out->n_repeats++] = out->values[idx];
     }
     return AH_EXIT_OK;
 }
@@ -538,12 +549,50 @@ int ah_cmd_dispatch(const ah_cmd_table_t *table, int argc, char **argv)
     return run_cmd(cmd, argc - 2, argv + 2);
 }
 
+int ah_admin_request(const ah_args_t *args, const char *method, const char *prefix, const char *id,
+                     json_t *body, ah_http_response_t *out)
+{
+    char *server = NULL, *esc = NULL, *url = NULL, *auth = NULL, *text = NULL, err[1024];
+    int rc = ah_base_url(args, "server", &server);
+    if (rc)
+        return rc;
+    esc = id ? ah_url_escape(id) : NULL;
+    url = ah_str_concat(server, "/admin/v1", prefix, id ? "/" : "", esc ? esc : "", (char *)NULL);
+    auth = ah_str_concat("Bearer ", ah_arg(args, "admin-token"), (char *)NULL);
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (!url || !auth || (id && !esc) || (body && !text)) {
+        fputs("error: out of memory\n", stderr);
+        rc = AH_EXIT_HTTP;
+    } else {
+        const ah_http_header_t headers[] = {{"Authorization", auth}};
+        const ah_http_request_t req = {method, url, headers, AH_ARRAY_LEN(headers), text};
+        int st = ah_http_request(&req, out, err, sizeof err);
+        if (st)
+            rc = ah_report_failure(st, err);
+    }
+    free(server);
+    free(esc);
+    free(url);
+    free(auth);
+    free(text);
+    return rc;
+}
+
 const char *ah_arg(const ah_args_t *args, const char *name)
 {
     int idx = find_flag(args->cmd, name, strlen(name));
     if (idx < 0 || !args->values[idx] || !*args->values[idx])
         return NULL;
     return args->values[idx];
+}
+
+const char *ah_arg_nth(const ah_args_t *args, const char *name, size_t nth)
+{
+    int idx = find_flag(args->cmd, name, strlen(name));
+    for (size_t i = 0; idx >= 0 && i < args->n_repeats; i++)
+        if (args->repeat_flag[i] == idx && nth-- == 0)
+            return args->repeats[i];
+    return NULL;
 }
 
 int ah_usage_error(const ah_args_t *args, const char *message)

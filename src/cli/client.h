@@ -107,6 +107,29 @@ char *ah_url_add_query(const char *url, const char *key, const char *value);
 /* Percent-encodes s for use as one path segment; caller frees; NULL on OOM. */
 char *ah_url_escape(const char *s);
 
+struct ah_args;
+
+/*
+ * One admin request to {--server}/admin/v1 + prefix [+ "/" + id, escaped],
+ * with `Authorization: Bearer {--admin-token}` and body (NULL: none) as
+ * compact JSON.  Returns AH_EXIT_OK with *out holding the answer, whatever
+ * its status (the caller frees it), or the exit code after printing why no
+ * answer came.
+ */
+int ah_admin_request(const struct ah_args *args, const char *method, const char *prefix,
+                     const char *id, json_t *body, ah_http_response_t *out);
+
+/*
+ * For a trigger id the server's catalog (GET /admin/v1/triggers) does not
+ * know: prints "did you mean: a, b, c?" on stderr when some of its triggers
+ * are close (suggest.h); prints nothing when none is or the list cannot be
+ * had (cmd_trigger.c).
+ */
+void ah_suggest_server_triggers(const struct ah_args *args, const char *id);
+
+/* The same from the catalog compiled into this binary (the built-in triggers). */
+void ah_suggest_builtin_triggers(const char *id);
+
 /* ---- command-line parsing ---------------------------------------------- */
 
 #define AH_MAX_FLAGS 16
@@ -114,8 +137,12 @@ char *ah_url_escape(const char *s);
 
 enum {
     AH_FLAG_REQUIRED = 1 << 0, /* missing (and no env fallback): exit 2 */
-    AH_FLAG_COMMON = 1 << 1    /* shared connection flag: kept out of synopsis */
+    AH_FLAG_COMMON = 1 << 1,   /* shared connection flag: kept out of synopsis */
+    AH_FLAG_REPEAT = 1 << 2    /* may be given several times: read with ah_arg_nth */
 };
+
+/* How many values all the repeatable flags of one command line may carry. */
+#define AH_MAX_REPEATS 64
 
 /* One `--name METAVAR` flag.  Every flag takes a value. */
 typedef struct ah_flag {
@@ -135,6 +162,10 @@ typedef struct ah_args {
     const char *values[AH_MAX_FLAGS]; /* parallel to cmd->flags; NULL: unset */
     const char *pos[AH_MAX_ARGS];     /* positional arguments */
     size_t n_pos;
+    /* Every value of an AH_FLAG_REPEAT flag, in command-line order. */
+    const char *repeats[AH_MAX_REPEATS];
+    int repeat_flag[AH_MAX_REPEATS]; /* index into cmd->flags */
+    size_t n_repeats;
 } ah_args_t;
 
 /* Runs a parsed subcommand; returns an AH_EXIT_* code. */
@@ -147,9 +178,13 @@ typedef int (*ah_cmd_fn)(const ah_args_t *args);
 typedef struct ah_cmd {
     const char *group;
     const char *action;
-    const char *args;       /* positional synopsis ("KEY_ID"), or NULL */
-    size_t n_args;          /* exact count of positional arguments */
-    const char *summary;    /* one line, for the usage listings */
+    const char *args; /* positional synopsis ("KEY_ID"), or NULL */
+    size_t n_args;    /* exact count of positional arguments */
+    /*
+     * One line, for the usage listings; --help (and so the man page) also
+     * prints what follows a first newline: details, examples.
+     */
+    const char *summary;
     const ah_flag_t *flags; /* terminated by an entry with a NULL name */
     ah_cmd_fn run;
 } ah_cmd_t;
@@ -178,6 +213,8 @@ extern const ah_cmd_table_t ah_delivery_cmds;
 /* triggers list/show/sample/add/update/retire/restore/hide/unhide/doc; airmeet and session
  * show/update (cmd_catalog.c) */
 extern const ah_cmd_table_t ah_catalog_cmds;
+/* trigger: publish a trigger's sample as a real event (cmd_trigger.c) */
+extern const ah_cmd_table_t ah_trigger_cmds;
 
 /* True when table has a row whose group is name. */
 bool ah_cmd_table_has(const ah_cmd_table_t *table, const char *name);
@@ -198,6 +235,13 @@ void ah_cmd_table_list(const ah_cmd_table_t *table, FILE *out);
  * environment, else default), or NULL.  Empty strings count as unset.
  */
 const char *ah_arg(const ah_args_t *args, const char *name);
+
+/*
+ * The nth value (from 0, in command-line order) of the repeatable flag
+ * `name`, or NULL when it was given fewer times.  Repeatable flags have no
+ * environment fallback or default.
+ */
+const char *ah_arg_nth(const ah_args_t *args, const char *name, size_t nth);
 
 /* Prints "airhook GROUP ACTION: MESSAGE" on stderr; returns AH_EXIT_USAGE. */
 int ah_usage_error(const ah_args_t *args, const char *message);

@@ -25,44 +25,16 @@
 #include "cli/client.h"
 #include "common/util.h"
 
-/* Sends one admin request to /admin/v1 + prefix [/ escaped id] [suffix]; *out keeps the answer. */
-static int admin_request(const ah_args_t *args, const char *method, const char *prefix,
-                         const char *id, json_t *body, ah_http_response_t *out)
-{
-    char *server = NULL, *esc = NULL, *url = NULL, *auth = NULL, *text = NULL, err[1024];
-    int rc = ah_base_url(args, "server", &server);
-    if (rc)
-        return rc;
-    esc = id ? ah_url_escape(id) : NULL;
-    url = ah_str_concat(server, "/admin/v1", prefix, id ? "/" : "", esc ? esc : "", (char *)NULL);
-    auth = ah_str_concat("Bearer ", ah_arg(args, "admin-token"), (char *)NULL);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (!url || !auth || (id && !esc) || (body && !text)) {
-        fputs("error: out of memory\n", stderr);
-        rc = AH_EXIT_HTTP;
-    } else {
-        const ah_http_header_t headers[] = {{"Authorization", auth}};
-        const ah_http_request_t req = {method, url, headers, AH_ARRAY_LEN(headers), text};
-        int st = ah_http_request(&req, out, err, sizeof err);
-        if (st)
-            rc = ah_report_failure(st, err);
-    }
-    free(server);
-    free(esc);
-    free(url);
-    free(auth);
-    free(text);
-    return rc;
-}
-
 /* admin_request and print its answer (ah_print_response's exit code). */
 static int admin_run(const ah_args_t *args, const char *method, const char *prefix, const char *id,
                      json_t *body)
 {
     ah_http_response_t resp = {0};
-    int rc = admin_request(args, method, prefix, id, body, &resp);
+    int rc = ah_admin_request(args, method, prefix, id, body, &resp);
     if (!rc)
         rc = ah_print_response(&resp);
+    if (id && resp.status == 404 && strcmp(prefix, "/triggers") == 0)
+        ah_suggest_server_triggers(args, id);
     ah_http_response_free(&resp);
     return rc;
 }
@@ -133,11 +105,13 @@ static int triggers_show(const ah_args_t *args)
 static int triggers_sample(const ah_args_t *args)
 {
     ah_http_response_t resp = {0};
-    int rc = admin_request(args, "GET", "/triggers", args->pos[0], NULL, &resp);
+    int rc = ah_admin_request(args, "GET", "/triggers", args->pos[0], NULL, &resp);
     if (rc)
         goto out;
     if (resp.status != 200) {
         rc = ah_print_response(&resp);
+        if (resp.status == 404)
+            ah_suggest_server_triggers(args, args->pos[0]);
         goto out;
     }
     json_t *doc = json_loadb(resp.body, resp.len, 0, NULL);

@@ -39,8 +39,13 @@ static int out_of_memory(void)
 
 /* ---- requests ------------------------------------------------------------ */
 
-/* Sends one admin request with JSON text body (NULL: none) and prints the answer. */
-static int admin_send(const ah_args_t *args, const char *method, const char *path, const char *body)
+/*
+ * Sends one admin request with JSON text body (NULL: none) and prints the
+ * answer.  trigger (or NULL) is the trigger the request names: a 400
+ * "unknown triggerMetaInfoId" answer adds the nearest names.
+ */
+static int admin_send_about(const ah_args_t *args, const char *method, const char *path,
+                            const char *body, const char *trigger)
 {
     char *server = NULL, *url = NULL, *auth = NULL;
     int rc = ah_base_url(args, "server", &server);
@@ -51,7 +56,15 @@ static int admin_send(const ah_args_t *args, const char *method, const char *pat
     if (url && auth) {
         const ah_http_header_t headers[] = {{"Authorization", auth}};
         const ah_http_request_t req = {method, url, headers, AH_ARRAY_LEN(headers), body};
-        rc = ah_http_run(&req);
+        ah_http_response_t resp;
+        char err[1024];
+        int st = ah_http_request(&req, &resp, err, sizeof err);
+        rc = st ? ah_report_failure(st, err) : ah_print_response(&resp);
+        if (!st && trigger && resp.status == 400 && resp.body &&
+            strstr(resp.body, "unknown triggerMetaInfoId"))
+            ah_suggest_server_triggers(args, trigger);
+        if (!st)
+            ah_http_response_free(&resp);
     } else {
         rc = out_of_memory();
     }
@@ -59,6 +72,11 @@ static int admin_send(const ah_args_t *args, const char *method, const char *pat
     free(url);
     free(auth);
     return rc;
+}
+
+static int admin_send(const ah_args_t *args, const char *method, const char *path, const char *body)
+{
+    return admin_send_about(args, method, path, body, NULL);
 }
 
 /* PREFIX/ID/SUFFIX with the id percent-encoded; caller frees; NULL on OOM. */
@@ -248,7 +266,7 @@ static int events_publish(const ah_args_t *args)
     if (!rc)
         rc = publish_body(args, data, len, &body);
     if (!rc)
-        rc = admin_send(args, "POST", "/events", body);
+        rc = admin_send_about(args, "POST", "/events", body, args->pos[0]);
     free(data);
     free(body);
     return rc;
@@ -344,6 +362,7 @@ static const ah_flag_t admin_only_flags[] = {ADMIN_COMMON_FLAGS, {.name = NULL}}
 static const ah_flag_t publish_flags[] = {
     {.name = "community",
      .metavar = "ID",
+     .env = "AIRHOOK_COMMUNITY",
      .help = "community the event belongs to",
      .opts = AH_FLAG_REQUIRED},
     {.name = "airmeet", .metavar = "ID", .help = "airmeetId of the event"},

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include "cli/client.h"
@@ -92,7 +93,13 @@ static int public_url(const ah_args_t *args, const char *path, const char *k1, c
 }
 
 /* Sends a key-pair request; body may be NULL.  Prints the answer. */
-static int keyed_call(const ah_args_t *args, const char *method, const char *url, json_t *body)
+/*
+ * Sends one keyed request and prints the answer.  trigger (or NULL) is the
+ * triggerMetaInfoId the request names: when the server answers 400
+ * "unknown triggerMetaInfoId", the nearest built-in ids are suggested.
+ */
+static int keyed_call(const ah_args_t *args, const char *method, const char *url, json_t *body,
+                      const char *trigger)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (body && !text) {
@@ -104,8 +111,17 @@ static int keyed_call(const ah_args_t *args, const char *method, const char *url
         {"x-secret-key", ah_arg(args, "secret-key")},
     };
     const ah_http_request_t req = {method, url, headers, AH_ARRAY_LEN(headers), text};
-    int rc = ah_http_run(&req);
+    ah_http_response_t resp;
+    char err[1024];
+    int rc = ah_http_request(&req, &resp, err, sizeof err);
     free(text);
+    if (rc)
+        return ah_report_failure(rc, err);
+    rc = ah_print_response(&resp);
+    if (trigger && resp.status == 400 && resp.body &&
+        strstr(resp.body, "unknown triggerMetaInfoId"))
+        ah_suggest_builtin_triggers(trigger);
+    ah_http_response_free(&resp);
     return rc;
 }
 
@@ -205,7 +221,7 @@ static int webhooks_register(const ah_args_t *args)
     int rc = public_url(args, API_PREFIX "/webhook-register", "airmeetId", ah_arg(args, "airmeet"),
                         "sessionId", ah_arg(args, "session"), &url);
     if (!rc)
-        rc = keyed_call(args, "POST", url, body);
+        rc = keyed_call(args, "POST", url, body, trigger);
     json_decref(body);
     free(url);
     return rc;
@@ -221,7 +237,7 @@ static int webhooks_deregister(const ah_args_t *args)
     char *url = NULL;
     int rc = public_url(args, API_PREFIX "/webhook-deregister", NULL, NULL, NULL, NULL, &url);
     if (!rc)
-        rc = keyed_call(args, "POST", url, body);
+        rc = keyed_call(args, "POST", url, body, ah_arg(args, "trigger"));
     json_decref(body);
     free(url);
     return rc;
@@ -233,7 +249,7 @@ static int cmd_sample(const ah_args_t *args)
     int rc = public_url(args, API_PREFIX "/sample-payload", "triggerMetaInfoId", args->pos[0], NULL,
                         NULL, &url);
     if (!rc)
-        rc = keyed_call(args, "GET", url, NULL);
+        rc = keyed_call(args, "GET", url, NULL, args->pos[0]);
     free(url);
     return rc;
 }

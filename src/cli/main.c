@@ -37,6 +37,7 @@ static void usage(FILE *out)
     ah_cmd_table_list(&ah_admin_cmds, out);
     ah_cmd_table_list(&ah_delivery_cmds, out);
     ah_cmd_table_list(&ah_catalog_cmds, out);
+    ah_cmd_table_list(&ah_trigger_cmds, out);
     fputs("\npublic API commands (--base-url URL or --region mumbai|eu|us,\n"
           "                     --access-key KEY, --secret-key KEY):\n",
           out);
@@ -59,7 +60,7 @@ static bool is_any(const char *s, const char *a, const char *b, const char *c)
 
 /* Every client command table; a group (`webhooks`) may span several. */
 static const ah_cmd_table_t *const tables[] = {&ah_admin_cmds, &ah_delivery_cmds, &ah_catalog_cmds,
-                                               &ah_public_cmds};
+                                               &ah_trigger_cmds, &ah_public_cmds};
 
 /*
  * The rows of every table whose group is name, gathered into one table (in
