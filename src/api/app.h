@@ -314,6 +314,8 @@ void ah_h_trigger_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 void ah_h_trigger_update(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_trigger_retire(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_admin_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_delete(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_enable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_disable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 

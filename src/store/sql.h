@@ -194,6 +194,15 @@ enum ah_sql_stmt {
     ST_CATALOG_LIST,   /* -> CATALOG_COLS by created_at, id */
     /* id, description, airmeet_scope, session_scope, sample, schema, retired_at, updated_at */
     ST_CATALOG_UPDATE,
+    /*
+     * The operator's lists (migration 9), oldest first after (created_at,
+     * id).  A state is ah_webhook_state_name()'s text or NULL.
+     */
+    ST_COMMUNITY_PAGE, /* created_at, id, limit -> COMMUNITY_COLS */
+    /* trigger or NULL, state or NULL, url part or NULL, created_at, id, limit -> WEBHOOK_COLS */
+    ST_WEBHOOK_ADMIN_PAGE,
+    /* community_id, then as ST_WEBHOOK_ADMIN_PAGE */
+    ST_WEBHOOK_ADMIN_PAGE_COMMUNITY,
     AH_SQL_SHARED_COUNT
 };
 

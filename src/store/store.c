@@ -266,6 +266,58 @@ int ah_store_community_list(ah_store_t *s, ah_community_t **out, size_t *n)
     return rc;
 }
 
+/*
+ * Reads the page of stmt whose parameters p already holds but for the
+ * cursor and the limit: appends (created_at, id) after the cursor, and
+ * limit + 1, so that one more row tells whether another page follows.
+ * at_of names where a row keeps its created_at and id (the record's first
+ * member is its id).
+ */
+static int page_read(ah_store_t *s, int stmt, ah_sql_params_t *p, const char *cursor, size_t limit,
+                     ah_sql_map_fn map, size_t size, int64_t (*at_of)(const void *row), void **out,
+                     size_t *n, char next_cursor[AH_CURSOR_SIZE])
+{
+    int64_t at = INT64_MIN; /* first page: after the beginning of time */
+    char after[AH_ID_SIZE] = "";
+    *out = NULL;
+    *n = 0;
+    /* The cursor first: it may be read from the buffer next_cursor names. */
+    int bad = limit < 1 || limit > AH_LIST_PAGE_MAX ||
+              (cursor && *cursor && ah_sql_parse_cursor(cursor, &at, after) != AH_OK);
+    if (next_cursor)
+        next_cursor[0] = '\0';
+    if (bad)
+        return AH_EINVAL;
+    p_i64(p, at);
+    p_str(p, after);
+    p_i64(p, (int64_t)limit + 1);
+    int rc = ah_sql_all(s, NULL, stmt, p, map, size, out, n);
+    if (rc == AH_OK && *n > limit) {
+        *n = limit;
+        const char *last = (const char *)*out + (limit - 1) * size;
+        if (next_cursor)
+            ah_sql_format_cursor(at_of(last), last, next_cursor);
+    }
+    return rc;
+}
+
+static int64_t community_at(const void *row)
+{
+    return ((const ah_community_t *)row)->created_at;
+}
+
+int ah_store_community_page(ah_store_t *s, const char *cursor, size_t limit, ah_community_t **out,
+                            size_t *n, char next_cursor[AH_CURSOR_SIZE])
+{
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    void *arr;
+    int rc = page_read(s, ST_COMMUNITY_PAGE, &p, cursor, limit, map_community, sizeof **out,
+                       community_at, &arr, n, next_cursor);
+    *out = arr;
+    return rc;
+}
+
 static void map_key(const ah_sql_row_t *r, void *out)
 {
     ah_access_key_t *k = out;
@@ -1153,6 +1205,52 @@ int ah_store_webhook_each_active(ah_store_t *s, const ah_webhook_query_t *q,
     if (rc == AH_OK && j.more && next_cursor)
         ah_sql_format_cursor(j.w->created_at, j.w->id, next_cursor);
     free(j.w);
+    return rc;
+}
+
+static const char *const webhook_states[] = {"active", "disabled", "deregistered"};
+
+const char *ah_webhook_state_name(int state)
+{
+    return state >= 0 && state < (int)AH_ARRAY_LEN(webhook_states) ? webhook_states[state] : NULL;
+}
+
+int ah_webhook_state_parse(const char *name)
+{
+    for (int i = 0; name && i < (int)AH_ARRAY_LEN(webhook_states); i++)
+        if (strcmp(name, webhook_states[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int64_t webhook_at(const void *row)
+{
+    return ((const ah_webhook_t *)row)->created_at;
+}
+
+int ah_store_webhook_page(ah_store_t *s, const ah_webhook_filter_t *f, ah_webhook_t **out,
+                          size_t *n, char next_cursor[AH_CURSOR_SIZE])
+{
+    *out = NULL;
+    *n = 0;
+    if (!f || f->state < AH_WEBHOOK_ANY || f->state > AH_WEBHOOK_DEREGISTERED) {
+        if (next_cursor)
+            next_cursor[0] = '\0';
+        return AH_EINVAL;
+    }
+    bool one = f->community_id && *f->community_id;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    if (one)
+        p_str(&p, f->community_id);
+    p_opt(&p, f->trigger);
+    p_str(&p, ah_webhook_state_name(f->state));
+    p_opt(&p, f->url_part);
+    void *arr;
+    int rc =
+        page_read(s, one ? ST_WEBHOOK_ADMIN_PAGE_COMMUNITY : ST_WEBHOOK_ADMIN_PAGE, &p, f->cursor,
+                  f->limit, ah_sql_map_webhook, sizeof **out, webhook_at, &arr, n, next_cursor);
+    *out = arr;
     return rc;
 }
 

@@ -372,6 +372,20 @@ int ah_store_community_get(ah_store_t *s, const char *id, ah_community_t *out);
 /* Every community, oldest first. */
 int ah_store_community_list(ah_store_t *s, ah_community_t **out, size_t *n);
 
+/* Most rows one page of an operator's list (communities, webhooks) holds. */
+#define AH_LIST_PAGE_MAX 500
+
+/*
+ * A page of the communities, oldest first: at most limit (1..AH_LIST_PAGE_MAX)
+ * after cursor (NULL or "": from the oldest; else a next_cursor this
+ * function returned).  next_cursor (may be NULL) receives where the next
+ * page starts, or "" after the last; it orders by (created_at, id), so a
+ * page is never shifted by communities created meanwhile.  AH_EINVAL for a
+ * limit out of range or a cursor this function did not return.
+ */
+int ah_store_community_page(ah_store_t *s, const char *cursor, size_t limit, ah_community_t **out,
+                            size_t *n, char next_cursor[AH_CURSOR_SIZE]);
+
 /* AH_EEXISTS if id or access_key is taken; AH_ENOTFOUND if the community is not there. */
 int ah_store_access_key_create(ah_store_t *s, const ah_access_key_t *k);
 /* Looks a key up by its public half (see the rule on lookups at the top). */
@@ -660,6 +674,41 @@ typedef struct ah_webhook_query {
 int ah_store_webhook_each_active(ah_store_t *s, const ah_webhook_query_t *q,
                                  int (*fn)(void *arg, const ah_webhook_t *w), void *arg,
                                  char next_cursor[AH_CURSOR_SIZE]);
+
+/* Where a webhook stands, as the operator's list filters it. */
+typedef enum ah_webhook_state {
+    AH_WEBHOOK_ANY = -1,
+    AH_WEBHOOK_ACTIVE,      /* is_active, not deregistered */
+    AH_WEBHOOK_DISABLED,    /* not active, not deregistered (the operator, 410, failing) */
+    AH_WEBHOOK_DEREGISTERED /* deregistered_at set */
+} ah_webhook_state_t;
+
+/* "active", "disabled", "deregistered"; NULL for AH_WEBHOOK_ANY or out of range. */
+const char *ah_webhook_state_name(int state);
+/* The state a name gives, or -1 when it names none. */
+int ah_webhook_state_parse(const char *name);
+
+/* What ah_store_webhook_page reads; NULL or "" leaves a filter out. */
+typedef struct ah_webhook_filter {
+    const char *community_id;
+    const char *trigger;
+    int state;            /* AH_WEBHOOK_ANY or an ah_webhook_state_t */
+    const char *url_part; /* only webhooks whose url contains it, byte for byte */
+    const char *cursor;   /* NULL or "": from the oldest; else a next_cursor of a page */
+    size_t limit;         /* 1..AH_LIST_PAGE_MAX */
+} ah_webhook_filter_t;
+
+/*
+ * A page of every webhook, any state, of one community or all, oldest
+ * first, with the filters of f; next_cursor as community_page's.  secret
+ * and prev_secret are left "".  The rows are found through an index by
+ * (community_id, created_at, id) or (created_at, id); the other filters
+ * are checked on the rows met, so a rare one may read far for a page.
+ * AH_EINVAL for a NULL f, a limit out of range, a state out of range or a
+ * cursor this function did not return.
+ */
+int ah_store_webhook_page(ah_store_t *s, const ah_webhook_filter_t *f, ah_webhook_t **out,
+                          size_t *n, char next_cursor[AH_CURSOR_SIZE]);
 
 /* ---- events ---- */
 

@@ -436,6 +436,20 @@ static const char *const migrations[] = {
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
     "CREATE TRIGGER cache_gen_catalog_delete AFTER DELETE ON catalog_triggers"
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
+
+    /*
+     * 9: the operator's lists (docs/api.md, issue 13), each page a range
+     * scan from its cursor.  Communities by creation; every webhook, in any
+     * state, by creation and per community by creation (webhooks_by_community
+     * holds active ones only, for webhook-list).  Webhooks are written
+     * rarely, so two more entries per registration cost little.  IF NOT
+     * EXISTS: an operator may build them ahead, and a file taken back to an
+     * older version by hand keeps them.
+     */
+    "CREATE INDEX IF NOT EXISTS communities_by_creation ON communities(created_at, id);"
+    "CREATE INDEX IF NOT EXISTS webhooks_by_creation ON webhooks(created_at, id);"
+    "CREATE INDEX IF NOT EXISTS webhooks_all_by_community"
+    "  ON webhooks(community_id, created_at, id);",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -445,6 +459,16 @@ static const char *const migrations[] = {
 #define LIST_PAGE                                                                                  \
     " AND (?2 IS NULL OR d.status = ?2) AND (d.created_at, d.id) < (?3, ?4)"                       \
     " ORDER BY d.created_at DESC, d.id DESC LIMIT ?5"
+
+/*
+ * The filters of the operator's webhook list, parameters T, S, U: trigger,
+ * state, url part, each NULL for any.
+ */
+#define WEBHOOK_FILTER(T, S, U)                                                                    \
+    " AND (?" #T " IS NULL OR trigger = ?" #T ")"                                                  \
+    " AND (?" #S " IS NULL OR ?" #S " = CASE WHEN deregistered_at <> 0 THEN 'deregistered'"        \
+    " WHEN is_active = 1 THEN 'active' ELSE 'disabled' END)"                                       \
+    " AND (?" #U " IS NULL OR instr(url, ?" #U ") > 0)"
 
 /* Rows of a multi-row INSERT into attempts: (delivery_id, ATTEMPT_COLS), numbered in order. */
 #define A_ROW "(?,?,?,?,?,?,?)"
@@ -519,6 +543,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_CATALOG_GET] = "SELECT " CATALOG_COLS " FROM catalog_triggers WHERE id = ?1",
     [ST_CATALOG_LIST] = "SELECT " CATALOG_COLS " FROM catalog_triggers ORDER BY created_at, id",
+    [ST_COMMUNITY_PAGE] = "SELECT " COMMUNITY_COLS " FROM communities"
+                          " WHERE (created_at, id) > (?1, ?2) ORDER BY created_at, id LIMIT ?3",
+    [ST_WEBHOOK_ADMIN_PAGE] = "SELECT " WEBHOOK_COLS " FROM webhooks"
+                              " WHERE (created_at, id) > (?4, ?5)" WEBHOOK_FILTER(
+                                  1, 2, 3) " ORDER BY created_at, id LIMIT ?6",
+    [ST_WEBHOOK_ADMIN_PAGE_COMMUNITY] = "SELECT " WEBHOOK_COLS " FROM webhooks"
+                                        " WHERE community_id = ?1"
+                                        " AND (created_at, id) > (?5, ?6)" WEBHOOK_FILTER(
+                                            2, 3, 4) " ORDER BY created_at, id LIMIT ?7",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = ?2, airmeet_scope = ?3,"
                           " session_scope = ?4, sample = ?5, schema = ?6, retired_at = ?7,"
                           " updated_at = ?8 WHERE id = ?1",

@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: MIT
+"""The operator's lists (issue 13): pages of communities and webhooks with
+their filters, and deleting a community's webhook."""
+
+import urllib.parse
+import uuid
+
+from harness import ServerTestCase, Tenant, hook_url
+
+
+def q(path, **params):
+    return path + "?" + urllib.parse.urlencode(params) if params else path
+
+
+class CommunityPageTests(ServerTestCase):
+
+    def walk(self, limit):
+        """Every community through pages of limit; asserts each page's size."""
+        seen, cursor, pages = [], None, 0
+        while True:
+            params = {"limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            r = self.srv.admin("GET", q("/communities", **params))
+            j = self.assertJson(r, 200)
+            self.assertLessEqual(len(j["communities"]), limit)
+            seen += [c["id"] for c in j["communities"]]
+            cursor, pages = j["nextCursor"], pages + 1
+            if cursor is None:
+                return seen, pages
+            self.assertLess(pages, 1000)
+
+    def test_pages_cover_every_community_once_in_order(self):
+        mine = [self.srv.admin("POST", "/communities", {"name": "Paged %d" % i}).json["id"]
+                for i in range(5)]
+        everything = self.srv.admin("GET", "/communities").json
+        self.assertIsNone(everything["nextCursor"])
+        all_ids = [c["id"] for c in everything["communities"]]
+        seen, pages = self.walk(2)
+        self.assertEqual(seen, all_ids)
+        self.assertGreaterEqual(pages, 3)
+        self.assertEqual([i for i in seen if i in mine], mine)
+
+    def test_last_page_has_null_cursor(self):
+        j = self.assertJson(self.srv.admin("GET", q("/communities", limit=500)), 200)
+        self.assertIsNone(j["nextCursor"])
+
+    def test_bad_limit_and_cursor_400(self):
+        for bad in ("0", "501", "x", "-1"):
+            r = self.srv.admin("GET", q("/communities", limit=bad))
+            j = self.assertAdminError(r, 400)
+            self.assertIn("limit", j["message"])
+        j = self.assertAdminError(self.srv.admin("GET", q("/communities", cursor="nope")), 400)
+        self.assertIn("cursor", j["message"])
+
+
+class WebhookListTests(ServerTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.a = Tenant.create(cls.srv)
+        cls.b = Tenant.create(cls.srv)
+        tag = uuid.uuid4().hex[:10]
+        cls.tag = tag
+        cls.a1 = cls.a.register("trigger.airmeet.created", url=hook_url("/a1-" + tag)).json["payload"]["id"]
+        cls.a2 = cls.a.register("trigger.airmeet.finished", url=hook_url("/a2-" + tag)).json["payload"]["id"]
+        cls.a3 = cls.a.register("trigger.airmeet.created", url=hook_url("/a3-" + tag)).json["payload"]["id"]
+        cls.b1 = cls.b.register("trigger.airmeet.created", url=hook_url("/b1-" + tag)).json["payload"]["id"]
+        r = cls.srv.admin("POST", "/webhooks/%s/disable" % cls.a2, {"reason": "maintenance"})
+        assert r.status == 200, r
+        r = cls.srv.admin("DELETE", "/webhooks/%s" % cls.a3)
+        assert r.status == 200, r
+
+    def ids(self, **params):
+        r = self.srv.admin("GET", q("/webhooks", **params))
+        j = self.assertJson(r, 200)
+        self.assertIn("nextCursor", j)
+        return [w["id"] for w in j["webhooks"]]
+
+    def test_by_community_every_state_oldest_first(self):
+        self.assertEqual(self.ids(communityId=self.a.community_id), [self.a1, self.a2, self.a3])
+        self.assertEqual(self.ids(communityId=self.b.community_id.upper()), [self.b1])
+
+    def test_by_status(self):
+        c = self.a.community_id
+        self.assertEqual(self.ids(communityId=c, status="active"), [self.a1])
+        self.assertEqual(self.ids(communityId=c, status="disabled"), [self.a2])
+        self.assertEqual(self.ids(communityId=c, status="deregistered"), [self.a3])
+
+    def test_by_trigger_and_url_across_communities(self):
+        got = self.ids(triggerMetaInfoId="trigger.airmeet.created", url=self.tag, limit=500)
+        self.assertEqual(got, [self.a1, self.a3, self.b1])
+        self.assertEqual(self.ids(url="/b1-" + self.tag), [self.b1])
+        self.assertEqual(self.ids(url="%" + self.tag), [])  # literal text, no wildcards
+
+    def test_pages_with_filters(self):
+        r = self.srv.admin("GET", q("/webhooks", communityId=self.a.community_id, limit=2))
+        j = self.assertJson(r, 200)
+        self.assertEqual([w["id"] for w in j["webhooks"]], [self.a1, self.a2])
+        self.assertIsInstance(j["nextCursor"], str)
+        r = self.srv.admin("GET", q("/webhooks", communityId=self.a.community_id, limit=2,
+                                    cursor=j["nextCursor"]))
+        j = self.assertJson(r, 200)
+        self.assertEqual([w["id"] for w in j["webhooks"]], [self.a3])
+        self.assertIsNone(j["nextCursor"])
+
+    def test_admin_view_without_secret(self):
+        r = self.srv.admin("GET", q("/webhooks", communityId=self.a.community_id))
+        w = self.assertJson(r, 200)["webhooks"][1]
+        self.assertEqual(w["communityId"], self.a.community_id)
+        self.assertFalse(w["isActive"])
+        self.assertNotIn("secret", w)
+
+    def test_bad_filters(self):
+        j = self.assertAdminError(self.srv.admin("GET", q("/webhooks", status="gone")), 400)
+        self.assertIn("status", j["message"])
+        j = self.assertAdminError(self.srv.admin("GET", q("/webhooks", communityId="xyz")), 400)
+        self.assertIn("communityId", j["message"])
+        r = self.srv.admin("GET", q("/webhooks", communityId=str(uuid.uuid4())))
+        self.assertAdminError(r, 404)
+        self.assertAdminError(self.srv.admin("GET", q("/webhooks", cursor="1_2")), 400)
+        self.assertAdminError(self.srv.admin("GET", q("/webhooks", limit="501")), 400)
+
+    def test_needs_admin_token(self):
+        r = self.srv.request("GET", "/admin/v1/webhooks")
+        self.assertAdminError(r, 401)
+
+
+class WebhookDeleteTests(ServerTestCase):
+
+    def test_delete_deregisters_and_repeats_harmlessly(self):
+        t = Tenant.create(self.srv)
+        wid = t.register().json["payload"]["id"]
+        r = self.srv.admin("DELETE", "/webhooks/%s" % wid)
+        j = self.assertJson(r, 200)
+        self.assertEqual(j["id"], wid)
+        self.assertFalse(j["isActive"])
+        self.assertIsNotNone(j["deregisteredAt"])
+        again = self.assertJson(self.srv.admin("DELETE", "/webhooks/%s" % wid), 200)
+        self.assertEqual(again["deregisteredAt"], j["deregisteredAt"])
+        # The integrator's list no longer shows it.
+        token = t.auth()
+        r = self.srv.public("GET", "/platform-integration/v1/webhook-list",
+                            headers={"Authorization": "Bearer " + token})
+        self.assertNotIn(wid, r.text)
+
+    def test_delete_unknown_404(self):
+        self.assertAdminError(self.srv.admin("DELETE", "/webhooks/%s" % uuid.uuid4()), 404)
+        self.assertAdminError(self.srv.admin("DELETE", "/webhooks/not-a-uuid"), 404)
