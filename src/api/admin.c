@@ -124,8 +124,8 @@ out:
  * Reads ?limit= (1..AH_LIST_PAGE_MAX, default PAGE_DEFAULT) and ?cursor=;
  * answers 400 itself.  *given (may be NULL) says whether either was sent.
  */
-static bool page_query(const ah_call_t *c, const ah_http_req_t *req, size_t *limit,
-                       const char **cursor, bool *given, ah_http_resp_t *resp)
+bool ah_page_query(const ah_call_t *c, const ah_http_req_t *req, size_t *limit, const char **cursor,
+                   bool *given, ah_http_resp_t *resp)
 {
     const char *text = ah_http_query(req, "limit");
     int64_t n = PAGE_DEFAULT;
@@ -142,7 +142,7 @@ static bool page_query(const ah_call_t *c, const ah_http_req_t *req, size_t *lim
 }
 
 /* Answers a store failure of a page read: AH_EINVAL is a cursor not handed out here. */
-static void page_error(const ah_call_t *c, const char *cursor, int rc, ah_http_resp_t *resp)
+void ah_page_error(const ah_call_t *c, const char *cursor, int rc, ah_http_resp_t *resp)
 {
     if (rc == AH_EINVAL)
         ah_error(resp, c->dialect, 400, "cursor '%.40s' is not one this server handed out",
@@ -152,8 +152,8 @@ static void page_error(const ah_call_t *c, const char *cursor, int rc, ah_http_r
 }
 
 /* Answers {"<name>":arr,"nextCursor":…}, or 500 when arr (or the rest) could not be built. */
-static void page_reply(const ah_call_t *c, const char *name, json_t *arr, const char *next,
-                       ah_http_resp_t *resp)
+void ah_page_reply(const ah_call_t *c, const char *name, json_t *arr, const char *next,
+                   ah_http_resp_t *resp)
 {
     json_t *j =
         arr ? json_pack("{s:o, s:o}", name, arr, "nextCursor", ah_json_str_or_null(next)) : NULL;
@@ -164,7 +164,7 @@ static void page_reply(const ah_call_t *c, const char *name, json_t *arr, const 
 }
 
 /* Appends j to arr; on failure frees arr and answers NULL, so a loop can go on checking arr. */
-static json_t *append_or_drop(json_t *arr, json_t *j)
+json_t *ah_append_or_drop(json_t *arr, json_t *j)
 {
     if (arr && !json_array_append_new(arr, j))
         return arr;
@@ -172,6 +172,18 @@ static json_t *append_or_drop(json_t *arr, json_t *j)
         json_decref(j);
     json_decref(arr);
     return NULL;
+}
+
+bool ah_query_time(const ah_call_t *c, const ah_http_req_t *req, const char *name, int64_t *ms,
+                   ah_http_resp_t *resp)
+{
+    const char *text = ah_http_query(req, name);
+    *ms = 0;
+    if (!text || !*text || ah_parse_time(text, ms) == AH_OK)
+        return true;
+    ah_error(resp, c->dialect, 400,
+             "%s '%.40s' is not a time such as 2026-01-31T09:00:00Z or unix seconds", name, text);
+    return false;
 }
 
 /*
@@ -183,7 +195,7 @@ void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     size_t limit;
     const char *cursor;
     bool paged;
-    if (!page_query(c, req, &limit, &cursor, &paged, resp))
+    if (!ah_page_query(c, req, &limit, &cursor, &paged, resp))
         return;
     ah_community_t *list = NULL;
     size_t n = 0;
@@ -191,14 +203,14 @@ void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     int rc = paged ? ah_store_community_page(c->app->store, cursor, limit, &list, &n, next)
                    : ah_store_community_list(c->app->store, &list, &n);
     if (rc) {
-        page_error(c, cursor, rc, resp);
+        ah_page_error(c, cursor, rc, resp);
         return;
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++)
-        arr = append_or_drop(arr, community_json(&list[i]));
+        arr = ah_append_or_drop(arr, community_json(&list[i]));
     free(list);
-    page_reply(c, "communities", arr, next, resp);
+    ah_page_reply(c, "communities", arr, next, resp);
 }
 
 /* The community with the quotas that apply to it and its count of active webhooks. */
@@ -736,8 +748,8 @@ void ah_h_webhook_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
  * Reads the optional query id name (a UUID, any case) into id ("" when
  * absent) and makes sure the record exists; answers 400 or 404 itself.
  */
-static bool query_id(const ah_call_t *c, const ah_http_req_t *req, const char *name,
-                     const ah_kind_t *k, void *rec, char id[AH_ID_SIZE], ah_http_resp_t *resp)
+bool ah_query_id(const ah_call_t *c, const ah_http_req_t *req, const char *name, const ah_kind_t *k,
+                 void *rec, char id[AH_ID_SIZE], ah_http_resp_t *resp)
 {
     const char *text = ah_http_query(req, name);
     id[0] = '\0';
@@ -762,8 +774,8 @@ void ah_h_admin_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *r
     char community[AH_ID_SIZE];
     ah_community_t cm;
     const char *state = ah_http_query(req, "status");
-    if (!page_query(c, req, &f.limit, &f.cursor, NULL, resp) ||
-        !query_id(c, req, "communityId", &ah_kind_community, &cm, community, resp))
+    if (!ah_page_query(c, req, &f.limit, &f.cursor, NULL, resp) ||
+        !ah_query_id(c, req, "communityId", &ah_kind_community, &cm, community, resp))
         return;
     if (state && (f.state = ah_webhook_state_parse(state)) < 0) {
         ah_error(resp, c->dialect, 400,
@@ -778,14 +790,14 @@ void ah_h_admin_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *r
     char next[AH_CURSOR_SIZE] = "";
     int rc = ah_store_webhook_page(c->app->store, &f, &list, &n, next);
     if (rc) {
-        page_error(c, f.cursor, rc, resp);
+        ah_page_error(c, f.cursor, rc, resp);
         return;
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++)
-        arr = append_or_drop(arr, ah_webhook_json(&list[i], AH_VIEW_ADMIN));
+        arr = ah_append_or_drop(arr, ah_webhook_json(&list[i], AH_VIEW_ADMIN));
     free(list);
-    page_reply(c, "webhooks", arr, next, resp);
+    ah_page_reply(c, "webhooks", arr, next, resp);
 }
 
 /*

@@ -131,6 +131,7 @@ static const ah_route_t admin_routes[] = {
      .body_limit = K64},
     {"GET", "/webhooks/{}/deliveries", ah_h_webhook_deliveries, "admin.webhooks.deliveries", ADMIN,
      .body_limit = K64},
+    {"GET", "/events", ah_h_event_list, "admin.events.list", ADMIN, .body_limit = K64},
     {"POST", "/events", ah_h_event_publish, "admin.events.publish", ADMIN, .body_limit = K1M},
     /* The catalog (trigger_admin.c): a trigger carries up to two JSON texts of 64 KiB. */
     {"GET", "/triggers", ah_h_trigger_list, "admin.triggers.list", ADMIN, .body_limit = K64},

@@ -61,6 +61,9 @@
 /* The order of ah_sql_bind_event() and of event_get's mapping. */
 #define EVENT_COLS                                                                                 \
     "id, community_id, trigger, airmeet_id, session_id, idempotency_key, data, created_at"
+/* An event without its data (the operator's list). */
+#define EVENT_HEAD_COLS                                                                            \
+    "id, community_id, trigger, airmeet_id, session_id, idempotency_key, created_at"
 /* A delivery with its event's trigger: the order of ah_sql_map_delivery(). */
 #define DELIVERY_COLS                                                                              \
     "d.id, d.event_id, d.webhook_id, e.trigger, d.status, d.attempts, d.next_attempt_at, "         \
@@ -203,6 +206,11 @@ enum ah_sql_stmt {
     ST_WEBHOOK_ADMIN_PAGE,
     /* community_id, then as ST_WEBHOOK_ADMIN_PAGE */
     ST_WEBHOOK_ADMIN_PAGE_COMMUNITY,
+    /* trigger or NULL, since, until, created_at, id, limit -> EVENT_HEAD_COLS, newest first
+     * before (created_at, id) */
+    ST_EVENT_PAGE,
+    /* community_id, then as ST_EVENT_PAGE */
+    ST_EVENT_PAGE_COMMUNITY,
     AH_SQL_SHARED_COUNT
 };
 

@@ -271,13 +271,14 @@ int ah_store_community_list(ah_store_t *s, ah_community_t **out, size_t *n)
  * cursor and the limit: appends (created_at, id) after the cursor, and
  * limit + 1, so that one more row tells whether another page follows.
  * at_of names where a row keeps its created_at and id (the record's first
- * member is its id).
+ * member is its id).  Oldest first pages after the cursor, newest first
+ * before it.
  */
 static int page_read(ah_store_t *s, int stmt, ah_sql_params_t *p, const char *cursor, size_t limit,
-                     ah_sql_map_fn map, size_t size, int64_t (*at_of)(const void *row), void **out,
-                     size_t *n, char next_cursor[AH_CURSOR_SIZE])
+                     ah_sql_map_fn map, size_t size, int64_t (*at_of)(const void *row),
+                     bool newest_first, void **out, size_t *n, char next_cursor[AH_CURSOR_SIZE])
 {
-    int64_t at = INT64_MIN; /* first page: after the beginning of time */
+    int64_t at = newest_first ? INT64_MAX : INT64_MIN; /* the first page's bound */
     char after[AH_ID_SIZE] = "";
     *out = NULL;
     *n = 0;
@@ -313,7 +314,7 @@ int ah_store_community_page(ah_store_t *s, const char *cursor, size_t limit, ah_
     ah_sql_params_init(&p);
     void *arr;
     int rc = page_read(s, ST_COMMUNITY_PAGE, &p, cursor, limit, map_community, sizeof **out,
-                       community_at, &arr, n, next_cursor);
+                       community_at, false, &arr, n, next_cursor);
     *out = arr;
     return rc;
 }
@@ -1247,9 +1248,9 @@ int ah_store_webhook_page(ah_store_t *s, const ah_webhook_filter_t *f, ah_webhoo
     p_str(&p, ah_webhook_state_name(f->state));
     p_opt(&p, f->url_part);
     void *arr;
-    int rc =
-        page_read(s, one ? ST_WEBHOOK_ADMIN_PAGE_COMMUNITY : ST_WEBHOOK_ADMIN_PAGE, &p, f->cursor,
-                  f->limit, ah_sql_map_webhook, sizeof **out, webhook_at, &arr, n, next_cursor);
+    int rc = page_read(s, one ? ST_WEBHOOK_ADMIN_PAGE_COMMUNITY : ST_WEBHOOK_ADMIN_PAGE, &p,
+                       f->cursor, f->limit, ah_sql_map_webhook, sizeof **out, webhook_at, false,
+                       &arr, n, next_cursor);
     *out = arr;
     return rc;
 }
@@ -1296,6 +1297,49 @@ static int event_row(void *arg, const ah_sql_row_t *r)
     j->rc = sql_dup(r, 6, &ev->data, &ev->data_len);
     ev->created_at = sql_i64(r, 7);
     return AH_SQL_STOP;
+}
+
+static void map_event_head(const ah_sql_row_t *r, void *out)
+{
+    ah_event_t *ev = out;
+    memset(ev, 0, sizeof *ev);
+    SQL_COPY(r, 0, ev->id);
+    SQL_COPY(r, 1, ev->community_id);
+    SQL_COPY(r, 2, ev->trigger);
+    SQL_COPY(r, 3, ev->airmeet_id);
+    SQL_COPY(r, 4, ev->session_id);
+    SQL_COPY(r, 5, ev->idempotency_key);
+    ev->created_at = sql_i64(r, 6);
+}
+
+static int64_t event_at(const void *row)
+{
+    return ((const ah_event_t *)row)->created_at;
+}
+
+int ah_store_event_page(ah_store_t *s, const ah_event_filter_t *f, ah_event_t **out, size_t *n,
+                        char next_cursor[AH_CURSOR_SIZE])
+{
+    *out = NULL;
+    *n = 0;
+    if (!f) {
+        if (next_cursor)
+            next_cursor[0] = '\0';
+        return AH_EINVAL;
+    }
+    bool one = f->community_id && *f->community_id;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    if (one)
+        p_str(&p, f->community_id);
+    p_opt(&p, f->trigger);
+    p_i64(&p, f->since);
+    p_i64(&p, f->until ? f->until : INT64_MAX);
+    void *arr;
+    int rc = page_read(s, one ? ST_EVENT_PAGE_COMMUNITY : ST_EVENT_PAGE, &p, f->cursor, f->limit,
+                       map_event_head, sizeof **out, event_at, true, &arr, n, next_cursor);
+    *out = arr;
+    return rc;
 }
 
 int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out)

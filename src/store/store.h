@@ -822,6 +822,28 @@ int ah_store_delivery_own(ah_store_t *s, char *err, size_t errlen);
 int ah_store_listen(ah_store_t *s, void (*wake)(void *arg, const char *webhook_id, int64_t due),
                     void *arg);
 
+/* What ah_store_event_page reads; NULL, "" or 0 leaves a filter out. */
+typedef struct ah_event_filter {
+    const char *community_id;
+    const char *trigger;
+    int64_t since;      /* only events created at or after this time */
+    int64_t until;      /* only events created before this time */
+    const char *cursor; /* NULL or "": from the newest; else a next_cursor of a page */
+    size_t limit;       /* 1..AH_LIST_PAGE_MAX */
+} ah_event_filter_t;
+
+/*
+ * A page of the events, of one community or all, newest first, with the
+ * filters of f; next_cursor as community_page's.  The events' data is not
+ * read (data NULL, data_len 0): a page of them could weigh hundreds of MiB.
+ * Found through an index by (community_id, created_at, id) or (created_at,
+ * id), the time range included; the trigger is checked on the rows met.
+ * AH_EINVAL for a NULL f, a limit out of range or a cursor this function
+ * did not return.
+ */
+int ah_store_event_page(ah_store_t *s, const ah_event_filter_t *f, ah_event_t **out, size_t *n,
+                        char next_cursor[AH_CURSOR_SIZE]);
+
 /* ---- reading and operating deliveries ---- */
 
 /*

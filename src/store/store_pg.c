@@ -406,7 +406,8 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS communities_by_creation ON communities(created_at, id);"
     "CREATE INDEX IF NOT EXISTS webhooks_by_creation ON webhooks(created_at, id);"
     "CREATE INDEX IF NOT EXISTS webhooks_all_by_community"
-    "  ON webhooks(community_id, created_at, id);",
+    "  ON webhooks(community_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS events_by_community ON events(community_id, created_at, id);",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -518,6 +519,17 @@ static const char *const stmt_sql[ST_COUNT] = {
         " WHERE community_id = $1::text"
         " AND (created_at, id) > ($5::bigint, $6::text)" WEBHOOK_FILTER(
             2, 3, 4) " ORDER BY created_at, id LIMIT $7::bigint",
+    [ST_EVENT_PAGE] = "SELECT " EVENT_HEAD_COLS " FROM events"
+                      " WHERE (created_at, id) < ($4::bigint, $5::text)"
+                      " AND created_at >= $2::bigint AND created_at < $3::bigint"
+                      " AND ($1::text IS NULL OR trigger = $1::text)"
+                      " ORDER BY created_at DESC, id DESC LIMIT $6::bigint",
+    [ST_EVENT_PAGE_COMMUNITY] = "SELECT " EVENT_HEAD_COLS " FROM events"
+                                " WHERE community_id = $1::text"
+                                " AND (created_at, id) < ($5::bigint, $6::text)"
+                                " AND created_at >= $3::bigint AND created_at < $4::bigint"
+                                " AND ($2::text IS NULL OR trigger = $2::text)"
+                                " ORDER BY created_at DESC, id DESC LIMIT $7::bigint",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = $2::text,"
                           " airmeet_scope = $3::text, session_scope = $4::text, sample = $5::text,"
                           " schema = $6::text, retired_at = $7::bigint, updated_at = $8::bigint"

@@ -441,7 +441,8 @@ static const char *const migrations[] = {
      * 9: the operator's lists (docs/api.md, issue 13), each page a range
      * scan from its cursor.  Communities by creation; every webhook, in any
      * state, by creation and per community by creation (webhooks_by_community
-     * holds active ones only, for webhook-list).  Webhooks are written
+     * holds active ones only, for webhook-list); events per community by
+     * creation (events_by_age serves the list of all).  Webhooks are written
      * rarely, so two more entries per registration cost little.  IF NOT
      * EXISTS: an operator may build them ahead, and a file taken back to an
      * older version by hand keeps them.
@@ -449,7 +450,8 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS communities_by_creation ON communities(created_at, id);"
     "CREATE INDEX IF NOT EXISTS webhooks_by_creation ON webhooks(created_at, id);"
     "CREATE INDEX IF NOT EXISTS webhooks_all_by_community"
-    "  ON webhooks(community_id, created_at, id);",
+    "  ON webhooks(community_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS events_by_community ON events(community_id, created_at, id);",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -552,6 +554,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                                         " WHERE community_id = ?1"
                                         " AND (created_at, id) > (?5, ?6)" WEBHOOK_FILTER(
                                             2, 3, 4) " ORDER BY created_at, id LIMIT ?7",
+    [ST_EVENT_PAGE] = "SELECT " EVENT_HEAD_COLS " FROM events"
+                      " WHERE (created_at, id) < (?4, ?5) AND created_at >= ?2 AND created_at < ?3"
+                      " AND (?1 IS NULL OR trigger = ?1)"
+                      " ORDER BY created_at DESC, id DESC LIMIT ?6",
+    [ST_EVENT_PAGE_COMMUNITY] = "SELECT " EVENT_HEAD_COLS " FROM events WHERE community_id = ?1"
+                                " AND (created_at, id) < (?5, ?6)"
+                                " AND created_at >= ?3 AND created_at < ?4"
+                                " AND (?2 IS NULL OR trigger = ?2)"
+                                " ORDER BY created_at DESC, id DESC LIMIT ?7",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = ?2, airmeet_scope = ?3,"
                           " session_scope = ?4, sample = ?5, schema = ?6, retired_at = ?7,"
                           " updated_at = ?8 WHERE id = ?1",

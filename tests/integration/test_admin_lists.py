@@ -2,6 +2,7 @@
 """The operator's lists (issue 13): pages of communities and webhooks with
 their filters, and deleting a community's webhook."""
 
+import time
 import urllib.parse
 import uuid
 
@@ -148,3 +149,70 @@ class WebhookDeleteTests(ServerTestCase):
     def test_delete_unknown_404(self):
         self.assertAdminError(self.srv.admin("DELETE", "/webhooks/%s" % uuid.uuid4()), 404)
         self.assertAdminError(self.srv.admin("DELETE", "/webhooks/not-a-uuid"), 404)
+
+
+class EventListTests(ServerTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.a = Tenant.create(cls.srv)
+        cls.b = Tenant.create(cls.srv)
+        cls.ids = []
+        for tenant, trigger in ((cls.a, "trigger.airmeet.created"),
+                                (cls.a, "trigger.airmeet.finished"),
+                                (cls.a, "trigger.airmeet.created"),
+                                (cls.b, "trigger.airmeet.created")):
+            body = {"communityId": tenant.community_id, "triggerMetaInfoId": trigger,
+                    "data": {"n": len(cls.ids)}}
+            if len(cls.ids) == 2:
+                body["idempotencyKey"] = "key-" + uuid.uuid4().hex[:8]
+            r = cls.srv.admin("POST", "/events", body)
+            assert r.status == 202, r
+            cls.ids.append(r.json["eventId"])
+            time.sleep(0.005)  # distinct creation times, for the time filters
+
+    def page(self, **params):
+        j = self.assertJson(self.srv.admin("GET", q("/events", **params)), 200)
+        return j
+
+    def test_by_community_newest_first_without_data(self):
+        j = self.page(communityId=self.a.community_id)
+        self.assertEqual([e["id"] for e in j["events"]], self.ids[2::-1])
+        self.assertIsNone(j["nextCursor"])
+        e = j["events"][0]
+        self.assertNotIn("data", e)
+        self.assertEqual(e["communityId"], self.a.community_id)
+        self.assertEqual(e["triggerMetaInfoId"], "trigger.airmeet.created")
+        self.assertIsInstance(e["idempotencyKey"], str)
+        self.assertIsNone(j["events"][1]["idempotencyKey"])
+
+    def test_by_trigger_and_pages(self):
+        c = self.a.community_id
+        j = self.page(communityId=c, triggerMetaInfoId="trigger.airmeet.created", limit=1)
+        self.assertEqual([e["id"] for e in j["events"]], [self.ids[2]])
+        j = self.page(communityId=c, triggerMetaInfoId="trigger.airmeet.created", limit=1,
+                      cursor=j["nextCursor"])
+        self.assertEqual([e["id"] for e in j["events"]], [self.ids[0]])
+        self.assertIsNone(j["nextCursor"])
+
+    def test_by_time(self):
+        c = self.a.community_id
+        every = self.page(communityId=c)["events"]
+        middle = every[1]["createdAt"]  # the second event's time, RFC 3339
+        got = self.page(communityId=c, since=middle)["events"]
+        self.assertEqual([e["id"] for e in got], [self.ids[2], self.ids[1]])
+        got = self.page(communityId=c, until=middle)["events"]
+        self.assertEqual([e["id"] for e in got], [self.ids[0]])
+        got = self.page(communityId=c, since="0", until=str(2 ** 31))["events"]
+        self.assertEqual(len(got), 3)
+
+    def test_across_communities(self):
+        got = [e["id"] for e in self.page(limit=500)["events"]]
+        self.assertEqual([i for i in got if i in self.ids], self.ids[::-1])
+
+    def test_bad_queries(self):
+        for params in ({"since": "yesterday"}, {"until": "x"}, {"communityId": "nope"},
+                       {"limit": "0"}, {"cursor": "zz"}):
+            self.assertAdminError(self.srv.admin("GET", q("/events", **params)), 400)
+        self.assertAdminError(self.srv.admin("GET", q("/events", communityId=str(uuid.uuid4()))), 404)

@@ -387,6 +387,61 @@ static void test_event_roundtrip_and_errors(void **state)
     assert_int_equal(ah_store_event_get(s, nobody.id, &got), AH_ENOTFOUND);
 }
 
+/* The operator's page of events: newest first, by community, trigger and time, without data. */
+static void test_event_pages(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t a, b;
+    new_community(s, &a, "A");
+    new_community(s, &b, "B");
+    char ids[4][AH_ID_SIZE];
+    publish(s, ids[0], a.id, "trigger.airmeet.created", NULL, NULL, T0 + 10);
+    publish(s, ids[1], a.id, "trigger.airmeet.finished", NULL, NULL, T0 + 20);
+    publish(s, ids[2], a.id, "trigger.airmeet.created", NULL, NULL, T0 + 30);
+    publish(s, ids[3], b.id, "trigger.airmeet.created", NULL, NULL, T0 + 40);
+
+    ah_event_filter_t f = {.community_id = a.id, .limit = 2};
+    ah_event_t *list = NULL;
+    size_t n = 0;
+    char next[AH_CURSOR_SIZE];
+    assert_int_equal(ah_store_event_page(s, &f, &list, &n, next), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, ids[2]);
+    assert_string_equal(list[1].id, ids[1]);
+    assert_null(list[0].data);
+    assert_int_equal(list[0].created_at, T0 + 30);
+    assert_true(next[0] != '\0');
+    free(list);
+    f.cursor = next;
+    assert_int_equal(ah_store_event_page(s, &f, &list, &n, next), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, ids[0]);
+    assert_string_equal(next, "");
+    free(list);
+
+    f = (ah_event_filter_t){
+        .community_id = a.id, .trigger = "trigger.airmeet.created", .limit = 10};
+    assert_int_equal(ah_store_event_page(s, &f, &list, &n, NULL), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, ids[2]);
+    assert_string_equal(list[1].id, ids[0]);
+    free(list);
+    /* since is inclusive, until exclusive; across communities. */
+    f = (ah_event_filter_t){.since = T0 + 20, .until = T0 + 40, .limit = 10};
+    assert_int_equal(ah_store_event_page(s, &f, &list, &n, NULL), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, ids[2]);
+    assert_string_equal(list[1].id, ids[1]);
+    free(list);
+
+    f.limit = 0;
+    assert_int_equal(ah_store_event_page(s, &f, &list, &n, NULL), AH_EINVAL);
+    f.limit = 1;
+    f.cursor = "x_y";
+    assert_int_equal(ah_store_event_page(s, &f, &list, &n, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_event_page(s, NULL, &list, &n, NULL), AH_EINVAL);
+}
+
 static void test_publish_idempotency(void **state)
 {
     ah_store_t *s = *state;
@@ -1919,6 +1974,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_publish_matching, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_event_roundtrip_and_errors, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_publish_idempotency, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_event_pages, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_claim, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_claim_many, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_record, open_memory, close_store),
