@@ -143,6 +143,7 @@ static const ah_route_t admin_routes[] = {
      .body_limit = K64},
     {"GET", "/events/{}/deliveries", ah_h_event_deliveries, "admin.events.deliveries", ADMIN,
      .body_limit = K64},
+    {"GET", "/deliveries", ah_h_delivery_list, "admin.deliveries.list", ADMIN, .body_limit = K64},
     {"GET", "/deliveries/{}", ah_h_delivery_get, "admin.deliveries.get", ADMIN, .body_limit = K64},
     {"POST", "/deliveries/{}/retry", ah_h_delivery_retry, "admin.deliveries.retry", ADMIN,
      .body_limit = K64},

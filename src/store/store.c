@@ -2043,7 +2043,7 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
         return AH_EINVAL;
     bool by_webhook = f->webhook_id && *f->webhook_id;
     bool by_event = f->event_id && *f->event_id;
-    if (by_webhook == by_event || f->limit < 1 || f->limit > AH_DELIVERY_PAGE_MAX ||
+    if ((!by_webhook && !by_event) || f->limit < 1 || f->limit > AH_DELIVERY_PAGE_MAX ||
         f->status < -1 || f->status > AH_DLV_CANCELLED)
         return AH_EINVAL;
     int64_t at = INT64_MAX; /* first page: older than the end of time */
@@ -2052,13 +2052,17 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
         return AH_EINVAL;
     ah_sql_params_t p;
     ah_sql_params_init(&p);
-    p_str(&p, by_webhook ? f->webhook_id : f->event_id);
+    /* An event has one delivery per webhook: with both, its list is the shorter walk. */
+    p_str(&p, by_event ? f->event_id : f->webhook_id);
     p_str(&p, f->status < 0 ? NULL : ah_delivery_status_name(f->status));
     p_i64(&p, at);
     p_str(&p, after);
     p_i64(&p, (int64_t)f->limit + 1); /* one more row tells whether another page follows */
+    p_i64(&p, f->since);
+    p_i64(&p, f->until ? f->until : INT64_MAX);
+    p_str(&p, by_event && by_webhook ? f->webhook_id : NULL);
     void *arr;
-    int rc = ah_sql_all(s, NULL, by_webhook ? ST_DELIVERY_LIST_WEBHOOK : ST_DELIVERY_LIST_EVENT, &p,
+    int rc = ah_sql_all(s, NULL, by_event ? ST_DELIVERY_LIST_EVENT : ST_DELIVERY_LIST_WEBHOOK, &p,
                         map_delivery, sizeof **out, &arr, n);
     *out = arr;
     if (rc == AH_OK)

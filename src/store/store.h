@@ -262,9 +262,11 @@ typedef struct ah_attempt_result {
 } ah_attempt_result_t;
 
 typedef struct ah_delivery_filter {
-    const char *webhook_id; /* exactly one of webhook_id / event_id */
+    const char *webhook_id; /* at least one of webhook_id / event_id */
     const char *event_id;
     int status;         /* -1 = any */
+    int64_t since;      /* 0 = any; else only deliveries created at or after it */
+    int64_t until;      /* 0 = any; else only deliveries created before it */
     const char *cursor; /* NULL or "" = first page; else from next_cursor */
     size_t limit;       /* 1..AH_DELIVERY_PAGE_MAX */
 } ah_delivery_filter_t;
@@ -847,10 +849,11 @@ int ah_store_event_page(ah_store_t *s, const ah_event_filter_t *f, ah_event_t **
 /* ---- reading and operating deliveries ---- */
 
 /*
- * Lists deliveries of one webhook or one event, newest first, with an
- * opaque cursor for the next page (next_cursor "" when this is the last;
- * it may be NULL).  AH_EINVAL unless exactly one of f->webhook_id and
- * f->event_id is set, 1 <= f->limit <= AH_DELIVERY_PAGE_MAX, f->status is
+ * Lists deliveries of one webhook or one event (with both: the event's
+ * delivery to that webhook), newest first, created within [f->since,
+ * f->until), with an opaque cursor for the next page (next_cursor "" when
+ * this is the last; it may be NULL).  AH_EINVAL unless at least one of
+ * f->webhook_id and f->event_id is set, 1 <= f->limit <= AH_DELIVERY_PAGE_MAX, f->status is
  * -1 or an ah_delivery_status_t, and f->cursor is NULL, "" or a
  * next_cursor this function returned.
  */

@@ -416,6 +416,8 @@ static const char *const migrations[] = {
 #define LIST_PAGE                                                                                  \
     " AND ($2::text IS NULL OR d.status = $2::text)"                                               \
     " AND (d.created_at, d.id) < ($3::bigint, $4::text)"                                           \
+    " AND d.created_at >= $6::bigint AND d.created_at < $7::bigint"                                \
+    " AND ($8::text IS NULL OR d.webhook_id = $8::text)"                                           \
     " ORDER BY d.created_at DESC, d.id DESC LIMIT $5::bigint"
 /* The notification payload: "<webhook id> <due ms>"; due 0 is due on arrival (deliver()). */
 #define NOTIFY_OF(id, due) "pg_notify('" CHANNEL "', " id " || ' ' || " due ")"

@@ -457,9 +457,13 @@ static const char *const migrations[] = {
 /* ------------------------------------------------------------------------ */
 /* Statements, prepared once per connection.                                */
 
-/* The page condition of delivery_list: strictly older than the cursor row. */
+/*
+ * The page condition of delivery_list: strictly older than the cursor row,
+ * within [since, until), and of one webhook (?8) when listing an event's.
+ */
 #define LIST_PAGE                                                                                  \
     " AND (?2 IS NULL OR d.status = ?2) AND (d.created_at, d.id) < (?3, ?4)"                       \
+    " AND d.created_at >= ?6 AND d.created_at < ?7 AND (?8 IS NULL OR d.webhook_id = ?8)"          \
     " ORDER BY d.created_at DESC, d.id DESC LIMIT ?5"
 
 /*

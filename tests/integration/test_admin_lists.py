@@ -216,3 +216,73 @@ class EventListTests(ServerTestCase):
                        {"limit": "0"}, {"cursor": "zz"}):
             self.assertAdminError(self.srv.admin("GET", q("/events", **params)), 400)
         self.assertAdminError(self.srv.admin("GET", q("/events", communityId=str(uuid.uuid4()))), 404)
+
+
+class DeliveryListTests(ServerTestCase):
+    """Deliveries to a receiver that is not there: they stay pending or
+    fail, which is all a list needs."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.t = Tenant.create(cls.srv)
+        cls.w1 = cls.t.register(url=hook_url("w1")).json["payload"]["id"]
+        cls.w2 = cls.t.register(url=hook_url("w2")).json["payload"]["id"]
+        cls.events = []
+        for i in range(3):
+            r = cls.srv.admin("POST", "/events", {"communityId": cls.t.community_id,
+                                                  "triggerMetaInfoId": "trigger.airmeet.created",
+                                                  "data": {"n": i}})
+            assert r.status == 202 and r.json["deliveries"] == 2, r
+            cls.events.append(r.json["eventId"])
+            time.sleep(0.005)
+
+    def page(self, want=200, **params):
+        r = self.srv.admin("GET", q("/deliveries", **params))
+        if want != 200:
+            return self.assertAdminError(r, want)
+        return self.assertJson(r, 200)
+
+    def test_by_webhook_newest_first(self):
+        j = self.page(webhookId=self.w1)
+        self.assertEqual([d["eventId"] for d in j["deliveries"]], self.events[::-1])
+        self.assertTrue(all(d["webhookId"] == self.w1 for d in j["deliveries"]))
+        self.assertIsNone(j["nextCursor"])
+
+    def test_by_event_and_both(self):
+        j = self.page(eventId=self.events[1])
+        self.assertEqual(sorted(d["webhookId"] for d in j["deliveries"]), sorted([self.w1, self.w2]))
+        j = self.page(eventId=self.events[1], webhookId=self.w2.upper())
+        self.assertEqual([(d["eventId"], d["webhookId"]) for d in j["deliveries"]],
+                         [(self.events[1], self.w2)])
+
+    def test_by_time_and_pages(self):
+        every = self.page(webhookId=self.w2)["deliveries"]
+        middle = every[1]["createdAt"]
+        got = self.page(webhookId=self.w2, since=middle)["deliveries"]
+        self.assertEqual([d["eventId"] for d in got], [self.events[2], self.events[1]])
+        got = self.page(webhookId=self.w2, until=middle)["deliveries"]
+        self.assertEqual([d["eventId"] for d in got], [self.events[0]])
+        j = self.page(webhookId=self.w2, limit=2)
+        self.assertEqual(len(j["deliveries"]), 2)
+        j = self.page(webhookId=self.w2, limit=2, cursor=j["nextCursor"])
+        self.assertEqual([d["eventId"] for d in j["deliveries"]], [self.events[0]])
+        self.assertIsNone(j["nextCursor"])
+        # The older lists take the time filters too.
+        r = self.srv.admin("GET", q("/webhooks/%s/deliveries" % self.w2, until=middle))
+        self.assertEqual([d["eventId"] for d in self.assertJson(r, 200)["deliveries"]],
+                         [self.events[0]])
+
+    def test_by_status(self):
+        j = self.page(webhookId=self.w1, status="succeeded")
+        self.assertEqual(j["deliveries"], [])
+
+    def test_refusals(self):
+        j = self.page(400)
+        self.assertIn("webhookId or eventId", j["message"])
+        self.page(400, webhookId="nope")
+        self.page(400, webhookId=self.w1, status="lost")
+        self.page(400, webhookId=self.w1, since="soon")
+        self.page(400, webhookId=self.w1, cursor="1_x")
+        self.page(404, webhookId=str(uuid.uuid4()))
+        self.page(404, eventId=str(uuid.uuid4()))
