@@ -374,24 +374,34 @@ out:
     json_decref(body);
 }
 
+/*
+ * A community's key pairs, oldest first: every one, as it always was, or
+ * with ?limit= or ?cursor= a page of them.
+ */
 void ah_h_key_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     char id[AH_ID_SIZE];
     ah_community_t cm;
-    if (!ah_get_by_id(c, req, resp, &ah_kind_community, id, &cm))
+    size_t limit;
+    const char *cursor;
+    bool paged;
+    if (!ah_get_by_id(c, req, resp, &ah_kind_community, id, &cm) ||
+        !ah_page_query(c, req, &limit, &cursor, &paged, resp))
         return;
     ah_access_key_t *list = NULL;
     size_t n = 0;
-    int rc = ah_store_access_key_list(c->app->store, id, &list, &n);
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = paged ? ah_store_access_key_page(c->app->store, id, cursor, limit, &list, &n, next)
+                   : ah_store_access_key_list(c->app->store, id, &list, &n);
     if (rc) {
-        ah_store_error(resp, c->dialect, rc);
+        ah_page_error(c, cursor, rc, resp);
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, key_json(&list[i]));
+    for (size_t i = 0; arr && i < n; i++)
+        arr = ah_append_or_drop(arr, key_json(&list[i]));
     free(list);
-    ah_http_resp_json(resp, 200, json_pack("{s:o}", "accessKeys", arr));
+    ah_page_reply(c, "accessKeys", arr, next, resp);
 }
 
 void ah_h_key_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
@@ -588,6 +598,56 @@ static json_t *session_json(const ah_session_t *s)
                      ah_json_str_or_null(s->status), "summary", ah_json_str_or_null(s->summary),
                      "type", ah_json_str_or_null(s->type), "createdAt",
                      ah_json_time(s->created_at));
+}
+
+/* A community's airmeets, oldest first, a page at a time. */
+void ah_h_airmeet_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char id[AH_ID_SIZE];
+    ah_community_t cm;
+    size_t limit;
+    const char *cursor;
+    if (!ah_get_by_id(c, req, resp, &ah_kind_community, id, &cm) ||
+        !ah_page_query(c, req, &limit, &cursor, NULL, resp))
+        return;
+    ah_airmeet_t *list = NULL;
+    size_t n = 0;
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = ah_store_airmeet_page_from(c->app->store, id, cursor, limit, &list, &n, next);
+    if (rc) {
+        ah_page_error(c, cursor, rc, resp);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        arr = ah_append_or_drop(arr, airmeet_json(&list[i]));
+    free(list);
+    ah_page_reply(c, "airmeets", arr, next, resp);
+}
+
+/* An airmeet's sessions in order of creation, a page at a time. */
+void ah_h_session_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char id[AH_ID_SIZE];
+    ah_airmeet_t a;
+    size_t limit;
+    const char *cursor;
+    if (!ah_get_by_id(c, req, resp, &ah_kind_airmeet, id, &a) ||
+        !ah_page_query(c, req, &limit, &cursor, NULL, resp))
+        return;
+    ah_session_t *list = NULL;
+    size_t n = 0;
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = ah_store_session_page(c->app->store, id, cursor, limit, &list, &n, next);
+    if (rc) {
+        ah_page_error(c, cursor, rc, resp);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        arr = ah_append_or_drop(arr, session_json(&list[i]));
+    free(list);
+    ah_page_reply(c, "sessions", arr, next, resp);
 }
 
 /* An airmeet's times must not run backwards; 0 or 400 with why. */

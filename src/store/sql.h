@@ -212,6 +212,9 @@ enum ah_sql_stmt {
     ST_EVENT_PAGE,
     /* community_id, then as ST_EVENT_PAGE */
     ST_EVENT_PAGE_COMMUNITY,
+    ST_KEY_PAGE,          /* community_id, created_at, id, limit -> KEY_COLS, oldest first after */
+    ST_AIRMEET_PAGE_FROM, /* community_id, created_at, id, limit -> AIRMEET_COLS, as above */
+    ST_SESSION_PAGE,      /* airmeet_id, created_at, id, limit -> SESSION_COLS, as above */
     AH_SQL_SHARED_COUNT
 };
 

@@ -2486,3 +2486,64 @@ void ah_dsn_redact(const char *dsn, char *out, size_t outsz)
     }
     snprintf(out, outsz, "%.*s:***%s", (int)(colon - dsn), dsn, at);
 }
+
+/* ------------------------------------------------------------------------ */
+/* The operator's pages of a parent's children.                              */
+
+static int64_t key_at(const void *row)
+{
+    return ((const ah_access_key_t *)row)->created_at;
+}
+
+static int64_t airmeet_at(const void *row)
+{
+    return ((const ah_airmeet_t *)row)->created_at;
+}
+
+static int64_t session_at(const void *row)
+{
+    return ((const ah_session_t *)row)->created_at;
+}
+
+/* A page of stmt's rows under parent (a NULL parent has none: no row has a NULL parent). */
+static int child_page(ah_store_t *s, int stmt, const char *parent, const char *cursor, size_t limit,
+                      ah_sql_map_fn map, size_t size, int64_t (*at_of)(const void *row), void **out,
+                      size_t *n, char next_cursor[AH_CURSOR_SIZE])
+{
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, parent ? parent : "");
+    return page_read(s, stmt, &p, cursor, limit, map, size, at_of, false, out, n, next_cursor);
+}
+
+int ah_store_access_key_page(ah_store_t *s, const char *community_id, const char *cursor,
+                             size_t limit, ah_access_key_t **out, size_t *n,
+                             char next_cursor[AH_CURSOR_SIZE])
+{
+    void *arr;
+    int rc = child_page(s, ST_KEY_PAGE, community_id, cursor, limit, map_key, sizeof **out, key_at,
+                        &arr, n, next_cursor);
+    *out = arr;
+    return rc;
+}
+
+int ah_store_airmeet_page_from(ah_store_t *s, const char *community_id, const char *cursor,
+                               size_t limit, ah_airmeet_t **out, size_t *n,
+                               char next_cursor[AH_CURSOR_SIZE])
+{
+    void *arr;
+    int rc = child_page(s, ST_AIRMEET_PAGE_FROM, community_id, cursor, limit, map_airmeet,
+                        sizeof **out, airmeet_at, &arr, n, next_cursor);
+    *out = arr;
+    return rc;
+}
+
+int ah_store_session_page(ah_store_t *s, const char *airmeet_id, const char *cursor, size_t limit,
+                          ah_session_t **out, size_t *n, char next_cursor[AH_CURSOR_SIZE])
+{
+    void *arr;
+    int rc = child_page(s, ST_SESSION_PAGE, airmeet_id, cursor, limit, map_session, sizeof **out,
+                        session_at, &arr, n, next_cursor);
+    *out = arr;
+    return rc;
+}

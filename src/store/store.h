@@ -442,6 +442,23 @@ int ah_store_airmeet_page(ah_store_t *s, const char *community_id, uint64_t offs
 int ah_store_session_list(ah_store_t *s, const char *airmeet_id, ah_session_t **out, size_t *n);
 
 /*
+ * Pages of a parent's children for the operator, oldest first by
+ * (created_at, id): a community's key pairs, a community's airmeets, an
+ * airmeet's sessions.  At most limit (1..AH_LIST_PAGE_MAX) after cursor;
+ * next_cursor as ah_store_community_page's.  A parent that does not exist
+ * (or NULL) has none.  AH_EINVAL for a limit out of range or a cursor not
+ * handed out by the same function.
+ */
+int ah_store_access_key_page(ah_store_t *s, const char *community_id, const char *cursor,
+                             size_t limit, ah_access_key_t **out, size_t *n,
+                             char next_cursor[AH_CURSOR_SIZE]);
+int ah_store_airmeet_page_from(ah_store_t *s, const char *community_id, const char *cursor,
+                               size_t limit, ah_airmeet_t **out, size_t *n,
+                               char next_cursor[AH_CURSOR_SIZE]);
+int ah_store_session_page(ah_store_t *s, const char *airmeet_id, const char *cursor, size_t limit,
+                          ah_session_t **out, size_t *n, char next_cursor[AH_CURSOR_SIZE]);
+
+/*
  * ---- the operator's triggers (store_catalog.c) ----
  *
  * The built-in trigger catalog is compiled into the binary (api/triggers.h);

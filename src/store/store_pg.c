@@ -407,7 +407,12 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS webhooks_by_creation ON webhooks(created_at, id);"
     "CREATE INDEX IF NOT EXISTS webhooks_all_by_community"
     "  ON webhooks(community_id, created_at, id);"
-    "CREATE INDEX IF NOT EXISTS events_by_community ON events(community_id, created_at, id);",
+    "CREATE INDEX IF NOT EXISTS events_by_community ON events(community_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS access_keys_by_creation"
+    "  ON access_keys(community_id, created_at, id);"
+    "DROP INDEX IF EXISTS access_keys_by_community;"
+    "CREATE INDEX IF NOT EXISTS sessions_by_creation ON sessions(airmeet_id, created_at, id);"
+    "DROP INDEX IF EXISTS sessions_by_airmeet;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -532,6 +537,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                                 " AND created_at >= $3::bigint AND created_at < $4::bigint"
                                 " AND ($2::text IS NULL OR trigger = $2::text)"
                                 " ORDER BY created_at DESC, id DESC LIMIT $7::bigint",
+    [ST_KEY_PAGE] = "SELECT " KEY_COLS " FROM access_keys WHERE community_id = $1::text"
+                    " AND (created_at, id) > ($2::bigint, $3::text)"
+                    " ORDER BY created_at, id LIMIT $4::bigint",
+    [ST_AIRMEET_PAGE_FROM] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE community_id = $1::text"
+                             " AND (created_at, id) > ($2::bigint, $3::text)"
+                             " ORDER BY created_at, id LIMIT $4::bigint",
+    [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = $1::text"
+                        " AND (created_at, id) > ($2::bigint, $3::text)"
+                        " ORDER BY created_at, id LIMIT $4::bigint",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = $2::text,"
                           " airmeet_scope = $3::text, session_scope = $4::text, sample = $5::text,"
                           " schema = $6::text, retired_at = $7::bigint, updated_at = $8::bigint"

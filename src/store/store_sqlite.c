@@ -442,7 +442,9 @@ static const char *const migrations[] = {
      * scan from its cursor.  Communities by creation; every webhook, in any
      * state, by creation and per community by creation (webhooks_by_community
      * holds active ones only, for webhook-list); events per community by
-     * creation (events_by_age serves the list of all).  Webhooks are written
+     * creation (events_by_age serves the list of all); key pairs and
+     * sessions by parent and creation, with the id that ends a cursor (the
+     * indexes they replace were prefixes of these).  Webhooks are written
      * rarely, so two more entries per registration cost little.  IF NOT
      * EXISTS: an operator may build them ahead, and a file taken back to an
      * older version by hand keeps them.
@@ -451,7 +453,12 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS webhooks_by_creation ON webhooks(created_at, id);"
     "CREATE INDEX IF NOT EXISTS webhooks_all_by_community"
     "  ON webhooks(community_id, created_at, id);"
-    "CREATE INDEX IF NOT EXISTS events_by_community ON events(community_id, created_at, id);",
+    "CREATE INDEX IF NOT EXISTS events_by_community ON events(community_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS access_keys_by_creation"
+    "  ON access_keys(community_id, created_at, id);"
+    "DROP INDEX IF EXISTS access_keys_by_community;"
+    "CREATE INDEX IF NOT EXISTS sessions_by_creation ON sessions(airmeet_id, created_at, id);"
+    "DROP INDEX IF EXISTS sessions_by_airmeet;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -567,6 +574,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                                 " AND created_at >= ?3 AND created_at < ?4"
                                 " AND (?2 IS NULL OR trigger = ?2)"
                                 " ORDER BY created_at DESC, id DESC LIMIT ?7",
+    [ST_KEY_PAGE] = "SELECT " KEY_COLS " FROM access_keys WHERE community_id = ?1"
+                    " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
+    [ST_AIRMEET_PAGE_FROM] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE community_id = ?1"
+                             " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
+    [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = ?1"
+                        " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = ?2, airmeet_scope = ?3,"
                           " session_scope = ?4, sample = ?5, schema = ?6, retired_at = ?7,"
                           " updated_at = ?8 WHERE id = ?1",

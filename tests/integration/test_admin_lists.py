@@ -286,3 +286,59 @@ class DeliveryListTests(ServerTestCase):
         self.page(400, webhookId=self.w1, cursor="1_x")
         self.page(404, webhookId=str(uuid.uuid4()))
         self.page(404, eventId=str(uuid.uuid4()))
+
+
+class ChildPageTests(ServerTestCase):
+    """A community's key pairs and airmeets, an airmeet's sessions."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.t = Tenant.create(cls.srv)  # one key, one airmeet with one session
+        cls.keys = [cls.t.key_id] + [cls.t.new_key()["id"] for _ in range(2)]
+        cls.airmeets = [cls.t.airmeet_id] + [cls.t.new_airmeet() for _ in range(2)]
+        cls.sessions = [cls.t.session_id] + [cls.t.new_session(cls.t.airmeet_id)
+                                             for _ in range(2)]
+
+    def walk(self, path, name, limit):
+        seen, cursor = [], None
+        for _ in range(100):
+            params = {"limit": limit}
+            if cursor:
+                params["cursor"] = cursor
+            j = self.assertJson(self.srv.admin("GET", q(path, **params)), 200)
+            self.assertLessEqual(len(j[name]), limit)
+            seen += [x["id"] for x in j[name]]
+            cursor = j["nextCursor"]
+            if cursor is None:
+                return seen
+        self.fail("no last page")
+
+    def test_keys_paged_and_whole(self):
+        path = "/communities/%s/access-keys" % self.t.community_id
+        self.assertEqual(self.walk(path, "accessKeys", 2), self.keys)
+        j = self.assertJson(self.srv.admin("GET", path), 200)
+        self.assertEqual([k["id"] for k in j["accessKeys"]], self.keys)
+        self.assertIsNone(j["nextCursor"])
+        self.assertNotIn("secretKey", j["accessKeys"][0])
+
+    def test_airmeets(self):
+        path = "/communities/%s/airmeets" % self.t.community_id
+        self.assertEqual(self.walk(path, "airmeets", 2), self.airmeets)
+        j = self.assertJson(self.srv.admin("GET", path), 200)
+        self.assertEqual(j["airmeets"][0]["communityId"], self.t.community_id)
+
+    def test_sessions(self):
+        path = "/airmeets/%s/sessions" % self.t.airmeet_id
+        self.assertEqual(self.walk(path, "sessions", 1), self.sessions)
+        other = "/airmeets/%s/sessions" % self.airmeets[1]
+        self.assertEqual(self.assertJson(self.srv.admin("GET", other), 200)["sessions"], [])
+
+    def test_unknown_parents_and_bad_pages(self):
+        nobody = str(uuid.uuid4())
+        for path in ("/communities/%s/airmeets", "/communities/%s/access-keys",
+                     "/airmeets/%s/sessions"):
+            self.assertAdminError(self.srv.admin("GET", path % nobody), 404)
+        path = "/communities/%s/airmeets" % self.t.community_id
+        self.assertAdminError(self.srv.admin("GET", q(path, limit=0)), 400)
+        self.assertAdminError(self.srv.admin("GET", q(path, cursor="abc")), 400)

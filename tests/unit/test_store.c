@@ -1554,6 +1554,66 @@ static void test_operator_pages(void **state)
     assert_int_equal(ah_webhook_state_parse("Active"), -1);
 }
 
+/* Pages of a parent's children: key pairs, airmeets, sessions, each by creation. */
+static void test_child_pages(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Parent", T0);
+    ah_access_key_t k[3];
+    ah_airmeet_t a[3];
+    ah_session_t ss[3];
+    for (int i = 0; i < 3; i++) {
+        fill_key(&k[i], c.id, "key", T0 + 3 - i); /* created in reverse order of time */
+        assert_int_equal(ah_store_access_key_create(s, &k[i]), AH_OK);
+        new_airmeet(s, &a[i], c.id, T0 + i);
+    }
+    for (int i = 0; i < 3; i++)
+        new_session(s, &ss[i], &a[0], T0 + 10 + i);
+
+    char next[AH_CURSOR_SIZE];
+    ah_access_key_t *kl = NULL;
+    size_t n = 0;
+    assert_int_equal(ah_store_access_key_page(s, c.id, NULL, 2, &kl, &n, next), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(kl[0].id, k[2].id);
+    assert_string_equal(kl[1].id, k[1].id);
+    free(kl);
+    assert_int_equal(ah_store_access_key_page(s, c.id, next, 2, &kl, &n, next), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(kl[0].id, k[0].id);
+    assert_string_equal(next, "");
+    free(kl);
+
+    ah_airmeet_t *al = NULL;
+    assert_int_equal(ah_store_airmeet_page_from(s, c.id, NULL, 3, &al, &n, next), AH_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(al[0].id, a[0].id);
+    assert_string_equal(al[2].id, a[2].id);
+    assert_string_equal(next, "");
+    free(al);
+
+    ah_session_t *sl = NULL;
+    assert_int_equal(ah_store_session_page(s, a[0].id, NULL, 1, &sl, &n, next), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(sl[0].id, ss[0].id);
+    free(sl);
+    assert_int_equal(ah_store_session_page(s, a[0].id, next, 5, &sl, &n, next), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(sl[1].id, ss[2].id);
+    free(sl);
+    assert_int_equal(ah_store_session_page(s, a[1].id, NULL, 5, &sl, &n, NULL), AH_OK);
+    assert_int_equal(n, 0);
+    free(sl);
+    assert_int_equal(ah_store_session_page(s, NULL, NULL, 5, &sl, &n, NULL), AH_OK);
+    assert_int_equal(n, 0);
+    free(sl);
+    assert_int_equal(ah_store_session_page(s, a[0].id, NULL, 0, &sl, &n, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_airmeet_page_from(s, c.id, "1_2", 5, &al, &n, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_access_key_page(s, c.id, NULL, AH_LIST_PAGE_MAX + 1, &kl, &n, NULL),
+                     AH_EINVAL);
+}
+
 static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_open_and_ping, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_settings, open_memory, close_store),
@@ -1567,6 +1627,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_webhook_deregister, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_webhook_set_active, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_operator_pages, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_child_pages, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_cache_generations, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_register_memory, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_mixed, open_memory, close_store),
