@@ -116,21 +116,101 @@ out:
     json_decref(body);
 }
 
+/* ---- pages of the operator's lists ---- */
+
+#define PAGE_DEFAULT 50 /* rows a page holds when ?limit= is not given */
+
+/*
+ * Reads ?limit= (1..AH_LIST_PAGE_MAX, default PAGE_DEFAULT) and ?cursor=;
+ * answers 400 itself.  *given (may be NULL) says whether either was sent.
+ */
+bool ah_page_query(const ah_call_t *c, const ah_http_req_t *req, size_t *limit, const char **cursor,
+                   bool *given, ah_http_resp_t *resp)
+{
+    const char *text = ah_http_query(req, "limit");
+    int64_t n = PAGE_DEFAULT;
+    if (text && ah_parse_i64(text, 1, AH_LIST_PAGE_MAX, &n) != AH_OK) {
+        ah_error(resp, c->dialect, 400, "limit '%.40s' is not a whole number from 1 to %d", text,
+                 AH_LIST_PAGE_MAX);
+        return false;
+    }
+    *limit = (size_t)n;
+    *cursor = ah_http_query(req, "cursor");
+    if (given)
+        *given = text || *cursor;
+    return true;
+}
+
+/* Answers a store failure of a page read: AH_EINVAL is a cursor not handed out here. */
+void ah_page_error(const ah_call_t *c, const char *cursor, int rc, ah_http_resp_t *resp)
+{
+    if (rc == AH_EINVAL)
+        ah_error(resp, c->dialect, 400, "cursor '%.40s' is not one this server handed out",
+                 cursor ? cursor : "");
+    else
+        ah_store_error(resp, c->dialect, rc);
+}
+
+/* Answers {"<name>":arr,"nextCursor":…}, or 500 when arr (or the rest) could not be built. */
+void ah_page_reply(const ah_call_t *c, const char *name, json_t *arr, const char *next,
+                   ah_http_resp_t *resp)
+{
+    json_t *j =
+        arr ? json_pack("{s:o, s:o}", name, arr, "nextCursor", ah_json_str_or_null(next)) : NULL;
+    if (j)
+        ah_http_resp_json(resp, 200, j);
+    else
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
+}
+
+/* Appends j to arr; on failure frees arr and answers NULL, so a loop can go on checking arr. */
+json_t *ah_append_or_drop(json_t *arr, json_t *j)
+{
+    if (arr && !json_array_append_new(arr, j))
+        return arr;
+    if (!arr)
+        json_decref(j);
+    json_decref(arr);
+    return NULL;
+}
+
+bool ah_query_time(const ah_call_t *c, const ah_http_req_t *req, const char *name, int64_t *ms,
+                   ah_http_resp_t *resp)
+{
+    const char *text = ah_http_query(req, name);
+    *ms = 0;
+    if (!text || !*text || ah_parse_time(text, ms) == AH_OK)
+        return true;
+    ah_error(resp, c->dialect, 400,
+             "%s '%.40s' is not a time such as 2026-01-31T09:00:00Z or unix seconds", name, text);
+    return false;
+}
+
+/*
+ * Every community, oldest first, as it always was; with ?limit= or
+ * ?cursor= a page of them (the console's way, and a script's over many).
+ */
 void ah_h_community_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
-    (void)req;
+    size_t limit;
+    const char *cursor;
+    bool paged;
+    if (!ah_page_query(c, req, &limit, &cursor, &paged, resp))
+        return;
     ah_community_t *list = NULL;
     size_t n = 0;
-    int rc = ah_store_community_list(c->app->store, &list, &n);
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = paged ? ah_store_community_page(c->app->store, cursor, limit, &list, &n, next)
+                   : ah_store_community_list(c->app->store, &list, &n);
     if (rc) {
-        ah_store_error(resp, c->dialect, rc);
+        ah_page_error(c, cursor, rc, resp);
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, community_json(&list[i]));
+    for (size_t i = 0; arr && i < n; i++)
+        arr = ah_append_or_drop(arr, community_json(&list[i]));
     free(list);
-    ah_http_resp_json(resp, 200, json_pack("{s:o}", "communities", arr));
+    ah_page_reply(c, "communities", arr, next, resp);
 }
 
 /* The community with the quotas that apply to it and its count of active webhooks. */
@@ -294,24 +374,34 @@ out:
     json_decref(body);
 }
 
+/*
+ * A community's key pairs, oldest first: every one, as it always was, or
+ * with ?limit= or ?cursor= a page of them.
+ */
 void ah_h_key_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     char id[AH_ID_SIZE];
     ah_community_t cm;
-    if (!ah_get_by_id(c, req, resp, &ah_kind_community, id, &cm))
+    size_t limit;
+    const char *cursor;
+    bool paged;
+    if (!ah_get_by_id(c, req, resp, &ah_kind_community, id, &cm) ||
+        !ah_page_query(c, req, &limit, &cursor, &paged, resp))
         return;
     ah_access_key_t *list = NULL;
     size_t n = 0;
-    int rc = ah_store_access_key_list(c->app->store, id, &list, &n);
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = paged ? ah_store_access_key_page(c->app->store, id, cursor, limit, &list, &n, next)
+                   : ah_store_access_key_list(c->app->store, id, &list, &n);
     if (rc) {
-        ah_store_error(resp, c->dialect, rc);
+        ah_page_error(c, cursor, rc, resp);
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, key_json(&list[i]));
+    for (size_t i = 0; arr && i < n; i++)
+        arr = ah_append_or_drop(arr, key_json(&list[i]));
     free(list);
-    ah_http_resp_json(resp, 200, json_pack("{s:o}", "accessKeys", arr));
+    ah_page_reply(c, "accessKeys", arr, next, resp);
 }
 
 void ah_h_key_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
@@ -510,6 +600,56 @@ static json_t *session_json(const ah_session_t *s)
                      ah_json_time(s->created_at));
 }
 
+/* A community's airmeets, oldest first, a page at a time. */
+void ah_h_airmeet_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char id[AH_ID_SIZE];
+    ah_community_t cm;
+    size_t limit;
+    const char *cursor;
+    if (!ah_get_by_id(c, req, resp, &ah_kind_community, id, &cm) ||
+        !ah_page_query(c, req, &limit, &cursor, NULL, resp))
+        return;
+    ah_airmeet_t *list = NULL;
+    size_t n = 0;
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = ah_store_airmeet_page_from(c->app->store, id, cursor, limit, &list, &n, next);
+    if (rc) {
+        ah_page_error(c, cursor, rc, resp);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        arr = ah_append_or_drop(arr, airmeet_json(&list[i]));
+    free(list);
+    ah_page_reply(c, "airmeets", arr, next, resp);
+}
+
+/* An airmeet's sessions in order of creation, a page at a time. */
+void ah_h_session_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char id[AH_ID_SIZE];
+    ah_airmeet_t a;
+    size_t limit;
+    const char *cursor;
+    if (!ah_get_by_id(c, req, resp, &ah_kind_airmeet, id, &a) ||
+        !ah_page_query(c, req, &limit, &cursor, NULL, resp))
+        return;
+    ah_session_t *list = NULL;
+    size_t n = 0;
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = ah_store_session_page(c->app->store, id, cursor, limit, &list, &n, next);
+    if (rc) {
+        ah_page_error(c, cursor, rc, resp);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        arr = ah_append_or_drop(arr, session_json(&list[i]));
+    free(list);
+    ah_page_reply(c, "sessions", arr, next, resp);
+}
+
 /* An airmeet's times must not run backwards; 0 or 400 with why. */
 static int check_times(const ah_airmeet_t *a, char *why, size_t whylen)
 {
@@ -662,6 +802,92 @@ void ah_h_webhook_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     char id[AH_ID_SIZE];
     if (ah_path_id(c, req, resp, &ah_kind_webhook, id))
         webhook_reply(c, id, resp);
+}
+
+/*
+ * Reads the optional query id name (a UUID, any case) into id ("" when
+ * absent) and makes sure the record exists; answers 400 or 404 itself.
+ */
+bool ah_query_id(const ah_call_t *c, const ah_http_req_t *req, const char *name, const ah_kind_t *k,
+                 void *rec, char id[AH_ID_SIZE], ah_http_resp_t *resp)
+{
+    const char *text = ah_http_query(req, name);
+    id[0] = '\0';
+    if (!text || !*text)
+        return true;
+    if (!ah_is_uuid(text)) {
+        ah_error(resp, c->dialect, 400, "%s '%.40s' is not a UUID", name, text);
+        return false;
+    }
+    memcpy(id, text, AH_ID_SIZE);
+    ah_lower(id);
+    return ah_fetch(c, resp, k, id, rec);
+}
+
+/*
+ * Every webhook in any state, oldest first, a page at a time, filtered by
+ * community, trigger, state and a piece of the URL.
+ */
+void ah_h_admin_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_webhook_filter_t f = {.state = AH_WEBHOOK_ANY};
+    char community[AH_ID_SIZE];
+    ah_community_t cm;
+    const char *state = ah_http_query(req, "status");
+    if (!ah_page_query(c, req, &f.limit, &f.cursor, NULL, resp) ||
+        !ah_query_id(c, req, "communityId", &ah_kind_community, &cm, community, resp))
+        return;
+    if (state && (f.state = ah_webhook_state_parse(state)) < 0) {
+        ah_error(resp, c->dialect, 400,
+                 "status '%.40s' is not one of active, disabled, deregistered", state);
+        return;
+    }
+    f.community_id = community;
+    f.trigger = ah_http_query(req, "triggerMetaInfoId");
+    f.url_part = ah_http_query(req, "url");
+    ah_webhook_t *list = NULL;
+    size_t n = 0;
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = ah_store_webhook_page(c->app->store, &f, &list, &n, next);
+    if (rc) {
+        ah_page_error(c, f.cursor, rc, resp);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        arr = ah_append_or_drop(arr, ah_webhook_json(&list[i], AH_VIEW_ADMIN));
+    free(list);
+    ah_page_reply(c, "webhooks", arr, next, resp);
+}
+
+/*
+ * Deletes a webhook for its community: deregisters it as the integrator's
+ * webhook-deregister does (its pending deliveries are cancelled; the row
+ * stays, so that its deliveries keep their webhook), and answers it as it
+ * now is.  Deleting one already deregistered changes nothing and answers
+ * the same, so a repeated DELETE is harmless.
+ */
+void ah_h_webhook_delete(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char id[AH_ID_SIZE];
+    ah_webhook_t *w = malloc(sizeof *w); /* ~7 KiB: off the stack */
+    if (!w) {
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
+        return;
+    }
+    if (ah_path_id(c, req, resp, &ah_kind_webhook, id) &&
+        ah_fetch(c, resp, &ah_kind_webhook, id, w)) {
+        int rc = w->deregistered_at
+                     ? AH_OK
+                     : ah_store_webhook_deregister(c->app->store, id, "admin", ah_now_ms());
+        if (rc == AH_ENOTFOUND)
+            rc = AH_OK; /* deregistered meanwhile, by someone else */
+        if (rc)
+            ah_store_error(resp, c->dialect, rc);
+        else
+            webhook_reply(c, id, resp);
+    }
+    free(w);
 }
 
 /*

@@ -314,6 +314,36 @@ void ah_h_trigger_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 void ah_h_trigger_update(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_trigger_retire(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+/*
+ * The operator's pages (admin.c), shared by the list handlers.
+ * ah_page_query reads ?limit= (1..AH_LIST_PAGE_MAX, default 50) and
+ * ?cursor=, *given (may be NULL) saying whether either was sent;
+ * ah_query_id reads an optional query id (a UUID, any case; "" when absent)
+ * and fetches its record into rec.  Both answer 400 / 404 themselves.
+ * ah_page_error answers a failed page read (AH_EINVAL: a cursor not handed
+ * out here); ah_page_reply answers {"<name>":arr,"nextCursor":…} (arr NULL:
+ * 500); ah_append_or_drop appends j to arr, or frees both and answers NULL.
+ */
+bool ah_page_query(const ah_call_t *c, const ah_http_req_t *req, size_t *limit, const char **cursor,
+                   bool *given, ah_http_resp_t *resp);
+bool ah_query_id(const ah_call_t *c, const ah_http_req_t *req, const char *name, const ah_kind_t *k,
+                 void *rec, char id[AH_ID_SIZE], ah_http_resp_t *resp);
+void ah_page_error(const ah_call_t *c, const char *cursor, int rc, ah_http_resp_t *resp);
+void ah_page_reply(const ah_call_t *c, const char *name, json_t *arr, const char *next,
+                   ah_http_resp_t *resp);
+json_t *ah_append_or_drop(json_t *arr, json_t *j);
+/*
+ * Reads the optional query time name (RFC 3339 or unix seconds) into *ms
+ * (0 when absent); answers 400 itself.
+ */
+bool ah_query_time(const ah_call_t *c, const ah_http_req_t *req, const char *name, int64_t *ms,
+                   ah_http_resp_t *resp);
+void ah_h_event_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_airmeet_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_session_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_delivery_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_admin_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_webhook_delete(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_enable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_disable(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 

@@ -154,7 +154,7 @@ static bool live_webhook(const ah_call_t *c, const char *id, ah_webhook_t *w, ah
 
 /* ---- listing ---- */
 
-/* Reads ?status=, ?limit= and ?cursor= into f; answers 400 itself. */
+/* Reads ?status=, ?since=, ?until=, ?limit= and ?cursor= into f; answers 400 itself. */
 static bool list_query(const ah_call_t *c, const ah_http_req_t *req, ah_delivery_filter_t *f,
                        ah_http_resp_t *resp)
 {
@@ -174,7 +174,8 @@ static bool list_query(const ah_call_t *c, const ah_http_req_t *req, ah_delivery
     }
     f->limit = (size_t)n;
     f->cursor = ah_http_query(req, "cursor");
-    return true;
+    return ah_query_time(c, req, "since", &f->since, resp) &&
+           ah_query_time(c, req, "until", &f->until, resp);
 }
 
 /* Runs the listing of f and answers {"deliveries":[…],"nextCursor":…}. */
@@ -234,6 +235,39 @@ void ah_h_event_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         return;
     f.event_id = id;
     list_reply(c, &f, resp);
+}
+
+/*
+ * Deliveries by webhook, event, status and time in one place, the
+ * console's delivery log: at least one of webhookId and eventId, each of
+ * which must exist.  A list over every delivery of the store would need
+ * one more index entry written with every delivery, which the store
+ * avoids on purpose (docs/architecture.md, Storage).
+ */
+void ah_h_delivery_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    char webhook[AH_ID_SIZE], event[AH_ID_SIZE];
+    ah_delivery_filter_t f = {0};
+    ah_event_t ev;
+    ah_webhook_t *w = malloc(sizeof *w); /* ~7 KiB: off the stack */
+    if (!w) {
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
+        return;
+    }
+    if (list_query(c, req, &f, resp) &&
+        ah_query_id(c, req, "webhookId", &ah_kind_webhook, w, webhook, resp) &&
+        ah_query_id(c, req, "eventId", &ah_kind_event, &ev, event, resp)) {
+        f.webhook_id = webhook;
+        f.event_id = event;
+        if (!webhook[0] && !event[0])
+            ah_error(resp, c->dialect, 400,
+                     "webhookId or eventId is required: list a webhook's or an event's "
+                     "deliveries (GET /admin/v1/events finds events by community, trigger "
+                     "and time)");
+        else
+            list_reply(c, &f, resp);
+    }
+    free(w);
 }
 
 /* ---- one delivery ---- */

@@ -179,3 +179,46 @@ out:
     free(p);
     json_decref(body);
 }
+
+/* ---- the operator's list ---- */
+
+static json_t *event_json(const ah_event_t *ev)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id", ev->id, "communityId", ev->community_id,
+        "triggerMetaInfoId", ev->trigger, "airmeetId", ah_json_str_or_null(ev->airmeet_id),
+        "sessionId", ah_json_str_or_null(ev->session_id), "idempotencyKey",
+        ah_json_str_or_null(ev->idempotency_key), "createdAt", ah_json_time(ev->created_at));
+}
+
+/*
+ * The events, newest first, a page at a time, by community, trigger and
+ * time of publishing; without their data (GET /events/{id}/deliveries
+ * goes on from one).
+ */
+void ah_h_event_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_event_filter_t f = {0};
+    char community[AH_ID_SIZE];
+    ah_community_t cm;
+    if (!ah_page_query(c, req, &f.limit, &f.cursor, NULL, resp) ||
+        !ah_query_id(c, req, "communityId", &ah_kind_community, &cm, community, resp) ||
+        !ah_query_time(c, req, "since", &f.since, resp) ||
+        !ah_query_time(c, req, "until", &f.until, resp))
+        return;
+    f.community_id = community;
+    f.trigger = ah_http_query(req, "triggerMetaInfoId");
+    ah_event_t *list = NULL;
+    size_t n = 0;
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = ah_store_event_page(c->app->store, &f, &list, &n, next);
+    if (rc) {
+        ah_page_error(c, f.cursor, rc, resp);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        arr = ah_append_or_drop(arr, event_json(&list[i]));
+    free(list);
+    ah_page_reply(c, "events", arr, next, resp);
+}

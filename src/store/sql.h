@@ -61,6 +61,9 @@
 /* The order of ah_sql_bind_event() and of event_get's mapping. */
 #define EVENT_COLS                                                                                 \
     "id, community_id, trigger, airmeet_id, session_id, idempotency_key, data, created_at"
+/* An event without its data (the operator's list). */
+#define EVENT_HEAD_COLS                                                                            \
+    "id, community_id, trigger, airmeet_id, session_id, idempotency_key, created_at"
 /* A delivery with its event's trigger: the order of ah_sql_map_delivery(). */
 #define DELIVERY_COLS                                                                              \
     "d.id, d.event_id, d.webhook_id, e.trigger, d.status, d.attempts, d.next_attempt_at, "         \
@@ -136,12 +139,13 @@ enum ah_sql_stmt {
     ST_EVENT_BODY,     /* id -> trigger, data (unless the driver's claim_bodies) */
     ST_DELIVERY_RETRY, /* id, now -> webhook_id */
     ST_DELIVERY_RELEASE_ALL,
-    ST_DELIVERY_LIST_WEBHOOK, /* webhook_id, status or NULL, created_at, id, limit: the page */
-    ST_DELIVERY_LIST_EVENT,   /* event_id, the rest as above */
-    ST_DELIVERY_GET,          /* id -> DELIVERY_COLS */
-    ST_ATTEMPT_LIST,          /* delivery_id -> ATTEMPT_COLS */
-    ST_DELIVERY_STATS,        /* -> pending count, oldest pending created_at */
-    ST_CACHE_GEN,             /* -> webhooks, auth */
+    /* webhook_id, status or NULL, created_at, id, limit, since, until, webhook_id or NULL */
+    ST_DELIVERY_LIST_WEBHOOK,
+    ST_DELIVERY_LIST_EVENT, /* event_id, the rest as above */
+    ST_DELIVERY_GET,        /* id -> DELIVERY_COLS */
+    ST_ATTEMPT_LIST,        /* delivery_id -> ATTEMPT_COLS */
+    ST_DELIVERY_STATS,      /* -> pending count, oldest pending created_at */
+    ST_CACHE_GEN,           /* -> webhooks, auth */
     /* after_id, limit -> id, secret, prev_secret of every webhook, by id (the start-up reseal) */
     ST_WEBHOOK_SECRETS_PAGE,
     /* id, secret, prev_secret or NULL, the secret read, the prev_secret read (or NULL): changes
@@ -194,6 +198,23 @@ enum ah_sql_stmt {
     ST_CATALOG_LIST,   /* -> CATALOG_COLS by created_at, id */
     /* id, description, airmeet_scope, session_scope, sample, schema, retired_at, updated_at */
     ST_CATALOG_UPDATE,
+    /*
+     * The operator's lists (migration 9), oldest first after (created_at,
+     * id).  A state is ah_webhook_state_name()'s text or NULL.
+     */
+    ST_COMMUNITY_PAGE, /* created_at, id, limit -> COMMUNITY_COLS */
+    /* trigger or NULL, state or NULL, url part or NULL, created_at, id, limit -> WEBHOOK_COLS */
+    ST_WEBHOOK_ADMIN_PAGE,
+    /* community_id, then as ST_WEBHOOK_ADMIN_PAGE */
+    ST_WEBHOOK_ADMIN_PAGE_COMMUNITY,
+    /* trigger or NULL, since, until, created_at, id, limit -> EVENT_HEAD_COLS, newest first
+     * before (created_at, id) */
+    ST_EVENT_PAGE,
+    /* community_id, then as ST_EVENT_PAGE */
+    ST_EVENT_PAGE_COMMUNITY,
+    ST_KEY_PAGE,          /* community_id, created_at, id, limit -> KEY_COLS, oldest first after */
+    ST_AIRMEET_PAGE_FROM, /* community_id, created_at, id, limit -> AIRMEET_COLS, as above */
+    ST_SESSION_PAGE,      /* airmeet_id, created_at, id, limit -> SESSION_COLS, as above */
     AH_SQL_SHARED_COUNT
 };
 

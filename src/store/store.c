@@ -266,6 +266,59 @@ int ah_store_community_list(ah_store_t *s, ah_community_t **out, size_t *n)
     return rc;
 }
 
+/*
+ * Reads the page of stmt whose parameters p already holds but for the
+ * cursor and the limit: appends (created_at, id) after the cursor, and
+ * limit + 1, so that one more row tells whether another page follows.
+ * at_of names where a row keeps its created_at and id (the record's first
+ * member is its id).  Oldest first pages after the cursor, newest first
+ * before it.
+ */
+static int page_read(ah_store_t *s, int stmt, ah_sql_params_t *p, const char *cursor, size_t limit,
+                     ah_sql_map_fn map, size_t size, int64_t (*at_of)(const void *row),
+                     bool newest_first, void **out, size_t *n, char next_cursor[AH_CURSOR_SIZE])
+{
+    int64_t at = newest_first ? INT64_MAX : INT64_MIN; /* the first page's bound */
+    char after[AH_ID_SIZE] = "";
+    *out = NULL;
+    *n = 0;
+    /* The cursor first: it may be read from the buffer next_cursor names. */
+    int bad = limit < 1 || limit > AH_LIST_PAGE_MAX ||
+              (cursor && *cursor && ah_sql_parse_cursor(cursor, &at, after) != AH_OK);
+    if (next_cursor)
+        next_cursor[0] = '\0';
+    if (bad)
+        return AH_EINVAL;
+    p_i64(p, at);
+    p_str(p, after);
+    p_i64(p, (int64_t)limit + 1);
+    int rc = ah_sql_all(s, NULL, stmt, p, map, size, out, n);
+    if (rc == AH_OK && *n > limit) {
+        *n = limit;
+        const char *last = (const char *)*out + (limit - 1) * size;
+        if (next_cursor)
+            ah_sql_format_cursor(at_of(last), last, next_cursor);
+    }
+    return rc;
+}
+
+static int64_t community_at(const void *row)
+{
+    return ((const ah_community_t *)row)->created_at;
+}
+
+int ah_store_community_page(ah_store_t *s, const char *cursor, size_t limit, ah_community_t **out,
+                            size_t *n, char next_cursor[AH_CURSOR_SIZE])
+{
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    void *arr;
+    int rc = page_read(s, ST_COMMUNITY_PAGE, &p, cursor, limit, map_community, sizeof **out,
+                       community_at, false, &arr, n, next_cursor);
+    *out = arr;
+    return rc;
+}
+
 static void map_key(const ah_sql_row_t *r, void *out)
 {
     ah_access_key_t *k = out;
@@ -1156,6 +1209,52 @@ int ah_store_webhook_each_active(ah_store_t *s, const ah_webhook_query_t *q,
     return rc;
 }
 
+static const char *const webhook_states[] = {"active", "disabled", "deregistered"};
+
+const char *ah_webhook_state_name(int state)
+{
+    return state >= 0 && state < (int)AH_ARRAY_LEN(webhook_states) ? webhook_states[state] : NULL;
+}
+
+int ah_webhook_state_parse(const char *name)
+{
+    for (int i = 0; name && i < (int)AH_ARRAY_LEN(webhook_states); i++)
+        if (strcmp(name, webhook_states[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int64_t webhook_at(const void *row)
+{
+    return ((const ah_webhook_t *)row)->created_at;
+}
+
+int ah_store_webhook_page(ah_store_t *s, const ah_webhook_filter_t *f, ah_webhook_t **out,
+                          size_t *n, char next_cursor[AH_CURSOR_SIZE])
+{
+    *out = NULL;
+    *n = 0;
+    if (!f || f->state < AH_WEBHOOK_ANY || f->state > AH_WEBHOOK_DEREGISTERED) {
+        if (next_cursor)
+            next_cursor[0] = '\0';
+        return AH_EINVAL;
+    }
+    bool one = f->community_id && *f->community_id;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    if (one)
+        p_str(&p, f->community_id);
+    p_opt(&p, f->trigger);
+    p_str(&p, ah_webhook_state_name(f->state));
+    p_opt(&p, f->url_part);
+    void *arr;
+    int rc = page_read(s, one ? ST_WEBHOOK_ADMIN_PAGE_COMMUNITY : ST_WEBHOOK_ADMIN_PAGE, &p,
+                       f->cursor, f->limit, ah_sql_map_webhook, sizeof **out, webhook_at, false,
+                       &arr, n, next_cursor);
+    *out = arr;
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Events.                                                                   */
 
@@ -1198,6 +1297,49 @@ static int event_row(void *arg, const ah_sql_row_t *r)
     j->rc = sql_dup(r, 6, &ev->data, &ev->data_len);
     ev->created_at = sql_i64(r, 7);
     return AH_SQL_STOP;
+}
+
+static void map_event_head(const ah_sql_row_t *r, void *out)
+{
+    ah_event_t *ev = out;
+    memset(ev, 0, sizeof *ev);
+    SQL_COPY(r, 0, ev->id);
+    SQL_COPY(r, 1, ev->community_id);
+    SQL_COPY(r, 2, ev->trigger);
+    SQL_COPY(r, 3, ev->airmeet_id);
+    SQL_COPY(r, 4, ev->session_id);
+    SQL_COPY(r, 5, ev->idempotency_key);
+    ev->created_at = sql_i64(r, 6);
+}
+
+static int64_t event_at(const void *row)
+{
+    return ((const ah_event_t *)row)->created_at;
+}
+
+int ah_store_event_page(ah_store_t *s, const ah_event_filter_t *f, ah_event_t **out, size_t *n,
+                        char next_cursor[AH_CURSOR_SIZE])
+{
+    *out = NULL;
+    *n = 0;
+    if (!f) {
+        if (next_cursor)
+            next_cursor[0] = '\0';
+        return AH_EINVAL;
+    }
+    bool one = f->community_id && *f->community_id;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    if (one)
+        p_str(&p, f->community_id);
+    p_opt(&p, f->trigger);
+    p_i64(&p, f->since);
+    p_i64(&p, f->until ? f->until : INT64_MAX);
+    void *arr;
+    int rc = page_read(s, one ? ST_EVENT_PAGE_COMMUNITY : ST_EVENT_PAGE, &p, f->cursor, f->limit,
+                       map_event_head, sizeof **out, event_at, true, &arr, n, next_cursor);
+    *out = arr;
+    return rc;
 }
 
 int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out)
@@ -1901,7 +2043,7 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
         return AH_EINVAL;
     bool by_webhook = f->webhook_id && *f->webhook_id;
     bool by_event = f->event_id && *f->event_id;
-    if (by_webhook == by_event || f->limit < 1 || f->limit > AH_DELIVERY_PAGE_MAX ||
+    if ((!by_webhook && !by_event) || f->limit < 1 || f->limit > AH_DELIVERY_PAGE_MAX ||
         f->status < -1 || f->status > AH_DLV_CANCELLED)
         return AH_EINVAL;
     int64_t at = INT64_MAX; /* first page: older than the end of time */
@@ -1910,13 +2052,17 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
         return AH_EINVAL;
     ah_sql_params_t p;
     ah_sql_params_init(&p);
-    p_str(&p, by_webhook ? f->webhook_id : f->event_id);
+    /* An event has one delivery per webhook: with both, its list is the shorter walk. */
+    p_str(&p, by_event ? f->event_id : f->webhook_id);
     p_str(&p, f->status < 0 ? NULL : ah_delivery_status_name(f->status));
     p_i64(&p, at);
     p_str(&p, after);
     p_i64(&p, (int64_t)f->limit + 1); /* one more row tells whether another page follows */
+    p_i64(&p, f->since);
+    p_i64(&p, f->until ? f->until : INT64_MAX);
+    p_str(&p, by_event && by_webhook ? f->webhook_id : NULL);
     void *arr;
-    int rc = ah_sql_all(s, NULL, by_webhook ? ST_DELIVERY_LIST_WEBHOOK : ST_DELIVERY_LIST_EVENT, &p,
+    int rc = ah_sql_all(s, NULL, by_event ? ST_DELIVERY_LIST_EVENT : ST_DELIVERY_LIST_WEBHOOK, &p,
                         map_delivery, sizeof **out, &arr, n);
     *out = arr;
     if (rc == AH_OK)
@@ -2339,4 +2485,65 @@ void ah_dsn_redact(const char *dsn, char *out, size_t outsz)
         return;
     }
     snprintf(out, outsz, "%.*s:***%s", (int)(colon - dsn), dsn, at);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The operator's pages of a parent's children.                              */
+
+static int64_t key_at(const void *row)
+{
+    return ((const ah_access_key_t *)row)->created_at;
+}
+
+static int64_t airmeet_at(const void *row)
+{
+    return ((const ah_airmeet_t *)row)->created_at;
+}
+
+static int64_t session_at(const void *row)
+{
+    return ((const ah_session_t *)row)->created_at;
+}
+
+/* A page of stmt's rows under parent (a NULL parent has none: no row has a NULL parent). */
+static int child_page(ah_store_t *s, int stmt, const char *parent, const char *cursor, size_t limit,
+                      ah_sql_map_fn map, size_t size, int64_t (*at_of)(const void *row), void **out,
+                      size_t *n, char next_cursor[AH_CURSOR_SIZE])
+{
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, parent ? parent : "");
+    return page_read(s, stmt, &p, cursor, limit, map, size, at_of, false, out, n, next_cursor);
+}
+
+int ah_store_access_key_page(ah_store_t *s, const char *community_id, const char *cursor,
+                             size_t limit, ah_access_key_t **out, size_t *n,
+                             char next_cursor[AH_CURSOR_SIZE])
+{
+    void *arr;
+    int rc = child_page(s, ST_KEY_PAGE, community_id, cursor, limit, map_key, sizeof **out, key_at,
+                        &arr, n, next_cursor);
+    *out = arr;
+    return rc;
+}
+
+int ah_store_airmeet_page_from(ah_store_t *s, const char *community_id, const char *cursor,
+                               size_t limit, ah_airmeet_t **out, size_t *n,
+                               char next_cursor[AH_CURSOR_SIZE])
+{
+    void *arr;
+    int rc = child_page(s, ST_AIRMEET_PAGE_FROM, community_id, cursor, limit, map_airmeet,
+                        sizeof **out, airmeet_at, &arr, n, next_cursor);
+    *out = arr;
+    return rc;
+}
+
+int ah_store_session_page(ah_store_t *s, const char *airmeet_id, const char *cursor, size_t limit,
+                          ah_session_t **out, size_t *n, char next_cursor[AH_CURSOR_SIZE])
+{
+    void *arr;
+    int rc = child_page(s, ST_SESSION_PAGE, airmeet_id, cursor, limit, map_session, sizeof **out,
+                        session_at, &arr, n, next_cursor);
+    *out = arr;
+    return rc;
 }

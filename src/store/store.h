@@ -262,9 +262,11 @@ typedef struct ah_attempt_result {
 } ah_attempt_result_t;
 
 typedef struct ah_delivery_filter {
-    const char *webhook_id; /* exactly one of webhook_id / event_id */
+    const char *webhook_id; /* at least one of webhook_id / event_id */
     const char *event_id;
     int status;         /* -1 = any */
+    int64_t since;      /* 0 = any; else only deliveries created at or after it */
+    int64_t until;      /* 0 = any; else only deliveries created before it */
     const char *cursor; /* NULL or "" = first page; else from next_cursor */
     size_t limit;       /* 1..AH_DELIVERY_PAGE_MAX */
 } ah_delivery_filter_t;
@@ -372,6 +374,20 @@ int ah_store_community_get(ah_store_t *s, const char *id, ah_community_t *out);
 /* Every community, oldest first. */
 int ah_store_community_list(ah_store_t *s, ah_community_t **out, size_t *n);
 
+/* Most rows one page of an operator's list (communities, webhooks) holds. */
+#define AH_LIST_PAGE_MAX 500
+
+/*
+ * A page of the communities, oldest first: at most limit (1..AH_LIST_PAGE_MAX)
+ * after cursor (NULL or "": from the oldest; else a next_cursor this
+ * function returned).  next_cursor (may be NULL) receives where the next
+ * page starts, or "" after the last; it orders by (created_at, id), so a
+ * page is never shifted by communities created meanwhile.  AH_EINVAL for a
+ * limit out of range or a cursor this function did not return.
+ */
+int ah_store_community_page(ah_store_t *s, const char *cursor, size_t limit, ah_community_t **out,
+                            size_t *n, char next_cursor[AH_CURSOR_SIZE]);
+
 /* AH_EEXISTS if id or access_key is taken; AH_ENOTFOUND if the community is not there. */
 int ah_store_access_key_create(ah_store_t *s, const ah_access_key_t *k);
 /* Looks a key up by its public half (see the rule on lookups at the top). */
@@ -424,6 +440,23 @@ int ah_store_airmeet_page(ah_store_t *s, const char *community_id, uint64_t offs
                           ah_airmeet_t **out, size_t *n, int64_t *total);
 /* The sessions of an airmeet by start time, then creation (none for a NULL id). */
 int ah_store_session_list(ah_store_t *s, const char *airmeet_id, ah_session_t **out, size_t *n);
+
+/*
+ * Pages of a parent's children for the operator, oldest first by
+ * (created_at, id): a community's key pairs, a community's airmeets, an
+ * airmeet's sessions.  At most limit (1..AH_LIST_PAGE_MAX) after cursor;
+ * next_cursor as ah_store_community_page's.  A parent that does not exist
+ * (or NULL) has none.  AH_EINVAL for a limit out of range or a cursor not
+ * handed out by the same function.
+ */
+int ah_store_access_key_page(ah_store_t *s, const char *community_id, const char *cursor,
+                             size_t limit, ah_access_key_t **out, size_t *n,
+                             char next_cursor[AH_CURSOR_SIZE]);
+int ah_store_airmeet_page_from(ah_store_t *s, const char *community_id, const char *cursor,
+                               size_t limit, ah_airmeet_t **out, size_t *n,
+                               char next_cursor[AH_CURSOR_SIZE]);
+int ah_store_session_page(ah_store_t *s, const char *airmeet_id, const char *cursor, size_t limit,
+                          ah_session_t **out, size_t *n, char next_cursor[AH_CURSOR_SIZE]);
 
 /*
  * ---- the operator's triggers (store_catalog.c) ----
@@ -661,6 +694,41 @@ int ah_store_webhook_each_active(ah_store_t *s, const ah_webhook_query_t *q,
                                  int (*fn)(void *arg, const ah_webhook_t *w), void *arg,
                                  char next_cursor[AH_CURSOR_SIZE]);
 
+/* Where a webhook stands, as the operator's list filters it. */
+typedef enum ah_webhook_state {
+    AH_WEBHOOK_ANY = -1,
+    AH_WEBHOOK_ACTIVE,      /* is_active, not deregistered */
+    AH_WEBHOOK_DISABLED,    /* not active, not deregistered (the operator, 410, failing) */
+    AH_WEBHOOK_DEREGISTERED /* deregistered_at set */
+} ah_webhook_state_t;
+
+/* "active", "disabled", "deregistered"; NULL for AH_WEBHOOK_ANY or out of range. */
+const char *ah_webhook_state_name(int state);
+/* The state a name gives, or -1 when it names none. */
+int ah_webhook_state_parse(const char *name);
+
+/* What ah_store_webhook_page reads; NULL or "" leaves a filter out. */
+typedef struct ah_webhook_filter {
+    const char *community_id;
+    const char *trigger;
+    int state;            /* AH_WEBHOOK_ANY or an ah_webhook_state_t */
+    const char *url_part; /* only webhooks whose url contains it, byte for byte */
+    const char *cursor;   /* NULL or "": from the oldest; else a next_cursor of a page */
+    size_t limit;         /* 1..AH_LIST_PAGE_MAX */
+} ah_webhook_filter_t;
+
+/*
+ * A page of every webhook, any state, of one community or all, oldest
+ * first, with the filters of f; next_cursor as community_page's.  secret
+ * and prev_secret are left "".  The rows are found through an index by
+ * (community_id, created_at, id) or (created_at, id); the other filters
+ * are checked on the rows met, so a rare one may read far for a page.
+ * AH_EINVAL for a NULL f, a limit out of range, a state out of range or a
+ * cursor this function did not return.
+ */
+int ah_store_webhook_page(ah_store_t *s, const ah_webhook_filter_t *f, ah_webhook_t **out,
+                          size_t *n, char next_cursor[AH_CURSOR_SIZE]);
+
 /* ---- events ---- */
 
 /*
@@ -773,13 +841,36 @@ int ah_store_delivery_own(ah_store_t *s, char *err, size_t errlen);
 int ah_store_listen(ah_store_t *s, void (*wake)(void *arg, const char *webhook_id, int64_t due),
                     void *arg);
 
+/* What ah_store_event_page reads; NULL, "" or 0 leaves a filter out. */
+typedef struct ah_event_filter {
+    const char *community_id;
+    const char *trigger;
+    int64_t since;      /* only events created at or after this time */
+    int64_t until;      /* only events created before this time */
+    const char *cursor; /* NULL or "": from the newest; else a next_cursor of a page */
+    size_t limit;       /* 1..AH_LIST_PAGE_MAX */
+} ah_event_filter_t;
+
+/*
+ * A page of the events, of one community or all, newest first, with the
+ * filters of f; next_cursor as community_page's.  The events' data is not
+ * read (data NULL, data_len 0): a page of them could weigh hundreds of MiB.
+ * Found through an index by (community_id, created_at, id) or (created_at,
+ * id), the time range included; the trigger is checked on the rows met.
+ * AH_EINVAL for a NULL f, a limit out of range or a cursor this function
+ * did not return.
+ */
+int ah_store_event_page(ah_store_t *s, const ah_event_filter_t *f, ah_event_t **out, size_t *n,
+                        char next_cursor[AH_CURSOR_SIZE]);
+
 /* ---- reading and operating deliveries ---- */
 
 /*
- * Lists deliveries of one webhook or one event, newest first, with an
- * opaque cursor for the next page (next_cursor "" when this is the last;
- * it may be NULL).  AH_EINVAL unless exactly one of f->webhook_id and
- * f->event_id is set, 1 <= f->limit <= AH_DELIVERY_PAGE_MAX, f->status is
+ * Lists deliveries of one webhook or one event (with both: the event's
+ * delivery to that webhook), newest first, created within [f->since,
+ * f->until), with an opaque cursor for the next page (next_cursor "" when
+ * this is the last; it may be NULL).  AH_EINVAL unless at least one of
+ * f->webhook_id and f->event_id is set, 1 <= f->limit <= AH_DELIVERY_PAGE_MAX, f->status is
  * -1 or an ah_delivery_status_t, and f->cursor is NULL, "" or a
  * next_cursor this function returned.
  */

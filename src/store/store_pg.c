@@ -397,6 +397,22 @@ static const char *const migrations[] = {
     "CREATE CONSTRAINT TRIGGER cache_gen_catalog_change"
     " AFTER INSERT OR UPDATE OR DELETE ON catalog_triggers"
     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cache_gen_bump_auth();",
+
+    /*
+     * 9: the operator's lists, as SQLite's migration 9 (whose comment says
+     * why).  On a large webhooks table, create them CONCURRENTLY by hand
+     * first; this then finds them.
+     */
+    "CREATE INDEX IF NOT EXISTS communities_by_creation ON communities(created_at, id);"
+    "CREATE INDEX IF NOT EXISTS webhooks_by_creation ON webhooks(created_at, id);"
+    "CREATE INDEX IF NOT EXISTS webhooks_all_by_community"
+    "  ON webhooks(community_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS events_by_community ON events(community_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS access_keys_by_creation"
+    "  ON access_keys(community_id, created_at, id);"
+    "DROP INDEX IF EXISTS access_keys_by_community;"
+    "CREATE INDEX IF NOT EXISTS sessions_by_creation ON sessions(airmeet_id, created_at, id);"
+    "DROP INDEX IF EXISTS sessions_by_airmeet;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -405,6 +421,8 @@ static const char *const migrations[] = {
 #define LIST_PAGE                                                                                  \
     " AND ($2::text IS NULL OR d.status = $2::text)"                                               \
     " AND (d.created_at, d.id) < ($3::bigint, $4::text)"                                           \
+    " AND d.created_at >= $6::bigint AND d.created_at < $7::bigint"                                \
+    " AND ($8::text IS NULL OR d.webhook_id = $8::text)"                                           \
     " ORDER BY d.created_at DESC, d.id DESC LIMIT $5::bigint"
 /* The notification payload: "<webhook id> <due ms>"; due 0 is due on arrival (deliver()). */
 #define NOTIFY_OF(id, due) "pg_notify('" CHANNEL "', " id " || ' ' || " due ")"
@@ -429,6 +447,16 @@ enum {
     ST_DELIVERY_RELEASE,
     ST_COUNT
 };
+
+/*
+ * The filters of the operator's webhook list, parameters T, S, U: trigger,
+ * state, url part, each NULL for any.
+ */
+#define WEBHOOK_FILTER(T, S, U)                                                                    \
+    " AND ($" #T "::text IS NULL OR trigger = $" #T "::text)"                                      \
+    " AND ($" #S "::text IS NULL OR $" #S "::text = CASE WHEN deregistered_at <> 0"                \
+    " THEN 'deregistered' WHEN is_active THEN 'active' ELSE 'disabled' END)"                       \
+    " AND ($" #U "::text IS NULL OR strpos(url, $" #U "::text) > 0)"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN",
@@ -487,6 +515,37 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " $8::bigint, $9::bigint, $10::bigint)",
     [ST_CATALOG_GET] = "SELECT " CATALOG_COLS " FROM catalog_triggers WHERE id = $1::text",
     [ST_CATALOG_LIST] = "SELECT " CATALOG_COLS " FROM catalog_triggers ORDER BY created_at, id",
+    [ST_COMMUNITY_PAGE] = "SELECT " COMMUNITY_COLS " FROM communities"
+                          " WHERE (created_at, id) > ($1::bigint, $2::text)"
+                          " ORDER BY created_at, id LIMIT $3::bigint",
+    [ST_WEBHOOK_ADMIN_PAGE] = "SELECT " WEBHOOK_COLS " FROM webhooks"
+                              " WHERE (created_at, id) > ($4::bigint, $5::text)" WEBHOOK_FILTER(
+                                  1, 2, 3) " ORDER BY created_at, id LIMIT $6::bigint",
+    [ST_WEBHOOK_ADMIN_PAGE_COMMUNITY] =
+        "SELECT " WEBHOOK_COLS " FROM webhooks"
+        " WHERE community_id = $1::text"
+        " AND (created_at, id) > ($5::bigint, $6::text)" WEBHOOK_FILTER(
+            2, 3, 4) " ORDER BY created_at, id LIMIT $7::bigint",
+    [ST_EVENT_PAGE] = "SELECT " EVENT_HEAD_COLS " FROM events"
+                      " WHERE (created_at, id) < ($4::bigint, $5::text)"
+                      " AND created_at >= $2::bigint AND created_at < $3::bigint"
+                      " AND ($1::text IS NULL OR trigger = $1::text)"
+                      " ORDER BY created_at DESC, id DESC LIMIT $6::bigint",
+    [ST_EVENT_PAGE_COMMUNITY] = "SELECT " EVENT_HEAD_COLS " FROM events"
+                                " WHERE community_id = $1::text"
+                                " AND (created_at, id) < ($5::bigint, $6::text)"
+                                " AND created_at >= $3::bigint AND created_at < $4::bigint"
+                                " AND ($2::text IS NULL OR trigger = $2::text)"
+                                " ORDER BY created_at DESC, id DESC LIMIT $7::bigint",
+    [ST_KEY_PAGE] = "SELECT " KEY_COLS " FROM access_keys WHERE community_id = $1::text"
+                    " AND (created_at, id) > ($2::bigint, $3::text)"
+                    " ORDER BY created_at, id LIMIT $4::bigint",
+    [ST_AIRMEET_PAGE_FROM] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE community_id = $1::text"
+                             " AND (created_at, id) > ($2::bigint, $3::text)"
+                             " ORDER BY created_at, id LIMIT $4::bigint",
+    [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = $1::text"
+                        " AND (created_at, id) > ($2::bigint, $3::text)"
+                        " ORDER BY created_at, id LIMIT $4::bigint",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = $2::text,"
                           " airmeet_scope = $3::text, session_scope = $4::text, sample = $5::text,"
                           " schema = $6::text, retired_at = $7::bigint, updated_at = $8::bigint"

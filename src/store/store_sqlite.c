@@ -436,15 +436,52 @@ static const char *const migrations[] = {
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;"
     "CREATE TRIGGER cache_gen_catalog_delete AFTER DELETE ON catalog_triggers"
     " BEGIN UPDATE cache_generations SET auth = auth + 1; END;",
+
+    /*
+     * 9: the operator's lists (docs/api.md, issue 13), each page a range
+     * scan from its cursor.  Communities by creation; every webhook, in any
+     * state, by creation and per community by creation (webhooks_by_community
+     * holds active ones only, for webhook-list); events per community by
+     * creation (events_by_age serves the list of all); key pairs and
+     * sessions by parent and creation, with the id that ends a cursor (the
+     * indexes they replace were prefixes of these).  Webhooks are written
+     * rarely, so two more entries per registration cost little.  IF NOT
+     * EXISTS: an operator may build them ahead, and a file taken back to an
+     * older version by hand keeps them.
+     */
+    "CREATE INDEX IF NOT EXISTS communities_by_creation ON communities(created_at, id);"
+    "CREATE INDEX IF NOT EXISTS webhooks_by_creation ON webhooks(created_at, id);"
+    "CREATE INDEX IF NOT EXISTS webhooks_all_by_community"
+    "  ON webhooks(community_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS events_by_community ON events(community_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS access_keys_by_creation"
+    "  ON access_keys(community_id, created_at, id);"
+    "DROP INDEX IF EXISTS access_keys_by_community;"
+    "CREATE INDEX IF NOT EXISTS sessions_by_creation ON sessions(airmeet_id, created_at, id);"
+    "DROP INDEX IF EXISTS sessions_by_airmeet;",
 };
 
 /* ------------------------------------------------------------------------ */
 /* Statements, prepared once per connection.                                */
 
-/* The page condition of delivery_list: strictly older than the cursor row. */
+/*
+ * The page condition of delivery_list: strictly older than the cursor row,
+ * within [since, until), and of one webhook (?8) when listing an event's.
+ */
 #define LIST_PAGE                                                                                  \
     " AND (?2 IS NULL OR d.status = ?2) AND (d.created_at, d.id) < (?3, ?4)"                       \
+    " AND d.created_at >= ?6 AND d.created_at < ?7 AND (?8 IS NULL OR d.webhook_id = ?8)"          \
     " ORDER BY d.created_at DESC, d.id DESC LIMIT ?5"
+
+/*
+ * The filters of the operator's webhook list, parameters T, S, U: trigger,
+ * state, url part, each NULL for any.
+ */
+#define WEBHOOK_FILTER(T, S, U)                                                                    \
+    " AND (?" #T " IS NULL OR trigger = ?" #T ")"                                                  \
+    " AND (?" #S " IS NULL OR ?" #S " = CASE WHEN deregistered_at <> 0 THEN 'deregistered'"        \
+    " WHEN is_active = 1 THEN 'active' ELSE 'disabled' END)"                                       \
+    " AND (?" #U " IS NULL OR instr(url, ?" #U ") > 0)"
 
 /* Rows of a multi-row INSERT into attempts: (delivery_id, ATTEMPT_COLS), numbered in order. */
 #define A_ROW "(?,?,?,?,?,?,?)"
@@ -519,6 +556,30 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_CATALOG_GET] = "SELECT " CATALOG_COLS " FROM catalog_triggers WHERE id = ?1",
     [ST_CATALOG_LIST] = "SELECT " CATALOG_COLS " FROM catalog_triggers ORDER BY created_at, id",
+    [ST_COMMUNITY_PAGE] = "SELECT " COMMUNITY_COLS " FROM communities"
+                          " WHERE (created_at, id) > (?1, ?2) ORDER BY created_at, id LIMIT ?3",
+    [ST_WEBHOOK_ADMIN_PAGE] = "SELECT " WEBHOOK_COLS " FROM webhooks"
+                              " WHERE (created_at, id) > (?4, ?5)" WEBHOOK_FILTER(
+                                  1, 2, 3) " ORDER BY created_at, id LIMIT ?6",
+    [ST_WEBHOOK_ADMIN_PAGE_COMMUNITY] = "SELECT " WEBHOOK_COLS " FROM webhooks"
+                                        " WHERE community_id = ?1"
+                                        " AND (created_at, id) > (?5, ?6)" WEBHOOK_FILTER(
+                                            2, 3, 4) " ORDER BY created_at, id LIMIT ?7",
+    [ST_EVENT_PAGE] = "SELECT " EVENT_HEAD_COLS " FROM events"
+                      " WHERE (created_at, id) < (?4, ?5) AND created_at >= ?2 AND created_at < ?3"
+                      " AND (?1 IS NULL OR trigger = ?1)"
+                      " ORDER BY created_at DESC, id DESC LIMIT ?6",
+    [ST_EVENT_PAGE_COMMUNITY] = "SELECT " EVENT_HEAD_COLS " FROM events WHERE community_id = ?1"
+                                " AND (created_at, id) < (?5, ?6)"
+                                " AND created_at >= ?3 AND created_at < ?4"
+                                " AND (?2 IS NULL OR trigger = ?2)"
+                                " ORDER BY created_at DESC, id DESC LIMIT ?7",
+    [ST_KEY_PAGE] = "SELECT " KEY_COLS " FROM access_keys WHERE community_id = ?1"
+                    " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
+    [ST_AIRMEET_PAGE_FROM] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE community_id = ?1"
+                             " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
+    [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = ?1"
+                        " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = ?2, airmeet_scope = ?3,"
                           " session_scope = ?4, sample = ?5, schema = ?6, retired_at = ?7,"
                           " updated_at = ?8 WHERE id = ?1",

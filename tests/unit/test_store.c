@@ -969,7 +969,7 @@ static void test_reopen_keeps_data(void **state)
     ah_store_close(s);
 
     /* The schema is at the latest version, in WAL mode, with every table. */
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 8);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 9);
     assert_int_equal(side_query_int(t->path, "SELECT count(*) FROM pragma_journal_mode"
                                              " WHERE journal_mode = 'wal'"),
                      1);
@@ -997,7 +997,7 @@ static void test_reopen_keeps_data(void **state)
     assert_true(existed);
     assert_string_equal(out.id, w.id);
     ah_store_close(s);
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 8);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 9);
 
     /* Through the DSN form as well. */
     char dsn[128], err[256] = "";
@@ -1451,6 +1451,169 @@ static void test_layer_validation(void **state)
 }
 
 /* Every backend. */
+/*
+ * The operator's pages: communities oldest first from a cursor, every
+ * webhook in any state with its filters, a bad cursor or limit refused.
+ */
+static void test_operator_pages(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c[3];
+    for (int i = 0; i < 3; i++)
+        new_community(s, &c[i], "Paged", T0 + 1000 + i);
+    /* Walk every page of two: ours come in order of creation, once each. */
+    char cursor[AH_CURSOR_SIZE] = "";
+    int seen = 0, pages = 0;
+    do {
+        ah_community_t *list = NULL;
+        size_t n = 0;
+        assert_int_equal(ah_store_community_page(s, cursor, 2, &list, &n, cursor), AH_OK);
+        assert_true(n <= 2);
+        for (size_t i = 0; i < n; i++)
+            if (seen < 3 && strcmp(list[i].id, c[seen].id) == 0)
+                seen++;
+        free(list);
+        pages++;
+    } while (cursor[0] && pages < 1000);
+    assert_int_equal(seen, 3);
+    ah_community_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(ah_store_community_page(s, NULL, 0, &list, &n, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_community_page(s, NULL, AH_LIST_PAGE_MAX + 1, &list, &n, NULL),
+                     AH_EINVAL);
+    assert_int_equal(ah_store_community_page(s, "nope", 2, &list, &n, NULL), AH_EINVAL);
+
+    /* Webhooks of c[0]: active, disabled, deregistered; one of c[1]. */
+    ah_webhook_t w[4];
+    fill_webhook(&w[0], c[0].id, "trigger.a", "https://one.example/hook", NULL, NULL, T0 + 1);
+    fill_webhook(&w[1], c[0].id, "trigger.b", "https://two.example/hook", NULL, NULL, T0 + 2);
+    fill_webhook(&w[2], c[0].id, "trigger.a", "https://three.example/x", NULL, NULL, T0 + 3);
+    fill_webhook(&w[3], c[1].id, "trigger.a", "https://one.example/hook", NULL, NULL, T0 + 4);
+    for (int i = 0; i < 4; i++)
+        register_new(s, &w[i]);
+    assert_int_equal(ah_store_webhook_set_active(s, w[1].id, false, "by hand", T0 + 5), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, w[2].id, "test", T0 + 6), AH_OK);
+
+    ah_webhook_filter_t f = {.community_id = c[0].id, .state = AH_WEBHOOK_ANY, .limit = 2};
+    ah_webhook_t *wl = NULL;
+    char next[AH_CURSOR_SIZE];
+    assert_int_equal(ah_store_webhook_page(s, &f, &wl, &n, next), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(wl[0].id, w[0].id);
+    assert_string_equal(wl[1].id, w[1].id);
+    assert_string_equal(wl[0].secret, ""); /* lists never open secrets */
+    assert_true(next[0] != '\0');
+    free(wl);
+    f.cursor = next;
+    assert_int_equal(ah_store_webhook_page(s, &f, &wl, &n, next), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(wl[0].id, w[2].id);
+    assert_string_equal(next, "");
+    free(wl);
+
+    f = (ah_webhook_filter_t){.community_id = c[0].id, .state = AH_WEBHOOK_DISABLED, .limit = 10};
+    assert_int_equal(ah_store_webhook_page(s, &f, &wl, &n, NULL), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(wl[0].id, w[1].id);
+    free(wl);
+    f.state = AH_WEBHOOK_DEREGISTERED;
+    assert_int_equal(ah_store_webhook_page(s, &f, &wl, &n, NULL), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(wl[0].id, w[2].id);
+    free(wl);
+    f.state = AH_WEBHOOK_ACTIVE;
+    f.trigger = "trigger.a";
+    assert_int_equal(ah_store_webhook_page(s, &f, &wl, &n, NULL), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(wl[0].id, w[0].id);
+    free(wl);
+
+    /* Across communities, by a piece of the URL (literally: no wildcards). */
+    f = (ah_webhook_filter_t){.state = AH_WEBHOOK_ANY, .url_part = "one.example", .limit = 500};
+    assert_int_equal(ah_store_webhook_page(s, &f, &wl, &n, NULL), AH_OK);
+    int mine = 0;
+    for (size_t i = 0; i < n; i++)
+        mine += !strcmp(wl[i].id, w[0].id) || !strcmp(wl[i].id, w[3].id);
+    assert_int_equal(mine, 2);
+    free(wl);
+    f.url_part = "one%example";
+    f.community_id = c[0].id;
+    assert_int_equal(ah_store_webhook_page(s, &f, &wl, &n, NULL), AH_OK);
+    assert_int_equal(n, 0);
+    free(wl);
+
+    f.state = 3;
+    assert_int_equal(ah_store_webhook_page(s, &f, &wl, &n, NULL), AH_EINVAL);
+    f.state = AH_WEBHOOK_ANY;
+    f.cursor = "12_not-a-uuid";
+    assert_int_equal(ah_store_webhook_page(s, &f, &wl, &n, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_webhook_page(s, NULL, &wl, &n, NULL), AH_EINVAL);
+    assert_string_equal(ah_webhook_state_name(AH_WEBHOOK_DISABLED), "disabled");
+    assert_null(ah_webhook_state_name(AH_WEBHOOK_ANY));
+    assert_int_equal(ah_webhook_state_parse("deregistered"), AH_WEBHOOK_DEREGISTERED);
+    assert_int_equal(ah_webhook_state_parse("Active"), -1);
+}
+
+/* Pages of a parent's children: key pairs, airmeets, sessions, each by creation. */
+static void test_child_pages(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Parent", T0);
+    ah_access_key_t k[3];
+    ah_airmeet_t a[3];
+    ah_session_t ss[3];
+    for (int i = 0; i < 3; i++) {
+        fill_key(&k[i], c.id, "key", T0 + 3 - i); /* created in reverse order of time */
+        assert_int_equal(ah_store_access_key_create(s, &k[i]), AH_OK);
+        new_airmeet(s, &a[i], c.id, T0 + i);
+    }
+    for (int i = 0; i < 3; i++)
+        new_session(s, &ss[i], &a[0], T0 + 10 + i);
+
+    char next[AH_CURSOR_SIZE];
+    ah_access_key_t *kl = NULL;
+    size_t n = 0;
+    assert_int_equal(ah_store_access_key_page(s, c.id, NULL, 2, &kl, &n, next), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(kl[0].id, k[2].id);
+    assert_string_equal(kl[1].id, k[1].id);
+    free(kl);
+    assert_int_equal(ah_store_access_key_page(s, c.id, next, 2, &kl, &n, next), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(kl[0].id, k[0].id);
+    assert_string_equal(next, "");
+    free(kl);
+
+    ah_airmeet_t *al = NULL;
+    assert_int_equal(ah_store_airmeet_page_from(s, c.id, NULL, 3, &al, &n, next), AH_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(al[0].id, a[0].id);
+    assert_string_equal(al[2].id, a[2].id);
+    assert_string_equal(next, "");
+    free(al);
+
+    ah_session_t *sl = NULL;
+    assert_int_equal(ah_store_session_page(s, a[0].id, NULL, 1, &sl, &n, next), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(sl[0].id, ss[0].id);
+    free(sl);
+    assert_int_equal(ah_store_session_page(s, a[0].id, next, 5, &sl, &n, next), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(sl[1].id, ss[2].id);
+    free(sl);
+    assert_int_equal(ah_store_session_page(s, a[1].id, NULL, 5, &sl, &n, NULL), AH_OK);
+    assert_int_equal(n, 0);
+    free(sl);
+    assert_int_equal(ah_store_session_page(s, NULL, NULL, 5, &sl, &n, NULL), AH_OK);
+    assert_int_equal(n, 0);
+    free(sl);
+    assert_int_equal(ah_store_session_page(s, a[0].id, NULL, 0, &sl, &n, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_airmeet_page_from(s, c.id, "1_2", 5, &al, &n, NULL), AH_EINVAL);
+    assert_int_equal(ah_store_access_key_page(s, c.id, NULL, AH_LIST_PAGE_MAX + 1, &kl, &n, NULL),
+                     AH_EINVAL);
+}
+
 static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_open_and_ping, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_settings, open_memory, close_store),
@@ -1463,6 +1626,8 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_webhook_list_active_filters, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_webhook_deregister, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_webhook_set_active, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_operator_pages, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_child_pages, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_cache_generations, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_register_memory, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_mixed, open_memory, close_store),

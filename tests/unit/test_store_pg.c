@@ -1003,7 +1003,7 @@ static void test_query_plans(void **state)
     expect_plan(dsn, ST_EVENT_FANOUT, args, "webhooks_match", "Seq Scan on webhooks");
     snprintf(args, sizeof args, "('ev2', '%s', 'trigger.t1', NULL, NULL, NULL, '{}', 0)", c.id);
     expect_plan(dsn, ST_PUBLISH, args, "webhooks_match", "Seq Scan on webhooks");
-    snprintf(args, sizeof args, "('%s', NULL, 9000000000, '', 50)", w);
+    snprintf(args, sizeof args, "('%s', NULL, 9000000000, '', 50, 0, 9000000000, NULL)", w);
     expect_plan(dsn, ST_DELIVERY_LIST_WEBHOOK, args, "deliveries_by_webhook",
                 "Seq Scan on deliveries");
     expect_plan(dsn, ST_DELIVERY_STATS, "", "deliveries_pending_age", "Seq Scan on deliveries");
