@@ -127,6 +127,14 @@ int ah_admin_request(const struct ah_args *args, const char *method, const char 
  */
 void ah_suggest_server_triggers(const struct ah_args *args, const char *id);
 
+/*
+ * The sample body of trigger id from the server's catalog (GET
+ * /admin/v1/triggers/{id}) into *out, a new reference; on failure prints
+ * the server's answer (with suggestions for an unknown id) or why, and
+ * returns the exit code (cmd_trigger.c).
+ */
+int ah_cli_trigger_sample(const struct ah_args *args, const char *id, json_t **out);
+
 /* The same from the catalog compiled into this binary (the built-in triggers). */
 void ah_suggest_builtin_triggers(const char *id);
 

@@ -104,29 +104,19 @@ static int triggers_show(const ah_args_t *args)
 /* Prints only the trigger's sample body: what a delivery of it POSTs. */
 static int triggers_sample(const ah_args_t *args)
 {
-    ah_http_response_t resp = {0};
-    int rc = ah_admin_request(args, "GET", "/triggers", args->pos[0], NULL, &resp);
+    json_t *sample = NULL;
+    int rc = ah_cli_trigger_sample(args, args->pos[0], &sample);
     if (rc)
-        goto out;
-    if (resp.status != 200) {
-        rc = ah_print_response(&resp);
-        if (resp.status == 404)
-            ah_suggest_server_triggers(args, args->pos[0]);
-        goto out;
+        return rc;
+    char *text = json_dumps(sample, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    json_decref(sample);
+    if (!text) {
+        fputs("error: out of memory\n", stderr);
+        return AH_EXIT_HTTP;
     }
-    json_t *doc = json_loadb(resp.body, resp.len, 0, NULL);
-    json_t *sample = json_object_get(doc, "samplePayload");
-    char *text = sample ? json_dumps(sample, JSON_INDENT(2) | JSON_ENCODE_ANY) : NULL;
-    if (text)
-        puts(text);
-    else
-        fputs("error: the server's answer has no samplePayload\n", stderr);
-    rc = text ? AH_EXIT_OK : AH_EXIT_HTTP;
+    puts(text);
     free(text);
-    json_decref(doc);
-out:
-    ah_http_response_free(&resp);
-    return rc;
+    return AH_EXIT_OK;
 }
 
 static int triggers_add(const ah_args_t *args)

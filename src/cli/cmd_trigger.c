@@ -54,6 +54,31 @@ out:
     ah_http_response_free(&resp);
 }
 
+int ah_cli_trigger_sample(const ah_args_t *args, const char *id, json_t **out)
+{
+    *out = NULL;
+    ah_http_response_t resp = {0};
+    int rc = ah_admin_request(args, "GET", "/triggers", id, NULL, &resp);
+    if (rc)
+        goto done;
+    if (resp.status != 200) {
+        rc = ah_print_response(&resp);
+        if (resp.status == 404)
+            ah_suggest_server_triggers(args, id);
+        goto done;
+    }
+    json_t *doc = json_loadb(resp.body, resp.len, 0, NULL);
+    *out = json_incref(json_object_get(doc, "samplePayload"));
+    json_decref(doc);
+    if (!*out) {
+        fputs("error: the server's answer has no samplePayload\n", stderr);
+        rc = AH_EXIT_HTTP;
+    }
+done:
+    ah_http_response_free(&resp);
+    return rc;
+}
+
 void ah_suggest_builtin_triggers(const char *id)
 {
     size_t n = 0;
@@ -196,26 +221,7 @@ static int load_payload(const ah_args_t *args, json_t **out)
         }
         return AH_EXIT_OK;
     }
-    ah_http_response_t resp = {0};
-    int rc = ah_admin_request(args, "GET", "/triggers", args->pos[0], NULL, &resp);
-    if (rc)
-        goto done;
-    if (resp.status != 200) {
-        rc = ah_print_response(&resp);
-        if (resp.status == 404)
-            ah_suggest_server_triggers(args, args->pos[0]);
-        goto done;
-    }
-    json_t *doc = json_loadb(resp.body, resp.len, 0, NULL);
-    *out = json_incref(json_object_get(doc, "samplePayload"));
-    json_decref(doc);
-    if (!*out) {
-        fputs("error: the server's answer has no samplePayload\n", stderr);
-        rc = AH_EXIT_HTTP;
-    }
-done:
-    ah_http_response_free(&resp);
-    return rc;
+    return ah_cli_trigger_sample(args, args->pos[0], out);
 }
 
 /* The POST /admin/v1/events body around data (a new reference); NULL after a usage error. */

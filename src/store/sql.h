@@ -74,6 +74,22 @@
 /* The order of ah_sql_map_attempt(). */
 #define ATTEMPT_COLS "attempt_no, started_at, duration_ms, status_code, error, response_head"
 
+/*
+ * Migration 9 on both backends, the same text: the indexes of the
+ * operator's lists (store_sqlite.c's migration 9 says why each).
+ */
+#define SQL_MIGRATION_LISTS                                                                        \
+    "CREATE INDEX IF NOT EXISTS communities_by_creation ON communities(created_at, id);"           \
+    "CREATE INDEX IF NOT EXISTS webhooks_by_creation ON webhooks(created_at, id);"                 \
+    "CREATE INDEX IF NOT EXISTS webhooks_all_by_community"                                         \
+    "  ON webhooks(community_id, created_at, id);"                                                 \
+    "CREATE INDEX IF NOT EXISTS events_by_community ON events(community_id, created_at, id);"      \
+    "CREATE INDEX IF NOT EXISTS access_keys_by_creation"                                           \
+    "  ON access_keys(community_id, created_at, id);"                                              \
+    "DROP INDEX IF EXISTS access_keys_by_community;"                                               \
+    "CREATE INDEX IF NOT EXISTS sessions_by_creation ON sessions(airmeet_id, created_at, id);"     \
+    "DROP INDEX IF EXISTS sessions_by_airmeet;"
+
 #define SQL_PING "SELECT 1"
 #define SQL_COMMUNITY_LIST "SELECT " COMMUNITY_COLS " FROM communities ORDER BY created_at, id"
 #define SQL_DELIVERY_RELEASE_ALL                                                                   \
@@ -531,6 +547,11 @@ typedef void (*ah_sql_map_fn)(const ah_sql_row_t *r, void *out);
  */
 int ah_sql_one(ah_store_t *s, ah_sql_conn_t *c, bool write, int stmt, const ah_sql_params_t *p,
                ah_sql_map_fn map, void *out);
+/*
+ * Runs statement stmt, which returns no rows wanted, on a connection
+ * borrowed for it; *changed (if not NULL) the rows it changed.
+ */
+int ah_sql_cmd(ah_store_t *s, bool write, int stmt, const ah_sql_params_t *p, size_t *changed);
 /*
  * Every row into a malloc'd array (NULL when empty) of elements of `size`
  * bytes; more than AH_STORE_LIST_MAX rows is AH_ETOOBIG.

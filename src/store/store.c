@@ -43,10 +43,6 @@ static const ah_sql_driver_t *drv(ah_store_t *s)
 }
 
 /* One statement whose rows do not matter, on a connection of its own. */
-static int exec_cmd(ah_store_t *s, bool write, int stmt, const ah_sql_params_t *p, size_t *changed)
-{
-    return drv(s)->exec(s, NULL, write, stmt, p, NULL, NULL, changed);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Opening, and what only a backend knows.                                   */
@@ -191,7 +187,7 @@ static int setting_write(ah_store_t *s, int stmt, const char *key, const char *v
     ah_sql_params_init(&p);
     p_str(&p, key);
     p_str(&p, value);
-    return exec_cmd(s, true, stmt, &p, NULL);
+    return ah_sql_cmd(s, true, stmt, &p, NULL);
 }
 
 int ah_store_setting_set(ah_store_t *s, const char *key, const char *value)
@@ -250,7 +246,7 @@ int ah_store_community_create(ah_store_t *s, const ah_community_t *c)
     P_OPT_FIELD(&p, c->id);
     P_FIELD(&p, c->name);
     p_i64(&p, c->created_at);
-    return exec_cmd(s, true, ST_COMMUNITY_INSERT, &p, NULL);
+    return ah_sql_cmd(s, true, ST_COMMUNITY_INSERT, &p, NULL);
 }
 
 int ah_store_community_get(ah_store_t *s, const char *id, ah_community_t *out)
@@ -345,7 +341,7 @@ int ah_store_access_key_create(ah_store_t *s, const ah_access_key_t *k)
     P_OPT_FIELD(&p, k->secret_hash);
     p_i64(&p, k->created_at);
     p_i64(&p, k->revoked_at);
-    return exec_cmd(s, true, ST_KEY_INSERT, &p, NULL);
+    return ah_sql_cmd(s, true, ST_KEY_INSERT, &p, NULL);
 }
 
 int ah_store_access_key_find(ah_store_t *s, const char *access_key, ah_access_key_t *out)
@@ -378,7 +374,7 @@ int ah_store_access_key_revoke(ah_store_t *s, const char *id, int64_t now)
     p_str(&p, id);
     p_i64(&p, now);
     size_t changed = 0;
-    int rc = exec_cmd(s, true, ST_KEY_REVOKE, &p, &changed);
+    int rc = ah_sql_cmd(s, true, ST_KEY_REVOKE, &p, &changed);
     /* Every matched row counts, so an already revoked key is found too. */
     return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
 }
@@ -407,7 +403,7 @@ int ah_store_token_create(ah_store_t *s, const ah_token_t *t)
     P_FIELD(&p, t->label);
     p_i64(&p, t->created_at);
     p_i64(&p, t->expires_at);
-    return exec_cmd(s, true, ST_TOKEN_INSERT, &p, NULL);
+    return ah_sql_cmd(s, true, ST_TOKEN_INSERT, &p, NULL);
 }
 
 int ah_store_token_find(ah_store_t *s, const char *token_hash, ah_token_t *out)
@@ -423,7 +419,7 @@ int ah_store_token_purge(ah_store_t *s, int64_t now, size_t *n_deleted)
     ah_sql_params_init(&p);
     p_i64(&p, now);
     size_t changed = 0;
-    int rc = exec_cmd(s, true, ST_TOKEN_PURGE, &p, &changed);
+    int rc = ah_sql_cmd(s, true, ST_TOKEN_PURGE, &p, &changed);
     if (rc == AH_OK && n_deleted)
         *n_deleted = changed;
     return rc;
@@ -465,7 +461,7 @@ int ah_store_airmeet_create(ah_store_t *s, const ah_airmeet_t *a)
     p_i64(&p, a->end_time);
     p_i64(&p, a->created_at);
     bind_airmeet_details(&p, a);
-    return exec_cmd(s, true, ST_AIRMEET_INSERT, &p, NULL);
+    return ah_sql_cmd(s, true, ST_AIRMEET_INSERT, &p, NULL);
 }
 
 int ah_store_airmeet_update(ah_store_t *s, const ah_airmeet_t *a)
@@ -480,7 +476,7 @@ int ah_store_airmeet_update(ah_store_t *s, const ah_airmeet_t *a)
     p_i64(&p, a->end_time);
     bind_airmeet_details(&p, a);
     size_t changed = 0;
-    int rc = exec_cmd(s, true, ST_AIRMEET_UPDATE, &p, &changed);
+    int rc = ah_sql_cmd(s, true, ST_AIRMEET_UPDATE, &p, &changed);
     return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
 }
 
@@ -581,7 +577,7 @@ int ah_store_session_create(ah_store_t *s, const ah_session_t *ss)
     P_FIELD(&p, ss->name);
     p_i64(&p, ss->created_at);
     bind_session_details(&p, ss);
-    return exec_cmd(s, true, ST_SESSION_INSERT, &p, NULL);
+    return ah_sql_cmd(s, true, ST_SESSION_INSERT, &p, NULL);
 }
 
 int ah_store_session_get(ah_store_t *s, const char *id, ah_session_t *out)
@@ -599,7 +595,7 @@ int ah_store_session_update(ah_store_t *s, const ah_session_t *ss)
     P_FIELD(&p, ss->name);
     bind_session_details(&p, ss);
     size_t changed = 0;
-    int rc = exec_cmd(s, true, ST_SESSION_UPDATE, &p, &changed);
+    int rc = ah_sql_cmd(s, true, ST_SESSION_UPDATE, &p, &changed);
     return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
 }
 
@@ -795,7 +791,7 @@ int ah_store_webhook_rotate_secret(ah_store_t *s, const char *id, const char *ne
     p_i64(&p, prev_until);
     p_i64(&p, now);
     size_t changed = 0;
-    rc = exec_cmd(s, true, ST_WEBHOOK_ROTATE, &p, &changed);
+    rc = ah_sql_cmd(s, true, ST_WEBHOOK_ROTATE, &p, &changed);
     return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
 }
 
@@ -906,7 +902,7 @@ int ah_store_quota_set(ah_store_t *s, const char *community_id, const ah_quota_t
     p_i64(&p, now);
     if (!community_id || (drv(s)->utf8_only && !ah_utf8_valid(community_id)))
         return AH_ENOTFOUND;
-    return exec_cmd(s, true, ST_QUOTA_SET, &p, NULL); /* no community: a foreign key, ENOTFOUND */
+    return ah_sql_cmd(s, true, ST_QUOTA_SET, &p, NULL); /* no community: a foreign key, ENOTFOUND */
 }
 
 int ah_store_webhook_count_active(ah_store_t *s, const char *community_id, int64_t *n)
@@ -965,7 +961,7 @@ static int register_webhook(ah_store_t *s, const ah_webhook_t *w, int64_t max_ac
     for (int tries = 0; tries < REGISTER_TRIES && !found && !inserted; tries++) {
         size_t changed = 0;
         /* changed leaves out the rows the cache-generation triggers touch. */
-        rc = exec_cmd(s, true, stmt, &p, &changed);
+        rc = ah_sql_cmd(s, true, stmt, &p, &changed);
         inserted = rc == AH_OK && changed == 1;
         if (rc || inserted)
             break;
@@ -1284,31 +1280,33 @@ typedef struct event_read {
     int rc;
 } event_read_t;
 
-static int event_row(void *arg, const ah_sql_row_t *r)
+/* Columns 0..5 of both event column lists: id .. idempotency_key. */
+static void copy_event_names(const ah_sql_row_t *r, ah_event_t *ev)
 {
-    event_read_t *j = arg;
-    ah_event_t *ev = j->out;
     SQL_COPY(r, 0, ev->id);
     SQL_COPY(r, 1, ev->community_id);
     SQL_COPY(r, 2, ev->trigger);
     SQL_COPY(r, 3, ev->airmeet_id);
     SQL_COPY(r, 4, ev->session_id);
     SQL_COPY(r, 5, ev->idempotency_key);
+}
+
+static int event_row(void *arg, const ah_sql_row_t *r)
+{
+    event_read_t *j = arg;
+    ah_event_t *ev = j->out;
+    copy_event_names(r, ev);
     j->rc = sql_dup(r, 6, &ev->data, &ev->data_len);
     ev->created_at = sql_i64(r, 7);
     return AH_SQL_STOP;
 }
 
+/* A row of the event lists, which leave data out. */
 static void map_event_head(const ah_sql_row_t *r, void *out)
 {
     ah_event_t *ev = out;
     memset(ev, 0, sizeof *ev);
-    SQL_COPY(r, 0, ev->id);
-    SQL_COPY(r, 1, ev->community_id);
-    SQL_COPY(r, 2, ev->trigger);
-    SQL_COPY(r, 3, ev->airmeet_id);
-    SQL_COPY(r, 4, ev->session_id);
-    SQL_COPY(r, 5, ev->idempotency_key);
+    copy_event_names(r, ev);
     ev->created_at = sql_i64(r, 6);
 }
 
@@ -1947,7 +1945,7 @@ int ah_store_delivery_release_all(ah_store_t *s)
 {
     ah_leases_t *l = s->leases;
     if (!l)
-        return exec_cmd(s, true, ST_DELIVERY_RELEASE_ALL, NULL, NULL);
+        return ah_sql_cmd(s, true, ST_DELIVERY_RELEASE_ALL, NULL, NULL);
     pthread_mutex_lock(&l->mu);
     leases_clear(l);
     pthread_mutex_unlock(&l->mu);

@@ -18,11 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int exec_cmd(ah_store_t *s, int stmt, const ah_sql_params_t *p, size_t *changed)
-{
-    return s->ops->sql->exec(s, NULL, true, stmt, p, NULL, NULL, changed);
-}
-
 static bool scope_ok(const char *v)
 {
     return !strcmp(v, "none") || !strcmp(v, "optional") || !strcmp(v, "required");
@@ -82,7 +77,7 @@ int ah_store_trigger_create(ah_store_t *s, const ah_trigger_def_t *d)
     bind_body(&p, d);
     p_i64(&p, d->created_at);
     p_i64(&p, d->updated_at);
-    return exec_cmd(s, ST_CATALOG_INSERT, &p, NULL);
+    return ah_sql_cmd(s, true, ST_CATALOG_INSERT, &p, NULL);
 }
 
 int ah_store_trigger_update(ah_store_t *s, const ah_trigger_def_t *d)
@@ -96,7 +91,7 @@ int ah_store_trigger_update(ah_store_t *s, const ah_trigger_def_t *d)
     bind_body(&p, d);
     p_i64(&p, d->updated_at);
     size_t changed = 0;
-    rc = exec_cmd(s, ST_CATALOG_UPDATE, &p, &changed);
+    rc = ah_sql_cmd(s, true, ST_CATALOG_UPDATE, &p, &changed);
     return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
 }
 

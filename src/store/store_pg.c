@@ -403,16 +403,7 @@ static const char *const migrations[] = {
      * why).  On a large webhooks table, create them CONCURRENTLY by hand
      * first; this then finds them.
      */
-    "CREATE INDEX IF NOT EXISTS communities_by_creation ON communities(created_at, id);"
-    "CREATE INDEX IF NOT EXISTS webhooks_by_creation ON webhooks(created_at, id);"
-    "CREATE INDEX IF NOT EXISTS webhooks_all_by_community"
-    "  ON webhooks(community_id, created_at, id);"
-    "CREATE INDEX IF NOT EXISTS events_by_community ON events(community_id, created_at, id);"
-    "CREATE INDEX IF NOT EXISTS access_keys_by_creation"
-    "  ON access_keys(community_id, created_at, id);"
-    "DROP INDEX IF EXISTS access_keys_by_community;"
-    "CREATE INDEX IF NOT EXISTS sessions_by_creation ON sessions(airmeet_id, created_at, id);"
-    "DROP INDEX IF EXISTS sessions_by_airmeet;",
+    SQL_MIGRATION_LISTS,
 };
 
 /* ------------------------------------------------------------------------ */

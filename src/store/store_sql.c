@@ -45,6 +45,11 @@ int ah_sql_one(ah_store_t *s, ah_sql_conn_t *c, bool write, int stmt, const ah_s
     return rc == AH_OK && !j.found ? AH_ENOTFOUND : rc;
 }
 
+int ah_sql_cmd(ah_store_t *s, bool write, int stmt, const ah_sql_params_t *p, size_t *changed)
+{
+    return s->ops->sql->exec(s, NULL, write, stmt, p, NULL, NULL, changed);
+}
+
 typedef struct all_job {
     ah_sql_map_fn map;
     size_t size;

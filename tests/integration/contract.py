@@ -70,6 +70,8 @@ def _json_path(error):
     return out
 
 
+_NOT_JSON = object()  # what _json answers for a body that is not JSON (null is JSON)
+
 class Contract:
     def __init__(self, path=DOC_PATH):
         import jsonschema  # python3-jsonschema (Debian); only the drift check needs it
@@ -162,10 +164,8 @@ class Contract:
             return
         if not is_json:
             return
-        try:
-            value = json.loads(body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            self._problem(where, status, "the body is not JSON", request)
+        value = self._json(body, where, status, request)
+        if value is _NOT_JSON:
             return
         schema = content[media].get("schema")
         if schema is None:
@@ -176,6 +176,14 @@ class Contract:
             validator = self._validator(schema)
             self._validators[key] = validator
         self._check(validator, value, where, status, request)
+
+    def _json(self, body, where, status, request):
+        """The body's JSON value, or _NOT_JSON (said as a problem)."""
+        try:
+            return json.loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            self._problem(where, status, "the body is not JSON", request)
+            return _NOT_JSON
 
     @staticmethod
     def _media(content, ctype):
@@ -204,10 +212,8 @@ class Contract:
             return
         if not is_json:
             return
-        try:
-            value = json.loads(body.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            self._problem(where, status, "the body is not JSON", request)
+        value = self._json(body, where, status, request)
+        if value is _NOT_JSON:
             return
         api = "admin" if path == "/admin/v1" or path.startswith("/admin/v1/") else "public"
         self._check(self.error_shapes[api], value, where, status, request)
