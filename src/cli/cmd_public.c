@@ -261,7 +261,6 @@ static int cmd_sample(const ah_args_t *args)
     return rc;
 }
 
-
 /* ---- webhooks test ---- */
 
 /* One token-authenticated request to url; *resp is filled whatever the status. */
