@@ -12,7 +12,7 @@ import subprocess
 import uuid
 
 from deliverykit import DeliveryTestCase, LOOPBACK, verifying
-from harness import BINARY
+from harness import BINARY, TRIGGERS
 
 TRIGGER = "trigger.airmeet.registrant.added"  # airmeetId required at registration
 FREE = "trigger.airmeet.created"
@@ -189,3 +189,37 @@ class CliTests(WebhookTestBase):
         self.assertIn("was deregistered", out.stdout)
         out = self.cli("webhooks", "test", h["id"], env={"AIRHOOK_ACCESS_KEY": ""})
         self.assertEqual(out.returncode, 2, out.stderr)
+
+
+class TriggersTableTests(WebhookTestBase):
+    """`airhook triggers list --format table`: the catalog with its scope rules."""
+
+    def admin_cli(self, *argv):
+        env = {"AIRHOOK_SERVER": self.srv.base_url, "AIRHOOK_ADMIN_TOKEN": self.srv.admin_token,
+               "PATH": "/usr/bin:/bin"}
+        return subprocess.run([BINARY, *argv], env=env, capture_output=True, text=True,
+                              timeout=30)
+
+    def test_table_shows_scope_rules_and_state(self):
+        self.assertJson(self.srv.admin("PATCH", "/triggers/trigger.attendee.joined_table",
+                                       {"hidden": True}), 200)
+        self.addCleanup(self.srv.admin, "PATCH", "/triggers/trigger.attendee.joined_table",
+                        {"hidden": False})
+        out = self.admin_cli("triggers", "list", "--format", "table")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        self.assertEqual(lines[0].split()[:4], ["TRIGGER", "AIRMEETID", "SESSIONID", "STATE"])
+        rows = {ln.split()[0]: ln.split()[1:4] for ln in lines[1:] if ln.startswith("trigger.")}
+        for trigger, airmeet, session in TRIGGERS:
+            self.assertIn(trigger, rows, out.stdout)
+            self.assertEqual(rows[trigger][:2], [airmeet, session], trigger)
+        self.assertEqual(rows["trigger.attendee.joined_table"][2], "hidden")
+        self.assertEqual(rows["trigger.airmeet.created"][2], "built-in")
+        self.assertIn("none (refused)", out.stdout)
+        # The default is still the server's JSON, which scripts read.
+        out = self.admin_cli("triggers", "list")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(len(json.loads(out.stdout)["triggers"]), len(rows))
+        out = self.admin_cli("triggers", "list", "--format", "xml")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--format is json or table", out.stderr)
