@@ -22,7 +22,7 @@
 
 #define API_PREFIX "/platform-integration/v1"
 /* airhook's own public routes (src/api/webhook_test.c). */
-#define AIRHOOK_PREFIX "/airhook/v1"
+#define OWN_PREFIX "/airhook/v1"
 /* How often `webhooks test` asks whether the first attempt is in. */
 #define POLL_INTERVAL_MS 200
 /* Most bytes of an attempt's response shown. */
@@ -337,7 +337,7 @@ static int await_attempt(const ah_args_t *args, const char *token, const char *i
 {
     char *esc = ah_url_escape(id), *url = NULL;
     char path[128];
-    snprintf(path, sizeof path, AIRHOOK_PREFIX "/deliveries/%s", esc ? esc : "");
+    snprintf(path, sizeof path, OWN_PREFIX "/deliveries/%s", esc ? esc : "");
     free(esc);
     int rc = public_url(args, path, NULL, NULL, NULL, NULL, &url);
     int64_t deadline = ah_mono_ms() + wait_ms;
@@ -408,7 +408,7 @@ static int webhooks_test(const ah_args_t *args)
     const char *token = ah_arg(args, "token");
     ah_http_response_t resp = {0};
     char *esc = ah_url_escape(args->pos[0]), path[512];
-    snprintf(path, sizeof path, AIRHOOK_PREFIX "/webhooks/%.400s/test", esc ? esc : "");
+    snprintf(path, sizeof path, OWN_PREFIX "/webhooks/%.400s/test", esc ? esc : "");
     free(esc);
     int rc = token ? AH_EXIT_OK : fetch_token(args, &owned);
     if (!rc)
