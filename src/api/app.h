@@ -56,7 +56,7 @@ typedef struct ah_app {
     char admin_token_hash[AH_SHA256_HEX_SIZE];
     ah_ratelimit_t *auth_limiter;     /* public API: key pairs and tokens */
     ah_ratelimit_t *admin_limiter;    /* admin API: the bearer token */
-    ah_ratelimit_t *register_limiter; /* webhook registrations per access key (quota) */
+    ah_ratelimit_t *register_limiter; /* per access key: registrations (quota), webhook tests */
     int64_t started_ms;
     ah_dispatcher_t *dispatcher; /* NULL in an API-only process: wakes are no-ops */
     ah_retention_t *retention;   /* the purge (retention.h); NULL with --retention 0 */

@@ -15,6 +15,10 @@
  * and its attempts in the admin API's shape (ah_delivery_full_json), so an
  * integrator can watch the test arrive.  Both see only the caller's own
  * community: any other id is 404, as an unknown one is.
+ *
+ * Each test stores an event, so an access key may send at most
+ * TESTS_PER_MINUTE of them a minute (429 with Retry-After beyond), counted
+ * in the app's per-key limiter under a key of their own.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +27,9 @@
 #include "api/app.h"
 #include "api/catalog.h"
 #include "common/metrics.h"
+
+/* Test deliveries one access key may ask for per minute. */
+#define TESTS_PER_MINUTE 60
 
 /*
  * The caller's webhook id into *w; answers 404 itself for an id that is
@@ -66,6 +73,21 @@ static bool testable(const ah_call_t *c, const ah_webhook_t *w, ah_http_resp_t *
         return false;
     }
     return true;
+}
+
+/* Counts a test against the caller's access key; false with a 429 answered beyond the limit. */
+static bool test_allowed(const ah_call_t *c, ah_http_resp_t *resp)
+{
+    char key[AH_ID_SIZE + 8];
+    int64_t wait_s = 0;
+    snprintf(key, sizeof key, "test:%s", c->caller.key_id);
+    if (ah_ratelimit_take(c->app->register_limiter, key, TESTS_PER_MINUTE, ah_now_ms(), &wait_s))
+        return true;
+    snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
+    ah_error(resp, c->dialect, 429,
+             "too many test deliveries with this access key: at most %d a minute; retry in %lld s",
+             TESTS_PER_MINUTE, (long long)wait_s);
+    return false;
 }
 
 /*
@@ -151,7 +173,8 @@ void ah_h_public_webhook_test(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *
         ah_store_error(resp, c->dialect, rc);
         goto out;
     }
-    if (!requested_trigger(c, req, w, cat, resp) || !test_event(c, w, cat, &ev, &text, resp))
+    if (!requested_trigger(c, req, w, cat, resp) || !test_allowed(c, resp) ||
+        !test_event(c, w, cat, &ev, &text, resp))
         goto out;
     ah_uuid_v4(delivery_id);
     rc = ah_store_event_publish_test(c->app->store, &ev, id, delivery_id);

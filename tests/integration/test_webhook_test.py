@@ -111,6 +111,21 @@ class EndpointTests(WebhookTestBase):
         self.assertNothingMore(lambda: self.rcv.count(webhook=h["id"]), 1,
                                what="requests to the webhook (only its own test)")
 
+    def test_sixty_tests_a_minute_per_key(self):
+        h = self.hook(self.t, trigger=FREE)
+        for i in range(60):
+            self.assertJson(self.send_test(h["id"]), 202)
+        r = self.send_test(h["id"])
+        msg = self.assertJson(r, 429)["message"]
+        self.assertIn("at most 60 a minute", msg)
+        self.assertTrue(r.header("Retry-After", "").isdigit(), repr(r))
+        # Another key of the same community has its own count.
+        other = self.t.new_key()
+        tok = self.srv.public("POST", "/auth", headers={
+            "X-Airmeet-Access-Key": other["accessKey"],
+            "X-Airmeet-Secret-Key": other["secretKey"]}).json["token"]
+        self.assertJson(self.send_test(h["id"], token=tok), 202)
+
     def test_deregistered_and_disabled(self):
         h = self.hook(self.t, trigger=FREE)
         r = self.srv.admin("POST", "/webhooks/%s/disable" % h["id"])
