@@ -72,6 +72,11 @@ static const ah_route_t public_routes[] = {
      KEY_PAIR, .body_limit = K64},
     {"GET", "/platform-integration/v1/webhook-list", ah_h_webhook_list, "webhook-list", TOKEN,
      .body_limit = K64},
+    /* airhook's own namespace (webhook_test.c): what Airmeet's gateway has no call for. */
+    {"POST", "/airhook/v1/webhooks/{}/test", ah_h_public_webhook_test, "webhook-test", TOKEN,
+     .body_limit = K64},
+    {"GET", "/airhook/v1/deliveries/{}", ah_h_public_delivery_get, "delivery-get", TOKEN,
+     .body_limit = K64},
     /*
      * Airmeet's event API, as much as clients call before they register
      * (scope.c): under the base path with /api/v1 (the connector's paths)

@@ -61,9 +61,9 @@
 /* The order of ah_sql_bind_event() and of event_get's mapping. */
 #define EVENT_COLS                                                                                 \
     "id, community_id, trigger, airmeet_id, session_id, idempotency_key, data, created_at"
-/* An event without its data (the operator's list). */
+/* An event without its data (the operator's list); `test` came with migration 10. */
 #define EVENT_HEAD_COLS                                                                            \
-    "id, community_id, trigger, airmeet_id, session_id, idempotency_key, created_at"
+    "id, community_id, trigger, airmeet_id, session_id, idempotency_key, created_at, test"
 /* A delivery with its event's trigger: the order of ah_sql_map_delivery(). */
 #define DELIVERY_COLS                                                                              \
     "d.id, d.event_id, d.webhook_id, e.trigger, d.status, d.attempts, d.next_attempt_at, "         \
@@ -73,6 +73,14 @@
     "max_webhooks, max_url_bytes, max_name_bytes, max_description_bytes, registrations_per_minute"
 /* The order of ah_sql_map_attempt(). */
 #define ATTEMPT_COLS "attempt_no, started_at, duration_ms, status_code, error, response_head"
+
+/*
+ * Migration 10, in each dialect's boolean: an event made by a webhook test
+ * (POST {base}/airhook/v1/webhooks/{id}/test) says so, and keeps saying so
+ * in the operator's event list.
+ */
+#define SQL_MIGRATION_TEST_EVENTS(type, no)                                                        \
+    "ALTER TABLE events ADD COLUMN test " type " NOT NULL DEFAULT " no ";"
 
 /*
  * Migration 9 on both backends, the same text: the indexes of the
@@ -145,7 +153,11 @@ enum ah_sql_stmt {
     /* event id, created_at, community_id, trigger, airmeet_id, session_id -> webhook_id per
      * delivery made */
     ST_EVENT_FANOUT,
-    ST_EVENT_GET, /* id -> EVENT_COLS */
+    ST_EVENT_GET,       /* id -> EVENT_COLS */
+    ST_EVENT_MARK_TEST, /* id: sets the event's test flag (a test delivery's event) */
+    /* delivery id, event id, now, webhook id: one pending delivery, if the webhook is active and
+     * not deregistered (changes 1 row, or none) */
+    ST_DELIVERY_INSERT_ONE,
     /* lease_until, webhook_id, now, max -> id, event_id, attempts, next_attempt_at [, trigger,
      * data when the driver's claim_bodies]; with memory_leases: webhook_id -> id, event_id,
      * attempts, next_attempt_at of every pending delivery of the webhook, by next_attempt_at,
