@@ -377,6 +377,7 @@ static const ah_cmd_t catalog_cmds[] = {
      "requires, allows (optional) or refuses (none) an airmeetId and a sessionId for it,\n"
      "its state (built-in, operator, hidden, retired) and when it fires.  The default,\n"
      "json, prints GET /admin/v1/triggers' answer as it is, for scripts.\n"
+     "`airhook triggers` alone is `airhook triggers list --format table`.\n"
      "\n"
      "examples:\n"
      "  airhook triggers list --format table\n"

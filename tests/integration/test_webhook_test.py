@@ -231,6 +231,11 @@ class TriggersTableTests(WebhookTestBase):
         self.assertEqual(rows["trigger.attendee.joined_table"][2], "hidden")
         self.assertEqual(rows["trigger.airmeet.created"][2], "built-in")
         self.assertIn("none (refused)", out.stdout)
+        # `airhook triggers` alone (flags allowed) prints the same table.
+        for argv in (["triggers"], ["triggers", "--server", self.srv.base_url]):
+            alone = self.admin_cli(*argv)
+            self.assertEqual(alone.returncode, 0, alone.stderr)
+            self.assertEqual(alone.stdout, out.stdout)
         # The default is still the server's JSON, which scripts read.
         out = self.admin_cli("triggers", "list")
         self.assertEqual(out.returncode, 0, out.stderr)
