@@ -332,6 +332,7 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
 void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_trigger_catalog(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 /* scope.c: Airmeet's event API, as far as clients call it before registering */
 void ah_h_airmeets(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_airmeet_info(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

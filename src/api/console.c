@@ -205,17 +205,18 @@ int ah_console_admit(ah_call_t *c, const ah_http_req_t *req, ah_console_role_t w
 
 /* ---- the session endpoints ---- */
 
-static json_t *session_json(const ah_console_session_t *s, const char *community_name)
+static json_t *session_json(const ah_app_t *app, const ah_console_session_t *s,
+                            const char *community_name)
 {
     const char *via = !strcmp(s->role, "operator") ? "adminToken"
                       : s->link_id[0]              ? "portalLink"
                                                    : "keyPair";
-    return json_pack("{s:s, s:o, s:o, s:s, s:b, s:s, s:o, s:I}", "role", s->role, "communityId",
+    return json_pack("{s:s, s:o, s:o, s:s, s:b, s:s, s:o, s:I, s:s}", "role", s->role, "communityId",
                      ah_json_str_or_null(s->community_id), "communityName",
                      ah_json_str_or_null(community_name ? community_name : ""), "signedInWith",
                      via, "readOnly", s->read_only, "csrfToken", s->csrf, "expiresAt",
                      ah_json_time(s->expires_at), "idleTimeoutSeconds",
-                     (json_int_t)(SESSION_IDLE_MS / 1000));
+                     (json_int_t)(SESSION_IDLE_MS / 1000), "basePath", app->cfg.base_path);
 }
 
 static void answer_session(ah_call_t *c, const ah_console_session_t *s, int status,
@@ -225,7 +226,7 @@ static void answer_session(ah_call_t *c, const ah_console_session_t *s, int stat
     const char *name = NULL;
     if (s->community_id[0] && ah_store_community_get(c->app->store, s->community_id, &cm) == AH_OK)
         name = cm.name;
-    ah_http_resp_json(resp, status, session_json(s, name));
+    ah_http_resp_json(resp, status, session_json(c->app, s, name));
     resp->cache_control = "no-store";
 }
 

@@ -80,6 +80,8 @@ static const ah_route_t public_routes[] = {
      KEY_PAIR, .body_limit = K64},
     {"GET", "/platform-integration/v1/webhook-list", ah_h_webhook_list, "webhook-list", TOKEN,
      .body_limit = K64},
+    /* airhook's own: the catalog an integrator registers from (the console's Triggers page). */
+    {"GET", "/airhook/v1/triggers", ah_h_trigger_catalog, "triggers", KEY_PAIR, .body_limit = K64},
     /*
      * Airmeet's event API, as much as clients call before they register
      * (scope.c): under the base path with /api/v1 (the connector's paths)
