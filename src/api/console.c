@@ -85,9 +85,8 @@ static bool secure_origin(const ah_app_t *app, const ah_http_req_t *req)
 {
     if (app->cfg.public_url && !strncmp(app->cfg.public_url, "https://", 8))
         return true;
-    const char *proto = app->cfg.trust_forwarded_for
-                            ? ah_http_header(req, "X-Forwarded-Proto")
-                            : NULL;
+    const char *proto =
+        app->cfg.trust_forwarded_for ? ah_http_header(req, "X-Forwarded-Proto") : NULL;
     return proto && !strncasecmp(proto, "https", 5);
 }
 
@@ -152,8 +151,9 @@ static int csrf_check(const ah_http_req_t *req, const ah_console_session_t *s, c
         return 0;
     const char *t = ah_http_header(req, "X-CSRF-Token");
     if (!t || strlen(t) != AH_CSRF_SIZE - 1 || !ah_ct_equal(t, s->csrf, AH_CSRF_SIZE - 1)) {
-        snprintf(why, whylen, "missing or wrong X-CSRF-Token: a request that changes something "
-                              "with a console session must carry the session's CSRF token");
+        snprintf(why, whylen,
+                 "missing or wrong X-CSRF-Token: a request that changes something "
+                 "with a console session must carry the session's CSRF token");
         return 403;
     }
     if (s->read_only) {
@@ -175,14 +175,15 @@ int ah_console_admit(ah_call_t *c, const ah_http_req_t *req, ah_console_role_t w
     if (rc)
         return rc;
     const ah_console_session_t *s = &c->session_buf;
-    bool operator = !strcmp(s->role, "operator");
+    bool operator= !strcmp(s->role, "operator");
     if (want == AH_CONSOLE_OPERATOR && !operator) {
         snprintf(why, whylen, "an integrator's console session cannot call the admin API");
         return 403;
     }
     if (want == AH_CONSOLE_INTEGRATOR && operator) {
-        snprintf(why, whylen, "an operator's console session cannot call the public API: it "
-                              "acts for a community, so sign in with one of its key pairs");
+        snprintf(why, whylen,
+                 "an operator's console session cannot call the public API: it "
+                 "acts for a community, so sign in with one of its key pairs");
         return 403;
     }
     if ((rc = csrf_check(req, s, why, whylen)))
@@ -211,10 +212,10 @@ static json_t *session_json(const ah_app_t *app, const ah_console_session_t *s,
     const char *via = !strcmp(s->role, "operator") ? "adminToken"
                       : s->link_id[0]              ? "portalLink"
                                                    : "keyPair";
-    return json_pack("{s:s, s:o, s:o, s:s, s:b, s:s, s:o, s:I, s:s}", "role", s->role, "communityId",
-                     ah_json_str_or_null(s->community_id), "communityName",
-                     ah_json_str_or_null(community_name ? community_name : ""), "signedInWith",
-                     via, "readOnly", s->read_only, "csrfToken", s->csrf, "expiresAt",
+    return json_pack("{s:s, s:o, s:o, s:s, s:b, s:s, s:o, s:I, s:s}", "role", s->role,
+                     "communityId", ah_json_str_or_null(s->community_id), "communityName",
+                     ah_json_str_or_null(community_name ? community_name : ""), "signedInWith", via,
+                     "readOnly", s->read_only, "csrfToken", s->csrf, "expiresAt",
                      ah_json_time(s->expires_at), "idleTimeoutSeconds",
                      (json_int_t)(SESSION_IDLE_MS / 1000), "basePath", app->cfg.base_path);
 }
@@ -245,8 +246,8 @@ static bool throttled(ah_call_t *c, ah_ratelimit_t *limiter, const ah_http_req_t
     if (ah_ratelimit_allowed(limiter, req->client_ip, ah_now_ms(), &wait_s))
         return false;
     snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
-    ah_error(resp, c->dialect, 429,
-             "too many failed sign-ins from this address; retry in %lld s", (long long)wait_s);
+    ah_error(resp, c->dialect, 429, "too many failed sign-ins from this address; retry in %lld s",
+             (long long)wait_s);
     return true;
 }
 
@@ -283,10 +284,11 @@ static int check_sign_in(ah_call_t *c, json_t *body, ah_console_session_t *s,
         ah_sha256_hex(pt, strlen(pt), hash);
         int rc = ah_store_portal_link_find(app->store, hash, &l);
         if (rc == AH_ENOTFOUND || (!rc && (l.revoked_at || l.expires_at <= ah_now_ms()))) {
-            snprintf(why, whylen, rc ? "this portal link is not valid; ask your operator for "
-                                       "a new one"
-                                     : "this portal link has expired or was revoked; ask your "
-                                       "operator for a new one");
+            snprintf(why, whylen,
+                     rc ? "this portal link is not valid; ask your operator for "
+                          "a new one"
+                        : "this portal link has expired or was revoked; ask your "
+                          "operator for a new one");
             return 401;
         }
         if (rc)
@@ -411,8 +413,9 @@ static void origin_of(const ah_app_t *app, const ah_http_req_t *req, char *out, 
         return;
     }
     const char *host = ah_http_header(req, "Host");
-    if (!host || !*host || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                        "0123456789.-:[]") != strlen(host))
+    if (!host || !*host ||
+        strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789.-:[]") != strlen(host))
         host = "localhost";
     snprintf(out, outsz, "%s://%s", secure_origin(app, req) ? "https" : "http", host);
 }

@@ -101,7 +101,9 @@ static const char *const on_off[] = {"on", "off", NULL};
 /* The address the console is reached at from outside: a URL without a path or a trailing "/". */
 static const char *public_url_rule(const char *v)
 {
-    const char *rest = !strncmp(v, "https://", 8) ? v + 8 : !strncmp(v, "http://", 7) ? v + 7 : NULL;
+    const char *rest = !strncmp(v, "https://", 8)  ? v + 8
+                       : !strncmp(v, "http://", 7) ? v + 7
+                                                   : NULL;
     if (!rest || !*rest || strchr(rest, '/') || strpbrk(v, " \t\"'<>"))
         return "must look like https://airhook.example.com";
     return NULL;
@@ -703,9 +705,9 @@ int ah_cmd_serve(int argc, char **argv)
     if (o.cfg.ui && o.cfg.serve_api)
         printf("console: open %s/ui/ and sign in as operator with the admin token%s\n",
                o.cfg.public_url ? o.cfg.public_url : base_url,
-               token[0]                 ? " printed above"
-               : o.cfg.admin_token      ? " you gave (--admin-token, AIRHOOK_ADMIN_TOKEN or its file)"
-                                        : " (AIRHOOK_ADMIN_TOKEN, or the one printed at first start)");
+               token[0]            ? " printed above"
+               : o.cfg.admin_token ? " you gave (--admin-token, AIRHOOK_ADMIN_TOKEN or its file)"
+                                   : " (AIRHOOK_ADMIN_TOKEN, or the one printed at first start)");
     printf("airhook ready on %s (db %s, region %s, role %s)\n", base_url, ah_store_name(store),
            o.cfg.region, o.role);
     fflush(stdout);

@@ -133,7 +133,8 @@
     " s.created_at, s.seen_at, s.expires_at,"                                                      \
     " coalesce((SELECT k.revoked_at FROM access_keys k WHERE k.id = s.key_id" COLL "), 0)"         \
     " + coalesce((SELECT l.revoked_at FROM portal_links l WHERE l.id = s.link_id), 0)"
-#define PORTAL_LINK_COLS "id, community_id, token_hash, read_only, created_at, expires_at, revoked_at"
+#define PORTAL_LINK_COLS                                                                           \
+    "id, community_id, token_hash, read_only, created_at, expires_at, revoked_at"
 
 #define SQL_PING "SELECT 1"
 #define SQL_COMMUNITY_LIST "SELECT " COMMUNITY_COLS " FROM communities ORDER BY created_at, id"

@@ -545,8 +545,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                                   " expires_at) VALUES ($1::text, $2::text, $3::text, $4::text,"
                                   " $5::text, $6::boolean, $7::text, $8::bigint, $9::bigint,"
                                   " $10::bigint)",
-    [ST_CONSOLE_SESSION_FIND] = "SELECT " CONSOLE_SESSION_COLS(" COLLATE \"C\"")
-                                " FROM console_sessions s WHERE s.id_hash = $1::text",
+    [ST_CONSOLE_SESSION_FIND] = "SELECT " CONSOLE_SESSION_COLS(
+        " COLLATE \"C\"") " FROM console_sessions s WHERE s.id_hash = $1::text",
     [ST_CONSOLE_SESSION_TOUCH] = "UPDATE console_sessions SET seen_at = $2::bigint"
                                  " WHERE id_hash = $1::text",
     [ST_CONSOLE_SESSION_DELETE] = "DELETE FROM console_sessions WHERE id_hash = $1::text",
@@ -555,12 +555,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PORTAL_LINK_INSERT] = "INSERT INTO portal_links (" PORTAL_LINK_COLS ")"
                               " VALUES ($1::text, $2::text, $3::text, $4::boolean, $5::bigint,"
                               " $6::bigint, $7::bigint)",
-    [ST_PORTAL_LINK_FIND] = "SELECT " PORTAL_LINK_COLS
-                            " FROM portal_links WHERE token_hash = $1::text",
+    [ST_PORTAL_LINK_FIND] =
+        "SELECT " PORTAL_LINK_COLS " FROM portal_links WHERE token_hash = $1::text",
     [ST_PORTAL_LINK_GET] = "SELECT " PORTAL_LINK_COLS " FROM portal_links WHERE id = $1::text",
-    [ST_PORTAL_LINK_LIST] = "SELECT " PORTAL_LINK_COLS
-                            " FROM portal_links WHERE community_id = $1::text"
-                            " ORDER BY created_at, id",
+    [ST_PORTAL_LINK_LIST] =
+        "SELECT " PORTAL_LINK_COLS " FROM portal_links WHERE community_id = $1::text"
+        " ORDER BY created_at, id",
     [ST_PORTAL_LINK_REVOKE] = "UPDATE portal_links"
                               " SET revoked_at = CASE WHEN revoked_at = 0 THEN $2::bigint"
                               " ELSE revoked_at END WHERE id = $1::text",

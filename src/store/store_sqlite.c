@@ -577,8 +577,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CONSOLE_SESSION_INSERT] = "INSERT INTO console_sessions (id_hash, role, community_id,"
                                   " key_id, link_id, read_only, csrf_token, created_at, seen_at,"
                                   " expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [ST_CONSOLE_SESSION_FIND] = "SELECT " CONSOLE_SESSION_COLS("")
-                                " FROM console_sessions s WHERE s.id_hash = ?1",
+    [ST_CONSOLE_SESSION_FIND] =
+        "SELECT " CONSOLE_SESSION_COLS("") " FROM console_sessions s WHERE s.id_hash = ?1",
     [ST_CONSOLE_SESSION_TOUCH] = "UPDATE console_sessions SET seen_at = ?2 WHERE id_hash = ?1",
     [ST_CONSOLE_SESSION_DELETE] = "DELETE FROM console_sessions WHERE id_hash = ?1",
     [ST_CONSOLE_SESSION_PURGE] = "DELETE FROM console_sessions WHERE expires_at < ?1"
