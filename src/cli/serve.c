@@ -703,7 +703,7 @@ int ah_cmd_serve(int argc, char **argv)
                                admin_token_word(&o, token, admin_word, sizeof admin_word))))
         fprintf(stderr, "airhook serve: could not seed demo data: %s\n", ah_strerror(rc));
     if (o.cfg.ui && o.cfg.serve_api)
-        printf("console: open %s/ui/ and sign in as operator with the admin token%s\n",
+        printf("console: open %s/ui/ and sign in as the operator with the token%s\n",
                o.cfg.public_url ? o.cfg.public_url : base_url,
                token[0]            ? " printed above"
                : o.cfg.admin_token ? " you gave (--admin-token, AIRHOOK_ADMIN_TOKEN or its file)"

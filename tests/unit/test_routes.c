@@ -318,10 +318,10 @@ static void test_who_may_call_what(void **state)
             if (r->auth != want)
                 fail_msg("%s %s (%s): auth %d, want %d", r->method, r->pattern, r->name, r->auth,
                          want);
-            ah_dialect_t d = !strcmp(r->name, "auth")               ? AH_DIALECT_AUTH
-                             : want == AH_AUTH_ADMIN                 ? AH_DIALECT_ADMIN
+            ah_dialect_t d = !strcmp(r->name, "auth")             ? AH_DIALECT_AUTH
+                             : want == AH_AUTH_ADMIN              ? AH_DIALECT_ADMIN
                              : !strcmp(tables[t].name, "console") ? AH_DIALECT_ADMIN
-                                                                     : AH_DIALECT_PUBLIC;
+                                                                  : AH_DIALECT_PUBLIC;
             if (r->dialect != d)
                 fail_msg("%s %s: dialect %d, want %d", r->method, r->pattern, r->dialect, d);
             /* An event's data, and a trigger's sample and schema (up to 64 KiB each), are big. */

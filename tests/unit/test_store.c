@@ -976,8 +976,7 @@ static void test_console_sessions_and_portal_links(void **state)
         char tok[16];
         snprintf(tok, sizeof tok, "ahp_%zu", i);
         ah_uuid_v4(links[i]->id);
-        ah_strlcpy(links[i]->community_id, i == 2 ? other.id : c.id,
-                   sizeof links[i]->community_id);
+        ah_strlcpy(links[i]->community_id, i == 2 ? other.id : c.id, sizeof links[i]->community_id);
         ah_sha256_hex(tok, strlen(tok), links[i]->token_hash);
         links[i]->read_only = i == 1;
         links[i]->created_at = T0 + (int64_t)i;
