@@ -152,6 +152,18 @@ test('the operator creates a community, issues a key pair (secret shown once) an
   await page.getByRole('button', { name: 'Copy secret key' }).waitFor();
   await page.getByRole('cell', { name: 'CRM sync', exact: true }).waitFor();
   await shot(page, 'community');
+  // Revoking asks first; Cancel keeps the key, confirming revokes it.
+  await page.getByLabel('Key pair label').fill('Old laptop');
+  await page.getByRole('button', { name: 'Issue key pair' }).click();
+  await page.getByRole('cell', { name: 'Old laptop', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Revoke key pair Old laptop' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+  assert.equal(await page.getByRole('button', { name: 'Revoke key pair Old laptop' }).count(), 1);
+  await page.getByRole('button', { name: 'Revoke key pair Old laptop' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke key pair' }).click();
+  await page.getByText('Revoked “Old laptop”.').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Revoke key pair Old laptop' }).count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Revoke key pair CRM sync' }).count(), 1);
   // Once: the page shown again no longer has the secret.
   await page.reload();
   await page.getByRole('cell', { name: 'CRM sync', exact: true }).waitFor();
@@ -254,4 +266,20 @@ test('a portal link signs an integrator in, read-only when it says so', async ()
   assert.equal(probe.communityId, c.body.id);
   assert.deepEqual(problems.concat(other.problems), []);
   await other.context.close();
+});
+
+test('the watch itself notices a CSP violation', async () => {
+  const { context, page, problems } = await watchedPage();
+  await page.goto(base + '/ui/');
+  await page.getByRole('heading', { name: 'Sign in to the airhook console' }).waitFor();
+  await page.evaluate(() => {
+    const s = document.createElement('script');
+    s.textContent = 'window.injected = 1';
+    document.body.append(s);
+  });
+  const deadline = Date.now() + 2000;
+  while (!problems.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.match(problems.join('\n'), /Content Security Policy|CSP violation/);
+  assert.equal(await page.evaluate(() => window.injected), undefined);
+  await context.close();
 });
