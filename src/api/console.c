@@ -143,9 +143,13 @@ static int live_session(ah_app_t *app, const ah_http_req_t *req, ah_console_sess
     return 0;
 }
 
-/* A state-changing request made with a session must carry its CSRF token; 403 otherwise. */
-static int csrf_check(const ah_http_req_t *req, const ah_console_session_t *s, char *why,
-                      size_t whylen)
+/*
+ * A state-changing request made with a session must carry its CSRF token,
+ * and a read-only session may make none but signing out (own_session); 403
+ * otherwise.
+ */
+static int csrf_check(const ah_http_req_t *req, const ah_console_session_t *s, bool own_session,
+                      char *why, size_t whylen)
 {
     if (!state_changing(req))
         return 0;
@@ -156,7 +160,7 @@ static int csrf_check(const ah_http_req_t *req, const ah_console_session_t *s, c
                  "with a console session must carry the session's CSRF token");
         return 403;
     }
-    if (s->read_only) {
+    if (s->read_only && !own_session) {
         snprintf(why, whylen, "this console session is read-only (its portal link says so)");
         return 403;
     }
@@ -186,7 +190,7 @@ int ah_console_admit(ah_call_t *c, const ah_http_req_t *req, ah_console_role_t w
                  "acts for a community, so sign in with one of its key pairs");
         return 403;
     }
-    if ((rc = csrf_check(req, s, why, whylen)))
+    if ((rc = csrf_check(req, s, want == AH_CONSOLE_ANY, why, whylen)))
         return rc;
     c->session = s;
     if (!operator) {

@@ -330,6 +330,8 @@ class PortalLinkTests(ServerTestCase):
                        "url": hook_url("/ro"), "platformName": "console"})
         self.assertEqual(r.status, 403)
         self.assertIn("read-only", r.json["message"])
+        # Signing out is no change to the community: a read-only session may.
+        self.assertEqual(b.request("DELETE", "/ui/api/session").status, 204)
 
     def test_revoked_link_signs_no_one_in_and_ends_its_sessions(self):
         link = self.link()
