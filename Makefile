@@ -48,6 +48,7 @@ build-test: deps
 	@cmake --build build-test -j$(JOBS)
 
 run: build
+	@echo "web console: http://$(LISTEN)/ -- sign in as the operator with the admin token $(ADMIN_TOKEN)"
 	./build/airhook serve --demo --db $(DB) --listen $(LISTEN) --admin-token $(ADMIN_TOKEN) --allow-net $(ALLOW_NET)
 
 unit: build-test

@@ -199,7 +199,8 @@ function signInPage(message) {
       ' if you chose your own. With ', h('code', {}, 'make run'), ' it is ', h('code', {}, 'dev-admin-token'), '.'));
   const inBox = h('div', { class: 'stack', hidden: true }, ak.el, sk.el,
     h('p', { class: 'hint' },
-      'Use the access key and secret key your operator issued for your community. ',
+      'Use the access key and secret key your operator issued for your community (with ',
+      h('code', {}, 'make run'), ': the “demo access key” and “demo secret key” it printed). ',
       'Got a portal link instead? Just open it: it signs you in.'));
   const button = h('button', { type: 'submit' }, 'Sign in');
   const form = h('form', { class: 'stack', novalidate: true }, kind, opBox, inBox, button);
