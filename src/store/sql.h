@@ -97,9 +97,11 @@
  * SHA-256 of its token; neither is kept in clear.  role is 'operator' or
  * 'integrator'; an integrator's session names its community and the key
  * pair or the portal link it signed in with, whose revocation ends it.
+ * IF NOT EXISTS, as migration 9: a file taken back to an older version by
+ * hand keeps them.
  */
 #define SQL_MIGRATION_CONSOLE                                                                      \
-    "CREATE TABLE console_sessions ("                                                              \
+    "CREATE TABLE IF NOT EXISTS console_sessions ("                                                \
     "  id_hash TEXT PRIMARY KEY NOT NULL,"                                                         \
     "  role TEXT NOT NULL CHECK (role IN ('operator', 'integrator')),"                             \
     "  community_id TEXT,"                                                                         \
@@ -111,8 +113,8 @@
     "  seen_at BIGINT NOT NULL,"                                                                   \
     "  expires_at BIGINT NOT NULL"                                                                 \
     ");"                                                                                           \
-    "CREATE INDEX console_sessions_by_expiry ON console_sessions(expires_at);"                     \
-    "CREATE TABLE portal_links ("                                                                  \
+    "CREATE INDEX IF NOT EXISTS console_sessions_by_expiry ON console_sessions(expires_at);"       \
+    "CREATE TABLE IF NOT EXISTS portal_links ("                                                    \
     "  id TEXT PRIMARY KEY NOT NULL,"                                                              \
     "  community_id TEXT NOT NULL,"                                                                \
     "  token_hash TEXT NOT NULL UNIQUE,"                                                           \
@@ -121,7 +123,8 @@
     "  expires_at BIGINT NOT NULL,"                                                                \
     "  revoked_at BIGINT NOT NULL DEFAULT 0"                                                       \
     ");"                                                                                           \
-    "CREATE INDEX portal_links_by_community ON portal_links(community_id, created_at, id);"
+    "CREATE INDEX IF NOT EXISTS portal_links_by_community ON portal_links(community_id, "          \
+    "created_at, id);"
 
 /*
  * A console session as read: its row and whether its key pair or portal
