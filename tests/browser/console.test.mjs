@@ -198,6 +198,22 @@ test('the integrator signs in with the key pair and sees the catalog of their co
   await page.getByRole('heading', { name: 'registrant.added' }).waitFor();
   await page.getByText('Sample payload').first().click();
   await shot(page, 'triggers');
+  // Register a webhook from the catalog: the trigger is picked, the secret shown once.
+  await page.getByRole('link', { name: 'Register a webhook for trigger.airmeet.created' }).click();
+  await page.getByRole('heading', { name: 'Webhooks', exact: true }).waitFor();
+  await page.getByText('No webhooks yet').waitFor();
+  assert.equal(await page.getByLabel('Trigger', { exact: true }).inputValue(), 'trigger.airmeet.created');
+  await page.getByLabel('Name', { exact: true }).fill('New registrants');
+  await page.getByLabel('URL', { exact: true }).fill('https://93.184.215.14/hooks/console');
+  await page.getByRole('button', { name: 'Register webhook' }).click();
+  await page.getByText('it is shown only this once').waitFor();
+  assert.match(await page.getByTestId('signing-secret').textContent(), /^whsec_/);
+  await page.getByRole('cell', { name: 'New registrants', exact: true }).waitFor();
+  await shot(page, 'webhooks');
+  await page.getByRole('button', { name: 'Deregister webhook New registrants' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Deregister webhook' }).click();
+  await page.getByText('Deregistered “New registrants”.').waitFor();
+  await page.getByText('No webhooks yet').waitFor();
   // The admin API is not the integrator's; the public API acts for their community only.
   const probe = await page.evaluate(async () => {
     const s = await (await fetch('/ui/api/session')).json();
