@@ -102,7 +102,7 @@ function errorBox(e) {
 const operatorPages = [
   ['/ui/overview', 'Overview', overviewPage],
   ['/ui/communities', 'Communities', communitiesPage],
-  ['/ui/webhooks', 'Webhooks', () => notYet('Webhooks', 'GET /admin/v1/webhooks')],
+  ['/ui/webhooks', 'Webhooks', operatorWebhooksPage],
   ['/ui/events', 'Events', () => notYet('Events', 'GET /admin/v1/events')],
   ['/ui/deliveries', 'Deliveries', () => notYet('Deliveries', 'GET /admin/v1/deliveries')],
   ['/ui/live', 'Live', () => notYet('Live', 'the live tail')],
@@ -555,6 +555,74 @@ async function integratorWebhooksPage() {
     h('p', { class: 'muted' }, `The active webhooks of ${session.communityName || 'your community'}.`),
     session.readOnly ? h('p', { class: 'notice' }, 'This session is read-only: it can look, not change.') : form,
     status, h('h2', {}, 'Registered'), listBox);
+  await load(0);
+}
+
+// The operator's webhooks across communities: filters, a page at a time,
+// enable / disable, and delete (deregister) with a confirmation.
+async function operatorWebhooksPage() {
+  const status = h('div', { 'aria-live': 'polite' });
+  const listBox = h('div');
+  const community = field('Community id', { type: 'text', name: 'communityId', spellcheck: 'false', placeholder: 'any' });
+  const trig = field('Trigger', { type: 'text', name: 'triggerMetaInfoId', spellcheck: 'false', placeholder: 'any' });
+  const state = field('State', { tag: 'select', name: 'status' });
+  for (const [v, t] of [['', 'any'], ['active', 'active'], ['disabled', 'disabled'], ['deregistered', 'deregistered']]) state.input.append(h('option', { value: v }, t));
+  const url = field('URL contains', { type: 'text', name: 'url', spellcheck: 'false' });
+  const filters = h('form', { class: 'inline', 'aria-label': 'Filter webhooks' }, community.el, trig.el, state.el, url.el,
+    h('button', { type: 'submit' }, 'Apply filters'));
+  let cursors = [''];
+  function query(cursor) {
+    const q = new URLSearchParams({ limit: '20' });
+    if (community.input.value.trim()) q.set('communityId', community.input.value.trim());
+    if (trig.input.value.trim()) q.set('triggerMetaInfoId', trig.input.value.trim());
+    if (state.input.value) q.set('status', state.input.value);
+    if (url.input.value) q.set('url', url.input.value);
+    if (cursor) q.set('cursor', cursor);
+    return q.toString();
+  }
+  async function act(w, what, method, path) {
+    try {
+      await admin(method, path);
+      status.replaceChildren(h('p', { class: 'notice', role: 'status' }, `${what} “${w.name}”.`));
+      await load(0);
+    } catch (e) { status.replaceChildren(errorBox(e)); }
+  }
+  async function load(i) {
+    const page = await admin('GET', '/webhooks?' + query(cursors[i]));
+    if (!page.webhooks.length && i === 0) {
+      listBox.replaceChildren(h('p', { class: 'muted' }, 'No webhooks match. Integrators register them with their key pair (or in the console); clear the filters to see all.'));
+      return;
+    }
+    const rows = page.webhooks.map((w) => {
+      const st = w.deregisteredAt ? 'deregistered' : w.isActive ? 'active' : 'disabled';
+      const actions = h('div', { class: 'row' });
+      if (st === 'active') actions.append(h('button', { class: 'secondary', type: 'button', 'aria-label': `Disable webhook ${w.name}`, onclick: () => act(w, 'Disabled', 'POST', `/webhooks/${w.id}/disable`) }, 'Disable'));
+      if (st === 'disabled') actions.append(h('button', { class: 'secondary', type: 'button', 'aria-label': `Enable webhook ${w.name}`, onclick: () => act(w, 'Enabled', 'POST', `/webhooks/${w.id}/enable`) }, 'Enable'));
+      if (st !== 'deregistered') {
+        actions.append(h('button', { class: 'danger', type: 'button', 'aria-label': `Delete webhook ${w.name}`, onclick: async () => {
+          if (await confirmDialog(`Delete the webhook “${w.name}”? It is deregistered and its pending deliveries are cancelled.`, 'Delete webhook')) act(w, 'Deleted', 'DELETE', `/webhooks/${w.id}`);
+        } }, 'Delete'));
+      }
+      return h('tr', {}, h('td', {}, w.name, w.disabledReason ? h('div', { class: 'muted' }, w.disabledReason) : null),
+        h('td', { class: 'mono' }, w.triggerMetaInfoId), h('td', { class: 'mono wrap optional' }, w.url),
+        h('td', { class: 'mono wrap optional' }, h('a', { href: `/ui/communities/${encodeURIComponent(w.communityId)}` }, w.communityId)),
+        h('td', {}, h('span', { class: st === 'active' ? 'badge on' : 'badge off' }, st)), h('td', {}, actions));
+    });
+    const pager = h('div', { class: 'pager' });
+    if (i > 0) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1) }, 'Previous page'));
+    if (page.nextCursor) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = page.nextCursor; load(i + 1); } }, 'Next page'));
+    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, ['Name', 'Trigger', 'URL', 'Community', 'State', 'Actions'].map((t, k) =>
+        h('th', { scope: 'col', class: k === 2 || k === 3 ? 'optional' : null }, t)))),
+      h('tbody', {}, rows))), pager);
+  }
+  filters.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    status.replaceChildren();
+    cursors = [''];
+    try { await load(0); } catch (e) { status.replaceChildren(errorBox(e)); }
+  });
+  show(h('h1', {}, 'Webhooks'), filters, status, listBox);
   await load(0);
 }
 

@@ -249,6 +249,25 @@ test('a community named like HTML renders as text', async () => {
   await page.getByRole('link', { name: evil }).click();
   await page.getByRole('heading', { name: evil }).waitFor();
   assert.equal(await page.locator('main img').count(), 0);
+  // A webhook named so, on the operator's Webhooks page: text too; then disabled and deleted.
+  const key = await adminApi('POST', `/communities/${made.body.id}/access-keys`, { label: 'k' });
+  const reg = await fetch(`${base}/prod/platform-integration/v1/webhook-register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'x-access-key': key.body.accessKey, 'x-secret-key': key.body.secretKey },
+    body: JSON.stringify({ name: evil, url: 'https://93.184.215.14/hooks/evil', triggerMetaInfoId: 'trigger.airmeet.created', platformName: 'test' }),
+  });
+  assert.equal(reg.status, 200);
+  await page.getByRole('navigation').getByRole('link', { name: 'Webhooks' }).click();
+  await page.getByLabel('Community id').fill(made.body.id);
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await page.getByRole('cell', { name: evil, exact: true }).waitFor();
+  assert.equal(await page.locator('main img').count(), 0);
+  await page.getByRole('button', { name: `Disable webhook ${evil}` }).click();
+  await page.getByRole('button', { name: `Enable webhook ${evil}` }).waitFor();
+  await shot(page, 'operator-webhooks');
+  await page.getByRole('button', { name: `Delete webhook ${evil}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete webhook' }).click();
+  await page.getByRole('cell', { name: 'deregistered', exact: true }).waitFor();
   assert.deepEqual(problems, []);
   await context.close();
 });
