@@ -103,7 +103,7 @@ const operatorPages = [
   ['/ui/overview', 'Overview', overviewPage],
   ['/ui/communities', 'Communities', communitiesPage],
   ['/ui/webhooks', 'Webhooks', operatorWebhooksPage],
-  ['/ui/events', 'Events', () => notYet('Events', 'GET /admin/v1/events')],
+  ['/ui/events', 'Events', eventsPage],
   ['/ui/deliveries', 'Deliveries', () => notYet('Deliveries', 'GET /admin/v1/deliveries')],
   ['/ui/live', 'Live', () => notYet('Live', 'the live tail')],
 ];
@@ -623,6 +623,89 @@ async function operatorWebhooksPage() {
     try { await load(0); } catch (e) { status.replaceChildren(errorBox(e)); }
   });
   show(h('h1', {}, 'Webhooks'), filters, status, listBox);
+  await load(0);
+}
+
+// Events: publish one (the trigger picker fills in its sample payload), the
+// list newest first with filters, and each event's deliveries on demand.
+async function eventsPage() {
+  const { triggers } = await admin('GET', '/triggers');
+  const usable = triggers.filter((t) => !t.hidden && !t.retired);
+  const status = h('div', { 'aria-live': 'polite' });
+  const listBox = h('div');
+  const pc = field('Community id', { type: 'text', name: 'communityId', required: true, spellcheck: 'false' });
+  const pt = field('Trigger', { tag: 'select', name: 'triggerMetaInfoId', required: true });
+  for (const t of usable) pt.input.append(h('option', { value: t.id }, t.id));
+  const pa = field('Airmeet id (when the trigger needs one)', { type: 'text', name: 'airmeetId', spellcheck: 'false' });
+  const pd = field('Data (JSON)', { tag: 'textarea', name: 'data', rows: 10, spellcheck: 'false', class: 'mono' });
+  const fill = () => {
+    const t = usable.find((x) => x.id === pt.input.value);
+    pd.input.value = t ? JSON.stringify(t.samplePayload, null, 2) : '{}';
+  };
+  pt.input.addEventListener('change', fill);
+  fill();
+  const publish = h('form', { class: 'stack panel', 'aria-label': 'Publish an event' },
+    h('h2', {}, 'Publish an event'), pc.el, pt.el, pa.el, pd.el, h('div', {}, h('button', { type: 'submit' }, 'Publish event')));
+  const fc = field('Community id', { type: 'text', name: 'filterCommunity', spellcheck: 'false', placeholder: 'any' });
+  const ft = field('Trigger', { type: 'text', name: 'filterTrigger', spellcheck: 'false', placeholder: 'any' });
+  const filters = h('form', { class: 'inline', 'aria-label': 'Filter events' }, fc.el, ft.el, h('button', { type: 'submit' }, 'Apply filters'));
+  let cursors = [''];
+  async function deliveriesOf(ev, box) {
+    const { deliveries } = await admin('GET', `/events/${ev.id}/deliveries?limit=50`);
+    box.replaceChildren(deliveries.length
+      ? h('div', { class: 'table-wrap' }, h('table', {},
+        h('thead', {}, h('tr', {}, ['Webhook', 'Status', 'Attempts', 'Last answer', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, deliveries.map((d) => h('tr', {}, h('td', { class: 'mono wrap' }, d.webhookId), h('td', {}, d.status),
+          h('td', {}, String(d.attemptCount)), h('td', {}, d.lastStatusCode === null ? '—' : String(d.lastStatusCode)), h('td', { class: 'wrap' }, d.lastError || '—'))))))
+      : h('p', { class: 'muted' }, 'No deliveries: no active webhook of this community matched the trigger (and scope) when it was published.'));
+  }
+  async function load(i) {
+    const q = new URLSearchParams({ limit: '20' });
+    if (fc.input.value.trim()) q.set('communityId', fc.input.value.trim());
+    if (ft.input.value.trim()) q.set('triggerMetaInfoId', ft.input.value.trim());
+    if (cursors[i]) q.set('cursor', cursors[i]);
+    const page = await admin('GET', '/events?' + q);
+    if (!page.events.length && i === 0) {
+      listBox.replaceChildren(h('p', { class: 'muted' }, 'No events yet. Publish one above: every active webhook of its community registered for its trigger gets a delivery.'));
+      return;
+    }
+    const items = page.events.map((ev) => {
+      const box = h('div');
+      const b = h('button', { class: 'secondary', type: 'button', 'aria-label': `Deliveries of event ${ev.id}` }, 'Deliveries');
+      b.addEventListener('click', async () => { try { await deliveriesOf(ev, box); } catch (e) { box.replaceChildren(errorBox(e)); } });
+      return h('section', { class: 'panel', 'aria-label': `Event ${ev.id}` },
+        h('p', { class: 'mono' }, ev.triggerMetaInfoId),
+        h('p', { class: 'muted mono wrap' }, `${ev.id} · ${when(ev.createdAt)} · community ${ev.communityId}${ev.airmeetId ? ' · airmeet ' + ev.airmeetId : ''}`),
+        b, box);
+    });
+    const pager = h('div', { class: 'pager' });
+    if (i > 0) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1) }, 'Previous page'));
+    if (page.nextCursor) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = page.nextCursor; load(i + 1); } }, 'Next page'));
+    listBox.replaceChildren(...items, pager);
+  }
+  publish.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    status.replaceChildren();
+    let data;
+    try { data = JSON.parse(pd.input.value); } catch (e) {
+      status.append(h('p', { class: 'error', role: 'alert' }, `The data is not valid JSON: ${e.message}`));
+      return;
+    }
+    const body = { communityId: pc.input.value.trim(), triggerMetaInfoId: pt.input.value, data };
+    if (pa.input.value.trim()) body.airmeetId = pa.input.value.trim();
+    try {
+      const r = await admin('POST', '/events', body);
+      status.append(h('p', { class: 'notice', role: 'status' }, `Published event ${r.eventId}: ${r.deliveries} ${r.deliveries === 1 ? 'delivery' : 'deliveries'}.`));
+      cursors = [''];
+      await load(0);
+    } catch (e) { status.append(errorBox(e)); }
+  });
+  filters.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    cursors = [''];
+    try { await load(0); } catch (e) { status.replaceChildren(errorBox(e)); }
+  });
+  show(h('h1', {}, 'Events'), publish, status, h('h2', {}, 'Published'), filters, listBox);
   await load(0);
 }
 

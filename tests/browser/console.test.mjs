@@ -318,3 +318,29 @@ test('the watch itself notices a CSP violation', async () => {
   assert.equal(await page.evaluate(() => window.injected), undefined);
   await context.close();
 });
+
+test('the operator publishes an event from a trigger\'s sample and sees its deliveries', async () => {
+  const c = await adminApi('POST', '/communities', { name: 'Publishing Co' });
+  const key = await adminApi('POST', `/communities/${c.body.id}/access-keys`, { label: 'k' });
+  const reg = await fetch(`${base}/prod/platform-integration/v1/webhook-register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'x-access-key': key.body.accessKey, 'x-secret-key': key.body.secretKey },
+    body: JSON.stringify({ name: 'Created hook', url: 'https://93.184.215.14/hooks/created', triggerMetaInfoId: 'trigger.airmeet.created', platformName: 'test' }),
+  });
+  assert.equal(reg.status, 200);
+  const webhookId = (await reg.json()).payload.id;
+  const { context, page, problems } = await watchedPage();
+  await signInOperator(page);
+  await page.getByRole('navigation').getByRole('link', { name: 'Events' }).click();
+  await page.getByRole('heading', { name: 'Publish an event' }).waitFor();
+  await page.getByLabel('Community id').first().fill(c.body.id);
+  await page.getByLabel('Trigger', { exact: true }).first().selectOption('trigger.airmeet.created');
+  assert.match(await page.getByLabel('Data (JSON)').inputValue(), /"triggerMetaInfoId": "trigger.airmeet.created"/);
+  await page.getByRole('button', { name: 'Publish event' }).click();
+  await page.getByText(/Published event [0-9a-f-]+: 1 delivery\./).waitFor();
+  await page.getByRole('button', { name: /Deliveries of event/ }).first().click();
+  await page.getByRole('cell', { name: webhookId, exact: true }).waitFor();
+  await shot(page, 'events');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
