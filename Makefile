@@ -19,6 +19,7 @@ MANDIR ?= $(PREFIX)/share/man
 DEPS ?= build
 
 .PHONY: all deps build build-test run test unit interop contracts openapi-json asyncapi-channels \
+	browser console-screenshots \
 	integration test-pg pg-pass fuzz-smoke fuzz bench clean format format-check check-layers \
 	triggers-doc check-license install uninstall install-check
 
@@ -47,6 +48,7 @@ build-test: deps
 	@cmake --build build-test -j$(JOBS)
 
 run: build
+	@echo "web console: http://$(LISTEN)/ -- sign in as the operator with the admin token $(ADMIN_TOKEN)"
 	./build/airhook serve --demo --db $(DB) --listen $(LISTEN) --admin-token $(ADMIN_TOKEN) --allow-net $(ALLOW_NET)
 
 unit: build-test
@@ -54,6 +56,15 @@ unit: build-test
 
 integration: build-test
 	python3 tests/integration/run.py --binary build-test/airhook
+
+# The web console in Debian's chromium, driven by playwright-core (npm, pinned in
+# tests/browser/); each page's screenshots land in build-test/console-screenshots.
+browser: build-test
+	sh tests/browser/run.sh build-test/airhook build-test/console-screenshots
+
+# After changing the console: run its browser tests and copy their screenshots to docs/console/.
+console-screenshots: browser
+	cp build-test/console-screenshots/*.png docs/console/
 
 # Signatures checked by the Standard Webhooks reference verifier (npm).
 interop: build-test
@@ -144,6 +155,7 @@ test: build build-test
 	$(MAKE) --no-print-directory install-check
 	$(MAKE) --no-print-directory contracts
 	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory browser
 	$(MAKE) --no-print-directory test-pg
 	$(MAKE) --no-print-directory fuzz-smoke
 

@@ -42,6 +42,8 @@ typedef struct ah_config {
     bool serve_api;           /* --role api|all: public and admin API */
     bool run_delivery;        /* --role worker|all: the dispatcher */
     bool trust_forwarded_for; /* behind a proxy: the client is X-Forwarded-For's last hop */
+    bool ui;                  /* the web console and its sign-in (console.c, ui.c) */
+    const char *public_url;   /* "https://airhook.example.com": where browsers reach us; or NULL */
     /*
      * The quotas of a community that has none of its own (ah_quota_kind_t;
      * the register rate 0 = no limit).  All zero, as a configuration that
@@ -137,6 +139,12 @@ typedef struct ah_call {
      */
     const ah_cache_gen_t *gen;
     ah_cache_gen_t gen_buf; /* what gen points at */
+    /*
+     * The web console's session the request came with (console.c), when
+     * its cookie stood in for the route's credentials; NULL otherwise.
+     */
+    const ah_console_session_t *session;
+    ah_console_session_t session_buf; /* what session points at */
 } ah_call_t;
 
 /*
@@ -152,6 +160,30 @@ int ah_check_key_pair(ah_app_t *app, const ah_http_req_t *req, const ah_cache_ge
                       ah_caller_t *caller, char *why, size_t whylen);
 int ah_check_token(ah_app_t *app, const ah_http_req_t *req, const ah_cache_gen_t *gen,
                    ah_caller_t *caller, char *why, size_t whylen);
+
+/* ---- the web console's sessions (console.c) ---- */
+
+/* Which console sessions a check admits. */
+typedef enum ah_console_role {
+    AH_CONSOLE_ANY,        /* /ui/api/session itself */
+    AH_CONSOLE_OPERATOR,   /* the admin API */
+    AH_CONSOLE_INTEGRATOR, /* the public API */
+} ah_console_role_t;
+
+/* Does the request carry a console session cookie (of any value)? */
+bool ah_console_has_cookie(const ah_http_req_t *req);
+/*
+ * Admits a request by its console session cookie for a route that wants a
+ * session of role want: 0 with c->session set (and for an integrator
+ * c->caller: the session's community, its key pair or portal link), a
+ * positive status with why (401 no live session, 403 the wrong role, a
+ * state-changing request without the session's X-CSRF-Token, or a
+ * read-only session's), or a negative store status.
+ */
+int ah_console_admit(ah_call_t *c, const ah_http_req_t *req, ah_console_role_t want, char *why,
+                     size_t whylen);
+/* ui.c: the console's security headers (CSP, nosniff, no referrer) on resp. */
+void ah_ui_headers(ah_http_resp_t *resp);
 
 /* ---- shared by the handlers (respond.c) ---- */
 
@@ -194,7 +226,7 @@ typedef struct ah_kind {
     int (*get)(ah_store_t *s, const char *id, void *out);
 } ah_kind_t;
 extern const ah_kind_t ah_kind_community, ah_kind_access_key, ah_kind_airmeet, ah_kind_session,
-    ah_kind_webhook, ah_kind_event, ah_kind_delivery;
+    ah_kind_webhook, ah_kind_event, ah_kind_delivery, ah_kind_portal_link;
 
 /*
  * The get-by-id of admin handlers: path capture 0 as a lowercase UUID into
@@ -240,6 +272,9 @@ bool ah_webhook_write(const ah_webhook_t *w, ah_webhook_view_t view, ah_blob_t *
  * the same.
  */
 json_t *ah_delivery_full_json(const ah_delivery_t *d, const ah_attempt_t *attempts, size_t n);
+
+/* True when the If-None-Match list names etag, or is "*" (weak comparison, RFC 9110 13.1.2). */
+bool ah_etag_matches(const char *list, const char *etag);
 
 /* UPPER_SNAKE reason for an HTTP status ("NOT_FOUND"). */
 const char *ah_status_reason(int status);
@@ -291,6 +326,15 @@ json_t *ah_quota_json(const ah_app_t *app, const char *community_id, int64_t act
                       const ah_quota_t *own);
 
 /* ---- handlers ---- */
+/* ui.c and console.c: the web console */
+void ah_h_ui_root(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_ui(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_console_sign_in(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_console_session_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_console_sign_out(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_portal_link_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_portal_link_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_portal_link_revoke(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_auth(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
@@ -299,6 +343,8 @@ void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 /* webhook_test.c: airhook's own public routes (/airhook/v1): test deliveries, and reading them */
 void ah_h_public_webhook_test(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_public_delivery_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+
+void ah_h_trigger_catalog(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 /* scope.c: Airmeet's event API, as far as clients call it before registering */
 void ah_h_airmeets(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_airmeet_info(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

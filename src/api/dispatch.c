@@ -59,6 +59,14 @@
 #define AUTH_KEYS .auth = AH_AUTH_KEY_PAIR, .dialect = AH_DIALECT_AUTH, .rate = AH_RATE_AUTH
 /* Anyone: probes and scrapers. */
 #define OPEN .auth = AH_AUTH_NONE, .dialect = AH_DIALECT_PUBLIC, .rate = AH_RATE_NONE
+/*
+ * The web console's sign-in: anyone may try; the handler counts failures
+ * on the limiter of the credentials tried (console.c), since which one is
+ * known only from the body.
+ */
+#define SIGN_IN .auth = AH_AUTH_NONE, .dialect = AH_DIALECT_ADMIN, .rate = AH_RATE_NONE
+/* A console session, either role; an unknown cookie is not a failed authentication. */
+#define CONSOLE .auth = AH_AUTH_CONSOLE, .dialect = AH_DIALECT_ADMIN, .rate = AH_RATE_AUTH
 
 static const ah_route_t public_routes[] = {
     {"POST", "/auth", ah_h_auth, "auth", AUTH_KEYS, .body_limit = K64},
@@ -77,6 +85,8 @@ static const ah_route_t public_routes[] = {
      .body_limit = K64},
     {"GET", "/airhook/v1/deliveries/{}", ah_h_public_delivery_get, "delivery-get", TOKEN,
      .body_limit = K64},
+    /* airhook's own: the catalog an integrator registers from (the console's Triggers page). */
+    {"GET", "/airhook/v1/triggers", ah_h_trigger_catalog, "triggers", KEY_PAIR, .body_limit = K64},
     /*
      * Airmeet's event API, as much as clients call before they register
      * (scope.c): under the base path with /api/v1 (the connector's paths)
@@ -157,6 +167,23 @@ static const ah_route_t admin_routes[] = {
     {"POST", "/deliveries/{}/retry", ah_h_delivery_retry, "admin.deliveries.retry", ADMIN,
      .body_limit = K64},
     {"GET", "/retention", ah_h_retention_get, "admin.retention.get", ADMIN, .body_limit = K64},
+    /* Portal links (console.c): a community's integrators sign in to the console by URL. */
+    {"POST", "/communities/{}/portal-links", ah_h_portal_link_create, "admin.portal-links.create",
+     ADMIN, .body_limit = K64},
+    {"GET", "/communities/{}/portal-links", ah_h_portal_link_list, "admin.portal-links.list", ADMIN,
+     .body_limit = K64},
+    {"DELETE", "/portal-links/{}", ah_h_portal_link_revoke, "admin.portal-links.revoke", ADMIN,
+     .body_limit = K64},
+};
+
+/* The web console's sign-in and session (console.c), under /ui/api. */
+static const ah_route_t console_routes[] = {
+    {"POST", "/session", ah_h_console_sign_in, "console.session.create", SIGN_IN,
+     .body_limit = K64},
+    {"GET", "/session", ah_h_console_session_get, "console.session.get", CONSOLE,
+     .body_limit = K64},
+    {"DELETE", "/session", ah_h_console_sign_out, "console.session.delete", CONSOLE,
+     .body_limit = K64},
 };
 
 static const ah_route_t ops_routes[] = {
@@ -164,6 +191,10 @@ static const ah_route_t ops_routes[] = {
     {"GET", "/readyz", ah_h_readyz, "readyz", OPEN, .body_limit = K64},
     {"GET", "/metrics", ah_h_metrics, "metrics", OPEN, .body_limit = K64},
     {"GET", "/openapi.json", ah_h_openapi, "openapi", OPEN, .body_limit = K64},
+    /* The web console's files (ui.c); --ui off makes them 404. */
+    {"GET", "/", ah_h_ui_root, "ui", OPEN, .body_limit = K64},
+    {"GET", "/ui", ah_h_ui, "ui", OPEN, .body_limit = K64},
+    {"GET", "/ui/{*}", ah_h_ui, "ui", OPEN, .body_limit = K64},
 };
 
 /* Looked up in this order; the last one takes every path the others do not. */
@@ -171,6 +202,7 @@ static const ah_route_table_t tables[] = {
     {"admin", "/admin/v1", admin_routes, AH_ARRAY_LEN(admin_routes), AH_DIALECT_ADMIN, true},
     {"public", NULL, public_routes, AH_ARRAY_LEN(public_routes), AH_DIALECT_PUBLIC, true},
     {"api-v1", "/api/v1", api_v1_routes, AH_ARRAY_LEN(api_v1_routes), AH_DIALECT_PUBLIC, true},
+    {"console", "/ui/api", console_routes, AH_ARRAY_LEN(console_routes), AH_DIALECT_ADMIN, true},
     {"ops", "", ops_routes, AH_ARRAY_LEN(ops_routes), AH_DIALECT_PUBLIC, false},
 };
 
@@ -309,6 +341,42 @@ static bool throttled(const ah_call_t *c, ah_ratelimit_t *limiter, const ah_http
 }
 
 /*
+ * Does a console session cookie stand in for the route's credentials?  When
+ * the request carries the cookie and none of the credentials the route
+ * names (headers win): an operator's session for the admin API, an
+ * integrator's for the public API (not POST /auth: a token is for
+ * programs).  *role receives which.
+ */
+static bool console_cookie_stands_in(const ah_call_t *c, const ah_http_req_t *req,
+                                     ah_console_role_t *role)
+{
+    const ah_route_t *r = c->route;
+    if (!c->app->cfg.ui || r->dialect == AH_DIALECT_AUTH)
+        return false;
+    switch (r->auth) {
+    case AH_AUTH_ADMIN:
+        if (ah_http_header(req, "Authorization"))
+            return false;
+        *role = AH_CONSOLE_OPERATOR;
+        break;
+    case AH_AUTH_KEY_PAIR:
+        if (ah_http_header(req, "X-Airmeet-Access-Key") || ah_http_header(req, "x-access-key") ||
+            ah_http_header(req, "X-Airmeet-Secret-Key") || ah_http_header(req, "x-secret-key"))
+            return false;
+        *role = AH_CONSOLE_INTEGRATOR;
+        break;
+    case AH_AUTH_TOKEN:
+        if (ah_http_header(req, "X-Airmeet-Access-Token") || ah_http_header(req, "x-access-token"))
+            return false;
+        *role = AH_CONSOLE_INTEGRATOR;
+        break;
+    default:
+        return false;
+    }
+    return ah_console_has_cookie(req);
+}
+
+/*
  * Checks the credentials the route's policy asks for.  Returns 0 with
  * c->caller (and c->gen) filled, a positive HTTP status with why, or a
  * negative store status.
@@ -316,6 +384,14 @@ static bool throttled(const ah_call_t *c, ah_ratelimit_t *limiter, const ah_http
 static int credentials(ah_call_t *c, const ah_http_req_t *req, char *why, size_t whylen)
 {
     ah_app_t *app = c->app;
+    ah_console_role_t cookie_role;
+    if (console_cookie_stands_in(c, req, &cookie_role)) {
+        int rc = ah_console_admit(c, req, cookie_role, why, whylen);
+        if (!rc && cookie_role == AH_CONSOLE_INTEGRATOR &&
+            ah_store_cache_gen(app->store, &c->gen_buf) == AH_OK)
+            c->gen = &c->gen_buf;
+        return rc;
+    }
     switch (c->route->auth) {
     case AH_AUTH_KEY_PAIR:
     case AH_AUTH_TOKEN:
@@ -354,18 +430,28 @@ static bool admit(ah_call_t *c, const ah_http_req_t *req, ah_http_resp_t *resp)
     }
     if (route->auth == AH_AUTH_NONE)
         return true;
+    char why[AH_WHY_SIZE];
+    int status;
     if (route->auth == AH_AUTH_CONSOLE) {
-        /* Fail closed until console sessions exist; nothing was tried, so nothing counts. */
-        ah_error(resp, c->dialect, 401,
-                 "this page needs a console session, and this server has no console sign-in");
-        return false;
+        /* A cookie that names no live session is no guess at anything: nothing counts. */
+        status = ah_console_admit(c, req, AH_CONSOLE_ANY, why, sizeof why);
+        if (status)
+            ah_reject(resp, c->dialect, status, why);
+        return !status;
+    }
+    ah_console_role_t cookie_role;
+    if (console_cookie_stands_in(c, req, &cookie_role)) {
+        /* Likewise for a session cookie in place of the route's credentials. */
+        status = credentials(c, req, why, sizeof why);
+        if (status)
+            ah_reject(resp, c->dialect, status, why);
+        return !status;
     }
     ah_ratelimit_t *limiter =
         route->rate == AH_RATE_ADMIN ? c->app->admin_limiter : c->app->auth_limiter;
     if (throttled(c, limiter, req, resp))
         return false;
-    char why[AH_WHY_SIZE];
-    int status = credentials(c, req, why, sizeof why);
+    status = credentials(c, req, why, sizeof why);
     if (!status)
         return true;
     /* A refusal of the credentials themselves; not an expired token, not a store failure. */
@@ -386,6 +472,7 @@ static void handle(void *ctx, ah_http_req_t *req, ah_http_resp_t *resp)
     c.dialect = route->dialect;
     c.caller.community_id[0] = c.caller.key_id[0] = c.caller.label[0] = '\0';
     c.gen = NULL;
+    c.session = NULL;
     bool query_first = route->auth != AH_AUTH_ADMIN;
     if ((query_first && bad_query(&c, req, resp)) || !admit(&c, req, resp) ||
         (!query_first && bad_query(&c, req, resp)))

@@ -132,8 +132,7 @@ static void make_etag(void)
     snprintf(openapi_etag, sizeof openapi_etag, "\"%.32s\"", hex);
 }
 
-/* True when the If-None-Match list names etag, or is "*" (weak comparison, RFC 9110 13.1.2). */
-static bool etag_matches(const char *list, const char *etag)
+bool ah_etag_matches(const char *list, const char *etag)
 {
     size_t n = strlen(etag);
     for (const char *p = list; *p;) {
@@ -162,7 +161,7 @@ void ah_h_openapi(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     (void)c;
     pthread_once(&etag_once, make_etag);
     const char *inm = ah_http_header(req, "If-None-Match");
-    if (inm && etag_matches(inm, openapi_etag)) {
+    if (inm && ah_etag_matches(inm, openapi_etag)) {
         ah_http_resp_clear(resp);
         resp->status = 304;
     } else {

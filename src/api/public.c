@@ -679,6 +679,45 @@ void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 }
 
 /*
+ * The catalog an integrator registers from (GET {base}/airhook/v1/triggers,
+ * airhook's own): every trigger in use, with when it fires, its scope
+ * rules and its sample payload, in the catalog's order.  The console's
+ * Triggers page reads it.
+ */
+void ah_h_trigger_catalog(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    (void)req;
+    int rc;
+    ah_catalog_t *cat = ah_catalog_acquire(c->app->catalog, c->app->store, c->gen, &rc);
+    if (!cat) {
+        ah_store_error(resp, c->dialect, rc);
+        return;
+    }
+    size_t n;
+    const ah_catalog_trigger_t *all = ah_catalog_all(cat, &n);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        const ah_catalog_trigger_t *t = &all[i];
+        if (t->retired)
+            continue;
+        json_t *sample = ah_catalog_sample(t);
+        json_t *j = sample ? json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", t->id, "description",
+                                       t->description ? t->description : "", "airmeetId",
+                                       ah_scope_name(t->airmeet), "sessionId",
+                                       ah_scope_name(t->session), "samplePayload", sample)
+                           : NULL;
+        arr = ah_append_or_drop(arr, j);
+    }
+    ah_catalog_release(cat);
+    json_t *body = arr ? json_pack("{s:o}", "triggers", arr) : NULL;
+    if (!body) {
+        ah_store_error(resp, c->dialect, AH_ENOMEM);
+        return;
+    }
+    ah_http_resp_json(resp, 200, body);
+}
+
+/*
  * ---- webhook-list ----
  *
  * The body is rendered row by row from the store (ah_store_webhook_each_active

@@ -266,7 +266,13 @@ static int get_delivery(ah_store_t *s, const char *id, void *out)
     return rc;
 }
 
+static int get_portal_link(ah_store_t *s, const char *id, void *out)
+{
+    return ah_store_portal_link_get(s, id, out);
+}
+
 const ah_kind_t ah_kind_community = {"community", get_community},
+                ah_kind_portal_link = {"portal link", get_portal_link},
                 ah_kind_access_key = {"access key", get_access_key},
                 ah_kind_airmeet = {"airmeet", get_airmeet},
                 ah_kind_session = {"session", get_session},

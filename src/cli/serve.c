@@ -46,6 +46,7 @@ typedef struct serve_opts {
     ah_dispatch_config_t dcfg;
     ah_http_limits_t http; /* the listener's connection limits; threads come from cfg */
     const char *role;      /* "api", "worker" or "all" */
+    const char *ui;        /* "on" or "off": the web console */
     const char *log_level; /* one of log_levels[] */
     const char *allow_net; /* CIDR list for ah_netguard_new(); NULL: none */
     bool allow_private;
@@ -95,6 +96,18 @@ typedef struct setting {
 static const char *const regions[] = {"mumbai", "eu", "us", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
 static const char *const roles[] = {"api", "worker", "all", NULL};
+static const char *const on_off[] = {"on", "off", NULL};
+
+/* The address the console is reached at from outside: a URL without a path or a trailing "/". */
+static const char *public_url_rule(const char *v)
+{
+    const char *rest = !strncmp(v, "https://", 8)  ? v + 8
+                       : !strncmp(v, "http://", 7) ? v + 7
+                                                   : NULL;
+    if (!rest || !*rest || strchr(rest, '/') || strpbrk(v, " \t\"'<>"))
+        return "must look like https://airhook.example.com";
+    return NULL;
+}
 
 /* A duration that is not zero. */
 static const char *positive_duration_rule(const char *v)
@@ -200,6 +213,11 @@ static const setting_t settings[] = {
      .help = "api: the APIs only; worker: delivery only; all: both (docs/scaling.md)"},
     {"trust-forwarded-for", NULL, "AIRHOOK_TRUST_FORWARDED_FOR", SWITCH(cfg.trust_forwarded_for),
      .help = "behind a proxy: count clients by X-Forwarded-For's last hop"},
+    {"ui", NULL, "AIRHOOK_UI", CHOICE(ui, on_off), .def = "on",
+     .help = "the web console at / and /ui/, and its sign-in (docs/console.md)"},
+    {"public-url", "URL", "AIRHOOK_PUBLIC_URL", TEXT(cfg.public_url), .unset = "none",
+     .check = public_url_rule,
+     .help = "where browsers reach this server; https:// makes console cookies Secure"},
     {"demo", NULL, NULL, SWITCH(cfg.demo),
      .help = "seed a demo community, key pair, airmeet and session, and print them"},
 };
@@ -417,6 +435,7 @@ static int check_together(serve_opts_t *o)
     o->http.threads = c->threads;
     c->serve_api = strcmp(o->role, "worker") != 0;
     c->run_delivery = strcmp(o->role, "api") != 0;
+    c->ui = strcmp(o->ui, "off") != 0;
     if (c->demo && !c->serve_api) {
         fprintf(stderr, "airhook serve: --demo needs the API (--role api or all)\n");
         return 2;
@@ -683,6 +702,12 @@ int ah_cmd_serve(int argc, char **argv)
         (rc = ah_app_seed_demo(&app, base_url,
                                admin_token_word(&o, token, admin_word, sizeof admin_word))))
         fprintf(stderr, "airhook serve: could not seed demo data: %s\n", ah_strerror(rc));
+    if (o.cfg.ui && o.cfg.serve_api)
+        printf("console: open %s/ui/ and sign in as the operator with the token%s\n",
+               o.cfg.public_url ? o.cfg.public_url : base_url,
+               token[0]            ? " printed above"
+               : o.cfg.admin_token ? " you gave (--admin-token, AIRHOOK_ADMIN_TOKEN or its file)"
+                                   : " (AIRHOOK_ADMIN_TOKEN, or the one printed at first start)");
     printf("airhook ready on %s (db %s, region %s, role %s)\n", base_url, ah_store_name(store),
            o.cfg.region, o.role);
     fflush(stdout);

@@ -71,6 +71,14 @@ typedef struct ah_http_resp {
     char location[320];       /* "Location" header, or "" */
     char etag[72];            /* "ETag" header (quoted, as sent), or "" */
     const char *content_type; /* NULL = application/json */
+    char set_cookie[384];     /* "Set-Cookie" header, or "" */
+    /* Static strings, each sent when non-NULL: the console's assets and pages. */
+    const char *content_encoding; /* "gzip" */
+    const char *vary;             /* "Accept-Encoding" */
+    const char *cache_control;    /* "no-cache" */
+    /* More headers, static (name, value) pairs: the console's security headers. */
+    const ah_kv_t *extra_headers;
+    size_t n_extra_headers;
 } ah_http_resp_t;
 
 /* Header value by name, case-insensitive; NULL if absent. */

@@ -43,6 +43,23 @@ static int path_matches(const char *pattern, const char *path, ah_http_req_t *re
         const char *pe = strchr(p, '/'), *se = strchr(s, '/');
         size_t plen = pe ? (size_t)(pe - p) : strlen(p);
         size_t slen = se ? (size_t)(se - s) : strlen(s);
+        if (plen == 3 && !memcmp(p, "{*}", 3) && !p[3]) {
+            /* The last segment "{*}" takes the rest of the path, slashes and all, even "". */
+            slen = strlen(s);
+            if (n_params == AH_HTTP_MAX_PARAMS)
+                return 0;
+            if (req) {
+                if (used + slen + 1 > sizeof req->param_buf)
+                    return 0;
+                memcpy(req->param_buf + used, s, slen + 1);
+                req->params[n_params] = req->param_buf + used;
+                used += slen + 1;
+            }
+            n_params++;
+            p += plen;
+            s += slen;
+            break;
+        }
         if (plen == 2 && p[0] == '{' && p[1] == '}') {
             if (slen == 0 || n_params == AH_HTTP_MAX_PARAMS)
                 return 0;

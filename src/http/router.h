@@ -4,8 +4,9 @@
  * them.
  *
  * A pattern is a path whose "{}" segments match any one non-empty segment
- * and are captured into req->params in order.  Matching is linear: the
- * tables are a few dozen routes and a scan beats any structure at that size.
+ * and are captured into req->params in order; a last segment "{*}" matches
+ * the rest of the path, slashes included, or nothing (the console's pages).  Matching is linear:
+ * the tables are a few dozen routes and a scan beats any structure at that size.
  *
  * A row also declares the route's policy: who may call it (.auth), the
  * shape of its error bodies (.dialect), how large a body it takes

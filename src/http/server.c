@@ -608,6 +608,16 @@ static enum MHD_Result queue(ah_http_server_t *srv, struct MHD_Connection *c, st
         MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, resp->location);
     if (resp->etag[0])
         MHD_add_response_header(mr, MHD_HTTP_HEADER_ETAG, resp->etag);
+    if (resp->set_cookie[0])
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_SET_COOKIE, resp->set_cookie);
+    if (resp->content_encoding)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_ENCODING, resp->content_encoding);
+    if (resp->vary)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, resp->vary);
+    if (resp->cache_control)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, resp->cache_control);
+    for (size_t i = 0; i < resp->n_extra_headers; i++)
+        MHD_add_response_header(mr, resp->extra_headers[i].key, resp->extra_headers[i].value);
     if (r->close)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, mr);

@@ -98,6 +98,55 @@
     "CREATE INDEX IF NOT EXISTS sessions_by_creation ON sessions(airmeet_id, created_at, id);"     \
     "DROP INDEX IF EXISTS sessions_by_airmeet;"
 
+/*
+ * Migration 11 on both backends, the same text: the web console's sign-in
+ * sessions and the operator's portal links (docs/console.md).  A session
+ * is found by the SHA-256 of the id its cookie carries, a link by the
+ * SHA-256 of its token; neither is kept in clear.  role is 'operator' or
+ * 'integrator'; an integrator's session names its community and the key
+ * pair or the portal link it signed in with, whose revocation ends it.
+ * IF NOT EXISTS, as migration 9: a file taken back to an older version by
+ * hand keeps them.
+ */
+#define SQL_MIGRATION_CONSOLE                                                                      \
+    "CREATE TABLE IF NOT EXISTS console_sessions ("                                                \
+    "  id_hash TEXT PRIMARY KEY NOT NULL,"                                                         \
+    "  role TEXT NOT NULL CHECK (role IN ('operator', 'integrator')),"                             \
+    "  community_id TEXT,"                                                                         \
+    "  key_id TEXT,"                                                                               \
+    "  link_id TEXT,"                                                                              \
+    "  read_only BOOLEAN NOT NULL,"                                                                \
+    "  csrf_token TEXT NOT NULL,"                                                                  \
+    "  created_at BIGINT NOT NULL,"                                                                \
+    "  seen_at BIGINT NOT NULL,"                                                                   \
+    "  expires_at BIGINT NOT NULL"                                                                 \
+    ");"                                                                                           \
+    "CREATE INDEX IF NOT EXISTS console_sessions_by_expiry ON console_sessions(expires_at);"       \
+    "CREATE TABLE IF NOT EXISTS portal_links ("                                                    \
+    "  id TEXT PRIMARY KEY NOT NULL,"                                                              \
+    "  community_id TEXT NOT NULL,"                                                                \
+    "  token_hash TEXT NOT NULL UNIQUE,"                                                           \
+    "  read_only BOOLEAN NOT NULL,"                                                                \
+    "  created_at BIGINT NOT NULL,"                                                                \
+    "  expires_at BIGINT NOT NULL,"                                                                \
+    "  revoked_at BIGINT NOT NULL DEFAULT 0"                                                       \
+    ");"                                                                                           \
+    "CREATE INDEX IF NOT EXISTS portal_links_by_community ON portal_links(community_id, "          \
+    "created_at, id);"
+
+/*
+ * A console session as read: its row and whether its key pair or portal
+ * link was revoked (non-zero).  COLL is PostgreSQL's COLLATE "C" (its key
+ * columns have it, the console's do not), "" on SQLite.
+ */
+#define CONSOLE_SESSION_COLS(COLL)                                                                 \
+    "s.id_hash, s.role, s.community_id, s.key_id, s.link_id, s.read_only, s.csrf_token,"           \
+    " s.created_at, s.seen_at, s.expires_at,"                                                      \
+    " coalesce((SELECT k.revoked_at FROM access_keys k WHERE k.id = s.key_id" COLL "), 0)"         \
+    " + coalesce((SELECT l.revoked_at FROM portal_links l WHERE l.id = s.link_id), 0)"
+#define PORTAL_LINK_COLS                                                                           \
+    "id, community_id, token_hash, read_only, created_at, expires_at, revoked_at"
+
 #define SQL_PING "SELECT 1"
 #define SQL_COMMUNITY_LIST "SELECT " COMMUNITY_COLS " FROM communities ORDER BY created_at, id"
 #define SQL_DELIVERY_RELEASE_ALL                                                                   \
@@ -243,6 +292,19 @@ enum ah_sql_stmt {
     ST_KEY_PAGE,          /* community_id, created_at, id, limit -> KEY_COLS, oldest first after */
     ST_AIRMEET_PAGE_FROM, /* community_id, created_at, id, limit -> AIRMEET_COLS, as above */
     ST_SESSION_PAGE,      /* airmeet_id, created_at, id, limit -> SESSION_COLS, as above */
+    /* The web console (migration 11). */
+    /* id_hash, role, community_id, key_id, link_id, read_only, csrf_token, created_at, seen_at,
+     * expires_at */
+    ST_CONSOLE_SESSION_INSERT,
+    ST_CONSOLE_SESSION_FIND,   /* id_hash -> CONSOLE_SESSION_COLS */
+    ST_CONSOLE_SESSION_TOUCH,  /* id_hash, seen_at */
+    ST_CONSOLE_SESSION_DELETE, /* id_hash */
+    ST_CONSOLE_SESSION_PURGE,  /* now, idle cutoff: the expired and the idle */
+    ST_PORTAL_LINK_INSERT,     /* PORTAL_LINK_COLS */
+    ST_PORTAL_LINK_FIND,       /* token_hash -> PORTAL_LINK_COLS */
+    ST_PORTAL_LINK_GET,        /* id -> PORTAL_LINK_COLS */
+    ST_PORTAL_LINK_LIST,       /* community_id -> PORTAL_LINK_COLS, oldest first */
+    ST_PORTAL_LINK_REVOKE,     /* id, now: changes every matched row */
     AH_SQL_SHARED_COUNT
 };
 

@@ -425,6 +425,153 @@ int ah_store_token_purge(ah_store_t *s, int64_t now, size_t *n_deleted)
     return rc;
 }
 
+/* ---- the web console ---- */
+
+static void map_console_session(const ah_sql_row_t *r, void *out)
+{
+    ah_console_session_t *cs = out;
+    memset(cs, 0, sizeof *cs);
+    SQL_COPY(r, 0, cs->id_hash);
+    SQL_COPY(r, 1, cs->role);
+    SQL_COPY(r, 2, cs->community_id);
+    SQL_COPY(r, 3, cs->key_id);
+    SQL_COPY(r, 4, cs->link_id);
+    cs->read_only = sql_bool(r, 5);
+    SQL_COPY(r, 6, cs->csrf);
+    cs->created_at = sql_i64(r, 7);
+    cs->seen_at = sql_i64(r, 8);
+    cs->expires_at = sql_i64(r, 9);
+    cs->revoked_at = sql_i64(r, 10);
+}
+
+int ah_store_console_session_create(ah_store_t *s, const ah_console_session_t *cs)
+{
+    if (!cs)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_OPT_FIELD(&p, cs->id_hash);
+    P_OPT_FIELD(&p, cs->role);
+    P_OPT_FIELD(&p, cs->community_id);
+    P_OPT_FIELD(&p, cs->key_id);
+    P_OPT_FIELD(&p, cs->link_id);
+    p_bool(&p, cs->read_only);
+    P_OPT_FIELD(&p, cs->csrf);
+    p_i64(&p, cs->created_at);
+    p_i64(&p, cs->seen_at);
+    p_i64(&p, cs->expires_at);
+    return ah_sql_cmd(s, true, ST_CONSOLE_SESSION_INSERT, &p, NULL);
+}
+
+int ah_store_console_session_find(ah_store_t *s, const char *id_hash, ah_console_session_t *out)
+{
+    return get_by(s, ST_CONSOLE_SESSION_FIND, id_hash, map_console_session, out);
+}
+
+int ah_store_console_session_touch(ah_store_t *s, const char *id_hash, int64_t seen_at)
+{
+    if (!id_hash)
+        return AH_ENOTFOUND;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, id_hash);
+    p_i64(&p, seen_at);
+    size_t changed = 0;
+    int rc = ah_sql_cmd(s, true, ST_CONSOLE_SESSION_TOUCH, &p, &changed);
+    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+}
+
+int ah_store_console_session_delete(ah_store_t *s, const char *id_hash)
+{
+    if (!id_hash)
+        return AH_OK;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, id_hash);
+    return ah_sql_cmd(s, true, ST_CONSOLE_SESSION_DELETE, &p, NULL);
+}
+
+int ah_store_console_session_purge(ah_store_t *s, int64_t now, int64_t idle_cutoff,
+                                   size_t *n_deleted)
+{
+    if (n_deleted)
+        *n_deleted = 0;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_i64(&p, now);
+    p_i64(&p, idle_cutoff);
+    size_t changed = 0;
+    int rc = ah_sql_cmd(s, true, ST_CONSOLE_SESSION_PURGE, &p, &changed);
+    if (rc == AH_OK && n_deleted)
+        *n_deleted = changed;
+    return rc;
+}
+
+static void map_portal_link(const ah_sql_row_t *r, void *out)
+{
+    ah_portal_link_t *l = out;
+    memset(l, 0, sizeof *l);
+    SQL_COPY(r, 0, l->id);
+    SQL_COPY(r, 1, l->community_id);
+    SQL_COPY(r, 2, l->token_hash);
+    l->read_only = sql_bool(r, 3);
+    l->created_at = sql_i64(r, 4);
+    l->expires_at = sql_i64(r, 5);
+    l->revoked_at = sql_i64(r, 6);
+}
+
+int ah_store_portal_link_create(ah_store_t *s, const ah_portal_link_t *l)
+{
+    if (!l)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    P_OPT_FIELD(&p, l->id);
+    P_OPT_FIELD(&p, l->community_id);
+    P_OPT_FIELD(&p, l->token_hash);
+    p_bool(&p, l->read_only);
+    p_i64(&p, l->created_at);
+    p_i64(&p, l->expires_at);
+    p_i64(&p, l->revoked_at);
+    return ah_sql_cmd(s, true, ST_PORTAL_LINK_INSERT, &p, NULL);
+}
+
+int ah_store_portal_link_find(ah_store_t *s, const char *token_hash, ah_portal_link_t *out)
+{
+    return get_by(s, ST_PORTAL_LINK_FIND, token_hash, map_portal_link, out);
+}
+
+int ah_store_portal_link_get(ah_store_t *s, const char *id, ah_portal_link_t *out)
+{
+    return get_by(s, ST_PORTAL_LINK_GET, id, map_portal_link, out);
+}
+
+int ah_store_portal_link_list(ah_store_t *s, const char *community_id, ah_portal_link_t **out,
+                              size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!community_id)
+        return AH_OK;
+    void *arr;
+    int rc = list_by(s, ST_PORTAL_LINK_LIST, community_id, map_portal_link, sizeof **out, &arr, n);
+    *out = arr;
+    return rc;
+}
+
+int ah_store_portal_link_revoke(ah_store_t *s, const char *id, int64_t now)
+{
+    if (!id)
+        return AH_ENOTFOUND;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, id);
+    p_i64(&p, now);
+    size_t changed = 0;
+    int rc = ah_sql_cmd(s, true, ST_PORTAL_LINK_REVOKE, &p, &changed);
+    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+}
+
 static void map_airmeet(const ah_sql_row_t *r, void *out)
 {
     ah_airmeet_t *a = out;

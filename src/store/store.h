@@ -460,6 +460,62 @@ int ah_store_session_page(ah_store_t *s, const char *airmeet_id, const char *cur
                           ah_session_t **out, size_t *n, char next_cursor[AH_CURSOR_SIZE]);
 
 /*
+ * ---- the web console: sign-in sessions and portal links (docs/console.md) ----
+ *
+ * A session is stored under the SHA-256 hex of the random id its cookie
+ * carries, so a copy of the database signs no one in; every node sharing
+ * the store shares the sessions.  An operator's session has no community;
+ * an integrator's names its community and either the key pair (key_id) or
+ * the portal link (link_id) it signed in with.
+ */
+#define AH_CSRF_SIZE 65 /* 64 hex digits and the NUL */
+typedef struct ah_console_session {
+    char id_hash[AH_SHA256_HEX_SIZE];
+    char role[16]; /* "operator" | "integrator" */
+    char community_id[AH_ID_SIZE];
+    char key_id[AH_ID_SIZE];
+    char link_id[AH_ID_SIZE];
+    bool read_only;
+    char csrf[AH_CSRF_SIZE];
+    int64_t created_at;
+    int64_t seen_at;    /* the last request, to within a minute (touch) */
+    int64_t expires_at; /* absolute */
+    /* Read only (find): non-zero when its key pair or portal link has been revoked. */
+    int64_t revoked_at;
+} ah_console_session_t;
+
+int ah_store_console_session_create(ah_store_t *s, const ah_console_session_t *cs);
+/* The session whose id hashes to id_hash, with revoked_at filled; AH_ENOTFOUND when none. */
+int ah_store_console_session_find(ah_store_t *s, const char *id_hash, ah_console_session_t *out);
+/* Sets its seen_at; AH_ENOTFOUND when no such session. */
+int ah_store_console_session_touch(ah_store_t *s, const char *id_hash, int64_t seen_at);
+/* Ends it (sign-out); AH_OK whether or not it existed. */
+int ah_store_console_session_delete(ah_store_t *s, const char *id_hash);
+/* Deletes sessions expired before now or unseen since idle_cutoff; *n_deleted may be NULL. */
+int ah_store_console_session_purge(ah_store_t *s, int64_t now, int64_t idle_cutoff,
+                                   size_t *n_deleted);
+
+/* A portal link: signs an integrator into one community, by the token its URL carries. */
+typedef struct ah_portal_link {
+    char id[AH_ID_SIZE];
+    char community_id[AH_ID_SIZE];
+    char token_hash[AH_SHA256_HEX_SIZE]; /* SHA-256 hex of the token */
+    bool read_only;
+    int64_t created_at;
+    int64_t expires_at;
+    int64_t revoked_at; /* 0 while valid */
+} ah_portal_link_t;
+
+int ah_store_portal_link_create(ah_store_t *s, const ah_portal_link_t *l);
+int ah_store_portal_link_find(ah_store_t *s, const char *token_hash, ah_portal_link_t *out);
+int ah_store_portal_link_get(ah_store_t *s, const char *id, ah_portal_link_t *out);
+/* A community's links, oldest first (none for a NULL id). */
+int ah_store_portal_link_list(ah_store_t *s, const char *community_id, ah_portal_link_t **out,
+                              size_t *n);
+/* Sets revoked_at unless already set; AH_ENOTFOUND when no such link. */
+int ah_store_portal_link_revoke(ah_store_t *s, const char *id, int64_t now);
+
+/*
  * ---- the operator's triggers (store_catalog.c) ----
  *
  * The built-in trigger catalog is compiled into the binary (api/triggers.h);

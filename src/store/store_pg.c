@@ -407,6 +407,9 @@ static const char *const migrations[] = {
 
     /* 10: test events (sql.h). */
     SQL_MIGRATION_TEST_EVENTS("BOOLEAN", "false"),
+
+    /* 11: the web console's sessions and portal links, as SQLite's migration 11. */
+    SQL_MIGRATION_CONSOLE,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -540,6 +543,30 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = $1::text"
                         " AND (created_at, id) > ($2::bigint, $3::text)"
                         " ORDER BY created_at, id LIMIT $4::bigint",
+    [ST_CONSOLE_SESSION_INSERT] = "INSERT INTO console_sessions (id_hash, role, community_id,"
+                                  " key_id, link_id, read_only, csrf_token, created_at, seen_at,"
+                                  " expires_at) VALUES ($1::text, $2::text, $3::text, $4::text,"
+                                  " $5::text, $6::boolean, $7::text, $8::bigint, $9::bigint,"
+                                  " $10::bigint)",
+    [ST_CONSOLE_SESSION_FIND] = "SELECT " CONSOLE_SESSION_COLS(
+        " COLLATE \"C\"") " FROM console_sessions s WHERE s.id_hash = $1::text",
+    [ST_CONSOLE_SESSION_TOUCH] = "UPDATE console_sessions SET seen_at = $2::bigint"
+                                 " WHERE id_hash = $1::text",
+    [ST_CONSOLE_SESSION_DELETE] = "DELETE FROM console_sessions WHERE id_hash = $1::text",
+    [ST_CONSOLE_SESSION_PURGE] = "DELETE FROM console_sessions WHERE expires_at < $1::bigint"
+                                 " OR seen_at < $2::bigint",
+    [ST_PORTAL_LINK_INSERT] = "INSERT INTO portal_links (" PORTAL_LINK_COLS ")"
+                              " VALUES ($1::text, $2::text, $3::text, $4::boolean, $5::bigint,"
+                              " $6::bigint, $7::bigint)",
+    [ST_PORTAL_LINK_FIND] =
+        "SELECT " PORTAL_LINK_COLS " FROM portal_links WHERE token_hash = $1::text",
+    [ST_PORTAL_LINK_GET] = "SELECT " PORTAL_LINK_COLS " FROM portal_links WHERE id = $1::text",
+    [ST_PORTAL_LINK_LIST] =
+        "SELECT " PORTAL_LINK_COLS " FROM portal_links WHERE community_id = $1::text"
+        " ORDER BY created_at, id",
+    [ST_PORTAL_LINK_REVOKE] = "UPDATE portal_links"
+                              " SET revoked_at = CASE WHEN revoked_at = 0 THEN $2::bigint"
+                              " ELSE revoked_at END WHERE id = $1::text",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = $2::text,"
                           " airmeet_scope = $3::text, session_scope = $4::text, sample = $5::text,"
                           " schema = $6::text, retired_at = $7::bigint, updated_at = $8::bigint"

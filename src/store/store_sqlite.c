@@ -453,6 +453,9 @@ static const char *const migrations[] = {
 
     /* 10: test events (sql.h); 0 or 1 as is_active. */
     SQL_MIGRATION_TEST_EVENTS("INTEGER", "0 CHECK (test IN (0, 1))"),
+
+    /* 11: the web console's sessions and portal links (sql.h says what each holds). */
+    SQL_MIGRATION_CONSOLE,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -574,6 +577,24 @@ static const char *const stmt_sql[ST_COUNT] = {
                              " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
     [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = ?1"
                         " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
+    [ST_CONSOLE_SESSION_INSERT] = "INSERT INTO console_sessions (id_hash, role, community_id,"
+                                  " key_id, link_id, read_only, csrf_token, created_at, seen_at,"
+                                  " expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_CONSOLE_SESSION_FIND] =
+        "SELECT " CONSOLE_SESSION_COLS("") " FROM console_sessions s WHERE s.id_hash = ?1",
+    [ST_CONSOLE_SESSION_TOUCH] = "UPDATE console_sessions SET seen_at = ?2 WHERE id_hash = ?1",
+    [ST_CONSOLE_SESSION_DELETE] = "DELETE FROM console_sessions WHERE id_hash = ?1",
+    [ST_CONSOLE_SESSION_PURGE] = "DELETE FROM console_sessions WHERE expires_at < ?1"
+                                 " OR seen_at < ?2",
+    [ST_PORTAL_LINK_INSERT] = "INSERT INTO portal_links (" PORTAL_LINK_COLS ")"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_PORTAL_LINK_FIND] = "SELECT " PORTAL_LINK_COLS " FROM portal_links WHERE token_hash = ?1",
+    [ST_PORTAL_LINK_GET] = "SELECT " PORTAL_LINK_COLS " FROM portal_links WHERE id = ?1",
+    [ST_PORTAL_LINK_LIST] = "SELECT " PORTAL_LINK_COLS " FROM portal_links WHERE community_id = ?1"
+                            " ORDER BY created_at, id",
+    [ST_PORTAL_LINK_REVOKE] = "UPDATE portal_links"
+                              " SET revoked_at = CASE WHEN revoked_at = 0 THEN ?2 ELSE revoked_at"
+                              " END WHERE id = ?1",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = ?2, airmeet_scope = ?3,"
                           " session_scope = ?4, sample = ?5, schema = ?6, retired_at = ?7,"
                           " updated_at = ?8 WHERE id = ?1",

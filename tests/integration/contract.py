@@ -81,7 +81,10 @@ class Contract:
             self.doc = json.load(f)
         self.ops = []  # (regex, template, method, operation)
         for template, item in self.doc["paths"].items():
-            rx = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+            rx = re.escape(template)
+            # The console's pages: a last parameter named path is the rest of the path (/ui/{path}).
+            rx = re.sub(r"\\\{path\\\}$", ".*", rx)
+            rx = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", rx) + "$"
             for method in METHODS:
                 op = item.get(method)
                 if op is None:

@@ -303,15 +303,37 @@ class NginxTests(DeliveryMixin, ServerTestCase):
     def test_nginx_own_answers_are_json(self):
         """Paths that are not airhook's, and /metrics (per node: scrape the
         nodes directly), get nginx's JSON 404; airhook's own 404 passes through."""
-        for path in ("/", "/metrics", "/nope", "/prodx"):
+        for path in ("/metrics", "/nope", "/prodx"):
             r = self.front.request("GET", path)
             j = self.assertJson(r, 404)
             self.assertEqual(j.get("error"), "NOT_FOUND", repr(r))
             self.assertEqual(j.get("statusCode"), "404", repr(r))
         r = self.front.request("GET", "/prod/no-such-endpoint")
         self.assertPublicError(r, 404)
+        # The console passes through: / to /ui/, and its pages.
+        r = self.front.request("GET", "/")
+        self.assertEqual((r.status, r.header("Location")), (302, "/ui/"))
+        r = self.front.request("GET", "/ui/communities")
+        self.assertEqual(r.status, 200)
+        self.assertIn("default-src 'self'", r.header("Content-Security-Policy"))
         r = self.front.admin("GET", "/webhooks/%s" % uuid.uuid4())
         self.assertAdminError(r, 404)
+
+    def test_console_session_is_known_to_every_node(self):
+        """Sessions live in the store: one signed in through nginx works on
+        both nodes, and signing out on one ends it on the other."""
+        r = self.front.request("POST", "/ui/api/session", json_body={"adminToken": self.token})
+        self.assertEqual(r.status, 201, repr(r))
+        cookie = r.header("Set-Cookie").split(";")[0]
+        csrf = r.json["csrfToken"]
+        for node in self.nodes:
+            r = node.request("GET", "/admin/v1/communities", headers={"Cookie": cookie})
+            self.assertEqual(r.status, 200, repr(r))
+        r = self.nodes[0].request("DELETE", "/ui/api/session",
+                                  headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+        self.assertEqual(r.status, 204, repr(r))
+        r = self.nodes[1].request("GET", "/ui/api/session", headers={"Cookie": cookie})
+        self.assertAdminError(r, 401)
 
     # -- the APIs ----------------------------------------------------------------
 

@@ -102,6 +102,41 @@ static void test_long_capture(void **state)
     assert_int_equal(ah_route_match(routes, 5, "GET", path, &req, &r, allow, 64), AH_MATCH_NO_PATH);
 }
 
+/* A last "{*}" takes the rest of the path: nothing, one segment, or several. */
+static void test_rest_of_path(void **state)
+{
+    (void)state;
+    static const ah_route_t rest[] = {
+        {"GET", "/ui/api/session", h_a, "session", .body_limit = 10},
+        {"GET", "/ui/{*}", h_a, "page", .body_limit = 10},
+    };
+    ah_http_req_t req = {0};
+    const ah_route_t *r;
+    char allow[64];
+    static const char *const paths[] = {"/ui/", "/ui/app.js", "/ui/communities/abc/keys"};
+    static const char *const want[] = {"", "app.js", "communities/abc/keys"};
+    for (size_t i = 0; i < AH_ARRAY_LEN(paths); i++) {
+        memset(&req, 0, sizeof req);
+        assert_int_equal(ah_route_match(rest, 2, "GET", paths[i], &req, &r, allow, 64),
+                         AH_MATCH_OK);
+        assert_string_equal(r->name, "page");
+        assert_int_equal(req.n_params, 1);
+        assert_string_equal(req.params[0], want[i]);
+    }
+    /* An earlier literal row wins; "/ui" and "/uix/…" are not under "/ui/". */
+    assert_int_equal(ah_route_match(rest, 2, "GET", "/ui/api/session", &req, &r, allow, 64),
+                     AH_MATCH_OK);
+    assert_string_equal(r->name, "session");
+    assert_int_equal(ah_route_match(rest, 2, "GET", "/ui", &req, &r, allow, 64), AH_MATCH_NO_PATH);
+    assert_int_equal(ah_route_match(rest, 2, "GET", "/uix/a", &req, &r, allow, 64),
+                     AH_MATCH_NO_PATH);
+    /* A rest too long for the param buffer does not match. */
+    char path[600] = "/ui/";
+    memset(path + 4, 'a', 500);
+    path[504] = '\0';
+    assert_int_equal(ah_route_match(rest, 2, "GET", path, &req, &r, allow, 64), AH_MATCH_NO_PATH);
+}
+
 static void test_accessors(void **state)
 {
     (void)state;
@@ -387,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_no_path),
         cmocka_unit_test(test_bad_method),
         cmocka_unit_test(test_long_capture),
+        cmocka_unit_test(test_rest_of_path),
         cmocka_unit_test(test_accessors),
         cmocka_unit_test(test_resp),
         cmocka_unit_test(test_target_ok),

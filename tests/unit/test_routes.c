@@ -307,6 +307,9 @@ static void test_who_may_call_what(void **state)
             ah_auth_t want = AH_AUTH_ADMIN;
             if (!strcmp(tables[t].name, "ops"))
                 want = AH_AUTH_NONE;
+            else if (!strcmp(tables[t].name, "console"))
+                /* Signing in is open (it counts its failures itself); the session is not. */
+                want = !strcmp(r->method, "POST") ? AH_AUTH_NONE : AH_AUTH_CONSOLE;
             else if (!strcmp(r->name, "webhook-list") || !strcmp(r->name, "airmeets") ||
                      !strcmp(r->name, "airmeet-info") || !strcmp(r->name, "webhook-test") ||
                      !strcmp(r->name, "delivery-get"))
@@ -316,9 +319,10 @@ static void test_who_may_call_what(void **state)
             if (r->auth != want)
                 fail_msg("%s %s (%s): auth %d, want %d", r->method, r->pattern, r->name, r->auth,
                          want);
-            ah_dialect_t d = !strcmp(r->name, "auth") ? AH_DIALECT_AUTH
-                             : want == AH_AUTH_ADMIN  ? AH_DIALECT_ADMIN
-                                                      : AH_DIALECT_PUBLIC;
+            ah_dialect_t d = !strcmp(r->name, "auth")             ? AH_DIALECT_AUTH
+                             : want == AH_AUTH_ADMIN              ? AH_DIALECT_ADMIN
+                             : !strcmp(tables[t].name, "console") ? AH_DIALECT_ADMIN
+                                                                  : AH_DIALECT_PUBLIC;
             if (r->dialect != d)
                 fail_msg("%s %s: dialect %d, want %d", r->method, r->pattern, r->dialect, d);
             /* An event's data, and a trigger's sample and schema (up to 64 KiB each), are big. */
@@ -504,11 +508,14 @@ static void test_console_session_fails_closed(void **state)
 {
     env_t *e = *state;
     unsigned everything = KEY_PAIR | TOKEN_HDR | BEARER;
+    /* With the console off (--ui off), no session admits anything. */
     reply_t r = run_test_route(e, "/console", everything, "192.0.2.40");
-    assert_refused(&r, 401, AH_DIALECT_PUBLIC, "this page needs a console session");
+    assert_refused(&r, 401, AH_DIALECT_PUBLIC, "the web console is off on this server");
     drop(&r);
+    /* With it on, other credentials are no session either. */
+    e->app.cfg.ui = true;
     r = run_test_route(e, "/console-admin", everything, "192.0.2.40");
-    assert_refused(&r, 401, AH_DIALECT_ADMIN, "this page needs a console session");
+    assert_refused(&r, 401, AH_DIALECT_ADMIN, "not signed in to the console");
     drop(&r);
     assert_int_equal(g_calls, 0);
     /* Nothing was tried, so nothing counts against the address. */
@@ -567,6 +574,8 @@ static void test_real_routes_refuse_anonymous_callers(void **state)
             reply_t r = run_app(e, rt->method, path, NO_CREDS, ip, NULL);
             if (rt->auth == AH_AUTH_ADMIN)
                 assert_refused(&r, 401, AH_DIALECT_ADMIN, "missing or wrong admin token");
+            else if (rt->auth == AH_AUTH_CONSOLE)
+                assert_refused(&r, 401, AH_DIALECT_ADMIN, "the web console is off");
             else if (rt->auth == AH_AUTH_TOKEN)
                 assert_refused(&r, 400, AH_DIALECT_PUBLIC, "missing header X-Airmeet-Access-Token");
             else if (rt->dialect == AH_DIALECT_AUTH)

@@ -955,6 +955,106 @@ static void test_background_checkpoint(void **state)
     ah_store_close(s);
 }
 
+/*
+ * The web console's sessions and portal links: found by hash, a session
+ * reads whether its key pair or portal link was revoked, touch and delete,
+ * the purge of ended ones; links listed per community and revoked once.
+ */
+static void test_console_sessions_and_portal_links(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c, other;
+    new_community(s, &c, "Acme", T0);
+    new_community(s, &other, "Other", T0);
+    ah_access_key_t k;
+    fill_key(&k, c.id, "crm", T0);
+    assert_int_equal(ah_store_access_key_create(s, &k), AH_OK);
+
+    ah_portal_link_t l1 = {0}, l2 = {0}, lo = {0}, lgot;
+    ah_portal_link_t *links[] = {&l1, &l2, &lo};
+    for (size_t i = 0; i < AH_ARRAY_LEN(links); i++) {
+        char tok[16];
+        snprintf(tok, sizeof tok, "ahp_%zu", i);
+        ah_uuid_v4(links[i]->id);
+        ah_strlcpy(links[i]->community_id, i == 2 ? other.id : c.id, sizeof links[i]->community_id);
+        ah_sha256_hex(tok, strlen(tok), links[i]->token_hash);
+        links[i]->read_only = i == 1;
+        links[i]->created_at = T0 + (int64_t)i;
+        links[i]->expires_at = T0 + 1000;
+        assert_int_equal(ah_store_portal_link_create(s, links[i]), AH_OK);
+    }
+    assert_int_equal(ah_store_portal_link_find(s, l2.token_hash, &lgot), AH_OK);
+    assert_string_equal(lgot.id, l2.id);
+    assert_true(lgot.read_only);
+    assert_int_equal(lgot.expires_at, T0 + 1000);
+    assert_int_equal(ah_store_portal_link_get(s, l1.id, &lgot), AH_OK);
+    assert_false(lgot.read_only);
+    assert_int_equal(ah_store_portal_link_find(s, l1.id, &lgot), AH_ENOTFOUND);
+    ah_portal_link_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(ah_store_portal_link_list(s, c.id, &list, &n), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].id, l1.id);
+    assert_string_equal(list[1].id, l2.id);
+    free(list);
+
+    ah_console_session_t op = {0}, byk = {0}, byl = {0}, got;
+    ah_console_session_t *ss[] = {&op, &byk, &byl};
+    for (size_t i = 0; i < AH_ARRAY_LEN(ss); i++) {
+        char id[16];
+        snprintf(id, sizeof id, "ahc_%zu", i);
+        ah_sha256_hex(id, strlen(id), ss[i]->id_hash);
+        ah_strlcpy(ss[i]->role, i ? "integrator" : "operator", sizeof ss[i]->role);
+        memset(ss[i]->csrf, 'a' + (int)i, AH_CSRF_SIZE - 1);
+        ss[i]->created_at = ss[i]->seen_at = T0;
+        ss[i]->expires_at = T0 + 100;
+    }
+    ah_strlcpy(byk.community_id, c.id, sizeof byk.community_id);
+    ah_strlcpy(byk.key_id, k.id, sizeof byk.key_id);
+    ah_strlcpy(byl.community_id, c.id, sizeof byl.community_id);
+    ah_strlcpy(byl.link_id, l2.id, sizeof byl.link_id);
+    byl.read_only = true;
+    for (size_t i = 0; i < AH_ARRAY_LEN(ss); i++)
+        assert_int_equal(ah_store_console_session_create(s, ss[i]), AH_OK);
+    assert_int_equal(ah_store_console_session_create(s, &op), AH_EEXISTS);
+
+    assert_int_equal(ah_store_console_session_find(s, op.id_hash, &got), AH_OK);
+    assert_string_equal(got.role, "operator");
+    assert_string_equal(got.community_id, "");
+    assert_string_equal(got.csrf, op.csrf);
+    assert_int_equal(got.revoked_at, 0);
+    assert_int_equal(ah_store_console_session_find(s, byl.id_hash, &got), AH_OK);
+    assert_string_equal(got.link_id, l2.id);
+    assert_true(got.read_only);
+    assert_int_equal(got.expires_at, T0 + 100);
+
+    /* Revoking the key pair or the link shows on the sessions they opened. */
+    assert_int_equal(ah_store_access_key_revoke(s, k.id, T0 + 7), AH_OK);
+    assert_int_equal(ah_store_console_session_find(s, byk.id_hash, &got), AH_OK);
+    assert_int_equal(got.revoked_at, T0 + 7);
+    assert_int_equal(ah_store_portal_link_revoke(s, l2.id, T0 + 8), AH_OK);
+    assert_int_equal(ah_store_portal_link_revoke(s, l2.id, T0 + 9), AH_OK); /* kept: T0 + 8 */
+    assert_int_equal(ah_store_console_session_find(s, byl.id_hash, &got), AH_OK);
+    assert_int_equal(got.revoked_at, T0 + 8);
+    assert_int_equal(ah_store_portal_link_revoke(s, c.id, T0), AH_ENOTFOUND);
+
+    assert_int_equal(ah_store_console_session_touch(s, op.id_hash, T0 + 50), AH_OK);
+    assert_int_equal(ah_store_console_session_find(s, op.id_hash, &got), AH_OK);
+    assert_int_equal(got.seen_at, T0 + 50);
+    assert_int_equal(ah_store_console_session_touch(s, c.id, T0), AH_ENOTFOUND);
+    assert_int_equal(ah_store_console_session_delete(s, byk.id_hash), AH_OK);
+    assert_int_equal(ah_store_console_session_find(s, byk.id_hash, &got), AH_ENOTFOUND);
+    assert_int_equal(ah_store_console_session_delete(s, byk.id_hash), AH_OK);
+    /* Unseen since T0 + 10: byl goes, op (seen at T0 + 50) stays. */
+    size_t purged = 0;
+    assert_int_equal(ah_store_console_session_purge(s, T0 + 60, T0 + 10, &purged), AH_OK);
+    assert_int_equal(purged, 1);
+    assert_int_equal(ah_store_console_session_find(s, op.id_hash, &got), AH_OK);
+    assert_int_equal(ah_store_console_session_purge(s, T0 + 101, 0, &purged), AH_OK);
+    assert_int_equal(purged, 1);
+    assert_int_equal(ah_store_console_session_find(s, op.id_hash, &got), AH_ENOTFOUND);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     const tmpdb_t *t = *state;
@@ -969,7 +1069,7 @@ static void test_reopen_keeps_data(void **state)
     ah_store_close(s);
 
     /* The schema is at the latest version, in WAL mode, with every table. */
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 10);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 11);
     assert_int_equal(side_query_int(t->path, "SELECT count(*) FROM pragma_journal_mode"
                                              " WHERE journal_mode = 'wal'"),
                      1);
@@ -997,7 +1097,7 @@ static void test_reopen_keeps_data(void **state)
     assert_true(existed);
     assert_string_equal(out.id, w.id);
     ah_store_close(s);
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 10);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 11);
 
     /* Through the DSN form as well. */
     char dsn[128], err[256] = "";
@@ -1628,6 +1728,8 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_webhook_set_active, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_operator_pages, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_child_pages, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_console_sessions_and_portal_links, open_memory,
+                                    close_store),
     cmocka_unit_test_setup_teardown(test_cache_generations, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_register_memory, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_mixed, open_memory, close_store),
