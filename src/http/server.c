@@ -142,13 +142,13 @@ struct conn_req {
     size_t limit;
     size_t body_cap;
     size_t discarded;
-    bool started;   /* the first access-handler call happened */
-    bool has_body;  /* a body was announced */
-    bool decided;   /* resp is final: do not call handle() */
-    bool suspended; /* handle() suspended it: the next call queues resp */
-    bool queued;    /* answered */
-    bool close;     /* close the connection after the answer */
-    bool lingering; /* answered directly; the rest of the body is dropped */
+    bool started;             /* the first access-handler call happened */
+    bool has_body;            /* a body was announced */
+    bool decided;             /* resp is final: do not call handle() */
+    bool suspended;           /* handle() suspended it: the next call queues resp */
+    bool queued;              /* answered */
+    bool close;               /* close the connection after the answer */
+    bool lingering;           /* answered directly; the rest of the body is dropped */
     ah_http_stream_t *stream; /* answered by a stream (stream.c) */
     bool stream_made;         /* its response was made: the response holds the reference */
 };

@@ -15,16 +15,21 @@
  * resumes the suspended ones, whose readers then write the farewell and end.
  *
  * Heartbeats come from the server's sweeper thread (ah_http__streams_tick),
- * which walks the registry of open streams a few times a second.  A client
- * that went away is found when the connection is next written (a heartbeat
- * at the latest): libmicrohttpd then destroys the response, whose free
- * callback closes the stream and tells the owner.
+ * which walks the registry of open streams a few times a second.  It also
+ * watches the socket of each suspended stream (poll for POLLRDHUP, no
+ * wait), which libmicrohttpd does not while the connection is suspended: a
+ * client that hung up is seen within a tick, its stream ended and the
+ * connection resumed, so libmicrohttpd closes it.  A client that vanished
+ * without a FIN is found when the connection is next written (a heartbeat
+ * at the latest).  Either way libmicrohttpd destroys the response, whose
+ * free callback closes the stream and tells the owner.
  *
  * Lifetime: a stream has two references, its owner's (until
  * ah_http_stream_release) and its connection's (until the response is
  * freed, or the request abandoned).  Locks are taken in the order registry,
  * stream, server.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +58,7 @@ struct ah_http_stream {
     int refs;
     ah_http_server_t *srv;       /* NULL: detached (tests) */
     struct MHD_Connection *conn; /* NULL: detached */
+    int fd;                      /* the connection's socket, watched while suspended; -1: none */
     ah_http_stream_opts_t opts;
     char *farewell; /* the whole farewell event, or NULL */
     struct item *head, *tail;
@@ -116,8 +122,8 @@ static size_t formatted_size(const char *event, const char *id, const char *data
     size_t lines = 1;
     for (const char *p = data ? data : ""; *p; p++)
         lines += *p == '\n';
-    return (event ? strlen(event) + 8 : 0) + (id ? strlen(id) + 5 : 0) +
-           (data ? strlen(data) : 0) + lines * 7 + 2;
+    return (event ? strlen(event) + 8 : 0) + (id ? strlen(id) + 5 : 0) + (data ? strlen(data) : 0) +
+           lines * 7 + 2;
 }
 
 static struct item *item_new(const char *text, size_t len)
@@ -175,6 +181,7 @@ static ah_http_stream_t *stream_new(const ah_http_stream_opts_t *opts)
         return NULL;
     pthread_mutex_init(&s->mu, NULL);
     s->refs = 1;
+    s->fd = -1;
     if (opts)
         s->opts = *opts;
     if (!s->opts.max_queued)
@@ -184,9 +191,8 @@ static ah_http_stream_t *stream_new(const ah_http_stream_opts_t *opts)
     if (opts && opts->farewell_event) {
         size_t cap = formatted_size(opts->farewell_event, NULL, opts->farewell_data) + 1;
         s->farewell = malloc(cap);
-        if (s->farewell &&
-            !ah_http_stream_format(s->farewell, cap, opts->farewell_event, NULL,
-                                   opts->farewell_data)) {
+        if (s->farewell && !ah_http_stream_format(s->farewell, cap, opts->farewell_event, NULL,
+                                                  opts->farewell_data)) {
             free(s->farewell);
             s->farewell = NULL;
         }
@@ -231,6 +237,9 @@ ah_http_stream_t *ah_http_stream_open(ah_http_req_t *req, ah_http_resp_t *resp,
         unref(s);
         return NULL;
     }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    s->fd = ci ? ci->connect_fd : -1;
     pthread_mutex_lock(&reg_mu);
     s->registered = true;
     s->next = reg_head;
@@ -427,6 +436,18 @@ void ah_http__streams_tick(ah_http_server_t *srv)
         if (s->srv != srv)
             continue;
         pthread_mutex_lock(&s->mu);
+        /*
+         * A suspended connection is not watched by libmicrohttpd: a client
+         * that hung up is seen here (the peer's FIN), and the stream ended
+         * so that its connection closes now, not at the next heartbeat.
+         */
+        if (s->suspended && s->fd >= 0) {
+            struct pollfd pfd = {.fd = s->fd, .events = POLLRDHUP};
+            if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+                s->ending = true;
+                wake(s);
+            }
+        }
         if (!s->closed && !s->ending && !s->head && !s->cur &&
             now - s->last_write_ms >= s->opts.heartbeat_ms) {
             static const char ping[] = ": ping\n\n";

@@ -107,8 +107,8 @@ int ah_store_listener_get(ah_store_t *s, const char *id, ah_listener_t *out)
 int ah_store_listener_list(ah_store_t *s, ah_listener_t **out, size_t *n)
 {
     void *rows = NULL;
-    int rc = ah_sql_all(s, NULL, ST_LISTENER_LIST, NULL, map_listener, sizeof(ah_listener_t),
-                        &rows, n);
+    int rc =
+        ah_sql_all(s, NULL, ST_LISTENER_LIST, NULL, map_listener, sizeof(ah_listener_t), &rows, n);
     *out = rows;
     return rc;
 }

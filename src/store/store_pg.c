@@ -542,8 +542,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LISTENER_SECRET_ADD] = "INSERT INTO listener_secrets (access_key_id, secret, created_at)"
                                " VALUES ($1::text, $2::text, $3::bigint)"
                                " ON CONFLICT (access_key_id) DO NOTHING",
-    [ST_LISTENER_SECRET_GET] =
-        "SELECT secret FROM listener_secrets WHERE access_key_id = $1::text",
+    [ST_LISTENER_SECRET_GET] = "SELECT secret FROM listener_secrets WHERE access_key_id = $1::text",
     [ST_LISTENER_INSERT] = "INSERT INTO listeners (" LISTENER_COLS ") VALUES ($1::text, $2::text,"
                            " $3::text, $4::text, $5::bigint, $6::bigint)",
     [ST_LISTENER_GET] = "SELECT " LISTENER_COLS " FROM listeners WHERE id = $1::text",
