@@ -140,6 +140,13 @@ class ListenMixin(DeliveryMixin):
         self.assertEqual(ev[1], "%s.%d" % (d["deliveryId"], d["attempt"]))
         return d
 
+    def wait_closed(self, listener, srv=None):
+        """Waits until the server has seen the listener's stream end (its log line)."""
+        srv = srv or self.srv
+        self.assertTrue(wait_for(lambda: any(
+            r.get("msg") == "listener stream closed" and r.get("listener") == listener["id"]
+            for r in srv.log_records()), 10), "the server saw the stream end")
+
     def assertVerifies(self, d, secret):
         h = d["headers"]
         self.assertEqual(h["webhook-id"], d["eventId"])
@@ -264,8 +271,9 @@ class ListenServerTests(ListenMixin, ServerTestCase):
         self.publish(self.t, raw='{"drop":1}')
         d = self.delivery_event(s)
         s.drop()
-        # Its result can no longer be posted for that push...
-        self.assertTrue(wait_for(lambda: self.result(self.tok, l, d).status == 404, 10))
+        self.wait_closed(l)
+        # Its result can no longer be posted for that push: it was handed back.
+        self.assertEqual(self.result(self.tok, l, d).status, 404)
         s2 = self.stream(self.tok, l)
         d2 = self.delivery_event(s2, timeout=10)
         self.assertEqual(d2["deliveryId"], d["deliveryId"])
@@ -337,6 +345,7 @@ class StaleListenerTests(ListenMixin, ServerTestCase):
         w = self.webhook_view(l["webhooks"][0]["id"])
         self.assertIsNone(w["deregisteredAt"])
         s.drop()
+        self.wait_closed(l)
         self.assertTrue(wait_for(
             lambda: self.webhook_view(l["webhooks"][0]["id"])["deregisteredAt"], 15))
         self.assertEqual(SSE(self.srv, l["stream"], tok).status, 404)
