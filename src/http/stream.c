@@ -237,6 +237,10 @@ ah_http_stream_t *ah_http_stream_open(ah_http_req_t *req, ah_http_resp_t *resp,
         unref(s);
         return NULL;
     }
+    /* A heartbeat within the idle timeout, so a quiet stream is never taken for an idle one. */
+    const ah_http_limits_t *lim = ah_http_server_limits(s->srv);
+    if (lim->idle_timeout_ms > 0 && s->opts.heartbeat_ms > lim->idle_timeout_ms / 2)
+        s->opts.heartbeat_ms = lim->idle_timeout_ms / 2 > 0 ? lim->idle_timeout_ms / 2 : 1;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     s->fd = ci ? ci->connect_fd : -1;

@@ -332,6 +332,35 @@ class ListenServerTests(ListenMixin, ServerTestCase):
         self.assertEqual(r.status, 409, repr(r))
 
 
+class ListenerShutdownTests(ListenMixin, ServerTestCase):
+    SERVER_ARGS = ARGS
+
+    def test_stop_ends_streams_and_hands_back(self):
+        """SIGTERM with a stream open and a delivery awaiting its result: the
+        stream ends (bye shutdown), the server exits cleanly at once, and the
+        delivery is still pending, unattempted, for the next start."""
+        srv = start_server(self, ARGS + ("--idle-timeout", "4s", "--crowded-idle-timeout", "2s"))
+        t = srv.make_tenant()
+        tok = t.auth()
+        l = self.create(tok, srv=srv)
+        s = self.stream(tok, l, srv=srv)
+        j = self.publish(t, raw='{"stop":1}', srv=srv)
+        d = self.delivery_event(s)
+        self.assertEqual(d["eventId"], j["eventId"])
+        time.sleep(2.5)  # past half the idle timeout: a heartbeat keeps the stream
+        self.assertGreaterEqual(s.comments, 1, "a ping within the idle timeout")
+        self.assertFalse(s.closed.is_set(), "the stream outlived --idle-timeout's half")
+        started = time.monotonic()
+        srv.stop(remove=False)  # raises unless the exit is clean
+        self.assertLess(time.monotonic() - started, 8, "stopping waited on the open stream")
+        ev = s.next("bye", timeout=2)
+        self.assertEqual(json.loads(ev[2]), {"reason": "shutdown"})
+        srv2 = start_server(self, ARGS, workdir=srv.workdir)
+        got = self.delivery(d["deliveryId"], srv=srv2)
+        self.assertEqual(got["attemptCount"], 0, repr(got))
+        self.assertEqual(got["status"], "pending", repr(got))
+
+
 class StaleListenerTests(ListenMixin, ServerTestCase):
     SERVER_ARGS = ARGS + ("--listener-timeout", "2s")
 
