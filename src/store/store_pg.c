@@ -410,6 +410,9 @@ static const char *const migrations[] = {
 
     /* 11: the web console's sessions and portal links, as SQLite's migration 11. */
     SQL_MIGRATION_CONSOLE,
+
+    /* 12: `airhook listen`'s secrets and listeners, as SQLite's migration 12. */
+    SQL_MIGRATION_LISTENERS,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -567,6 +570,19 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PORTAL_LINK_REVOKE] = "UPDATE portal_links"
                               " SET revoked_at = CASE WHEN revoked_at = 0 THEN $2::bigint"
                               " ELSE revoked_at END WHERE id = $1::text",
+    [ST_LISTENER_SECRET_ADD] = "INSERT INTO listener_secrets (access_key_id, secret, created_at)"
+                               " VALUES ($1::text, $2::text, $3::bigint)"
+                               " ON CONFLICT (access_key_id) DO NOTHING",
+    [ST_LISTENER_SECRET_GET] = "SELECT secret FROM listener_secrets WHERE access_key_id = $1::text",
+    [ST_LISTENER_SECRET_LIST] = "SELECT access_key_id, secret FROM listener_secrets",
+    [ST_LISTENER_SECRET_SWAP] = "UPDATE listener_secrets SET secret = $2::text"
+                                " WHERE access_key_id = $1::text AND secret = $3::text",
+    [ST_LISTENER_INSERT] = "INSERT INTO listeners (" LISTENER_COLS ") VALUES ($1::text, $2::text,"
+                           " $3::text, $4::text, $5::bigint, $6::bigint)",
+    [ST_LISTENER_GET] = "SELECT " LISTENER_COLS " FROM listeners WHERE id = $1::text",
+    [ST_LISTENER_LIST] = "SELECT " LISTENER_COLS " FROM listeners ORDER BY created_at, id",
+    [ST_LISTENER_TOUCH] = "UPDATE listeners SET last_seen_at = $2::bigint WHERE id = $1::text",
+    [ST_LISTENER_DELETE] = "DELETE FROM listeners WHERE id = $1::text",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = $2::text,"
                           " airmeet_scope = $3::text, session_scope = $4::text, sample = $5::text,"
                           " schema = $6::text, retired_at = $7::bigint, updated_at = $8::bigint"

@@ -456,6 +456,9 @@ static const char *const migrations[] = {
 
     /* 11: the web console's sessions and portal links (sql.h says what each holds). */
     SQL_MIGRATION_CONSOLE,
+
+    /* 12: `airhook listen`'s secrets and listeners (sql.h says what each holds). */
+    SQL_MIGRATION_LISTENERS,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -595,6 +598,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PORTAL_LINK_REVOKE] = "UPDATE portal_links"
                               " SET revoked_at = CASE WHEN revoked_at = 0 THEN ?2 ELSE revoked_at"
                               " END WHERE id = ?1",
+    [ST_LISTENER_SECRET_ADD] = "INSERT INTO listener_secrets (access_key_id, secret, created_at)"
+                               " VALUES (?1, ?2, ?3) ON CONFLICT (access_key_id) DO NOTHING",
+    [ST_LISTENER_SECRET_GET] = "SELECT secret FROM listener_secrets WHERE access_key_id = ?1",
+    [ST_LISTENER_SECRET_LIST] = "SELECT access_key_id, secret FROM listener_secrets",
+    [ST_LISTENER_SECRET_SWAP] = "UPDATE listener_secrets SET secret = ?2"
+                                " WHERE access_key_id = ?1 AND secret = ?3",
+    [ST_LISTENER_INSERT] =
+        "INSERT INTO listeners (" LISTENER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_LISTENER_GET] = "SELECT " LISTENER_COLS " FROM listeners WHERE id = ?1",
+    [ST_LISTENER_LIST] = "SELECT " LISTENER_COLS " FROM listeners ORDER BY created_at, id",
+    [ST_LISTENER_TOUCH] = "UPDATE listeners SET last_seen_at = ?2 WHERE id = ?1",
+    [ST_LISTENER_DELETE] = "DELETE FROM listeners WHERE id = ?1",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = ?2, airmeet_scope = ?3,"
                           " session_scope = ?4, sample = ?5, schema = ?6, retired_at = ?7,"
                           " updated_at = ?8 WHERE id = ?1",

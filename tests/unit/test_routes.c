@@ -314,6 +314,8 @@ static void test_who_may_call_what(void **state)
                      !strcmp(r->name, "airmeet-info") || !strcmp(r->name, "webhook-test") ||
                      !strcmp(r->name, "delivery-get"))
                 want = AH_AUTH_TOKEN; /* a token from /auth: Airmeet's event API, airhook's own */
+            else if (!strncmp(r->name, "listener-", 9))
+                want = AH_AUTH_TOKEN; /* `airhook listen`, as webhook-list */
             else if (!strcmp(tables[t].name, "public") || !strcmp(tables[t].name, "api-v1"))
                 want = AH_AUTH_KEY_PAIR;
             if (r->auth != want)
