@@ -53,6 +53,7 @@
 #define BACKOFF_CAP_MS 30000
 #define POLL_MS 200
 #define RESULT_TRIES 3
+#define DRAIN_MS 3000 /* on Ctrl-C: how long forwards in flight may finish */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -1012,6 +1013,32 @@ static int run_loop(listen_t *L)
     return L->exit_code;
 }
 
+/*
+ * After Ctrl-C: the stream is closed, and forwards in flight get up to
+ * DRAIN_MS to finish and have their results posted (a second Ctrl-C cuts
+ * that short); whatever is left is abandoned, and the server records it as
+ * a failed attempt after its delivery timeout.
+ */
+static void drain(listen_t *L)
+{
+    if (L->stream)
+        job_end(L, L->stream);
+    stop_signal = 0;
+    int64_t deadline = ah_mono_ms() + DRAIN_MS;
+    while (L->jobs && !stop_signal && ah_mono_ms() < deadline) {
+        int running = 0;
+        curl_multi_perform(L->multi, &running);
+        start_queued(L);
+        reap(L);
+        curl_multi_poll(L->multi, NULL, 0, POLL_MS, NULL);
+    }
+    while (L->jobs) {
+        if (L->jobs->kind == JOB_RESULT)
+            L->n_unreported++;
+        job_end(L, L->jobs);
+    }
+}
+
 static void print_summary(const listen_t *L)
 {
     unsigned long total = L->n_2xx + L->n_other + L->n_none;
@@ -1193,13 +1220,10 @@ static int cmd_listen(const ah_args_t *args)
         goto out;
     }
     rc = run_loop(&L);
-    while (L.jobs)
-        job_end(&L, L.jobs);
+    drain(&L);
     if (!L.keep_listener)
         delete_listener(&L);
     print_summary(&L);
-    if (stop_signal && !rc)
-        rc = AH_EXIT_OK;
 out:
     cleanup(&L);
     return rc;
