@@ -74,6 +74,7 @@ typedef struct job {
     struct curl_slist *hdrs;
     struct job *next; /* in L->jobs */
     char errbuf[CURL_ERROR_SIZE];
+    char why[96]; /* the loop's own reason for ending the transfer, if any */
     /* forward and result */
     char *listener_id;
     char *delivery_id;
@@ -794,7 +795,8 @@ static size_t stream_write(char *data, size_t size, size_t nmemb, void *ud)
     L->last_rx_ms = ah_mono_ms();
     int rc = ah_sse_feed(&L->sse, data, n);
     if (rc == AH_ETOOBIG)
-        snprintf(j->errbuf, sizeof j->errbuf, "an event larger than %zu bytes", STREAM_MAX_LINE);
+        snprintf(j->why, sizeof j->why, "the server sent an event over %zu bytes",
+                 STREAM_MAX_LINE);
     return rc ? 0 : n;
 }
 
@@ -894,7 +896,7 @@ static void stream_done(listen_t *L, job_t *j, CURLcode res)
     } else if (res == CURLE_OK) {
         lost(L, "the server closed the stream");
     } else {
-        lost(L, *j->errbuf ? j->errbuf : curl_easy_strerror(res));
+        lost(L, *j->why ? j->why : *j->errbuf ? j->errbuf : curl_easy_strerror(res));
     }
 }
 
