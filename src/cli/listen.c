@@ -795,8 +795,7 @@ static size_t stream_write(char *data, size_t size, size_t nmemb, void *ud)
     L->last_rx_ms = ah_mono_ms();
     int rc = ah_sse_feed(&L->sse, data, n);
     if (rc == AH_ETOOBIG)
-        snprintf(j->why, sizeof j->why, "the server sent an event over %zu bytes",
-                 STREAM_MAX_LINE);
+        snprintf(j->why, sizeof j->why, "the server sent an event over %zu bytes", STREAM_MAX_LINE);
     return rc ? 0 : n;
 }
 
