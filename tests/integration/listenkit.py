@@ -139,16 +139,19 @@ class Proxy:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            s.close()
 
     def cut(self):
-        """Resets every connection held; new ones are still accepted."""
+        """Ends every connection held, both ways at once (a close() alone would wait
+        for the threads blocked in recv); new ones are still accepted.  Returns how many."""
         with self._lock:
             conns, self._conns = self._conns, []
         for pair in conns:
             for s in pair:
                 try:
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                    s.close()
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
         return len(conns)
