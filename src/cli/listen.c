@@ -894,8 +894,12 @@ static void stream_done(listen_t *L, job_t *j, CURLcode res)
         lost(L, reason);
     } else if (res == CURLE_OK) {
         lost(L, "the server closed the stream");
+    } else if (*j->why) {
+        lost(L, j->why);
+    } else if (res == CURLE_PARTIAL_FILE || res == CURLE_RECV_ERROR || res == CURLE_GOT_NOTHING) {
+        lost(L, "the connection was cut");
     } else {
-        lost(L, *j->why ? j->why : *j->errbuf ? j->errbuf : curl_easy_strerror(res));
+        lost(L, *j->errbuf ? j->errbuf : curl_easy_strerror(res));
     }
 }
 

@@ -105,7 +105,8 @@ class ListenCliTests(unittest.TestCase):
                         cli.describe())
         self.assertIn(SECRET, cli.stdout())
         self.assertGreaterEqual(fake.auths, 2, "a new sign-in after the 401")
-        self.assertTrue(cli.wait_line(r"Connection lost \(.*\); reconnecting in \d+\.\d s", 20,
+        self.assertTrue(cli.wait_line(r"Connection lost \(the connection was cut\); reconnecting "
+                                      r"in \d+\.\d s", 20,
                                       "err"), cli.describe())
         self.assertTrue(cli.wait_line(r"Listener L-1 no longer exists on the server; creating a "
                                       r"new one", 20, "err"), cli.describe())
@@ -193,6 +194,24 @@ class ListenCliTests(unittest.TestCase):
         self.assertEqual((r["status"], r["error"]), (0, "timeout"))
         self.assertEqual(fake.created[0]["triggers"], [SLOW])
         self.assertEqual(fake.created[0]["airmeetId"], "am-1")
+        self.assertEqual(cli.interrupt(), 0, cli.describe())
+
+    def test_forward_connect_to_keeps_the_host(self):
+        d = delivery("h1", CREATED, '{"host":"kept"}')
+
+        def good(s, lid):
+            s.open()
+            s.ready(lid)
+            s.delivery(d)
+            s.ping_until(lambda: False)
+
+        fake = self.server([good])
+        cli = self.listen(fake, "--forward-to", "http://receiver.test:3000/ok",
+                          "--forward-connect-to", "127.0.0.1:%d" % self.rcv.port)
+        self.assertTrue(fake.wait(lambda: fake.results, 15), cli.describe())
+        self.assertEqual(fake.result_for("h1")["status"], 200, cli.describe())
+        got = self.rcv.requests(event_id=d["headers"]["webhook-id"])
+        self.assertEqual(got[0].headers.get("host"), "receiver.test:3000")
         self.assertEqual(cli.interrupt(), 0, cli.describe())
 
     def test_print_secret(self):
