@@ -103,6 +103,7 @@ class Proxy:
         self._conns = []
         self.accepted = 0
         self._stop = False
+        self.refusing = False
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -112,6 +113,11 @@ class Proxy:
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            if self.refusing:  # offline: every connection is reset at once
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                c.close()
+                continue
             try:
                 u = socket.create_connection(self.target, timeout=5)
                 u.settimeout(None)
@@ -155,6 +161,14 @@ class Proxy:
                 except OSError:
                     pass
         return len(conns)
+
+    def go_down(self):
+        """Offline: cuts everything and resets every new connection until go_up()."""
+        self.refusing = True
+        return self.cut()
+
+    def go_up(self):
+        self.refusing = False
 
     def stop(self):
         self._stop = True
