@@ -20,6 +20,7 @@
 #include "api/ratelimit.h"
 #include "api/worker.h"
 #include "delivery/dispatcher.h"
+#include "delivery/listener.h"
 #include "delivery/retention.h"
 #include "http/http.h"
 #include "http/router.h"
@@ -37,6 +38,8 @@ typedef struct ah_config {
     int64_t token_ttl_ms;     /* 30 days by default */
     int64_t retention_ms;     /* final events are removed this long after; 0 = never */
     unsigned auth_fail_limit; /* failed auths per address per minute; 0 = off */
+    int64_t
+        listener_timeout_ms; /* `airhook listen`: a listener without a stream is removed after */
     unsigned threads;
     bool demo;
     bool serve_api;           /* --role api|all: public and admin API */
@@ -59,6 +62,7 @@ typedef struct ah_app {
     ah_ratelimit_t *register_limiter; /* webhook registrations per access key (quota) */
     int64_t started_ms;
     ah_dispatcher_t *dispatcher; /* NULL in an API-only process: wakes are no-ops */
+    ah_listen_hub_t *listen_hub; /* `airhook listen`'s listeners (listener.h); NULL: none */
     ah_retention_t *retention;   /* the purge (retention.h); NULL with --retention 0 */
     const ah_netguard_t *guard;  /* NULL: registration does not pre-check targets */
     /* The public API's caches (public.c; cache.h); a NULL one is simply off. */
@@ -282,7 +286,25 @@ int ah_quota_effective(ah_app_t *app, const ah_cache_gen_t *gen, const char *com
 json_t *ah_quota_json(const ah_app_t *app, const char *community_id, int64_t active,
                       const ah_quota_t *own);
 
+/*
+ * The scope checks of webhook-register (public.c), shared with listen.c.
+ * ah_check_scope: airmeet_id / session_id ("" for none) exist and belong to
+ * community_id (and the session to the airmeet).  ah_check_trigger_scope:
+ * trigger t takes that scope.  Each returns 0, an HTTP status with why, or
+ * a negative store status (ah_reject answers either).
+ */
+int ah_check_scope(ah_app_t *app, const ah_cache_gen_t *gen, const char *community_id,
+                   const char *airmeet_id, const char *session_id, char *why, size_t whylen);
+int ah_check_trigger_scope(const ah_catalog_trigger_t *t, const char *airmeet_id,
+                           const char *session_id, char *why, size_t whylen);
+
 /* ---- handlers ---- */
+/* listen.c: `airhook listen` (docs/api.md, "Listeners") */
+void ah_h_listener_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_listener_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_listener_stream(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_listener_results(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_listener_delete(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_auth(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

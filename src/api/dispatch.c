@@ -82,6 +82,17 @@ static const ah_route_t public_routes[] = {
     {"GET", "/api/v1/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
     {"GET", "/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
     {"GET", "/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
+    /* `airhook listen` (listen.c), in airhook's own namespace. */
+    {"GET", "/airhook/v1/listener-secret", ah_h_listener_secret, "listener-secret", TOKEN,
+     .body_limit = K64},
+    {"POST", "/airhook/v1/listeners", ah_h_listener_create, "listener-create", TOKEN,
+     .body_limit = K64},
+    {"GET", "/airhook/v1/listeners/{}/stream", ah_h_listener_stream, "listener-stream", TOKEN,
+     .body_limit = K64},
+    {"POST", "/airhook/v1/listeners/{}/results", ah_h_listener_results, "listener-results", TOKEN,
+     .body_limit = K64},
+    {"DELETE", "/airhook/v1/listeners/{}", ah_h_listener_delete, "listener-delete", TOKEN,
+     .body_limit = K64},
 };
 
 /* The same event API at the root, where Airmeet's older host and the connector put it. */

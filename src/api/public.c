@@ -243,8 +243,8 @@ static int find_scope(ah_app_t *app, const ah_cache_gen_t *gen, char kind, const
  * the caller's community.  Returns 0, an HTTP status with why filled, or
  * a negative store status (ah_reject answers either).
  */
-static int check_scope(ah_app_t *app, const ah_cache_gen_t *gen, const char *community_id,
-                       const char *airmeet_id, const char *session_id, char *why, size_t whylen)
+int ah_check_scope(ah_app_t *app, const ah_cache_gen_t *gen, const char *community_id,
+                   const char *airmeet_id, const char *session_id, char *why, size_t whylen)
 {
     if (airmeet_id[0]) {
         scope_entry_t a;
@@ -303,8 +303,8 @@ static int scope_query(const ah_http_req_t *req, char *airmeet_id, char *session
 }
 
 /* Validates the trigger's airmeet/session rules (SPEC §4). */
-static int check_trigger_scope(const ah_catalog_trigger_t *t, const char *airmeet_id,
-                               const char *session_id, char *why, size_t whylen)
+int ah_check_trigger_scope(const ah_catalog_trigger_t *t, const char *airmeet_id,
+                           const char *session_id, char *why, size_t whylen)
 {
     if (session_id[0] && !airmeet_id[0]) {
         snprintf(why, whylen, "sessionId needs airmeetId as well");
@@ -349,6 +349,11 @@ static int read_register_body(json_t *body, ah_webhook_t *w, char *why, size_t w
     }
     if (!w->url[0]) {
         snprintf(why, whylen, "field 'url' is required");
+        return 400;
+    }
+    /* Listener webhooks are made by POST /airhook/v1/listeners only (listen.c). */
+    if (!strncmp(w->url, AH_LISTEN_SCHEME, sizeof AH_LISTEN_SCHEME - 1)) {
+        snprintf(why, whylen, "url must be http or https; listen: URLs belong to airhook listen");
         return 400;
     }
     return 0;
@@ -555,9 +560,9 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         goto fail;
     }
     if ((status = scope_query(req, w->airmeet_id, w->session_id, why, sizeof why)) ||
-        (status = check_trigger_scope(t, w->airmeet_id, w->session_id, why, sizeof why)) ||
-        (status = check_scope(app, c->gen, who->community_id, w->airmeet_id, w->session_id, why,
-                              sizeof why)))
+        (status = ah_check_trigger_scope(t, w->airmeet_id, w->session_id, why, sizeof why)) ||
+        (status = ah_check_scope(app, c->gen, who->community_id, w->airmeet_id, w->session_id, why,
+                                 sizeof why)))
         goto fail;
     if (!w->name[0])
         ah_strlcpy(w->name, t->id, sizeof w->name);
@@ -903,8 +908,8 @@ void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     memcpy(j.community_id, community_id, sizeof j.community_id);
     if ((status = scope_query(req, j.airmeet_id, j.session_id, why, sizeof why)) ||
         (status = page_query(req, &j, why, sizeof why)) ||
-        (status = check_scope(c->app, c->gen, community_id, j.airmeet_id, j.session_id, why,
-                              sizeof why))) {
+        (status = ah_check_scope(c->app, c->gen, community_id, j.airmeet_id, j.session_id, why,
+                                 sizeof why))) {
         ah_reject(resp, c->dialect, status, why);
         return;
     }

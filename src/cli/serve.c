@@ -37,6 +37,7 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "delivery/dispatcher.h"
+#include "delivery/listener.h"
 #include "delivery/retention.h"
 #include "delivery/ssrf.h"
 
@@ -188,6 +189,9 @@ static const setting_t settings[] = {
      .help = "deliver to private, loopback and link-local addresses (refused by default)"},
     {"allow-net", "CIDR[,CIDR]", "AIRHOOK_ALLOW_NET", TEXT(allow_net), .unset = "none",
      .help = "open these refused ranges to delivery; the others stay refused"},
+    {"listener-timeout", "DURATION", "AIRHOOK_LISTENER_TIMEOUT", DURATION(cfg.listener_timeout_ms),
+     .def = AH_LISTEN_DEFAULT_TIMEOUT, .check = positive_duration_rule,
+     .help = "an `airhook listen` listener with no stream this long is removed"},
     {"lease", "DURATION", "AIRHOOK_LEASE", DURATION(dcfg.lease_ms),
      .def = AH_DISPATCH_DEFAULT_LEASE,
      .help = "a claimed delivery is retaken after this; longer than --delivery-timeout"},
@@ -663,11 +667,20 @@ int ah_cmd_serve(int argc, char **argv)
         fprintf(stderr, "airhook serve: %s\n", err);
         goto out;
     }
+    /* `airhook listen`: the hub serves the listener endpoints and feeds the dispatcher. */
+    ah_listen_config_t lcfg = {.listener_timeout_ms = o.cfg.listener_timeout_ms,
+                               .result_timeout_ms = o.dcfg.timeout_ms};
+    if (o.cfg.serve_api && ah_listen_hub_start(store, &lcfg, &app.listen_hub, err, sizeof err)) {
+        fprintf(stderr, "airhook serve: %s\n", err);
+        goto out;
+    }
+    o.dcfg.listen = ah_listen_hub_ops(app.listen_hub);
     if (o.cfg.run_delivery &&
         ah_dispatcher_start(store, &o.dcfg, &app.dispatcher, err, sizeof err)) {
         fprintf(stderr, "airhook serve: %s\n", err);
         goto out;
     }
+    ah_listen_hub_attach(app.listen_hub, app.dispatcher);
     ah_http_app_t http = ah_app_http(&app);
     if (ah_http_start(o.cfg.listen, &o.http, &http, &srv, bound, sizeof bound, err, sizeof err)) {
         fprintf(stderr, "airhook serve: %s\n", err);
@@ -698,7 +711,9 @@ int ah_cmd_serve(int argc, char **argv)
     status = 0;
     grace = o.grace_ms;
 out:
-    ah_http_stop(srv); /* no new events from here on */
+    ah_http_stop(srv);                  /* no new events from here on; listeners' streams end */
+    ah_listen_hub_stop(app.listen_hub); /* what awaited a listener's result goes back */
+    app.listen_hub = NULL;
     ah_dispatcher_stop(app.dispatcher, grace);
     ah_retention_stop(app.retention);
     ah_app_free(&app);

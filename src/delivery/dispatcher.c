@@ -142,6 +142,8 @@ struct hook {
     double tokens;      /* rate limiting */
     int64_t refill_ms;
     bool claiming; /* in start_due's batch: not to be freed */
+    /* A listener webhook's listener (kept once known: the hook is never freed), or "". */
+    char listener[AH_ID_SIZE];
 };
 
 struct heap_entry {
@@ -200,6 +202,7 @@ struct transfer {
     char error[AH_ERROR_MAX]; /* "" when the receiver answered 2xx */
     int64_t dur_us;
     bool abandoned; /* never finished (shutdown): hand the lease back */
+    bool listen;    /* a listener's: with the hub, not libcurl */
     int64_t retry_after_ms;
     char head[AH_RESPONSE_HEAD_MAX];
     size_t head_len;
@@ -350,7 +353,7 @@ static struct hook *hook_get(ah_dispatcher_t *d, const char *id)
 /* Frees h when nothing refers to it and it has no known work. */
 static void hook_maybe_free(ah_dispatcher_t *d, struct hook *h)
 {
-    if (h->inflight || h->heap_refs || h->next_due || h->claiming)
+    if (h->inflight || h->heap_refs || h->next_due || h->claiming || h->listener[0])
         return;
     struct hook **pp = &d->buckets[hash_id(h->id) & (d->n_buckets - 1)];
     while (*pp && *pp != h)
@@ -712,6 +715,7 @@ static struct transfer *transfer_new(ah_dispatcher_t *d)
     t->error[0] = '\0';
     t->dur_us = 0;
     t->abandoned = false;
+    t->listen = false;
     t->retry_after_ms = 0;
     t->head[0] = '\0';
     t->head_len = 0;
@@ -750,6 +754,61 @@ static void hand_back(ah_dispatcher_t *d, struct hook *h, ah_claim_t *claims, si
     schedule(d, h, ah_now_ms() + 1000);
 }
 
+static void take_done(ah_dispatcher_t *d, struct tlist *done);
+
+/*
+ * Hands a listener's delivery to the hub (store thread).  Refused (its
+ * stream went away meanwhile): handed back at once, unattempted; the hook
+ * stays parked until the hub wakes it.
+ */
+static void push_listen(ah_dispatcher_t *d, struct transfer *t, const ah_webhook_t *w)
+{
+    t->listen = true;
+    t->started_ms = ah_now_ms();
+    t->started_us = ah_mono_us();
+    bool rotating = w->prev_secret[0] && w->prev_secret_until > t->started_ms;
+    ah_listen_job_t job = {
+        .token = t,
+        .listener_id = t->hook->listener,
+        .webhook_id = w->id,
+        .community_id = w->community_id,
+        .claim = &t->claim,
+        .secret = w->secret,
+        .prev_secret = rotating ? w->prev_secret : "",
+        .started_ms = t->started_ms,
+    };
+    const ah_listen_ops_t *ops = d->cfg.listen;
+    if (ops && ops->push(ops->arg, &job))
+        return; /* the hub's until ah_dispatcher_listen_done */
+    t->abandoned = true;
+    struct tlist back = {t, t};
+    t->next = NULL;
+    take_done(d, &back);
+}
+
+void ah_dispatcher_listen_done(ah_dispatcher_t *d, void *token, int status, const char *error,
+                               int64_t dur_ms, const char *body_head, bool give_back)
+{
+    struct transfer *t = token;
+    t->abandoned = give_back;
+    t->status_code = status;
+    t->dur_us = (dur_ms < 0 ? 0 : dur_ms) * 1000;
+    if (!give_back && (status < 200 || status >= 300) && !(error && *error))
+        snprintf(t->error, sizeof t->error, "the listener's target answered HTTP %d", status);
+    else
+        ah_strlcpy(t->error, error ? error : "", sizeof t->error);
+    size_t len = body_head ? strlen(body_head) : 0;
+    if (len > sizeof t->head - 1)
+        len = sizeof t->head - 1;
+    memcpy(t->head, body_head ? body_head : "", len);
+    t->head[len] = '\0';
+    t->head_len = len;
+    pthread_mutex_lock(&d->mu);
+    tlist_push(&d->done, t);
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
 /*
  * Prepares one claimed delivery for the net thread (store thread): its
  * headers but the signature, its URL and its body.  It goes out with the
@@ -769,6 +828,10 @@ static void prepare_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhoo
     t->failing_since = w->failing_since;
     h->inflight++;
     d->inflight++;
+    if (h->listener[0]) {
+        push_listen(d, t, w);
+        return;
+    }
     CURL *e = t->easy;
     build_headers(t, w);
     ah_strlcpy(t->secret, w->secret, sizeof t->secret);
@@ -857,6 +920,13 @@ static unsigned claim_size(ah_dispatcher_t *d, struct hook *h, int64_t now, unsi
     return n;
 }
 
+/* Whether h, a listener's, has its stream on this node. */
+static bool listen_connected(ah_dispatcher_t *d, struct hook *h)
+{
+    const ah_listen_ops_t *ops = d->cfg.listen;
+    return ops && ops->connected(ops->arg, h->listener);
+}
+
 /* Prepares what one webhook's claim brought (r), and says when to come back. */
 static void claimed(ah_dispatcher_t *d, struct hook *h, ah_claim_req_t *r, int64_t now)
 {
@@ -870,6 +940,18 @@ static void claimed(ah_dispatcher_t *d, struct hook *h, ah_claim_req_t *r, int64
     }
     if (r->rc) {
         schedule(d, h, now + 1000); /* store trouble: try again shortly */
+        return;
+    }
+    if (!strncmp(w->url, AH_LISTEN_SCHEME, sizeof AH_LISTEN_SCHEME - 1) && !h->listener[0]) {
+        /* Learnt at its first claim; from now on it is claimed for only while connected. */
+        ah_strlcpy(h->listener, w->url + sizeof AH_LISTEN_SCHEME - 1, sizeof h->listener);
+        if (!h->listener[0])
+            ah_strlcpy(h->listener, "-", sizeof h->listener);
+    }
+    if (h->listener[0] && !listen_connected(d, h)) {
+        if (r->n)
+            hand_back(d, h, r->claims, r->n); /* unattempted; parked from the next turn */
+        ah_claims_free(r->claims, r->n);
         return;
     }
     for (size_t i = 0; i < r->n; i++)
@@ -911,6 +993,11 @@ static void start_due(ah_dispatcher_t *d, int64_t now)
                 continue;
             }
             h->heap_due = 0;
+            if (h->listener[0] && !listen_connected(d, h)) {
+                /* No stream here: parked, no attempt used, until the hub wakes it. */
+                h->next_due = 0;
+                continue;
+            }
             unsigned want = claim_size(d, h, now, reserved);
             if (!want) {
                 hook_maybe_free(d, h);
@@ -997,7 +1084,7 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
     int64_t now = ah_now_ms();
     if (status_code >= 200 && status_code < 300) {
         r->outcome = AH_OUTCOME_SUCCEEDED;
-    } else if (status_code == 410) {
+    } else if (status_code == 410 && !t->listen) {
         r->outcome = AH_OUTCOME_FAILED;
         ah_strlcpy(r->disable_reason, "the receiver answered 410 Gone", sizeof r->disable_reason);
     } else if ((size_t)attempt_no >= d->cfg.schedule_len) {

@@ -42,6 +42,41 @@
 #define AH_DISPATCH_DEFAULT_DISABLE_AFTER "5d"
 #define AH_DISPATCH_DEFAULT_LEASE "60s"
 
+/*
+ * Listener webhooks (`airhook listen`; docs/delivery.md, "Listeners"): a
+ * webhook whose url is "listen:<listener id>" is never given to libcurl.
+ * Its claimed deliveries are handed to the listener hub (listener.c)
+ * through these ops, which pushes each to the listener's stream; the
+ * result the listener posts (or the hub's timeout) comes back through
+ * ah_dispatcher_listen_done and is recorded like any attempt.  While the
+ * listener has no stream on this node its deliveries are not claimed at
+ * all: they wait, no attempt used, until the hub wakes its webhooks.
+ */
+#define AH_LISTEN_SCHEME "listen:"
+
+/* One delivery for a listener, as the hub receives it. */
+typedef struct ah_listen_job {
+    void *token; /* the dispatcher's: give it back with ah_dispatcher_listen_done, once */
+    const char *listener_id;
+    const char *webhook_id;
+    const char *community_id;
+    const ah_claim_t *claim; /* delivery, event, trigger, attempts made, body */
+    const char *secret;      /* sign with it */
+    const char *prev_secret; /* "" unless a rotation is under way */
+    int64_t started_ms;      /* the attempt's start (wall clock) */
+} ah_listen_job_t;
+
+typedef struct ah_listen_ops {
+    /* Whether listener_id has a stream on this node now (store thread; cheap). */
+    bool (*connected)(void *arg, const char *listener_id);
+    /*
+     * Takes job (store thread; must not block).  False when it cannot (no
+     * stream after all): the dispatcher hands the delivery back unattempted.
+     */
+    bool (*push)(void *arg, const ah_listen_job_t *job);
+    void *arg;
+} ah_listen_ops_t;
+
 typedef struct ah_dispatch_config {
     int64_t schedule_ms[AH_SCHEDULE_MAX]; /* delay before attempt i+1; [0] is the first (0) */
     size_t schedule_len;                  /* attempts in all */
@@ -53,6 +88,7 @@ typedef struct ah_dispatch_config {
     unsigned max_in_flight;               /* across all webhooks */
     bool single_node;                     /* at start, take back every lease */
     const ah_netguard_t *guard;           /* SSRF guard (not owned) */
+    const ah_listen_ops_t *listen;        /* the listener hub (not owned); NULL: none */
 } ah_dispatch_config_t;
 
 /* Fills cfg with the defaults above (AH_DISPATCH_DEFAULT_*). */
@@ -71,6 +107,14 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
  * no-op (an API-only process).
  */
 void ah_dispatcher_wake(ah_dispatcher_t *d, const char *webhook_id, int64_t due);
+/*
+ * The end of a listener job (any thread): status (0: no HTTP answer, then
+ * error says why), how long it took, the first bytes of the local answer's
+ * body (may be NULL).  give_back: it was never answered (its stream
+ * dropped): the delivery is handed back unattempted, to be sent again.
+ */
+void ah_dispatcher_listen_done(ah_dispatcher_t *d, void *token, int status, const char *error,
+                               int64_t dur_ms, const char *body_head, bool give_back);
 /*
  * Stops claiming, lets in-flight attempts finish for up to grace_ms, then
  * aborts the rest and hands their leases back (they will be sent again).

@@ -106,6 +106,80 @@ ah_http_pending_t *ah_http_suspend(ah_http_req_t *req);
 /* resp holds the answer: send it.  Any thread; p is gone after the call. */
 void ah_http_resume(ah_http_pending_t *p);
 
+/*
+ * Server-Sent Events (stream.c).  A handler answers its request with a
+ * long-lived text/event-stream response: ah_http_stream_open() in the
+ * handler, then any thread feeds it with ah_http_stream_send().  The
+ * connection holds no listener thread while nothing is queued (it is
+ * suspended, and resumed when an event arrives).  Per stream:
+ *  - at most max_queued events wait; past that, events are dropped and
+ *    counted, and once there is room again (or the queue has emptied) one
+ *    summary event built by summary() takes their place, so a consumer that
+ *    falls behind learns how much it missed ("n attempts skipped");
+ *  - a comment line (": ping") every heartbeat_ms without output, which
+ *    keeps proxies from timing the connection out and finds a client that
+ *    went away;
+ *  - closed(arg) is called once, on a listener thread, when the connection
+ *    has ended for any reason: the client left, the owner ended it, or the
+ *    server stopped (ah_http_stop ends every stream, after the farewell
+ *    event if one is set, and does not wait for a client).
+ * The owner keeps its handle until it calls ah_http_stream_release();
+ * send and end on a stream that has closed are harmless (AH_EIO).
+ */
+typedef struct ah_http_stream ah_http_stream_t;
+
+typedef struct ah_http_stream_opts {
+    size_t max_queued;    /* events waiting at most (0: 256) */
+    int64_t heartbeat_ms; /* 0: 15 s */
+    /*
+     * Writes the event that stands for `dropped` dropped ones into buf (cap
+     * bytes), a whole event as ah_http_stream_format writes it, and returns
+     * its length (0: none).  NULL: drops are silent.
+     */
+    size_t (*summary)(void *arg, size_t dropped, char *buf, size_t cap);
+    void (*closed)(void *arg); /* NULL: not told */
+    void *arg;
+    /* Sent when the server stops (e.g. event "bye"), or NULL. */
+    const char *farewell_event;
+    const char *farewell_data;
+} ah_http_stream_opts_t;
+
+/*
+ * Answers req with a stream: resp is set to 200 text/event-stream (with
+ * Cache-Control: no-cache and X-Accel-Buffering: no), and the handler
+ * returns as usual.  NULL when req has no listener behind it (unit tests)
+ * or the listener is stopping; resp is then untouched.
+ */
+ah_http_stream_t *ah_http_stream_open(ah_http_req_t *req, ah_http_resp_t *resp,
+                                      const ah_http_stream_opts_t *opts);
+/*
+ * Queues one event: "event: <event>\nid: <id>\ndata: <data>\n\n" (event or
+ * id NULL: that line is left out; a newline in data starts another data
+ * line).  AH_OK, AH_ETOOBIG when the queue was full and it was dropped (and
+ * counted for the summary), AH_EIO when the stream has ended,
+ * AH_ENOMEM.
+ */
+int ah_http_stream_send(ah_http_stream_t *s, const char *event, const char *id, const char *data);
+/* Ends the stream once what is queued is written. */
+void ah_http_stream_end(ah_http_stream_t *s);
+/* True once the connection has ended (closed() has been or is being called). */
+bool ah_http_stream_closed(ah_http_stream_t *s);
+/* The owner lets its handle go (once); the stream ends if it had not. */
+void ah_http_stream_release(ah_http_stream_t *s);
+/*
+ * Writes one event as the stream sends it into buf (cap bytes); returns
+ * its length, or 0 when it does not fit.  For summary().
+ */
+size_t ah_http_stream_format(char *buf, size_t cap, const char *event, const char *id,
+                             const char *data);
+/*
+ * For tests: a stream with no connection behind it (opts as for open), and
+ * what its connection would read next, into buf: the number of bytes, 0
+ * when nothing is queued, -1 once it has ended.  Freed by release.
+ */
+ah_http_stream_t *ah_http_stream_detached(const ah_http_stream_opts_t *opts);
+long ah_http_stream_read(ah_http_stream_t *s, char *buf, size_t max);
+
 /* What the listener needs from the application. */
 typedef struct ah_http_app {
     void *ctx;

@@ -59,6 +59,12 @@
  * suspended requests; ah_http_stop refuses new suspensions and waits for
  * the count to reach zero before MHD_stop_daemon, which must not find a
  * suspended connection.
+ *
+ * Streams (stream.c).  A handler that opened a Server-Sent Events stream
+ * has its request answered by the stream's response; its connection is
+ * suspended while the stream has nothing to write, counted like any
+ * suspension.  The sweeper sends the streams' heartbeats, and ah_http_stop
+ * ends every stream before it waits for the suspended count.
  */
 #include "http/http.h"
 
@@ -83,6 +89,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "http/head.h"
+#include "http/stream_int.h"
 
 /*
  * After an early answer the rest of the body is read and dropped, up to
@@ -135,13 +142,15 @@ struct conn_req {
     size_t limit;
     size_t body_cap;
     size_t discarded;
-    bool started;   /* the first access-handler call happened */
-    bool has_body;  /* a body was announced */
-    bool decided;   /* resp is final: do not call handle() */
-    bool suspended; /* handle() suspended it: the next call queues resp */
-    bool queued;    /* answered */
-    bool close;     /* close the connection after the answer */
-    bool lingering; /* answered directly; the rest of the body is dropped */
+    bool started;             /* the first access-handler call happened */
+    bool has_body;            /* a body was announced */
+    bool decided;             /* resp is final: do not call handle() */
+    bool suspended;           /* handle() suspended it: the next call queues resp */
+    bool queued;              /* answered */
+    bool close;               /* close the connection after the answer */
+    bool lingering;           /* answered directly; the rest of the body is dropped */
+    ah_http_stream_t *stream; /* answered by a stream (stream.c) */
+    bool stream_made;         /* its response was made: the response holds the reference */
 };
 
 /* ---- request accessors, used by the API layer ---- */
@@ -239,6 +248,43 @@ void ah_http_resume(ah_http_pending_t *p)
     struct conn_req *r = (struct conn_req *)p;
     ah_http_server_t *srv = r->srv; /* r may be freed once resumed */
     MHD_resume_connection(r->conn);
+    pthread_mutex_lock(&srv->mu);
+    srv->n_suspended--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* ---- streams (stream.c) ---- */
+
+bool ah_http__stream_attach(ah_http_req_t *req, ah_http_stream_t *s, struct MHD_Connection **conn,
+                            ah_http_server_t **srv)
+{
+    struct conn_req *r = req->server_ctx;
+    if (!r || r->suspended || r->stream)
+        return false;
+    pthread_mutex_lock(&r->srv->mu);
+    bool stopping = r->srv->stopping;
+    pthread_mutex_unlock(&r->srv->mu);
+    if (stopping)
+        return false;
+    r->stream = s;
+    *conn = r->conn;
+    *srv = r->srv;
+    return true;
+}
+
+bool ah_http__hold(ah_http_server_t *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    bool ok = !srv->stopping;
+    if (ok)
+        srv->n_suspended++;
+    pthread_mutex_unlock(&srv->mu);
+    return ok;
+}
+
+void ah_http__unhold(ah_http_server_t *srv)
+{
     pthread_mutex_lock(&srv->mu);
     srv->n_suspended--;
     pthread_cond_broadcast(&srv->cv);
@@ -482,6 +528,7 @@ static void *sweeper_main(void *arg)
             break;
         pthread_mutex_unlock(&srv->mu);
         sweep(srv);
+        ah_http__streams_tick(srv);
         pthread_mutex_lock(&srv->mu);
     }
     pthread_mutex_unlock(&srv->mu);
@@ -581,7 +628,11 @@ static enum MHD_Result queue(ah_http_server_t *srv, struct MHD_Connection *c, st
         resp->status = 500;
     srv->app.finish(srv->app.ctx, &r->req, resp);
     struct MHD_Response *mr;
-    if (resp->body && resp->release) {
+    if (r->stream && resp->status == 200) {
+        mr = ah_http__stream_response(r->stream);
+        if (mr)
+            r->stream_made = true;
+    } else if (resp->body && resp->release) {
         /* A shared body: MHD lets it go with the response, through release. */
         mr = MHD_create_response_from_buffer_with_free_callback_cls(
             resp->body_len, resp->body, resp->release, resp->release_arg);
@@ -823,6 +874,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     /* Kept alive: the connection waits for its next request from now on. */
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
         set_phase(r->sock, PH_IDLE, coarse_ms());
+    if (r->stream && !r->stream_made)
+        ah_http__stream_abandon(r->stream); /* never answered by it: closed */
     free(r->req.body);
     ah_http_resp_clear(&r->resp);
     free(r);
@@ -1025,6 +1078,9 @@ void ah_http_stop(ah_http_server_t *srv)
     pthread_mutex_lock(&srv->mu);
     srv->stopping = true;
     pthread_cond_broadcast(&srv->cv); /* the sweeper stops */
+    pthread_mutex_unlock(&srv->mu);
+    ah_http__streams_stop(srv); /* resumes the waiting ones: they end */
+    pthread_mutex_lock(&srv->mu);
     while (srv->n_suspended)
         pthread_cond_wait(&srv->cv, &srv->mu);
     pthread_mutex_unlock(&srv->mu);

@@ -90,6 +90,28 @@
     "CREATE INDEX IF NOT EXISTS sessions_by_creation ON sessions(airmeet_id, created_at, id);"     \
     "DROP INDEX IF EXISTS sessions_by_airmeet;"
 
+/*
+ * Migration 10 on both backends, the same text: `airhook listen`
+ * (store_listener.c).  One signing secret per access key, sealed like a
+ * webhook's (bound to the key's id), and the listeners, so that one whose
+ * CLI vanished can be found and removed after --listener-timeout.
+ */
+#define SQL_MIGRATION_LISTENERS                                                                    \
+    "CREATE TABLE listener_secrets ("                                                              \
+    "  access_key_id TEXT PRIMARY KEY,"                                                            \
+    "  secret TEXT NOT NULL,"                                                                      \
+    "  created_at BIGINT NOT NULL);"                                                               \
+    "CREATE TABLE listeners ("                                                                     \
+    "  id TEXT PRIMARY KEY,"                                                                       \
+    "  community_id TEXT NOT NULL,"                                                                \
+    "  access_key_id TEXT NOT NULL,"                                                               \
+    "  name TEXT NOT NULL,"                                                                        \
+    "  created_at BIGINT NOT NULL,"                                                                \
+    "  last_seen_at BIGINT NOT NULL);"
+
+/* The order of store_listener.c's mapping. */
+#define LISTENER_COLS "id, community_id, access_key_id, name, created_at, last_seen_at"
+
 #define SQL_PING "SELECT 1"
 #define SQL_COMMUNITY_LIST "SELECT " COMMUNITY_COLS " FROM communities ORDER BY created_at, id"
 #define SQL_DELIVERY_RELEASE_ALL                                                                   \
@@ -231,6 +253,14 @@ enum ah_sql_stmt {
     ST_KEY_PAGE,          /* community_id, created_at, id, limit -> KEY_COLS, oldest first after */
     ST_AIRMEET_PAGE_FROM, /* community_id, created_at, id, limit -> AIRMEET_COLS, as above */
     ST_SESSION_PAGE,      /* airmeet_id, created_at, id, limit -> SESSION_COLS, as above */
+    /* `airhook listen` (migration 10, store_listener.c) */
+    ST_LISTENER_SECRET_ADD, /* access_key_id, secret, created_at: nothing if there is one */
+    ST_LISTENER_SECRET_GET, /* access_key_id -> secret */
+    ST_LISTENER_INSERT,     /* LISTENER_COLS */
+    ST_LISTENER_GET,        /* id -> LISTENER_COLS */
+    ST_LISTENER_LIST,       /* -> LISTENER_COLS, oldest first */
+    ST_LISTENER_TOUCH,      /* id, last_seen_at */
+    ST_LISTENER_DELETE,     /* id */
     AH_SQL_SHARED_COUNT
 };
 

@@ -506,6 +506,38 @@ int ah_store_trigger_create(ah_store_t *s, const ah_trigger_def_t *d);
 int ah_store_trigger_get(ah_store_t *s, const char *id, ah_trigger_def_t *out);
 /* Every definition, oldest first (free with ah_trigger_defs_free). */
 int ah_store_trigger_list(ah_store_t *s, ah_trigger_def_t **out, size_t *n);
+/* ---- `airhook listen` (store_listener.c; migration 10) ---- */
+
+/*
+ * A listener: a CLI that receives its deliveries over a stream instead of
+ * at a URL.  Its webhooks are ordinary rows whose url is "listen:<id>".
+ */
+typedef struct ah_listener {
+    char id[AH_ID_SIZE];
+    char community_id[AH_ID_SIZE];
+    char key_id[AH_ID_SIZE]; /* the access key that made it */
+    char name[AH_NAME_MAX];
+    int64_t created_at;
+    int64_t last_seen_at; /* its stream was last connected then */
+} ah_listener_t;
+
+/*
+ * The listener signing secret of access key key_id into out: the stored
+ * one, else fresh (a whsec_ secret the caller made), stored sealed at now
+ * (a concurrent first use stores one of the two, and both callers get
+ * that one).  AH_EINVAL when fresh is malformed.
+ */
+int ah_store_listener_secret(ah_store_t *s, const char *key_id, const char *fresh, int64_t now,
+                             char out[AH_SECRET_MAX]);
+int ah_store_listener_create(ah_store_t *s, const ah_listener_t *l);
+/* AH_ENOTFOUND if there is none. */
+int ah_store_listener_get(ah_store_t *s, const char *id, ah_listener_t *out);
+/* Every listener, oldest first, into a malloc'd array (NULL when none). */
+int ah_store_listener_list(ah_store_t *s, ah_listener_t **out, size_t *n);
+/* Sets last_seen_at; AH_ENOTFOUND if there is no such listener. */
+int ah_store_listener_touch(ah_store_t *s, const char *id, int64_t now);
+/* Removes the row (its webhooks are the caller's to deregister); AH_ENOTFOUND if none. */
+int ah_store_listener_delete(ah_store_t *s, const char *id);
 /*
  * Replaces d->id's description, scopes, sample, schema, retired_at and
  * updated_at with d's (builtin and created_at stay).  AH_ENOTFOUND if no

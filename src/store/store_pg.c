@@ -404,6 +404,8 @@ static const char *const migrations[] = {
      * first; this then finds them.
      */
     SQL_MIGRATION_LISTS,
+    /* 10: `airhook listen`'s secrets and listeners, as SQLite's migration 10. */
+    SQL_MIGRATION_LISTENERS,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -537,6 +539,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = $1::text"
                         " AND (created_at, id) > ($2::bigint, $3::text)"
                         " ORDER BY created_at, id LIMIT $4::bigint",
+    [ST_LISTENER_SECRET_ADD] = "INSERT INTO listener_secrets (access_key_id, secret, created_at)"
+                               " VALUES ($1::text, $2::text, $3::bigint)"
+                               " ON CONFLICT (access_key_id) DO NOTHING",
+    [ST_LISTENER_SECRET_GET] = "SELECT secret FROM listener_secrets WHERE access_key_id = $1::text",
+    [ST_LISTENER_INSERT] = "INSERT INTO listeners (" LISTENER_COLS ") VALUES ($1::text, $2::text,"
+                           " $3::text, $4::text, $5::bigint, $6::bigint)",
+    [ST_LISTENER_GET] = "SELECT " LISTENER_COLS " FROM listeners WHERE id = $1::text",
+    [ST_LISTENER_LIST] = "SELECT " LISTENER_COLS " FROM listeners ORDER BY created_at, id",
+    [ST_LISTENER_TOUCH] = "UPDATE listeners SET last_seen_at = $2::bigint WHERE id = $1::text",
+    [ST_LISTENER_DELETE] = "DELETE FROM listeners WHERE id = $1::text",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = $2::text,"
                           " airmeet_scope = $3::text, session_scope = $4::text, sample = $5::text,"
                           " schema = $6::text, retired_at = $7::bigint, updated_at = $8::bigint"

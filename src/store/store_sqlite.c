@@ -450,6 +450,8 @@ static const char *const migrations[] = {
      * older version by hand keeps them.
      */
     SQL_MIGRATION_LISTS,
+    /* 10: `airhook listen`'s secrets and listeners (sql.h says what each holds). */
+    SQL_MIGRATION_LISTENERS,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -571,6 +573,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                              " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
     [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = ?1"
                         " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
+    [ST_LISTENER_SECRET_ADD] = "INSERT INTO listener_secrets (access_key_id, secret, created_at)"
+                               " VALUES (?1, ?2, ?3) ON CONFLICT (access_key_id) DO NOTHING",
+    [ST_LISTENER_SECRET_GET] = "SELECT secret FROM listener_secrets WHERE access_key_id = ?1",
+    [ST_LISTENER_INSERT] =
+        "INSERT INTO listeners (" LISTENER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_LISTENER_GET] = "SELECT " LISTENER_COLS " FROM listeners WHERE id = ?1",
+    [ST_LISTENER_LIST] = "SELECT " LISTENER_COLS " FROM listeners ORDER BY created_at, id",
+    [ST_LISTENER_TOUCH] = "UPDATE listeners SET last_seen_at = ?2 WHERE id = ?1",
+    [ST_LISTENER_DELETE] = "DELETE FROM listeners WHERE id = ?1",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = ?2, airmeet_scope = ?3,"
                           " session_scope = ?4, sample = ?5, schema = ?6, retired_at = ?7,"
                           " updated_at = ?8 WHERE id = ?1",

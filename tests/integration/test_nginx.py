@@ -54,12 +54,11 @@ CI = os.environ.get("CI") == "true"
 MIB = 1024 * 1024
 
 
-def render(template, upstreams, listen_port, log_dir):
-    """The template with its upstream servers, listen address and log
-    directory replaced; raises if the template no longer has them."""
-    m = re.search(r"(?ms)^upstream airhook \{\n(.*?)^\}", template)
+def render_upstream(template, name, upstreams):
+    """The template with the servers of `upstream NAME { ... }` replaced."""
+    m = re.search(r"(?ms)^upstream %s \{\n(.*?)^\}" % re.escape(name), template)
     if not m:
-        raise AssertionError("no `upstream airhook { ... }` block in " + TEMPLATE)
+        raise AssertionError("no `upstream %s { ... }` block in %s" % (name, TEMPLATE))
     block = m.group(1)
     servers = list(re.finditer(r"(?m)^(\s*)server\s+(\S+)([^;\n]*);\n", block))
     if not servers:
@@ -69,7 +68,15 @@ def render(template, upstreams, listen_port, log_dir):
     new_block = block[:servers[0].start()] + ours + block[servers[-1].end():]
     for s in servers[1:-1]:
         new_block = new_block.replace(s.group(0), "")
-    text = template[:m.start(1)] + new_block + template[m.end(1):]
+    return template[:m.start(1)] + new_block + template[m.end(1):]
+
+
+def render(template, upstreams, listen_port, log_dir):
+    """The template with its upstream servers (both upstreams), listen
+    address and log directory replaced; raises if the template no longer has
+    them."""
+    text = render_upstream(template, "airhook", upstreams)
+    text = render_upstream(text, "airhook_listen", upstreams)
     text, n = re.subn(r"(?m)^(\s*)listen\s+[^;]+;", r"\1listen 127.0.0.1:%d;" % listen_port, text)
     if n != 1:
         raise AssertionError("want one `listen` line in %s, found %d" % (TEMPLATE, n))
@@ -423,6 +430,41 @@ class NginxTests(DeliveryMixin, ServerTestCase):
         self.assertLessEqual(opened, 16, "upstream connections opened for %d requests: %d "
                                          "(keepalive not working?)" % (n_req, opened))
         self.assertTrue(all(after[p] for p in ports), "no connection to some node: %r" % after)
+
+    def test_listener_stream_through_nginx(self):
+        """`airhook listen` through nginx: the stream is passed on unbuffered
+        (ready at once, bye the moment the listener is deleted) and every
+        request of one listener reaches the node that holds its stream (the
+        bye comes from that node's hub, so the DELETE went there too).  With
+        two delivering nodes (PostgreSQL) a delivery also goes round trip."""
+        from test_listen_server import SSE
+        import json as _json
+        t = Tenant.create(self.front)
+        token = t.auth()
+        hdrs = {"X-Airmeet-Access-Token": token}
+        r = self.front.request("POST", "/prod/airhook/v1/listeners", headers=hdrs,
+                               json_body={"triggers": ["trigger.airmeet.created"]})
+        listener = self.assertJson(r, 201)
+        s = SSE(self.front, listener["stream"], token)
+        self.addCleanup(s.conn.close)
+        self.assertEqual(s.status, 200)
+        self.assertEqual(s.headers.get("content-type"), "text/event-stream")
+        ev = s.next("ready", timeout=5)
+        self.assertEqual(_json.loads(ev[2]), {"listenerId": listener["id"]})
+        if self.roles == ("all", "all"):
+            self.publish(t, srv=self.front, data={"via": "nginx-listen"})
+            d = _json.loads(s.next("delivery", timeout=15)[2])
+            r = self.front.request("POST", "/prod/airhook/v1/listeners/%s/results" % listener["id"],
+                                   headers=hdrs, json_body={"deliveryId": d["deliveryId"],
+                                                            "attempt": d["attempt"],
+                                                            "status": 200})
+            self.assertJson(r, 200)
+            self.wait_status(d["deliveryId"], "succeeded", timeout=10, srv=self.front)
+        r = self.front.request("DELETE", "/prod/airhook/v1/listeners/" + listener["id"],
+                               headers=hdrs)
+        self.assertEqual(r.status, 204, repr(r))
+        ev = s.next("bye", timeout=5)
+        self.assertEqual(_json.loads(ev[2]), {"reason": "deleted"})
 
     # -- last: one node goes away -----------------------------------------------
 

@@ -969,7 +969,7 @@ static void test_reopen_keeps_data(void **state)
     ah_store_close(s);
 
     /* The schema is at the latest version, in WAL mode, with every table. */
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 9);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 10);
     assert_int_equal(side_query_int(t->path, "SELECT count(*) FROM pragma_journal_mode"
                                              " WHERE journal_mode = 'wal'"),
                      1);
@@ -997,7 +997,7 @@ static void test_reopen_keeps_data(void **state)
     assert_true(existed);
     assert_string_equal(out.id, w.id);
     ah_store_close(s);
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 9);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 10);
 
     /* Through the DSN form as well. */
     char dsn[128], err[256] = "";
@@ -1614,6 +1614,59 @@ static void test_child_pages(void **state)
                      AH_EINVAL);
 }
 
+/* `airhook listen`'s rows (store_listener.c): one secret per key, listeners and their life. */
+static void test_listeners(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme", T0);
+    char key[AH_ID_SIZE], key2[AH_ID_SIZE], got[AH_SECRET_MAX];
+    ah_uuid_v4(key);
+    ah_uuid_v4(key2);
+    /* Made at first use, the same afterwards: a later "fresh" one is not taken. */
+    assert_int_equal(ah_store_listener_secret(s, key, "whsec_first", T0, got), AH_OK);
+    assert_string_equal(got, "whsec_first");
+    assert_int_equal(ah_store_listener_secret(s, key, "whsec_second", T0 + 1, got), AH_OK);
+    assert_string_equal(got, "whsec_first");
+    assert_int_equal(ah_store_listener_secret(s, key2, "whsec_other", T0, got), AH_OK);
+    assert_string_equal(got, "whsec_other");
+    assert_int_equal(ah_store_listener_secret(s, key, "not-a-secret", T0, got), AH_EINVAL);
+    assert_int_equal(ah_store_listener_secret(s, "nope", "whsec_x", T0, got), AH_EINVAL);
+
+    ah_listener_t a = {0}, b = {0}, out;
+    ah_uuid_v4(a.id);
+    memcpy(a.community_id, c.id, sizeof a.community_id);
+    memcpy(a.key_id, key, sizeof a.key_id);
+    ah_strlcpy(a.name, "laptop", sizeof a.name);
+    a.created_at = a.last_seen_at = T0;
+    b = a;
+    ah_uuid_v4(b.id);
+    b.created_at = b.last_seen_at = T0 + 10;
+    assert_int_equal(ah_store_listener_create(s, &b), AH_OK);
+    assert_int_equal(ah_store_listener_create(s, &a), AH_OK);
+    assert_int_equal(ah_store_listener_create(s, &a), AH_EEXISTS);
+    assert_int_equal(ah_store_listener_get(s, a.id, &out), AH_OK);
+    assert_string_equal(out.community_id, c.id);
+    assert_string_equal(out.key_id, key);
+    assert_string_equal(out.name, "laptop");
+    assert_int_equal(out.last_seen_at, T0);
+    assert_int_equal(ah_store_listener_touch(s, a.id, T0 + 99), AH_OK);
+    assert_int_equal(ah_store_listener_get(s, a.id, &out), AH_OK);
+    assert_int_equal(out.last_seen_at, T0 + 99);
+    ah_listener_t *all = NULL;
+    size_t n = 0;
+    assert_int_equal(ah_store_listener_list(s, &all, &n), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(all[0].id, a.id); /* oldest first */
+    assert_string_equal(all[1].id, b.id);
+    free(all);
+    assert_int_equal(ah_store_listener_delete(s, a.id), AH_OK);
+    assert_int_equal(ah_store_listener_delete(s, a.id), AH_ENOTFOUND);
+    assert_int_equal(ah_store_listener_get(s, a.id, &out), AH_ENOTFOUND);
+    assert_int_equal(ah_store_listener_touch(s, a.id, T0), AH_ENOTFOUND);
+    assert_int_equal(ah_store_listener_get(s, "not-an-id", &out), AH_ENOTFOUND);
+}
+
 static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_open_and_ping, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_settings, open_memory, close_store),
@@ -1634,6 +1687,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_sql_text_roundtrips, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_long_fields, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_layer_validation, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_listeners, open_memory, close_store),
 };
 
 /* SQLite files: reopening, migrations, the journal mode. */

@@ -1489,6 +1489,8 @@ static void test_migration_from_v1(void **state)
     snprintf(
         sql, sizeof sql,
         "BEGIN;"
+        /* Migration 10's tables. */
+        "DROP TABLE listener_secrets; DROP TABLE listeners;"
         /* Migration 8's table (with its triggers), index and columns. */
         "DROP TABLE catalog_triggers; DROP INDEX airmeets_by_creation;"
         "ALTER TABLE airmeets DROP COLUMN status; ALTER TABLE airmeets DROP COLUMN timezone;"
