@@ -111,6 +111,7 @@ struct listen_state {
     size_t stream_body_len;
     char *bye;
     bool need_auth, need_listener;
+    bool reauthed; /* signed in again for this stream already: a second refusal is a failure */
     bool ever_ready, lost;
     int failures;
     int64_t reconnect_at_ms;
@@ -165,6 +166,19 @@ static void print_time_prefix(FILE *f)
 
 /* ---- blocking bookkeeping requests -------------------------------------- */
 
+/*
+ * True when an answer says the token is no good any more, so signing in
+ * again may help: 401 (the protocol's word), or what airhook's public API
+ * says of a token, like webhook-list: 412 expired, 400 not valid (a server
+ * that lost it), 403 its key revoked (then /auth refuses and says so).
+ */
+static bool token_refused(long status, const char *body)
+{
+    if (status == 401 || status == 412)
+        return true;
+    return (status == 400 || status == 403) && body && strstr(body, "access token");
+}
+
 enum { CALL_OK, CALL_UNREACHABLE, CALL_REFUSED };
 
 /*
@@ -188,7 +202,7 @@ static int token_call(listen_t *L, const char *method, const char *url, const ch
         int st = ah_http_request(&req, resp, err, errsz);
         if (st)
             return CALL_UNREACHABLE;
-        if (resp->status != 401 || round == 1)
+        if (!token_refused(resp->status, resp->body) || round == 1)
             return CALL_OK;
         ah_http_response_free(resp);
         L->need_auth = true;
@@ -475,12 +489,7 @@ static char *result_of(const job_t *f, long status, long duration_ms, const char
     return text;
 }
 
-static size_t sink_discard(char *data, size_t size, size_t nmemb, void *ud)
-{
-    (void)data;
-    (void)ud;
-    return size * nmemb;
-}
+static size_t forward_body(char *data, size_t size, size_t nmemb, void *ud);
 
 static void post_result(listen_t *L, job_t *r, bool in_callback)
 {
@@ -502,7 +511,9 @@ static void post_result(listen_t *L, job_t *r, bool in_callback)
     free(url);
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
     curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->result_json);
-    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, sink_discard);
+    r->body_len = 0;
+    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, forward_body);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, AH_HTTP_CONNECT_TIMEOUT_S);
     curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 10L);
     r->tries++;
@@ -525,7 +536,8 @@ static void result_done(listen_t *L, job_t *j, CURLcode res)
         return;
     }
     char err[512] = "";
-    if (res == CURLE_OK && status == 401)
+    bool refused = res == CURLE_OK && token_refused(status, j->body);
+    if (refused)
         L->need_auth = sign_in(L, err, sizeof err) != CALL_OK;
     if (j->tries < RESULT_TRIES && !L->need_auth) {
         job_t *again = job_new(L, JOB_RESULT);
@@ -543,12 +555,13 @@ static void result_done(listen_t *L, job_t *j, CURLcode res)
             "warning: the result of delivery %s was not recorded (%s); it will be retried\n",
             j->delivery_id,
             res != CURLE_OK ? (*j->errbuf ? j->errbuf : curl_easy_strerror(res))
-                            : (status == 401 ? "signing in again failed" : "HTTP error"));
+                            : (refused ? "signing in again failed" : "HTTP error"));
     L->n_unreported++;
 }
 
 /* ---- forwards ------------------------------------------------------------ */
 
+/* Keeps the first RESULT_BODY_MAX bytes of an answer in j->body. */
 static size_t forward_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     job_t *f = ud;
@@ -757,6 +770,7 @@ static int on_event(void *ctx, const ah_sse_event_t *ev)
     listen_t *L = ctx;
     if (strcmp(ev->type, "ready") == 0) {
         L->failures = 0;
+        L->reauthed = false;
         if (!L->ever_ready) {
             L->ever_ready = true;
             printf("Ready. Signing secret: %s (listener %s)\n", L->secret, L->listener_id);
@@ -877,9 +891,15 @@ static void stream_done(listen_t *L, job_t *j, CURLcode res)
     } else if (bye) {
         snprintf(reason, sizeof reason, "the server said bye: %s", bye);
         lost(L, reason);
-    } else if (status == 401) {
+    } else if (token_refused(status, L->stream_body)) {
         L->need_auth = true; /* the token expired: sign in again, reconnect at once */
-        L->reconnect_at_ms = 0;
+        if (!L->reauthed) {
+            L->reauthed = true;
+            L->reconnect_at_ms = 0;
+        } else {
+            snprintf(reason, sizeof reason, "HTTP %ld to a fresh token", status);
+            lost(L, reason);
+        }
     } else if (status == 404) {
         fprintf(stderr, "Listener %s no longer exists on the server; creating a new one.\n",
                 L->listener_id);

@@ -264,8 +264,9 @@ class FakeServer:
             return self.answer(h, 200, {"token": token})
         with self.lock:
             ok = h.headers.get("X-Airmeet-Access-Token") in self.tokens
-        if not ok:
-            return self.public_error(h, 401, "token expired")
+        if not ok:  # as airhook's public API says it (the protocol's word is 401)
+            return self.public_error(h, 412, "the access token has expired; get a new one "
+                                             "from POST /auth")
         m = re.match(r"^/prod/airhook/v1/listeners(?:/([^/]+)(/stream|/results)?)?$", path)
         if method == "GET" and path == "/prod/airhook/v1/listener-secret":
             return self.answer(h, 200, {"secret": SECRET})

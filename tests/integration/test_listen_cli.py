@@ -76,7 +76,7 @@ class ListenCliTests(unittest.TestCase):
         d3 = delivery("d3", CREATED, BODY3)
         d4 = delivery("d4", SESSION, "{}")
 
-        def expired(s, lid):       # 1st stream: the token expired
+        def expired(s, lid):       # 1st stream: the token expired (the protocol's 401)
             fake.expire_tokens()
             s.refuse(401, "token expired")
 
@@ -95,6 +95,7 @@ class ListenCliTests(unittest.TestCase):
         def good(s, lid):           # 4th, on the new listener: d2 again, d3, d4
             s.open()
             s.ready(lid)
+            fake.expire_tokens()    # the results' posts get 412: sign in again, post again
             for d in (d2, d3, d4):
                 s.delivery(d)
             s.ping_until(lambda: False)
@@ -104,7 +105,7 @@ class ListenCliTests(unittest.TestCase):
         self.assertTrue(cli.wait_line(r"Ready\. Signing secret: (whsec_\S+) \(listener L-1\)", 20),
                         cli.describe())
         self.assertIn(SECRET, cli.stdout())
-        self.assertGreaterEqual(fake.auths, 2, "a new sign-in after the 401")
+        self.assertGreaterEqual(fake.auths, 2, "a new sign-in after the refused token")
         self.assertTrue(cli.wait_line(r"Connection lost \(the connection was cut\); reconnecting "
                                       r"in \d+\.\d s", 20,
                                       "err"), cli.describe())
@@ -128,6 +129,7 @@ class ListenCliTests(unittest.TestCase):
             self.assertIsInstance(r["durationMs"], int)
             self.assertEqual(r["headers"].get("content-type"), "application/json", r)
             self.assertIsInstance(r["body"], str)
+        self.assertGreaterEqual(fake.auths, 3, "a new sign-in for the results")
         self.assertEqual([lid for lid, r in fake.results if r["deliveryId"] == "d1"], ["L-1"])
         self.assertEqual([lid for lid, r in fake.results if r["deliveryId"] == "d3"], ["L-2"])
 

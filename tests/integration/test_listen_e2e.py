@@ -164,3 +164,35 @@ class ListenEndToEndTests(DeliveryMixin, ServerTestCase):
             self.wait_status(self.one_delivery_of(e)["id"], "succeeded", timeout=30)
         self.assertEqual(cli.interrupt(), 0, cli.describe())
         self.assertIn("Listener %s deleted." % lid, cli.stderr())
+
+
+class ListenTokenExpiryTests(DeliveryMixin, ServerTestCase):
+    """Tokens that expire under a running `airhook listen` (--token-ttl 2s): the
+    server answers 412, the CLI signs in again, for a result and for a stream."""
+    SERVER_ARGS = ("--token-ttl", "2s", "--delivery-timeout", "5s")
+
+    setUp = ListenEndToEndTests.setUp
+    listen = ListenEndToEndTests.listen
+    publish_event = ListenEndToEndTests.publish_event
+    assertSigned = ListenEndToEndTests.assertSigned
+
+    def arrives(self, cli, secret):
+        eid, n = self.publish_event()
+        self.assertEqual(n, 1)
+        self.assertSigned(self.wait_received(1, event_id=eid, timeout=15)[0], secret)
+        d = self.wait_status(self.one_delivery_of(eid)["id"], "succeeded", timeout=15)
+        self.assertEqual(d["attemptCount"], 1, "the result was recorded at once: %r\n%s"
+                         % (d, cli.describe()))
+
+    def test_expired_token_renewed_for_results_and_streams(self):
+        cli, secret, lid = self.listen("--forward-to", self.rcv.url("/ok"))
+        time.sleep(2.2)  # the token the CLI holds has expired (--token-ttl 2s)
+        self.arrives(cli, secret)  # its result is posted with a fresh token
+        time.sleep(2.2)
+        self.assertGreater(self.proxy.cut(), 0)  # the new stream needs a fresh token too
+        self.assertTrue(wait_for(lambda: cli.stderr().count("Reconnected.") >= 1, 20),
+                        cli.describe())
+        self.arrives(cli, secret)
+        self.assertEqual(cli.interrupt(), 0, cli.describe())
+        self.assertIn("Listener %s deleted." % lid, cli.stderr())
+        self.assertNotIn("warning", cli.stderr())
