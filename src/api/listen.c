@@ -206,6 +206,18 @@ void ah_h_listener_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp
         ah_store_error(resp, c->dialect, rc);
         goto done;
     }
+    /* A listener is a registration for the key's registrationsPerMinute, as webhook-register. */
+    int64_t wait_s = 0;
+    int64_t per_minute = q.v[AH_QUOTA_REGISTER_RATE];
+    if (!ah_ratelimit_take(app->register_limiter, who->key_id, (unsigned)per_minute, ah_now_ms(),
+                           &wait_s)) {
+        snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
+        ah_error(resp, c->dialect, 429,
+                 "too many registrations with this access key: at most %lld a minute (quota "
+                 "registrationsPerMinute); retry in %lld s",
+                 (long long)per_minute, (long long)wait_s);
+        goto done;
+    }
     char secret[AH_SECRET_MAX];
     if (!listener_secret(c, resp, secret))
         goto done;

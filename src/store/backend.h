@@ -113,6 +113,15 @@ struct ah_store {
 int ah_store_leases_init(ah_store_t *s);
 void ah_store_leases_free(ah_store_t *s);
 
+/*
+ * The listener secrets' part of ah_store_secrets_init (store_listener.c):
+ * every one that is plain or sealed under an older key of s->keys is
+ * sealed under the current key; *n_sealed counts them.  AH_ENOTFOUND, with
+ * a sentence in err, when one is sealed with a key s->keys lacks (nothing
+ * is written then).
+ */
+int ah_store_listener_secrets_reseal(ah_store_t *s, size_t *n_sealed, char *err, size_t errlen);
+
 /* The plain read of the cache generations (ST_CACHE_GEN); a missing row is AH_ESTORE. */
 int ah_store_read_cache_gen(ah_store_t *s, ah_cache_gen_t *out);
 

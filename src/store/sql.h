@@ -254,13 +254,15 @@ enum ah_sql_stmt {
     ST_AIRMEET_PAGE_FROM, /* community_id, created_at, id, limit -> AIRMEET_COLS, as above */
     ST_SESSION_PAGE,      /* airmeet_id, created_at, id, limit -> SESSION_COLS, as above */
     /* `airhook listen` (migration 10, store_listener.c) */
-    ST_LISTENER_SECRET_ADD, /* access_key_id, secret, created_at: nothing if there is one */
-    ST_LISTENER_SECRET_GET, /* access_key_id -> secret */
-    ST_LISTENER_INSERT,     /* LISTENER_COLS */
-    ST_LISTENER_GET,        /* id -> LISTENER_COLS */
-    ST_LISTENER_LIST,       /* -> LISTENER_COLS, oldest first */
-    ST_LISTENER_TOUCH,      /* id, last_seen_at */
-    ST_LISTENER_DELETE,     /* id */
+    ST_LISTENER_SECRET_ADD,  /* access_key_id, secret, created_at: nothing if there is one */
+    ST_LISTENER_SECRET_GET,  /* access_key_id -> secret */
+    ST_LISTENER_SECRET_LIST, /* -> access_key_id, secret (every row: one per access key) */
+    ST_LISTENER_SECRET_SWAP, /* access_key_id, new secret, old secret: only if still old */
+    ST_LISTENER_INSERT,      /* LISTENER_COLS */
+    ST_LISTENER_GET,         /* id -> LISTENER_COLS */
+    ST_LISTENER_LIST,        /* -> LISTENER_COLS, oldest first */
+    ST_LISTENER_TOUCH,       /* id, last_seen_at */
+    ST_LISTENER_DELETE,      /* id */
     AH_SQL_SHARED_COUNT
 };
 

@@ -2428,6 +2428,10 @@ int ah_store_secrets_init(ah_store_t *s, const ah_keyring_t *kr, size_t *n_seale
     int rc = check_key(s, err, errlen);
     if (rc == AH_OK)
         rc = reseal_all(s, &sealed, err, errlen);
+    size_t listener_sealed = 0;
+    if (rc == AH_OK)
+        rc = ah_store_listener_secrets_reseal(s, &listener_sealed, err, errlen);
+    sealed += listener_sealed;
     if (n_sealed)
         *n_sealed = sealed;
     return rc;

@@ -12,6 +12,7 @@
 #include "store/backend.h"
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,15 +21,15 @@ static bool id_ok(const char *id)
     return id && ah_is_uuid(id);
 }
 
+/* Column col, a stored secret, into dst (AH_SECRET_SEALED_SIZE bytes). */
+static void copy_secret(const ah_sql_row_t *r, int col, char *dst)
+{
+    sql_copy(r, col, dst, AH_SECRET_SEALED_SIZE);
+}
+
 static void map_secret(const ah_sql_row_t *r, void *out)
 {
-    size_t len = 0;
-    const char *v = sql_text(r, 0, &len);
-    char *dst = out;
-    if (len >= AH_SECRET_SEALED_SIZE)
-        len = AH_SECRET_SEALED_SIZE - 1;
-    memcpy(dst, v ? v : "", v ? len : 0);
-    dst[v ? len : 0] = '\0';
+    copy_secret(r, 0, out);
 }
 
 int ah_store_listener_secret(ah_store_t *s, const char *key_id, const char *fresh, int64_t now,
@@ -139,4 +140,85 @@ int ah_store_listener_delete(ah_store_t *s, const char *id)
     ah_sql_params_init(&p);
     p_str(&p, id);
     return changed_one(s, ST_LISTENER_DELETE, &p);
+}
+
+/* ---- sealing under the current key (ah_store_secrets_init) ---- */
+
+typedef struct secret_row {
+    char key_id[AH_ID_SIZE];
+    char secret[AH_SECRET_SEALED_SIZE];
+} secret_row_t;
+
+static void map_secret_row(const ah_sql_row_t *r, void *out)
+{
+    secret_row_t *row = out;
+    memset(row, 0, sizeof *row);
+    SQL_COPY(r, 0, row->key_id);
+    copy_secret(r, 1, row->secret);
+}
+
+/* Whether v is sealed under kr's current key. */
+static bool current(const ah_keyring_t *kr, const char *v)
+{
+    size_t head = sizeof AH_SEAL_PREFIX - 1, len = strlen(v);
+    return ah_is_sealed(v, len) && len > head + AH_KEY_ID_LEN &&
+           !strncmp(v + head, kr->keys[0].id, AH_KEY_ID_LEN);
+}
+
+int ah_store_listener_secrets_reseal(ah_store_t *s, size_t *n_sealed, char *err, size_t errlen)
+{
+    *n_sealed = 0;
+    if (!s->keys || !s->keys->n)
+        return AH_OK;
+    void *arr = NULL;
+    size_t n = 0;
+    int rc = ah_sql_all(s, NULL, ST_LISTENER_SECRET_LIST, NULL, map_secret_row,
+                        sizeof(secret_row_t), &arr, &n);
+    if (rc) {
+        snprintf(err, errlen, "cannot read the listener secrets: %s", ah_strerror(rc));
+        return rc;
+    }
+    secret_row_t *rows = arr;
+    char *plain = calloc(n ? n : 1, AH_SECRET_MAX);
+    rc = plain ? AH_OK : AH_ENOMEM;
+    /* First open every one that needs it, so that a missing key writes nothing. */
+    for (size_t i = 0; rc == AH_OK && i < n; i++) {
+        if (current(s->keys, rows[i].secret))
+            continue;
+        rc = ah_sql_open_text(s->keys, rows[i].key_id, rows[i].secret, strlen(rows[i].secret),
+                              plain + i * AH_SECRET_MAX, AH_SECRET_MAX);
+        if (rc) {
+            snprintf(err, errlen,
+                     "the listener secret of access key %s is sealed with a key that is not "
+                     "among the keys given: start with the key file that holds it",
+                     rows[i].key_id);
+            rc = AH_ENOTFOUND;
+        }
+    }
+    for (size_t i = 0; rc == AH_OK && i < n; i++) {
+        if (current(s->keys, rows[i].secret))
+            continue;
+        char sealed[AH_SECRET_SEALED_SIZE];
+        rc = ah_sql_seal_secret(s->keys, rows[i].key_id, plain + i * AH_SECRET_MAX, sealed);
+        if (rc)
+            break;
+        ah_sql_params_t p;
+        ah_sql_params_init(&p);
+        p_str(&p, rows[i].key_id);
+        p_str(&p, sealed);
+        p_str(&p, rows[i].secret);
+        size_t changed = 0;
+        rc = ah_sql_cmd(s, true, ST_LISTENER_SECRET_SWAP, &p, &changed);
+        *n_sealed += changed;
+        OPENSSL_cleanse(sealed, sizeof sealed);
+        if (rc)
+            snprintf(err, errlen, "cannot seal the listener secrets: %s", ah_strerror(rc));
+    }
+    if (plain)
+        OPENSSL_cleanse(plain, (n ? n : 1) * AH_SECRET_MAX);
+    free(plain);
+    if (n)
+        OPENSSL_cleanse(rows, n * sizeof *rows);
+    free(rows);
+    return rc;
 }

@@ -543,6 +543,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                                " VALUES ($1::text, $2::text, $3::bigint)"
                                " ON CONFLICT (access_key_id) DO NOTHING",
     [ST_LISTENER_SECRET_GET] = "SELECT secret FROM listener_secrets WHERE access_key_id = $1::text",
+    [ST_LISTENER_SECRET_LIST] = "SELECT access_key_id, secret FROM listener_secrets",
+    [ST_LISTENER_SECRET_SWAP] = "UPDATE listener_secrets SET secret = $2::text"
+                                " WHERE access_key_id = $1::text AND secret = $3::text",
     [ST_LISTENER_INSERT] = "INSERT INTO listeners (" LISTENER_COLS ") VALUES ($1::text, $2::text,"
                            " $3::text, $4::text, $5::bigint, $6::bigint)",
     [ST_LISTENER_GET] = "SELECT " LISTENER_COLS " FROM listeners WHERE id = $1::text",

@@ -576,6 +576,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LISTENER_SECRET_ADD] = "INSERT INTO listener_secrets (access_key_id, secret, created_at)"
                                " VALUES (?1, ?2, ?3) ON CONFLICT (access_key_id) DO NOTHING",
     [ST_LISTENER_SECRET_GET] = "SELECT secret FROM listener_secrets WHERE access_key_id = ?1",
+    [ST_LISTENER_SECRET_LIST] = "SELECT access_key_id, secret FROM listener_secrets",
+    [ST_LISTENER_SECRET_SWAP] = "UPDATE listener_secrets SET secret = ?2"
+                                " WHERE access_key_id = ?1 AND secret = ?3",
     [ST_LISTENER_INSERT] =
         "INSERT INTO listeners (" LISTENER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_LISTENER_GET] = "SELECT " LISTENER_COLS " FROM listeners WHERE id = ?1",

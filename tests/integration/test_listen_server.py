@@ -332,9 +332,6 @@ class ListenServerTests(ListenMixin, ServerTestCase):
         self.assertEqual(r.status, 409, repr(r))
 
 
-class ListenerShutdownTests(ListenMixin, ServerTestCase):
-    SERVER_ARGS = ARGS
-
     def test_stop_ends_streams_and_hands_back(self):
         """SIGTERM with a stream open and a delivery awaiting its result: the
         stream ends (bye shutdown), the server exits cleanly at once, and the

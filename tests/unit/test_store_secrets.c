@@ -353,6 +353,29 @@ static void test_keys_rotate_and_a_missing_key_is_refused(void **state)
     assert_int_equal(ah_store_webhook_get(s, b.id, &got), AH_ESTORE);
 }
 
+/* Listener secrets (store_listener.c) are sealed like webhook secrets and move with a rotation. */
+static void test_listener_secrets_rotate(void **state)
+{
+    ah_store_t *s = *state; /* sealed under the fresh store's key, 0x42 */
+    ah_keyring_t k42, k7, rotated;
+    tb_keyring(&k42, 0x42);
+    tb_keyring(&k7, 7);
+    char key[AH_ID_SIZE], got[AH_SECRET_MAX], err[512];
+    ah_uuid_v4(key);
+    assert_int_equal(ah_store_listener_secret(s, key, SECRET, 1, got), AH_OK);
+    assert_string_equal(got, SECRET);
+    rotated = k7;
+    assert_int_equal(ah_keyring_add(&rotated, k42.keys[0].key), AH_OK);
+    size_t n_sealed = 0;
+    assert_int_equal(keys_init(s, &rotated, &n_sealed, err), AH_OK);
+    assert_int_equal(n_sealed, 1); /* the listener secret: no webhooks here */
+    /* The old key can go: the secret opens under the new one alone. */
+    assert_int_equal(keys_init(s, &k7, &n_sealed, err), AH_OK);
+    assert_int_equal(n_sealed, 0);
+    assert_int_equal(ah_store_listener_secret(s, key, "whsec_other", 2, got), AH_OK);
+    assert_string_equal(got, SECRET);
+}
+
 static void test_no_keys_is_refused(void **state)
 {
     ah_store_t *s = *state;
@@ -378,6 +401,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keys_rotate_and_a_missing_key_is_refused, open_fresh,
                                         close_store),
         cmocka_unit_test_setup_teardown(test_no_keys_is_refused, open_fresh, close_store),
+        cmocka_unit_test_setup_teardown(test_listener_secrets_rotate, open_fresh, close_store),
     };
     return cmocka_run_group_tests_name(tb_name(), tests, NULL, NULL);
 }
