@@ -299,9 +299,12 @@ static bool take_listener(listen_t *L, const ah_http_response_t *resp)
 
 /*
  * Creates a listener.  Returns AH_EXIT_OK; AH_EXIT_UNREACHABLE (why in
- * err, nothing printed); or AH_EXIT_HTTP after printing the refusal.
+ * err, nothing printed); or AH_EXIT_HTTP after printing the refusal.  With
+ * again (a listener made anew while running), a 429 (making a listener
+ * counts against the registration rate) is AH_EXIT_UNREACHABLE too: try
+ * later rather than stop.
  */
-static int create_listener(listen_t *L, char *err, size_t errsz)
+static int create_listener(listen_t *L, bool again, char *err, size_t errsz)
 {
     json_t *body = listener_body(L);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -314,7 +317,7 @@ static int create_listener(listen_t *L, char *err, size_t errsz)
         rc = AH_EXIT_UNREACHABLE;
     } else if (call == CALL_REFUSED) {
         rc = AH_EXIT_HTTP;
-    } else if (resp.status >= 500) {
+    } else if (resp.status >= 500 || (again && resp.status == 429)) {
         snprintf(err, errsz, "creating the listener answered HTTP %ld", resp.status);
         rc = AH_EXIT_UNREACHABLE;
     } else if (resp.status != 201 && resp.status != 200) {
@@ -969,7 +972,7 @@ static void connect_step(listen_t *L)
     }
     if (L->need_listener) {
         char *old = dup_str(L->listener_id);
-        int rc = create_listener(L, err, sizeof err);
+        int rc = create_listener(L, true, err, sizeof err);
         if (rc == AH_EXIT_UNREACHABLE) {
             free(old);
             lost(L, err);
@@ -1235,7 +1238,7 @@ static int cmd_listen(const ah_args_t *args)
         goto out;
     }
     install_signals();
-    rc = create_listener(&L, err, sizeof err);
+    rc = create_listener(&L, false, err, sizeof err);
     if (rc == AH_EXIT_UNREACHABLE)
         ah_report_failure(AH_EIO, err);
     if (rc)

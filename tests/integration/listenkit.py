@@ -194,6 +194,7 @@ class FakeServer:
         self.deleted = []
         self.stream_count = 0
         self.made = 0
+        self.refuse_creates = []  # statuses the next listener creations get
         self.stopping = threading.Event()
         fake = self
 
@@ -292,6 +293,10 @@ class FakeServer:
         return self.public_error(h, 404, "no route")
 
     def create(self, h, doc):
+        with self.lock:
+            refuse = self.refuse_creates.pop(0) if self.refuse_creates else None
+        if refuse:
+            return self.public_error(h, refuse, "too many registrations, try again later")
         triggers = doc.get("triggers") or self.triggers
         for t in triggers:
             if t not in self.triggers:

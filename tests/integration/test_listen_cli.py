@@ -88,8 +88,9 @@ class ListenCliTests(unittest.TestCase):
             s.send('event: delivery\ndata: {"deliveryId":"d2","bo')
             s.cut()
 
-        def listener_gone(s, lid):  # 3rd: the server lost the listener
-            fake.listeners.remove(lid)
+        def listener_gone(s, lid):  # 3rd: the server lost the listener; making one is
+            fake.listeners.remove(lid)  # refused once (the registration rate)
+            fake.refuse_creates.append(429)
             s.refuse(404, "no such listener")
 
         def good(s, lid):           # 4th, on the new listener: d2 again, d3, d4
@@ -111,6 +112,8 @@ class ListenCliTests(unittest.TestCase):
                                       "err"), cli.describe())
         self.assertTrue(cli.wait_line(r"Listener L-1 no longer exists on the server; creating a "
                                       r"new one", 20, "err"), cli.describe())
+        self.assertTrue(cli.wait_line(r"Connection lost \(creating the listener answered HTTP 429\)",
+                                      10, "err"), cli.describe())
         self.assertTrue(cli.wait_line(r"Created listener L-2 \(replacing L-1\)", 10, "err"),
                         cli.describe())
         self.assertTrue(cli.wait_line(r"Reconnected\.", 10, "err"), cli.describe())
