@@ -339,6 +339,8 @@ static void print_synopsis(const ah_cmd_t *cmd, FILE *out, bool with_prog)
         const ah_flag_t *f = &cmd->flags[i];
         if (f->opts & AH_FLAG_COMMON)
             common = true;
+        else if (f->opts & AH_FLAG_BOOL)
+            fprintf(out, " [--%s]", f->name);
         else if (f->opts & AH_FLAG_REQUIRED)
             fprintf(out, " --%s %s", f->name, f->metavar);
         else if (f->opts & AH_FLAG_REPEAT)
@@ -352,7 +354,8 @@ static void print_synopsis(const ah_cmd_t *cmd, FILE *out, bool with_prog)
 static void print_flag_help(const ah_flag_t *f, FILE *out)
 {
     char left[64];
-    if (snprintf(left, sizeof(left), "--%s %s", f->name, f->metavar) < 0)
+    if (snprintf(left, sizeof(left), "--%s%s%s", f->name, f->metavar ? " " : "",
+                 f->metavar ? f->metavar : "") < 0)
         left[0] = '\0';
     fprintf(out, "  %-24s %s", left, f->help);
     if (f->env || f->def) {
@@ -427,7 +430,11 @@ static int parse_flag(const ah_cmd_t *cmd, int argc, char **argv, int *i, ah_arg
     int idx = find_flag(cmd, name, len);
     if (idx < 0)
         return parse_error(cmd, "unknown flag ", argv[*i]);
-    if (eq) {
+    if (cmd->flags[idx].opts & AH_FLAG_BOOL) {
+        if (eq)
+            return parse_error(cmd, "takes no value: ", argv[*i]);
+        out->values[idx] = "true";
+    } else if (eq) {
         out->values[idx] = eq + 1;
     } else if (*i + 1 < argc) {
         out->values[idx] = argv[++*i];

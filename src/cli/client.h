@@ -146,16 +146,17 @@ void ah_suggest_builtin_triggers(const char *id);
 enum {
     AH_FLAG_REQUIRED = 1 << 0, /* missing (and no env fallback): exit 2 */
     AH_FLAG_COMMON = 1 << 1,   /* shared connection flag: kept out of synopsis */
-    AH_FLAG_REPEAT = 1 << 2    /* may be given several times: read with ah_arg_nth */
+    AH_FLAG_REPEAT = 1 << 2,   /* may be given several times: read with ah_arg_nth */
+    AH_FLAG_BOOL = 1 << 3      /* a switch: takes no value; set reads as "true" */
 };
 
 /* How many values all the repeatable flags of one command line may carry. */
 #define AH_MAX_REPEATS 64
 
-/* One `--name METAVAR` flag.  Every flag takes a value. */
+/* One `--name METAVAR` flag.  Every flag takes a value but an AH_FLAG_BOOL switch. */
 typedef struct ah_flag {
     const char *name;    /* without the leading "--" */
-    const char *metavar; /* shown in help: "ID", "URL" */
+    const char *metavar; /* shown in help: "ID", "URL"; NULL for a switch */
     const char *env;     /* environment fallback, or NULL */
     const char *def;     /* default when neither given, or NULL */
     const char *help;    /* one line */
@@ -223,6 +224,8 @@ extern const ah_cmd_table_t ah_delivery_cmds;
 extern const ah_cmd_table_t ah_catalog_cmds;
 /* trigger: publish a trigger's sample as a real event (cmd_trigger.c) */
 extern const ah_cmd_table_t ah_trigger_cmds;
+/* listen: forward a listener's deliveries to a local URL (listen.c) */
+extern const ah_cmd_table_t ah_listen_cmds;
 
 /* True when table has a row whose group is name. */
 bool ah_cmd_table_has(const ah_cmd_table_t *table, const char *name);
@@ -275,6 +278,35 @@ int ah_base_url(const ah_args_t *args, const char *flag, char **out);
  * when a value is not valid UTF-8 (or memory ran out).
  */
 json_t *ah_json_strings(const char *key, ...);
+
+/* ---- the public API (cmd_public.c) -------------------------------------- */
+
+/* Flags of every public-API subcommand: where the API is, and the key pair. */
+/* clang-format off */
+#define AH_PUBLIC_BASE_FLAGS                                                                 \
+    {.name = "base-url", .metavar = "URL", .env = "AIRHOOK_BASE_URL",               \
+     .help = "API base URL, e.g. http://127.0.0.1:8080/prod (wins over --region)",  \
+     .opts = AH_FLAG_COMMON},                                                       \
+    {.name = "region", .metavar = "REGION", .env = "AIRHOOK_REGION", .def = "mumbai", \
+     .help = "Airmeet gateway: mumbai, eu or us", .opts = AH_FLAG_COMMON}
+
+#define AH_PUBLIC_KEY_FLAGS(opt)                                                             \
+    {.name = "access-key", .metavar = "KEY", .env = "AIRHOOK_ACCESS_KEY",           \
+     .help = "access key of the key pair", .opts = AH_FLAG_COMMON | (opt)},         \
+    {.name = "secret-key", .metavar = "KEY", .env = "AIRHOOK_SECRET_KEY",           \
+     .help = "secret key of the key pair", .opts = AH_FLAG_COMMON | (opt)}
+/* clang-format on */
+
+/*
+ * The public API's base URL: --base-url, else the --region gateway.
+ * Returns AH_EXIT_OK with *out the caller's to free, or the exit code after
+ * printing why.
+ */
+int ah_public_base(const ah_args_t *args, char **out);
+
+/* The token of an /auth answer (top-level `token`, else `data.token`); caller frees; NULL if none.
+ */
+char *ah_public_token_of(const ah_http_response_t *resp);
 
 /* ---- output ------------------------------------------------------------ */
 

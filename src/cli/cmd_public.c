@@ -38,23 +38,10 @@ static const struct region {
     {"us", "https://api-gateway-prod.us.airmeet.com/prod"},
 };
 
-/* clang-format off */
-#define BASE_FLAGS                                                                  \
-    {.name = "base-url", .metavar = "URL", .env = "AIRHOOK_BASE_URL",               \
-     .help = "API base URL, e.g. http://127.0.0.1:8080/prod (wins over --region)",  \
-     .opts = AH_FLAG_COMMON},                                                       \
-    {.name = "region", .metavar = "REGION", .env = "AIRHOOK_REGION", .def = "mumbai", \
-     .help = "Airmeet gateway: mumbai, eu or us", .opts = AH_FLAG_COMMON}
+#define BASE_FLAGS AH_PUBLIC_BASE_FLAGS
+#define KEY_FLAGS AH_PUBLIC_KEY_FLAGS
 
-#define KEY_FLAGS(opt)                                                              \
-    {.name = "access-key", .metavar = "KEY", .env = "AIRHOOK_ACCESS_KEY",           \
-     .help = "access key of the key pair", .opts = AH_FLAG_COMMON | (opt)},         \
-    {.name = "secret-key", .metavar = "KEY", .env = "AIRHOOK_SECRET_KEY",           \
-     .help = "secret key of the key pair", .opts = AH_FLAG_COMMON | (opt)}
-/* clang-format on */
-
-/* The base URL: --base-url, else the --region gateway.  Caller frees *out. */
-static int public_base(const ah_args_t *args, char **out)
+int ah_public_base(const ah_args_t *args, char **out)
 {
     *out = NULL;
     if (ah_arg(args, "base-url"))
@@ -87,7 +74,7 @@ static int public_url(const ah_args_t *args, const char *path, const char *k1, c
                       const char *k2, const char *v2, char **out)
 {
     char *base = NULL;
-    int rc = public_base(args, &base);
+    int rc = ah_public_base(args, &base);
     *out = NULL;
     if (rc)
         return rc;
@@ -155,8 +142,7 @@ static int cmd_auth(const ah_args_t *args)
     return rc;
 }
 
-/* The token of an /auth answer: top-level `token`, else `data.token`. */
-static char *token_of(const ah_http_response_t *resp)
+char *ah_public_token_of(const ah_http_response_t *resp)
 {
     json_t *doc = json_loadb(resp->body, resp->len, 0, NULL);
     json_t *tok = json_object_get(doc, "token");
@@ -187,7 +173,7 @@ static int fetch_token(const ah_args_t *args, char **token)
         rc = ah_report_failure(st, err);
     else if (resp.status < 200 || resp.status >= 300)
         rc = ah_print_response(&resp); /* shows why /auth refused */
-    else if (!(*token = token_of(&resp))) {
+    else if (!(*token = ah_public_token_of(&resp))) {
         fputs("error: /auth answered without a token\n", stderr);
         rc = AH_EXIT_HTTP;
     }

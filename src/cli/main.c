@@ -43,6 +43,7 @@ static void usage(FILE *out)
           "                     --access-key KEY, --secret-key KEY):\n",
           out);
     ah_cmd_table_list(&ah_public_cmds, out);
+    ah_cmd_table_list(&ah_listen_cmds, out);
     fputs("\nother:\n"
           "  version\n"
           "      Print the version.\n"
@@ -60,8 +61,9 @@ static bool is_any(const char *s, const char *a, const char *b, const char *c)
 }
 
 /* Every client command table; a group (`webhooks`) may span several. */
-static const ah_cmd_table_t *const tables[] = {&ah_admin_cmds, &ah_delivery_cmds, &ah_catalog_cmds,
-                                               &ah_trigger_cmds, &ah_public_cmds};
+static const ah_cmd_table_t *const tables[] = {&ah_admin_cmds,   &ah_delivery_cmds,
+                                               &ah_catalog_cmds, &ah_trigger_cmds,
+                                               &ah_public_cmds,  &ah_listen_cmds};
 
 /*
  * The rows of every table whose group is name, gathered into one table (in

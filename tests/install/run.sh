@@ -58,7 +58,7 @@ p=$dest$prefix
 for f in bin/airhook lib/libairhook-verify.so lib/libairhook-verify.so.0 lib/libairhook-verify.a \
     lib/pkgconfig/airhook-verify.pc include/airhook/verify.h share/doc/airhook/LICENSE \
     share/man/man1/airhook.1 share/man/man1/airhook-serve.1 share/man/man1/airhook-receive.1 \
-    share/man/man1/airhook-webhooks.1 share/man/man1/airhook-keys.1; do
+    share/man/man1/airhook-webhooks.1 share/man/man1/airhook-keys.1 share/man/man1/airhook-listen.1; do
     check "installed $f" test -e "$p/$f"
 done
 check "the installed airhook runs" sh -c "'$p/bin/airhook' version | grep -q '^airhook '"
