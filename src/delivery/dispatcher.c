@@ -63,6 +63,7 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/series.h"
 #include "common/util.h"
 #include "delivery/sign.h"
 
@@ -256,6 +257,8 @@ struct ah_dispatcher {
     struct hook **retry_hooks;       /* parallel to results: whom to reschedule after the record */
     char (*release_ids)[AH_ID_SIZE]; /* scratch for handing leases back (max_in_flight) */
     int64_t last_rescan;
+    ah_series_t *series;     /* the process's charts (series.h); NULL: out of memory */
+    int64_t backlog_minute;  /* the minute of the last backlog sample */
     bool owner;              /* this process delivers from the store (ah_store_delivery_own) */
     int64_t own_retry_at;    /* mono ms: when to ask again while another process delivers */
     bool standby_said;       /* the line saying so was logged */
@@ -1028,6 +1031,7 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
     d->n_results++;
     ah_metrics_outcome_t outcome = metrics_outcome(r->outcome);
     ah_metrics_attempt(outcome, dur_us);
+    ah_series_attempt(d->series, t->hook->id, outcome, dur_us, now);
     /* Built only when it will be written: the line costs dozens of allocations. */
     if (ah_log_get_level() <= AH_LOG_INFO)
         ah_log(AH_LOG_INFO, "attempt",
@@ -1317,6 +1321,20 @@ static bool own_store(ah_dispatcher_t *d)
 }
 
 /*
+ * Once a minute, the backlog for the charts (series.h): one read of the
+ * queue gauges, as a scrape of /metrics makes.
+ */
+static void sample_backlog(ah_dispatcher_t *d, int64_t now)
+{
+    if (!d->series || now / 60000 == d->backlog_minute)
+        return;
+    d->backlog_minute = now / 60000;
+    ah_delivery_stats_t st;
+    if (ah_store_delivery_stats(d->store, &st) == AH_OK)
+        ah_series_backlog(d->series, st.pending, now);
+}
+
+/*
  * The store thread: wakes, rescans, claims, prepares, and records.  A turn
  * takes what arrived, records results in memory, claims for every webhook
  * that is due and has room (completions just made some) and hands the
@@ -1339,6 +1357,7 @@ static void *store_run(void *arg)
         if (!stopping && own_store(d)) {
             if (now - d->last_rescan >= RESCAN_MS)
                 rescan(d, now);
+            sample_backlog(d, now);
             start_due(d, now);
             publish_prepared(d);
         }
@@ -1413,6 +1432,7 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
         return AH_ENOMEM;
     d->store = store;
     d->cfg = *cfg;
+    d->series = ah_series_process();
     if (!d->cfg.per_webhook_concurrency)
         d->cfg.per_webhook_concurrency = 1;
     if (!d->cfg.max_in_flight)
