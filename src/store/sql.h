@@ -90,6 +90,26 @@
     "CREATE INDEX IF NOT EXISTS sessions_by_creation ON sessions(airmeet_id, created_at, id);"     \
     "DROP INDEX IF EXISTS sessions_by_airmeet;"
 
+/*
+ * 10: the console's overview counts disabled webhooks and shows the last
+ * few; a partial index holds only those (a webhook enters it when it is
+ * disabled), so neither reads the webhooks table.
+ */
+#define SQL_MIGRATION_CONSOLE_DATA                                                                 \
+    "CREATE INDEX IF NOT EXISTS webhooks_disabled ON webhooks(updated_at)"                         \
+    "  WHERE NOT is_active AND deregistered_at = 0;"
+/* PARAM is the backend's first parameter ("?1", "$1::bigint"). */
+#define SQL_OVERVIEW(PARAM)                                                                        \
+    "SELECT (SELECT count(*) FROM communities),"                                                   \
+    " (SELECT coalesce(sum(active_webhooks), 0) FROM community_usage),"                            \
+    " (SELECT count(*) FROM webhooks WHERE NOT is_active AND deregistered_at = 0),"                \
+    " (SELECT count(*) FROM events WHERE created_at >= " PARAM "),"                                \
+    " (SELECT count(*) FROM events e JOIN deliveries d ON d.event_id = e.id"                       \
+    "  WHERE e.created_at >= " PARAM ")"
+#define SQL_WEBHOOK_DISABLED_RECENT(PARAM)                                                         \
+    "SELECT " WEBHOOK_COLS " FROM webhooks WHERE NOT is_active AND deregistered_at = 0"            \
+    " ORDER BY updated_at DESC LIMIT " PARAM
+
 #define SQL_PING "SELECT 1"
 #define SQL_COMMUNITY_LIST "SELECT " COMMUNITY_COLS " FROM communities ORDER BY created_at, id"
 #define SQL_DELIVERY_RELEASE_ALL                                                                   \
@@ -231,6 +251,15 @@ enum ah_sql_stmt {
     ST_KEY_PAGE,          /* community_id, created_at, id, limit -> KEY_COLS, oldest first after */
     ST_AIRMEET_PAGE_FROM, /* community_id, created_at, id, limit -> AIRMEET_COLS, as above */
     ST_SESSION_PAGE,      /* airmeet_id, created_at, id, limit -> SESSION_COLS, as above */
+    /*
+     * The overview (migration 10): since -> communities, active webhooks
+     * (community_usage), disabled webhooks (webhooks_disabled), events
+     * created at or after since (events_by_age) and their deliveries
+     * (deliveries_by_event), in one snapshot.
+     */
+    ST_OVERVIEW,
+    /* limit -> WEBHOOK_COLS of disabled (not deregistered) webhooks, last changed first */
+    ST_WEBHOOK_DISABLED_RECENT,
     AH_SQL_SHARED_COUNT
 };
 

@@ -2142,6 +2142,45 @@ static void map_stats(const ah_sql_row_t *r, void *out)
     st->oldest_pending_created_at = sql_i64(r, 1); /* NULL reads 0 */
 }
 
+static void map_overview(const ah_sql_row_t *r, void *out)
+{
+    ah_store_overview_t *o = out;
+    o->communities = sql_i64(r, 0);
+    o->active_webhooks = sql_i64(r, 1);
+    o->disabled_webhooks = sql_i64(r, 2);
+    o->events = sql_i64(r, 3);
+    o->deliveries = sql_i64(r, 4);
+}
+
+int ah_store_overview(ah_store_t *s, int64_t since, ah_store_overview_t *out)
+{
+    if (!out)
+        return AH_EINVAL;
+    memset(out, 0, sizeof *out);
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_i64(&p, since);
+    return ah_sql_one(s, NULL, false, ST_OVERVIEW, &p, map_overview, out);
+}
+
+int ah_store_webhook_recently_disabled(ah_store_t *s, size_t max, ah_webhook_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (max < 1 || max > AH_LIST_PAGE_MAX)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_i64(&p, (int64_t)max);
+    void *arr = NULL;
+    int rc = ah_sql_all(s, NULL, ST_WEBHOOK_DISABLED_RECENT, &p, ah_sql_map_webhook, sizeof **out,
+                        &arr, n);
+    *out = arr;
+    for (size_t i = 0; i < *n; i++)
+        (*out)[i].secret[0] = (*out)[i].prev_secret[0] = '\0';
+    return rc;
+}
+
 int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out)
 {
     memset(out, 0, sizeof *out);

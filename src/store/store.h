@@ -890,6 +890,29 @@ int ah_store_delivery_get(ah_store_t *s, const char *id, ah_delivery_t *out,
  */
 int ah_store_delivery_retry(ah_store_t *s, const char *id, int64_t now,
                             char webhook_id[AH_ID_SIZE]);
+/* What the console's overview counts (ah_store_overview). */
+typedef struct ah_store_overview {
+    int64_t communities;
+    int64_t active_webhooks;   /* is_active */
+    int64_t disabled_webhooks; /* not active, not deregistered */
+    int64_t events;            /* created at or after `since` */
+    int64_t deliveries;        /* of those events */
+} ah_store_overview_t;
+
+/*
+ * The overview's counts in one snapshot, none by a scan of a table that
+ * grows with traffic: communities are counted whole (a row per customer),
+ * active webhooks from the per-community usage rows, disabled ones from
+ * their partial index, events from since on by their time index and their
+ * deliveries by the event index (work in proportion to the window's
+ * traffic).  AH_EINVAL if out is NULL.
+ */
+int ah_store_overview(ah_store_t *s, int64_t since, ah_store_overview_t *out);
+/*
+ * The disabled (not deregistered) webhooks changed last, at most max
+ * (1..AH_LIST_PAGE_MAX), newest change first; secrets left "".
+ */
+int ah_store_webhook_recently_disabled(ah_store_t *s, size_t max, ah_webhook_t **out, size_t *n);
 /* Queue depth and the oldest pending delivery, for /metrics. */
 int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out);
 

@@ -404,6 +404,9 @@ static const char *const migrations[] = {
      * first; this then finds them.
      */
     SQL_MIGRATION_LISTS,
+
+    /* 10: the console's data, as SQLite's migration 10. */
+    SQL_MIGRATION_CONSOLE_DATA,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -534,6 +537,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_AIRMEET_PAGE_FROM] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE community_id = $1::text"
                              " AND (created_at, id) > ($2::bigint, $3::text)"
                              " ORDER BY created_at, id LIMIT $4::bigint",
+    [ST_OVERVIEW] = SQL_OVERVIEW("$1::bigint"),
+    [ST_WEBHOOK_DISABLED_RECENT] = SQL_WEBHOOK_DISABLED_RECENT("$1::bigint"),
     [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = $1::text"
                         " AND (created_at, id) > ($2::bigint, $3::text)"
                         " ORDER BY created_at, id LIMIT $4::bigint",

@@ -450,6 +450,9 @@ static const char *const migrations[] = {
      * older version by hand keeps them.
      */
     SQL_MIGRATION_LISTS,
+
+    /* 10: the console's data (sql.h says why). */
+    SQL_MIGRATION_CONSOLE_DATA,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -569,6 +572,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
     [ST_AIRMEET_PAGE_FROM] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE community_id = ?1"
                              " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
+    [ST_OVERVIEW] = SQL_OVERVIEW("?1"),
+    [ST_WEBHOOK_DISABLED_RECENT] = SQL_WEBHOOK_DISABLED_RECENT("?1"),
     [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = ?1"
                         " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
     [ST_CATALOG_UPDATE] = "UPDATE catalog_triggers SET description = ?2, airmeet_scope = ?3,"
