@@ -82,6 +82,17 @@ static const ah_route_t public_routes[] = {
     {"GET", "/api/v1/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
     {"GET", "/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
     {"GET", "/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
+    /* airhook's own namespace: the integrators' portal (portal.c), their community only. */
+    {"GET", "/airhook/v1/webhooks", ah_h_portal_webhooks, "portal.webhooks.list", TOKEN,
+     .body_limit = K64},
+    {"GET", "/airhook/v1/webhooks/{}/stats/series", ah_h_portal_series, "portal.webhooks.series",
+     TOKEN, .body_limit = K64},
+    {"POST", "/airhook/v1/webhooks/{}/rotate-secret", ah_h_portal_rotate,
+     "portal.webhooks.rotate-secret", TOKEN, .body_limit = K64},
+    {"GET", "/airhook/v1/deliveries", ah_h_portal_deliveries, "portal.deliveries.list", TOKEN,
+     .body_limit = K64},
+    {"POST", "/airhook/v1/deliveries/{}/retry", ah_h_portal_retry, "portal.deliveries.retry", TOKEN,
+     .body_limit = K64},
 };
 
 /* The same event API at the root, where Airmeet's older host and the connector put it. */
@@ -152,6 +163,9 @@ static const ah_route_t admin_routes[] = {
     {"POST", "/deliveries/{}/retry", ah_h_delivery_retry, "admin.deliveries.retry", ADMIN,
      .body_limit = K64},
     {"GET", "/retention", ah_h_retention_get, "admin.retention.get", ADMIN, .body_limit = K64},
+    /* The console's overview page (stats.c). */
+    {"GET", "/stats/series", ah_h_stats_series, "admin.stats.series", ADMIN, .body_limit = K64},
+    {"GET", "/overview", ah_h_overview, "admin.overview", ADMIN, .body_limit = K64},
 };
 
 static const ah_route_t ops_routes[] = {

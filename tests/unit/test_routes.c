@@ -310,6 +310,8 @@ static void test_who_may_call_what(void **state)
             else if (!strcmp(r->name, "webhook-list") || !strcmp(r->name, "airmeets") ||
                      !strcmp(r->name, "airmeet-info"))
                 want = AH_AUTH_TOKEN; /* a token from /auth, as Airmeet's event API */
+            else if (!strncmp(r->name, "portal.", 7))
+                want = AH_AUTH_TOKEN; /* the integrators' portal (/airhook/v1), as webhook-list */
             else if (!strcmp(tables[t].name, "public") || !strcmp(tables[t].name, "api-v1"))
                 want = AH_AUTH_KEY_PAIR;
             if (r->auth != want)
