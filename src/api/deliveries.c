@@ -118,12 +118,34 @@ json_t *ah_delivery_json(const ah_delivery_t *d)
                      text_or_null(d->last_error));
 }
 
-static json_t *attempt_json(const ah_attempt_t *a)
+/*
+ * The headers attempt a of delivery d was sent with, as the dispatcher
+ * writes them (dispatcher.c, headers_init): none is stored, all follow from
+ * the delivery and the attempt.  The timestamp is the attempt's start in
+ * unix seconds (the dispatcher signs just before it starts, so it may be
+ * one less when the start fell at a second's edge); the signature is not
+ * shown: it is as good as a password for that body and timestamp.
+ */
+static json_t *request_headers_json(const ah_delivery_t *d, const ah_attempt_t *a)
 {
-    return json_pack("{s:i, s:o, s:I, s:o, s:o, s:o}", "attempt", a->attempt_no, "startedAt",
-                     ah_json_time(a->started_at), "durationMs", (json_int_t)a->duration_ms,
-                     "statusCode", code_or_null(a->status_code), "error", text_or_null(a->error),
-                     "responseBody", text_or_null(a->response_head));
+    char ts[24], attempt[16];
+    snprintf(ts, sizeof ts, "%lld", (long long)(a->started_at / 1000));
+    snprintf(attempt, sizeof attempt, "%d", a->attempt_no);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "content-type", "application/json",
+                     "user-agent", "airhook/" AH_VERSION, "webhook-id", d->event_id,
+                     "webhook-timestamp", ts, "webhook-signature", "v1,(redacted)",
+                     "x-airmeet-trigger", d->trigger, "x-airmeet-webhook-id", d->webhook_id,
+                     "x-airmeet-attempt", attempt);
+}
+
+static json_t *attempt_json(const ah_delivery_t *d, const ah_attempt_t *a)
+{
+    return json_pack("{s:i, s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "attempt", a->attempt_no,
+                     "startedAt", ah_json_time(a->started_at), "durationMs",
+                     (json_int_t)a->duration_ms, "statusCode", code_or_null(a->status_code),
+                     "error", text_or_null(a->error), "responseBody",
+                     text_or_null(a->response_head), "requestHeaders", request_headers_json(d, a),
+                     "responseHeaders", text_or_null(a->response_headers));
 }
 
 /* Answers with j, or 500 when building it ran out of memory (j NULL). */
@@ -298,7 +320,7 @@ static json_t *delivery_full_json(const ah_delivery_t *d, const ah_attempt_t *at
     json_t *o = ah_delivery_json(d);
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++) {
-        if (json_array_append_new(arr, attempt_json(&attempts[i]))) {
+        if (json_array_append_new(arr, attempt_json(d, &attempts[i]))) {
             json_decref(arr);
             arr = NULL;
         }

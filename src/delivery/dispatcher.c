@@ -204,6 +204,8 @@ struct transfer {
     int64_t retry_after_ms;
     char head[AH_RESPONSE_HEAD_MAX];
     size_t head_len;
+    char hdrs[AH_RESPONSE_HEADERS_EXCERPT]; /* the last header block's first 2 KiB */
+    size_t hdrs_len;
     size_t body_bytes;    /* of the answer's body, read so far */
     size_t header_bytes;  /* of its status lines and headers */
     bool headers_end;     /* the blank line after the headers came */
@@ -586,10 +588,18 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
         t->headers_too_big = true;
         return 0;
     }
-    if (n >= 5 && !memcmp(buf, "HTTP/", 5))
+    if (n >= 5 && !memcmp(buf, "HTTP/", 5)) {
         t->headers_end = false; /* a status line: a header block starts (after a 1xx, again) */
-    else if (n <= 2 && (buf[0] == '\r' || buf[0] == '\n'))
+        t->hdrs_len = 0;        /* the excerpt keeps the last block */
+    } else if (n <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
         t->headers_end = true;
+    }
+    if (!t->headers_end && t->hdrs_len < sizeof t->hdrs - 1) {
+        size_t room = sizeof t->hdrs - 1 - t->hdrs_len, take = n < room ? n : room;
+        memcpy(t->hdrs + t->hdrs_len, buf, take);
+        t->hdrs_len += take;
+        t->hdrs[t->hdrs_len] = '\0';
+    }
     static const char name[] = "retry-after:";
     if (n > sizeof name - 1 && n < 256 && !strncasecmp(buf, name, sizeof name - 1)) {
         char v[256];
@@ -718,6 +728,8 @@ static struct transfer *transfer_new(ah_dispatcher_t *d)
     t->retry_after_ms = 0;
     t->head[0] = '\0';
     t->head_len = 0;
+    t->hdrs[0] = '\0';
+    t->hdrs_len = 0;
     t->body_bytes = t->header_bytes = 0;
     t->headers_end = t->body_cut = t->headers_too_big = false;
     t->errbuf[0] = '\0';
@@ -997,6 +1009,7 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
     r->attempt.status_code = status_code;
     ah_strlcpy(r->attempt.error, error ? error : "", sizeof r->attempt.error);
     memcpy(r->attempt.response_head, t->head, t->head_len + 1);
+    memcpy(r->attempt.response_headers, t->hdrs, t->hdrs_len + 1);
     int64_t now = ah_now_ms();
     if (status_code >= 200 && status_code < 300) {
         r->outcome = AH_OUTCOME_SUCCEEDED;

@@ -72,7 +72,8 @@
 #define QUOTA_COLS                                                                                 \
     "max_webhooks, max_url_bytes, max_name_bytes, max_description_bytes, registrations_per_minute"
 /* The order of ah_sql_map_attempt(). */
-#define ATTEMPT_COLS "attempt_no, started_at, duration_ms, status_code, error, response_head"
+#define ATTEMPT_COLS                                                                               \
+    "attempt_no, started_at, duration_ms, status_code, error, response_head, response_headers"
 
 /*
  * Migration 9 on both backends, the same text: the indexes of the
@@ -93,11 +94,14 @@
 /*
  * 10: the console's overview counts disabled webhooks and shows the last
  * few; a partial index holds only those (a webhook enters it when it is
- * disabled), so neither reads the webhooks table.
+ * disabled), so neither reads the webhooks table.  An attempt keeps the
+ * first 2 KiB of its answer's headers for the delivery timeline, in a
+ * column of BLOB_TYPE (the backend's type of response_head).
  */
-#define SQL_MIGRATION_CONSOLE_DATA                                                                 \
+#define SQL_MIGRATION_CONSOLE_DATA(BLOB_TYPE)                                                      \
     "CREATE INDEX IF NOT EXISTS webhooks_disabled ON webhooks(updated_at)"                         \
-    "  WHERE NOT is_active AND deregistered_at = 0;"
+    "  WHERE NOT is_active AND deregistered_at = 0;"                                               \
+    "ALTER TABLE attempts ADD COLUMN response_headers " BLOB_TYPE ";"
 /* PARAM is the backend's first parameter ("?1", "$1::bigint"). */
 #define SQL_OVERVIEW(PARAM)                                                                        \
     "SELECT (SELECT count(*) FROM communities),"                                                   \

@@ -2007,6 +2007,7 @@ static void map_attempt(const ah_sql_row_t *r, void *out)
     a->status_code = (int)sql_i64(r, 3);
     SQL_COPY(r, 4, a->error);
     r->ops->bytes(r, 5, a->response_head, sizeof a->response_head);
+    r->ops->bytes(r, 6, a->response_headers, sizeof a->response_headers);
 }
 
 int ah_sql_parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])

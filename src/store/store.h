@@ -154,6 +154,8 @@ typedef struct ah_webhook {
 #define AH_IDEMPOTENCY_MAX 256    /* idempotencyKey: < 256 bytes */
 #define AH_ERROR_MAX 256          /* an attempt's error sentence */
 #define AH_RESPONSE_HEAD_MAX 1025 /* first 1 KiB of a response body + NUL */
+/* first 2 KiB of a response's status line and header lines (CRLF kept) + NUL */
+#define AH_RESPONSE_HEADERS_EXCERPT 2049
 
 typedef enum ah_delivery_status {
     AH_DLV_PENDING = 0,
@@ -208,6 +210,8 @@ typedef struct ah_attempt {
     int status_code;                          /* 0 = no HTTP answer */
     char error[AH_ERROR_MAX];                 /* "" on success */
     char response_head[AH_RESPONSE_HEAD_MAX]; /* first 1 KiB of the body */
+    /* first 2 KiB of the last header block (status line and headers); "" without an answer */
+    char response_headers[AH_RESPONSE_HEADERS_EXCERPT];
 } ah_attempt_t;
 
 /* A delivery handed to a dispatcher by delivery_claim. */

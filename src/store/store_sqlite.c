@@ -452,7 +452,7 @@ static const char *const migrations[] = {
     SQL_MIGRATION_LISTS,
 
     /* 10: the console's data (sql.h says why). */
-    SQL_MIGRATION_CONSOLE_DATA,
+    SQL_MIGRATION_CONSOLE_DATA("TEXT"),
 };
 
 /* ------------------------------------------------------------------------ */
@@ -478,9 +478,9 @@ static const char *const migrations[] = {
     " AND (?" #U " IS NULL OR instr(url, ?" #U ") > 0)"
 
 /* Rows of a multi-row INSERT into attempts: (delivery_id, ATTEMPT_COLS), numbered in order. */
-#define A_ROW "(?,?,?,?,?,?,?)"
+#define A_ROW "(?,?,?,?,?,?,?,?)"
 #define A_ROWS_8 A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW
-#define A_PARAMS 7
+#define A_PARAMS 8
 
 /* SQLite's own statements, after the store layer's (sql.h). */
 enum {
@@ -694,8 +694,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                            " status = CASE WHEN status = 'pending' THEN ?6 ELSE status END"
                            " WHERE id = ?1 RETURNING webhook_id",
     [ST_ATTEMPT_INSERT] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
-                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    /* Several attempts in one statement (record_tx): 8 or 32 rows of 7 parameters. */
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    /* Several attempts in one statement (record_tx): 8 or 32 rows of 8 parameters. */
     [ST_ATTEMPT_INSERT_8] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ") VALUES " A_ROWS_8,
     [ST_ATTEMPT_INSERT_32] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ") VALUES " A_ROWS_8
                              "," A_ROWS_8 "," A_ROWS_8 "," A_ROWS_8,
@@ -1610,6 +1610,8 @@ static int insert_attempts(conn_t *c, const ah_attempt_result_t *const *rs, size
             rc = bind_field(c, st, i + 5, a->error, sizeof a->error, true);
         if (rc == AH_OK)
             rc = bind_field(c, st, i + 6, a->response_head, sizeof a->response_head, true);
+        if (rc == AH_OK)
+            rc = bind_field(c, st, i + 7, a->response_headers, sizeof a->response_headers, true);
     }
     if (rc == AH_OK) {
         int step = sqlite3_step(st);

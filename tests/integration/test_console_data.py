@@ -290,3 +290,40 @@ class PortalTokenTests(ServerTestCase):
             r = self.srv.public(method, "/airhook/v1" + path,
                                headers={"X-Airmeet-Access-Token": "aht_" + "0" * 64})
             self.assertPublicError(r, 400)
+
+
+class AttemptHeadersTests(DeliveryTestCase):
+    """The delivery timeline shows what was sent and what came back."""
+
+    def test_request_and_response_headers(self):
+        t = self.srv.make_tenant()
+        h = self.hook(t)
+        e = self.publish(t)["eventId"]
+        rec = self.wait_received(1, event_id=e)[0]
+        d = self.wait_status(self.one_delivery_of(e)["id"], "succeeded")
+        a = d["attempts"][0]
+        sent = a["requestHeaders"]
+        for name in ("webhook-id", "x-airmeet-trigger", "x-airmeet-webhook-id",
+                     "x-airmeet-attempt", "content-type"):
+            self.assertEqual(sent[name], rec.headers.get(name), name)
+        self.assertEqual(sent["webhook-signature"], "v1,(redacted)")
+        self.assertNotIn(rec.headers["webhook-signature"].split(",", 1)[1], repr(d))
+        self.assertLessEqual(abs(int(sent["webhook-timestamp"]) -
+                                 int(rec.headers["webhook-timestamp"])), 1)
+        got = a["responseHeaders"]
+        self.assertTrue(got.startswith("HTTP/1.1 200"), repr(got))
+        self.assertIn("\r\n", got)
+        self.assertIn("content-length:", got.lower())
+        self.assertLessEqual(len(got.encode()), 2048)
+        self.assertEqual(h["id"], sent["x-airmeet-webhook-id"])
+
+    def test_no_answer_no_response_headers(self):
+        t = self.srv.make_tenant()
+        from deliverykit import free_port
+        h = t.register("trigger.airmeet.created",
+                       url="http://127.0.0.1:%d/x?t=%s" % (free_port(), uuid.uuid4().hex)).json["payload"]
+        e = self.publish(t)["eventId"]
+        d = self.wait_delivery(self.one_delivery_of(e, h["id"])["id"],
+                               lambda d: d["attemptCount"] >= 1)
+        self.assertIsNone(d["attempts"][0]["responseHeaders"])
+        self.assertIsNone(d["attempts"][0]["statusCode"])
