@@ -70,7 +70,9 @@ double ah_series_quantile(const uint32_t hist[AH_SERIES_LAT_BUCKETS], double q)
         if (i == AH_SERIES_LAT_BUCKETS - 1)
             return lo; /* above the last bound: no upper edge to interpolate to */
         double hi = lat_bounds_ms[i];
-        return lo + (hi - lo) * ((rank - (double)below) / (double)hist[i]);
+        /* The values of a bucket taken as spread evenly, each at the middle of its share. */
+        double at = (rank - (double)below - 0.5) / (double)hist[i];
+        return lo + (hi - lo) * (at < 0 ? 0 : at > 1 ? 1 : at);
     }
     return lat_bounds_ms[AH_SERIES_LAT_BUCKETS - 2];
 }
