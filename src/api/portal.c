@@ -136,10 +136,9 @@ void ah_h_portal_series(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 }
 
 /*
- * GET {base}/airhook/v1/deliveries?webhookId=…: a page of one of their
- * webhooks' deliveries, newest first, with the admin list's filters.
- * webhookId is required: deliveries are indexed by webhook and by event,
- * not by community (docs/api.md says why).
+ * GET {base}/airhook/v1/deliveries[?webhookId=…]: a page of the
+ * community's deliveries (or of one of its webhooks'), newest first, with
+ * the admin list's filters.
  */
 void ah_h_portal_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
@@ -150,9 +149,8 @@ void ah_h_portal_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *re
     const char *text = ah_http_query(req, "webhookId");
     char why[AH_WHY_SIZE];
     if (!text || !*text) {
-        ah_error(resp, c->dialect, 400,
-                 "webhookId is required: list one of your webhooks' deliveries "
-                 "(GET /airhook/v1/webhooks lists your webhooks)");
+        f.community_id = c->caller.community_id;
+        ah_delivery_list_reply(c, &f, resp);
         return;
     }
     if (strlen(text) >= sizeof id) {

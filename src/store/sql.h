@@ -182,10 +182,12 @@ enum ah_sql_stmt {
     /* webhook_id, status or NULL, created_at, id, limit, since, until, webhook_id or NULL */
     ST_DELIVERY_LIST_WEBHOOK,
     ST_DELIVERY_LIST_EVENT, /* event_id, the rest as above */
-    ST_DELIVERY_GET,        /* id -> DELIVERY_COLS */
-    ST_ATTEMPT_LIST,        /* delivery_id -> ATTEMPT_COLS */
-    ST_DELIVERY_STATS,      /* -> pending count, oldest pending created_at */
-    ST_CACHE_GEN,           /* -> webhooks, auth */
+    /* community_id, the rest as above ($8 NULL): through events_by_community, newest first */
+    ST_DELIVERY_LIST_COMMUNITY,
+    ST_DELIVERY_GET,   /* id -> DELIVERY_COLS */
+    ST_ATTEMPT_LIST,   /* delivery_id -> ATTEMPT_COLS */
+    ST_DELIVERY_STATS, /* -> pending count, oldest pending created_at */
+    ST_CACHE_GEN,      /* -> webhooks, auth */
     /* after_id, limit -> id, secret, prev_secret of every webhook, by id (the start-up reseal) */
     ST_WEBHOOK_SECRETS_PAGE,
     /* id, secret, prev_secret or NULL, the secret read, the prev_secret read (or NULL): changes

@@ -2042,8 +2042,9 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
         return AH_EINVAL;
     bool by_webhook = f->webhook_id && *f->webhook_id;
     bool by_event = f->event_id && *f->event_id;
-    if ((!by_webhook && !by_event) || f->limit < 1 || f->limit > AH_DELIVERY_PAGE_MAX ||
-        f->status < -1 || f->status > AH_DLV_CANCELLED)
+    bool by_community = !by_webhook && !by_event && f->community_id && *f->community_id;
+    if ((!by_webhook && !by_event && !by_community) || f->limit < 1 ||
+        f->limit > AH_DELIVERY_PAGE_MAX || f->status < -1 || f->status > AH_DLV_CANCELLED)
         return AH_EINVAL;
     int64_t at = INT64_MAX; /* first page: older than the end of time */
     char after[AH_ID_SIZE] = "";
@@ -2052,7 +2053,7 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
     ah_sql_params_t p;
     ah_sql_params_init(&p);
     /* An event has one delivery per webhook: with both, its list is the shorter walk. */
-    p_str(&p, by_event ? f->event_id : f->webhook_id);
+    p_str(&p, by_event ? f->event_id : by_webhook ? f->webhook_id : f->community_id);
     p_str(&p, f->status < 0 ? NULL : ah_delivery_status_name(f->status));
     p_i64(&p, at);
     p_str(&p, after);
@@ -2061,8 +2062,10 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
     p_i64(&p, f->until ? f->until : INT64_MAX);
     p_str(&p, by_event && by_webhook ? f->webhook_id : NULL);
     void *arr;
-    int rc = ah_sql_all(s, NULL, by_event ? ST_DELIVERY_LIST_EVENT : ST_DELIVERY_LIST_WEBHOOK, &p,
-                        map_delivery, sizeof **out, &arr, n);
+    int stmt = by_event     ? ST_DELIVERY_LIST_EVENT
+               : by_webhook ? ST_DELIVERY_LIST_WEBHOOK
+                            : ST_DELIVERY_LIST_COMMUNITY;
+    int rc = ah_sql_all(s, NULL, stmt, &p, map_delivery, sizeof **out, &arr, n);
     *out = arr;
     if (rc == AH_OK)
         overlay_lease(s, *out, *n);

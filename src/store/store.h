@@ -266,13 +266,14 @@ typedef struct ah_attempt_result {
 } ah_attempt_result_t;
 
 typedef struct ah_delivery_filter {
-    const char *webhook_id; /* at least one of webhook_id / event_id */
+    const char *webhook_id; /* at least one of webhook_id / event_id / community_id */
     const char *event_id;
-    int status;         /* -1 = any */
-    int64_t since;      /* 0 = any; else only deliveries created at or after it */
-    int64_t until;      /* 0 = any; else only deliveries created before it */
-    const char *cursor; /* NULL or "" = first page; else from next_cursor */
-    size_t limit;       /* 1..AH_DELIVERY_PAGE_MAX */
+    const char *community_id; /* used without the two above: the deliveries of its events */
+    int status;               /* -1 = any */
+    int64_t since;            /* 0 = any; else only deliveries created at or after it */
+    int64_t until;            /* 0 = any; else only deliveries created before it */
+    const char *cursor;       /* NULL or "" = first page; else from next_cursor */
+    size_t limit;             /* 1..AH_DELIVERY_PAGE_MAX */
 } ah_delivery_filter_t;
 
 #define AH_CURSOR_SIZE 80
@@ -871,12 +872,14 @@ int ah_store_event_page(ah_store_t *s, const ah_event_filter_t *f, ah_event_t **
 
 /*
  * Lists deliveries of one webhook or one event (with both: the event's
- * delivery to that webhook), newest first, created within [f->since,
+ * delivery to that webhook), or with neither, of every event of
+ * f->community_id (walked through the events by community index; a
+ * delivery is created with its event's time), newest first, created within [f->since,
  * f->until), with an opaque cursor for the next page (next_cursor "" when
  * this is the last; it may be NULL).  AH_EINVAL unless at least one of
- * f->webhook_id and f->event_id is set, 1 <= f->limit <= AH_DELIVERY_PAGE_MAX, f->status is
- * -1 or an ah_delivery_status_t, and f->cursor is NULL, "" or a
- * next_cursor this function returned.
+ * f->webhook_id, f->event_id and f->community_id is set, 1 <= f->limit <= AH_DELIVERY_PAGE_MAX,
+ * f->status is -1 or an ah_delivery_status_t, and f->cursor is NULL, "" or a next_cursor this
+ * function returned.
  */
 int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
                            size_t *n, char next_cursor[AH_CURSOR_SIZE]);

@@ -757,6 +757,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DELIVERY_LIST_WEBHOOK] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                                  " JOIN events e ON e.id = d.event_id"
                                  " WHERE d.webhook_id = $1::text" LIST_PAGE,
+    /* A community's, as SQLite's (store_sqlite.c says why). */
+    [ST_DELIVERY_LIST_COMMUNITY] =
+        "SELECT " DELIVERY_COLS " FROM events e JOIN deliveries d ON d.event_id = e.id"
+        " WHERE e.community_id = $1::text AND ($2::text IS NULL OR d.status = $2::text)"
+        " AND e.created_at <= $3::bigint AND (e.created_at < $3::bigint OR d.id < $4::text)"
+        " AND e.created_at >= $6::bigint AND e.created_at < $7::bigint AND $8::text IS NULL"
+        " ORDER BY e.created_at DESC, d.id DESC LIMIT $5::bigint",
     [ST_DELIVERY_LIST_EVENT] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                                " JOIN events e ON e.id = d.event_id"
                                " WHERE d.event_id = $1::text" LIST_PAGE,

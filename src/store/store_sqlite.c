@@ -715,6 +715,17 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DELIVERY_LIST_WEBHOOK] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                                  " JOIN events e ON e.id = d.event_id"
                                  " WHERE d.webhook_id = ?1" LIST_PAGE,
+    /*
+     * A community's: its events newest first (events_by_community), their
+     * deliveries by event; a delivery has its event's created_at, so the
+     * order and the cursor are the event's time, then the delivery's id.
+     */
+    [ST_DELIVERY_LIST_COMMUNITY] =
+        "SELECT " DELIVERY_COLS " FROM events e JOIN deliveries d ON d.event_id = e.id"
+        " WHERE e.community_id = ?1 AND (?2 IS NULL OR d.status = ?2)"
+        " AND e.created_at <= ?3 AND (e.created_at < ?3 OR d.id < ?4)"
+        " AND e.created_at >= ?6 AND e.created_at < ?7 AND ?8 IS NULL"
+        " ORDER BY e.created_at DESC, d.id DESC LIMIT ?5",
     [ST_DELIVERY_LIST_EVENT] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                                " JOIN events e ON e.id = d.event_id"
                                " WHERE d.event_id = ?1" LIST_PAGE,

@@ -233,7 +233,26 @@ class PortalTests(DeliveryTestCase):
         for bad in (hb["id"], str(uuid.uuid4()), "zzz"):
             self.assertPublicError(self.call("GET", "/deliveries", self.token_a,
                                              query={"webhookId": bad}), 404)
-        self.assertPublicError(self.call("GET", "/deliveries", self.token_a), 400)
+        # Without webhookId: every delivery of the community's, newest first, paged.
+        seen, cursor = [], None
+        for _ in range(200):
+            q = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+            j = self.assertJson(self.call("GET", "/deliveries", self.token_a, query=q), 200)
+            self.assertLessEqual(len(j["deliveries"]), 2)
+            seen += j["deliveries"]
+            cursor = j["nextCursor"]
+            if not cursor:
+                break
+        ids = [d["id"] for d in seen]
+        self.assertIn(da["id"], ids)
+        self.assertEqual(len(ids), len(set(ids)), "no delivery twice across pages")
+        keys = [(d["createdAt"], d["id"]) for d in seen]
+        self.assertEqual(keys, sorted(keys, reverse=True), "newest first")
+        mine = {w["id"] for w in self.assertJson(
+            self.call("GET", "/webhooks", self.token_a, query={"limit": "500"}), 200)["webhooks"]}
+        self.assertTrue({d["webhookId"] for d in seen} <= mine, "only the community's")
+        j = self.assertJson(self.call("GET", "/deliveries", self.token_b), 200)
+        self.assertNotIn(da["id"], [d["id"] for d in j["deliveries"]])
         self.assertPublicError(self.call("GET", "/deliveries", self.token_a,
                                          query={"webhookId": ha["id"], "status": "x"}), 400)
 
@@ -280,8 +299,11 @@ class PortalTokenTests(ServerTestCase):
     """Without a token, or with an unknown one: 400 (as webhook-list).  A class of
     its own: the refusals count against the address."""
 
+    SERVER_ARGS = ("--auth-fail-limit", "100")
+
     def test_token_required(self):
         for method, path in (("GET", "/webhooks"), ("GET", "/deliveries"),
+                             ("GET", "/deliveries?webhookId=%s" % uuid.uuid4()),
                              ("GET", "/webhooks/%s/stats/series" % uuid.uuid4()),
                              ("POST", "/deliveries/%s/retry" % uuid.uuid4()),
                              ("POST", "/webhooks/%s/rotate-secret" % uuid.uuid4())):

@@ -1027,6 +1027,10 @@ static void test_query_plans(void **state)
     expect_plan(dsn, ST_OVERVIEW, "(1990)", "webhooks_disabled", "Seq Scan on webhooks");
     expect_plan(dsn, ST_WEBHOOK_DISABLED_RECENT, "(5)", "webhooks_disabled",
                 "Seq Scan on webhooks");
+    /* The integrators' log of a community: its events newest first, then their deliveries. */
+    snprintf(args, sizeof args, "('%s', NULL, 9000000000, '', 51, 0, 9000000000, NULL)", c.id);
+    expect_plan(dsn, ST_DELIVERY_LIST_COMMUNITY, args, "events_by_community",
+                "Seq Scan on deliveries");
 }
 
 /* ------------------------------------------------------------------------ */
