@@ -56,7 +56,7 @@ typedef struct ah_app {
     char admin_token_hash[AH_SHA256_HEX_SIZE];
     ah_ratelimit_t *auth_limiter;     /* public API: key pairs and tokens */
     ah_ratelimit_t *admin_limiter;    /* admin API: the bearer token */
-    ah_ratelimit_t *register_limiter; /* webhook registrations per access key (quota) */
+    ah_ratelimit_t *register_limiter; /* per access key: registrations (quota), webhook tests */
     int64_t started_ms;
     ah_dispatcher_t *dispatcher; /* NULL in an API-only process: wakes are no-ops */
     ah_retention_t *retention;   /* the purge (retention.h); NULL with --retention 0 */
@@ -233,6 +233,14 @@ json_t *ah_webhook_json(const ah_webhook_t *w, ah_webhook_view_t view);
  */
 bool ah_webhook_write(const ah_webhook_t *w, ah_webhook_view_t view, ah_blob_t **b);
 
+/*
+ * A delivery as GET /admin/v1/deliveries/{id} shows it: the delivery's
+ * fields plus "attempts" (n of them, oldest first); NULL when out of
+ * memory (deliveries.c).  The public API's GET .../deliveries/{id} shows
+ * the same.
+ */
+json_t *ah_delivery_full_json(const ah_delivery_t *d, const ah_attempt_t *attempts, size_t n);
+
 /* UPPER_SNAKE reason for an HTTP status ("NOT_FOUND"). */
 const char *ah_status_reason(int status);
 /* The time as a JSON string, or JSON null when ms == 0. */
@@ -288,6 +296,9 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
 void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_sample_payload(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+/* webhook_test.c: airhook's own public routes (/airhook/v1): test deliveries, and reading them */
+void ah_h_public_webhook_test(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_public_delivery_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 /* scope.c: Airmeet's event API, as far as clients call it before registering */
 void ah_h_airmeets(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_airmeet_info(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

@@ -314,8 +314,7 @@ void ah_h_delivery_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 
 /* ---- one delivery ---- */
 
-/* The delivery JSON plus "attempts". */
-static json_t *delivery_full_json(const ah_delivery_t *d, const ah_attempt_t *attempts, size_t n)
+json_t *ah_delivery_full_json(const ah_delivery_t *d, const ah_attempt_t *attempts, size_t n)
 {
     json_t *o = ah_delivery_json(d);
     json_t *arr = json_array();
@@ -347,7 +346,7 @@ void ah_h_delivery_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
         !ah_found(c, resp, &ah_kind_delivery, id,
                   ah_store_delivery_get(c->app->store, id, &d, &attempts, &n)))
         return;
-    reply(c, resp, 200, delivery_full_json(&d, attempts, n));
+    reply(c, resp, 200, ah_delivery_full_json(&d, attempts, n));
     free(attempts);
 }
 

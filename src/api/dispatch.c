@@ -72,17 +72,12 @@ static const ah_route_t public_routes[] = {
      KEY_PAIR, .body_limit = K64},
     {"GET", "/platform-integration/v1/webhook-list", ah_h_webhook_list, "webhook-list", TOKEN,
      .body_limit = K64},
-    /*
-     * Airmeet's event API, as much as clients call before they register
-     * (scope.c): under the base path with /api/v1 (the connector's paths)
-     * and without (the gateway's newer ones); api_v1_routes has the root.
-     */
-    {"POST", "/api/v1/auth", ah_h_auth, "auth", AUTH_KEYS, .body_limit = K64},
-    {"GET", "/api/v1/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
-    {"GET", "/api/v1/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
-    {"GET", "/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
-    {"GET", "/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
-    /* airhook's own namespace: the integrators' portal (portal.c), their community only. */
+    /* airhook's own namespace (webhook_test.c): what Airmeet's gateway has no call for. */
+    {"POST", "/airhook/v1/webhooks/{}/test", ah_h_public_webhook_test, "webhook-test", TOKEN,
+     .body_limit = K64},
+    {"GET", "/airhook/v1/deliveries/{}", ah_h_public_delivery_get, "delivery-get", TOKEN,
+     .body_limit = K64},
+    /* The integrators' portal (portal.c): their community's webhooks and deliveries. */
     {"GET", "/airhook/v1/webhooks", ah_h_portal_webhooks, "portal.webhooks.list", TOKEN,
      .body_limit = K64},
     {"GET", "/airhook/v1/webhooks/{}/stats/series", ah_h_portal_series, "portal.webhooks.series",
@@ -93,6 +88,16 @@ static const ah_route_t public_routes[] = {
      .body_limit = K64},
     {"POST", "/airhook/v1/deliveries/{}/retry", ah_h_portal_retry, "portal.deliveries.retry", TOKEN,
      .body_limit = K64},
+    /*
+     * Airmeet's event API, as much as clients call before they register
+     * (scope.c): under the base path with /api/v1 (the connector's paths)
+     * and without (the gateway's newer ones); api_v1_routes has the root.
+     */
+    {"POST", "/api/v1/auth", ah_h_auth, "auth", AUTH_KEYS, .body_limit = K64},
+    {"GET", "/api/v1/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
+    {"GET", "/api/v1/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
+    {"GET", "/airmeets", ah_h_airmeets, "airmeets", TOKEN, .body_limit = K64},
+    {"GET", "/airmeet/{}/info", ah_h_airmeet_info, "airmeet-info", TOKEN, .body_limit = K64},
 };
 
 /* The same event API at the root, where Airmeet's older host and the connector put it. */

@@ -184,11 +184,12 @@ out:
 
 static json_t *event_json(const ah_event_t *ev)
 {
-    return json_pack(
-        "{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id", ev->id, "communityId", ev->community_id,
-        "triggerMetaInfoId", ev->trigger, "airmeetId", ah_json_str_or_null(ev->airmeet_id),
-        "sessionId", ah_json_str_or_null(ev->session_id), "idempotencyKey",
-        ah_json_str_or_null(ev->idempotency_key), "createdAt", ah_json_time(ev->created_at));
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b}", "id", ev->id, "communityId",
+                     ev->community_id, "triggerMetaInfoId", ev->trigger, "airmeetId",
+                     ah_json_str_or_null(ev->airmeet_id), "sessionId",
+                     ah_json_str_or_null(ev->session_id), "idempotencyKey",
+                     ah_json_str_or_null(ev->idempotency_key), "createdAt",
+                     ah_json_time(ev->created_at), "test", ev->test);
 }
 
 /*

@@ -91,9 +91,70 @@ static json_t *trigger_body(const ah_args_t *args, bool with_id, int *rc)
     return body;
 }
 
+/* The state column of a trigger in the table: in use, hidden or retired. */
+static const char *trigger_state(json_t *t)
+{
+    if (json_is_true(json_object_get(t, "hidden")))
+        return "hidden";
+    if (json_is_true(json_object_get(t, "retired")))
+        return "retired";
+    return json_is_true(json_object_get(t, "builtin")) ? "built-in" : "operator";
+}
+
+/*
+ * GET /admin/v1/triggers as a table: one line per trigger with its scope
+ * rules, its state and when it fires.
+ */
+static int print_trigger_table(const ah_http_response_t *resp)
+{
+    json_t *doc = json_loadb(resp->body, resp->len, 0, NULL);
+    json_t *list = json_object_get(doc, "triggers");
+    if (!json_is_array(list)) {
+        json_decref(doc);
+        fputs("error: the server's answer has no triggers list\n", stderr);
+        return AH_EXIT_HTTP;
+    }
+    int width = (int)strlen("TRIGGER");
+    size_t i;
+    json_t *t;
+    json_array_foreach(list, i, t)
+    {
+        const char *id = json_string_value(json_object_get(t, "id"));
+        if (id && (int)strlen(id) > width)
+            width = (int)strlen(id);
+    }
+    printf("%-*s  %-9s %-9s %-9s %s\n", width, "TRIGGER", "AIRMEETID", "SESSIONID", "STATE",
+           "FIRES WHEN");
+    json_array_foreach(list, i, t)
+    {
+        const char *id = json_string_value(json_object_get(t, "id"));
+        const char *am = json_string_value(json_object_get(t, "airmeetId"));
+        const char *ss = json_string_value(json_object_get(t, "sessionId"));
+        const char *desc = json_string_value(json_object_get(t, "description"));
+        printf("%-*s  %-9s %-9s %-9s %s\n", width, id ? id : "?", am ? am : "?", ss ? ss : "?",
+               trigger_state(t), desc ? desc : "");
+    }
+    puts("\nAIRMEETID / SESSIONID: what webhook-register takes for that trigger: required,\n"
+         "optional, or none (refused).  A webhook hears events of its airmeet (and session)\n"
+         "when it was registered with one, else of every airmeet of its community.");
+    json_decref(doc);
+    return AH_EXIT_OK;
+}
+
 static int triggers_list(const ah_args_t *args)
 {
-    return admin_run(args, "GET", "/triggers", NULL, NULL);
+    const char *format = ah_arg(args, "format");
+    bool table = format && strcmp(format, "table") == 0;
+    if (format && !table && strcmp(format, "json") != 0)
+        return ah_usage_error(args, "--format is json or table");
+    if (!table)
+        return admin_run(args, "GET", "/triggers", NULL, NULL);
+    ah_http_response_t resp = {0};
+    int rc = ah_admin_request(args, "GET", "/triggers", NULL, NULL, &resp);
+    if (!rc)
+        rc = resp.status == 200 ? print_trigger_table(&resp) : ah_print_response(&resp);
+    ah_http_response_free(&resp);
+    return rc;
 }
 
 static int triggers_show(const ah_args_t *args)
@@ -267,6 +328,13 @@ static int session_show(const ah_args_t *args)
 /* clang-format on */
 
 static const ah_flag_t only_admin_flags[] = {ADMIN_COMMON_FLAGS, {.name = NULL}};
+static const ah_flag_t list_flags[] = {
+    {.name = "format",
+     .metavar = "FORMAT",
+     .def = "json",
+     .help = "json (the server's answer) or table (one line each, with the scope rules)"},
+    ADMIN_COMMON_FLAGS,
+    {.name = NULL}};
 static const ah_flag_t no_flags[] = {{.name = NULL}};
 
 static const ah_flag_t add_flags[] = {
@@ -302,8 +370,19 @@ static const ah_flag_t session_update_flags[] = {
     {.name = NULL}};
 
 static const ah_cmd_t catalog_cmds[] = {
-    {"triggers", "list", NULL, 0, "List the server's triggers: built-in and the operator's.",
-     only_admin_flags, triggers_list},
+    {"triggers", "list", NULL, 0,
+     "List the server's triggers: built-in and the operator's.\n"
+     "\n"
+     "--format table prints one line per trigger: its id, whether webhook-register\n"
+     "requires, allows (optional) or refuses (none) an airmeetId and a sessionId for it,\n"
+     "its state (built-in, operator, hidden, retired) and when it fires.  The default,\n"
+     "json, prints GET /admin/v1/triggers' answer as it is, for scripts.\n"
+     "`airhook triggers` alone is `airhook triggers list --format table`.\n"
+     "\n"
+     "examples:\n"
+     "  airhook triggers list --format table\n"
+     "  airhook triggers list | jq -r '.triggers[].id'",
+     list_flags, triggers_list},
     {"triggers", "show", "TRIGGER", 1, "Show a trigger: scope rules, sample body, schema.",
      only_admin_flags, triggers_show},
     {"triggers", "sample", "TRIGGER", 1, "Print the body a delivery of TRIGGER carries.",

@@ -15,11 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cli/client.h"
 #include "common/util.h"
 
 #define API_PREFIX "/platform-integration/v1"
+/* airhook's own public routes (src/api/webhook_test.c). */
+#define OWN_PREFIX "/airhook/v1"
+/* How often `webhooks test` asks whether the first attempt is in. */
+#define POLL_INTERVAL_MS 200
+/* Most bytes of an attempt's response shown. */
+#define EXCERPT_MAX 200
 
 /* Airmeet's gateways, from the API document. */
 static const struct region {
@@ -254,6 +261,187 @@ static int cmd_sample(const ah_args_t *args)
     return rc;
 }
 
+/* ---- webhooks test ---- */
+
+/* One token-authenticated request to url; *resp is filled whatever the status. */
+static int token_request(const char *method, const char *url, const char *token, const char *body,
+                         ah_http_response_t *resp)
+{
+    char err[1024];
+    const ah_http_header_t headers[] = {{"X-Airmeet-Access-Token", token}};
+    const ah_http_request_t req = {method, url, headers, AH_ARRAY_LEN(headers), body};
+    int st = ah_http_request(&req, resp, err, sizeof err);
+    return st ? ah_report_failure(st, err) : AH_EXIT_OK;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A JSON value as text for a line of output: strings bare, null as "-". */
+static const char *text_of(json_t *v, char *buf, size_t bufsz)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(buf, bufsz, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    }
+    return "-";
+}
+
+/*
+ * Prints the first attempt of delivery d (GET .../deliveries/{id}'s
+ * answer) and what comes next; returns AH_EXIT_OK when it succeeded (a
+ * 2xx answer), else AH_EXIT_HTTP.
+ */
+static int print_attempt(json_t *d)
+{
+    json_t *a = json_array_get(json_object_get(d, "attempts"), 0);
+    json_t *code = json_object_get(a, "statusCode");
+    const char *error = json_string_value(json_object_get(a, "error"));
+    const char *body = json_string_value(json_object_get(a, "responseBody"));
+    json_int_t status = json_is_integer(code) ? json_integer_value(code) : 0;
+    bool ok = status >= 200 && status < 300 && !error;
+    char buf[32];
+    printf("attempt %s: %s", text_of(json_object_get(a, "attempt"), buf, sizeof buf),
+           ok ? "succeeded" : "failed");
+    if (status)
+        printf(", HTTP %" JSON_INTEGER_FORMAT, status);
+    printf(" in %s ms\n", text_of(json_object_get(a, "durationMs"), buf, sizeof buf));
+    if (error)
+        printf("error: %s\n", error);
+    if (body && *body) {
+        size_t n = strlen(body);
+        printf("response: %.*s%s\n", (int)(n > EXCERPT_MAX ? EXCERPT_MAX : n), body,
+               n > EXCERPT_MAX ? "..." : "");
+    }
+    const char *state = json_string_value(json_object_get(d, "status"));
+    const char *next = json_string_value(json_object_get(d, "nextAttemptAt"));
+    if (!ok && state && strcmp(state, "pending") == 0)
+        printf("retry pending: next attempt at %s (the server's retry schedule)\n",
+               next ? next : "-");
+    else if (!ok && state)
+        printf("delivery %s: no retry is pending\n", state);
+    return ok ? AH_EXIT_OK : AH_EXIT_HTTP;
+}
+
+/*
+ * Polls GET {base}/airhook/v1/deliveries/{id} until its first attempt is
+ * recorded or wait_ms pass; prints the attempt.  AH_EXIT_UNREACHABLE when
+ * none came in time.
+ */
+static int await_attempt(const ah_args_t *args, const char *token, const char *id, int64_t wait_ms)
+{
+    char *esc = ah_url_escape(id), *url = NULL;
+    char path[128];
+    snprintf(path, sizeof path, OWN_PREFIX "/deliveries/%s", esc ? esc : "");
+    free(esc);
+    int rc = public_url(args, path, NULL, NULL, NULL, NULL, &url);
+    int64_t deadline = ah_mono_ms() + wait_ms;
+    json_t *last = NULL;
+    while (!rc) {
+        ah_http_response_t resp = {0};
+        if ((rc = token_request("GET", url, token, NULL, &resp)))
+            break;
+        if (resp.status != 200) {
+            rc = ah_print_response(&resp);
+            ah_http_response_free(&resp);
+            break;
+        }
+        json_decref(last);
+        last = json_loadb(resp.body, resp.len, 0, NULL);
+        ah_http_response_free(&resp);
+        if (json_array_size(json_object_get(last, "attempts")) > 0) {
+            rc = print_attempt(last);
+            break;
+        }
+        if (ah_mono_ms() >= deadline) {
+            const char *state = json_string_value(json_object_get(last, "status"));
+            fprintf(stderr,
+                    "error: no attempt recorded within --wait (the delivery is %s); see it "
+                    "later with GET %s\n",
+                    state ? state : "unknown", url);
+            rc = AH_EXIT_UNREACHABLE;
+            break;
+        }
+        int64_t left = deadline - ah_mono_ms();
+        sleep_ms(left < POLL_INTERVAL_MS ? (left > 0 ? left : 0) : POLL_INTERVAL_MS);
+    }
+    json_decref(last);
+    free(url);
+    return rc;
+}
+
+/* Prints the 202's ids; *delivery_id receives the delivery's (a copy the caller frees). */
+static int print_queued(const ah_http_response_t *resp, char **delivery_id)
+{
+    json_t *doc = json_loadb(resp->body, resp->len, 0, NULL);
+    const char *d = json_string_value(json_object_get(doc, "deliveryId"));
+    const char *e = json_string_value(json_object_get(doc, "eventId"));
+    const char *t = json_string_value(json_object_get(doc, "triggerMetaInfoId"));
+    int rc = AH_EXIT_OK;
+    if (d && e && t) {
+        printf("test delivery %s (event %s, trigger %s)\n", d, e, t);
+        *delivery_id = ah_str_concat(d, (char *)NULL);
+    } else {
+        fputs("error: the server's answer has no deliveryId\n", stderr);
+        rc = AH_EXIT_HTTP;
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int webhooks_test(const ah_args_t *args)
+{
+    int64_t wait_ms = 0;
+    const char *wait = ah_arg(args, "wait");
+    if (ah_parse_duration_ms(wait ? wait : "30s", &wait_ms) != 0 || wait_ms < 0)
+        return ah_usage_error(args, "--wait takes a duration such as 30s, 2m or 0 (do not wait)");
+    const char *trigger = ah_arg(args, "trigger");
+    json_t *body = trigger ? ah_json_strings("triggerMetaInfoId", trigger, (char *)NULL) : NULL;
+    if (trigger && !body)
+        return ah_usage_error(args, "flag values must be valid UTF-8");
+    char *owned = NULL, *url = NULL, *text = NULL, *delivery = NULL;
+    const char *token = ah_arg(args, "token");
+    ah_http_response_t resp = {0};
+    char *esc = ah_url_escape(args->pos[0]), path[512];
+    snprintf(path, sizeof path, OWN_PREFIX "/webhooks/%.400s/test", esc ? esc : "");
+    free(esc);
+    int rc = token ? AH_EXIT_OK : fetch_token(args, &owned);
+    if (!rc)
+        rc = public_url(args, path, NULL, NULL, NULL, NULL, &url);
+    if (!rc && body && !(text = json_dumps(body, JSON_COMPACT))) {
+        fputs("error: out of memory\n", stderr);
+        rc = AH_EXIT_HTTP;
+    }
+    if (!rc)
+        rc = token_request("POST", url, token ? token : owned, text, &resp);
+    if (rc)
+        goto out;
+    if (resp.status != 202) {
+        rc = ah_print_response(&resp);
+        if (trigger && resp.status == 400 && resp.body &&
+            strstr(resp.body, "unknown triggerMetaInfoId"))
+            ah_suggest_builtin_triggers(trigger);
+        goto out;
+    }
+    rc = print_queued(&resp, &delivery);
+    fflush(stdout);
+    if (!rc && delivery && wait_ms > 0)
+        rc = await_attempt(args, token ? token : owned, delivery, wait_ms);
+out:
+    ah_http_response_free(&resp);
+    json_decref(body);
+    free(text);
+    free(delivery);
+    free(url);
+    free(owned);
+    return rc;
+}
+
 static const ah_flag_t keyed_flags[] = {BASE_FLAGS, KEY_FLAGS(AH_FLAG_REQUIRED), {.name = NULL}};
 
 static const ah_flag_t register_flags[] = {
@@ -302,6 +490,22 @@ static const ah_flag_t deregister_flags[] = {
     KEY_FLAGS(AH_FLAG_REQUIRED),
     {.name = NULL}};
 
+static const ah_flag_t test_flags[] = {
+    {.name = "trigger",
+     .metavar = "TRIGGER",
+     .help = "triggerMetaInfoId whose sample to send (default: the webhook's own)"},
+    {.name = "wait",
+     .metavar = "DURATION",
+     .def = "30s",
+     .help = "how long to wait for the first attempt (0: do not wait)"},
+    {.name = "token",
+     .metavar = "TOKEN",
+     .env = "AIRHOOK_TOKEN",
+     .help = "token from /auth (default: fetch one with the key pair)"},
+    BASE_FLAGS,
+    KEY_FLAGS(0),
+    {.name = NULL}};
+
 static const ah_cmd_t public_cmds[] = {
     {"auth", NULL, NULL, 0, "Exchange the key pair for an access token (POST /auth).", keyed_flags,
      cmd_auth},
@@ -311,6 +515,23 @@ static const ah_cmd_t public_cmds[] = {
      list_flags, webhooks_list},
     {"webhooks", "deregister", NULL, 0, "Unsubscribe a webhook (webhook-deregister).",
      deregister_flags, webhooks_deregister},
+    {"webhooks", "test", "WEBHOOK_ID", 1,
+     "Send a test delivery to one of your webhooks and print its first attempt.\n"
+     "\n"
+     "The server sends the sample payload of the webhook's trigger to that webhook only,\n"
+     "signed and retried like any delivery (POST {base}/airhook/v1/webhooks/ID/test);\n"
+     "the command then polls the delivery (GET {base}/airhook/v1/deliveries/DELIVERY_ID)\n"
+     "until its first attempt is recorded, at most --wait, and prints it: status,\n"
+     "duration, error, the start of the response, and whether a retry is pending.\n"
+     "\n"
+     "exit status: 0 the attempt succeeded (2xx; or --wait 0 and the test was queued),\n"
+     "1 it failed or the server refused the test, 2 usage, 3 no attempt within --wait\n"
+     "or no server.\n"
+     "\n"
+     "examples:\n"
+     "  airhook webhooks test 3f0c5a9e-1d2b-4c3d-8e4f-5a6b7c8d9e0f\n"
+     "  airhook webhooks test ID --trigger trigger.airmeet.created --wait 1m",
+     test_flags, webhooks_test},
     {"sample", NULL, "TRIGGER", 1, "Show the payload a delivery of TRIGGER carries.", keyed_flags,
      cmd_sample},
 };

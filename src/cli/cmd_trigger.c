@@ -10,11 +10,7 @@
  * the first request answers 404 the trigger is unknown: GET
  * /admin/v1/triggers gives the names to suggest from.
  *
- * A --set path is dotted: `buyer.email`, `items.0.price`; a segment indexes
- * an array when it is a number and the value there is an array.  Missing
- * object members along the way are created as objects.  The value is JSON
- * when it parses as JSON (42, true, null, {"a":1}, "quoted") and a string
- * otherwise.
+ * The --set edits are json_set.c's (ah_json_set_path).
  */
 #include <jansson.h>
 #include <stdbool.h>
@@ -25,6 +21,7 @@
 
 #include "api/triggers.h"
 #include "cli/client.h"
+#include "cli/json_set.h"
 #include "cli/suggest.h"
 #include "common/util.h"
 
@@ -90,116 +87,6 @@ void ah_suggest_builtin_triggers(const char *id)
         names[i] = t[i].id;
     ah_suggest_print(stderr, id, names, n);
     free(names);
-}
-
-/* ---- --set ---------------------------------------------------------------- */
-
-/* seg[0..len) as an array index into *out; false when it is not a plain number. */
-static bool index_of(const char *seg, size_t len, size_t *out)
-{
-    if (len == 0 || len > 9)
-        return false;
-    size_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (seg[i] < '0' || seg[i] > '9')
-            return false;
-        v = v * 10 + (size_t)(seg[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* The value of a --set: JSON when it parses, else the text as a string. */
-static json_t *set_value(const char *text)
-{
-    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
-    return v ? v : json_string(text);
-}
-
-/*
- * Applies one "path=value" to *root (which it may replace).  Returns 0, or
- * -1 with why filled.
- */
-static int apply_set(json_t *root, const char *assign, char *why, size_t whysz)
-{
-    const char *eq = strchr(assign, '=');
-    if (!eq || eq == assign) {
-        snprintf(why, whysz,
-                 "--set takes PATH=VALUE, such as buyer.email=ada@example.com: '%.100s'", assign);
-        return -1;
-    }
-    size_t plen = (size_t)(eq - assign);
-    json_t *value = set_value(eq + 1);
-    if (!value) {
-        snprintf(why, whysz, "--set %.*s: the value is not valid UTF-8", (int)plen, assign);
-        return -1;
-    }
-    json_t *node = root;
-    const char *seg = assign;
-    for (;;) {
-        const char *dot = memchr(seg, '.', (size_t)(eq - seg));
-        size_t slen = dot ? (size_t)(dot - seg) : (size_t)(eq - seg);
-        bool last = !dot;
-        size_t at = (size_t)(seg - assign);
-        if (slen == 0) {
-            snprintf(why, whysz, "--set %.*s: empty segment in the path at byte %zu", (int)plen,
-                     assign, at);
-            goto fail;
-        }
-        size_t idx = 0;
-        if (json_is_array(node)) {
-            size_t size = json_array_size(node);
-            if (!index_of(seg, slen, &idx) || idx > size || (idx == size && !last)) {
-                snprintf(why, whysz,
-                         "--set %.*s: %s%.*s%s is an array of %zu: '%.*s' is not an index "
-                         "below %zu",
-                         (int)plen, assign, at ? "'" : "", at ? (int)(at - 1) : 0, assign,
-                         at ? "'" : "the payload", size, (int)slen, seg, last ? size + 1 : size);
-                goto fail;
-            }
-            if (last) {
-                int rc = idx == size ? json_array_append_new(node, value)
-                                     : json_array_set_new(node, idx, value);
-                return rc ? (snprintf(why, whysz, "out of memory"), -1) : 0;
-            }
-            node = json_array_get(node, idx);
-        } else if (json_is_object(node)) {
-            char *key = strndup(seg, slen);
-            if (!key) {
-                snprintf(why, whysz, "out of memory");
-                goto fail;
-            }
-            int rc = 0;
-            json_t *next = json_object_get(node, key);
-            if (last) {
-                rc = json_object_set_new(node, key, value);
-            } else if (!next) {
-                next = json_object();
-                rc = json_object_set_new(node, key, next);
-            }
-            free(key);
-            if (rc) {
-                snprintf(why, whysz, "--set %.*s: the key is not valid UTF-8", (int)plen, assign);
-                return last ? -1 : (json_decref(value), -1);
-            }
-            if (last)
-                return 0;
-            node = next;
-        } else {
-            snprintf(why, whysz, "--set %.*s: %s%.*s%s is %s, not an object or array", (int)plen,
-                     assign, at ? "'" : "", at ? (int)(at - 1) : 0, assign,
-                     at ? "'" : "the payload",
-                     json_is_string(node)   ? "a string"
-                     : json_is_number(node) ? "a number"
-                     : json_is_null(node)   ? "null"
-                                            : "a boolean");
-            goto fail;
-        }
-        seg = dot + 1;
-    }
-fail:
-    json_decref(value);
-    return -1;
 }
 
 /* ---- the command ------------------------------------------------------------ */
@@ -271,7 +158,7 @@ static int trigger_publish(const ah_args_t *args)
         goto out;
     char why[WHY_SIZE];
     for (size_t i = 0; ah_arg_nth(args, "set", i); i++) {
-        if (apply_set(data, ah_arg_nth(args, "set", i), why, sizeof why)) {
+        if (ah_json_set_path(data, ah_arg_nth(args, "set", i), why, sizeof why)) {
             rc = ah_usage_error(args, why);
             goto out;
         }

@@ -61,9 +61,9 @@
 /* The order of ah_sql_bind_event() and of event_get's mapping. */
 #define EVENT_COLS                                                                                 \
     "id, community_id, trigger, airmeet_id, session_id, idempotency_key, data, created_at"
-/* An event without its data (the operator's list). */
+/* An event without its data (the operator's list); `test` came with migration 10. */
 #define EVENT_HEAD_COLS                                                                            \
-    "id, community_id, trigger, airmeet_id, session_id, idempotency_key, created_at"
+    "id, community_id, trigger, airmeet_id, session_id, idempotency_key, created_at, test"
 /* A delivery with its event's trigger: the order of ah_sql_map_delivery(). */
 #define DELIVERY_COLS                                                                              \
     "d.id, d.event_id, d.webhook_id, e.trigger, d.status, d.attempts, d.next_attempt_at, "         \
@@ -74,6 +74,14 @@
 /* The order of ah_sql_map_attempt(). */
 #define ATTEMPT_COLS                                                                               \
     "attempt_no, started_at, duration_ms, status_code, error, response_head, response_headers"
+
+/*
+ * Migration 10, in each dialect's boolean: an event made by a webhook test
+ * (POST {base}/airhook/v1/webhooks/{id}/test) says so, and keeps saying so
+ * in the operator's event list.
+ */
+#define SQL_MIGRATION_TEST_EVENTS(type, no)                                                        \
+    "ALTER TABLE events ADD COLUMN test " type " NOT NULL DEFAULT " no ";"
 
 /*
  * Migration 9 on both backends, the same text: the indexes of the
@@ -92,7 +100,7 @@
     "DROP INDEX IF EXISTS sessions_by_airmeet;"
 
 /*
- * 10: the console's overview counts disabled webhooks and shows the last
+ * 11: the console's overview counts disabled webhooks and shows the last
  * few; a partial index holds only those (a webhook enters it when it is
  * disabled), so neither reads the webhooks table.  An attempt keeps the
  * first 2 KiB of its answer's headers for the delivery timeline, in a
@@ -169,7 +177,11 @@ enum ah_sql_stmt {
     /* event id, created_at, community_id, trigger, airmeet_id, session_id -> webhook_id per
      * delivery made */
     ST_EVENT_FANOUT,
-    ST_EVENT_GET, /* id -> EVENT_COLS */
+    ST_EVENT_GET,       /* id -> EVENT_COLS */
+    ST_EVENT_MARK_TEST, /* id: sets the event's test flag (a test delivery's event) */
+    /* delivery id, event id, now, webhook id: one pending delivery, if the webhook is active and
+     * not deregistered (changes 1 row, or none) */
+    ST_DELIVERY_INSERT_ONE,
     /* lease_until, webhook_id, now, max -> id, event_id, attempts, next_attempt_at [, trigger,
      * data when the driver's claim_bodies]; with memory_leases: webhook_id -> id, event_id,
      * attempts, next_attempt_at of every pending delivery of the webhook, by next_attempt_at,
@@ -258,7 +270,7 @@ enum ah_sql_stmt {
     ST_AIRMEET_PAGE_FROM, /* community_id, created_at, id, limit -> AIRMEET_COLS, as above */
     ST_SESSION_PAGE,      /* airmeet_id, created_at, id, limit -> SESSION_COLS, as above */
     /*
-     * The overview (migration 10): since -> communities, active webhooks
+     * The overview (migration 11): since -> communities, active webhooks
      * (community_usage), disabled webhooks (webhooks_disabled), events
      * created at or after since (events_by_age) and their deliveries
      * (deliveries_by_event), in one snapshot.

@@ -1275,6 +1275,54 @@ void ah_store_event_publish_async(ah_store_t *s, const ah_event_t *ev, ah_publis
     s->ops->event_publish_async(s, ev, res, done, arg);
 }
 
+/* A webhook test's publish (ah_store_event_publish_test). */
+typedef struct test_job {
+    ah_store_t *s;
+    const ah_event_t *ev;
+    const char *webhook_id;
+    const char *delivery_id;
+} test_job_t;
+
+static int publish_test_tx(ah_sql_conn_t *c, void *arg)
+{
+    const test_job_t *j = arg;
+    ah_event_t ev = *j->ev;
+    ev.idempotency_key[0] = '\0'; /* a test is never a duplicate */
+    bool inserted = false;
+    int rc = ah_sql_insert_event(j->s, c, &ev, &inserted);
+    if (rc == AH_OK && !inserted)
+        rc = AH_EEXISTS;
+    ah_sql_params_t p;
+    if (rc == AH_OK) {
+        ah_sql_params_init(&p);
+        p_str(&p, ev.id);
+        rc = drv(j->s)->exec(j->s, c, true, ST_EVENT_MARK_TEST, &p, NULL, NULL, NULL);
+    }
+    size_t changed = 0;
+    if (rc == AH_OK) {
+        ah_sql_params_init(&p);
+        p_str(&p, j->delivery_id);
+        p_str(&p, ev.id);
+        p_i64(&p, ev.created_at);
+        p_str(&p, j->webhook_id);
+        rc = drv(j->s)->exec(j->s, c, true, ST_DELIVERY_INSERT_ONE, &p, NULL, NULL, &changed);
+    }
+    if (rc == AH_OK && changed != 1)
+        rc = AH_ENOTFOUND; /* the webhook is gone or inactive: the event goes too (rollback) */
+    if (rc == AH_OK && drv(j->s)->notify)
+        rc = drv(j->s)->notify(c, j->webhook_id, ev.created_at);
+    return rc;
+}
+
+int ah_store_event_publish_test(ah_store_t *s, const ah_event_t *ev, const char *webhook_id,
+                                const char *delivery_id)
+{
+    if (!ev || !ev->data || !webhook_id || !*webhook_id || !delivery_id || !*delivery_id)
+        return AH_EINVAL;
+    test_job_t j = {s, ev, webhook_id, delivery_id};
+    return drv(s)->run(s, AH_SQL_WRITE_TX, publish_test_tx, &j);
+}
+
 typedef struct event_read {
     ah_event_t *out;
     int rc;
@@ -1308,6 +1356,7 @@ static void map_event_head(const ah_sql_row_t *r, void *out)
     memset(ev, 0, sizeof *ev);
     copy_event_names(r, ev);
     ev->created_at = sql_i64(r, 6);
+    ev->test = sql_bool(r, 7);
 }
 
 static int64_t event_at(const void *row)

@@ -179,6 +179,7 @@ typedef struct ah_event {
     char *data;                               /* the JSON body to deliver, byte for byte */
     size_t data_len; /* on publish: borrowed; from event_get: malloc'd, caller frees */
     int64_t created_at;
+    bool test; /* made by ah_store_event_publish_test (read by event_page; ignored on publish) */
 } ah_event_t;
 
 typedef struct ah_publish_result {
@@ -764,6 +765,18 @@ bool ah_store_publishes_async(const ah_store_t *s);
  */
 void ah_store_event_publish_async(ah_store_t *s, const ah_event_t *ev, ah_publish_result_t *res,
                                   void (*done)(void *arg, int rc), void *arg);
+/*
+ * A webhook test: stores ev, marked as a test event (its idempotency key
+ * is ignored), and one pending delivery of it, id delivery_id, due at
+ * ev->created_at, to webhook_id only, whatever the webhook's trigger and
+ * scope, in one transaction; returns only after commit.  The event is
+ * published to no other webhook.  AH_ENOTFOUND, and nothing stored, when
+ * the webhook does not exist, is not active or was deregistered;
+ * AH_EINVAL as ah_store_event_publish's, or for an empty webhook_id or
+ * delivery_id.
+ */
+int ah_store_event_publish_test(ah_store_t *s, const ah_event_t *ev, const char *webhook_id,
+                                const char *delivery_id);
 /* ev->data is malloc'd; the caller frees it.  AH_EINVAL if out is NULL. */
 int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out);
 

@@ -405,7 +405,10 @@ static const char *const migrations[] = {
      */
     SQL_MIGRATION_LISTS,
 
-    /* 10: the console's data, as SQLite's migration 10. */
+    /* 10: test events (sql.h). */
+    SQL_MIGRATION_TEST_EVENTS("BOOLEAN", "false"),
+
+    /* 11: the console's data, as SQLite's migration 11. */
     SQL_MIGRATION_CONSOLE_DATA("BYTEA"),
 };
 
@@ -638,6 +641,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                         " RETURNING webhook_id)"
                         " SELECT webhook_id, " NOTIFY_OF("webhook_id", "$2::bigint") " FROM made",
     [ST_EVENT_GET] = "SELECT " EVENT_COLS " FROM events WHERE id = $1::text",
+    [ST_EVENT_MARK_TEST] = "UPDATE events SET test = true WHERE id = $1::text",
+    [ST_DELIVERY_INSERT_ONE] = "INSERT INTO deliveries (id, event_id, webhook_id, status, attempts,"
+                               " next_attempt_at, lease_until, created_at, updated_at)"
+                               " SELECT $1::text, $2::text, w.id, 'pending', 0, $3::bigint, 0,"
+                               " $3::bigint, $3::bigint FROM webhooks w"
+                               " WHERE w.id = $4::text AND w.is_active AND w.deregistered_at = 0",
     /*
      * A loose index scan over deliveries_pending: each step of the recursion
      * is one probe for the first pending row of the next webhook id (its

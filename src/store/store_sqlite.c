@@ -451,7 +451,10 @@ static const char *const migrations[] = {
      */
     SQL_MIGRATION_LISTS,
 
-    /* 10: the console's data (sql.h says why). */
+    /* 10: test events (sql.h); 0 or 1 as is_active. */
+    SQL_MIGRATION_TEST_EVENTS("INTEGER", "0 CHECK (test IN (0, 1))"),
+
+    /* 11: the console's data (sql.h says why). */
     SQL_MIGRATION_CONSOLE_DATA("TEXT"),
 };
 
@@ -665,6 +668,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                         " AND (w.session_id IS NULL OR w.session_id = ?6)"
                         " RETURNING webhook_id",
     [ST_EVENT_GET] = "SELECT " EVENT_COLS " FROM events WHERE id = ?1",
+    [ST_EVENT_MARK_TEST] = "UPDATE events SET test = 1 WHERE id = ?1",
+    [ST_DELIVERY_INSERT_ONE] = "INSERT INTO deliveries (id, event_id, webhook_id, status, attempts,"
+                               " next_attempt_at, lease_until, created_at, updated_at)"
+                               " SELECT ?1, ?2, w.id, 'pending', 0, ?3, 0, ?3, ?3 FROM webhooks w"
+                               " WHERE w.id = ?4 AND w.is_active = 1 AND w.deregistered_at = 0",
     [ST_EVENT_BODY] = "SELECT trigger, data FROM events WHERE id = ?1",
     /* One step of the skip-scan over deliveries_pending: the next webhook with pending work. */
     [ST_DUE_NEXT] = "SELECT webhook_id, next_attempt_at FROM deliveries"

@@ -388,6 +388,83 @@ static void test_event_roundtrip_and_errors(void **state)
 }
 
 /* The operator's page of events: newest first, by community, trigger and time, without data. */
+/*
+ * A webhook test (ah_store_event_publish_test): the event and one delivery
+ * to that webhook only, whatever else matches; marked as a test in the
+ * event list; nothing stored for a webhook that cannot take it.
+ */
+static void test_publish_test_event(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Acme");
+    ah_airmeet_t a;
+    new_airmeet(s, &a, c.id);
+    char target[AH_ID_SIZE], twin[AH_ID_SIZE], off[AH_ID_SIZE], gone[AH_ID_SIZE];
+    new_webhook(s, target, c.id, TRIG, a.id, NULL);
+    new_webhook(s, twin, c.id, TRIG, a.id, NULL);
+    new_webhook(s, off, c.id, TRIG, NULL, NULL);
+    new_webhook(s, gone, c.id, TRIG, NULL, NULL);
+    assert_int_equal(ah_store_webhook_set_active(s, off, false, "manual", T0), AH_OK);
+    assert_int_equal(ah_store_webhook_deregister(s, gone, "crm", T0), AH_OK);
+
+    ah_event_t ev;
+    char dlv[AH_ID_SIZE];
+    /* Its idempotency key is ignored: a test is never a duplicate. */
+    fill_event(&ev, c.id, TRIG, a.id, NULL, "k1", "{\"sample\":true}", T0 + 5);
+    ah_uuid_v4(dlv);
+    assert_int_equal(ah_store_event_publish_test(s, &ev, target, dlv), AH_OK);
+
+    ah_delivery_filter_t f = {.event_id = ev.id, .status = -1, .limit = 10};
+    ah_delivery_t *list = NULL;
+    size_t n = 0;
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, NULL), AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].id, dlv);
+    assert_string_equal(list[0].webhook_id, target);
+    assert_string_equal(list[0].trigger, TRIG);
+    assert_int_equal(list[0].status, AH_DLV_PENDING);
+    assert_int_equal(list[0].next_attempt_at, T0 + 5);
+    free(list);
+    ah_event_t got;
+    assert_int_equal(ah_store_event_get(s, ev.id, &got), AH_OK);
+    assert_int_equal(got.data_len, strlen("{\"sample\":true}"));
+    assert_memory_equal(got.data, "{\"sample\":true}", got.data_len);
+    assert_string_equal(got.idempotency_key, "");
+    free(got.data);
+
+    /* An ordinary publish is not a test, and the test event's key was not taken. */
+    char plain[AH_ID_SIZE];
+    assert_int_equal(publish(s, plain, c.id, TRIG, a.id, NULL, T0 + 6), 2);
+    ah_event_filter_t ef = {.community_id = c.id, .limit = 10};
+    ah_event_t *events = NULL;
+    assert_int_equal(ah_store_event_page(s, &ef, &events, &n, NULL), AH_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(events[0].id, plain);
+    assert_false(events[0].test);
+    assert_string_equal(events[1].id, ev.id);
+    assert_true(events[1].test);
+    free(events);
+    ah_event_t keyed;
+    ah_publish_result_t res;
+    fill_event(&keyed, c.id, TRIG2, NULL, NULL, "k1", "{}", T0 + 7);
+    assert_int_equal(ah_store_event_publish(s, &keyed, &res), AH_OK);
+    assert_false(res.duplicate);
+    free(res.webhook_ids);
+
+    /* Disabled, deregistered, unknown: AH_ENOTFOUND, and no event is left behind. */
+    const char *refused[] = {off, gone, "00000000-0000-4000-8000-000000000000"};
+    for (size_t i = 0; i < 3; i++) {
+        fill_event(&ev, c.id, TRIG, NULL, NULL, NULL, "{}", T0 + 8);
+        ah_uuid_v4(dlv);
+        assert_int_equal(ah_store_event_publish_test(s, &ev, refused[i], dlv), AH_ENOTFOUND);
+        assert_int_equal(ah_store_event_get(s, ev.id, &got), AH_ENOTFOUND);
+    }
+    assert_int_equal(ah_store_event_publish_test(s, &ev, target, ""), AH_EINVAL);
+    assert_int_equal(ah_store_event_publish_test(s, &ev, "", dlv), AH_EINVAL);
+    assert_int_equal(ah_store_event_publish_test(s, NULL, target, dlv), AH_EINVAL);
+}
+
 static void test_event_pages(void **state)
 {
     ah_store_t *s = *state;
@@ -1489,6 +1566,8 @@ static void test_migration_from_v1(void **state)
     snprintf(
         sql, sizeof sql,
         "BEGIN;"
+        /* Migration 10's column. */
+        "ALTER TABLE events DROP COLUMN test;"
         /* Migration 8's table (with its triggers), index and columns. */
         "DROP TABLE catalog_triggers; DROP INDEX airmeets_by_creation;"
         "ALTER TABLE airmeets DROP COLUMN status; ALTER TABLE airmeets DROP COLUMN timezone;"
@@ -2026,6 +2105,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_event_roundtrip_and_errors, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_publish_idempotency, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_event_pages, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_publish_test_event, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_delivery_list_filters, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_claim, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_claim_many, open_memory, close_store),

@@ -1008,7 +1008,7 @@ static void test_query_plans(void **state)
                 "Seq Scan on deliveries");
     expect_plan(dsn, ST_DELIVERY_STATS, "", "deliveries_pending_age", "Seq Scan on deliveries");
     /*
-     * The overview (migration 10): the last hour's deliveries through their
+     * The overview (migration 11): the last hour's deliveries through their
      * events, disabled webhooks through their partial index; neither table
      * is read whole.  Events as they come: 2000 over time, 5 deliveries each.
      */

@@ -759,9 +759,11 @@ static void test_migration_counts_existing(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  /* Migration 10's index and column. */
+                                  /* Migration 11's index and column. */
                                   "DROP INDEX webhooks_disabled;"
                                   "ALTER TABLE attempts DROP COLUMN response_headers;"
+                                  /* Migration 10's column. */
+                                  "ALTER TABLE events DROP COLUMN test;"
                                   /* Migration 8's table, index and columns. */
                                   "DROP TABLE catalog_triggers; DROP INDEX airmeets_by_creation;"
                                   "ALTER TABLE airmeets DROP COLUMN status;"
