@@ -436,6 +436,42 @@ void ah_h_delivery_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 void ah_h_webhook_recover(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_retention_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+/*
+ * Shared by the admin API and the integrators' (portal.c): a delivery as
+ * JSON; ?status=, ?since=, ?until=, ?limit=, ?cursor= read into f (400
+ * answered itself); a page of f answered {"deliveries":[…],"nextCursor"};
+ * a retry and a rotation of what the path names, within community_id
+ * (NULL: any; another community's is answered 404, as unknown).
+ */
+json_t *ah_delivery_json(const ah_delivery_t *d);
+bool ah_delivery_list_query(const ah_call_t *c, const ah_http_req_t *req, ah_delivery_filter_t *f,
+                            ah_http_resp_t *resp);
+void ah_delivery_list_reply(const ah_call_t *c, const ah_delivery_filter_t *f,
+                            ah_http_resp_t *resp);
+void ah_delivery_retry_in(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp,
+                          const char *community_id);
+void ah_webhook_rotate_in(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp,
+                          const char *community_id);
+/* stats.c: the console's charts and overview */
+void ah_h_stats_series(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_overview(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+/* portal.c: the integrators' own webhooks and deliveries (token, one community) */
+void ah_h_portal_webhooks(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_portal_series(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_portal_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_portal_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_portal_rotate(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+/*
+ * The series of the node (webhook_id NULL) or of one webhook over the last
+ * `minutes`, as GET /admin/v1/stats/series answers it; NULL when out of
+ * memory.
+ */
+json_t *ah_series_json(ah_app_t *app, const char *webhook_id, size_t minutes);
+/* Reads ?minutes= (1..1440, default 60), answering 400 itself; answers a series. */
+bool ah_series_minutes(const ah_call_t *c, const ah_http_req_t *req, size_t *minutes,
+                       ah_http_resp_t *resp);
+void ah_series_reply(const ah_call_t *c, const char *webhook_id, size_t minutes,
+                     ah_http_resp_t *resp);
 
 void ah_h_healthz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_readyz(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

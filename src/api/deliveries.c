@@ -106,7 +106,7 @@ static json_t *code_or_null(int code)
     return code ? json_integer(code) : json_null();
 }
 
-static json_t *delivery_json(const ah_delivery_t *d)
+json_t *ah_delivery_json(const ah_delivery_t *d)
 {
     int64_t next = d->status == AH_DLV_PENDING ? d->next_attempt_at : 0;
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "id", d->id,
@@ -118,12 +118,34 @@ static json_t *delivery_json(const ah_delivery_t *d)
                      text_or_null(d->last_error));
 }
 
-static json_t *attempt_json(const ah_attempt_t *a)
+/*
+ * The headers attempt a of delivery d was sent with, as the dispatcher
+ * writes them (dispatcher.c, headers_init): none is stored, all follow from
+ * the delivery and the attempt.  The timestamp is the attempt's start in
+ * unix seconds (the dispatcher signs just before it starts, so it may be
+ * one less when the start fell at a second's edge); the signature is not
+ * shown: it is as good as a password for that body and timestamp.
+ */
+static json_t *request_headers_json(const ah_delivery_t *d, const ah_attempt_t *a)
 {
-    return json_pack("{s:i, s:o, s:I, s:o, s:o, s:o}", "attempt", a->attempt_no, "startedAt",
-                     ah_json_time(a->started_at), "durationMs", (json_int_t)a->duration_ms,
-                     "statusCode", code_or_null(a->status_code), "error", text_or_null(a->error),
-                     "responseBody", text_or_null(a->response_head));
+    char ts[24], attempt[16];
+    snprintf(ts, sizeof ts, "%lld", (long long)(a->started_at / 1000));
+    snprintf(attempt, sizeof attempt, "%d", a->attempt_no);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "content-type", "application/json",
+                     "user-agent", "airhook/" AH_VERSION, "webhook-id", d->event_id,
+                     "webhook-timestamp", ts, "webhook-signature", "v1,(redacted)",
+                     "x-airmeet-trigger", d->trigger, "x-airmeet-webhook-id", d->webhook_id,
+                     "x-airmeet-attempt", attempt);
+}
+
+static json_t *attempt_json(const ah_delivery_t *d, const ah_attempt_t *a)
+{
+    return json_pack("{s:i, s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "attempt", a->attempt_no,
+                     "startedAt", ah_json_time(a->started_at), "durationMs",
+                     (json_int_t)a->duration_ms, "statusCode", code_or_null(a->status_code),
+                     "error", text_or_null(a->error), "responseBody",
+                     text_or_null(a->response_head), "requestHeaders", request_headers_json(d, a),
+                     "responseHeaders", text_or_null(a->response_headers));
 }
 
 /* Answers with j, or 500 when building it ran out of memory (j NULL). */
@@ -152,11 +174,31 @@ static bool live_webhook(const ah_call_t *c, const char *id, ah_webhook_t *w, ah
     return false;
 }
 
+/*
+ * True when community_id is NULL or webhook_id (which record id of kind k
+ * belongs to) is of that community, with the webhook in *w; else answers
+ * 404 "no <k> with id <id>", exactly as for an id that does not exist.
+ */
+static bool in_community(const ah_call_t *c, const ah_kind_t *k, const char *id,
+                         const char *webhook_id, const char *community_id, ah_webhook_t *w,
+                         ah_http_resp_t *resp)
+{
+    if (!community_id)
+        return true;
+    int rc = ah_store_webhook_get(c->app->store, webhook_id, w);
+    if (rc == AH_OK && strcmp(w->community_id, community_id) == 0)
+        return true;
+    if (rc && rc != AH_ENOTFOUND)
+        ah_store_error(resp, c->dialect, rc);
+    else
+        ah_error(resp, c->dialect, 404, "no %s with id %s", k->what, id);
+    return false;
+}
+
 /* ---- listing ---- */
 
-/* Reads ?status=, ?since=, ?until=, ?limit= and ?cursor= into f; answers 400 itself. */
-static bool list_query(const ah_call_t *c, const ah_http_req_t *req, ah_delivery_filter_t *f,
-                       ah_http_resp_t *resp)
+bool ah_delivery_list_query(const ah_call_t *c, const ah_http_req_t *req, ah_delivery_filter_t *f,
+                            ah_http_resp_t *resp)
 {
     const char *status = ah_http_query(req, "status");
     const char *limit = ah_http_query(req, "limit");
@@ -178,8 +220,7 @@ static bool list_query(const ah_call_t *c, const ah_http_req_t *req, ah_delivery
            ah_query_time(c, req, "until", &f->until, resp);
 }
 
-/* Runs the listing of f and answers {"deliveries":[…],"nextCursor":…}. */
-static void list_reply(const ah_call_t *c, const ah_delivery_filter_t *f, ah_http_resp_t *resp)
+void ah_delivery_list_reply(const ah_call_t *c, const ah_delivery_filter_t *f, ah_http_resp_t *resp)
 {
     ah_delivery_t *list = NULL;
     size_t n = 0;
@@ -196,7 +237,7 @@ static void list_reply(const ah_call_t *c, const ah_delivery_filter_t *f, ah_htt
     }
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++) {
-        if (json_array_append_new(arr, delivery_json(&list[i]))) {
+        if (json_array_append_new(arr, ah_delivery_json(&list[i]))) {
             json_decref(arr);
             arr = NULL;
         }
@@ -211,7 +252,8 @@ void ah_h_webhook_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *r
 {
     char id[AH_ID_SIZE];
     ah_delivery_filter_t f = {0};
-    if (!ah_path_id(c, req, resp, &ah_kind_webhook, id) || !list_query(c, req, &f, resp))
+    if (!ah_path_id(c, req, resp, &ah_kind_webhook, id) ||
+        !ah_delivery_list_query(c, req, &f, resp))
         return;
     ah_webhook_t *w = malloc(sizeof *w);
     if (!w) {
@@ -220,7 +262,7 @@ void ah_h_webhook_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *r
     }
     if (ah_fetch(c, resp, &ah_kind_webhook, id, w)) {
         f.webhook_id = id;
-        list_reply(c, &f, resp);
+        ah_delivery_list_reply(c, &f, resp);
     }
     free(w);
 }
@@ -230,11 +272,11 @@ void ah_h_event_deliveries(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
     char id[AH_ID_SIZE];
     ah_delivery_filter_t f = {0};
     ah_event_t ev;
-    if (!ah_path_id(c, req, resp, &ah_kind_event, id) || !list_query(c, req, &f, resp) ||
-        !ah_fetch(c, resp, &ah_kind_event, id, &ev))
+    if (!ah_path_id(c, req, resp, &ah_kind_event, id) ||
+        !ah_delivery_list_query(c, req, &f, resp) || !ah_fetch(c, resp, &ah_kind_event, id, &ev))
         return;
     f.event_id = id;
-    list_reply(c, &f, resp);
+    ah_delivery_list_reply(c, &f, resp);
 }
 
 /*
@@ -254,7 +296,7 @@ void ah_h_delivery_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
         ah_store_error(resp, c->dialect, AH_ENOMEM);
         return;
     }
-    if (list_query(c, req, &f, resp) &&
+    if (ah_delivery_list_query(c, req, &f, resp) &&
         ah_query_id(c, req, "webhookId", &ah_kind_webhook, w, webhook, resp) &&
         ah_query_id(c, req, "eventId", &ah_kind_event, &ev, event, resp)) {
         f.webhook_id = webhook;
@@ -265,7 +307,7 @@ void ah_h_delivery_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
                      "deliveries (GET /admin/v1/events finds events by community, trigger "
                      "and time)");
         else
-            list_reply(c, &f, resp);
+            ah_delivery_list_reply(c, &f, resp);
     }
     free(w);
 }
@@ -274,10 +316,10 @@ void ah_h_delivery_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 
 json_t *ah_delivery_full_json(const ah_delivery_t *d, const ah_attempt_t *attempts, size_t n)
 {
-    json_t *o = delivery_json(d);
+    json_t *o = ah_delivery_json(d);
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++) {
-        if (json_array_append_new(arr, attempt_json(&attempts[i]))) {
+        if (json_array_append_new(arr, attempt_json(d, &attempts[i]))) {
             json_decref(arr);
             arr = NULL;
         }
@@ -308,7 +350,13 @@ void ah_h_delivery_get(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
     free(attempts);
 }
 
-void ah_h_delivery_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+/*
+ * The one retry: the delivery in the path, of a webhook of community_id
+ * (NULL: any).  Another community's delivery is 404, as if it did not
+ * exist, before anything else is said about it.
+ */
+void ah_delivery_retry_in(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp,
+                          const char *community_id)
 {
     char id[AH_ID_SIZE], webhook_id[AH_ID_SIZE];
     ah_delivery_t d;
@@ -318,6 +366,7 @@ void ah_h_delivery_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
         return;
     }
     if (!ah_get_by_id(c, req, resp, &ah_kind_delivery, id, &d) ||
+        !in_community(c, &ah_kind_delivery, id, d.webhook_id, community_id, w, resp) ||
         !live_webhook(c, d.webhook_id, w, resp))
         goto out;
     int64_t now = ah_now_ms();
@@ -326,10 +375,15 @@ void ah_h_delivery_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
         goto out;
     /* Read it back before the dispatcher can pick it up: the answer shows it pending. */
     if (ah_fetch(c, resp, &ah_kind_delivery, id, &d))
-        reply(c, resp, 202, delivery_json(&d));
+        reply(c, resp, 202, ah_delivery_json(&d));
     ah_dispatcher_wake(c->app->dispatcher, webhook_id, now);
 out:
     free(w);
+}
+
+void ah_h_delivery_retry(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_delivery_retry_in(c, req, resp, NULL);
 }
 
 /* ---- webhook operations ---- */
@@ -392,7 +446,13 @@ out:
     free(w);
 }
 
-void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+/*
+ * The one rotation: the webhook in the path, of community_id (NULL: any;
+ * another community's is 404).  The previous secret signs too, beside the
+ * new one, for PREV_SECRET_VALID_MS.
+ */
+void ah_webhook_rotate_in(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp,
+                          const char *community_id)
 {
     char id[AH_ID_SIZE], secret[AH_SECRET_MAX];
     ah_webhook_t *w = malloc(sizeof *w);
@@ -400,7 +460,9 @@ void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t
         ah_store_error(resp, c->dialect, AH_ENOMEM);
         return;
     }
-    if (!ah_path_id(c, req, resp, &ah_kind_webhook, id) || !live_webhook(c, id, w, resp))
+    if (!ah_path_id(c, req, resp, &ah_kind_webhook, id) ||
+        !in_community(c, &ah_kind_webhook, id, id, community_id, w, resp) ||
+        !live_webhook(c, id, w, resp))
         goto out;
     int64_t now = ah_now_ms(), until = now + PREV_SECRET_VALID_MS;
     ah_signing_secret_new(secret, sizeof secret);
@@ -415,6 +477,11 @@ void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t
                         ah_json_time(until)));
 out:
     free(w);
+}
+
+void ah_h_webhook_rotate_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
+{
+    ah_webhook_rotate_in(c, req, resp, NULL);
 }
 
 /* ---- retention ---- */

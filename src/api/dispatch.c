@@ -87,6 +87,17 @@ static const ah_route_t public_routes[] = {
      .body_limit = K64},
     /* airhook's own: the catalog an integrator registers from (the console's Triggers page). */
     {"GET", "/airhook/v1/triggers", ah_h_trigger_catalog, "triggers", KEY_PAIR, .body_limit = K64},
+    /* The integrators' portal (portal.c): their community's webhooks and deliveries. */
+    {"GET", "/airhook/v1/webhooks", ah_h_portal_webhooks, "portal.webhooks.list", TOKEN,
+     .body_limit = K64},
+    {"GET", "/airhook/v1/webhooks/{}/stats/series", ah_h_portal_series, "portal.webhooks.series",
+     TOKEN, .body_limit = K64},
+    {"POST", "/airhook/v1/webhooks/{}/rotate-secret", ah_h_portal_rotate,
+     "portal.webhooks.rotate-secret", TOKEN, .body_limit = K64},
+    {"GET", "/airhook/v1/deliveries", ah_h_portal_deliveries, "portal.deliveries.list", TOKEN,
+     .body_limit = K64},
+    {"POST", "/airhook/v1/deliveries/{}/retry", ah_h_portal_retry, "portal.deliveries.retry", TOKEN,
+     .body_limit = K64},
     /*
      * Airmeet's event API, as much as clients call before they register
      * (scope.c): under the base path with /api/v1 (the connector's paths)
@@ -185,6 +196,9 @@ static const ah_route_t admin_routes[] = {
      .body_limit = K64},
     {"DELETE", "/portal-links/{}", ah_h_portal_link_revoke, "admin.portal-links.revoke", ADMIN,
      .body_limit = K64},
+    /* The console's overview page (stats.c). */
+    {"GET", "/stats/series", ah_h_stats_series, "admin.stats.series", ADMIN, .body_limit = K64},
+    {"GET", "/overview", ah_h_overview, "admin.overview", ADMIN, .body_limit = K64},
 };
 
 /* The web console's sign-in and session (console.c), under /ui/api. */

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AH_METRICS_MAX_ROUTES 64
+#define AH_METRICS_MAX_ROUTES 128
 
 /*
  * What a delivery attempt came to, as /metrics labels it.  The delivery

@@ -63,6 +63,7 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/series.h"
 #include "common/util.h"
 #include "delivery/sign.h"
 
@@ -206,6 +207,8 @@ struct transfer {
     int64_t retry_after_ms;
     char head[AH_RESPONSE_HEAD_MAX];
     size_t head_len;
+    char hdrs[AH_RESPONSE_HEADERS_EXCERPT]; /* the last header block's first 2 KiB */
+    size_t hdrs_len;
     size_t body_bytes;    /* of the answer's body, read so far */
     size_t header_bytes;  /* of its status lines and headers */
     bool headers_end;     /* the blank line after the headers came */
@@ -259,6 +262,8 @@ struct ah_dispatcher {
     struct hook **retry_hooks;       /* parallel to results: whom to reschedule after the record */
     char (*release_ids)[AH_ID_SIZE]; /* scratch for handing leases back (max_in_flight) */
     int64_t last_rescan;
+    ah_series_t *series;     /* the process's charts (series.h); NULL: out of memory */
+    int64_t backlog_minute;  /* the minute of the last backlog sample */
     bool owner;              /* this process delivers from the store (ah_store_delivery_own) */
     int64_t own_retry_at;    /* mono ms: when to ask again while another process delivers */
     bool standby_said;       /* the line saying so was logged */
@@ -586,10 +591,18 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
         t->headers_too_big = true;
         return 0;
     }
-    if (n >= 5 && !memcmp(buf, "HTTP/", 5))
+    if (n >= 5 && !memcmp(buf, "HTTP/", 5)) {
         t->headers_end = false; /* a status line: a header block starts (after a 1xx, again) */
-    else if (n <= 2 && (buf[0] == '\r' || buf[0] == '\n'))
+        t->hdrs_len = 0;        /* the excerpt keeps the last block */
+    } else if (n <= 2 && (buf[0] == '\r' || buf[0] == '\n')) {
         t->headers_end = true;
+    }
+    if (!t->headers_end && t->hdrs_len < sizeof t->hdrs - 1) {
+        size_t room = sizeof t->hdrs - 1 - t->hdrs_len, take = n < room ? n : room;
+        memcpy(t->hdrs + t->hdrs_len, buf, take);
+        t->hdrs_len += take;
+        t->hdrs[t->hdrs_len] = '\0';
+    }
     static const char name[] = "retry-after:";
     if (n > sizeof name - 1 && n < 256 && !strncasecmp(buf, name, sizeof name - 1)) {
         char v[256];
@@ -719,6 +732,8 @@ static struct transfer *transfer_new(ah_dispatcher_t *d)
     t->retry_after_ms = 0;
     t->head[0] = '\0';
     t->head_len = 0;
+    t->hdrs[0] = '\0';
+    t->hdrs_len = 0;
     t->body_bytes = t->header_bytes = 0;
     t->headers_end = t->body_cut = t->headers_too_big = false;
     t->errbuf[0] = '\0';
@@ -1081,6 +1096,7 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
     r->attempt.status_code = status_code;
     ah_strlcpy(r->attempt.error, error ? error : "", sizeof r->attempt.error);
     memcpy(r->attempt.response_head, t->head, t->head_len + 1);
+    memcpy(r->attempt.response_headers, t->hdrs, t->hdrs_len + 1);
     int64_t now = ah_now_ms();
     if (status_code >= 200 && status_code < 300) {
         r->outcome = AH_OUTCOME_SUCCEEDED;
@@ -1115,6 +1131,7 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
     d->n_results++;
     ah_metrics_outcome_t outcome = metrics_outcome(r->outcome);
     ah_metrics_attempt(outcome, dur_us);
+    ah_series_attempt(d->series, t->hook->id, outcome, dur_us, now);
     /* Built only when it will be written: the line costs dozens of allocations. */
     if (ah_log_get_level() <= AH_LOG_INFO)
         ah_log(AH_LOG_INFO, "attempt",
@@ -1404,6 +1421,20 @@ static bool own_store(ah_dispatcher_t *d)
 }
 
 /*
+ * Once a minute, the backlog for the charts (series.h): one read of the
+ * queue gauges, as a scrape of /metrics makes.
+ */
+static void sample_backlog(ah_dispatcher_t *d, int64_t now)
+{
+    if (!d->series || now / 60000 == d->backlog_minute)
+        return;
+    d->backlog_minute = now / 60000;
+    ah_delivery_stats_t st;
+    if (ah_store_delivery_stats(d->store, &st) == AH_OK)
+        ah_series_backlog(d->series, st.pending, now);
+}
+
+/*
  * The store thread: wakes, rescans, claims, prepares, and records.  A turn
  * takes what arrived, records results in memory, claims for every webhook
  * that is due and has room (completions just made some) and hands the
@@ -1426,6 +1457,7 @@ static void *store_run(void *arg)
         if (!stopping && own_store(d)) {
             if (now - d->last_rescan >= RESCAN_MS)
                 rescan(d, now);
+            sample_backlog(d, now);
             start_due(d, now);
             publish_prepared(d);
         }
@@ -1500,6 +1532,7 @@ int ah_dispatcher_start(ah_store_t *store, const ah_dispatch_config_t *cfg, ah_d
         return AH_ENOMEM;
     d->store = store;
     d->cfg = *cfg;
+    d->series = ah_series_process();
     if (!d->cfg.per_webhook_concurrency)
         d->cfg.per_webhook_concurrency = 1;
     if (!d->cfg.max_in_flight)

@@ -200,7 +200,8 @@ void ah_http_resp_json(ah_http_resp_t *resp, int status, json_t *j)
     ah_http_resp_clear(resp);
     resp->status = status;
     resp->content_type = NULL;
-    resp->body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    resp->body =
+        j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) : NULL;
     resp->body_len = resp->body ? strlen(resp->body) : 0;
     if (!resp->body)
         resp->status = 500; /* out of memory building it: not a success without its body */

@@ -72,7 +72,8 @@
 #define QUOTA_COLS                                                                                 \
     "max_webhooks, max_url_bytes, max_name_bytes, max_description_bytes, registrations_per_minute"
 /* The order of ah_sql_map_attempt(). */
-#define ATTEMPT_COLS "attempt_no, started_at, duration_ms, status_code, error, response_head"
+#define ATTEMPT_COLS                                                                               \
+    "attempt_no, started_at, duration_ms, status_code, error, response_head, response_headers"
 
 /*
  * Migration 10, in each dialect's boolean: an event made by a webhook test
@@ -169,6 +170,29 @@
 /* The order of store_listener.c's mapping. */
 #define LISTENER_COLS "id, community_id, access_key_id, name, created_at, last_seen_at"
 
+/*
+ * 13: the console's overview counts disabled webhooks and shows the last
+ * few; a partial index holds only those (a webhook enters it when it is
+ * disabled), so neither reads the webhooks table.  An attempt keeps the
+ * first 2 KiB of its answer's headers for the delivery timeline, in a
+ * column of BLOB_TYPE (the backend's type of response_head).
+ */
+#define SQL_MIGRATION_CONSOLE_DATA(BLOB_TYPE)                                                      \
+    "CREATE INDEX IF NOT EXISTS webhooks_disabled ON webhooks(updated_at)"                         \
+    "  WHERE NOT is_active AND deregistered_at = 0;"                                               \
+    "ALTER TABLE attempts ADD COLUMN response_headers " BLOB_TYPE ";"
+/* PARAM is the backend's first parameter ("?1", "$1::bigint"). */
+#define SQL_OVERVIEW(PARAM)                                                                        \
+    "SELECT (SELECT count(*) FROM communities),"                                                   \
+    " (SELECT coalesce(sum(active_webhooks), 0) FROM community_usage),"                            \
+    " (SELECT count(*) FROM webhooks WHERE NOT is_active AND deregistered_at = 0),"                \
+    " (SELECT count(*) FROM events WHERE created_at >= " PARAM "),"                                \
+    " (SELECT count(*) FROM events e JOIN deliveries d ON d.event_id = e.id"                       \
+    "  WHERE e.created_at >= " PARAM ")"
+#define SQL_WEBHOOK_DISABLED_RECENT(PARAM)                                                         \
+    "SELECT " WEBHOOK_COLS " FROM webhooks WHERE NOT is_active AND deregistered_at = 0"            \
+    " ORDER BY updated_at DESC LIMIT " PARAM
+
 #define SQL_PING "SELECT 1"
 #define SQL_COMMUNITY_LIST "SELECT " COMMUNITY_COLS " FROM communities ORDER BY created_at, id"
 #define SQL_DELIVERY_RELEASE_ALL                                                                   \
@@ -241,10 +265,12 @@ enum ah_sql_stmt {
     /* webhook_id, status or NULL, created_at, id, limit, since, until, webhook_id or NULL */
     ST_DELIVERY_LIST_WEBHOOK,
     ST_DELIVERY_LIST_EVENT, /* event_id, the rest as above */
-    ST_DELIVERY_GET,        /* id -> DELIVERY_COLS */
-    ST_ATTEMPT_LIST,        /* delivery_id -> ATTEMPT_COLS */
-    ST_DELIVERY_STATS,      /* -> pending count, oldest pending created_at */
-    ST_CACHE_GEN,           /* -> webhooks, auth */
+    /* community_id, the rest as above ($8 NULL): through events_by_community, newest first */
+    ST_DELIVERY_LIST_COMMUNITY,
+    ST_DELIVERY_GET,   /* id -> DELIVERY_COLS */
+    ST_ATTEMPT_LIST,   /* delivery_id -> ATTEMPT_COLS */
+    ST_DELIVERY_STATS, /* -> pending count, oldest pending created_at */
+    ST_CACHE_GEN,      /* -> webhooks, auth */
     /* after_id, limit -> id, secret, prev_secret of every webhook, by id (the start-up reseal) */
     ST_WEBHOOK_SECRETS_PAGE,
     /* id, secret, prev_secret or NULL, the secret read, the prev_secret read (or NULL): changes
@@ -337,6 +363,15 @@ enum ah_sql_stmt {
     ST_LISTENER_LIST,        /* -> LISTENER_COLS, oldest first */
     ST_LISTENER_TOUCH,       /* id, last_seen_at */
     ST_LISTENER_DELETE,      /* id */
+    /*
+     * The overview (migration 13): since -> communities, active webhooks
+     * (community_usage), disabled webhooks (webhooks_disabled), events
+     * created at or after since (events_by_age) and their deliveries
+     * (deliveries_by_event), in one snapshot.
+     */
+    ST_OVERVIEW,
+    /* limit -> WEBHOOK_COLS of disabled (not deregistered) webhooks, last changed first */
+    ST_WEBHOOK_DISABLED_RECENT,
     AH_SQL_SHARED_COUNT
 };
 

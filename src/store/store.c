@@ -2203,6 +2203,7 @@ static void map_attempt(const ah_sql_row_t *r, void *out)
     a->status_code = (int)sql_i64(r, 3);
     SQL_COPY(r, 4, a->error);
     r->ops->bytes(r, 5, a->response_head, sizeof a->response_head);
+    r->ops->bytes(r, 6, a->response_headers, sizeof a->response_headers);
 }
 
 int ah_sql_parse_cursor(const char *cursor, int64_t *at, char id[AH_ID_SIZE])
@@ -2237,8 +2238,9 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
         return AH_EINVAL;
     bool by_webhook = f->webhook_id && *f->webhook_id;
     bool by_event = f->event_id && *f->event_id;
-    if ((!by_webhook && !by_event) || f->limit < 1 || f->limit > AH_DELIVERY_PAGE_MAX ||
-        f->status < -1 || f->status > AH_DLV_CANCELLED)
+    bool by_community = !by_webhook && !by_event && f->community_id && *f->community_id;
+    if ((!by_webhook && !by_event && !by_community) || f->limit < 1 ||
+        f->limit > AH_DELIVERY_PAGE_MAX || f->status < -1 || f->status > AH_DLV_CANCELLED)
         return AH_EINVAL;
     int64_t at = INT64_MAX; /* first page: older than the end of time */
     char after[AH_ID_SIZE] = "";
@@ -2247,7 +2249,7 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
     ah_sql_params_t p;
     ah_sql_params_init(&p);
     /* An event has one delivery per webhook: with both, its list is the shorter walk. */
-    p_str(&p, by_event ? f->event_id : f->webhook_id);
+    p_str(&p, by_event ? f->event_id : by_webhook ? f->webhook_id : f->community_id);
     p_str(&p, f->status < 0 ? NULL : ah_delivery_status_name(f->status));
     p_i64(&p, at);
     p_str(&p, after);
@@ -2256,8 +2258,10 @@ int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_deli
     p_i64(&p, f->until ? f->until : INT64_MAX);
     p_str(&p, by_event && by_webhook ? f->webhook_id : NULL);
     void *arr;
-    int rc = ah_sql_all(s, NULL, by_event ? ST_DELIVERY_LIST_EVENT : ST_DELIVERY_LIST_WEBHOOK, &p,
-                        map_delivery, sizeof **out, &arr, n);
+    int stmt = by_event     ? ST_DELIVERY_LIST_EVENT
+               : by_webhook ? ST_DELIVERY_LIST_WEBHOOK
+                            : ST_DELIVERY_LIST_COMMUNITY;
+    int rc = ah_sql_all(s, NULL, stmt, &p, map_delivery, sizeof **out, &arr, n);
     *out = arr;
     if (rc == AH_OK)
         overlay_lease(s, *out, *n);
@@ -2336,6 +2340,45 @@ static void map_stats(const ah_sql_row_t *r, void *out)
     ah_delivery_stats_t *st = out;
     st->pending = sql_i64(r, 0);
     st->oldest_pending_created_at = sql_i64(r, 1); /* NULL reads 0 */
+}
+
+static void map_overview(const ah_sql_row_t *r, void *out)
+{
+    ah_store_overview_t *o = out;
+    o->communities = sql_i64(r, 0);
+    o->active_webhooks = sql_i64(r, 1);
+    o->disabled_webhooks = sql_i64(r, 2);
+    o->events = sql_i64(r, 3);
+    o->deliveries = sql_i64(r, 4);
+}
+
+int ah_store_overview(ah_store_t *s, int64_t since, ah_store_overview_t *out)
+{
+    if (!out)
+        return AH_EINVAL;
+    memset(out, 0, sizeof *out);
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_i64(&p, since);
+    return ah_sql_one(s, NULL, false, ST_OVERVIEW, &p, map_overview, out);
+}
+
+int ah_store_webhook_recently_disabled(ah_store_t *s, size_t max, ah_webhook_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (max < 1 || max > AH_LIST_PAGE_MAX)
+        return AH_EINVAL;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_i64(&p, (int64_t)max);
+    void *arr = NULL;
+    int rc = ah_sql_all(s, NULL, ST_WEBHOOK_DISABLED_RECENT, &p, ah_sql_map_webhook, sizeof **out,
+                        &arr, n);
+    *out = arr;
+    for (size_t i = 0; i < *n; i++)
+        (*out)[i].secret[0] = (*out)[i].prev_secret[0] = '\0';
+    return rc;
 }
 
 int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out)

@@ -154,6 +154,8 @@ typedef struct ah_webhook {
 #define AH_IDEMPOTENCY_MAX 256    /* idempotencyKey: < 256 bytes */
 #define AH_ERROR_MAX 256          /* an attempt's error sentence */
 #define AH_RESPONSE_HEAD_MAX 1025 /* first 1 KiB of a response body + NUL */
+/* first 2 KiB of a response's status line and header lines (CRLF kept) + NUL */
+#define AH_RESPONSE_HEADERS_EXCERPT 2049
 
 typedef enum ah_delivery_status {
     AH_DLV_PENDING = 0,
@@ -209,6 +211,8 @@ typedef struct ah_attempt {
     int status_code;                          /* 0 = no HTTP answer */
     char error[AH_ERROR_MAX];                 /* "" on success */
     char response_head[AH_RESPONSE_HEAD_MAX]; /* first 1 KiB of the body */
+    /* first 2 KiB of the last header block (status line and headers); "" without an answer */
+    char response_headers[AH_RESPONSE_HEADERS_EXCERPT];
 } ah_attempt_t;
 
 /* A delivery handed to a dispatcher by delivery_claim. */
@@ -263,13 +267,14 @@ typedef struct ah_attempt_result {
 } ah_attempt_result_t;
 
 typedef struct ah_delivery_filter {
-    const char *webhook_id; /* at least one of webhook_id / event_id */
+    const char *webhook_id; /* at least one of webhook_id / event_id / community_id */
     const char *event_id;
-    int status;         /* -1 = any */
-    int64_t since;      /* 0 = any; else only deliveries created at or after it */
-    int64_t until;      /* 0 = any; else only deliveries created before it */
-    const char *cursor; /* NULL or "" = first page; else from next_cursor */
-    size_t limit;       /* 1..AH_DELIVERY_PAGE_MAX */
+    const char *community_id; /* used without the two above: the deliveries of its events */
+    int status;               /* -1 = any */
+    int64_t since;            /* 0 = any; else only deliveries created at or after it */
+    int64_t until;            /* 0 = any; else only deliveries created before it */
+    const char *cursor;       /* NULL or "" = first page; else from next_cursor */
+    size_t limit;             /* 1..AH_DELIVERY_PAGE_MAX */
 } ah_delivery_filter_t;
 
 #define AH_CURSOR_SIZE 80
@@ -968,12 +973,14 @@ int ah_store_event_page(ah_store_t *s, const ah_event_filter_t *f, ah_event_t **
 
 /*
  * Lists deliveries of one webhook or one event (with both: the event's
- * delivery to that webhook), newest first, created within [f->since,
+ * delivery to that webhook), or with neither, of every event of
+ * f->community_id (walked through the events by community index; a
+ * delivery is created with its event's time), newest first, created within [f->since,
  * f->until), with an opaque cursor for the next page (next_cursor "" when
  * this is the last; it may be NULL).  AH_EINVAL unless at least one of
- * f->webhook_id and f->event_id is set, 1 <= f->limit <= AH_DELIVERY_PAGE_MAX, f->status is
- * -1 or an ah_delivery_status_t, and f->cursor is NULL, "" or a
- * next_cursor this function returned.
+ * f->webhook_id, f->event_id and f->community_id is set, 1 <= f->limit <= AH_DELIVERY_PAGE_MAX,
+ * f->status is -1 or an ah_delivery_status_t, and f->cursor is NULL, "" or a next_cursor this
+ * function returned.
  */
 int ah_store_delivery_list(ah_store_t *s, const ah_delivery_filter_t *f, ah_delivery_t **out,
                            size_t *n, char next_cursor[AH_CURSOR_SIZE]);
@@ -991,6 +998,29 @@ int ah_store_delivery_get(ah_store_t *s, const char *id, ah_delivery_t *out,
  */
 int ah_store_delivery_retry(ah_store_t *s, const char *id, int64_t now,
                             char webhook_id[AH_ID_SIZE]);
+/* What the console's overview counts (ah_store_overview). */
+typedef struct ah_store_overview {
+    int64_t communities;
+    int64_t active_webhooks;   /* is_active */
+    int64_t disabled_webhooks; /* not active, not deregistered */
+    int64_t events;            /* created at or after `since` */
+    int64_t deliveries;        /* of those events */
+} ah_store_overview_t;
+
+/*
+ * The overview's counts in one snapshot, none by a scan of a table that
+ * grows with traffic: communities are counted whole (a row per customer),
+ * active webhooks from the per-community usage rows, disabled ones from
+ * their partial index, events from since on by their time index and their
+ * deliveries by the event index (work in proportion to the window's
+ * traffic).  AH_EINVAL if out is NULL.
+ */
+int ah_store_overview(ah_store_t *s, int64_t since, ah_store_overview_t *out);
+/*
+ * The disabled (not deregistered) webhooks changed last, at most max
+ * (1..AH_LIST_PAGE_MAX), newest change first; secrets left "".
+ */
+int ah_store_webhook_recently_disabled(ah_store_t *s, size_t max, ah_webhook_t **out, size_t *n);
 /* Queue depth and the oldest pending delivery, for /metrics. */
 int ah_store_delivery_stats(ah_store_t *s, ah_delivery_stats_t *out);
 

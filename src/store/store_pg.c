@@ -413,6 +413,9 @@ static const char *const migrations[] = {
 
     /* 12: `airhook listen`'s secrets and listeners, as SQLite's migration 12. */
     SQL_MIGRATION_LISTENERS,
+
+    /* 13: the console's data, as SQLite's migration 13. */
+    SQL_MIGRATION_CONSOLE_DATA("BYTEA"),
 };
 
 /* ------------------------------------------------------------------------ */
@@ -543,6 +546,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_AIRMEET_PAGE_FROM] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE community_id = $1::text"
                              " AND (created_at, id) > ($2::bigint, $3::text)"
                              " ORDER BY created_at, id LIMIT $4::bigint",
+    [ST_OVERVIEW] = SQL_OVERVIEW("$1::bigint"),
+    [ST_WEBHOOK_DISABLED_RECENT] = SQL_WEBHOOK_DISABLED_RECENT("$1::bigint"),
     [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = $1::text"
                         " AND (created_at, id) > ($2::bigint, $3::text)"
                         " ORDER BY created_at, id LIMIT $4::bigint",
@@ -736,8 +741,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RECORD] =
         "WITH r AS (SELECT * FROM unnest($1::text[], $2::integer[], $3::integer[], $4::text[],"
         " $5::bigint[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[],"
-        " $11::text[]) WITH ORDINALITY"
-        " AS r(id, attempt_no, code, err, upd, status, next, started, dur, head, reason, ord)),"
+        " $11::text[], $12::text[]) WITH ORDINALITY"
+        " AS r(id, attempt_no, code, err, upd, status, next, started, dur, head, reason, hdrs,"
+        " ord)),"
         " d AS (UPDATE deliveries x SET attempts = r.attempt_no, last_status_code = r.code,"
         " last_error = r.err, updated_at = r.upd, lease_until = 0,"
         " next_attempt_at = CASE WHEN x.status = 'pending' AND r.status = 'pending'"
@@ -745,7 +751,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " status = CASE WHEN x.status = 'pending' THEN r.status ELSE x.status END"
         " FROM r WHERE x.id = r.id RETURNING x.id, x.webhook_id, r.ord),"
         " a AS (INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
-        " SELECT d.id, r.attempt_no, r.started, r.dur, r.code, r.err, decode(r.head, 'hex')"
+        " SELECT d.id, r.attempt_no, r.started, r.dur, r.code, r.err, decode(r.head, 'hex'),"
+        " decode(r.hdrs, 'hex')"
         " FROM d JOIN r ON r.ord = d.ord),"
         " t AS (SELECT d.webhook_id AS id, r.ord, r.started, r.upd, r.reason,"
         " r.status = 'succeeded' AS ok, max(CASE WHEN r.status = 'succeeded' THEN r.ord"
@@ -802,6 +809,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DELIVERY_LIST_WEBHOOK] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                                  " JOIN events e ON e.id = d.event_id"
                                  " WHERE d.webhook_id = $1::text" LIST_PAGE,
+    /* A community's, as SQLite's (store_sqlite.c says why). */
+    [ST_DELIVERY_LIST_COMMUNITY] =
+        "SELECT " DELIVERY_COLS " FROM events e JOIN deliveries d ON d.event_id = e.id"
+        " WHERE e.community_id = $1::text AND ($2::text IS NULL OR d.status = $2::text)"
+        " AND e.created_at <= $3::bigint AND (e.created_at < $3::bigint OR d.id < $4::text)"
+        " AND e.created_at >= $6::bigint AND e.created_at < $7::bigint AND $8::text IS NULL"
+        " ORDER BY e.created_at DESC, d.id DESC LIMIT $5::bigint",
     [ST_DELIVERY_LIST_EVENT] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                                " JOIN events e ON e.id = d.event_id"
                                " WHERE d.event_id = $1::text" LIST_PAGE,
@@ -2151,7 +2165,7 @@ static void warn_unknown(const ah_attempt_result_t *r)
             (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
 }
 
-#define RECORD_COLS 11 /* ST_RECORD's arrays */
+#define RECORD_COLS 12 /* ST_RECORD's arrays */
 
 /* Whether rs[i]'s delivery is one of rs[0..i). */
 static bool seen_before(const ah_attempt_result_t *rs, size_t i)
@@ -2189,6 +2203,8 @@ static int record_chunk(conn_t *c, const ah_attempt_result_t *rs, size_t n)
         arr_i64(&col[8], at->duration_ms);
         arr_hex(&col[9], at->response_head, strnlen(at->response_head, sizeof at->response_head));
         arr_text(&col[10], reason);
+        arr_hex(&col[11], at->response_headers,
+                strnlen(at->response_headers, sizeof at->response_headers));
     }
     ah_sql_params_t p;
     ah_sql_params_init(&p);

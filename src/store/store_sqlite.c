@@ -459,6 +459,9 @@ static const char *const migrations[] = {
 
     /* 12: `airhook listen`'s secrets and listeners (sql.h says what each holds). */
     SQL_MIGRATION_LISTENERS,
+
+    /* 13: the console's data (sql.h says why). */
+    SQL_MIGRATION_CONSOLE_DATA("TEXT"),
 };
 
 /* ------------------------------------------------------------------------ */
@@ -484,9 +487,9 @@ static const char *const migrations[] = {
     " AND (?" #U " IS NULL OR instr(url, ?" #U ") > 0)"
 
 /* Rows of a multi-row INSERT into attempts: (delivery_id, ATTEMPT_COLS), numbered in order. */
-#define A_ROW "(?,?,?,?,?,?,?)"
+#define A_ROW "(?,?,?,?,?,?,?,?)"
 #define A_ROWS_8 A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW "," A_ROW
-#define A_PARAMS 7
+#define A_PARAMS 8
 
 /* SQLite's own statements, after the store layer's (sql.h). */
 enum {
@@ -578,6 +581,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
     [ST_AIRMEET_PAGE_FROM] = "SELECT " AIRMEET_COLS " FROM airmeets WHERE community_id = ?1"
                              " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
+    [ST_OVERVIEW] = SQL_OVERVIEW("?1"),
+    [ST_WEBHOOK_DISABLED_RECENT] = SQL_WEBHOOK_DISABLED_RECENT("?1"),
     [ST_SESSION_PAGE] = "SELECT " SESSION_COLS " FROM sessions WHERE airmeet_id = ?1"
                         " AND (created_at, id) > (?2, ?3) ORDER BY created_at, id LIMIT ?4",
     [ST_CONSOLE_SESSION_INSERT] = "INSERT INTO console_sessions (id_hash, role, community_id,"
@@ -733,8 +738,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                            " status = CASE WHEN status = 'pending' THEN ?6 ELSE status END"
                            " WHERE id = ?1 RETURNING webhook_id",
     [ST_ATTEMPT_INSERT] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
-                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    /* Several attempts in one statement (record_tx): 8 or 32 rows of 7 parameters. */
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    /* Several attempts in one statement (record_tx): 8 or 32 rows of 8 parameters. */
     [ST_ATTEMPT_INSERT_8] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ") VALUES " A_ROWS_8,
     [ST_ATTEMPT_INSERT_32] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ") VALUES " A_ROWS_8
                              "," A_ROWS_8 "," A_ROWS_8 "," A_ROWS_8,
@@ -754,6 +759,17 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DELIVERY_LIST_WEBHOOK] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                                  " JOIN events e ON e.id = d.event_id"
                                  " WHERE d.webhook_id = ?1" LIST_PAGE,
+    /*
+     * A community's: its events newest first (events_by_community), their
+     * deliveries by event; a delivery has its event's created_at, so the
+     * order and the cursor are the event's time, then the delivery's id.
+     */
+    [ST_DELIVERY_LIST_COMMUNITY] =
+        "SELECT " DELIVERY_COLS " FROM events e JOIN deliveries d ON d.event_id = e.id"
+        " WHERE e.community_id = ?1 AND (?2 IS NULL OR d.status = ?2)"
+        " AND e.created_at <= ?3 AND (e.created_at < ?3 OR d.id < ?4)"
+        " AND e.created_at >= ?6 AND e.created_at < ?7 AND ?8 IS NULL"
+        " ORDER BY e.created_at DESC, d.id DESC LIMIT ?5",
     [ST_DELIVERY_LIST_EVENT] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                                " JOIN events e ON e.id = d.event_id"
                                " WHERE d.event_id = ?1" LIST_PAGE,
@@ -1649,6 +1665,8 @@ static int insert_attempts(conn_t *c, const ah_attempt_result_t *const *rs, size
             rc = bind_field(c, st, i + 5, a->error, sizeof a->error, true);
         if (rc == AH_OK)
             rc = bind_field(c, st, i + 6, a->response_head, sizeof a->response_head, true);
+        if (rc == AH_OK)
+            rc = bind_field(c, st, i + 7, a->response_headers, sizeof a->response_headers, true);
     }
     if (rc == AH_OK) {
         int step = sqlite3_step(st);

@@ -44,7 +44,8 @@ DELIVERY_ARGS = ("--allow-net", LOOPBACK, "--retry-schedule", SCHEDULE,
 STATUSES = ("pending", "succeeded", "failed", "cancelled")
 DELIVERY_FIELDS = ("id", "eventId", "webhookId", "triggerMetaInfoId", "status", "attemptCount",
                    "nextAttemptAt", "createdAt", "updatedAt", "lastStatusCode", "lastError")
-ATTEMPT_FIELDS = ("attempt", "startedAt", "durationMs", "statusCode", "error", "responseBody")
+ATTEMPT_FIELDS = ("attempt", "startedAt", "durationMs", "statusCode", "error", "responseBody",
+                  "requestHeaders", "responseHeaders")
 
 # Triggers whose webhooks need no airmeet.
 FREE_TRIGGER = "trigger.airmeet.created"

@@ -548,7 +548,15 @@ static void test_delivery_get_with_attempts(void **state)
     assert_null_field(a1, "statusCode");
     assert_string_equal(str_field(a1, "error"), "connection refused");
     assert_null_field(a1, "responseBody");
-    assert_int_equal(json_object_size(a1), 6);
+    assert_null_field(a1, "responseHeaders"); /* no answer, no headers */
+    /* The headers it was sent with, rebuilt; the signature is never shown. */
+    json_t *rh = json_object_get(a1, "requestHeaders");
+    assert_string_equal(str_field(rh, "webhook-id"), ev);
+    assert_string_equal(str_field(rh, "x-airmeet-webhook-id"), w);
+    assert_string_equal(str_field(rh, "x-airmeet-attempt"), "1");
+    assert_string_equal(str_field(rh, "webhook-signature"), "v1,(redacted)");
+    assert_string_equal(str_field(rh, "content-type"), "application/json");
+    assert_int_equal(json_object_size(a1), 8);
 
     json_t *a2 = json_array_get(attempts, 1);
     assert_int_equal(int_field(a2, "attempt"), 2);

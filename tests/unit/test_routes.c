@@ -316,6 +316,8 @@ static void test_who_may_call_what(void **state)
                 want = AH_AUTH_TOKEN; /* a token from /auth: Airmeet's event API, airhook's own */
             else if (!strncmp(r->name, "listener-", 9))
                 want = AH_AUTH_TOKEN; /* `airhook listen`, as webhook-list */
+            else if (!strncmp(r->name, "portal.", 7))
+                want = AH_AUTH_TOKEN; /* the integrators' portal (/airhook/v1), as webhook-list */
             else if (!strcmp(tables[t].name, "public") || !strcmp(tables[t].name, "api-v1"))
                 want = AH_AUTH_KEY_PAIR;
             if (r->auth != want)

@@ -1069,7 +1069,7 @@ static void test_reopen_keeps_data(void **state)
     ah_store_close(s);
 
     /* The schema is at the latest version, in WAL mode, with every table. */
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 12);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 13);
     assert_int_equal(side_query_int(t->path, "SELECT count(*) FROM pragma_journal_mode"
                                              " WHERE journal_mode = 'wal'"),
                      1);
@@ -1097,7 +1097,7 @@ static void test_reopen_keeps_data(void **state)
     assert_true(existed);
     assert_string_equal(out.id, w.id);
     ah_store_close(s);
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 12);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 13);
 
     /* Through the DSN form as well. */
     char dsn[128], err[256] = "";

@@ -1007,6 +1007,34 @@ static void test_query_plans(void **state)
     expect_plan(dsn, ST_DELIVERY_LIST_WEBHOOK, args, "deliveries_by_webhook",
                 "Seq Scan on deliveries");
     expect_plan(dsn, ST_DELIVERY_STATS, "", "deliveries_pending_age", "Seq Scan on deliveries");
+    /*
+     * The overview (migration 13): the last hour's deliveries through their
+     * events, disabled webhooks through their partial index; neither table
+     * is read whole.  Events as they come: 2000 over time, 5 deliveries each.
+     */
+    snprintf(sql, sizeof sql,
+             "INSERT INTO events (id, community_id, trigger, data, created_at)"
+             " SELECT 'x' || i, '%s', 't', '{}', i FROM generate_series(1, 2000) i;"
+             "INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at,"
+             " created_at, updated_at)"
+             " SELECT gen_random_uuid()::text, 'x' || i, h.id, 'succeeded', 0, i, i"
+             " FROM generate_series(1, 2000) i, (SELECT id FROM webhooks ORDER BY id LIMIT 5) h;"
+             "ANALYZE;",
+             c.id);
+    assert_int_equal(tb_pg_exec(dsn, sql), 0);
+    expect_plan(dsn, ST_OVERVIEW, "(1990)", "deliveries_by_event", "Seq Scan on deliveries");
+    expect_plan(dsn, ST_OVERVIEW, "(1990)", "events_by_age", "Seq Scan on events");
+    expect_plan(dsn, ST_OVERVIEW, "(1990)", "webhooks_disabled", "Seq Scan on webhooks");
+    expect_plan(dsn, ST_WEBHOOK_DISABLED_RECENT, "(5)", "webhooks_disabled",
+                "Seq Scan on webhooks");
+    /*
+     * The integrators' log of a community: its events walked newest first
+     * (by community and time, or here, where every event is the one
+     * community's, by time alone), then their deliveries by event.
+     */
+    snprintf(args, sizeof args, "('%s', NULL, 9000000000, '', 51, 0, 9000000000, NULL)", c.id);
+    expect_plan(dsn, ST_DELIVERY_LIST_COMMUNITY, args, "Index Scan Backward using events_by",
+                "Seq Scan on deliveries");
 }
 
 /* ------------------------------------------------------------------------ */
