@@ -97,6 +97,12 @@ function errorBox(e) {
   return h('p', { class: 'error', role: 'alert' }, e instanceof ApiError ? e.message : String(e));
 }
 
+// What a page in a module of its own (ui/page-*.js) gets: the helpers above
+// and the current session, so that each page can live in its own file.
+function ctx() {
+  return { h, field, show, when, api, admin, pub, errorBox, go, ApiError, session };
+}
+
 // ---- the router ----
 
 const operatorPages = [
@@ -170,7 +176,7 @@ async function route() {
   document.title = `${page[1]} · airhook console`;
   show(h('p', { class: 'muted' }, 'Loading…'));
   try {
-    await page[2](path);
+    await page[2](path, ctx());
   } catch (e) {
     if (!session) return; // signed out meanwhile (a 401): the sign-in page says why
     show(h('h1', {}, page[1]), errorBox(e));
