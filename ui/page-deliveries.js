@@ -40,7 +40,7 @@ function webhookPanel(c, w, reload) {
   const st = dead ? 'deregistered' : w.isActive ? 'active' : 'disabled';
   const since = field('Recover failed deliveries since', { type: 'datetime-local', name: 'since', required: true });
   since.input.value = localInput(new Date(Date.now() - 24 * 3600 * 1000));
-  const recover = h('form', { class: 'inline', 'aria-label': 'Recover failed deliveries' }, since.el,
+  const recover = h('form', { class: 'inline narrow', 'aria-label': 'Recover failed deliveries' }, since.el,
     h('button', { type: 'submit' }, 'Recover failed deliveries'));
   recover.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -66,10 +66,10 @@ function webhookPanel(c, w, reload) {
         h('div', { class: 'secret' }, h('span', {}, 'New signing secret'), h('code', { 'data-testid': 'new-secret' }, r.secret), copyButton(h, r.secret, 'new secret'))));
     } catch (e) { status.append(errorBox(e)); }
   });
-  return h('section', { class: 'panel', 'aria-label': `Webhook ${w.name}` },
+  return h('section', { class: 'panel hook', 'aria-label': `Webhook ${w.name}` },
     h('h2', {}, `Webhook “${w.name}”`),
     h('p', { class: 'muted mono wrap' }, `${w.triggerMetaInfoId} → ${w.url}`),
-    h('p', {}, badge(h, st), w.disabledReason ? ` ${w.disabledReason}` : '', w.failingSince ? ` · failing since ${when(w.failingSince)}` : '',
+    h('p', {}, h('span', { class: st === 'active' ? 'badge on' : 'badge off' }, st), w.disabledReason ? ` ${w.disabledReason}` : '', w.failingSince ? ` · failing since ${when(w.failingSince)}` : '',
       ' · community ', h('a', { href: `/ui/communities/${encodeURIComponent(w.communityId)}` }, w.communityId)),
     dead ? h('p', { class: 'muted' }, 'Deregistered: its deliveries can no longer be sent.') : h('div', { class: 'stack' }, recover, h('div', {}, rotate)),
     status);
@@ -91,7 +91,7 @@ async function listPage(c) {
   wh.input.value = q0.get('webhookId') || '';
   evf.input.value = q0.get('eventId') || '';
   stf.input.value = STATUSES.includes(q0.get('status')) ? q0.get('status') : '';
-  const filters = h('form', { class: 'inline', 'aria-label': 'Filter deliveries' }, wh.el, choices, evf.el, stf.el, sincef.el, untilf.el,
+  const filters = h('form', { class: 'filters', 'aria-label': 'Filter deliveries' }, wh.el, choices, evf.el, stf.el, sincef.el, untilf.el,
     h('button', { type: 'submit' }, 'Show deliveries'));
   let cursors = [''];
   function query(cursor) {
@@ -200,7 +200,7 @@ async function timelinePage(c, id) {
           h('dt', {}, 'Status'), h('dd', {}, a.statusCode === null ? '—' : String(a.statusCode)),
           h('dt', {}, 'Error'), h('dd', { class: 'wrap' }, a.error || '—')),
         h('details', {}, h('summary', {}, 'Request headers'),
-          h('div', { class: 'table-wrap' }, h('table', {}, h('tbody', {}, Object.entries(a.requestHeaders || {}).map(([k, v]) =>
+          h('div', { class: 'table-wrap' }, h('table', { class: 'headers' }, h('tbody', {}, Object.entries(a.requestHeaders || {}).map(([k, v]) =>
             h('tr', {}, h('th', { scope: 'row', class: 'mono' }, k), h('td', { class: 'mono wrap' }, v))))))),
         h('details', {}, h('summary', {}, 'Response headers'),
           a.responseHeaders ? h('pre', {}, a.responseHeaders) : h('p', { class: 'muted' }, 'None: there was no HTTP answer.')),

@@ -36,7 +36,8 @@ function hhmm(t) {
 
 // A line chart of parallel series over the same minutes.  null is a gap.
 export function lineChart(h, { title, unit, ts, series, max, fmt = num }) {
-  const W = 640, H = 220, L = 58, R = 12, T = 12, B = 30;
+  // Narrow screens get a narrower drawing, so that its text stays readable.
+  const W = window.innerWidth < 600 ? 360 : 640, H = 230, L = 50, R = 12, T = 26, B = 30;
   const n = ts.length;
   let top = max;
   if (top === undefined) {
@@ -52,8 +53,8 @@ export function lineChart(h, { title, unit, ts, series, max, fmt = num }) {
     g.append(svg('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) }),
       svg('text', { class: 'tick', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmt(v)));
   }
-  g.append(svg('text', { class: 'tick', x: 4, y: T + 2, 'dominant-baseline': 'hanging' }, unit));
-  const ticks = 4;
+  g.append(svg('text', { class: 'tick', x: 4, y: 12 }, unit));
+  const ticks = W < 600 ? 2 : 4;
   for (let k = 0; k <= ticks && n; k++) {
     const i = Math.round((k / ticks) * (n - 1));
     g.append(svg('text', { class: 'tick', x: x(i), y: H - 8, 'text-anchor': k === 0 ? 'start' : k === ticks ? 'end' : 'middle' }, hhmm(ts[i])));
@@ -155,7 +156,7 @@ export async function overviewPage(path, { h, field, show, when, admin, errorBox
     const perS = (a) => a.map((c) => c / 60);
     const pct = (v) => (v === null || v === undefined ? '—' : `${num(v * 100, 1)}`);
     chartsBox.replaceChildren(
-      lineChart(h, { title: 'Deliveries per second, by outcome', unit: 'attempts/s', ts: s.timestamps, series: [
+      lineChart(h, { title: 'Deliveries per second, by outcome', unit: 'attempts/s', ts: s.timestamps, fmt: (v) => num(v, 3), series: [
         { name: 'succeeded', values: perS(s.attempts.succeeded) },
         { name: 'retry', values: perS(s.attempts.retry) },
         { name: 'failed', values: perS(s.attempts.failed) }] }),
@@ -173,9 +174,11 @@ export async function overviewPage(path, { h, field, show, when, admin, errorBox
   });
   const o = await admin('GET', '/overview');
   healthBox.replaceChildren(healthCards(h, when, o));
-  show(h('h1', {}, 'Overview'), healthBox,
-    h('h2', {}, 'Deliveries'), h('form', { class: 'inline', 'aria-label': 'Chart range' }, range.el), chartsBox,
+  const rangeForm = h('form', { class: 'inline narrow', 'aria-label': 'Chart range' }, range.el);
+  rangeForm.addEventListener('submit', (ev) => ev.preventDefault());
+  show(h('h1', {}, 'Overview'),
     o.communities === 0 ? h('p', { class: 'hint' }, 'Nothing here yet: create a community, issue it a key pair, and hand the pair (or a portal link) to its integrator. ',
-      h('a', { href: '/ui/communities' }, 'Go to Communities')) : null);
+      h('a', { href: '/ui/communities' }, 'Go to Communities')) : '',
+    healthBox, h('h2', {}, 'Deliveries'), rangeForm, chartsBox);
   try { await loadCharts(); } catch (e) { chartsBox.replaceChildren(errorBox(e)); }
 }
