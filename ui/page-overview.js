@@ -172,6 +172,12 @@ export async function overviewPage(path, { h, field, show, when, admin, errorBox
   range.input.addEventListener('change', async () => {
     try { await loadCharts(); } catch (e) { chartsBox.replaceChildren(errorBox(e)); }
   });
+  // Crossing the phone width redraws the charts at the other drawing width.
+  const narrow = window.matchMedia('(max-width: 599px)');
+  narrow.addEventListener('change', function redraw() {
+    if (!chartsBox.isConnected) { narrow.removeEventListener('change', redraw); return; }
+    loadCharts().catch((e) => chartsBox.replaceChildren(errorBox(e)));
+  });
   const o = await admin('GET', '/overview');
   healthBox.replaceChildren(healthCards(h, when, o));
   const rangeForm = h('form', { class: 'inline narrow', 'aria-label': 'Chart range' }, range.el);

@@ -272,6 +272,8 @@ test('overview: the server\'s health and per-minute charts with values on hover 
   await page.getByLabel('Time range').selectOption('1440');
   await until('the 24-hour charts', async () => (await page.getByRole('img', { name: /last 1440 minutes/ }).count()) === 4);
   await page.setViewportSize({ width: 390, height: 844 });
+  // The charts are redrawn for the narrow screen (fewer time ticks).
+  await until('the narrow charts', async () => (await page.locator('svg.chart').first().getAttribute('viewBox')) === '0 0 360 230');
   await shot(page, 'overview-phone');
   assert.deepEqual(problems, []);
   await context.close();
