@@ -94,6 +94,7 @@ async function listPage(c) {
   const filters = h('form', { class: 'filters', 'aria-label': 'Filter deliveries' }, wh.el, choices, evf.el, stf.el, sincef.el, untilf.el,
     h('button', { type: 'submit' }, 'Show deliveries'));
   let cursors = [''];
+  let shown = 0; // the page on screen
   function query(cursor) {
     const q = new URLSearchParams({ limit: '20' });
     if (wh.input.value.trim()) q.set('webhookId', wh.input.value.trim());
@@ -109,6 +110,7 @@ async function listPage(c) {
     try {
       await admin('POST', `/deliveries/${encodeURIComponent(d.id)}/retry`);
       status.append(h('p', { class: 'notice', role: 'status' }, `Delivery ${d.id} is queued to be sent again.`));
+      await load(shown);
     } catch (e) { status.append(errorBox(e)); }
   }
   async function load(i) {
@@ -120,6 +122,7 @@ async function listPage(c) {
       return;
     }
     const page = await admin('GET', '/deliveries?' + query(cursors[i]));
+    shown = i;
     if (!page.deliveries.length && i === 0) {
       listBox.replaceChildren(h('p', { class: 'muted' }, 'No delivery matches. Widen the time range or the status, or publish an event on the Events page to make one.'));
       return;

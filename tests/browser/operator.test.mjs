@@ -228,6 +228,12 @@ test('a delivery that does not exist gets a readable error', async () => {
   const text = await page.getByRole('alert').textContent();
   assert.match(text, /no delivery with id/);
   assert.doesNotMatch(text, /[{}"]/);
+  // So does a webhook id that is not one.
+  await page.goto(base + '/ui/deliveries?webhookId=nope');
+  const bad = await page.getByRole('alert').textContent();
+  assert.match(bad, /webhook/);
+  assert.doesNotMatch(bad, /[{}"]/);
+  await page.getByLabel('Webhook id').waitFor();
   assert.deepEqual(problems, []);
   await context.close();
 });
