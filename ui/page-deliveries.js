@@ -128,19 +128,21 @@ async function listPage(c) {
       return;
     }
     const rows = page.deliveries.map((d) => h('tr', {},
-      h('td', {}, h('a', { href: `/ui/deliveries/${encodeURIComponent(d.id)}`, 'aria-label': `Attempts of delivery ${d.id}` }, when(d.createdAt))),
-      h('td', { class: 'mono wrap optional' }, d.triggerMetaInfoId),
+      h('td', {}, when(d.createdAt)),
+      h('td', { class: 'mono optional' }, d.triggerMetaInfoId),
       h('td', {}, badge(h, d.status)),
       h('td', {}, String(d.attemptCount)),
       h('td', {}, d.lastStatusCode === null ? '—' : String(d.lastStatusCode)),
       h('td', { class: 'wrap optional' }, d.lastError || '—'),
-      h('td', {}, d.status === 'cancelled' ? null : h('button', { class: 'secondary', type: 'button', 'aria-label': `Retry delivery ${d.id}`, onclick: () => retry(d) }, 'Retry'))));
+      h('td', {}, h('div', { class: 'row' },
+        h('a', { href: `/ui/deliveries/${encodeURIComponent(d.id)}`, 'aria-label': `Attempts of delivery ${d.id}` }, 'Attempts'),
+        d.status === 'cancelled' ? null : h('button', { class: 'secondary', type: 'button', 'aria-label': `Retry delivery ${d.id}`, onclick: () => retry(d) }, 'Retry')))));
     const pager = h('div', { class: 'pager' });
     if (i > 0) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1).catch((e) => status.replaceChildren(errorBox(e))) }, 'Previous page'));
     if (page.nextCursor) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = page.nextCursor; load(i + 1).catch((e) => status.replaceChildren(errorBox(e))); } }, 'Next page'));
     listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
       h('caption', { class: 'muted' }, `Page ${i + 1}, newest first`),
-      h('thead', {}, h('tr', {}, ['Published', 'Trigger', 'Status', 'Attempts', 'Last answer', 'Last error', 'Action'].map((t, k) =>
+      h('thead', {}, h('tr', {}, ['Published', 'Trigger', 'Status', 'Attempts', 'Last answer', 'Last error', 'Actions'].map((t, k) =>
         h('th', { scope: 'col', class: k === 1 || k === 5 ? 'optional' : null }, t)))),
       h('tbody', {}, rows))), pager);
   }
