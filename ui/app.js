@@ -6,6 +6,10 @@
 // it, only the CSRF token GET /ui/api/session answers, which it sends with
 // every request that changes something.
 
+import { overviewPage } from './page-overview.js';
+import { deliveriesPage } from './page-deliveries.js';
+import { airmeetsPage } from './page-airmeets.js';
+
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const who = document.getElementById('who');
@@ -108,9 +112,10 @@ function ctx() {
 const operatorPages = [
   ['/ui/overview', 'Overview', overviewPage],
   ['/ui/communities', 'Communities', communitiesPage],
+  ['/ui/airmeets', 'Airmeets', airmeetsPage],
   ['/ui/webhooks', 'Webhooks', operatorWebhooksPage],
   ['/ui/events', 'Events', eventsPage],
-  ['/ui/deliveries', 'Deliveries', () => notYet('Deliveries', 'GET /admin/v1/deliveries')],
+  ['/ui/deliveries', 'Deliveries', deliveriesPage],
   ['/ui/live', 'Live', () => notYet('Live', 'the live tail')],
 ];
 const integratorPages = [
@@ -274,16 +279,6 @@ async function signOut() {
 function notYet(title, what) {
   show(h('h1', {}, title),
     h('p', { class: 'muted' }, `This page is not in the console yet. Until it is, ${what} answers the same data (docs/api.md).`));
-}
-
-async function overviewPage() {
-  const health = await api('GET', '/readyz').catch((e) => ({ status: e.message }));
-  show(h('h1', {}, 'Overview'),
-    h('div', { class: 'cards' },
-      h('div', { class: 'panel' }, h('h2', {}, 'Store'), h('p', {}, `${health.store || ''} ${health.status || ''}`)),
-      h('div', { class: 'panel' }, h('h2', {}, 'Get started'),
-        h('p', {}, 'Create a community, issue it a key pair, and hand the pair (or a portal link) to its integrator.'),
-        h('a', { href: '/ui/communities' }, 'Go to Communities'))));
 }
 
 // Communities: a page of them, a create form, and one community's key pairs and portal links.
@@ -462,6 +457,7 @@ async function communityPage(id) {
   show(h('p', {}, h('a', { href: '/ui/communities' }, '← All communities')),
     h('h1', {}, c.name),
     h('p', { class: 'muted mono wrap' }, `Id ${c.id} · ${c.activeWebhooks ?? 0} active webhooks`),
+    h('p', {}, h('a', { href: `/ui/airmeets?communityId=${encodeURIComponent(c.id)}` }, 'Airmeets and sessions')),
     h('h2', {}, 'Key pairs'), issue, status, keysBox,
     h('h2', {}, 'Portal links'), linkForm, linkStatus, linksBox);
   await Promise.all([loadKeys(0), loadLinks()]);
@@ -601,7 +597,8 @@ async function operatorWebhooksPage() {
     }
     const rows = page.webhooks.map((w) => {
       const st = w.deregisteredAt ? 'deregistered' : w.isActive ? 'active' : 'disabled';
-      const actions = h('div', { class: 'row' });
+      const actions = h('div', { class: 'row' },
+        h('a', { href: `/ui/deliveries?webhookId=${encodeURIComponent(w.id)}`, 'aria-label': `Deliveries of webhook ${w.name}: recover, rotate secret` }, 'Deliveries'));
       if (st === 'active') actions.append(h('button', { class: 'secondary', type: 'button', 'aria-label': `Disable webhook ${w.name}`, onclick: () => act(w, 'Disabled', 'POST', `/webhooks/${w.id}/disable`) }, 'Disable'));
       if (st === 'disabled') actions.append(h('button', { class: 'secondary', type: 'button', 'aria-label': `Enable webhook ${w.name}`, onclick: () => act(w, 'Enabled', 'POST', `/webhooks/${w.id}/enable`) }, 'Enable'));
       if (st !== 'deregistered') {

@@ -69,9 +69,22 @@ class ConsoleFilesTests(ServerTestCase):
         self.assertIsNone(re.search(r"<script(?![^>]*\bsrc=)", html))
         self.assertNotIn("<style", html)
         self.assertNotIn("style=", html)
-        js = self.srv.request("GET", "/ui/app.js").body.decode()
-        self.assertNotIn("innerHTML", js)
-        self.assertNotIn("insertAdjacentHTML", js)
+        for name in self.modules():
+            js = self.srv.request("GET", "/ui/" + name).body.decode()
+            self.assertNotIn("innerHTML", js, name)
+            self.assertNotIn("insertAdjacentHTML", js, name)
+            self.assertNotIn(".style", js, name)
+
+    def modules(self):
+        """app.js and every page module it imports (ui/page-*.js), each served."""
+        app = self.srv.request("GET", "/ui/app.js")
+        self.assertEqual(app.status, 200)
+        names = ["app.js"] + re.findall(r"from '\./([\w-]+\.js)'", app.body.decode())
+        for name in names[1:]:
+            res = self.srv.request("GET", "/ui/" + name)
+            self.assertEqual(res.status, 200, name)
+            self.assertTrue(res.header("Content-Type").startswith("text/javascript"), name)
+        return names
 
     def test_etag_and_gzip(self):
         plain = self.srv.request("GET", "/ui/app.js")
@@ -94,7 +107,7 @@ class ConsoleFilesTests(ServerTestCase):
 
     def test_whole_console_is_small(self):
         total = sum(len(self.srv.request("GET", "/ui/" + f).body)
-                    for f in ("index.html", "app.js", "app.css"))
+                    for f in ["index.html", "app.css"] + self.modules())
         self.assertLessEqual(total, 200 * 1024)
 
 
