@@ -142,5 +142,5 @@ async function deliveryPage(id, c) {
   }
   show(h('h1', {}, 'Delivery'), back, h('p', { class: 'mono wrap muted' }, d.id), facts,
     replay ? h('div', { class: 'row' }, replay, h('span', { class: 'muted' }, 'Sends the same event again now, as a new attempt.')) : null,
-    status, h('h2', {}, 'Attempts'), attemptsBox);
+    status, h('h2', {}, 'Attempts, newest first'), attemptsBox);
 }

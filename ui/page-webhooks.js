@@ -26,14 +26,15 @@ export async function webhooksPage(path, c) {
   const name = field('Name', { type: 'text', name: 'name', required: true, maxlength: 255, placeholder: 'e.g. New registrants to CRM' });
   const url = field('URL', { type: 'url', name: 'url', required: true, placeholder: 'https://example.com/hooks/airhook' });
   const airmeet = field('Airmeet id (when the trigger needs one)', { type: 'text', name: 'airmeetId', spellcheck: 'false' });
-  const form = h('form', { class: 'stack panel', 'aria-label': 'Register a webhook' },
-    h('h2', {}, 'Register a webhook'), trigger.el, name.el, url.el, airmeet.el,
+  const form = h('form', { class: 'stack', 'aria-label': 'Register a webhook' }, trigger.el, name.el, url.el, airmeet.el,
     h('div', {}, h('button', { type: 'submit' }, 'Register webhook')));
+  // Folded once there are webhooks to look at; open when there are none or a trigger was picked.
+  const register = h('details', { class: 'panel register' }, h('summary', {}, h('h2', {}, 'Register a webhook')), form);
   const showing = field('Show', { tag: 'select', name: 'status' });
   for (const [v, t] of [['', 'active and disabled'], ['active', 'active'], ['disabled', 'disabled'], ['deregistered', 'deregistered'], ['all', 'all, deregistered too']]) {
     showing.input.append(h('option', { value: v }, t));
   }
-  const filter = h('form', { class: 'inline', 'aria-label': 'Which webhooks' }, showing.el, h('button', { type: 'submit', class: 'secondary' }, 'Show webhooks'));
+  const filter = h('form', { class: 'inline narrow', 'aria-label': 'Which webhooks' }, showing.el, h('button', { type: 'submit', class: 'secondary' }, 'Show webhooks'));
   let cursors = [''];
 
   // POST …/test, then GET the delivery until its first attempt is in.
@@ -95,6 +96,7 @@ export async function webhooksPage(path, c) {
     // "active and disabled": the API filters one state at a time, so the
     // deregistered ones are left out here.
     const hooks = want ? page.webhooks : page.webhooks.filter((w) => w.status !== 'deregistered');
+    if (i === 0 && !want && (!hooks.length || wanted)) register.open = true;
     if (!hooks.length && i === 0 && !page.nextCursor) {
       listBox.replaceChildren(h('p', { class: 'muted' }, want && want !== 'all'
         ? `No ${want} webhooks. Choose “active and disabled” to see the others.`
@@ -163,7 +165,7 @@ export async function webhooksPage(path, c) {
   });
   show(h('h1', {}, 'Webhooks'),
     h('p', { class: 'muted' }, `The webhooks of ${session.communityName || 'your community'}.`),
-    ro ? h('p', { class: 'notice' }, 'This session is read-only: it can look, not change.') : form,
+    ro ? h('p', { class: 'notice' }, 'This session is read-only: it can look, not change.') : register,
     status, h('h2', {}, 'Registered'), filter, listBox);
   await load(0);
 }

@@ -43,7 +43,7 @@ export function statusBadge({ h }, status) {
   return h('span', { class: ok ? 'badge on' : bad ? 'badge off' : 'badge' }, status);
 }
 
-// One delivery's attempts, newest last: time, duration, answer, error,
+// One delivery's attempts, newest first: time, duration, answer, error,
 // the headers both ways and the start of the answer's body, all as text.
 export function attemptList(c, d) {
   const { h, when } = c;
@@ -52,7 +52,7 @@ export function attemptList(c, d) {
       ? 'No attempt yet: it is due now. This page shows it once it is made (reload to check).'
       : 'No attempt was made.');
   }
-  return h('ol', { class: 'attempts' }, d.attempts.map((a) => {
+  return h('ol', { class: 'attempts', reversed: true }, [...d.attempts].reverse().map((a) => {
     const headers = Object.entries(a.requestHeaders || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
     return h('li', { class: 'panel', 'aria-label': `Attempt ${a.attempt}` },
       h('h3', {}, `Attempt ${a.attempt}: `, a.statusCode === null ? 'no answer' : `answered ${a.statusCode}`),

@@ -93,7 +93,9 @@ async function watchedPage(viewport = { width: 1280, height: 800 }) {
 }
 
 async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+  if (!SHOTS) return;
+  await page.evaluate(() => window.scrollTo(0, 0)); // the top of the page, not where the last click scrolled
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
 }
 
 async function adminApi(method, path, body) {
