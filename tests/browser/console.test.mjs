@@ -76,7 +76,9 @@ async function watchedPage(viewport = { width: 1280, height: 800 }) {
 
 // A screenshot of what the window shows (docs/console/ holds the current ones).
 async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  if (!SHOTS) return;
+  await page.evaluate(() => window.scrollTo(0, 0)); // the top of the page, not where the last click scrolled
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
 }
 
 async function signInOperator(page, token = ADMIN) {
