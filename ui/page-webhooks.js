@@ -119,7 +119,7 @@ export async function webhooksPage(path, c) {
         ? [when(w.lastAttemptAt), ' · ', w.lastStatusCode === null ? 'no answer' : `answered ${w.lastStatusCode}`]
         : ['no attempt yet'];
       return h('tr', {},
-        h('td', { class: 'wrap' }, w.name),
+        h('td', { class: 'name' }, w.name),
         h('td', { class: 'mono wrap optional' }, w.triggerMetaInfoId, h('div', { class: 'muted' }, w.url)),
         h('td', {}, statusBadge(c, w.status), w.disabledReason ? h('div', { class: 'error-text' }, w.disabledReason) : null),
         h('td', { class: 'optional' }, h('div', {}, ...last), w.lastError ? h('div', { class: 'wrap error-text' }, w.lastError) : null),

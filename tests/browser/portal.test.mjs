@@ -184,6 +184,9 @@ test('the integrator registers a webhook, tests it, finds the attempt in the log
   await page.getByRole('cell', { name: /answered 200/ }).waitFor();
   await page.getByRole('cell', { name: '100 % of 1' }).waitFor();
   await shot(page, 'portal-webhooks');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, 'portal-webhooks-phone');
+  await page.setViewportSize({ width: 1280, height: 800 });
 
   // The delivery log has it; its page shows the attempt; Replay makes attempt 2.
   await page.getByRole('navigation').getByRole('link', { name: 'Deliveries' }).click();
