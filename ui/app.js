@@ -9,6 +9,9 @@
 import { overviewPage } from './page-overview.js';
 import { deliveriesPage } from './page-deliveries.js';
 import { airmeetsPage } from './page-airmeets.js';
+import { webhooksPage } from './page-webhooks.js';
+import { portalDeliveriesPage } from './page-portal-deliveries.js';
+import { verifyPage } from './page-verify.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -120,8 +123,9 @@ const operatorPages = [
 ];
 const integratorPages = [
   ['/ui/triggers', 'Triggers', triggersPage],
-  ['/ui/webhooks', 'Webhooks', integratorWebhooksPage],
-  ['/ui/deliveries', 'Deliveries', () => notYet('Deliveries', 'the delivery log')],
+  ['/ui/webhooks', 'Webhooks', webhooksPage],
+  ['/ui/deliveries', 'Deliveries', portalDeliveriesPage],
+  ['/ui/verify', 'Verify signatures', verifyPage],
 ];
 
 function pages() {
@@ -477,87 +481,6 @@ async function triggersPage() {
         session.readOnly ? null : h('p', {}, h('a', { href: `/ui/webhooks?trigger=${encodeURIComponent(t.id)}` }, `Register a webhook for ${t.id}`)),
         h('details', {}, h('summary', {}, 'Sample payload'), h('pre', {}, JSON.stringify(t.samplePayload, null, 2))))))
       : h('p', { class: 'muted' }, 'This server offers no triggers yet. Ask your operator.'));
-}
-
-// The integrator's webhooks: the active ones of their community (a page at a
-// time), a form to register one from the catalog (its signing secret shown
-// once), and deregistering with a confirmation.
-async function integratorWebhooksPage() {
-  const [{ triggers }] = await Promise.all([pub('GET', '/airhook/v1/triggers')]);
-  const status = h('div', { 'aria-live': 'polite' });
-  const listBox = h('div');
-  const trigger = field('Trigger', { tag: 'select', name: 'triggerMetaInfoId', required: true });
-  for (const t of triggers) trigger.input.append(h('option', { value: t.id }, t.id));
-  const wanted = new URLSearchParams(location.search).get('trigger');
-  if (wanted) trigger.input.value = wanted;
-  const name = field('Name', { type: 'text', name: 'name', required: true, maxlength: 255, placeholder: 'e.g. New registrants to CRM' });
-  const url = field('URL', { type: 'url', name: 'url', required: true, placeholder: 'https://example.com/hooks/airhook' });
-  const airmeet = field('Airmeet id (when the trigger needs one)', { type: 'text', name: 'airmeetId', spellcheck: 'false' });
-  const form = h('form', { class: 'stack panel', 'aria-label': 'Register a webhook' },
-    h('h2', {}, 'Register a webhook'), trigger.el, name.el, url.el, airmeet.el,
-    h('div', {}, h('button', { type: 'submit' }, 'Register webhook')));
-  const cursors = [''];
-  async function load(i) {
-    const cur = cursors[i];
-    const page = await pub('GET', `/platform-integration/v1/webhook-list?airhook.limit=20${cur ? '&airhook.cursor=' + encodeURIComponent(cur) : ''}`);
-    const hooks = page.webhookDTOList || [];
-    if (!hooks.length && i === 0) {
-      listBox.replaceChildren(h('p', { class: 'muted' }, session.readOnly
-        ? 'No webhooks are registered for this community yet.'
-        : 'No webhooks yet. Pick a trigger above (or on the Triggers page) and register the URL that should receive it.'));
-      return;
-    }
-    const rows = hooks.map((w) => {
-      const b = session.readOnly ? null : h('button', { class: 'danger', type: 'button', 'aria-label': `Deregister webhook ${w.name}` }, 'Deregister');
-      if (b) b.addEventListener('click', async () => {
-        if (!await confirmDialog(`Deregister the webhook “${w.name}”? Its pending deliveries are cancelled.`, 'Deregister webhook')) return;
-        try {
-          await pub('POST', '/platform-integration/v1/webhook-deregister', { id: w.id });
-          status.replaceChildren(h('p', { class: 'notice', role: 'status' }, `Deregistered “${w.name}”.`));
-          await load(0);
-        } catch (e) { status.replaceChildren(errorBox(e)); }
-      });
-      return h('tr', {}, h('td', {}, w.name), h('td', { class: 'mono' }, w.triggerMetaInfoId),
-        h('td', { class: 'mono wrap optional' }, w.url),
-        h('td', {}, h('span', { class: w.isActive ? 'badge on' : 'badge off' }, w.isActive ? 'active' : 'disabled')), h('td', {}, b));
-    });
-    const pager = h('div', { class: 'pager' });
-    const next = page.airhook && page.airhook.nextCursor;
-    if (i > 0) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1) }, 'Previous page'));
-    if (next) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = next; load(i + 1); } }, 'Next page'));
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Trigger'), h('th', { scope: 'col', class: 'optional' }, 'URL'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, h('span', { class: 'muted' }, 'Action')))),
-      h('tbody', {}, rows))), pager);
-  }
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    if (!name.input.value.trim() || !url.input.value.trim()) {
-      status.append(h('p', { class: 'error', role: 'alert' }, 'Enter a name and the URL that should receive the deliveries.'));
-      return;
-    }
-    const q = airmeet.input.value.trim() ? `?airmeetId=${encodeURIComponent(airmeet.input.value.trim())}` : '';
-    try {
-      const r = await pub('POST', `/platform-integration/v1/webhook-register${q}`, {
-        name: name.input.value.trim(), url: url.input.value.trim(),
-        triggerMetaInfoId: trigger.input.value, platformName: 'airhook console',
-      });
-      const w = r.payload;
-      name.input.value = url.input.value = '';
-      status.append(h('div', { class: 'warning', role: 'status' },
-        h('h2', {}, `Webhook “${w.name}” registered`),
-        h('p', {}, h('strong', {}, 'Copy its signing secret now: it is shown only this once.'), ' Your receiver verifies each delivery\'s signature with it.'),
-        h('div', { class: 'secret' }, h('span', {}, 'Signing secret'), h('code', { 'data-testid': 'signing-secret' }, w.secret), copyButton(w.secret, 'signing secret'))));
-      await load(0);
-    } catch (e) {
-      status.append(errorBox(e));
-    }
-  });
-  show(h('h1', {}, 'Webhooks'),
-    h('p', { class: 'muted' }, `The active webhooks of ${session.communityName || 'your community'}.`),
-    session.readOnly ? h('p', { class: 'notice' }, 'This session is read-only: it can look, not change.') : form,
-    status, h('h2', {}, 'Registered'), listBox);
-  await load(0);
 }
 
 // The operator's webhooks across communities: filters, a page at a time,

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+// Pieces the integrator portal's pages share (ui/page-*.js): a copy button,
+// a confirmation dialog, a pager, and a delivery's attempts.  Everything
+// goes in as text (ctx.h), never as HTML.
+
+export function copyButton({ h }, text, what) {
+  const b = h('button', { class: 'secondary', type: 'button' }, `Copy ${what}`);
+  b.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      b.textContent = 'Copied';
+    } catch (e) {
+      b.textContent = 'Select it and copy by hand';
+    }
+  });
+  return b;
+}
+
+export function confirmDialog({ h }, question, yes) {
+  return new Promise((resolve) => {
+    const d = h('dialog', { 'aria-labelledby': 'confirm-q' },
+      h('p', { id: 'confirm-q' }, question),
+      h('div', { class: 'row' },
+        h('button', { class: 'danger', type: 'button', onclick: () => { d.close(); resolve(true); } }, yes),
+        h('button', { class: 'secondary', type: 'button', onclick: () => { d.close(); resolve(false); } }, 'Cancel')));
+    d.addEventListener('close', () => { d.remove(); resolve(false); });
+    document.body.append(d);
+    d.showModal();
+  });
+}
+
+// Previous / Next over cursor pages: cursors[i] is where page i starts.
+export function pager({ h }, cursors, i, next, load) {
+  const p = h('div', { class: 'pager' });
+  if (i > 0) p.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1) }, 'Previous page'));
+  if (next) p.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = next; load(i + 1); } }, 'Next page'));
+  return p;
+}
+
+export function statusBadge({ h }, status) {
+  const ok = status === 'succeeded' || status === 'active';
+  const bad = status === 'failed' || status === 'disabled' || status === 'deregistered' || status === 'cancelled';
+  return h('span', { class: ok ? 'badge on' : bad ? 'badge off' : 'badge' }, status);
+}
+
+// One delivery's attempts, newest first: time, duration, answer, error,
+// the headers both ways and the start of the answer's body, all as text.
+export function attemptList(c, d) {
+  const { h, when } = c;
+  if (!d.attempts || !d.attempts.length) {
+    return h('p', { class: 'muted' }, d.status === 'pending'
+      ? 'No attempt yet: it is due now. This page shows it once it is made (reload to check).'
+      : 'No attempt was made.');
+  }
+  return h('ol', { class: 'attempts', reversed: true }, [...d.attempts].reverse().map((a) => {
+    const headers = Object.entries(a.requestHeaders || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
+    return h('li', { class: 'panel', 'aria-label': `Attempt ${a.attempt}` },
+      h('h3', {}, `Attempt ${a.attempt}: `, a.statusCode === null ? 'no answer' : `answered ${a.statusCode}`),
+      h('dl', { class: 'facts' },
+        h('dt', {}, 'Started'), h('dd', {}, when(a.startedAt)),
+        h('dt', {}, 'Duration'), h('dd', {}, `${a.durationMs} ms`),
+        h('dt', {}, 'Status'), h('dd', {}, a.statusCode === null ? '—' : String(a.statusCode)),
+        h('dt', {}, 'Error'), h('dd', { class: 'wrap' }, a.error || '—')),
+      h('details', {}, h('summary', {}, 'Request headers'), h('pre', { class: 'wrap' }, headers || '—')),
+      h('details', {}, h('summary', {}, 'Response headers'), h('pre', { class: 'wrap' }, a.responseHeaders || '—')),
+      h('h4', {}, 'Response body (first 1 KiB)'),
+      h('pre', { class: 'wrap', 'data-testid': 'response-body' }, a.responseBody === null || a.responseBody === '' ? '(empty)' : a.responseBody));
+  }));
+}
