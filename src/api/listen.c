@@ -325,10 +325,48 @@ void ah_h_listener_stream(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp
         ah_store_error(resp, c->dialect, rc);
 }
 
+/*
+ * A result's "headers" ({"name": "value", ...}, optional) as the attempt
+ * keeps a receiver's: a status line, then "name: value" lines, CRLF
+ * between them, cut at the excerpt's size (out[0] is '\0' when there was
+ * no answer).  false, with why, for anything but an object of strings
+ * without line breaks.
+ */
+static bool result_headers(const json_t *h, int status, char *out, size_t outsz, char *why,
+                           size_t whysz)
+{
+    out[0] = '\0';
+    if (!h || json_is_null(h))
+        h = NULL;
+    else if (!json_is_object(h)) {
+        snprintf(why, whysz, "field 'headers' must be an object of header names and values");
+        return false;
+    }
+    const char *name;
+    const json_t *v;
+    json_object_foreach((json_t *)h, name, v) {
+        const char *value = json_string_value(v);
+        if (!value || strpbrk(name, "\r\n") || strpbrk(value, "\r\n")) {
+            snprintf(why, whysz, "headers: '%.64s' must be a string without line breaks", name);
+            return false;
+        }
+    }
+    if (status == 0)
+        return true;
+    size_t len = (size_t)snprintf(out, outsz, "HTTP/1.1 %d\r\n", status);
+    json_object_foreach((json_t *)h, name, v) {
+        if (len >= outsz - 1)
+            break;
+        int n = snprintf(out + len, outsz - len, "%s: %s\r\n", name, json_string_value(v));
+        len = n < 0 || (size_t)n >= outsz - len ? outsz - 1 : len + (size_t)n;
+    }
+    return true;
+}
+
 void ah_h_listener_results(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     ah_listener_t l;
-    char why[AH_WHY_SIZE], error[AH_ERROR_MAX] = "";
+    char why[AH_WHY_SIZE], error[AH_ERROR_MAX] = "", hdrs[AH_RESPONSE_HEADERS_EXCERPT];
     if (!own_listener(c, req, resp, &l))
         return;
     json_t *body = ah_parse_body(req, false, why, sizeof why);
@@ -362,6 +400,10 @@ void ah_h_listener_results(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
     }
     r.attempt = (int)json_integer_value(att);
     r.status = (int)json_integer_value(st);
+    if (!result_headers(json_object_get(body, "headers"), r.status, hdrs, sizeof hdrs, why,
+                        sizeof why))
+        goto bad;
+    r.headers = hdrs[0] ? hdrs : NULL;
     r.dur_ms = json_is_integer(dur) ? (int64_t)json_integer_value(dur) : -1;
     r.body = json_is_string(b) ? json_string_value(b) : NULL;
     if (r.status == 0 && !error[0])

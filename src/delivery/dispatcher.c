@@ -802,7 +802,8 @@ static void push_listen(ah_dispatcher_t *d, struct transfer *t, const ah_webhook
 }
 
 void ah_dispatcher_listen_done(ah_dispatcher_t *d, void *token, int status, const char *error,
-                               int64_t dur_ms, const char *body_head, bool give_back)
+                               int64_t dur_ms, const char *body_head, const char *headers,
+                               bool give_back)
 {
     struct transfer *t = token;
     t->abandoned = give_back;
@@ -818,6 +819,12 @@ void ah_dispatcher_listen_done(ah_dispatcher_t *d, void *token, int status, cons
     memcpy(t->head, body_head ? body_head : "", len);
     t->head[len] = '\0';
     t->head_len = len;
+    len = headers ? strlen(headers) : 0;
+    if (len > sizeof t->hdrs - 1)
+        len = sizeof t->hdrs - 1;
+    memcpy(t->hdrs, headers ? headers : "", len);
+    t->hdrs[len] = '\0';
+    t->hdrs_len = len;
     pthread_mutex_lock(&d->mu);
     tlist_push(&d->done, t);
     pthread_cond_signal(&d->cv);

@@ -110,11 +110,13 @@ void ah_dispatcher_wake(ah_dispatcher_t *d, const char *webhook_id, int64_t due)
 /*
  * The end of a listener job (any thread): status (0: no HTTP answer, then
  * error says why), how long it took, the first bytes of the local answer's
- * body (may be NULL).  give_back: it was never answered (its stream
+ * body and its status line and headers as "Name: value" lines (either may
+ * be NULL), kept as a delivered attempt keeps them.  give_back: it was never answered (its stream
  * dropped): the delivery is handed back unattempted, to be sent again.
  */
 void ah_dispatcher_listen_done(ah_dispatcher_t *d, void *token, int status, const char *error,
-                               int64_t dur_ms, const char *body_head, bool give_back);
+                               int64_t dur_ms, const char *body_head, const char *headers,
+                               bool give_back);
 /*
  * Stops claiming, lets in-flight attempts finish for up to grace_ms, then
  * aborts the rest and hands their leases back (they will be sent again).

@@ -109,7 +109,7 @@ static void give_back(ah_listen_hub_t *hub, ah_http_stream_t *s, const char *lis
         if (s ? j->s == s : !strcmp(j->listener_id, listener_id)) {
             *pp = j->next;
             if (hub->d)
-                ah_dispatcher_listen_done(hub->d, j->token, 0, NULL, 0, NULL, true);
+                ah_dispatcher_listen_done(hub->d, j->token, 0, NULL, 0, NULL, NULL, true);
             free(j);
             continue;
         }
@@ -388,7 +388,8 @@ int ah_listen_hub_result(ah_listen_hub_t *hub, const char *id, const ah_listen_r
         int64_t dur = r->dur_ms;
         if (dur < 0 || dur > hub->cfg.result_timeout_ms * 4)
             dur = (ah_mono_us() - j->started_us) / 1000;
-        ah_dispatcher_listen_done(hub->d, j->token, r->status, r->error, dur, r->body, false);
+        ah_dispatcher_listen_done(hub->d, j->token, r->status, r->error, dur, r->body, r->headers,
+                                  false);
     }
     pthread_mutex_unlock(&hub->mu);
     free(j);
@@ -453,7 +454,8 @@ static void expire_jobs(ah_listen_hub_t *hub)
             *pp = j->next;
             if (hub->d)
                 ah_dispatcher_listen_done(hub->d, j->token, 0, why,
-                                          (ah_mono_us() - j->started_us) / 1000, NULL, false);
+                                          (ah_mono_us() - j->started_us) / 1000, NULL, NULL,
+                                          false);
             free(j);
             continue;
         }
@@ -625,7 +627,7 @@ void ah_listen_hub_stop(ah_listen_hub_t *hub)
         struct job *j = hub->jobs;
         hub->jobs = j->next;
         if (hub->d)
-            ah_dispatcher_listen_done(hub->d, j->token, 0, NULL, 0, NULL, true);
+            ah_dispatcher_listen_done(hub->d, j->token, 0, NULL, 0, NULL, NULL, true);
         free(j);
     }
     while (hub->listeners) {

@@ -73,6 +73,8 @@ typedef struct ah_listen_result {
     int64_t dur_ms;
     const char *body;  /* the first bytes of the local answer, or NULL */
     const char *error; /* why there was no answer, or NULL */
+    /* the local answer's status line and headers, CRLF-separated lines, or NULL */
+    const char *headers;
 } ah_listen_result_t;
 /* Records r; AH_ENOTFOUND when it is no delivery pushed to id and awaiting a result. */
 int ah_listen_hub_result(ah_listen_hub_t *hub, const char *id, const ah_listen_result_t *r);

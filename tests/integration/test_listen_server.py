@@ -212,6 +212,8 @@ class ListenServerTests(ListenMixin, ServerTestCase):
         self.assertEqual(got["attemptCount"], 1)
         self.assertEqual(got["attempts"][0]["statusCode"], 200)
         self.assertEqual(got["attempts"][0]["responseBody"], "local ok")
+        # The local answer's headers are kept as a receiver's are.
+        self.assertEqual(got["attempts"][0]["responseHeaders"], "HTTP/1.1 200\r\nx-local: 1\r\n")
         # The same result again is no longer awaited.
         self.assertEqual(self.result(self.tok, l, d, 200).status, 404)
 
@@ -234,6 +236,7 @@ class ListenServerTests(ListenMixin, ServerTestCase):
         got = self.wait_status(d1["deliveryId"], "failed")
         self.assertEqual([a["statusCode"] for a in got["attempts"]], [500, None, 410])
         self.assertEqual(got["attempts"][1]["error"], "connection refused")
+        self.assertIsNone(got["attempts"][1]["responseHeaders"])  # no answer, no headers
         # A 410 from a laptop does not disable the listener's webhook.
         w = self.webhook_view(l["webhooks"][0]["id"])
         self.assertTrue(w["isActive"], repr(w))
@@ -307,6 +310,19 @@ class ListenServerTests(ListenMixin, ServerTestCase):
         self.assertIsNotNone(w["deregisteredAt"], repr(w))
         self.assertEqual(self.call("DELETE", "/listeners/" + l["id"], self.tok).status, 404)
         self.assertEqual(SSE(self.srv, l["stream"], self.tok).status, 404)
+
+    def test_result_headers_must_be_strings_without_line_breaks(self):
+        l = self.create(self.tok)
+        s = self.stream(self.tok, l)
+        self.publish(self.t, raw='{"n":1}')
+        d = self.delivery_event(s)
+        for headers in ({"x-a": 1}, {"x-a": "1\r\nx-forged: 1"}, ["x-a"]):
+            r = self.call("POST", "/listeners/%s/results" % l["id"], self.tok,
+                          {"deliveryId": d["deliveryId"], "attempt": d["attempt"], "status": 200,
+                           "durationMs": 1, "headers": headers, "body": "", "error": ""})
+            self.assertEqual(r.status, 400, repr(headers))
+            self.assertIn("headers", r.json["message"])
+        self.assertEqual(self.result(self.tok, l, d, 200).status, 200)
 
     def test_other_communities_get_404(self):
         l = self.create(self.tok)
