@@ -344,7 +344,8 @@ static bool result_headers(const json_t *h, int status, char *out, size_t outsz,
     }
     const char *name;
     const json_t *v;
-    json_object_foreach((json_t *)h, name, v) {
+    json_object_foreach((json_t *)h, name, v)
+    {
         const char *value = json_string_value(v);
         if (!value || strpbrk(name, "\r\n") || strpbrk(value, "\r\n")) {
             snprintf(why, whysz, "headers: '%.64s' must be a string without line breaks", name);
@@ -354,7 +355,8 @@ static bool result_headers(const json_t *h, int status, char *out, size_t outsz,
     if (status == 0)
         return true;
     size_t len = (size_t)snprintf(out, outsz, "HTTP/1.1 %d\r\n", status);
-    json_object_foreach((json_t *)h, name, v) {
+    json_object_foreach((json_t *)h, name, v)
+    {
         if (len >= outsz - 1)
             break;
         int n = snprintf(out + len, outsz - len, "%s: %s\r\n", name, json_string_value(v));

@@ -454,8 +454,7 @@ static void expire_jobs(ah_listen_hub_t *hub)
             *pp = j->next;
             if (hub->d)
                 ah_dispatcher_listen_done(hub->d, j->token, 0, why,
-                                          (ah_mono_us() - j->started_us) / 1000, NULL, NULL,
-                                          false);
+                                          (ah_mono_us() - j->started_us) / 1000, NULL, NULL, false);
             free(j);
             continue;
         }
