@@ -6,6 +6,8 @@
 // it, only the CSRF token GET /ui/api/session answers, which it sends with
 // every request that changes something.
 
+import { livePage } from './page-live.js';
+
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const who = document.getElementById('who');
@@ -111,12 +113,13 @@ const operatorPages = [
   ['/ui/webhooks', 'Webhooks', operatorWebhooksPage],
   ['/ui/events', 'Events', eventsPage],
   ['/ui/deliveries', 'Deliveries', () => notYet('Deliveries', 'GET /admin/v1/deliveries')],
-  ['/ui/live', 'Live', () => notYet('Live', 'the live tail')],
+  ['/ui/live', 'Live', livePage],
 ];
 const integratorPages = [
   ['/ui/triggers', 'Triggers', triggersPage],
   ['/ui/webhooks', 'Webhooks', integratorWebhooksPage],
   ['/ui/deliveries', 'Deliveries', () => notYet('Deliveries', 'the delivery log')],
+  ['/ui/live', 'Live', livePage],
 ];
 
 function pages() {
