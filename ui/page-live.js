@@ -47,6 +47,12 @@ export async function livePage(path, ctx) {
   let paused = false;
   let held = 0; // events that came while paused (not shown)
 
+  // The time of day (the page shows the last few minutes); the full date on hover.
+  function at(iso) {
+    const t = new Date(iso);
+    return isNaN(t) ? when(iso) : h('time', { datetime: iso, title: t.toLocaleString() }, t.toLocaleTimeString());
+  }
+
   function matches(d) {
     const w = webhook.input.value.trim();
     const t = trigger.input.value.trim();
@@ -76,7 +82,7 @@ export async function livePage(path, ctx) {
     const ok = d.outcome === 'succeeded';
     const status = d.statusCode ? `HTTP ${d.statusCode}` : 'no answer';
     addRow(d, [
-      h('td', {}, when(d.time)),
+      h('td', {}, at(d.time)),
       h('td', {}, `attempt ${d.attempt}`),
       h('td', {}, h('span', { class: ok ? 'badge on' : 'badge off' }, d.outcome), ' ', status),
       h('td', { class: 'mono' }, d.trigger),
@@ -88,7 +94,7 @@ export async function livePage(path, ctx) {
   }
   function webhookChange(d) {
     addRow(d, [
-      h('td', {}, when(d.time)),
+      h('td', {}, at(d.time)),
       h('td', {}, 'webhook'),
       h('td', {}, h('span', { class: d.state === 'enabled' ? 'badge on' : 'badge off' }, d.state)),
       h('td', { class: 'mono' }, d.trigger),

@@ -38,4 +38,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 mkdir -p "$shots"
 AIRHOOK_BINARY=$binary SCREENSHOT_DIR=$shots CHROMIUM=$chromium \
-  node --test --test-concurrency=1 "$here/console.test.mjs"
+  node --test --test-concurrency=1 "$here"/*.test.mjs
