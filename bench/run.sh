@@ -4,7 +4,7 @@
 #
 #   bench/run.sh [--quick] [--only NAME[,NAME...]] [--no-profile] [--keep]
 #
-# Scenarios: api-list api-register ingest delivery latency isolation backlog
+# Scenarios: api-list api-register ingest delivery live latency isolation backlog
 # footprint delivery-pg pg soak.  Each starts a fresh `build/airhook serve` (release build) on
 # 127.0.0.1:0 with a fresh SQLite file in a temporary directory, seeds it
 # through the admin and public APIs, measures the figure and its baseline in
@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-ALL="api-list api-register ingest delivery latency isolation backlog footprint delivery-pg pg soak"
+ALL="api-list api-register ingest delivery live latency isolation backlog footprint delivery-pg pg soak"
 SCENARIOS=${ONLY:-$ALL}
 SCENARIOS=${SCENARIOS//,/ }
 if [ -n "${BENCH_RESULTS:-}" ]; then
@@ -644,6 +644,59 @@ scenario_delivery() {
     stop "$RCV_PID"
 }
 
+# live: the delivery scenario's load without, with, and again without LIVE_SUBS
+# subscribers to GET /admin/v1/live that read nothing (bench/live_subscribers.py),
+# on one server; the figure is the rate with them over the mean rate without.
+LIVE_SUBS=${BENCH_LIVE_SUBS:-8}
+live_round() { # DIR: publish EVENTS (fan-out 10), wait; sets ROUND_RATE
+    curl -sS "$RCV/ctl/reset" >/dev/null
+    publish "$1" "$EVENTS" --concurrency 16
+    wait_count $((EVENTS * 10)) 300
+    ROUND_RATE=$(calc "$(st count) / (($(st last_us) - $($UTIL json "$1/publish.json" first_us)) / 1e6)")
+}
+live_subs_start() { # DIR: LIVE_SUBS stalled subscribers; sets SUBS_PID
+    python3 "$ROOT/bench/live_subscribers.py" --url "$AH/admin/v1/live" --token "$TOKEN" \
+        --count "$LIVE_SUBS" >"$1/subs.out" 2>"$1/subs.err" &
+    SUBS_PID=$!
+    PIDS+=("$SUBS_PID")
+    wait_for "$1/subs.out" '^connected' 10 || die "live subscribers: $(cat "$1/subs.err")"
+}
+scenario_live() {
+    local d=$WORK/live a1 a2 b1 b2
+    start_receiver "$d"
+    start_airhook "$d"
+    seed
+    make_payloads "$d"
+    hooks_setup 10
+    live_round "$d" # warm-up (a fresh database, cold caches): not counted
+    # Alternated, so that a drift of the machine's load weighs on both alike.
+    live_round "$d"
+    a1=$ROUND_RATE
+    live_subs_start "$d"
+    live_round "$d"
+    b1=$ROUND_RATE
+    stop "$SUBS_PID"
+    live_round "$d"
+    a2=$ROUND_RATE
+    live_subs_start "$d"
+    live_round "$d"
+    b2=$ROUND_RATE
+    stop "$SUBS_PID"
+    local base with ratio res seen
+    base=$(calc "($a1 + $a2) / 2")
+    with=$(calc "($b1 + $b2) / 2")
+    ratio=$(calc "$with / $base")
+    seen=$(grep '^subscribers' "$d/subs.out" || echo "subscribers: no report")
+    res=$(verdict "$ratio >= 0.9")
+    row live "$with deliveries/s with $LIVE_SUBS stalled live subscribers ($b1, $b2)" \
+        "$base deliveries/s without ($a1, $a2)" "$(calc "100 * $ratio")%" \
+        "≥ 90 % of the rate without subscribers" "$res" \
+        "bench/run.sh --only live (bench_loadgen --count $EVENTS --concurrency 16, 10 webhooks; bench/live_subscribers.py --count $LIVE_SUBS)"
+    detail "- **live**: $EVENTS events x 10 webhooks, five times on one server: a warm-up, then without live subscribers ($a1 deliveries/s), with $LIVE_SUBS subscribers to GET /admin/v1/live that never read ($b1), without ($a2), with ($b2). What the second set of subscribers held when they finally read: $seen (each stream keeps at most 512 events queued; the rest are dropped and stand as a \"skipped\" summary)."
+    stop "$AH_PID"
+    stop "$RCV_PID"
+}
+
 # latency: a steady 2k deliveries/s (200 events/s x 10 webhooks).
 scenario_latency() {
     local d=$WORK/latency
@@ -1116,7 +1169,7 @@ LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 log "airhook bench: ${SCENARIOS} (quick=$QUICK, work dir $WORK)"
 for s in $SCENARIOS; do
     case $s in
-    api-list | api-register | ingest | delivery | latency | isolation | backlog | footprint | delivery-pg | pg | soak) ;;
+    api-list | api-register | ingest | delivery | live | latency | isolation | backlog | footprint | delivery-pg | pg | soak) ;;
     *) die "unknown scenario $s" ;;
     esac
     t0=$(date +%s)

@@ -260,8 +260,9 @@ static void serve(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp, const 
     char data[160], id[24];
     snprintf(data, sizeof data, "{\"lastEventId\":%" PRIu64 ",\"communityId\":%s%s%s}", hub->cursor,
              community[0] ? "\"" : "", community[0] ? community : "null", community[0] ? "\"" : "");
-    snprintf(id, sizeof id, "%" PRIu64, resume && after < hub->cursor ? after : hub->cursor);
-    ah_http_stream_send(sub->s, "ready", id, data);
+    snprintf(id, sizeof id, "%" PRIu64, hub->cursor);
+    /* Resuming, the client keeps its id until the replay's events (no id line: unchanged). */
+    ah_http_stream_send(sub->s, "ready", resume ? NULL : id, data);
     if (resume && after < hub->cursor) {
         /* What the ring still holds up to the fan-out's cursor; the thread sends the rest. */
         ah_live_event_t *ev = malloc(LIVE_BATCH * sizeof *ev);
