@@ -146,6 +146,8 @@ trap 'exit 130' INT TERM
 # when the budget runs out.
 RUN_DEADLINE=$(($(date +%s) + $([ "$QUICK" = 1 ] && echo 110 || echo 560)))
 case " $SCENARIOS " in *" soak "*) RUN_DEADLINE=$((RUN_DEADLINE + SOAK_SECS + 60)) ;; esac
+# live runs the delivery load 1 + 2 x BENCH_LIVE_PAIRS times.
+case " $SCENARIOS " in *" live "*) RUN_DEADLINE=$((RUN_DEADLINE + 30 * ${BENCH_LIVE_PAIRS:-3})) ;; esac
 left() { echo $((RUN_DEADLINE - $(date +%s))); }
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -662,37 +664,35 @@ live_subs_start() { # DIR: LIVE_SUBS stalled subscribers; sets SUBS_PID
     wait_for "$1/subs.out" '^connected' 10 || die "live subscribers: $(cat "$1/subs.err")"
 }
 scenario_live() {
-    local d=$WORK/live a1 a2 b1 b2
+    local d=$WORK/live i pairs=${BENCH_LIVE_PAIRS:-3} a_list="" b_list="" a_sum=0 b_sum=0
     start_receiver "$d"
     start_airhook "$d"
     seed
     make_payloads "$d"
     hooks_setup 10
     live_round "$d" # warm-up (a fresh database, cold caches): not counted
-    # Alternated, so that a drift of the machine's load weighs on both alike.
-    live_round "$d"
-    a1=$ROUND_RATE
-    live_subs_start "$d"
-    live_round "$d"
-    b1=$ROUND_RATE
-    stop "$SUBS_PID"
-    live_round "$d"
-    a2=$ROUND_RATE
-    live_subs_start "$d"
-    live_round "$d"
-    b2=$ROUND_RATE
-    stop "$SUBS_PID"
+    # Alternated pairs, so that a drift of the machine's load weighs on both alike.
+    for i in $(seq "$pairs"); do
+        live_round "$d"
+        a_list="$a_list $ROUND_RATE"
+        a_sum=$(calc "$a_sum + $ROUND_RATE")
+        live_subs_start "$d"
+        live_round "$d"
+        b_list="$b_list $ROUND_RATE"
+        b_sum=$(calc "$b_sum + $ROUND_RATE")
+        stop "$SUBS_PID"
+    done
     local base with ratio res seen
-    base=$(calc "($a1 + $a2) / 2")
-    with=$(calc "($b1 + $b2) / 2")
+    base=$(calc "$a_sum / $pairs")
+    with=$(calc "$b_sum / $pairs")
     ratio=$(calc "$with / $base")
     seen=$(grep '^subscribers' "$d/subs.out" || echo "subscribers: no report")
     res=$(verdict "$ratio >= 0.9")
-    row live "$with deliveries/s with $LIVE_SUBS stalled live subscribers ($b1, $b2)" \
-        "$base deliveries/s without ($a1, $a2)" "$(calc "100 * $ratio")%" \
+    row live "$with deliveries/s with $LIVE_SUBS stalled live subscribers (rounds:$b_list)" \
+        "$base deliveries/s without (rounds:$a_list)" "$(calc "100 * $ratio")%" \
         "≥ 90 % of the rate without subscribers" "$res" \
-        "bench/run.sh --only live (bench_loadgen --count $EVENTS --concurrency 16, 10 webhooks; bench/live_subscribers.py --count $LIVE_SUBS)"
-    detail "- **live**: $EVENTS events x 10 webhooks, five times on one server: a warm-up, then without live subscribers ($a1 deliveries/s), with $LIVE_SUBS subscribers to GET /admin/v1/live that never read ($b1), without ($a2), with ($b2). What the second set of subscribers held when they finally read: $seen (each stream keeps at most 512 events queued; the rest are dropped and stand as a \"skipped\" summary)."
+        "bench/run.sh --only live (bench_loadgen --count $EVENTS --concurrency 16, 10 webhooks; bench/live_subscribers.py --count $LIVE_SUBS; $pairs pairs)"
+    detail "- **live**: $EVENTS events x 10 webhooks per round on one server: a warm-up, then $pairs pairs of rounds, without live subscribers and with $LIVE_SUBS subscribers to GET /admin/v1/live that never read. Without:$a_list deliveries/s; with:$b_list. What the last set of subscribers held when they finally read: $seen (each stream keeps at most 512 events queued; the rest are dropped and stand as a \"skipped\" summary)."
     stop "$AH_PID"
     stop "$RCV_PID"
 }

@@ -34,6 +34,8 @@
 
 #define LIVE_QUEUE 512 /* events waiting per subscriber at most */
 #define LIVE_BATCH 256 /* events the fan-out thread takes from the ring at a time */
+/* A slow client's backlog stays in the stream's queue (bounded, summarized), not the kernel's. */
+#define LIVE_SNDBUF (64 * 1024)
 
 typedef struct sub {
     struct sub *next;
@@ -242,6 +244,7 @@ static void serve(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp, const 
     ah_strlcpy(sub->community_id, community, sizeof sub->community_id);
     ah_http_stream_opts_t o = {
         .max_queued = LIVE_QUEUE,
+        .sndbuf = LIVE_SNDBUF,
         .summary = summary,
         .closed = on_closed,
         .arg = sub,

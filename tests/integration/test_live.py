@@ -6,6 +6,7 @@ resume after Last-Event-ID, and a consumer that reads too slowly gets a
 "skipped" summary while delivery goes on."""
 
 import json
+import re
 import socket
 import threading
 import time
@@ -227,6 +228,34 @@ class LiveTests(DeliveryTestCase):
         old = self.admin_live(headers={"Last-Event-ID": "1"})
         got = old.wait(lambda ev: [e for e in ev if e["event"] == "reset"], what="reset")
         self.assertGreaterEqual(got[0]["data"]["missed"], 1)
+
+    def test_console_sessions_stream_by_cookie(self):
+        """The console's EventSource sends only the session cookie: an
+        operator's session reads /admin/v1/live, an integrator's the
+        public path, held to their community, and not the admin one."""
+        a, b = self.srv.make_tenant(), self.srv.make_tenant()
+        self.hook(a)
+        self.hook(b)
+
+        def cookie(body):
+            r = self.srv.request("POST", "/ui/api/session", json_body=body)
+            self.assertEqual(r.status, 201, repr(r))
+            return "airhook_session=" + re.match(r"airhook_session=([^;]+);",
+                                                 r.header("Set-Cookie")).group(1)
+        op = cookie({"adminToken": self.srv.admin_token})
+        integ = cookie({"accessKey": a.access_key, "secretKey": a.secret_key})
+        so = Sse(self.srv, "/admin/v1/live", headers={"Cookie": op})
+        si = Sse(self.srv, self.srv.base_path() + "/airhook/v1/live", headers={"Cookie": integ})
+        refused = Sse(self.srv, "/admin/v1/live", headers={"Cookie": integ})
+        self.streams += [so, si, refused]
+        ia, ib = self.deliver(a, 1), self.deliver(b, 1)
+        so.wait(lambda ev: len(attempts_of(ev, ia + ib)) == 2, what="both on the operator's")
+        si.wait(lambda ev: attempts_of(ev, ia), what="a's on a's session")
+        self.assertFalse(attempts_of(si.snapshot(), ib))
+        deadline = time.time() + 5
+        while refused.status is None and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(refused.status, 403)
 
     def test_state_changes_are_streamed(self):
         t = self.srv.make_tenant()
