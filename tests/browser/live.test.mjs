@@ -73,7 +73,7 @@ async function community(name) {
     url: `${receiverUrl}?c=${encodeURIComponent(name)}`, platformName: 'browser-test',
   }, keys);
   assert.equal(w.status, 200, JSON.stringify(w.body));
-  return { id: c.body.id, webhookId: w.body.payload.id };
+  return { id: c.body.id, webhookId: w.body.payload.id, accessKey: k.body.accessKey, secretKey: k.body.secretKey };
 }
 
 async function publish(c) {
@@ -143,6 +143,40 @@ test('a published event shows up on the Live page within 2 s; pause, filter, lea
   await page.getByRole('link', { name: 'Communities' }).click();
   await page.getByRole('heading', { name: 'Communities' }).waitFor();
   await ended;
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("an integrator's Live page shows their community's attempts, never another's", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()); });
+  const a = await community('Live C');
+  const b = await community('Live D');
+  await page.goto(base + '/');
+  await page.getByLabel('an integrator with a key pair').check();
+  await page.getByLabel('Access key').fill(a.accessKey);
+  await page.getByLabel('Secret key').fill(a.secretKey);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Triggers' }).waitFor();
+  await page.getByRole('navigation').getByRole('link', { name: 'Live', exact: true }).click();
+  await page.getByText('Connected: showing events as they come.').waitFor({ timeout: 5000 });
+  const eb = await publish(b);
+  // b's delivery is recorded (its attempt is in the node's ring), then a's event:
+  // the stream is in order, so once a's row shows, b's would have shown before it.
+  for (let i = 0; ; i++) {
+    const r = await adminApi('GET', `/events/${eb}/deliveries`);
+    const d = r.body && r.body.deliveries && r.body.deliveries[0];
+    if (d && d.status === 'succeeded') break;
+    assert.ok(i < 100, `b's delivery did not succeed: ${JSON.stringify(r.body)}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  await publish(a);
+  await page.locator('tbody tr', { hasText: a.webhookId }).first().waitFor({ timeout: 2000 });
+  assert.equal(await page.locator('tbody tr', { hasText: b.webhookId }).count(), 0);
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'live-phone.png') });
   assert.deepEqual(problems, []);
   await context.close();
 });
