@@ -4,7 +4,7 @@
 #
 #   bench/run.sh [--quick] [--only NAME[,NAME...]] [--no-profile] [--keep]
 #
-# Scenarios: api-list api-register ingest delivery latency isolation backlog
+# Scenarios: api-list api-register ingest delivery live latency isolation backlog
 # footprint delivery-pg pg soak.  Each starts a fresh `build/airhook serve` (release build) on
 # 127.0.0.1:0 with a fresh SQLite file in a temporary directory, seeds it
 # through the admin and public APIs, measures the figure and its baseline in
@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-ALL="api-list api-register ingest delivery latency isolation backlog footprint delivery-pg pg soak"
+ALL="api-list api-register ingest delivery live latency isolation backlog footprint delivery-pg pg soak"
 SCENARIOS=${ONLY:-$ALL}
 SCENARIOS=${SCENARIOS//,/ }
 if [ -n "${BENCH_RESULTS:-}" ]; then
@@ -146,6 +146,8 @@ trap 'exit 130' INT TERM
 # when the budget runs out.
 RUN_DEADLINE=$(($(date +%s) + $([ "$QUICK" = 1 ] && echo 110 || echo 560)))
 case " $SCENARIOS " in *" soak "*) RUN_DEADLINE=$((RUN_DEADLINE + SOAK_SECS + 60)) ;; esac
+# live runs the delivery load 1 + 2 x BENCH_LIVE_PAIRS times.
+case " $SCENARIOS " in *" live "*) RUN_DEADLINE=$((RUN_DEADLINE + 30 * ${BENCH_LIVE_PAIRS:-3})) ;; esac
 left() { echo $((RUN_DEADLINE - $(date +%s))); }
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -644,6 +646,57 @@ scenario_delivery() {
     stop "$RCV_PID"
 }
 
+# live: the delivery scenario's load without, with, and again without LIVE_SUBS
+# subscribers to GET /admin/v1/live that read nothing (bench/live_subscribers.py),
+# on one server; the figure is the rate with them over the mean rate without.
+LIVE_SUBS=${BENCH_LIVE_SUBS:-8}
+live_round() { # DIR: publish EVENTS (fan-out 10), wait; sets ROUND_RATE
+    curl -sS "$RCV/ctl/reset" >/dev/null
+    publish "$1" "$EVENTS" --concurrency 16
+    wait_count $((EVENTS * 10)) 300
+    ROUND_RATE=$(calc "$(st count) / (($(st last_us) - $($UTIL json "$1/publish.json" first_us)) / 1e6)")
+}
+live_subs_start() { # DIR: LIVE_SUBS stalled subscribers; sets SUBS_PID
+    python3 "$ROOT/bench/live_subscribers.py" --url "$AH/admin/v1/live" --token "$TOKEN" \
+        --count "$LIVE_SUBS" >"$1/subs.out" 2>"$1/subs.err" &
+    SUBS_PID=$!
+    PIDS+=("$SUBS_PID")
+    wait_for "$1/subs.out" '^connected' 10 || die "live subscribers: $(cat "$1/subs.err")"
+}
+scenario_live() {
+    local d=$WORK/live i pairs=${BENCH_LIVE_PAIRS:-3} a_list="" b_list="" a_sum=0 b_sum=0
+    start_receiver "$d"
+    start_airhook "$d"
+    seed
+    make_payloads "$d"
+    hooks_setup 10
+    live_round "$d" # warm-up (a fresh database, cold caches): not counted
+    # Alternated pairs, so that a drift of the machine's load weighs on both alike.
+    for i in $(seq "$pairs"); do
+        live_round "$d"
+        a_list="$a_list $ROUND_RATE"
+        a_sum=$(calc "$a_sum + $ROUND_RATE")
+        live_subs_start "$d"
+        live_round "$d"
+        b_list="$b_list $ROUND_RATE"
+        b_sum=$(calc "$b_sum + $ROUND_RATE")
+        stop "$SUBS_PID"
+    done
+    local base with ratio res seen
+    base=$(calc "$a_sum / $pairs")
+    with=$(calc "$b_sum / $pairs")
+    ratio=$(calc "$with / $base")
+    seen=$(grep '^subscribers' "$d/subs.out" || echo "subscribers: no report")
+    res=$(verdict "$ratio >= 0.9")
+    row live "$with deliveries/s with $LIVE_SUBS stalled live subscribers (rounds:$b_list)" \
+        "$base deliveries/s without (rounds:$a_list)" "$(calc "100 * $ratio")%" \
+        "≥ 90 % of the rate without subscribers" "$res" \
+        "bench/run.sh --only live (bench_loadgen --count $EVENTS --concurrency 16, 10 webhooks; bench/live_subscribers.py --count $LIVE_SUBS; $pairs pairs)"
+    detail "- **live**: $EVENTS events x 10 webhooks per round on one server: a warm-up, then $pairs pairs of rounds, without live subscribers and with $LIVE_SUBS subscribers to GET /admin/v1/live that never read. Without:$a_list deliveries/s; with:$b_list. What the last set of subscribers held when they finally read: $seen (each stream keeps at most 512 events queued; the rest are dropped and stand as a \"skipped\" summary)."
+    stop "$AH_PID"
+    stop "$RCV_PID"
+}
+
 # latency: a steady 2k deliveries/s (200 events/s x 10 webhooks).
 scenario_latency() {
     local d=$WORK/latency
@@ -1116,7 +1169,7 @@ LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 log "airhook bench: ${SCENARIOS} (quick=$QUICK, work dir $WORK)"
 for s in $SCENARIOS; do
     case $s in
-    api-list | api-register | ingest | delivery | latency | isolation | backlog | footprint | delivery-pg | pg | soak) ;;
+    api-list | api-register | ingest | delivery | live | latency | isolation | backlog | footprint | delivery-pg | pg | soak) ;;
     *) die "unknown scenario $s" ;;
     esac
     t0=$(date +%s)

@@ -12,6 +12,7 @@ import { airmeetsPage } from './page-airmeets.js';
 import { webhooksPage } from './page-webhooks.js';
 import { portalDeliveriesPage } from './page-portal-deliveries.js';
 import { verifyPage } from './page-verify.js';
+import { livePage } from './page-live.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -119,13 +120,14 @@ const operatorPages = [
   ['/ui/webhooks', 'Webhooks', operatorWebhooksPage],
   ['/ui/events', 'Events', eventsPage],
   ['/ui/deliveries', 'Deliveries', deliveriesPage],
-  ['/ui/live', 'Live', () => notYet('Live', 'the live tail')],
+  ['/ui/live', 'Live', livePage],
 ];
 const integratorPages = [
   ['/ui/triggers', 'Triggers', triggersPage],
   ['/ui/webhooks', 'Webhooks', webhooksPage],
   ['/ui/deliveries', 'Deliveries', portalDeliveriesPage],
   ['/ui/verify', 'Verify signatures', verifyPage],
+  ['/ui/live', 'Live', livePage],
 ];
 
 function pages() {
@@ -279,11 +281,6 @@ async function signOut() {
 }
 
 // ---- pages ----
-
-function notYet(title, what) {
-  show(h('h1', {}, title),
-    h('p', { class: 'muted' }, `This page is not in the console yet. Until it is, ${what} answers the same data (docs/api.md).`));
-}
 
 // Communities: a page of them, a create form, and one community's key pairs and portal links.
 async function communitiesPage(path) {

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "api/app.h"
+#include "common/live.h"
 #include "common/crypto.h"
 
 /* Parses the JSON body; answers 400 itself on failure. */
@@ -880,8 +881,11 @@ void ah_h_webhook_delete(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
         int rc = w->deregistered_at
                      ? AH_OK
                      : ah_store_webhook_deregister(c->app->store, id, "admin", ah_now_ms());
+        bool changed = !w->deregistered_at && rc == AH_OK;
         if (rc == AH_ENOTFOUND)
             rc = AH_OK; /* deregistered meanwhile, by someone else */
+        if (changed)
+            ah_live_webhook(w->community_id, id, w->trigger, "deregistered", "deleted by operator");
         if (rc)
             ah_store_error(resp, c->dialect, rc);
         else
@@ -937,6 +941,8 @@ static void set_active(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp, b
     else {
         if (active) /* its pending deliveries may flow again */
             ah_dispatcher_wake(c->app->dispatcher, id, ah_now_ms());
+        ah_live_webhook_changed(c->app, id, active ? "enabled" : "disabled",
+                                active ? "enabled by operator" : "disabled by operator");
         webhook_reply(c, id, resp);
     }
 }

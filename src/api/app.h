@@ -75,6 +75,7 @@ typedef struct ah_app {
     ah_cache_t *list_cache;       /* community, airmeet, session -> webhook-list body (a blob) */
     ah_worker_t *renderer;        /* renders webhook-list bodies while their requests wait */
     ah_catalog_holder_t *catalog; /* the trigger catalog's latest snapshot (catalog.h) */
+    struct ah_live_hub *live_hub; /* the live tail's subscribers (live.c) */
 } ah_app_t;
 
 /*
@@ -351,6 +352,16 @@ void ah_h_console_sign_out(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
 void ah_h_portal_link_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_portal_link_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_portal_link_revoke(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+/* live.c: the live tail (docs/api.md, "Live events") */
+typedef struct ah_live_hub ah_live_hub_t;
+ah_live_hub_t *ah_live_hub_new(void);
+/* After the HTTP listener has stopped. */
+void ah_live_hub_free(ah_live_hub_t *hub);
+/* Publishes a state change of webhook id (read from the store for its community and trigger). */
+void ah_live_webhook_changed(ah_app_t *app, const char *id, const char *state, const char *reason);
+void ah_h_admin_live(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+void ah_h_public_live(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
+
 /* listen.c: `airhook listen` (docs/api.md, "Listeners") */
 void ah_h_listener_secret(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_listener_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

@@ -119,6 +119,8 @@ static const ah_route_t public_routes[] = {
      .body_limit = K64},
     {"DELETE", "/airhook/v1/listeners/{}", ah_h_listener_delete, "listener-delete", TOKEN,
      .body_limit = K64},
+    /* The live tail of the caller's community (live.c). */
+    {"GET", "/airhook/v1/live", ah_h_public_live, "portal.live", TOKEN, .body_limit = K64},
 };
 
 /* The same event API at the root, where Airmeet's older host and the connector put it. */
@@ -198,6 +200,8 @@ static const ah_route_t admin_routes[] = {
      .body_limit = K64},
     /* The console's overview page (stats.c). */
     {"GET", "/stats/series", ah_h_stats_series, "admin.stats.series", ADMIN, .body_limit = K64},
+    /* The live tail of every community (live.c). */
+    {"GET", "/live", ah_h_admin_live, "admin.live", ADMIN, .body_limit = K64},
     {"GET", "/overview", ah_h_overview, "admin.overview", ADMIN, .body_limit = K64},
 };
 
@@ -638,8 +642,9 @@ int ah_app_init(ah_app_t *app, const ah_config_t *cfg, ah_store_t *store, char *
     app->list_cache = ah_cache_new(4096, 32u << 20);
     app->renderer = ah_worker_new("ah-render");
     app->catalog = ah_catalog_holder_new();
+    app->live_hub = ah_live_hub_new();
     if (!app->token_cache || !app->key_cache || !app->scope_cache || !app->quota_cache ||
-        !app->list_cache || !app->renderer || !app->catalog)
+        !app->list_cache || !app->renderer || !app->catalog || !app->live_hub)
         return AH_ENOMEM;
     if (cfg->admin_token && *cfg->admin_token) {
         ah_sha256_hex(cfg->admin_token, strlen(cfg->admin_token), app->admin_token_hash);
@@ -675,6 +680,8 @@ void ah_app_free(ah_app_t *app)
         return;
     ah_worker_free(app->renderer); /* the listener is stopped: no request waits for it */
     app->renderer = NULL;
+    ah_live_hub_free(app->live_hub); /* likewise: every live stream has ended */
+    app->live_hub = NULL;
     ah_ratelimit_free(app->auth_limiter);
     ah_ratelimit_free(app->admin_limiter);
     ah_ratelimit_free(app->register_limiter);

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "api/app.h"
+#include "common/live.h"
 #include "api/triggers.h"
 #include "common/crypto.h"
 #include "delivery/sign.h"
@@ -649,9 +650,12 @@ void ah_h_webhook_deregister(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *r
         ah_error(resp, c->dialect, 404, "no webhook registration with id %s", id);
     else if (rc)
         ah_store_error(resp, c->dialect, rc);
-    else
+    else {
+        ah_live_webhook(w->community_id, id, w->trigger, "deregistered",
+                        "deregistered by the integrator");
         ah_http_resp_json(resp, 200,
                           json_pack("{s:s, s:s}", "statusCode", "200", "statusMessage", "SUCCESS"));
+    }
     goto done;
 bad:
     ah_error(resp, c->dialect, 400, "%s", why);

@@ -63,6 +63,7 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/live.h"
 #include "common/series.h"
 #include "common/util.h"
 #include "delivery/sign.h"
@@ -198,6 +199,7 @@ struct transfer {
     char prev_secret[AH_SECRET_MAX]; /* "" unless a rotation is under way */
     int64_t failing_since;
     int64_t started_ms, started_us;
+    char community_id[AH_ID_SIZE]; /* the webhook's, for the live events (live.h) */
     /* Filled by the net thread. */
     int status_code;          /* 0 = no HTTP answer */
     char error[AH_ERROR_MAX]; /* "" when the receiver answered 2xx */
@@ -848,6 +850,7 @@ static void prepare_transfer(ah_dispatcher_t *d, struct hook *h, const ah_webhoo
     t->claim = *c;
     c->data = NULL; /* owned by t now */
     t->failing_since = w->failing_since;
+    memcpy(t->community_id, w->community_id, AH_ID_SIZE);
     h->inflight++;
     d->inflight++;
     if (h->listener[0]) {
@@ -1085,6 +1088,35 @@ static ah_metrics_outcome_t metrics_outcome(ah_outcome_t o)
     return AH_METRICS_FAILED;
 }
 
+/*
+ * The attempt for the live tail (live.h): one copy into the process's ring
+ * under its mutex; the API's fan-out thread takes it from there, so no
+ * subscriber can hold the delivery engine up.  A webhook the attempt
+ * disables is one more event.
+ */
+static void publish_live(const struct transfer *t, const ah_attempt_result_t *r,
+                         ah_metrics_outcome_t outcome, const char *error, int64_t dur_ms,
+                         int64_t now)
+{
+    ah_live_event_t *e = &(ah_live_event_t){0};
+    e->kind = AH_LIVE_ATTEMPT;
+    e->time_ms = now;
+    memcpy(e->community_id, t->community_id, AH_ID_SIZE);
+    memcpy(e->webhook_id, t->hook->id, AH_ID_SIZE);
+    ah_strlcpy(e->trigger, t->claim.trigger, sizeof e->trigger);
+    memcpy(e->delivery_id, t->claim.delivery_id, AH_ID_SIZE);
+    memcpy(e->event_id, t->claim.event_id, AH_ID_SIZE);
+    e->attempt = r->attempt.attempt_no;
+    e->status_code = r->attempt.status_code;
+    e->duration_ms = dur_ms;
+    ah_strlcpy(e->outcome, ah_metrics_outcome_name(outcome), sizeof e->outcome);
+    ah_strlcpy(e->error, error ? error : "", sizeof e->error);
+    ah_live_publish(e);
+    if (r->disable_reason[0])
+        ah_live_webhook(t->community_id, t->hook->id, t->claim.trigger, "disabled",
+                        r->disable_reason);
+}
+
 /* Turns a finished attempt into a result for the next batch. */
 static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, const char *error,
                    int64_t dur_us)
@@ -1139,6 +1171,7 @@ static void record(ah_dispatcher_t *d, struct transfer *t, int status_code, cons
     ah_metrics_outcome_t outcome = metrics_outcome(r->outcome);
     ah_metrics_attempt(outcome, dur_us);
     ah_series_attempt(d->series, t->hook->id, outcome, dur_us, now);
+    publish_live(t, r, outcome, error, dur_ms, now);
     /* Built only when it will be written: the line costs dozens of allocations. */
     if (ah_log_get_level() <= AH_LOG_INFO)
         ah_log(AH_LOG_INFO, "attempt",

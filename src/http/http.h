@@ -137,7 +137,14 @@ void ah_http_resume(ah_http_pending_t *p);
 typedef struct ah_http_stream ah_http_stream_t;
 
 typedef struct ah_http_stream_opts {
-    size_t max_queued;    /* events waiting at most (0: 256) */
+    size_t max_queued; /* events waiting at most (0: 256) */
+    /*
+     * The connection's socket send buffer in bytes (SO_SNDBUF), 0: the
+     * system's (autotuned, up to megabytes).  A small one keeps what a slow
+     * client has not read in the queue above, where it is bounded and
+     * summarized, rather than in kernel memory.
+     */
+    int sndbuf;
     int64_t heartbeat_ms; /* 0: 15 s */
     /*
      * Writes the event that stands for `dropped` dropped ones into buf (cap

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "airhook/airhook.h"
 #include "common/util.h"
@@ -244,6 +245,8 @@ ah_http_stream_t *ah_http_stream_open(ah_http_req_t *req, ah_http_resp_t *resp,
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     s->fd = ci ? ci->connect_fd : -1;
+    if (s->fd >= 0 && s->opts.sndbuf > 0)
+        setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &s->opts.sndbuf, sizeof s->opts.sndbuf);
     pthread_mutex_lock(&reg_mu);
     s->registered = true;
     s->next = reg_head;

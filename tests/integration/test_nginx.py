@@ -488,6 +488,43 @@ class NginxTests(DeliveryMixin, ServerTestCase):
         ev = s.next("bye", timeout=5)
         self.assertEqual(_json.loads(ev[2]), {"reason": "deleted"})
 
+    def test_live_streams_through_nginx(self):
+        """The live tail through nginx: both paths pass the stream on as it
+        comes (ready at once, an attempt within seconds).  Each node streams
+        the attempts it made, so with streams on both nodes (nginx spreads
+        them) the delivering node's ones see the attempt."""
+        from test_live import Sse, attempts_of
+        t = Tenant.create(self.front)
+        self.hook(t)
+        token = t.auth()
+        streams = []
+        try:
+            for i in range(4):
+                if i % 2:
+                    s = Sse(self.front, "/prod/airhook/v1/live",
+                            headers={"X-Airmeet-Access-Token": token})
+                else:
+                    s = Sse(self.front, "/admin/v1/live",
+                            headers={"Authorization": "Bearer " + self.token})
+                streams.append(s)
+                s.wait(lambda ev: [e for e in ev if e["event"] == "ready"], timeout=5,
+                       what="ready through nginx")
+                self.assertEqual(s.status, 200)
+                self.assertIn(b"text/event-stream", s.head.lower())
+            ev = self.publish(t, srv=self.front, data={"via": "nginx-live"})["eventId"]
+            d = self.one_delivery_of(ev)
+            self.wait_status(d["id"], "succeeded", timeout=10, srv=self.front)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                seen = [s for s in streams if attempts_of(s.snapshot(), [d["id"]])]
+                if seen:
+                    break
+                time.sleep(0.05)
+            self.assertTrue(seen, "no stream through nginx saw the attempt")
+        finally:
+            for s in streams:
+                s.close()
+
     # -- last: one node goes away -----------------------------------------------
 
     def test_z_failover_when_a_node_stops(self):
