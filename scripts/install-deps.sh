@@ -29,15 +29,16 @@ libjansson-dev libsqlite3-dev libssl-dev libpq-dev"
 # a throwaway PostgreSQL, Python for the integration tests (with YAML and
 # JSON Schema for the contract checks), curl, nginx and wrk, Node.js for
 # the Standard Webhooks interop check and the contract linters, and Chromium
-# (with a font) for the web console's browser tests (tests/browser).
+# (with a font) for the web console's browser tests (tests/browser), and Go
+# to run the console's Go verification snippet.
 TEST_PKGS="clang clang-format libclang-rt-14-dev libcmocka-dev postgresql-15 python3 python3-yaml \
-python3-jsonschema curl wrk nginx groff-base chromium fonts-dejavu-core"
+python3-jsonschema curl wrk nginx groff-base chromium fonts-dejavu-core golang-go"
 
 # Without apt: pkg-config modules and commands, with what to look for.
 BUILD_MODULES="libmicrohttpd libcurl jansson sqlite3 openssl libpq"
 BUILD_TOOLS="cc cmake pkg-config make"
 TEST_MODULES="cmocka"
-TEST_TOOLS="clang clang-format python3 curl node npm pg_ctl initdb nginx wrk chromium"
+TEST_TOOLS="clang clang-format python3 curl node npm pg_ctl initdb nginx wrk chromium go"
 
 without_apt() {
     modules=$BUILD_MODULES tools=$BUILD_TOOLS
@@ -68,7 +69,7 @@ MSG
         cat >&2 <<MSG
   for the tests:     clang (with compiler-rt: sanitizers, libFuzzer), clang-format,
                      cmocka, PostgreSQL 15 server (pg_ctl, initdb), Python 3, curl,
-                     nginx, wrk, Node.js with npm, Chromium
+                     nginx, wrk, Node.js with npm, Chromium, Go
 MSG
     fi
     echo "(README.md, \"What it needs\", has the Debian names.)" >&2

@@ -5,13 +5,13 @@
 // and its attempt in the log, replays it, rotates the secret; a receiver
 // answering HTML shows it as text; a read-only portal link has no control
 // that changes anything; another community's ids get a readable "not
-// found".  And the Verify page's Node, Python and C snippets are run on a
+// found".  And the Verify page's Node, Python, Go and C snippets are run on a
 // delivery airhook signed (ui/verify-snippets.js is what the page shows).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -330,13 +330,69 @@ test('an integrator cannot reach another community\'s webhook or delivery: the p
   await context.close();
 });
 
+// Builds the Go snippet into a program that reads a case file (as the Node
+// and Python runs do) and prints OK or REJECTED; null when there is no go
+// command and this is not CI (CI must run it).
+function buildGo(work, code) {
+  const dir = join(work, 'go');
+  mkdirSync(join(dir, 'webhook'), { recursive: true });
+  writeFileSync(join(dir, 'go.mod'), 'module snippet\n\ngo 1.19\n');
+  writeFileSync(join(dir, 'webhook', 'verifywebhook.go'), code);
+  writeFileSync(join(dir, 'main.go'), `package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+
+	"snippet/webhook"
+)
+
+func main() {
+	var c struct {
+		Secret  string            \`json:"secret"\`
+		Headers map[string]string \`json:"headers"\`
+		Body    string            \`json:"body"\`
+	}
+	raw, _ := os.ReadFile(os.Args[1])
+	if err := json.Unmarshal(raw, &c); err != nil {
+		panic(err)
+	}
+	body, _ := base64.StdEncoding.DecodeString(c.Body)
+	h := http.Header{}
+	for k, v := range c.Headers {
+		h.Set(k, v)
+	}
+	if err := webhook.Verify(c.Secret, h, body); err != nil {
+		fmt.Println("REJECTED", err)
+		return
+	}
+	fmt.Println("OK")
+}
+`);
+  const exe = join(work, 'verify-go');
+  try {
+    execFileSync('go', ['build', '-o', exe, '.'], {
+      cwd: dir, stdio: 'pipe',
+      env: { ...process.env, GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath'), GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local', CGO_ENABLED: '0' },
+    });
+  } catch (e) {
+    if (e.code === 'ENOENT' && process.env.CI !== 'true') return null;
+    throw new Error(`go build of the Go snippet failed: ${e.stderr || e.message}`);
+  }
+  return exe;
+}
+
 // The Verify page's snippets, run on a delivery airhook signed.
-test('the Node, Python and C verification snippets accept a real delivery and refuse a forged one', async (t) => {
+test('the Node, Python, Go and C verification snippets accept a real delivery and refuse a forged one', async (t) => {
   const c = await community('Snippet Co');
   const w = await c.register('Snippet hook', `${rbase}/hooks/snippet`);
   await c.sendTest(w.id);
   const got = await until('the delivery', () => received.find((r) => r.path === '/hooks/snippet'));
   const work = mkdtempSync(join(tmpdir(), 'airhook-snippets-'));
+  let goExe; // built once, on the first case
   try {
     const pick = (lang) => snippets.find((s) => s.lang === lang).code;
     const headers = {
@@ -375,6 +431,15 @@ except ValueError as e:
 `);
       const py = execFileSync('python3', [join(work, 'run.py'), input]).toString();
       assert.equal(py.startsWith('OK'), ok, `Python, ${what}: ${py}`);
+
+      // Go: the snippet as a package of a small module, standard library only.
+      if (goExe === undefined) goExe = buildGo(work, pick('Go'));
+      if (goExe) {
+        const out = execFileSync(goExe, [input], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+        assert.equal(out.startsWith('OK'), ok, `Go, ${what}: ${out}`);
+      } else {
+        t.diagnostic('Go snippet not run: no go command (apt-get install golang-go)');
+      }
 
       // C: the snippet against the library this build made (beside the binary).
       const libdir = dirname(resolve(BINARY));
