@@ -105,6 +105,13 @@ test('a newcomer lands on the sign-in page, which says which token to use', asyn
   assert.match(hint, /admin token/);
   assert.match(hint, /AIRHOOK_ADMIN_TOKEN/);
   assert.match(hint, /make run/);
+  // Only the chosen kind of sign-in shows its fields.
+  assert.equal(await page.getByLabel('Admin token').isVisible(), true);
+  assert.equal(await page.getByLabel('Access key').isVisible(), false);
+  await page.getByLabel('an integrator with a key pair').check();
+  assert.equal(await page.getByLabel('Access key').isVisible(), true);
+  assert.equal(await page.getByLabel('Admin token').isVisible(), false);
+  await page.getByLabel('the operator of this server').check();
   await shot(page, 'sign-in');
   // The keyboard alone reaches the token field and signs in.
   await page.getByLabel('Admin token').focus();
