@@ -1095,6 +1095,7 @@ void ah_http_stop(ah_http_server_t *srv)
     while (srv->n_suspended)
         pthread_cond_wait(&srv->cv, &srv->mu);
     pthread_mutex_unlock(&srv->mu);
+    ah_http__streams_drain(srv, 1000); /* the farewells go out before the sockets close */
     if (srv->sweeper_running)
         pthread_join(srv->sweeper, NULL);
     MHD_stop_daemon(srv->daemon);

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "airhook/airhook.h"
 #include "common/util.h"
@@ -76,6 +77,7 @@ struct ah_http_stream {
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER; /* a stream left the registry */
 static ah_http_stream_t *reg_head;
 
 size_t ah_http_stream_format(char *buf, size_t cap, const char *event, const char *id,
@@ -395,6 +397,7 @@ static void unregister(ah_http_stream_t *s)
             s->next->prev = s->prev;
         s->prev = s->next = NULL;
         s->registered = false;
+        pthread_cond_broadcast(&reg_cv);
     }
     pthread_mutex_unlock(&reg_mu);
 }
@@ -467,6 +470,32 @@ void ah_http__streams_tick(ah_http_server_t *srv)
         }
         pthread_mutex_unlock(&s->mu);
     }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+/* Whether srv has a stream its connection has not let go of (reg_mu held). */
+static bool has_stream(const ah_http_server_t *srv)
+{
+    for (const ah_http_stream_t *s = reg_head; s; s = s->next)
+        if (s->srv == srv)
+            return true;
+    return false;
+}
+
+void ah_http__streams_drain(ah_http_server_t *srv, int64_t max_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(max_ms / 1000);
+    until.tv_nsec += (long)(max_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&reg_mu);
+    while (has_stream(srv))
+        if (pthread_cond_timedwait(&reg_cv, &reg_mu, &until))
+            break; /* time is up: the daemon closes what is left */
     pthread_mutex_unlock(&reg_mu);
 }
 

@@ -35,5 +35,11 @@ void ah_http__stream_abandon(ah_http_stream_t *s);
 void ah_http__streams_tick(ah_http_server_t *srv);
 /* Ends every stream of srv (after its farewell); ah_http_stop, once stopping is set. */
 void ah_http__streams_stop(ah_http_server_t *srv);
+/*
+ * Waits, at most max_ms, until every stream of srv has been let go of by its
+ * connection: its farewell written and the response finished.  Without it,
+ * MHD_stop_daemon could close a resumed stream before its reader ran.
+ */
+void ah_http__streams_drain(ah_http_server_t *srv, int64_t max_ms);
 
 #endif
