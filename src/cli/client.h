@@ -161,6 +161,12 @@ typedef struct ah_flag {
     const char *def;     /* default when neither given, or NULL */
     const char *help;    /* one line */
     unsigned opts;       /* AH_FLAG_* bits */
+    /*
+     * Non-NULL makes this flag's row the group's default: `airhook GROUP`
+     * alone (or followed by flags) runs the row as if `--name BARE` came
+     * first on the command line.  At most one row of a group has one.
+     */
+    const char *bare;
 } ah_flag_t;
 
 struct ah_cmd;
@@ -231,7 +237,8 @@ extern const ah_cmd_table_t ah_listen_cmds;
 bool ah_cmd_table_has(const ah_cmd_table_t *table, const char *name);
 
 /*
- * Runs `airhook argv[0] ...` from table: picks the row by group and action,
+ * Runs `airhook argv[0] ...` from table: picks the row by group and action
+ * (the group's default row, see ah_flag_t.bare, when no action is named),
  * parses the rest and calls its run function.  `-h`/`--help` prints the
  * row's (or the group's) usage on stdout and returns 0; a usage error prints
  * the reason and the usage on stderr and returns AH_EXIT_USAGE.
