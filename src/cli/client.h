@@ -119,6 +119,9 @@ struct ah_args;
 int ah_admin_request(const struct ah_args *args, const char *method, const char *prefix,
                      const char *id, json_t *body, ah_http_response_t *out);
 
+/* True when resp is the server's 400 for a triggerMetaInfoId it does not know (cmd_trigger.c). */
+bool ah_unknown_trigger_answer(const ah_http_response_t *resp);
+
 /*
  * For a trigger id the server's catalog (GET /admin/v1/triggers) does not
  * know: prints "did you mean: a, b, c?" on stderr when some of its triggers

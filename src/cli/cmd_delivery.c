@@ -60,8 +60,7 @@ static int admin_send_about(const ah_args_t *args, const char *method, const cha
         char err[1024];
         int st = ah_http_request(&req, &resp, err, sizeof err);
         rc = st ? ah_report_failure(st, err) : ah_print_response(&resp);
-        if (!st && trigger && resp.status == 400 && resp.body &&
-            strstr(resp.body, "unknown triggerMetaInfoId"))
+        if (!st && trigger && ah_unknown_trigger_answer(&resp))
             ah_suggest_server_triggers(args, trigger);
         if (!st)
             ah_http_response_free(&resp);

@@ -112,8 +112,7 @@ static int keyed_call(const ah_args_t *args, const char *method, const char *url
     if (rc)
         return ah_report_failure(rc, err);
     rc = ah_print_response(&resp);
-    if (trigger && resp.status == 400 && resp.body &&
-        strstr(resp.body, "unknown triggerMetaInfoId"))
+    if (trigger && ah_unknown_trigger_answer(&resp))
         ah_suggest_builtin_triggers(trigger);
     ah_http_response_free(&resp);
     return rc;
@@ -409,8 +408,7 @@ static int webhooks_test(const ah_args_t *args)
         goto out;
     if (resp.status != 202) {
         rc = ah_print_response(&resp);
-        if (trigger && resp.status == 400 && resp.body &&
-            strstr(resp.body, "unknown triggerMetaInfoId"))
+        if (trigger && ah_unknown_trigger_answer(&resp))
             ah_suggest_builtin_triggers(trigger);
         goto out;
     }

@@ -29,6 +29,11 @@
 
 /* ---- suggestions ---------------------------------------------------------- */
 
+bool ah_unknown_trigger_answer(const ah_http_response_t *resp)
+{
+    return resp->status == 400 && resp->body && strstr(resp->body, "unknown triggerMetaInfoId");
+}
+
 void ah_suggest_server_triggers(const ah_args_t *args, const char *id)
 {
     ah_http_response_t resp = {0};
@@ -174,7 +179,7 @@ static int trigger_publish(const ah_args_t *args)
         goto out;
     if (resp.status != 202) {
         rc = ah_print_response(&resp);
-        if (resp.status == 400 && resp.body && strstr(resp.body, "unknown triggerMetaInfoId"))
+        if (ah_unknown_trigger_answer(&resp))
             ah_suggest_server_triggers(args, args->pos[0]);
         goto out;
     }
