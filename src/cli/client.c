@@ -587,18 +587,16 @@ int ah_cmd_dispatch(const ah_cmd_table_t *table, int argc, char **argv)
     return run_cmd(cmd, argc - 2, argv + 2, false);
 }
 
-int ah_admin_request(const ah_args_t *args, const char *method, const char *prefix, const char *id,
-                     json_t *body, ah_http_response_t *out)
+int ah_admin_send(const ah_args_t *args, const char *method, const char *path, const char *text,
+                  ah_http_response_t *out)
 {
-    char *server = NULL, *esc = NULL, *url = NULL, *auth = NULL, *text = NULL, err[1024];
+    char *server = NULL, *url = NULL, *auth = NULL, err[1024];
     int rc = ah_base_url(args, "server", &server);
     if (rc)
         return rc;
-    esc = id ? ah_url_escape(id) : NULL;
-    url = ah_str_concat(server, "/admin/v1", prefix, id ? "/" : "", esc ? esc : "", (char *)NULL);
+    url = ah_str_concat(server, "/admin/v1", path, (char *)NULL);
     auth = ah_str_concat("Bearer ", ah_arg(args, "admin-token"), (char *)NULL);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (!url || !auth || (id && !esc) || (body && !text)) {
+    if (!url || !auth) {
         fputs("error: out of memory\n", stderr);
         rc = AH_EXIT_HTTP;
     } else {
@@ -609,9 +607,26 @@ int ah_admin_request(const ah_args_t *args, const char *method, const char *pref
             rc = ah_report_failure(st, err);
     }
     free(server);
-    free(esc);
     free(url);
     free(auth);
+    return rc;
+}
+
+int ah_admin_request(const ah_args_t *args, const char *method, const char *prefix, const char *id,
+                     json_t *body, ah_http_response_t *out)
+{
+    char *esc = id ? ah_url_escape(id) : NULL;
+    char *path = ah_str_concat(prefix, id ? "/" : "", esc ? esc : "", (char *)NULL);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    int rc;
+    if (!path || (id && !esc) || (body && !text)) {
+        fputs("error: out of memory\n", stderr);
+        rc = AH_EXIT_HTTP;
+    } else {
+        rc = ah_admin_send(args, method, path, text, out);
+    }
+    free(esc);
+    free(path);
     free(text);
     return rc;
 }

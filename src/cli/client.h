@@ -119,6 +119,10 @@ struct ah_args;
 int ah_admin_request(const struct ah_args *args, const char *method, const char *prefix,
                      const char *id, json_t *body, ah_http_response_t *out);
 
+/* The same to {--server}/admin/v1 + path (escaped by the caller) with text (NULL: none). */
+int ah_admin_send(const struct ah_args *args, const char *method, const char *path,
+                  const char *text, ah_http_response_t *out);
+
 /* True when resp is the server's 400 for a triggerMetaInfoId it does not know (cmd_trigger.c). */
 bool ah_unknown_trigger_answer(const ah_http_response_t *resp);
 
