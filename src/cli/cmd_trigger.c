@@ -162,8 +162,9 @@ static int trigger_publish(const ah_args_t *args)
     if (rc)
         goto out;
     char why[WHY_SIZE];
-    for (size_t i = 0; ah_arg_nth(args, "set", i); i++) {
-        if (ah_json_set_path(data, ah_arg_nth(args, "set", i), why, sizeof why)) {
+    const char *set;
+    for (size_t i = 0; (set = ah_arg_nth(args, "set", i)); i++) {
+        if (ah_json_set_path(data, set, why, sizeof why)) {
             rc = ah_usage_error(args, why);
             goto out;
         }
