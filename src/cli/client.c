@@ -413,10 +413,15 @@ static int parse_error(const ah_cmd_t *cmd, const char *what, const char *arg)
 }
 
 /* True when argv holds -h or --help before any "--". */
+static bool is_help(const char *a)
+{
+    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
+}
+
 static bool wants_help(int argc, char **argv)
 {
     for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+        if (is_help(argv[i]))
             return true;
     return false;
 }
@@ -495,7 +500,15 @@ static int resolve_flags(const ah_cmd_t *cmd, ah_args_t *out)
     return AH_EXIT_OK;
 }
 
-static int run_cmd(const ah_cmd_t *cmd, int argc, char **argv)
+/* For the group's default row run alone: each unset flag with a bare value takes it. */
+static void apply_bare(const ah_cmd_t *cmd, ah_args_t *out)
+{
+    for (size_t i = 0; i < flag_count(cmd); i++)
+        if (cmd->flags[i].bare && !out->values[i])
+            out->values[i] = cmd->flags[i].bare;
+}
+
+static int run_cmd(const ah_cmd_t *cmd, int argc, char **argv, bool bare)
 {
     if (wants_help(argc, argv)) {
         print_cmd_help(cmd, stdout);
@@ -507,6 +520,8 @@ static int run_cmd(const ah_cmd_t *cmd, int argc, char **argv)
     }
     ah_args_t args = {.cmd = cmd};
     int rc = parse_argv(cmd, argc, argv, &args);
+    if (!rc && bare)
+        apply_bare(cmd, &args);
     if (!rc)
         rc = resolve_flags(cmd, &args);
     return rc ? rc : cmd->run(&args);
@@ -532,18 +547,34 @@ static const ah_cmd_t *find_cmd(const ah_cmd_table_t *table, const char *group, 
     return NULL;
 }
 
+/* The row of group with a flag that has a bare value (ah_flag_t.bare), or NULL. */
+static const ah_cmd_t *find_default(const ah_cmd_table_t *table, const char *group)
+{
+    for (size_t i = 0; i < table->n; i++) {
+        const ah_cmd_t *cmd = &table->cmds[i];
+        if (strcmp(cmd->group, group) != 0)
+            continue;
+        for (size_t k = 0; k < flag_count(cmd); k++)
+            if (cmd->flags[k].bare)
+                return cmd;
+    }
+    return NULL;
+}
+
 int ah_cmd_dispatch(const ah_cmd_table_t *table, int argc, char **argv)
 {
     const char *group = argv[0];
     const ah_cmd_t *whole = find_cmd(table, group, NULL);
     if (whole)
-        return run_cmd(whole, argc - 1, argv + 1);
+        return run_cmd(whole, argc - 1, argv + 1, false);
+    const ah_cmd_t *dflt = find_default(table, group);
+    if (dflt && (argc < 2 || (argv[1][0] == '-' && !is_help(argv[1]))))
+        return run_cmd(dflt, argc - 1, argv + 1, true);
     if (argc < 2) {
         print_group_help(table, group, stderr);
         return AH_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    if (is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         print_group_help(table, group, stdout);
         return AH_EXIT_OK;
     }
@@ -553,21 +584,19 @@ int ah_cmd_dispatch(const ah_cmd_table_t *table, int argc, char **argv)
         print_group_help(table, group, stderr);
         return AH_EXIT_USAGE;
     }
-    return run_cmd(cmd, argc - 2, argv + 2);
+    return run_cmd(cmd, argc - 2, argv + 2, false);
 }
 
-int ah_admin_request(const ah_args_t *args, const char *method, const char *prefix, const char *id,
-                     json_t *body, ah_http_response_t *out)
+int ah_admin_send(const ah_args_t *args, const char *method, const char *path, const char *text,
+                  ah_http_response_t *out)
 {
-    char *server = NULL, *esc = NULL, *url = NULL, *auth = NULL, *text = NULL, err[1024];
+    char *server = NULL, *url = NULL, *auth = NULL, err[1024];
     int rc = ah_base_url(args, "server", &server);
     if (rc)
         return rc;
-    esc = id ? ah_url_escape(id) : NULL;
-    url = ah_str_concat(server, "/admin/v1", prefix, id ? "/" : "", esc ? esc : "", (char *)NULL);
+    url = ah_str_concat(server, "/admin/v1", path, (char *)NULL);
     auth = ah_str_concat("Bearer ", ah_arg(args, "admin-token"), (char *)NULL);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (!url || !auth || (id && !esc) || (body && !text)) {
+    if (!url || !auth) {
         fputs("error: out of memory\n", stderr);
         rc = AH_EXIT_HTTP;
     } else {
@@ -578,9 +607,26 @@ int ah_admin_request(const ah_args_t *args, const char *method, const char *pref
             rc = ah_report_failure(st, err);
     }
     free(server);
-    free(esc);
     free(url);
     free(auth);
+    return rc;
+}
+
+int ah_admin_request(const ah_args_t *args, const char *method, const char *prefix, const char *id,
+                     json_t *body, ah_http_response_t *out)
+{
+    char *esc = id ? ah_url_escape(id) : NULL;
+    char *path = ah_str_concat(prefix, id ? "/" : "", esc ? esc : "", (char *)NULL);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    int rc;
+    if (!path || (id && !esc) || (body && !text)) {
+        fputs("error: out of memory\n", stderr);
+        rc = AH_EXIT_HTTP;
+    } else {
+        rc = ah_admin_send(args, method, path, text, out);
+    }
+    free(esc);
+    free(path);
     free(text);
     return rc;
 }

@@ -119,6 +119,13 @@ struct ah_args;
 int ah_admin_request(const struct ah_args *args, const char *method, const char *prefix,
                      const char *id, json_t *body, ah_http_response_t *out);
 
+/* The same to {--server}/admin/v1 + path (escaped by the caller) with text (NULL: none). */
+int ah_admin_send(const struct ah_args *args, const char *method, const char *path,
+                  const char *text, ah_http_response_t *out);
+
+/* True when resp is the server's 400 for a triggerMetaInfoId it does not know (cmd_trigger.c). */
+bool ah_unknown_trigger_answer(const ah_http_response_t *resp);
+
 /*
  * For a trigger id the server's catalog (GET /admin/v1/triggers) does not
  * know: prints "did you mean: a, b, c?" on stderr when some of its triggers
@@ -161,6 +168,12 @@ typedef struct ah_flag {
     const char *def;     /* default when neither given, or NULL */
     const char *help;    /* one line */
     unsigned opts;       /* AH_FLAG_* bits */
+    /*
+     * Non-NULL makes this flag's row the group's default: `airhook GROUP`
+     * alone (or followed by flags) runs the row as if `--name BARE` came
+     * first on the command line.  At most one row of a group has one.
+     */
+    const char *bare;
 } ah_flag_t;
 
 struct ah_cmd;
@@ -231,7 +244,8 @@ extern const ah_cmd_table_t ah_listen_cmds;
 bool ah_cmd_table_has(const ah_cmd_table_t *table, const char *name);
 
 /*
- * Runs `airhook argv[0] ...` from table: picks the row by group and action,
+ * Runs `airhook argv[0] ...` from table: picks the row by group and action
+ * (the group's default row, see ah_flag_t.bare, when no action is named),
  * parses the rest and calls its run function.  `-h`/`--help` prints the
  * row's (or the group's) usage on stdout and returns 0; a usage error prints
  * the reason and the usage on stderr and returns AH_EXIT_USAGE.

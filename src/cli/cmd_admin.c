@@ -21,26 +21,11 @@
 /* Sends one admin request (body may be NULL) and prints the answer. */
 static int admin_call(const ah_args_t *args, const char *method, const char *path, json_t *body)
 {
-    char *server = NULL, *url = NULL, *auth = NULL, *text = NULL;
-    int rc = ah_base_url(args, "server", &server);
-    if (rc)
-        goto out;
-    url = ah_str_concat(server, "/admin/v1", path, (char *)NULL);
-    auth = ah_str_concat("Bearer ", ah_arg(args, "admin-token"), (char *)NULL);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (!url || !auth || (body && !text)) {
-        fputs("error: out of memory\n", stderr);
-        rc = AH_EXIT_HTTP;
-        goto out;
-    }
-    const ah_http_header_t headers[] = {{"Authorization", auth}};
-    const ah_http_request_t req = {method, url, headers, AH_ARRAY_LEN(headers), text};
-    rc = ah_http_run(&req);
-out:
-    free(server);
-    free(url);
-    free(auth);
-    free(text);
+    ah_http_response_t resp = {0};
+    int rc = ah_admin_request(args, method, path, NULL, body, &resp);
+    if (!rc)
+        rc = ah_print_response(&resp);
+    ah_http_response_free(&resp);
     return rc;
 }
 

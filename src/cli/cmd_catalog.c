@@ -332,7 +332,8 @@ static const ah_flag_t list_flags[] = {
     {.name = "format",
      .metavar = "FORMAT",
      .def = "json",
-     .help = "json (the server's answer) or table (one line each, with the scope rules)"},
+     .help = "json (the server's answer) or table (one line each, with the scope rules)",
+     .bare = "table"}, /* `airhook triggers` alone: the table */
     ADMIN_COMMON_FLAGS,
     {.name = NULL}};
 static const ah_flag_t no_flags[] = {{.name = NULL}};

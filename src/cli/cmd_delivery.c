@@ -47,30 +47,14 @@ static int out_of_memory(void)
 static int admin_send_about(const ah_args_t *args, const char *method, const char *path,
                             const char *body, const char *trigger)
 {
-    char *server = NULL, *url = NULL, *auth = NULL;
-    int rc = ah_base_url(args, "server", &server);
+    ah_http_response_t resp = {0};
+    int rc = ah_admin_send(args, method, path, body, &resp);
     if (rc)
         return rc;
-    url = ah_str_concat(server, "/admin/v1", path, (char *)NULL);
-    auth = ah_str_concat("Bearer ", ah_arg(args, "admin-token"), (char *)NULL);
-    if (url && auth) {
-        const ah_http_header_t headers[] = {{"Authorization", auth}};
-        const ah_http_request_t req = {method, url, headers, AH_ARRAY_LEN(headers), body};
-        ah_http_response_t resp;
-        char err[1024];
-        int st = ah_http_request(&req, &resp, err, sizeof err);
-        rc = st ? ah_report_failure(st, err) : ah_print_response(&resp);
-        if (!st && trigger && resp.status == 400 && resp.body &&
-            strstr(resp.body, "unknown triggerMetaInfoId"))
-            ah_suggest_server_triggers(args, trigger);
-        if (!st)
-            ah_http_response_free(&resp);
-    } else {
-        rc = out_of_memory();
-    }
-    free(server);
-    free(url);
-    free(auth);
+    rc = ah_print_response(&resp);
+    if (trigger && ah_unknown_trigger_answer(&resp))
+        ah_suggest_server_triggers(args, trigger);
+    ah_http_response_free(&resp);
     return rc;
 }
 

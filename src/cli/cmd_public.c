@@ -86,7 +86,6 @@ static int public_url(const ah_args_t *args, const char *path, const char *k1, c
     return AH_EXIT_HTTP;
 }
 
-/* Sends a key-pair request; body may be NULL.  Prints the answer. */
 /*
  * Sends one keyed request and prints the answer.  trigger (or NULL) is the
  * triggerMetaInfoId the request names: when the server answers 400
@@ -112,8 +111,7 @@ static int keyed_call(const ah_args_t *args, const char *method, const char *url
     if (rc)
         return ah_report_failure(rc, err);
     rc = ah_print_response(&resp);
-    if (trigger && resp.status == 400 && resp.body &&
-        strstr(resp.body, "unknown triggerMetaInfoId"))
+    if (trigger && ah_unknown_trigger_answer(&resp))
         ah_suggest_builtin_triggers(trigger);
     ah_http_response_free(&resp);
     return rc;
@@ -249,6 +247,23 @@ static int cmd_sample(const ah_args_t *args)
 
 /* ---- webhooks test ---- */
 
+/* {base}/airhook/v1{what}/{id, escaped}{suffix}.  Caller frees *out. */
+static int own_url(const ah_args_t *args, const char *what, const char *id, const char *suffix,
+                   char **out)
+{
+    char *esc = ah_url_escape(id);
+    char *path = esc ? ah_str_concat(OWN_PREFIX, what, "/", esc, suffix, (char *)NULL) : NULL;
+    free(esc);
+    *out = NULL;
+    if (!path) {
+        fputs("error: out of memory\n", stderr);
+        return AH_EXIT_HTTP;
+    }
+    int rc = public_url(args, path, NULL, NULL, NULL, NULL, out);
+    free(path);
+    return rc;
+}
+
 /* One token-authenticated request to url; *resp is filled whatever the status. */
 static int token_request(const char *method, const char *url, const char *token, const char *body,
                          ah_http_response_t *resp)
@@ -321,11 +336,8 @@ static int print_attempt(json_t *d)
  */
 static int await_attempt(const ah_args_t *args, const char *token, const char *id, int64_t wait_ms)
 {
-    char *esc = ah_url_escape(id), *url = NULL;
-    char path[128];
-    snprintf(path, sizeof path, OWN_PREFIX "/deliveries/%s", esc ? esc : "");
-    free(esc);
-    int rc = public_url(args, path, NULL, NULL, NULL, NULL, &url);
+    char *url = NULL;
+    int rc = own_url(args, "/deliveries", id, "", &url);
     int64_t deadline = ah_mono_ms() + wait_ms;
     json_t *last = NULL;
     while (!rc) {
@@ -344,7 +356,8 @@ static int await_attempt(const ah_args_t *args, const char *token, const char *i
             rc = print_attempt(last);
             break;
         }
-        if (ah_mono_ms() >= deadline) {
+        int64_t left = deadline - ah_mono_ms();
+        if (left <= 0) {
             const char *state = json_string_value(json_object_get(last, "status"));
             fprintf(stderr,
                     "error: no attempt recorded within --wait (the delivery is %s); see it "
@@ -353,8 +366,7 @@ static int await_attempt(const ah_args_t *args, const char *token, const char *i
             rc = AH_EXIT_UNREACHABLE;
             break;
         }
-        int64_t left = deadline - ah_mono_ms();
-        sleep_ms(left < POLL_INTERVAL_MS ? (left > 0 ? left : 0) : POLL_INTERVAL_MS);
+        sleep_ms(left < POLL_INTERVAL_MS ? left : POLL_INTERVAL_MS);
     }
     json_decref(last);
     free(url);
@@ -371,7 +383,10 @@ static int print_queued(const ah_http_response_t *resp, char **delivery_id)
     int rc = AH_EXIT_OK;
     if (d && e && t) {
         printf("test delivery %s (event %s, trigger %s)\n", d, e, t);
-        *delivery_id = ah_str_concat(d, (char *)NULL);
+        if (!(*delivery_id = strdup(d))) {
+            fputs("error: out of memory\n", stderr);
+            rc = AH_EXIT_HTTP;
+        }
     } else {
         fputs("error: the server's answer has no deliveryId\n", stderr);
         rc = AH_EXIT_HTTP;
@@ -391,33 +406,31 @@ static int webhooks_test(const ah_args_t *args)
     if (trigger && !body)
         return ah_usage_error(args, "flag values must be valid UTF-8");
     char *owned = NULL, *url = NULL, *text = NULL, *delivery = NULL;
-    const char *token = ah_arg(args, "token");
     ah_http_response_t resp = {0};
-    char *esc = ah_url_escape(args->pos[0]), path[512];
-    snprintf(path, sizeof path, OWN_PREFIX "/webhooks/%.400s/test", esc ? esc : "");
-    free(esc);
+    const char *token = ah_arg(args, "token");
     int rc = token ? AH_EXIT_OK : fetch_token(args, &owned);
+    if (!token)
+        token = owned;
     if (!rc)
-        rc = public_url(args, path, NULL, NULL, NULL, NULL, &url);
+        rc = own_url(args, "/webhooks", args->pos[0], "/test", &url);
     if (!rc && body && !(text = json_dumps(body, JSON_COMPACT))) {
         fputs("error: out of memory\n", stderr);
         rc = AH_EXIT_HTTP;
     }
     if (!rc)
-        rc = token_request("POST", url, token ? token : owned, text, &resp);
+        rc = token_request("POST", url, token, text, &resp);
     if (rc)
         goto out;
     if (resp.status != 202) {
         rc = ah_print_response(&resp);
-        if (trigger && resp.status == 400 && resp.body &&
-            strstr(resp.body, "unknown triggerMetaInfoId"))
+        if (trigger && ah_unknown_trigger_answer(&resp))
             ah_suggest_builtin_triggers(trigger);
         goto out;
     }
     rc = print_queued(&resp, &delivery);
     fflush(stdout);
-    if (!rc && delivery && wait_ms > 0)
-        rc = await_attempt(args, token ? token : owned, delivery, wait_ms);
+    if (!rc && wait_ms > 0)
+        rc = await_attempt(args, token, delivery, wait_ms);
 out:
     ah_http_response_free(&resp);
     json_decref(body);

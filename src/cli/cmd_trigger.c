@@ -29,6 +29,11 @@
 
 /* ---- suggestions ---------------------------------------------------------- */
 
+bool ah_unknown_trigger_answer(const ah_http_response_t *resp)
+{
+    return resp->status == 400 && resp->body && strstr(resp->body, "unknown triggerMetaInfoId");
+}
+
 void ah_suggest_server_triggers(const ah_args_t *args, const char *id)
 {
     ah_http_response_t resp = {0};
@@ -157,8 +162,9 @@ static int trigger_publish(const ah_args_t *args)
     if (rc)
         goto out;
     char why[WHY_SIZE];
-    for (size_t i = 0; ah_arg_nth(args, "set", i); i++) {
-        if (ah_json_set_path(data, ah_arg_nth(args, "set", i), why, sizeof why)) {
+    const char *set;
+    for (size_t i = 0; (set = ah_arg_nth(args, "set", i)); i++) {
+        if (ah_json_set_path(data, set, why, sizeof why)) {
             rc = ah_usage_error(args, why);
             goto out;
         }
@@ -174,7 +180,7 @@ static int trigger_publish(const ah_args_t *args)
         goto out;
     if (resp.status != 202) {
         rc = ah_print_response(&resp);
-        if (resp.status == 400 && resp.body && strstr(resp.body, "unknown triggerMetaInfoId"))
+        if (ah_unknown_trigger_answer(&resp))
             ah_suggest_server_triggers(args, args->pos[0]);
         goto out;
     }

@@ -12,7 +12,6 @@
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "airhook/airhook.h"
@@ -115,29 +114,6 @@ static int help(int argc, char **argv)
     return AH_EXIT_USAGE;
 }
 
-/*
- * `airhook triggers`, with no subcommand (flags allowed), is `airhook
- * triggers list --format table`: the catalog with each trigger's scope rules.
- */
-static int triggers_table(const ah_cmd_table_t *table, int argc, char **argv)
-{
-    char list[] = "list", format[] = "--format", tab[] = "table";
-    char **sub = calloc((size_t)argc + 3, sizeof *sub);
-    if (!sub) {
-        fputs("error: out of memory\n", stderr);
-        return AH_EXIT_UNREACHABLE;
-    }
-    sub[0] = argv[1];
-    sub[1] = list;
-    sub[2] = format;
-    sub[3] = tab;
-    for (int i = 2; i < argc; i++)
-        sub[i + 2] = argv[i];
-    int rc = run_client(table, argc + 2, sub);
-    free(sub);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -154,9 +130,6 @@ int main(int argc, char **argv)
     if (is_any(cmd, "help", "--help", "-h"))
         return help(argc - 1, argv + 1);
     const ah_cmd_table_t *table = table_for(cmd);
-    if (table && strcmp(cmd, "triggers") == 0 &&
-        (argc == 2 || (argv[2][0] == '-' && !is_any(argv[2], "-h", "--help", NULL))))
-        return triggers_table(table, argc, argv);
     if (table)
         return run_client(table, argc - 1, argv + 1);
     fprintf(stderr, "airhook: unknown command '%s'\n\n", cmd);
