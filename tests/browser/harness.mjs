@@ -3,8 +3,8 @@
 // airhook of its own (SQLite in a temporary directory, port 0), optionally a
 // receiver on 127.0.0.1, Debian's chromium, pages that record what must never
 // happen, sign-in and screenshot helpers.  harness() registers the before and
-// after hooks of the file that calls it; after stops what before started (the
-// browser, the airhook by its PID) and removes the directory.
+// after hooks of the file that calls it; after stops what before started (by
+// PID: the browser, the airhook) and removes the directory.
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -47,6 +47,27 @@ export async function shotAndPhone(page, name, options) {
   await page.setViewportSize(DESKTOP);
 }
 
+// The child's exit, or at once when it has already exited.
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once('exit', r));
+}
+
+// Stops the airhook by its PID: SIGTERM, then SIGKILL if it is still there after 10 s.
+async function stop(child) {
+  if (child.pid === undefined) return; // it never started (the 'error' event said why)
+  const gone = exited(child);
+  child.kill('SIGTERM');
+  let timer;
+  const late = new Promise((r) => { timer = setTimeout(r, 10000, 'late'); });
+  if (await Promise.race([gone, late]) === 'late') {
+    process.stderr.write(`airhook (pid ${child.pid}) did not stop on SIGTERM in 10 s: killed\n`);
+    child.kill('SIGKILL');
+    await gone;
+  }
+  clearTimeout(timer);
+}
+
 // The file's airhook, receiver and browser.  options:
 //   admin     the admin token;
 //   flags     more `airhook serve` flags (--auth-fail-limit, --allow-private-targets, ...);
@@ -78,7 +99,8 @@ export function harness({ admin, flags = [], prefix = 'airhook-browser-', receiv
         const m = /ready on (http:\/\/\S+)/.exec(out);
         if (m) { clearTimeout(timer); resolve(m[1]); }
       });
-      server.on('exit', (code) => reject(new Error(`airhook exited (${code}): ${out}`)));
+      server.on('exit', (code) => { clearTimeout(timer); reject(new Error(`airhook exited (${code}): ${out}`)); });
+      server.on('error', (e) => { clearTimeout(timer); reject(new Error(`airhook did not start: ${e.message}`)); });
     });
     h.browser = await chromium.launch({
       executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -88,10 +110,7 @@ export function harness({ admin, flags = [], prefix = 'airhook-browser-', receiv
 
   after(async () => {
     if (h.browser) await h.browser.close();
-    if (server) {
-      server.kill('SIGTERM');
-      await new Promise((r) => server.once('exit', r));
-    }
+    if (server) await stop(server);
     if (rserver) await new Promise((r) => rserver.close(r));
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
