@@ -6,98 +6,17 @@
 // error, a console.error, a Content-Security-Policy violation or a 5xx
 // answer fails the test.  (Chromium logs "Failed to load resource" for the
 // 4xx answers the flows expect, a wrong token say; those are not counted.)
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { harness, shot, PHONE } from './harness.mjs';
 
-const BINARY = process.env.AIRHOOK_BINARY;
-const SHOTS = process.env.SCREENSHOT_DIR;
 const ADMIN = 'browser-test-admin-token';
-let server, base, browser, dir;
-
-async function startServer() {
-  dir = mkdtempSync(join(tmpdir(), 'airhook-browser-'));
-  server = spawn(BINARY, ['serve', '--db', `sqlite:${dir}/a.db`, '--listen', '127.0.0.1:0',
-    '--admin-token', ADMIN, '--log-level', 'warn', '--auth-fail-limit', '1000'],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('airhook did not get ready in 20 s')), 20000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = /ready on (http:\/\/\S+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    server.on('exit', (code) => reject(new Error(`airhook exited (${code}): ${out}`)));
-  });
-  return out;
-}
-
-before(async () => {
-  await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-// A page that records what must never happen.
-async function watchedPage(viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  const problems = [];
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
-    });
-    window.alert = (m) => console.error(`alert() called: ${m}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('response', (r) => { if (r.status() >= 500) problems.push(`${r.status()} from ${r.url()}`); });
-  page.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss(); });
-  return { context, page, problems };
-}
-
-// A screenshot of what the window shows (docs/console/ holds the current ones).
-async function shot(page, name) {
-  if (!SHOTS) return;
-  await page.evaluate(() => window.scrollTo(0, 0)); // the top of the page, not where the last click scrolled
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
-}
-
-async function signInOperator(page, token = ADMIN) {
-  await page.goto(base + '/');
-  await page.getByLabel('Admin token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
-
-async function adminApi(method, path, body) {
-  const res = await fetch(base + '/admin/v1' + path, {
-    method, headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
+const h = harness({ admin: ADMIN, flags: ['--auth-fail-limit', '1000'] });
+const { adminApi, watchedPage, signInOperator, signInIntegrator } = h;
 
 test('a newcomer lands on the sign-in page, which says which token to use', async () => {
   const { context, page, problems } = await watchedPage();
-  const res = await page.goto(base + '/');
+  const res = await page.goto(h.base + '/');
   assert.equal(new URL(page.url()).pathname, '/ui/');
   assert.equal(res.headers()['content-security-policy'].includes("default-src 'self'"), true);
   await page.getByRole('heading', { name: 'Sign in to the airhook console' }).waitFor();
@@ -124,7 +43,7 @@ test('a newcomer lands on the sign-in page, which says which token to use', asyn
 
 test('a wrong token gets a readable error, not JSON', async () => {
   const { context, page, problems } = await watchedPage();
-  await signInOperator(page, 'not-the-token');
+  await signInOperator(page, { token: 'not-the-token' });
   const alert = page.getByRole('alert');
   await alert.waitFor();
   const text = await alert.textContent();
@@ -181,7 +100,7 @@ test('the operator creates a community, issues a key pair (secret shown once) an
   await page.getByRole('link', { name: '← All communities' }).click();
   await page.getByRole('heading', { name: 'Communities' }).waitFor();
   await shot(page, 'communities');
-  await page.setViewportSize({ width: 390, height: 844 });
+  await page.setViewportSize(PHONE);
   await shot(page, 'communities-phone');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to the airhook console' }).waitFor();
@@ -195,12 +114,7 @@ test('the operator creates a community, issues a key pair (secret shown once) an
 test('the integrator signs in with the key pair and sees the catalog of their community only', async () => {
   assert.ok(keyPair, 'the operator test issued a key pair');
   const { context, page, problems } = await watchedPage();
-  await page.goto(base + '/ui/');
-  await page.getByLabel('an integrator with a key pair').check();
-  await page.getByLabel('Access key').fill(keyPair.accessKey);
-  await page.getByLabel('Secret key').fill(keyPair.secretKey);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Triggers' }).waitFor();
+  await signInIntegrator(page, keyPair);
   for (const name of ['Triggers', 'Webhooks', 'Deliveries'])
     await page.getByRole('navigation').getByRole('link', { name, exact: true }).waitFor();
   assert.equal(await page.getByRole('navigation').getByRole('link', { name: 'Communities' }).count(), 0);
@@ -237,7 +151,7 @@ test('the integrator signs in with the key pair and sees the catalog of their co
   assert.equal(probe.admin, 403);
   assert.equal(probe.noCsrf, 403);
   assert.equal(probe.withCsrf, 400); // past the CSRF check: the empty body is what is wrong
-  await page.setViewportSize({ width: 390, height: 844 });
+  await page.setViewportSize(PHONE);
   await shot(page, 'triggers-phone');
   // Revoking the key pair ends the session at its next request.
   const keys = await adminApi('GET', `/communities/${probe.communityId}/access-keys`);
@@ -261,12 +175,7 @@ test('a community named like HTML renders as text', async () => {
   assert.equal(await page.locator('main img').count(), 0);
   // A webhook named so, on the operator's Webhooks page: text too; then disabled and deleted.
   const key = await adminApi('POST', `/communities/${made.body.id}/access-keys`, { label: 'k' });
-  const reg = await fetch(`${base}/prod/platform-integration/v1/webhook-register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'x-access-key': key.body.accessKey, 'x-secret-key': key.body.secretKey },
-    body: JSON.stringify({ name: evil, url: 'https://93.184.215.14/hooks/evil', triggerMetaInfoId: 'trigger.airmeet.created', platformName: 'test' }),
-  });
-  assert.equal(reg.status, 200);
+  await h.registerWebhook(key.body, evil, 'https://93.184.215.14/hooks/evil');
   await page.getByRole('navigation').getByRole('link', { name: 'Webhooks' }).click();
   await page.getByLabel('Community id').fill(made.body.id);
   await page.getByRole('button', { name: 'Apply filters' }).click();
@@ -315,7 +224,7 @@ test('a portal link signs an integrator in, read-only when it says so', async ()
 
 test('the watch itself notices a CSP violation', async () => {
   const { context, page, problems } = await watchedPage();
-  await page.goto(base + '/ui/');
+  await page.goto(h.base + '/ui/');
   await page.getByRole('heading', { name: 'Sign in to the airhook console' }).waitFor();
   await page.evaluate(() => {
     const s = document.createElement('script');
@@ -332,13 +241,7 @@ test('the watch itself notices a CSP violation', async () => {
 test('the operator publishes an event from a trigger\'s sample and sees its deliveries', async () => {
   const c = await adminApi('POST', '/communities', { name: 'Publishing Co' });
   const key = await adminApi('POST', `/communities/${c.body.id}/access-keys`, { label: 'k' });
-  const reg = await fetch(`${base}/prod/platform-integration/v1/webhook-register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'x-access-key': key.body.accessKey, 'x-secret-key': key.body.secretKey },
-    body: JSON.stringify({ name: 'Created hook', url: 'https://93.184.215.14/hooks/created', triggerMetaInfoId: 'trigger.airmeet.created', platformName: 'test' }),
-  });
-  assert.equal(reg.status, 200);
-  const webhookId = (await reg.json()).payload.id;
+  const webhookId = (await h.registerWebhook(key.body, 'Created hook', 'https://93.184.215.14/hooks/created')).id;
   const { context, page, problems } = await watchedPage();
   await signInOperator(page);
   await page.getByRole('navigation').getByRole('link', { name: 'Events' }).click();

@@ -10,93 +10,31 @@
 // operator revokes the key pair and the integrator's next action lands them
 // on the sign-in page with a readable sentence.  A real airhook (loopback
 // receivers allowed, a 1 s retry) and a real receiver in this process.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { harness, shot } from './harness.mjs';
 
-const BINARY = process.env.AIRHOOK_BINARY;
-const SHOTS = process.env.SCREENSHOT_DIR;
 const ADMIN = 'browser-e2e-admin-token';
 const TRIGGER = 'trigger.airmeet.created';
-let server, base, browser, dir, receiver, rbase;
 let answer = 200; // what the receiver answers
 const received = [];
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'airhook-e2e-'));
-  receiver = createServer((req, res) => {
+const h = harness({
+  admin: ADMIN, prefix: 'airhook-e2e-',
+  // Two attempts: the first at once, its retry 1 s later (+-10 %).
+  flags: ['--auth-fail-limit', '1000', '--allow-private-targets', '--retry-schedule', '0,1s'],
+  receiver: (req, res) => {
     req.resume();
     req.on('end', () => {
       received.push({ path: req.url, answered: answer });
       res.writeHead(answer, { 'Content-Type': 'text/plain' });
       res.end(`answered ${answer}`);
     });
-  });
-  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-  rbase = `http://127.0.0.1:${receiver.address().port}`;
-  // Two attempts: the first at once, its retry 1 s later (+-10 %).
-  server = spawn(BINARY, ['serve', '--db', `sqlite:${dir}/a.db`, '--listen', '127.0.0.1:0',
-    '--admin-token', ADMIN, '--log-level', 'warn', '--auth-fail-limit', '1000', '--allow-private-targets',
-    '--retry-schedule', '0,1s'],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  base = await new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error('airhook did not get ready in 20 s')), 20000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = /ready on (http:\/\/\S+)/.exec(out);
-      if (m) { clearTimeout(timer); res(m[1]); }
-    });
-    server.on('exit', (code) => rej(new Error(`airhook exited (${code}): ${out}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  },
 });
 
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (receiver) await new Promise((r) => receiver.close(r));
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-// Console errors, page errors, CSP violations and 5xx answers to the page are problems.
-function watch(page, problems, who) {
-  page.on('pageerror', (e) => problems.push(`${who}: page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`${who}: console.error: ${m.text()}`);
-  });
-  page.on('response', (r) => { if (r.status() >= 500) problems.push(`${who}: ${r.status()} from ${r.url()}`); });
-  page.on('dialog', (d) => { problems.push(`${who}: native dialog: ${d.message()}`); d.dismiss(); });
-}
-
-async function person(problems, who) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
-    });
-  });
-  context.on('page', (p) => watch(p, problems, who));
-  const page = await context.newPage();
-  return { context, page };
-}
-
-async function shot(page, name) {
-  if (!SHOTS) return;
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
-}
+// One person's browser context: console errors, page errors, CSP violations,
+// 5xx answers and native dialogs on any of its pages are problems.
+const person = (problems, who) => h.watchedPage({ problems, who, alerts: false });
 
 // Refreshes the page (reloads it, or what refresh() does) until the locator
 // shows, by a deadline: pages that do not refresh themselves.
@@ -126,9 +64,7 @@ test('operator and integrator, end to end: key pair, webhook, live delivery, ret
   const i = it.page;
   try {
     // 1. The operator signs in, creates a community and issues a key pair.
-    await o.goto(base + '/ui/');
-    await o.getByLabel('Admin token').fill(ADMIN);
-    await o.getByRole('button', { name: 'Sign in' }).click();
+    await h.signInOperator(o, { from: '/ui/' });
     await nav(o, 'Communities');
     await o.getByRole('heading', { name: 'Communities' }).waitFor();
     await o.getByLabel('Community name').fill('E2E Co');
@@ -146,18 +82,13 @@ test('operator and integrator, end to end: key pair, webhook, live delivery, ret
     await o.getByRole('cell', { name: 'active' }).waitFor();
 
     // 2. The integrator signs in with it and registers a webhook from the trigger catalog.
-    await i.goto(base + '/ui/');
-    await i.getByLabel('an integrator with a key pair').check();
-    await i.getByLabel('Access key').fill(accessKey);
-    await i.getByLabel('Secret key').fill(secretKey);
-    await i.getByRole('button', { name: 'Sign in' }).click();
-    await i.getByRole('heading', { name: 'Triggers' }).waitFor();
+    await h.signInIntegrator(i, { accessKey, secretKey });
     await i.getByText('Integrator · E2E Co').waitFor();
     await i.getByRole('link', { name: `Register a webhook for ${TRIGGER}` }).click();
     await i.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
     assert.equal(await i.getByLabel('Trigger', { exact: true }).inputValue(), TRIGGER);
     await i.getByLabel('Name', { exact: true }).fill('CRM hook');
-    await i.getByLabel('URL', { exact: true }).fill(`${rbase}/hooks/crm`);
+    await i.getByLabel('URL', { exact: true }).fill(`${h.rbase}/hooks/crm`);
     await i.getByRole('button', { name: 'Register webhook' }).click();
     assert.match(await i.getByTestId('signing-secret').textContent(), /^whsec_/);
     await i.getByRole('cell', { name: 'CRM hook', exact: true }).waitFor();
@@ -166,7 +97,7 @@ test('operator and integrator, end to end: key pair, webhook, live delivery, ret
 
     // 3. The operator, Live page open in a second tab, publishes from the Events page.
     const live = await op.context.newPage();
-    await live.goto(base + '/ui/live');
+    await live.goto(h.base + '/ui/live');
     await live.getByRole('heading', { name: 'Live', exact: true }).waitFor();
     await live.getByText('Connected: showing events as they come.').waitFor({ timeout: 5000 });
     // The Events tab in front (a background tab's animation frames are throttled, and clicks wait for them).
@@ -240,7 +171,7 @@ test('operator and integrator, end to end: key pair, webhook, live delivery, ret
     await shot(i, 'e2e-integrator-refused');
     // Nothing was sent, and reloading keeps them signed out.
     assert.equal(received.length, before);
-    await i.goto(base + '/ui/webhooks');
+    await i.goto(h.base + '/ui/webhooks');
     await i.getByRole('heading', { name: 'Sign in to the airhook console' }).waitFor();
     // And the old key pair no longer signs in: a readable refusal on the sign-in form.
     await i.getByLabel('an integrator with a key pair').check();

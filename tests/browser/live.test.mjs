@@ -4,62 +4,16 @@
 // pause button holds rows back, the filter hides what does not match, and
 // leaving the page closes its stream.  Its own airhook (loopback receivers
 // allowed) and a receiver answering 200.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { harness, shot, PHONE } from './harness.mjs';
 
-const BINARY = process.env.AIRHOOK_BINARY;
-const SHOTS = process.env.SCREENSHOT_DIR;
 const ADMIN = 'browser-live-admin-token';
-let server, base, browser, dir, receiver, receiverUrl;
-
-before(async () => {
-  receiver = createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200); res.end('ok'); }); });
-  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-  receiverUrl = `http://127.0.0.1:${receiver.address().port}/hook`;
-  dir = mkdtempSync(join(tmpdir(), 'airhook-browser-live-'));
-  server = spawn(BINARY, ['serve', '--db', `sqlite:${dir}/a.db`, '--listen', '127.0.0.1:0',
-    '--admin-token', ADMIN, '--log-level', 'warn', '--allow-net', '127.0.0.0/8'],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('airhook did not get ready in 20 s')), 20000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = /ready on (http:\/\/\S+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    server.on('exit', (code) => reject(new Error(`airhook exited (${code}): ${out}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+const h = harness({
+  admin: ADMIN, prefix: 'airhook-browser-live-', flags: ['--allow-net', '127.0.0.0/8'],
+  receiver: (req, res) => { req.resume(); req.on('end', () => { res.writeHead(200); res.end('ok'); }); },
 });
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (receiver) receiver.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-async function call(method, path, body, headers) {
-  const res = await fetch(base + path, {
-    method, headers: { 'Content-Type': 'application/json', ...headers },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
-const adminApi = (method, path, body) => call(method, '/admin/v1' + path, body, { Authorization: `Bearer ${ADMIN}` });
+const { call, adminApi } = h;
 
 // A community with a key pair and a webhook to the receiver.
 async function community(name) {
@@ -70,7 +24,7 @@ async function community(name) {
   const keys = { 'x-access-key': k.body.accessKey, 'x-secret-key': k.body.secretKey };
   const w = await call('POST', '/prod/platform-integration/v1/webhook-register', {
     name: `${name} hook`, description: 'live page test', triggerMetaInfoId: 'trigger.airmeet.created',
-    url: `${receiverUrl}?c=${encodeURIComponent(name)}`, platformName: 'browser-test',
+    url: `${h.rbase}/hook?c=${encodeURIComponent(name)}`, platformName: 'browser-test',
   }, keys);
   assert.equal(w.status, 200, JSON.stringify(w.body));
   return { id: c.body.id, webhookId: w.body.payload.id, accessKey: k.body.accessKey, secretKey: k.body.secretKey };
@@ -83,24 +37,13 @@ async function publish(c) {
 }
 
 test('a published event shows up on the Live page within 2 s; pause, filter, leave', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  const problems = [];
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
-    });
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()); });
+  const { context, page, problems } = await h.watchedPage({ alerts: false, responses: false });
   const streams = [];
   page.on('request', (r) => { if (r.url().endsWith('/admin/v1/live')) streams.push(r); });
 
   const a = await community('Live A <img src=x onerror=alert(1)>');
   const b = await community('Live B');
-  await page.goto(base + '/');
-  await page.getByLabel('Admin token').fill(ADMIN);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await h.signInOperator(page);
   await page.getByRole('link', { name: 'Live', exact: true }).click();
   await page.getByRole('heading', { name: 'Live', exact: true }).waitFor();
   await page.getByText('Connected: showing events as they come.').waitFor({ timeout: 5000 });
@@ -119,7 +62,7 @@ test('a published event shows up on the Live page within 2 s; pause, filter, lea
   await page.locator('tbody tr', { hasText: 'disabled by operator' }).first().waitFor({ timeout: 2000 });
   assert.equal((await adminApi('POST', `/webhooks/${a.webhookId}/enable`)).status, 200);
   await page.locator('tbody tr', { hasText: 'enabled by operator' }).first().waitFor({ timeout: 2000 });
-  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'live.png') });
+  await shot(page, 'live', { top: false });
 
   // The filter: only b's webhook.
   await page.getByLabel('Webhook id').fill(b.webhookId);
@@ -148,19 +91,10 @@ test('a published event shows up on the Live page within 2 s; pause, filter, lea
 });
 
 test("an integrator's Live page shows their community's attempts, never another's", async () => {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()); });
+  const { context, page, problems } = await h.watchedPage({ viewport: PHONE, csp: false, alerts: false, responses: false });
   const a = await community('Live C');
   const b = await community('Live D');
-  await page.goto(base + '/');
-  await page.getByLabel('an integrator with a key pair').check();
-  await page.getByLabel('Access key').fill(a.accessKey);
-  await page.getByLabel('Secret key').fill(a.secretKey);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Triggers' }).waitFor();
+  await h.signInIntegrator(page, a, '/');
   await page.getByRole('navigation').getByRole('link', { name: 'Live', exact: true }).click();
   await page.getByText('Connected: showing events as they come.').waitFor({ timeout: 5000 });
   const eb = await publish(b);
@@ -176,7 +110,7 @@ test("an integrator's Live page shows their community's attempts, never another'
   await publish(a);
   await page.locator('tbody tr', { hasText: a.webhookId }).first().waitFor({ timeout: 2000 });
   assert.equal(await page.locator('tbody tr', { hasText: b.webhookId }).count(), 0);
-  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'live-phone.png') });
+  await shot(page, 'live-phone', { top: false });
   assert.deepEqual(problems, []);
   await context.close();
 });

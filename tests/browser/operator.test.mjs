@@ -6,113 +6,34 @@
 // with an HTML body until told otherwise.  Controls are found by role and
 // visible label; an uncaught error, a console.error, a CSP violation or a
 // 5xx answer to the page fails the test.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { harness, shot, shotAndPhone, until, PHONE } from './harness.mjs';
 
-const BINARY = process.env.AIRHOOK_BINARY;
-const SHOTS = process.env.SCREENSHOT_DIR;
 const ADMIN = 'browser-test-admin-token';
 const EVIL = '<img src=x onerror=alert(1)>';
 const HTML_BODY = '<!doctype html><h1>Boom</h1><img src=x onerror=alert(2)><script>alert(3)</script>';
-let server, base, browser, dir, receiver, receiverUrl;
 let answer = 500; // what the receiver answers next
-let received = 0;
-
-before(async () => {
-  receiver = createServer((req, res) => {
+const h = harness({
+  admin: ADMIN, prefix: 'airhook-browser-op-',
+  flags: ['--auth-fail-limit', '1000', '--allow-private-targets', '--retry-schedule', '0'],
+  receiver: (req, res) => {
     req.resume();
     req.on('end', () => {
-      received++;
       if (answer === 200) { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{"ok":true}'); return; }
       res.writeHead(answer, { 'Content-Type': 'text/html', 'X-Evil': '<b>bold</b>' });
       res.end(HTML_BODY);
     });
-  });
-  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-  receiverUrl = `http://127.0.0.1:${receiver.address().port}/hooks`;
-  dir = mkdtempSync(join(tmpdir(), 'airhook-browser-op-'));
-  server = spawn(BINARY, ['serve', '--db', `sqlite:${dir}/a.db`, '--listen', '127.0.0.1:0',
-    '--admin-token', ADMIN, '--log-level', 'warn', '--auth-fail-limit', '1000',
-    '--allow-private-targets', '--retry-schedule', '0'],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('airhook did not get ready in 20 s')), 20000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = /ready on (http:\/\/\S+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    server.on('exit', (code) => reject(new Error(`airhook exited (${code}): ${out}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  },
 });
+const { adminApi } = h;
 
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (receiver) await new Promise((r) => receiver.close(r));
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-async function watchedPage(viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  const problems = [];
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
-    });
-    window.alert = (m) => console.error(`alert() called: ${m}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('response', (r) => { if (r.status() >= 500 && !r.url().startsWith(receiverUrl)) problems.push(`${r.status()} from ${r.url()}`); });
-  page.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss(); });
-  return { context, page, problems };
-}
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
+const watchedPage = () => h.watchedPage({ ignore5xx: (url) => url.startsWith(`${h.rbase}/hooks`) });
+const FULL = { top: false, fullPage: true }; // its screenshots: the whole page, as it is scrolled
 
 async function signInOperator(page) {
-  await page.goto(base + '/');
-  await page.getByLabel('Admin token').fill(ADMIN);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await h.signInOperator(page);
   await page.getByRole('heading', { name: 'Communities' }).waitFor();
-}
-
-async function adminApi(method, path, body) {
-  const res = await fetch(base + '/admin/v1' + path, {
-    method, headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
-
-async function until(what, fn, ms = 10000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 let community, webhookId, sample;
@@ -131,13 +52,7 @@ async function failedDeliveries() {
 test('setup: a community with a webhook named like HTML whose receiver answers 500 with HTML', async () => {
   community = (await adminApi('POST', '/communities', { name: 'Deliveries Co' })).body;
   const key = (await adminApi('POST', `/communities/${community.id}/access-keys`, { label: 'k' })).body;
-  const reg = await fetch(`${base}/prod/platform-integration/v1/webhook-register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'x-access-key': key.accessKey, 'x-secret-key': key.secretKey },
-    body: JSON.stringify({ name: EVIL, url: receiverUrl, triggerMetaInfoId: 'trigger.airmeet.created', platformName: 'test' }),
-  });
-  assert.equal(reg.status, 200);
-  webhookId = (await reg.json()).payload.id;
+  webhookId = (await h.registerWebhook(key, EVIL, `${h.rbase}/hooks`)).id;
   const { triggers } = (await adminApi('GET', '/triggers')).body;
   sample = triggers.find((t) => t.id === 'trigger.airmeet.created').samplePayload;
   await publish();
@@ -169,7 +84,7 @@ test('deliveries: filters, the attempt timeline as text, retry, recover and rota
   await page.getByText('No delivery matches.').waitFor();
   await page.getByLabel('Status').selectOption('');
   await page.getByRole('button', { name: 'Show deliveries' }).click();
-  await shot(page, 'deliveries');
+  await shot(page, 'deliveries', FULL);
 
   // The timeline: the HTML body and headers of the answer, and the webhook's name, as text.
   await page.getByRole('link', { name: /^Attempts of delivery / }).first().click();
@@ -183,10 +98,7 @@ test('deliveries: filters, the attempt timeline as text, retry, recover and rota
   await page.getByRole('rowheader', { name: 'x-airmeet-attempt' }).waitFor();
   assert.equal(await page.locator('main img, main script, main b').count(), 0);
   assert.equal(await page.locator('main h1').count(), 1);
-  await shot(page, 'delivery');
-  await page.setViewportSize({ width: 390, height: 844 });
-  await shot(page, 'delivery-phone');
-  await page.setViewportSize({ width: 1280, height: 800 });
+  await shotAndPhone(page, 'delivery', FULL);
 
   // Retry: the receiver now accepts, and a second attempt shows up.
   answer = 200;
@@ -215,7 +127,7 @@ test('deliveries: filters, the attempt timeline as text, retry, recover and rota
   await page.getByText('Copy the new signing secret now: it is shown only this once.').waitFor();
   assert.match(await page.getByTestId('new-secret').textContent(), /^whsec_/);
   await page.getByRole('button', { name: 'Copy new secret' }).waitFor();
-  await shot(page, 'webhook-rotated');
+  await shot(page, 'webhook-rotated', FULL);
   assert.equal(await page.locator('main img').count(), 0);
   assert.deepEqual(problems, []);
   await context.close();
@@ -224,12 +136,12 @@ test('deliveries: filters, the attempt timeline as text, retry, recover and rota
 test('a delivery that does not exist gets a readable error', async () => {
   const { context, page, problems } = await watchedPage();
   await signInOperator(page);
-  await page.goto(base + '/ui/deliveries/3fa85f64-5717-4562-b3fc-2c963f66afa6');
+  await page.goto(h.base + '/ui/deliveries/3fa85f64-5717-4562-b3fc-2c963f66afa6');
   const text = await page.getByRole('alert').textContent();
   assert.match(text, /no delivery with id/);
   assert.doesNotMatch(text, /[{}"]/);
   // So does a webhook id that is not one.
-  await page.goto(base + '/ui/deliveries?webhookId=nope');
+  await page.goto(h.base + '/ui/deliveries?webhookId=nope');
   const bad = await page.getByRole('alert').textContent();
   assert.match(bad, /webhook/);
   assert.doesNotMatch(bad, /[{}"]/);
@@ -274,13 +186,13 @@ test('overview: the server\'s health and per-minute charts with values on hover 
   const before = await rate.textContent();
   await page.keyboard.press('ArrowLeft');
   assert.notEqual(await rate.textContent(), before);
-  await shot(page, 'overview');
+  await shot(page, 'overview', FULL);
   await page.getByLabel('Time range').selectOption('1440');
   await until('the 24-hour charts', async () => (await page.getByRole('img', { name: /last 1440 minutes/ }).count()) === 4);
-  await page.setViewportSize({ width: 390, height: 844 });
+  await page.setViewportSize(PHONE);
   // The charts are redrawn for the narrow screen (fewer time ticks).
   await until('the narrow charts', async () => (await page.locator('svg.chart').first().getAttribute('viewBox')) === '0 0 360 230');
-  await shot(page, 'overview-phone');
+  await shot(page, 'overview-phone', FULL);
   assert.deepEqual(problems, []);
   await context.close();
 });
@@ -310,7 +222,7 @@ test('airmeets and sessions of a community, from its page', async () => {
   await page.getByRole('button', { name: 'Create airmeet' }).click();
   await page.getByRole('link', { name: 'Launch day' }).waitFor();
   assert.equal(await page.locator('main img').count(), 0);
-  await shot(page, 'airmeets');
+  await shot(page, 'airmeets', FULL);
   await page.getByRole('link', { name: 'Launch day' }).click();
   await page.getByRole('heading', { name: 'Launch day' }).waitFor();
   await page.getByText('No sessions yet.').waitFor();
@@ -319,7 +231,7 @@ test('airmeets and sessions of a community, from its page', async () => {
   await page.keyboard.type('Opening keynote');
   await page.keyboard.press('Enter');
   await page.getByRole('cell', { name: 'Opening keynote', exact: true }).waitFor();
-  await shot(page, 'sessions');
+  await shot(page, 'sessions', FULL);
   await page.getByRole('link', { name: '← Airmeets of its community' }).click();
   await page.getByRole('heading', { name: 'Airmeets of Airmeet Co' }).waitFor();
   // The navigation's Airmeets page lets one pick the community.

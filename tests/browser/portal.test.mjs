@@ -7,29 +7,24 @@
 // that changes anything; another community's ids get a readable "not
 // found".  And the Verify page's Node, Python, Go and C snippets are run on a
 // delivery airhook signed (ui/verify-snippets.js is what the page shows).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { createServer } from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { snippets } from '../../ui/verify-snippets.js';
+import { harness, shot, shotAndPhone, until, BINARY } from './harness.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BINARY = process.env.AIRHOOK_BINARY;
-const SHOTS = process.env.SCREENSHOT_DIR;
 const ADMIN = 'browser-test-admin-token';
 const EVIL = '<img src=x onerror=alert(1)>';
-let server, base, browser, dir, receiver, rbase;
 const received = []; // { path, headers, body: Buffer }
 let switchCode = 200; // what /hooks/switch answers
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'airhook-portal-'));
-  receiver = createServer((req, res) => {
+const h = harness({
+  admin: ADMIN, prefix: 'airhook-portal-', flags: ['--auth-fail-limit', '1000', '--allow-private-targets'],
+  receiver: (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -45,113 +40,25 @@ before(async () => {
         res.end('ok');
       }
     });
-  });
-  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-  rbase = `http://127.0.0.1:${receiver.address().port}`;
-  server = spawn(BINARY, ['serve', '--db', `sqlite:${dir}/a.db`, '--listen', '127.0.0.1:0',
-    '--admin-token', ADMIN, '--log-level', 'warn', '--auth-fail-limit', '1000', '--allow-private-targets'],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  base = await new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error('airhook did not get ready in 20 s')), 20000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = /ready on (http:\/\/\S+)/.exec(out);
-      if (m) { clearTimeout(timer); res(m[1]); }
-    });
-    server.on('exit', (code) => rej(new Error(`airhook exited (${code}): ${out}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  },
 });
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (receiver) await new Promise((r) => receiver.close(r));
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-async function watchedPage(viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  const problems = [];
-  await page.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
-    });
-    window.alert = (m) => console.error(`alert() called: ${m}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('response', (r) => { if (r.status() >= 500) problems.push(`${r.status()} from ${r.url()}`); });
-  page.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss(); });
-  return { context, page, problems };
-}
-
-async function shot(page, name) {
-  if (!SHOTS) return;
-  await page.evaluate(() => window.scrollTo(0, 0)); // the top of the page, not where the last click scrolled
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
-}
-
-async function adminApi(method, path, body) {
-  const res = await fetch(base + '/admin/v1' + path, {
-    method, headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
+const { adminApi, watchedPage, signInIntegrator } = h;
 
 // A community with a key pair; register() and sendTest() act as its integrator over the public API.
 async function community(name) {
   const c = (await adminApi('POST', '/communities', { name })).body;
   const key = (await adminApi('POST', `/communities/${c.id}/access-keys`, { label: 'k' })).body;
-  const auth = await fetch(`${base}/prod/auth`, { method: 'POST', headers: { 'X-Airmeet-Access-Key': key.accessKey, 'X-Airmeet-Secret-Key': key.secretKey } });
+  const auth = await fetch(`${h.base}/prod/auth`, { method: 'POST', headers: { 'X-Airmeet-Access-Key': key.accessKey, 'X-Airmeet-Secret-Key': key.secretKey } });
   const token = (await auth.json()).token;
   return {
     id: c.id, key,
-    async register(hookName, url) {
-      const r = await fetch(`${base}/prod/platform-integration/v1/webhook-register`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'x-access-key': key.accessKey, 'x-secret-key': key.secretKey },
-        body: JSON.stringify({ name: hookName, url, triggerMetaInfoId: 'trigger.airmeet.created', platformName: 'test' }),
-      });
-      assert.equal(r.status, 200);
-      return (await r.json()).payload;
-    },
+    register: (hookName, url) => h.registerWebhook(key, hookName, url),
     async sendTest(webhookId) {
-      const r = await fetch(`${base}/prod/airhook/v1/webhooks/${webhookId}/test`, { method: 'POST', headers: { 'X-Airmeet-Access-Token': token } });
+      const r = await fetch(`${h.base}/prod/airhook/v1/webhooks/${webhookId}/test`, { method: 'POST', headers: { 'X-Airmeet-Access-Token': token } });
       assert.equal(r.status, 202);
       return r.json();
     },
   };
-}
-
-async function until(what, check, ms = 10000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function signInIntegrator(page, key) {
-  await page.goto(base + '/ui/');
-  await page.getByLabel('an integrator with a key pair').check();
-  await page.getByLabel('Access key').fill(key.accessKey);
-  await page.getByLabel('Secret key').fill(key.secretKey);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Triggers' }).waitFor();
 }
 
 test('the integrator registers a webhook, tests it, finds the attempt in the log, replays it and rotates the secret', async () => {
@@ -166,7 +73,7 @@ test('the integrator registers a webhook, tests it, finds the attempt in the log
   await page.getByText('No webhooks yet').waitFor();
   await page.getByLabel('Trigger', { exact: true }).selectOption('trigger.airmeet.created');
   await page.getByLabel('Name', { exact: true }).fill('HTML receiver');
-  await page.getByLabel('URL', { exact: true }).fill(`${rbase}/hooks/html`);
+  await page.getByLabel('URL', { exact: true }).fill(`${h.rbase}/hooks/html`);
   await page.getByRole('button', { name: 'Register webhook' }).click();
   const secret = await page.getByTestId('signing-secret').textContent();
   assert.match(secret, /^whsec_/);
@@ -183,10 +90,7 @@ test('the integrator registers a webhook, tests it, finds the attempt in the log
   await page.reload();
   await page.getByRole('cell', { name: /answered 200/ }).waitFor();
   await page.getByRole('cell', { name: '100 % of 1' }).waitFor();
-  await shot(page, 'portal-webhooks');
-  await page.setViewportSize({ width: 390, height: 844 });
-  await shot(page, 'portal-webhooks-phone');
-  await page.setViewportSize({ width: 1280, height: 800 });
+  await shotAndPhone(page, 'portal-webhooks');
 
   // The delivery log has it; its page shows the attempt; Replay makes attempt 2.
   await page.getByRole('navigation').getByRole('link', { name: 'Deliveries' }).click();
@@ -204,10 +108,7 @@ test('the integrator registers a webhook, tests it, finds the attempt in the log
   await page.getByText('Replayed: attempt 2 answered 200.').waitFor();
   await page.getByRole('heading', { name: 'Attempt 2: answered 200' }).waitFor();
   assert.equal(received.filter((r) => r.path === '/hooks/html').length, 2);
-  await shot(page, 'portal-delivery');
-  await page.setViewportSize({ width: 390, height: 844 });
-  await shot(page, 'portal-delivery-phone');
-  await page.setViewportSize({ width: 1280, height: 800 });
+  await shotAndPhone(page, 'portal-delivery');
 
   // Rotate: the new secret once, the old one's overlap said.
   await page.getByRole('navigation').getByRole('link', { name: 'Webhooks' }).click();
@@ -234,7 +135,7 @@ test('the integrator registers a webhook, tests it, finds the attempt in the log
 
 test('a receiver answering 500 shows in the webhook and the attempt; once it is fixed, Replay delivers', async () => {
   const c = await community('Flaky Co');
-  await c.register('Flaky hook', `${rbase}/hooks/switch`);
+  await c.register('Flaky hook', `${h.rbase}/hooks/switch`);
   switchCode = 500;
   const { context, page, problems } = await watchedPage();
   try {
@@ -264,12 +165,12 @@ test('a receiver answering 500 shows in the webhook and the attempt; once it is 
 
 test('a read-only portal link shows no control that changes anything', async () => {
   const c = await community('Read Only Co');
-  const w = await c.register('Watched hook', `${rbase}/hooks/ok`);
+  const w = await c.register('Watched hook', `${h.rbase}/hooks/ok`);
   const t = await c.sendTest(w.id);
   await until('the test attempt', async () => (await adminApi('GET', `/deliveries/${t.deliveryId}`)).body.attempts.length > 0);
   const link = (await adminApi('POST', `/communities/${c.id}/portal-links`, { readOnly: true })).body;
   const { context, page, problems } = await watchedPage();
-  await page.goto(link.url.replace(/^https?:\/\/[^/]+/, base));
+  await page.goto(link.url.replace(/^https?:\/\/[^/]+/, h.base));
   await page.getByText('Integrator · Read Only Co (read-only)').waitFor();
   // Buttons that only look or move around; anything else would change something.
   const harmless = /^(Sign out|Show webhooks|Apply filters|Previous page|Next page|Copy .* snippet)$/;
@@ -299,19 +200,19 @@ test('a read-only portal link shows no control that changes anything', async () 
 test('an integrator cannot reach another community\'s webhook or delivery: the page says so', async () => {
   const mine = await community('Mine Co');
   const theirs = await community('Theirs Co');
-  const w = await theirs.register('Their hook', `${rbase}/hooks/ok`);
+  const w = await theirs.register('Their hook', `${h.rbase}/hooks/ok`);
   const t = await theirs.sendTest(w.id);
   const { context, page, problems } = await watchedPage();
   await signInIntegrator(page, mine.key);
-  await page.goto(`${base}/ui/deliveries/${t.deliveryId}`);
+  await page.goto(`${h.base}/ui/deliveries/${t.deliveryId}`);
   await page.getByRole('heading', { name: 'Delivery not found' }).waitFor();
   assert.match(await page.getByRole('alert').textContent(), /no delivery .* among your community's deliveries/);
-  await page.goto(`${base}/ui/deliveries?webhookId=${w.id}`);
+  await page.goto(`${h.base}/ui/deliveries?webhookId=${w.id}`);
   const alert = page.getByRole('alert');
   await alert.waitFor();
   assert.match(await alert.textContent(), /no webhook/);
   assert.doesNotMatch(await alert.textContent(), /[{}"]/);
-  await page.goto(`${base}/ui/webhooks?`);
+  await page.goto(`${h.base}/ui/webhooks?`);
   await page.getByText('No webhooks yet').waitFor();
   assert.equal(await page.getByText('Their hook').count(), 0);
   // Every action on their ids is refused as unknown.
@@ -388,7 +289,7 @@ func main() {
 // The Verify page's snippets, run on a delivery airhook signed.
 test('the Node, Python, Go and C verification snippets accept a real delivery and refuse a forged one', async (t) => {
   const c = await community('Snippet Co');
-  const w = await c.register('Snippet hook', `${rbase}/hooks/snippet`);
+  const w = await c.register('Snippet hook', `${h.rbase}/hooks/snippet`);
   await c.sendTest(w.id);
   const got = await until('the delivery', () => received.find((r) => r.path === '/hooks/snippet'));
   const work = mkdtempSync(join(tmpdir(), 'airhook-snippets-'));

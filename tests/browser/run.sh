@@ -3,7 +3,7 @@
 # The web console in a real browser: Debian's chromium driven by
 # playwright-core (pinned in package.json / package-lock.json, installed here
 # with `npm ci` when missing or when the lock file changed; no browser is
-# downloaded).  console.test.mjs starts its own airhook on a free port.
+# downloaded).  Each *.test.mjs starts its own airhook on a free port (harness.mjs).
 #
 # Usage: tests/browser/run.sh [AIRHOOK_BINARY] [SCREENSHOT_DIR]
 #   AIRHOOK_BINARY   default build-test/airhook
