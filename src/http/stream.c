@@ -484,14 +484,7 @@ static bool has_stream(const ah_http_server_t *srv)
 
 void ah_http__streams_drain(ah_http_server_t *srv, int64_t max_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(max_ms / 1000);
-    until.tv_nsec += (long)(max_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = ah_deadline_ts(CLOCK_REALTIME, max_ms);
     pthread_mutex_lock(&reg_mu);
     while (has_stream(srv))
         if (pthread_cond_timedwait(&reg_cv, &reg_mu, &until))
