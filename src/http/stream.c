@@ -120,11 +120,12 @@ size_t ah_http_stream_format(char *buf, size_t cap, const char *event, const cha
     return n;
 }
 
+/* An upper bound of what ah_http_stream_format writes (a CR or an LF ends a data line). */
 static size_t formatted_size(const char *event, const char *id, const char *data)
 {
     size_t lines = 1;
     for (const char *p = data ? data : ""; *p; p++)
-        lines += *p == '\n';
+        lines += *p == '\n' || *p == '\r';
     return (event ? strlen(event) + 8 : 0) + (id ? strlen(id) + 5 : 0) + (data ? strlen(data) : 0) +
            lines * 7 + 2;
 }
