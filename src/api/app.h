@@ -331,16 +331,26 @@ json_t *ah_quota_json(const ah_app_t *app, const char *community_id, int64_t act
                       const ah_quota_t *own);
 
 /*
- * The scope checks of webhook-register (public.c), shared with listen.c.
- * ah_check_scope: airmeet_id / session_id ("" for none) exist and belong to
- * community_id (and the session to the airmeet).  ah_check_trigger_scope:
- * trigger t takes that scope.  Each returns 0, an HTTP status with why, or
- * a negative store status (ah_reject answers either).
+ * The checks of webhook-register (public.c), shared with listen.c.
+ * ah_check_trigger_open: trigger id is in cat and takes registrations (*out
+ * set to it).  ah_check_scope: airmeet_id / session_id ("" for none) exist
+ * and belong to community_id (and the session to the airmeet).
+ * ah_check_trigger_scope: trigger t takes that scope.  Each returns 0, an
+ * HTTP status with why, or a negative store status (ah_reject answers
+ * either).
  */
+int ah_check_trigger_open(const ah_catalog_t *cat, const char *id, const ah_catalog_trigger_t **out,
+                          char *why, size_t whylen);
 int ah_check_scope(ah_app_t *app, const ah_cache_gen_t *gen, const char *community_id,
                    const char *airmeet_id, const char *session_id, char *why, size_t whylen);
 int ah_check_trigger_scope(const ah_catalog_trigger_t *t, const char *airmeet_id,
                            const char *session_id, char *why, size_t whylen);
+/*
+ * Counts a registration against the caller's access key (quota
+ * registrationsPerMinute); false with a 429 (and Retry-After) answered when
+ * the key had its quota this minute.
+ */
+bool ah_registration_allowed(const ah_call_t *c, const ah_quota_t *q, ah_http_resp_t *resp);
 
 /* ---- handlers ---- */
 /* ui.c and console.c: the web console */

@@ -121,21 +121,10 @@ static int pick_triggers(const ah_catalog_t *cat, json_t *asked, create_req_t *r
         json_t *v;
         json_array_foreach(asked, i, v)
         {
-            const char *id = json_string_value(v);
-            const ah_catalog_trigger_t *t = ah_catalog_find(cat, id);
-            if (!t || (t->builtin && t->retired)) {
-                snprintf(why, whylen,
-                         "unknown triggerMetaInfoId '%.64s'; GET sample-payload lists none for "
-                         "it, see the trigger catalog",
-                         id);
-                return 400;
-            }
-            if (t->retired) {
-                snprintf(why, whylen, "trigger %s is retired: it takes no new registrations",
-                         t->id);
-                return 400;
-            }
-            int st = ah_check_trigger_scope(t, r->airmeet_id, r->session_id, why, whylen);
+            const ah_catalog_trigger_t *t = NULL;
+            int st = ah_check_trigger_open(cat, json_string_value(v), &t, why, whylen);
+            if (!st)
+                st = ah_check_trigger_scope(t, r->airmeet_id, r->session_id, why, whylen);
             if (st)
                 return st;
             bool dup = false;
@@ -207,17 +196,8 @@ void ah_h_listener_create(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp
         goto done;
     }
     /* A listener is a registration for the key's registrationsPerMinute, as webhook-register. */
-    int64_t wait_s = 0;
-    int64_t per_minute = q.v[AH_QUOTA_REGISTER_RATE];
-    if (!ah_ratelimit_take(app->register_limiter, who->key_id, (unsigned)per_minute, ah_now_ms(),
-                           &wait_s)) {
-        snprintf(resp->retry_after, sizeof resp->retry_after, "%lld", (long long)wait_s);
-        ah_error(resp, c->dialect, 429,
-                 "too many registrations with this access key: at most %lld a minute (quota "
-                 "registrationsPerMinute); retry in %lld s",
-                 (long long)per_minute, (long long)wait_s);
+    if (!ah_registration_allowed(c, &q, resp))
         goto done;
-    }
     char secret[AH_SECRET_MAX];
     if (!listener_secret(c, resp, secret))
         goto done;

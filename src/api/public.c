@@ -303,6 +303,25 @@ static int scope_query(const ah_http_req_t *req, char *airmeet_id, char *session
     return 0;
 }
 
+int ah_check_trigger_open(const ah_catalog_t *cat, const char *id, const ah_catalog_trigger_t **out,
+                          char *why, size_t whylen)
+{
+    const ah_catalog_trigger_t *t = ah_catalog_find(cat, id);
+    if (!t || (t->builtin && t->retired)) {
+        snprintf(why, whylen,
+                 "unknown triggerMetaInfoId '%.64s'; GET sample-payload lists none for it, "
+                 "see the trigger catalog",
+                 id);
+        return 400;
+    }
+    if (t->retired) {
+        snprintf(why, whylen, "trigger %s is retired: it takes no new registrations", t->id);
+        return 400;
+    }
+    *out = t;
+    return 0;
+}
+
 /* Validates the trigger's airmeet/session rules (SPEC §4). */
 int ah_check_trigger_scope(const ah_catalog_trigger_t *t, const char *airmeet_id,
                            const char *session_id, char *why, size_t whylen)
@@ -399,11 +418,7 @@ void ah_h_auth(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 /* How the operator changes a quota (its serve setting is the %s), for the sentences naming one. */
 #define QUOTA_HOW "the operator sets it with --%s, or PATCH /admin/v1/communities/{id}/quotas"
 
-/*
- * Counts a registration against the caller's access key; false with a 429
- * (and Retry-After) answered when the key had its quota this minute.
- */
-static bool registration_allowed(const ah_call_t *c, const ah_quota_t *q, ah_http_resp_t *resp)
+bool ah_registration_allowed(const ah_call_t *c, const ah_quota_t *q, ah_http_resp_t *resp)
 {
     int64_t wait_s = 0;
     int64_t limit = q->v[AH_QUOTA_REGISTER_RATE];
@@ -522,7 +537,7 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         ah_store_error(resp, c->dialect, rc);
         return;
     }
-    if (!registration_allowed(c, &q, resp))
+    if (!ah_registration_allowed(c, &q, resp))
         return;
     json_t *body = ah_parse_body(req, true, why, sizeof why);
     if (!body) {
@@ -543,19 +558,8 @@ void ah_h_webhook_register(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *res
         goto fail;
     if (!(cat = ah_catalog_acquire(app->catalog, app->store, c->gen, &status)))
         goto fail; /* a store status: ah_reject answers 503/500 */
-    if (!(t = ah_catalog_find(cat, w->trigger)) || (t->builtin && t->retired)) {
-        status = 400;
-        snprintf(why, sizeof why,
-                 "unknown triggerMetaInfoId '%.64s'; GET sample-payload lists none for it, "
-                 "see the trigger catalog",
-                 w->trigger);
+    if ((status = ah_check_trigger_open(cat, w->trigger, &t, why, sizeof why)))
         goto fail;
-    }
-    if (t->retired) {
-        status = 400;
-        snprintf(why, sizeof why, "trigger %s is retired: it takes no new registrations", t->id);
-        goto fail;
-    }
     if (!ah_netguard_check_url(app->guard, w->url, why, sizeof why)) {
         status = 400;
         goto fail;

@@ -103,14 +103,7 @@ size_t ah_live_read(uint64_t after, ah_live_event_t *out, size_t max, uint64_t *
 
 bool ah_live_wait(uint64_t after, int64_t timeout_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = ah_deadline_ts(CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&mu);
     start();
     unsigned k = kicks;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define AH_ID_LEN 36
 #define AH_ID_SIZE (AH_ID_LEN + 1)
@@ -26,6 +27,12 @@ int64_t ah_now_ms(void);
 int64_t ah_mono_ms(void);
 /* Monotonic microseconds, for latency histograms. */
 int64_t ah_mono_us(void);
+/*
+ * The moment ms milliseconds from now on clock, for pthread_cond_timedwait:
+ * CLOCK_REALTIME for a default condition variable, CLOCK_MONOTONIC for one
+ * set to it (pthread_condattr_setclock).
+ */
+struct timespec ah_deadline_ts(clockid_t clock, int64_t ms);
 
 /* Writes "YYYY-MM-DDTHH:MM:SS.mmm+00:00" into out (AH_TIME_SIZE bytes). */
 void ah_format_time(int64_t ms, char out[AH_TIME_SIZE]);

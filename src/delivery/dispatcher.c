@@ -475,14 +475,7 @@ static bool work_waiting(const ah_dispatcher_t *d, bool seen_stopping)
  */
 static void take_work(ah_dispatcher_t *d, int64_t wait_ms, bool seen_stopping, struct work *w)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(wait_ms / 1000);
-    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = ah_deadline_ts(CLOCK_MONOTONIC, wait_ms);
     pthread_mutex_lock(&d->mu);
     while (wait_ms > 0 && !work_waiting(d, seen_stopping))
         if (pthread_cond_timedwait(&d->cv, &d->mu, &until))

@@ -525,13 +525,7 @@ static void *hub_run(void *arg)
     pthread_setname_np(pthread_self(), "ah-listeners");
     pthread_mutex_lock(&hub->mu);
     while (!hub->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ah_deadline_ts(CLOCK_MONOTONIC, TICK_MS);
         pthread_cond_timedwait(&hub->cv, &hub->mu, &ts);
         if (hub->stopping)
             break;

@@ -516,14 +516,7 @@ static void *sweeper_main(void *arg)
     tick = tick < 50 ? 50 : tick > 1000 ? 1000 : tick;
     pthread_mutex_lock(&srv->mu);
     while (!srv->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += tick / 1000;
-        ts.tv_nsec += (tick % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = ah_deadline_ts(CLOCK_MONOTONIC, tick);
         pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
         if (srv->stopping)
             break;

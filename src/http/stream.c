@@ -120,11 +120,12 @@ size_t ah_http_stream_format(char *buf, size_t cap, const char *event, const cha
     return n;
 }
 
+/* An upper bound of what ah_http_stream_format writes (a CR or an LF ends a data line). */
 static size_t formatted_size(const char *event, const char *id, const char *data)
 {
     size_t lines = 1;
     for (const char *p = data ? data : ""; *p; p++)
-        lines += *p == '\n';
+        lines += *p == '\n' || *p == '\r';
     return (event ? strlen(event) + 8 : 0) + (id ? strlen(id) + 5 : 0) + (data ? strlen(data) : 0) +
            lines * 7 + 2;
 }
@@ -484,14 +485,7 @@ static bool has_stream(const ah_http_server_t *srv)
 
 void ah_http__streams_drain(ah_http_server_t *srv, int64_t max_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(max_ms / 1000);
-    until.tv_nsec += (long)(max_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = ah_deadline_ts(CLOCK_REALTIME, max_ms);
     pthread_mutex_lock(&reg_mu);
     while (has_stream(srv))
         if (pthread_cond_timedwait(&reg_cv, &reg_mu, &until))

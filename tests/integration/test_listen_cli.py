@@ -28,6 +28,17 @@ BODY2 = '{"registrant":{"email":"ada@example.com"},"n":2}'
 BODY3 = '[1, 2.50, "\u2603"]\n'
 
 
+def delivering(*deliveries):
+    """A stream script: ready, the deliveries, then pings until the test ends."""
+    def stream(s, lid):
+        s.open()
+        s.ready(lid)
+        for d in deliveries:
+            s.delivery(d)
+        s.ping_until(lambda: False)
+    return stream
+
+
 def closed_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -163,14 +174,7 @@ class ListenCliTests(unittest.TestCase):
             s.ready(lid)
             fake.stopping.wait(30)  # says nothing more
 
-        def good(s, lid):
-            s.open()
-            s.ready(lid)
-            s.delivery(slow)
-            s.delivery(fast)
-            s.ping_until(lambda: False)
-
-        fake = self.server([silent, good])
+        fake = self.server([silent, delivering(slow, fast)])
         cli = self.listen(fake, "--stall-timeout", "1", *self.routes())
         self.assertTrue(cli.wait_line(r"Connection lost \(no data from the server for 1 s\); "
                                       r"reconnecting in", 15, "err"), cli.describe())
@@ -184,14 +188,7 @@ class ListenCliTests(unittest.TestCase):
 
     def test_forward_timeout_and_trigger_filter(self):
         d = delivery("t1", SLOW, "{}")
-
-        def good(s, lid):
-            s.open()
-            s.ready(lid)
-            s.delivery(d)
-            s.ping_until(lambda: False)
-
-        fake = self.server([good])
+        fake = self.server([delivering(d)])
         cli = self.listen(fake, "--trigger", SLOW, "--airmeet", "am-1", "--forward-timeout", "0.5",
                           "--forward-to", "localhost:%d/stall?s=3" % self.rcv.port)
         self.assertTrue(fake.wait(lambda: fake.results, 15), cli.describe())
@@ -203,14 +200,7 @@ class ListenCliTests(unittest.TestCase):
 
     def test_forward_connect_to_keeps_the_host(self):
         d = delivery("h1", CREATED, '{"host":"kept"}')
-
-        def good(s, lid):
-            s.open()
-            s.ready(lid)
-            s.delivery(d)
-            s.ping_until(lambda: False)
-
-        fake = self.server([good])
+        fake = self.server([delivering(d)])
         cli = self.listen(fake, "--forward-to", "http://receiver.test:3000/ok",
                           "--forward-connect-to", "127.0.0.1:%d" % self.rcv.port)
         self.assertTrue(fake.wait(lambda: fake.results, 15), cli.describe())

@@ -122,6 +122,17 @@ static void test_drops_without_summary_are_silent(void **state)
     ah_http_stream_release(s);
 }
 
+/* A lone CR ends a data line too: the event is sent whole, not queued empty. */
+static void test_a_carriage_return_in_data(void **state)
+{
+    (void)state;
+    ah_http_stream_t *s = ah_http_stream_detached(NULL);
+    assert_non_null(s);
+    assert_int_equal(ah_http_stream_send(s, "e", NULL, "a\rb\rc"), AH_OK);
+    assert_string_equal(drain(s), "event: e\ndata: a\ndata: b\ndata: c\n\n");
+    ah_http_stream_release(s);
+}
+
 static void test_no_listener_no_stream(void **state)
 {
     (void)state;
@@ -140,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_queue_and_end),
         cmocka_unit_test(test_a_slow_consumer_gets_a_summary),
         cmocka_unit_test(test_drops_without_summary_are_silent),
+        cmocka_unit_test(test_a_carriage_return_in_data),
         cmocka_unit_test(test_no_listener_no_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
