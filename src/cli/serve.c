@@ -738,8 +738,9 @@ int ah_cmd_serve(int argc, char **argv)
 out:
     ah_http_stop(srv);                  /* no new events from here on; listeners' streams end */
     ah_listen_hub_stop(app.listen_hub); /* what awaited a listener's result goes back */
+    ah_dispatcher_stop(app.dispatcher, grace); /* may still ask the stopped hub: it says no */
+    ah_listen_hub_free(app.listen_hub);
     app.listen_hub = NULL;
-    ah_dispatcher_stop(app.dispatcher, grace);
     ah_retention_stop(app.retention);
     ah_app_free(&app);
     ah_store_close(store);

@@ -582,7 +582,7 @@ int ah_listen_hub_start(ah_store_t *store, const ah_listen_config_t *cfg, ah_lis
     }
     if (rc) {
         snprintf(err, errlen, "cannot start the listener hub: %s", ah_strerror(rc));
-        ah_listen_hub_stop(hub); /* no thread: stop only frees */
+        ah_listen_hub_free(hub); /* no thread to stop */
         return rc;
     }
     *out = hub;
@@ -633,6 +633,13 @@ void ah_listen_hub_stop(ah_listen_hub_t *hub)
         listener_free(l);
     }
     pthread_mutex_unlock(&hub->mu);
+}
+
+void ah_listen_hub_free(ah_listen_hub_t *hub)
+{
+    if (!hub)
+        return;
+    ah_listen_hub_stop(hub); /* a no-op when stopped already */
     pthread_cond_destroy(&hub->cv);
     pthread_mutex_destroy(&hub->mu);
     free(hub);

@@ -48,11 +48,16 @@ const ah_listen_ops_t *ah_listen_hub_ops(ah_listen_hub_t *hub);
 /* The dispatcher to wake and to give results to (NULL: none, an API-only process). */
 void ah_listen_hub_attach(ah_listen_hub_t *hub, ah_dispatcher_t *d);
 /*
- * Stops its thread and gives every delivery still awaiting a result back
- * to the dispatcher.  Call after ah_http_stop (which ends the streams) and
- * before ah_dispatcher_stop.  Frees hub; NULL is a no-op.
+ * Stops its thread, gives every delivery still awaiting a result back to
+ * the dispatcher and forgets its listeners: from then on the dispatcher's
+ * ops answer "not connected" and refuse pushes.  Call after ah_http_stop
+ * (which ends the streams) and before ah_dispatcher_stop, which may still
+ * call the ops: hub stays allocated until ah_listen_hub_free.  NULL is a
+ * no-op; so is a second call.
  */
 void ah_listen_hub_stop(ah_listen_hub_t *hub);
+/* Stops hub if it was not, and frees it: after ah_dispatcher_stop.  NULL is a no-op. */
+void ah_listen_hub_free(ah_listen_hub_t *hub);
 
 /* A listener just stored (row) with its webhooks' ids. */
 int ah_listen_hub_add(ah_listen_hub_t *hub, const ah_listener_t *row,
