@@ -1,9 +1,38 @@
 // SPDX-License-Identifier: MIT
-// Pieces the integrator portal's pages share (ui/page-*.js): a copy button,
-// a confirmation dialog, a pager, and a delivery's attempts.  Everything
-// goes in as text (ctx.h), never as HTML.
+// The console's DOM helpers, one definition each, for app.js and every
+// ui/page-*.js: h, a time as text, a copy button, a confirmation dialog, a
+// pager, a status badge, and a delivery's attempts.  Everything goes in as
+// text (DOM nodes, textContent), never as HTML.
 
-export function copyButton({ h }, text, what) {
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'text') el.textContent = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export function when(ms) {
+  if (!ms) return '—';
+  const d = new Date(ms);
+  return isNaN(d) ? String(ms) : d.toLocaleString();
+}
+
+// A datetime-local input's value (local time, no zone) as RFC 3339 UTC, or ''.
+export function isoOf(v) {
+  if (!v) return '';
+  const d = new Date(v);
+  return isNaN(d) ? '' : d.toISOString();
+}
+
+export function copyButton(text, what) {
   const b = h('button', { class: 'secondary', type: 'button' }, `Copy ${what}`);
   b.addEventListener('click', async () => {
     try {
@@ -16,7 +45,7 @@ export function copyButton({ h }, text, what) {
   return b;
 }
 
-export function confirmDialog({ h }, question, yes) {
+export function confirmDialog(question, yes) {
   return new Promise((resolve) => {
     const d = h('dialog', { 'aria-labelledby': 'confirm-q' },
       h('p', { id: 'confirm-q' }, question),
@@ -30,23 +59,23 @@ export function confirmDialog({ h }, question, yes) {
 }
 
 // Previous / Next over cursor pages: cursors[i] is where page i starts.
-export function pager({ h }, cursors, i, next, load) {
+export function pager(cursors, i, next, load) {
   const p = h('div', { class: 'pager' });
   if (i > 0) p.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1) }, 'Previous page'));
   if (next) p.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = next; load(i + 1); } }, 'Next page'));
   return p;
 }
 
-export function statusBadge({ h }, status) {
+export function statusBadge(status) {
   const ok = status === 'succeeded' || status === 'active';
-  const bad = status === 'failed' || status === 'disabled' || status === 'deregistered' || status === 'cancelled';
+  const bad = status === 'failed' || status === 'disabled' || status === 'deregistered' || status === 'cancelled'
+    || status === 'revoked' || status === 'expired';
   return h('span', { class: ok ? 'badge on' : bad ? 'badge off' : 'badge' }, status);
 }
 
 // One delivery's attempts, newest first: time, duration, answer, error,
 // the headers both ways and the start of the answer's body, all as text.
-export function attemptList(c, d) {
-  const { h, when } = c;
+export function attemptList(d) {
   if (!d.attempts || !d.attempts.length) {
     return h('p', { class: 'muted' }, d.status === 'pending'
       ? 'No attempt yet: it is due now. This page shows it once it is made (reload to check).'

@@ -5,19 +5,7 @@
 // (GET/POST /admin/v1/airmeets/{id}/sessions).  Reached from a community's
 // page (/ui/airmeets?communityId=…) or the navigation.
 
-function isoOf(v) {
-  if (!v) return null;
-  const d = new Date(v);
-  return isNaN(d) ? null : d.toISOString();
-}
-
-// A list a page at a time: load(i) fetches page i with cursors[i].
-function pager(h, i, next, cursors, load) {
-  const p = h('div', { class: 'pager' });
-  if (i > 0) p.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1) }, 'Previous page'));
-  if (next) p.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = next; load(i + 1); } }, 'Next page'));
-  return p;
-}
+import { isoOf, pager } from './kit.js';
 
 async function pickCommunity(c) {
   const { h, field, show, admin, go } = c;
@@ -66,7 +54,7 @@ async function communityAirmeets(c, communityId) {
         h('tbody', {}, page.airmeets.map((a) => h('tr', {},
           h('td', {}, h('a', { href: `/ui/airmeets/${encodeURIComponent(a.id)}` }, a.name)),
           h('td', {}, when(a.startTime)), h('td', { class: 'optional' }, when(a.endTime)),
-          h('td', { class: 'mono wrap optional' }, a.id)))))), pager(h, i, page.nextCursor, cursors, load));
+          h('td', { class: 'mono wrap optional' }, a.id)))))), pager(cursors, i, page.nextCursor, load));
     } catch (e) { listBox.replaceChildren(errorBox(e)); }
   }
   form.addEventListener('submit', async (ev) => {
@@ -110,7 +98,7 @@ async function airmeetSessions(c, airmeetId) {
         h('thead', {}, h('tr', {}, ['Name', 'Id', 'Created'].map((t, k) => h('th', { scope: 'col', class: k === 2 ? 'optional' : null }, t)))),
         h('tbody', {}, page.sessions.map((s) => h('tr', {},
           h('td', {}, s.name), h('td', { class: 'mono wrap' }, s.id), h('td', { class: 'optional' }, when(s.createdAt))))))),
-      pager(h, i, page.nextCursor, cursors, load));
+      pager(cursors, i, page.nextCursor, load));
     } catch (e) { listBox.replaceChildren(errorBox(e)); }
   }
   form.addEventListener('submit', async (ev) => {
