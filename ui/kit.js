@@ -73,26 +73,53 @@ export function statusBadge(status) {
   return h('span', { class: ok ? 'badge on' : bad ? 'badge off' : 'badge' }, status);
 }
 
-// One delivery's attempts, newest first: time, duration, answer, error,
-// the headers both ways and the start of the answer's body, all as text.
-export function attemptList(d) {
+// One delivery's attempts: time, duration, answer, error, the headers both
+// ways and the start of the answer's body, all as text.  The two audiences
+// read the same attempt JSON in their own words: the operator's timeline
+// runs oldest first in HTTP terms with the request headers as a table; the
+// integrator's list runs newest first in sentences, headers as sent.
+const ATTEMPT_WORDS = {
+  operator: {
+    list: { class: 'timeline' },
+    newestFirst: false,
+    answer: (code) => (code === null ? ' · no HTTP answer' : ` · HTTP ${code}`),
+    sent: 'Sent',
+    requestHeaders: (hs) => h('div', { class: 'table-wrap' }, h('table', { class: 'headers' }, h('tbody', {},
+      Object.entries(hs).map(([k, v]) => h('tr', {}, h('th', { scope: 'row', class: 'mono' }, k), h('td', { class: 'mono wrap' }, v)))))),
+    missing: (text) => h('p', { class: 'muted' }, text),
+    noResponseHeaders: 'None: there was no HTTP answer.',
+    emptyBody: 'Empty.',
+    pending: (d) => `No attempt yet: the first one is due ${when(d.nextAttemptAt)}. Refresh to see it.`,
+  },
+  integrator: {
+    list: { class: 'attempts', reversed: true },
+    newestFirst: true,
+    answer: (code) => (code === null ? ': no answer' : `: answered ${code}`),
+    sent: 'Started',
+    requestHeaders: (hs) => h('pre', { class: 'wrap' }, Object.entries(hs).map(([k, v]) => `${k}: ${v}`).join('\n') || '—'),
+    missing: (text, attrs) => h('pre', { class: 'wrap', ...attrs }, text),
+    noResponseHeaders: '—',
+    emptyBody: '(empty)',
+    pending: () => 'No attempt yet: it is due now. This page shows it once it is made (reload to check).',
+  },
+};
+
+export function attemptList(d, audience) {
+  const w = ATTEMPT_WORDS[audience];
   if (!d.attempts || !d.attempts.length) {
-    return h('p', { class: 'muted' }, d.status === 'pending'
-      ? 'No attempt yet: it is due now. This page shows it once it is made (reload to check).'
-      : 'No attempt was made.');
+    return h('p', { class: 'muted' }, d.status === 'pending' ? w.pending(d) : 'No attempt was made.');
   }
-  return h('ol', { class: 'attempts', reversed: true }, [...d.attempts].reverse().map((a) => {
-    const headers = Object.entries(a.requestHeaders || {}).map(([k, v]) => `${k}: ${v}`).join('\n');
-    return h('li', { class: 'panel', 'aria-label': `Attempt ${a.attempt}` },
-      h('h3', {}, `Attempt ${a.attempt}: `, a.statusCode === null ? 'no answer' : `answered ${a.statusCode}`),
-      h('dl', { class: 'facts' },
-        h('dt', {}, 'Started'), h('dd', {}, when(a.startedAt)),
-        h('dt', {}, 'Duration'), h('dd', {}, `${a.durationMs} ms`),
-        h('dt', {}, 'Status'), h('dd', {}, a.statusCode === null ? '—' : String(a.statusCode)),
-        h('dt', {}, 'Error'), h('dd', { class: 'wrap' }, a.error || '—')),
-      h('details', {}, h('summary', {}, 'Request headers'), h('pre', { class: 'wrap' }, headers || '—')),
-      h('details', {}, h('summary', {}, 'Response headers'), h('pre', { class: 'wrap' }, a.responseHeaders || '—')),
-      h('h4', {}, 'Response body (first 1 KiB)'),
-      h('pre', { class: 'wrap', 'data-testid': 'response-body' }, a.responseBody === null || a.responseBody === '' ? '(empty)' : a.responseBody));
-  }));
+  const attempts = w.newestFirst ? [...d.attempts].reverse() : d.attempts;
+  return h('ol', w.list, attempts.map((a) => h('li', { class: 'panel', 'aria-label': `Attempt ${a.attempt}` },
+    h('h3', {}, `Attempt ${a.attempt}${w.answer(a.statusCode)}`),
+    h('dl', { class: 'facts' },
+      h('dt', {}, w.sent), h('dd', {}, when(a.startedAt)),
+      h('dt', {}, 'Duration'), h('dd', {}, `${a.durationMs} ms`),
+      h('dt', {}, 'Status'), h('dd', {}, a.statusCode === null ? '—' : String(a.statusCode)),
+      h('dt', {}, 'Error'), h('dd', { class: 'wrap' }, a.error || '—')),
+    h('details', {}, h('summary', {}, 'Request headers'), w.requestHeaders(a.requestHeaders || {})),
+    h('details', {}, h('summary', {}, 'Response headers'),
+      a.responseHeaders ? h('pre', { class: 'wrap' }, a.responseHeaders) : w.missing(w.noResponseHeaders)),
+    h('h4', {}, 'Response body (first 1 KiB)'),
+    a.responseBody ? h('pre', { class: 'wrap', 'data-testid': 'response-body' }, a.responseBody) : w.missing(w.emptyBody, { 'data-testid': 'response-body' }))));
 }

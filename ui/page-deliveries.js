@@ -6,7 +6,7 @@
 // Rotate secret (the new secret shown once).  Receivers' answers are shown
 // as text: a body full of HTML stays characters.
 
-import { isoOf, copyButton, pager, statusBadge } from './kit.js';
+import { isoOf, copyButton, pager, statusBadge, attemptList } from './kit.js';
 
 const STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'];
 
@@ -176,22 +176,6 @@ async function timelinePage(c, id) {
     });
     const refresh = h('button', { class: 'secondary', type: 'button' }, 'Refresh');
     refresh.addEventListener('click', () => load().catch((e) => status.replaceChildren(errorBox(e))));
-    const attempts = d.attempts.length ? h('ol', { class: 'timeline' }, d.attempts.map((a) => h('li', {},
-      h('section', { class: 'panel', 'aria-label': `Attempt ${a.attempt}` },
-        h('h3', {}, `Attempt ${a.attempt} · `, a.statusCode === null ? 'no HTTP answer' : `HTTP ${a.statusCode}`),
-        h('dl', { class: 'facts' },
-          h('dt', {}, 'Sent'), h('dd', {}, when(a.startedAt)),
-          h('dt', {}, 'Duration'), h('dd', {}, `${a.durationMs} ms`),
-          h('dt', {}, 'Status'), h('dd', {}, a.statusCode === null ? '—' : String(a.statusCode)),
-          h('dt', {}, 'Error'), h('dd', { class: 'wrap' }, a.error || '—')),
-        h('details', {}, h('summary', {}, 'Request headers'),
-          h('div', { class: 'table-wrap' }, h('table', { class: 'headers' }, h('tbody', {}, Object.entries(a.requestHeaders || {}).map(([k, v]) =>
-            h('tr', {}, h('th', { scope: 'row', class: 'mono' }, k), h('td', { class: 'mono wrap' }, v))))))),
-        h('details', {}, h('summary', {}, 'Response headers'),
-          a.responseHeaders ? h('pre', {}, a.responseHeaders) : h('p', { class: 'muted' }, 'None: there was no HTTP answer.')),
-        h('h4', {}, 'Response body (first 1 KiB)'),
-        a.responseBody ? h('pre', { 'data-testid': 'response-body' }, a.responseBody) : h('p', { class: 'muted' }, 'Empty.')))))
-      : h('p', { class: 'muted' }, d.status === 'pending' ? 'No attempt yet: the first one is due ' + when(d.nextAttemptAt) + '. Refresh to see it.' : 'No attempt was made.');
     box.replaceChildren(
       h('p', {}, h('a', { href: `/ui/deliveries?webhookId=${encodeURIComponent(d.webhookId)}` }, `← Deliveries of “${hookName}”`)),
       h('h1', {}, 'Delivery'),
@@ -203,7 +187,7 @@ async function timelinePage(c, id) {
         h('dt', {}, 'Published'), h('dd', {}, when(d.createdAt)),
         h('dt', {}, 'Id'), h('dd', { class: 'mono wrap' }, d.id)),
       h('div', { class: 'row' }, retry, refresh), status,
-      h('h2', {}, `Attempts (${d.attempts.length})`), attempts);
+      h('h2', {}, `Attempts (${d.attempts.length})`), attemptList(d, 'operator'));
   }
   show(box);
   await load();

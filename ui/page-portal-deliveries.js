@@ -105,7 +105,7 @@ async function deliveryPage(id, c) {
       h('dt', {}, 'Created'), h('dd', {}, when(d.createdAt)),
       h('dt', {}, 'Attempts'), h('dd', {}, String(d.attemptCount)),
       h('dt', {}, 'Next attempt'), h('dd', {}, d.nextAttemptAt ? when(d.nextAttemptAt) : '—'));
-    attemptsBox.replaceChildren(attemptList(d));
+    attemptsBox.replaceChildren(attemptList(d, 'integrator'));
   }
   render();
   let replay = null;

@@ -54,7 +54,7 @@ export async function webhooksPage(path, c) {
       } catch (e) { box.replaceChildren(errorBox(e), link); return; }
       if (d.attempts.length) {
         box.replaceChildren(h('p', { class: 'notice', role: 'status' },
-          `Test delivery to “${w.name}”: ${d.status}.`), attemptList(d), link);
+          `Test delivery to “${w.name}”: ${d.status}.`), attemptList(d, 'integrator'), link);
         return;
       }
       if (Date.now() > deadline) {
