@@ -13,7 +13,7 @@ import { webhooksPage } from './page-webhooks.js';
 import { portalDeliveriesPage } from './page-portal-deliveries.js';
 import { verifyPage } from './page-verify.js';
 import { livePage } from './page-live.js';
-import { h, when, copyButton, confirmDialog, pager, statusBadge } from './kit.js';
+import { h, when, copyButton, confirmDialog, table, pager, statusBadge } from './kit.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -283,10 +283,7 @@ async function communitiesPage(path) {
       h('td', {}, h('a', { href: `/ui/communities/${encodeURIComponent(c.id)}` }, c.name)),
       h('td', { class: 'mono wrap optional' }, c.id),
       h('td', { class: 'optional' }, when(c.createdAt))));
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('caption', { class: 'muted' }, `Page ${i + 1}`),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col', class: 'optional' }, 'Id'), h('th', { scope: 'col', class: 'optional' }, 'Created'))),
-      h('tbody', {}, rows))), pager(cursors, i, page.nextCursor, load));
+    listBox.replaceChildren(table(`Page ${i + 1}`, ['Name', 'Id', 'Created'], rows, [1, 2]), pager(cursors, i, page.nextCursor, load));
   }
   create.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -348,9 +345,8 @@ async function communityPage(id) {
         h('td', {}, statusBadge(k.isActive ? 'active' : 'revoked')),
         h('td', { class: 'optional' }, when(k.createdAt)), h('td', {}, revoke));
     });
-    keysBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Label'), h('th', { scope: 'col' }, 'Access key'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col', class: 'optional' }, 'Created'), h('th', { scope: 'col' }, h('span', { class: 'muted' }, 'Action')))),
-      h('tbody', {}, rows))), pager(cursors, i, page.nextCursor, loadKeys));
+    keysBox.replaceChildren(table(null, ['Label', 'Access key', 'State', 'Created', h('span', { class: 'muted' }, 'Action')], rows, [3]),
+      pager(cursors, i, page.nextCursor, loadKeys));
   }
   async function loadLinks() {
     const { portalLinks } = await admin('GET', `/communities/${encodeURIComponent(c.id)}/portal-links`);
@@ -358,9 +354,8 @@ async function communityPage(id) {
       linksBox.replaceChildren(h('p', { class: 'muted' }, 'No portal links. A link signs an integrator into this community without a key pair.'));
       return;
     }
-    linksBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Created'), h('th', { scope: 'col' }, 'Expires'), h('th', { scope: 'col' }, 'Access'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, h('span', { class: 'muted' }, 'Action')))),
-      h('tbody', {}, portalLinks.map((l) => {
+    linksBox.replaceChildren(table(null, ['Created', 'Expires', 'Access', 'State', h('span', { class: 'muted' }, 'Action')],
+      portalLinks.map((l) => {
         const b = l.isActive ? h('button', { class: 'danger', type: 'button', 'aria-label': `Revoke portal link created ${when(l.createdAt)}` }, 'Revoke') : null;
         if (b) b.addEventListener('click', async () => {
           if (!await confirmDialog('Revoke this portal link? Whoever uses it is signed out at their next click.', 'Revoke link')) return;
@@ -368,7 +363,7 @@ async function communityPage(id) {
         });
         return h('tr', {}, h('td', {}, when(l.createdAt)), h('td', {}, when(l.expiresAt)), h('td', {}, l.readOnly ? 'read-only' : 'full'),
           h('td', {}, statusBadge(l.isActive ? 'active' : l.revokedAt ? 'revoked' : 'expired')), h('td', {}, b));
-      })))));
+      })));
   }
   issue.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -477,10 +472,8 @@ async function operatorWebhooksPage() {
         h('td', { class: 'mono wrap optional' }, h('a', { href: `/ui/communities/${encodeURIComponent(w.communityId)}` }, w.communityId)),
         h('td', {}, statusBadge(st)), h('td', {}, actions));
     });
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['Name', 'Trigger', 'URL', 'Community', 'State', 'Actions'].map((t, k) =>
-        h('th', { scope: 'col', class: k === 2 || k === 3 ? 'optional' : null }, t)))),
-      h('tbody', {}, rows))), pager(cursors, i, page.nextCursor, load));
+    listBox.replaceChildren(table(null, ['Name', 'Trigger', 'URL', 'Community', 'State', 'Actions'], rows, [2, 3]),
+      pager(cursors, i, page.nextCursor, load));
   }
   filters.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -519,10 +512,9 @@ async function eventsPage() {
   async function deliveriesOf(ev, box) {
     const { deliveries } = await admin('GET', `/events/${ev.id}/deliveries?limit=50`);
     box.replaceChildren(deliveries.length
-      ? h('div', { class: 'table-wrap' }, h('table', {},
-        h('thead', {}, h('tr', {}, ['Webhook', 'Status', 'Attempts', 'Last answer', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', {}, deliveries.map((d) => h('tr', {}, h('td', { class: 'mono wrap' }, d.webhookId), h('td', {}, d.status),
-          h('td', {}, String(d.attemptCount)), h('td', {}, d.lastStatusCode === null ? '—' : String(d.lastStatusCode)), h('td', { class: 'wrap' }, d.lastError || '—'))))))
+      ? table(null, ['Webhook', 'Status', 'Attempts', 'Last answer', 'Last error'],
+        deliveries.map((d) => h('tr', {}, h('td', { class: 'mono wrap' }, d.webhookId), h('td', {}, d.status),
+          h('td', {}, String(d.attemptCount)), h('td', {}, d.lastStatusCode === null ? '—' : String(d.lastStatusCode)), h('td', { class: 'wrap' }, d.lastError || '—'))))
       : h('p', { class: 'muted' }, 'No deliveries: no active webhook of this community matched the trigger (and scope) when it was published.'));
   }
   async function load(i) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The console's DOM helpers, one definition each, for app.js and every
 // ui/page-*.js: h, a time as text, a copy button, a confirmation dialog, a
-// pager, a status badge, and a delivery's attempts.  Everything goes in as
+// table, a pager, a status badge, and a delivery's attempts.  Everything goes in as
 // text (DOM nodes, textContent), never as HTML.
 
 export function h(tag, attrs, ...children) {
@@ -56,6 +56,16 @@ export function confirmDialog(question, yes) {
     document.body.append(d);
     d.showModal();
   });
+}
+
+// A table that scrolls sideways when it must: a caption (or none), a header
+// cell per name in head (the columns whose index is in optional hide on a
+// phone), and the rows.
+export function table(caption, head, rows, optional = []) {
+  return h('div', { class: 'table-wrap' }, h('table', {},
+    caption ? h('caption', { class: 'muted' }, caption) : null,
+    h('thead', {}, h('tr', {}, head.map((t, k) => h('th', { scope: 'col', class: optional.includes(k) ? 'optional' : null }, t)))),
+    h('tbody', {}, rows)));
 }
 
 // Previous / Next over cursor pages: cursors[i] is where page i starts.

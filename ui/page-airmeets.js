@@ -5,7 +5,7 @@
 // (GET/POST /admin/v1/airmeets/{id}/sessions).  Reached from a community's
 // page (/ui/airmeets?communityId=…) or the navigation.
 
-import { isoOf, pager } from './kit.js';
+import { isoOf, table, pager } from './kit.js';
 
 async function pickCommunity(c) {
   const { h, field, show, admin, go } = c;
@@ -48,13 +48,10 @@ async function communityAirmeets(c, communityId) {
         listBox.replaceChildren(h('p', { class: 'muted' }, 'No airmeets yet. Create one above; then add its sessions. Webhooks of airmeet-scoped triggers name an airmeet.'));
         return;
       }
-      listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-        h('caption', { class: 'muted' }, `Page ${i + 1}`),
-        h('thead', {}, h('tr', {}, ['Name', 'Starts', 'Ends', 'Id'].map((t, k) => h('th', { scope: 'col', class: k >= 2 ? 'optional' : null }, t)))),
-        h('tbody', {}, page.airmeets.map((a) => h('tr', {},
-          h('td', {}, h('a', { href: `/ui/airmeets/${encodeURIComponent(a.id)}` }, a.name)),
-          h('td', {}, when(a.startTime)), h('td', { class: 'optional' }, when(a.endTime)),
-          h('td', { class: 'mono wrap optional' }, a.id)))))), pager(cursors, i, page.nextCursor, load));
+      listBox.replaceChildren(table(`Page ${i + 1}`, ['Name', 'Starts', 'Ends', 'Id'], page.airmeets.map((a) => h('tr', {},
+        h('td', {}, h('a', { href: `/ui/airmeets/${encodeURIComponent(a.id)}` }, a.name)),
+        h('td', {}, when(a.startTime)), h('td', { class: 'optional' }, when(a.endTime)),
+        h('td', { class: 'mono wrap optional' }, a.id))), [2, 3]), pager(cursors, i, page.nextCursor, load));
     } catch (e) { listBox.replaceChildren(errorBox(e)); }
   }
   form.addEventListener('submit', async (ev) => {
@@ -93,11 +90,8 @@ async function airmeetSessions(c, airmeetId) {
         listBox.replaceChildren(h('p', { class: 'muted' }, 'No sessions yet. Create one above: webhooks of session-scoped triggers name a session.'));
         return;
       }
-      listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-        h('caption', { class: 'muted' }, `Page ${i + 1}`),
-        h('thead', {}, h('tr', {}, ['Name', 'Id', 'Created'].map((t, k) => h('th', { scope: 'col', class: k === 2 ? 'optional' : null }, t)))),
-        h('tbody', {}, page.sessions.map((s) => h('tr', {},
-          h('td', {}, s.name), h('td', { class: 'mono wrap' }, s.id), h('td', { class: 'optional' }, when(s.createdAt))))))),
+      listBox.replaceChildren(table(`Page ${i + 1}`, ['Name', 'Id', 'Created'], page.sessions.map((s) => h('tr', {},
+        h('td', {}, s.name), h('td', { class: 'mono wrap' }, s.id), h('td', { class: 'optional' }, when(s.createdAt)))), [2]),
       pager(cursors, i, page.nextCursor, load));
     } catch (e) { listBox.replaceChildren(errorBox(e)); }
   }

@@ -6,7 +6,7 @@
 // Rotate secret (the new secret shown once).  Receivers' answers are shown
 // as text: a body full of HTML stays characters.
 
-import { isoOf, copyButton, pager, statusBadge, attemptList } from './kit.js';
+import { isoOf, copyButton, table, pager, statusBadge, attemptList } from './kit.js';
 
 const STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'];
 
@@ -120,11 +120,8 @@ async function listPage(c) {
       h('td', {}, h('div', { class: 'row' },
         h('a', { href: `/ui/deliveries/${encodeURIComponent(d.id)}`, 'aria-label': `Attempts of delivery ${d.id}` }, 'Attempts'),
         d.status === 'cancelled' ? null : h('button', { class: 'secondary', type: 'button', 'aria-label': `Retry delivery ${d.id}`, onclick: () => retry(d) }, 'Retry')))));
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('caption', { class: 'muted' }, `Page ${i + 1}, newest first`),
-      h('thead', {}, h('tr', {}, ['Published', 'Trigger', 'Status', 'Attempts', 'Last answer', 'Last error', 'Actions'].map((t, k) =>
-        h('th', { scope: 'col', class: k === 1 || k === 5 ? 'optional' : null }, t)))),
-      h('tbody', {}, rows))), pager(cursors, i, page.nextCursor, (j) => load(j).catch((e) => status.replaceChildren(errorBox(e)))));
+    listBox.replaceChildren(table(`Page ${i + 1}, newest first`, ['Published', 'Trigger', 'Status', 'Attempts', 'Last answer', 'Last error', 'Actions'], rows, [1, 5]),
+      pager(cursors, i, page.nextCursor, (j) => load(j).catch((e) => status.replaceChildren(errorBox(e)))));
   }
   async function loadHook() {
     const id = wh.input.value.trim();

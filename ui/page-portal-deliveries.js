@@ -2,7 +2,7 @@
 // The delivery log of the integrator's webhooks, newest first, a page at a
 // time with filters; one delivery with every attempt (time, duration,
 // answer, error, headers, the start of the body, all as text), and Replay.
-import { isoOf, pager, statusBadge, attemptList } from './kit.js';
+import { isoOf, table, pager, statusBadge, attemptList } from './kit.js';
 
 const REPLAY_WAIT_MS = 20000;
 
@@ -56,11 +56,8 @@ export async function portalDeliveriesPage(path, c) {
       h('td', {}, statusBadge(d.status)),
       h('td', {}, String(d.attemptCount)),
       h('td', { class: 'wrap' }, d.lastStatusCode === null ? '' : `answered ${d.lastStatusCode}`, d.lastError ? h('div', { class: 'error-text' }, d.lastError) : null)));
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('caption', { class: 'muted' }, `Page ${i + 1}, newest first`),
-      h('thead', {}, h('tr', {}, ['Created', 'Webhook', 'Trigger', 'Status', 'Attempts', 'Last answer'].map((t, k) =>
-        h('th', { scope: 'col', class: k === 2 ? 'optional' : null }, t)))),
-      h('tbody', {}, rows))), pager(cursors, i, page.nextCursor, load));
+    listBox.replaceChildren(table(`Page ${i + 1}, newest first`, ['Created', 'Webhook', 'Trigger', 'Status', 'Attempts', 'Last answer'], rows, [2]),
+      pager(cursors, i, page.nextCursor, load));
   }
   filters.addEventListener('submit', async (ev) => {
     ev.preventDefault();

@@ -4,7 +4,7 @@
 // succeeded in 24 h); send it a test event and watch the attempt land,
 // rotate its signing secret, deregister it.  A read-only session sees the
 // same list with no control that changes anything.
-import { copyButton, confirmDialog, pager, statusBadge, attemptList } from './kit.js';
+import { copyButton, confirmDialog, table, pager, statusBadge, attemptList } from './kit.js';
 
 const TEST_WAIT_MS = 20000; // how long "Send test event" watches for the attempt
 
@@ -126,10 +126,8 @@ export async function webhooksPage(path, c) {
         h('td', {}, rate(w)),
         h('td', {}, actions, h('a', { href: `/ui/deliveries?webhookId=${encodeURIComponent(w.id)}`, 'aria-label': `Deliveries of ${w.name}` }, 'Deliveries'), box));
     });
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['Name', 'Trigger and URL', 'State', 'Last attempt', 'Success (24 h)', 'Actions'].map((t, k) =>
-        h('th', { scope: 'col', class: k === 1 || k === 3 ? 'optional' : null }, t)))),
-      h('tbody', {}, items))), pager(cursors, i, page.nextCursor, load));
+    listBox.replaceChildren(table(null, ['Name', 'Trigger and URL', 'State', 'Last attempt', 'Success (24 h)', 'Actions'], items, [1, 3]),
+      pager(cursors, i, page.nextCursor, load));
   }
 
   filter.addEventListener('submit', async (ev) => {
