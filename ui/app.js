@@ -85,10 +85,25 @@ function errorBox(e) {
   return h('p', { class: 'error', role: 'alert' }, e instanceof ApiError ? e.message : String(e));
 }
 
+// A create form's submit: the status cleared, the `missing` sentence when
+// the required text is blank, else create(text), whose error shows instead.
+function onCreate(form, input, status, missing, create) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    status.replaceChildren();
+    const text = input.value.trim();
+    if (!text) {
+      status.append(h('p', { class: 'error', role: 'alert' }, missing));
+      return;
+    }
+    try { await create(text); } catch (e) { status.append(errorBox(e)); }
+  });
+}
+
 // What a page in a module of its own (ui/page-*.js) gets: the helpers above
 // and the current session, so that each page can live in its own file.
 function ctx() {
-  return { h, field, show, when, admin, pub, errorBox, go, ApiError, session };
+  return { h, field, show, when, admin, pub, errorBox, onCreate, go, ApiError, session };
 }
 
 // ---- the router ----
@@ -285,21 +300,11 @@ async function communitiesPage(path) {
       h('td', { class: 'optional' }, when(c.createdAt))));
     listBox.replaceChildren(table(`Page ${i + 1}`, ['Name', 'Id', 'Created'], rows, [1, 2]), pager(cursors, i, page.nextCursor, load));
   }
-  create.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    if (!name.input.value.trim()) {
-      status.append(h('p', { class: 'error', role: 'alert' }, 'Enter a name for the community.'));
-      return;
-    }
-    try {
-      const c = await admin('POST', '/communities', { name: name.input.value.trim() });
-      name.input.value = '';
-      status.append(h('p', { class: 'notice', role: 'status' }, `Created community “${c.name}”.`));
-      await load(0);
-    } catch (e) {
-      status.append(errorBox(e));
-    }
+  onCreate(create, name.input, status, 'Enter a name for the community.', async (text) => {
+    const c = await admin('POST', '/communities', { name: text });
+    name.input.value = '';
+    status.append(h('p', { class: 'notice', role: 'status' }, `Created community “${c.name}”.`));
+    await load(0);
   });
   show(h('h1', {}, 'Communities'), create, status, listBox);
   await load(0);
@@ -365,25 +370,15 @@ async function communityPage(id) {
           h('td', {}, statusBadge(l.isActive ? 'active' : l.revokedAt ? 'revoked' : 'expired')), h('td', {}, b));
       })));
   }
-  issue.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    if (!label.input.value.trim()) {
-      status.append(h('p', { class: 'error', role: 'alert' }, 'Enter a label that says who or what will use the key pair.'));
-      return;
-    }
-    try {
-      const k = await admin('POST', `/communities/${encodeURIComponent(c.id)}/access-keys`, { label: label.input.value.trim() });
-      label.input.value = '';
-      status.append(h('div', { class: 'warning', role: 'status' },
-        h('h2', {}, `Key pair “${k.label}” issued`),
-        h('p', {}, h('strong', {}, 'Copy the secret key now: it is shown only this once.'), ' airhook keeps only its hash; if it is lost, revoke this pair and issue another.'),
-        h('div', { class: 'secret' }, h('span', {}, 'Access key'), h('code', { 'data-testid': 'access-key' }, k.accessKey), copyButton(k.accessKey, 'access key')),
-        h('div', { class: 'secret' }, h('span', {}, 'Secret key'), h('code', { 'data-testid': 'secret-key' }, k.secretKey), copyButton(k.secretKey, 'secret key'))));
-      await loadKeys(0);
-    } catch (e) {
-      status.append(errorBox(e));
-    }
+  onCreate(issue, label.input, status, 'Enter a label that says who or what will use the key pair.', async (text) => {
+    const k = await admin('POST', `/communities/${encodeURIComponent(c.id)}/access-keys`, { label: text });
+    label.input.value = '';
+    status.append(h('div', { class: 'warning', role: 'status' },
+      h('h2', {}, `Key pair “${k.label}” issued`),
+      h('p', {}, h('strong', {}, 'Copy the secret key now: it is shown only this once.'), ' airhook keeps only its hash; if it is lost, revoke this pair and issue another.'),
+      h('div', { class: 'secret' }, h('span', {}, 'Access key'), h('code', { 'data-testid': 'access-key' }, k.accessKey), copyButton(k.accessKey, 'access key')),
+      h('div', { class: 'secret' }, h('span', {}, 'Secret key'), h('code', { 'data-testid': 'secret-key' }, k.secretKey), copyButton(k.secretKey, 'secret key'))));
+    await loadKeys(0);
   });
   linkForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();

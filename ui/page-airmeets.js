@@ -30,7 +30,7 @@ async function pickCommunity(c) {
 }
 
 async function communityAirmeets(c, communityId) {
-  const { h, field, show, when, admin, errorBox } = c;
+  const { h, field, show, when, admin, errorBox, onCreate } = c;
   const com = await admin('GET', `/communities/${encodeURIComponent(communityId)}`);
   const status = h('div', { 'aria-live': 'polite' });
   const listBox = h('div');
@@ -54,19 +54,14 @@ async function communityAirmeets(c, communityId) {
         h('td', { class: 'mono wrap optional' }, a.id))), [2, 3]), pager(cursors, i, page.nextCursor, load));
     } catch (e) { listBox.replaceChildren(errorBox(e)); }
   }
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    if (!name.input.value.trim()) { status.append(h('p', { class: 'error', role: 'alert' }, 'Enter a name for the airmeet.')); return; }
-    const body = { communityId: com.id, name: name.input.value.trim() };
+  onCreate(form, name.input, status, 'Enter a name for the airmeet.', async (text) => {
+    const body = { communityId: com.id, name: text };
     if (isoOf(start.input.value)) body.startTime = isoOf(start.input.value);
     if (isoOf(end.input.value)) body.endTime = isoOf(end.input.value);
-    try {
-      const a = await admin('POST', '/airmeets', body);
-      name.input.value = start.input.value = end.input.value = '';
-      status.append(h('p', { class: 'notice', role: 'status' }, `Created airmeet “${a.name}”.`));
-      await load(0);
-    } catch (e) { status.append(errorBox(e)); }
+    const a = await admin('POST', '/airmeets', body);
+    name.input.value = start.input.value = end.input.value = '';
+    status.append(h('p', { class: 'notice', role: 'status' }, `Created airmeet “${a.name}”.`));
+    await load(0);
   });
   show(h('p', {}, h('a', { href: `/ui/communities/${encodeURIComponent(com.id)}` }, `← ${com.name}`)),
     h('h1', {}, `Airmeets of ${com.name}`), form, status, listBox);
@@ -74,7 +69,7 @@ async function communityAirmeets(c, communityId) {
 }
 
 async function airmeetSessions(c, airmeetId) {
-  const { h, field, show, when, admin, errorBox } = c;
+  const { h, field, show, when, admin, errorBox, onCreate } = c;
   const a = await admin('GET', `/airmeets/${encodeURIComponent(airmeetId)}`);
   const status = h('div', { 'aria-live': 'polite' });
   const listBox = h('div');
@@ -95,16 +90,11 @@ async function airmeetSessions(c, airmeetId) {
       pager(cursors, i, page.nextCursor, load));
     } catch (e) { listBox.replaceChildren(errorBox(e)); }
   }
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    if (!name.input.value.trim()) { status.append(h('p', { class: 'error', role: 'alert' }, 'Enter a name for the session.')); return; }
-    try {
-      const s = await admin('POST', `/airmeets/${encodeURIComponent(a.id)}/sessions`, { name: name.input.value.trim() });
-      name.input.value = '';
-      status.append(h('p', { class: 'notice', role: 'status' }, `Created session “${s.name}”.`));
-      await load(0);
-    } catch (e) { status.append(errorBox(e)); }
+  onCreate(form, name.input, status, 'Enter a name for the session.', async (text) => {
+    const s = await admin('POST', `/airmeets/${encodeURIComponent(a.id)}/sessions`, { name: text });
+    name.input.value = '';
+    status.append(h('p', { class: 'notice', role: 'status' }, `Created session “${s.name}”.`));
+    await load(0);
   });
   show(h('p', {}, h('a', { href: `/ui/airmeets?communityId=${encodeURIComponent(a.communityId)}` }, '← Airmeets of its community')),
     h('h1', {}, a.name),
