@@ -13,28 +13,14 @@ import { webhooksPage } from './page-webhooks.js';
 import { portalDeliveriesPage } from './page-portal-deliveries.js';
 import { verifyPage } from './page-verify.js';
 import { livePage } from './page-live.js';
+import { h, when, copyButton, confirmDialog, table, pager, statusBadge } from './kit.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const who = document.getElementById('who');
 let session = null; // GET /ui/api/session's answer, or null when signed out
 
-// ---- DOM helpers: text only ----
-
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else if (k === 'text') el.textContent = v;
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
+// ---- DOM helpers: text only (h, when and the rest are in kit.js) ----
 
 let ids = 0;
 // A labelled input: the label is visible and names the control.
@@ -46,12 +32,6 @@ function field(label, attrs) {
 
 function show(...nodes) {
   main.replaceChildren(...nodes);
-}
-
-function when(ms) {
-  if (!ms) return '—';
-  const d = new Date(ms);
-  return isNaN(d) ? String(ms) : d.toLocaleString();
 }
 
 // ---- the APIs ----
@@ -105,10 +85,25 @@ function errorBox(e) {
   return h('p', { class: 'error', role: 'alert' }, e instanceof ApiError ? e.message : String(e));
 }
 
+// A create form's submit: the status cleared, the `missing` sentence when
+// the required text is blank, else create(text), whose error shows instead.
+function onCreate(form, input, status, missing, create) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    status.replaceChildren();
+    const text = input.value.trim();
+    if (!text) {
+      status.append(h('p', { class: 'error', role: 'alert' }, missing));
+      return;
+    }
+    try { await create(text); } catch (e) { status.append(errorBox(e)); }
+  });
+}
+
 // What a page in a module of its own (ui/page-*.js) gets: the helpers above
 // and the current session, so that each page can live in its own file.
 function ctx() {
-  return { h, field, show, when, api, admin, pub, errorBox, go, ApiError, session };
+  return { h, field, show, when, admin, pub, errorBox, onCreate, go, ApiError, session };
 }
 
 // ---- the router ----
@@ -303,60 +298,16 @@ async function communitiesPage(path) {
       h('td', {}, h('a', { href: `/ui/communities/${encodeURIComponent(c.id)}` }, c.name)),
       h('td', { class: 'mono wrap optional' }, c.id),
       h('td', { class: 'optional' }, when(c.createdAt))));
-    const pager = h('div', { class: 'pager' });
-    if (i > 0) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1) }, 'Previous page'));
-    if (page.nextCursor) {
-      pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = page.nextCursor; load(i + 1); } }, 'Next page'));
-    }
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('caption', { class: 'muted' }, `Page ${i + 1}`),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col', class: 'optional' }, 'Id'), h('th', { scope: 'col', class: 'optional' }, 'Created'))),
-      h('tbody', {}, rows))), pager);
+    listBox.replaceChildren(table(`Page ${i + 1}`, ['Name', 'Id', 'Created'], rows, [1, 2]), pager(cursors, i, page.nextCursor, load));
   }
-  create.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    if (!name.input.value.trim()) {
-      status.append(h('p', { class: 'error', role: 'alert' }, 'Enter a name for the community.'));
-      return;
-    }
-    try {
-      const c = await admin('POST', '/communities', { name: name.input.value.trim() });
-      name.input.value = '';
-      status.append(h('p', { class: 'notice', role: 'status' }, `Created community “${c.name}”.`));
-      await load(0);
-    } catch (e) {
-      status.append(errorBox(e));
-    }
+  onCreate(create, name.input, status, 'Enter a name for the community.', async (text) => {
+    const c = await admin('POST', '/communities', { name: text });
+    name.input.value = '';
+    status.append(h('p', { class: 'notice', role: 'status' }, `Created community “${c.name}”.`));
+    await load(0);
   });
   show(h('h1', {}, 'Communities'), create, status, listBox);
   await load(0);
-}
-
-function confirmDialog(question, yes) {
-  return new Promise((resolve) => {
-    const d = h('dialog', { 'aria-labelledby': 'confirm-q' },
-      h('p', { id: 'confirm-q' }, question),
-      h('div', { class: 'row' },
-        h('button', { class: 'danger', type: 'button', onclick: () => { d.close(); resolve(true); } }, yes),
-        h('button', { class: 'secondary', type: 'button', onclick: () => { d.close(); resolve(false); } }, 'Cancel')));
-    d.addEventListener('close', () => { d.remove(); resolve(false); });
-    document.body.append(d);
-    d.showModal();
-  });
-}
-
-function copyButton(text, what) {
-  const b = h('button', { class: 'secondary', type: 'button' }, `Copy ${what}`);
-  b.addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText(text);
-      b.textContent = 'Copied';
-    } catch (e) {
-      b.textContent = 'Select it and copy by hand';
-    }
-  });
-  return b;
 }
 
 async function communityPage(id) {
@@ -396,15 +347,11 @@ async function communityPage(id) {
         } catch (e) { status.replaceChildren(errorBox(e)); }
       });
       return h('tr', {}, h('td', {}, k.label), h('td', { class: 'mono wrap' }, k.accessKey),
-        h('td', {}, h('span', { class: k.isActive ? 'badge on' : 'badge off' }, k.isActive ? 'active' : 'revoked')),
+        h('td', {}, statusBadge(k.isActive ? 'active' : 'revoked')),
         h('td', { class: 'optional' }, when(k.createdAt)), h('td', {}, revoke));
     });
-    const pager = h('div', { class: 'pager' });
-    if (i > 0) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => loadKeys(i - 1) }, 'Previous page'));
-    if (page.nextCursor) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = page.nextCursor; loadKeys(i + 1); } }, 'Next page'));
-    keysBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Label'), h('th', { scope: 'col' }, 'Access key'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col', class: 'optional' }, 'Created'), h('th', { scope: 'col' }, h('span', { class: 'muted' }, 'Action')))),
-      h('tbody', {}, rows))), pager);
+    keysBox.replaceChildren(table(null, ['Label', 'Access key', 'State', 'Created', h('span', { class: 'muted' }, 'Action')], rows, [3]),
+      pager(cursors, i, page.nextCursor, loadKeys));
   }
   async function loadLinks() {
     const { portalLinks } = await admin('GET', `/communities/${encodeURIComponent(c.id)}/portal-links`);
@@ -412,37 +359,26 @@ async function communityPage(id) {
       linksBox.replaceChildren(h('p', { class: 'muted' }, 'No portal links. A link signs an integrator into this community without a key pair.'));
       return;
     }
-    linksBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Created'), h('th', { scope: 'col' }, 'Expires'), h('th', { scope: 'col' }, 'Access'), h('th', { scope: 'col' }, 'State'), h('th', { scope: 'col' }, h('span', { class: 'muted' }, 'Action')))),
-      h('tbody', {}, portalLinks.map((l) => {
+    linksBox.replaceChildren(table(null, ['Created', 'Expires', 'Access', 'State', h('span', { class: 'muted' }, 'Action')],
+      portalLinks.map((l) => {
         const b = l.isActive ? h('button', { class: 'danger', type: 'button', 'aria-label': `Revoke portal link created ${when(l.createdAt)}` }, 'Revoke') : null;
         if (b) b.addEventListener('click', async () => {
           if (!await confirmDialog('Revoke this portal link? Whoever uses it is signed out at their next click.', 'Revoke link')) return;
           try { await admin('DELETE', `/portal-links/${encodeURIComponent(l.id)}`); await loadLinks(); } catch (e) { linkStatus.replaceChildren(errorBox(e)); }
         });
         return h('tr', {}, h('td', {}, when(l.createdAt)), h('td', {}, when(l.expiresAt)), h('td', {}, l.readOnly ? 'read-only' : 'full'),
-          h('td', {}, h('span', { class: l.isActive ? 'badge on' : 'badge off' }, l.isActive ? 'active' : l.revokedAt ? 'revoked' : 'expired')), h('td', {}, b));
-      })))));
+          h('td', {}, statusBadge(l.isActive ? 'active' : l.revokedAt ? 'revoked' : 'expired')), h('td', {}, b));
+      })));
   }
-  issue.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    if (!label.input.value.trim()) {
-      status.append(h('p', { class: 'error', role: 'alert' }, 'Enter a label that says who or what will use the key pair.'));
-      return;
-    }
-    try {
-      const k = await admin('POST', `/communities/${encodeURIComponent(c.id)}/access-keys`, { label: label.input.value.trim() });
-      label.input.value = '';
-      status.append(h('div', { class: 'warning', role: 'status' },
-        h('h2', {}, `Key pair “${k.label}” issued`),
-        h('p', {}, h('strong', {}, 'Copy the secret key now: it is shown only this once.'), ' airhook keeps only its hash; if it is lost, revoke this pair and issue another.'),
-        h('div', { class: 'secret' }, h('span', {}, 'Access key'), h('code', { 'data-testid': 'access-key' }, k.accessKey), copyButton(k.accessKey, 'access key')),
-        h('div', { class: 'secret' }, h('span', {}, 'Secret key'), h('code', { 'data-testid': 'secret-key' }, k.secretKey), copyButton(k.secretKey, 'secret key'))));
-      await loadKeys(0);
-    } catch (e) {
-      status.append(errorBox(e));
-    }
+  onCreate(issue, label.input, status, 'Enter a label that says who or what will use the key pair.', async (text) => {
+    const k = await admin('POST', `/communities/${encodeURIComponent(c.id)}/access-keys`, { label: text });
+    label.input.value = '';
+    status.append(h('div', { class: 'warning', role: 'status' },
+      h('h2', {}, `Key pair “${k.label}” issued`),
+      h('p', {}, h('strong', {}, 'Copy the secret key now: it is shown only this once.'), ' airhook keeps only its hash; if it is lost, revoke this pair and issue another.'),
+      h('div', { class: 'secret' }, h('span', {}, 'Access key'), h('code', { 'data-testid': 'access-key' }, k.accessKey), copyButton(k.accessKey, 'access key')),
+      h('div', { class: 'secret' }, h('span', {}, 'Secret key'), h('code', { 'data-testid': 'secret-key' }, k.secretKey), copyButton(k.secretKey, 'secret key'))));
+    await loadKeys(0);
   });
   linkForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -529,15 +465,10 @@ async function operatorWebhooksPage() {
       return h('tr', {}, h('td', {}, w.name, w.disabledReason ? h('div', { class: 'muted' }, w.disabledReason) : null),
         h('td', { class: 'mono' }, w.triggerMetaInfoId), h('td', { class: 'mono wrap optional' }, w.url),
         h('td', { class: 'mono wrap optional' }, h('a', { href: `/ui/communities/${encodeURIComponent(w.communityId)}` }, w.communityId)),
-        h('td', {}, h('span', { class: st === 'active' ? 'badge on' : 'badge off' }, st)), h('td', {}, actions));
+        h('td', {}, statusBadge(st)), h('td', {}, actions));
     });
-    const pager = h('div', { class: 'pager' });
-    if (i > 0) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1) }, 'Previous page'));
-    if (page.nextCursor) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = page.nextCursor; load(i + 1); } }, 'Next page'));
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['Name', 'Trigger', 'URL', 'Community', 'State', 'Actions'].map((t, k) =>
-        h('th', { scope: 'col', class: k === 2 || k === 3 ? 'optional' : null }, t)))),
-      h('tbody', {}, rows))), pager);
+    listBox.replaceChildren(table(null, ['Name', 'Trigger', 'URL', 'Community', 'State', 'Actions'], rows, [2, 3]),
+      pager(cursors, i, page.nextCursor, load));
   }
   filters.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -576,10 +507,9 @@ async function eventsPage() {
   async function deliveriesOf(ev, box) {
     const { deliveries } = await admin('GET', `/events/${ev.id}/deliveries?limit=50`);
     box.replaceChildren(deliveries.length
-      ? h('div', { class: 'table-wrap' }, h('table', {},
-        h('thead', {}, h('tr', {}, ['Webhook', 'Status', 'Attempts', 'Last answer', 'Last error'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', {}, deliveries.map((d) => h('tr', {}, h('td', { class: 'mono wrap' }, d.webhookId), h('td', {}, d.status),
-          h('td', {}, String(d.attemptCount)), h('td', {}, d.lastStatusCode === null ? '—' : String(d.lastStatusCode)), h('td', { class: 'wrap' }, d.lastError || '—'))))))
+      ? table(null, ['Webhook', 'Status', 'Attempts', 'Last answer', 'Last error'],
+        deliveries.map((d) => h('tr', {}, h('td', { class: 'mono wrap' }, d.webhookId), h('td', {}, d.status),
+          h('td', {}, String(d.attemptCount)), h('td', {}, d.lastStatusCode === null ? '—' : String(d.lastStatusCode)), h('td', { class: 'wrap' }, d.lastError || '—'))))
       : h('p', { class: 'muted' }, 'No deliveries: no active webhook of this community matched the trigger (and scope) when it was published.'));
   }
   async function load(i) {
@@ -601,10 +531,7 @@ async function eventsPage() {
         h('p', { class: 'muted mono wrap' }, `${ev.id} · ${when(ev.createdAt)} · community ${ev.communityId}${ev.airmeetId ? ' · airmeet ' + ev.airmeetId : ''}`),
         b, box);
     });
-    const pager = h('div', { class: 'pager' });
-    if (i > 0) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1) }, 'Previous page'));
-    if (page.nextCursor) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = page.nextCursor; load(i + 1); } }, 'Next page'));
-    listBox.replaceChildren(...items, pager);
+    listBox.replaceChildren(...items, pager(cursors, i, page.nextCursor, load));
   }
   publish.addEventListener('submit', async (ev) => {
     ev.preventDefault();

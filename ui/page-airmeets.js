@@ -5,19 +5,7 @@
 // (GET/POST /admin/v1/airmeets/{id}/sessions).  Reached from a community's
 // page (/ui/airmeets?communityId=…) or the navigation.
 
-function isoOf(v) {
-  if (!v) return null;
-  const d = new Date(v);
-  return isNaN(d) ? null : d.toISOString();
-}
-
-// A list a page at a time: load(i) fetches page i with cursors[i].
-function pager(h, i, next, cursors, load) {
-  const p = h('div', { class: 'pager' });
-  if (i > 0) p.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1) }, 'Previous page'));
-  if (next) p.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = next; load(i + 1); } }, 'Next page'));
-  return p;
-}
+import { isoOf, table, pager } from './kit.js';
 
 async function pickCommunity(c) {
   const { h, field, show, admin, go } = c;
@@ -42,7 +30,7 @@ async function pickCommunity(c) {
 }
 
 async function communityAirmeets(c, communityId) {
-  const { h, field, show, when, admin, errorBox } = c;
+  const { h, field, show, when, admin, errorBox, onCreate } = c;
   const com = await admin('GET', `/communities/${encodeURIComponent(communityId)}`);
   const status = h('div', { 'aria-live': 'polite' });
   const listBox = h('div');
@@ -60,28 +48,20 @@ async function communityAirmeets(c, communityId) {
         listBox.replaceChildren(h('p', { class: 'muted' }, 'No airmeets yet. Create one above; then add its sessions. Webhooks of airmeet-scoped triggers name an airmeet.'));
         return;
       }
-      listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-        h('caption', { class: 'muted' }, `Page ${i + 1}`),
-        h('thead', {}, h('tr', {}, ['Name', 'Starts', 'Ends', 'Id'].map((t, k) => h('th', { scope: 'col', class: k >= 2 ? 'optional' : null }, t)))),
-        h('tbody', {}, page.airmeets.map((a) => h('tr', {},
-          h('td', {}, h('a', { href: `/ui/airmeets/${encodeURIComponent(a.id)}` }, a.name)),
-          h('td', {}, when(a.startTime)), h('td', { class: 'optional' }, when(a.endTime)),
-          h('td', { class: 'mono wrap optional' }, a.id)))))), pager(h, i, page.nextCursor, cursors, load));
+      listBox.replaceChildren(table(`Page ${i + 1}`, ['Name', 'Starts', 'Ends', 'Id'], page.airmeets.map((a) => h('tr', {},
+        h('td', {}, h('a', { href: `/ui/airmeets/${encodeURIComponent(a.id)}` }, a.name)),
+        h('td', {}, when(a.startTime)), h('td', { class: 'optional' }, when(a.endTime)),
+        h('td', { class: 'mono wrap optional' }, a.id))), [2, 3]), pager(cursors, i, page.nextCursor, load));
     } catch (e) { listBox.replaceChildren(errorBox(e)); }
   }
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    if (!name.input.value.trim()) { status.append(h('p', { class: 'error', role: 'alert' }, 'Enter a name for the airmeet.')); return; }
-    const body = { communityId: com.id, name: name.input.value.trim() };
+  onCreate(form, name.input, status, 'Enter a name for the airmeet.', async (text) => {
+    const body = { communityId: com.id, name: text };
     if (isoOf(start.input.value)) body.startTime = isoOf(start.input.value);
     if (isoOf(end.input.value)) body.endTime = isoOf(end.input.value);
-    try {
-      const a = await admin('POST', '/airmeets', body);
-      name.input.value = start.input.value = end.input.value = '';
-      status.append(h('p', { class: 'notice', role: 'status' }, `Created airmeet “${a.name}”.`));
-      await load(0);
-    } catch (e) { status.append(errorBox(e)); }
+    const a = await admin('POST', '/airmeets', body);
+    name.input.value = start.input.value = end.input.value = '';
+    status.append(h('p', { class: 'notice', role: 'status' }, `Created airmeet “${a.name}”.`));
+    await load(0);
   });
   show(h('p', {}, h('a', { href: `/ui/communities/${encodeURIComponent(com.id)}` }, `← ${com.name}`)),
     h('h1', {}, `Airmeets of ${com.name}`), form, status, listBox);
@@ -89,7 +69,7 @@ async function communityAirmeets(c, communityId) {
 }
 
 async function airmeetSessions(c, airmeetId) {
-  const { h, field, show, when, admin, errorBox } = c;
+  const { h, field, show, when, admin, errorBox, onCreate } = c;
   const a = await admin('GET', `/airmeets/${encodeURIComponent(airmeetId)}`);
   const status = h('div', { 'aria-live': 'polite' });
   const listBox = h('div');
@@ -105,24 +85,16 @@ async function airmeetSessions(c, airmeetId) {
         listBox.replaceChildren(h('p', { class: 'muted' }, 'No sessions yet. Create one above: webhooks of session-scoped triggers name a session.'));
         return;
       }
-      listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-        h('caption', { class: 'muted' }, `Page ${i + 1}`),
-        h('thead', {}, h('tr', {}, ['Name', 'Id', 'Created'].map((t, k) => h('th', { scope: 'col', class: k === 2 ? 'optional' : null }, t)))),
-        h('tbody', {}, page.sessions.map((s) => h('tr', {},
-          h('td', {}, s.name), h('td', { class: 'mono wrap' }, s.id), h('td', { class: 'optional' }, when(s.createdAt))))))),
-      pager(h, i, page.nextCursor, cursors, load));
+      listBox.replaceChildren(table(`Page ${i + 1}`, ['Name', 'Id', 'Created'], page.sessions.map((s) => h('tr', {},
+        h('td', {}, s.name), h('td', { class: 'mono wrap' }, s.id), h('td', { class: 'optional' }, when(s.createdAt)))), [2]),
+      pager(cursors, i, page.nextCursor, load));
     } catch (e) { listBox.replaceChildren(errorBox(e)); }
   }
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    status.replaceChildren();
-    if (!name.input.value.trim()) { status.append(h('p', { class: 'error', role: 'alert' }, 'Enter a name for the session.')); return; }
-    try {
-      const s = await admin('POST', `/airmeets/${encodeURIComponent(a.id)}/sessions`, { name: name.input.value.trim() });
-      name.input.value = '';
-      status.append(h('p', { class: 'notice', role: 'status' }, `Created session “${s.name}”.`));
-      await load(0);
-    } catch (e) { status.append(errorBox(e)); }
+  onCreate(form, name.input, status, 'Enter a name for the session.', async (text) => {
+    const s = await admin('POST', `/airmeets/${encodeURIComponent(a.id)}/sessions`, { name: text });
+    name.input.value = '';
+    status.append(h('p', { class: 'notice', role: 'status' }, `Created session “${s.name}”.`));
+    await load(0);
   });
   show(h('p', {}, h('a', { href: `/ui/airmeets?communityId=${encodeURIComponent(a.communityId)}` }, '← Airmeets of its community')),
     h('h1', {}, a.name),

@@ -6,30 +6,13 @@
 // Rotate secret (the new secret shown once).  Receivers' answers are shown
 // as text: a body full of HTML stays characters.
 
+import { isoOf, copyButton, table, pager, statusBadge, attemptList } from './kit.js';
+
 const STATUSES = ['pending', 'succeeded', 'failed', 'cancelled'];
-
-function badge(h, status) {
-  return h('span', { class: status === 'succeeded' ? 'badge on' : status === 'pending' ? 'badge' : 'badge off' }, status);
-}
-
-// datetime-local's value (local time, no zone) as RFC 3339 UTC, or ''.
-function isoOf(v) {
-  if (!v) return '';
-  const d = new Date(v);
-  return isNaN(d) ? '' : d.toISOString();
-}
 
 function localInput(d) {
   const p = (x) => String(x).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
-}
-
-function copyButton(h, text, what) {
-  const b = h('button', { class: 'secondary', type: 'button' }, `Copy ${what}`);
-  b.addEventListener('click', async () => {
-    try { await navigator.clipboard.writeText(text); b.textContent = 'Copied'; } catch (e) { b.textContent = 'Select it and copy by hand'; }
-  });
-  return b;
 }
 
 // Recover and rotate: the actions on one webhook.
@@ -63,13 +46,13 @@ function webhookPanel(c, w, reload) {
       status.append(h('div', { class: 'warning', role: 'status' },
         h('p', {}, h('strong', {}, 'Copy the new signing secret now: it is shown only this once.'),
           ` Until ${when(r.previousSecretValidUntil)} deliveries carry signatures with both the old and the new secret; give the new one to the receiver before then.`),
-        h('div', { class: 'secret' }, h('span', {}, 'New signing secret'), h('code', { 'data-testid': 'new-secret' }, r.secret), copyButton(h, r.secret, 'new secret'))));
+        h('div', { class: 'secret' }, h('span', {}, 'New signing secret'), h('code', { 'data-testid': 'new-secret' }, r.secret), copyButton(r.secret, 'new secret'))));
     } catch (e) { status.append(errorBox(e)); }
   });
   return h('section', { class: 'panel hook', 'aria-label': `Webhook ${w.name}` },
     h('h2', {}, `Webhook “${w.name}”`),
     h('p', { class: 'muted mono wrap' }, `${w.triggerMetaInfoId} → ${w.url}`),
-    h('p', {}, h('span', { class: st === 'active' ? 'badge on' : 'badge off' }, st), w.disabledReason ? ` ${w.disabledReason}` : '', w.failingSince ? ` · failing since ${when(w.failingSince)}` : '',
+    h('p', {}, statusBadge(st), w.disabledReason ? ` ${w.disabledReason}` : '', w.failingSince ? ` · failing since ${when(w.failingSince)}` : '',
       ' · community ', h('a', { href: `/ui/communities/${encodeURIComponent(w.communityId)}` }, w.communityId)),
     dead ? h('p', { class: 'muted' }, 'Deregistered: its deliveries can no longer be sent.') : h('div', { class: 'stack' }, recover, h('div', {}, rotate)),
     status);
@@ -130,21 +113,15 @@ async function listPage(c) {
     const rows = page.deliveries.map((d) => h('tr', {},
       h('td', {}, when(d.createdAt)),
       h('td', { class: 'mono optional' }, d.triggerMetaInfoId),
-      h('td', {}, badge(h, d.status)),
+      h('td', {}, statusBadge(d.status)),
       h('td', {}, String(d.attemptCount)),
       h('td', {}, d.lastStatusCode === null ? '—' : String(d.lastStatusCode)),
       h('td', { class: 'wrap optional' }, d.lastError || '—'),
       h('td', {}, h('div', { class: 'row' },
         h('a', { href: `/ui/deliveries/${encodeURIComponent(d.id)}`, 'aria-label': `Attempts of delivery ${d.id}` }, 'Attempts'),
         d.status === 'cancelled' ? null : h('button', { class: 'secondary', type: 'button', 'aria-label': `Retry delivery ${d.id}`, onclick: () => retry(d) }, 'Retry')))));
-    const pager = h('div', { class: 'pager' });
-    if (i > 0) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => load(i - 1).catch((e) => status.replaceChildren(errorBox(e))) }, 'Previous page'));
-    if (page.nextCursor) pager.append(h('button', { class: 'secondary', type: 'button', onclick: () => { cursors[i + 1] = page.nextCursor; load(i + 1).catch((e) => status.replaceChildren(errorBox(e))); } }, 'Next page'));
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('caption', { class: 'muted' }, `Page ${i + 1}, newest first`),
-      h('thead', {}, h('tr', {}, ['Published', 'Trigger', 'Status', 'Attempts', 'Last answer', 'Last error', 'Actions'].map((t, k) =>
-        h('th', { scope: 'col', class: k === 1 || k === 5 ? 'optional' : null }, t)))),
-      h('tbody', {}, rows))), pager);
+    listBox.replaceChildren(table(`Page ${i + 1}, newest first`, ['Published', 'Trigger', 'Status', 'Attempts', 'Last answer', 'Last error', 'Actions'], rows, [1, 5]),
+      pager(cursors, i, page.nextCursor, (j) => load(j).catch((e) => status.replaceChildren(errorBox(e)))));
   }
   async function loadHook() {
     const id = wh.input.value.trim();
@@ -196,34 +173,18 @@ async function timelinePage(c, id) {
     });
     const refresh = h('button', { class: 'secondary', type: 'button' }, 'Refresh');
     refresh.addEventListener('click', () => load().catch((e) => status.replaceChildren(errorBox(e))));
-    const attempts = d.attempts.length ? h('ol', { class: 'timeline' }, d.attempts.map((a) => h('li', {},
-      h('section', { class: 'panel', 'aria-label': `Attempt ${a.attempt}` },
-        h('h3', {}, `Attempt ${a.attempt} · `, a.statusCode === null ? 'no HTTP answer' : `HTTP ${a.statusCode}`),
-        h('dl', { class: 'facts' },
-          h('dt', {}, 'Sent'), h('dd', {}, when(a.startedAt)),
-          h('dt', {}, 'Duration'), h('dd', {}, `${a.durationMs} ms`),
-          h('dt', {}, 'Status'), h('dd', {}, a.statusCode === null ? '—' : String(a.statusCode)),
-          h('dt', {}, 'Error'), h('dd', { class: 'wrap' }, a.error || '—')),
-        h('details', {}, h('summary', {}, 'Request headers'),
-          h('div', { class: 'table-wrap' }, h('table', { class: 'headers' }, h('tbody', {}, Object.entries(a.requestHeaders || {}).map(([k, v]) =>
-            h('tr', {}, h('th', { scope: 'row', class: 'mono' }, k), h('td', { class: 'mono wrap' }, v))))))),
-        h('details', {}, h('summary', {}, 'Response headers'),
-          a.responseHeaders ? h('pre', {}, a.responseHeaders) : h('p', { class: 'muted' }, 'None: there was no HTTP answer.')),
-        h('h4', {}, 'Response body (first 1 KiB)'),
-        a.responseBody ? h('pre', { 'data-testid': 'response-body' }, a.responseBody) : h('p', { class: 'muted' }, 'Empty.')))))
-      : h('p', { class: 'muted' }, d.status === 'pending' ? 'No attempt yet: the first one is due ' + when(d.nextAttemptAt) + '. Refresh to see it.' : 'No attempt was made.');
     box.replaceChildren(
       h('p', {}, h('a', { href: `/ui/deliveries?webhookId=${encodeURIComponent(d.webhookId)}` }, `← Deliveries of “${hookName}”`)),
       h('h1', {}, 'Delivery'),
       h('dl', { class: 'facts' },
         h('dt', {}, 'Webhook'), h('dd', { 'data-testid': 'webhook-name' }, hookName),
-        h('dt', {}, 'Status'), h('dd', {}, badge(h, d.status), d.nextAttemptAt ? ` next attempt ${when(d.nextAttemptAt)}` : ''),
+        h('dt', {}, 'Status'), h('dd', {}, statusBadge(d.status), d.nextAttemptAt ? ` next attempt ${when(d.nextAttemptAt)}` : ''),
         h('dt', {}, 'Trigger'), h('dd', { class: 'mono' }, d.triggerMetaInfoId),
         h('dt', {}, 'Event'), h('dd', { class: 'mono wrap' }, h('a', { href: `/ui/deliveries?eventId=${encodeURIComponent(d.eventId)}` }, d.eventId)),
         h('dt', {}, 'Published'), h('dd', {}, when(d.createdAt)),
         h('dt', {}, 'Id'), h('dd', { class: 'mono wrap' }, d.id)),
       h('div', { class: 'row' }, retry, refresh), status,
-      h('h2', {}, `Attempts (${d.attempts.length})`), attempts);
+      h('h2', {}, `Attempts (${d.attempts.length})`), attemptList(d, 'operator'));
   }
   show(box);
   await load();

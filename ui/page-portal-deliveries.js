@@ -2,15 +2,9 @@
 // The delivery log of the integrator's webhooks, newest first, a page at a
 // time with filters; one delivery with every attempt (time, duration,
 // answer, error, headers, the start of the body, all as text), and Replay.
-import { pager, statusBadge, attemptList } from './portal-kit.js';
+import { isoOf, table, pager, statusBadge, attemptList } from './kit.js';
 
 const REPLAY_WAIT_MS = 20000;
-
-function isoOrEmpty(local) {
-  if (!local) return '';
-  const d = new Date(local);
-  return isNaN(d) ? '' : d.toISOString();
-}
 
 export async function portalDeliveriesPage(path, c) {
   const rest = path.slice('/ui/deliveries'.length).replace(/^\//, '');
@@ -42,8 +36,8 @@ export async function portalDeliveriesPage(path, c) {
     const q = new URLSearchParams({ limit: '25' });
     if (hook.input.value) q.set('webhookId', hook.input.value);
     if (st.input.value) q.set('status', st.input.value);
-    if (isoOrEmpty(since.input.value)) q.set('since', isoOrEmpty(since.input.value));
-    if (isoOrEmpty(until.input.value)) q.set('until', isoOrEmpty(until.input.value));
+    if (isoOf(since.input.value)) q.set('since', isoOf(since.input.value));
+    if (isoOf(until.input.value)) q.set('until', isoOf(until.input.value));
     if (cursors[i]) q.set('cursor', cursors[i]);
     const page = await pub('GET', '/airhook/v1/deliveries?' + q);
     if (!page.deliveries.length && i === 0) {
@@ -59,14 +53,11 @@ export async function portalDeliveriesPage(path, c) {
       h('td', {}, h('a', { href: `/ui/deliveries/${encodeURIComponent(d.id)}`, 'aria-label': `Delivery ${d.id}` }, when(d.createdAt))),
       h('td', { class: 'wrap' }, names.get(d.webhookId) || h('span', { class: 'mono' }, d.webhookId)),
       h('td', { class: 'mono wrap optional' }, d.triggerMetaInfoId),
-      h('td', {}, statusBadge(c, d.status)),
+      h('td', {}, statusBadge(d.status)),
       h('td', {}, String(d.attemptCount)),
       h('td', { class: 'wrap' }, d.lastStatusCode === null ? '' : `answered ${d.lastStatusCode}`, d.lastError ? h('div', { class: 'error-text' }, d.lastError) : null)));
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('caption', { class: 'muted' }, `Page ${i + 1}, newest first`),
-      h('thead', {}, h('tr', {}, ['Created', 'Webhook', 'Trigger', 'Status', 'Attempts', 'Last answer'].map((t, k) =>
-        h('th', { scope: 'col', class: k === 2 ? 'optional' : null }, t)))),
-      h('tbody', {}, rows))), pager(c, cursors, i, page.nextCursor, load));
+    listBox.replaceChildren(table(`Page ${i + 1}, newest first`, ['Created', 'Webhook', 'Trigger', 'Status', 'Attempts', 'Last answer'], rows, [2]),
+      pager(cursors, i, page.nextCursor, load));
   }
   filters.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -104,14 +95,14 @@ async function deliveryPage(id, c) {
   const facts = h('dl', { class: 'facts' });
   function render() {
     facts.replaceChildren(
-      h('dt', {}, 'Status'), h('dd', {}, statusBadge(c, d.status)),
+      h('dt', {}, 'Status'), h('dd', {}, statusBadge(d.status)),
       h('dt', {}, 'Trigger'), h('dd', { class: 'mono wrap' }, d.triggerMetaInfoId),
       h('dt', {}, 'Webhook'), h('dd', { class: 'mono wrap' }, d.webhookId),
       h('dt', {}, 'Event (webhook-id header)'), h('dd', { class: 'mono wrap' }, d.eventId),
       h('dt', {}, 'Created'), h('dd', {}, when(d.createdAt)),
       h('dt', {}, 'Attempts'), h('dd', {}, String(d.attemptCount)),
       h('dt', {}, 'Next attempt'), h('dd', {}, d.nextAttemptAt ? when(d.nextAttemptAt) : '—'));
-    attemptsBox.replaceChildren(attemptList(c, d));
+    attemptsBox.replaceChildren(attemptList(d, 'integrator'));
   }
   render();
   let replay = null;

@@ -2,7 +2,7 @@
 // Verify signatures: what a delivery carries and a snippet per language
 // (ui/verify-snippets.js, which tests/browser/snippets.test.mjs runs on a
 // delivery airhook really sent).
-import { copyButton } from './portal-kit.js';
+import { copyButton } from './kit.js';
 import { snippets } from './verify-snippets.js';
 
 export async function verifyPage(path, c) {
@@ -10,7 +10,7 @@ export async function verifyPage(path, c) {
   const tabs = snippets.map((s) => h('section', { class: 'panel snippet', 'aria-labelledby': `snip-${s.lang}` },
     h('h2', { id: `snip-${s.lang}` }, s.lang),
     h('p', { class: 'muted' }, s.note),
-    h('div', { class: 'row' }, h('span', { class: 'mono' }, s.file), copyButton(c, s.code, `${s.lang} snippet`)),
+    h('div', { class: 'row' }, h('span', { class: 'mono' }, s.file), copyButton(s.code, `${s.lang} snippet`)),
     h('pre', { tabindex: '0', 'aria-label': `${s.lang} snippet` }, h('code', {}, s.code))));
   show(h('h1', {}, 'Verify signatures'),
     h('p', {}, 'Every delivery is signed with your webhook\'s signing secret (', h('code', {}, 'whsec_…'),

@@ -4,7 +4,7 @@
 // succeeded in 24 h); send it a test event and watch the attempt land,
 // rotate its signing secret, deregister it.  A read-only session sees the
 // same list with no control that changes anything.
-import { copyButton, confirmDialog, pager, statusBadge, attemptList } from './portal-kit.js';
+import { copyButton, confirmDialog, table, pager, statusBadge, attemptList } from './kit.js';
 
 const TEST_WAIT_MS = 20000; // how long "Send test event" watches for the attempt
 
@@ -54,7 +54,7 @@ export async function webhooksPage(path, c) {
       } catch (e) { box.replaceChildren(errorBox(e), link); return; }
       if (d.attempts.length) {
         box.replaceChildren(h('p', { class: 'notice', role: 'status' },
-          `Test delivery to “${w.name}”: ${d.status}.`), attemptList(c, d), link);
+          `Test delivery to “${w.name}”: ${d.status}.`), attemptList(d, 'integrator'), link);
         return;
       }
       if (Date.now() > deadline) {
@@ -67,19 +67,19 @@ export async function webhooksPage(path, c) {
   }
 
   async function rotate(w, box) {
-    if (!await confirmDialog(c, `Rotate the signing secret of “${w.name}”? Deliveries are signed with the new secret and, for an overlap, with the old one too.`, 'Rotate signing secret')) return;
+    if (!await confirmDialog(`Rotate the signing secret of “${w.name}”? Deliveries are signed with the new secret and, for an overlap, with the old one too.`, 'Rotate signing secret')) return;
     try {
       const r = await pub('POST', `/airhook/v1/webhooks/${encodeURIComponent(w.id)}/rotate-secret`);
       box.replaceChildren(h('div', { class: 'warning', role: 'status' },
         h('h3', {}, `New signing secret for “${w.name}”`),
         h('p', {}, h('strong', {}, 'Copy it now: it is shown only this once.'),
           ` The old secret stays valid until ${when(r.previousSecretValidUntil)}: each delivery carries a signature with each of them until then, so put the new one in your receiver before that.`),
-        h('div', { class: 'secret' }, h('span', {}, 'Signing secret'), h('code', { 'data-testid': 'rotated-secret' }, r.secret), copyButton(c, r.secret, 'signing secret'))));
+        h('div', { class: 'secret' }, h('span', {}, 'Signing secret'), h('code', { 'data-testid': 'rotated-secret' }, r.secret), copyButton(r.secret, 'signing secret'))));
     } catch (e) { box.replaceChildren(errorBox(e)); }
   }
 
   async function deregister(w) {
-    if (!await confirmDialog(c, `Deregister the webhook “${w.name}”? Its pending deliveries are cancelled.`, 'Deregister webhook')) return;
+    if (!await confirmDialog(`Deregister the webhook “${w.name}”? Its pending deliveries are cancelled.`, 'Deregister webhook')) return;
     try {
       await pub('POST', '/platform-integration/v1/webhook-deregister', { id: w.id });
       status.replaceChildren(h('p', { class: 'notice', role: 'status' }, `Deregistered “${w.name}”.`));
@@ -121,15 +121,13 @@ export async function webhooksPage(path, c) {
       return h('tr', {},
         h('td', { class: 'name' }, w.name),
         h('td', { class: 'mono wrap optional' }, w.triggerMetaInfoId, h('div', { class: 'muted' }, w.url)),
-        h('td', {}, statusBadge(c, w.status), w.disabledReason ? h('div', { class: 'error-text' }, w.disabledReason) : null),
+        h('td', {}, statusBadge(w.status), w.disabledReason ? h('div', { class: 'error-text' }, w.disabledReason) : null),
         h('td', { class: 'optional' }, h('div', {}, ...last), w.lastError ? h('div', { class: 'wrap error-text' }, w.lastError) : null),
         h('td', {}, rate(w)),
         h('td', {}, actions, h('a', { href: `/ui/deliveries?webhookId=${encodeURIComponent(w.id)}`, 'aria-label': `Deliveries of ${w.name}` }, 'Deliveries'), box));
     });
-    listBox.replaceChildren(h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['Name', 'Trigger and URL', 'State', 'Last attempt', 'Success (24 h)', 'Actions'].map((t, k) =>
-        h('th', { scope: 'col', class: k === 1 || k === 3 ? 'optional' : null }, t)))),
-      h('tbody', {}, items))), pager(c, cursors, i, page.nextCursor, load));
+    listBox.replaceChildren(table(null, ['Name', 'Trigger and URL', 'State', 'Last attempt', 'Success (24 h)', 'Actions'], items, [1, 3]),
+      pager(cursors, i, page.nextCursor, load));
   }
 
   filter.addEventListener('submit', async (ev) => {
@@ -156,7 +154,7 @@ export async function webhooksPage(path, c) {
         h('h2', {}, `Webhook “${w.name}” registered`),
         h('p', {}, h('strong', {}, 'Copy its signing secret now: it is shown only this once.'),
           ' Your receiver verifies each delivery\'s signature with it (see ', h('a', { href: '/ui/verify' }, 'Verify signatures'), ').'),
-        h('div', { class: 'secret' }, h('span', {}, 'Signing secret'), h('code', { 'data-testid': 'signing-secret' }, w.secret), copyButton(c, w.secret, 'signing secret'))));
+        h('div', { class: 'secret' }, h('span', {}, 'Signing secret'), h('code', { 'data-testid': 'signing-secret' }, w.secret), copyButton(w.secret, 'signing secret'))));
       cursors = [''];
       await load(0);
     } catch (e) {
