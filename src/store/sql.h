@@ -694,6 +694,11 @@ int ah_sql_one(ah_store_t *s, ah_sql_conn_t *c, bool write, int stmt, const ah_s
  */
 int ah_sql_cmd(ah_store_t *s, bool write, int stmt, const ah_sql_params_t *p, size_t *changed);
 /*
+ * Runs write statement stmt as ah_sql_cmd does, for a row that must be
+ * there: AH_ENOTFOUND when it changed none.
+ */
+int ah_sql_cmd_found(ah_store_t *s, int stmt, const ah_sql_params_t *p);
+/*
  * Every row into a malloc'd array (NULL when empty) of elements of `size`
  * bytes; more than AH_STORE_LIST_MAX rows is AH_ETOOBIG.
  */
