@@ -144,7 +144,8 @@
     "s.id_hash, s.role, s.community_id, s.key_id, s.link_id, s.read_only, s.csrf_token,"           \
     " s.created_at, s.seen_at, s.expires_at,"                                                      \
     " coalesce((SELECT k.revoked_at FROM access_keys k WHERE k.id = s.key_id" COLL "), 0)"         \
-    " + coalesce((SELECT l.revoked_at FROM portal_links l WHERE l.id = s.link_id), 0)"
+    " + coalesce((SELECT l.revoked_at FROM portal_links l WHERE l.id = s.link_id), 0),"            \
+    " coalesce((SELECT k.label FROM access_keys k WHERE k.id = s.key_id" COLL "), '')"
 #define PORTAL_LINK_COLS                                                                           \
     "id, community_id, token_hash, read_only, created_at, expires_at, revoked_at"
 

@@ -440,6 +440,7 @@ static void map_console_session(const ah_sql_row_t *r, void *out)
     cs->seen_at = sql_i64(r, 8);
     cs->expires_at = sql_i64(r, 9);
     cs->revoked_at = sql_i64(r, 10);
+    SQL_COPY(r, 11, cs->key_label);
 }
 
 int ah_store_console_session_create(ah_store_t *s, const ah_console_session_t *cs)
