@@ -95,14 +95,9 @@ static json_t *portal_webhook_json(ah_app_t *app, const ah_webhook_t *w, ah_seri
 void ah_h_portal_webhooks(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     ah_webhook_filter_t f = {.state = AH_WEBHOOK_ANY, .community_id = c->caller.community_id};
-    const char *state = ah_http_query(req, "status");
-    if (!ah_page_query(c, req, &f.limit, &f.cursor, NULL, resp))
+    if (!ah_page_query(c, req, &f.limit, &f.cursor, NULL, resp) ||
+        !ah_query_webhook_state(c, req, &f.state, resp))
         return;
-    if (state && (f.state = ah_webhook_state_parse(state)) < 0) {
-        ah_error(resp, c->dialect, 400,
-                 "status '%.40s' is not one of active, disabled, deregistered", state);
-        return;
-    }
     ah_webhook_t *list = NULL;
     size_t n = 0;
     char next[AH_CURSOR_SIZE] = "";
