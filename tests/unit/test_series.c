@@ -187,6 +187,22 @@ static void test_slot_taken_over(void **state)
     assert_int_equal(q[0].attempts[AH_METRICS_SUCCEEDED], 0);
     assert_int_equal(q[1].attempts[AH_METRICS_RETRY], 1);
     assert_int_equal(q[2].attempts[AH_METRICS_SUCCEEDED], 1);
+    /* A sum adds up what the points show. */
+    uint64_t n[AH_METRICS_N_OUTCOMES];
+    assert_int_equal(ah_series_sum(s, hook_id(2), 3, T0 + 2 * MIN, n, &tracked), 0);
+    assert_true(tracked);
+    assert_int_equal(n[AH_METRICS_SUCCEEDED], 1);
+    assert_int_equal(n[AH_METRICS_RETRY], 1);
+    assert_int_equal(n[AH_METRICS_FAILED], 0);
+    assert_int_equal(ah_series_sum(s, hook_id(1), 3, T0 + 2 * MIN, n, &tracked), 0);
+    assert_false(tracked);
+    assert_int_equal(n[AH_METRICS_SUCCEEDED], 0);
+    assert_int_equal(ah_series_sum(s, NULL, 3, T0 + 2 * MIN, n, &tracked), 0);
+    assert_true(tracked);
+    assert_int_equal(n[AH_METRICS_SUCCEEDED], 4);
+    assert_int_equal(n[AH_METRICS_FAILED], 1);
+    assert_int_equal(n[AH_METRICS_RETRY], 1);
+    assert_int_equal(ah_series_sum(s, NULL, AH_SERIES_MINUTES + 1, T0, n, NULL), AH_EINVAL);
     ah_series_free(s);
 }
 
