@@ -187,6 +187,17 @@ bool ah_query_time(const ah_call_t *c, const ah_http_req_t *req, const char *nam
     return false;
 }
 
+bool ah_query_webhook_state(const ah_call_t *c, const ah_http_req_t *req, int *state,
+                            ah_http_resp_t *resp)
+{
+    const char *text = ah_http_query(req, "status");
+    if (!text || (*state = ah_webhook_state_parse(text)) >= 0)
+        return true;
+    ah_error(resp, c->dialect, 400, "status '%.40s' is not one of active, disabled, deregistered",
+             text);
+    return false;
+}
+
 /*
  * Every community, oldest first, as it always was; with ?limit= or
  * ?cursor= a page of them (the console's way, and a script's over many).
@@ -834,15 +845,10 @@ void ah_h_admin_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *r
     ah_webhook_filter_t f = {.state = AH_WEBHOOK_ANY};
     char community[AH_ID_SIZE];
     ah_community_t cm;
-    const char *state = ah_http_query(req, "status");
     if (!ah_page_query(c, req, &f.limit, &f.cursor, NULL, resp) ||
-        !ah_query_id(c, req, "communityId", &ah_kind_community, &cm, community, resp))
+        !ah_query_id(c, req, "communityId", &ah_kind_community, &cm, community, resp) ||
+        !ah_query_webhook_state(c, req, &f.state, resp))
         return;
-    if (state && (f.state = ah_webhook_state_parse(state)) < 0) {
-        ah_error(resp, c->dialect, 400,
-                 "status '%.40s' is not one of active, disabled, deregistered", state);
-        return;
-    }
     f.community_id = community;
     f.trigger = ah_http_query(req, "triggerMetaInfoId");
     f.url_part = ah_http_query(req, "url");

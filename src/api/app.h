@@ -438,6 +438,12 @@ json_t *ah_append_or_drop(json_t *arr, json_t *j);
  */
 bool ah_query_time(const ah_call_t *c, const ah_http_req_t *req, const char *name, int64_t *ms,
                    ah_http_resp_t *resp);
+/*
+ * Reads the optional query ?status= (active, disabled, deregistered) into
+ * *state, left as it is when absent; answers 400 itself.
+ */
+bool ah_query_webhook_state(const ah_call_t *c, const ah_http_req_t *req, int *state,
+                            ah_http_resp_t *resp);
 void ah_h_event_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_airmeet_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);
 void ah_h_session_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp);

@@ -196,10 +196,9 @@ int ah_console_admit(ah_call_t *c, const ah_http_req_t *req, ah_console_role_t w
     if (!operator) {
         memcpy(c->caller.community_id, s->community_id, sizeof c->caller.community_id);
         if (s->key_id[0]) {
-            ah_access_key_t k;
+            /* The key's label came with the session (one read per request). */
             memcpy(c->caller.key_id, s->key_id, sizeof c->caller.key_id);
-            if (ah_store_access_key_get(app->store, s->key_id, &k) == AH_OK)
-                ah_strlcpy(c->caller.label, k.label, sizeof c->caller.label);
+            ah_strlcpy(c->caller.label, s->key_label, sizeof c->caller.label);
         } else {
             memcpy(c->caller.key_id, s->link_id, sizeof c->caller.key_id);
             ah_strlcpy(c->caller.label, "portal link", sizeof c->caller.label);

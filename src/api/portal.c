@@ -51,7 +51,7 @@ static bool path_webhook(const ah_call_t *c, const ah_http_req_t *req, char id[A
  * that was attempted shows it, and its success over the last 24 hours from
  * this node's series (series.h: null when the node did not track it).
  */
-static json_t *portal_webhook_json(ah_app_t *app, const ah_webhook_t *w, ah_series_point_t *day)
+static json_t *portal_webhook_json(ah_app_t *app, const ah_webhook_t *w)
 {
     json_t *o = ah_webhook_json(w, AH_VIEW_ADMIN);
     if (!o)
@@ -66,15 +66,11 @@ static json_t *portal_webhook_json(ah_app_t *app, const ah_webhook_t *w, ah_seri
             if (list[i].attempts > 0)
                 last = &list[i];
     bool tracked = false;
-    uint64_t total = 0, ok = 0;
-    if (ah_series_read(ah_series_process(), w->id, AH_SERIES_MINUTES, ah_now_ms(), day, &tracked) ==
-            AH_OK &&
-        tracked)
-        for (size_t i = 0; i < AH_SERIES_MINUTES; i++) {
-            for (int k = 0; k < AH_METRICS_N_OUTCOMES; k++)
-                total += day[i].attempts[k];
-            ok += day[i].attempts[AH_METRICS_SUCCEEDED];
-        }
+    uint64_t day[AH_METRICS_N_OUTCOMES], total = 0;
+    if (ah_series_sum(ah_series_process(), w->id, AH_SERIES_MINUTES, ah_now_ms(), day, &tracked))
+        tracked = false;
+    for (int k = 0; tracked && k < AH_METRICS_N_OUTCOMES; k++)
+        total += day[k];
     json_object_set_new(o, "status", json_string(status));
     json_object_set_new(o, "lastAttemptAt", ah_json_time(last ? last->updated_at : 0));
     json_object_set_new(o, "lastStatusCode",
@@ -83,7 +79,9 @@ static json_t *portal_webhook_json(ah_app_t *app, const ah_webhook_t *w, ah_seri
     json_object_set_new(o, "lastError", ah_json_str_or_null(last ? last->last_error : ""));
     json_object_set_new(o, "attempts24h", tracked ? json_integer((json_int_t)total) : json_null());
     json_object_set_new(o, "successRate24h",
-                        tracked && total ? json_real((double)ok / (double)total) : json_null());
+                        tracked && total
+                            ? json_real((double)day[AH_METRICS_SUCCEEDED] / (double)total)
+                            : json_null());
     free(list);
     /* lastError may hold a receiver's bytes that are not UTF-8: json_string gave NULL then. */
     if (!json_object_get(o, "lastError"))
@@ -95,14 +93,9 @@ static json_t *portal_webhook_json(ah_app_t *app, const ah_webhook_t *w, ah_seri
 void ah_h_portal_webhooks(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp)
 {
     ah_webhook_filter_t f = {.state = AH_WEBHOOK_ANY, .community_id = c->caller.community_id};
-    const char *state = ah_http_query(req, "status");
-    if (!ah_page_query(c, req, &f.limit, &f.cursor, NULL, resp))
+    if (!ah_page_query(c, req, &f.limit, &f.cursor, NULL, resp) ||
+        !ah_query_webhook_state(c, req, &f.state, resp))
         return;
-    if (state && (f.state = ah_webhook_state_parse(state)) < 0) {
-        ah_error(resp, c->dialect, 400,
-                 "status '%.40s' is not one of active, disabled, deregistered", state);
-        return;
-    }
     ah_webhook_t *list = NULL;
     size_t n = 0;
     char next[AH_CURSOR_SIZE] = "";
@@ -111,11 +104,9 @@ void ah_h_portal_webhooks(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp
         ah_page_error(c, f.cursor, rc, resp);
         return;
     }
-    ah_series_point_t *day = malloc(AH_SERIES_MINUTES * sizeof *day);
-    json_t *arr = day ? json_array() : NULL;
+    json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++)
-        arr = ah_append_or_drop(arr, portal_webhook_json(c->app, &list[i], day));
-    free(day);
+        arr = ah_append_or_drop(arr, portal_webhook_json(c->app, &list[i]));
     free(list);
     ah_page_reply(c, "webhooks", arr, next, resp);
 }

@@ -172,12 +172,8 @@ static const char *role_name(const ah_config_t *cfg)
 /* This node's attempts of the last 60 minutes, by outcome. */
 static json_t *attempts_last_hour(int64_t now)
 {
-    ah_series_point_t p[60];
-    uint64_t n[AH_METRICS_N_OUTCOMES] = {0};
-    if (ah_series_read(ah_series_process(), NULL, 60, now, p, NULL) == AH_OK)
-        for (size_t i = 0; i < 60; i++)
-            for (int k = 0; k < AH_METRICS_N_OUTCOMES; k++)
-                n[k] += p[i].attempts[k];
+    uint64_t n[AH_METRICS_N_OUTCOMES];
+    ah_series_sum(ah_series_process(), NULL, 60, now, n, NULL);
     return json_pack("{s:I, s:I, s:I}", "succeeded", (json_int_t)n[AH_METRICS_SUCCEEDED], "retry",
                      (json_int_t)n[AH_METRICS_RETRY], "failed", (json_int_t)n[AH_METRICS_FAILED]);
 }

@@ -84,6 +84,14 @@ bool ah_series_has_backlog(ah_series_t *s, int64_t now_ms);
  */
 int ah_series_read(ah_series_t *s, const char *webhook_id, size_t minutes, int64_t now_ms,
                    ah_series_point_t *out, bool *tracked);
+/*
+ * The attempts of the same minutes, summed by outcome into out, as the
+ * points of ah_series_read would add up, without copying them out or
+ * estimating their percentiles.  AH_EINVAL (out zeroed) for minutes out of
+ * range.
+ */
+int ah_series_sum(ah_series_t *s, const char *webhook_id, size_t minutes, int64_t now_ms,
+                  uint64_t out[AH_METRICS_N_OUTCOMES], bool *tracked);
 
 /* The bytes a series with max_webhooks webhooks holds at most (docs, tests). */
 size_t ah_series_max_bytes(size_t max_webhooks);

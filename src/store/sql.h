@@ -144,7 +144,8 @@
     "s.id_hash, s.role, s.community_id, s.key_id, s.link_id, s.read_only, s.csrf_token,"           \
     " s.created_at, s.seen_at, s.expires_at,"                                                      \
     " coalesce((SELECT k.revoked_at FROM access_keys k WHERE k.id = s.key_id" COLL "), 0)"         \
-    " + coalesce((SELECT l.revoked_at FROM portal_links l WHERE l.id = s.link_id), 0)"
+    " + coalesce((SELECT l.revoked_at FROM portal_links l WHERE l.id = s.link_id), 0),"            \
+    " coalesce((SELECT k.label FROM access_keys k WHERE k.id = s.key_id" COLL "), '')"
 #define PORTAL_LINK_COLS                                                                           \
     "id, community_id, token_hash, read_only, created_at, expires_at, revoked_at"
 
@@ -693,6 +694,11 @@ int ah_sql_one(ah_store_t *s, ah_sql_conn_t *c, bool write, int stmt, const ah_s
  * borrowed for it; *changed (if not NULL) the rows it changed.
  */
 int ah_sql_cmd(ah_store_t *s, bool write, int stmt, const ah_sql_params_t *p, size_t *changed);
+/*
+ * Runs write statement stmt as ah_sql_cmd does, for a row that must be
+ * there: AH_ENOTFOUND when it changed none.
+ */
+int ah_sql_cmd_found(ah_store_t *s, int stmt, const ah_sql_params_t *p);
 /*
  * Every row into a malloc'd array (NULL when empty) of elements of `size`
  * bytes; more than AH_STORE_LIST_MAX rows is AH_ETOOBIG.

@@ -373,10 +373,8 @@ int ah_store_access_key_revoke(ah_store_t *s, const char *id, int64_t now)
     ah_sql_params_init(&p);
     p_str(&p, id);
     p_i64(&p, now);
-    size_t changed = 0;
-    int rc = ah_sql_cmd(s, true, ST_KEY_REVOKE, &p, &changed);
     /* Every matched row counts, so an already revoked key is found too. */
-    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+    return ah_sql_cmd_found(s, ST_KEY_REVOKE, &p);
 }
 
 static void map_token(const ah_sql_row_t *r, void *out)
@@ -442,6 +440,7 @@ static void map_console_session(const ah_sql_row_t *r, void *out)
     cs->seen_at = sql_i64(r, 8);
     cs->expires_at = sql_i64(r, 9);
     cs->revoked_at = sql_i64(r, 10);
+    SQL_COPY(r, 11, cs->key_label);
 }
 
 int ah_store_console_session_create(ah_store_t *s, const ah_console_session_t *cs)
@@ -476,9 +475,7 @@ int ah_store_console_session_touch(ah_store_t *s, const char *id_hash, int64_t s
     ah_sql_params_init(&p);
     p_str(&p, id_hash);
     p_i64(&p, seen_at);
-    size_t changed = 0;
-    int rc = ah_sql_cmd(s, true, ST_CONSOLE_SESSION_TOUCH, &p, &changed);
-    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+    return ah_sql_cmd_found(s, ST_CONSOLE_SESSION_TOUCH, &p);
 }
 
 int ah_store_console_session_delete(ah_store_t *s, const char *id_hash)
@@ -567,9 +564,7 @@ int ah_store_portal_link_revoke(ah_store_t *s, const char *id, int64_t now)
     ah_sql_params_init(&p);
     p_str(&p, id);
     p_i64(&p, now);
-    size_t changed = 0;
-    int rc = ah_sql_cmd(s, true, ST_PORTAL_LINK_REVOKE, &p, &changed);
-    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+    return ah_sql_cmd_found(s, ST_PORTAL_LINK_REVOKE, &p);
 }
 
 static void map_airmeet(const ah_sql_row_t *r, void *out)
@@ -622,9 +617,7 @@ int ah_store_airmeet_update(ah_store_t *s, const ah_airmeet_t *a)
     p_i64(&p, a->start_time);
     p_i64(&p, a->end_time);
     bind_airmeet_details(&p, a);
-    size_t changed = 0;
-    int rc = ah_sql_cmd(s, true, ST_AIRMEET_UPDATE, &p, &changed);
-    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+    return ah_sql_cmd_found(s, ST_AIRMEET_UPDATE, &p);
 }
 
 typedef struct airmeet_page {
@@ -741,9 +734,7 @@ int ah_store_session_update(ah_store_t *s, const ah_session_t *ss)
     P_FIELD(&p, ss->id);
     P_FIELD(&p, ss->name);
     bind_session_details(&p, ss);
-    size_t changed = 0;
-    int rc = ah_sql_cmd(s, true, ST_SESSION_UPDATE, &p, &changed);
-    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+    return ah_sql_cmd_found(s, ST_SESSION_UPDATE, &p);
 }
 
 int ah_store_session_list(ah_store_t *s, const char *airmeet_id, ah_session_t **out, size_t *n)
@@ -937,9 +928,7 @@ int ah_store_webhook_rotate_secret(ah_store_t *s, const char *id, const char *ne
     p_str(&p, sealed);
     p_i64(&p, prev_until);
     p_i64(&p, now);
-    size_t changed = 0;
-    rc = ah_sql_cmd(s, true, ST_WEBHOOK_ROTATE, &p, &changed);
-    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+    return ah_sql_cmd_found(s, ST_WEBHOOK_ROTATE, &p);
 }
 
 static int recover_tx(ah_sql_conn_t *c, void *arg)

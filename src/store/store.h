@@ -487,6 +487,8 @@ typedef struct ah_console_session {
     int64_t expires_at; /* absolute */
     /* Read only (find): non-zero when its key pair or portal link has been revoked. */
     int64_t revoked_at;
+    /* Read only (find): its key pair's label ("" for a portal link's session). */
+    char key_label[AH_NAME_MAX];
 } ah_console_session_t;
 
 int ah_store_console_session_create(ah_store_t *s, const ah_console_session_t *cs);

@@ -90,9 +90,7 @@ int ah_store_trigger_update(ah_store_t *s, const ah_trigger_def_t *d)
     P_FIELD(&p, d->id);
     bind_body(&p, d);
     p_i64(&p, d->updated_at);
-    size_t changed = 0;
-    rc = ah_sql_cmd(s, true, ST_CATALOG_UPDATE, &p, &changed);
-    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+    return ah_sql_cmd_found(s, ST_CATALOG_UPDATE, &p);
 }
 
 /* A row read: the text fields copied, the JSON duplicated (map functions cannot fail). */

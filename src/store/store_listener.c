@@ -114,13 +114,6 @@ int ah_store_listener_list(ah_store_t *s, ah_listener_t **out, size_t *n)
     return rc;
 }
 
-static int changed_one(ah_store_t *s, int stmt, ah_sql_params_t *p)
-{
-    size_t changed = 0;
-    int rc = ah_sql_cmd(s, true, stmt, p, &changed);
-    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
-}
-
 int ah_store_listener_touch(ah_store_t *s, const char *id, int64_t now)
 {
     if (!id_ok(id))
@@ -129,7 +122,7 @@ int ah_store_listener_touch(ah_store_t *s, const char *id, int64_t now)
     ah_sql_params_init(&p);
     p_str(&p, id);
     p_i64(&p, now);
-    return changed_one(s, ST_LISTENER_TOUCH, &p);
+    return ah_sql_cmd_found(s, ST_LISTENER_TOUCH, &p);
 }
 
 int ah_store_listener_delete(ah_store_t *s, const char *id)
@@ -139,7 +132,7 @@ int ah_store_listener_delete(ah_store_t *s, const char *id)
     ah_sql_params_t p;
     ah_sql_params_init(&p);
     p_str(&p, id);
-    return changed_one(s, ST_LISTENER_DELETE, &p);
+    return ah_sql_cmd_found(s, ST_LISTENER_DELETE, &p);
 }
 
 /* ---- sealing under the current key (ah_store_secrets_init) ---- */

@@ -50,6 +50,13 @@ int ah_sql_cmd(ah_store_t *s, bool write, int stmt, const ah_sql_params_t *p, si
     return s->ops->sql->exec(s, NULL, write, stmt, p, NULL, NULL, changed);
 }
 
+int ah_sql_cmd_found(ah_store_t *s, int stmt, const ah_sql_params_t *p)
+{
+    size_t changed = 0;
+    int rc = ah_sql_cmd(s, true, stmt, p, &changed);
+    return rc == AH_OK && changed == 0 ? AH_ENOTFOUND : rc;
+}
+
 typedef struct all_job {
     ah_sql_map_fn map;
     size_t size;

@@ -161,12 +161,58 @@ static void test_percentiles(void **state)
     ah_series_free(s);
 }
 
+/* A webhook taking a slot over starts from nothing: none of the previous one's minutes show. */
+static void test_slot_taken_over(void **state)
+{
+    (void)state;
+    ah_series_t *s = ah_series_new(1);
+    for (int i = 0; i < 3; i++)
+        ah_series_attempt(s, hook_id(1), AH_METRICS_SUCCEEDED, 1000, T0 + i);
+    ah_series_attempt(s, hook_id(1), AH_METRICS_FAILED, 1000, T0 + MIN);
+    ah_series_attempt(s, hook_id(2), AH_METRICS_RETRY, 1000, T0 + MIN + 1);
+    ah_series_point_t p[2];
+    bool tracked;
+    ah_series_read(s, hook_id(2), 2, T0 + MIN, p, &tracked);
+    assert_true(tracked);
+    assert_int_equal(p[0].attempts[AH_METRICS_SUCCEEDED], 0); /* the first webhook's minute */
+    assert_true(p[0].p50_ms < 0);
+    assert_int_equal(p[1].attempts[AH_METRICS_FAILED], 0); /* the same minute, before the take */
+    assert_int_equal(p[1].attempts[AH_METRICS_RETRY], 1);
+    ah_series_read(s, hook_id(1), 2, T0 + MIN, p, &tracked);
+    assert_false(tracked);
+    /* Minutes after the take count as usual. */
+    ah_series_attempt(s, hook_id(2), AH_METRICS_SUCCEEDED, 1000, T0 + 2 * MIN);
+    ah_series_point_t q[3];
+    ah_series_read(s, hook_id(2), 3, T0 + 2 * MIN, q, &tracked);
+    assert_int_equal(q[0].attempts[AH_METRICS_SUCCEEDED], 0);
+    assert_int_equal(q[1].attempts[AH_METRICS_RETRY], 1);
+    assert_int_equal(q[2].attempts[AH_METRICS_SUCCEEDED], 1);
+    /* A sum adds up what the points show. */
+    uint64_t n[AH_METRICS_N_OUTCOMES];
+    assert_int_equal(ah_series_sum(s, hook_id(2), 3, T0 + 2 * MIN, n, &tracked), 0);
+    assert_true(tracked);
+    assert_int_equal(n[AH_METRICS_SUCCEEDED], 1);
+    assert_int_equal(n[AH_METRICS_RETRY], 1);
+    assert_int_equal(n[AH_METRICS_FAILED], 0);
+    assert_int_equal(ah_series_sum(s, hook_id(1), 3, T0 + 2 * MIN, n, &tracked), 0);
+    assert_false(tracked);
+    assert_int_equal(n[AH_METRICS_SUCCEEDED], 0);
+    assert_int_equal(ah_series_sum(s, NULL, 3, T0 + 2 * MIN, n, &tracked), 0);
+    assert_true(tracked);
+    assert_int_equal(n[AH_METRICS_SUCCEEDED], 4);
+    assert_int_equal(n[AH_METRICS_FAILED], 1);
+    assert_int_equal(n[AH_METRICS_RETRY], 1);
+    assert_int_equal(ah_series_sum(s, NULL, AH_SERIES_MINUTES + 1, T0, n, NULL), AH_EINVAL);
+    ah_series_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_by_minute_and_outcome),
         cmocka_unit_test(test_rollover_after_a_day),
         cmocka_unit_test(test_bounded_webhooks),
+        cmocka_unit_test(test_slot_taken_over),
         cmocka_unit_test(test_percentiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

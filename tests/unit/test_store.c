@@ -1023,8 +1023,13 @@ static void test_console_sessions_and_portal_links(void **state)
     assert_string_equal(got.community_id, "");
     assert_string_equal(got.csrf, op.csrf);
     assert_int_equal(got.revoked_at, 0);
+    assert_string_equal(got.key_label, "");
+    /* A key pair's session comes with the key's label (the caller's, without a second read). */
+    assert_int_equal(ah_store_console_session_find(s, byk.id_hash, &got), AH_OK);
+    assert_string_equal(got.key_label, k.label);
     assert_int_equal(ah_store_console_session_find(s, byl.id_hash, &got), AH_OK);
     assert_string_equal(got.link_id, l2.id);
+    assert_string_equal(got.key_label, "");
     assert_true(got.read_only);
     assert_int_equal(got.expires_at, T0 + 100);
 
