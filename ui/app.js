@@ -30,8 +30,10 @@ function field(label, attrs) {
   return { el: h('div', { class: 'field' }, h('label', { for: id }, label), input), input };
 }
 
+// The page's content: nodes or text; null, undefined and false are left
+// out (as h() does), so an absent optional part shows nothing, not "null".
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 // ---- the APIs ----
