@@ -152,11 +152,14 @@ test('the integrator signs in with the key pair and sees the catalog of their co
   assert.equal(probe.noCsrf, 403);
   assert.equal(probe.withCsrf, 400); // past the CSRF check: the empty body is what is wrong
   await page.setViewportSize(PHONE);
+  await shot(page, 'webhooks-empty-phone');
+  await page.getByRole('navigation').getByRole('link', { name: 'Triggers' }).click();
+  await page.getByRole('heading', { name: 'Triggers', exact: true }).waitFor();
   await shot(page, 'triggers-phone');
   // Revoking the key pair ends the session at its next request.
   const keys = await adminApi('GET', `/communities/${probe.communityId}/access-keys`);
   await adminApi('DELETE', `/access-keys/${keys.body.accessKeys[0].id}`);
-  await page.getByRole('navigation').getByRole('link', { name: 'Triggers' }).click();
+  await page.getByRole('navigation').getByRole('link', { name: 'Webhooks' }).click();
   await page.getByText('the key pair of this session has been revoked').waitFor();
   assert.deepEqual(problems, []);
   await context.close();

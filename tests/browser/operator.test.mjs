@@ -226,6 +226,8 @@ test('airmeets and sessions of a community, from its page', async () => {
   await page.getByRole('link', { name: 'Launch day' }).click();
   await page.getByRole('heading', { name: 'Launch day' }).waitFor();
   await page.getByText('No sessions yet.').waitFor();
+  // An airmeet created without a description shows none (not the word "null").
+  assert.doesNotMatch(await page.locator('main').innerText(), /\b(null|undefined)\b/);
   // Keyboard alone: the name field, then Enter.
   await page.getByLabel('Session name').focus();
   await page.keyboard.type('Opening keynote');
@@ -239,6 +241,38 @@ test('airmeets and sessions of a community, from its page', async () => {
   await page.getByLabel('Community id').fill(c.id);
   await page.getByRole('button', { name: 'Show airmeets' }).click();
   await page.getByRole('link', { name: 'Launch day' }).waitFor();
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('communities: a long list goes by pages of 20, forward and back, each community once', async () => {
+  const made = [];
+  for (let i = 1; i <= 45; i++) {
+    const name = `Paged ${String(i).padStart(2, '0')}`;
+    assert.equal((await adminApi('POST', '/communities', { name })).status, 201);
+    made.push(name);
+  }
+  const { context, page, problems } = await watchedPage();
+  await signInOperator(page);
+  const rowsOf = async () => page.locator('main tbody tr td:first-child').allInnerTexts();
+  const pages = [];
+  for (let i = 1; i <= 10; i++) { // bounded: 45 and the other tests' communities make 3 or 4 pages
+    await page.locator('main caption', { hasText: `Page ${i}` }).waitFor();
+    const rows = await rowsOf();
+    pages.push(rows);
+    if (i === 2) await shot(page, 'communities-pages', FULL);
+    const next = page.getByRole('button', { name: 'Next page' });
+    if (!(await next.count())) break;
+    assert.equal(rows.length, 20, `page ${i} is full while another follows`);
+    await next.click();
+  }
+  assert.ok(pages.length >= 3, `${pages.length} pages`);
+  const seen = pages.flat().filter((n) => n.startsWith('Paged '));
+  assert.deepEqual([...seen].sort(), made, 'each of the 45 on exactly one page');
+  // Back one page: the same rows as when it was first shown.
+  await page.getByRole('button', { name: 'Previous page' }).click();
+  await page.locator('main caption', { hasText: `Page ${pages.length - 1}` }).waitFor();
+  assert.deepEqual(await rowsOf(), pages[pages.length - 2]);
   assert.deepEqual(problems, []);
   await context.close();
 });
