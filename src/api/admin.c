@@ -164,6 +164,26 @@ void ah_page_reply(const ah_call_t *c, const char *name, json_t *arr, const char
         ah_store_error(resp, c->dialect, AH_ENOMEM);
 }
 
+void ah_webhook_page_reply(ah_call_t *c, const ah_webhook_filter_t *f,
+                           json_t *(*render)(ah_app_t *app, const ah_webhook_t *w),
+                           ah_http_resp_t *resp)
+{
+    ah_webhook_t *list = NULL;
+    size_t n = 0;
+    char next[AH_CURSOR_SIZE] = "";
+    int rc = ah_store_webhook_page(c->app->store, f, &list, &n, next);
+    if (rc) {
+        ah_page_error(c, f->cursor, rc, resp);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        arr = ah_append_or_drop(arr, render ? render(c->app, &list[i])
+                                            : ah_webhook_json(&list[i], AH_VIEW_ADMIN));
+    free(list);
+    ah_page_reply(c, "webhooks", arr, next, resp);
+}
+
 /* Appends j to arr; on failure frees arr and answers NULL, so a loop can go on checking arr. */
 json_t *ah_append_or_drop(json_t *arr, json_t *j)
 {
@@ -852,19 +872,7 @@ void ah_h_admin_webhook_list(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *r
     f.community_id = community;
     f.trigger = ah_http_query(req, "triggerMetaInfoId");
     f.url_part = ah_http_query(req, "url");
-    ah_webhook_t *list = NULL;
-    size_t n = 0;
-    char next[AH_CURSOR_SIZE] = "";
-    int rc = ah_store_webhook_page(c->app->store, &f, &list, &n, next);
-    if (rc) {
-        ah_page_error(c, f.cursor, rc, resp);
-        return;
-    }
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        arr = ah_append_or_drop(arr, ah_webhook_json(&list[i], AH_VIEW_ADMIN));
-    free(list);
-    ah_page_reply(c, "webhooks", arr, next, resp);
+    ah_webhook_page_reply(c, &f, NULL, resp);
 }
 
 /*

@@ -433,6 +433,13 @@ void ah_page_reply(const ah_call_t *c, const char *name, json_t *arr, const char
                    ah_http_resp_t *resp);
 json_t *ah_append_or_drop(json_t *arr, json_t *j);
 /*
+ * Reads the page of webhooks f asks for and answers it as {"webhooks":[…],
+ * "nextCursor":…}, each row rendered by render (NULL: the admin view).
+ */
+void ah_webhook_page_reply(ah_call_t *c, const ah_webhook_filter_t *f,
+                           json_t *(*render)(ah_app_t *app, const ah_webhook_t *w),
+                           ah_http_resp_t *resp);
+/*
  * Reads the optional query time name (RFC 3339 or unix seconds) into *ms
  * (0 when absent); answers 400 itself.
  */

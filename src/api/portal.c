@@ -96,19 +96,7 @@ void ah_h_portal_webhooks(ah_call_t *c, ah_http_req_t *req, ah_http_resp_t *resp
     if (!ah_page_query(c, req, &f.limit, &f.cursor, NULL, resp) ||
         !ah_query_webhook_state(c, req, &f.state, resp))
         return;
-    ah_webhook_t *list = NULL;
-    size_t n = 0;
-    char next[AH_CURSOR_SIZE] = "";
-    int rc = ah_store_webhook_page(c->app->store, &f, &list, &n, next);
-    if (rc) {
-        ah_page_error(c, f.cursor, rc, resp);
-        return;
-    }
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < n; i++)
-        arr = ah_append_or_drop(arr, portal_webhook_json(c->app, &list[i]));
-    free(list);
-    ah_page_reply(c, "webhooks", arr, next, resp);
+    ah_webhook_page_reply(c, &f, portal_webhook_json, resp);
 }
 
 /* GET {base}/airhook/v1/webhooks/{id}/stats/series: the charts of one of their webhooks. */
