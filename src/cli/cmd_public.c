@@ -40,6 +40,12 @@ static const struct region {
 
 #define BASE_FLAGS AH_PUBLIC_BASE_FLAGS
 #define KEY_FLAGS AH_PUBLIC_KEY_FLAGS
+/* A token the caller already has, for the commands that take one. */
+#define TOKEN_FLAG                                                                                 \
+    {                                                                                              \
+        .name = "token", .metavar = "TOKEN", .env = "AIRHOOK_TOKEN",                               \
+        .help = "token from /auth (default: fetch one with the key pair)"                          \
+    }
 
 int ah_public_base(const ah_args_t *args, char **out)
 {
@@ -467,10 +473,7 @@ static const ah_flag_t register_flags[] = {
 static const ah_flag_t list_flags[] = {
     {.name = "airmeet", .metavar = "ID", .help = "only webhooks registered for this airmeet"},
     {.name = "session", .metavar = "ID", .help = "only webhooks registered for this session"},
-    {.name = "token",
-     .metavar = "TOKEN",
-     .env = "AIRHOOK_TOKEN",
-     .help = "token from /auth (default: fetch one with the key pair)"},
+    TOKEN_FLAG,
     BASE_FLAGS,
     KEY_FLAGS(0),
     {.name = NULL}};
@@ -497,10 +500,7 @@ static const ah_flag_t test_flags[] = {
      .metavar = "DURATION",
      .def = "30s",
      .help = "how long to wait for the first attempt (0: do not wait)"},
-    {.name = "token",
-     .metavar = "TOKEN",
-     .env = "AIRHOOK_TOKEN",
-     .help = "token from /auth (default: fetch one with the key pair)"},
+    TOKEN_FLAG,
     BASE_FLAGS,
     KEY_FLAGS(0),
     {.name = NULL}};
