@@ -1133,14 +1133,7 @@ static bool wait_for_conn(pg_store_t *s, int64_t deadline)
     int64_t left = deadline - ah_mono_ms();
     if (left <= 0)
         return false;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(left / 1000);
-    ts.tv_nsec += (long)(left % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = ah_deadline_ts(CLOCK_MONOTONIC, left);
     return pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT || ah_mono_ms() < deadline;
 }
 

@@ -2218,13 +2218,7 @@ static void *checkpointer(void *arg)
                 sqlite3_errmsg(db));
     pthread_mutex_lock(&s->ckpt_mu);
     while (!s->ckpt_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = ah_deadline_ts(CLOCK_REALTIME, CHECKPOINT_EVERY_MS);
         pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &until);
         if (s->ckpt_stop)
             break;
