@@ -955,7 +955,7 @@ scenario_delivery_pg() {
 # fresh server before the soak.
 SOAK_EVERY=10
 soak_sample() { # T: one line of samples (util.py SOAK_COLS) into $d/soak.tsv
-    local t=$1 from=$SOAK_LAT_N db wal rss n rate p99 purged free
+    local t=$1 from=$SOAK_LAT_N db wal rss n rate p99 purged free stall purge_s
     curl -sS "$RCV/stats?from=$from" >"$d/s.json"
     n=$($UTIL json "$d/s.json" count)
     SOAK_LAT_N=$($UTIL json "$d/s.json" lat_n)
@@ -967,8 +967,12 @@ soak_sample() { # T: one line of samples (util.py SOAK_COLS) into $d/soak.tsv
     admin GET /admin/v1/retention >"$d/r.json"
     purged=$($UTIL json "$d/r.json" removedSinceStart.events)
     free=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["disk"]; print(d["freeBytes"] if d else 0)' "$d/r.json")
-    printf '%s %s %s %s %s %s %s %s %s\n' "$t" "$rss" "$db" "$wal" "$((n - SOAK_COUNT))" "$rate" \
-        "$p99" "$purged" "$free" >>"$d/soak.tsv"
+    # What held the writers so far (seconds, cumulative): checkpoint stalls and the purge.
+    curl -sS "$AH/metrics" >"$d/m.txt"
+    stall=$(awk '$1 == "airhook_store_stall_seconds_total" {print $2}' "$d/m.txt")
+    purge_s=$(awk '$1 == "airhook_retention_transaction_seconds_total" {print $2}' "$d/m.txt")
+    printf '%s %s %s %s %s %s %s %s %s %s %s\n' "$t" "$rss" "$db" "$wal" "$((n - SOAK_COUNT))" "$rate" \
+        "$p99" "$purged" "$free" "${stall:-0}" "${purge_s:-0}" >>"$d/soak.tsv"
     SOAK_COUNT=$n
 }
 # soak_latency NAME: the latency scenario's load (200 events/s x 10) for LAT_SECS on this

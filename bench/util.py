@@ -175,9 +175,10 @@ def cmd_table(tsv):
 
 
 # The soak scenario's samples (run.sh, scenario_soak), one line each:
-# t_s rss_kb db_bytes wal_bytes delivered rate p99_ms purged_events free_bytes
+# t_s rss_kb db_bytes wal_bytes delivered rate p99_ms purged_events free_bytes stall_s purge_s
+# (stall_s, purge_s: seconds writers were held so far, by checkpoints and by the purge)
 SOAK_COLS = ["t_s", "rss_kb", "db_bytes", "wal_bytes", "delivered", "rate", "p99_ms",
-             "purged_events", "free_bytes"]
+             "purged_events", "free_bytes", "stall_s", "purge_s"]
 
 
 def soak_rows(tsv):
@@ -190,14 +191,22 @@ def soak_rows(tsv):
 
 def cmd_soak_table(tsv):
     print("| t (s) | RSS (MB) | database file (MB) | WAL (MB) | file + WAL (MB) | free in file (MB) "
-          "| delivered in the 10 s | deliveries/s | latency p99 (ms) | events purged (total) |")
-    print("|" + " ---: |" * 10)
+          "| delivered in the 10 s | deliveries/s | latency p99 (ms) | events purged (total) "
+          "| writers held by checkpoints in the 10 s (ms) | by the purge (ms) |")
+    print("|" + " ---: |" * 12)
+    prev = None
     for r in soak_rows(tsv):
         mb = 1024.0 * 1024.0
-        print("| %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.2f | %.0f |" % (
+        # Older samples (9 columns) have no held times: shown as "—".
+        held = ["—", "—"]
+        if "purge_s" in r:
+            if prev:
+                held = ["%.0f" % (1000 * (r[k] - prev[k])) for k in ("stall_s", "purge_s")]
+            prev = r
+        print("| %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.2f | %.0f | %s | %s |" % (
             r["t_s"], r["rss_kb"] / 1024.0, r["db_bytes"] / mb, r["wal_bytes"] / mb,
             (r["db_bytes"] + r["wal_bytes"]) / mb, r["free_bytes"] / mb, r["delivered"],
-            r["rate"], r["p99_ms"], r["purged_events"]))
+            r["rate"], r["p99_ms"], r["purged_events"], held[0], held[1]))
 
 
 def cmd_soak_svg(tsv, out, title):

@@ -28,6 +28,7 @@ static const double buckets_s[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 static _Atomic uint64_t req_hist[N_BUCKETS + 1];
 static _Atomic uint64_t req_sum_us;
 static _Atomic uint64_t events_accepted;
+static _Atomic uint64_t stalls, stall_us, stall_max_us;
 
 static const double att_buckets_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                        0.25,  0.5,    1,     2.5,  5,     10,   15};
@@ -102,6 +103,17 @@ void ah_metrics_request(int route, int status, int64_t dur_us)
 void ah_metrics_event_accepted(void)
 {
     atomic_fetch_add_explicit(&events_accepted, 1, memory_order_relaxed);
+}
+
+void ah_metrics_store_stall(int64_t held_us)
+{
+    uint64_t us = (uint64_t)(held_us > 0 ? held_us : 0);
+    atomic_fetch_add_explicit(&stalls, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&stall_us, us, memory_order_relaxed);
+    uint64_t max = atomic_load_explicit(&stall_max_us, memory_order_relaxed);
+    while (us > max && !atomic_compare_exchange_weak_explicit(
+                           &stall_max_us, &max, us, memory_order_relaxed, memory_order_relaxed))
+        ;
 }
 
 void ah_metrics_attempt(ah_metrics_outcome_t outcome, int64_t dur_us)
@@ -225,6 +237,19 @@ int ah_metrics_render(char **out, size_t *len, const char *extra)
     put(&b, "airhook_delivery_attempt_duration_seconds_sum %.6f\n",
         (double)atomic_load(&att_sum_us) / 1e6);
     put(&b, "airhook_delivery_attempt_duration_seconds_count %llu\n", (unsigned long long)cum);
+    put(&b,
+        "# HELP airhook_store_stalls_total Times the store held this process's writers to start "
+        "its write-ahead log over (SQLite's RESTART checkpoint).\n"
+        "# TYPE airhook_store_stalls_total counter\n"
+        "airhook_store_stalls_total %llu\n"
+        "# HELP airhook_store_stall_seconds_total Time writers were held by those stalls.\n"
+        "# TYPE airhook_store_stall_seconds_total counter\n"
+        "airhook_store_stall_seconds_total %.6f\n"
+        "# HELP airhook_store_stall_seconds_max The longest of them.\n"
+        "# TYPE airhook_store_stall_seconds_max gauge\n"
+        "airhook_store_stall_seconds_max %.6f\n",
+        (unsigned long long)atomic_load(&stalls), (double)atomic_load(&stall_us) / 1e6,
+        (double)atomic_load(&stall_max_us) / 1e6);
     if (extra)
         put(&b, "%s", extra);
     if (b.failed) {

@@ -57,6 +57,13 @@ void ah_metrics_request(int route, int status, int64_t dur_us);
 void ah_metrics_event_accepted(void);
 /* Counts one delivery attempt with its outcome, taking `dur_us`. */
 void ah_metrics_attempt(ah_metrics_outcome_t outcome, int64_t dur_us);
+/*
+ * Counts one time the store held this process's writers while it started
+ * its write-ahead log over (SQLite's RESTART checkpoint), for held_us: every
+ * publish and record waited meanwhile.  /metrics shows how often, how long
+ * in all and the longest.
+ */
+void ah_metrics_store_stall(int64_t held_us);
 
 /*
  * Appends the Prometheus exposition text to a malloc'd string (*out, caller

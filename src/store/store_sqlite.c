@@ -88,6 +88,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 #define POOL_MAX 8
 #define BUSY_TIMEOUT_MS 5000
@@ -2243,7 +2244,9 @@ static void *checkpointer(void *arg)
          */
         if (n_log >= WAL_RESTART_PAGES) {
             pthread_mutex_lock(&s->write_mu);
+            int64_t t0 = ah_mono_us();
             int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+            ah_metrics_store_stall(ah_mono_us() - t0);
             pthread_mutex_unlock(&s->write_mu);
             if (rc != SQLITE_OK && rc != SQLITE_BUSY)
                 ah_logf(AH_LOG_WARN, "sqlite: checkpoint of %s: %s", s->path, sqlite3_errstr(rc));

@@ -47,6 +47,25 @@ static unsigned long long sample(const char *text, const char *name)
     return strtoull(p + strlen(name), NULL, 10);
 }
 
+/* The store's writer stalls: how many, how long in all, the longest. */
+static void test_metrics_store_stalls(void **state)
+{
+    (void)state;
+    char *text;
+    size_t len;
+    assert_int_equal(ah_metrics_render(&text, &len, NULL), 0);
+    assert_non_null(strstr(text, "airhook_store_stalls_total 0\n"));
+    free(text);
+    ah_metrics_store_stall(1500);
+    ah_metrics_store_stall(7250);
+    ah_metrics_store_stall(500);
+    assert_int_equal(ah_metrics_render(&text, &len, NULL), 0);
+    assert_non_null(strstr(text, "airhook_store_stalls_total 3\n"));
+    assert_non_null(strstr(text, "airhook_store_stall_seconds_total 0.009250\n"));
+    assert_non_null(strstr(text, "airhook_store_stall_seconds_max 0.007250\n"));
+    free(text);
+}
+
 static void test_metrics_attempt_outcomes(void **state)
 {
     (void)state;
@@ -105,6 +124,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_metrics_store_stalls),
         cmocka_unit_test(test_metrics_connections),
         cmocka_unit_test(test_metrics_attempt_outcomes),
     };
