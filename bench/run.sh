@@ -23,7 +23,9 @@
 # airhook binary to measure, e.g. a modified build, instead of build/airhook),
 # BENCH_AIRHOOK_FLAGS (extra flags for every airhook serve, e.g. --threads 64),
 # BENCH_SOAK_RETENTION (the soak's --retention; 0 runs it without the purge,
-# for comparison).
+# for comparison), BENCH_DELIVERY_RATE (the delivery capacity the soak
+# publishes half of when the delivery row did not run, instead of a burst:
+# builds compared at the same load).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift ;;
     --no-profile) PROFILE=0 ;;
     --keep) KEEP=1 ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -600,7 +602,7 @@ hooks_setup() {
     done
 }
 
-DELIVERY_RATE=""
+DELIVERY_RATE=${BENCH_DELIVERY_RATE:-}
 LATENCY_P99=""
 # delivery: fan-out 10, first publish to last acknowledgement.
 scenario_delivery() {

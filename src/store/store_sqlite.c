@@ -2194,7 +2194,13 @@ static char *dup_str(const char *s)
  */
 #define WAL_CHECKPOINT_FRAMES 1000
 #define CHECKPOINT_WAIT_MS 50
-#define WAL_RESTART_PAGES 4000 /* 16 MiB at 4 KiB pages */
+/*
+ * 64 MiB at 4 KiB pages.  Each RESTART holds the writers for two fsyncs and
+ * the little the passive pass left: at 4000 pages (16 MiB) the soak's
+ * writers were held 330-520 ms in every 10 s; at 16000, 170-240 ms, and the
+ * p99 of its second half fell from 35-49 to 27-34 ms (bench/ANALYSIS.md).
+ */
+#define WAL_RESTART_PAGES 16000
 
 static void *checkpointer(void *arg)
 {
