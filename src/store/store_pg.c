@@ -91,7 +91,14 @@
 #define ACQUIRE_WAIT_MS 5000 /* longest wait for a free pooled connection */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
-#define TX_TRIES 3          /* a transaction that lost a deadlock runs again */
+#define TX_TRIES 3 /* a transaction that lost a deadlock runs again */
+/*
+ * A node renews its lease of a busy webhook when it has less than --lease
+ * minus this left (or a quarter of --lease, if smaller), so the row is
+ * rewritten about once a second, not at every claim; a claimed delivery
+ * is leased until the webhook's lease ends, at least --lease minus this.
+ */
+#define LEASE_RENEW_MS 1000
 #define RECORD_CHUNK 256    /* attempt results recorded per statement */
 #define PUB_BATCH_MAX 64    /* publishes committed together */
 #define PUB_THREADS 2       /* publisher threads, each with a batch in flight */
@@ -416,6 +423,26 @@ static const char *const migrations[] = {
 
     /* 13: the console's data, as SQLite's migration 13. */
     SQL_MIGRATION_CONSOLE_DATA("BYTEA"),
+
+    /*
+     * 14: leases per webhook (PostgreSQL only: SQLite has one delivering
+     * process and keeps its leases in memory).  One node at a time
+     * delivers a webhook: the one whose row here has not lapsed
+     * (lease_until, its clock's milliseconds).  A claim takes or renews it
+     * (ST_WEBHOOK_LEASE) and then only reads the deliveries; their own
+     * leases are in that node's memory (store.c, "Leases in memory"), so a
+     * claim no longer rewrites a delivery row, and deliveries.lease_until
+     * stays 0.  A node hands its rows back when it closes
+     * (ST_WEBHOOK_LEASES_DROP).  No foreign key: a lease of a webhook that
+     * is gone is one short row that nothing reads.  Nodes of an older
+     * version lease the delivery rows instead: stop them all before
+     * starting this one.
+     */
+    "CREATE TABLE webhook_leases ("
+    "  webhook_id TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  node TEXT COLLATE \"C\" NOT NULL,"
+    "  lease_until BIGINT NOT NULL"
+    ") WITH (fillfactor = 50);",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -448,6 +475,8 @@ enum {
     ST_RECORD,
     ST_PUBLISH,
     ST_DELIVERY_RELEASE,
+    ST_WEBHOOK_LEASE,
+    ST_WEBHOOK_LEASES_DROP,
     ST_COUNT
 };
 
@@ -711,18 +740,41 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WEBHOOK_LIVE] =
         "SELECT is_active AND deregistered_at = 0 FROM webhooks WHERE id = $1::text",
     /*
-     * SKIP LOCKED: rows another node is claiming right now are passed over,
-     * and a row whose lease another node committed meanwhile is rechecked
-     * (lease_until < now fails) and dropped, so no delivery is handed out
-     * twice.  MATERIALIZED keeps the locked set computed once.
+     * A claim is a read (the driver's memory_leases): the webhook's first
+     * pending deliveries in due order, over deliveries_pending, with their
+     * events' trigger and body; the store layer skips those this node has
+     * in flight.  Only the node holding the webhook's lease gets here
+     * (ST_WEBHOOK_LEASE, earlier in the same transaction).
      */
-    [ST_CLAIM] = "WITH picked AS MATERIALIZED (SELECT id FROM deliveries"
-                 " WHERE status = 'pending' AND webhook_id = $2::text"
-                 " AND next_attempt_at <= $3::bigint AND lease_until < $3::bigint"
-                 " ORDER BY next_attempt_at LIMIT $4::bigint FOR UPDATE SKIP LOCKED)"
-                 " UPDATE deliveries d SET lease_until = $1::bigint FROM picked p, events e"
-                 " WHERE d.id = p.id AND e.id = d.event_id"
-                 " RETURNING d.id, d.event_id, d.attempts, d.next_attempt_at, e.trigger, e.data",
+    [ST_CLAIM] = "SELECT d.id, d.event_id, d.attempts, d.next_attempt_at, e.trigger, e.data"
+                 " FROM deliveries d JOIN events e ON e.id = d.event_id"
+                 " WHERE d.status = 'pending' AND d.webhook_id = $1::text"
+                 " ORDER BY d.next_attempt_at LIMIT $2::bigint",
+    /*
+     * The webhook's lease for node $2 until $4, at time $3: taken when it
+     * is free, lapsed or already this node's and ending before $5 (the
+     * renewal threshold: a busy webhook's row is rewritten about once a
+     * LEASE_RENEW_MS, not at every claim).  The UPDATE reads a row another
+     * node holds as not matching, without waiting for its lock; a row that
+     * does not exist yet is inserted (ON CONFLICT: another node inserted
+     * it first).  Returns when this node's lease ends, or no row when
+     * another node holds it.
+     */
+    [ST_WEBHOOK_LEASE] =
+        "WITH cur AS (SELECT node, lease_until FROM webhook_leases WHERE webhook_id = $1::text),"
+        " u AS (UPDATE webhook_leases SET node = $2::text, lease_until = $4::bigint"
+        " WHERE webhook_id = $1::text AND (lease_until < $3::bigint"
+        " OR (node = $2::text AND lease_until < $5::bigint)) RETURNING lease_until),"
+        " i AS (INSERT INTO webhook_leases (webhook_id, node, lease_until)"
+        " SELECT $1::text, $2::text, $4::bigint WHERE NOT EXISTS (SELECT 1 FROM cur)"
+        " ON CONFLICT (webhook_id) DO NOTHING RETURNING lease_until)"
+        " SELECT lease_until FROM u UNION ALL SELECT lease_until FROM i"
+        " UNION ALL SELECT lease_until FROM cur WHERE node = $2::text"
+        " AND lease_until >= $5::bigint AND NOT EXISTS (SELECT 1 FROM u)",
+    /* A closing node's webhooks, handed back; the others hear of them at once. */
+    [ST_WEBHOOK_LEASES_DROP] = "WITH r AS (UPDATE webhook_leases SET lease_until = 0"
+                               " WHERE node = $1::text AND lease_until <> 0 RETURNING webhook_id)"
+                               " SELECT " NOTIFY_OF("webhook_id", "'0'") " FROM r",
     [ST_NEXT_DUE] = "SELECT next_attempt_at FROM deliveries"
                     " WHERE status = 'pending' AND webhook_id = $1::text"
                     " AND lease_until < $2::bigint ORDER BY next_attempt_at LIMIT 1",
@@ -939,6 +991,8 @@ typedef struct pg_store {
     pthread_t pub_threads[PUB_THREADS];
     int pub_started;
     bool pub_stop;
+    /* This process in webhook_leases: random, new at every open. */
+    char node[AH_ID_SIZE];
 } pg_store_t;
 
 static pg_store_t *from(ah_store_t *base)
@@ -1639,9 +1693,37 @@ static int pg_notify(conn_t *c, const char *webhook_id, int64_t due)
 }
 
 /*
+ * The driver's webhook_lease (sql.h): ST_WEBHOOK_LEASE with its renewal
+ * threshold.  A claim runs it first, in the claim's transaction.
+ */
+static int pg_webhook_lease(ah_store_t *base, ah_sql_conn_t *c, const char *webhook_id, int64_t now,
+                            int64_t lease_until, int64_t *held)
+{
+    pg_store_t *s = from(base);
+    int64_t slack = (lease_until - now) / 4;
+    if (slack > LEASE_RENEW_MS)
+        slack = LEASE_RENEW_MS;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, webhook_id);
+    p_str(&p, s->node);
+    p_i64(&p, now);
+    p_i64(&p, lease_until);
+    p_i64(&p, lease_until - slack);
+    *held = 0;
+    int rc;
+    PGresult *r = run(c, ST_WEBHOOK_LEASE, &p, &rc);
+    if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        rc = ah_parse_i64(PQgetvalue(r, 0, 0), INT64_MIN, INT64_MAX, held);
+    PQclear(r);
+    return rc;
+}
+
+/*
  * Claims read the event's trigger and body in the claim statement itself,
  * and each webhook's claim is a transaction of its own (see
- * ah_store_delivery_claim_many).
+ * ah_store_delivery_claim_many).  Leases of deliveries are in memory, one
+ * node at a time delivering a webhook (migration 14).
  */
 static const ah_sql_driver_t pg_driver = {
     .exec = pg_exec,
@@ -1650,6 +1732,8 @@ static const ah_sql_driver_t pg_driver = {
     .utf8_only = true,
     .claim_bodies = true,
     .claim_in_one_tx = false,
+    .memory_leases = true,
+    .webhook_lease = pg_webhook_lease,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -2551,6 +2635,21 @@ static void store_close(ah_store_t *base)
         return;
     publishers_stop(s);
     listener_stop(s);
+    if (s->all && s->base.leases) {
+        /*
+         * What this node delivered, handed back: by now its dispatcher has
+         * recorded or handed back every attempt, so another node may take
+         * these webhooks at once instead of when their leases lapse.
+         */
+        ah_sql_params_t p;
+        ah_sql_params_init(&p);
+        p_str(&p, s->node);
+        int rc = pg_exec(&s->base, NULL, true, ST_WEBHOOK_LEASES_DROP, &p, NULL, NULL, NULL);
+        if (rc && rc != AH_EUNAVAIL)
+            ah_log(AH_LOG_WARN, "cannot hand back this node's webhook leases; they lapse",
+                   json_pack("{s:s}", "error", ah_strerror(rc)));
+    }
+    ah_store_leases_free(&s->base);
     conn_t *c = s->all;
     while (c) {
         conn_t *next = c->next_all;
@@ -2799,6 +2898,7 @@ static pg_store_t *store_new(void)
     pthread_cond_init(&s->lis.idle_cv, NULL);
     pthread_mutex_init(&s->lis.gen_mu, NULL);
     s->lis.gen_max_age_ms = GEN_MAX_AGE_MS;
+    ah_uuid_v4(s->node);
     pthread_mutex_init(&s->pub_mu, NULL);
     pthread_cond_init(&s->pub_cv, NULL);
     s->pub_tail = &s->pub_head;
@@ -2849,6 +2949,10 @@ int ah_store_pg_open(const char *dsn, ah_store_t **out, char *err, size_t errlen
     if (rc == AH_ENOMEM)
         snprintf(err, errlen, "out of memory");
     s->pool_max = pool ? pool : default_pool();
+    if (rc == AH_OK && ah_store_leases_init(&s->base) != AH_OK) {
+        snprintf(err, errlen, "out of memory");
+        rc = AH_ENOMEM;
+    }
     if (rc == AH_OK)
         rc = first_connection(s, err, errlen);
     if (rc) {

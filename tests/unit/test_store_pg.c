@@ -468,6 +468,87 @@ static void test_lease_takeover(void **state)
     ah_store_close(b);
 }
 
+/* When the webhook's lease ends, in ms after T0 (-1: no lease row). */
+static int64_t lease_end(const char *dsn, const char *webhook_id)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce((SELECT lease_until - %lld FROM webhook_leases"
+             " WHERE webhook_id = '%s'), -1)",
+             (long long)T0, webhook_id);
+    return tb_pg_int(dsn, sql);
+}
+
+/*
+ * One node at a time delivers a webhook (migration 14): a claim on a
+ * webhook another handle holds gets nothing and writes nothing, while
+ * another webhook is claimed meanwhile; the holder renews its lease about
+ * once a second, not at every claim; closing a handle hands its webhooks
+ * back at once, and the deliveries it had claimed are taken over.
+ */
+static void test_webhook_lease_one_node_at_a_time(void **state)
+{
+    ah_store_t *b = *state;
+    const char *dsn = tb_dsn_of(b);
+    ah_store_t *a = open_dsn(dsn);
+    ah_community_t c;
+    new_community(b, &c);
+    char w1[AH_ID_SIZE], w2[AH_ID_SIZE];
+    new_webhook(b, c.id, w1);
+    new_webhook(b, c.id, w2);
+    for (int i = 0; i < 3; i++)
+        publish(b, c.id, T0 + i);
+
+    ah_claim_t *cl = NULL;
+    size_t n = 0;
+    int64_t next = -1;
+    assert_int_equal(ah_store_delivery_claim(a, w1, T0 + 10, T0 + LEASE, 1, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 1);
+    char held[AH_ID_SIZE];
+    ah_strlcpy(held, cl[0].delivery_id, sizeof held);
+    ah_claims_free(cl, n);
+    assert_int_equal(lease_end(dsn, w1), LEASE);
+    /* A claim writes no delivery row: the lease is in A's memory. */
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM deliveries WHERE lease_until <> 0");
+    assert_int_equal(tb_pg_int(dsn, sql), 0);
+
+    /* B gets nothing of w1, and is told of no due time (it looks again at its rescan)... */
+    assert_int_equal(ah_store_delivery_claim(b, w1, T0 + 20, T0 + 20 + LEASE, 10, &cl, &n, &next),
+                     AH_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(next, 0);
+    /* ...but w2 is not held: B takes it, and then A gets nothing of it. */
+    assert_int_equal(ah_store_delivery_claim(b, w2, T0 + 20, T0 + 20 + LEASE, 10, &cl, &n, &next),
+                     AH_OK);
+    assert_int_equal(n, 3);
+    ah_claims_free(cl, n);
+    assert_int_equal(ah_store_delivery_claim(a, w2, T0 + 30, T0 + 30 + LEASE, 10, &cl, &n, &next),
+                     AH_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(tb_pg_int(dsn, "SELECT count(DISTINCT node) FROM webhook_leases"), 2);
+
+    /* A's next claims of w1: the lease row is left alone until a second has passed. */
+    assert_int_equal(ah_store_delivery_claim(a, w1, T0 + 500, T0 + 500 + LEASE, 1, &cl, &n, &next),
+                     AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_not_equal(cl[0].delivery_id, held);
+    ah_claims_free(cl, n);
+    assert_int_equal(lease_end(dsn, w1), LEASE);
+    assert_int_equal(
+        ah_store_delivery_claim(a, w1, T0 + 1500, T0 + 1500 + LEASE, 0, &cl, &n, &next), AH_OK);
+    assert_int_equal(lease_end(dsn, w1), 1500 + LEASE);
+
+    /* A closes (its dispatcher has handed back what it had in flight): w1 is B's at once. */
+    ah_store_close(a);
+    assert_int_equal(lease_end(dsn, w1), -T0);
+    assert_int_equal(
+        ah_store_delivery_claim(b, w1, T0 + 1600, T0 + 1600 + LEASE, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(cl[0].delivery_id, held);
+    ah_claims_free(cl, n);
+}
+
 /*
  * A registration commits without waiting for the disk and then waits for
  * it without its locks (hot_statement): the connection goes back to the pool
@@ -995,7 +1076,7 @@ static void test_query_plans(void **state)
     expect_plan(dsn, ST_DUE_WEBHOOKS, "", "Index Only Scan using deliveries_pending",
                 "Seq Scan on deliveries");
     char args[256];
-    snprintf(args, sizeof args, "(%lld, '%s', 500, 10)", (long long)LEASE, w);
+    snprintf(args, sizeof args, "('%s', 10)", w);
     expect_plan(dsn, ST_CLAIM, args, "deliveries_pending", "Seq Scan on deliveries");
     snprintf(args, sizeof args, "('%s', 500)", w);
     expect_plan(dsn, ST_NEXT_DUE, args, "deliveries_pending", "Seq Scan on deliveries");
@@ -1048,6 +1129,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_newer_schema_refused, fresh_setup, fresh_teardown),
     cmocka_unit_test_setup_teardown(test_skip_locked_never_overlaps, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_lease_takeover, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_webhook_lease_one_node_at_a_time, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_record_large_batch, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_registration_leaves_connection_as_found, fresh_setup,
                                     fresh_teardown),
