@@ -443,6 +443,24 @@ static const char *const migrations[] = {
     "  node TEXT COLLATE \"C\" NOT NULL,"
     "  lease_until BIGINT NOT NULL"
     ") WITH (fillfactor = 50);",
+
+    /*
+     * 15: a delivery's first recorded attempt kept in its row (PostgreSQL
+     * only), so that a delivery that succeeds at once is one row inserted
+     * and one updated, with no attempts row.  recorded counts the attempts
+     * recorded for the delivery since this migration; the first of them is
+     * in the first_* columns, the others in attempts (ST_RECORD).  Every
+     * reader of attempts reads both (ST_ATTEMPT_LIST, ST_PURGE_ATTEMPTS).
+     * A delivery recorded before this migration has its attempts in the
+     * table and recorded 0: its next attempt goes in its row, and the list
+     * sorts them all by number and start as before.  Columns added with a
+     * constant default rewrite nothing.
+     */
+    "ALTER TABLE deliveries ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0,"
+    "  ADD COLUMN first_attempt_no INTEGER, ADD COLUMN first_started_at BIGINT,"
+    "  ADD COLUMN first_duration_ms BIGINT, ADD COLUMN first_status_code INTEGER,"
+    "  ADD COLUMN first_error TEXT, ADD COLUMN first_response_head BYTEA,"
+    "  ADD COLUMN first_response_headers BYTEA;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -782,7 +800,9 @@ static const char *const stmt_sql[ST_COUNT] = {
      * A turn's results in one statement (record_chunk binds one array per
      * column, a result per element): each delivery's new state (only a
      * pending delivery changes status; SET expressions see the old row),
-     * the attempt rows, and per webhook (the delivery's own, from its row)
+     * its attempt (in the row's first_* columns if it is the first the row
+     * records, migration 15; else an attempts row: RETURNING sees the new
+     * row, so recorded = 1 says which), and per webhook (the delivery's own, from its row)
      * what the results, one after another, make of its failure streak and
      * state: ok if one succeeded; fail_at, when the failures after the last
      * success (or all of them) began, 0 for none; the first disable reason,
@@ -800,12 +820,23 @@ static const char *const stmt_sql[ST_COUNT] = {
         " last_error = r.err, updated_at = r.upd, lease_until = 0,"
         " next_attempt_at = CASE WHEN x.status = 'pending' AND r.status = 'pending'"
         " THEN r.next ELSE x.next_attempt_at END,"
-        " status = CASE WHEN x.status = 'pending' THEN r.status ELSE x.status END"
-        " FROM r WHERE x.id = r.id RETURNING x.id, x.webhook_id, r.ord),"
+        " status = CASE WHEN x.status = 'pending' THEN r.status ELSE x.status END,"
+        " recorded = x.recorded + 1,"
+        " first_attempt_no = CASE WHEN x.recorded = 0 THEN r.attempt_no"
+        " ELSE x.first_attempt_no END,"
+        " first_started_at = CASE WHEN x.recorded = 0 THEN r.started ELSE x.first_started_at END,"
+        " first_duration_ms = CASE WHEN x.recorded = 0 THEN r.dur ELSE x.first_duration_ms END,"
+        " first_status_code = CASE WHEN x.recorded = 0 THEN r.code ELSE x.first_status_code END,"
+        " first_error = CASE WHEN x.recorded = 0 THEN r.err ELSE x.first_error END,"
+        " first_response_head = CASE WHEN x.recorded = 0 THEN decode(r.head, 'hex')"
+        " ELSE x.first_response_head END,"
+        " first_response_headers = CASE WHEN x.recorded = 0 THEN decode(r.hdrs, 'hex')"
+        " ELSE x.first_response_headers END"
+        " FROM r WHERE x.id = r.id RETURNING x.id, x.webhook_id, r.ord, x.recorded = 1 AS inl),"
         " a AS (INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
         " SELECT d.id, r.attempt_no, r.started, r.dur, r.code, r.err, decode(r.head, 'hex'),"
         " decode(r.hdrs, 'hex')"
-        " FROM d JOIN r ON r.ord = d.ord),"
+        " FROM d JOIN r ON r.ord = d.ord WHERE NOT d.inl),"
         " t AS (SELECT d.webhook_id AS id, r.ord, r.started, r.upd, r.reason,"
         " r.status = 'succeeded' AS ok, max(CASE WHEN r.status = 'succeeded' THEN r.ord"
         " ELSE 0 END) OVER (PARTITION BY d.webhook_id) AS last_ok FROM d JOIN r ON r.ord = d.ord),"
@@ -873,8 +904,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                                " WHERE d.event_id = $1::text" LIST_PAGE,
     [ST_DELIVERY_GET] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                         " JOIN events e ON e.id = d.event_id WHERE d.id = $1::text",
+    /* The attempts table's and the one in the delivery's row (migration 15). */
     [ST_ATTEMPT_LIST] = "SELECT " ATTEMPT_COLS " FROM attempts WHERE delivery_id = $1::text"
-                        " ORDER BY attempt_no, started_at",
+                        " UNION ALL SELECT first_attempt_no, first_started_at, first_duration_ms,"
+                        " first_status_code, first_error, first_response_head,"
+                        " first_response_headers FROM deliveries WHERE id = $1::text"
+                        " AND recorded > 0 ORDER BY attempt_no, started_at",
     /*
      * Pending again and due now, whatever the state.  A delivery that is
      * pending and leased keeps its lease: it is in flight, and clearing the
@@ -919,8 +954,17 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " FROM deliveries d"
                       " WHERE d.event_id IN (SELECT jsonb_array_elements_text($1::jsonb))"
                       " FOR UPDATE OF d",
-    [ST_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
-                          " WHERE d.event_id IN (SELECT jsonb_array_elements_text($1::jsonb)))",
+    /*
+     * One row per attempt removed (the count purge.c reports): those of
+     * the attempts table, and those in the delivery rows, which go with
+     * them (ST_PURGE_DELIVERIES, next).
+     */
+    [ST_PURGE_ATTEMPTS] =
+        "WITH ev AS (SELECT jsonb_array_elements_text($1::jsonb) AS id),"
+        " a AS (DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
+        " WHERE d.event_id IN (SELECT id FROM ev)) RETURNING 1)"
+        " SELECT 1 FROM a UNION ALL SELECT 1 FROM deliveries d"
+        " WHERE d.event_id IN (SELECT id FROM ev) AND d.recorded > 0",
     [ST_PURGE_DELIVERIES] = "DELETE FROM deliveries"
                             " WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
     [ST_PURGE_EVENTS] =

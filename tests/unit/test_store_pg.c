@@ -416,7 +416,7 @@ static void test_skip_locked_never_overlaps(void **state)
     for (size_t i = 1; i < total; i++)
         assert_string_not_equal(all[i - 1], all[i]); /* nobody claimed one twice */
     free(all);
-    assert_int_equal(tb_pg_int(tb_dsn_of(a), "SELECT count(*) FROM attempts"), N_QUEUED);
+    assert_int_equal(tb_pg_int(tb_dsn_of(a), tb_count_attempts()), N_QUEUED);
     assert_int_equal(
         tb_pg_int(tb_dsn_of(a), "SELECT count(*) FROM deliveries WHERE status = 'succeeded'"),
         N_QUEUED);
@@ -616,7 +616,7 @@ static void test_record_large_batch(void **state)
     assert_int_equal(ah_store_delivery_record(s, r, n + 1), AH_OK);
     free(r);
     const char *dsn = tb_dsn_of(s);
-    assert_int_equal(tb_pg_int(dsn, "SELECT count(*) FROM attempts"), (int64_t)n);
+    assert_int_equal(tb_pg_int(dsn, tb_count_attempts()), (int64_t)n);
     assert_int_equal(tb_pg_int(dsn, "SELECT count(*) FROM deliveries WHERE lease_until = 0"),
                      (int64_t)n);
     int64_t ok = tb_pg_int(dsn, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'");
