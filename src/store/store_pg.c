@@ -57,17 +57,21 @@
  * (community_id, idempotency_key) DO NOTHING, so a key used concurrently on
  * two nodes makes one event (the loser waits for the winner's commit, finds
  * the row, and answers duplicate); registration does the same on the
- * partial unique index of active tuples.  Claims lock their rows with
- * FOR UPDATE SKIP LOCKED, so two nodes never take the same delivery; an
- * expired lease (lease_until < now) is simply claimable again.  Publishing
+ * partial unique index of active tuples.  One node at a time delivers a
+ * webhook, the one whose row in webhook_leases has not lapsed (migration
+ * 14): a claim takes or renews that lease and then reads the due rows,
+ * whose leases the node keeps in memory (store.c), so two nodes never take
+ * the same delivery; a lapsed webhook lease is simply taken by the next
+ * node that claims for it.  Publishing
  * and retrying send pg_notify('airhook_work', "<webhook id> <due ms>") from
  * their statement's text, recovering and re-enabling through the driver's
  * notify(), all in the same transaction as the work, so the notification
  * arrives only after commit; listen() runs a thread with a connection of
  * its own (not from the pool) that LISTENs on that channel and hands each
  * notification to the caller's wake function, reconnecting with the same
- * backoff when the connection drops.  Leases are never cleared at start
- * (ops.shared): another node may be holding them.
+ * backoff when the connection drops.  Webhook leases are never cleared at
+ * start (ops.shared): another node may be holding them; a node gives up
+ * its own when it closes.
  */
 #include "store/backend.h"
 
@@ -99,6 +103,8 @@
  * is leased until the webhook's lease ends, at least --lease minus this.
  */
 #define LEASE_RENEW_MS 1000
+/* A free webhook's deliveries wait this long (ms, as SQL) for a node with fewer webhooks. */
+#define LEASE_FAIR_MS "2000"
 #define RECORD_CHUNK 256    /* attempt results recorded per statement */
 #define PUB_BATCH_MAX 64    /* publishes committed together */
 #define PUB_THREADS 2       /* publisher threads, each with a batch in flight */
@@ -461,6 +467,20 @@ static const char *const migrations[] = {
     "  ADD COLUMN first_duration_ms BIGINT, ADD COLUMN first_status_code INTEGER,"
     "  ADD COLUMN first_error TEXT, ADD COLUMN first_response_head BYTEA,"
     "  ADD COLUMN first_response_headers BYTEA;",
+
+    /*
+     * 16: one index entry fewer per delivery, as SQLite's migration 7:
+     * deliveries_pending_age was read by the queue gauges alone
+     * (ST_DELIVERY_STATS), yet every delivery wrote an entry into it at its
+     * publish.  deliveries_pending now carries created_at, so that the count
+     * and the oldest pending delivery are one index-only scan of it, as the
+     * count alone was.  (On a large queue, build the new index CONCURRENTLY
+     * under another name by hand first if the brief lock matters.)
+     */
+    "DROP INDEX IF EXISTS deliveries_pending_age;"
+    "DROP INDEX deliveries_pending;"
+    "CREATE INDEX deliveries_pending ON deliveries(webhook_id, next_attempt_at)"
+    "  INCLUDE (created_at) WHERE status = 'pending';",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -494,6 +514,7 @@ enum {
     ST_PUBLISH,
     ST_DELIVERY_RELEASE,
     ST_WEBHOOK_LEASE,
+    ST_NODE_HEARTBEAT,
     ST_WEBHOOK_LEASES_DROP,
     ST_COUNT
 };
@@ -769,30 +790,53 @@ static const char *const stmt_sql[ST_COUNT] = {
                  " WHERE d.status = 'pending' AND d.webhook_id = $1::text"
                  " ORDER BY d.next_attempt_at LIMIT $2::bigint",
     /*
-     * The webhook's lease for node $2 until $4, at time $3: taken when it
-     * is free, lapsed or already this node's and ending before $5 (the
-     * renewal threshold: a busy webhook's row is rewritten about once a
-     * LEASE_RENEW_MS, not at every claim).  The UPDATE reads a row another
-     * node holds as not matching, without waiting for its lock; a row that
-     * does not exist yet is inserted (ON CONFLICT: another node inserted
-     * it first).  Returns when this node's lease ends, or no row when
-     * another node holds it.
+     * The webhook's lease for node $2 until $4, at time $3: renewed when it
+     * is already this node's and ends before $5 (the renewal threshold: a
+     * busy webhook's row is rewritten about once a LEASE_RENEW_MS, not at
+     * every claim); taken when no node holds it, or its holder's lease
+     * lapsed, if this node holds no more webhooks than the live node that
+     * holds fewest (a node is live while its row "node:<id>" is,
+     * ST_NODE_HEARTBEAT), so that the nodes share the webhooks, or if the
+     * webhook's oldest due delivery has waited LEASE_FAIR_MS (the node that
+     * should take it did not).  The UPDATE reads a row another node holds
+     * as not matching, without waiting for its lock; a row that does not
+     * exist yet is inserted (ON CONFLICT: another node inserted it first).
+     * Returns when this node's lease ends, or no row when it holds none.
      */
     [ST_WEBHOOK_LEASE] =
         "WITH cur AS (SELECT node, lease_until FROM webhook_leases WHERE webhook_id = $1::text),"
+        " ok AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM cur WHERE node = $2::text) THEN true"
+        " WHEN EXISTS (SELECT 1 FROM cur WHERE lease_until >= $3::bigint) THEN false"
+        " ELSE (SELECT count(*) FROM webhook_leases WHERE node = $2::text"
+        " AND lease_until >= $3::bigint AND webhook_id NOT LIKE 'node:%')"
+        " <= (SELECT coalesce(min((SELECT count(*) FROM webhook_leases l WHERE l.node = n.node"
+        " AND l.lease_until >= $3::bigint AND l.webhook_id NOT LIKE 'node:%')), 2147483647)"
+        " FROM webhook_leases n WHERE n.webhook_id LIKE 'node:%' AND n.node <> $2::text"
+        " AND n.lease_until >= $3::bigint)"
+        " OR EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending'"
+        " AND webhook_id = $1::text AND next_attempt_at < $3::bigint - " LEASE_FAIR_MS ")"
+        " END AS yes),"
         " u AS (UPDATE webhook_leases SET node = $2::text, lease_until = $4::bigint"
         " WHERE webhook_id = $1::text AND (lease_until < $3::bigint"
-        " OR (node = $2::text AND lease_until < $5::bigint)) RETURNING lease_until),"
+        " OR (node = $2::text AND lease_until < $5::bigint)) AND (SELECT yes FROM ok)"
+        " RETURNING lease_until),"
         " i AS (INSERT INTO webhook_leases (webhook_id, node, lease_until)"
         " SELECT $1::text, $2::text, $4::bigint WHERE NOT EXISTS (SELECT 1 FROM cur)"
-        " ON CONFLICT (webhook_id) DO NOTHING RETURNING lease_until)"
+        " AND (SELECT yes FROM ok) ON CONFLICT (webhook_id) DO NOTHING RETURNING lease_until)"
         " SELECT lease_until FROM u UNION ALL SELECT lease_until FROM i"
         " UNION ALL SELECT lease_until FROM cur WHERE node = $2::text"
         " AND lease_until >= $5::bigint AND NOT EXISTS (SELECT 1 FROM u)",
+    /* Node $1 is live until $2 (its row "node:<id>" in webhook_leases). */
+    [ST_NODE_HEARTBEAT] =
+        "INSERT INTO webhook_leases (webhook_id, node, lease_until)"
+        " VALUES ('node:' || $1::text, $1::text, $2::bigint)"
+        " ON CONFLICT (webhook_id) DO UPDATE SET lease_until = EXCLUDED.lease_until",
     /* A closing node's webhooks, handed back; the others hear of them at once. */
-    [ST_WEBHOOK_LEASES_DROP] = "WITH r AS (UPDATE webhook_leases SET lease_until = 0"
-                               " WHERE node = $1::text AND lease_until <> 0 RETURNING webhook_id)"
-                               " SELECT " NOTIFY_OF("webhook_id", "'0'") " FROM r",
+    [ST_WEBHOOK_LEASES_DROP] =
+        "WITH r AS (UPDATE webhook_leases SET lease_until = 0"
+        " WHERE node = $1::text AND lease_until <> 0 RETURNING webhook_id)"
+        " SELECT " NOTIFY_OF("webhook_id", "'0'") " FROM r"
+                                                  " WHERE webhook_id NOT LIKE 'node:%'",
     [ST_NEXT_DUE] = "SELECT next_attempt_at FROM deliveries"
                     " WHERE status = 'pending' AND webhook_id = $1::text"
                     " AND lease_until < $2::bigint ORDER BY next_attempt_at LIMIT 1",
@@ -1037,6 +1081,8 @@ typedef struct pg_store {
     bool pub_stop;
     /* This process in webhook_leases: random, new at every open. */
     char node[AH_ID_SIZE];
+    /* When this node's heartbeat row ends (ST_NODE_HEARTBEAT); claims renew it. */
+    _Atomic int64_t live_until;
 } pg_store_t;
 
 static pg_store_t *from(ah_store_t *base)
@@ -1748,14 +1794,23 @@ static int pg_webhook_lease(ah_store_t *base, ah_sql_conn_t *c, const char *webh
     if (slack > LEASE_RENEW_MS)
         slack = LEASE_RENEW_MS;
     ah_sql_params_t p;
+    *held = 0;
+    int rc = AH_OK;
+    if (atomic_load(&s->live_until) < lease_until - slack) {
+        ah_sql_params_init(&p);
+        p_str(&p, s->node);
+        p_i64(&p, lease_until);
+        rc = run_cmd(c, ST_NODE_HEARTBEAT, &p);
+        if (rc)
+            return rc;
+        atomic_store(&s->live_until, lease_until); /* at worst rolled back: seen dead a while */
+    }
     ah_sql_params_init(&p);
     p_str(&p, webhook_id);
     p_str(&p, s->node);
     p_i64(&p, now);
     p_i64(&p, lease_until);
     p_i64(&p, lease_until - slack);
-    *held = 0;
-    int rc;
     PGresult *r = run(c, ST_WEBHOOK_LEASE, &p, &rc);
     if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
         rc = ah_parse_i64(PQgetvalue(r, 0, 0), INT64_MIN, INT64_MAX, held);

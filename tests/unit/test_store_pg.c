@@ -258,7 +258,7 @@ static void test_migrations_once(void **state)
                                        " ('webhooks_active_tuple', 'webhooks_match',"
                                        " 'deliveries_pending', 'deliveries_by_webhook',"
                                        " 'deliveries_by_event', 'deliveries_pending_age')"),
-                     6);
+                     5); /* deliveries_pending_age: gone in migration 16 */
     /* Opening again applies nothing and keeps the data. */
     s = open_dsn(f->dsn);
     ah_community_t got;
@@ -547,6 +547,44 @@ static void test_webhook_lease_one_node_at_a_time(void **state)
     assert_int_equal(n, 3);
     assert_string_equal(cl[0].delivery_id, held);
     ah_claims_free(cl, n);
+}
+
+/* How many deliveries of webhook w the store hands out at now (0: another node holds it). */
+static size_t claim_count(ah_store_t *s, const char *w, int64_t now)
+{
+    ah_claim_t *cl = NULL;
+    size_t n = 0;
+    int64_t next;
+    assert_int_equal(ah_store_delivery_claim(s, w, now, now + LEASE, 10, &cl, &n, &next), AH_OK);
+    ah_claims_free(cl, n);
+    return n;
+}
+
+/*
+ * Nodes share the webhooks: a node does not take a free webhook while it
+ * holds more than the live node that holds fewest, unless the webhook's
+ * oldest due delivery has waited two seconds (nobody else took it).
+ */
+static void test_webhook_leases_shared_out(void **state)
+{
+    ah_store_t *b = *state;
+    ah_store_t *a = open_dsn(tb_dsn_of(b));
+    ah_community_t c;
+    new_community(b, &c);
+    char w[6][AH_ID_SIZE];
+    for (int i = 0; i < 6; i++)
+        new_webhook(b, c.id, w[i]);
+    publish(b, c.id, T0);
+    assert_int_equal(claim_count(b, w[0], T0 + 10), 1); /* B is live, with one */
+    assert_int_equal(claim_count(a, w[1], T0 + 10), 1); /* A: 0 <= 1 */
+    assert_int_equal(claim_count(a, w[2], T0 + 10), 1); /* A: 1 <= 1 */
+    assert_int_equal(claim_count(a, w[3], T0 + 10), 0); /* A: 2 > 1, left to B */
+    assert_int_equal(claim_count(b, w[3], T0 + 20), 1); /* B: 1 <= 2 */
+    assert_int_equal(claim_count(a, w[4], T0 + 20), 1); /* A: 2 <= 2 */
+    assert_int_equal(claim_count(a, w[5], T0 + 20), 0); /* A: 3 > 2 */
+    /* Nobody else took it: after two seconds A does. */
+    assert_int_equal(claim_count(a, w[5], T0 + 2500), 1);
+    ah_store_close(a);
 }
 
 /*
@@ -1087,7 +1125,7 @@ static void test_query_plans(void **state)
     snprintf(args, sizeof args, "('%s', NULL, 9000000000, '', 50, 0, 9000000000, NULL)", w);
     expect_plan(dsn, ST_DELIVERY_LIST_WEBHOOK, args, "deliveries_by_webhook",
                 "Seq Scan on deliveries");
-    expect_plan(dsn, ST_DELIVERY_STATS, "", "deliveries_pending_age", "Seq Scan on deliveries");
+    expect_plan(dsn, ST_DELIVERY_STATS, "", "on deliveries_pending", "Seq Scan on deliveries");
     /*
      * The overview (migration 13): the last hour's deliveries through their
      * events, disabled webhooks through their partial index; neither table
@@ -1130,6 +1168,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_skip_locked_never_overlaps, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_lease_takeover, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_webhook_lease_one_node_at_a_time, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_webhook_leases_shared_out, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_record_large_batch, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_registration_leaves_connection_as_found, fresh_setup,
                                     fresh_teardown),
