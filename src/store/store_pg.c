@@ -467,20 +467,6 @@ static const char *const migrations[] = {
     "  ADD COLUMN first_duration_ms BIGINT, ADD COLUMN first_status_code INTEGER,"
     "  ADD COLUMN first_error TEXT, ADD COLUMN first_response_head BYTEA,"
     "  ADD COLUMN first_response_headers BYTEA;",
-
-    /*
-     * 16: one index entry fewer per delivery, as SQLite's migration 7:
-     * deliveries_pending_age was read by the queue gauges alone
-     * (ST_DELIVERY_STATS), yet every delivery wrote an entry into it at its
-     * publish.  deliveries_pending now carries created_at, so that the count
-     * and the oldest pending delivery are one index-only scan of it, as the
-     * count alone was.  (On a large queue, build the new index CONCURRENTLY
-     * under another name by hand first if the brief lock matters.)
-     */
-    "DROP INDEX IF EXISTS deliveries_pending_age;"
-    "DROP INDEX deliveries_pending;"
-    "CREATE INDEX deliveries_pending ON deliveries(webhook_id, next_attempt_at)"
-    "  INCLUDE (created_at) WHERE status = 'pending';",
 };
 
 /* ------------------------------------------------------------------------ */
