@@ -812,17 +812,24 @@ static const char *const stmt_sql[ST_COUNT] = {
         " SELECT lease_until FROM u UNION ALL SELECT lease_until FROM i"
         " UNION ALL SELECT lease_until FROM cur WHERE node = $2::text"
         " AND lease_until >= $5::bigint AND NOT EXISTS (SELECT 1 FROM u)",
-    /* Node $1 is live until $2 (its row "node:<id>" in webhook_leases). */
+    /*
+     * Node $1 is live until $2 (its row "node:<id>" in webhook_leases).
+     * With $3 true (a node's first), the rows of nodes that lapsed before
+     * $4 go: every start makes a new node id, and a killed node leaves its
+     * row behind (one that only idled puts it back at its next claim).
+     */
     [ST_NODE_HEARTBEAT] =
-        "INSERT INTO webhook_leases (webhook_id, node, lease_until)"
+        "WITH gone AS (DELETE FROM webhook_leases WHERE $3::boolean"
+        " AND webhook_id LIKE 'node:%' AND lease_until < $4::bigint)"
+        " INSERT INTO webhook_leases (webhook_id, node, lease_until)"
         " VALUES ('node:' || $1::text, $1::text, $2::bigint)"
         " ON CONFLICT (webhook_id) DO UPDATE SET lease_until = EXCLUDED.lease_until",
-    /* A closing node's webhooks, handed back; the others hear of them at once. */
+    /* A closing node's webhooks, handed back (the others hear of them at once), and its row. */
     [ST_WEBHOOK_LEASES_DROP] =
-        "WITH r AS (UPDATE webhook_leases SET lease_until = 0"
-        " WHERE node = $1::text AND lease_until <> 0 RETURNING webhook_id)"
-        " SELECT " NOTIFY_OF("webhook_id", "'0'") " FROM r"
-                                                  " WHERE webhook_id NOT LIKE 'node:%'",
+        "WITH n AS (DELETE FROM webhook_leases WHERE webhook_id = 'node:' || $1::text),"
+        " r AS (UPDATE webhook_leases SET lease_until = 0 WHERE node = $1::text"
+        " AND lease_until <> 0 AND webhook_id NOT LIKE 'node:%' RETURNING webhook_id)"
+        " SELECT " NOTIFY_OF("webhook_id", "'0'") " FROM r",
     [ST_NEXT_DUE] = "SELECT next_attempt_at FROM deliveries"
                     " WHERE status = 'pending' AND webhook_id = $1::text"
                     " AND lease_until < $2::bigint ORDER BY next_attempt_at LIMIT 1",
@@ -1782,10 +1789,13 @@ static int pg_webhook_lease(ah_store_t *base, ah_sql_conn_t *c, const char *webh
     ah_sql_params_t p;
     *held = 0;
     int rc = AH_OK;
-    if (atomic_load(&s->live_until) < lease_until - slack) {
+    int64_t live = atomic_load(&s->live_until);
+    if (live < lease_until - slack) {
         ah_sql_params_init(&p);
         p_str(&p, s->node);
         p_i64(&p, lease_until);
+        p_bool(&p, live == 0);
+        p_i64(&p, now);
         rc = run_cmd(c, ST_NODE_HEARTBEAT, &p);
         if (rc)
             return rc;

@@ -542,6 +542,9 @@ static void test_webhook_lease_one_node_at_a_time(void **state)
     /* A closes (its dispatcher has handed back what it had in flight): w1 is B's at once. */
     ah_store_close(a);
     assert_int_equal(lease_end(dsn, w1), -T0);
+    assert_int_equal(tb_pg_int(dsn, "SELECT count(*) FROM webhook_leases"
+                                    " WHERE webhook_id LIKE 'node:%'"),
+                     1); /* B's; A took its own row with it */
     assert_int_equal(
         ah_store_delivery_claim(b, w1, T0 + 1600, T0 + 1600 + LEASE, 10, &cl, &n, &next), AH_OK);
     assert_int_equal(n, 3);
