@@ -98,9 +98,10 @@
 #define TX_TRIES 3 /* a transaction that lost a deadlock runs again */
 /*
  * A node renews its lease of a busy webhook when it has less than --lease
- * minus this left (or a quarter of --lease, if smaller), so the row is
- * rewritten about once a second, not at every claim; a claimed delivery
- * is leased until the webhook's lease ends, at least --lease minus this.
+ * minus this left (or a tenth of --lease, if smaller), so the row is
+ * rewritten about once a second, not at every claim; the webhook's lease,
+ * which keeps other nodes off a claimed delivery, then runs at least
+ * --lease minus this from the claim.
  */
 #define LEASE_RENEW_MS 1000
 /* A free webhook's deliveries wait this long (ms, as SQL) for a node with fewer webhooks. */
@@ -1783,7 +1784,7 @@ static int pg_webhook_lease(ah_store_t *base, ah_sql_conn_t *c, const char *webh
                             int64_t lease_until, int64_t *held)
 {
     pg_store_t *s = from(base);
-    int64_t slack = (lease_until - now) / 4;
+    int64_t slack = (lease_until - now) / 10;
     if (slack > LEASE_RENEW_MS)
         slack = LEASE_RENEW_MS;
     ah_sql_params_t p;
