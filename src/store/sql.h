@@ -255,9 +255,9 @@ enum ah_sql_stmt {
      * not deregistered (changes 1 row, or none) */
     ST_DELIVERY_INSERT_ONE,
     /* lease_until, webhook_id, now, max -> id, event_id, attempts, next_attempt_at [, trigger,
-     * data when the driver's claim_bodies]; with memory_leases: webhook_id -> id, event_id,
-     * attempts, next_attempt_at of every pending delivery of the webhook, by next_attempt_at,
-     * changing nothing */
+     * data when the driver's claim_bodies]; with memory_leases: webhook_id, limit -> the same
+     * columns of the webhook's first `limit` pending deliveries by next_attempt_at, changing
+     * nothing */
     ST_CLAIM,
     ST_NEXT_DUE,       /* webhook_id, now -> next_attempt_at */
     ST_EVENT_BODY,     /* id -> trigger, data (unless the driver's claim_bodies) */
@@ -669,13 +669,25 @@ typedef struct ah_sql_driver {
     /* delivery_claim_many claims for every webhook in one transaction (else one each). */
     bool claim_in_one_tx;
     /*
-     * Leases live in this process's memory, not in the database: one
-     * process delivers from the store (SQLite; ah_store_delivery_own).  A
-     * claim then writes nothing: ST_CLAIM reads the webhook's pending
-     * deliveries, and the store layer skips those it holds leased and
-     * notes those it hands out (store.c, "Leases in memory").
+     * Leases of deliveries live in this process's memory, not in the
+     * database: one process delivers from the store (SQLite;
+     * ah_store_delivery_own), or one process at a time delivers each
+     * webhook (webhook_lease).  A claim then writes no delivery row:
+     * ST_CLAIM reads the webhook's pending deliveries, and the store layer
+     * skips those it holds leased and notes those it hands out (store.c,
+     * "Leases in memory").
      */
     bool memory_leases;
+    /*
+     * NULL: one process delivers from the store.  Else, inside a claim's
+     * write transaction, before ST_CLAIM: takes the webhook's lease for
+     * this process (if it is free or lapsed at now) or renews this
+     * process's own (when it ends much before lease_until), and sets *held
+     * to when this process's lease ends (lease_until, or a little less
+     * when it was not renewed), 0 when another process holds it.
+     */
+    int (*webhook_lease)(ah_store_t *s, ah_sql_conn_t *c, const char *webhook_id, int64_t now,
+                         int64_t lease_until, int64_t *held);
 } ah_sql_driver_t;
 
 /* ------------------------------------------------------------------------ */

@@ -1541,30 +1541,47 @@ int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out)
 /* ------------------------------------------------------------------------ */
 /* Leases in memory.                                                         */
 /*
- * A driver with memory_leases (SQLite) keeps no lease in the database: one
- * process delivers from it (ah_store_delivery_own), so what that process
- * has in flight is known to it alone, and a lease is an entry here, by
- * delivery id, until its result is recorded or it is handed back.  A claim
- * is then a read: the webhook's pending deliveries in due order, of which
- * those leased here (and not lapsed) are skipped.  Claims run serialised
- * with every write of the process (AH_SQL_SERIAL_TX), and a lease is
- * dropped only after the commit that records its result, so no delivery
- * is ever handed out twice while a lease on it stands.  After a crash the
- * table is gone, and with it every lease: what was in flight is pending,
- * and is sent again at the next start.
+ * A driver with memory_leases keeps no lease of a delivery in the
+ * database.  On SQLite one process delivers from it
+ * (ah_store_delivery_own); on PostgreSQL one node at a time delivers a
+ * webhook's deliveries, the one that holds the webhook's lease (the
+ * driver's webhook_lease, taken or renewed at the start of each claim).
+ * Either way what a process has in flight is known to it alone, and a
+ * lease is an entry here, by delivery id, until its result is recorded or
+ * it is handed back.  A claim is then a read: the webhook's pending
+ * deliveries in due order, of which those leased here (and not lapsed)
+ * are skipped.  The read runs under the table's lock (lease_due_mem), and
+ * a lease is dropped only after the commit that records its result (under
+ * the same lock), so no delivery is ever handed out twice while a lease on
+ * it stands.  After a crash the table is gone, and with it every lease:
+ * what was in flight is pending, and is sent again at the next start (on
+ * PostgreSQL by whichever node takes the webhook's lease once it lapses).
+ * The table also counts the leases per webhook, which bounds how many rows
+ * a claim must read (ST_CLAIM's limit).
  */
 
 typedef struct lease {
     char id[AH_ID_SIZE];
+    char webhook[AH_ID_SIZE];
     int64_t until;
     struct lease *next;
 } lease_t;
+
+/* How many leases of one webhook the table holds. */
+typedef struct hook_count {
+    char id[AH_ID_SIZE];
+    size_t n;
+    struct hook_count *next;
+} hook_count_t;
+
+#define HOOK_BUCKETS 256 /* a power of two */
 
 struct ah_leases {
     pthread_mutex_t mu;
     lease_t **buckets;
     size_t n_buckets; /* a power of two */
     size_t n;
+    hook_count_t *hooks[HOOK_BUCKETS];
 };
 
 #define LEASE_BUCKETS_MIN 256
@@ -1594,6 +1611,13 @@ static void leases_clear(ah_leases_t *l)
         l->buckets[i] = NULL;
     }
     l->n = 0;
+    for (size_t i = 0; i < HOOK_BUCKETS; i++) {
+        for (hook_count_t *h = l->hooks[i], *next; h; h = next) {
+            next = h->next;
+            free(h);
+        }
+        l->hooks[i] = NULL;
+    }
 }
 
 void ah_store_leases_free(ah_store_t *s)
@@ -1608,12 +1632,57 @@ void ah_store_leases_free(ah_store_t *s)
     s->leases = NULL;
 }
 
-static size_t lease_hash(const ah_leases_t *l, const char *id)
+static uint32_t id_hash(const char *id)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < AH_ID_SIZE && id[i]; i++)
         h = (h ^ (unsigned char)id[i]) * 16777619u;
-    return h & (l->n_buckets - 1);
+    return h;
+}
+
+static size_t lease_hash(const ah_leases_t *l, const char *id)
+{
+    return id_hash(id) & (l->n_buckets - 1);
+}
+
+/* Under l->mu: webhook's count entry, made (at 0) when `make`; NULL: none, or no memory. */
+static hook_count_t *hook_count(ah_leases_t *l, const char *webhook, bool make)
+{
+    hook_count_t **pp = &l->hooks[id_hash(webhook) & (HOOK_BUCKETS - 1)];
+    for (hook_count_t *h = *pp; h; h = h->next)
+        if (!strncmp(h->id, webhook, AH_ID_SIZE))
+            return h;
+    hook_count_t *h = make ? calloc(1, sizeof *h) : NULL;
+    if (!h)
+        return NULL;
+    ah_sql_copy_id(h->id, webhook);
+    h->next = *pp;
+    *pp = h;
+    return h;
+}
+
+/* Under l->mu: how many leases of webhook the table holds (lapsed ones included). */
+static size_t leases_of_hook(ah_leases_t *l, const char *webhook)
+{
+    const hook_count_t *h = hook_count(l, webhook, false);
+    return h ? h->n : 0;
+}
+
+/* Under l->mu: one lease of webhook fewer (n_less: 1, or 0 for an entry just made); the
+ * entry goes once it counts none. */
+static void hook_count_down(ah_leases_t *l, const char *webhook, size_t n_less)
+{
+    hook_count_t **pp = &l->hooks[id_hash(webhook) & (HOOK_BUCKETS - 1)];
+    while (*pp && strncmp((*pp)->id, webhook, AH_ID_SIZE))
+        pp = &(*pp)->next;
+    if (!*pp)
+        return;
+    hook_count_t *h = *pp;
+    h->n -= n_less;
+    if (h->n == 0) {
+        *pp = h->next;
+        free(h);
+    }
 }
 
 /* Under l->mu: the entry of id, or NULL. */
@@ -1653,17 +1722,23 @@ static void leases_grow(ah_leases_t *l)
     free(old);
 }
 
-/* Under l->mu: leases id until `until`. */
-static int lease_set(ah_leases_t *l, const char *id, int64_t until)
+/* Under l->mu: leases id (a delivery of webhook) until `until`. */
+static int lease_set(ah_leases_t *l, const char *id, const char *webhook, int64_t until)
 {
     lease_t *e = lease_find(l, id);
     if (e) {
         e->until = until;
         return AH_OK;
     }
-    if (!(e = malloc(sizeof *e)))
+    hook_count_t *h = hook_count(l, webhook, true);
+    if (!h || !(e = malloc(sizeof *e))) {
+        if (h)
+            hook_count_down(l, webhook, 0); /* an entry made for nothing goes */
         return AH_ENOMEM;
+    }
+    h->n++;
     ah_sql_copy_id(e->id, id);
+    ah_sql_copy_id(e->webhook, webhook);
     e->until = until;
     size_t j = lease_hash(l, id);
     e->next = l->buckets[j];
@@ -1683,6 +1758,7 @@ static void lease_drop(ah_leases_t *l, const char *id)
         return;
     lease_t *e = *pp;
     *pp = e->next;
+    hook_count_down(l, e->webhook, 1);
     free(e);
     l->n--;
 }
@@ -1789,20 +1865,38 @@ static int mem_claim_row(void *arg, const ah_sql_row_t *r)
  * lease_due and next_due_at in one read, for a driver with memory_leases:
  * under the lease table's lock, the webhook's pending deliveries are read
  * in due order, the due ones not leased here are taken (up to max) and
- * leased, and *next_due is the first untaken unleased one's due time.
+ * leased, and *next_due is the first untaken unleased one's due time.  The
+ * read needs at most max rows plus those leased here plus the one that
+ * says when the rest is due (ST_CLAIM's limit).
+ *
+ * Where the driver has webhook_lease (PostgreSQL), the webhook's lease is
+ * taken or renewed first, in the same transaction: a node that does not
+ * hold it claims nothing (another node delivers this webhook; *next_due 0,
+ * so it looks again at its next rescan or notification).  The node that
+ * holds it leases what it claims here until lease_until, as on SQLite;
+ * the webhook's lease, which keeps other nodes off them, then ends at
+ * most the driver's renewal slack (a second) before that.
  */
 static int lease_due_mem(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r, int64_t now,
                          int64_t lease_until, size_t max, int64_t *next_due)
 {
     ah_leases_t *l = s->leases;
+    *next_due = 0;
+    if (drv(s)->webhook_lease) {
+        int64_t held = 0;
+        int rc = drv(s)->webhook_lease(s, c, r->webhook_id, now, lease_until, &held);
+        if (rc || held <= now)
+            return rc; /* another node holds it */
+    }
     ah_sql_params_t p;
     ah_sql_params_init(&p);
     P_FIELD(&p, r->webhook_id);
-    mem_claim_t m = {.j = {.max = max}, .l = l, .now = now};
+    mem_claim_t m = {.j = {.max = max, .bodies = drv(s)->claim_bodies}, .l = l, .now = now};
     pthread_mutex_lock(&l->mu);
+    p_i64(&p, (int64_t)(max + leases_of_hook(l, r->webhook_id) + 1));
     int rc = drv(s)->exec(s, c, false, ST_CLAIM, &p, mem_claim_row, &m, NULL);
     for (size_t i = 0; rc == AH_OK && i < m.j.n; i++)
-        rc = lease_set(l, m.j.rows[i].claim.delivery_id, lease_until);
+        rc = lease_set(l, m.j.rows[i].claim.delivery_id, r->webhook_id, lease_until);
     if (rc) /* none of them is handed out */
         for (size_t i = 0; i < m.j.n; i++)
             lease_drop(l, m.j.rows[i].claim.delivery_id);
@@ -1940,6 +2034,7 @@ static int load_bodies(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r)
 static int claim_one(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r, int64_t now,
                      int64_t lease_until)
 {
+    leases_drop_claims(s, r->claims, r->n); /* a transaction run again: its first go's */
     ah_claims_free(r->claims, r->n);
     r->claims = NULL;
     r->n = 0;

@@ -57,17 +57,21 @@
  * (community_id, idempotency_key) DO NOTHING, so a key used concurrently on
  * two nodes makes one event (the loser waits for the winner's commit, finds
  * the row, and answers duplicate); registration does the same on the
- * partial unique index of active tuples.  Claims lock their rows with
- * FOR UPDATE SKIP LOCKED, so two nodes never take the same delivery; an
- * expired lease (lease_until < now) is simply claimable again.  Publishing
+ * partial unique index of active tuples.  One node at a time delivers a
+ * webhook, the one whose row in webhook_leases has not lapsed (migration
+ * 14): a claim takes or renews that lease and then reads the due rows,
+ * whose leases the node keeps in memory (store.c), so two nodes never take
+ * the same delivery; a lapsed webhook lease is simply taken by the next
+ * node that claims for it.  Publishing
  * and retrying send pg_notify('airhook_work', "<webhook id> <due ms>") from
  * their statement's text, recovering and re-enabling through the driver's
  * notify(), all in the same transaction as the work, so the notification
  * arrives only after commit; listen() runs a thread with a connection of
  * its own (not from the pool) that LISTENs on that channel and hands each
  * notification to the caller's wake function, reconnecting with the same
- * backoff when the connection drops.  Leases are never cleared at start
- * (ops.shared): another node may be holding them.
+ * backoff when the connection drops.  Webhook leases are never cleared at
+ * start (ops.shared): another node may be holding them; a node gives up
+ * its own when it closes.
  */
 #include "store/backend.h"
 
@@ -91,7 +95,17 @@
 #define ACQUIRE_WAIT_MS 5000 /* longest wait for a free pooled connection */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
-#define TX_TRIES 3          /* a transaction that lost a deadlock runs again */
+#define TX_TRIES 3 /* a transaction that lost a deadlock runs again */
+/*
+ * A node renews its lease of a busy webhook when it has less than --lease
+ * minus this left (or a tenth of --lease, if smaller), so the row is
+ * rewritten about once a second, not at every claim; the webhook's lease,
+ * which keeps other nodes off a claimed delivery, then runs at least
+ * --lease minus this from the claim.
+ */
+#define LEASE_RENEW_MS 1000
+/* A free webhook's deliveries wait this long (ms, as SQL) for a node with fewer webhooks. */
+#define LEASE_FAIR_MS "2000"
 #define RECORD_CHUNK 256    /* attempt results recorded per statement */
 #define PUB_BATCH_MAX 64    /* publishes committed together */
 #define PUB_THREADS 2       /* publisher threads, each with a batch in flight */
@@ -416,6 +430,44 @@ static const char *const migrations[] = {
 
     /* 13: the console's data, as SQLite's migration 13. */
     SQL_MIGRATION_CONSOLE_DATA("BYTEA"),
+
+    /*
+     * 14: leases per webhook (PostgreSQL only: SQLite has one delivering
+     * process and keeps its leases in memory).  One node at a time
+     * delivers a webhook: the one whose row here has not lapsed
+     * (lease_until, its clock's milliseconds).  A claim takes or renews it
+     * (ST_WEBHOOK_LEASE) and then only reads the deliveries; their own
+     * leases are in that node's memory (store.c, "Leases in memory"), so a
+     * claim no longer rewrites a delivery row, and deliveries.lease_until
+     * stays 0.  A node hands its rows back when it closes
+     * (ST_WEBHOOK_LEASES_DROP).  No foreign key: a lease of a webhook that
+     * is gone is one short row that nothing reads.  Nodes of an older
+     * version lease the delivery rows instead: stop them all before
+     * starting this one.
+     */
+    "CREATE TABLE webhook_leases ("
+    "  webhook_id TEXT COLLATE \"C\" PRIMARY KEY,"
+    "  node TEXT COLLATE \"C\" NOT NULL,"
+    "  lease_until BIGINT NOT NULL"
+    ") WITH (fillfactor = 50);",
+
+    /*
+     * 15: a delivery's first recorded attempt kept in its row (PostgreSQL
+     * only), so that a delivery that succeeds at once is one row inserted
+     * and one updated, with no attempts row.  recorded counts the attempts
+     * recorded for the delivery since this migration; the first of them is
+     * in the first_* columns, the others in attempts (ST_RECORD).  Every
+     * reader of attempts reads both (ST_ATTEMPT_LIST, ST_PURGE_ATTEMPTS).
+     * A delivery recorded before this migration has its attempts in the
+     * table and recorded 0: its next attempt goes in its row, and the list
+     * sorts them all by number and start as before.  Columns added with a
+     * constant default rewrite nothing.
+     */
+    "ALTER TABLE deliveries ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0,"
+    "  ADD COLUMN first_attempt_no INTEGER, ADD COLUMN first_started_at BIGINT,"
+    "  ADD COLUMN first_duration_ms BIGINT, ADD COLUMN first_status_code INTEGER,"
+    "  ADD COLUMN first_error TEXT, ADD COLUMN first_response_head BYTEA,"
+    "  ADD COLUMN first_response_headers BYTEA;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -448,6 +500,9 @@ enum {
     ST_RECORD,
     ST_PUBLISH,
     ST_DELIVERY_RELEASE,
+    ST_WEBHOOK_LEASE,
+    ST_NODE_HEARTBEAT,
+    ST_WEBHOOK_LEASES_DROP,
     ST_COUNT
 };
 
@@ -711,18 +766,71 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_WEBHOOK_LIVE] =
         "SELECT is_active AND deregistered_at = 0 FROM webhooks WHERE id = $1::text",
     /*
-     * SKIP LOCKED: rows another node is claiming right now are passed over,
-     * and a row whose lease another node committed meanwhile is rechecked
-     * (lease_until < now fails) and dropped, so no delivery is handed out
-     * twice.  MATERIALIZED keeps the locked set computed once.
+     * A claim is a read (the driver's memory_leases): the webhook's first
+     * pending deliveries in due order, over deliveries_pending, with their
+     * events' trigger and body; the store layer skips those this node has
+     * in flight.  Only the node holding the webhook's lease gets here
+     * (ST_WEBHOOK_LEASE, earlier in the same transaction).
      */
-    [ST_CLAIM] = "WITH picked AS MATERIALIZED (SELECT id FROM deliveries"
-                 " WHERE status = 'pending' AND webhook_id = $2::text"
-                 " AND next_attempt_at <= $3::bigint AND lease_until < $3::bigint"
-                 " ORDER BY next_attempt_at LIMIT $4::bigint FOR UPDATE SKIP LOCKED)"
-                 " UPDATE deliveries d SET lease_until = $1::bigint FROM picked p, events e"
-                 " WHERE d.id = p.id AND e.id = d.event_id"
-                 " RETURNING d.id, d.event_id, d.attempts, d.next_attempt_at, e.trigger, e.data",
+    [ST_CLAIM] = "SELECT d.id, d.event_id, d.attempts, d.next_attempt_at, e.trigger, e.data"
+                 " FROM deliveries d JOIN events e ON e.id = d.event_id"
+                 " WHERE d.status = 'pending' AND d.webhook_id = $1::text"
+                 " ORDER BY d.next_attempt_at LIMIT $2::bigint",
+    /*
+     * The webhook's lease for node $2 until $4, at time $3: renewed when it
+     * is already this node's and ends before $5 (the renewal threshold: a
+     * busy webhook's row is rewritten about once a LEASE_RENEW_MS, not at
+     * every claim); taken when no node holds it, or its holder's lease
+     * lapsed, if this node holds no more webhooks than the live node that
+     * holds fewest (a node is live while its row "node:<id>" is,
+     * ST_NODE_HEARTBEAT), so that the nodes share the webhooks, or if the
+     * webhook's oldest due delivery has waited LEASE_FAIR_MS (the node that
+     * should take it did not).  The UPDATE reads a row another node holds
+     * as not matching, without waiting for its lock; a row that does not
+     * exist yet is inserted (ON CONFLICT: another node inserted it first).
+     * Returns when this node's lease ends, or no row when it holds none.
+     */
+    [ST_WEBHOOK_LEASE] =
+        "WITH cur AS (SELECT node, lease_until FROM webhook_leases WHERE webhook_id = $1::text),"
+        " ok AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM cur WHERE node = $2::text) THEN true"
+        " WHEN EXISTS (SELECT 1 FROM cur WHERE lease_until >= $3::bigint) THEN false"
+        " ELSE (SELECT count(*) FROM webhook_leases WHERE node = $2::text"
+        " AND lease_until >= $3::bigint AND webhook_id NOT LIKE 'node:%')"
+        " <= (SELECT coalesce(min((SELECT count(*) FROM webhook_leases l WHERE l.node = n.node"
+        " AND l.lease_until >= $3::bigint AND l.webhook_id NOT LIKE 'node:%')), 2147483647)"
+        " FROM webhook_leases n WHERE n.webhook_id LIKE 'node:%' AND n.node <> $2::text"
+        " AND n.lease_until >= $3::bigint)"
+        " OR EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending'"
+        " AND webhook_id = $1::text AND next_attempt_at < $3::bigint - " LEASE_FAIR_MS ")"
+        " END AS yes),"
+        " u AS (UPDATE webhook_leases SET node = $2::text, lease_until = $4::bigint"
+        " WHERE webhook_id = $1::text AND (lease_until < $3::bigint"
+        " OR (node = $2::text AND lease_until < $5::bigint)) AND (SELECT yes FROM ok)"
+        " RETURNING lease_until),"
+        " i AS (INSERT INTO webhook_leases (webhook_id, node, lease_until)"
+        " SELECT $1::text, $2::text, $4::bigint WHERE NOT EXISTS (SELECT 1 FROM cur)"
+        " AND (SELECT yes FROM ok) ON CONFLICT (webhook_id) DO NOTHING RETURNING lease_until)"
+        " SELECT lease_until FROM u UNION ALL SELECT lease_until FROM i"
+        " UNION ALL SELECT lease_until FROM cur WHERE node = $2::text"
+        " AND lease_until >= $5::bigint AND NOT EXISTS (SELECT 1 FROM u)",
+    /*
+     * Node $1 is live until $2 (its row "node:<id>" in webhook_leases).
+     * With $3 true (a node's first), the rows of nodes that lapsed before
+     * $4 go: every start makes a new node id, and a killed node leaves its
+     * row behind (one that only idled puts it back at its next claim).
+     */
+    [ST_NODE_HEARTBEAT] =
+        "WITH gone AS (DELETE FROM webhook_leases WHERE $3::boolean"
+        " AND webhook_id LIKE 'node:%' AND lease_until < $4::bigint)"
+        " INSERT INTO webhook_leases (webhook_id, node, lease_until)"
+        " VALUES ('node:' || $1::text, $1::text, $2::bigint)"
+        " ON CONFLICT (webhook_id) DO UPDATE SET lease_until = EXCLUDED.lease_until",
+    /* A closing node's webhooks, handed back (the others hear of them at once), and its row. */
+    [ST_WEBHOOK_LEASES_DROP] =
+        "WITH n AS (DELETE FROM webhook_leases WHERE webhook_id = 'node:' || $1::text),"
+        " r AS (UPDATE webhook_leases SET lease_until = 0 WHERE node = $1::text"
+        " AND lease_until <> 0 AND webhook_id NOT LIKE 'node:%' RETURNING webhook_id)"
+        " SELECT " NOTIFY_OF("webhook_id", "'0'") " FROM r",
     [ST_NEXT_DUE] = "SELECT next_attempt_at FROM deliveries"
                     " WHERE status = 'pending' AND webhook_id = $1::text"
                     " AND lease_until < $2::bigint ORDER BY next_attempt_at LIMIT 1",
@@ -730,7 +838,9 @@ static const char *const stmt_sql[ST_COUNT] = {
      * A turn's results in one statement (record_chunk binds one array per
      * column, a result per element): each delivery's new state (only a
      * pending delivery changes status; SET expressions see the old row),
-     * the attempt rows, and per webhook (the delivery's own, from its row)
+     * its attempt (in the row's first_* columns if it is the first the row
+     * records, migration 15; else an attempts row: RETURNING sees the new
+     * row, so recorded = 1 says which), and per webhook (the delivery's own, from its row)
      * what the results, one after another, make of its failure streak and
      * state: ok if one succeeded; fail_at, when the failures after the last
      * success (or all of them) began, 0 for none; the first disable reason,
@@ -748,12 +858,23 @@ static const char *const stmt_sql[ST_COUNT] = {
         " last_error = r.err, updated_at = r.upd, lease_until = 0,"
         " next_attempt_at = CASE WHEN x.status = 'pending' AND r.status = 'pending'"
         " THEN r.next ELSE x.next_attempt_at END,"
-        " status = CASE WHEN x.status = 'pending' THEN r.status ELSE x.status END"
-        " FROM r WHERE x.id = r.id RETURNING x.id, x.webhook_id, r.ord),"
+        " status = CASE WHEN x.status = 'pending' THEN r.status ELSE x.status END,"
+        " recorded = x.recorded + 1,"
+        " first_attempt_no = CASE WHEN x.recorded = 0 THEN r.attempt_no"
+        " ELSE x.first_attempt_no END,"
+        " first_started_at = CASE WHEN x.recorded = 0 THEN r.started ELSE x.first_started_at END,"
+        " first_duration_ms = CASE WHEN x.recorded = 0 THEN r.dur ELSE x.first_duration_ms END,"
+        " first_status_code = CASE WHEN x.recorded = 0 THEN r.code ELSE x.first_status_code END,"
+        " first_error = CASE WHEN x.recorded = 0 THEN r.err ELSE x.first_error END,"
+        " first_response_head = CASE WHEN x.recorded = 0 THEN decode(r.head, 'hex')"
+        " ELSE x.first_response_head END,"
+        " first_response_headers = CASE WHEN x.recorded = 0 THEN decode(r.hdrs, 'hex')"
+        " ELSE x.first_response_headers END"
+        " FROM r WHERE x.id = r.id RETURNING x.id, x.webhook_id, r.ord, x.recorded = 1 AS inl),"
         " a AS (INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
         " SELECT d.id, r.attempt_no, r.started, r.dur, r.code, r.err, decode(r.head, 'hex'),"
         " decode(r.hdrs, 'hex')"
-        " FROM d JOIN r ON r.ord = d.ord),"
+        " FROM d JOIN r ON r.ord = d.ord WHERE NOT d.inl),"
         " t AS (SELECT d.webhook_id AS id, r.ord, r.started, r.upd, r.reason,"
         " r.status = 'succeeded' AS ok, max(CASE WHEN r.status = 'succeeded' THEN r.ord"
         " ELSE 0 END) OVER (PARTITION BY d.webhook_id) AS last_ok FROM d JOIN r ON r.ord = d.ord),"
@@ -821,8 +942,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                                " WHERE d.event_id = $1::text" LIST_PAGE,
     [ST_DELIVERY_GET] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                         " JOIN events e ON e.id = d.event_id WHERE d.id = $1::text",
+    /* The attempts table's and the one in the delivery's row (migration 15). */
     [ST_ATTEMPT_LIST] = "SELECT " ATTEMPT_COLS " FROM attempts WHERE delivery_id = $1::text"
-                        " ORDER BY attempt_no, started_at",
+                        " UNION ALL SELECT first_attempt_no, first_started_at, first_duration_ms,"
+                        " first_status_code, first_error, first_response_head,"
+                        " first_response_headers FROM deliveries WHERE id = $1::text"
+                        " AND recorded > 0 ORDER BY attempt_no, started_at",
     /*
      * Pending again and due now, whatever the state.  A delivery that is
      * pending and leased keeps its lease: it is in flight, and clearing the
@@ -867,8 +992,17 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " FROM deliveries d"
                       " WHERE d.event_id IN (SELECT jsonb_array_elements_text($1::jsonb))"
                       " FOR UPDATE OF d",
-    [ST_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
-                          " WHERE d.event_id IN (SELECT jsonb_array_elements_text($1::jsonb)))",
+    /*
+     * One row per attempt removed (the count purge.c reports): those of
+     * the attempts table, and those in the delivery rows, which go with
+     * them (ST_PURGE_DELIVERIES, next).
+     */
+    [ST_PURGE_ATTEMPTS] =
+        "WITH ev AS (SELECT jsonb_array_elements_text($1::jsonb) AS id),"
+        " a AS (DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
+        " WHERE d.event_id IN (SELECT id FROM ev)) RETURNING 1)"
+        " SELECT 1 FROM a UNION ALL SELECT 1 FROM deliveries d"
+        " WHERE d.event_id IN (SELECT id FROM ev) AND d.recorded > 0",
     [ST_PURGE_DELIVERIES] = "DELETE FROM deliveries"
                             " WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
     [ST_PURGE_EVENTS] =
@@ -939,6 +1073,10 @@ typedef struct pg_store {
     pthread_t pub_threads[PUB_THREADS];
     int pub_started;
     bool pub_stop;
+    /* This process in webhook_leases: random, new at every open. */
+    char node[AH_ID_SIZE];
+    /* When this node's heartbeat row ends (ST_NODE_HEARTBEAT); claims renew it. */
+    _Atomic int64_t live_until;
 } pg_store_t;
 
 static pg_store_t *from(ah_store_t *base)
@@ -1632,9 +1770,49 @@ static int pg_notify(conn_t *c, const char *webhook_id, int64_t due)
 }
 
 /*
+ * The driver's webhook_lease (sql.h): ST_WEBHOOK_LEASE with its renewal
+ * threshold.  A claim runs it first, in the claim's transaction.
+ */
+static int pg_webhook_lease(ah_store_t *base, ah_sql_conn_t *c, const char *webhook_id, int64_t now,
+                            int64_t lease_until, int64_t *held)
+{
+    pg_store_t *s = from(base);
+    int64_t slack = (lease_until - now) / 10;
+    if (slack > LEASE_RENEW_MS)
+        slack = LEASE_RENEW_MS;
+    ah_sql_params_t p;
+    *held = 0;
+    int rc = AH_OK;
+    int64_t live = atomic_load(&s->live_until);
+    if (live < lease_until - slack) {
+        ah_sql_params_init(&p);
+        p_str(&p, s->node);
+        p_i64(&p, lease_until);
+        p_bool(&p, live == 0);
+        p_i64(&p, now);
+        rc = run_cmd(c, ST_NODE_HEARTBEAT, &p);
+        if (rc)
+            return rc;
+        atomic_store(&s->live_until, lease_until); /* at worst rolled back: seen dead a while */
+    }
+    ah_sql_params_init(&p);
+    p_str(&p, webhook_id);
+    p_str(&p, s->node);
+    p_i64(&p, now);
+    p_i64(&p, lease_until);
+    p_i64(&p, lease_until - slack);
+    PGresult *r = run(c, ST_WEBHOOK_LEASE, &p, &rc);
+    if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        rc = ah_parse_i64(PQgetvalue(r, 0, 0), INT64_MIN, INT64_MAX, held);
+    PQclear(r);
+    return rc;
+}
+
+/*
  * Claims read the event's trigger and body in the claim statement itself,
  * and each webhook's claim is a transaction of its own (see
- * ah_store_delivery_claim_many).
+ * ah_store_delivery_claim_many).  Leases of deliveries are in memory, one
+ * node at a time delivering a webhook (migration 14).
  */
 static const ah_sql_driver_t pg_driver = {
     .exec = pg_exec,
@@ -1643,6 +1821,8 @@ static const ah_sql_driver_t pg_driver = {
     .utf8_only = true,
     .claim_bodies = true,
     .claim_in_one_tx = false,
+    .memory_leases = true,
+    .webhook_lease = pg_webhook_lease,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -2544,6 +2724,21 @@ static void store_close(ah_store_t *base)
         return;
     publishers_stop(s);
     listener_stop(s);
+    if (s->all && s->base.leases) {
+        /*
+         * What this node delivered, handed back: by now its dispatcher has
+         * recorded or handed back every attempt, so another node may take
+         * these webhooks at once instead of when their leases lapse.
+         */
+        ah_sql_params_t p;
+        ah_sql_params_init(&p);
+        p_str(&p, s->node);
+        int rc = pg_exec(&s->base, NULL, true, ST_WEBHOOK_LEASES_DROP, &p, NULL, NULL, NULL);
+        if (rc && rc != AH_EUNAVAIL)
+            ah_log(AH_LOG_WARN, "cannot hand back this node's webhook leases; they lapse",
+                   json_pack("{s:s}", "error", ah_strerror(rc)));
+    }
+    ah_store_leases_free(&s->base);
     conn_t *c = s->all;
     while (c) {
         conn_t *next = c->next_all;
@@ -2792,6 +2987,7 @@ static pg_store_t *store_new(void)
     pthread_cond_init(&s->lis.idle_cv, NULL);
     pthread_mutex_init(&s->lis.gen_mu, NULL);
     s->lis.gen_max_age_ms = GEN_MAX_AGE_MS;
+    ah_uuid_v4(s->node);
     pthread_mutex_init(&s->pub_mu, NULL);
     pthread_cond_init(&s->pub_cv, NULL);
     s->pub_tail = &s->pub_head;
@@ -2842,6 +3038,10 @@ int ah_store_pg_open(const char *dsn, ah_store_t **out, char *err, size_t errlen
     if (rc == AH_ENOMEM)
         snprintf(err, errlen, "out of memory");
     s->pool_max = pool ? pool : default_pool();
+    if (rc == AH_OK && ah_store_leases_init(&s->base) != AH_OK) {
+        snprintf(err, errlen, "out of memory");
+        rc = AH_ENOMEM;
+    }
     if (rc == AH_OK)
         rc = first_connection(s, err, errlen);
     if (rc) {

@@ -723,7 +723,8 @@ static const char *const stmt_sql[ST_COUNT] = {
      * once it has what it wants and knows when the rest is due.
      */
     [ST_CLAIM] = "SELECT id, event_id, attempts, next_attempt_at FROM deliveries"
-                 " WHERE status = 'pending' AND webhook_id = ?1 ORDER BY next_attempt_at",
+                 " WHERE status = 'pending' AND webhook_id = ?1 ORDER BY next_attempt_at"
+                 " LIMIT ?2",
     [ST_NEXT_DUE] = "SELECT next_attempt_at FROM deliveries"
                     " WHERE status = 'pending' AND webhook_id = ?1 AND lease_until < ?2"
                     " ORDER BY next_attempt_at LIMIT 1",

@@ -34,6 +34,15 @@ test_kill_9_one_node_loses_nothing
     An attempt the survivor itself retried (a receiver slower than 2 s) may
     add one duplicate each: those are counted from its log and added to the
     bound (0 in practice: the receiver answers within milliseconds).
+test_kill_9_of_a_webhook_lease_holder
+    One node at a time delivers a webhook (the one holding its lease).  Node
+    A (--lease 3s) alone holds webhook W1, whose receiver answers 503, so
+    its deliveries stay pending and A keeps them in its retry loop; node B
+    starts.  While A lives and holds W1, an event to W1 and W2 reaches W2
+    within 5 s (a webhook's lease holds up no other webhook).  Then A is
+    killed with SIGKILL and W1's receiver answers 200: every W1 delivery
+    arrives with a 200, by B, within --lease + the 5 s rescan (+ 4 s for
+    a loaded machine) of the kill.
 test_postgres_restart_loses_nothing
     Two nodes (--delivery-timeout 2s, --lease 6s), 4 webhooks, events published continuously while PostgreSQL itself is
     restarted twice: `pg_ctl restart -m fast`, then `pg_ctl stop -m fast`,
@@ -539,6 +548,52 @@ class MultiNodeTests(DeliveryMixin, ServerTestCase):
                              "duplicates beyond what the dead node could have had in flight")
         self.assertGreater(by_b, 0, "node B delivered nothing before it was killed")
         self.assertGreater(by_a, 0, "node A delivered nothing")
+        self.stop_nodes()
+
+    # -- b2. kill -9 of the node holding a webhook's lease ---------------------
+
+    def test_kill_9_of_a_webhook_lease_holder(self):
+        self.rcv.set_switch("w1", 503)
+        a = self.start_node()  # --lease 3s
+        t = Tenant.create(a)
+        w1 = self.hook(t, path="/switch/w1")["id"]
+        first = [self.publish(t, srv=a)["eventId"] for _ in range(3)]
+        self.assertTrue(self.rcv.wait_for(
+            lambda: len({r.event_id for r in self.rcv.snapshot()
+                         if r.webhook == w1}) == 3, 10),
+            "node A did not try W1's deliveries")
+        b = self.start_node()
+        w2 = self.hook(t)["id"]
+        # A holds W1 (its deliveries are retrying); W2 is delivered meanwhile.
+        t0 = time.monotonic()
+        both = self.publish(t, srv=b)["eventId"]
+        self.assertTrue(self.rcv.wait_for(
+            lambda: any(r.event_id == both and r.webhook == w2 and r.answer == 200
+                        for r in self.rcv.snapshot()), 5),
+            "W2's delivery waited on W1's lease")
+        t_w2 = time.monotonic() - t0
+
+        os.kill(a.proc.pid, signal.SIGKILL)
+        t_kill = time.monotonic()
+        self.assertEqual(a.wait_exit(10), -signal.SIGKILL)
+        a._close_files()
+        self.rcv.set_switch("w1", 200)
+        want = set(first) | {both}
+        bound = 3 + RESCAN_S + 4
+
+        def w1_done():
+            return want <= {r.event_id for r in self.rcv.snapshot()
+                            if r.webhook == w1 and r.answer == 200 and r.mono > t_kill}
+        self.assertTrue(self.rcv.wait_for(w1_done, bound + 10),
+                        "W1's deliveries did not arrive after node A was killed")
+        took = max(min(r.mono for r in self.rcv.snapshot()
+                       if r.webhook == w1 and r.answer == 200 and r.event_id == e)
+                   for e in want) - t_kill
+        report("kill -9 of the node holding webhook W1's lease (--lease 3s): W2 delivered "
+               "%.2f s after its publish while A held W1; W1's %d deliveries all arrived %.1f s "
+               "after the kill (bound %.0f s)" % (t_w2, len(want), took, bound))
+        self.assertLessEqual(took, bound, "W1 waited longer than --lease + the rescan")
+        self.assertTrue(self.wait_queue_empty(b), "deliveries still pending")
         self.stop_nodes()
 
     # -- c. PostgreSQL restarted mid-run ---------------------------------------

@@ -35,7 +35,7 @@ class RoleTests(DeliveryTestCase):
         r = worker.request("POST", "/prod/auth", headers=t.key_headers())
         self.assertEqual(r.status, 404)
 
-    @unittest.skipIf(DB_BACKEND == "postgres", "PostgreSQL nodes all deliver (leases in the rows)")
+    @unittest.skipIf(DB_BACKEND == "postgres", "PostgreSQL nodes all deliver (a lease per webhook)")
     def test_one_process_delivers_from_a_sqlite_file(self):
         """Two delivering processes on one SQLite file: one delivers, the other
         stands by (leases live in the deliverer's memory), and takes delivery

@@ -43,6 +43,26 @@ static inline bool tb_pg(void)
     return b && !strcmp(b, "postgres");
 }
 
+/*
+ * A query for how many attempts the store holds: on PostgreSQL a
+ * delivery's first recorded attempt is in its row (migration 15), the
+ * others in attempts.
+ */
+static inline const char *tb_count_attempts(void)
+{
+    return tb_pg() ? "SELECT (SELECT count(*) FROM attempts)"
+                     " + (SELECT count(*) FROM deliveries WHERE recorded > 0)"
+                   : "SELECT count(*) FROM attempts";
+}
+
+/* Every attempt's delivery id, as a table named attempts (see tb_count_attempts). */
+static inline const char *tb_attempts_of(void)
+{
+    return tb_pg() ? "(SELECT delivery_id FROM attempts UNION ALL"
+                     " SELECT id FROM deliveries WHERE recorded > 0) AS attempts"
+                   : "attempts";
+}
+
 static inline const char *tb_name(void)
 {
     return tb_pg() ? "postgres" : "sqlite";

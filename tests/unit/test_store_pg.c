@@ -416,7 +416,7 @@ static void test_skip_locked_never_overlaps(void **state)
     for (size_t i = 1; i < total; i++)
         assert_string_not_equal(all[i - 1], all[i]); /* nobody claimed one twice */
     free(all);
-    assert_int_equal(tb_pg_int(tb_dsn_of(a), "SELECT count(*) FROM attempts"), N_QUEUED);
+    assert_int_equal(tb_pg_int(tb_dsn_of(a), tb_count_attempts()), N_QUEUED);
     assert_int_equal(
         tb_pg_int(tb_dsn_of(a), "SELECT count(*) FROM deliveries WHERE status = 'succeeded'"),
         N_QUEUED);
@@ -466,6 +466,128 @@ static void test_lease_takeover(void **state)
     /* Starting a node clears nothing: leases only expire (the store is shared). */
     assert_true(ah_store_shared(a));
     ah_store_close(b);
+}
+
+/* When the webhook's lease ends, in ms after T0 (-1: no lease row). */
+static int64_t lease_end(const char *dsn, const char *webhook_id)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce((SELECT lease_until - %lld FROM webhook_leases"
+             " WHERE webhook_id = '%s'), -1)",
+             (long long)T0, webhook_id);
+    return tb_pg_int(dsn, sql);
+}
+
+/*
+ * One node at a time delivers a webhook (migration 14): a claim on a
+ * webhook another handle holds gets nothing and writes nothing, while
+ * another webhook is claimed meanwhile; the holder renews its lease about
+ * once a second, not at every claim; closing a handle hands its webhooks
+ * back at once, and the deliveries it had claimed are taken over.
+ */
+static void test_webhook_lease_one_node_at_a_time(void **state)
+{
+    ah_store_t *b = *state;
+    const char *dsn = tb_dsn_of(b);
+    ah_store_t *a = open_dsn(dsn);
+    ah_community_t c;
+    new_community(b, &c);
+    char w1[AH_ID_SIZE], w2[AH_ID_SIZE];
+    new_webhook(b, c.id, w1);
+    new_webhook(b, c.id, w2);
+    for (int i = 0; i < 3; i++)
+        publish(b, c.id, T0 + i);
+
+    ah_claim_t *cl = NULL;
+    size_t n = 0;
+    int64_t next = -1;
+    assert_int_equal(ah_store_delivery_claim(a, w1, T0 + 10, T0 + LEASE, 1, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 1);
+    char held[AH_ID_SIZE];
+    ah_strlcpy(held, cl[0].delivery_id, sizeof held);
+    ah_claims_free(cl, n);
+    assert_int_equal(lease_end(dsn, w1), LEASE);
+    /* A claim writes no delivery row: the lease is in A's memory. */
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM deliveries WHERE lease_until <> 0");
+    assert_int_equal(tb_pg_int(dsn, sql), 0);
+
+    /* B gets nothing of w1, and is told of no due time (it looks again at its rescan)... */
+    assert_int_equal(ah_store_delivery_claim(b, w1, T0 + 20, T0 + 20 + LEASE, 10, &cl, &n, &next),
+                     AH_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(next, 0);
+    /* ...but w2 is not held: B takes it, and then A gets nothing of it. */
+    assert_int_equal(ah_store_delivery_claim(b, w2, T0 + 20, T0 + 20 + LEASE, 10, &cl, &n, &next),
+                     AH_OK);
+    assert_int_equal(n, 3);
+    ah_claims_free(cl, n);
+    assert_int_equal(ah_store_delivery_claim(a, w2, T0 + 30, T0 + 30 + LEASE, 10, &cl, &n, &next),
+                     AH_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(tb_pg_int(dsn, "SELECT count(DISTINCT node) FROM webhook_leases"), 2);
+
+    /* A's next claims of w1: the lease row is left alone until a second has passed. */
+    assert_int_equal(ah_store_delivery_claim(a, w1, T0 + 500, T0 + 500 + LEASE, 1, &cl, &n, &next),
+                     AH_OK);
+    assert_int_equal(n, 1);
+    assert_string_not_equal(cl[0].delivery_id, held);
+    ah_claims_free(cl, n);
+    assert_int_equal(lease_end(dsn, w1), LEASE);
+    assert_int_equal(
+        ah_store_delivery_claim(a, w1, T0 + 1500, T0 + 1500 + LEASE, 0, &cl, &n, &next), AH_OK);
+    assert_int_equal(lease_end(dsn, w1), 1500 + LEASE);
+
+    /* A closes (its dispatcher has handed back what it had in flight): w1 is B's at once. */
+    ah_store_close(a);
+    assert_int_equal(lease_end(dsn, w1), -T0);
+    assert_int_equal(tb_pg_int(dsn, "SELECT count(*) FROM webhook_leases"
+                                    " WHERE webhook_id LIKE 'node:%'"),
+                     1); /* B's; A took its own row with it */
+    assert_int_equal(
+        ah_store_delivery_claim(b, w1, T0 + 1600, T0 + 1600 + LEASE, 10, &cl, &n, &next), AH_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(cl[0].delivery_id, held);
+    ah_claims_free(cl, n);
+}
+
+/* How many deliveries of webhook w the store hands out at now (0: another node holds it). */
+static size_t claim_count(ah_store_t *s, const char *w, int64_t now)
+{
+    ah_claim_t *cl = NULL;
+    size_t n = 0;
+    int64_t next;
+    assert_int_equal(ah_store_delivery_claim(s, w, now, now + LEASE, 10, &cl, &n, &next), AH_OK);
+    ah_claims_free(cl, n);
+    return n;
+}
+
+/*
+ * Nodes share the webhooks: a node does not take a free webhook while it
+ * holds more than the live node that holds fewest, unless the webhook's
+ * oldest due delivery has waited two seconds (nobody else took it).
+ */
+static void test_webhook_leases_shared_out(void **state)
+{
+    ah_store_t *b = *state;
+    ah_store_t *a = open_dsn(tb_dsn_of(b));
+    ah_community_t c;
+    new_community(b, &c);
+    char w[6][AH_ID_SIZE];
+    for (int i = 0; i < 6; i++)
+        new_webhook(b, c.id, w[i]);
+    publish(b, c.id, T0);
+    assert_int_equal(claim_count(b, w[0], T0 + 10), 1); /* B is live, with one */
+    assert_int_equal(claim_count(a, w[1], T0 + 10), 1); /* A: 0 <= 1 */
+    assert_int_equal(claim_count(a, w[2], T0 + 10), 1); /* A: 1 <= 1 */
+    assert_int_equal(claim_count(a, w[3], T0 + 10), 0); /* A: 2 > 1, left to B */
+    assert_int_equal(claim_count(b, w[3], T0 + 20), 1); /* B: 1 <= 2 */
+    assert_int_equal(claim_count(a, w[4], T0 + 20), 1); /* A: 2 <= 2 */
+    assert_int_equal(claim_count(a, w[5], T0 + 20), 0); /* A: 3 > 2 */
+    /* Nobody else took it: after two seconds A does. */
+    assert_int_equal(claim_count(a, w[5], T0 + 2500), 1);
+    ah_store_close(a);
 }
 
 /*
@@ -535,7 +657,7 @@ static void test_record_large_batch(void **state)
     assert_int_equal(ah_store_delivery_record(s, r, n + 1), AH_OK);
     free(r);
     const char *dsn = tb_dsn_of(s);
-    assert_int_equal(tb_pg_int(dsn, "SELECT count(*) FROM attempts"), (int64_t)n);
+    assert_int_equal(tb_pg_int(dsn, tb_count_attempts()), (int64_t)n);
     assert_int_equal(tb_pg_int(dsn, "SELECT count(*) FROM deliveries WHERE lease_until = 0"),
                      (int64_t)n);
     int64_t ok = tb_pg_int(dsn, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'");
@@ -995,7 +1117,7 @@ static void test_query_plans(void **state)
     expect_plan(dsn, ST_DUE_WEBHOOKS, "", "Index Only Scan using deliveries_pending",
                 "Seq Scan on deliveries");
     char args[256];
-    snprintf(args, sizeof args, "(%lld, '%s', 500, 10)", (long long)LEASE, w);
+    snprintf(args, sizeof args, "('%s', 10)", w);
     expect_plan(dsn, ST_CLAIM, args, "deliveries_pending", "Seq Scan on deliveries");
     snprintf(args, sizeof args, "('%s', 500)", w);
     expect_plan(dsn, ST_NEXT_DUE, args, "deliveries_pending", "Seq Scan on deliveries");
@@ -1048,6 +1170,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_newer_schema_refused, fresh_setup, fresh_teardown),
     cmocka_unit_test_setup_teardown(test_skip_locked_never_overlaps, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_lease_takeover, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_webhook_lease_one_node_at_a_time, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_webhook_leases_shared_out, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_record_large_batch, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_registration_leaves_connection_as_found, fresh_setup,
                                     fresh_teardown),

@@ -225,7 +225,7 @@ static void test_purge_final_old(void **state)
     ah_store_webhook_deregister(s, w[6].hooks[1], "t", T0 + 95);
     assert_int_equal(publish(s, &w[6], T0 + 100, nobody), 0);
 
-    int64_t before = q_int(s, "SELECT count(*) FROM attempts");
+    int64_t before = q_int(s, tb_count_attempts());
     ah_purge_t sum;
     purge_all(s, T0 + 1000, 100, &sum);
     assert_int_equal(sum.scanned, 7);
@@ -239,7 +239,7 @@ static void test_purge_final_old(void **state)
     assert_true(event_exists(s, fresh));
     assert_true(event_exists(s, mixed));
     assert_true(event_exists(s, young));
-    assert_int_equal(q_int(s, "SELECT count(*) FROM attempts"), before - 4);
+    assert_int_equal(q_int(s, tb_count_attempts()), before - 4);
     /* The kept events keep every delivery and attempt (the mixed one its success too). */
     char ids[8][AH_ID_SIZE];
     assert_int_equal(deliveries_of(s, mixed, ids), 2);
@@ -684,7 +684,7 @@ static void test_purge_waits_for_a_concurrent_retry(void **state)
     assert_int_equal(t.p.scanned, 1);
     assert_int_equal(t.p.events, 0);
     assert_true(event_exists(s, ev));
-    assert_int_equal(q_int(s, "SELECT count(*) FROM attempts"), 1);
+    assert_int_equal(q_int(s, tb_count_attempts()), 1);
     PQfinish(pg);
 }
 
