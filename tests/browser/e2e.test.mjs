@@ -23,12 +23,9 @@ const h = harness({
   // Two attempts: the first at once, its retry 1 s later (+-10 %).
   flags: ['--auth-fail-limit', '1000', '--allow-private-targets', '--retry-schedule', '0,1s'],
   receiver: (req, res) => {
-    req.resume();
-    req.on('end', () => {
-      received.push({ path: req.url, answered: answer });
-      res.writeHead(answer, { 'Content-Type': 'text/plain' });
-      res.end(`answered ${answer}`);
-    });
+    received.push({ path: req.url, answered: answer });
+    res.writeHead(answer, { 'Content-Type': 'text/plain' });
+    res.end(`answered ${answer}`);
   },
 });
 

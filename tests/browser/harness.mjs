@@ -72,8 +72,9 @@ async function stop(child) {
 //   admin     the admin token;
 //   flags     more `airhook serve` flags (--auth-fail-limit, --allow-private-targets, ...);
 //   prefix    of the temporary directory's name;
-//   receiver  a request handler: a receiver on 127.0.0.1 answers with it (its
-//             base URL in h.rbase once before() ran).
+//   receiver  (req, res, body): a receiver on 127.0.0.1 calls it once the
+//             request's body (a Buffer) is in (its base URL in h.rbase once
+//             before() ran).
 // Returns h: h.base (once before() ran), h.admin and the helpers below.
 // Read h.base and h.rbase in the tests, not in another before(): node 20 runs
 // a file's top-level before hooks without waiting for one another.
@@ -83,7 +84,11 @@ export function harness({ admin, flags = [], prefix = 'airhook-browser-', receiv
 
   before(async () => {
     if (receiver) {
-      rserver = createServer(receiver);
+      rserver = createServer((req, res) => {
+        const chunks = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', () => receiver(req, res, Buffer.concat(chunks)));
+      });
       await new Promise((r) => rserver.listen(0, '127.0.0.1', r));
       h.rbase = `http://127.0.0.1:${rserver.address().port}`;
     }

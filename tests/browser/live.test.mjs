@@ -11,7 +11,7 @@ import { harness, shot, PHONE } from './harness.mjs';
 const ADMIN = 'browser-live-admin-token';
 const h = harness({
   admin: ADMIN, prefix: 'airhook-browser-live-', flags: ['--allow-net', '127.0.0.0/8'],
-  receiver: (req, res) => { req.resume(); req.on('end', () => { res.writeHead(200); res.end('ok'); }); },
+  receiver: (req, res) => { res.writeHead(200); res.end('ok'); },
 });
 const { call, adminApi } = h;
 

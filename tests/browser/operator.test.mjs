@@ -18,12 +18,9 @@ const h = harness({
   admin: ADMIN, prefix: 'airhook-browser-op-',
   flags: ['--auth-fail-limit', '1000', '--allow-private-targets', '--retry-schedule', '0'],
   receiver: (req, res) => {
-    req.resume();
-    req.on('end', () => {
-      if (answer === 200) { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{"ok":true}'); return; }
-      res.writeHead(answer, { 'Content-Type': 'text/html', 'X-Evil': '<b>bold</b>' });
-      res.end(HTML_BODY);
-    });
+    if (answer === 200) { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{"ok":true}'); return; }
+    res.writeHead(answer, { 'Content-Type': 'text/html', 'X-Evil': '<b>bold</b>' });
+    res.end(HTML_BODY);
   },
 });
 const { adminApi } = h;

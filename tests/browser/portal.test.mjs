@@ -24,22 +24,18 @@ const received = []; // { path, headers, body: Buffer }
 let switchCode = 200; // what /hooks/switch answers
 const h = harness({
   admin: ADMIN, prefix: 'airhook-portal-', flags: ['--auth-fail-limit', '1000', '--allow-private-targets'],
-  receiver: (req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ path: req.url, headers: req.headers, body: Buffer.concat(chunks) });
-      if (req.url.startsWith('/hooks/switch')) {
-        res.writeHead(switchCode, { 'Content-Type': 'text/plain' });
-        res.end(`answered ${switchCode}`);
-      } else if (req.url.startsWith('/hooks/html')) {
-        res.writeHead(200, { 'Content-Type': 'text/html' });
-        res.end(`<html><body>${EVIL}<script>alert(2)</script><b>bold</b></body></html>`);
-      } else {
-        res.writeHead(200, { 'Content-Type': 'text/plain' });
-        res.end('ok');
-      }
-    });
+  receiver: (req, res, body) => {
+    received.push({ path: req.url, headers: req.headers, body });
+    if (req.url.startsWith('/hooks/switch')) {
+      res.writeHead(switchCode, { 'Content-Type': 'text/plain' });
+      res.end(`answered ${switchCode}`);
+    } else if (req.url.startsWith('/hooks/html')) {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end(`<html><body>${EVIL}<script>alert(2)</script><b>bold</b></body></html>`);
+    } else {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('ok');
+    }
   },
 });
 const { adminApi, watchedPage, signInIntegrator } = h;
