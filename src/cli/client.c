@@ -412,12 +412,12 @@ static int parse_error(const ah_cmd_t *cmd, const char *what, const char *arg)
     return AH_EXIT_USAGE;
 }
 
-/* True when argv holds -h or --help before any "--". */
 static bool is_help(const char *a)
 {
     return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
 }
 
+/* True when argv holds -h or --help before any "--". */
 static bool wants_help(int argc, char **argv)
 {
     for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
