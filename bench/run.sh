@@ -25,7 +25,9 @@
 # BENCH_SOAK_RETENTION (the soak's --retention; 0 runs it without the purge,
 # for comparison), BENCH_DELIVERY_RATE (the delivery capacity the soak
 # publishes half of when the delivery row did not run, instead of a burst:
-# builds compared at the same load).
+# builds compared at the same load), BENCH_LAT_RATE (the latency scenario's
+# events/s, default 200, which its target is for: other rates show how the
+# tail grows with the load).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -707,8 +709,9 @@ scenario_latency() {
     seed
     make_payloads "$d"
     hooks_setup 10
-    local n=$((200 * LAT_SECS))
-    publish "$d" "$n" --rate 200 --concurrency 16
+    local rate=${BENCH_LAT_RATE:-200}
+    local n=$((rate * LAT_SECS))
+    publish "$d" "$n" --rate "$rate" --concurrency 16
     wait_count $((n * 10)) 60
     local p50 p99 got secs
     p50=$(calc "$(st p50_us) / 1000")
@@ -719,8 +722,8 @@ scenario_latency() {
     local res
     res=$(verdict "$p50 <= 1.8 and $p99 <= 4.0")
     row latency "p50 $p50 ms, p99 $p99 ms" "—" "—" "p50 ≤ 1.8 ms, p99 ≤ 4.0 ms (unchanged or better)" "$res" \
-        "bench_loadgen --url \$AH/admin/v1/events --body-file event.tpl --rate 200 --count $n (10 webhooks)"
-    detail "- **latency**: $n events at 200/s x 10 webhooks; $got deliveries timed from the publisher's \`sentAtUs\` (taken just before the POST) to their arrival at the receiver, over $secs s ($(calc "$got / $secs") deliveries/s); max $(calc "$(st max_us) / 1000") ms, p90 $(calc "$(st p90_us) / 1000") ms."
+        "bench_loadgen --url \$AH/admin/v1/events --body-file event.tpl --rate $rate --count $n (10 webhooks)"
+    detail "- **latency**: $n events at $rate/s x 10 webhooks; $got deliveries timed from the publisher's \`sentAtUs\` (taken just before the POST) to their arrival at the receiver, over $secs s ($(calc "$got / $secs") deliveries/s); max $(calc "$(st max_us) / 1000") ms, p90 $(calc "$(st p90_us) / 1000") ms."
     if want_profile "$res"; then
         curl -sS "$RCV/ctl/reset" >/dev/null
         PROFILE_WHAT="publishing 200 events/s for $PROF_SECS s (fan-out 10)" \
@@ -970,11 +973,18 @@ soak_sample() { # T: one line of samples (util.py SOAK_COLS) into $d/soak.tsv
     purged=$($UTIL json "$d/r.json" removedSinceStart.events)
     free=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["disk"]; print(d["freeBytes"] if d else 0)' "$d/r.json")
     # What held the writers so far (seconds, cumulative): checkpoint stalls and the purge.
+    [ -f "$d/m.txt" ] && mv "$d/m.txt" "$d/m-prev.txt"
     curl -sS "$AH/metrics" >"$d/m.txt"
     stall=$(awk '$1 == "airhook_store_stall_seconds_total" {print $2}' "$d/m.txt")
     purge_s=$(awk '$1 == "airhook_retention_transaction_seconds_total" {print $2}' "$d/m.txt")
-    printf '%s %s %s %s %s %s %s %s %s %s %s\n' "$t" "$rss" "$db" "$wal" "$((n - SOAK_COUNT))" "$rate" \
-        "$p99" "$purged" "$free" "${stall:-0}" "${purge_s:-0}" >>"$d/soak.tsv"
+    # Where the p99 waits: before the request goes out (lag) or in it (duration), per 10 s.
+    local lag=0 send=0
+    if [ -f "$d/m-prev.txt" ]; then
+        lag=$($UTIL hist-p99 "$d/m-prev.txt" "$d/m.txt" airhook_delivery_lag_seconds)
+        send=$($UTIL hist-p99 "$d/m-prev.txt" "$d/m.txt" airhook_delivery_attempt_duration_seconds)
+    fi
+    printf '%s %s %s %s %s %s %s %s %s %s %s %s %s\n' "$t" "$rss" "$db" "$wal" "$((n - SOAK_COUNT))" \
+        "$rate" "$p99" "$purged" "$free" "${stall:-0}" "${purge_s:-0}" "$lag" "$send" >>"$d/soak.tsv"
     SOAK_COUNT=$n
 }
 # soak_latency NAME: the latency scenario's load (200 events/s x 10) for LAT_SECS on this
