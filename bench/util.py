@@ -178,7 +178,32 @@ def cmd_table(tsv):
 # t_s rss_kb db_bytes wal_bytes delivered rate p99_ms purged_events free_bytes stall_s purge_s
 # (stall_s, purge_s: seconds writers were held so far, by checkpoints and by the purge)
 SOAK_COLS = ["t_s", "rss_kb", "db_bytes", "wal_bytes", "delivered", "rate", "p99_ms",
-             "purged_events", "free_bytes", "stall_s", "purge_s"]
+             "purged_events", "free_bytes", "stall_s", "purge_s", "lag_p99_ms", "send_p99_ms"]
+
+
+def hist_buckets(path, name):
+    """The cumulative buckets {le: count} of histogram `name` in a /metrics text."""
+    out = {}
+    prefix = name + '_bucket{le="'
+    for line in open(path):
+        if line.startswith(prefix):
+            le, _, v = line[len(prefix):].partition('"} ')
+            out[float(le)] = float(v)
+    return out
+
+
+def cmd_hist_p99(before, after, name):
+    """The upper bound (ms) of the bucket holding the 99th percentile of what
+    histogram `name` counted between two /metrics texts; 0 when nothing was."""
+    a, b = hist_buckets(before, name), hist_buckets(after, name)
+    total = b.get(float("inf"), 0) - a.get(float("inf"), 0)
+    if total <= 0:
+        print(0)
+        return
+    for le in sorted(b):
+        if b[le] - a.get(le, 0) >= 0.99 * total:
+            print("%g" % (le * 1000) if le != float("inf") else "inf")
+            return
 
 
 def soak_rows(tsv):
@@ -192,21 +217,26 @@ def soak_rows(tsv):
 def cmd_soak_table(tsv):
     print("| t (s) | RSS (MB) | database file (MB) | WAL (MB) | file + WAL (MB) | free in file (MB) "
           "| delivered in the 10 s | deliveries/s | latency p99 (ms) | events purged (total) "
-          "| writers held by checkpoints in the 10 s (ms) | by the purge (ms) |")
-    print("|" + " ---: |" * 12)
+          "| writers held by checkpoints in the 10 s (ms) | by the purge (ms) "
+          "| attempts' lag p99 (ms, bucket) | attempts' duration p99 (ms, bucket) |")
+    print("|" + " ---: |" * 14)
     prev = None
     for r in soak_rows(tsv):
         mb = 1024.0 * 1024.0
         # Older samples (9 columns) have no held times: shown as "—".
+        # Older samples have no held times or lag columns: shown as "—".
         held = ["—", "—"]
         if "purge_s" in r:
             if prev:
                 held = ["%.0f" % (1000 * (r[k] - prev[k])) for k in ("stall_s", "purge_s")]
             prev = r
-        print("| %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.2f | %.0f | %s | %s |" % (
-            r["t_s"], r["rss_kb"] / 1024.0, r["db_bytes"] / mb, r["wal_bytes"] / mb,
-            (r["db_bytes"] + r["wal_bytes"]) / mb, r["free_bytes"] / mb, r["delivered"],
-            r["rate"], r["p99_ms"], r["purged_events"], held[0], held[1]))
+        stages = ["≤ %g" % r[k] if k in r else "—" for k in ("lag_p99_ms", "send_p99_ms")]
+        print("| %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.2f | %.0f | %s | %s "
+              "| %s | %s |" % (
+                  r["t_s"], r["rss_kb"] / 1024.0, r["db_bytes"] / mb, r["wal_bytes"] / mb,
+                  (r["db_bytes"] + r["wal_bytes"]) / mb, r["free_bytes"] / mb, r["delivered"],
+                  r["rate"], r["p99_ms"], r["purged_events"], held[0], held[1], stages[0],
+                  stages[1]))
 
 
 def cmd_soak_svg(tsv, out, title):
@@ -266,6 +296,7 @@ def main():
      "perf-syscalls": cmd_perf_syscalls,
      "lock-stats": cmd_lock_stats,
      "table": cmd_table,
+     "hist-p99": cmd_hist_p99,
      "soak-table": cmd_soak_table,
      "soak-svg": cmd_soak_svg}[cmd](*args)
 

@@ -22,19 +22,39 @@ static const char *route_names[AH_METRICS_MAX_ROUTES];
 static int n_routes;
 static _Atomic uint64_t requests[AH_METRICS_MAX_ROUTES][N_STATUS];
 
-static const double buckets_s[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                   0.05,   0.1,   0.25,   0.5,   1,    2.5};
-#define N_BUCKETS AH_ARRAY_LEN(buckets_s)
-static _Atomic uint64_t req_hist[N_BUCKETS + 1];
-static _Atomic uint64_t req_sum_us;
+/* A histogram of durations: counts per bucket (the last one is +Inf) and their sum. */
+#define HIST_BUCKETS_MAX 16
+typedef struct hist {
+    const char *name, *help;
+    const double *le_s; /* upper bounds in seconds, ascending */
+    size_t n;
+    _Atomic uint64_t counts[HIST_BUCKETS_MAX + 1];
+    _Atomic uint64_t sum_us;
+} hist_t;
+
+static const double req_le_s[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                  0.05,   0.1,   0.25,   0.5,   1,    2.5};
+static hist_t req_hist = {.name = "airhook_http_request_duration_seconds",
+                          .help = "Time to answer a request.",
+                          .le_s = req_le_s,
+                          .n = AH_ARRAY_LEN(req_le_s)};
+static const double att_le_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                  0.25,  0.5,    1,     2.5,  5,     10,   15};
+static hist_t att_hist = {.name = "airhook_delivery_attempt_duration_seconds",
+                          .help = "Time from connect to answer.",
+                          .le_s = att_le_s,
+                          .n = AH_ARRAY_LEN(att_le_s)};
+static const double lag_le_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                  0.5,   1,      2.5,   5,    10,    30,   60,  300};
+static hist_t lag_hist = {.name = "airhook_delivery_lag_seconds",
+                          .help = "How late attempts started: from when the delivery was due "
+                                  "(its event's publish, or the time its retry was set for) to "
+                                  "the request going out.",
+                          .le_s = lag_le_s,
+                          .n = AH_ARRAY_LEN(lag_le_s)};
+
 static _Atomic uint64_t events_accepted;
 static _Atomic uint64_t stalls, stall_us, stall_max_us;
-
-static const double att_buckets_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                       0.25,  0.5,    1,     2.5,  5,     10,   15};
-#define N_ATT_BUCKETS AH_ARRAY_LEN(att_buckets_s)
-static _Atomic uint64_t att_hist[N_ATT_BUCKETS + 1];
-static _Atomic uint64_t att_sum_us;
 static _Atomic uint64_t outcomes[AH_METRICS_N_OUTCOMES];
 static const char *const outcome_names[AH_METRICS_N_OUTCOMES] = {
     [AH_METRICS_SUCCEEDED] = "succeeded",
@@ -79,6 +99,17 @@ int ah_metrics_route(const char *name)
     return n_routes++;
 }
 
+static void hist_observe(hist_t *h, int64_t us)
+{
+    if (us < 0)
+        us = 0;
+    size_t b = 0;
+    while (b < h->n && (double)us / 1e6 > h->le_s[b])
+        b++;
+    atomic_fetch_add_explicit(&h->counts[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, (uint64_t)us, memory_order_relaxed);
+}
+
 static size_t status_slot(int status)
 {
     for (size_t i = 0; i < AH_ARRAY_LEN(status_codes); i++)
@@ -92,12 +123,7 @@ void ah_metrics_request(int route, int status, int64_t dur_us)
     if (route < 0 || route >= AH_METRICS_MAX_ROUTES)
         return;
     atomic_fetch_add_explicit(&requests[route][status_slot(status)], 1, memory_order_relaxed);
-    size_t b = 0;
-    while (b < N_BUCKETS && (double)dur_us / 1e6 > buckets_s[b])
-        b++;
-    atomic_fetch_add_explicit(&req_hist[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&req_sum_us, (uint64_t)(dur_us > 0 ? dur_us : 0),
-                              memory_order_relaxed);
+    hist_observe(&req_hist, dur_us);
 }
 
 void ah_metrics_event_accepted(void)
@@ -121,12 +147,12 @@ void ah_metrics_attempt(ah_metrics_outcome_t outcome, int64_t dur_us)
     if ((unsigned)outcome >= AH_METRICS_N_OUTCOMES)
         return;
     atomic_fetch_add_explicit(&outcomes[outcome], 1, memory_order_relaxed);
-    size_t b = 0;
-    while (b < N_ATT_BUCKETS && (double)dur_us / 1e6 > att_buckets_s[b])
-        b++;
-    atomic_fetch_add_explicit(&att_hist[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&att_sum_us, (uint64_t)(dur_us > 0 ? dur_us : 0),
-                              memory_order_relaxed);
+    hist_observe(&att_hist, dur_us);
+}
+
+void ah_metrics_delivery_lag(int64_t lag_us)
+{
+    hist_observe(&lag_hist, lag_us);
 }
 
 typedef struct {
@@ -164,6 +190,21 @@ static void put(sbuf_t *b, const char *fmt, ...)
     }
 }
 
+static void put_hist(sbuf_t *b, hist_t *h)
+{
+    put(b, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= h->n; i++) {
+        cum += atomic_load_explicit(&h->counts[i], memory_order_relaxed);
+        if (i < h->n)
+            put(b, "%s_bucket{le=\"%g\"} %llu\n", h->name, h->le_s[i], (unsigned long long)cum);
+        else
+            put(b, "%s_bucket{le=\"+Inf\"} %llu\n", h->name, (unsigned long long)cum);
+    }
+    put(b, "%s_sum %.6f\n%s_count %llu\n", h->name, (double)atomic_load(&h->sum_us) / 1e6, h->name,
+        (unsigned long long)cum);
+}
+
 int ah_metrics_render(char **out, size_t *len, const char *extra)
 {
     sbuf_t b = {malloc(8192), 0, 8192, 0};
@@ -185,21 +226,7 @@ int ah_metrics_render(char **out, size_t *len, const char *extra)
                     route_names[r], (unsigned long long)v);
         }
     }
-    put(&b, "# HELP airhook_http_request_duration_seconds Time to answer a request.\n"
-            "# TYPE airhook_http_request_duration_seconds histogram\n");
-    uint64_t cum = 0;
-    for (size_t i = 0; i <= N_BUCKETS; i++) {
-        cum += atomic_load_explicit(&req_hist[i], memory_order_relaxed);
-        if (i < N_BUCKETS)
-            put(&b, "airhook_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets_s[i],
-                (unsigned long long)cum);
-        else
-            put(&b, "airhook_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)cum);
-    }
-    put(&b, "airhook_http_request_duration_seconds_sum %.6f\n",
-        (double)atomic_load(&req_sum_us) / 1e6);
-    put(&b, "airhook_http_request_duration_seconds_count %llu\n", (unsigned long long)cum);
+    put_hist(&b, &req_hist);
     put(&b,
         "# HELP airhook_http_connections Client connections open.\n"
         "# TYPE airhook_http_connections gauge\n"
@@ -222,21 +249,8 @@ int ah_metrics_render(char **out, size_t *len, const char *extra)
     for (int i = 0; i < AH_METRICS_N_OUTCOMES; i++)
         put(&b, "airhook_delivery_attempts_total{outcome=\"%s\"} %llu\n", outcome_names[i],
             (unsigned long long)atomic_load(&outcomes[i]));
-    put(&b, "# HELP airhook_delivery_attempt_duration_seconds Time from connect to answer.\n"
-            "# TYPE airhook_delivery_attempt_duration_seconds histogram\n");
-    cum = 0;
-    for (size_t i = 0; i <= N_ATT_BUCKETS; i++) {
-        cum += atomic_load_explicit(&att_hist[i], memory_order_relaxed);
-        if (i < N_ATT_BUCKETS)
-            put(&b, "airhook_delivery_attempt_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                att_buckets_s[i], (unsigned long long)cum);
-        else
-            put(&b, "airhook_delivery_attempt_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)cum);
-    }
-    put(&b, "airhook_delivery_attempt_duration_seconds_sum %.6f\n",
-        (double)atomic_load(&att_sum_us) / 1e6);
-    put(&b, "airhook_delivery_attempt_duration_seconds_count %llu\n", (unsigned long long)cum);
+    put_hist(&b, &att_hist);
+    put_hist(&b, &lag_hist);
     put(&b,
         "# HELP airhook_store_stalls_total Times the store held this process's writers to start "
         "its write-ahead log over (SQLite's RESTART checkpoint).\n"

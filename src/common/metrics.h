@@ -58,6 +58,12 @@ void ah_metrics_event_accepted(void);
 /* Counts one delivery attempt with its outcome, taking `dur_us`. */
 void ah_metrics_attempt(ah_metrics_outcome_t outcome, int64_t dur_us);
 /*
+ * Counts one attempt that started lag_us after its delivery was due (its
+ * event's publish, or its retry's time): the wait for the commit, the claim
+ * and a free connection, or a backlog.
+ */
+void ah_metrics_delivery_lag(int64_t lag_us);
+/*
  * Counts one time the store held this process's writers while it started
  * its write-ahead log over (SQLite's RESTART checkpoint), for held_us: every
  * publish and record waited meanwhile.  /metrics shows how often, how long

@@ -23,6 +23,8 @@
 
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 int64_t ah_now_ms(void);
+/* Microseconds since the epoch (CLOCK_REALTIME). */
+int64_t ah_now_us(void);
 /* Monotonic milliseconds, for durations and deadlines. */
 int64_t ah_mono_ms(void);
 /* Monotonic microseconds, for latency histograms. */

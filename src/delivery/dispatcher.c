@@ -767,6 +767,18 @@ static void hand_back(ah_dispatcher_t *d, struct hook *h, ah_claim_t *claims, si
 static void take_done(ah_dispatcher_t *d, struct tlist *done);
 
 /*
+ * An attempt starts now: its wall-clock start, and how late that is (the
+ * due times are milliseconds of the clock that set them).
+ */
+static void mark_start(struct transfer *t)
+{
+    int64_t now_us = ah_now_us();
+    t->started_ms = now_us / 1000;
+    t->started_us = ah_mono_us();
+    ah_metrics_delivery_lag(now_us - t->claim.due * 1000);
+}
+
+/*
  * Hands a listener's delivery to the hub (store thread).  Refused (its
  * stream went away meanwhile): handed back at once, unattempted; the hook
  * stays parked until the hub wakes it.
@@ -774,8 +786,7 @@ static void take_done(ah_dispatcher_t *d, struct tlist *done);
 static void push_listen(ah_dispatcher_t *d, struct transfer *t, const ah_webhook_t *w)
 {
     t->listen = true;
-    t->started_ms = ah_now_ms();
-    t->started_us = ah_mono_us();
+    mark_start(t);
     bool rotating = w->prev_secret[0] && w->prev_secret_until > t->started_ms;
     ah_listen_job_t job = {
         .token = t,
@@ -1238,8 +1249,7 @@ static void unlink_active(ah_dispatcher_t *d, struct transfer *t)
 /* Puts a prepared transfer on the multi handle; a failure goes to `done` at once. */
 static void net_start(ah_dispatcher_t *d, struct transfer *t, struct tlist *done)
 {
-    t->started_ms = ah_now_ms();
-    t->started_us = ah_mono_us();
+    mark_start(t);
     if (sign_headers(t, t->started_ms / 1000)) {
         ah_strlcpy(t->error, "cannot sign: the webhook's secret is malformed", sizeof t->error);
         tlist_push(done, t);

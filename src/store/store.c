@@ -1785,22 +1785,17 @@ int ah_store_delivery_due_webhooks(ah_store_t *s, ah_due_t **out, size_t *n)
     return s->ops->delivery_due_webhooks(s, out, n);
 }
 
-/* A claimed delivery and its due time, which orders the claims. */
-typedef struct claim_row {
-    int64_t due;
-    ah_claim_t claim;
-} claim_row_t;
-
-static int cmp_claim_row(const void *pa, const void *pb)
+/* Claims are handed out in due order. */
+static int cmp_claim(const void *pa, const void *pb)
 {
-    const claim_row_t *a = pa, *b = pb;
+    const ah_claim_t *a = pa, *b = pb;
     if (a->due != b->due)
         return a->due < b->due ? -1 : 1;
-    return strcmp(a->claim.delivery_id, b->claim.delivery_id);
+    return strcmp(a->delivery_id, b->delivery_id);
 }
 
 typedef struct lease_job {
-    claim_row_t *rows;
+    ah_claim_t *rows;
     size_t n, cap;
     size_t max;
     bool bodies; /* the rows carry trigger and body */
@@ -1820,16 +1815,16 @@ static int lease_row(void *arg, const ah_sql_row_t *r)
         j->rows = p;
         j->cap = ncap;
     }
-    claim_row_t *row = &j->rows[j->n++];
+    ah_claim_t *row = &j->rows[j->n++];
     memset(row, 0, sizeof *row);
-    SQL_COPY(r, 0, row->claim.delivery_id);
-    SQL_COPY(r, 1, row->claim.event_id);
-    row->claim.attempts = (int)sql_i64(r, 2);
+    SQL_COPY(r, 0, row->delivery_id);
+    SQL_COPY(r, 1, row->event_id);
+    row->attempts = (int)sql_i64(r, 2);
     row->due = sql_i64(r, 3);
     if (!j->bodies)
         return AH_OK;
-    SQL_COPY(r, 4, row->claim.trigger);
-    return sql_dup(r, 5, &row->claim.data, &row->claim.data_len);
+    SQL_COPY(r, 4, row->trigger);
+    return sql_dup(r, 5, &row->data, &row->data_len);
 }
 
 /*
@@ -1896,28 +1891,18 @@ static int lease_due_mem(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r, int
     p_i64(&p, (int64_t)(max + leases_of_hook(l, r->webhook_id) + 1));
     int rc = drv(s)->exec(s, c, false, ST_CLAIM, &p, mem_claim_row, &m, NULL);
     for (size_t i = 0; rc == AH_OK && i < m.j.n; i++)
-        rc = lease_set(l, m.j.rows[i].claim.delivery_id, r->webhook_id, lease_until);
+        rc = lease_set(l, m.j.rows[i].delivery_id, r->webhook_id, lease_until);
     if (rc) /* none of them is handed out */
         for (size_t i = 0; i < m.j.n; i++)
-            lease_drop(l, m.j.rows[i].claim.delivery_id);
+            lease_drop(l, m.j.rows[i].delivery_id);
     pthread_mutex_unlock(&l->mu);
     if (rc == AH_OK && m.j.n > 0) {
-        qsort(m.j.rows, m.j.n, sizeof *m.j.rows, cmp_claim_row);
-        r->claims = calloc(m.j.n, sizeof *r->claims);
-        rc = r->claims ? AH_OK : AH_ENOMEM;
-        for (size_t i = 0; r->claims && i < m.j.n; i++)
-            r->claims[i] = m.j.rows[i].claim;
-        r->n = r->claims ? m.j.n : 0;
-        if (rc) {
-            pthread_mutex_lock(&l->mu);
-            for (size_t i = 0; i < m.j.n; i++)
-                lease_drop(l, m.j.rows[i].claim.delivery_id);
-            pthread_mutex_unlock(&l->mu);
-        }
+        qsort(m.j.rows, m.j.n, sizeof *m.j.rows, cmp_claim);
+        r->claims = m.j.rows; /* the bodies move with them */
+        r->n = m.j.n;
+    } else {
+        ah_claims_free(m.j.rows, m.j.n);
     }
-    for (size_t i = 0; rc && i < m.j.n; i++)
-        free(m.j.rows[i].claim.data);
-    free(m.j.rows);
     *next_due = rc ? 0 : m.next_due;
     return rc;
 }
@@ -1939,16 +1924,12 @@ static int lease_due(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r, int64_t
     lease_job_t j = {.max = max, .bodies = drv(s)->claim_bodies};
     int rc = drv(s)->exec(s, c, true, ST_CLAIM, &p, lease_row, &j, NULL);
     if (rc == AH_OK && j.n > 0) {
-        qsort(j.rows, j.n, sizeof *j.rows, cmp_claim_row);
-        r->claims = calloc(j.n, sizeof *r->claims);
-        rc = r->claims ? AH_OK : AH_ENOMEM;
-        for (size_t i = 0; r->claims && i < j.n; i++)
-            r->claims[i] = j.rows[i].claim; /* the bodies move */
-        r->n = r->claims ? j.n : 0;
+        qsort(j.rows, j.n, sizeof *j.rows, cmp_claim);
+        r->claims = j.rows; /* the bodies move with them */
+        r->n = j.n;
+    } else {
+        ah_claims_free(j.rows, j.n);
     }
-    for (size_t i = 0; rc && i < j.n; i++)
-        free(j.rows[i].claim.data);
-    free(j.rows);
     return rc;
 }
 

@@ -223,6 +223,7 @@ typedef struct ah_claim {
     int attempts; /* attempts made before this one */
     char *data;   /* malloc'd event body; freed with ah_claims_free */
     size_t data_len;
+    int64_t due; /* when it was due (ms): its event's publish, or its retry's time */
 } ah_claim_t;
 
 /* Frees an array of claims and their bodies. */

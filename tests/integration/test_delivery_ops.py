@@ -8,7 +8,8 @@ import time
 import unittest
 import uuid
 
-from deliverykit import (DeliveryTestCase, LOOPBACK, TIMEOUT, STATUSES, scrape_metrics)
+from deliverykit import (DeliveryTestCase, LOOPBACK, TIMEOUT, STATUSES, scrape_metrics,
+                         start_server)
 from receiver import wait_for
 
 
@@ -283,6 +284,40 @@ class DeliveryOperateTests(DeliveryTestCase):
         j = self.publish(self.t)
         self.assertEqual(j["deliveries"], 1)
         self.wait_received(1, event_id=j["eventId"])
+
+    def test_delivery_lag_counts_from_when_each_attempt_was_due(self):
+        """airhook_delivery_lag_seconds: how late attempts start.  A retry
+        counts from the time it was set for, not from the publish; a delivery
+        waiting behind its webhook's concurrency cap counts as late as it
+        waited."""
+        s = start_server(self, ("--allow-net", LOOPBACK, "--retry-schedule", "0,1500ms",
+                                "--delivery-timeout", TIMEOUT, "--webhook-concurrency", "1"))
+        t = s.make_tenant()
+
+        def lag():
+            _, samples = scrape_metrics(s)
+            return {l["le"]: v for n, l, v in samples if n == "airhook_delivery_lag_seconds_bucket"}
+
+        self.assertEqual(lag().get("+Inf"), 0, "a fresh server has started no attempt")
+        flaky = self.hook(t, path="/flaky?fail=1")
+        j = self.publish(t, srv=s)
+        recs = self.wait_received(2, event_id=j["eventId"], webhook=flaky["id"])
+        self.assertGreaterEqual(recs[1].mono - recs[0].mono, 1.5 * 0.9 - 0.05,
+                                "the retry waited its step")
+        b = lag()
+        self.assertEqual(b["+Inf"], 2, "one sample per attempt: %r" % b)
+        self.assertEqual(b["1"], 2, "the retry, 1.5 s after the publish, started on time: %r" % b)
+        self.assertJson(s.admin("POST", "/webhooks/%s/disable" % flaky["id"]), 200)
+
+        slow = self.hook(t, path="/ok?delay=1.2")
+        first = self.publish(t, srv=s)
+        second = self.publish(t, srv=s)
+        self.wait_received(1, event_id=first["eventId"], webhook=slow["id"])
+        self.wait_received(1, event_id=second["eventId"], webhook=slow["id"])
+        b = lag()
+        self.assertEqual(b["+Inf"], 4, repr(b))
+        self.assertEqual(b["1"], 3, "the second waited 1.2 s for the first: %r" % b)
+        self.assertEqual(b["5"], 4, repr(b))
 
     def test_metrics_after_deliveries(self):
         self.hook(self.t, path="/ok")

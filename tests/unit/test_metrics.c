@@ -95,6 +95,29 @@ static void test_metrics_attempt_outcomes(void **state)
     free(text);
 }
 
+/* How late attempts started: a histogram to the millisecond, early starts counted as on time. */
+static void test_metrics_delivery_lag(void **state)
+{
+    (void)state;
+    ah_metrics_delivery_lag(400);
+    ah_metrics_delivery_lag(-3000); /* another node's clock ahead of ours */
+    ah_metrics_delivery_lag(7000);
+    ah_metrics_delivery_lag(45 * 1000000LL);
+    ah_metrics_delivery_lag(3600 * 1000000LL);
+    char *text;
+    size_t len;
+    assert_int_equal(ah_metrics_render(&text, &len, NULL), 0);
+    assert_non_null(strstr(text, "# TYPE airhook_delivery_lag_seconds histogram\n"));
+    assert_int_equal(sample(text, "airhook_delivery_lag_seconds_bucket{le=\"0.001\"} "), 2);
+    assert_int_equal(sample(text, "airhook_delivery_lag_seconds_bucket{le=\"0.01\"} "), 3);
+    assert_int_equal(sample(text, "airhook_delivery_lag_seconds_bucket{le=\"60\"} "), 4);
+    assert_int_equal(sample(text, "airhook_delivery_lag_seconds_bucket{le=\"300\"} "), 4);
+    assert_int_equal(sample(text, "airhook_delivery_lag_seconds_bucket{le=\"+Inf\"} "), 5);
+    assert_int_equal(sample(text, "airhook_delivery_lag_seconds_count "), 5);
+    assert_non_null(strstr(text, "airhook_delivery_lag_seconds_sum 3645.007400\n"));
+    free(text);
+}
+
 static void test_metrics_connections(void **state)
 {
     (void)state;
@@ -127,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_metrics_store_stalls),
         cmocka_unit_test(test_metrics_connections),
         cmocka_unit_test(test_metrics_attempt_outcomes),
+        cmocka_unit_test(test_metrics_delivery_lag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
