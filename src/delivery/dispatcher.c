@@ -1459,6 +1459,11 @@ static bool own_store(ah_dispatcher_t *d)
     /* Single node: whatever leases a predecessor left are its own no more. */
     if (d->cfg.single_node && !ah_store_shared(d->store))
         ah_store_delivery_release_all(d->store);
+    /* Several: counted among the live nodes before the first claim of any of them. */
+    if (ah_store_shared(d->store)) {
+        int64_t now = ah_now_ms();
+        ah_store_delivery_announce(d->store, now, now + d->cfg.lease_ms);
+    }
     d->last_rescan = 0; /* find the work at once */
     return true;
 }

@@ -688,6 +688,15 @@ typedef struct ah_sql_driver {
      */
     int (*webhook_lease)(ah_store_t *s, ah_sql_conn_t *c, const char *webhook_id, int64_t now,
                          int64_t lease_until, int64_t *held);
+    /*
+     * With webhook_lease: tells the other processes that this one delivers
+     * until lease_until (each takes its share of the webhooks counted
+     * against the live ones), committed at once, outside any claim, so
+     * that it counts before this process's first claim does; writes only
+     * when the last word ends before lease_until by more than the renewal
+     * slack.
+     */
+    int (*node_alive)(ah_store_t *s, int64_t now, int64_t lease_until);
 } ah_sql_driver_t;
 
 /* ------------------------------------------------------------------------ */

@@ -2122,6 +2122,11 @@ int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, 
     if (n == 0)
         return AH_OK;
     claim_job_t j = {s, reqs, n, now, lease_until};
+    int alive = ah_store_delivery_announce(s, now, lease_until);
+    for (size_t i = 0; alive && i < n; i++)
+        claim_failed(s, &reqs[i], alive);
+    if (alive)
+        return AH_OK; /* each request has its rc */
     if (drv(s)->claim_in_one_tx) {
         /* With leases in memory nothing is written: a read, serialised with the writes. */
         int rc =
@@ -2138,6 +2143,12 @@ int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, 
             claim_failed(s, &reqs[i], rc);
     }
     return AH_OK;
+}
+
+int ah_store_delivery_announce(ah_store_t *s, int64_t now, int64_t lease_until)
+{
+    const ah_sql_driver_t *d = s->ops->sql;
+    return d && d->node_alive ? d->node_alive(s, now, lease_until) : AH_OK;
 }
 
 int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now, int64_t lease_until,

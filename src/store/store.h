@@ -905,6 +905,15 @@ int ah_store_delivery_claim(ah_store_t *s, const char *webhook_id, int64_t now, 
 int ah_store_delivery_claim_many(ah_store_t *s, ah_claim_req_t *reqs, size_t n, int64_t now,
                                  int64_t lease_until);
 /*
+ * Tells the other processes sharing the store (PostgreSQL) that this one
+ * delivers until lease_until: each takes its share of the webhooks counted
+ * against the live ones, and one that has not said so yet does not count,
+ * so the first to claim would take every webhook and keep it.
+ * delivery_claim_many says it as needed; a dispatcher says it once when it
+ * starts, before its first claim.  A no-op where one process delivers.
+ */
+int ah_store_delivery_announce(ah_store_t *s, int64_t now, int64_t lease_until);
+/*
  * Records a batch of attempt results in one transaction: an attempts row
  * each, the delivery's new state (succeeded / pending again at
  * next_attempt_at / failed; attempts = attempt_no; lease cleared; last

@@ -1773,34 +1773,44 @@ static int pg_notify(conn_t *c, const char *webhook_id, int64_t due)
  * The driver's webhook_lease (sql.h): ST_WEBHOOK_LEASE with its renewal
  * threshold.  A claim runs it first, in the claim's transaction.
  */
+/* The renewal slack of a lease until lease_until taken at now. */
+static int64_t lease_slack(int64_t now, int64_t lease_until)
+{
+    int64_t slack = (lease_until - now) / 10;
+    return slack > LEASE_RENEW_MS ? LEASE_RENEW_MS : slack;
+}
+
+static int pg_node_alive(ah_store_t *base, int64_t now, int64_t lease_until)
+{
+    pg_store_t *s = from(base);
+    int64_t live = atomic_load(&s->live_until);
+    if (live >= lease_until - lease_slack(now, lease_until))
+        return AH_OK;
+    ah_sql_params_t p;
+    ah_sql_params_init(&p);
+    p_str(&p, s->node);
+    p_i64(&p, lease_until);
+    p_bool(&p, live == 0);
+    p_i64(&p, now);
+    int rc = pg_exec(base, NULL, true, ST_NODE_HEARTBEAT, &p, NULL, NULL, NULL);
+    if (rc == AH_OK)
+        atomic_store(&s->live_until, lease_until);
+    return rc;
+}
+
 static int pg_webhook_lease(ah_store_t *base, ah_sql_conn_t *c, const char *webhook_id, int64_t now,
                             int64_t lease_until, int64_t *held)
 {
     pg_store_t *s = from(base);
-    int64_t slack = (lease_until - now) / 10;
-    if (slack > LEASE_RENEW_MS)
-        slack = LEASE_RENEW_MS;
     ah_sql_params_t p;
-    *held = 0;
-    int rc = AH_OK;
-    int64_t live = atomic_load(&s->live_until);
-    if (live < lease_until - slack) {
-        ah_sql_params_init(&p);
-        p_str(&p, s->node);
-        p_i64(&p, lease_until);
-        p_bool(&p, live == 0);
-        p_i64(&p, now);
-        rc = run_cmd(c, ST_NODE_HEARTBEAT, &p);
-        if (rc)
-            return rc;
-        atomic_store(&s->live_until, lease_until); /* at worst rolled back: seen dead a while */
-    }
     ah_sql_params_init(&p);
     p_str(&p, webhook_id);
     p_str(&p, s->node);
     p_i64(&p, now);
     p_i64(&p, lease_until);
-    p_i64(&p, lease_until - slack);
+    p_i64(&p, lease_until - lease_slack(now, lease_until));
+    *held = 0;
+    int rc = AH_OK;
     PGresult *r = run(c, ST_WEBHOOK_LEASE, &p, &rc);
     if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
         rc = ah_parse_i64(PQgetvalue(r, 0, 0), INT64_MIN, INT64_MAX, held);
@@ -1823,6 +1833,7 @@ static const ah_sql_driver_t pg_driver = {
     .claim_in_one_tx = false,
     .memory_leases = true,
     .webhook_lease = pg_webhook_lease,
+    .node_alive = pg_node_alive,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -591,6 +591,30 @@ static void test_webhook_leases_shared_out(void **state)
 }
 
 /*
+ * A node that has said it delivers (a dispatcher does at start) counts
+ * among the live nodes before its first claim: the other node, claiming
+ * first, takes no more than its share.  Without it the first to claim took
+ * every webhook and kept them (a two-node test saw 20,000 to 0).
+ */
+static void test_announced_node_counts_before_its_first_claim(void **state)
+{
+    ah_store_t *b = *state;
+    ah_store_t *a = open_dsn(tb_dsn_of(b));
+    ah_community_t c;
+    new_community(b, &c);
+    char w[3][AH_ID_SIZE];
+    for (int i = 0; i < 3; i++)
+        new_webhook(b, c.id, w[i]);
+    publish(b, c.id, T0);
+    assert_int_equal(ah_store_delivery_announce(b, T0, T0 + LEASE), AH_OK);
+    assert_int_equal(claim_count(a, w[0], T0 + 10), 1); /* A: 0 <= B's 0 */
+    assert_int_equal(claim_count(a, w[1], T0 + 10), 0); /* A: 1 > 0, left to B */
+    assert_int_equal(claim_count(b, w[1], T0 + 20), 1);
+    assert_int_equal(claim_count(b, w[2], T0 + 20), 1); /* B: 1 <= 1 */
+    ah_store_close(a);
+}
+
+/*
  * A registration commits without waiting for the disk and then waits for
  * it without its locks (hot_statement): the connection goes back to the pool
  * with the server's own setting, and a failed registration too.
@@ -1172,6 +1196,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_lease_takeover, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_webhook_lease_one_node_at_a_time, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_webhook_leases_shared_out, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_announced_node_counts_before_its_first_claim, tb_setup,
+                                    tb_teardown),
     cmocka_unit_test_setup_teardown(test_record_large_batch, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_registration_leaves_connection_as_found, fresh_setup,
                                     fresh_teardown),
