@@ -564,6 +564,21 @@ static size_t claim_count(ah_store_t *s, const char *w, int64_t now)
 }
 
 /*
+ * A second handle on b's database (another node), after n webhooks of one
+ * community into w and an event at T0 that each of them is owed.
+ */
+static ah_store_t *second_node_with_webhooks(ah_store_t *b, int n, char (*w)[AH_ID_SIZE])
+{
+    ah_store_t *a = open_dsn(tb_dsn_of(b));
+    ah_community_t c;
+    new_community(b, &c);
+    for (int i = 0; i < n; i++)
+        new_webhook(b, c.id, w[i]);
+    publish(b, c.id, T0);
+    return a;
+}
+
+/*
  * Nodes share the webhooks: a node does not take a free webhook while it
  * holds more than the live node that holds fewest, unless the webhook's
  * oldest due delivery has waited two seconds (nobody else took it).
@@ -571,13 +586,8 @@ static size_t claim_count(ah_store_t *s, const char *w, int64_t now)
 static void test_webhook_leases_shared_out(void **state)
 {
     ah_store_t *b = *state;
-    ah_store_t *a = open_dsn(tb_dsn_of(b));
-    ah_community_t c;
-    new_community(b, &c);
     char w[6][AH_ID_SIZE];
-    for (int i = 0; i < 6; i++)
-        new_webhook(b, c.id, w[i]);
-    publish(b, c.id, T0);
+    ah_store_t *a = second_node_with_webhooks(b, 6, w);
     assert_int_equal(claim_count(b, w[0], T0 + 10), 1); /* B is live, with one */
     assert_int_equal(claim_count(a, w[1], T0 + 10), 1); /* A: 0 <= 1 */
     assert_int_equal(claim_count(a, w[2], T0 + 10), 1); /* A: 1 <= 1 */
@@ -599,13 +609,8 @@ static void test_webhook_leases_shared_out(void **state)
 static void test_announced_node_counts_before_its_first_claim(void **state)
 {
     ah_store_t *b = *state;
-    ah_store_t *a = open_dsn(tb_dsn_of(b));
-    ah_community_t c;
-    new_community(b, &c);
     char w[3][AH_ID_SIZE];
-    for (int i = 0; i < 3; i++)
-        new_webhook(b, c.id, w[i]);
-    publish(b, c.id, T0);
+    ah_store_t *a = second_node_with_webhooks(b, 3, w);
     assert_int_equal(ah_store_delivery_announce(b, T0, T0 + LEASE), AH_OK);
     assert_int_equal(claim_count(a, w[0], T0 + 10), 1); /* A: 0 <= B's 0 */
     assert_int_equal(claim_count(a, w[1], T0 + 10), 0); /* A: 1 > 0, left to B */
