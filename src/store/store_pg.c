@@ -18,8 +18,9 @@
  * is `pool=N` in the DSN's query string (taken out before libpq sees it), or
  * the AIRHOOK_PG_POOL environment variable, or else the number of CPUs + 4
  * (the HTTP threads, the dispatcher and a few spare), at least 8 and at most
- * 32.  Every connection prepares each statement of stmt_sql[] once, on first
- * use (PQprepare), and runs it with PQexecPrepared; every value travels as a
+ * 32.  Every connection prepares each statement of stmt_sql[] on first use
+ * (PQprepare), and again as it is used more (replan_due), and runs it with
+ * PQexecPrepared; every value travels as a
  * parameter, never as SQL text.  Values go in text format, except bytes
  * (AH_SQL_BYTES: the response head of an attempt), which are bytea in binary
  * format (it is the first KiB of whatever a receiver answered, possibly cut
@@ -1017,6 +1018,7 @@ typedef struct ah_sql_conn conn_t;
 struct ah_sql_conn {
     PGconn *pg;              /* NULL until connected (or after a failure) */
     bool prepared[ST_COUNT]; /* statements prepared on this PGconn */
+    uint32_t uses[ST_COUNT]; /* prepare() calls for each since it was prepared (replan_due) */
     bool broken;             /* a connection error happened: reconnect before reuse */
     bool retryable;          /* the last error was a deadlock / serialization failure */
     conn_t *next_idle;       /* the pool's idle list */
@@ -1241,6 +1243,7 @@ static void conn_reset(conn_t *c)
     c->pg = NULL;
     c->broken = false;
     memset(c->prepared, 0, sizeof c->prepared);
+    memset(c->uses, 0, sizeof c->uses);
 }
 
 /* Makes c usable, reconnecting if need be; AH_EUNAVAIL while the database is down. */
@@ -1438,11 +1441,45 @@ static void stmt_name(int id, char name[16])
     snprintf(name, 16, "ah_%d", id);
 }
 
-/* Prepares statement id on c unless it already is. */
+/*
+ * Whether a prepared statement should be prepared afresh: at its 64th use
+ * on the connection, then at every power of two (128, 256, ...).
+ *
+ * PostgreSQL plans a prepared statement for its first five runs with their
+ * parameters, then settles on a generic plan, which it keeps until the
+ * tables it reads are analyzed again.  On a new database those plans are
+ * made against nearly empty tables, where reading a table whole is the
+ * cheap way to match a batch of ids, and they stay while the table grows to
+ * many thousand rows until autovacuum's next ANALYZE, up to a minute away:
+ * a record batch of 16 results then read every delivery row (4.4 ms a
+ * call in the ingest scenario against 1.0 ms with the index; bench/ANALYSIS.md).
+ * Prepared again, a statement is planned against the table's present size
+ * (the planner counts its pages now), at a cost whose share halves with
+ * every step.
+ */
+#define REPLAN_FIRST 64
+
+static bool replan_due(uint32_t uses)
+{
+    return uses >= REPLAN_FIRST && (uses & (uses - 1)) == 0;
+}
+
+/* Prepares statement id on c unless it already is (and need not be again). */
 static int prepare(conn_t *c, int id)
 {
-    if (c->prepared[id])
+    if (c->prepared[id] && !replan_due(++c->uses[id]))
         return AH_OK;
+    if (c->prepared[id]) {
+        char name[16], sql[32];
+        stmt_name(id, name);
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", name);
+        PGresult *r = PQexec(c->pg, sql);
+        int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? AH_OK : pg_error(c, r, "deallocate");
+        PQclear(r);
+        if (rc)
+            return rc;
+        c->prepared[id] = false;
+    }
     if (!stmt_sql[id]) {
         ah_logf(AH_LOG_ERROR, "postgres: statement %d is not one this backend has", id);
         return AH_ESTORE;

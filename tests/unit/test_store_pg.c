@@ -656,6 +656,57 @@ static void test_registration_leaves_connection_as_found(void **state)
     ah_store_close(s);
 }
 
+/* Runs of prepared statement id on s's one connection since it was prepared. */
+static int64_t statement_runs(ah_store_t *s, int id)
+{
+    pg_store_t *ps = from(s);
+    conn_t *conn;
+    assert_int_equal(acquire(ps, &conn), AH_OK);
+    char sql[128];
+    snprintf(sql, sizeof sql,
+             "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE name = 'ah_%d'",
+             id);
+    PGresult *r = PQexec(conn->pg, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    release(ps, conn);
+    return n;
+}
+
+/*
+ * A connection prepares a statement again at its 64th use and at every
+ * power of two after it, so that its plan is made against the tables as
+ * they are then (a new database's first plans scan small tables whole), and
+ * goes on answering across it.
+ */
+static void test_statements_prepared_again_as_tables_grow(void **state)
+{
+    const fresh_t *f = *state;
+    char dsn[TB_DSN_MAX + 16];
+    snprintf(dsn, sizeof dsn, "%s%spool=1", f->dsn, strchr(f->dsn, '?') ? "&" : "?");
+    ah_store_t *s = open_dsn(dsn);
+    ah_community_t c;
+    new_community(s, &c);
+    char w[AH_ID_SIZE];
+    new_webhook(s, c.id, w);
+    ah_webhook_t got;
+    for (int i = 1; i <= 129; i++) {
+        assert_int_equal(ah_store_webhook_get(s, w, &got), AH_OK);
+        assert_string_equal(got.id, w);
+        if (i == 64)
+            assert_int_equal(statement_runs(s, ST_WEBHOOK_GET), 64);
+        if (i == 65) /* prepared again: its first run */
+            assert_int_equal(statement_runs(s, ST_WEBHOOK_GET), 1);
+        if (i == 128)
+            assert_int_equal(statement_runs(s, ST_WEBHOOK_GET), 64);
+        if (i == 129)
+            assert_int_equal(statement_runs(s, ST_WEBHOOK_GET), 1);
+    }
+    ah_store_close(s);
+}
+
 /* A batch several statements long, with an unknown delivery in the middle. */
 static void test_record_large_batch(void **state)
 {
@@ -1204,6 +1255,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_announced_node_counts_before_its_first_claim, tb_setup,
                                     tb_teardown),
     cmocka_unit_test_setup_teardown(test_record_large_batch, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_statements_prepared_again_as_tables_grow, fresh_setup,
+                                    fresh_teardown),
     cmocka_unit_test_setup_teardown(test_registration_leaves_connection_as_found, fresh_setup,
                                     fresh_teardown),
     cmocka_unit_test_setup_teardown(test_idempotency_across_handles, tb_setup, tb_teardown),
