@@ -15,7 +15,9 @@
  *    status is not 'pending' (a retry is 'pending' with attempts > 0), and
  *    its outcome dates from updated_at; found by event through
  *    deliveries_by_event;
- *  - attempts(delivery_id), found through attempts_by_delivery;
+ *  - attempts(delivery_id), found through attempts_by_delivery, and a
+ *    delivery's first attempt in its own row when deliveries.recorded > 0
+ *    (it goes with the row; the hold counts it);
  *  - foreign keys from attempts to deliveries to events: children go first.
  *
  * One call, in one write transaction:
@@ -53,6 +55,7 @@ typedef struct purge_row {
     int64_t created_at;
     bool keep;           /* not purgeable (now, or after the hold) */
     size_t n_deliveries; /* counted by the hold */
+    size_t n_inline;     /* of them, those with an attempt in their row */
 } purge_row_t;
 
 typedef struct purge_job {
@@ -75,7 +78,7 @@ static int scan_row(void *arg, const ah_sql_row_t *r)
     SQL_COPY(r, 0, row->id);
     row->created_at = sql_i64(r, 1);
     row->keep = !sql_bool(r, 2);
-    row->n_deliveries = 0;
+    row->n_deliveries = row->n_inline = 0;
     return AH_OK;
 }
 
@@ -128,6 +131,7 @@ static int hold_row(void *arg, const ah_sql_row_t *r)
         return AH_OK;
     j->last = i;
     j->rows[i].n_deliveries++;
+    j->rows[i].n_inline += sql_bool(r, 2);
     if (!sql_bool(r, 1))
         j->rows[i].keep = true;
     return AH_OK;
@@ -208,6 +212,10 @@ static int purge_tx(ah_sql_conn_t *c, void *arg)
         rc = delete_set(j, c, ST_PURGE_DELIVERIES, set, &p->deliveries);
     if (rc == AH_OK && set)
         rc = delete_set(j, c, ST_PURGE_EVENTS, set, &p->events);
+    /* The attempts that went with their delivery rows. */
+    for (size_t i = 0; rc == AH_OK && set && i < j->n; i++)
+        if (!j->rows[i].keep)
+            p->attempts += j->rows[i].n_inline;
     free(set);
 out:
     p->held_us = ah_mono_us() - t0;

@@ -304,8 +304,11 @@ enum ah_sql_stmt {
      * those another process holds.
      */
     ST_PURGE_SCAN,
-    /* ids, cutoff -> event_id, and whether that delivery is final and older than cutoff, for
-     * every delivery of the events; PostgreSQL locks them first */
+    /*
+     * ids, cutoff -> event_id, whether that delivery is final and older
+     * than cutoff, and whether it keeps an attempt in its row, for every
+     * delivery of the events; PostgreSQL locks them first.
+     */
     ST_PURGE_HOLD,
     ST_PURGE_ATTEMPTS,   /* ids: deletes the attempts of the events' deliveries */
     ST_PURGE_DELIVERIES, /* ids: deletes the events' deliveries */

@@ -453,12 +453,12 @@ static const char *const migrations[] = {
     ") WITH (fillfactor = 50);",
 
     /*
-     * 15: a delivery's first recorded attempt kept in its row (PostgreSQL
-     * only), so that a delivery that succeeds at once is one row inserted
-     * and one updated, with no attempts row.  recorded counts the attempts
+     * 15: a delivery's first recorded attempt kept in its row, so that a delivery that succeeds at
+     * once is one row inserted and one updated, with no attempts row.  recorded counts the attempts
      * recorded for the delivery since this migration; the first of them is
      * in the first_* columns, the others in attempts (ST_RECORD).  Every
-     * reader of attempts reads both (ST_ATTEMPT_LIST, ST_PURGE_ATTEMPTS).
+     * reader of attempts reads both (ST_ATTEMPT_LIST; the purge counts the
+     * first from its hold).  SQLite's migration 14 does the same.
      * A delivery recorded before this migration has its attempts in the
      * table and recorded 0: its next attempt goes in its row, and the list
      * sorts them all by number and start as before.  Columns added with a
@@ -989,21 +989,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " FROM events e WHERE e.created_at < $1::bigint"
                       " AND (e.created_at, e.id) > ($2::bigint, $3::text)"
                       " ORDER BY e.created_at, e.id LIMIT $4::bigint FOR UPDATE OF e SKIP LOCKED",
-    [ST_PURGE_HOLD] = "SELECT d.event_id, d.status <> 'pending' AND d.updated_at < $2::bigint"
-                      " FROM deliveries d"
+    [ST_PURGE_HOLD] = "SELECT d.event_id, d.status <> 'pending' AND d.updated_at < $2::bigint,"
+                      " d.recorded > 0 FROM deliveries d"
                       " WHERE d.event_id IN (SELECT jsonb_array_elements_text($1::jsonb))"
                       " FOR UPDATE OF d",
-    /*
-     * One row per attempt removed (the count purge.c reports): those of
-     * the attempts table, and those in the delivery rows, which go with
-     * them (ST_PURGE_DELIVERIES, next).
-     */
-    [ST_PURGE_ATTEMPTS] =
-        "WITH ev AS (SELECT jsonb_array_elements_text($1::jsonb) AS id),"
-        " a AS (DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
-        " WHERE d.event_id IN (SELECT id FROM ev)) RETURNING 1)"
-        " SELECT 1 FROM a UNION ALL SELECT 1 FROM deliveries d"
-        " WHERE d.event_id IN (SELECT id FROM ev) AND d.recorded > 0",
+    [ST_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d"
+                          " WHERE d.event_id IN (SELECT jsonb_array_elements_text($1::jsonb)))",
     [ST_PURGE_DELIVERIES] = "DELETE FROM deliveries"
                             " WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
     [ST_PURGE_EVENTS] =

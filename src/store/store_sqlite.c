@@ -463,6 +463,28 @@ static const char *const migrations[] = {
 
     /* 13: the console's data (sql.h says why). */
     SQL_MIGRATION_CONSOLE_DATA("TEXT"),
+
+    /*
+     * 14: a delivery's first recorded attempt kept in its row, as
+     * PostgreSQL's migration 15: a delivery that succeeds at once writes
+     * no attempts row (nor its index entry) when recorded, and the purge
+     * has no attempts row to delete for it.  recorded counts the attempts
+     * recorded for the delivery since this migration; the first of them is
+     * in the first_* columns, the others in attempts (record_tx).  Readers
+     * of attempts read both (ST_ATTEMPT_LIST; the purge counts the first
+     * from its hold).  A delivery recorded before this migration has its
+     * attempts in the table and recorded 0: its next attempt goes in its
+     * row, and the list sorts them all by number and start as before.
+     * Adding columns rewrites nothing.
+     */
+    "ALTER TABLE deliveries ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deliveries ADD COLUMN first_attempt_no INTEGER;"
+    "ALTER TABLE deliveries ADD COLUMN first_started_at INTEGER;"
+    "ALTER TABLE deliveries ADD COLUMN first_duration_ms INTEGER;"
+    "ALTER TABLE deliveries ADD COLUMN first_status_code INTEGER;"
+    "ALTER TABLE deliveries ADD COLUMN first_error TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN first_response_head TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN first_response_headers TEXT;",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -732,13 +754,30 @@ static const char *const stmt_sql[ST_COUNT] = {
      * One attempt's consequence for its delivery.  Only a pending delivery
      * changes status (a cancelled or already succeeded one keeps it); SET
      * expressions all see the old row, so the CASEs test the old status.
+     * The attempt goes in the row's first_* columns if it is the first the
+     * row records (migration 14); RETURNING sees the new row, so recorded = 1
+     * says it went there and needs no attempts row.
      */
     [ST_DELIVERY_RESULT] = "UPDATE deliveries SET attempts = ?2, last_status_code = ?3,"
                            " last_error = ?4, updated_at = ?5, lease_until = 0,"
                            " next_attempt_at = CASE WHEN status = 'pending' AND ?6 = 'pending'"
                            " THEN ?7 ELSE next_attempt_at END,"
-                           " status = CASE WHEN status = 'pending' THEN ?6 ELSE status END"
-                           " WHERE id = ?1 RETURNING webhook_id",
+                           " status = CASE WHEN status = 'pending' THEN ?6 ELSE status END,"
+                           " recorded = recorded + 1,"
+                           " first_attempt_no = CASE WHEN recorded = 0 THEN ?2"
+                           " ELSE first_attempt_no END,"
+                           " first_started_at = CASE WHEN recorded = 0 THEN ?8"
+                           " ELSE first_started_at END,"
+                           " first_duration_ms = CASE WHEN recorded = 0 THEN ?9"
+                           " ELSE first_duration_ms END,"
+                           " first_status_code = CASE WHEN recorded = 0 THEN ?3"
+                           " ELSE first_status_code END,"
+                           " first_error = CASE WHEN recorded = 0 THEN ?4 ELSE first_error END,"
+                           " first_response_head = CASE WHEN recorded = 0 THEN ?10"
+                           " ELSE first_response_head END,"
+                           " first_response_headers = CASE WHEN recorded = 0 THEN ?11"
+                           " ELSE first_response_headers END"
+                           " WHERE id = ?1 RETURNING webhook_id, recorded = 1",
     [ST_ATTEMPT_INSERT] = "INSERT INTO attempts (delivery_id, " ATTEMPT_COLS ")"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     /* Several attempts in one statement (record_tx): 8 or 32 rows of 8 parameters. */
@@ -777,8 +816,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                                " WHERE d.event_id = ?1" LIST_PAGE,
     [ST_DELIVERY_GET] = "SELECT " DELIVERY_COLS " FROM deliveries d"
                         " JOIN events e ON e.id = d.event_id WHERE d.id = ?1",
+    /* The attempts table's and the one in the delivery's row (migration 14). */
     [ST_ATTEMPT_LIST] = "SELECT " ATTEMPT_COLS " FROM attempts WHERE delivery_id = ?1"
-                        " ORDER BY attempt_no, started_at",
+                        " UNION ALL SELECT first_attempt_no, first_started_at, first_duration_ms,"
+                        " first_status_code, first_error, first_response_head,"
+                        " first_response_headers FROM deliveries WHERE id = ?1"
+                        " AND recorded > 0 ORDER BY attempt_no, started_at",
     /*
      * Pending again and due now, whatever the state.  A delivery that is
      * pending and leased keeps its lease: it is in flight, and clearing the
@@ -822,7 +865,8 @@ static const char *const stmt_sql[ST_COUNT] = {
      * by rowid): with IN (set) SQLite may instead scan a table and probe the
      * set, which the plans test (test_store_retention) catches.
      */
-    [ST_PURGE_HOLD] = "SELECT d.event_id, d.status <> 'pending' AND d.updated_at < ?2"
+    [ST_PURGE_HOLD] = "SELECT d.event_id, d.status <> 'pending' AND d.updated_at < ?2,"
+                      " d.recorded > 0"
                       " FROM json_each(?1) j CROSS JOIN deliveries d ON d.event_id = j.value",
     [ST_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE rowid IN (SELECT a.rowid FROM json_each(?1) j"
                           " CROSS JOIN deliveries d ON d.event_id = j.value"
@@ -1608,8 +1652,9 @@ static int delivery_due_webhooks(ah_store_t *base, ah_due_t **out, size_t *n)
 /* ---- recording attempts ---- */
 /*
  * A batch of results is one transaction (record_tx), in three passes: the
- * deliveries' new states, one statement each; the attempts, 32 or 8 rows a
- * statement; and each webhook's consequences once per batch, not once per
+ * deliveries' new states, one statement each, with each delivery's first
+ * attempt in its row; the other attempts, 32 or 8 rows a statement; and
+ * each webhook's consequences once per batch, not once per
  * result.  A webhook's failure streak only depends on the order of its
  * results (a success ends it, a failure starts it if none runs), so its
  * last word in the batch is one statement: the time of the first failure
@@ -1617,9 +1662,26 @@ static int delivery_due_webhooks(ah_store_t *base, ah_due_t **out, size_t *n)
  * the first failure's, if no streak runs.
  */
 
-/* The delivery's new state; its webhook into webhook_id.  AH_ENOTFOUND if no such delivery. */
+/* What ST_DELIVERY_RESULT returns: the delivery's webhook, whether the attempt is in its row. */
+typedef struct result_row {
+    char *webhook_id; /* AH_ID_SIZE bytes */
+    bool inline_attempt;
+} result_row_t;
+
+static void map_result(const ah_sql_row_t *r, void *out)
+{
+    result_row_t *res = out;
+    sql_copy(r, 0, res->webhook_id, AH_ID_SIZE);
+    res->inline_attempt = sql_bool(r, 1);
+}
+
+/*
+ * The delivery's new state; its webhook into webhook_id, and whether the
+ * attempt went in the delivery's row (*inline_attempt: no attempts row).
+ * AH_ENOTFOUND if no such delivery.
+ */
 static int update_delivery(ah_store_t *s, conn_t *c, const ah_attempt_result_t *r,
-                           char webhook_id[AH_ID_SIZE])
+                           char webhook_id[AH_ID_SIZE], bool *inline_attempt)
 {
     const ah_attempt_t *a = &r->attempt;
     ah_sql_params_t p;
@@ -1631,7 +1693,14 @@ static int update_delivery(ah_store_t *s, conn_t *c, const ah_attempt_result_t *
     p_i64(&p, a->started_at + a->duration_ms);
     p_str(&p, ah_outcome_status(r->outcome)); /* the store layer checked the outcome */
     p_i64(&p, r->next_attempt_at);
-    return ah_sql_one(s, c, true, ST_DELIVERY_RESULT, &p, ah_sql_map_id, webhook_id);
+    p_i64(&p, a->started_at);
+    p_i64(&p, a->duration_ms);
+    P_OPT_FIELD(&p, a->response_head);
+    P_OPT_FIELD(&p, a->response_headers);
+    result_row_t res = {webhook_id, false};
+    int rc = ah_sql_one(s, c, true, ST_DELIVERY_RESULT, &p, map_result, &res);
+    *inline_attempt = res.inline_attempt;
+    return rc;
 }
 
 /* Binds text field f (an array of cap bytes) at i: NULL when empty and opt. */
@@ -1732,9 +1801,14 @@ typedef struct record_job {
     ah_store_t *s;
     const ah_attempt_result_t *results;
     size_t n;
-    /* Scratch, n each: the results recorded, in batch order, and their references. */
+    /*
+     * Scratch, n each: the results recorded, in batch order, and their
+     * references; those of them that need an attempts row (not a
+     * delivery's first), in batch order.
+     */
     const ah_attempt_result_t **rec;
     rec_ref_t *ref;
+    const ah_attempt_result_t **rows;
 } record_job_t;
 
 /* By webhook, then batch order. */
@@ -1748,12 +1822,16 @@ static int cmp_ref(const void *pa, const void *pb)
 static int record_tx(conn_t *c, void *arg)
 {
     record_job_t *j = arg;
-    size_t m = 0;
+    size_t m = 0, n_rows = 0;
     int rc = AH_OK;
-    /* 1: each delivery's new state; a result for a delivery that does not exist is skipped. */
+    /*
+     * 1: each delivery's new state, with its first attempt; a result for a
+     * delivery that does not exist is skipped.
+     */
     for (size_t i = 0; rc == AH_OK && i < j->n; i++) {
         const ah_attempt_result_t *r = &j->results[i];
-        rc = update_delivery(j->s, c, r, j->ref[m].hook);
+        bool inline_attempt = false;
+        rc = update_delivery(j->s, c, r, j->ref[m].hook, &inline_attempt);
         if (rc == AH_ENOTFOUND) {
             ah_logf(AH_LOG_WARN, "sqlite: attempt for unknown delivery %.*s not recorded",
                     (int)strnlen(r->delivery_id, AH_ID_SIZE - 1), r->delivery_id);
@@ -1763,12 +1841,14 @@ static int record_tx(conn_t *c, void *arg)
         if (rc == AH_OK) {
             j->ref[m].i = m;
             j->rec[m++] = r;
+            if (!inline_attempt)
+                j->rows[n_rows++] = r;
         }
     }
-    /* 2: the attempts, in as few statements as the sizes allow. */
-    for (size_t i = 0; rc == AH_OK && i < m;) {
-        size_t k = m - i >= 32 ? 32 : m - i >= 8 ? 8 : 1;
-        rc = insert_attempts(c, &j->rec[i], k);
+    /* 2: the other attempts, in as few statements as the sizes allow. */
+    for (size_t i = 0; rc == AH_OK && i < n_rows;) {
+        size_t k = n_rows - i >= 32 ? 32 : n_rows - i >= 8 ? 8 : 1;
+        rc = insert_attempts(c, &j->rows[i], k);
         i += k;
     }
     /* 3: each webhook's consequences once, from its results in batch order. */
@@ -1784,10 +1864,16 @@ static int record_tx(conn_t *c, void *arg)
 
 static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results, size_t n)
 {
-    record_job_t j = {base, results, n, malloc(n * sizeof *j.rec), malloc(n * sizeof *j.ref)};
-    int rc = j.rec && j.ref ? lite_run(base, AH_SQL_WRITE_TX, record_tx, &j) : AH_ENOMEM;
+    record_job_t j = {base,
+                      results,
+                      n,
+                      malloc(n * sizeof *j.rec),
+                      malloc(n * sizeof *j.ref),
+                      malloc(n * sizeof *j.rows)};
+    int rc = j.rec && j.ref && j.rows ? lite_run(base, AH_SQL_WRITE_TX, record_tx, &j) : AH_ENOMEM;
     free(j.rec);
     free(j.ref);
+    free(j.rows);
     return rc;
 }
 

@@ -26,6 +26,20 @@
 #include "common/crypto.h"
 #include "store/backend.h"
 
+/*
+ * SQL that takes an SQLite file back from migration 14 (the first attempt
+ * in the delivery's row), for tests that make a file an older airhook left.
+ */
+#define TB_SQLITE_UNDO_MIGRATION_14                                                                \
+    "ALTER TABLE deliveries DROP COLUMN recorded;"                                                 \
+    "ALTER TABLE deliveries DROP COLUMN first_attempt_no;"                                         \
+    "ALTER TABLE deliveries DROP COLUMN first_started_at;"                                         \
+    "ALTER TABLE deliveries DROP COLUMN first_duration_ms;"                                        \
+    "ALTER TABLE deliveries DROP COLUMN first_status_code;"                                        \
+    "ALTER TABLE deliveries DROP COLUMN first_error;"                                              \
+    "ALTER TABLE deliveries DROP COLUMN first_response_head;"                                      \
+    "ALTER TABLE deliveries DROP COLUMN first_response_headers;"
+
 #define TB_DSN_MAX 512
 #define TB_OPEN_MAX 16 /* stores a test may hold open at once */
 
@@ -44,23 +58,21 @@ static inline bool tb_pg(void)
 }
 
 /*
- * A query for how many attempts the store holds: on PostgreSQL a
- * delivery's first recorded attempt is in its row (migration 15), the
- * others in attempts.
+ * A query for how many attempts the store holds: a delivery's first
+ * recorded attempt is in its row (SQLite's migration 14, PostgreSQL's 15),
+ * the others in attempts.
  */
 static inline const char *tb_count_attempts(void)
 {
-    return tb_pg() ? "SELECT (SELECT count(*) FROM attempts)"
-                     " + (SELECT count(*) FROM deliveries WHERE recorded > 0)"
-                   : "SELECT count(*) FROM attempts";
+    return "SELECT (SELECT count(*) FROM attempts)"
+           " + (SELECT count(*) FROM deliveries WHERE recorded > 0)";
 }
 
 /* Every attempt's delivery id, as a table named attempts (see tb_count_attempts). */
 static inline const char *tb_attempts_of(void)
 {
-    return tb_pg() ? "(SELECT delivery_id FROM attempts UNION ALL"
-                     " SELECT id FROM deliveries WHERE recorded > 0) AS attempts"
-                   : "attempts";
+    return "(SELECT delivery_id FROM attempts UNION ALL"
+           " SELECT id FROM deliveries WHERE recorded > 0) AS attempts";
 }
 
 static inline const char *tb_name(void)

@@ -1074,7 +1074,7 @@ static void test_reopen_keeps_data(void **state)
     ah_store_close(s);
 
     /* The schema is at the latest version, in WAL mode, with every table. */
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 13);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 14);
     assert_int_equal(side_query_int(t->path, "SELECT count(*) FROM pragma_journal_mode"
                                              " WHERE journal_mode = 'wal'"),
                      1);
@@ -1102,7 +1102,7 @@ static void test_reopen_keeps_data(void **state)
     assert_true(existed);
     assert_string_equal(out.id, w.id);
     ah_store_close(s);
-    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 13);
+    assert_int_equal(side_query_int(t->path, "PRAGMA user_version"), 14);
 
     /* Through the DSN form as well. */
     char dsn[128], err[256] = "";

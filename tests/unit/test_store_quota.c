@@ -759,6 +759,7 @@ static void test_migration_counts_existing(void **state)
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
+                                  TB_SQLITE_UNDO_MIGRATION_14
                                   /* Migration 13's index and column. */
                                   "DROP INDEX webhooks_disabled;"
                                   "ALTER TABLE attempts DROP COLUMN response_headers;"
