@@ -619,6 +619,33 @@ static void test_announced_node_counts_before_its_first_claim(void **state)
     ah_store_close(a);
 }
 
+/* A store on f's database with a pool of one connection, and a webhook into w. */
+static ah_store_t *one_connection_with_webhook(const fresh_t *f, char w[AH_ID_SIZE])
+{
+    char dsn[TB_DSN_MAX + 16];
+    snprintf(dsn, sizeof dsn, "%s%spool=1", f->dsn, strchr(f->dsn, '?') ? "&" : "?");
+    ah_store_t *s = open_dsn(dsn);
+    ah_community_t c;
+    new_community(s, &c);
+    new_webhook(s, c.id, w);
+    return s;
+}
+
+/* The one value sql answers on s's connection (pool=1: the store's own), into out. */
+static const char *value_on_connection(ah_store_t *s, const char *sql, char *out, size_t cap)
+{
+    pg_store_t *ps = from(s);
+    conn_t *conn;
+    assert_int_equal(acquire(ps, &conn), AH_OK);
+    PGresult *r = PQexec(conn->pg, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    ah_strlcpy(out, PQgetvalue(r, 0, 0), cap);
+    PQclear(r);
+    release(ps, conn);
+    return out;
+}
+
 /*
  * A registration commits without waiting for the disk and then waits for
  * it without its locks (hot_statement): the connection goes back to the pool
@@ -626,14 +653,8 @@ static void test_announced_node_counts_before_its_first_claim(void **state)
  */
 static void test_registration_leaves_connection_as_found(void **state)
 {
-    const fresh_t *f = *state;
-    char dsn[TB_DSN_MAX + 16];
-    snprintf(dsn, sizeof dsn, "%s%spool=1", f->dsn, strchr(f->dsn, '?') ? "&" : "?");
-    ah_store_t *s = open_dsn(dsn);
-    ah_community_t c;
-    new_community(s, &c);
     char w[AH_ID_SIZE];
-    new_webhook(s, c.id, w);
+    ah_store_t *s = one_connection_with_webhook(*state, w);
     ah_webhook_t got;
     assert_int_equal(ah_store_webhook_get(s, w, &got), AH_OK);
     /* A registration that fails (no such community) puts the setting back too. */
@@ -645,34 +666,19 @@ static void test_registration_leaves_connection_as_found(void **state)
     ah_uuid_v4(bad->id);
     assert_int_not_equal(ah_store_webhook_register(s, bad, &bad[1], NULL), AH_OK);
     free(bad);
-    pg_store_t *ps = from(s);
-    conn_t *conn;
-    assert_int_equal(acquire(ps, &conn), AH_OK);
-    PGresult *r = PQexec(conn->pg, "SHOW synchronous_commit");
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    assert_string_equal(PQgetvalue(r, 0, 0), "on");
-    PQclear(r);
-    release(ps, conn);
+    char v[16];
+    assert_string_equal(value_on_connection(s, "SHOW synchronous_commit", v, sizeof v), "on");
     ah_store_close(s);
 }
 
 /* Runs of prepared statement id on s's one connection since it was prepared. */
 static int64_t statement_runs(ah_store_t *s, int id)
 {
-    pg_store_t *ps = from(s);
-    conn_t *conn;
-    assert_int_equal(acquire(ps, &conn), AH_OK);
-    char sql[128];
+    char sql[128], v[32];
     snprintf(sql, sizeof sql,
              "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE name = 'ah_%d'",
              id);
-    PGresult *r = PQexec(conn->pg, sql);
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    assert_int_equal(PQntuples(r), 1);
-    int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    release(ps, conn);
-    return n;
+    return strtoll(value_on_connection(s, sql, v, sizeof v), NULL, 10);
 }
 
 /*
@@ -683,14 +689,8 @@ static int64_t statement_runs(ah_store_t *s, int id)
  */
 static void test_statements_prepared_again_as_tables_grow(void **state)
 {
-    const fresh_t *f = *state;
-    char dsn[TB_DSN_MAX + 16];
-    snprintf(dsn, sizeof dsn, "%s%spool=1", f->dsn, strchr(f->dsn, '?') ? "&" : "?");
-    ah_store_t *s = open_dsn(dsn);
-    ah_community_t c;
-    new_community(s, &c);
     char w[AH_ID_SIZE];
-    new_webhook(s, c.id, w);
+    ah_store_t *s = one_connection_with_webhook(*state, w);
     ah_webhook_t got;
     for (int i = 1; i <= 129; i++) {
         assert_int_equal(ah_store_webhook_get(s, w, &got), AH_OK);
