@@ -1734,6 +1734,13 @@ static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql
 enum {
     TX_LAZY = 1,  /* the commit does not wait for the disk (AH_SQL_WRITE_TX_LAZY) */
     TX_QUIET = 2, /* a write that changes no cache generation (publishes, claims) */
+    /*
+     * The commit does not wait for the disk, so that it frees its locks at
+     * once; then ST_DURABLE waits for it outside the transaction, as
+     * hot_statement's pipeline does for a single statement (which says
+     * why): a batch of registrations.
+     */
+    TX_FLUSH_AFTER = 4,
 };
 
 /*
@@ -1751,12 +1758,14 @@ static int in_tx(pg_store_t *s, int begin, int flags, ah_sql_tx_fn fn, void *arg
         if (rc)
             return rc;
         rc = run_cmd(c, begin, NULL);
-        if (rc == AH_OK && lazy)
+        if (rc == AH_OK && (lazy || (flags & TX_FLUSH_AFTER)))
             rc = run_cmd(c, ST_SYNC_OFF, NULL);
         if (rc == AH_OK)
             rc = fn(c, arg);
         if (rc == AH_OK)
             rc = run_cmd(c, ST_COMMIT, NULL);
+        if (rc == AH_OK && (flags & TX_FLUSH_AFTER))
+            rc = run_cmd(c, ST_DURABLE, NULL);
         if (begin != ST_BEGIN_READ && !(flags & TX_QUIET))
             changed_here(s); /* after any end: a failed COMMIT may still have committed */
         bool again = rc == AH_ESTORE && c->retryable && attempt < TX_TRIES;
@@ -2085,7 +2094,9 @@ static void publish_jobs(pg_store_t *s, struct pub_job *jobs)
  * inserted nothing), whose "exists" and "no room" answers are outcomes, not
  * errors, and leave the transaction usable.  The usage and cache-generation
  * rows the inserts touch stay locked until the batch's one commit, which
- * the batch's registrations share, as publishes share theirs.
+ * the batch's registrations share, as publishes share theirs; that commit
+ * does not wait for the disk (TX_FLUSH_AFTER), so the other publisher's
+ * batch takes those rows while this one waits for its flush.
  */
 static int register_batch_tx(conn_t *c, void *arg)
 {
@@ -2135,7 +2146,8 @@ static int register_alone(pg_store_t *s, ah_register_t *r)
 static void register_jobs(pg_store_t *s, struct pub_job *jobs)
 {
     pub_batch_t b = {&s->base, jobs};
-    bool together = jobs->next && in_tx(s, ST_BEGIN, 0, register_batch_tx, &b) == AH_OK;
+    bool together =
+        jobs->next && in_tx(s, ST_BEGIN, TX_FLUSH_AFTER, register_batch_tx, &b) == AH_OK;
     for (struct pub_job *j = jobs; j; j = j->next)
         if (!together)
             j->rc = register_alone(s, j->reg);
