@@ -19,15 +19,14 @@
  * the AIRHOOK_PG_POOL environment variable, or else the number of CPUs + 4
  * (the HTTP threads, the dispatcher and a few spare), at least 8 and at most
  * 32.  Every connection prepares each statement of stmt_sql[] on first use
- * (PQprepare), and again as it is used more (replan_due), and runs it with
- * PQexecPrepared; every value travels as a
- * parameter, never as SQL text.  Values go in text format, except bytes
- * (AH_SQL_BYTES: the response head of an attempt), which are bytea in binary
- * format (it is the first KiB of whatever a receiver answered, possibly cut
- * inside a UTF-8 sequence, and is kept byte for byte).  Text parameters must
- * be valid UTF-8 without NUL bytes (the driver's utf8_only): the server
- * refuses anything else (AH_EINVAL), and a lookup by such a key finds
- * nothing.
+ * (PQprepare) and again as it is used more (replan_due), and runs it with
+ * PQexecPrepared; every value travels as a parameter, never as SQL text.
+ * Values go in text format, except bytes (AH_SQL_BYTES: the response head of
+ * an attempt), which are bytea in binary format (it is the first KiB of
+ * whatever a receiver answered, possibly cut inside a UTF-8 sequence, and is
+ * kept byte for byte).  Text parameters must be valid UTF-8 without NUL
+ * bytes (the driver's utf8_only): the server refuses anything else
+ * (AH_EINVAL), and a lookup by such a key finds nothing.
  *
  * Reconnecting.  libpq's connect_timeout is 2 s unless the DSN says
  * otherwise, with TCP keepalives and a TCP user timeout, so no call blocks
@@ -453,9 +452,10 @@ static const char *const migrations[] = {
     ") WITH (fillfactor = 50);",
 
     /*
-     * 15: a delivery's first recorded attempt kept in its row, so that a delivery that succeeds at
-     * once is one row inserted and one updated, with no attempts row.  recorded counts the attempts
-     * recorded for the delivery since this migration; the first of them is
+     * 15: a delivery's first recorded attempt kept in its row, so that a
+     * delivery that succeeds at once is one row inserted and one updated,
+     * with no attempts row.  recorded counts the attempts recorded for the
+     * delivery since this migration; the first of them is
      * in the first_* columns, the others in attempts (ST_RECORD).  Every
      * reader of attempts reads both (ST_ATTEMPT_LIST; the purge counts the
      * first from its hold).  SQLite's migration 14 does the same.
@@ -1443,10 +1443,10 @@ static void stmt_name(int id, char name[16])
  * cheap way to match a batch of ids, and they stay while the table grows to
  * many thousand rows until autovacuum's next ANALYZE, up to a minute away:
  * a record batch of 16 results then read every delivery row (4.4 ms a
- * call in the ingest scenario against 1.0 ms with the index; bench/ANALYSIS.md).
- * Prepared again, a statement is planned against the table's present size
- * (the planner counts its pages now), at a cost whose share halves with
- * every step.
+ * call in the ingest scenario against 1.0 ms with the index;
+ * bench/ANALYSIS.md).  Prepared again, a statement is planned against the
+ * table's present size (the planner counts its pages now), at a cost whose
+ * share halves with every step.
  */
 #define REPLAN_FIRST 64
 

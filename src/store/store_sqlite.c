@@ -1654,12 +1654,12 @@ static int delivery_due_webhooks(ah_store_t *base, ah_due_t **out, size_t *n)
  * A batch of results is one transaction (record_tx), in three passes: the
  * deliveries' new states, one statement each, with each delivery's first
  * attempt in its row; the other attempts, 32 or 8 rows a statement; and
- * each webhook's consequences once per batch, not once per
- * result.  A webhook's failure streak only depends on the order of its
- * results (a success ends it, a failure starts it if none runs), so its
- * last word in the batch is one statement: the time of the first failure
- * after its last success (0 if none) when the batch held a success, else
- * the first failure's, if no streak runs.
+ * each webhook's consequences once per batch, not once per result.  A
+ * webhook's failure streak only depends on the order of its results (a
+ * success ends it, a failure starts it if none runs), so its last word in
+ * the batch is one statement: the time of the first failure after its last
+ * success (0 if none) when the batch held a success, else the first
+ * failure's, if no streak runs.
  */
 
 /* What ST_DELIVERY_RESULT returns: the delivery's webhook, whether the attempt is in its row. */
