@@ -248,6 +248,9 @@ class LiveTests(DeliveryTestCase):
         si = Sse(self.srv, self.srv.base_path() + "/airhook/v1/live", headers={"Cookie": integ})
         refused = Sse(self.srv, "/admin/v1/live", headers={"Cookie": integ})
         self.streams += [so, si, refused]
+        # Subscribed before anything happens (a stream sends what follows its ready).
+        for s in (so, si):
+            s.wait(lambda ev: [e for e in ev if e["event"] == "ready"], what="ready")
         ia, ib = self.deliver(a, 1), self.deliver(b, 1)
         so.wait(lambda ev: len(attempts_of(ev, ia + ib)) == 2, what="both on the operator's")
         si.wait(lambda ev: attempts_of(ev, ia), what="a's on a's session")
