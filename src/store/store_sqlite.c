@@ -1804,7 +1804,8 @@ typedef struct record_job {
     /*
      * Scratch, n each: the results recorded, in batch order, and their
      * references; those of them that need an attempts row (not a
-     * delivery's first), in batch order.
+     * delivery's first), in batch order (rows: the second half of rec's
+     * allocation).
      */
     const ah_attempt_result_t **rec;
     rec_ref_t *ref;
@@ -1864,16 +1865,15 @@ static int record_tx(conn_t *c, void *arg)
 
 static int delivery_record(ah_store_t *base, const ah_attempt_result_t *results, size_t n)
 {
-    record_job_t j = {base,
-                      results,
-                      n,
-                      malloc(n * sizeof *j.rec),
-                      malloc(n * sizeof *j.ref),
-                      malloc(n * sizeof *j.rows)};
-    int rc = j.rec && j.ref && j.rows ? lite_run(base, AH_SQL_WRITE_TX, record_tx, &j) : AH_ENOMEM;
+    record_job_t j = {base, results, n, malloc(2 * n * sizeof *j.rec), malloc(n * sizeof *j.ref),
+                      NULL};
+    int rc = AH_ENOMEM;
+    if (j.rec && j.ref) {
+        j.rows = j.rec + n;
+        rc = lite_run(base, AH_SQL_WRITE_TX, record_tx, &j);
+    }
     free(j.rec);
     free(j.ref);
-    free(j.rows);
     return rc;
 }
 
