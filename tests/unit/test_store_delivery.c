@@ -1911,6 +1911,37 @@ static void async_done(void *arg, int rc)
     pthread_mutex_unlock(&one->set->mu);
 }
 
+static async_set_t *async_set_new(void)
+{
+    async_set_t *set = calloc(1, sizeof *set);
+    assert_non_null(set);
+    pthread_mutex_init(&set->mu, NULL);
+    pthread_cond_init(&set->cv, NULL);
+    return set;
+}
+
+/* Queues set->ev[0..N_ASYNC) at once (one[] must outlive the answers) and waits for each answer. */
+static void async_publish_all(ah_store_t *s, async_set_t *set, async_one_t one[N_ASYNC])
+{
+    for (int i = 0; i < N_ASYNC; i++) {
+        one[i] = (async_one_t){set, i};
+        ah_store_event_publish_async(s, &set->ev[i], &set->res[i], async_done, &one[i]);
+    }
+    pthread_mutex_lock(&set->mu);
+    while (set->answered < N_ASYNC)
+        pthread_cond_wait(&set->cv, &set->mu);
+    pthread_mutex_unlock(&set->mu);
+}
+
+static void async_set_free(async_set_t *set)
+{
+    for (int i = 0; i < N_ASYNC; i++)
+        free(set->res[i].webhook_ids);
+    pthread_cond_destroy(&set->cv);
+    pthread_mutex_destroy(&set->mu);
+    free(set);
+}
+
 /*
  * Publishes queued together (each backend's async path: SQLite's and
  * PostgreSQL's group commit) answer as they would alone: a bad one fails
@@ -1926,22 +1957,14 @@ static void test_publish_async_in_batches(void **state)
     new_webhook(s, w, c.id, TRIG, NULL, NULL);
     char orphan[AH_ID_SIZE];
     ah_uuid_v4(orphan);
-    async_set_t *set = calloc(1, sizeof *set);
+    async_set_t *set = async_set_new();
     async_one_t one[N_ASYNC];
-    assert_non_null(set);
-    pthread_mutex_init(&set->mu, NULL);
-    pthread_cond_init(&set->cv, NULL);
     for (int i = 0; i < N_ASYNC; i++) {
         bool bad = i % 8 == 5, keyed = i % 8 == 2;
         fill_event(&set->ev[i], bad ? orphan : c.id, TRIG, NULL, NULL, keyed ? "same-key" : NULL,
                    "{\"a\":1}", T0 + i);
-        one[i] = (async_one_t){set, i};
-        ah_store_event_publish_async(s, &set->ev[i], &set->res[i], async_done, &one[i]);
     }
-    pthread_mutex_lock(&set->mu);
-    while (set->answered < N_ASYNC)
-        pthread_cond_wait(&set->cv, &set->mu);
-    pthread_mutex_unlock(&set->mu);
+    async_publish_all(s, set, one);
     const char *first_keyed = NULL;
     int good = 0;
     for (int i = 0; i < N_ASYNC; i++) {
@@ -1967,13 +1990,76 @@ static void test_publish_async_in_batches(void **state)
             good++;
         }
     }
-    for (int i = 0; i < N_ASYNC; i++)
-        free(set->res[i].webhook_ids);
     assert_int_equal(q_int(s, "SELECT count(*) FROM events WHERE data = '{\"a\":1}'"), good);
     assert_int_equal(q_int(s, "SELECT count(*) FROM deliveries"), good);
-    pthread_cond_destroy(&set->cv);
-    pthread_mutex_destroy(&set->mu);
-    free(set);
+    async_set_free(set);
+}
+
+/* Whether id is one of a publish result's webhook ids. */
+static bool got_webhook(const ah_publish_result_t *res, const char *id)
+{
+    for (size_t k = 0; k < res->n_deliveries; k++)
+        if (!strcmp(res->webhook_ids[k], id))
+            return true;
+    return false;
+}
+
+/*
+ * Publishes that commit together, none of them bad (so that no batch falls
+ * back to one publish at a time), each get their own answer: the webhooks
+ * their event matched (two, one or none), the first of a reused idempotency
+ * key its event and the others the first's, and the event's data back byte
+ * for byte, quotes, backslashes and non-ASCII included.
+ */
+static void test_publish_async_batch_answers_each(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Batch answers");
+    ah_airmeet_t am;
+    new_airmeet(s, &am, c.id);
+    char any[AH_ID_SIZE], only_am[AH_ID_SIZE];
+    new_webhook(s, any, c.id, TRIG, NULL, NULL);
+    new_webhook(s, only_am, c.id, TRIG, am.id, NULL);
+    async_set_t *set = async_set_new();
+    char(*data)[96] = calloc(N_ASYNC, sizeof *data);
+    async_one_t one[N_ASYNC];
+    assert_non_null(data);
+    for (int i = 0; i < N_ASYNC; i++) {
+        int kind = i % 4; /* 0: two webhooks, 1: one, 2: keyed (two), 3: another trigger */
+        snprintf(data[i], sizeof data[i], "{\"i\":%d,\"s\":\"q\\\"b\\\\c \xc3\xa9\"}", i);
+        fill_event(&set->ev[i], c.id, kind == 3 ? TRIG2 : TRIG, kind == 1 ? NULL : am.id, NULL,
+                   kind == 2 ? "batch-key" : NULL, data[i], T0 + i);
+    }
+    async_publish_all(s, set, one);
+    const char *first_keyed = NULL;
+    for (int i = 0; i < N_ASYNC; i++) {
+        const ah_publish_result_t *res = &set->res[i];
+        int kind = i % 4;
+        assert_int_equal(set->rc[i], AH_OK);
+        assert_int_equal(res->n_deliveries, kind == 1 ? 1 : kind == 3 ? 0 : 2);
+        if (kind == 2 && first_keyed) { /* the first's count, and no webhooks woken again */
+            assert_true(res->duplicate);
+            assert_string_equal(res->event_id, first_keyed);
+            continue;
+        }
+        if (kind != 3)
+            assert_true(got_webhook(res, any));
+        assert_int_equal(got_webhook(res, only_am), kind == 0 || kind == 2);
+        assert_false(res->duplicate);
+        assert_string_equal(res->event_id, set->ev[i].id);
+        if (kind == 2)
+            first_keyed = res->event_id;
+        ah_event_t got;
+        assert_int_equal(ah_store_event_get(s, res->event_id, &got), AH_OK);
+        assert_int_equal(got.data_len, strlen(data[i]));
+        assert_memory_equal(got.data, data[i], got.data_len);
+        free(got.data);
+    }
+    /* 16 events of two deliveries, 16 of one, the first keyed one's two; none for TRIG2. */
+    assert_int_equal(q_int(s, "SELECT count(*) FROM deliveries"), 16 * 2 + 16 + 2);
+    async_set_free(set);
+    free(data);
 }
 
 static void test_concurrent_memory(void **state)
@@ -2132,6 +2218,8 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_concurrent_memory, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_publish_batches_fail_alone, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_publish_async_in_batches, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_publish_async_batch_answers_each, open_memory,
+                                    close_store),
 };
 
 /* SQLite itself: query plans, its migration 2, a file database. */
