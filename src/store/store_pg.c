@@ -2285,7 +2285,7 @@ static void publish_jobs(pg_store_t *s, struct pub_job *jobs)
 
 /*
  * A batch of registrations in one transaction: their INSERTs sent back to
- * back (one round trip, as publish_batch_tx), then each settled as
+ * back (libpq pipeline mode: one round trip for all), then each settled as
  * ah_store_register_in would (the twin read or the quota for the few that
  * inserted nothing), whose "exists" and "no room" answers are outcomes, not
  * errors, and leave the transaction usable.  The usage and cache-generation
