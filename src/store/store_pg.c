@@ -2164,13 +2164,24 @@ static int register_answer(struct pub_job *j, PGresult *r)
     return AH_OK;
 }
 
-#define PUBLISH_COLS 8 /* ST_PUBLISH_MANY's arrays */
+#define PUBLISH_COLS 8 /* ST_PUBLISH_MANY's arrays: publish_params's parameters */
 
-/* A field as an array element: "" is NULL, as p_opt_field has it. */
-static void arr_field(pg_array_t *a, const char *f, size_t cap)
+/* A statement parameter as an array element; AH_EINVAL for a type arrays here do not carry. */
+static int arr_param(pg_array_t *a, const ah_sql_param_t *v)
 {
-    size_t n = strnlen(f, cap);
-    arr_textn(a, n ? f : NULL, n);
+    switch (v->type) {
+    case AH_SQL_NULL:
+        arr_textn(a, NULL, 0);
+        return AH_OK;
+    case AH_SQL_TEXT:
+        arr_textn(a, v->u.s, v->len);
+        return AH_OK;
+    case AH_SQL_I64:
+        arr_i64(a, v->u.i);
+        return AH_OK;
+    default:
+        return AH_EINVAL;
+    }
 }
 
 /* The job of event id, looking at jobs[*hint] first (a batch's rows come event by event). */
@@ -2236,27 +2247,25 @@ static int publish_batch_tx(conn_t *c, void *arg)
     pg_array_t col[PUBLISH_COLS];
     memset(col, 0, sizeof col);
     size_t n = 0;
-    for (struct pub_job *j = b->jobs; j; j = j->next) {
-        if (n == PUB_BATCH_MAX) { /* publisher_main cuts batches to size */
-            arr_free(col, PUBLISH_COLS);
-            return AH_EINVAL;
-        }
+    int rc = AH_OK;
+    /* Each event's ST_PUBLISH parameters, column by column: one list of an event's fields. */
+    for (struct pub_job *j = b->jobs; j && rc == AH_OK; j = j->next) {
         free(j->res->webhook_ids); /* a rerun starts afresh */
         memset(j->res, 0, sizeof *j->res);
         j->inserted = false;
+        ah_sql_params_t one;
+        publish_params(j->ev, &one);
+        if (n == PUB_BATCH_MAX || one.bad || one.n != PUBLISH_COLS) { /* batches are cut to size */
+            rc = AH_EINVAL;
+            break;
+        }
         jobs[n++] = j;
-        const ah_event_t *ev = j->ev;
-        arr_field(&col[0], ev->id, sizeof ev->id);
-        arr_field(&col[1], ev->community_id, sizeof ev->community_id);
-        arr_textn(&col[2], ev->trigger, strnlen(ev->trigger, sizeof ev->trigger));
-        arr_field(&col[3], ev->airmeet_id, sizeof ev->airmeet_id);
-        arr_field(&col[4], ev->session_id, sizeof ev->session_id);
-        arr_field(&col[5], ev->idempotency_key, sizeof ev->idempotency_key);
-        arr_textn(&col[6], ev->data_len ? ev->data : NULL, ev->data_len);
-        arr_i64(&col[7], ev->created_at);
+        for (size_t k = 0; k < PUBLISH_COLS && rc == AH_OK; k++)
+            rc = arr_param(&col[k], &one.v[k]);
     }
     ah_sql_params_t p;
-    int rc = arr_params(col, PUBLISH_COLS, &p);
+    if (rc == AH_OK)
+        rc = arr_params(col, PUBLISH_COLS, &p);
     PGresult *r = rc == AH_OK ? run(c, ST_PUBLISH_MANY, &p, &rc) : NULL;
     if (r)
         rc = publish_many_result(r, jobs, n);
