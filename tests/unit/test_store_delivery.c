@@ -2062,6 +2062,70 @@ static void test_publish_async_batch_answers_each(void **state)
     free(data);
 }
 
+/* Spins until the clock has moved past `after` (ms): at most a millisecond. */
+static int64_t clock_past(int64_t after)
+{
+    int64_t now;
+    while ((now = ah_now_ms()) <= after)
+        ;
+    return now;
+}
+
+/* Widens [lo, hi] (ids compared as text; lo "" is none yet) by the deliveries of one event. */
+static void id_range(ah_store_t *s, const char *event_id, char lo[AH_ID_SIZE], char hi[AH_ID_SIZE])
+{
+    ah_delivery_filter_t f = {.event_id = event_id, .limit = 500};
+    ah_delivery_t *list = NULL;
+    size_t n = 0;
+    char cursor[AH_CURSOR_SIZE];
+    assert_int_equal(ah_store_delivery_list(s, &f, &list, &n, cursor), AH_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(ah_is_uuid(list[i].id));
+        if (!lo[0] || strcmp(list[i].id, lo) < 0)
+            ah_strlcpy(lo, list[i].id, AH_ID_SIZE);
+        if (strcmp(list[i].id, hi) > 0)
+            ah_strlcpy(hi, list[i].id, AH_ID_SIZE);
+    }
+    free(list);
+}
+
+/*
+ * Delivery ids begin with the time they were made, as event ids do: those
+ * of an event published later sort after those of an earlier one, whether
+ * published alone or in a batch (PostgreSQL's one-statement batch), so that
+ * new rows go in at the right edge of the deliveries' primary key.
+ */
+static void test_delivery_ids_in_time_order(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Ids");
+    char w[AH_ID_SIZE];
+    for (int i = 0; i < 3; i++)
+        new_webhook(s, w, c.id, TRIG, NULL, NULL);
+    char ev[2][AH_ID_SIZE], lo[3][AH_ID_SIZE] = {""}, hi[3][AH_ID_SIZE] = {""};
+    int64_t done = 0;
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(publish(s, ev[k], c.id, TRIG, NULL, NULL, clock_past(done)), 3);
+        done = ah_now_ms();
+        id_range(s, ev[k], lo[k], hi[k]);
+    }
+    async_set_t *set = async_set_new();
+    async_one_t one[N_ASYNC];
+    int64_t at = clock_past(done);
+    for (int i = 0; i < N_ASYNC; i++)
+        fill_event(&set->ev[i], c.id, TRIG, NULL, NULL, NULL, "{}", at);
+    async_publish_all(s, set, one);
+    for (int i = 0; i < N_ASYNC; i++) {
+        assert_int_equal(set->rc[i], AH_OK);
+        id_range(s, set->res[i].event_id, lo[2], hi[2]);
+    }
+    assert_true(strcmp(hi[0], lo[1]) < 0);
+    assert_true(strcmp(hi[1], lo[2]) < 0);
+    async_set_free(set);
+}
+
 static void test_concurrent_memory(void **state)
 {
     concurrent_flow(*state);
@@ -2215,6 +2279,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_retry_recover_rotate, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_stats, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_due_webhooks, open_memory, close_store),
+    cmocka_unit_test_setup_teardown(test_delivery_ids_in_time_order, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_memory, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_publish_batches_fail_alone, open_memory, close_store),
     cmocka_unit_test_setup_teardown(test_publish_async_in_batches, open_memory, close_store),
