@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/metrics.h"
 #include "store/store.h"
 #include "store_backend.h"
 
@@ -955,6 +956,94 @@ static void test_background_checkpoint(void **state)
     ah_store_close(s);
 }
 
+/* The -wal file's checkpoint sequence number (its header's bytes 12-15), which a restart bumps. */
+static uint32_t wal_sequence(const char *db_path)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s-wal", db_path);
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    unsigned char h[16];
+    assert_int_equal(fread(h, 1, sizeof h, f), sizeof h);
+    fclose(f);
+    return (uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15];
+}
+
+/* airhook_store_stalls_total from this process's metrics: the RESTART checkpoints so far. */
+static unsigned long long restarts_so_far(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(ah_metrics_render(&text, &len, NULL), AH_OK);
+    const char *at = strstr(text, "\nairhook_store_stalls_total ");
+    assert_non_null(at);
+    unsigned long long n = strtoull(at + strlen("\nairhook_store_stalls_total "), NULL, 10);
+    free(text);
+    return n;
+}
+
+/*
+ * Under a steady stream of commits the WAL still starts over, so that it
+ * does not grow without end: once it holds 64 MiB the checkpointer syncs the
+ * files, runs a RESTART checkpoint with the writers held (counted as a stall
+ * in /metrics), and the next commit writes from the WAL's beginning, which
+ * bumps the sequence number in its header.  Writes 64 MiB of events, then
+ * one small event at a time until the restart comes (20 s at most).
+ */
+static void test_wal_starts_over(void **state)
+{
+    const tmpdb_t *t = *state;
+    ah_store_t *s = open_file(t);
+    ah_community_t c;
+    new_community(s, &c, "Logged", T0);
+    size_t big = 256 * 1024;
+    char *data = malloc(big + 1);
+    assert_non_null(data);
+    memset(data, 'x', big);
+    data[0] = '"';
+    data[big - 1] = '"';
+    data[big] = '\0'; /* a JSON string of 256 KiB: 64 pages */
+    ah_event_t ev = {0};
+    ah_strlcpy(ev.community_id, c.id, sizeof ev.community_id);
+    ah_strlcpy(ev.trigger, "trigger.airmeet.created", sizeof ev.trigger);
+    ev.data = data;
+    ev.created_at = T0;
+    uint32_t seq0 = 0;
+    unsigned long long restarts0 = restarts_so_far();
+    char wal[128];
+    snprintf(wal, sizeof wal, "%s-wal", t->path);
+    struct stat st = {0};
+    for (int i = 0; i < 4096 && st.st_size < 65 << 20; i++) {
+        ah_uuid_v4(ev.id);
+        ev.data_len = big;
+        ah_publish_result_t res;
+        assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK);
+        free(res.webhook_ids);
+        assert_int_equal(stat(wal, &st), 0);
+        if (i == 0)
+            seq0 = wal_sequence(t->path);
+    }
+    assert_true(st.st_size >= 65 << 20);
+    int64_t deadline = ah_now_ms() + 20000;
+    while (restarts_so_far() == restarts0 && ah_now_ms() < deadline) {
+        ah_uuid_v4(ev.id);
+        ev.data = "{}";
+        ev.data_len = 2;
+        ah_publish_result_t res;
+        assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK);
+        free(res.webhook_ids);
+        usleep(5 * 1000);
+    }
+    assert_true(restarts_so_far() > restarts0);
+    ah_uuid_v4(ev.id);
+    ah_publish_result_t res;
+    assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK); /* writes from the start */
+    free(res.webhook_ids);
+    assert_true(wal_sequence(t->path) > seq0);
+    free(data);
+    ah_store_close(s);
+}
+
 /*
  * The web console's sessions and portal links: found by hash, a session
  * reads whether its key pair or portal link was revoked, touch and delete,
@@ -1802,6 +1891,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test(test_open_errors),
     cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_background_checkpoint, tmpdb_setup, tmpdb_teardown),
+    cmocka_unit_test_setup_teardown(test_wal_starts_over, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_cache_gen_sees_other_writers, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_newer_schema_refused, tmpdb_setup, tmpdb_teardown),
     cmocka_unit_test_setup_teardown(test_not_a_database, tmpdb_setup, tmpdb_teardown),
