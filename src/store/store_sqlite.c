@@ -2358,7 +2358,7 @@ static void *checkpointer(void *arg)
          * of the database wrote them all, writers held (7-10 ms of its
          * 12-14 ms in the soak).  So the files are synced first, without
          * the writers held; the RESTART then syncs only what came since
-         * (stalls of 4.5 ms on average instead of 12-14; bench/ANALYSIS.md).
+         * (stalls of 5-7 ms on average instead of 13-18; bench/ANALYSIS.md).
          */
         if (n_log >= WAL_RESTART_PAGES) {
             sync_files(db);
