@@ -2294,7 +2294,9 @@ static char *dup_str(const char *s)
  * Syncs the database file and the WAL through the checkpointer's own
  * connection's handles (SQLite's, so that no descriptor of ours is ever
  * closed under its POSIX locks).  A RESTART checkpoint syncs both with the
- * writers held; this does the bulk of that first, without them (below).
+ * writers held; this does the bulk of that first, without them (below).  A
+ * failed sync is not reported here: the RESTART's own sync meets it again,
+ * and that one is.
  */
 static void sync_files(sqlite3 *db)
 {
