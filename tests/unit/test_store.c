@@ -956,12 +956,10 @@ static void test_background_checkpoint(void **state)
     ah_store_close(s);
 }
 
-/* The -wal file's checkpoint sequence number (its header's bytes 12-15), which a restart bumps. */
-static uint32_t wal_sequence(const char *db_path)
+/* A -wal file's checkpoint sequence number (its header's bytes 12-15), which a restart bumps. */
+static uint32_t wal_sequence(const char *wal_path)
 {
-    char p[128];
-    snprintf(p, sizeof p, "%s-wal", db_path);
-    FILE *f = fopen(p, "rb");
+    FILE *f = fopen(wal_path, "rb");
     assert_non_null(f);
     unsigned char h[16];
     assert_int_equal(fread(h, 1, sizeof h, f), sizeof h);
@@ -1021,7 +1019,7 @@ static void test_wal_starts_over(void **state)
         free(res.webhook_ids);
         assert_int_equal(stat(wal, &st), 0);
         if (i == 0)
-            seq0 = wal_sequence(t->path);
+            seq0 = wal_sequence(wal);
     }
     assert_true(st.st_size >= 65 << 20);
     int64_t deadline = ah_now_ms() + 20000;
@@ -1039,7 +1037,7 @@ static void test_wal_starts_over(void **state)
     ah_publish_result_t res;
     assert_int_equal(ah_store_event_publish(s, &ev, &res), AH_OK); /* writes from the start */
     free(res.webhook_ids);
-    assert_true(wal_sequence(t->path) > seq0);
+    assert_true(wal_sequence(wal) > seq0);
     free(data);
     ah_store_close(s);
 }
