@@ -113,6 +113,36 @@ static int reg(ah_store_t *s, const ah_webhook_t *w, int64_t max, ah_webhook_t *
     return r.rc;
 }
 
+/*
+ * n asynchronous registrations in flight at once, as a busy listener hands
+ * them over (in[i] within max[i], 0: no quota); waits for every answer and
+ * puts each status in rc[i].
+ */
+static void reg_many(ah_store_t *s, const ah_webhook_t *in, const int64_t *max, ah_webhook_t *out,
+                     bool *existed, int *rc, int n)
+{
+    reg_wait_t *wait = calloc((size_t)n, sizeof *wait);
+    assert_non_null(wait);
+    for (int i = 0; i < n; i++) {
+        pthread_mutex_init(&wait[i].mu, NULL);
+        pthread_cond_init(&wait[i].cv, NULL);
+        existed[i] = false;
+    }
+    for (int i = 0; i < n; i++)
+        ah_store_webhook_register_async(s, &in[i], max[i], &out[i], &existed[i], reg_done,
+                                        &wait[i]);
+    for (int i = 0; i < n; i++) {
+        pthread_mutex_lock(&wait[i].mu);
+        while (!wait[i].done)
+            pthread_cond_wait(&wait[i].cv, &wait[i].mu);
+        pthread_mutex_unlock(&wait[i].mu);
+        pthread_mutex_destroy(&wait[i].mu);
+        pthread_cond_destroy(&wait[i].cv);
+        rc[i] = wait[i].rc;
+    }
+    free(wait);
+}
+
 /* Registers a new webhook tagged tag within max; returns the store's status. */
 static int register_within(ah_store_t *s, const char *community_id, const char *tag, int64_t max,
                            ah_webhook_t *out)
@@ -392,8 +422,9 @@ static void test_register_async_burst(void **state)
     new_community(s, &open, "Open");
     new_community(s, &full, "Small");
     static ah_webhook_t in[BURST_ALL], out[BURST_ALL];
-    static reg_wait_t wait[BURST_ALL];
+    int64_t max[BURST_ALL];
     bool existed[BURST_ALL];
+    int rc[BURST_ALL];
     for (int i = 0; i < BURST_ALL; i++) {
         char tag[16];
         if (i < BURST_NEW)
@@ -403,35 +434,24 @@ static void test_register_async_burst(void **state)
         else
             snprintf(tag, sizeof tag, "f%d", i);
         fill_webhook(&in[i], i < BURST_NEW + BURST_TWINS ? open.id : full.id, tag, T0);
-        wait[i] = (reg_wait_t){.done = false};
-        pthread_mutex_init(&wait[i].mu, NULL);
-        pthread_cond_init(&wait[i].cv, NULL);
-        existed[i] = false;
+        max[i] = i < BURST_NEW + BURST_TWINS ? 0 : BURST_QUOTA;
     }
-    for (int i = 0; i < BURST_ALL; i++)
-        ah_store_webhook_register_async(s, &in[i], i < BURST_NEW + BURST_TWINS ? 0 : BURST_QUOTA,
-                                        &out[i], &existed[i], reg_done, &wait[i]);
+    reg_many(s, in, max, out, existed, rc, BURST_ALL);
     int ok_full = 0, toobig = 0;
     for (int i = 0; i < BURST_ALL; i++) {
-        pthread_mutex_lock(&wait[i].mu);
-        while (!wait[i].done)
-            pthread_cond_wait(&wait[i].cv, &wait[i].mu);
-        pthread_mutex_unlock(&wait[i].mu);
-        pthread_mutex_destroy(&wait[i].mu);
-        pthread_cond_destroy(&wait[i].cv);
         if (i < BURST_NEW) {
-            assert_int_equal(wait[i].rc, AH_OK);
+            assert_int_equal(rc[i], AH_OK);
             assert_false(existed[i]);
             assert_string_equal(out[i].id, in[i].id);
         } else if (i < BURST_NEW + BURST_TWINS) {
-            assert_int_equal(wait[i].rc, AH_OK);
+            assert_int_equal(rc[i], AH_OK);
             assert_true(existed[i]);
             assert_string_equal(out[i].id, in[i - BURST_NEW].id); /* the first one's */
-        } else if (wait[i].rc == AH_OK) {
+        } else if (rc[i] == AH_OK) {
             assert_false(existed[i]);
             ok_full++;
         } else {
-            assert_int_equal(wait[i].rc, AH_ETOOBIG);
+            assert_int_equal(rc[i], AH_ETOOBIG);
             toobig++;
         }
     }
@@ -442,6 +462,39 @@ static void test_register_async_burst(void **state)
     ah_webhook_t got;
     assert_int_equal(ah_store_webhook_get(s, in[BURST_NEW - 1].id, &got), AH_OK);
     assert_string_equal(got.url, in[BURST_NEW - 1].url);
+}
+
+/*
+ * A twin inside a quota: the community has room for exactly the new
+ * registrations of the burst, and twins of them arrive beside them.  A
+ * twin takes no room, so every new one is registered and every twin
+ * answered with the first one's id, however the burst is cut into batches.
+ */
+#define TWIN_QUOTA 6
+
+static void test_register_async_twins_within_quota(void **state)
+{
+    ah_store_t *s = *state;
+    ah_community_t c;
+    new_community(s, &c, "Exact");
+    enum { N = 2 * TWIN_QUOTA };
+    static ah_webhook_t in[N], out[N];
+    int64_t max[N];
+    bool existed[N];
+    int rc[N];
+    for (int i = 0; i < N; i++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "t%d", i / 2); /* in[2k + 1] is a twin of in[2k] */
+        fill_webhook(&in[i], c.id, tag, T0);
+        max[i] = TWIN_QUOTA;
+    }
+    reg_many(s, in, max, out, existed, rc, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(rc[i], AH_OK);
+        assert_true(existed[i] != existed[i ^ 1]); /* of a pair, one is new and one its twin */
+        assert_string_equal(out[i].id, existed[i] ? in[i ^ 1].id : in[i].id);
+    }
+    assert_int_equal(active_of(s, c.id), TWIN_QUOTA);
 }
 
 static void test_enable_within(void **state)
@@ -805,6 +858,8 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_register_within, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_register_within_async, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_register_async_burst, open_store, close_store),
+    cmocka_unit_test_setup_teardown(test_register_async_twins_within_quota, open_store,
+                                    close_store),
     cmocka_unit_test_setup_teardown(test_enable_within, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_concurrent_register_at_quota, open_store, close_store),
     cmocka_unit_test_setup_teardown(test_each_active, open_store, close_store),
