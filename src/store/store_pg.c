@@ -2155,7 +2155,7 @@ struct pub_job {
     void *arg;
     int rc;
     bool inserted;  /* publish_batch_tx: the event is new */
-    size_t changed; /* register_batch_tx: rows its INSERT made */
+    size_t changed; /* register_batch_tx: 1 if the batch's INSERT made its row */
     struct pub_job *next;
 };
 
@@ -2302,8 +2302,8 @@ static void publish_jobs(pg_store_t *s, struct pub_job *jobs)
         j->rc = together ? AH_OK : event_publish(&s->base, j->ev, j->res);
 }
 
-#define REGISTER_COLS                                                                              \
-    22 /* ST_WEBHOOK_INSERT_MANY's arrays: ST_WEBHOOK_INSERT_WITHIN's parameters */
+/* ST_WEBHOOK_INSERT_MANY's arrays: ST_WEBHOOK_INSERT_WITHIN's parameters. */
+#define REGISTER_COLS 22
 
 /*
  * A batch of registrations in one transaction and one statement
