@@ -973,7 +973,8 @@ static const char *const stmt_sql[ST_COUNT] = {
      * A batch of registrations in one statement: ST_WEBHOOK_INSERT(_WITHIN)
      * over arrays, one element per registration in that statement's
      * parameter order, its quota last (0: none).  The communities' usage
-     * rows are locked in id order (two batches never deadlock over them);
+     * rows are locked first, in id order, quota or not (the inserts' usage
+     * trigger updates them: two batches never deadlock over them);
      * the k-th registration of a community in the batch goes in only if
      * the count leaves room for k, so a batch never passes a quota.  That
      * test counts the batch's twins as if they were inserted: a
@@ -987,8 +988,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " $17::text[], $18::text[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[])"
         " WITH ORDINALITY AS v(" WEBHOOK_COLS ", max_active, ord)),"
         " room AS MATERIALIZED (SELECT community_id AS cid, active_webhooks AS active"
-        " FROM community_usage WHERE community_id IN (SELECT community_id FROM v"
-        " WHERE max_active > 0) ORDER BY community_id FOR NO KEY UPDATE),"
+        " FROM community_usage WHERE community_id IN (SELECT community_id FROM v)"
+        " ORDER BY community_id FOR NO KEY UPDATE),"
         " ranked AS (SELECT *, row_number() OVER (PARTITION BY community_id ORDER BY ord) AS k"
         " FROM v)"
         " INSERT INTO webhooks (" WEBHOOK_COLS ") SELECT " WEBHOOK_COLS " FROM ranked"
