@@ -978,7 +978,7 @@ static const char *const stmt_sql[ST_COUNT] = {
      * the k-th registration of a community in the batch goes in only if
      * the count leaves room for k, so a batch never passes a quota.  That
      * test counts the batch's twins as if they were inserted: a
-     * registration left out is tried again alone (register_batch_tx).
+     * registration left out is tried again alone (register_jobs).
      * Rows: the id of each webhook inserted.
      */
     [ST_WEBHOOK_INSERT_MANY] =
@@ -1691,7 +1691,8 @@ static void changed_here(pg_store_t *s)
  */
 static bool hot_statement(int id)
 {
-    return id == ST_WEBHOOK_INSERT || id == ST_WEBHOOK_INSERT_WITHIN;
+    return id == ST_WEBHOOK_INSERT || id == ST_WEBHOOK_INSERT_WITHIN ||
+           id == ST_WEBHOOK_INSERT_MANY;
 }
 
 /* Rows of r to fn, and the count of rows changed; r is the statement's own result. */
@@ -1804,13 +1805,6 @@ static int pg_exec(ah_store_t *base, conn_t *c, bool write, int id, const ah_sql
 enum {
     TX_LAZY = 1,  /* the commit does not wait for the disk (AH_SQL_WRITE_TX_LAZY) */
     TX_QUIET = 2, /* a write that changes no cache generation (publishes, claims) */
-    /*
-     * The commit does not wait for the disk, so that it frees its locks at
-     * once; then ST_DURABLE waits for it outside the transaction, as
-     * hot_statement's pipeline does for a single statement (which says
-     * why): a batch of registrations.
-     */
-    TX_FLUSH_AFTER = 4,
 };
 
 /*
@@ -1828,14 +1822,12 @@ static int in_tx(pg_store_t *s, int begin, int flags, ah_sql_tx_fn fn, void *arg
         if (rc)
             return rc;
         rc = run_cmd(c, begin, NULL);
-        if (rc == AH_OK && (lazy || (flags & TX_FLUSH_AFTER)))
+        if (rc == AH_OK && lazy)
             rc = run_cmd(c, ST_SYNC_OFF, NULL);
         if (rc == AH_OK)
             rc = fn(c, arg);
         if (rc == AH_OK)
             rc = run_cmd(c, ST_COMMIT, NULL);
-        if (rc == AH_OK && (flags & TX_FLUSH_AFTER))
-            rc = run_cmd(c, ST_DURABLE, NULL);
         if (begin != ST_BEGIN_READ && !(flags & TX_QUIET))
             changed_here(s); /* after any end: a failed COMMIT may still have committed */
         bool again = rc == AH_ESTORE && c->retryable && attempt < TX_TRIES;
@@ -2156,7 +2148,7 @@ struct pub_job {
     void *arg;
     int rc;
     bool inserted;  /* publish_batch_tx: the event is new */
-    size_t changed; /* register_batch_tx: 1 if the batch's INSERT made its row */
+    size_t changed; /* register_batch: 1 if the batch's INSERT made its row */
     struct pub_job *next;
 };
 
@@ -2306,66 +2298,59 @@ static void publish_jobs(pg_store_t *s, struct pub_job *jobs)
 /* ST_WEBHOOK_INSERT_MANY's arrays: ST_WEBHOOK_INSERT_WITHIN's parameters. */
 #define REGISTER_COLS 22
 
-/*
- * A batch of registrations in one transaction and one statement
- * (ST_WEBHOOK_INSERT_MANY: one array per column), then each settled as
- * ah_store_register_in would.  A registration the statement left out (a
- * twin, no room, or a twin in the batch counted against the quota) goes
- * again alone, in the same transaction, and is settled (the twin read or
- * the quota), whose "exists" and "no room" answers are outcomes, not
- * errors, and leave the transaction usable.  Against one INSERT per
- * registration, pipelined, this saves PostgreSQL a statement per
- * registration: 32 registrations per transaction went from 155-160 to
- * 205-275 transactions a second in pgbench (bench/ANALYSIS.md).  The usage
- * and cache-generation rows the inserts touch stay locked until the
- * batch's one commit, which the batch's registrations share, as publishes
- * share theirs; that commit does not wait for the disk (TX_FLUSH_AFTER),
- * so the other publisher's batch takes those rows while this one waits for
- * its flush.
- */
-static int register_batch_tx(conn_t *c, void *arg)
-{
-    pub_batch_t *b = arg;
+/* The jobs of a batch of registrations, for its statement's rows (register_row). */
+typedef struct register_rows {
     struct pub_job *jobs[PUB_BATCH_MAX];
+    size_t n, hint;
+} register_rows_t;
+
+/* A row of ST_WEBHOOK_INSERT_MANY: the id of a webhook it inserted. */
+static int register_row(void *arg, const ah_sql_row_t *r)
+{
+    register_rows_t *b = arg;
+    char id[AH_ID_SIZE];
+    SQL_COPY(r, 0, id);
+    struct pub_job *j = job_of(b->jobs, b->n, id, &b->hint);
+    if (!j)
+        return AH_ESTORE; /* an id the batch did not send */
+    j->changed = 1;
+    return AH_OK;
+}
+
+/*
+ * A batch of registrations as one statement (ST_WEBHOOK_INSERT_MANY: one
+ * array per column), run as a hot statement (hot_statement): its own
+ * transaction, whose commit frees the communities' usage rows and the
+ * cache generation at once and then waits for the disk outside them, all
+ * in one round trip, so that no round trip to airhook is made while the
+ * rows are locked.  Against one INSERT per registration, pipelined, this
+ * saves PostgreSQL a statement per registration: 32 registrations per
+ * transaction went from 155-160 to 205-275 transactions a second in
+ * pgbench (bench/ANALYSIS.md).  Returns AH_OK with each job's changed set
+ * (1: inserted); a job left out (a twin, no room, or a twin in the batch
+ * counted against the quota) is then registered alone by the caller.
+ */
+static int register_batch(pg_store_t *s, register_rows_t *b)
+{
     pg_array_t col[REGISTER_COLS];
     memset(col, 0, sizeof col);
-    size_t n = 0;
     int rc = AH_OK;
-    for (struct pub_job *j = b->jobs; j && rc == AH_OK; j = j->next) {
+    for (size_t i = 0; i < b->n && rc == AH_OK; i++) {
         ah_sql_params_t one;
-        if (ah_store_register_insert(j->reg, &one) == ST_WEBHOOK_INSERT)
+        if (ah_store_register_insert(b->jobs[i]->reg, &one) == ST_WEBHOOK_INSERT)
             p_i64(&one, 0); /* no quota */
-        if (n == PUB_BATCH_MAX || one.bad || one.n != REGISTER_COLS) {
+        if (one.bad || one.n != REGISTER_COLS)
             rc = AH_EINVAL;
-            break;
-        }
-        j->changed = 0;
-        jobs[n++] = j;
+        b->jobs[i]->changed = 0;
         for (size_t k = 0; k < REGISTER_COLS && rc == AH_OK; k++)
             rc = arr_param(&col[k], &one.v[k]);
     }
     ah_sql_params_t p;
     if (rc == AH_OK)
         rc = arr_params(col, REGISTER_COLS, &p);
-    PGresult *r = rc == AH_OK ? run(c, ST_WEBHOOK_INSERT_MANY, &p, &rc) : NULL;
-    size_t hint = 0;
-    for (int i = 0; r && rc == AH_OK && i < PQntuples(r); i++) {
-        struct pub_job *j = job_of(jobs, n, PQgetvalue(r, i, 0), &hint);
-        if (!j)
-            rc = AH_ESTORE; /* an id the batch did not send */
-        else
-            j->changed = 1;
-    }
-    PQclear(r);
+    if (rc == AH_OK)
+        rc = pg_exec(&s->base, NULL, true, ST_WEBHOOK_INSERT_MANY, &p, register_row, b, NULL);
     arr_free(col, REGISTER_COLS);
-    for (size_t i = 0; i < n && rc == AH_OK; i++) {
-        ah_register_t *reg = jobs[i]->reg;
-        int got = jobs[i]->changed ? ah_store_register_settle(b->s, c, reg, 1)
-                                   : ah_store_register_in(b->s, c, reg);
-        jobs[i]->rc = got;
-        if (got != AH_OK && got != AH_EEXISTS && got != AH_ETOOBIG && got != AH_ENOTFOUND)
-            rc = got; /* an answer for this job is one of those; anything else fails the batch */
-    }
     return rc;
 }
 
@@ -2380,14 +2365,24 @@ static int register_alone(pg_store_t *s, ah_register_t *r)
     return rc;
 }
 
+/*
+ * A cut of the queue's registrations: together in one statement
+ * (register_batch), then each the statement left out, or every one if it
+ * failed, alone.
+ */
 static void register_jobs(pg_store_t *s, struct pub_job *jobs)
 {
-    pub_batch_t b = {&s->base, jobs};
-    bool together =
-        jobs->next && in_tx(s, ST_BEGIN, TX_FLUSH_AFTER, register_batch_tx, &b) == AH_OK;
-    for (struct pub_job *j = jobs; j; j = j->next)
-        if (!together)
+    register_rows_t b = {.n = 0};
+    for (struct pub_job *j = jobs; j && b.n < PUB_BATCH_MAX; j = j->next)
+        b.jobs[b.n++] = j;
+    bool together = jobs->next && register_batch(s, &b) == AH_OK;
+    for (struct pub_job *j = jobs; j; j = j->next) {
+        if (together && j->changed) {
+            j->rc = ah_store_register_settle(&s->base, NULL, j->reg, 1); /* reads nothing */
+        } else {
             j->rc = register_alone(s, j->reg);
+        }
+    }
 }
 
 /*
