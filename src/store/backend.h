@@ -51,7 +51,8 @@ int ah_store_register_in(ah_store_t *s, ah_sql_conn_t *c, ah_register_t *r);
  * ah_store_register_in in two halves, for a backend that inserts a batch's
  * registrations at once: _insert fills p and returns the statement to run
  * (whose parameters the batch's statement takes as arrays); _settle takes
- * the rows it changed and does the rest, on c in the same transaction.
+ * the rows it changed and does the rest, on c in the same transaction (for
+ * 1 row it reads nothing, and c may be NULL).
  */
 int ah_store_register_insert(const ah_register_t *r, ah_sql_params_t *p);
 int ah_store_register_settle(ah_store_t *s, ah_sql_conn_t *c, ah_register_t *r, size_t changed);

@@ -2147,8 +2147,7 @@ struct pub_job {
     void (*done)(void *arg, int rc);
     void *arg;
     int rc;
-    bool inserted;  /* publish_batch_tx: the event is new */
-    size_t changed; /* register_batch: 1 if the batch's INSERT made its row */
+    bool inserted; /* the batch's INSERT made its row (publish_batch_tx, register_batch) */
     struct pub_job *next;
 };
 
@@ -2174,7 +2173,7 @@ static int arr_param(pg_array_t *a, const ah_sql_param_t *v)
         return AH_OK;
     case AH_SQL_BOOL:
         arr_next(a);
-        arr_put(a, v->u.i ? "true" : "false", v->u.i ? 4 : 5);
+        arr_put(a, v->u.i ? "t" : "f", 1);
         return AH_OK;
     default:
         return AH_EINVAL;
@@ -2313,7 +2312,7 @@ static int register_row(void *arg, const ah_sql_row_t *r)
     struct pub_job *j = job_of(b->jobs, b->n, id, &b->hint);
     if (!j)
         return AH_ESTORE; /* an id the batch did not send */
-    j->changed = 1;
+    j->inserted = true;
     return AH_OK;
 }
 
@@ -2326,8 +2325,8 @@ static int register_row(void *arg, const ah_sql_row_t *r)
  * rows are locked.  Against one INSERT per registration, pipelined, this
  * saves PostgreSQL a statement per registration: 32 registrations per
  * transaction went from 155-160 to 205-275 transactions a second in
- * pgbench (bench/ANALYSIS.md).  Returns AH_OK with each job's changed set
- * (1: inserted); a job left out (a twin, no room, or a twin in the batch
+ * pgbench (bench/ANALYSIS.md).  Returns AH_OK with each job's inserted
+ * set; a job left out (a twin, no room, or a twin in the batch
  * counted against the quota) is then registered alone by the caller.
  */
 static int register_batch(pg_store_t *s, register_rows_t *b)
@@ -2341,7 +2340,7 @@ static int register_batch(pg_store_t *s, register_rows_t *b)
             p_i64(&one, 0); /* no quota */
         if (one.bad || one.n != REGISTER_COLS)
             rc = AH_EINVAL;
-        b->jobs[i]->changed = 0;
+        b->jobs[i]->inserted = false;
         for (size_t k = 0; k < REGISTER_COLS && rc == AH_OK; k++)
             rc = arr_param(&col[k], &one.v[k]);
     }
@@ -2354,7 +2353,7 @@ static int register_batch(pg_store_t *s, register_rows_t *b)
     return rc;
 }
 
-/* A registration alone, as the synchronous path does it (the batch failed). */
+/* A registration alone, as the synchronous path does it (the batch failed or left it out). */
 static int register_alone(pg_store_t *s, ah_register_t *r)
 {
     bool existed = false;
@@ -2377,7 +2376,7 @@ static void register_jobs(pg_store_t *s, struct pub_job *jobs)
         b.jobs[b.n++] = j;
     bool together = jobs->next && register_batch(s, &b) == AH_OK;
     for (struct pub_job *j = jobs; j; j = j->next) {
-        if (together && j->changed) {
+        if (together && j->inserted) {
             j->rc = ah_store_register_settle(&s->base, NULL, j->reg, 1); /* reads nothing */
         } else {
             j->rc = register_alone(s, j->reg);
