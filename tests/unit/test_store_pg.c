@@ -1125,6 +1125,34 @@ static void test_outage_fails_fast_then_recovers(void **state)
     pthread_mutex_destroy(&wk.mu);
 }
 
+/*
+ * Every statement of stmt_sql[] prepares on the migrated schema.  A
+ * statement is prepared on first use, and some have a fallback when they
+ * fail (a batch of registrations goes one by one): a mistake in one would
+ * otherwise show only as lost speed and a warning in the log.
+ */
+static void test_every_statement_prepares(void **state)
+{
+    ah_store_t *s = *state;
+    PGconn *pg = PQconnectdb(tb_dsn_of(s));
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    int prepared = 0;
+    for (int id = 0; id < ST_COUNT; id++) {
+        if (!stmt_sql[id])
+            continue;
+        char name[16];
+        snprintf(name, sizeof name, "t%d", id);
+        PGresult *r = PQprepare(pg, name, stmt_sql[id], 0, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            fprintf(stderr, "statement %d: %s%s\n", id, PQresultErrorMessage(r), stmt_sql[id]);
+        assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+        prepared++;
+    }
+    PQfinish(pg);
+    assert_true(prepared > AH_SQL_SHARED_COUNT); /* the shared ones and PostgreSQL's own */
+}
+
 /* ------------------------------------------------------------------------ */
 /* Query plans on a queue of 20k deliveries.                                 */
 
@@ -1265,6 +1293,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_terminated_backends_reconnect_at_once, tb_setup,
                                     tb_teardown),
     cmocka_unit_test_setup_teardown(test_outage_fails_fast_then_recovers, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_every_statement_prepares, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_query_plans, tb_setup, tb_teardown),
 };
 
