@@ -1125,6 +1125,75 @@ static void test_outage_fails_fast_then_recovers(void **state)
     pthread_mutex_destroy(&wk.mu);
 }
 
+/* Asynchronous registrations not yet answered, and the first failure. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int left, rc;
+} burst_t;
+
+static void burst_done(void *arg, int rc)
+{
+    burst_t *b = arg;
+    pthread_mutex_lock(&b->mu);
+    if (rc && !b->rc)
+        b->rc = rc;
+    b->left--;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/*
+ * A burst of registrations, which the publisher threads insert in batches
+ * (a batch keeps its community's count itself, migration 16): another
+ * handle hears of them without reading the database, and the community's
+ * count is every one of them.
+ */
+#define BURST 40
+
+static void test_batch_registrations_counted_and_heard(void **state)
+{
+    ah_store_t *a = *state;
+    const char *dsn = tb_dsn_of(a);
+    ah_store_t *b = open_dsn(dsn);
+    ah_community_t c;
+    new_community(a, &c);
+    ah_cache_gen_t g0, g;
+    assert_int_equal(ah_store_cache_gen(a, &g0), AH_OK); /* starts the listener */
+    assert_true(wait_listening(dsn));
+    assert_true(wait_gen(a, g0.webhooks));
+    from(a)->lis.gen_max_age_ms = 3600 * 1000; /* only a notification makes a read */
+    static ah_webhook_t in[BURST], out[BURST];
+    burst_t wait = {.left = BURST, .rc = AH_OK};
+    pthread_mutex_init(&wait.mu, NULL);
+    pthread_cond_init(&wait.cv, NULL);
+    for (int i = 0; i < BURST; i++) {
+        char url[64];
+        snprintf(url, sizeof url, "https://example.com/burst/%d", i);
+        fill_webhook(&in[i], c.id, url);
+        ah_store_webhook_register_async(b, &in[i], 0, &out[i], NULL, burst_done, &wait);
+    }
+    pthread_mutex_lock(&wait.mu);
+    while (wait.left > 0)
+        pthread_cond_wait(&wait.cv, &wait.mu);
+    pthread_mutex_unlock(&wait.mu);
+    pthread_mutex_destroy(&wait.mu);
+    pthread_cond_destroy(&wait.cv);
+    assert_int_equal(wait.rc, AH_OK);
+    int64_t n = -1;
+    assert_int_equal(ah_store_webhook_count_active(a, c.id, &n), AH_OK);
+    assert_int_equal(n, BURST);
+    bool heard = false;
+    for (int i = 0; i < 250 && !heard; i++) {
+        assert_int_equal(ah_store_cache_gen(a, &g), AH_OK);
+        heard = g.webhooks > g0.webhooks;
+        if (!heard)
+            sleep_ms(20);
+    }
+    assert_true(heard);
+    ah_store_close(b);
+}
+
 /*
  * Every statement of stmt_sql[] prepares on the migrated schema.  A
  * statement is prepared on first use, and some have a fallback when they
@@ -1293,6 +1362,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_terminated_backends_reconnect_at_once, tb_setup,
                                     tb_teardown),
     cmocka_unit_test_setup_teardown(test_outage_fails_fast_then_recovers, tb_setup, tb_teardown),
+    cmocka_unit_test_setup_teardown(test_batch_registrations_counted_and_heard, tb_setup,
+                                    tb_teardown),
     cmocka_unit_test_setup_teardown(test_every_statement_prepares, tb_setup, tb_teardown),
     cmocka_unit_test_setup_teardown(test_query_plans, tb_setup, tb_teardown),
 };
