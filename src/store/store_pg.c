@@ -471,19 +471,25 @@ static const char *const migrations[] = {
     "  ADD COLUMN first_response_headers BYTEA;",
 
     /*
-     * 16: a batch of registrations counts its own webhooks.  The usage
-     * trigger's UPDATE per inserted row, under the community's locked usage
-     * row, was a fifth of PostgreSQL's time per registration; a batch
-     * (ST_WEBHOOK_INSERT_MANY) adds its count once per community instead,
-     * and says so for its own transaction with the setting
-     * airhook.usage_counted (ST_SESSION_SYNC_OFF_COUNTED).  Every other
-     * insert, by this binary or anyone else, is still counted by the
-     * trigger.
+     * 16: a batch of registrations does its own accounting.  Per inserted
+     * row, the usage trigger's UPDATE (under the community's locked usage
+     * row) and the generation's deferred bump were a third of PostgreSQL's
+     * time per registration.  A batch (ST_WEBHOOK_INSERT_MANY) adds each
+     * community's count once, and bumps the generation once just before
+     * its commit (ST_GEN_BUMP_WEBHOOKS), and says so for its own
+     * transaction with the setting airhook.counted
+     * (ST_SESSION_SYNC_OFF_COUNTED).  Every other insert, by this binary
+     * or anyone else, is still counted by the triggers.
      */
     "DROP TRIGGER usage_webhook_insert ON webhooks;"
     "CREATE TRIGGER usage_webhook_insert AFTER INSERT ON webhooks FOR EACH ROW"
-    " WHEN (NEW.is_active AND current_setting('airhook.usage_counted', true)"
-    " IS DISTINCT FROM 'on') EXECUTE FUNCTION usage_webhook_change();",
+    " WHEN (NEW.is_active AND current_setting('airhook.counted', true) IS DISTINCT FROM 'on')"
+    " EXECUTE FUNCTION usage_webhook_change();"
+    "DROP TRIGGER cache_gen_webhook_insert ON webhooks;"
+    "CREATE CONSTRAINT TRIGGER cache_gen_webhook_insert AFTER INSERT ON webhooks"
+    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+    " WHEN (current_setting('airhook.counted', true) IS DISTINCT FROM 'on')"
+    " EXECUTE FUNCTION cache_gen_bump_webhooks();",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -523,6 +529,7 @@ enum {
     ST_SESSION_SYNC_OFF,
     ST_SESSION_SYNC_ON,
     ST_SESSION_SYNC_OFF_COUNTED,
+    ST_GEN_BUMP_WEBHOOKS,
     ST_DURABLE,
     ST_COMMIT,
     ST_ROLLBACK,
@@ -557,9 +564,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* Around a hot statement's own commit, and the wait for the disk after (hot_statement). */
     [ST_SESSION_SYNC_OFF] = "SET synchronous_commit = off",
     [ST_SESSION_SYNC_ON] = "RESET synchronous_commit",
-    /* ST_SESSION_SYNC_OFF; its transaction's inserts counted by the batch (migration 16). */
+    /* ST_SESSION_SYNC_OFF; its transaction's accounting done by the batch (migration 16). */
     [ST_SESSION_SYNC_OFF_COUNTED] = "SELECT set_config('synchronous_commit', 'off', false),"
-                                    " set_config('airhook.usage_counted', 'on', true)",
+                                    " set_config('airhook.counted', 'on', true)",
+    /* After a batch of registrations, for all of it (migration 16). */
+    [ST_GEN_BUMP_WEBHOOKS] = "UPDATE cache_generations SET webhooks = webhooks + 1 WHERE id = 1"
+                             " RETURNING pg_notify('" CACHE_CHANNEL "', '')",
     [ST_DURABLE] = "SELECT txid_current()",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -994,7 +1004,8 @@ static const char *const stmt_sql[ST_COUNT] = {
      * parameter order, its quota last (0: none).  The communities' usage
      * rows are locked first, in id order, quota or not (two batches never
      * deadlock over them), and each gets the count of its community's
-     * inserts once (counted; the trigger leaves them to it, migration 16);
+     * inserts once (counted; the trigger leaves them to it, migration 16,
+     * as it leaves the generation's bump to hot_exec);
      * the k-th registration of a community in the batch goes in only if
      * the count leaves room for k, so a batch never passes a quota.  That
      * test counts the batch's twins as if they were inserted: a
@@ -1740,65 +1751,86 @@ static int take_rows(PGresult *r, ah_sql_row_fn fn, void *arg, size_t *changed)
  * first commits without waiting and frees its locks; the second waits for
  * the disk.  If the statement fails, the second still puts the setting
  * back.  Anything unexpected drops the connection (the next user gets a
- * fresh one, with the server's settings).  A batch of registrations also
- * says, for its own transaction, that it counts its inserts itself
- * (ST_SESSION_SYNC_OFF_COUNTED).
+ * fresh one, with the server's settings).  A batch of registrations says,
+ * for its own transaction, that it does its own accounting
+ * (ST_SESSION_SYNC_OFF_COUNTED), and bumps the generation once after it
+ * (ST_GEN_BUMP_WEBHOOKS: after the statement's foreign-key checks, just
+ * before the commit, where the triggers' deferred bumps would have been).
  */
+#define SYNC_POINT (-1)
+
 static int hot_exec(conn_t *c, int id, const ah_sql_params_t *p, ah_sql_row_fn fn, void *arg,
                     size_t *changed)
 {
-    int first = id == ST_WEBHOOK_INSERT_MANY ? ST_SESSION_SYNC_OFF_COUNTED : ST_SESSION_SYNC_OFF;
-    const int order[4] = {first, -1, ST_SESSION_SYNC_ON, ST_DURABLE};
+    bool batch = id == ST_WEBHOOK_INSERT_MANY;
+    int order[7], n = 0;
+    order[n++] = batch ? ST_SESSION_SYNC_OFF_COUNTED : ST_SESSION_SYNC_OFF;
+    order[n++] = id;
+    if (batch)
+        order[n++] = ST_GEN_BUMP_WEBHOOKS;
+    order[n++] = SYNC_POINT;
+    order[n++] = ST_SESSION_SYNC_ON;
+    order[n++] = ST_DURABLE;
+    order[n++] = SYNC_POINT;
     pg_params_t q;
     int rc = pg_params(p, &q);
-    for (int k = 0; rc == AH_OK && k < 4; k++)
-        rc = prepare(c, order[k] < 0 ? id : order[k]);
+    for (int k = 0; rc == AH_OK && k < n; k++)
+        if (order[k] != SYNC_POINT)
+            rc = prepare(c, order[k]);
     if (rc || !PQenterPipelineMode(c->pg)) {
         pg_params_free(&q);
         return rc ? rc : pg_error(c, NULL, "register");
     }
     bool sent = true;
-    for (int k = 0; sent && k < 4; k++) {
+    for (int k = 0; sent && k < n; k++) {
         char name[16];
-        stmt_name(order[k] < 0 ? id : order[k], name);
-        sent = order[k] < 0 ? PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0)
-                            : PQsendQueryPrepared(c->pg, name, 0, NULL, NULL, NULL, 0);
-        if (sent && (k == 1 || k == 3))
+        if (order[k] == SYNC_POINT) {
             sent = PQpipelineSync(c->pg);
+            continue;
+        }
+        stmt_name(order[k], name);
+        sent = order[k] == id ? PQsendQueryPrepared(c->pg, name, q.n, q.v, q.len, q.fmt, 0)
+                              : PQsendQueryPrepared(c->pg, name, 0, NULL, NULL, NULL, 0);
     }
     pg_params_free(&q);
     if (!sent) {
         c->broken = true;
         return pg_error(c, NULL, "register");
     }
-    /* Answers: per statement a result and a NULL; a sync result after each pair. */
-    int k = 0, syncs = 0, back = AH_OK;
-    while (syncs < 2) {
+    /*
+     * Answers, in the order sent: per statement a result and a NULL, per
+     * sync point a sync result.  A failure before the first sync point is
+     * the statement's; one after it, the wait's.
+     */
+    int back = AH_OK;
+    bool first = true;
+    for (int k = 0; k < n; k++) {
         PGresult *r = PQgetResult(c->pg);
         if (!r) {
-            if (PQstatus(c->pg) != CONNECTION_OK) {
-                c->broken = true;
-                return rc ? rc : pg_error(c, NULL, "register");
-            }
-            k++;
-            continue;
+            c->broken = true;
+            return rc ? rc : pg_error(c, NULL, "register");
         }
         ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_PIPELINE_SYNC) {
-            syncs++;
-            k = syncs * 2;
-        } else if (k == 1 && st == PGRES_TUPLES_OK) {
+        if (order[k] == SYNC_POINT) {
+            if (st != PGRES_PIPELINE_SYNC)
+                back = back ? back : pg_error(c, r, "register");
+            first = false;
+        } else if (order[k] == id && st == PGRES_TUPLES_OK) {
             rc = take_rows(r, fn, arg, changed);
         } else if (st == PGRES_PIPELINE_ABORTED) {
-            /* The statement's failure aborted the rest of its transaction. */
+            /* An earlier failure aborted the rest of its transaction. */
         } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            int e = pg_error(c, r, k == 1 ? stmt_sql[id] : "register");
-            if (k == 1 || k == 0)
+            int e = pg_error(c, r, order[k] == id ? stmt_sql[id] : "register");
+            if (first)
                 rc = rc ? rc : e;
             else
-                back = e;
+                back = back ? back : e;
         }
         PQclear(r);
+        if (order[k] != SYNC_POINT && (r = PQgetResult(c->pg)) != NULL) {
+            PQclear(r); /* a statement's results end with a NULL */
+            back = back ? back : AH_ESTORE;
+        }
     }
     if (!PQexitPipelineMode(c->pg) || back)
         c->broken = true;
