@@ -1146,9 +1146,8 @@ static void burst_done(void *arg, int rc)
 /*
  * A burst of registrations, which the publisher threads insert in batches
  * (a batch counts its webhooks and bumps the generation once, migration
- * 16): another
- * handle hears of them without reading the database, and the community's
- * count is every one of them.
+ * 16): another handle hears of them without reading the database, and the
+ * community's count is every one of them.
  */
 #define BURST 40
 
