@@ -1800,20 +1800,22 @@ static int hot_exec(conn_t *c, int id, const ah_sql_params_t *p, ah_sql_row_fn f
     /*
      * Answers, in the order sent: per statement a result and a NULL, per
      * sync point a sync result.  A failure before the first sync point is
-     * the statement's; one after it, the wait's.
+     * the statement's; one after it, the wait's.  Any other answer, or
+     * none, drops the connection at once: reading on could wait for an
+     * answer that never comes.
      */
     int back = AH_OK;
     bool first = true;
     for (int k = 0; k < n; k++) {
         PGresult *r = PQgetResult(c->pg);
-        if (!r) {
+        ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        if (!r || (order[k] == SYNC_POINT) != (st == PGRES_PIPELINE_SYNC)) {
             c->broken = true;
-            return rc ? rc : pg_error(c, NULL, "register");
+            int e = pg_error(c, r, "register");
+            PQclear(r);
+            return rc ? rc : e;
         }
-        ExecStatusType st = PQresultStatus(r);
         if (order[k] == SYNC_POINT) {
-            if (st != PGRES_PIPELINE_SYNC)
-                back = back ? back : pg_error(c, r, "register");
             first = false;
         } else if (order[k] == id && st == PGRES_TUPLES_OK) {
             rc = take_rows(r, fn, arg, changed);
@@ -1828,8 +1830,10 @@ static int hot_exec(conn_t *c, int id, const ah_sql_params_t *p, ah_sql_row_fn f
         }
         PQclear(r);
         if (order[k] != SYNC_POINT && (r = PQgetResult(c->pg)) != NULL) {
-            PQclear(r); /* a statement's results end with a NULL */
-            back = back ? back : AH_ESTORE;
+            c->broken = true; /* a statement's results end with a NULL */
+            int e = pg_error(c, r, "register");
+            PQclear(r);
+            return rc ? rc : e;
         }
     }
     if (!PQexitPipelineMode(c->pg) || back)
