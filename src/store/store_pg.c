@@ -1805,7 +1805,7 @@ static int hot_exec(conn_t *c, int id, const ah_sql_params_t *p, ah_sql_row_fn f
      * answer that never comes.
      */
     int back = AH_OK;
-    bool first = true;
+    bool statement_tx = true; /* before the first sync point */
     for (int k = 0; k < n; k++) {
         PGresult *r = PQgetResult(c->pg);
         ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -1816,14 +1816,14 @@ static int hot_exec(conn_t *c, int id, const ah_sql_params_t *p, ah_sql_row_fn f
             return rc ? rc : e;
         }
         if (order[k] == SYNC_POINT) {
-            first = false;
+            statement_tx = false;
         } else if (order[k] == id && st == PGRES_TUPLES_OK) {
             rc = take_rows(r, fn, arg, changed);
         } else if (st == PGRES_PIPELINE_ABORTED) {
             /* An earlier failure aborted the rest of its transaction. */
         } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
             int e = pg_error(c, r, order[k] == id ? stmt_sql[id] : "register");
-            if (first)
+            if (statement_tx)
                 rc = rc ? rc : e;
             else
                 back = back ? back : e;
@@ -2249,11 +2249,18 @@ static const char *job_id(const struct pub_job *j)
     return j->reg ? j->reg->w->id : j->ev->id;
 }
 
-/* The job of id (job_id), looking at jobs[*hint] first (a batch's rows come job by job). */
+/*
+ * The job of id (job_id), looking first at jobs[*hint] and the one after
+ * it: a batch's rows come job by job, a publish's several rows in a run
+ * and a registration's one, so neither pays a scan per row.
+ */
 static struct pub_job *job_of(struct pub_job **jobs, size_t n, const char *id, size_t *hint)
 {
-    if (*hint < n && !strcmp(job_id(jobs[*hint]), id))
-        return jobs[*hint];
+    for (size_t i = *hint; i < n && i <= *hint + 1; i++)
+        if (!strcmp(job_id(jobs[i]), id)) {
+            *hint = i;
+            return jobs[i];
+        }
     for (size_t i = 0; i < n; i++)
         if (!strcmp(job_id(jobs[i]), id)) {
             *hint = i;
