@@ -84,13 +84,12 @@ static int scan_row(void *arg, const ah_sql_row_t *r)
 
 /*
  * The ids of the rows not kept, as a JSON array into a malloc'd string
- * (*out NULL when there are none).  Ids are UUIDs; '"' and '\' would be
- * escaped all the same.
+ * (*out NULL when there are none).
  */
 static int id_set(const purge_job_t *j, char **out)
 {
     *out = NULL;
-    size_t cap = 3 + j->n * (2 * AH_ID_SIZE + 3), len = 0, k = 0;
+    size_t cap = 3 + j->n * AH_SQL_JSON_ID_MAX, len = 0, k = 0;
     char *s = malloc(cap);
     if (!s)
         return AH_ENOMEM;
@@ -98,15 +97,7 @@ static int id_set(const purge_job_t *j, char **out)
     for (size_t i = 0; i < j->n; i++) {
         if (j->rows[i].keep)
             continue;
-        if (k++)
-            s[len++] = ',';
-        s[len++] = '"';
-        for (const char *c = j->rows[i].id; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                s[len++] = '\\';
-            s[len++] = *c;
-        }
-        s[len++] = '"';
+        ah_sql_json_id(s, &len, j->rows[i].id, k++ == 0);
     }
     s[len++] = ']';
     s[len] = '\0';

@@ -255,9 +255,9 @@ enum ah_sql_stmt {
      * not deregistered (changes 1 row, or none) */
     ST_DELIVERY_INSERT_ONE,
     /* lease_until, webhook_id, now, max -> id, event_id, attempts, next_attempt_at [, trigger,
-     * data when the driver's claim_bodies]; with memory_leases: webhook_id, limit -> the same
-     * columns of the webhook's first `limit` pending deliveries by next_attempt_at, changing
-     * nothing */
+     * data when the driver's claim_bodies]; with memory_leases: webhook_id, limit [, ids to leave
+     * out when the driver's claim_skips_leased] -> the same columns of the webhook's first `limit`
+     * pending deliveries by next_attempt_at, changing nothing */
     ST_CLAIM,
     ST_NEXT_DUE,       /* webhook_id, now -> next_attempt_at */
     ST_EVENT_BODY,     /* id -> trigger, data (unless the driver's claim_bodies) */
@@ -682,6 +682,13 @@ typedef struct ah_sql_driver {
      */
     bool memory_leases;
     /*
+     * With memory_leases: ST_CLAIM takes a third parameter, the ids of the
+     * webhook's deliveries leased here (a JSON array), and returns none of
+     * them, so that a claim does not read again (with their bodies) the
+     * deliveries still in flight.
+     */
+    bool claim_skips_leased;
+    /*
      * NULL: one process delivers from the store.  Else, inside a claim's
      * write transaction, before ST_CLAIM: takes the webhook's lease for
      * this process (if it is free or lapsed at now) or renews this
@@ -775,6 +782,14 @@ int ah_sql_open_secrets(const ah_keyring_t *kr, const ah_sql_row_t *r, ah_webhoo
 
 /* A bounded id field copied into another, always terminated. */
 void ah_sql_copy_id(char dst[AH_ID_SIZE], const char *src);
+/*
+ * Lists of ids as parameters are JSON arrays of strings, which both dialects
+ * unnest.  AH_SQL_JSON_ID_MAX: the most one element takes (an id with every
+ * character escaped, its quotes and a comma); ah_sql_json_id appends id to
+ * s at *len (after a comma unless first) and advances *len.
+ */
+#define AH_SQL_JSON_ID_MAX (2 * AH_ID_SIZE + 3)
+void ah_sql_json_id(char *s, size_t *len, const char *id, bool first);
 /*
  * Page cursors (delivery and webhook lists, the purge): "<created_at>_<id>"
  * of a page's last row; the next page starts strictly after it in

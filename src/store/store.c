@@ -1564,13 +1564,15 @@ typedef struct lease {
     char id[AH_ID_SIZE];
     char webhook[AH_ID_SIZE];
     int64_t until;
-    struct lease *next;
+    struct lease *next;                  /* in its bucket */
+    struct lease *hook_next, *hook_prev; /* in its webhook's list */
 } lease_t;
 
-/* How many leases of one webhook the table holds. */
+/* How many leases of one webhook the table holds, and which. */
 typedef struct hook_count {
     char id[AH_ID_SIZE];
     size_t n;
+    lease_t *first;
     struct hook_count *next;
 } hook_count_t;
 
@@ -1668,9 +1670,9 @@ static size_t leases_of_hook(ah_leases_t *l, const char *webhook)
     return h ? h->n : 0;
 }
 
-/* Under l->mu: one lease of webhook fewer (n_less: 1, or 0 for an entry just made); the
- * entry goes once it counts none. */
-static void hook_count_down(ah_leases_t *l, const char *webhook, size_t n_less)
+/* Under l->mu: one lease of webhook fewer (gone, out of its list; or NULL for an entry just
+ * made, which counts none); the entry goes once it counts none. */
+static void hook_count_down(ah_leases_t *l, const char *webhook, lease_t *gone)
 {
     hook_count_t **pp = &l->hooks[id_hash(webhook) & (HOOK_BUCKETS - 1)];
     while (*pp && strncmp((*pp)->id, webhook, AH_ID_SIZE))
@@ -1678,11 +1680,43 @@ static void hook_count_down(ah_leases_t *l, const char *webhook, size_t n_less)
     if (!*pp)
         return;
     hook_count_t *h = *pp;
-    h->n -= n_less;
+    if (gone) {
+        if (gone->hook_prev)
+            gone->hook_prev->hook_next = gone->hook_next;
+        else
+            h->first = gone->hook_next;
+        if (gone->hook_next)
+            gone->hook_next->hook_prev = gone->hook_prev;
+        h->n--;
+    }
     if (h->n == 0) {
         *pp = h->next;
         free(h);
     }
+}
+
+/*
+ * Under l->mu: the ids of webhook's leases that stand at now, as a JSON
+ * array into a malloc'd string (NULL: no memory), for a claim to leave out.
+ */
+static char *leased_ids(ah_leases_t *l, const char *webhook, int64_t now)
+{
+    const hook_count_t *h = hook_count(l, webhook, false);
+    size_t n = h ? h->n : 0, len = 0;
+    char *s = malloc(3 + n * AH_SQL_JSON_ID_MAX);
+    if (!s)
+        return NULL;
+    s[len++] = '[';
+    bool first = true;
+    for (const lease_t *e = h ? h->first : NULL; e; e = e->hook_next) {
+        if (e->until < now)
+            continue; /* lapsed: handed out again */
+        ah_sql_json_id(s, &len, e->id, first);
+        first = false;
+    }
+    s[len++] = ']';
+    s[len] = '\0';
+    return s;
 }
 
 /* Under l->mu: the entry of id, or NULL. */
@@ -1733,13 +1767,18 @@ static int lease_set(ah_leases_t *l, const char *id, const char *webhook, int64_
     hook_count_t *h = hook_count(l, webhook, true);
     if (!h || !(e = malloc(sizeof *e))) {
         if (h)
-            hook_count_down(l, webhook, 0); /* an entry made for nothing goes */
+            hook_count_down(l, webhook, NULL); /* an entry made for nothing goes */
         return AH_ENOMEM;
     }
     h->n++;
     ah_sql_copy_id(e->id, id);
     ah_sql_copy_id(e->webhook, webhook);
     e->until = until;
+    e->hook_prev = NULL;
+    e->hook_next = h->first;
+    if (h->first)
+        h->first->hook_prev = e;
+    h->first = e;
     size_t j = lease_hash(l, id);
     e->next = l->buckets[j];
     l->buckets[j] = e;
@@ -1758,7 +1797,7 @@ static void lease_drop(ah_leases_t *l, const char *id)
         return;
     lease_t *e = *pp;
     *pp = e->next;
-    hook_count_down(l, e->webhook, 1);
+    hook_count_down(l, e->webhook, e);
     free(e);
     l->n--;
 }
@@ -1862,7 +1901,8 @@ static int mem_claim_row(void *arg, const ah_sql_row_t *r)
  * in due order, the due ones not leased here are taken (up to max) and
  * leased, and *next_due is the first untaken unleased one's due time.  The
  * read needs at most max rows plus those leased here plus the one that
- * says when the rest is due (ST_CLAIM's limit).
+ * says when the rest is due (ST_CLAIM's limit); a driver that
+ * claim_skips_leased is given the leased ones' ids and reads max plus one.
  *
  * Where the driver has webhook_lease (PostgreSQL), the webhook's lease is
  * taken or renewed first, in the same transaction: a node that does not
@@ -1888,8 +1928,19 @@ static int lease_due_mem(ah_store_t *s, ah_sql_conn_t *c, ah_claim_req_t *r, int
     P_FIELD(&p, r->webhook_id);
     mem_claim_t m = {.j = {.max = max, .bodies = drv(s)->claim_bodies}, .l = l, .now = now};
     pthread_mutex_lock(&l->mu);
-    p_i64(&p, (int64_t)(max + leases_of_hook(l, r->webhook_id) + 1));
-    int rc = drv(s)->exec(s, c, false, ST_CLAIM, &p, mem_claim_row, &m, NULL);
+    char *skip = NULL;
+    int rc = AH_OK;
+    if (drv(s)->claim_skips_leased) {
+        p_i64(&p, (int64_t)(max + 1));
+        if (!(skip = leased_ids(l, r->webhook_id, now)))
+            rc = AH_ENOMEM;
+        p_str(&p, skip);
+    } else {
+        p_i64(&p, (int64_t)(max + leases_of_hook(l, r->webhook_id) + 1));
+    }
+    if (rc == AH_OK)
+        rc = drv(s)->exec(s, c, false, ST_CLAIM, &p, mem_claim_row, &m, NULL);
+    free(skip);
     for (size_t i = 0; rc == AH_OK && i < m.j.n; i++)
         rc = lease_set(l, m.j.rows[i].delivery_id, r->webhook_id, lease_until);
     if (rc) /* none of them is handed out */

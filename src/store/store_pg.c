@@ -814,13 +814,16 @@ static const char *const stmt_sql[ST_COUNT] = {
     /*
      * A claim is a read (the driver's memory_leases): the webhook's first
      * pending deliveries in due order, over deliveries_pending, with their
-     * events' trigger and body; the store layer skips those this node has
-     * in flight.  Only the node holding the webhook's lease gets here
+     * events' trigger and body, but for those this node has in flight
+     * ($3, the driver's claim_skips_leased: a hashed subplan, so they are
+     * not read again with their bodies at every claim while they are out).
+     * Only the node holding the webhook's lease gets here
      * (ST_WEBHOOK_LEASE, earlier in the same transaction).
      */
     [ST_CLAIM] = "SELECT d.id, d.event_id, d.attempts, d.next_attempt_at, e.trigger, e.data"
                  " FROM deliveries d JOIN events e ON e.id = d.event_id"
                  " WHERE d.status = 'pending' AND d.webhook_id = $1::text"
+                 " AND d.id NOT IN (SELECT jsonb_array_elements_text($3::jsonb))"
                  " ORDER BY d.next_attempt_at LIMIT $2::bigint",
     /*
      * The webhook's lease for node $2 until $4, at time $3: renewed when it
@@ -1994,6 +1997,7 @@ static const ah_sql_driver_t pg_driver = {
     .claim_bodies = true,
     .claim_in_one_tx = false,
     .memory_leases = true,
+    .claim_skips_leased = true,
     .webhook_lease = pg_webhook_lease,
     .node_alive = pg_node_alive,
 };

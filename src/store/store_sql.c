@@ -257,6 +257,21 @@ void ah_sql_copy_id(char dst[AH_ID_SIZE], const char *src)
     dst[n] = '\0';
 }
 
+void ah_sql_json_id(char *s, size_t *len, const char *id, bool first)
+{
+    size_t n = *len;
+    if (!first)
+        s[n++] = ',';
+    s[n++] = '"';
+    for (size_t i = 0; i < AH_ID_SIZE - 1 && id[i]; i++) {
+        if (id[i] == '"' || id[i] == '\\')
+            s[n++] = '\\';
+        s[n++] = id[i];
+    }
+    s[n++] = '"';
+    *len = n;
+}
+
 /* ------------------------------------------------------------------------ */
 /* UTF-8.                                                                    */
 
