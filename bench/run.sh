@@ -28,7 +28,7 @@
 # builds compared at the same load), BENCH_LAT_RATE (the latency scenario's
 # events/s, default 200, which its target is for: other rates show how the
 # tail grows with the load), BENCH_ISO_PAIRS (the isolation scenario's pairs
-# of rounds, default 3), BENCH_LIVE_PAIRS (the live scenario's, default 3).
+# of rounds, default 4), BENCH_LIVE_PAIRS (the live scenario's, default 3).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -158,6 +158,8 @@ RUN_DEADLINE=$(($(date +%s) + $([ "$QUICK" = 1 ] && echo 110 || echo 560)))
 case " $SCENARIOS " in *" soak "*) RUN_DEADLINE=$((RUN_DEADLINE + SOAK_SECS + 60)) ;; esac
 # live runs the delivery load 1 + 2 x BENCH_LIVE_PAIRS times.
 case " $SCENARIOS " in *" live "*) RUN_DEADLINE=$((RUN_DEADLINE + 30 * ${BENCH_LIVE_PAIRS:-3})) ;; esac
+# isolation runs 2 x BENCH_ISO_PAIRS rounds, each on a server of its own.
+case " $SCENARIOS " in *" isolation "*) RUN_DEADLINE=$((RUN_DEADLINE + 12 * ${BENCH_ISO_PAIRS:-4})) ;; esac
 left() { echo $((RUN_DEADLINE - $(date +%s))); }
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -762,18 +764,23 @@ scenario_latency() {
 }
 
 # isolation: 9 healthy webhooks and a 10th whose every request stalls.  The
-# delivery figure it is held against is measured again here, on the same
-# server just before (machine noise between scenarios is larger than 10 %):
-# airmeet A has 10 healthy webhooks, airmeet B 9 healthy and 1 stalling.  One
-# such pair of rounds moved by ±7 % from run to run, so the figure is the
-# mean of ISO_PAIRS pairs, each on a fresh server and receiver: once a
-# stalled round has run, its held transfers stay in flight for 15 s and would
-# weigh on a reference round after it.  Each pair warms its server up first
-# (a fifth of the events) so that the reference does not pay for cold caches
-# and the stalled round does not profit from it.
-ISO_PAIRS=${BENCH_ISO_PAIRS:-3}
-isolation_pair() { # DIR: one pair on a new server; sets ISO_REF, ISO_RATE, ISO_GOT, ISO_SECS
-    local d=$1
+# delivery figure it is held against is measured again here (machine noise
+# between scenarios is larger than 10 %): airmeet A has 10 healthy webhooks,
+# airmeet B 9 healthy and 1 stalling; a reference round publishes to A, a
+# stalled round to B.  One pair of rounds moved by ±7 % from run to run, so
+# the figure is the mean of ISO_PAIRS pairs.  Every round has a fresh server
+# and receiver of its own, set up alike and warmed up alike (a fifth of the
+# events, to A) before it: a stalled round's held transfers stay in flight
+# for 15 s and would weigh on a round after it on the same server, and a
+# second round on one server would run on the first one's rows.  The pairs
+# alternate which goes first (reference then stalled, then the other way
+# round), so that a drift of the machine over the scenario weighs on both
+# alike; an even number of pairs balances the order.
+ISO_PAIRS=${BENCH_ISO_PAIRS:-4}
+isolation_round() { # DIR ref|stall: one round on a new server; sets ISO_R, ISO_GOT, ISO_SECS
+    local d=$1 kind=$2
+    [ -n "${AH_PID:-}" ] && { stop "$AH_PID"; stop "$RCV_PID"; }
+    ISO_DIR=$d
     start_receiver "$d" --stall-prefix /stall/ --stall-ms 60000
     start_airhook "$d"
     seed
@@ -790,43 +797,49 @@ isolation_pair() { # DIR: one pair on a new server; sets ISO_REF, ISO_RATE, ISO_
     publish "$d/w" "$warm" --concurrency 16
     wait_count $((warm * 10)) 300
     curl -sS "$RCV/ctl/reset" >/dev/null
-    # The reference: fan-out 10, all healthy.
-    publish "$d/a" "$EVENTS" --concurrency 16
-    wait_count $((EVENTS * 10)) 300
-    ISO_REF=$(calc "$(st count) / (($(st last_us) - $($UTIL json "$d/a/publish.json" first_us)) / 1e6)")
-    curl -sS "$RCV/ctl/reset" >/dev/null
-    # The same with one receiver stalling.
-    publish "$d/b" "$EVENTS" --concurrency 16
-    wait_count $((EVENTS * 9)) 300
+    local dir=a healthy=10
+    [ "$kind" = stall ] && { dir=b; healthy=9; }
+    publish "$d/$dir" "$EVENTS" --concurrency 16
+    wait_count $((EVENTS * healthy)) 300
     ISO_GOT=$(st count)
-    ISO_SECS=$(calc "($(st last_us) - $($UTIL json "$d/b/publish.json" first_us)) / 1e6")
-    ISO_RATE=$(calc "$ISO_GOT / $ISO_SECS")
+    ISO_SECS=$(calc "($(st last_us) - $($UTIL json "$d/$dir/publish.json" first_us)) / 1e6")
+    ISO_R=$(calc "$ISO_GOT / $ISO_SECS")
 }
 scenario_isolation() {
     local d=$WORK/isolation k ref_sum=0 rate_sum=0 ref_list="" rate_list="" want=$((EVENTS * 9))
+    local kind got=0 secs=0
+    AH_PID=""
     for k in $(seq "$ISO_PAIRS"); do
-        [ "$k" -gt 1 ] && { stop "$AH_PID"; stop "$RCV_PID"; }
-        isolation_pair "$d/$k"
+        local order="ref stall"
+        [ $((k % 2)) = 0 ] && order="stall ref"
+        for kind in $order; do
+            isolation_round "$d/$k-$kind" "$kind"
+            if [ "$kind" = ref ]; then
+                ISO_REF=$ISO_R
+            else
+                ISO_RATE=$ISO_R got=$ISO_GOT secs=$ISO_SECS
+            fi
+        done
         ref_list="$ref_list $ISO_REF"
         rate_list="$rate_list $ISO_RATE"
         ref_sum=$(calc "$ref_sum + $ISO_REF")
         rate_sum=$(calc "$rate_sum + $ISO_RATE")
-        log "isolation: pair $k of $ISO_PAIRS: $ISO_RATE deliveries/s to the 9 healthy, $ISO_REF to 10 healthy just before"
+        log "isolation: pair $k of $ISO_PAIRS ($order): $ISO_RATE deliveries/s to the 9 healthy, $ISO_REF to 10 healthy"
     done
     local ref rate res
     ref=$(calc "$ref_sum / $ISO_PAIRS")
     rate=$(calc "$rate_sum / $ISO_PAIRS")
     res=$(verdict "$rate >= 0.95 * $ref")
     row isolation "$rate deliveries/s to the 9 healthy (pairs:$rate_list)" \
-        "$ref deliveries/s (the delivery scenario, repeated on the same server just before each; pairs:$ref_list${DELIVERY_RATE:+; the delivery row: $DELIVERY_RATE})" \
+        "$ref deliveries/s (the delivery scenario, repeated in each pair on a server set up alike; pairs:$ref_list${DELIVERY_RATE:+; the delivery row: $DELIVERY_RATE})" \
         "$(calc "100 * $rate / $ref")%" "≥ 95 % of the delivery figure" "$res" \
-        "bench_loadgen --url \$AH/admin/v1/events --body-file event.tpl --count $EVENTS --concurrency 16 (10 healthy webhooks, then 9 + 1 stalling; $ISO_PAIRS pairs)"
-    detail "- **isolation**: $ISO_PAIRS pairs of rounds, each on a fresh server and receiver after a warm-up of $((EVENTS / 5)) events: $EVENTS events to 10 healthy webhooks of one airmeet (the reference), then $EVENTS events to another airmeet's 9 healthy webhooks and a 10th whose receiver path holds every request 60 s (airhook keeps its 16 connections busy, times them out at 15 s and retries). The figure is the mean rate of the stalled rounds over the mean of the references. To the 9 healthy (deliveries/s):$rate_list; references:$ref_list. Last pair: $ISO_GOT of $want acknowledged in $ISO_SECS s."
+        "bench_loadgen --url \$AH/admin/v1/events --body-file event.tpl --count $EVENTS --concurrency 16 (10 healthy webhooks, or 9 + 1 stalling; $ISO_PAIRS pairs)"
+    detail "- **isolation**: $ISO_PAIRS pairs of rounds, each round on a fresh server and receiver set up alike (airmeet A with 10 healthy webhooks, airmeet B with 9 healthy and a 10th whose receiver path holds every request 60 s) and warmed up alike ($((EVENTS / 5)) events to A): the reference publishes $EVENTS events to A, the stalled round $EVENTS events to B (airhook keeps the stalled webhook's 16 connections busy, times them out at 15 s and retries); the pairs alternate which round goes first. The figure is the mean rate of the stalled rounds over the mean of the references. To the 9 healthy (deliveries/s):$rate_list; references:$ref_list. Last stalled round: $got of $want acknowledged in $secs s."
     if want_profile "$res"; then
         curl -sS "$RCV/ctl/reset" >/dev/null
         PROFILE_WHAT="publishing $((EVENTS / 4)) more events, one webhook stalling" \
             profile isolation "$AH_PID" delivery "$OPS_RCV" -- \
-            publish_wait "$d/$ISO_PAIRS/b" $((EVENTS / 4)) $((EVENTS / 4 * 9)) --concurrency 16
+            publish_wait "$ISO_DIR/b" $((EVENTS / 4)) $((EVENTS / 4 * 9)) --concurrency 16
     fi
     stop "$AH_PID"
     stop "$RCV_PID"
