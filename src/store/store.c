@@ -1560,21 +1560,23 @@ int ah_store_event_get(ah_store_t *s, const char *id, ah_event_t *out)
  * a claim must read (ST_CLAIM's limit).
  */
 
+typedef struct hook_count hook_count_t;
+
 typedef struct lease {
     char id[AH_ID_SIZE];
-    char webhook[AH_ID_SIZE];
+    hook_count_t *hook; /* its webhook's entry */
     int64_t until;
     struct lease *next;                  /* in its bucket */
     struct lease *hook_next, *hook_prev; /* in its webhook's list */
 } lease_t;
 
 /* How many leases of one webhook the table holds, and which. */
-typedef struct hook_count {
+struct hook_count {
     char id[AH_ID_SIZE];
     size_t n;
     lease_t *first;
     struct hook_count *next;
-} hook_count_t;
+};
 
 #define HOOK_BUCKETS 256 /* a power of two */
 
@@ -1670,29 +1672,16 @@ static size_t leases_of_hook(ah_leases_t *l, const char *webhook)
     return h ? h->n : 0;
 }
 
-/* Under l->mu: one lease of webhook fewer (gone, out of its list; or NULL for an entry just
- * made, which counts none); the entry goes once it counts none. */
-static void hook_count_down(ah_leases_t *l, const char *webhook, lease_t *gone)
+/* Under l->mu: h's entry leaves the table once it counts no lease. */
+static void hook_release(ah_leases_t *l, hook_count_t *h)
 {
-    hook_count_t **pp = &l->hooks[id_hash(webhook) & (HOOK_BUCKETS - 1)];
-    while (*pp && strncmp((*pp)->id, webhook, AH_ID_SIZE))
-        pp = &(*pp)->next;
-    if (!*pp)
+    if (h->n)
         return;
-    hook_count_t *h = *pp;
-    if (gone) {
-        if (gone->hook_prev)
-            gone->hook_prev->hook_next = gone->hook_next;
-        else
-            h->first = gone->hook_next;
-        if (gone->hook_next)
-            gone->hook_next->hook_prev = gone->hook_prev;
-        h->n--;
-    }
-    if (h->n == 0) {
-        *pp = h->next;
-        free(h);
-    }
+    hook_count_t **pp = &l->hooks[id_hash(h->id) & (HOOK_BUCKETS - 1)];
+    while (*pp != h)
+        pp = &(*pp)->next;
+    *pp = h->next;
+    free(h);
 }
 
 /*
@@ -1707,13 +1696,9 @@ static char *leased_ids(ah_leases_t *l, const char *webhook, int64_t now)
     if (!s)
         return NULL;
     s[len++] = '[';
-    bool first = true;
-    for (const lease_t *e = h ? h->first : NULL; e; e = e->hook_next) {
-        if (e->until < now)
-            continue; /* lapsed: handed out again */
-        ah_sql_json_id(s, &len, e->id, first);
-        first = false;
-    }
+    for (const lease_t *e = h ? h->first : NULL; e; e = e->hook_next)
+        if (e->until >= now) /* a lapsed one is handed out again */
+            ah_sql_json_id(s, &len, e->id, len == 1);
     s[len++] = ']';
     s[len] = '\0';
     return s;
@@ -1767,12 +1752,12 @@ static int lease_set(ah_leases_t *l, const char *id, const char *webhook, int64_
     hook_count_t *h = hook_count(l, webhook, true);
     if (!h || !(e = malloc(sizeof *e))) {
         if (h)
-            hook_count_down(l, webhook, NULL); /* an entry made for nothing goes */
+            hook_release(l, h); /* an entry made for nothing goes */
         return AH_ENOMEM;
     }
     h->n++;
     ah_sql_copy_id(e->id, id);
-    ah_sql_copy_id(e->webhook, webhook);
+    e->hook = h;
     e->until = until;
     e->hook_prev = NULL;
     e->hook_next = h->first;
@@ -1797,7 +1782,15 @@ static void lease_drop(ah_leases_t *l, const char *id)
         return;
     lease_t *e = *pp;
     *pp = e->next;
-    hook_count_down(l, e->webhook, e);
+    hook_count_t *h = e->hook;
+    if (e->hook_prev)
+        e->hook_prev->hook_next = e->hook_next;
+    else
+        h->first = e->hook_next;
+    if (e->hook_next)
+        e->hook_next->hook_prev = e->hook_prev;
+    h->n--;
+    hook_release(l, h);
     free(e);
     l->n--;
 }
